@@ -1,0 +1,12 @@
+import { Command } from 'commander';
+import { registerKbIngest } from './commands/kb-ingest.command';
+
+/** The `rescue` command tree. Kept apart from main.ts so tests can run commands in-process. */
+export function buildProgram(): Command {
+  const program = new Command('rescue')
+    .description('Rescue: security knowledge bases from vulnerability fixes, and secure code generation with them')
+    .showHelpAfterError();
+  const kb = program.command('kb').description('build and inspect the security knowledge base');
+  registerKbIngest(kb);
+  return program;
+}

@@ -1,0 +1,4 @@
+export * from './job-id';
+export * from './payloads';
+export * from './pipeline';
+export * from './queues';

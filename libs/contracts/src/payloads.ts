@@ -1,0 +1,77 @@
+import { z } from 'zod';
+import { JobName } from './queues';
+
+// Payloads carry ids, paths and small parameters, never source text or secrets: BullMQ stores job
+// data in clear text in Redis. Every schema has `v`; a new field starts `.optional()` until the
+// queues holding the old shape have drained.
+
+const sha256Hex = z.string().regex(/^[0-9a-f]{64}$/, 'expected a sha256 hex digest');
+const recordId = z.string().regex(/^[0-9a-f]{32}$/, 'expected a 32-hex-digit record id');
+
+export const datasetFormatSchema = z.enum(['auto', 'sven', 'safecoder', 'generic']);
+
+export const DatasetIngestPayload = z.object({
+  v: z.literal(1),
+  /** Files as the worker sees them (a shared volume), each with its content hash at enqueue time. */
+  sources: z.array(z.object({ path: z.string().min(1), sha256: sha256Hex })).min(1),
+  format: datasetFormatSchema.default('auto'),
+});
+
+export const RecordSlicePayload = z.object({
+  v: z.literal(1),
+  buildId: z.string().min(1),
+  recordIds: z.array(recordId).min(1),
+  hops: z.number().int().min(0).max(10).default(2),
+});
+
+export const ClusterSummarizePayload = z.object({
+  v: z.literal(1),
+  buildId: z.string().min(1),
+  clusterKey: z.string().min(1),
+});
+
+export const KbIndexPayload = z.object({
+  v: z.literal(1),
+  buildId: z.string().min(1),
+  kbVersion: z.string().min(1),
+});
+
+export const TaskGeneratePayload = z.object({
+  v: z.literal(1),
+  batchId: z.string().min(1),
+  taskId: z.string().min(1),
+  kbVersion: z.string().min(1),
+  samples: z.number().int().min(1).max(100).default(1),
+});
+
+/** The one map from job name to payload schema. */
+export const JOB_PAYLOAD = {
+  [JobName.DatasetIngest]: DatasetIngestPayload,
+  [JobName.RecordSlice]: RecordSlicePayload,
+  [JobName.ClusterSummarize]: ClusterSummarizePayload,
+  [JobName.KbIndex]: KbIndexPayload,
+  [JobName.TaskGenerate]: TaskGeneratePayload,
+} as const satisfies Record<JobName, z.ZodType>;
+
+export type JobPayload<N extends JobName> = z.output<(typeof JOB_PAYLOAD)[N]>;
+export type JobPayloadInput<N extends JobName> = z.input<(typeof JOB_PAYLOAD)[N]>;
+
+/** A payload that failed validation, with every problem as `field: message`. */
+export class PayloadError extends Error {
+  constructor(readonly job: JobName, readonly problems: string[]) {
+    super(`Invalid ${job} payload: ${problems.join('; ')}`);
+    this.name = 'PayloadError';
+  }
+}
+
+/** Validates a payload on either end of the queue; throws PayloadError naming each bad field. */
+export function parsePayload<N extends JobName>(name: N, data: unknown): JobPayload<N> {
+  const result = JOB_PAYLOAD[name].safeParse(data);
+  if (!result.success) {
+    throw new PayloadError(
+      name,
+      result.error.issues.map((i) => `${i.path.join('.') || '(root)'}: ${i.message}`),
+    );
+  }
+  return result.data as JobPayload<N>;
+}

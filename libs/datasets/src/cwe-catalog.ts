@@ -1,0 +1,100 @@
+import { createReadStream } from 'node:fs';
+import { parse } from 'csv-parse';
+import { type CweId, parseCweId } from '@rescue/domain';
+
+export interface CweMitigation {
+  phase?: string;
+  strategy?: string;
+  description: string;
+  effectiveness?: string;
+}
+
+/** One weakness from the MITRE catalogue, as Rescue uses it to enrich CWE nodes. */
+export interface CweEntry {
+  id: CweId;
+  name: string;
+  abstraction?: string;
+  description: string;
+  extendedDescription?: string;
+  mitigations: CweMitigation[];
+  /** ChildOf parents, primary ones first; from the research view (1000) when the row has it. */
+  parents: CweId[];
+}
+
+export interface CatalogProblem {
+  line: number;
+  field: string;
+  message: string;
+}
+
+/**
+ * Splits MITRE's packed cell format, `::KEY:value:KEY:value::KEY:value::`, into one map per
+ * `::`-delimited entry. Only the given keys start a new field, so values keep their own colons.
+ */
+export function parsePackedEntries(cell: string, keys: readonly string[]): Record<string, string>[] {
+  const keyPattern = new RegExp(`(?:^|:)(${keys.map((k) => k.replace(/ /g, '\\s')).join('|')}):`, 'g');
+  return cell
+    .split('::')
+    .map((entry) => entry.trim())
+    .filter((entry) => entry.length > 0)
+    .map((entry) => {
+      const out: Record<string, string> = {};
+      const marks = [...entry.matchAll(keyPattern)];
+      marks.forEach((m, i) => {
+        const start = (m.index ?? 0) + m[0].length;
+        const end = i + 1 < marks.length ? (marks[i + 1].index ?? entry.length) : entry.length;
+        out[m[1]] = entry.slice(start, end).trim();
+      });
+      return out;
+    });
+}
+
+const MITIGATION_KEYS = ['PHASE', 'STRATEGY', 'DESCRIPTION', 'EFFECTIVENESS_NOTES', 'EFFECTIVENESS'] as const;
+const RELATION_KEYS = ['NATURE', 'CWE ID', 'VIEW ID', 'ORDINAL', 'CHAIN ID'] as const;
+
+function parents(cell: string): CweId[] {
+  const childOf = parsePackedEntries(cell, RELATION_KEYS).filter((r) => r.NATURE === 'ChildOf');
+  const inResearchView = childOf.filter((r) => r['VIEW ID'] === '1000');
+  const chosen = inResearchView.length > 0 ? inResearchView : childOf;
+  chosen.sort((a, b) => Number(b.ORDINAL === 'Primary') - Number(a.ORDINAL === 'Primary'));
+  const ids = chosen.map((r) => parseCweId(r['CWE ID'])).filter((x): x is CweId => x !== undefined);
+  return [...new Set(ids)];
+}
+
+/**
+ * Streams a MITRE CWE catalogue CSV (any view export: 1000, 699, Top 25) into entries. A row
+ * whose id or name is missing is reported with its line and skipped; the other rows are kept.
+ */
+export async function readCweCatalog(path: string, onProblem?: (p: CatalogProblem) => void): Promise<Map<CweId, CweEntry>> {
+  const entries = new Map<CweId, CweEntry>();
+  const parser = createReadStream(path).pipe(
+    parse({ columns: true, bom: true, relax_column_count: true, skip_empty_lines: true, info: true }),
+  );
+  for await (const item of parser as AsyncIterable<{ record: Record<string, string>; info: { lines: number } }>) {
+    const row = item.record;
+    const line = item.info.lines;
+    const id = parseCweId(row['CWE-ID']);
+    if (!id) {
+      onProblem?.({ line, field: 'CWE-ID', message: `not a CWE id: ${JSON.stringify(String(row['CWE-ID'] ?? '').slice(0, 40))}` });
+      continue;
+    }
+    const name = (row.Name ?? '').trim();
+    if (!name) {
+      onProblem?.({ line, field: 'Name', message: `${id} has no name` });
+      continue;
+    }
+    const mitigations = parsePackedEntries(row['Potential Mitigations'] ?? '', MITIGATION_KEYS)
+      .filter((m) => m.DESCRIPTION)
+      .map((m) => ({ phase: m.PHASE, strategy: m.STRATEGY, description: m.DESCRIPTION, effectiveness: m.EFFECTIVENESS }));
+    entries.set(id, {
+      id,
+      name,
+      abstraction: row['Weakness Abstraction']?.trim() || undefined,
+      description: (row.Description ?? '').trim(),
+      extendedDescription: row['Extended Description']?.trim() || undefined,
+      mitigations,
+      parents: parents(row['Related Weaknesses'] ?? ''),
+    });
+  }
+  return entries;
+}

@@ -1,0 +1,79 @@
+import { randomBytes } from 'node:crypto';
+import { access, mkdir, readdir, readFile, rename, writeFile } from 'node:fs/promises';
+import { join } from 'node:path';
+import type { FixRecord } from '@rescue/domain';
+import { assertRecordId, type RecordStore, RECORD_ID_PATTERN } from './record-store';
+
+/**
+ * The embedded record store: one JSON file per record under `<dir>/<first two hex>/<id>.json`.
+ * Each file is written to a temporary name and renamed, so a crash never leaves half a record and
+ * concurrent writers of the same id both end with the same complete file.
+ */
+export class FsRecordStore implements RecordStore {
+  constructor(readonly dir: string) {}
+
+  private pathOf(id: string): string {
+    assertRecordId(id);
+    return join(this.dir, id.slice(0, 2), `${id}.json`);
+  }
+
+  async has(id: string): Promise<boolean> {
+    try {
+      await access(this.pathOf(id));
+      return true;
+    } catch {
+      return false;
+    }
+  }
+
+  async putMany(records: FixRecord[]): Promise<{ added: number; existing: number }> {
+    let added = 0;
+    let existing = 0;
+    for (const record of records) {
+      const target = this.pathOf(record.id);
+      if (await this.has(record.id)) {
+        existing += 1;
+        continue;
+      }
+      await mkdir(join(this.dir, record.id.slice(0, 2)), { recursive: true });
+      const tmp = `${target}.${randomBytes(6).toString('hex')}.tmp`;
+      await writeFile(tmp, JSON.stringify(record));
+      await rename(tmp, target);
+      added += 1;
+    }
+    return { added, existing };
+  }
+
+  async get(id: string): Promise<FixRecord | undefined> {
+    try {
+      return JSON.parse(await readFile(this.pathOf(id), 'utf8')) as FixRecord;
+    } catch (err) {
+      if ((err as NodeJS.ErrnoException).code === 'ENOENT') return undefined;
+      throw err;
+    }
+  }
+
+  async *ids(): AsyncIterable<string> {
+    let shards: string[];
+    try {
+      shards = (await readdir(this.dir)).filter((d) => /^[0-9a-f]{2}$/.test(d)).sort();
+    } catch (err) {
+      if ((err as NodeJS.ErrnoException).code === 'ENOENT') return;
+      throw err;
+    }
+    for (const shard of shards) {
+      for (const name of (await readdir(join(this.dir, shard))).sort()) {
+        const id = name.replace(/\.json$/, '');
+        if (name.endsWith('.json') && RECORD_ID_PATTERN.test(id)) yield id;
+      }
+    }
+  }
+
+  async count(): Promise<number> {
+    let n = 0;
+    for await (const _ of this.ids()) n += 1;
+    return n;
+  }
+
+  async close(): Promise<void> {}
+}

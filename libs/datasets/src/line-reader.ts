@@ -1,0 +1,159 @@
+import { createReadStream } from 'node:fs';
+
+/** Bytes sniffed at the start of a file to decide whether it is text. */
+export const BINARY_SNIFF_BYTES = 64 * 1024;
+
+export type RawLine =
+  | { lineNo: number; kind: 'text'; text: string; byteLength: number }
+  | { lineNo: number; kind: 'too-long'; byteLength: number }
+  | { lineNo: number; kind: 'invalid-utf8'; byteOffset: number; byteLength: number };
+
+export interface FileVerdict {
+  binary: boolean;
+  reason?: string;
+}
+
+/**
+ * Decides from the first bytes of a file whether it is text: a NUL byte, a gzip or zip signature,
+ * or a high share of control characters marks it binary.
+ */
+export function sniffBinary(head: Buffer): FileVerdict {
+  if (head.length >= 2 && head[0] === 0x1f && head[1] === 0x8b) return { binary: true, reason: 'gzip data (decompress it first)' };
+  if (head.length >= 4 && head.readUInt32BE(0) === 0x504b0304) return { binary: true, reason: 'zip data (extract it first)' };
+  let control = 0;
+  for (let i = 0; i < head.length; i += 1) {
+    const b = head[i];
+    if (b === 0) return { binary: true, reason: `NUL byte at offset ${i}` };
+    if (b < 0x20 && b !== 0x09 && b !== 0x0a && b !== 0x0d && b !== 0x0c) control += 1;
+  }
+  if (head.length > 0 && control / head.length > 0.1) return { binary: true, reason: `${control} control bytes in the first ${head.length}` };
+  return { binary: false };
+}
+
+/** Offset of the first byte that breaks UTF-8 in `buf`, or -1 when it is valid. */
+export function firstInvalidUtf8Offset(buf: Buffer): number {
+  let i = 0;
+  while (i < buf.length) {
+    const b = buf[i];
+    let need: number;
+    let min: number;
+    if (b < 0x80) { i += 1; continue; }
+    else if (b >= 0xc2 && b <= 0xdf) { need = 1; min = 0x80; }
+    else if (b >= 0xe0 && b <= 0xef) { need = 2; min = 0x800; }
+    else if (b >= 0xf0 && b <= 0xf4) { need = 3; min = 0x10000; }
+    else return i;
+    let cp = b & (0x3f >> need);
+    for (let k = 1; k <= need; k += 1) {
+      const c = buf[i + k];
+      if (c === undefined || (c & 0xc0) !== 0x80) return i;
+      cp = (cp << 6) | (c & 0x3f);
+    }
+    if (cp < min || cp > 0x10ffff || (cp >= 0xd800 && cp <= 0xdfff)) return i;
+    i += need + 1;
+  }
+  return -1;
+}
+
+const decoder = new TextDecoder('utf-8', { fatal: true });
+
+export interface ReadLinesOptions {
+  /** Lines longer than this (in bytes, without the newline) are reported, not buffered. */
+  maxLineBytes: number;
+  /** Called once with the verdict on the first 64 KiB; a binary file yields no lines. */
+  onVerdict?: (verdict: FileVerdict) => void;
+}
+
+/**
+ * Streams a file as lines of bytes, without ever holding more than one line (capped at
+ * `maxLineBytes`) in memory. Unlike `readline`, it keeps invalid UTF-8 visible (readline would
+ * silently substitute U+FFFD) and never buffers a giant line. Handles `\n` and `\r\n`; strips a
+ * leading BOM. Blank lines are skipped but counted in line numbers.
+ */
+export async function* readLines(path: string, options: ReadLinesOptions): AsyncGenerator<RawLine> {
+  const stream = createReadStream(path, { highWaterMark: BINARY_SNIFF_BYTES });
+  let lineNo = 1;
+  let parts: Buffer[] = [];
+  let size = 0;
+  let overflow = false;
+
+  const append = (piece: Buffer): void => {
+    size += piece.length;
+    if (overflow) return;
+    if (size > options.maxLineBytes) {
+      overflow = true;
+      parts = [];
+      return;
+    }
+    parts.push(piece);
+  };
+
+  const finish = (): RawLine | undefined => {
+    const current = lineNo;
+    lineNo += 1;
+    const byteLength = size;
+    const wasOverflow = overflow;
+    const collected = parts;
+    parts = [];
+    size = 0;
+    overflow = false;
+    if (wasOverflow) return { lineNo: current, kind: 'too-long', byteLength };
+    let buf = collected.length === 1 ? collected[0] : Buffer.concat(collected, byteLength);
+    if (buf.length > 0 && buf[buf.length - 1] === 0x0d) buf = buf.subarray(0, buf.length - 1);
+    if (current === 1 && buf.length >= 3 && buf[0] === 0xef && buf[1] === 0xbb && buf[2] === 0xbf) buf = buf.subarray(3);
+    let text: string;
+    try {
+      text = decoder.decode(buf);
+    } catch {
+      return { lineNo: current, kind: 'invalid-utf8', byteOffset: Math.max(0, firstInvalidUtf8Offset(buf)), byteLength: buf.length };
+    }
+    if (text.trim() === '') return undefined;
+    return { lineNo: current, kind: 'text', text, byteLength: buf.length };
+  };
+
+  function* split(buf: Buffer): Generator<RawLine> {
+    let start = 0;
+    for (let nl = buf.indexOf(0x0a); nl !== -1; nl = buf.indexOf(0x0a, start)) {
+      append(buf.subarray(start, nl));
+      const line = finish();
+      if (line) yield line;
+      start = nl + 1;
+    }
+    if (start < buf.length) append(buf.subarray(start));
+  }
+
+  // The verdict needs the first 64 KiB (or the whole file when shorter) before any line is used.
+  let head: Buffer[] | undefined = [];
+  let headSize = 0;
+  const judge = (data: Buffer): boolean => {
+    const verdict = sniffBinary(data.subarray(0, BINARY_SNIFF_BYTES));
+    options.onVerdict?.(verdict);
+    return verdict.binary;
+  };
+
+  try {
+    for await (const chunk of stream as AsyncIterable<Buffer>) {
+      if (head) {
+        head.push(chunk);
+        headSize += chunk.length;
+        if (headSize < BINARY_SNIFF_BYTES) continue;
+        const data = Buffer.concat(head, headSize);
+        head = undefined;
+        if (judge(data)) return;
+        yield* split(data);
+      } else {
+        yield* split(chunk);
+      }
+    }
+    if (head) {
+      const data = Buffer.concat(head, headSize);
+      if (judge(data)) return;
+      yield* split(data);
+    }
+    if (size > 0 || overflow) {
+      const line = finish();
+      if (line) yield line;
+    }
+  } finally {
+    stream.destroy();
+  }
+}

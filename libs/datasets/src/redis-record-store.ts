@@ -1,0 +1,58 @@
+import type { Redis } from 'ioredis';
+import type { FixRecord } from '@rescue/domain';
+import { assertRecordId, type RecordStore } from './record-store';
+
+/**
+ * The distributed record store: one Redis hash `<prefix>:records` mapping id → record JSON.
+ * HSETNX makes writes idempotent and tells which records were new. The connection is owned by the
+ * caller (it may be shared with other stores).
+ */
+export class RedisRecordStore implements RecordStore {
+  private readonly key: string;
+
+  constructor(private readonly redis: Redis, prefix: string) {
+    this.key = `${prefix}:records`;
+  }
+
+  async putMany(records: FixRecord[]): Promise<{ added: number; existing: number }> {
+    if (records.length === 0) return { added: 0, existing: 0 };
+    const pipeline = this.redis.pipeline();
+    for (const r of records) {
+      assertRecordId(r.id);
+      pipeline.hsetnx(this.key, r.id, JSON.stringify(r));
+    }
+    const results = (await pipeline.exec()) ?? [];
+    let added = 0;
+    for (const [err, value] of results) {
+      if (err) throw err;
+      if (value === 1) added += 1;
+    }
+    return { added, existing: records.length - added };
+  }
+
+  async get(id: string): Promise<FixRecord | undefined> {
+    assertRecordId(id);
+    const json = await this.redis.hget(this.key, id);
+    return json === null ? undefined : (JSON.parse(json) as FixRecord);
+  }
+
+  async has(id: string): Promise<boolean> {
+    assertRecordId(id);
+    return (await this.redis.hexists(this.key, id)) === 1;
+  }
+
+  async *ids(): AsyncIterable<string> {
+    let cursor = '0';
+    do {
+      const [next, flat] = await this.redis.hscan(this.key, cursor, 'COUNT', 500);
+      cursor = next;
+      for (let i = 0; i < flat.length; i += 2) yield flat[i];
+    } while (cursor !== '0');
+  }
+
+  count(): Promise<number> {
+    return this.redis.hlen(this.key);
+  }
+
+  async close(): Promise<void> {}
+}

@@ -1,0 +1,6 @@
+export * from './bootstrap';
+export * from './error-mapping';
+export * from './job-options';
+export * from './pipeline-queue';
+export * from './queue.module';
+export * from './redis-connection';
