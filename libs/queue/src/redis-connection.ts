@@ -30,14 +30,30 @@ export function connectionOptions(role: ConnectionRole, url: string): RedisOptio
     : { ...base, maxRetriesPerRequest: 1, enableOfflineQueue: false, connectTimeout: 5000 };
 }
 
-/** A connected client; for producers, resolves only once Redis answers, so callers fail fast. */
+/**
+ * A connected client. It resolves only once Redis answers, and gives up at once when the first
+ * connection fails (no reconnect loop before it ever worked), so a CLI or API start fails fast
+ * with the real cause. Once connected, it reconnects with a capped backoff.
+ */
 export async function connectRedis(role: ConnectionRole, url: string): Promise<Redis> {
-  const redis = new Redis({ ...connectionOptions(role, url), lazyConnect: true });
+  let everConnected = false;
+  let lastError: Error | undefined;
+  const redis = new Redis({
+    ...connectionOptions(role, url),
+    lazyConnect: true,
+    retryStrategy: (times) => (everConnected ? Math.min(times * 200, 5000) : null),
+  });
+  // Without a listener ioredis prints "Unhandled error event"; the cause is reported by the caller.
+  redis.on('error', (err: Error) => {
+    lastError = err;
+  });
   try {
     await redis.connect();
+    everConnected = true;
   } catch (err) {
     redis.disconnect();
-    throw new Error(`cannot connect to Redis at ${new URL(url).host}: ${(err as Error).message}`, { cause: err });
+    const cause = lastError ?? (err as Error);
+    throw new Error(`cannot connect to Redis at ${new URL(url).host}: ${cause.message}`, { cause });
   }
   return redis;
 }

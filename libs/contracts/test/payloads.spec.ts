@@ -1,0 +1,42 @@
+import { JOB_ID_PATTERN, JobName, PayloadError, canonicalJson, jobIdFor, parsePayload } from '@rescue/contracts';
+
+const sha = 'a'.repeat(64);
+
+describe('payload schemas', () => {
+  it('round-trips a valid ingest payload and fills defaults', () => {
+    const p = parsePayload(JobName.DatasetIngest, { v: 1, sources: [{ path: '/data/a.jsonl', sha256: sha }] });
+    expect(p).toEqual({ v: 1, sources: [{ path: '/data/a.jsonl', sha256: sha }], format: 'auto' });
+  });
+
+  it('names every bad field', () => {
+    try {
+      parsePayload(JobName.DatasetIngest, { v: 2, sources: [{ path: '', sha256: 'xyz' }], format: 'csv' });
+      throw new Error('expected a PayloadError');
+    } catch (err) {
+      expect(err).toBeInstanceOf(PayloadError);
+      const fields = (err as PayloadError).problems.map((p) => p.split(':')[0]);
+      expect(fields).toEqual(expect.arrayContaining(['v', 'sources.0.path', 'sources.0.sha256', 'format']));
+    }
+  });
+
+  it('rejects slice payloads whose record ids are not content ids', () => {
+    expect(() => parsePayload(JobName.RecordSlice, { v: 1, buildId: 'b', recordIds: ['nope'] })).toThrow(/recordIds\.0/);
+  });
+});
+
+describe('job ids', () => {
+  it('are deterministic, content-derived and independent of key order', () => {
+    const a = jobIdFor(JobName.KbIndex, { v: 1, buildId: 'b1', kbVersion: 'v1' });
+    const b = jobIdFor(JobName.KbIndex, { kbVersion: 'v1', buildId: 'b1', v: 1 });
+    const c = jobIdFor(JobName.KbIndex, { v: 1, buildId: 'b2', kbVersion: 'v1' });
+    expect(a).toBe(b);
+    expect(a).not.toBe(c);
+    expect(a).toMatch(JOB_ID_PATTERN);
+    expect(a).not.toContain(':');
+    expect(a.startsWith('KbIndex-')).toBe(true);
+  });
+
+  it('canonical JSON sorts nested keys but keeps array order', () => {
+    expect(canonicalJson({ b: 1, a: { d: [2, 1], c: 0 } })).toBe('{"a":{"c":0,"d":[2,1]},"b":1}');
+  });
+});
