@@ -27,21 +27,23 @@ export class FsRecordStore implements RecordStore {
   }
 
   async putMany(records: FixRecord[]): Promise<{ added: number; existing: number }> {
-    let added = 0;
-    let existing = 0;
-    for (const record of records) {
-      const target = this.pathOf(record.id);
-      if (await this.has(record.id)) {
-        existing += 1;
-        continue;
-      }
-      await mkdir(join(this.dir, record.id.slice(0, 2)), { recursive: true });
-      const tmp = `${target}.${randomBytes(6).toString('hex')}.tmp`;
-      await writeFile(tmp, JSON.stringify(record));
-      await rename(tmp, target);
-      added += 1;
-    }
-    return { added, existing };
+    // Files are independent, so a batch is written concurrently; the shard directories are
+    // created once per batch rather than once per record.
+    const shards = [...new Set(records.map((r) => r.id.slice(0, 2)))];
+    await Promise.all(shards.map((shard) => mkdir(join(this.dir, shard), { recursive: true })));
+    const outcomes = await Promise.all(records.map((record) => this.putOne(record)));
+    const added = outcomes.filter(Boolean).length;
+    return { added, existing: records.length - added };
+  }
+
+  /** Writes one record unless present; true when this call created it. */
+  private async putOne(record: FixRecord): Promise<boolean> {
+    const target = this.pathOf(record.id);
+    if (await this.has(record.id)) return false;
+    const tmp = `${target}.${randomBytes(6).toString('hex')}.tmp`;
+    await writeFile(tmp, JSON.stringify(record));
+    await rename(tmp, target);
+    return true;
   }
 
   async get(id: string): Promise<FixRecord | undefined> {

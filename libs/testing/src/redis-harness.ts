@@ -1,9 +1,10 @@
 import { randomUUID } from 'node:crypto';
 import { Redis } from 'ioredis';
+import { loadConfig, redisEnv } from '@rescue/config';
 
 /** The Redis the test run uses (tools/jest-global-setup.js found or started it). */
 export function testRedisUrl(): string {
-  return process.env.REDIS_URL ?? 'redis://127.0.0.1:6379';
+  return loadConfig(redisEnv).REDIS_URL;
 }
 
 /** A key/queue prefix no other test shares. */

@@ -1,0 +1,24 @@
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { readLines, readCweCatalog, diffChangedLines, FsRecordStore, parseJsonSafely } from '@rescue/datasets';
+it('probe', async () => {
+  const d = mkdtempSync(join(tmpdir(), 'probe-'));
+  const f = join(d, 'a.txt');
+  writeFileSync(f, 'abcd\r\nabcd\nabcde\n');
+  const out = [];
+  for await (const l of readLines(f, { maxLineBytes: 4 })) out.push(l);
+  console.log(out);
+  const c = join(d, 'c.csv');
+  writeFileSync(c, 'CWE-ID,Name,Description\n1,"A","multi\nline\nrow"\nX,"bad",""\n3,"C","x"\n"Y","multi\nbad",""\n');
+  const probs: unknown[] = [];
+  const m = await readCweCatalog(c, (p) => probs.push(p));
+  console.log([...m.keys()], probs);
+  console.log(diffChangedLines('a', 'a\nb'), diffChangedLines('a\nb\nc', 'a\nB\nc'), diffChangedLines('a\nb\n', 'a\nb\nc\n'));
+  const s = new FsRecordStore(d);
+  console.log(await s.has('bad').catch((e) => 'threw ' + e));
+  console.log(await s.get('bad').catch((e) => 'threw ' + e));
+  const nest = (n: number) => '['.repeat(n) + ']'.repeat(n);
+  console.log(parseJsonSafely(nest(33)).ok, parseJsonSafely(nest(34)).ok, parseJsonSafely('{"a":{"b":1}}', 1), parseJsonSafely('{"a":{"b":{}}}', 1));
+  rmSync(d, { recursive: true, force: true });
+});

@@ -1,0 +1,97 @@
+import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join, resolve } from 'node:path';
+import { FixPairIngestor, FsRecordStore, type RecordStore, expandSources } from '@rescue/datasets';
+import type { FixRecord } from '@rescue/domain';
+
+// Ingest throughput over the shared fix-pair data, against a baseline measured in the same run:
+// reading the same files and JSON.parse of every line (the least any ingest must do). Reported
+// as ratios, so the numbers mean the same on a slower machine.
+
+const RUNS = 5;
+const dataDir = resolve(__dirname, '../../../../shared/data/kb-source');
+
+class NullStore implements RecordStore {
+  async putMany(records: FixRecord[]) {
+    return { added: records.length, existing: 0 };
+  }
+  async get() {
+    return undefined;
+  }
+  async has() {
+    return false;
+  }
+  async *ids() {}
+  async count() {
+    return 0;
+  }
+  async close() {}
+}
+
+const median = (xs: number[]): number => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)];
+
+async function time(fn: () => Promise<unknown>): Promise<number> {
+  const t = performance.now();
+  await fn();
+  return performance.now() - t;
+}
+
+async function main(): Promise<void> {
+  if (!existsSync(dataDir)) {
+    process.stdout.write(`bench:ingest skipped: ${dataDir} is absent (the shared data sits beside the repository)\n`);
+    return;
+  }
+  const { files } = await expandSources([dataDir]);
+  let lines = 0;
+  let bytes = 0;
+  const baseline = async (): Promise<void> => {
+    lines = 0;
+    bytes = 0;
+    for (const f of files) {
+      const text = readFileSync(f, 'utf8');
+      bytes += Buffer.byteLength(text);
+      for (const line of text.split('\n')) if (line.trim()) {
+        JSON.parse(line);
+        lines += 1;
+      }
+    }
+  };
+  let kept = 0;
+  const parseOnly = async (): Promise<void> => {
+    kept = (await new FixPairIngestor(new NullStore()).ingest([dataDir], { format: 'auto', maxLineBytes: 8 << 20 })).kept;
+  };
+  const withFsStore = async (): Promise<void> => {
+    const dir = mkdtempSync(join(tmpdir(), 'rescue-bench-'));
+    try {
+      await new FixPairIngestor(new FsRecordStore(dir)).ingest([dataDir], { format: 'auto', maxLineBytes: 8 << 20 });
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
+  };
+  await baseline();
+  await parseOnly();
+  const tBase: number[] = [];
+  const tParse: number[] = [];
+  const tFs: number[] = [];
+  for (let i = 0; i < RUNS; i += 1) {
+    tBase.push(await time(baseline));
+    tParse.push(await time(parseOnly));
+    tFs.push(await time(withFsStore));
+  }
+  const b = median(tBase);
+  const p = median(tParse);
+  const f = median(tFs);
+  const rate = (n: number, ms: number) => Math.round((n / ms) * 1000);
+  const rows = [
+    ['baseline: read + JSON.parse', b, rate(lines, b)],
+    ['ingest (validate, normalize, dedupe), no store', p, rate(lines, p)],
+    ['ingest into the filesystem record store', f, rate(lines, f)],
+  ] as const;
+  process.stdout.write(`bench:ingest over ${files.length} files, ${lines} lines, ${(bytes / 1e6).toFixed(1)} MB, ${kept} records kept; median of ${RUNS} runs\n`);
+  for (const [name, ms, lps] of rows) {
+    process.stdout.write(`  ${name.padEnd(48)} ${ms.toFixed(1).padStart(8)} ms  ${String(lps).padStart(7)} lines/s  ${(ms / b).toFixed(2)}× baseline\n`);
+  }
+  process.stdout.write(`  records/s (filesystem store): ${rate(kept, f)}   MB/s: ${((bytes / 1e6) / (f / 1000)).toFixed(1)}\n`);
+}
+
+void main();
