@@ -1,4 +1,5 @@
 import { createReadStream } from 'node:fs';
+import { pipeline } from 'node:stream';
 import { parse } from 'csv-parse';
 import { type CweId, parseCweId } from '@rescue/domain';
 
@@ -32,9 +33,13 @@ export interface CatalogProblem {
  * `::`-delimited entry. Only the given keys start a new field, so values keep their own colons.
  */
 export function parsePackedEntries(cell: string, keys: readonly string[]): Record<string, string>[] {
-  const keyPattern = new RegExp(`(?:^|:)(${keys.map((k) => k.replace(/ /g, '\\s')).join('|')}):`, 'g');
+  const alternatives = keys.map((k) => k.replace(/ /g, '\\s')).join('|');
+  const keyPattern = new RegExp(`(?:^|:)(${alternatives}):`, 'g');
+  // Values may hold "::" themselves (`std::unique_ptr`), so only a "::" that opens a known key, or
+  // closes the cell, separates entries.
+  const separator = new RegExp(`::(?=\\s*(?:${alternatives}):|\\s*$)`);
   return cell
-    .split('::')
+    .split(separator)
     .map((entry) => entry.trim())
     .filter((entry) => entry.length > 0)
     .map((entry) => {
@@ -46,7 +51,8 @@ export function parsePackedEntries(cell: string, keys: readonly string[]): Recor
         out[m[1]] = entry.slice(start, end).trim();
       });
       return out;
-    });
+    })
+    .filter((entry) => Object.keys(entry).length > 0);
 }
 
 const MITIGATION_KEYS = ['PHASE', 'STRATEGY', 'DESCRIPTION', 'EFFECTIVENESS_NOTES', 'EFFECTIVENESS'] as const;
@@ -67,9 +73,10 @@ function parents(cell: string): CweId[] {
  */
 export async function readCweCatalog(path: string, onProblem?: (p: CatalogProblem) => void): Promise<Map<CweId, CweEntry>> {
   const entries = new Map<CweId, CweEntry>();
-  const parser = createReadStream(path).pipe(
-    parse({ columns: true, bom: true, relax_column_count: true, skip_empty_lines: true, info: true }),
-  );
+  const parser = parse({ columns: true, bom: true, relax_column_count: true, skip_empty_lines: true, info: true });
+  // pipeline (not pipe) carries a read error such as ENOENT into the parser, so the loop below
+  // rejects instead of waiting for ever.
+  pipeline(createReadStream(path), parser, () => undefined);
   for await (const item of parser as AsyncIterable<{ record: Record<string, string>; info: { lines: number } }>) {
     const row = item.record;
     const line = item.info.lines;

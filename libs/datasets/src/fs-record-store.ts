@@ -18,8 +18,9 @@ export class FsRecordStore implements RecordStore {
   }
 
   async has(id: string): Promise<boolean> {
+    const path = this.pathOf(id);
     try {
-      await access(this.pathOf(id));
+      await access(path);
       return true;
     } catch {
       return false;
@@ -29,9 +30,12 @@ export class FsRecordStore implements RecordStore {
   async putMany(records: FixRecord[]): Promise<{ added: number; existing: number }> {
     // Files are independent, so a batch is written concurrently; the shard directories are
     // created once per batch rather than once per record.
-    const shards = [...new Set(records.map((r) => r.id.slice(0, 2)))];
+    records.forEach((r) => assertRecordId(r.id));
+    // A record repeated inside the batch is written once and counted as existing, as in Redis.
+    const unique = [...new Map(records.map((r) => [r.id, r])).values()];
+    const shards = [...new Set(unique.map((r) => r.id.slice(0, 2)))];
     await Promise.all(shards.map((shard) => mkdir(join(this.dir, shard), { recursive: true })));
-    const outcomes = await Promise.all(records.map((record) => this.putOne(record)));
+    const outcomes = await Promise.all(unique.map((record) => this.putOne(record)));
     const added = outcomes.filter(Boolean).length;
     return { added, existing: records.length - added };
   }

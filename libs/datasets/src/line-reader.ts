@@ -79,7 +79,8 @@ export async function* readLines(path: string, options: ReadLinesOptions): Async
   const append = (piece: Buffer): void => {
     size += piece.length;
     if (overflow) return;
-    if (size > options.maxLineBytes) {
+    // One byte of slack for a `\r` that finish() strips; the limit is on the content.
+    if (size > options.maxLineBytes + 1) {
       overflow = true;
       parts = [];
       return;
@@ -99,6 +100,7 @@ export async function* readLines(path: string, options: ReadLinesOptions): Async
     if (wasOverflow) return { lineNo: current, kind: 'too-long', byteLength };
     let buf = collected.length === 1 ? collected[0] : Buffer.concat(collected, byteLength);
     if (buf.length > 0 && buf[buf.length - 1] === 0x0d) buf = buf.subarray(0, buf.length - 1);
+    if (buf.length > options.maxLineBytes) return { lineNo: current, kind: 'too-long', byteLength: buf.length };
     if (current === 1 && buf.length >= 3 && buf[0] === 0xef && buf[1] === 0xbb && buf[2] === 0xbf) buf = buf.subarray(3);
     let text: string;
     try {

@@ -45,7 +45,9 @@ export function diffChangedLines(before: string, after: string): ChangedLines {
   const added: number[] = [];
   let beforeLine = 1;
   let afterLine = 1;
-  for (const part of diffLines(before, after)) {
+  // A missing final newline on one side would make its last line look changed.
+  const withEol = (s: string): string => (s.endsWith('\n') ? s : `${s}\n`);
+  for (const part of diffLines(withEol(before), withEol(after))) {
     const n = part.count ?? lineCount(part.value.replace(/\n$/, ''));
     for (let i = 0; i < n; i += 1) {
       if (part.removed) deleted.push(beforeLine + i);

@@ -1,7 +1,7 @@
 /** A canonical CWE id: `CWE-` followed by the number without leading zeros (`CWE-89`). */
 export type CweId = `CWE-${number}`;
 
-const CWE_PATTERN = /^(?:cwe)?[\s_-]*0*([1-9][0-9]{0,5})$/i;
+const CWE_PATTERN = /^(?:cwe[\s_-]*)?0*([1-9][0-9]{0,5})$/i;
 
 /**
  * Accepts the spellings found in fix datasets and user files (`cwe-089`, `CWE_89`, `CWE 89`, `89`,

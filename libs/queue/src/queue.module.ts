@@ -39,13 +39,13 @@ export class QueueModule {
         ...queuesConsumedBy(app).map((name) => BullModule.registerQueue({ name })),
       ],
       providers: producerProviders(config),
-      exports: [BullModule, PipelineQueue],
+      exports: [BullModule, PipelineQueue, PRODUCER_REDIS],
     };
   }
 
   /** For producers only (api, cli): the typed producer on a fail-fast connection. */
   static forProducer(config: QueueConnectionConfig): DynamicModule {
-    return { module: QueueModule, global: true, providers: producerProviders(config), exports: [PipelineQueue] };
+    return { module: QueueModule, global: true, providers: producerProviders(config), exports: [PipelineQueue, PRODUCER_REDIS] };
   }
 }
 

@@ -1,0 +1,58 @@
+/**
+ * Shared helpers for the datasets tests (not a test file itself: jest only runs *.spec.ts and
+ * *.int-spec.ts). Temporary directories live under os.tmpdir() and are removed by the caller.
+ */
+import { randomUUID } from 'node:crypto';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { Redis } from 'ioredis';
+
+/** Creates temp dirs on demand and removes every one of them in `cleanup()`. */
+export class TempDirs {
+  private readonly dirs: string[] = [];
+
+  make(label = 'datasets'): string {
+    const dir = mkdtempSync(join(tmpdir(), `rescue-${label}-`));
+    this.dirs.push(dir);
+    return dir;
+  }
+
+  cleanup(): void {
+    for (const dir of this.dirs.splice(0)) rmSync(dir, { recursive: true, force: true });
+  }
+}
+
+/** A deterministic PRNG (mulberry32), so "random" inputs are the same on every run. */
+export function seededRandom(seed: number): () => number {
+  let a = seed >>> 0;
+  return () => {
+    a = (a + 0x6d2b79f5) >>> 0;
+    let t = a;
+    t = Math.imul(t ^ (t >>> 15), t | 1);
+    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
+    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
+  };
+}
+
+/** A key prefix no other test shares. */
+export function randomPrefix(): string {
+  return `rescue-test-${randomUUID()}`;
+}
+
+/** SCAN MATCH `prefix:*` and DEL everything found; returns how many keys were deleted. */
+export async function deleteKeys(redis: Redis, prefix: string): Promise<number> {
+  let deleted = 0;
+  let cursor = '0';
+  do {
+    const [next, keys] = await redis.scan(cursor, 'MATCH', `${prefix}:*`, 'COUNT', 500);
+    cursor = next;
+    if (keys.length > 0) deleted += await redis.del(...keys);
+  } while (cursor !== '0');
+  return deleted;
+}
+
+/** A client for the test Redis; the caller disconnects it. */
+export function connectTestRedis(url: string): Redis {
+  return new Redis(url, { maxRetriesPerRequest: 1 });
+}
