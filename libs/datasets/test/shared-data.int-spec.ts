@@ -14,8 +14,8 @@ const CWE_CSV = join(SHARED, 'cwe', 'cwe-1000-research-view.csv');
 
 const kbPresent = existsSync(KB);
 const cwePresent = existsSync(CWE_CSV);
-if (!kbPresent) console.log(`shared-data tests skipped: ${KB} does not exist (third-party data lives beside the repo, not in it)`);
-else if (!cwePresent) console.log(`shared-data CWE catalogue test skipped: ${CWE_CSV} does not exist`);
+if (!kbPresent) process.stdout.write(`shared-data tests skipped: ${KB} does not exist (third-party data lives beside the repo, not in it)\n`);
+else if (!cwePresent) process.stdout.write(`shared-data CWE catalogue test skipped: ${CWE_CSV} does not exist\n`);
 
 const describeKb = kbPresent ? describe : describe.skip;
 const describeCwe = cwePresent ? describe : describe.skip;
