@@ -1,6 +1,6 @@
 import 'reflect-metadata';
-import { loadConfig, redisEnv } from '@rescue/config';
+import { loadConfigOrExit, redisEnv } from '@rescue/config';
 import { bootstrapWorker } from '@rescue/queue';
 import { ClusterSummarizeWorkerModule } from './cluster-summarize-worker.module';
 
-void bootstrapWorker('cluster-summarize', () => ClusterSummarizeWorkerModule.register(loadConfig(redisEnv)));
+void bootstrapWorker('cluster-summarize', ClusterSummarizeWorkerModule.register(loadConfigOrExit('cluster-summarize', redisEnv)));

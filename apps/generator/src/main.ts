@@ -1,6 +1,6 @@
 import 'reflect-metadata';
-import { loadConfig, redisEnv } from '@rescue/config';
+import { loadConfigOrExit, redisEnv } from '@rescue/config';
 import { bootstrapWorker } from '@rescue/queue';
 import { GeneratorWorkerModule } from './generator-worker.module';
 
-void bootstrapWorker('generator', () => GeneratorWorkerModule.register(loadConfig(redisEnv)));
+void bootstrapWorker('generator', GeneratorWorkerModule.register(loadConfigOrExit('generator', redisEnv)));

@@ -1,6 +1,6 @@
 import 'reflect-metadata';
-import { loadConfig, redisEnv } from '@rescue/config';
+import { loadConfigOrExit, redisEnv } from '@rescue/config';
 import { bootstrapWorker } from '@rescue/queue';
 import { IndexerWorkerModule } from './indexer-worker.module';
 
-void bootstrapWorker('indexer', () => IndexerWorkerModule.register(loadConfig(redisEnv)));
+void bootstrapWorker('indexer', IndexerWorkerModule.register(loadConfigOrExit('indexer', redisEnv)));

@@ -21,7 +21,7 @@ export class IngestProcessor extends WorkerHost implements OnApplicationBootstra
   }
 
   async process(job: Job): Promise<IngestJobResult> {
-    return runClassified(job, this.worker, async () => {
+    return runClassified(this.worker, async () => {
       const payload = parsePayload(JobName.DatasetIngest, job.data);
       const result = await this.ingest.ingest(job.id ?? 'unnamed', payload);
       const r = result.report;

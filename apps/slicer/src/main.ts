@@ -1,6 +1,6 @@
 import 'reflect-metadata';
-import { loadConfig, redisEnv } from '@rescue/config';
+import { loadConfigOrExit, redisEnv } from '@rescue/config';
 import { bootstrapWorker } from '@rescue/queue';
 import { SlicerWorkerModule } from './slicer-worker.module';
 
-void bootstrapWorker('slicer', () => SlicerWorkerModule.register(loadConfig(redisEnv)));
+void bootstrapWorker('slicer', SlicerWorkerModule.register(loadConfigOrExit('slicer', redisEnv)));

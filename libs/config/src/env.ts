@@ -67,3 +67,17 @@ export function loadConfig<S extends z.ZodObject>(schema: S, env: Record<string,
 export type RedisEnv = z.output<typeof redisEnv>;
 export type StorageEnv = z.output<typeof storageEnv>;
 export type IngestEnv = z.output<typeof ingestEnv>;
+
+/**
+ * For entry points: parses the configuration, and on failure prints every invalid key to stderr
+ * and exits 1 (a half-configured worker must not start).
+ */
+export function loadConfigOrExit<S extends z.ZodObject>(app: string, schema: S, env: Record<string, string | undefined> = process.env): z.output<S> {
+  try {
+    return loadConfig(schema, env);
+  } catch (err) {
+    if (!(err instanceof ConfigError)) throw err;
+    process.stderr.write(`${app}: cannot start, ${err.problems.length} invalid setting(s):\n  ${err.problems.join('\n  ')}\n`);
+    process.exit(1);
+  }
+}

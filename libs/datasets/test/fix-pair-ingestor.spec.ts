@@ -7,6 +7,7 @@ import {
   type LineOutcome,
   type Reject,
   type RejectCode,
+  REJECT_CODES,
   RecordStoreError,
   type RecordStore,
   fixRecordId,
@@ -224,21 +225,8 @@ function goodLine(i: number): Good {
 }
 
 const MAX_LINE_BYTES = 2048;
-const LINE_CODES: RejectCode[] = [
-  'invalid_json',
-  'forbidden_key',
-  'too_deep',
-  'not_an_object',
-  'unknown_format',
-  'missing_field',
-  'wrong_type',
-  'empty_code',
-  'identical_before_after',
-  'unknown_language',
-  'malformed_cwe',
-  'line_too_long',
-  'invalid_utf8',
-];
+// Every reject code that a single line can earn (the other two concern whole files).
+const LINE_CODES: RejectCode[] = REJECT_CODES.filter((c) => c !== 'unreadable_file' && c !== 'binary_file');
 
 /** A bad line that must be rejected with `code`; `k` varies the content. */
 function badLine(code: RejectCode, k: number): Buffer {

@@ -2,11 +2,9 @@
  * Shared helpers for the datasets tests (not a test file itself: jest only runs *.spec.ts and
  * *.int-spec.ts). Temporary directories live under os.tmpdir() and are removed by the caller.
  */
-import { randomUUID } from 'node:crypto';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { Redis } from 'ioredis';
 
 /** Creates temp dirs on demand and removes every one of them in `cleanup()`. */
 export class TempDirs {
@@ -35,24 +33,3 @@ export function seededRandom(seed: number): () => number {
   };
 }
 
-/** A key prefix no other test shares. */
-export function randomPrefix(): string {
-  return `rescue-test-${randomUUID()}`;
-}
-
-/** SCAN MATCH `prefix:*` and DEL everything found; returns how many keys were deleted. */
-export async function deleteKeys(redis: Redis, prefix: string): Promise<number> {
-  let deleted = 0;
-  let cursor = '0';
-  do {
-    const [next, keys] = await redis.scan(cursor, 'MATCH', `${prefix}:*`, 'COUNT', 500);
-    cursor = next;
-    if (keys.length > 0) deleted += await redis.del(...keys);
-  } while (cursor !== '0');
-  return deleted;
-}
-
-/** A client for the test Redis; the caller disconnects it. */
-export function connectTestRedis(url: string): Redis {
-  return new Redis(url, { maxRetriesPerRequest: 1 });
-}

@@ -1,12 +1,11 @@
 import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import type { Redis } from 'ioredis';
+import { Redis } from 'ioredis';
 import { FixPairIngestor, FsRecordStore, type RecordStore, RecordStoreError, RedisRecordStore, createRecordStore, normalizeGenericRecord } from '@rescue/datasets';
 import type { FixRecord } from '@rescue/domain';
-import { TempDirs, connectTestRedis, deleteKeys, randomPrefix } from './helpers';
+import { deletePrefix, testRedisUrl, uniquePrefix } from '@rescue/testing';
+import { TempDirs } from './helpers';
 
-/** tools/jest-global-setup.js sets REDIS_URL to the Redis it found or started. */
-const REDIS_URL = process.env.REDIS_URL ?? 'redis://127.0.0.1:6379';
 
 function record(i: number, cwe = 'CWE-79'): FixRecord {
   const r = normalizeGenericRecord(
@@ -46,16 +45,16 @@ const fsBackend: Factory = () => {
 };
 
 const redisBackend: Factory = () => {
-  const redis: Redis = connectTestRedis(REDIS_URL);
-  const prefix = randomPrefix();
-  const otherPrefix = randomPrefix();
+  const redis: Redis = new Redis(testRedisUrl(), { maxRetriesPerRequest: 1 });
+  const prefix = uniquePrefix('store');
+  const otherPrefix = uniquePrefix('store');
   return {
     store: new RedisRecordStore(redis, prefix),
     reopen: () => new RedisRecordStore(redis, prefix),
     other: () => new RedisRecordStore(redis, otherPrefix),
     cleanup: async () => {
-      await deleteKeys(redis, prefix);
-      await deleteKeys(redis, otherPrefix);
+      await deletePrefix(prefix);
+      await deletePrefix(otherPrefix);
       expect(await redis.exists(`${prefix}:records`)).toBe(0);
       redis.disconnect();
     },
@@ -65,7 +64,7 @@ const redisBackend: Factory = () => {
 describe.each<[string, Factory]>([
   ['FsRecordStore', fsBackend],
   ['RedisRecordStore', redisBackend],
-])('RecordStore contract: %s', (name, factory) => {
+])('RecordStore contract: %s', (_name, factory) => {
   let backend: Backend;
   let store: RecordStore;
 
@@ -187,8 +186,8 @@ describe('createRecordStore', () => {
   });
 
   it('builds a redis store that writes under <prefix>:records', async () => {
-    const redis = connectTestRedis(REDIS_URL);
-    const prefix = randomPrefix();
+    const redis = new Redis(testRedisUrl(), { maxRetriesPerRequest: 1 });
+    const prefix = uniquePrefix('store');
     try {
       const store = createRecordStore('redis', { dataDir: 'unused', redis, prefix });
       expect(store).toBeInstanceOf(RedisRecordStore);
@@ -197,7 +196,7 @@ describe('createRecordStore', () => {
       expect(await redis.hexists(`${prefix}:records`, r.id)).toBe(1);
       expect(JSON.parse((await redis.hget(`${prefix}:records`, r.id)) as string)).toEqual(r);
     } finally {
-      await deleteKeys(redis, prefix);
+      await deletePrefix(prefix);
       redis.disconnect();
     }
   });

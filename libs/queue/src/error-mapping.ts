@@ -1,4 +1,4 @@
-import { type Job, UnrecoverableError, Worker } from 'bullmq';
+import { UnrecoverableError, Worker } from 'bullmq';
 import { PayloadError } from '@rescue/contracts';
 import { RateLimitedError, RescueError } from '@rescue/domain';
 
@@ -26,7 +26,7 @@ export async function toBullmqFailure(err: unknown, worker?: Pick<Worker, 'rateL
 }
 
 /** Runs a job body and routes any failure through `toBullmqFailure`. */
-export async function runClassified<T>(_job: Job, worker: Pick<Worker, 'rateLimit'> | undefined, body: () => Promise<T>): Promise<T> {
+export async function runClassified<T>(worker: Pick<Worker, 'rateLimit'> | undefined, body: () => Promise<T>): Promise<T> {
   try {
     return await body();
   } catch (err) {

@@ -29,7 +29,7 @@ describe('PipelineQueue and the error mapping, on a real Redis', () => {
   });
 
   function startWorker(body: (job: Job, worker: Worker) => Promise<unknown>): Worker {
-    const worker: Worker = new Worker(QueueName.Index, (job) => runClassified(job, worker, () => body(job, worker)), {
+    const worker: Worker = new Worker(QueueName.Index, (job) => runClassified(worker, () => body(job, worker)), {
       connection: connectionOptions('worker', testRedisUrl()) as never,
       prefix,
       settings: { backoffStrategy: () => 10 },
