@@ -1,4 +1,5 @@
 import type { AddressInfo } from 'node:net';
+import { resolve } from 'node:path';
 import { getQueueToken } from '@nestjs/bullmq';
 import type { INestApplication } from '@nestjs/common';
 import { Test } from '@nestjs/testing';
@@ -11,7 +12,11 @@ import { GeneratorWorkerModule } from '../../apps/generator/src/generator-worker
 import { IndexerWorkerModule } from '../../apps/indexer/src/indexer-worker.module';
 import { loadIngestWorkerConfig } from '../../apps/ingest/src/ingest-worker.config';
 import { IngestWorkerModule } from '../../apps/ingest/src/ingest-worker.module';
+import { loadSlicerWorkerConfig } from '../../apps/slicer/src/slicer-worker.config';
 import { SlicerWorkerModule } from '../../apps/slicer/src/slicer-worker.module';
+
+// The compiled sandboxed processor (npm test builds first).
+const SANDBOX = resolve(__dirname, '../../dist/apps/slicer/src/slice.sandbox.js');
 
 // Every app boots against a real Redis and registers exactly the queue the contracts give it.
 describe('every app starts', () => {
@@ -26,7 +31,7 @@ describe('every app starts', () => {
   const config = () => ({ REDIS_URL: testRedisUrl(), QUEUE_PREFIX: prefix });
   const workers: [WorkerApp, () => unknown][] = [
     [WorkerApp.Ingest, () => IngestWorkerModule.register(loadIngestWorkerConfig({ ...config(), RESCUE_DATA_DIR: '/tmp/rescue-apps-start' }))],
-    [WorkerApp.Slicer, () => SlicerWorkerModule.register(config())],
+    [WorkerApp.Slicer, () => SlicerWorkerModule.register(loadSlicerWorkerConfig(config()), SANDBOX)],
     [WorkerApp.ClusterSummarize, () => ClusterSummarizeWorkerModule.register(config())],
     [WorkerApp.Indexer, () => IndexerWorkerModule.register(config())],
     [WorkerApp.Generator, () => GeneratorWorkerModule.register(config())],

@@ -1,5 +1,6 @@
 import { Command } from 'commander';
 import { registerKbIngest } from './commands/kb-ingest.command';
+import { registerKbSlice } from './commands/kb-slice.command';
 
 /** The `rescue` command tree. Kept apart from main.ts so tests can run commands in-process. */
 export function buildProgram(): Command {
@@ -8,5 +9,6 @@ export function buildProgram(): Command {
     .showHelpAfterError();
   const kb = program.command('kb').description('build and inspect the security knowledge base');
   registerKbIngest(kb);
+  registerKbSlice(kb);
   return program;
 }

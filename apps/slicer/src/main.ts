@@ -1,6 +1,7 @@
 import 'reflect-metadata';
-import { loadConfigOrExit, redisEnv } from '@rescue/config';
+import { loadConfigOrExit } from '@rescue/config';
 import { bootstrapWorker } from '@rescue/queue';
+import { slicerWorkerEnv } from './slicer-worker.config';
 import { SlicerWorkerModule } from './slicer-worker.module';
 
-void bootstrapWorker('slicer', SlicerWorkerModule.register(loadConfigOrExit('slicer', redisEnv)));
+void bootstrapWorker('slicer', SlicerWorkerModule.register(loadConfigOrExit('slicer', slicerWorkerEnv)));

@@ -1,12 +1,34 @@
+import { join } from 'node:path';
 import { type DynamicModule, Module } from '@nestjs/common';
-import type { RedisEnv } from '@rescue/config';
 import { WorkerApp } from '@rescue/contracts';
 import { QueueModule } from '@rescue/queue';
+import type { SlicerWorkerConfig } from './slicer-worker.config';
 
-/** The slicer worker. Its processor arrives with the slicing library (issue #3); until then it only registers its queue. */
+/** The compiled sandbox file next to this module (dist/apps/slicer/src/slice.sandbox.js). */
+export const SLICE_SANDBOX = join(__dirname, 'slice.sandbox.js');
+
+/**
+ * The slicer worker: the processor runs in a worker thread (see slice.sandbox.ts), so this module
+ * only wires the queue to it. `processorPath` lets tests point at the compiled file.
+ */
 @Module({})
 export class SlicerWorkerModule {
-  static register(config: RedisEnv): DynamicModule {
-    return { module: SlicerWorkerModule, imports: [QueueModule.forWorker(WorkerApp.Slicer, config)] };
+  static register(config: SlicerWorkerConfig, processorPath = SLICE_SANDBOX): DynamicModule {
+    return {
+      module: SlicerWorkerModule,
+      imports: [
+        QueueModule.forWorker(WorkerApp.Slicer, config, {
+          processors: [
+            {
+              path: processorPath,
+              concurrency: config.SLICER_CONCURRENCY,
+              useWorkerThreads: true,
+              // The thread parses the same settings this process parsed, handed over explicitly.
+              workerThreadsOptions: { env: Object.fromEntries(Object.entries(config).map(([k, v]) => [k, String(v)])) },
+            },
+          ],
+        }),
+      ],
+    };
   }
 }

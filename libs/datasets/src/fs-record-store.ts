@@ -2,14 +2,14 @@ import { randomBytes } from 'node:crypto';
 import { access, mkdir, readdir, readFile, rename, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { FixRecord } from '@rescue/domain';
-import { assertRecordId, type RecordStore, RECORD_ID_PATTERN } from './record-store';
+import { assertRecordId, type RecordStore, RECORD_ID_PATTERN, type StoredDocument } from './record-store';
 
 /**
- * The embedded record store: one JSON file per record under `<dir>/<first two hex>/<id>.json`.
+ * The embedded store: one JSON file per document under `<dir>/<first two hex>/<id>.json`.
  * Each file is written to a temporary name and renamed, so a crash never leaves half a record and
  * concurrent writers of the same id both end with the same complete file.
  */
-export class FsRecordStore implements RecordStore {
+export class FsRecordStore<T extends StoredDocument = FixRecord> implements RecordStore<T> {
   constructor(readonly dir: string) {}
 
   private pathOf(id: string): string {
@@ -27,7 +27,7 @@ export class FsRecordStore implements RecordStore {
     }
   }
 
-  async putMany(records: FixRecord[]): Promise<{ added: number; existing: number }> {
+  async putMany(records: T[]): Promise<{ added: number; existing: number }> {
     // Files are independent, so a batch is written concurrently; the shard directories are
     // created once per batch rather than once per record.
     records.forEach((r) => assertRecordId(r.id));
@@ -41,7 +41,7 @@ export class FsRecordStore implements RecordStore {
   }
 
   /** Writes one record unless present; true when this call created it. */
-  private async putOne(record: FixRecord): Promise<boolean> {
+  private async putOne(record: T): Promise<boolean> {
     const target = this.pathOf(record.id);
     if (await this.has(record.id)) return false;
     const tmp = `${target}.${randomBytes(6).toString('hex')}.tmp`;
@@ -50,9 +50,9 @@ export class FsRecordStore implements RecordStore {
     return true;
   }
 
-  async get(id: string): Promise<FixRecord | undefined> {
+  async get(id: string): Promise<T | undefined> {
     try {
-      return JSON.parse(await readFile(this.pathOf(id), 'utf8')) as FixRecord;
+      return JSON.parse(await readFile(this.pathOf(id), 'utf8')) as T;
     } catch (err) {
       if ((err as NodeJS.ErrnoException).code === 'ENOENT') return undefined;
       throw err;

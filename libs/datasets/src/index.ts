@@ -10,3 +10,4 @@ export * from './rejects';
 export * from './safe-json';
 export * from './sources';
 export * from './ingest-run';
+export * from './memory-record-store';

@@ -8,14 +8,20 @@ export class RecordStoreError extends Error {
   }
 }
 
+/** Anything stored under a content id (32 hex digits): fix records, slices. */
+export interface StoredDocument {
+  id: string;
+}
+
 /**
- * Where normalized fix records live between pipeline stages. Records are content-addressed, so
- * writes are idempotent: putting a record that is already stored changes nothing.
+ * Where normalized fix records (and, with another type, slices) live between pipeline stages.
+ * Documents are content-addressed, so writes are idempotent: putting a document that is already
+ * stored changes nothing.
  */
-export interface RecordStore {
-  /** Stores records not yet present; returns how many were new and how many already stored. */
-  putMany(records: FixRecord[]): Promise<{ added: number; existing: number }>;
-  get(id: string): Promise<FixRecord | undefined>;
+export interface RecordStore<T extends StoredDocument = FixRecord> {
+  /** Stores documents not yet present; returns how many were new and how many already stored. */
+  putMany(records: T[]): Promise<{ added: number; existing: number }>;
+  get(id: string): Promise<T | undefined>;
   has(id: string): Promise<boolean>;
   /** Every stored id, in no particular order. */
   ids(): AsyncIterable<string>;

@@ -1,20 +1,21 @@
 import type { Redis } from 'ioredis';
 import type { FixRecord } from '@rescue/domain';
-import { assertRecordId, type RecordStore } from './record-store';
+import { assertRecordId, type RecordStore, type StoredDocument } from './record-store';
 
 /**
- * The distributed record store: one Redis hash `<prefix>:records` mapping id → record JSON.
+ * The distributed store: one Redis hash `<prefix>:<collection>` mapping id → document JSON
+ * (`records` for fix records, `slices` for slices).
  * HSETNX makes writes idempotent and tells which records were new. The connection is owned by the
  * caller (it may be shared with other stores).
  */
-export class RedisRecordStore implements RecordStore {
+export class RedisRecordStore<T extends StoredDocument = FixRecord> implements RecordStore<T> {
   private readonly key: string;
 
-  constructor(private readonly redis: Redis, prefix: string) {
-    this.key = `${prefix}:records`;
+  constructor(private readonly redis: Redis, prefix: string, collection = 'records') {
+    this.key = `${prefix}:${collection}`;
   }
 
-  async putMany(records: FixRecord[]): Promise<{ added: number; existing: number }> {
+  async putMany(records: T[]): Promise<{ added: number; existing: number }> {
     if (records.length === 0) return { added: 0, existing: 0 };
     const pipeline = this.redis.pipeline();
     for (const r of records) {
@@ -30,10 +31,10 @@ export class RedisRecordStore implements RecordStore {
     return { added, existing: records.length - added };
   }
 
-  async get(id: string): Promise<FixRecord | undefined> {
+  async get(id: string): Promise<T | undefined> {
     assertRecordId(id);
     const json = await this.redis.hget(this.key, id);
-    return json === null ? undefined : (JSON.parse(json) as FixRecord);
+    return json === null ? undefined : (JSON.parse(json) as T);
   }
 
   async has(id: string): Promise<boolean> {

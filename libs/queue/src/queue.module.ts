@@ -1,4 +1,4 @@
-import { BullModule } from '@nestjs/bullmq';
+import { BullModule, type RegisterQueueOptions } from '@nestjs/bullmq';
 import { type DynamicModule, Inject, Injectable, Module, type OnApplicationShutdown } from '@nestjs/common';
 import type { ConnectionOptions } from 'bullmq';
 import type { Redis } from 'ioredis';
@@ -28,15 +28,16 @@ class ProducerShutdown implements OnApplicationShutdown {
 export class QueueModule {
   /**
    * For a worker app: registers exactly the queues the contracts say this app consumes, so a
-   * processor for any other queue has nothing to attach to.
+   * processor for any other queue has nothing to attach to. `processors` are sandboxed processor
+   * files (BullMQ runs them in worker threads or child processes) for CPU-bound stages.
    */
-  static forWorker(app: WorkerApp, config: QueueConnectionConfig): DynamicModule {
+  static forWorker(app: WorkerApp, config: QueueConnectionConfig, options: { processors?: RegisterQueueOptions['processors'] } = {}): DynamicModule {
     return {
       module: QueueModule,
       global: true,
       imports: [
         BullModule.forRoot({ connection: connectionOptions('worker', config.REDIS_URL) as ConnectionOptions, prefix: config.QUEUE_PREFIX }),
-        ...queuesConsumedBy(app).map((name) => BullModule.registerQueue({ name })),
+        ...queuesConsumedBy(app).map((name) => BullModule.registerQueue({ name, processors: options.processors })),
       ],
       providers: producerProviders(config),
       exports: [BullModule, PipelineQueue, PRODUCER_REDIS],

@@ -1,0 +1,37 @@
+import type { FixRecord } from '@rescue/domain';
+import { assertRecordId, type RecordStore, type StoredDocument } from './record-store';
+
+/** A record store in memory: for one-shot commands (`rescue kb slice --source …`) and tests. */
+export class MemoryRecordStore<T extends StoredDocument = FixRecord> implements RecordStore<T> {
+  private readonly records = new Map<string, T>();
+
+  async putMany(records: T[]): Promise<{ added: number; existing: number }> {
+    let added = 0;
+    for (const r of records) {
+      assertRecordId(r.id);
+      if (!this.records.has(r.id)) {
+        this.records.set(r.id, r);
+        added += 1;
+      }
+    }
+    return { added, existing: records.length - added };
+  }
+
+  async get(id: string): Promise<T | undefined> {
+    return this.records.get(id);
+  }
+
+  async has(id: string): Promise<boolean> {
+    return this.records.has(id);
+  }
+
+  async *ids(): AsyncIterable<string> {
+    yield* [...this.records.keys()];
+  }
+
+  async count(): Promise<number> {
+    return this.records.size;
+  }
+
+  async close(): Promise<void> {}
+}

@@ -1,0 +1,110 @@
+import { readFileSync } from 'node:fs';
+import { Language as Grammar, Parser, type Tree } from 'web-tree-sitter';
+import type { Language } from '@rescue/domain';
+import { LANGUAGE_SPECS, type LanguageSpec } from './language-specs';
+import { SliceFailure } from './slice-failure';
+
+/** Limits that keep one hostile function from stalling a worker. */
+export interface ParseLimits {
+  /** Wall-clock budget for parsing plus analysis of one function. */
+  timeBudgetMs: number;
+  maxBytes: number;
+  maxLines: number;
+  maxLineLength: number;
+  /** Deepest syntax-tree nesting the analysis accepts. */
+  maxDepth: number;
+}
+
+export const DEFAULT_LIMITS: ParseLimits = {
+  timeBudgetMs: 2000,
+  maxBytes: 512 * 1024,
+  maxLines: 20_000,
+  maxLineLength: 10_000,
+  maxDepth: 400,
+};
+
+let initialized: Promise<void> | undefined;
+
+/**
+ * Grammars load as bytes, not paths: web-tree-sitter's CommonJS build loads paths with a dynamic
+ * import that jest cannot run, and bytes work everywhere.
+ */
+function loadBytes(modulePath: string): Uint8Array {
+  return new Uint8Array(readFileSync(require.resolve(modulePath)));
+}
+
+/** The parser for each language, created once per process (grammar loading costs ~10–50 ms). */
+export class ParserRegistry {
+  private readonly grammars = new Map<Language, Promise<Grammar>>();
+  private readonly parsers = new Map<Language, Parser>();
+
+  static async create(): Promise<ParserRegistry> {
+    initialized ??= Parser.init({ wasmBinary: loadBytes('web-tree-sitter/tree-sitter.wasm') } as object);
+    await initialized;
+    return new ParserRegistry();
+  }
+
+  spec(language: Language): LanguageSpec {
+    const spec = LANGUAGE_SPECS[language];
+    if (!spec) throw new SliceFailure('unsupported_language', `no grammar registered for ${language}; slicing supports ${Object.keys(LANGUAGE_SPECS).join(', ')}`);
+    return spec;
+  }
+
+  async parser(language: Language): Promise<Parser> {
+    const spec = this.spec(language);
+    let parser = this.parsers.get(language);
+    if (parser) return parser;
+    let grammar = this.grammars.get(language);
+    if (!grammar) {
+      grammar = Grammar.load(loadBytes(spec.wasm));
+      this.grammars.set(language, grammar);
+    }
+    let loaded: Grammar;
+    try {
+      loaded = await grammar;
+    } catch (err) {
+      throw new SliceFailure('unsupported_language', `the ${language} grammar (${spec.wasm}) does not load: ${(err as Error).message}`);
+    }
+    parser = new Parser();
+    parser.setLanguage(loaded);
+    this.parsers.set(language, parser);
+    return parser;
+  }
+
+  /**
+   * Parses under the limits: oversized input is refused before parsing, and parsing is cancelled
+   * once the time budget is spent. The caller deletes the tree.
+   */
+  async parse(language: Language, code: string, limits: ParseLimits, deadline: number): Promise<Tree> {
+    checkSize(code, limits);
+    const parser = await this.parser(language);
+    let cancelled = false;
+    const tree = parser.parse(code, null, {
+      progressCallback: (() => {
+        if (performance.now() > deadline) cancelled = true;
+        return cancelled;
+      }) as () => void,
+    });
+    if (!tree) {
+      parser.reset();
+      if (cancelled) throw new SliceFailure('timeout', `parsing took longer than ${limits.timeBudgetMs} ms`);
+      throw new SliceFailure('parse_error', 'the parser returned no tree');
+    }
+    return tree;
+  }
+}
+
+export function checkSize(code: string, limits: ParseLimits): void {
+  const bytes = Buffer.byteLength(code);
+  if (bytes > limits.maxBytes) throw new SliceFailure('too_large', `${bytes} bytes, over the limit of ${limits.maxBytes}`);
+  let lines = 1;
+  let lineStart = 0;
+  for (let i = 0; i <= code.length; i += 1) {
+    if (i === code.length || code.charCodeAt(i) === 10) {
+      if (i - lineStart > limits.maxLineLength) throw new SliceFailure('too_large', `line ${lines} is ${i - lineStart} characters long, over the limit of ${limits.maxLineLength}`);
+      lines += 1;
+      lineStart = i + 1;
+    }
+  }
+  if (lines - 1 > limits.maxLines) throw new SliceFailure('too_large', `${lines - 1} lines, over the limit of ${limits.maxLines}`);
+}

@@ -1,0 +1,50 @@
+import type { RecordStore } from '@rescue/datasets';
+import { InvalidInputError } from '@rescue/domain';
+import { type RecordSlice, type SliceFailureReport, type Slicer, sliceId } from './slicer';
+
+/** What the slice store holds per record: the slice, or its classified failure, under the slice id. */
+export type SliceDocument = ({ status: 'sliced' } & RecordSlice) | ({ status: 'failed'; id: string; hops: number } & SliceFailureReport);
+
+export interface SliceBatchResult {
+  sliced: number;
+  failed: number;
+  /** Slices already in the store (same record, slicer version and hops): not redone. */
+  alreadyStored: number;
+  failuresByClass: Record<string, number>;
+}
+
+/**
+ * Slices a batch of stored records into the slice store. Idempotent: a slice id is a hash of the
+ * record id, the slicer version and h, so a retried or repeated batch redoes nothing. A record
+ * missing from the record store fails the batch after the others are stored.
+ */
+export async function sliceBatch(slicer: Slicer, recordIds: string[], hops: number, records: RecordStore, slices: RecordStore<SliceDocument>): Promise<SliceBatchResult> {
+  const result: SliceBatchResult = { sliced: 0, failed: 0, alreadyStored: 0, failuresByClass: {} };
+  const missing: string[] = [];
+  const done: SliceDocument[] = [];
+  for (const recordId of recordIds) {
+    if (await slices.has(sliceId(recordId, hops))) {
+      result.alreadyStored += 1;
+      continue;
+    }
+    const record = await records.get(recordId);
+    if (!record) {
+      missing.push(recordId);
+      continue;
+    }
+    const outcome = await slicer.sliceRecord(record, hops);
+    if (outcome.ok) {
+      result.sliced += 1;
+      done.push({ status: 'sliced', ...outcome.slice });
+    } else {
+      result.failed += 1;
+      result.failuresByClass[outcome.failure.failureClass] = (result.failuresByClass[outcome.failure.failureClass] ?? 0) + 1;
+      done.push({ status: 'failed', id: sliceId(recordId, hops), hops, ...outcome.failure });
+    }
+  }
+  await slices.putMany(done);
+  if (missing.length > 0) {
+    throw new InvalidInputError(`${missing.length} record(s) not in the record store: ${missing.slice(0, 5).join(', ')}${missing.length > 5 ? ', …' : ''}; ingest them first`);
+  }
+  return result;
+}

@@ -1,0 +1,260 @@
+import { createHash } from 'node:crypto';
+import { diffLines } from 'diff';
+import type { Tree } from 'web-tree-sitter';
+import type { FixRecord, Language } from '@rescue/domain';
+import { type ApiCall, extractApiCalls } from './api-calls';
+import { type DependenceGraph, buildDependenceGraph } from './dependence-graph';
+import type { LanguageSpec } from './language-specs';
+import { DEFAULT_LIMITS, type ParseLimits, ParserRegistry } from './parsers';
+import { SliceFailure, type SliceFailureClass } from './slice-failure';
+
+/** Bumped whenever slicing output changes, so content-addressed slice ids change with it. */
+export const SLICER_VERSION = 'pdg-1';
+
+export interface VersionSlice {
+  /** The sliced code: original lines in order, with an elision comment where lines were dropped. */
+  code: string;
+  /** 1-based lines of the function kept in the slice. */
+  lines: number[];
+  /** Points of interest: the lines the fix changed in this version. */
+  poi: number[];
+  /** Non-blank lines of the whole function, and of the slice. */
+  functionLines: number;
+  sliceLines: number;
+  /** The slice re-parses without syntax errors; and so does the whole function (for comparison). */
+  valid: boolean;
+  functionValid: boolean;
+  apiCalls: ApiCall[];
+}
+
+export interface RecordSlice {
+  id: string;
+  recordId: string;
+  language: Language;
+  cwe: string;
+  hops: number;
+  slicerVersion: string;
+  vulnerable: VersionSlice;
+  secure: VersionSlice;
+}
+
+export interface SliceFailureReport {
+  recordId: string;
+  language: Language;
+  cwe: string;
+  failureClass: SliceFailureClass;
+  message: string;
+}
+
+export type SliceOutcome = { ok: true; slice: RecordSlice } | { ok: false; failure: SliceFailureReport };
+
+export function sliceId(recordId: string, hops: number): string {
+  return createHash('sha256').update(`${recordId}:${SLICER_VERSION}:${hops}`).digest('hex').slice(0, 32);
+}
+
+const nonBlank = (line: string | undefined): boolean => line !== undefined && line.trim() !== '';
+
+interface Analysed {
+  lines: string[];
+  graph: DependenceGraph;
+  tree: Tree;
+  valid: boolean;
+}
+
+/** Nodes within `hops` edges of the start set, following `edges`. */
+function reach(start: Iterable<number>, edges: Set<number>[], hops: number): Set<number> {
+  const seen = new Set(start);
+  let frontier = [...seen];
+  for (let h = 0; h < hops && frontier.length > 0; h += 1) {
+    const next: number[] = [];
+    for (const n of frontier) for (const m of edges[n]) if (!seen.has(m)) { seen.add(m); next.push(m); }
+    frontier = next;
+  }
+  return seen;
+}
+
+/** Statements longer than this show their head and tail only (a 1,400-line static table, a long literal). */
+const MAX_STATEMENT_LINES = 8;
+const PUNCTUATION_LINE = /^[\s{}()[\];,:]*(else|end|do|then|begin|ensure|finally|try)?[\s{}()[\];,:]*$/;
+
+/**
+ * The lines a kept statement contributes: all of its own lines when it is short; otherwise its
+ * head (up to its first nested statement, at most 3 lines), its tail (at most 2), the
+ * punctuation-only lines between nested statements (`} else {`, `end`) and any point of interest.
+ */
+function visibleLines(graph: DependenceGraph, id: number, source: string[], poi: Set<number>): number[] {
+  const s = graph.statements[id];
+  if (s.ownLines.length <= MAX_STATEMENT_LINES) return s.ownLines;
+  const kids = s.children.map((c) => graph.statements[c]);
+  const firstChild = kids.length > 0 ? kids[0].startRow + 1 : Number.POSITIVE_INFINITY;
+  const lastChild = kids.length > 0 ? kids[kids.length - 1].endRow + 1 : Number.NEGATIVE_INFINITY;
+  const head = s.ownLines.filter((l) => l < firstChild).slice(0, kids.length > 0 ? 3 : 2);
+  const tail = s.ownLines.filter((l) => l > lastChild).slice(-2);
+  const between = s.ownLines.filter((l) => l >= firstChild && l <= lastChild && (poi.has(l) || PUNCTUATION_LINE.test(source[l - 1] ?? '')));
+  const own = new Set(s.ownLines);
+  return [...head, ...between, ...tail, ...[...poi].filter((l) => own.has(l))];
+}
+
+/** Adds the lines of every statement enclosing a kept line (signature, block headers, braces). */
+function closeOverAncestors(lines: Set<number>, graph: DependenceGraph, source: string[], poi: Set<number>): void {
+  const added = new Set<number>();
+  for (const line of lines) {
+    let s = graph.lineOwner.get(line);
+    while (s !== undefined && s > 0) {
+      const parent = graph.statements[s].parent;
+      if (added.has(parent)) break;
+      added.add(parent);
+      s = parent;
+    }
+  }
+  for (const id of added) for (const l of visibleLines(graph, id, source, poi)) lines.add(l);
+}
+
+/** Unchanged lines of before and after, paired by a line diff. */
+function alignUnchanged(before: string, after: string): { b2a: Map<number, number>; a2b: Map<number, number> } {
+  const eol = (s: string): string => (s.endsWith('\n') ? s : `${s}\n`);
+  const b2a = new Map<number, number>();
+  const a2b = new Map<number, number>();
+  let b = 1;
+  let a = 1;
+  for (const part of diffLines(eol(before), eol(after))) {
+    const n = part.count ?? 0;
+    if (part.added) a += n;
+    else if (part.removed) b += n;
+    else {
+      for (let i = 0; i < n; i += 1) {
+        b2a.set(b + i, a + i);
+        a2b.set(a + i, b + i);
+      }
+      a += n;
+      b += n;
+    }
+  }
+  return { b2a, a2b };
+}
+
+/**
+ * RESCUE's security-focused slicing (paper §3.4): for each version of a fix, the changed lines
+ * (points of interest) plus every statement within `hops` dependence edges of them, backward and
+ * forward; the two slices are then cross-completed through the unchanged lines so they stay
+ * parallel, and completed with the function signature and the headers of enclosing blocks.
+ */
+export class Slicer {
+  private constructor(private readonly registry: ParserRegistry, private readonly limits: ParseLimits) {}
+
+  static async create(limits: Partial<ParseLimits> = {}): Promise<Slicer> {
+    return new Slicer(await ParserRegistry.create(), { ...DEFAULT_LIMITS, ...limits });
+  }
+
+  supports(language: Language): boolean {
+    try {
+      this.registry.spec(language);
+      return true;
+    } catch {
+      return false;
+    }
+  }
+
+  /** Slices one record; every failure is returned classified, never thrown. */
+  async sliceRecord(record: FixRecord, hops = 2): Promise<SliceOutcome> {
+    const trees: Tree[] = [];
+    try {
+      const spec = this.registry.spec(record.language);
+      const deadline = performance.now() + this.limits.timeBudgetMs;
+      const before = await this.analyse(record.language, spec, record.before, deadline, trees);
+      const after = await this.analyse(record.language, spec, record.after, deadline, trees);
+      const poiV = record.changedLines.deleted.filter((l) => l <= before.lines.length);
+      const poiS = record.changedLines.added.filter((l) => l <= after.lines.length);
+      const keptV = this.select(before, poiV, hops);
+      const keptS = this.select(after, poiS, hops);
+
+      // Cross-completion: what one version keeps of the unchanged code, the other keeps too.
+      const { b2a, a2b } = alignUnchanged(record.before, record.after);
+      for (let round = 0; round < 4; round += 1) {
+        const sizeV = keptV.size;
+        const sizeS = keptS.size;
+        for (const l of [...keptV]) { const m = b2a.get(l); if (m !== undefined) keptS.add(m); }
+        for (const l of [...keptS]) { const m = a2b.get(l); if (m !== undefined) keptV.add(m); }
+        closeOverAncestors(keptV, before.graph, before.lines, new Set(poiV));
+        closeOverAncestors(keptS, after.graph, after.lines, new Set(poiS));
+        if (keptV.size === sizeV && keptS.size === sizeS) break;
+      }
+      const vulnerable = await this.render(record.language, spec, before, keptV, poiV, deadline, trees);
+      const secure = await this.render(record.language, spec, after, keptS, poiS, deadline, trees);
+      return {
+        ok: true,
+        slice: { id: sliceId(record.id, hops), recordId: record.id, language: record.language, cwe: record.cwe, hops, slicerVersion: SLICER_VERSION, vulnerable, secure },
+      };
+    } catch (err) {
+      if (err instanceof SliceFailure) {
+        return { ok: false, failure: { recordId: record.id, language: record.language, cwe: record.cwe, failureClass: err.failureClass, message: err.message } };
+      }
+      throw err;
+    } finally {
+      for (const t of trees) t.delete();
+    }
+  }
+
+  /** API calls in any code (a draft, a task's prefix, a KB example), for a registered language. */
+  async apiCalls(language: Language, code: string): Promise<ApiCall[]> {
+    const spec = this.registry.spec(language);
+    const tree = await this.registry.parse(language, code, this.limits, performance.now() + this.limits.timeBudgetMs);
+    try {
+      return extractApiCalls(tree, spec);
+    } finally {
+      tree.delete();
+    }
+  }
+
+  private async analyse(language: Language, spec: LanguageSpec, code: string, deadline: number, trees: Tree[]): Promise<Analysed> {
+    const tree = await this.registry.parse(language, code, this.limits, deadline);
+    trees.push(tree);
+    const graph = buildDependenceGraph(tree, spec, { deadline, timeBudgetMs: this.limits.timeBudgetMs, maxDepth: this.limits.maxDepth });
+    if (graph.statements.length <= 1) throw new SliceFailure('parse_error', 'no statements found: the code does not parse as a function of this language');
+    return { lines: code.split('\n'), graph, tree, valid: !tree.rootNode.hasError };
+  }
+
+  private select(version: Analysed, poi: number[], hops: number): Set<number> {
+    const graph = version.graph;
+    const poiSet = new Set(poi);
+    const start = new Set<number>();
+    for (const line of poi) {
+      const owner = graph.lineOwner.get(line);
+      if (owner !== undefined && owner > 0) start.add(owner);
+    }
+    const nodes = new Set([...reach(start, graph.backward, hops), ...reach(start, graph.forward, hops)]);
+    const lines = new Set<number>(poi);
+    for (const id of nodes) for (const l of visibleLines(graph, id, version.lines, poiSet)) lines.add(l);
+    closeOverAncestors(lines, graph, version.lines, poiSet);
+    return lines;
+  }
+
+  private async render(language: Language, spec: LanguageSpec, version: Analysed, kept: Set<number>, poi: number[], deadline: number, trees: Tree[]): Promise<VersionSlice> {
+    const lines = [...kept].filter((l) => l >= 1 && l <= version.lines.length).sort((a, b) => a - b);
+    const out: string[] = [];
+    let previous = 0;
+    for (const l of lines) {
+      const skipped = version.lines.slice(previous, l - 1).some(nonBlank);
+      if (skipped) {
+        const indent = /^\s*/.exec(version.lines[l - 1])?.[0] ?? '';
+        out.push(`${indent}${spec.lineComment} ...`);
+      }
+      out.push(version.lines[l - 1]);
+      previous = l;
+    }
+    if (version.lines.slice(previous).some(nonBlank)) out.push(`${spec.lineComment} ...`);
+    const code = out.join('\n');
+    const tree = await this.registry.parse(language, code, { ...this.limits, maxBytes: Number.MAX_SAFE_INTEGER, maxLines: Number.MAX_SAFE_INTEGER }, Math.max(deadline, performance.now() + 200));
+    trees.push(tree);
+    return {
+      code,
+      lines,
+      poi,
+      functionLines: version.lines.filter(nonBlank).length,
+      sliceLines: lines.filter((l) => nonBlank(version.lines[l - 1])).length,
+      valid: !tree.rootNode.hasError,
+      functionValid: version.valid,
+      apiCalls: extractApiCalls(tree, spec),
+    };
+  }
+}
