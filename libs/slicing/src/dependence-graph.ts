@@ -130,8 +130,11 @@ export function buildDependenceGraph(tree: Tree, spec: LanguageSpec, budget: Bud
     if (c) stack.push({ node: c, owner: 0, depth: 1, field: root.fieldNameForChild(i), ownerIsStatementNode: true });
   }
   let visited = 0;
+  // Field names seen on the way down, so the climb below need not search each parent's children.
+  const fieldById = new Map<number, string | null>();
   while (stack.length > 0) {
     const { node, owner, depth, field, ownerIsStatementNode } = stack.pop() as (typeof stack)[number];
+    fieldById.set(node.id, field);
     if (depth > budget.maxDepth) throw new SliceFailure('too_deep', `syntax nesting deeper than ${budget.maxDepth} levels`);
     if ((visited += 1) % 2048 === 0) checkTime();
     if (sets.comment.has(node.type)) continue;
@@ -185,7 +188,7 @@ export function buildDependenceGraph(tree: Tree, spec: LanguageSpec, budget: Bud
   // on the way whether it is written (strongly, or through a member/subscript) or read.
   for (const { node, owner } of identifiers) {
     const name = node.text;
-    const field0 = fieldOf(node);
+    const field0 = fieldById.has(node.id) ? (fieldById.get(node.id) as string | null) : fieldOf(node);
     if (node.parent && sets.nonVar.has(`${node.parent.type}.${field0}`)) continue;
     if (node.parent && sets.fn.has(node.parent.type) && field0 === 'name') continue;
     let role: 'use' | 'def' | 'weak' | 'both' = 'use';
@@ -211,7 +214,7 @@ export function buildDependenceGraph(tree: Tree, spec: LanguageSpec, budget: Bud
       }
       if (anc.id === ownerNode.id) break;
       child = anc;
-      field = fieldOf(anc);
+      field = fieldById.has(anc.id) ? (fieldById.get(anc.id) as string | null) : fieldOf(anc);
     }
     const s = statements[owner];
     if (role === 'use') s.uses.push(name);

@@ -54,6 +54,35 @@ export function sliceId(recordId: string, hops: number): string {
 
 const nonBlank = (line: string | undefined): boolean => line !== undefined && line.trim() !== '';
 
+/**
+ * Real functions often hold a few unparsable bits (C macros, fragments), which tree-sitter wraps
+ * in ERROR nodes and the slicer works around; past this share of the bytes the input is not code
+ * of the language at all (random bytes, another language) and slicing it would be noise.
+ */
+const MAX_ERROR_SHARE = 0.5;
+
+/** Share of the bytes under top-level ERROR nodes. */
+function errorShare(tree: Tree): number {
+  const root = tree.rootNode;
+  if (!root.hasError) return 0;
+  const total = Math.max(1, root.endIndex - root.startIndex);
+  let inError = 0;
+  const stack = [root];
+  while (stack.length > 0) {
+    const node = stack.pop() as typeof root;
+    if (node.type === 'ERROR') {
+      inError += node.endIndex - node.startIndex;
+      continue;
+    }
+    if (!node.hasError) continue;
+    for (let i = 0; i < node.childCount; i += 1) {
+      const c = node.child(i);
+      if (c) stack.push(c);
+    }
+  }
+  return inError / total;
+}
+
 interface Analysed {
   lines: string[];
   graph: DependenceGraph;
@@ -211,6 +240,8 @@ export class Slicer {
     trees.push(tree);
     const graph = buildDependenceGraph(tree, spec, { deadline, timeBudgetMs: this.limits.timeBudgetMs, maxDepth: this.limits.maxDepth });
     if (graph.statements.length <= 1) throw new SliceFailure('parse_error', 'no statements found: the code does not parse as a function of this language');
+    const unparsed = errorShare(tree);
+    if (unparsed > MAX_ERROR_SHARE) throw new SliceFailure('parse_error', `${Math.round(unparsed * 100)}% of the code does not parse as ${language}`);
     return { lines: code.split('\n'), graph, tree, valid: !tree.rootNode.hasError };
   }
 
