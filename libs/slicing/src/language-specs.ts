@@ -36,6 +36,11 @@ export interface LanguageSpec {
   /** Call-like nodes and the fields whose text names the callee (joined with "."). */
   calls: { type: string; callee: string[] }[];
   commentTypes: string[];
+  /**
+   * Code put around a function that does not parse alone (a method, an object-literal member),
+   * tried only then; `when` restricts a wrapper to code it matches.
+   */
+  fragmentWrappers?: { prefix: string; suffix: string; when?: RegExp }[];
 }
 
 const C_FAMILY_EXITS = { leave: ['return_statement', 'goto_statement', 'throw_statement'], breakLoop: ['break_statement'], continueLoop: ['continue_statement'] };
@@ -63,6 +68,8 @@ const c: LanguageSpec = {
   parameterFields: ['declarator'],
   calls: [{ type: 'call_expression', callee: ['function'] }],
   commentTypes: ['comment'],
+  // A function whose leading comment was cut off starts inside it.
+  fragmentWrappers: [{ prefix: '/*\n', suffix: '', when: /^\s*\*\// }],
 };
 
 const cpp: LanguageSpec = {
@@ -148,6 +155,11 @@ const javascript: LanguageSpec = {
     { type: 'new_expression', callee: ['constructor'] },
   ],
   commentTypes: ['comment'],
+  fragmentWrappers: [
+    { prefix: '({\n', suffix: '\n})' },
+    { prefix: 'class Fragment {\n', suffix: '\n}' },
+    { prefix: 'function fragment() {\n', suffix: '\n}' },
+  ],
 };
 
 const typescript: LanguageSpec = {
@@ -193,6 +205,7 @@ const java: LanguageSpec = {
     { type: 'object_creation_expression', callee: ['type'] },
   ],
   commentTypes: ['line_comment', 'block_comment'],
+  fragmentWrappers: [{ prefix: 'class Fragment {\n', suffix: '\n}' }],
 };
 
 const go: LanguageSpec = {
@@ -248,6 +261,7 @@ const ruby: LanguageSpec = {
   parameterFields: ['parameters'],
   calls: [{ type: 'call', callee: ['receiver', 'method'] }],
   commentTypes: ['comment'],
+  fragmentWrappers: [{ prefix: '', suffix: '\nend' }, { prefix: 'class Fragment\n', suffix: '\nend' }],
 };
 
 /** Languages the slicer handles, by Rescue's language id. */

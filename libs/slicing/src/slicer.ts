@@ -83,11 +83,37 @@ function errorShare(tree: Tree): number {
   return inError / total;
 }
 
+interface Wrapper {
+  prefix: string;
+  suffix: string;
+  when?: RegExp;
+}
+
+const NO_WRAPPER: Wrapper = { prefix: '', suffix: '' };
+
+const lineCount = (text: string): number => text.split('\n').length;
+
+/** The graph with every line number moved up by `offset` and clipped to the function's lines. */
+function shiftLines(graph: DependenceGraph, offset: number, maxLine: number): DependenceGraph {
+  if (offset === 0) return graph;
+  const inside = (l: number): boolean => l >= 1 && l <= maxLine;
+  for (const s of graph.statements) {
+    s.ownLines = s.ownLines.map((l) => l - offset).filter(inside);
+    s.startRow -= offset;
+    s.endRow -= offset;
+  }
+  const lineOwner = new Map<number, number>();
+  for (const [l, id] of graph.lineOwner) if (inside(l - offset)) lineOwner.set(l - offset, id);
+  const codeLines = new Set([...graph.codeLines].map((l) => l - offset).filter(inside));
+  return { ...graph, lineOwner, codeLines };
+}
+
 interface Analysed {
   lines: string[];
   graph: DependenceGraph;
   tree: Tree;
   valid: boolean;
+  wrapper: Wrapper;
 }
 
 /** Nodes within `hops` edges of the start set, following `edges`. */
@@ -236,13 +262,26 @@ export class Slicer {
   }
 
   private async analyse(language: Language, spec: LanguageSpec, code: string, deadline: number, trees: Tree[]): Promise<Analysed> {
-    const tree = await this.registry.parse(language, code, this.limits, deadline);
-    trees.push(tree);
-    const graph = buildDependenceGraph(tree, spec, { deadline, timeBudgetMs: this.limits.timeBudgetMs, maxDepth: this.limits.maxDepth });
+    // Dataset functions are sometimes fragments of a larger construct (an object-literal method,
+    // a class method, a function whose leading comment was cut). Each language lists wrappers
+    // that make such a fragment parse; the least erroneous reading wins, and line numbers are
+    // shifted back so nothing outside the function is ever shown.
+    let best: { tree: Tree; share: number; wrapper: Wrapper } | undefined;
+    for (const wrapper of [NO_WRAPPER, ...(spec.fragmentWrappers ?? [])]) {
+      if (best && best.share <= MAX_ERROR_SHARE) break;
+      if (wrapper.when && !wrapper.when.test(code)) continue;
+      const tree = await this.registry.parse(language, `${wrapper.prefix}${code}${wrapper.suffix}`, this.limits, deadline);
+      trees.push(tree);
+      const share = errorShare(tree);
+      if (!best || share < best.share) best = { tree, share, wrapper };
+    }
+    const { tree, share, wrapper } = best as NonNullable<typeof best>;
+    if (share > MAX_ERROR_SHARE) throw new SliceFailure('parse_error', `${Math.round(share * 100)}% of the code does not parse as ${language}`);
+    const offset = lineCount(wrapper.prefix) - 1;
+    const lines = code.split('\n');
+    const graph = shiftLines(buildDependenceGraph(tree, spec, { deadline, timeBudgetMs: this.limits.timeBudgetMs, maxDepth: this.limits.maxDepth }), offset, lines.length);
     if (graph.statements.length <= 1) throw new SliceFailure('parse_error', 'no statements found: the code does not parse as a function of this language');
-    const unparsed = errorShare(tree);
-    if (unparsed > MAX_ERROR_SHARE) throw new SliceFailure('parse_error', `${Math.round(unparsed * 100)}% of the code does not parse as ${language}`);
-    return { lines: code.split('\n'), graph, tree, valid: !tree.rootNode.hasError };
+    return { lines, graph, tree, valid: !tree.rootNode.hasError, wrapper };
   }
 
   private select(version: Analysed, poi: number[], hops: number): Set<number> {
@@ -275,7 +314,8 @@ export class Slicer {
     }
     if (version.lines.slice(previous).some(nonBlank)) out.push(`${spec.lineComment} ...`);
     const code = out.join('\n');
-    const tree = await this.registry.parse(language, code, { ...this.limits, maxBytes: Number.MAX_SAFE_INTEGER, maxLines: Number.MAX_SAFE_INTEGER }, Math.max(deadline, performance.now() + 200));
+    const { prefix, suffix } = version.wrapper;
+    const tree = await this.registry.parse(language, `${prefix}${code}${suffix}`, { ...this.limits, maxBytes: Number.MAX_SAFE_INTEGER, maxLines: Number.MAX_SAFE_INTEGER }, Math.max(deadline, performance.now() + 200));
     trees.push(tree);
     return {
       code,
