@@ -108,10 +108,8 @@ export function buildDependenceGraph(tree: Tree, spec: LanguageSpec, budget: Bud
     return 'plain';
   };
 
-  const isStatement = (node: Node, field: string | null, parentIsStatement: boolean): boolean => {
+  const isStatement = (node: Node, parent: Node, field: string | null, parentIsStatement: boolean): boolean => {
     if (!node.isNamed || sets.comment.has(node.type) || sets.block.has(node.type)) return false;
-    const parent = node.parent;
-    if (!parent) return false;
     if (sets.clause.has(node.type)) return true;
     if (sets.block.has(parent.type)) return field !== 'condition' && field !== 'value';
     if (field && BODY_FIELDS.has(field) && parentIsStatement && !sets.fn.has(parent.type)) return true;
@@ -124,26 +122,29 @@ export function buildDependenceGraph(tree: Tree, spec: LanguageSpec, budget: Bud
   statements.push({ id: 0, type: root.type, parent: -1, children: [], startRow: root.startPosition.row, endRow: root.endPosition.row, ownLines: [], defs: [], uses: [], kind: 'root', containerId: -1, isClause: false, containsExit: false });
   nodeOf.push(root);
   const identifiers: { node: Node; owner: number }[] = [];
-  const stack: { node: Node; owner: number; depth: number; field: string | null; ownerIsStatementNode: boolean }[] = [];
+  const stack: { node: Node; parent: Node; owner: number; depth: number; field: string | null; ownerIsStatementNode: boolean }[] = [];
   for (let i = root.childCount - 1; i >= 0; i -= 1) {
     const c = root.child(i);
-    if (c) stack.push({ node: c, owner: 0, depth: 1, field: root.fieldNameForChild(i), ownerIsStatementNode: true });
+    if (c) stack.push({ node: c, parent: root, owner: 0, depth: 1, field: root.fieldNameForChild(i), ownerIsStatementNode: true });
   }
   let visited = 0;
-  // Field names seen on the way down, so the climb below need not search each parent's children.
+  // Field names and parents seen on the way down: web-tree-sitter computes `node.parent` by a
+  // search from the root, and field names by scanning siblings, both slow in the climb below.
   const fieldById = new Map<number, string | null>();
+  const parentById = new Map<number, Node>();
   while (stack.length > 0) {
-    const { node, owner, depth, field, ownerIsStatementNode } = stack.pop() as (typeof stack)[number];
+    const { node, parent, owner, depth, field, ownerIsStatementNode } = stack.pop() as (typeof stack)[number];
     fieldById.set(node.id, field);
+    parentById.set(node.id, parent);
     if (depth > budget.maxDepth) throw new SliceFailure('too_deep', `syntax nesting deeper than ${budget.maxDepth} levels`);
     if ((visited += 1) % 2048 === 0) checkTime();
     if (sets.comment.has(node.type)) continue;
     let current = owner;
     let currentIsStatementNode = false;
-    if (isStatement(node, field, ownerIsStatementNode)) {
+    if (isStatement(node, parent, field, ownerIsStatementNode)) {
       const id = statements.length;
       const kind = kindOf(node.type);
-      statements.push({ id, type: node.type, parent: owner, children: [], startRow: node.startPosition.row, endRow: node.endPosition.row, ownLines: [], defs: [], uses: [], kind, containerId: sets.clause.has(node.type) ? node.id : (node.parent?.id ?? -1), isClause: sets.clause.has(node.type), containsExit: false });
+      statements.push({ id, type: node.type, parent: owner, children: [], startRow: node.startPosition.row, endRow: node.endPosition.row, ownLines: [], defs: [], uses: [], kind, containerId: sets.clause.has(node.type) ? node.id : parent.id, isClause: sets.clause.has(node.type), containsExit: false });
       nodeOf.push(node);
       statements[owner].children.push(id);
       if (kind === 'leave' || kind === 'break' || kind === 'continue') {
@@ -160,7 +161,7 @@ export function buildDependenceGraph(tree: Tree, spec: LanguageSpec, budget: Bud
     if (sets.ident.has(node.type)) identifiers.push({ node, owner: current });
     for (let i = node.childCount - 1; i >= 0; i -= 1) {
       const c = node.child(i);
-      if (c) stack.push({ node: c, owner: current, depth: depth + 1, field: node.fieldNameForChild(i), ownerIsStatementNode: currentIsStatementNode });
+      if (c) stack.push({ node: c, parent: node, owner: current, depth: depth + 1, field: node.fieldNameForChild(i), ownerIsStatementNode: currentIsStatementNode });
     }
   }
 
@@ -189,14 +190,17 @@ export function buildDependenceGraph(tree: Tree, spec: LanguageSpec, budget: Bud
   for (const { node, owner } of identifiers) {
     const name = node.text;
     const field0 = fieldById.has(node.id) ? (fieldById.get(node.id) as string | null) : fieldOf(node);
-    if (node.parent && sets.nonVar.has(`${node.parent.type}.${field0}`)) continue;
-    if (node.parent && sets.fn.has(node.parent.type) && field0 === 'name') continue;
+    const parent0 = parentById.get(node.id) ?? node.parent;
+    if (parent0 && sets.nonVar.has(`${parent0.type}.${field0}`)) continue;
+    if (parent0 && sets.fn.has(parent0.type) && field0 === 'name') continue;
     let role: 'use' | 'def' | 'weak' | 'both' = 'use';
     let throughAccess = false;
     let child: Node = node;
     let field = field0;
     const ownerNode = nodeOf[owner];
-    for (let anc = node.parent; anc && anc.id !== ownerNode.parent?.id; anc = anc.parent) {
+    const up = (n: Node): Node | null => parentById.get(n.id) ?? n.parent;
+    const stopAt = owner === 0 ? -1 : (up(ownerNode)?.id ?? -1);
+    for (let anc = parent0; anc && anc.id !== stopAt; anc = up(anc)) {
       const site = defSites.get(anc.type);
       if (site) {
         if (site.fields.length === 0 || (field !== null && site.fields.includes(field))) role = throughAccess ? 'weak' : site.alsoUse ? 'both' : 'def';
