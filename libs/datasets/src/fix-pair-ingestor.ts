@@ -20,6 +20,8 @@ export interface IngestOptions {
 
 export interface IngestHooks {
   onReject?: (reject: Reject) => void;
+  /** Called once for each record kept (its first occurrence in the run). */
+  onRecord?: (record: FixRecord) => void;
   /** Called after each file with the running totals. */
   onFileDone?: (file: string, report: IngestReport) => void;
 }
@@ -176,6 +178,7 @@ export class FixPairIngestor {
           bump(report.byCwe, record.cwe);
           bump(report.byFormat, record.origin.format);
           if (record.changedLines.source === 'diff') report.changedLinesFromDiff += 1;
+          hooks.onRecord?.(record);
           batch.push(record);
           if (batch.length >= batchSize) await flush();
         }

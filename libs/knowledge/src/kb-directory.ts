@@ -1,0 +1,134 @@
+import { createHash, randomBytes } from 'node:crypto';
+import { existsSync } from 'node:fs';
+import { mkdir, readdir, readFile, rename, rm, writeFile } from 'node:fs/promises';
+import { join } from 'node:path';
+import type { CodeExample, CweNode } from './kb-model';
+
+/** What a KB version says about itself. */
+export interface KbManifest {
+  version: string;
+  createdAt: string;
+  clusterBy: string;
+  counts: { nodes: number; catalogOnlyNodes: number; examples: number; records: number };
+  /** The embedder's identity and parameters: queries must use the same one. */
+  embedder: Record<string, unknown>;
+  distillation: { mode: string; model?: string; llmCalls: number; llmCallsCached: number };
+  slicer: { version: string; hops: number };
+  /** Retrieval thresholds fitted for this KB (filled by calibration). */
+  thresholds?: Record<string, number>;
+}
+
+export interface KbVersionContent {
+  manifest: Omit<KbManifest, 'version' | 'createdAt'>;
+  nodes: CweNode[];
+  examples: CodeExample[];
+}
+
+const CURRENT = 'CURRENT';
+
+/**
+ * The embedded KB: immutable versions under `versions/<id>/`, and a `CURRENT` pointer file
+ * replaced by rename, so publishing is atomic and a failed build leaves the old version serving.
+ * A version id is a hash of its content: building the same KB twice publishes the same version.
+ */
+export class KbDirectory {
+  constructor(readonly root: string) {}
+
+  versionDir(version: string): string {
+    if (!/^kb-[0-9a-f]{16}$/.test(version)) throw new Error(`not a KB version id: ${JSON.stringify(version)}`);
+    return join(this.root, 'versions', version);
+  }
+
+  static versionOf(content: KbVersionContent): string {
+    const h = createHash('sha256');
+    h.update(JSON.stringify(content.manifest.embedder));
+    h.update(JSON.stringify(content.manifest.slicer));
+    for (const n of content.nodes) h.update(JSON.stringify(n));
+    for (const e of content.examples) h.update(JSON.stringify(e));
+    return `kb-${h.digest('hex').slice(0, 16)}`;
+  }
+
+  /**
+   * Writes a version into a temporary folder, lets `extra` add files (index tables, embedder
+   * model), renames it into place, then moves the pointer. Keeps the newest `keep` versions.
+   */
+  async publish(content: KbVersionContent, extra: (dir: string) => Promise<void>, keep = 3): Promise<KbManifest> {
+    const version = KbDirectory.versionOf(content);
+    const target = this.versionDir(version);
+    let manifest: KbManifest;
+    if (existsSync(join(target, 'manifest.json'))) {
+      manifest = JSON.parse(await readFile(join(target, 'manifest.json'), 'utf8')) as KbManifest;
+    } else {
+      const tmp = join(this.root, 'versions', `.tmp-${version}-${randomBytes(4).toString('hex')}`);
+      await mkdir(tmp, { recursive: true });
+      try {
+        manifest = { version, createdAt: new Date().toISOString(), ...content.manifest };
+        await writeFile(join(tmp, 'nodes.jsonl'), content.nodes.map((n) => JSON.stringify(n)).join('\n') + '\n');
+        await writeFile(join(tmp, 'examples.jsonl'), content.examples.map((e) => JSON.stringify(e)).join('\n') + '\n');
+        await extra(tmp);
+        await writeFile(join(tmp, 'manifest.json'), JSON.stringify(manifest, null, 2));
+        await rename(tmp, target);
+      } catch (err) {
+        await rm(tmp, { recursive: true, force: true });
+        throw err;
+      }
+    }
+    const pointerTmp = join(this.root, `${CURRENT}.${randomBytes(4).toString('hex')}.tmp`);
+    await writeFile(pointerTmp, `${version}\n`);
+    await rename(pointerTmp, join(this.root, CURRENT));
+    await this.prune(keep, version);
+    return manifest;
+  }
+
+  async current(): Promise<string | undefined> {
+    try {
+      return (await readFile(join(this.root, CURRENT), 'utf8')).trim() || undefined;
+    } catch {
+      return undefined;
+    }
+  }
+
+  async list(): Promise<KbManifest[]> {
+    let names: string[];
+    try {
+      names = (await readdir(join(this.root, 'versions'))).filter((n) => n.startsWith('kb-'));
+    } catch {
+      return [];
+    }
+    const out: KbManifest[] = [];
+    for (const n of names) {
+      try {
+        out.push(JSON.parse(await readFile(join(this.root, 'versions', n, 'manifest.json'), 'utf8')) as KbManifest);
+      } catch {
+        // A folder without a manifest is not a published version.
+      }
+    }
+    return out.sort((a, b) => (a.createdAt < b.createdAt ? 1 : -1));
+  }
+
+  async manifest(version?: string): Promise<KbManifest> {
+    const v = version ?? (await this.current());
+    if (!v) throw new Error(`no KB published in ${this.root}: run "rescue kb build" first`);
+    return JSON.parse(await readFile(join(this.versionDir(v), 'manifest.json'), 'utf8')) as KbManifest;
+  }
+
+  async nodes(version?: string): Promise<CweNode[]> {
+    return readJsonl<CweNode>(join(this.versionDir((await this.manifest(version)).version), 'nodes.jsonl'));
+  }
+
+  async examples(version?: string): Promise<CodeExample[]> {
+    return readJsonl<CodeExample>(join(this.versionDir((await this.manifest(version)).version), 'examples.jsonl'));
+  }
+
+  private async prune(keep: number, current: string): Promise<void> {
+    const versions = await this.list();
+    for (const m of versions.slice(Math.max(1, keep))) {
+      if (m.version !== current) await rm(this.versionDir(m.version), { recursive: true, force: true });
+    }
+  }
+}
+
+async function readJsonl<T>(path: string): Promise<T[]> {
+  const text = await readFile(path, 'utf8');
+  return text.split('\n').filter((l) => l.trim()).map((l) => JSON.parse(l) as T);
+}

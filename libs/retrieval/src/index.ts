@@ -1,0 +1,1 @@
+export * from './knowledge-index/lance-knowledge-index';
