@@ -1,5 +1,7 @@
 import { Command } from 'commander';
 import { registerKbIngest } from './commands/kb-ingest.command';
+import { registerKbBuild } from './commands/kb-build.command';
+import { registerKbInspect } from './commands/kb-inspect.command';
 import { registerKbSlice } from './commands/kb-slice.command';
 
 /** The `rescue` command tree. Kept apart from main.ts so tests can run commands in-process. */
@@ -10,5 +12,7 @@ export function buildProgram(): Command {
   const kb = program.command('kb').description('build and inspect the security knowledge base');
   registerKbIngest(kb);
   registerKbSlice(kb);
+  registerKbBuild(kb);
+  registerKbInspect(kb);
   return program;
 }

@@ -81,3 +81,31 @@ export function loadConfigOrExit<S extends z.ZodObject>(app: string, schema: S, 
     process.exit(1);
   }
 }
+
+/**
+ * The LLM endpoint (any OpenAI-compatible server). LLM_BASE_URL unset means "no LLM configured":
+ * stages that can work without one (extractive summaries) do, the others refuse to start.
+ * LLM_API_KEY is optional because local servers (llama-server, vLLM) often take none; loadConfig
+ * masks it in errors because its name contains KEY. A role without its own model uses LLM_MODEL.
+ */
+export const llmEnv = z.object({
+  LLM_BASE_URL: z.string().url().optional(),
+  LLM_API_KEY: z.string().min(1).optional(),
+  LLM_MODEL: z.string().min(1).default('gpt-4o-mini'),
+  LLM_MODEL_SUMMARIZER: z.string().min(1).optional(),
+  LLM_MODEL_ANALYZER: z.string().min(1).optional(),
+  LLM_MODEL_GENERATOR: z.string().min(1).optional(),
+  LLM_MODEL_EMBEDDER: z.string().min(1).default('text-embedding-3-small'),
+  LLM_EMBEDDING_DIMENSIONS: int(1, 65_536).optional(),
+  LLM_TIMEOUT_MS: int(100, 3_600_000).default(120_000),
+  LLM_MAX_TOKENS: int(1, 1_000_000).default(2048),
+  // Newer OpenAI models reject max_tokens; some local servers only know max_tokens.
+  LLM_MAX_TOKENS_PARAM: z.enum(['max_completion_tokens', 'max_tokens']).default('max_completion_tokens'),
+  // json_object for servers that reject response_format json_schema (llama.cpp#11847).
+  LLM_STRUCTURED_MODE: z.enum(['json_schema', 'json_object']).default('json_schema'),
+  LLM_CACHE: z.enum(['none', 'memory', 'fs']).default('fs'),
+  // Unset: <RESCUE_DATA_DIR>/llm-cache, resolved by libs/llm so the two settings cannot drift.
+  LLM_CACHE_DIR: z.string().min(1).optional(),
+});
+
+export type LlmEnv = z.output<typeof llmEnv>;

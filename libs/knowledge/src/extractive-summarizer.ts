@@ -1,5 +1,5 @@
 import type { CweEntry } from '@rescue/datasets';
-import type { FixRecord } from '@rescue/domain';
+import type { FixRecord, Language } from '@rescue/domain';
 
 /**
  * The no-LLM distillation: guidelines from the catalogue's mitigations and the fixes' commit
@@ -63,12 +63,17 @@ export interface ExtractiveSummary {
  * catalogue's description (and the first sentence of its extended description), or, without a
  * catalogue entry, a sentence naming the CWE and the functions it was found in.
  */
-export function extractiveSummary(entry: CweEntry | undefined, records: FixRecord[]): ExtractiveSummary {
+export function extractiveSummary(entry: CweEntry | undefined, records: FixRecord[], language?: Language): ExtractiveSummary {
   const sources: ExtractiveSummary['sources'] = [];
   const fromCatalog: string[] = [];
   if (entry) {
-    const ranked = [...entry.mitigations].sort((a, b) => rank(a.phase) - rank(b.phase));
-    for (const m of ranked) fromCatalog.push(firstSentence(m.description));
+    // Mitigations with a named strategy are the actionable ones; within a rank, catalogue order.
+    const ranked = [...entry.mitigations].sort((a, b) => rank(a.phase) - rank(b.phase) || Number(!a.strategy) - Number(!b.strategy));
+    for (const m of ranked) {
+      const sentence = firstSentence(m.description.replace(/\s*\[REF-\d+\]/g, ''));
+      if (HEDGE.test(sentence) || mentionsOtherLanguage(sentence, language)) continue;
+      fromCatalog.push(sentence);
+    }
     if (fromCatalog.length > 0) sources.push('catalog');
   }
   const fromCommits = records.map((r) => fixSubject(r.commitMessage)).filter((s): s is string => !!s);
@@ -84,6 +89,26 @@ export function extractiveSummary(entry: CweEntry | undefined, records: FixRecor
     cause = `Code fixed for ${records[0]?.cwe ?? 'this weakness'}${fns.length ? ` in ${fns.join(', ')}` : ''}.${descriptions.length ? ` ${descriptions.join(' ')}` : ''}`;
   }
   return { guidelines, cause, sources };
+}
+
+/** Sentences that set context rather than say what to do. */
+const HEDGE = /^(while|although|though|note|this|these|in general|for example|however|if this is not possible)\b/i;
+
+const LANGUAGE_MENTIONS: [RegExp, Language[]][] = [
+  [/\bphp\b/i, ['php']],
+  [/\bperl\b/i, []],
+  [/\bjava\b(?!script)/i, ['java']],
+  [/\bjavascript\b/i, ['javascript', 'typescript']],
+  [/\bpython\b/i, ['python']],
+  [/\bruby\b/i, ['ruby']],
+  [/\basp(\.net)?\b|\.net\b|\bc#/i, ['csharp']],
+  [/\bc\+\+/i, ['cpp']],
+];
+
+/** A catalogue sentence about another language's specifics (register_globals in a Python node). */
+function mentionsOtherLanguage(sentence: string, language: Language | undefined): boolean {
+  if (!language) return false;
+  return LANGUAGE_MENTIONS.some(([re, langs]) => re.test(sentence) && !langs.includes(language));
 }
 
 function rank(phase: string | undefined): number {

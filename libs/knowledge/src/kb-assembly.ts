@@ -13,7 +13,7 @@ export interface ClusterDistiller {
 export const extractiveDistiller: ClusterDistiller = {
   mode: 'extractive',
   async distill(_cwe, records, entry) {
-    const s = extractiveSummary(entry, records);
+    const s = extractiveSummary(entry, records, records[0]?.language);
     return { guidelines: s.guidelines, cause: s.cause, provenance: { mode: 'extractive', sources: s.sources } };
   },
 };

@@ -1,6 +1,8 @@
 import type { Node, Tree } from 'web-tree-sitter';
 import type { LanguageSpec } from './language-specs';
 
+const STRING_LITERAL = /^(?:[rbufRBUF]{0,2})(?:"""[\s\S]*?"""|'''[\s\S]*?'''|"(?:\\.|[^"\\])*"|'(?:\\.|[^'\\])*'|`[^`]*`)/;
+
 /** One API call: the dotted callee as written (normalized) and its last segment. */
 export interface ApiCall {
   callee: string;
@@ -13,6 +15,8 @@ export interface ApiCall {
  * `p.ops.read`, `std::make_unique<T>` → `std.make_unique`.
  */
 export function normalizeCallee(text: string): string {
+  // A call on a literal (`"...".format`, `'a,b'.split`) is named by the literal's type.
+  text = text.replace(STRING_LITERAL, 'str');
   let out = '';
   let depth = 0;
   for (const ch of text) {

@@ -9,7 +9,7 @@ import { DEFAULT_LIMITS, type ParseLimits, ParserRegistry } from './parsers';
 import { SliceFailure, type SliceFailureClass } from './slice-failure';
 
 /** Bumped whenever slicing output changes, so content-addressed slice ids change with it. */
-export const SLICER_VERSION = 'pdg-1';
+export const SLICER_VERSION = 'pdg-2';
 
 export interface VersionSlice {
   /** The sliced code: original lines in order, with an elision comment where lines were dropped. */

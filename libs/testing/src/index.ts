@@ -1,1 +1,2 @@
 export * from './redis-harness';
+export * from './fake-openai-server';

@@ -74,6 +74,8 @@ const WORD = /\p{Lu}+(?=\p{Lu}\p{Ll})|\p{Lu}?[\p{Ll}\p{M}]+|\p{Lu}+|\p{N}+|[\p{L
  * response; `safe_load` → safe, load; `x-forwarded-for` → x, forwarded, for; `strcpy` → strcpy.
  */
 export function splitIdentifier(identifier: string): string[] {
+  // Fast path for the common case, a plain lower-case word (most of prose).
+  if (/^[a-z]+$/.test(identifier)) return [identifier];
   const words: string[] = [];
   for (const segment of identifier.split(/[_-]+/)) {
     for (const m of segment.matchAll(WORD)) words.push(m[0].toLowerCase());

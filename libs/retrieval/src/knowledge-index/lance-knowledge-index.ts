@@ -109,6 +109,7 @@ export class LanceKnowledgeIndex {
     let builder = table.vectorSearch(Array.from(vector)).distanceType('cosine').select(['id']).limit(k);
     if (filter) builder = builder.where(filter);
     const rows = (await builder.toArray()) as { id: string; _distance: number }[];
-    return rows.map((r) => ({ id: r.id, score: 1 - r._distance }));
+    // A zero vector (text with no known term) has no cosine; it matches nothing.
+    return rows.filter((r) => Number.isFinite(r._distance)).map((r) => ({ id: r.id, score: 1 - r._distance }));
   }
 }

@@ -1,0 +1,78 @@
+import { MultiBar, Presets } from 'cli-progress';
+import type { Command } from 'commander';
+import { ingestEnv, loadConfig } from '@rescue/config';
+import { type CweEntry, readCweCatalog } from '@rescue/datasets';
+import type { CweId } from '@rescue/domain';
+import { type KbBuildStage, buildKnowledgeBase } from '@rescue/knowledge';
+import { LsaEmbedder } from '@rescue/retrieval';
+
+interface BuildOptions {
+  source: string[];
+  cweCatalog?: string;
+  kb: string;
+  hops: string;
+  clusterBy: string;
+  catalogNodes: boolean;
+  json?: boolean;
+}
+
+export function registerKbBuild(kb: Command): void {
+  kb.command('build')
+    .description('Build and publish a KB version: ingest → slice → summarize (extractive without an LLM) → index')
+    .requiredOption('-s, --source <paths...>', 'fix-pair JSONL files or directories')
+    .option('--cwe-catalog <csv>', 'MITRE CWE catalogue CSV (a view export such as 1000) to enrich CWE nodes')
+    .option('--kb <dir>', 'KB directory (versions, records, slices)', 'rescue-kb')
+    .option('--hops <h>', 'slicing hops', '2')
+    .option('--cluster-by <key>', 'language-cwe | cwe', 'language-cwe')
+    .option('--no-catalog-nodes', 'do not add catalogue-only nodes for CWEs without fix data')
+    .option('--json', 'print the build report as JSON')
+    .action(async (opts: BuildOptions) => {
+      const hops = Number(opts.hops);
+      if (!Number.isInteger(hops) || hops < 0 || hops > 10) throw new Error(`--hops must be a whole number from 0 to 10, not ${JSON.stringify(opts.hops)}`);
+      if (opts.clusterBy !== 'language-cwe' && opts.clusterBy !== 'cwe') throw new Error(`--cluster-by must be language-cwe or cwe, not ${JSON.stringify(opts.clusterBy)}`);
+      const env = loadConfig(ingestEnv);
+      const catalog = new Map<CweId, CweEntry>();
+      if (opts.cweCatalog) {
+        for (const [id, entry] of await readCweCatalog(opts.cweCatalog, (p) => process.stderr.write(`${opts.cweCatalog}:${p.line}: ${p.field}: ${p.message}\n`))) catalog.set(id, entry);
+      }
+      const bars = !opts.json && process.stderr.isTTY ? new MultiBar({ format: '{stage} [{bar}] {value}/{total}', stream: process.stderr, clearOnComplete: false, hideCursor: true }, Presets.shades_classic) : undefined;
+      const stageBars = new Map<KbBuildStage, ReturnType<MultiBar['create']>>();
+      const report = await buildKnowledgeBase({
+        sources: opts.source,
+        kbDir: opts.kb,
+        catalog,
+        clusterBy: opts.clusterBy,
+        catalogOnlyNodes: opts.catalogNodes && catalog.size > 0,
+        hops,
+        maxLineBytes: env.INGEST_MAX_LINE_BYTES,
+        embedder: async (corpus) => LsaEmbedder.fit(corpus, { dimensions: 256, seed: 1 }),
+        onStage: (stage, event, done, total) => {
+          if (!bars) return;
+          let bar = stageBars.get(stage);
+          if (!bar) stageBars.set(stage, (bar = bars.create(1, 0, { stage: stage.padEnd(9) })));
+          if (event === 'progress' && total !== undefined) {
+            bar.setTotal(total);
+            bar.update(done ?? 0);
+          }
+          if (event === 'done') bar.update(bar.getTotal());
+        },
+      });
+      bars?.stop();
+      if (opts.json) {
+        process.stdout.write(`${JSON.stringify(report, null, 2)}\n`);
+        return;
+      }
+      const m = report.manifest;
+      const lines = [
+        `Published KB ${m.version} in ${opts.kb}`,
+        `  records      ${m.counts.records} (read ${report.ingest.linesRead} lines, ${report.ingest.duplicates} duplicates, ${report.ingest.rejected} rejected)`,
+        `  slices       ${report.slicing.sliced} new, ${report.slicing.reused} reused, ${report.slicing.failed} failed`,
+        `  CWE nodes    ${m.counts.nodes} (${m.counts.catalogOnlyNodes} from the catalogue only)`,
+        `  examples     ${m.counts.examples}`,
+        `  distillation ${m.distillation.mode}; LLM calls made ${m.distillation.llmCalls}, from cache ${m.distillation.llmCallsCached}`,
+        `  embedder     ${String(m.embedder.id ?? 'unknown')} (${String(m.embedder.dimensions ?? '?')} dimensions)`,
+        `  time         ${Object.entries(report.stageMs).map(([k, v]) => `${k} ${(v / 1000).toFixed(1)} s`).join(', ')}`,
+      ];
+      process.stdout.write(`${lines.join('\n')}\n`);
+    });
+}

@@ -1,0 +1,43 @@
+import { execFile } from 'node:child_process';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join, resolve } from 'node:path';
+import { promisify } from 'node:util';
+
+const run = promisify(execFile);
+const root = resolve(__dirname, '../../..');
+const bin = join(root, 'bin/rescue.js');
+
+describe('rescue kb build / list / stats / show (embedded, no LLM)', () => {
+  let kb: string;
+  beforeAll(() => {
+    kb = mkdtempSync(join(tmpdir(), 'rescue-kbcli-'));
+  });
+  afterAll(() => rmSync(kb, { recursive: true, force: true }));
+
+  it('builds a version from the examples and shows a CWE node with guidelines, cause and a sliced secure example', async () => {
+    const { stdout } = await run('node', [bin, 'kb', 'build', '--source', join(root, 'examples/fix-pairs'), '--kb', kb, '--json'], { maxBuffer: 1 << 24 });
+    const report = JSON.parse(stdout);
+    expect(report.manifest.counts.records).toBe(15);
+    expect(report.manifest.counts.examples).toBe(15);
+    expect(report.slicing).toEqual({ sliced: 15, failed: 0, reused: 0 });
+    expect(report.manifest.embedder.id).toBe('local-lsa');
+
+    const list = await run('node', [bin, 'kb', 'list', '--kb', kb]);
+    expect(list.stdout).toContain(`* ${report.manifest.version}`);
+
+    const show = await run('node', [bin, 'kb', 'show', 'cwe-089', '--language', 'python', '--kb', kb]);
+    expect(show.stdout).toContain('CWE-89');
+    expect(show.stdout).toContain('Vulnerability cause:');
+    expect(show.stdout).toContain('Secure example (sliced, python');
+    expect(show.stdout).toContain('cur.execute("SELECT id, email FROM users WHERE name = %s", (name,))');
+
+    const stats = JSON.parse((await run('node', [bin, 'kb', 'stats', '--kb', kb, '--json'])).stdout);
+    expect(stats.version).toBe(report.manifest.version);
+    expect(stats.cwes).toBe(10);
+  });
+
+  it('says what is missing for an unknown CWE', async () => {
+    await expect(run('node', [bin, 'kb', 'show', 'CWE-1', '--kb', kb])).rejects.toMatchObject({ code: 1, stderr: expect.stringContaining('CWE-1 is not in the KB') });
+  });
+});
