@@ -44,6 +44,10 @@ export function classifyLlmError(err: unknown, call: FailedCall): Error {
     const status = err.status;
     const detail = clean(upstreamMessage(err));
     if (status === undefined) return new LlmUpstreamError(`LLM ${where} failed: ${detail}`, site, undefined, false);
+    // OpenAI answers an exhausted budget with 429 too, but waiting does not refill it.
+    if (status === 429 && err.code === 'insufficient_quota') {
+      return new LlmConfigError(`LLM_API_KEY: the account behind the key has no quota left (429 insufficient_quota) on a ${where}: ${detail}`, site, status);
+    }
     if (status === 429) return new RateLimitedError(`LLM ${where} was rate limited (429): ${detail}`, retryAfterMs(err.headers));
     if (status >= 500 || status === 408 || status === 409) {
       return new LlmUpstreamError(`LLM ${where} failed with ${status}: ${detail}`, site, status, false);

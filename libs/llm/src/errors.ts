@@ -1,4 +1,5 @@
 import { ConfigError, InvalidInputError, TransientUpstreamError } from '@rescue/domain';
+import type { LlmRole } from './config';
 
 /**
  * The LLM-specific errors. Each extends one of the shared classes in @rescue/domain, so the queue
@@ -9,7 +10,7 @@ import { ConfigError, InvalidInputError, TransientUpstreamError } from '@rescue/
 
 /** Where a failed call went; carried by every LLM error for logs and dashboards. */
 export interface LlmCallSite {
-  role: string;
+  role: LlmRole;
   model: string;
   endpoint: 'chat' | 'completions' | 'embeddings';
 }

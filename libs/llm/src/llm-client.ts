@@ -268,7 +268,7 @@ export class LlmClient implements Llm {
     const vectors = new Array<Float32Array | undefined>(texts.length).fill(undefined);
     const dims = this.#config.embeddingDimensions;
     const useCache = this.#cache !== undefined && options.cache !== false;
-    const keys = texts.map((text) => llmCacheKey({ model: site.model, template: 'adhoc:embedding', input: { text, dimensions: dims ?? null } }));
+    const keys = useCache ? texts.map((text) => llmCacheKey({ model: site.model, template: 'adhoc:embedding', input: { text, dimensions: dims ?? null } })) : [];
     let cachedCount = 0;
     let model = site.model;
 
@@ -446,9 +446,8 @@ export class LlmClient implements Llm {
   /** One SDK call with our timeout and no SDK retries; failures come back classified. */
   private async request<R>(site: LlmCallSite, options: { timeoutMs?: number; signal?: AbortSignal }, call: (o: OpenAI.RequestOptions) => PromiseLike<R>): Promise<R> {
     const timeoutMs = options.timeoutMs ?? this.#config.timeoutMs;
-    const role = site.role as LlmRole;
     this.#stats.requests += 1;
-    this.#stats.byRole[role].requests += 1;
+    this.#stats.byRole[site.role].requests += 1;
     const started = performance.now();
     try {
       return await call({ timeout: timeoutMs, maxRetries: 0, ...(options.signal ? { signal: options.signal } : {}) });
@@ -628,15 +627,15 @@ function messagesJson(messages: readonly ChatMessage[]): JsonValue {
   return messages.map((m) => ({ role: m.role, content: m.content }));
 }
 
-/** Little-endian float32 → base64, the wire format of OpenAI embeddings. */
-export function float32ToBase64(values: Float32Array): string {
+/** Little-endian float32 → base64, the wire format of OpenAI embeddings (used for cache entries). */
+function float32ToBase64(values: Float32Array): string {
   const buf = Buffer.alloc(values.length * 4);
   values.forEach((v, i) => buf.writeFloatLE(v, i * 4));
   return buf.toString('base64');
 }
 
 /** base64 of little-endian float32 → Float32Array (empty when the byte length is not a multiple of 4). */
-export function float32FromBase64(text: string): Float32Array {
+function float32FromBase64(text: string): Float32Array {
   const buf = Buffer.from(text, 'base64');
   if (buf.length % 4 !== 0) return new Float32Array(0);
   const out = new Float32Array(buf.length / 4);

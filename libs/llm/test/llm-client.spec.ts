@@ -217,6 +217,13 @@ describe('LlmClient', () => {
       expect(fake.requests).toHaveLength(1);
     });
 
+    it('treats 429 insufficient_quota as configuration, not as a rate limit', async () => {
+      fake.setFault({ kind: 'status', status: 429, code: 'insufficient_quota', message: 'You exceeded your current quota.' });
+      const err = await rejectionOf(llm.chat('analyzer', user('x')));
+      expect(err).toBeInstanceOf(LlmConfigError);
+      expect(err).not.toBeInstanceOf(RateLimitedError);
+    });
+
     it('prefers retry-after-ms when the server sends it', async () => {
       fake.setFault({ kind: 'rate-limit', retryAfterSeconds: 3, retryAfterMs: 1_250 });
       expect(await rejectionOf(llm.embed(['x']))).toMatchObject({ retryAfterMs: 1_250 });

@@ -16,7 +16,7 @@ export interface ApiCall {
  */
 export function normalizeCallee(text: string): string {
   // A call on a literal (`"...".format`, `'a,b'.split`) is named by the literal's type.
-  text = text.replace(STRING_LITERAL, 'str');
+  text = text.replace(STRING_LITERAL, 'str').replace(/->|::/g, '.');
   let out = '';
   let depth = 0;
   for (const ch of text) {

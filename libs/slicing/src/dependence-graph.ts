@@ -43,6 +43,7 @@ const BODY_FIELDS = new Set(['body', 'consequence', 'alternative']);
 const USE_FIELDS = new Set(['size', 'right', 'arguments', 'argument_list', 'index', 'subscript', 'condition', 'default_value', 'type', 'body', 'function', 'return_type', 'operand_index']);
 /** For each access type, the field that holds the object being written through. */
 const ACCESS_BASE_FIELDS = new Set(['object', 'argument', 'value', 'operand', 'array', 'receiver']);
+const ELSE_CLAUSE = /^else(_clause)?$/;
 const STATEMENTISH = /(statement|declaration|definition|^expression|assignment|^call$|^return$)/;
 
 interface Budget {
@@ -122,10 +123,13 @@ export function buildDependenceGraph(tree: Tree, spec: LanguageSpec, budget: Bud
   statements.push({ id: 0, type: root.type, parent: -1, children: [], startRow: root.startPosition.row, endRow: root.endPosition.row, ownLines: [], defs: [], uses: [], kind: 'root', containerId: -1, isClause: false, containsExit: false });
   nodeOf.push(root);
   const identifiers: { node: Node; owner: number }[] = [];
-  const stack: { node: Node; parent: Node; owner: number; depth: number; field: string | null; ownerIsStatementNode: boolean }[] = [];
+  // `viaFunction`: a function node lies between this node and its owning statement (an exported
+  // function, an arrow function in a declaration, a decorated definition, a callback argument).
+  const stack: { node: Node; parent: Node; owner: number; depth: number; field: string | null; ownerIsStatementNode: boolean; viaFunction: boolean }[] = [];
+  const viaFunctionOf: boolean[] = [false];
   for (let i = root.childCount - 1; i >= 0; i -= 1) {
     const c = root.child(i);
-    if (c) stack.push({ node: c, parent: root, owner: 0, depth: 1, field: root.fieldNameForChild(i), ownerIsStatementNode: true });
+    if (c) stack.push({ node: c, parent: root, owner: 0, depth: 1, field: root.fieldNameForChild(i), ownerIsStatementNode: true, viaFunction: false });
   }
   let visited = 0;
   // Field names and parents seen on the way down: web-tree-sitter computes `node.parent` by a
@@ -133,7 +137,7 @@ export function buildDependenceGraph(tree: Tree, spec: LanguageSpec, budget: Bud
   const fieldById = new Map<number, string | null>();
   const parentById = new Map<number, Node>();
   while (stack.length > 0) {
-    const { node, parent, owner, depth, field, ownerIsStatementNode } = stack.pop() as (typeof stack)[number];
+    const { node, parent, owner, depth, field, ownerIsStatementNode, viaFunction } = stack.pop() as (typeof stack)[number];
     fieldById.set(node.id, field);
     parentById.set(node.id, parent);
     if (depth > budget.maxDepth) throw new SliceFailure('too_deep', `syntax nesting deeper than ${budget.maxDepth} levels`);
@@ -146,9 +150,15 @@ export function buildDependenceGraph(tree: Tree, spec: LanguageSpec, budget: Bud
       const kind = kindOf(node.type);
       statements.push({ id, type: node.type, parent: owner, children: [], startRow: node.startPosition.row, endRow: node.endPosition.row, ownLines: [], defs: [], uses: [], kind, containerId: sets.clause.has(node.type) ? node.id : parent.id, isClause: sets.clause.has(node.type), containsExit: false });
       nodeOf.push(node);
+      viaFunctionOf.push(viaFunction);
       statements[owner].children.push(id);
       if (kind === 'leave' || kind === 'break' || kind === 'continue') {
-        for (let s = owner; s > 0 && statements[s].kind !== 'function'; s = statements[s].parent) statements[s].containsExit = true;
+        // return/throw guard everything after them in the function; break/continue only inside
+        // the loop (or switch) they leave.
+        for (let s = owner; s > 0 && statements[s].kind !== 'function'; s = statements[s].parent) {
+          if (kind !== 'leave' && (statements[s].kind === 'loop' || /switch/.test(statements[s].type))) break;
+          statements[s].containsExit = true;
+        }
       }
       current = id;
       currentIsStatementNode = true;
@@ -161,7 +171,8 @@ export function buildDependenceGraph(tree: Tree, spec: LanguageSpec, budget: Bud
     if (sets.ident.has(node.type)) identifiers.push({ node, owner: current });
     for (let i = node.childCount - 1; i >= 0; i -= 1) {
       const c = node.child(i);
-      if (c) stack.push({ node: c, parent: node, owner: current, depth: depth + 1, field: node.fieldNameForChild(i), ownerIsStatementNode: currentIsStatementNode });
+      const via = currentIsStatementNode ? sets.fn.has(node.type) : viaFunction || sets.fn.has(node.type);
+      if (c) stack.push({ node: c, parent: node, owner: current, depth: depth + 1, field: node.fieldNameForChild(i), ownerIsStatementNode: currentIsStatementNode, viaFunction: via });
     }
   }
 
@@ -203,7 +214,12 @@ export function buildDependenceGraph(tree: Tree, spec: LanguageSpec, budget: Bud
     for (let anc = parent0; anc && anc.id !== stopAt; anc = up(anc)) {
       const site = defSites.get(anc.type);
       if (site) {
-        if (site.fields.length === 0 || (field !== null && site.fields.includes(field))) role = throughAccess ? 'weak' : site.alsoUse ? 'both' : 'def';
+        if (site.fields.length === 0 || (field !== null && site.fields.includes(field))) {
+          // `x += 1` is `assignment_expression` with an operator in C, C++, Java and Go: it reads x too.
+          const op = anc.childForFieldName('operator')?.text;
+          const compound = op !== undefined && op !== '=' && op !== ':=';
+          role = throughAccess ? 'weak' : site.alsoUse || compound ? 'both' : 'def';
+        }
         break;
       }
       if (sets.fn.has(anc.type)) {
@@ -238,7 +254,9 @@ export function buildDependenceGraph(tree: Tree, spec: LanguageSpec, budget: Bud
     backward[to].add(from);
   };
   for (const s of statements) {
-    if (s.parent > 0 && statements[s.parent].kind !== 'function') edge(s.parent, s.id);
+    // Entering a function is not a control decision, so a function (or a statement that only
+    // wraps one) starts no control dependence.
+    if (s.parent > 0 && statements[s.parent].kind !== 'function' && !viaFunctionOf[s.id]) edge(s.parent, s.id);
   }
 
   const union = (...states: (State | undefined)[]): State => {
@@ -339,7 +357,11 @@ export function buildDependenceGraph(tree: Tree, spec: LanguageSpec, budget: Bud
       return union(bodyOut, ...outs);
     }
     const outs = groups.map((g) => processSeq(g, afterOwn, loop, tries));
-    return union(afterOwn, ...outs);
+    // With an else branch one of the branches always runs, so what they all redefine is killed.
+    // A clause (else, elif, case, catch) runs its body after its header: the body's end is its end.
+    const exhaustive =
+      (s.kind === 'clause' && groups.length === 1) || (groups.length >= 2 && s.children.some((c) => statements[c].isClause && ELSE_CLAUSE.test(statements[c].type)));
+    return exhaustive ? union(...outs) : union(afterOwn, ...outs);
   };
 
   processStmt(statements[0], new Map(), undefined, []);

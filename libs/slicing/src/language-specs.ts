@@ -100,7 +100,7 @@ const python: LanguageSpec = {
   lineComment: '#',
   functionTypes: ['function_definition', 'lambda'],
   blockTypes: ['module', 'block'],
-  clauseTypes: ['elif_clause', 'else_clause', 'except_clause', 'finally_clause', 'case_clause', 'with_clause'],
+  clauseTypes: ['elif_clause', 'else_clause', 'except_clause', 'finally_clause', 'case_clause'],
   loopTypes: ['for_statement', 'while_statement'],
   tryTypes: ['try_statement'],
   exits: { leave: ['return_statement', 'raise_statement'], breakLoop: ['break_statement'], continueLoop: ['continue_statement'] },

@@ -9,7 +9,7 @@ import { DEFAULT_LIMITS, type ParseLimits, ParserRegistry } from './parsers';
 import { SliceFailure, type SliceFailureClass } from './slice-failure';
 
 /** Bumped whenever slicing output changes, so content-addressed slice ids change with it. */
-export const SLICER_VERSION = 'pdg-2';
+export const SLICER_VERSION = 'pdg-3';
 
 export interface VersionSlice {
   /** The sliced code: original lines in order, with an elision comment where lines were dropped. */
@@ -139,6 +139,8 @@ const PUNCTUATION_LINE = /^[\s{}()[\];,:]*(else|end|do|then|begin|ensure|finally
  */
 function visibleLines(graph: DependenceGraph, id: number, source: string[], poi: Set<number>): number[] {
   const s = graph.statements[id];
+  // `if (p == NULL) return -1;` on one line: the nested return owns the line, and the guard is it.
+  if (s.ownLines.length === 0) return s.startRow + 1 >= 1 && graph.lineOwner.has(s.startRow + 1) ? [s.startRow + 1] : [];
   if (s.ownLines.length <= MAX_STATEMENT_LINES) return s.ownLines;
   const kids = s.children.map((c) => graph.statements[c]);
   const firstChild = kids.length > 0 ? kids[0].startRow + 1 : Number.POSITIVE_INFINITY;
@@ -163,6 +165,18 @@ function closeOverAncestors(lines: Set<number>, graph: DependenceGraph, source: 
     }
   }
   for (const id of added) for (const l of visibleLines(graph, id, source, poi)) lines.add(l);
+  // A dropped `else` whose first line also closes the kept branch (`} else {`) keeps that line
+  // and its closing brace, so the slice's braces still balance.
+  for (const id of added) {
+    for (const c of graph.statements[id].children) {
+      const clause = graph.statements[c];
+      const first = clause.startRow + 1;
+      if (!clause.isClause || lines.has(first) || !/^\s*}/.test(source[first - 1] ?? '')) continue;
+      lines.add(first);
+      const last = clause.ownLines[clause.ownLines.length - 1];
+      if (last !== undefined && /^\s*}\s*$/.test(source[last - 1] ?? '')) lines.add(last);
+    }
+  }
 }
 
 /** Unchanged lines of before and after, paired by a line diff. */
@@ -266,14 +280,16 @@ export class Slicer {
     // a class method, a function whose leading comment was cut). Each language lists wrappers
     // that make such a fragment parse; the least erroneous reading wins, and line numbers are
     // shifted back so nothing outside the function is ever shown.
-    let best: { tree: Tree; share: number; wrapper: Wrapper } | undefined;
+    let best: { tree: Tree; share: number; score: number; wrapper: Wrapper } | undefined;
     for (const wrapper of [NO_WRAPPER, ...(spec.fragmentWrappers ?? [])]) {
-      if (best && best.share <= MAX_ERROR_SHARE) break;
+      if (best && !best.tree.rootNode.hasError) break;
       if (wrapper.when && !wrapper.when.test(code)) continue;
       const tree = await this.registry.parse(language, `${wrapper.prefix}${code}${wrapper.suffix}`, this.limits, deadline);
       trees.push(tree);
       const share = errorShare(tree);
-      if (!best || share < best.share) best = { tree, share, wrapper };
+      // Fewest bytes in ERROR nodes wins; on a tie, a tree without MISSING tokens; then the plain parse.
+      const score = share + (tree.rootNode.hasError ? 1e-6 : 0);
+      if (!best || score < best.score) best = { tree, share, score, wrapper };
     }
     const { tree, share, wrapper } = best as NonNullable<typeof best>;
     if (share > MAX_ERROR_SHARE) throw new SliceFailure('parse_error', `${Math.round(share * 100)}% of the code does not parse as ${language}`);

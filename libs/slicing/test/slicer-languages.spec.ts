@@ -25,9 +25,6 @@ import { type RecordSlice, Slicer } from '@rescue/slicing';
 //                                                                                     through the enclosing-statement closure
 //   - an early-exit guard before a POI is kept ........................................ C, TypeScript
 //   - a changed guard does not pull in the statements after it ........................ C++
-//
-// Tests marked `it.failing` state the correct behaviour where the slicer is wrong today; each has
-// a BUG comment with the file, the input, and the expected and actual result.
 
 /** Joins source lines with a final newline (line i of the array is line i + 1 of the code). */
 const src = (...lines: string[]): string => `${lines.join('\n')}\n`;
@@ -98,13 +95,7 @@ describe('Slicer: exact slices per language', () => {
       expect(s.secure.code).toContain('return table[pos % size];');
     });
 
-    // BUG (libs/slicing/src/slicer.ts visibleLines + dependence-graph.ts guard edges): the guard edge
-    // points at the `if` statement, and a kept statement contributes only its own lines. In the
-    // single-line guard `if (table == NULL) return -1;` the whole line belongs to the nested
-    // `return`, so the `if` owns no line and the guard vanishes from the slice, although the
-    // comment on the guard edge in dependence-graph.ts names exactly this form as the guard that
-    // "a slice reaching the statement shows". Expected [1, 3, 4, 5, 6]; actual [1, 4, 5, 6].
-    it.failing('keeps a single-line early-exit guard before the POI', async () => {
+    it('keeps a single-line early-exit guard before the POI', async () => {
       const guarded = src(
         'int read_item(const int *table, int idx, int size) {', // 1
         '    int pos = 0;', //                                      2
@@ -118,13 +109,7 @@ describe('Slicer: exact slices per language', () => {
       expect(s.secure.lines).toEqual([1, 3, 4, 5, 6]);
     });
 
-    // BUG (libs/slicing/src/dependence-graph.ts, pass 1, the `containsExit` marking): a `break` (or
-    // `continue`) marks every enclosing statement up to the function as holding an exit, the loop
-    // it leaves included, so the loop becomes an early-exit guard for every statement after it.
-    // A `break` leaves only the loop: the statements after the loop run either way. Here the POI
-    // (line 11) reads only `extra`; expected [1, 10, 11, 12]; actual [1, 3, 4, 9, 10, 11, 12]
-    // (the loop header and brace by the guard edge, and `int i;` which the header reads).
-    it.failing('a break inside a loop does not make the loop a guard for the statements after it', async () => {
+    it('a break inside a loop does not make the loop a guard for the statements after it', async () => {
       const summing = src(
         'int sum(const int *a, int n) {', // 1
         '    int total = 0;', //               2
@@ -146,20 +131,13 @@ describe('Slicer: exact slices per language', () => {
   });
 
   describe('compound assignment (c, cpp, java, go)', () => {
-    // BUG (libs/slicing/src/language-specs.ts, c.definitions / java.definitions / go.definitions):
-    // these grammars parse compound assignments (`total += extra`) as the plain assignment node
-    // (assignment_expression, assignment_statement), listed without `alsoUse`, so `total += extra`
-    // is read as `total = extra`: a strong definition that reads nothing and kills the earlier
-    // one. (JavaScript, Python and Ruby have separate augmented-assignment nodes marked alsoUse.)
-    // Here the POI returns total; line 4 reads total from line 2, so at h=2 line 2 is kept:
-    // expected [1, 2, 4, 5, 6]; actual [1, 4, 5, 6].
     const compound: [Language, string, string, string][] = [
       ['c', 'int f(int base, int extra) {', '    int total = base;', '    int unused = 0;'],
       ['cpp', 'int f(int base, int extra) {', '    int total = base;', '    int unused = 0;'],
       ['java', 'int f(int base, int extra) {', '    int total = base;', '    int unused = 0;'],
       ['go', 'func f(base int, extra int) int {', '    total := base', '    unused := 0'],
     ];
-    it.failing.each(compound)('%s: a compound assignment reads the variable it updates', async (language, header, init, unused) => {
+    it.each(compound)('%s: a compound assignment reads the variable it updates', async (language, header, init, unused) => {
       const end = language === 'go' ? '' : ';';
       const b = src(header, init, unused, `    total += extra${end}`, `    return total${end}`, '}');
       const s = await slice(fixRecord(language, b, b.replace('return total', 'return total * 2')), 2);
@@ -272,12 +250,7 @@ describe('Slicer: exact slices per language', () => {
       }
     });
 
-    // BUG (libs/slicing/src/dependence-graph.ts, processStmt): after an if statement the state is
-    // `union(afterOwn, ...outs)` even when an `else` covers the other path, so a definition made
-    // before the if and redefined on both branches still reaches the statements after it. Here
-    // line 2 is killed on every path; expected [1, 3, 4, 5, 6, 7]; actual [1, 2, 3, 4, 5, 6, 7]
-    // (same for C if/else).
-    it.failing('a definition redefined on both branches of an if/else is killed', async () => {
+    it('a definition redefined on both branches of an if/else is killed', async () => {
       const b = src(
         'def table_for(db, admin):', //                         1
         '    table = "guests"', //                              2 killed on both paths
@@ -292,14 +265,7 @@ describe('Slicer: exact slices per language', () => {
       expect(s.secure.lines).toEqual([1, 3, 4, 5, 6, 7]);
     });
 
-    // BUG (libs/slicing/src/language-specs.ts python.clauseTypes + dependence-graph.ts groupsOf):
-    // `with_clause` is listed as a clause, so it becomes a statement of its own and a sibling
-    // group of the with body; the body is analysed from the state before the clause, so `fh`
-    // (defined by `as fh` on line 4) never reaches line 5, and the with_statement owns no line
-    // (line 4 belongs to the clause). The slice keeps `data = fh.read()` without its `with`
-    // header: expected [1, 4, 5, 7] at h=1; actual [1, 5, 7] (code: an indented line under the
-    // signature, with no with).
-    it.failing('keeps the with header that defines the variable the POI reads', async () => {
+    it('keeps the with header that defines the variable the POI reads', async () => {
       const b = src(
         'def read_file(name):', //               1
         '    path = "/data/" + name', //         2
@@ -346,15 +312,7 @@ describe('Slicer: exact slices per language', () => {
       }
     });
 
-    // BUG (libs/slicing/src/slicer.ts, analyse + errorShare): a class method cut out of its class
-    // (`render(data) {` …) parses unwrapped as a call `render(data)` with a MISSING `;` followed by
-    // a block. errorShare counts only ERROR nodes, so this reading scores 0 and the loop stops
-    // before trying the `({`/`class Fragment {` wrappers that javascript.fragmentWrappers lists
-    // for exactly this case (the comment there says the least erroneous reading wins). The
-    // signature is then no enclosing statement and is dropped, and the slice does not re-parse.
-    // Expected lines [1, 3, 5, 6] and valid true (as the same method inside a class gives);
-    // actual [3, 5, 6], valid false.
-    it.failing('keeps the signature of a class method given without its class', async () => {
+    it('keeps the signature of a class method given without its class', async () => {
       const b = src(
         'render(data) {', //                                  1
         '  const x = 1;', //                                  2
@@ -401,13 +359,6 @@ describe('Slicer: exact slices per language', () => {
       }
     });
 
-    // BUG (libs/slicing/src/dependence-graph.ts, isStatement / kindOf): a function nested in a
-    // wrapper node (`export function`, a Python decorator, an arrow function assigned to a const)
-    // is not taken as a statement; the wrapper (export_statement, decorated_definition,
-    // lexical_declaration) becomes a plain statement that is the control-dependence parent of every
-    // statement of the body. A fix that changes the signature then keeps the whole function at
-    // h=1, instead of only the statements that read the parameters, as it does for the same function
-    // unwrapped. Expected: `log(x)` and `x = 1` dropped; actual: every line kept.
     const wrapped: [Language, string, string][] = [
       [
         'typescript',
@@ -425,7 +376,7 @@ describe('Slicer: exact slices per language', () => {
       expect(s.secure.lines).toEqual([1, 3, 6]);
     });
 
-    it.failing.each(wrapped)('%s: a changed signature of a wrapped function keeps only the statements reading the parameters', async (language, b, a) => {
+    it.each(wrapped)('%s: a changed signature of a wrapped function keeps only the statements reading the parameters', async (language, b, a) => {
       const s = await slice(fixRecord(language, b, a), 1);
       const text = (n: number): string => b.split('\n')[n - 1].trim();
       const kept = s.vulnerable.lines.map(text);

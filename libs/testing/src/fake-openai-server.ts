@@ -48,7 +48,7 @@ export interface FakeOpenAiRequest {
  */
 export type FakeFault =
   | { kind: 'rate-limit'; retryAfterSeconds?: number; retryAfterMs?: number }
-  | { kind: 'status'; status: number; message?: string }
+  | { kind: 'status'; status: number; message?: string; code?: string }
   | { kind: 'hang' }
   | { kind: 'reset' }
   | { kind: 'truncate' }
@@ -202,6 +202,8 @@ export class FakeOpenAiServer {
     let size = 0;
     let tooLarge = false;
     const maxBody = this.options.maxBodyBytes ?? 10 * 1024 * 1024;
+    // A client that gives up mid-upload makes the request emit 'error'; unhandled, it would crash the test run.
+    req.on('error', () => undefined);
     req.on('data', (chunk: Buffer) => {
       size += chunk.length;
       if (size > maxBody) tooLarge = true;
@@ -295,7 +297,7 @@ export class FakeOpenAiServer {
       if (fault.retryAfterMs !== undefined) headers['retry-after-ms'] = String(fault.retryAfterMs);
       return this.sendError(res, record, 429, 'Rate limit reached (fake).', 'rate_limit_exceeded', headers);
     }
-    if (fault?.kind === 'status') return this.sendError(res, record, fault.status, fault.message ?? `fake status ${fault.status}`);
+    if (fault?.kind === 'status') return this.sendError(res, record, fault.status, fault.message ?? `fake status ${fault.status}`, fault.code ?? null);
 
     if (record.endpoint === 'embeddings') return this.sendEmbeddings(res, record, rule);
 
