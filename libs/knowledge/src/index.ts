@@ -4,3 +4,4 @@ export * from './kb-model';
 export * from './recursive-summarize';
 export * from './kb-directory';
 export * from './kb-build';
+export * from './llm-distiller';

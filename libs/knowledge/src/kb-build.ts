@@ -24,6 +24,8 @@ export interface KbBuildOptions {
   hops: number;
   maxLineBytes: number;
   distiller?: ClusterDistiller;
+  /** Running LLM counters, to report calls made and served from cache by this build. */
+  llmStats?: () => { requests: number; cacheHits: number };
   /** Fits the embedder on the KB's own text (so the local LSA embedder learns its vocabulary). */
   embedder: (corpus: string[]) => Promise<BuildEmbedder>;
   keepVersions?: number;
@@ -34,6 +36,8 @@ export type KbBuildStage = 'ingest' | 'slice' | 'summarize' | 'index';
 
 export interface KbBuildReport {
   manifest: KbManifest;
+  /** LLM calls of this build (the manifest keeps those of the build that first wrote the version). */
+  llm: { calls: number; cached: number };
   ingest: IngestReport;
   slicing: { sliced: number; failed: number; reused: number };
   stageMs: Record<KbBuildStage, number>;
@@ -104,6 +108,7 @@ export async function buildKnowledgeBase(options: KbBuildOptions): Promise<KbBui
     if (s) sliceMap.set(r.id, s);
   }
 
+  const llmBefore = options.llmStats?.() ?? { requests: 0, cacheHits: 0 };
   const { nodes, examples } = await timed('summarize', () =>
     assembleKnowledgeBase({
       records: included,
@@ -115,6 +120,10 @@ export async function buildKnowledgeBase(options: KbBuildOptions): Promise<KbBui
       onCluster: (done, total) => options.onStage?.('summarize', 'progress', done, total),
     }),
   );
+
+  const llmAfter = options.llmStats?.() ?? llmBefore;
+  const llmCalls = llmAfter.requests - llmBefore.requests;
+  const llmCallsCached = llmAfter.cacheHits - llmBefore.cacheHits;
 
   const manifest = await timed('index', async () => {
     const corpus = [...nodes.map(nodeText), ...examples.map((e) => `${e.slicedSecure}\n${e.description ?? ''}`)];
@@ -128,7 +137,7 @@ export async function buildKnowledgeBase(options: KbBuildOptions): Promise<KbBui
           clusterBy: options.clusterBy,
           counts: { nodes: nodes.length, catalogOnlyNodes: nodes.filter((n) => n.provenance.mode === 'catalog-only').length, examples: examples.length, records: included.length },
           embedder: embedder.describe(),
-          distillation: { mode: (options.distiller ?? extractiveDistiller).mode, llmCalls: 0, llmCallsCached: 0 },
+          distillation: { mode: (options.distiller ?? extractiveDistiller).mode, llmCalls, llmCallsCached },
           slicer: { version: SLICER_VERSION, hops: options.hops },
         },
         nodes,
@@ -146,5 +155,5 @@ export async function buildKnowledgeBase(options: KbBuildOptions): Promise<KbBui
     );
   });
 
-  return { manifest, ingest, slicing, stageMs };
+  return { manifest, llm: { calls: llmCalls, cached: llmCallsCached }, ingest, slicing, stageMs };
 }

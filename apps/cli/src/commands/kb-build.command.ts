@@ -1,9 +1,11 @@
 import { MultiBar, Presets } from 'cli-progress';
 import type { Command } from 'commander';
-import { ingestEnv, loadConfig } from '@rescue/config';
+import { join } from 'node:path';
+import { ingestEnv, llmEnv, loadConfig } from '@rescue/config';
 import { type CweEntry, readCweCatalog } from '@rescue/datasets';
 import type { CweId } from '@rescue/domain';
-import { type KbBuildStage, buildKnowledgeBase } from '@rescue/knowledge';
+import { DEFAULT_LLM_DISTILLER, type KbBuildStage, buildKnowledgeBase, llmDistiller } from '@rescue/knowledge';
+import { LlmClient } from '@rescue/llm';
 import { LsaEmbedder } from '@rescue/retrieval';
 
 interface BuildOptions {
@@ -13,6 +15,8 @@ interface BuildOptions {
   hops: string;
   clusterBy: string;
   catalogNodes: boolean;
+  extractive?: boolean;
+  batchSize: string;
   json?: boolean;
 }
 
@@ -25,12 +29,19 @@ export function registerKbBuild(kb: Command): void {
     .option('--hops <h>', 'slicing hops', '2')
     .option('--cluster-by <key>', 'language-cwe | cwe', 'language-cwe')
     .option('--no-catalog-nodes', 'do not add catalogue-only nodes for CWEs without fix data')
+    .option('--extractive', 'distil without the LLM even when LLM_BASE_URL is set')
+    .option('--batch-size <b>', 'summarization batch size (the paper\'s b)', '10')
     .option('--json', 'print the build report as JSON')
     .action(async (opts: BuildOptions) => {
       const hops = Number(opts.hops);
       if (!Number.isInteger(hops) || hops < 0 || hops > 10) throw new Error(`--hops must be a whole number from 0 to 10, not ${JSON.stringify(opts.hops)}`);
       if (opts.clusterBy !== 'language-cwe' && opts.clusterBy !== 'cwe') throw new Error(`--cluster-by must be language-cwe or cwe, not ${JSON.stringify(opts.clusterBy)}`);
       const env = loadConfig(ingestEnv);
+      const batchSize = Number(opts.batchSize);
+      if (!Number.isInteger(batchSize) || batchSize < 2) throw new Error(`--batch-size must be a whole number of at least 2, not ${JSON.stringify(opts.batchSize)}`);
+      // The LLM writes guidelines and causes when one is configured; answers are cached in the KB folder.
+      const llm = opts.extractive ? undefined : LlmClient.fromEnv(loadConfig(llmEnv), { dataDir: join(opts.kb, 'cache') });
+      if (llm && !opts.json) process.stderr.write(`distilling with the LLM (summarizer ${llm.modelFor('summarizer')}, analyzer ${llm.modelFor('analyzer')})\n`);
       const catalog = new Map<CweId, CweEntry>();
       if (opts.cweCatalog) {
         for (const [id, entry] of await readCweCatalog(opts.cweCatalog, (p) => process.stderr.write(`${opts.cweCatalog}:${p.line}: ${p.field}: ${p.message}\n`))) catalog.set(id, entry);
@@ -46,6 +57,8 @@ export function registerKbBuild(kb: Command): void {
         hops,
         maxLineBytes: env.INGEST_MAX_LINE_BYTES,
         embedder: async (corpus) => LsaEmbedder.fit(corpus, { dimensions: 256, seed: 1 }),
+        distiller: llm ? llmDistiller(llm, { ...DEFAULT_LLM_DISTILLER, batchSize, model: llm.modelFor('summarizer') }) : undefined,
+        llmStats: llm ? () => llm.stats() : undefined,
         onStage: (stage, event, done, total) => {
           if (!bars) return;
           let bar = stageBars.get(stage);
@@ -69,7 +82,7 @@ export function registerKbBuild(kb: Command): void {
         `  slices       ${report.slicing.sliced} new, ${report.slicing.reused} reused, ${report.slicing.failed} failed`,
         `  CWE nodes    ${m.counts.nodes} (${m.counts.catalogOnlyNodes} from the catalogue only)`,
         `  examples     ${m.counts.examples}`,
-        `  distillation ${m.distillation.mode}; LLM calls made ${m.distillation.llmCalls}, from cache ${m.distillation.llmCallsCached}`,
+        `  distillation ${m.distillation.mode}; LLM calls made ${report.llm.calls}, from cache ${report.llm.cached}`,
         `  embedder     ${String(m.embedder.id ?? 'unknown')} (${String(m.embedder.dimensions ?? '?')} dimensions)`,
         `  time         ${Object.entries(report.stageMs).map(([k, v]) => `${k} ${(v / 1000).toFixed(1)} s`).join(', ')}`,
       ];
