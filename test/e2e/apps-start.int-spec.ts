@@ -7,8 +7,10 @@ import type { Queue } from 'bullmq';
 import { QueueName, WorkerApp, queuesConsumedBy } from '@rescue/contracts';
 import { deletePrefix, testRedisUrl, uniquePrefix } from '@rescue/testing';
 import { ApiModule } from '../../apps/api/src/api.module';
+import { loadSummarizeWorkerConfig } from '../../apps/cluster-summarize/src/cluster-summarize-worker.config';
 import { ClusterSummarizeWorkerModule } from '../../apps/cluster-summarize/src/cluster-summarize-worker.module';
 import { GeneratorWorkerModule } from '../../apps/generator/src/generator-worker.module';
+import { loadIndexerWorkerConfig } from '../../apps/indexer/src/indexer-worker.config';
 import { IndexerWorkerModule } from '../../apps/indexer/src/indexer-worker.module';
 import { loadIngestWorkerConfig } from '../../apps/ingest/src/ingest-worker.config';
 import { IngestWorkerModule } from '../../apps/ingest/src/ingest-worker.module';
@@ -32,8 +34,8 @@ describe('every app starts', () => {
   const workers: [WorkerApp, () => unknown][] = [
     [WorkerApp.Ingest, () => IngestWorkerModule.register(loadIngestWorkerConfig({ ...config(), RESCUE_DATA_DIR: '/tmp/rescue-apps-start' }))],
     [WorkerApp.Slicer, () => SlicerWorkerModule.register(loadSlicerWorkerConfig(config()), SANDBOX)],
-    [WorkerApp.ClusterSummarize, () => ClusterSummarizeWorkerModule.register(config())],
-    [WorkerApp.Indexer, () => IndexerWorkerModule.register(config())],
+    [WorkerApp.ClusterSummarize, () => ClusterSummarizeWorkerModule.register(loadSummarizeWorkerConfig({ ...config(), RESCUE_DATA_DIR: '/tmp/rescue-apps-start' }))],
+    [WorkerApp.Indexer, () => IndexerWorkerModule.register(loadIndexerWorkerConfig({ ...config(), RESCUE_DATA_DIR: '/tmp/rescue-apps-start' }))],
     [WorkerApp.Generator, () => GeneratorWorkerModule.register(config())],
   ];
 

@@ -1,12 +1,17 @@
 import { type DynamicModule, Module } from '@nestjs/common';
-import type { RedisEnv } from '@rescue/config';
 import { WorkerApp } from '@rescue/contracts';
 import { QueueModule } from '@rescue/queue';
+import { ClusterSummarizeProcessor } from './cluster-summarize.processor';
+import { ClusterSummarizeService, SUMMARIZE_CONFIG } from './cluster-summarize.service';
+import type { SummarizeWorkerConfig } from './cluster-summarize-worker.config';
 
-/** The cluster-summarize worker. Its processor arrives with distillation (issue #4); until then it only registers its queue. */
 @Module({})
 export class ClusterSummarizeWorkerModule {
-  static register(config: RedisEnv): DynamicModule {
-    return { module: ClusterSummarizeWorkerModule, imports: [QueueModule.forWorker(WorkerApp.ClusterSummarize, config)] };
+  static register(config: SummarizeWorkerConfig): DynamicModule {
+    return {
+      module: ClusterSummarizeWorkerModule,
+      imports: [QueueModule.forWorker(WorkerApp.ClusterSummarize, config)],
+      providers: [{ provide: SUMMARIZE_CONFIG, useValue: config }, ClusterSummarizeService, ClusterSummarizeProcessor],
+    };
   }
 }

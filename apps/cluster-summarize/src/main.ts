@@ -1,6 +1,7 @@
 import 'reflect-metadata';
-import { loadConfigOrExit, redisEnv } from '@rescue/config';
+import { loadConfigOrExit } from '@rescue/config';
 import { bootstrapWorker } from '@rescue/queue';
+import { summarizeWorkerEnv } from './cluster-summarize-worker.config';
 import { ClusterSummarizeWorkerModule } from './cluster-summarize-worker.module';
 
-void bootstrapWorker('cluster-summarize', ClusterSummarizeWorkerModule.register(loadConfigOrExit('cluster-summarize', redisEnv)));
+void bootstrapWorker('cluster-summarize', ClusterSummarizeWorkerModule.register(loadConfigOrExit('cluster-summarize', summarizeWorkerEnv)));

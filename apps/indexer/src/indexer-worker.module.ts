@@ -1,12 +1,17 @@
 import { type DynamicModule, Module } from '@nestjs/common';
-import type { RedisEnv } from '@rescue/config';
 import { WorkerApp } from '@rescue/contracts';
 import { QueueModule } from '@rescue/queue';
+import { IndexerProcessor } from './indexer.processor';
+import { INDEXER_CONFIG, IndexerService } from './indexer.service';
+import type { IndexerWorkerConfig } from './indexer-worker.config';
 
-/** The indexer worker. Its processor arrives with the knowledge index (issue #4); until then it only registers its queue. */
 @Module({})
 export class IndexerWorkerModule {
-  static register(config: RedisEnv): DynamicModule {
-    return { module: IndexerWorkerModule, imports: [QueueModule.forWorker(WorkerApp.Indexer, config)] };
+  static register(config: IndexerWorkerConfig): DynamicModule {
+    return {
+      module: IndexerWorkerModule,
+      imports: [QueueModule.forWorker(WorkerApp.Indexer, config)],
+      providers: [{ provide: INDEXER_CONFIG, useValue: config }, IndexerService, IndexerProcessor],
+    };
   }
 }

@@ -23,6 +23,8 @@ export class SlicerWorkerModule {
               path: processorPath,
               concurrency: config.SLICER_CONCURRENCY,
               useWorkerThreads: true,
+              lockDuration: config.SLICER_LOCK_DURATION_MS,
+              stalledInterval: config.SLICER_STALLED_INTERVAL_MS,
               // The thread parses the same settings this process parsed, handed over explicitly.
               workerThreadsOptions: { env: Object.fromEntries(Object.entries(config).map(([k, v]) => [k, String(v)])) },
             },

@@ -10,11 +10,26 @@ const recordId = z.string().regex(/^[0-9a-f]{32}$/, 'expected a 32-hex-digit rec
 
 export const datasetFormatSchema = z.enum(['auto', 'sven', 'safecoder', 'generic']);
 
+/**
+ * What a distributed KB build needs beyond its sources, carried from the ingest job to the jobs
+ * it fans out to. Paths are as the workers see them (a shared volume).
+ */
+export const KbBuildSpec = z.object({
+  buildId: z.string().regex(/^[A-Za-z0-9_-]{1,64}$/, 'letters, digits, _ and - only'),
+  hops: z.number().int().min(0).max(10).default(2),
+  clusterBy: z.enum(['language-cwe', 'cwe']).default('language-cwe'),
+  kbDir: z.string().min(1),
+  catalogPath: z.string().min(1).optional(),
+  catalogOnlyNodes: z.boolean().default(true),
+});
+
 export const DatasetIngestPayload = z.object({
   v: z.literal(1),
   /** Files as the worker sees them (a shared volume), each with its content hash at enqueue time. */
   sources: z.array(z.object({ path: z.string().min(1), sha256: sha256Hex })).min(1),
   format: datasetFormatSchema.default('auto'),
+  /** Present when this ingest starts a KB build: the ingest worker then fans out slice, summarize and index jobs. */
+  build: KbBuildSpec.optional(),
 });
 
 export const RecordSlicePayload = z.object({
@@ -28,12 +43,16 @@ export const ClusterSummarizePayload = z.object({
   v: z.literal(1),
   buildId: z.string().min(1),
   clusterKey: z.string().min(1),
+  recordIds: z.array(recordId).min(1).optional(),
+  build: KbBuildSpec.optional(),
 });
 
 export const KbIndexPayload = z.object({
   v: z.literal(1),
   buildId: z.string().min(1),
+  /** The version is known only once the content is: it names the build until then. */
   kbVersion: z.string().min(1),
+  build: KbBuildSpec.optional(),
 });
 
 export const TaskGeneratePayload = z.object({
@@ -52,6 +71,9 @@ export const JOB_PAYLOAD = {
   [JobName.KbIndex]: KbIndexPayload,
   [JobName.TaskGenerate]: TaskGeneratePayload,
 } as const satisfies Record<JobName, z.ZodType>;
+
+export type KbBuildSpecInput = z.input<typeof KbBuildSpec>;
+export type KbBuildSpecValue = z.output<typeof KbBuildSpec>;
 
 export type JobPayload<N extends JobName> = z.output<(typeof JOB_PAYLOAD)[N]>;
 export type JobPayloadInput<N extends JobName> = z.input<(typeof JOB_PAYLOAD)[N]>;

@@ -5,3 +5,6 @@ export * from './recursive-summarize';
 export * from './kb-directory';
 export * from './kb-build';
 export * from './llm-distiller';
+export * from './build-staging';
+export * from './distributed-stages';
+export * from './build-stores';

@@ -31,50 +31,73 @@ export interface AssembleInput {
   onCluster?: (done: number, total: number) => void;
 }
 
-/** Groups records into clusters, distils each, and builds the two KB levels. */
-export async function assembleKnowledgeBase(input: AssembleInput): Promise<{ nodes: CweNode[]; examples: CodeExample[] }> {
+/** Records grouped by cluster key, keys sorted, records in each sorted by id (a stable order). */
+export function groupClusters(records: FixRecord[], by: ClusterBy): Map<string, FixRecord[]> {
   const clusters = new Map<string, FixRecord[]>();
-  for (const r of input.records) {
-    const key = clusterKey(r.cwe, r.language, input.clusterBy);
+  for (const r of records) {
+    const key = clusterKey(r.cwe, r.language, by);
     const list = clusters.get(key);
     if (list) list.push(r);
     else clusters.set(key, [r]);
   }
-  const keys = [...clusters.keys()].sort();
+  const sorted = new Map<string, FixRecord[]>();
+  for (const key of [...clusters.keys()].sort()) sorted.set(key, (clusters.get(key) as FixRecord[]).sort((a, b) => (a.id < b.id ? -1 : 1)));
+  return sorted;
+}
+
+/** One cluster's CWE node and its examples: the summarize stage's unit of work, in both runners. */
+export async function summarizeCluster(
+  key: string,
+  records: FixRecord[],
+  slices: Map<string, SliceDocument>,
+  entry: CweEntry | undefined,
+  clusterBy: ClusterBy,
+  distiller: ClusterDistiller,
+): Promise<{ node: CweNode; examples: CodeExample[] }> {
+  const { cwe, language } = records[0];
+  const summary = await distiller.distill(cwe, records, entry);
+  const examples = records.map((r) => toExample(r, key, slices.get(r.id)));
+  const node: CweNode = {
+    id: key,
+    cwe,
+    language: clusterBy === 'cwe' ? undefined : language,
+    name: entry?.name,
+    description: entry?.description,
+    parents: entry?.parents ?? [],
+    guidelines: summary.guidelines,
+    cause: summary.cause,
+    apiNames: [...new Set(examples.flatMap((e) => e.apiNames))].sort(),
+    exampleIds: examples.map((e) => e.id),
+    provenance: summary.provenance,
+  };
+  return { node, examples };
+}
+
+/** Nodes for catalogue CWEs that have no fix data, so unseen weaknesses can still be retrieved. */
+export function catalogOnlyNodes(catalog: Map<CweId, CweEntry>, seen: Set<CweId>): CweNode[] {
+  return [...catalog.values()]
+    .sort((a, b) => (a.id < b.id ? -1 : 1))
+    .filter((entry) => !seen.has(entry.id))
+    .map((entry) => {
+      const s = extractiveSummary(entry, []);
+      return { id: clusterKey(entry.id, undefined, 'cwe'), cwe: entry.id, name: entry.name, description: entry.description, parents: entry.parents, guidelines: s.guidelines, cause: s.cause, apiNames: [], exampleIds: [], provenance: { mode: 'catalog-only' } };
+    });
+}
+
+/** Groups records into clusters, distils each, and builds the two KB levels (the inline runner). */
+export async function assembleKnowledgeBase(input: AssembleInput): Promise<{ nodes: CweNode[]; examples: CodeExample[] }> {
+  const clusters = groupClusters(input.records, input.clusterBy);
   const nodes: CweNode[] = [];
   const examples: CodeExample[] = [];
   let done = 0;
-  for (const key of keys) {
-    const records = (clusters.get(key) as FixRecord[]).sort((a, b) => (a.id < b.id ? -1 : 1));
-    const { cwe, language } = records[0];
-    const entry = input.catalog.get(cwe);
-    const summary = await input.distiller.distill(cwe, records, entry);
-    const nodeExamples = records.map((r) => toExample(r, key, input.slices.get(r.id)));
-    examples.push(...nodeExamples);
-    nodes.push({
-      id: key,
-      cwe,
-      language: input.clusterBy === 'cwe' ? undefined : language,
-      name: entry?.name,
-      description: entry?.description,
-      parents: entry?.parents ?? [],
-      guidelines: summary.guidelines,
-      cause: summary.cause,
-      apiNames: [...new Set(nodeExamples.flatMap((e) => e.apiNames))].sort(),
-      exampleIds: nodeExamples.map((e) => e.id),
-      provenance: summary.provenance,
-    });
+  for (const [key, records] of clusters) {
+    const part = await summarizeCluster(key, records, input.slices, input.catalog.get(records[0].cwe), input.clusterBy, input.distiller);
+    nodes.push(part.node);
+    examples.push(...part.examples);
     done += 1;
-    input.onCluster?.(done, keys.length);
+    input.onCluster?.(done, clusters.size);
   }
-  if (input.catalogOnlyNodes) {
-    const seen = new Set(input.records.map((r) => r.cwe));
-    for (const entry of [...input.catalog.values()].sort((a, b) => (a.id < b.id ? -1 : 1))) {
-      if (seen.has(entry.id)) continue;
-      const s = extractiveSummary(entry, []);
-      nodes.push({ id: clusterKey(entry.id, undefined, 'cwe'), cwe: entry.id, name: entry.name, description: entry.description, parents: entry.parents, guidelines: s.guidelines, cause: s.cause, apiNames: [], exampleIds: [], provenance: { mode: 'catalog-only' } });
-    }
-  }
+  if (input.catalogOnlyNodes) nodes.push(...catalogOnlyNodes(input.catalog, new Set(input.records.map((r) => r.cwe))));
   return { nodes, examples };
 }
 

@@ -2,7 +2,7 @@ import { writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { type CweEntry, FixPairIngestor, FsRecordStore, type IngestReport, RejectsFileWriter } from '@rescue/datasets';
 import type { CweId, FixRecord } from '@rescue/domain';
-import { LanceKnowledgeIndex } from '@rescue/retrieval';
+import { LanceKnowledgeIndex, LsaEmbedder } from '@rescue/retrieval';
 import { SLICER_VERSION, type SliceDocument, Slicer, sliceBatch, sliceId } from '@rescue/slicing';
 import { type ClusterDistiller, assembleKnowledgeBase, extractiveDistiller } from './kb-assembly';
 import { KbDirectory, type KbManifest } from './kb-directory';
@@ -42,6 +42,9 @@ export interface KbBuildReport {
   slicing: { sliced: number; failed: number; reused: number };
   stageMs: Record<KbBuildStage, number>;
 }
+
+/** The embedded default: LSA fitted on the KB's own text (same parameters in both runners). */
+export const localEmbedder = async (corpus: string[]): Promise<BuildEmbedder> => LsaEmbedder.fit(corpus, { dimensions: 256, seed: 1 });
 
 /** What a CWE node contributes to text search: name, description, guidelines and cause. */
 export function nodeText(n: CweNode): string {
@@ -125,35 +128,69 @@ export async function buildKnowledgeBase(options: KbBuildOptions): Promise<KbBui
   const llmCalls = llmAfter.requests - llmBefore.requests;
   const llmCallsCached = llmAfter.cacheHits - llmBefore.cacheHits;
 
-  const manifest = await timed('index', async () => {
-    const corpus = [...nodes.map(nodeText), ...examples.map((e) => `${e.slicedSecure}\n${e.description ?? ''}`)];
-    const embedder = await options.embedder(corpus);
-    const causeVectors = await embedder.embed(nodes.map((n) => `${n.name ?? ''}\n${n.cause}`));
-    const codeVectors = await embedder.embed(examples.map((e) => e.slicedSecure));
-    const dir = new KbDirectory(options.kbDir);
-    return dir.publish(
-      {
-        manifest: {
-          clusterBy: options.clusterBy,
-          counts: { nodes: nodes.length, catalogOnlyNodes: nodes.filter((n) => n.provenance.mode === 'catalog-only').length, examples: examples.length, records: included.length },
-          embedder: embedder.describe(),
-          distillation: { mode: (options.distiller ?? extractiveDistiller).mode, llmCalls, llmCallsCached },
-          slicer: { version: SLICER_VERSION, hops: options.hops },
-        },
-        nodes,
-        examples,
-      },
-      async (versionDir) => {
-        if (embedder.toJSON) await writeFile(join(versionDir, 'embedder.json'), JSON.stringify(embedder.toJSON()));
-        await LanceKnowledgeIndex.write(
-          versionDir,
-          nodes.map((n, i) => ({ id: n.id, cwe: n.cwe, language: n.language ?? '', text: nodeText(n), apiText: apiText(n.apiNames), causeVector: causeVectors[i] })),
-          examples.map((e: CodeExample, i) => ({ id: e.id, nodeId: e.cweNodeId, cwe: e.cwe, language: e.language, apiText: apiText(e.apiNames), codeVector: codeVectors[i] })),
-        );
-      },
-      options.keepVersions,
-    );
-  });
+  const manifest = await timed('index', () =>
+    publishKnowledgeBase({
+      kbDir: options.kbDir,
+      nodes,
+      examples,
+      records: included.length,
+      clusterBy: options.clusterBy,
+      hops: options.hops,
+      distillationMode: (options.distiller ?? extractiveDistiller).mode,
+      llmCalls,
+      llmCallsCached,
+      embedder: options.embedder,
+      keepVersions: options.keepVersions,
+    }),
+  );
 
   return { manifest, llm: { calls: llmCalls, cached: llmCallsCached }, ingest, slicing, stageMs };
+}
+
+export interface PublishInput {
+  kbDir: string;
+  nodes: CweNode[];
+  examples: CodeExample[];
+  records: number;
+  clusterBy: ClusterBy;
+  hops: number;
+  distillationMode: 'llm' | 'extractive';
+  llmCalls: number;
+  llmCallsCached: number;
+  embedder: (corpus: string[]) => Promise<BuildEmbedder>;
+  keepVersions?: number;
+}
+
+/**
+ * The index stage, in both runners: fit the embedder on the KB's own text, embed causes and secure
+ * examples, write the LanceDB tables and publish the version atomically.
+ */
+export async function publishKnowledgeBase(input: PublishInput): Promise<KbManifest> {
+  const { nodes, examples } = input;
+  const corpus = [...nodes.map(nodeText), ...examples.map((e) => `${e.slicedSecure}\n${e.description ?? ''}`)];
+  const embedder = await input.embedder(corpus);
+  const causeVectors = await embedder.embed(nodes.map((n) => `${n.name ?? ''}\n${n.cause}`));
+  const codeVectors = await embedder.embed(examples.map((e) => e.slicedSecure));
+  return new KbDirectory(input.kbDir).publish(
+    {
+      manifest: {
+        clusterBy: input.clusterBy,
+        counts: { nodes: nodes.length, catalogOnlyNodes: nodes.filter((n) => n.provenance.mode === 'catalog-only').length, examples: examples.length, records: input.records },
+        embedder: embedder.describe(),
+        distillation: { mode: input.distillationMode, llmCalls: input.llmCalls, llmCallsCached: input.llmCallsCached },
+        slicer: { version: SLICER_VERSION, hops: input.hops },
+      },
+      nodes,
+      examples,
+    },
+    async (versionDir) => {
+      if (embedder.toJSON) await writeFile(join(versionDir, 'embedder.json'), JSON.stringify(embedder.toJSON()));
+      await LanceKnowledgeIndex.write(
+        versionDir,
+        nodes.map((n, i) => ({ id: n.id, cwe: n.cwe, language: n.language ?? '', text: nodeText(n), apiText: apiText(n.apiNames), causeVector: causeVectors[i] })),
+        examples.map((e, i) => ({ id: e.id, nodeId: e.cweNodeId, cwe: e.cwe, language: e.language, apiText: apiText(e.apiNames), codeVector: codeVectors[i] })),
+      );
+    },
+    input.keepVersions,
+  );
 }

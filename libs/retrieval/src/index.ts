@@ -5,3 +5,5 @@ export * from './embedding/linalg';
 export * from './embedding/lsa-embedder';
 export * from './embedding/hashing-embedder';
 export * from './knowledge-index/lance-knowledge-index';
+export * from './knowledge-index/knowledge-index';
+export * from './knowledge-index/elasticsearch-knowledge-index';

@@ -4,9 +4,9 @@ import { join } from 'node:path';
 import { ingestEnv, llmEnv, loadConfig } from '@rescue/config';
 import { type CweEntry, readCweCatalog } from '@rescue/datasets';
 import type { CweId } from '@rescue/domain';
-import { DEFAULT_LLM_DISTILLER, type KbBuildStage, buildKnowledgeBase, llmDistiller } from '@rescue/knowledge';
+import { DEFAULT_LLM_DISTILLER, type KbBuildStage, buildKnowledgeBase, llmDistiller, localEmbedder } from '@rescue/knowledge';
 import { LlmClient } from '@rescue/llm';
-import { LsaEmbedder } from '@rescue/retrieval';
+import { buildDistributed } from './kb-build-distributed';
 
 interface BuildOptions {
   source: string[];
@@ -16,6 +16,7 @@ interface BuildOptions {
   clusterBy: string;
   catalogNodes: boolean;
   extractive?: boolean;
+  distributed?: boolean;
   batchSize: string;
   json?: boolean;
 }
@@ -30,12 +31,30 @@ export function registerKbBuild(kb: Command): void {
     .option('--cluster-by <key>', 'language-cwe | cwe', 'language-cwe')
     .option('--no-catalog-nodes', 'do not add catalogue-only nodes for CWEs without fix data')
     .option('--extractive', 'distil without the LLM even when LLM_BASE_URL is set')
+    .option('--distributed', 'run the stages as queue jobs on the worker apps (REDIS_URL, QUEUE_PREFIX; paths must be on a volume the workers share)')
     .option('--batch-size <b>', 'summarization batch size (the paper\'s b)', '10')
     .option('--json', 'print the build report as JSON')
     .action(async (opts: BuildOptions) => {
       const hops = Number(opts.hops);
       if (!Number.isInteger(hops) || hops < 0 || hops > 10) throw new Error(`--hops must be a whole number from 0 to 10, not ${JSON.stringify(opts.hops)}`);
       if (opts.clusterBy !== 'language-cwe' && opts.clusterBy !== 'cwe') throw new Error(`--cluster-by must be language-cwe or cwe, not ${JSON.stringify(opts.clusterBy)}`);
+      if (opts.distributed) {
+        const result = await buildDistributed({
+          sources: opts.source,
+          kbDir: opts.kb,
+          catalogPath: opts.cweCatalog,
+          hops,
+          clusterBy: opts.clusterBy,
+          catalogOnlyNodes: opts.catalogNodes,
+          onEvent: opts.json ? undefined : (m) => process.stderr.write(`${m}\n`),
+        });
+        if (opts.json) return void process.stdout.write(`${JSON.stringify(result, null, 2)}\n`);
+        const m = result.manifest;
+        process.stdout.write(
+          `Published KB ${m.version} in ${opts.kb} (distributed build ${result.buildId})\n  records ${m.counts.records} in ${result.clusters} clusters; CWE nodes ${m.counts.nodes} (${m.counts.catalogOnlyNodes} catalogue-only); examples ${m.counts.examples}\n  distillation ${m.distillation.mode}; LLM calls made ${m.distillation.llmCalls}, from cache ${m.distillation.llmCallsCached}\n`,
+        );
+        return;
+      }
       const env = loadConfig(ingestEnv);
       const batchSize = Number(opts.batchSize);
       if (!Number.isInteger(batchSize) || batchSize < 2) throw new Error(`--batch-size must be a whole number of at least 2, not ${JSON.stringify(opts.batchSize)}`);
@@ -56,7 +75,7 @@ export function registerKbBuild(kb: Command): void {
         catalogOnlyNodes: opts.catalogNodes && catalog.size > 0,
         hops,
         maxLineBytes: env.INGEST_MAX_LINE_BYTES,
-        embedder: async (corpus) => LsaEmbedder.fit(corpus, { dimensions: 256, seed: 1 }),
+        embedder: localEmbedder,
         distiller: llm ? llmDistiller(llm, { ...DEFAULT_LLM_DISTILLER, batchSize, model: llm.modelFor('summarizer') }) : undefined,
         llmStats: llm ? () => llm.stats() : undefined,
         onStage: (stage, event, done, total) => {

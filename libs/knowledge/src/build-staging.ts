@@ -1,0 +1,83 @@
+import { createHash, randomBytes } from 'node:crypto';
+import { mkdir, readdir, readFile, rename, rm, writeFile } from 'node:fs/promises';
+import { join } from 'node:path';
+import type { Redis } from 'ioredis';
+import type { CodeExample, CweNode } from './kb-model';
+
+/** One summarized cluster, as the summarize stage hands it to the index stage. */
+export interface ClusterResult {
+  node: CweNode;
+  examples: CodeExample[];
+}
+
+/**
+ * Where the summarize jobs of a distributed build leave their clusters for the index job: job
+ * return values stay small (BullMQ keeps them in Redis with the job), the results go here. Writes
+ * are keyed by cluster, so a retried job overwrites its own result.
+ */
+export interface BuildStaging {
+  put(buildId: string, result: ClusterResult): Promise<void>;
+  /** Every cluster of the build, sorted by cluster key (the inline runner's order). */
+  all(buildId: string): Promise<ClusterResult[]>;
+  clear(buildId: string): Promise<void>;
+}
+
+const fileOf = (key: string): string => `${createHash('sha256').update(key).digest('hex').slice(0, 32)}.json`;
+const byKey = (a: ClusterResult, b: ClusterResult): number => (a.node.id < b.node.id ? -1 : a.node.id > b.node.id ? 1 : 0);
+const safeBuild = (id: string): string => {
+  if (!/^[A-Za-z0-9_-]{1,64}$/.test(id)) throw new Error(`not a build id: ${JSON.stringify(id.slice(0, 70))}`);
+  return id;
+};
+
+export class FsBuildStaging implements BuildStaging {
+  constructor(private readonly dataDir: string) {}
+
+  private dir(buildId: string): string {
+    return join(this.dataDir, 'builds', safeBuild(buildId), 'clusters');
+  }
+
+  async put(buildId: string, result: ClusterResult): Promise<void> {
+    const dir = this.dir(buildId);
+    await mkdir(dir, { recursive: true });
+    const target = join(dir, fileOf(result.node.id));
+    const tmp = `${target}.${randomBytes(4).toString('hex')}.tmp`;
+    await writeFile(tmp, JSON.stringify(result));
+    await rename(tmp, target);
+  }
+
+  async all(buildId: string): Promise<ClusterResult[]> {
+    let names: string[];
+    try {
+      names = (await readdir(this.dir(buildId))).filter((n) => n.endsWith('.json'));
+    } catch {
+      return [];
+    }
+    const out = await Promise.all(names.map(async (n) => JSON.parse(await readFile(join(this.dir(buildId), n), 'utf8')) as ClusterResult));
+    return out.sort(byKey);
+  }
+
+  async clear(buildId: string): Promise<void> {
+    await rm(join(this.dataDir, 'builds', safeBuild(buildId)), { recursive: true, force: true });
+  }
+}
+
+export class RedisBuildStaging implements BuildStaging {
+  constructor(private readonly redis: Redis, private readonly prefix: string) {}
+
+  private key(buildId: string): string {
+    return `${this.prefix}:build:${safeBuild(buildId)}`;
+  }
+
+  async put(buildId: string, result: ClusterResult): Promise<void> {
+    await this.redis.hset(this.key(buildId), result.node.id, JSON.stringify(result));
+  }
+
+  async all(buildId: string): Promise<ClusterResult[]> {
+    const values = await this.redis.hvals(this.key(buildId));
+    return values.map((v) => JSON.parse(v) as ClusterResult).sort(byKey);
+  }
+
+  async clear(buildId: string): Promise<void> {
+    await this.redis.del(this.key(buildId));
+  }
+}
