@@ -2,7 +2,7 @@ import { writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { type CweEntry, FixPairIngestor, FsRecordStore, type IngestReport, RejectsFileWriter } from '@rescue/datasets';
 import type { CweId, FixRecord } from '@rescue/domain';
-import { LanceKnowledgeIndex, LsaEmbedder } from '@rescue/retrieval';
+import { type IndexedExample, type IndexedNode, LanceKnowledgeIndex, LsaEmbedder } from '@rescue/retrieval';
 import { SLICER_VERSION, type SliceDocument, Slicer, sliceBatch, sliceId } from '@rescue/slicing';
 import { type ClusterDistiller, assembleKnowledgeBase, extractiveDistiller } from './kb-assembly';
 import { KbDirectory, type KbManifest } from './kb-directory';
@@ -29,6 +29,7 @@ export interface KbBuildOptions {
   /** Fits the embedder on the KB's own text (so the local LSA embedder learns its vocabulary). */
   embedder: (corpus: string[]) => Promise<BuildEmbedder>;
   keepVersions?: number;
+  alsoPublish?: PublishInput['alsoPublish'];
   onStage?: (stage: KbBuildStage, event: 'start' | 'progress' | 'done', done?: number, total?: number) => void;
 }
 
@@ -141,6 +142,7 @@ export async function buildKnowledgeBase(options: KbBuildOptions): Promise<KbBui
       llmCallsCached,
       embedder: options.embedder,
       keepVersions: options.keepVersions,
+      alsoPublish: options.alsoPublish,
     }),
   );
 
@@ -159,6 +161,8 @@ export interface PublishInput {
   llmCallsCached: number;
   embedder: (corpus: string[]) => Promise<BuildEmbedder>;
   keepVersions?: number;
+  /** Another index to publish the same version to (Elasticsearch), after the local one. */
+  alsoPublish?: (version: string, nodes: IndexedNode[], examples: IndexedExample[], dims: number) => Promise<void>;
 }
 
 /**
@@ -171,7 +175,9 @@ export async function publishKnowledgeBase(input: PublishInput): Promise<KbManif
   const embedder = await input.embedder(corpus);
   const causeVectors = await embedder.embed(nodes.map((n) => `${n.name ?? ''}\n${n.cause}`));
   const codeVectors = await embedder.embed(examples.map((e) => e.slicedSecure));
-  return new KbDirectory(input.kbDir).publish(
+  const indexedNodes: IndexedNode[] = nodes.map((n, i) => ({ id: n.id, cwe: n.cwe, language: n.language ?? '', text: nodeText(n), apiText: apiText(n.apiNames), causeVector: causeVectors[i] }));
+  const indexedExamples: IndexedExample[] = examples.map((e, i) => ({ id: e.id, nodeId: e.cweNodeId, cwe: e.cwe, language: e.language, apiText: apiText(e.apiNames), codeVector: codeVectors[i] }));
+  const manifest = await new KbDirectory(input.kbDir).publish(
     {
       manifest: {
         clusterBy: input.clusterBy,
@@ -185,12 +191,10 @@ export async function publishKnowledgeBase(input: PublishInput): Promise<KbManif
     },
     async (versionDir) => {
       if (embedder.toJSON) await writeFile(join(versionDir, 'embedder.json'), JSON.stringify(embedder.toJSON()));
-      await LanceKnowledgeIndex.write(
-        versionDir,
-        nodes.map((n, i) => ({ id: n.id, cwe: n.cwe, language: n.language ?? '', text: nodeText(n), apiText: apiText(n.apiNames), causeVector: causeVectors[i] })),
-        examples.map((e, i) => ({ id: e.id, nodeId: e.cweNodeId, cwe: e.cwe, language: e.language, apiText: apiText(e.apiNames), codeVector: codeVectors[i] })),
-      );
+      await LanceKnowledgeIndex.write(versionDir, indexedNodes, indexedExamples);
     },
     input.keepVersions,
   );
+  if (input.alsoPublish) await input.alsoPublish(manifest.version, indexedNodes, indexedExamples, causeVectors[0]?.length ?? 0);
+  return manifest;
 }

@@ -5,7 +5,9 @@ import { ingestEnv, llmEnv, loadConfig } from '@rescue/config';
 import { type CweEntry, readCweCatalog } from '@rescue/datasets';
 import type { CweId } from '@rescue/domain';
 import { DEFAULT_LLM_DISTILLER, type KbBuildStage, buildKnowledgeBase, llmDistiller, localEmbedder } from '@rescue/knowledge';
+import { Client } from '@elastic/elasticsearch';
 import { LlmClient } from '@rescue/llm';
+import { ElasticsearchKnowledgeIndex } from '@rescue/retrieval';
 import { buildDistributed } from './kb-build-distributed';
 
 interface BuildOptions {
@@ -17,6 +19,8 @@ interface BuildOptions {
   catalogNodes: boolean;
   extractive?: boolean;
   distributed?: boolean;
+  es?: string;
+  esPrefix: string;
   batchSize: string;
   json?: boolean;
 }
@@ -31,6 +35,8 @@ export function registerKbBuild(kb: Command): void {
     .option('--cluster-by <key>', 'language-cwe | cwe', 'language-cwe')
     .option('--no-catalog-nodes', 'do not add catalogue-only nodes for CWEs without fix data')
     .option('--extractive', 'distil without the LLM even when LLM_BASE_URL is set')
+    .option('--es <url>', 'also publish the version to Elasticsearch (one index per version behind an alias)')
+    .option('--es-prefix <prefix>', 'Elasticsearch index and alias prefix', 'rescue')
     .option('--distributed', 'run the stages as queue jobs on the worker apps (REDIS_URL, QUEUE_PREFIX; paths must be on a volume the workers share)')
     .option('--batch-size <b>', 'summarization batch size (the paper\'s b)', '10')
     .option('--json', 'print the build report as JSON')
@@ -78,6 +84,12 @@ export function registerKbBuild(kb: Command): void {
         embedder: localEmbedder,
         distiller: llm ? llmDistiller(llm, { ...DEFAULT_LLM_DISTILLER, batchSize, model: llm.modelFor('summarizer') }) : undefined,
         llmStats: llm ? () => llm.stats() : undefined,
+        alsoPublish: opts.es
+          ? async (version, nodes, examples, dims) => {
+              const index = new ElasticsearchKnowledgeIndex(new Client({ node: opts.es as string }), { prefix: opts.esPrefix });
+              await index.publish(version, nodes, examples, { dims });
+            }
+          : undefined,
         onStage: (stage, event, done, total) => {
           if (!bars) return;
           let bar = stageBars.get(stage);
