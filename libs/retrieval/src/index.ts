@@ -7,3 +7,4 @@ export * from './embedding/hashing-embedder';
 export * from './knowledge-index/lance-knowledge-index';
 export * from './knowledge-index/knowledge-index';
 export * from './knowledge-index/elasticsearch-knowledge-index';
+export * from './embedding/llm-embedder';

@@ -7,7 +7,7 @@ import type { CweId } from '@rescue/domain';
 import { DEFAULT_LLM_DISTILLER, type KbBuildStage, buildKnowledgeBase, llmDistiller, localEmbedder } from '@rescue/knowledge';
 import { Client } from '@elastic/elasticsearch';
 import { LlmClient } from '@rescue/llm';
-import { ElasticsearchKnowledgeIndex } from '@rescue/retrieval';
+import { ElasticsearchKnowledgeIndex, LlmEmbedder } from '@rescue/retrieval';
 import { buildDistributed } from './kb-build-distributed';
 
 interface BuildOptions {
@@ -20,6 +20,7 @@ interface BuildOptions {
   extractive?: boolean;
   distributed?: boolean;
   es?: string;
+  embedder: string;
   esPrefix: string;
   batchSize: string;
   json?: boolean;
@@ -35,6 +36,7 @@ export function registerKbBuild(kb: Command): void {
     .option('--cluster-by <key>', 'language-cwe | cwe', 'language-cwe')
     .option('--no-catalog-nodes', 'do not add catalogue-only nodes for CWEs without fix data')
     .option('--extractive', 'distil without the LLM even when LLM_BASE_URL is set')
+    .option('--embedder <kind>', 'local (LSA, weights-free) | llm (the LLM_MODEL_EMBEDDER endpoint)', 'local')
     .option('--es <url>', 'also publish the version to Elasticsearch (one index per version behind an alias)')
     .option('--es-prefix <prefix>', 'Elasticsearch index and alias prefix', 'rescue')
     .option('--distributed', 'run the stages as queue jobs on the worker apps (REDIS_URL, QUEUE_PREFIX; paths must be on a volume the workers share)')
@@ -65,7 +67,10 @@ export function registerKbBuild(kb: Command): void {
       const batchSize = Number(opts.batchSize);
       if (!Number.isInteger(batchSize) || batchSize < 2) throw new Error(`--batch-size must be a whole number of at least 2, not ${JSON.stringify(opts.batchSize)}`);
       // The LLM writes guidelines and causes when one is configured; answers are cached in the KB folder.
-      const llm = opts.extractive ? undefined : LlmClient.fromEnv(loadConfig(llmEnv), { dataDir: join(opts.kb, 'cache') });
+      if (opts.embedder !== 'local' && opts.embedder !== 'llm') throw new Error(`--embedder must be local or llm, not ${JSON.stringify(opts.embedder)}`);
+      const llmClient = LlmClient.fromEnv(loadConfig(llmEnv), { dataDir: join(opts.kb, 'cache') });
+      if (opts.embedder === 'llm' && !llmClient) throw new Error('--embedder llm needs an LLM endpoint: set LLM_BASE_URL (and LLM_MODEL_EMBEDDER)');
+      const llm = opts.extractive ? undefined : llmClient;
       if (llm && !opts.json) process.stderr.write(`distilling with the LLM (summarizer ${llm.modelFor('summarizer')}, analyzer ${llm.modelFor('analyzer')})\n`);
       const catalog = new Map<CweId, CweEntry>();
       if (opts.cweCatalog) {
@@ -81,7 +86,7 @@ export function registerKbBuild(kb: Command): void {
         catalogOnlyNodes: opts.catalogNodes && catalog.size > 0,
         hops,
         maxLineBytes: env.INGEST_MAX_LINE_BYTES,
-        embedder: localEmbedder,
+        embedder: opts.embedder === 'llm' && llmClient ? async () => new LlmEmbedder(llmClient, llmClient.modelFor('embedder')) : localEmbedder,
         distiller: llm ? llmDistiller(llm, { ...DEFAULT_LLM_DISTILLER, batchSize, model: llm.modelFor('summarizer') }) : undefined,
         llmStats: llm ? () => llm.stats() : undefined,
         alsoPublish: opts.es
