@@ -8,3 +8,4 @@ export * from './knowledge-index/lance-knowledge-index';
 export * from './knowledge-index/knowledge-index';
 export * from './knowledge-index/elasticsearch-knowledge-index';
 export * from './embedding/llm-embedder';
+export * from './fusion/thresholded-rrf';
