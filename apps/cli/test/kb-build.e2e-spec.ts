@@ -41,3 +41,22 @@ describe('rescue kb build / list / stats / show (embedded, no LLM)', () => {
     await expect(run('node', [bin, 'kb', 'show', 'CWE-1', '--kb', kb])).rejects.toMatchObject({ code: 1, stderr: expect.stringContaining('CWE-1 is not in the KB') });
   });
 });
+
+describe('rescue retrieve (offline, on the examples KB)', () => {
+  let kb: string;
+  beforeAll(async () => {
+    kb = mkdtempSync(join(tmpdir(), 'rescue-retrieve-'));
+    await run('node', [bin, 'kb', 'build', '--source', join(root, 'examples/fix-pairs'), '--cwe-catalog', join(root, 'examples/cwe-catalog-sample.csv'), '--kb', kb, '--json'], { maxBuffer: 1 << 24 });
+  }, 60_000);
+  afterAll(() => rmSync(kb, { recursive: true, force: true }));
+
+  it('ranks SQL injection first for a query-building task and returns its guidelines and a secure example', async () => {
+    const task = 'def get_order(db, order_id):\n    cur = db.cursor()\n    cur.execute("SELECT * FROM orders WHERE id = \'%s\'" % order_id)\n';
+    const out = JSON.parse((await run('node', [bin, 'retrieve', task, '--language', 'python', '--kb', kb])).stdout);
+    expect(out.mode).toBe('offline');
+    expect(out.abstained).toBe(false);
+    expect(out.cwes[0].cwe).toBe('CWE-89');
+    expect(out.guidelines.join(' ')).toMatch(/bound parameters/);
+    expect(out.example.code).toContain('%s", (name,)');
+  });
+});

@@ -11,3 +11,4 @@ export * from './safe-json';
 export * from './sources';
 export * from './ingest-run';
 export * from './memory-record-store';
+export * from './task-files';

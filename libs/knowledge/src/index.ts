@@ -8,3 +8,4 @@ export * from './llm-distiller';
 export * from './build-staging';
 export * from './distributed-stages';
 export * from './build-stores';
+export * from './kb-retriever';

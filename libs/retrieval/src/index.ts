@@ -9,3 +9,4 @@ export * from './knowledge-index/knowledge-index';
 export * from './knowledge-index/elasticsearch-knowledge-index';
 export * from './embedding/llm-embedder';
 export * from './fusion/thresholded-rrf';
+export * from './hierarchical-retriever';

@@ -1,0 +1,109 @@
+import { createReadStream, createWriteStream } from 'node:fs';
+import { createInterface } from 'node:readline';
+import type { Command } from 'commander';
+import { type CodingTask, readSecEvalScenarios } from '@rescue/datasets';
+import { normalizeLanguageName } from '@rescue/domain';
+import { type RetrievalOutcome, retrievalReport } from '@rescue/evaluation';
+import { type OpenedKb, offlineQuery, openKnowledgeBase } from '@rescue/knowledge';
+import { Slicer } from '@rescue/slicing';
+
+interface RetrieveLine {
+  id: string;
+  mode: 'offline';
+  abstained: boolean;
+  cwes: { cwe: string; node: string; score: number; facets: Record<string, unknown> }[];
+  guidelines: string[];
+  example?: { id: string; cwe: string; language: string; code: string; sourceUrl?: string; score: number };
+}
+
+async function retrieveOne(kb: OpenedKb, slicer: Slicer, task: CodingTask): Promise<RetrieveLine> {
+  const query = await offlineQuery(task, (language, code) => slicer.apiCalls(language as CodingTask['language'], code));
+  const result = await kb.retriever.retrieve(query);
+  const cwes = result.cwes.map((c) => ({ cwe: kb.nodes.get(c.id)?.cwe ?? c.id, node: c.id, score: c.score, facets: c.facets }));
+  const example = result.example ? kb.examples.get(result.example.id) : undefined;
+  // The guidelines of the chosen example's CWE (paper §4.5), else of the best CWE.
+  const guideNode = example ? kb.nodes.get(example.cweNodeId) : result.cwes[0] ? kb.nodes.get(result.cwes[0].id) : undefined;
+  return {
+    id: task.id,
+    mode: 'offline',
+    abstained: result.abstained,
+    cwes,
+    guidelines: guideNode?.guidelines ?? [],
+    example: example && result.example ? { id: example.id, cwe: example.cwe, language: example.language, code: example.slicedSecure, sourceUrl: example.sourceUrl, score: result.example.score } : undefined,
+  };
+}
+
+async function* readTasks(path: string): AsyncGenerator<CodingTask> {
+  let lineNo = 0;
+  for await (const line of createInterface({ input: createReadStream(path), crlfDelay: Infinity })) {
+    lineNo += 1;
+    if (!line.trim()) continue;
+    let raw: { id?: unknown; language?: unknown; prompt?: unknown; kind?: unknown; gold_cwes?: unknown };
+    try {
+      raw = JSON.parse(line);
+    } catch (err) {
+      throw new Error(`${path}:${lineNo}: not JSON (${(err as Error).message})`);
+    }
+    const language = typeof raw.language === 'string' ? normalizeLanguageName(raw.language) : undefined;
+    if (typeof raw.id !== 'string' || !language || typeof raw.prompt !== 'string') {
+      throw new Error(`${path}:${lineNo}: a task needs "id" (string), "language" (a known language) and "prompt" (string)`);
+    }
+    yield { id: raw.id, language, prompt: raw.prompt, kind: raw.kind === 'instruction' ? 'instruction' : 'completion', goldCwes: Array.isArray(raw.gold_cwes) ? raw.gold_cwes.map(String) : undefined };
+  }
+}
+
+export function registerRetrieve(program: Command): void {
+  program
+    .command('retrieve')
+    .description('Security context for coding tasks: the likely CWEs, their guidelines and a sliced secure example (offline mode: no LLM)')
+    .argument('[task]', 'one task, as text or code')
+    .option('--language <language>', 'the task\'s language (with a single task)')
+    .option('--tasks <jsonl>', 'tasks, one {"id","language","prompt","kind"?} per line')
+    .option('--out <jsonl>', 'write one result per task here (default: stdout)')
+    .option('--kb <dir>', 'KB directory', 'rescue-kb')
+    .action(async (taskText: string | undefined, opts: { language?: string; tasks?: string; out?: string; kb: string }) => {
+      const kb = await openKnowledgeBase(opts.kb);
+      const slicer = await Slicer.create();
+      const out = opts.out ? createWriteStream(opts.out) : process.stdout;
+      if (opts.tasks) {
+        for await (const task of readTasks(opts.tasks)) out.write(`${JSON.stringify(await retrieveOne(kb, slicer, task))}\n`);
+      } else {
+        if (!taskText) throw new Error('give a task (text or code) or --tasks <jsonl>');
+        const language = opts.language ? normalizeLanguageName(opts.language) : undefined;
+        if (!language) throw new Error(`--language is required with a single task (e.g. python), got ${JSON.stringify(opts.language)}`);
+        out.write(`${JSON.stringify(await retrieveOne(kb, slicer, { id: 'task', language, prompt: taskText }), null, 2)}\n`);
+      }
+      if (opts.out) await new Promise<void>((r) => (out as ReturnType<typeof createWriteStream>).end(r));
+    });
+}
+
+export function registerEval(program: Command): void {
+  const evalCmd = program.command('eval').description('evaluate the system');
+  evalCmd
+    .command('retrieval')
+    .description('Coverage, abstention, hit@1/4/10 and MRR of CWE retrieval against gold CWEs, split by seen/unseen')
+    .option('--tasks <jsonl>', 'tasks with "gold_cwes"')
+    .option('--dev <dir>', 'a SafeCoder-style evaluation folder (info.json per scenario), e.g. ../shared/data/dev-eval/safecoder-sec-eval')
+    .option('--kb <dir>', 'KB directory', 'rescue-kb')
+    .option('--json', 'print JSON')
+    .action(async (opts: { tasks?: string; dev?: string; kb: string; json?: boolean }) => {
+      const tasks: CodingTask[] = [];
+      if (opts.dev) tasks.push(...(await readSecEvalScenarios(opts.dev)));
+      if (opts.tasks) for await (const t of readTasks(opts.tasks)) tasks.push(t);
+      if (tasks.length === 0) throw new Error('no tasks: give --dev <dir> or --tasks <jsonl> with gold_cwes');
+      const kb = await openKnowledgeBase(opts.kb, { topK: 10 });
+      const slicer = await Slicer.create();
+      const withData = new Set([...kb.nodes.values()].filter((n) => n.exampleIds.length > 0).map((n) => n.cwe as string));
+      const outcomes: RetrievalOutcome[] = [];
+      for (const task of tasks) {
+        const r = await retrieveOne(kb, slicer, task);
+        const gold = task.goldCwes ?? [];
+        outcomes.push({ gold, ranked: [...new Set(r.cwes.map((c) => c.cwe))], abstained: r.abstained, seen: gold.some((g) => withData.has(g)) });
+      }
+      const report = retrievalReport(outcomes);
+      if (opts.json) return void process.stdout.write(`${JSON.stringify({ kb: kb.manifest.version, mode: 'offline', ...report }, null, 2)}\n`);
+      const row = (name: string, m: (typeof report)['all']): string =>
+        `${name.padEnd(7)} ${String(m.tasks).padStart(5)}  coverage ${m.coverage.toFixed(3)}  abstain ${m.abstention.toFixed(3)}  hit@1 ${m.hitAt1.toFixed(3)}  hit@4 ${m.hitAt4.toFixed(3)}  hit@10 ${m.hitAt10.toFixed(3)}  MRR ${m.mrr.toFixed(3)}`;
+      process.stdout.write(`Retrieval on ${tasks.length} tasks against KB ${kb.manifest.version} (offline mode)\n${row('all', report.all)}\n${row('seen', report.seen)}\n${row('unseen', report.unseen)}\n`);
+    });
+}

@@ -1,0 +1,49 @@
+import { readFile } from 'node:fs/promises';
+import { join } from 'node:path';
+import { type Embedder, DEFAULT_RETRIEVAL, HierarchicalRetriever, LanceKnowledgeIndex, LsaEmbedder, type RetrievalConfig } from '@rescue/retrieval';
+import { KbDirectory, type KbManifest } from './kb-directory';
+import type { CodeExample, CweNode } from './kb-model';
+
+export interface OpenedKb {
+  manifest: KbManifest;
+  nodes: Map<string, CweNode>;
+  examples: Map<string, CodeExample>;
+  retriever: HierarchicalRetriever;
+}
+
+/**
+ * Opens the serving (or a given) KB version for retrieval with the embedder it was built with, so
+ * queries land in the same vector space, and the thresholds stored with it when it has them.
+ */
+export async function openKnowledgeBase(kbDir: string, overrides: Partial<RetrievalConfig> = {}, version?: string): Promise<OpenedKb> {
+  const dir = new KbDirectory(kbDir);
+  const manifest = await dir.manifest(version);
+  const versionDir = dir.versionDir(manifest.version);
+  if (manifest.embedder.id !== 'local-lsa') {
+    throw new Error(`KB ${manifest.version} was embedded with ${String(manifest.embedder.id)}; only local-lsa KBs can be queried offline for now`);
+  }
+  const embedder: Embedder = LsaEmbedder.fromJSON(await readFile(join(versionDir, 'embedder.json'), 'utf8'));
+  const index = await LanceKnowledgeIndex.open(versionDir);
+  const thresholds = { ...DEFAULT_RETRIEVAL.thresholds, ...(manifest.thresholds ?? {}), ...(overrides.thresholds ?? {}) };
+  const retriever = new HierarchicalRetriever(index, embedder, { ...DEFAULT_RETRIEVAL, ...overrides, thresholds });
+  return {
+    manifest,
+    nodes: new Map((await dir.nodes(manifest.version)).map((n) => [n.id, n])),
+    examples: new Map((await dir.examples(manifest.version)).map((e) => [e.id, e])),
+    retriever,
+  };
+}
+
+/**
+ * The offline query (no LLM, issue mode `offline`): the task text stands in for the cause
+ * analysis and the task's code for the draft; API calls come from the task's syntax tree.
+ */
+export async function offlineQuery(task: { language: string; prompt: string }, apiCalls: (language: string, code: string) => Promise<{ callee: string; name: string }[]>): Promise<import('@rescue/retrieval').RetrievalQuery> {
+  let apis: string[] = [];
+  try {
+    apis = (await apiCalls(task.language, task.prompt)).flatMap((c) => [c.callee, c.name]);
+  } catch {
+    // A prefix that does not parse (or a language without a grammar) simply has no API facet.
+  }
+  return { language: task.language, cause: task.prompt, apis, code: task.prompt, text: task.prompt };
+}
