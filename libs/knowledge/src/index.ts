@@ -9,3 +9,4 @@ export * from './build-staging';
 export * from './distributed-stages';
 export * from './build-stores';
 export * from './kb-retriever';
+export * from './naive-baseline';

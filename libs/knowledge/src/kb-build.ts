@@ -176,7 +176,15 @@ export async function publishKnowledgeBase(input: PublishInput): Promise<KbManif
   const causeVectors = await embedder.embed(nodes.map((n) => `${n.name ?? ''}\n${n.cause}`));
   const codeVectors = await embedder.embed(examples.map((e) => e.slicedSecure));
   const indexedNodes: IndexedNode[] = nodes.map((n, i) => ({ id: n.id, cwe: n.cwe, language: n.language ?? '', text: nodeText(n), apiText: apiText(n.apiNames), causeVector: causeVectors[i] }));
-  const indexedExamples: IndexedExample[] = examples.map((e, i) => ({ id: e.id, nodeId: e.cweNodeId, cwe: e.cwe, language: e.language, apiText: apiText(e.apiNames), codeVector: codeVectors[i] }));
+  const indexedExamples: IndexedExample[] = examples.map((e, i) => ({
+    id: e.id,
+    nodeId: e.cweNodeId,
+    cwe: e.cwe,
+    language: e.language,
+    apiText: apiText(e.apiNames),
+    codeText: [e.slicedVulnerable, e.slicedSecure, e.description ?? ''].join('\n'),
+    codeVector: codeVectors[i],
+  }));
   const manifest = await new KbDirectory(input.kbDir).publish(
     {
       manifest: {

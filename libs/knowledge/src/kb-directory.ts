@@ -26,6 +26,9 @@ export interface KbVersionContent {
 
 const CURRENT = 'CURRENT';
 
+/** Bumped when what a version folder holds changes (index columns), so old folders are not reused. */
+export const KB_FORMAT = 'kb-format-2';
+
 /**
  * The embedded KB: immutable versions under `versions/<id>/`, and a `CURRENT` pointer file
  * replaced by rename, so publishing is atomic and a failed build leaves the old version serving.
@@ -41,6 +44,7 @@ export class KbDirectory {
 
   static versionOf(content: KbVersionContent): string {
     const h = createHash('sha256');
+    h.update(KB_FORMAT);
     h.update(JSON.stringify(content.manifest.embedder));
     h.update(JSON.stringify(content.manifest.slicer));
     for (const n of content.nodes) h.update(JSON.stringify(n));

@@ -54,6 +54,9 @@ describe('buildKnowledgeBase (embedded, extractive)', () => {
     expect(pyOnly.every((h) => h.id.startsWith('go:'))).toBe(true);
     const exampleHits = await index.searchExamplesApi('strncpy', 3, { nodeIds: ['c:CWE-787'] });
     expect(exampleHits).toHaveLength(1);
+    const byCode = await index.searchNodesByExampleCode('void copy(struct rec *r) { strcpy(r->label, label); }', 5, { language: 'c' });
+    expect(byCode[0]?.id).toBe('c:CWE-787');
+    expect(new Set(byCode.map((h) => h.id)).size).toBe(byCode.length);
 
     const second = await build([examples]);
     expect(second.slicing).toEqual({ sliced: 0, failed: 0, reused: 15 });

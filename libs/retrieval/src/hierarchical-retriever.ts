@@ -15,7 +15,8 @@ export interface RetrievalQuery {
   text: string;
 }
 
-export type CweFacet = 'cause' | 'api' | 'text';
+/** `examples`: BM25 of the task's code over the nodes' example code (ours, beyond the paper). */
+export type CweFacet = 'cause' | 'api' | 'text' | 'examples';
 export type CodeFacet = 'api' | 'code';
 
 export interface RetrievalConfig {
@@ -29,7 +30,7 @@ export interface RetrievalConfig {
   alpha: number;
   rankCap: number;
   /** Per facet, the score an item must beat (score spaces of this KB's embedder and BM25). */
-  thresholds: { cause: number; api: number; text: number; code: number };
+  thresholds: { cause: number; api: number; text: number; code: number; examples: number };
 }
 
 /**
@@ -37,10 +38,10 @@ export interface RetrievalConfig {
  * KB's own: permissive (any positive similarity, any BM25 match), so the rank cap and the fusion
  * decide. The paper's values (cause 0.75, code 0.65, API 4.0) belong to bge and rank_bm25.
  */
-export const UNCALIBRATED_THRESHOLDS: RetrievalConfig['thresholds'] = { cause: 0, api: 0, text: 0, code: 0 };
+export const UNCALIBRATED_THRESHOLDS: RetrievalConfig['thresholds'] = { cause: 0, api: 0, text: 0, code: 0, examples: 0 };
 
 export const DEFAULT_RETRIEVAL: RetrievalConfig = {
-  cweFacets: ['cause', 'api', 'text'],
+  cweFacets: ['cause', 'api', 'text', 'examples'],
   codeFacets: ['api', 'code'],
   topK: 4,
   candidates: 50,
@@ -55,6 +56,8 @@ export interface RetrievalIndex {
   searchNodesVector(vector: Float32Array, k: number, filter?: SearchFilter): Promise<Hit[]>;
   searchExamplesApi(query: string, k: number, filter?: SearchFilter): Promise<Hit[]>;
   searchExamplesVector(vector: Float32Array, k: number, filter?: SearchFilter): Promise<Hit[]>;
+  /** Optional: backends without it simply offer no `examples` facet. */
+  searchNodesByExampleCode?(query: string, k: number, filter?: SearchFilter): Promise<Hit[]>;
 }
 
 export interface RetrievalResult {
@@ -88,6 +91,7 @@ export class HierarchicalRetriever {
       c.cweFacets.map(async (facet) => {
         if (facet === 'cause') return { name: facet, hits: isZero(causeVec) ? [] : await this.index.searchNodesVector(causeVec, c.candidates, filter), threshold: c.thresholds.cause };
         if (facet === 'api') return { name: facet, hits: api ? await this.index.searchNodesText(api, 'api_text', c.candidates, filter) : [], threshold: c.thresholds.api };
+        if (facet === 'examples') return { name: facet, hits: q.code.trim() && this.index.searchNodesByExampleCode ? await this.index.searchNodesByExampleCode(q.code, c.candidates * 4, filter) : [], threshold: c.thresholds.examples };
         return { name: facet, hits: q.text.trim() ? await this.index.searchNodesText(q.text, 'text', c.candidates, filter) : [], threshold: c.thresholds.text };
       }),
     );

@@ -4,7 +4,11 @@ import type { Command } from 'commander';
 import { type CodingTask, readSecEvalScenarios } from '@rescue/datasets';
 import { normalizeLanguageName } from '@rescue/domain';
 import { type RetrievalOutcome, retrievalReport } from '@rescue/evaluation';
-import { type OpenedKb, offlineQuery, openKnowledgeBase } from '@rescue/knowledge';
+import { FsRecordStore } from '@rescue/datasets';
+import type { FixRecord } from '@rescue/domain';
+import { NaiveRecordSearch, type OpenedKb, offlineQuery, openKnowledgeBase } from '@rescue/knowledge';
+import type { RetrievalConfig } from '@rescue/retrieval';
+import { join } from 'node:path';
 import { Slicer } from '@rescue/slicing';
 
 interface RetrieveLine {
@@ -85,25 +89,65 @@ export function registerEval(program: Command): void {
     .option('--tasks <jsonl>', 'tasks with "gold_cwes"')
     .option('--dev <dir>', 'a SafeCoder-style evaluation folder (info.json per scenario), e.g. ../shared/data/dev-eval/safecoder-sec-eval')
     .option('--kb <dir>', 'KB directory', 'rescue-kb')
+    .option('--facets <list>', 'CWE-level facets of the full system, comma-separated (cause,api,text,examples)')
+    .option('--compare', 'also run the naive baseline (BM25 over raw fix records) and the paper\'s facets only (cause + API)')
     .option('--json', 'print JSON')
-    .action(async (opts: { tasks?: string; dev?: string; kb: string; json?: boolean }) => {
+    .action(async (opts: { tasks?: string; dev?: string; kb: string; facets?: string; compare?: boolean; json?: boolean }) => {
       const tasks: CodingTask[] = [];
       if (opts.dev) tasks.push(...(await readSecEvalScenarios(opts.dev)));
       if (opts.tasks) for await (const t of readTasks(opts.tasks)) tasks.push(t);
       if (tasks.length === 0) throw new Error('no tasks: give --dev <dir> or --tasks <jsonl> with gold_cwes');
-      const kb = await openKnowledgeBase(opts.kb, { topK: 10 });
       const slicer = await Slicer.create();
-      const withData = new Set([...kb.nodes.values()].filter((n) => n.exampleIds.length > 0).map((n) => n.cwe as string));
-      const outcomes: RetrievalOutcome[] = [];
-      for (const task of tasks) {
-        const r = await retrieveOne(kb, slicer, task);
-        const gold = task.goldCwes ?? [];
-        outcomes.push({ gold, ranked: [...new Set(r.cwes.map((c) => c.cwe))], abstained: r.abstained, seen: gold.some((g) => withData.has(g)) });
+      const facets = opts.facets ? (opts.facets.split(',').map((f) => f.trim()) as RetrievalConfig['cweFacets']) : undefined;
+      const systems: { name: string; overrides: Partial<RetrievalConfig> }[] = [{ name: 'full', overrides: { topK: 10, ...(facets ? { cweFacets: facets } : {}) } }];
+      if (opts.compare) systems.unshift({ name: 'paper', overrides: { topK: 10, cweFacets: ['cause', 'api'] } });
+      const reports: Record<string, ReturnType<typeof retrievalReport>> = {};
+      let version = '';
+      for (const system of systems) {
+        const kb = await openKnowledgeBase(opts.kb, system.overrides);
+        version = kb.manifest.version;
+        const withData = new Set([...kb.nodes.values()].filter((n) => n.exampleIds.length > 0).map((n) => n.cwe as string));
+        const outcomes: RetrievalOutcome[] = [];
+        for (const task of tasks) {
+          const r = await retrieveOne(kb, slicer, task);
+          const gold = task.goldCwes ?? [];
+          outcomes.push({ gold, ranked: [...new Set(r.cwes.map((c) => c.cwe))], abstained: r.abstained, seen: gold.some((g) => withData.has(g)) });
+        }
+        reports[system.name] = retrievalReport(outcomes);
+        if (opts.compare && system.name === 'paper') {
+          // The naive baseline over the same records the KB was built from.
+          const records = await recordsOf(opts.kb, kb);
+          const naive = await NaiveRecordSearch.build(records);
+          try {
+            const naiveOutcomes: RetrievalOutcome[] = [];
+            for (const task of tasks) {
+              const ranked = (await naive.rankCwes(task.prompt, task.language)).slice(0, 10);
+              const gold = task.goldCwes ?? [];
+              naiveOutcomes.push({ gold, ranked, abstained: ranked.length === 0, seen: gold.some((g) => withData.has(g)) });
+            }
+            reports.naive = retrievalReport(naiveOutcomes);
+          } finally {
+            naive.close();
+          }
+        }
       }
-      const report = retrievalReport(outcomes);
-      if (opts.json) return void process.stdout.write(`${JSON.stringify({ kb: kb.manifest.version, mode: 'offline', ...report }, null, 2)}\n`);
-      const row = (name: string, m: (typeof report)['all']): string =>
-        `${name.padEnd(7)} ${String(m.tasks).padStart(5)}  coverage ${m.coverage.toFixed(3)}  abstain ${m.abstention.toFixed(3)}  hit@1 ${m.hitAt1.toFixed(3)}  hit@4 ${m.hitAt4.toFixed(3)}  hit@10 ${m.hitAt10.toFixed(3)}  MRR ${m.mrr.toFixed(3)}`;
-      process.stdout.write(`Retrieval on ${tasks.length} tasks against KB ${kb.manifest.version} (offline mode)\n${row('all', report.all)}\n${row('seen', report.seen)}\n${row('unseen', report.unseen)}\n`);
+      if (opts.json) return void process.stdout.write(`${JSON.stringify({ kb: version, mode: 'offline', systems: reports }, null, 2)}\n`);
+      const row = (name: string, m: ReturnType<typeof retrievalReport>['all']): string =>
+        `${name.padEnd(14)} ${String(m.tasks).padStart(5)}  coverage ${m.coverage.toFixed(3)}  abstain ${m.abstention.toFixed(3)}  hit@1 ${m.hitAt1.toFixed(3)}  hit@4 ${m.hitAt4.toFixed(3)}  hit@10 ${m.hitAt10.toFixed(3)}  MRR ${m.mrr.toFixed(3)}`;
+      process.stdout.write(`Retrieval on ${tasks.length} tasks against KB ${version} (offline mode)\n`);
+      for (const name of ['naive', 'paper', 'full'].filter((n) => reports[n])) {
+        for (const split of ['all', 'seen', 'unseen'] as const) process.stdout.write(`${row(`${name} ${split}`, reports[name][split])}\n`);
+      }
     });
+}
+
+/** The fix records behind a KB's examples, from the KB folder's record store. */
+async function recordsOf(kbDir: string, kb: OpenedKb): Promise<FixRecord[]> {
+  const store = new FsRecordStore(join(kbDir, 'records'));
+  const out: FixRecord[] = [];
+  for (const e of kb.examples.values()) {
+    const r = await store.get(e.recordId);
+    if (r) out.push(r);
+  }
+  return out;
 }

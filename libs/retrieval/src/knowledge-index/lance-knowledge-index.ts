@@ -19,6 +19,8 @@ export interface IndexedExample {
   cwe: string;
   language: string;
   apiText: string;
+  /** The sliced code of both versions and the description: BM25 over what the fix looks like. */
+  codeText?: string;
   codeVector: Float32Array;
 }
 
@@ -60,13 +62,14 @@ export class LanceKnowledgeIndex {
   static async write(versionDir: string, nodes: IndexedNode[], examples: IndexedExample[]): Promise<void> {
     const db = await lancedb.connect(join(versionDir, 'lance'));
     const nodeRows = nodes.map((n) => ({ id: n.id, cwe: n.cwe, language: n.language, text: n.text || ' ', api_text: n.apiText || ' ', vector: Array.from(n.causeVector) }));
-    const exampleRows = examples.map((e) => ({ id: e.id, node_id: e.nodeId, cwe: e.cwe, language: e.language, api_text: e.apiText || ' ', vector: Array.from(e.codeVector) }));
+    const exampleRows = examples.map((e) => ({ id: e.id, node_id: e.nodeId, cwe: e.cwe, language: e.language, api_text: e.apiText || ' ', code_text: e.codeText || ' ', vector: Array.from(e.codeVector) }));
     const nt = await db.createTable(NODES, nodeRows, { mode: 'overwrite' });
     await nt.createIndex('text', { config: lancedb.Index.fts() });
     await nt.createIndex('api_text', { config: lancedb.Index.fts() });
     if (exampleRows.length > 0) {
       const et = await db.createTable(EXAMPLES, exampleRows, { mode: 'overwrite' });
       await et.createIndex('api_text', { config: lancedb.Index.fts() });
+      await et.createIndex('code_text', { config: lancedb.Index.fts() });
     }
   }
 
@@ -90,6 +93,23 @@ export class LanceKnowledgeIndex {
 
   async searchExamplesVector(vector: Float32Array, k: number, filter?: SearchFilter): Promise<Hit[]> {
     return this.knn(this.examples, vector, k, where(filter, 'examples'));
+  }
+
+  /**
+   * CWE nodes ranked by their best example under BM25 over the examples' code (a node's rank is
+   * that of its first example in the list): the task's code compared with what fixes look like.
+   */
+  async searchNodesByExampleCode(query: string, k: number, filter?: SearchFilter): Promise<Hit[]> {
+    const q = query.replace(/[^\p{L}\p{N}_\s]/gu, ' ').trim();
+    if (!q) return [];
+    let builder = this.examples.query().fullTextSearch(q, { columns: 'code_text' }).select(['node_id']).limit(k);
+    const w = where(filter ? { language: filter.language } : undefined, 'examples');
+    if (w) builder = builder.where(w);
+    const rows = (await builder.toArray()) as { node_id: string; _score: number }[];
+    const seen = new Set<string>();
+    const hits: Hit[] = [];
+    for (const r of rows) if (!seen.has(r.node_id)) { seen.add(r.node_id); hits.push({ id: r.node_id, score: r._score }); }
+    return hits;
   }
 
   async counts(): Promise<{ nodes: number; examples: number }> {
