@@ -3,7 +3,7 @@ import { registerKbIngest } from './commands/kb-ingest.command';
 import { registerKbBuild } from './commands/kb-build.command';
 import { registerKbInspect } from './commands/kb-inspect.command';
 import { registerKbSlice } from './commands/kb-slice.command';
-import { registerEval, registerRetrieve } from './commands/retrieve.command';
+import { registerEval, registerKbCalibrate, registerRetrieve } from './commands/retrieve.command';
 
 /** The `rescue` command tree. Kept apart from main.ts so tests can run commands in-process. */
 export function buildProgram(): Command {
@@ -15,6 +15,7 @@ export function buildProgram(): Command {
   registerKbSlice(kb);
   registerKbBuild(kb);
   registerKbInspect(kb);
+  registerKbCalibrate(kb);
   registerRetrieve(program);
   registerEval(program);
   return program;

@@ -1,11 +1,34 @@
-import { readFile } from 'node:fs/promises';
+import { readFile, rename, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { type Embedder, DEFAULT_RETRIEVAL, HierarchicalRetriever, LanceKnowledgeIndex, LsaEmbedder, type RetrievalConfig } from '@rescue/retrieval';
 import { KbDirectory, type KbManifest } from './kb-directory';
 import type { CodeExample, CweNode } from './kb-model';
 
+/** Thresholds fitted by `rescue kb calibrate`, kept beside (not inside) the immutable version. */
+export interface CalibrationFile {
+  thresholds: Partial<RetrievalConfig['thresholds']>;
+  fittedOn: string;
+  quantile: number;
+  createdAt: string;
+}
+
+export async function readThresholds(versionDir: string): Promise<CalibrationFile | undefined> {
+  try {
+    return JSON.parse(await readFile(join(versionDir, 'thresholds.json'), 'utf8')) as CalibrationFile;
+  } catch {
+    return undefined;
+  }
+}
+
+export async function writeThresholds(versionDir: string, file: CalibrationFile): Promise<void> {
+  const tmp = join(versionDir, `thresholds.json.${process.pid}.tmp`);
+  await writeFile(tmp, JSON.stringify(file, null, 2));
+  await rename(tmp, join(versionDir, 'thresholds.json'));
+}
+
 export interface OpenedKb {
   manifest: KbManifest;
+  versionDir: string;
   nodes: Map<string, CweNode>;
   examples: Map<string, CodeExample>;
   retriever: HierarchicalRetriever;
@@ -24,10 +47,12 @@ export async function openKnowledgeBase(kbDir: string, overrides: Partial<Retrie
   }
   const embedder: Embedder = LsaEmbedder.fromJSON(await readFile(join(versionDir, 'embedder.json'), 'utf8'));
   const index = await LanceKnowledgeIndex.open(versionDir);
-  const thresholds = { ...DEFAULT_RETRIEVAL.thresholds, ...(manifest.thresholds ?? {}), ...(overrides.thresholds ?? {}) };
+  const calibrated = await readThresholds(versionDir);
+  const thresholds = { ...DEFAULT_RETRIEVAL.thresholds, ...(manifest.thresholds ?? {}), ...(calibrated?.thresholds ?? {}), ...(overrides.thresholds ?? {}) };
   const retriever = new HierarchicalRetriever(index, embedder, { ...DEFAULT_RETRIEVAL, ...overrides, thresholds });
   return {
     manifest,
+    versionDir,
     nodes: new Map((await dir.nodes(manifest.version)).map((n) => [n.id, n])),
     examples: new Map((await dir.examples(manifest.version)).map((e) => [e.id, e])),
     retriever,

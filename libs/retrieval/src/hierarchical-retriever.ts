@@ -1,5 +1,5 @@
 import type { Embedder } from './embedding/embedder';
-import { type FusedItem, thresholdedRrf } from './fusion/thresholded-rrf';
+import { type FacetRanking, type FusedItem, thresholdedRrf } from './fusion/thresholded-rrf';
 import type { Hit, SearchFilter } from './knowledge-index/lance-knowledge-index';
 
 /** What a task offers retrieval (paper §4.1), whichever mode produced it. */
@@ -66,6 +66,8 @@ export interface RetrievalResult {
   cwes: FusedItem[];
   /** The best code example under those nodes, when any passes. */
   example?: FusedItem;
+  /** Each facet's own ranking, before fusion (for calibration and traces). */
+  rankings: { cwe: FacetRanking[]; code: FacetRanking[] };
   timings: { cweMs: number; codeMs: number };
 }
 
@@ -97,7 +99,7 @@ export class HierarchicalRetriever {
     );
     const cwes = thresholdedRrf(cweRankings, { alpha: c.alpha, rankCap: c.rankCap }).slice(0, c.topK);
     const t1 = performance.now();
-    if (cwes.length === 0) return { abstained: true, cwes, timings: { cweMs: t1 - t0, codeMs: 0 } };
+    if (cwes.length === 0) return { abstained: true, cwes, rankings: { cwe: cweRankings, code: [] }, timings: { cweMs: t1 - t0, codeMs: 0 } };
 
     const exampleFilter: SearchFilter = { nodeIds: cwes.map((n) => n.id) };
     const codeRankings = await Promise.all(
@@ -107,6 +109,6 @@ export class HierarchicalRetriever {
       }),
     );
     const examples = thresholdedRrf(codeRankings, { alpha: c.alpha, rankCap: c.rankCap });
-    return { abstained: false, cwes, example: examples[0], timings: { cweMs: t1 - t0, codeMs: performance.now() - t1 } };
+    return { abstained: false, cwes, example: examples[0], rankings: { cwe: cweRankings, code: codeRankings }, timings: { cweMs: t1 - t0, codeMs: performance.now() - t1 } };
   }
 }

@@ -10,3 +10,4 @@ export * from './knowledge-index/elasticsearch-knowledge-index';
 export * from './embedding/llm-embedder';
 export * from './fusion/thresholded-rrf';
 export * from './hierarchical-retriever';
+export * from './fusion/calibrate';

@@ -6,8 +6,8 @@ import { normalizeLanguageName } from '@rescue/domain';
 import { type RetrievalOutcome, retrievalReport } from '@rescue/evaluation';
 import { FsRecordStore } from '@rescue/datasets';
 import type { FixRecord } from '@rescue/domain';
-import { NaiveRecordSearch, type OpenedKb, offlineQuery, openKnowledgeBase } from '@rescue/knowledge';
-import type { RetrievalConfig } from '@rescue/retrieval';
+import { NaiveRecordSearch, type OpenedKb, offlineQuery, openKnowledgeBase, writeThresholds } from '@rescue/knowledge';
+import { type RetrievalConfig, thresholdFromGoldScores } from '@rescue/retrieval';
 import { join } from 'node:path';
 import { Slicer } from '@rescue/slicing';
 
@@ -150,4 +150,68 @@ async function recordsOf(kbDir: string, kb: OpenedKb): Promise<FixRecord[]> {
     if (r) out.push(r);
   }
   return out;
+}
+
+export function registerKbCalibrate(kb: Command): void {
+  kb.command('calibrate')
+    .description('Fit per-facet retrieval thresholds on a development set with gold CWEs and store them with the serving KB version')
+    .option('--dev <dir>', 'a SafeCoder-style evaluation folder')
+    .option('--tasks <jsonl>', 'tasks with "gold_cwes"')
+    .option('--quantile <q>', 'keep this share of gold matches above each threshold (1 - q)', '0.05')
+    .option('--kb <dir>', 'KB directory', 'rescue-kb')
+    .option('--json', 'print JSON')
+    .action(async (opts: { dev?: string; tasks?: string; quantile: string; kb: string; json?: boolean }) => {
+      const quantile = Number(opts.quantile);
+      if (!(quantile >= 0 && quantile < 1)) throw new Error(`--quantile must be in [0, 1), not ${JSON.stringify(opts.quantile)}`);
+      const tasks: CodingTask[] = [];
+      if (opts.dev) tasks.push(...(await readSecEvalScenarios(opts.dev)));
+      if (opts.tasks) for await (const t of readTasks(opts.tasks)) tasks.push(t);
+      if (tasks.length === 0) throw new Error('no tasks: give --dev <dir> or --tasks <jsonl> with gold_cwes');
+      const slicer = await Slicer.create();
+      const zero = { cause: 0, api: 0, text: 0, code: 0, examples: 0 };
+      const evaluate = async (thresholds: RetrievalConfig['thresholds']) => {
+        const kb = await openKnowledgeBase(opts.kb, { topK: 10, thresholds });
+        const withData = new Set([...kb.nodes.values()].filter((n) => n.exampleIds.length > 0).map((n) => n.cwe as string));
+        const goldScores: Record<string, number[]> = {};
+        const outcomes: RetrievalOutcome[] = [];
+        for (const task of tasks) {
+          const query = await offlineQuery(task, (language, code) => slicer.apiCalls(language as CodingTask['language'], code));
+          const result = await kb.retriever.retrieve(query);
+          const gold = task.goldCwes ?? [];
+          const isGoldNode = (id: string): boolean => gold.includes(kb.nodes.get(id)?.cwe ?? '');
+          const isGoldExample = (id: string): boolean => gold.includes(kb.examples.get(id)?.cwe ?? '');
+          for (const r of result.rankings.cwe) {
+            const i = r.hits.slice(0, 10).findIndex((h) => isGoldNode(h.id));
+            if (i >= 0) (goldScores[r.name] ??= []).push(r.hits[i].score);
+          }
+          for (const r of result.rankings.code) {
+            const i = r.hits.slice(0, 10).findIndex((h) => isGoldExample(h.id));
+            if (i >= 0) (goldScores[r.name === 'api' ? 'code-api' : r.name] ??= []).push(r.hits[i].score);
+          }
+          outcomes.push({ gold, ranked: [...new Set(result.cwes.map((c) => kb.nodes.get(c.id)?.cwe ?? c.id))], abstained: result.abstained, seen: gold.some((g) => withData.has(g)) });
+        }
+        return { kb, report: retrievalReport(outcomes), goldScores };
+      };
+      const before = await evaluate(zero);
+      const s = before.goldScores;
+      const fitted = {
+        cause: thresholdFromGoldScores(s.cause ?? [], quantile),
+        api: Math.min(thresholdFromGoldScores(s.api ?? [], quantile), thresholdFromGoldScores(s['code-api'] ?? [], quantile)),
+        text: thresholdFromGoldScores(s.text ?? [], quantile),
+        code: thresholdFromGoldScores(s.code ?? [], quantile),
+        examples: thresholdFromGoldScores(s.examples ?? [], quantile),
+      };
+      const after = await evaluate(fitted);
+      await writeThresholds(before.kb.versionDir, { thresholds: fitted, fittedOn: `${tasks.length} tasks${opts.dev ? ` from ${opts.dev}` : ''}`, quantile, createdAt: new Date().toISOString() });
+      if (opts.json) return void process.stdout.write(`${JSON.stringify({ version: before.kb.manifest.version, thresholds: fitted, before: before.report, after: after.report }, null, 2)}\n`);
+      const line = (name: string, m: ReturnType<typeof retrievalReport>['all']): string => `${name.padEnd(8)} coverage ${m.coverage.toFixed(3)}  hit@1 ${m.hitAt1.toFixed(3)}  hit@4 ${m.hitAt4.toFixed(3)}  hit@10 ${m.hitAt10.toFixed(3)}  MRR ${m.mrr.toFixed(3)}`;
+      process.stdout.write(
+        [
+          `Calibrated KB ${before.kb.manifest.version} on ${tasks.length} tasks (quantile ${quantile}):`,
+          `  thresholds ${Object.entries(fitted).map(([k, v]) => `${k} ${v.toFixed(3)}`).join(', ')}`,
+          `  ${line('before', before.report.all)}`,
+          `  ${line('after', after.report.all)}`,
+        ].join('\n') + '\n',
+      );
+    });
 }
