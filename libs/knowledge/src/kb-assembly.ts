@@ -115,5 +115,6 @@ function toExample(r: FixRecord, nodeId: string, slice: SliceDocument | undefine
     apiNames,
     description: r.description,
     sourceUrl: r.sourceUrl,
+    searchText: [r.before, r.after, r.description ?? '', r.commitMessage?.split('\n')[0] ?? ''].join('\n'),
   };
 }

@@ -182,7 +182,7 @@ export async function publishKnowledgeBase(input: PublishInput): Promise<KbManif
     cwe: e.cwe,
     language: e.language,
     apiText: apiText(e.apiNames),
-    codeText: [e.slicedVulnerable, e.slicedSecure, e.description ?? ''].join('\n'),
+    codeText: e.searchText ?? [e.slicedVulnerable, e.slicedSecure, e.description ?? ''].join('\n'),
     codeVector: codeVectors[i],
   }));
   const manifest = await new KbDirectory(input.kbDir).publish(

@@ -39,6 +39,11 @@ export interface CodeExample {
   apiNames: string[];
   description?: string;
   sourceUrl?: string;
+  /**
+   * Words of the whole fix (both functions, description, commit subject), for the `examples`
+   * search facet: a task resembles the full function it would become more than the slice.
+   */
+  searchText?: string;
 }
 
 export type ClusterBy = 'language-cwe' | 'cwe';
