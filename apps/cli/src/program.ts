@@ -3,6 +3,7 @@ import { registerKbIngest } from './commands/kb-ingest.command';
 import { registerKbBuild } from './commands/kb-build.command';
 import { registerKbInspect } from './commands/kb-inspect.command';
 import { registerKbSlice } from './commands/kb-slice.command';
+import { registerGenerate } from './commands/generate.command';
 import { registerEval, registerKbCalibrate, registerRetrieve } from './commands/retrieve.command';
 
 /** The `rescue` command tree. Kept apart from main.ts so tests can run commands in-process. */
@@ -18,5 +19,6 @@ export function buildProgram(): Command {
   registerKbCalibrate(kb);
   registerRetrieve(program);
   registerEval(program);
+  registerGenerate(program);
   return program;
 }

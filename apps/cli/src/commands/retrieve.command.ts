@@ -37,7 +37,7 @@ async function retrieveOne(kb: OpenedKb, slicer: Slicer, task: CodingTask): Prom
   };
 }
 
-async function* readTasks(path: string): AsyncGenerator<CodingTask> {
+export async function* readTasks(path: string): AsyncGenerator<CodingTask> {
   let lineNo = 0;
   for await (const line of createInterface({ input: createReadStream(path), crlfDelay: Infinity })) {
     lineNo += 1;

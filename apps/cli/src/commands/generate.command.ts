@@ -1,0 +1,73 @@
+import { SingleBar } from 'cli-progress';
+import type { Command } from 'commander';
+import { llmEnv, loadConfig } from '@rescue/config';
+import type { CodingTask } from '@rescue/datasets';
+import { generateForTask, runGenerationBatch } from '@rescue/generation';
+import { openKnowledgeBase } from '@rescue/knowledge';
+import { LlmClient } from '@rescue/llm';
+import { Slicer } from '@rescue/slicing';
+import { readTasks } from './retrieve.command';
+
+interface GenerateOptions {
+  tasks: string;
+  out: string;
+  samples: string;
+  concurrency: string;
+  temperature: string;
+  style: string;
+  kb: string;
+  json?: boolean;
+}
+
+export function registerGenerate(program: Command): void {
+  program
+    .command('generate')
+    .description('Generate code for tasks with RESCUE: analysis, retrieval, then the LLM with the security context (resumable)')
+    .requiredOption('--tasks <jsonl>', 'tasks, one {"id","language","prompt","kind"?} per line')
+    .requiredOption('--out <jsonl>', 'results, one per task (tasks already here are skipped)')
+    .option('--samples <n>', 'samples per task', '1')
+    .option('--concurrency <c>', 'tasks in flight', '8')
+    .option('--temperature <t>', 'sampling temperature', '0.2')
+    .option('--style <style>', 'chat | completion (completion-style models continue the task code)', 'chat')
+    .option('--kb <dir>', 'KB directory', 'rescue-kb')
+    .option('--json', 'print the summary as JSON')
+    .action(async (opts: GenerateOptions) => {
+      const llm = LlmClient.fromEnv(loadConfig(llmEnv));
+      if (!llm) throw new Error('no LLM configured (set LLM_BASE_URL and a model). Without one, `rescue retrieve` gives the security context for your tasks.');
+      const samples = Number(opts.samples);
+      const concurrency = Number(opts.concurrency);
+      const temperature = Number(opts.temperature);
+      if (!Number.isInteger(samples) || samples < 1 || samples > 100) throw new Error(`--samples must be 1 to 100, not ${JSON.stringify(opts.samples)}`);
+      if (!Number.isInteger(concurrency) || concurrency < 1 || concurrency > 256) throw new Error(`--concurrency must be 1 to 256, not ${JSON.stringify(opts.concurrency)}`);
+      if (!(temperature >= 0 && temperature <= 2)) throw new Error(`--temperature must be between 0 and 2, not ${JSON.stringify(opts.temperature)}`);
+      if (opts.style !== 'chat' && opts.style !== 'completion') throw new Error(`--style must be chat or completion, not ${JSON.stringify(opts.style)}`);
+      const tasks: CodingTask[] = [];
+      for await (const t of readTasks(opts.tasks)) tasks.push(t);
+      const kb = await openKnowledgeBase(opts.kb);
+      const slicer = await Slicer.create();
+      const bar = !opts.json && process.stderr.isTTY ? new SingleBar({ format: 'generate [{bar}] {value}/{total} tasks', stream: process.stderr }) : undefined;
+      let started = false;
+      const summary = await runGenerationBatch(
+        tasks,
+        opts.out,
+        (task) => generateForTask(task, kb, llm, { samples, temperature, style: opts.style as 'chat' | 'completion', apiCalls: (language, code) => slicer.apiCalls(language as CodingTask['language'], code) }),
+        {
+          concurrency,
+          attempts: 3,
+          onProgress: (done, total) => {
+            if (!bar) return;
+            if (!started) bar.start(total, 0);
+            started = true;
+            bar.update(done);
+          },
+        },
+      );
+      bar?.stop();
+      if (opts.json) return void process.stdout.write(`${JSON.stringify(summary, null, 2)}\n`);
+      const failures = Object.entries(summary.failuresByClass).map(([k, v]) => `${k} ${v}`).join(', ');
+      process.stdout.write(
+        `Generated ${summary.done} task(s), ${summary.samples} sample(s); ${summary.failed} failed${failures ? ` (${failures})` : ''}; ${summary.resumed} already in ${opts.out}\n` +
+          `  tokens: ${summary.tokens.prompt} prompt, ${summary.tokens.completion} completion; ${summary.seconds} s\n`,
+      );
+    });
+}

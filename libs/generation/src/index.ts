@@ -1,0 +1,3 @@
+export * from './batch';
+export * from './generate-task';
+export * from './prompts';
