@@ -23,7 +23,7 @@ export default tseslint.config(
     },
   },
   {
-    files: ['libs/config/src/**/*.ts', 'tools/**', '**/*.spec.ts', '**/*.int-spec.ts', 'test/**'],
+    files: ['libs/config/src/**/*.ts', 'tools/**', '**/*.spec.ts', '**/*.int-spec.ts', '**/*.e2e-spec.ts', 'test/**'],
     rules: { 'no-restricted-syntax': 'off', 'no-console': 'off' },
   },
 );
