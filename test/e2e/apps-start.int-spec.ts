@@ -9,6 +9,7 @@ import { deletePrefix, testRedisUrl, uniquePrefix } from '@rescue/testing';
 import { ApiModule } from '../../apps/api/src/api.module';
 import { loadSummarizeWorkerConfig } from '../../apps/cluster-summarize/src/cluster-summarize-worker.config';
 import { ClusterSummarizeWorkerModule } from '../../apps/cluster-summarize/src/cluster-summarize-worker.module';
+import { loadGeneratorWorkerConfig } from '../../apps/generator/src/generator-worker.config';
 import { GeneratorWorkerModule } from '../../apps/generator/src/generator-worker.module';
 import { loadIndexerWorkerConfig } from '../../apps/indexer/src/indexer-worker.config';
 import { IndexerWorkerModule } from '../../apps/indexer/src/indexer-worker.module';
@@ -36,7 +37,7 @@ describe('every app starts', () => {
     [WorkerApp.Slicer, () => SlicerWorkerModule.register(loadSlicerWorkerConfig(config()), SANDBOX)],
     [WorkerApp.ClusterSummarize, () => ClusterSummarizeWorkerModule.register(loadSummarizeWorkerConfig({ ...config(), RESCUE_DATA_DIR: '/tmp/rescue-apps-start' }))],
     [WorkerApp.Indexer, () => IndexerWorkerModule.register(loadIndexerWorkerConfig({ ...config(), RESCUE_DATA_DIR: '/tmp/rescue-apps-start' }))],
-    [WorkerApp.Generator, () => GeneratorWorkerModule.register(config())],
+    [WorkerApp.Generator, () => GeneratorWorkerModule.register(loadGeneratorWorkerConfig({ ...config(), RESCUE_DATA_DIR: '/tmp/rescue-apps-start' }))],
   ];
 
   it.each(workers)('the %s worker registers only the queue it consumes', async (app, makeModule) => {

@@ -3,7 +3,7 @@ import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'no
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { promisify } from 'node:util';
-import { FakeOpenAiServer } from '@rescue/testing';
+import { FakeOpenAiServer, deletePrefix, testRedisUrl, uniquePrefix } from '@rescue/testing';
 
 const run = promisify(execFile);
 const root = resolve(__dirname, '../../..');
@@ -60,4 +60,40 @@ describe('rescue generate (the built command, fake LLM)', () => {
     expect(new Set(ids).size).toBe(N);
     expect(ids).toHaveLength(N);
   }, 180_000);
+
+  it('--distributed: one job per task on a generator worker process; every task accounted for, and a re-run redoes nothing', async () => {
+    const prefix = uniquePrefix('gen');
+    const workerEnv = { ...env, REDIS_URL: testRedisUrl(), QUEUE_PREFIX: prefix, RECORD_STORE: 'fs', RESCUE_DATA_DIR: join(dir, 'data') };
+    fake.script([
+      { match: /explain why code is vulnerable/, reply: JSON.stringify({ cause: 'c' }) },
+      { match: /INVALID/, fault: { kind: 'status', status: 400 } },
+    ]);
+    const worker = spawn('node', [join(root, 'dist/apps/generator/src/main.js')], { env: workerEnv, stdio: ['ignore', 'pipe', 'pipe'] });
+    try {
+      await new Promise<void>((ok, fail) => {
+        let text = '';
+        const onData = (b: Buffer): void => {
+          text += b.toString();
+          if (text.includes('started')) ok();
+        };
+        worker.stdout?.on('data', onData);
+        worker.stderr?.on('data', onData);
+        worker.once('exit', (code) => fail(new Error(`generator exited (${code}): ${text}`)));
+      });
+      const tasksFile = join(dir, 'dist-tasks.jsonl');
+      const out = join(dir, 'dist-out.jsonl');
+      writeFileSync(tasksFile, Array.from({ length: 40 }, (_, i) => JSON.stringify({ id: `d${i}`, language: 'python', prompt: `def g${i}(db):\n    # ${i % 5 === 0 ? 'INVALID' : 'fine'}\n` })).join('\n') + '\n');
+      const args = [bin, 'generate', '--distributed', '--tasks', tasksFile, '--out', out, '--kb', join(dir, 'kb'), '--json'];
+      const first = JSON.parse((await run('node', args, { env: workerEnv })).stdout);
+      expect(first).toMatchObject({ tasks: 40, resumed: 0, done: 32, failed: 8, failuresByClass: { LlmRequestRejectedError: 8 } });
+      const results = lines(out).map((l) => JSON.parse(l) as { id: string; samples?: unknown[]; error?: { class: string } });
+      expect(new Set(results.map((r) => r.id)).size).toBe(40);
+      expect(results.filter((r) => r.error).every((r) => r.error?.class === 'LlmRequestRejectedError')).toBe(true);
+      const second = JSON.parse((await run('node', args, { env: workerEnv })).stdout);
+      expect(second).toMatchObject({ resumed: 40, done: 0, failed: 0 });
+    } finally {
+      worker.kill('SIGKILL');
+      await deletePrefix(prefix);
+    }
+  }, 120_000);
 });

@@ -1,12 +1,17 @@
 import { type DynamicModule, Module } from '@nestjs/common';
-import type { RedisEnv } from '@rescue/config';
 import { WorkerApp } from '@rescue/contracts';
 import { QueueModule } from '@rescue/queue';
+import { GeneratorProcessor } from './generator.processor';
+import { GENERATOR_CONFIG, GeneratorService } from './generator.service';
+import type { GeneratorWorkerConfig } from './generator-worker.config';
 
-/** The generator worker. Its processor arrives with retrieval and generation (issue #5); until then it only registers its queue. */
 @Module({})
 export class GeneratorWorkerModule {
-  static register(config: RedisEnv): DynamicModule {
-    return { module: GeneratorWorkerModule, imports: [QueueModule.forWorker(WorkerApp.Generator, config)] };
+  static register(config: GeneratorWorkerConfig): DynamicModule {
+    return {
+      module: GeneratorWorkerModule,
+      imports: [QueueModule.forWorker(WorkerApp.Generator, config)],
+      providers: [{ provide: GENERATOR_CONFIG, useValue: config }, GeneratorService, GeneratorProcessor],
+    };
   }
 }

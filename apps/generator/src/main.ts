@@ -1,6 +1,7 @@
 import 'reflect-metadata';
-import { loadConfigOrExit, redisEnv } from '@rescue/config';
+import { loadConfigOrExit } from '@rescue/config';
 import { bootstrapWorker } from '@rescue/queue';
+import { generatorWorkerEnv } from './generator-worker.config';
 import { GeneratorWorkerModule } from './generator-worker.module';
 
-void bootstrapWorker('generator', GeneratorWorkerModule.register(loadConfigOrExit('generator', redisEnv)));
+void bootstrapWorker('generator', GeneratorWorkerModule.register(loadConfigOrExit('generator', generatorWorkerEnv)));

@@ -57,10 +57,14 @@ export const KbIndexPayload = z.object({
 
 export const TaskGeneratePayload = z.object({
   v: z.literal(1),
-  batchId: z.string().min(1),
-  taskId: z.string().min(1),
+  batchId: z.string().regex(/^[A-Za-z0-9_-]{1,64}$/, 'letters, digits, _ and - only'),
+  /** The task itself is in the generation store under (batchId, taskId): payloads carry no task text. */
+  taskId: z.string().min(1).max(200),
   kbVersion: z.string().min(1),
   samples: z.number().int().min(1).max(100).default(1),
+  kbDir: z.string().min(1).optional(),
+  style: z.enum(['chat', 'completion']).default('chat'),
+  temperature: z.number().min(0).max(2).default(0.2),
 });
 
 /** The one map from job name to payload schema. */

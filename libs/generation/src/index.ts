@@ -1,3 +1,4 @@
 export * from './batch';
 export * from './generate-task';
 export * from './prompts';
+export * from './generation-store';

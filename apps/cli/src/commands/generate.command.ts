@@ -6,6 +6,7 @@ import { generateForTask, runGenerationBatch } from '@rescue/generation';
 import { openKnowledgeBase } from '@rescue/knowledge';
 import { LlmClient } from '@rescue/llm';
 import { Slicer } from '@rescue/slicing';
+import { generateDistributed } from './generate-distributed';
 import { readTasks } from './retrieve.command';
 
 interface GenerateOptions {
@@ -16,6 +17,7 @@ interface GenerateOptions {
   temperature: string;
   style: string;
   kb: string;
+  distributed?: boolean;
   json?: boolean;
 }
 
@@ -30,10 +32,11 @@ export function registerGenerate(program: Command): void {
     .option('--temperature <t>', 'sampling temperature', '0.2')
     .option('--style <style>', 'chat | completion (completion-style models continue the task code)', 'chat')
     .option('--kb <dir>', 'KB directory', 'rescue-kb')
+    .option('--distributed', 'one queue job per task on the generator workers (REDIS_URL, QUEUE_PREFIX, a KB folder they share)')
     .option('--json', 'print the summary as JSON')
     .action(async (opts: GenerateOptions) => {
       const llm = LlmClient.fromEnv(loadConfig(llmEnv));
-      if (!llm) throw new Error('no LLM configured (set LLM_BASE_URL and a model). Without one, `rescue retrieve` gives the security context for your tasks.');
+      if (!llm && !opts.distributed) throw new Error('no LLM configured (set LLM_BASE_URL and a model). Without one, `rescue retrieve` gives the security context for your tasks.');
       const samples = Number(opts.samples);
       const concurrency = Number(opts.concurrency);
       const temperature = Number(opts.temperature);
@@ -43,6 +46,12 @@ export function registerGenerate(program: Command): void {
       if (opts.style !== 'chat' && opts.style !== 'completion') throw new Error(`--style must be chat or completion, not ${JSON.stringify(opts.style)}`);
       const tasks: CodingTask[] = [];
       for await (const t of readTasks(opts.tasks)) tasks.push(t);
+      if (opts.distributed) {
+        const summary = await generateDistributed({ tasks, out: opts.out, kbDir: opts.kb, samples, style: opts.style as 'chat' | 'completion', temperature });
+        process.stdout.write(opts.json ? `${JSON.stringify(summary, null, 2)}\n` : `Batch ${summary.batchId}: ${summary.done} generated, ${summary.failed} failed, ${summary.resumed} already in ${opts.out}; ${summary.seconds} s\n`);
+        return;
+      }
+      if (!llm) return;
       const kb = await openKnowledgeBase(opts.kb);
       const slicer = await Slicer.create();
       const bar = !opts.json && process.stderr.isTTY ? new SingleBar({ format: 'generate [{bar}] {value}/{total} tasks', stream: process.stderr }) : undefined;
