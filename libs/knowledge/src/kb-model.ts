@@ -39,10 +39,7 @@ export interface CodeExample {
   apiNames: string[];
   description?: string;
   sourceUrl?: string;
-  /**
-   * Words of the whole fix (both functions, description, commit subject), for the `examples`
-   * search facet: a task resembles the full function it would become more than the slice.
-   */
+  /** Words of the fix (both slices, description, commit subject), for the `examples` search facet. */
   searchText?: string;
 }
 
