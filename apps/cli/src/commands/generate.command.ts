@@ -8,6 +8,7 @@ import { LlmClient } from '@rescue/llm';
 import { Slicer } from '@rescue/slicing';
 import { generateDistributed } from './generate-distributed';
 import { readTasks } from './retrieve.command';
+import { intOption } from '../options';
 
 interface GenerateOptions {
   tasks: string;
@@ -37,11 +38,9 @@ export function registerGenerate(program: Command): void {
     .action(async (opts: GenerateOptions) => {
       const llm = LlmClient.fromEnv(loadConfig(llmEnv));
       if (!llm && !opts.distributed) throw new Error('no LLM configured (set LLM_BASE_URL and a model). Without one, `rescue retrieve` gives the security context for your tasks.');
-      const samples = Number(opts.samples);
-      const concurrency = Number(opts.concurrency);
+      const samples = intOption('--samples', opts.samples, 1, 100);
+      const concurrency = intOption('--concurrency', opts.concurrency, 1, 256);
       const temperature = Number(opts.temperature);
-      if (!Number.isInteger(samples) || samples < 1 || samples > 100) throw new Error(`--samples must be 1 to 100, not ${JSON.stringify(opts.samples)}`);
-      if (!Number.isInteger(concurrency) || concurrency < 1 || concurrency > 256) throw new Error(`--concurrency must be 1 to 256, not ${JSON.stringify(opts.concurrency)}`);
       if (!(temperature >= 0 && temperature <= 2)) throw new Error(`--temperature must be between 0 and 2, not ${JSON.stringify(opts.temperature)}`);
       if (opts.style !== 'chat' && opts.style !== 'completion') throw new Error(`--style must be chat or completion, not ${JSON.stringify(opts.style)}`);
       const tasks: CodingTask[] = [];

@@ -9,6 +9,7 @@ import { Client } from '@elastic/elasticsearch';
 import { LlmClient } from '@rescue/llm';
 import { ElasticsearchKnowledgeIndex, LlmEmbedder } from '@rescue/retrieval';
 import { buildDistributed } from './kb-build-distributed';
+import { intOption } from '../options';
 
 interface BuildOptions {
   source: string[];
@@ -43,8 +44,7 @@ export function registerKbBuild(kb: Command): void {
     .option('--batch-size <b>', 'summarization batch size (the paper\'s b)', '10')
     .option('--json', 'print the build report as JSON')
     .action(async (opts: BuildOptions) => {
-      const hops = Number(opts.hops);
-      if (!Number.isInteger(hops) || hops < 0 || hops > 10) throw new Error(`--hops must be a whole number from 0 to 10, not ${JSON.stringify(opts.hops)}`);
+      const hops = intOption('--hops', opts.hops, 0, 10);
       if (opts.clusterBy !== 'language-cwe' && opts.clusterBy !== 'cwe') throw new Error(`--cluster-by must be language-cwe or cwe, not ${JSON.stringify(opts.clusterBy)}`);
       if (opts.distributed) {
         const result = await buildDistributed({
@@ -64,8 +64,7 @@ export function registerKbBuild(kb: Command): void {
         return;
       }
       const env = loadConfig(ingestEnv);
-      const batchSize = Number(opts.batchSize);
-      if (!Number.isInteger(batchSize) || batchSize < 2) throw new Error(`--batch-size must be a whole number of at least 2, not ${JSON.stringify(opts.batchSize)}`);
+      const batchSize = intOption('--batch-size', opts.batchSize, 2, 50);
       // The LLM writes guidelines and causes when one is configured; answers are cached in the KB folder.
       if (opts.embedder !== 'local' && opts.embedder !== 'llm') throw new Error(`--embedder must be local or llm, not ${JSON.stringify(opts.embedder)}`);
       const llmClient = LlmClient.fromEnv(loadConfig(llmEnv), { dataDir: join(opts.kb, 'cache') });

@@ -7,6 +7,7 @@ import { ingestEnv, loadConfig } from '@rescue/config';
 import { FixPairIngestor, MemoryRecordStore } from '@rescue/datasets';
 import type { FixRecord } from '@rescue/domain';
 import { type SliceGroupStats, SliceStatsCollector, Slicer } from '@rescue/slicing';
+import { intOption } from '../options';
 
 interface SliceOptions {
   source: string[];
@@ -41,8 +42,7 @@ export function registerKbSlice(kb: Command): void {
     .option('--time-budget-ms <ms>', 'parse and analysis budget per function', '2000')
     .option('--json', 'print the statistics as JSON')
     .action(async (opts: SliceOptions) => {
-      const hops = Number(opts.hops);
-      if (!Number.isInteger(hops) || hops < 0 || hops > 10) throw new Error(`--hops must be a whole number from 0 to 10, not ${JSON.stringify(opts.hops)}`);
+      const hops = intOption('--hops', opts.hops, 0, 10);
       const budget = Number(opts.timeBudgetMs);
       if (!Number.isFinite(budget) || budget <= 0) throw new Error(`--time-budget-ms must be a positive number, not ${JSON.stringify(opts.timeBudgetMs)}`);
       const env = loadConfig(ingestEnv);
