@@ -6,7 +6,7 @@ import { type Job, QueueEvents } from 'bullmq';
 import { Redis } from 'ioredis';
 import { JobName, QueueName } from '@rescue/contracts';
 import { RedisRecordStore, type Reject, fileSha256 } from '@rescue/datasets';
-import { PipelineQueue, connectionOptions } from '@rescue/queue';
+import { PipelineQueue, connectionOptions, settledJob } from '@rescue/queue';
 import { deletePrefix, testRedisUrl, uniquePrefix } from '@rescue/testing';
 import { loadIngestWorkerConfig } from '../src/ingest-worker.config';
 import { IngestWorkerModule } from '../src/ingest-worker.module';
@@ -40,12 +40,7 @@ describe('ingest worker (real Redis, real BullMQ worker)', () => {
     rmSync(dataDir, { recursive: true, force: true });
   });
 
-  async function run(jobId: string): Promise<Job> {
-    const queue = app.get(PipelineQueue).queue(QueueName.Ingest);
-    const job = (await queue.getJob(jobId)) as Job;
-    await job.waitUntilFinished(events, 30_000).catch(() => undefined);
-    return (await queue.getJob(jobId)) as Job;
-  }
+  const run = (jobId: string): Promise<Job> => settledJob(app.get(PipelineQueue).queue(QueueName.Ingest), jobId, events, 30_000);
 
   it('ingests the example fix pairs from a queue job into the Redis record store, keeping good lines around a bad one', async () => {
     const withBadLine = join(dataDir, 'mixed.jsonl');

@@ -6,7 +6,7 @@ import { type Job, QueueEvents } from 'bullmq';
 import { Redis } from 'ioredis';
 import { JobName, QueueName } from '@rescue/contracts';
 import { FixPairIngestor, RedisRecordStore } from '@rescue/datasets';
-import { PipelineQueue, connectionOptions } from '@rescue/queue';
+import { PipelineQueue, connectionOptions, settledJob } from '@rescue/queue';
 import { type SliceDocument, sliceId } from '@rescue/slicing';
 import { deletePrefix, testRedisUrl, uniquePrefix } from '@rescue/testing';
 import { loadSlicerWorkerConfig } from '../src/slicer-worker.config';
@@ -47,12 +47,7 @@ describe('slicer worker (real Redis, sandboxed processor in a worker thread)', (
     rmSync(dataDir, { recursive: true, force: true });
   });
 
-  async function run(jobId: string): Promise<Job> {
-    const queue = app.get(PipelineQueue).queue(QueueName.Slice);
-    const job = (await queue.getJob(jobId)) as Job;
-    await job.waitUntilFinished(events, 60_000).catch(() => undefined);
-    return (await queue.getJob(jobId)) as Job;
-  }
+  const run = (jobId: string): Promise<Job> => settledJob(app.get(PipelineQueue).queue(QueueName.Slice), jobId, events, 60_000);
 
   it('slices a batch of stored records into the slice store, and a repeated batch redoes nothing', async () => {
     const { jobId } = await app.get(PipelineQueue).enqueue(JobName.RecordSlice, { v: 1, buildId: 'build-a', recordIds, hops: 2 });

@@ -5,3 +5,4 @@ export * from './pipeline-queue';
 export * from './queue.module';
 export * from './redis-connection';
 export * from './kb-build-flow';
+export * from './settled-job';

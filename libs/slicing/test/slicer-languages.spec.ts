@@ -1,6 +1,7 @@
 import { diffChangedLines, fixRecordId } from '@rescue/datasets';
 import type { FixRecord, Language } from '@rescue/domain';
 import { type RecordSlice, Slicer } from '@rescue/slicing';
+import { sliceOrFail } from './helpers';
 
 // One vulnerable/fixed pair per language, each sliced and compared with the exact set of lines the
 // algorithm keeps (paper §3.4): the points of interest (deleted lines in the vulnerable version,
@@ -50,11 +51,7 @@ describe('Slicer: exact slices per language', () => {
     slicer = await Slicer.create();
   });
 
-  async function slice(record: FixRecord, hops: number): Promise<RecordSlice> {
-    const outcome = await slicer.sliceRecord(record, hops);
-    if (!outcome.ok) throw new Error(`slicing failed: ${outcome.failure.failureClass}: ${outcome.failure.message}`);
-    return outcome.slice;
-  }
+  const slice = (record: FixRecord, hops: number): Promise<RecordSlice> => sliceOrFail(slicer, record, hops);
 
   describe('c', () => {
     // CWE-125: the index is not checked against the table size.

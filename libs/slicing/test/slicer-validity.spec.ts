@@ -1,6 +1,7 @@
 import { fixRecordId } from '@rescue/datasets';
 import type { FixRecord, Language } from '@rescue/domain';
 import { SLICER_VERSION, type RecordSlice, SliceStatsCollector, Slicer, sliceId } from '@rescue/slicing';
+import { sliceOrFail } from './helpers';
 
 const src = (...lines: string[]): string => `${lines.join('\n')}\n`;
 
@@ -58,11 +59,7 @@ describe('Slicer: validity, statistics, ids and failures', () => {
     slicer = await Slicer.create();
   });
 
-  async function slice(record: FixRecord, hops: number): Promise<RecordSlice> {
-    const outcome = await slicer.sliceRecord(record, hops);
-    if (!outcome.ok) throw new Error(`slicing failed: ${outcome.failure.failureClass}: ${outcome.failure.message}`);
-    return outcome.slice;
-  }
+  const slice = (record: FixRecord, hops: number): Promise<RecordSlice> => sliceOrFail(slicer, record, hops);
 
   describe('sliced brace-language functions re-parse', () => {
     // The same function in each brace language: a loop, an if inside it and unrelated counting.

@@ -1,14 +1,14 @@
 import { createHash } from 'node:crypto';
 import { createWriteStream } from 'node:fs';
 import { resolve } from 'node:path';
-import { type Job, QueueEvents } from 'bullmq';
+import { QueueEvents } from 'bullmq';
 import { Redis } from 'ioredis';
 import { loadConfig, redisEnv, storageEnv } from '@rescue/config';
 import { JobName, QueueName } from '@rescue/contracts';
 import type { CodingTask } from '@rescue/datasets';
 import { type BatchSummary, FsGenerationStore, type GenerationStore, RedisGenerationStore, resumeOutput } from '@rescue/generation';
 import { KbDirectory } from '@rescue/knowledge';
-import { PipelineQueue, connectRedis, connectionOptions } from '@rescue/queue';
+import { PipelineQueue, connectRedis, connectionOptions, settledJob } from '@rescue/queue';
 
 export interface DistributedGenerateInput {
   tasks: CodingTask[];
@@ -48,13 +48,7 @@ export async function generateDistributed(input: DistributedGenerateInput): Prom
     await Promise.all(
       jobs.map(async ({ jobId }, i) => {
         const task = todo[i];
-        const job = (await queue.queue(QueueName.Generate).getJob(jobId)) as Job;
-        try {
-          await job.waitUntilFinished(events);
-        } catch {
-          // The job failed for good; its reason is read below.
-        }
-        const fresh = (await queue.queue(QueueName.Generate).getJob(jobId)) as Job;
+        const fresh = await settledJob(queue.queue(QueueName.Generate), jobId, events);
         const result = (await fresh.getState()) === 'completed' ? await store.result(batchId, task.id) : undefined;
         if (result) {
           summary.done += 1;

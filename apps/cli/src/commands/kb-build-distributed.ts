@@ -5,7 +5,7 @@ import { loadConfig, redisEnv } from '@rescue/config';
 import { JobName, type KbBuildSpecInput, QueueName } from '@rescue/contracts';
 import { expandSources, fileSha256 } from '@rescue/datasets';
 import type { KbManifest } from '@rescue/knowledge';
-import { PipelineQueue, connectRedis, connectionOptions } from '@rescue/queue';
+import { PipelineQueue, connectRedis, connectionOptions, settledJob } from '@rescue/queue';
 
 export interface DistributedBuildInput {
   sources: string[];
@@ -52,10 +52,10 @@ export async function buildDistributed(input: DistributedBuildInput): Promise<Di
     };
     const ingestJob = await queue.enqueue(JobName.DatasetIngest, { v: 1, sources, format: 'auto', build });
     input.onEvent?.(`build ${buildId}: ingest job ${ingestJob.jobId} enqueued`);
-    const ingest = await finished(queue, QueueName.Ingest, ingestJob.jobId, events.ingest);
+    const ingest = await succeeded(queue, QueueName.Ingest, ingestJob.jobId, events.ingest);
     const ingestResult = ingest.returnvalue as { report: DistributedBuildResult['ingest']; build: { kbIndexJobId: string; clusters: number } };
     input.onEvent?.(`build ${buildId}: ${ingestResult.report.kept} records in ${ingestResult.build.clusters} clusters; slicing, summarizing and indexing`);
-    const index = await finished(queue, QueueName.Index, ingestResult.build.kbIndexJobId, events.index);
+    const index = await succeeded(queue, QueueName.Index, ingestResult.build.kbIndexJobId, events.index);
     return { buildId, manifest: index.returnvalue as KbManifest, ingest: ingestResult.report, clusters: ingestResult.build.clusters };
   } finally {
     await Promise.all([events.ingest.close(), events.index.close(), queue.close()]);
@@ -63,13 +63,8 @@ export async function buildDistributed(input: DistributedBuildInput): Promise<Di
   }
 }
 
-async function finished(queue: PipelineQueue, name: QueueName, jobId: string, events: QueueEvents): Promise<Job> {
-  const job = await queue.queue(name).getJob(jobId);
-  if (!job) throw new Error(`job ${jobId} is not in the ${name} queue`);
-  try {
-    await job.waitUntilFinished(events);
-  } catch (err) {
-    throw new Error(`${name} job ${jobId} failed: ${(err as Error).message}`);
-  }
-  return (await queue.queue(name).getJob(jobId)) as Job;
+async function succeeded(queue: PipelineQueue, name: QueueName, jobId: string, events: QueueEvents): Promise<Job> {
+  const job = await settledJob(queue.queue(name), jobId, events);
+  if ((await job.getState()) !== 'completed') throw new Error(`${name} job ${jobId} failed: ${job.failedReason ?? 'unknown reason'}`);
+  return job;
 }
