@@ -50,7 +50,7 @@ export class GeneratorService implements OnModuleDestroy {
       samples: payload.samples,
       temperature: payload.temperature,
       style: payload.style,
-      apiCalls: (language, code) => slicer.apiCalls(language as CodingTask['language'], code),
+      apiCalls: (language, code) => slicer.apiReferences(language as CodingTask['language'], code),
     });
     await this.store.putResult(payload.batchId, result);
     return { id: result.id, samples: result.samples.length, abstained: result.abstained };

@@ -58,3 +58,51 @@ export function extractApiCalls(tree: Tree, spec: LanguageSpec, maxNodes = 200_0
   }
   return [...seen.values()];
 }
+
+const IMPORT_KEYWORDS = new Set(['import', 'from', 'as', 'static', 'require', 'require_relative', 'include', 'type', 'typeof']);
+const MODULE_NAME = /[A-Za-z_$][\w$-]*(?:[./][A-Za-z_$][\w$-]*)*/g;
+
+/** `"crypto/tls"` → `crypto.tls`, `<libxml/parser.h>` → `libxml.parser`, `./util.js` → `util`. */
+function moduleNames(text: string): string[] {
+  return [...text.matchAll(MODULE_NAME)]
+    .map((m) => m[0].replace(/\.(h|hpp|hh|js|mjs|cjs|ts|rb)$/, '').replace(/\//g, '.').replace(/-/g, '_'))
+    .filter((name) => name && !IMPORT_KEYWORDS.has(name));
+}
+
+/**
+ * The modules (and imported names) a piece of code imports: Python `import`/`from … import`,
+ * JS/TS `import … from` and `require(…)`, Java `import`, Go import specs, C/C++ `#include`, Ruby
+ * `require`. Each is reported like a call: the dotted module and its last segment.
+ */
+export function extractImports(tree: Tree, spec: LanguageSpec, maxNodes = 200_000): ApiCall[] {
+  const importTypes = new Map(spec.imports.map((i) => [i.type, i.field]));
+  const callTypes = new Map(spec.calls.map((c) => [c.type, c.callee]));
+  const importCalls = new Set(spec.importCalls ?? []);
+  const seen = new Map<string, ApiCall>();
+  const add = (names: string[]): void => {
+    for (const callee of names) if (!seen.has(callee)) seen.set(callee, { callee, name: callee.split('.').pop() ?? callee });
+  };
+  const stack: Node[] = [tree.rootNode];
+  let visited = 0;
+  while (stack.length > 0 && visited < maxNodes) {
+    const node = stack.pop() as Node;
+    visited += 1;
+    if (importTypes.has(node.type)) {
+      const field = importTypes.get(node.type);
+      const text = field ? node.childForFieldName(field)?.text : node.text;
+      if (text) add(moduleNames(text));
+      continue;
+    }
+    const calleeFields = callTypes.get(node.type);
+    if (calleeFields && importCalls.size > 0) {
+      const callee = calleeFields.map((f) => node.childForFieldName(f)?.text).filter(Boolean).join('.');
+      const argument = /['"]([^'"\n]{1,200})['"]/.exec(node.childForFieldName('arguments')?.text ?? '');
+      if (importCalls.has(callee) && argument) add(moduleNames(argument[1]));
+    }
+    for (let i = node.namedChildCount - 1; i >= 0; i -= 1) {
+      const c = node.namedChild(i);
+      if (c) stack.push(c);
+    }
+  }
+  return [...seen.values()];
+}

@@ -35,6 +35,13 @@ export interface LanguageSpec {
   parameterFields: string[];
   /** Call-like nodes and the fields whose text names the callee (joined with "."). */
   calls: { type: string; callee: string[] }[];
+  /**
+   * Import-like nodes and the field naming the module (the whole node when absent), plus the
+   * functions that import by a string argument (`require`). Offline, a task has no draft, and the
+   * libraries its prefix imports are the best hint of the APIs the completion will call.
+   */
+  imports: { type: string; field?: string }[];
+  importCalls?: string[];
   commentTypes: string[];
   /**
    * Code put around a function that does not parse alone (a method, an object-literal member),
@@ -67,6 +74,7 @@ const c: LanguageSpec = {
   ],
   parameterFields: ['declarator'],
   calls: [{ type: 'call_expression', callee: ['function'] }],
+  imports: [{ type: 'preproc_include', field: 'path' }],
   commentTypes: ['comment'],
   // A function whose leading comment was cut off starts inside it.
   fragmentWrappers: [{ prefix: '/*\n', suffix: '', when: /^\s*\*\// }],
@@ -124,6 +132,7 @@ const python: LanguageSpec = {
   ],
   parameterFields: ['parameters'],
   calls: [{ type: 'call', callee: ['function'] }],
+  imports: [{ type: 'import_statement' }, { type: 'import_from_statement' }],
   commentTypes: ['comment'],
 };
 
@@ -154,6 +163,8 @@ const javascript: LanguageSpec = {
     { type: 'call_expression', callee: ['function'] },
     { type: 'new_expression', callee: ['constructor'] },
   ],
+  imports: [{ type: 'import_statement', field: 'source' }],
+  importCalls: ['require'],
   commentTypes: ['comment'],
   fragmentWrappers: [
     { prefix: '({\n', suffix: '\n})' },
@@ -204,6 +215,7 @@ const java: LanguageSpec = {
     { type: 'method_invocation', callee: ['object', 'name'] },
     { type: 'object_creation_expression', callee: ['type'] },
   ],
+  imports: [{ type: 'import_declaration' }],
   commentTypes: ['line_comment', 'block_comment'],
   fragmentWrappers: [{ prefix: 'class Fragment {\n', suffix: '\n}' }],
 };
@@ -234,6 +246,7 @@ const go: LanguageSpec = {
   ],
   parameterFields: ['parameters', 'receiver'],
   calls: [{ type: 'call_expression', callee: ['function'] }],
+  imports: [{ type: 'import_spec', field: 'path' }],
   commentTypes: ['comment'],
 };
 
@@ -260,6 +273,8 @@ const ruby: LanguageSpec = {
   ],
   parameterFields: ['parameters'],
   calls: [{ type: 'call', callee: ['receiver', 'method'] }],
+  imports: [],
+  importCalls: ['require', 'require_relative'],
   commentTypes: ['comment'],
   fragmentWrappers: [{ prefix: '', suffix: '\nend' }, { prefix: 'class Fragment\n', suffix: '\nend' }],
 };

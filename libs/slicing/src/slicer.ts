@@ -2,7 +2,7 @@ import { createHash } from 'node:crypto';
 import { diffLines } from 'diff';
 import type { Tree } from 'web-tree-sitter';
 import type { FixRecord, Language } from '@rescue/domain';
-import { type ApiCall, extractApiCalls } from './api-calls';
+import { type ApiCall, extractApiCalls, extractImports } from './api-calls';
 import { type DependenceGraph, buildDependenceGraph } from './dependence-graph';
 import type { LanguageSpec } from './language-specs';
 import { DEFAULT_LIMITS, type ParseLimits, ParserRegistry } from './parsers';
@@ -270,6 +270,22 @@ export class Slicer {
     const tree = await this.registry.parse(language, code, this.limits, performance.now() + this.limits.timeBudgetMs);
     try {
       return extractApiCalls(tree, spec);
+    } finally {
+      tree.delete();
+    }
+  }
+
+  /**
+   * What code says about the APIs it uses: its calls and the modules it imports, from one parse.
+   * This is the API facet's query (paper §4.1) for a draft or, offline, for a task's prefix.
+   */
+  async apiReferences(language: Language, code: string): Promise<ApiCall[]> {
+    const spec = this.registry.spec(language);
+    const tree = await this.registry.parse(language, code, this.limits, performance.now() + this.limits.timeBudgetMs);
+    try {
+      const calls = extractApiCalls(tree, spec);
+      const known = new Set(calls.map((c) => c.callee));
+      return [...calls, ...extractImports(tree, spec).filter((i) => !known.has(i.callee))];
     } finally {
       tree.delete();
     }

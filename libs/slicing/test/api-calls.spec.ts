@@ -164,6 +164,32 @@ describe('Slicer.apiCalls', () => {
     expect(await slicer.apiCalls(language, code)).toContainEqual(call);
   });
 
+  const calleesOf = async (language: Language, code: string): Promise<string[]> => (await slicer.apiReferences(language, code)).map((c) => c.callee);
+
+  it.each([
+    ['python', src('import os, yaml', 'from flask import Flask, send_file as sf', 'from xml.etree import ElementTree', 'x = 1'), ['os', 'yaml', 'flask', 'Flask', 'send_file', 'sf', 'xml.etree', 'ElementTree']],
+    ['javascript', src("const cp = require('child_process');", "import express from 'express';", "import { readFile } from 'node:fs/promises';"), ['child_process', 'express', 'fs.promises']],
+    ['typescript', src("import * as crypto from 'crypto';", 'let n: number = 1;'), ['crypto']],
+    ['java', src('import javax.xml.parsers.DocumentBuilderFactory;', 'import static java.lang.Math.max;', 'class A {}'), ['javax.xml.parsers.DocumentBuilderFactory', 'java.lang.Math.max']],
+    ['go', src('package main', 'import (', '\t"crypto/tls"', '\t"net/http"', ')'), ['crypto.tls', 'net.http']],
+    ['c', src('#include <stdio.h>', '#include "libxml/parser.h"', 'int x;'), ['stdio', 'libxml.parser']],
+    ['cpp', src('#include <openssl/evp.h>', 'int x;'), ['openssl.evp']],
+    ['ruby', src("require 'yaml'", "require_relative 'lib/util'", 'x = 1'), ['yaml', 'lib.util']],
+  ] as [Language, string, string[]][])('%s: imported modules are API references too', async (language, code, expected) => {
+    const callees = await calleesOf(language, code);
+    for (const module of expected) expect(callees).toContain(module);
+    // `require` itself is a call, but a module name never is reported twice.
+    expect(new Set(callees).size).toBe(callees.length);
+  });
+
+  it('reports calls and imports from one parse, calls first', async () => {
+    const refs = await slicer.apiReferences('python', src('import subprocess', 'def f(cmd):', '    return subprocess.run(cmd, shell=True)'));
+    expect(refs).toEqual([
+      { callee: 'subprocess.run', name: 'run' },
+      { callee: 'subprocess', name: 'subprocess' },
+    ]);
+  });
+
   it('finds nothing in code without calls', async () => {
     expect(await slicer.apiCalls('python', 'x = 1\ny = x + 2\n')).toEqual([]);
   });

@@ -58,7 +58,7 @@ export function registerGenerate(program: Command): void {
       const summary = await runGenerationBatch(
         tasks,
         opts.out,
-        (task) => generateForTask(task, kb, llm, { samples, temperature, style: opts.style as 'chat' | 'completion', apiCalls: (language, code) => slicer.apiCalls(language as CodingTask['language'], code) }),
+        (task) => generateForTask(task, kb, llm, { samples, temperature, style: opts.style as 'chat' | 'completion', apiCalls: (language, code) => slicer.apiReferences(language as CodingTask['language'], code) }),
         {
           concurrency,
           attempts: 3,

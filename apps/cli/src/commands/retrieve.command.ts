@@ -21,7 +21,7 @@ interface RetrieveLine {
 }
 
 async function retrieveOne(kb: OpenedKb, slicer: Slicer, task: CodingTask): Promise<RetrieveLine> {
-  const query = await offlineQuery(task, (language, code) => slicer.apiCalls(language as CodingTask['language'], code));
+  const query = await offlineQuery(task, (language, code) => slicer.apiReferences(language as CodingTask['language'], code));
   const result = await kb.retriever.retrieve(query);
   const cwes = result.cwes.map((c) => ({ cwe: kb.nodes.get(c.id)?.cwe ?? c.id, node: c.id, score: c.score, facets: c.facets }));
   const example = result.example ? kb.examples.get(result.example.id) : undefined;
@@ -175,7 +175,7 @@ export function registerKbCalibrate(kb: Command): void {
         const goldScores: Record<string, number[]> = {};
         const outcomes: RetrievalOutcome[] = [];
         for (const task of tasks) {
-          const query = await offlineQuery(task, (language, code) => slicer.apiCalls(language as CodingTask['language'], code));
+          const query = await offlineQuery(task, (language, code) => slicer.apiReferences(language as CodingTask['language'], code));
           const result = await kb.retriever.retrieve(query);
           const gold = task.goldCwes ?? [];
           const isGoldNode = (id: string): boolean => gold.includes(kb.nodes.get(id)?.cwe ?? '');
