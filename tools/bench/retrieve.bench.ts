@@ -37,7 +37,7 @@ async function main(): Promise<void> {
     const [causeVecs, codeVecs] = [await embedder.embed(nodes.map((n) => `${n.name ?? ''}\n${n.cause}`)), await embedder.embed(examples.map((e) => e.slicedSecure))];
     const slicer = await Slicer.create();
     const tasks = await readSecEvalScenarios(join(shared, 'dev-eval', 'safecoder-sec-eval'));
-    const queries = await Promise.all(tasks.map((t) => offlineQuery(t, (l, c) => slicer.apiReferences(l as typeof t.language, c))));
+    const queries = await Promise.all(tasks.map((t) => offlineQuery(t, slicer)));
     process.stdout.write(`bench:retrieve: ${queries.length} dev-eval queries (offline), ${ROUNDS} rounds, LanceDB embedded\n`);
     for (const scale of SCALES) {
       const scaledDir = join(work, `x${scale}`);

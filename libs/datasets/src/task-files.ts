@@ -2,6 +2,8 @@ import { existsSync } from 'node:fs';
 import { readdir, readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { type Language, normalizeLanguageName, parseCweId } from '@rescue/domain';
+import { readLines } from './line-reader';
+import { parseJsonSafely } from './safe-json';
 
 /** A coding task: what `rescue retrieve` and `rescue generate` take, one JSON object per line. */
 export interface CodingTask {
@@ -42,4 +44,82 @@ export async function readSecEvalScenarios(root: string): Promise<CodingTask[]> 
   if (!existsSync(root)) throw new Error(`no evaluation set at ${root}`);
   await walk(root, []);
   return tasks;
+}
+
+/** A task line that could not be used, with where it is and what to do. */
+export interface TaskLineProblem {
+  file: string;
+  line: number;
+  field?: string;
+  message: string;
+}
+
+/** Task lines larger than this are refused (a prompt is code or text, not a data dump). */
+export const MAX_TASK_LINE_BYTES = 4 << 20;
+
+/**
+ * Streams a tasks file (`{"id", "language", "prompt", "kind"?, "gold_cwes"?}` per line) through the
+ * same guarded reader as the datasets. A bad line (not JSON, a missing or unknown field, a repeated
+ * id, binary, too long) goes to `onProblem` with its line and field, and reading goes on: the
+ * valid tasks of a file are never lost to one bad line.
+ */
+export async function* readTaskLines(path: string, onProblem: (p: TaskLineProblem) => void): AsyncGenerator<CodingTask> {
+  if (!existsSync(path)) throw new Error(`no tasks file at ${path}`);
+  const ids = new Map<string, number>();
+  let binary: string | undefined;
+  for await (const raw of readLines(path, { maxLineBytes: MAX_TASK_LINE_BYTES, onVerdict: (v) => (binary = v.binary ? (v.reason ?? 'binary') : undefined) })) {
+    const problem = (message: string, field?: string): void => onProblem({ file: path, line: raw.lineNo, field, message });
+    if (raw.kind === 'too-long') {
+      problem(`line is ${raw.byteLength} bytes, over the ${MAX_TASK_LINE_BYTES}-byte limit for a task`);
+      continue;
+    }
+    if (raw.kind === 'invalid-utf8') {
+      problem(`invalid UTF-8 at byte ${raw.byteOffset}; save the file as UTF-8`);
+      continue;
+    }
+    const parsed = parseJsonSafely(raw.text);
+    if (!parsed.ok) {
+      problem(`${parsed.message}; each line must be one JSON object`, parsed.field);
+      continue;
+    }
+    const t = parsed.value as Record<string, unknown> | null;
+    if (typeof t !== 'object' || t === null || Array.isArray(t)) {
+      problem('a task is a JSON object like {"id": "t1", "language": "python", "prompt": "..."}');
+      continue;
+    }
+    if (typeof t.id !== 'string' || !t.id.trim()) {
+      problem(`"id" must be a non-empty string, got ${JSON.stringify(t.id)}`, 'id');
+      continue;
+    }
+    const language = typeof t.language === 'string' ? normalizeLanguageName(t.language) : undefined;
+    if (!language) {
+      problem(`"language" must name a known language (python, c, cpp, java, javascript, typescript, go, ruby, …), got ${JSON.stringify(t.language)}`, 'language');
+      continue;
+    }
+    if (typeof t.prompt !== 'string' || !t.prompt.trim()) {
+      problem(`"prompt" must be a non-empty string (the instruction or the code prefix)`, 'prompt');
+      continue;
+    }
+    if (t.kind !== undefined && t.kind !== 'completion' && t.kind !== 'instruction') {
+      problem(`"kind" must be "completion" or "instruction", got ${JSON.stringify(t.kind)}`, 'kind');
+      continue;
+    }
+    let goldCwes: string[] | undefined;
+    if (t.gold_cwes !== undefined) {
+      const list = Array.isArray(t.gold_cwes) ? t.gold_cwes.map((c) => (typeof c === 'string' || typeof c === 'number' ? parseCweId(String(c)) : undefined)) : [undefined];
+      if (list.some((c) => c === undefined)) {
+        problem(`"gold_cwes" must be a list of CWE ids like ["CWE-89"], got ${JSON.stringify(t.gold_cwes)}`, 'gold_cwes');
+        continue;
+      }
+      goldCwes = list as string[];
+    }
+    const first = ids.get(t.id);
+    if (first !== undefined) {
+      problem(`id ${JSON.stringify(t.id)} was already used on line ${first}; ids must be unique (they key results and resumption)`, 'id');
+      continue;
+    }
+    ids.set(t.id, raw.lineNo);
+    yield { id: t.id, language, prompt: t.prompt, kind: t.kind === 'instruction' ? 'instruction' : 'completion', goldCwes };
+  }
+  if (binary) onProblem({ file: path, line: 0, message: `not a text file (${binary}); a tasks file is JSON Lines` });
 }

@@ -106,3 +106,39 @@ export function extractImports(tree: Tree, spec: LanguageSpec, maxNodes = 200_00
   }
   return [...seen.values()];
 }
+
+// Comment markers and docstring quotes around prose (line, hash, block and Ruby =begin comments).
+const PROSE_MARKUP = /^\s*(?:\/\/+|#+|\/\*+|\*+\/?|=begin|=end|"""|''')|(?:\*+\/|"""|''')\s*$/gm;
+
+/**
+ * The natural language in code: its comments and, where the language has them, docstrings (a
+ * string literal standing alone as a statement). Offline, this is the closest thing a completion
+ * task has to a description of what it wants, so it is what the text facet searches CWE prose with.
+ */
+export function extractProse(tree: Tree, spec: LanguageSpec, maxNodes = 200_000): string {
+  const comments = new Set(spec.commentTypes);
+  const parts: string[] = [];
+  const stack: Node[] = [tree.rootNode];
+  let visited = 0;
+  while (stack.length > 0 && visited < maxNodes) {
+    const node = stack.pop() as Node;
+    visited += 1;
+    if (comments.has(node.type)) {
+      // A C preprocessor line is not prose, but some grammars read `#!` or `#include` oddly.
+      if (!/^#\s*(?:include|define|if|endif|pragma|!)/.test(node.text)) parts.push(node.text);
+      continue;
+    }
+    if (spec.docstringStatement && node.type === spec.docstringStatement && node.namedChildCount === 1 && node.namedChild(0)?.type === 'string') {
+      parts.push(node.text);
+      continue;
+    }
+    for (let i = node.namedChildCount - 1; i >= 0; i -= 1) {
+      const c = node.namedChild(i);
+      if (c) stack.push(c);
+    }
+  }
+  return parts
+    .map((p) => p.replace(PROSE_MARKUP, '').trim())
+    .filter(Boolean)
+    .join('\n');
+}

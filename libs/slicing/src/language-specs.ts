@@ -43,6 +43,8 @@ export interface LanguageSpec {
   imports: { type: string; field?: string }[];
   importCalls?: string[];
   commentTypes: string[];
+  /** A statement that is only a string literal is a docstring (Python). */
+  docstringStatement?: string;
   /**
    * Code put around a function that does not parse alone (a method, an object-literal member),
    * tried only then; `when` restricts a wrapper to code it matches.
@@ -134,6 +136,7 @@ const python: LanguageSpec = {
   calls: [{ type: 'call', callee: ['function'] }],
   imports: [{ type: 'import_statement' }, { type: 'import_from_statement' }],
   commentTypes: ['comment'],
+  docstringStatement: 'expression_statement',
 };
 
 const javascript: LanguageSpec = {

@@ -2,7 +2,7 @@ import { createHash } from 'node:crypto';
 import { diffLines } from 'diff';
 import type { Tree } from 'web-tree-sitter';
 import type { FixRecord, Language } from '@rescue/domain';
-import { type ApiCall, extractApiCalls, extractImports } from './api-calls';
+import { type ApiCall, extractApiCalls, extractImports, extractProse } from './api-calls';
 import { type DependenceGraph, buildDependenceGraph } from './dependence-graph';
 import type { LanguageSpec } from './language-specs';
 import { DEFAULT_LIMITS, type ParseLimits, ParserRegistry } from './parsers';
@@ -286,6 +286,17 @@ export class Slicer {
       const calls = extractApiCalls(tree, spec);
       const known = new Set(calls.map((c) => c.callee));
       return [...calls, ...extractImports(tree, spec).filter((i) => !known.has(i.callee))];
+    } finally {
+      tree.delete();
+    }
+  }
+
+  /** The comments and docstrings of some code, markers stripped (empty when it has none). */
+  async prose(language: Language, code: string): Promise<string> {
+    const spec = this.registry.spec(language);
+    const tree = await this.registry.parse(language, code, this.limits, performance.now() + this.limits.timeBudgetMs);
+    try {
+      return extractProse(tree, spec);
     } finally {
       tree.delete();
     }

@@ -190,6 +190,23 @@ describe('Slicer.apiCalls', () => {
     ]);
   });
 
+  it.each([
+    ['python', src('import os  # not prose: an import', '# read the requested file', 'def read(name):', '    """Return the bytes of a file under /safe."""', '    x = "a string, not a docstring"', '    return x'), ['read the requested file', 'Return the bytes of a file under /safe.'], ['a string, not a docstring']],
+    ['c', src('#include <stdio.h>', '/* copy the name', ' * into the buffer */', 'int f(void) { return 0; } // done'), ['copy the name', 'into the buffer', 'done'], ['stdio', 'include']],
+    ['javascript', src('// escape quotes in the title', 'const t = s.replace(/"/g, "");'), ['escape quotes in the title'], ['replace']],
+    ['ruby', src('# load the remote yaml', 'x = YAML.load(s)'), ['load the remote yaml'], ['YAML']],
+    ['go', src('package main', '// convert the string to an integer', 'func f() {}'), ['convert the string to an integer'], ['package']],
+  ] as [Language, string, string[], string[]][])('%s: prose is the comments and docstrings, markers stripped', async (language, code, present, absent) => {
+    const prose = await slicer.prose(language, code);
+    for (const p of present) expect(prose).toContain(p);
+    for (const a of absent) expect(prose).not.toContain(a);
+    expect(prose).not.toMatch(/^\s*(\/\/|#|\/\*|\*)/m);
+  });
+
+  it('finds no prose in code without comments', async () => {
+    expect(await slicer.prose('python', 'x = 1\n')).toBe('');
+  });
+
   it('finds nothing in code without calls', async () => {
     expect(await slicer.apiCalls('python', 'x = 1\ny = x + 2\n')).toEqual([]);
   });

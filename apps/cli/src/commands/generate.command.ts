@@ -7,7 +7,7 @@ import { openKnowledgeBase } from '@rescue/knowledge';
 import { LlmClient } from '@rescue/llm';
 import { Slicer } from '@rescue/slicing';
 import { generateDistributed } from './generate-distributed';
-import { readTasks } from './retrieve.command';
+import { TaskInput } from '../task-input';
 import { intOption } from '../options';
 
 interface GenerateOptions {
@@ -43,11 +43,12 @@ export function registerGenerate(program: Command): void {
       const temperature = Number(opts.temperature);
       if (!(temperature >= 0 && temperature <= 2)) throw new Error(`--temperature must be between 0 and 2, not ${JSON.stringify(opts.temperature)}`);
       if (opts.style !== 'chat' && opts.style !== 'completion') throw new Error(`--style must be chat or completion, not ${JSON.stringify(opts.style)}`);
-      const tasks: CodingTask[] = [];
-      for await (const t of readTasks(opts.tasks)) tasks.push(t);
+      const input = new TaskInput();
+      const tasks: CodingTask[] = await input.all(opts.tasks);
       if (opts.distributed) {
         const summary = await generateDistributed({ tasks, out: opts.out, kbDir: opts.kb, samples, style: opts.style as 'chat' | 'completion', temperature });
         process.stdout.write(opts.json ? `${JSON.stringify(summary, null, 2)}\n` : `Batch ${summary.batchId}: ${summary.done} generated, ${summary.failed} failed, ${summary.resumed} already in ${opts.out}; ${summary.seconds} s\n`);
+        input.finish();
         return;
       }
       if (!llm) return;
@@ -71,6 +72,7 @@ export function registerGenerate(program: Command): void {
         },
       );
       bar?.stop();
+      input.finish();
       if (opts.json) return void process.stdout.write(`${JSON.stringify(summary, null, 2)}\n`);
       const failures = Object.entries(summary.failuresByClass).map(([k, v]) => `${k} ${v}`).join(', ');
       process.stdout.write(

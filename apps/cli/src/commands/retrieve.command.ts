@@ -1,12 +1,12 @@
-import { createReadStream, createWriteStream } from 'node:fs';
-import { createInterface } from 'node:readline';
+import { createWriteStream } from 'node:fs';
 import type { Command } from 'commander';
 import { type CodingTask, readSecEvalScenarios } from '@rescue/datasets';
 import { normalizeLanguageName } from '@rescue/domain';
+import { TaskInput } from '../task-input';
 import { type RetrievalOutcome, retrievalReport } from '@rescue/evaluation';
 import { FsRecordStore } from '@rescue/datasets';
 import type { FixRecord } from '@rescue/domain';
-import { NaiveRecordSearch, type OpenedKb, offlineQuery, openKnowledgeBase, writeThresholds } from '@rescue/knowledge';
+import { NaiveRecordSearch, OFFLINE_CWE_FACETS, type OpenedKb, offlineQuery, openKnowledgeBase, writeThresholds } from '@rescue/knowledge';
 import { type RetrievalConfig, thresholdFromGoldScores } from '@rescue/retrieval';
 import { join } from 'node:path';
 import { Slicer } from '@rescue/slicing';
@@ -21,7 +21,7 @@ interface RetrieveLine {
 }
 
 async function retrieveOne(kb: OpenedKb, slicer: Slicer, task: CodingTask): Promise<RetrieveLine> {
-  const query = await offlineQuery(task, (language, code) => slicer.apiReferences(language as CodingTask['language'], code));
+  const query = await offlineQuery(task, slicer);
   const result = await kb.retriever.retrieve(query);
   const cwes = result.cwes.map((c) => ({ cwe: kb.nodes.get(c.id)?.cwe ?? c.id, node: c.id, score: c.score, facets: c.facets }));
   const example = result.example ? kb.examples.get(result.example.id) : undefined;
@@ -37,25 +37,6 @@ async function retrieveOne(kb: OpenedKb, slicer: Slicer, task: CodingTask): Prom
   };
 }
 
-export async function* readTasks(path: string): AsyncGenerator<CodingTask> {
-  let lineNo = 0;
-  for await (const line of createInterface({ input: createReadStream(path), crlfDelay: Infinity })) {
-    lineNo += 1;
-    if (!line.trim()) continue;
-    let raw: { id?: unknown; language?: unknown; prompt?: unknown; kind?: unknown; gold_cwes?: unknown };
-    try {
-      raw = JSON.parse(line);
-    } catch (err) {
-      throw new Error(`${path}:${lineNo}: not JSON (${(err as Error).message})`);
-    }
-    const language = typeof raw.language === 'string' ? normalizeLanguageName(raw.language) : undefined;
-    if (typeof raw.id !== 'string' || !language || typeof raw.prompt !== 'string') {
-      throw new Error(`${path}:${lineNo}: a task needs "id" (string), "language" (a known language) and "prompt" (string)`);
-    }
-    yield { id: raw.id, language, prompt: raw.prompt, kind: raw.kind === 'instruction' ? 'instruction' : 'completion', goldCwes: Array.isArray(raw.gold_cwes) ? raw.gold_cwes.map(String) : undefined };
-  }
-}
-
 export function registerRetrieve(program: Command): void {
   program
     .command('retrieve')
@@ -66,11 +47,12 @@ export function registerRetrieve(program: Command): void {
     .option('--out <jsonl>', 'write one result per task here (default: stdout)')
     .option('--kb <dir>', 'KB directory', 'rescue-kb')
     .action(async (taskText: string | undefined, opts: { language?: string; tasks?: string; out?: string; kb: string }) => {
-      const kb = await openKnowledgeBase(opts.kb);
+      const kb = await openKnowledgeBase(opts.kb, { cweFacets: OFFLINE_CWE_FACETS });
       const slicer = await Slicer.create();
       const out = opts.out ? createWriteStream(opts.out) : process.stdout;
+      const input = new TaskInput();
       if (opts.tasks) {
-        for await (const task of readTasks(opts.tasks)) out.write(`${JSON.stringify(await retrieveOne(kb, slicer, task))}\n`);
+        for await (const task of input.read(opts.tasks)) out.write(`${JSON.stringify(await retrieveOne(kb, slicer, task))}\n`);
       } else {
         if (!taskText) throw new Error('give a task (text or code) or --tasks <jsonl>');
         const language = opts.language ? normalizeLanguageName(opts.language) : undefined;
@@ -78,6 +60,7 @@ export function registerRetrieve(program: Command): void {
         out.write(`${JSON.stringify(await retrieveOne(kb, slicer, { id: 'task', language, prompt: taskText }), null, 2)}\n`);
       }
       if (opts.out) await new Promise<void>((r) => (out as ReturnType<typeof createWriteStream>).end(r));
+      input.finish();
     });
 }
 
@@ -89,18 +72,23 @@ export function registerEval(program: Command): void {
     .option('--tasks <jsonl>', 'tasks with "gold_cwes"')
     .option('--dev <dir>', 'a SafeCoder-style evaluation folder (info.json per scenario), e.g. ../shared/data/dev-eval/safecoder-sec-eval')
     .option('--kb <dir>', 'KB directory', 'rescue-kb')
-    .option('--facets <list>', 'CWE-level facets of the full system, comma-separated (cause,api,text,examples)')
+    .option('--facets <list>', `CWE-level facets of the full system, comma-separated (cause,api,text,examples; offline default ${OFFLINE_CWE_FACETS.join(',')})`)
     .option('--compare', 'also run the naive baseline (BM25 over raw fix records) and the paper\'s facets only (cause + API)')
     .option('--json', 'print JSON')
     .action(async (opts: { tasks?: string; dev?: string; kb: string; facets?: string; compare?: boolean; json?: boolean }) => {
       const tasks: CodingTask[] = [];
       if (opts.dev) tasks.push(...(await readSecEvalScenarios(opts.dev)));
-      if (opts.tasks) for await (const t of readTasks(opts.tasks)) tasks.push(t);
+      const input = new TaskInput();
+      if (opts.tasks) tasks.push(...(await input.all(opts.tasks)));
       if (tasks.length === 0) throw new Error('no tasks: give --dev <dir> or --tasks <jsonl> with gold_cwes');
       const slicer = await Slicer.create();
       const facets = opts.facets ? (opts.facets.split(',').map((f) => f.trim()) as RetrievalConfig['cweFacets']) : undefined;
-      const systems: { name: string; overrides: Partial<RetrievalConfig> }[] = [{ name: 'full', overrides: { topK: 10, ...(facets ? { cweFacets: facets } : {}) } }];
-      if (opts.compare) systems.unshift({ name: 'paper', overrides: { topK: 10, cweFacets: ['cause', 'api'] } });
+      const systems: { name: string; overrides: Partial<RetrievalConfig> }[] = [{ name: 'full', overrides: { topK: 10, cweFacets: facets ?? OFFLINE_CWE_FACETS } }];
+      if (opts.compare) {
+        systems.unshift({ name: 'paper', overrides: { topK: 10, cweFacets: ['cause', 'api'] } });
+        // Every CWE facet at once, as with an LLM: shows what the offline facet choice is worth.
+        systems.push({ name: 'all-facets', overrides: { topK: 10, cweFacets: ['cause', 'api', 'text', 'examples'] } });
+      }
       const reports: Record<string, ReturnType<typeof retrievalReport>> = {};
       let version = '';
       for (const system of systems) {
@@ -131,11 +119,12 @@ export function registerEval(program: Command): void {
           }
         }
       }
+      input.finish();
       if (opts.json) return void process.stdout.write(`${JSON.stringify({ kb: version, mode: 'offline', systems: reports }, null, 2)}\n`);
       const row = (name: string, m: ReturnType<typeof retrievalReport>['all']): string =>
-        `${name.padEnd(14)} ${String(m.tasks).padStart(5)}  coverage ${m.coverage.toFixed(3)}  abstain ${m.abstention.toFixed(3)}  hit@1 ${m.hitAt1.toFixed(3)}  hit@4 ${m.hitAt4.toFixed(3)}  hit@10 ${m.hitAt10.toFixed(3)}  MRR ${m.mrr.toFixed(3)}`;
+        `${name.padEnd(18)} ${String(m.tasks).padStart(5)}  coverage ${m.coverage.toFixed(3)}  abstain ${m.abstention.toFixed(3)}  hit@1 ${m.hitAt1.toFixed(3)}  hit@4 ${m.hitAt4.toFixed(3)}  hit@10 ${m.hitAt10.toFixed(3)}  MRR ${m.mrr.toFixed(3)}`;
       process.stdout.write(`Retrieval on ${tasks.length} tasks against KB ${version} (offline mode)\n`);
-      for (const name of ['naive', 'paper', 'full'].filter((n) => reports[n])) {
+      for (const name of ['naive', 'paper', 'full', 'all-facets'].filter((n) => reports[n])) {
         for (const split of ['all', 'seen', 'unseen'] as const) process.stdout.write(`${row(`${name} ${split}`, reports[name][split])}\n`);
       }
     });
@@ -165,17 +154,20 @@ export function registerKbCalibrate(kb: Command): void {
       if (!(quantile >= 0 && quantile < 1)) throw new Error(`--quantile must be in [0, 1), not ${JSON.stringify(opts.quantile)}`);
       const tasks: CodingTask[] = [];
       if (opts.dev) tasks.push(...(await readSecEvalScenarios(opts.dev)));
-      if (opts.tasks) for await (const t of readTasks(opts.tasks)) tasks.push(t);
+      const input = new TaskInput();
+      if (opts.tasks) tasks.push(...(await input.all(opts.tasks)));
       if (tasks.length === 0) throw new Error('no tasks: give --dev <dir> or --tasks <jsonl> with gold_cwes');
       const slicer = await Slicer.create();
+      // Offline runs fit the facets that run offline. The cause facet's scores depend on what an
+      // LLM's analysis looks like, which an offline run cannot show, so its threshold is kept.
       const zero = { cause: 0, api: 0, text: 0, code: 0, examples: 0 };
       const evaluate = async (thresholds: RetrievalConfig['thresholds']) => {
-        const kb = await openKnowledgeBase(opts.kb, { topK: 10, thresholds });
+        const kb = await openKnowledgeBase(opts.kb, { topK: 10, thresholds, cweFacets: OFFLINE_CWE_FACETS });
         const withData = new Set([...kb.nodes.values()].filter((n) => n.exampleIds.length > 0).map((n) => n.cwe as string));
         const goldScores: Record<string, number[]> = {};
         const outcomes: RetrievalOutcome[] = [];
         for (const task of tasks) {
-          const query = await offlineQuery(task, (language, code) => slicer.apiReferences(language as CodingTask['language'], code));
+          const query = await offlineQuery(task, slicer);
           const result = await kb.retriever.retrieve(query);
           const gold = task.goldCwes ?? [];
           const isGoldNode = (id: string): boolean => gold.includes(kb.nodes.get(id)?.cwe ?? '');
@@ -194,21 +186,21 @@ export function registerKbCalibrate(kb: Command): void {
       };
       const before = await evaluate(zero);
       const s = before.goldScores;
-      const fitted = {
-        cause: thresholdFromGoldScores(s.cause ?? [], quantile),
+      const fitted: Partial<RetrievalConfig['thresholds']> = {
         api: Math.min(thresholdFromGoldScores(s.api ?? [], quantile), thresholdFromGoldScores(s['code-api'] ?? [], quantile)),
         text: thresholdFromGoldScores(s.text ?? [], quantile),
         code: thresholdFromGoldScores(s.code ?? [], quantile),
         examples: thresholdFromGoldScores(s.examples ?? [], quantile),
       };
-      const after = await evaluate(fitted);
+      const after = await evaluate({ ...zero, ...fitted });
+      input.finish();
       await writeThresholds(before.kb.versionDir, { thresholds: fitted, fittedOn: `${tasks.length} tasks${opts.dev ? ` from ${opts.dev}` : ''}`, quantile, createdAt: new Date().toISOString() });
       if (opts.json) return void process.stdout.write(`${JSON.stringify({ version: before.kb.manifest.version, thresholds: fitted, before: before.report, after: after.report }, null, 2)}\n`);
       const line = (name: string, m: ReturnType<typeof retrievalReport>['all']): string => `${name.padEnd(8)} coverage ${m.coverage.toFixed(3)}  hit@1 ${m.hitAt1.toFixed(3)}  hit@4 ${m.hitAt4.toFixed(3)}  hit@10 ${m.hitAt10.toFixed(3)}  MRR ${m.mrr.toFixed(3)}`;
       process.stdout.write(
         [
           `Calibrated KB ${before.kb.manifest.version} on ${tasks.length} tasks (quantile ${quantile}):`,
-          `  thresholds ${Object.entries(fitted).map(([k, v]) => `${k} ${v.toFixed(3)}`).join(', ')}`,
+          `  thresholds ${Object.entries(fitted).map(([k, v]) => `${k} ${(v as number).toFixed(3)}`).join(', ')} (cause: not fitted offline)`,
           `  ${line('before', before.report.all)}`,
           `  ${line('after', after.report.all)}`,
         ].join('\n') + '\n',

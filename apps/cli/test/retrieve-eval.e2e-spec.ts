@@ -1,0 +1,84 @@
+import { execFile } from 'node:child_process';
+import { existsSync, mkdtempSync, readFileSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join, resolve } from 'node:path';
+import { promisify } from 'node:util';
+
+const run = promisify(execFile);
+const root = resolve(__dirname, '../../..');
+const bin = join(root, 'bin/rescue.js');
+
+// Our own small tasks over the examples KB: five whose gold CWE has fix data, one (CWE-117) whose
+// CWE is only in the catalogue sample.
+const tasks = [
+  { id: 'sql', language: 'python', prompt: 'def find_user(db, name):\n    # look the user up by name\n    cur = db.cursor()\n', gold_cwes: ['CWE-89'] },
+  { id: 'cmd', language: 'python', prompt: 'import subprocess\n\ndef ping(host):\n    # run ping on the host\n', gold_cwes: ['CWE-78'] },
+  { id: 'yaml', language: 'python', prompt: 'import yaml\n\ndef load_config(text):\n    # parse the YAML configuration\n', gold_cwes: ['CWE-502'] },
+  { id: 'path', language: 'python', prompt: 'import os\n\ndef save_avatar(user, data):\n    # write the avatar file under the upload folder\n', gold_cwes: ['CWE-22'] },
+  { id: 'xml', language: 'java', prompt: 'import javax.xml.parsers.DocumentBuilderFactory;\n\nclass Config {\n  // parse the XML document from the request\n', gold_cwes: ['CWE-611'] },
+  { id: 'log', language: 'python', prompt: 'import logging\n\ndef login(name):\n    # write the user name into the log entries\n', gold_cwes: ['CWE-117'] },
+];
+
+describe('rescue eval retrieval / kb calibrate / retrieve --tasks (offline, examples KB)', () => {
+  let dir: string;
+  let kb: string;
+  let tasksFile: string;
+  beforeAll(async () => {
+    dir = mkdtempSync(join(tmpdir(), 'rescue-eval-'));
+    kb = join(dir, 'kb');
+    tasksFile = join(dir, 'tasks.jsonl');
+    writeFileSync(tasksFile, tasks.map((t) => JSON.stringify(t)).join('\n') + '\n');
+    await run('node', [bin, 'kb', 'build', '--source', join(root, 'examples/fix-pairs'), '--cwe-catalog', join(root, 'examples/cwe-catalog-sample.csv'), '--kb', kb, '--json'], { maxBuffer: 1 << 24 });
+  }, 60_000);
+  afterAll(() => rmSync(dir, { recursive: true, force: true }));
+
+  it('reports every system on the seen and unseen splits', async () => {
+    const out = JSON.parse((await run('node', [bin, 'eval', 'retrieval', '--tasks', tasksFile, '--kb', kb, '--compare', '--json'], { maxBuffer: 1 << 24 })).stdout);
+    expect(out.mode).toBe('offline');
+    expect(Object.keys(out.systems).sort()).toEqual(['all-facets', 'full', 'naive', 'paper']);
+    for (const report of Object.values(out.systems) as { seen: { tasks: number }; unseen: { tasks: number } }[]) {
+      expect(report.seen.tasks).toBe(5);
+      expect(report.unseen.tasks).toBe(1);
+    }
+    // The naive baseline can only name CWEs that have records; a catalogue-only CWE is out of its reach.
+    expect(out.systems.naive.unseen.hitAt10).toBe(0);
+    // Our system finds the seen CWEs of these plainly worded tasks.
+    expect(out.systems.full.seen.hitAt4).toBeGreaterThanOrEqual(0.8);
+    // The catalogue-only CWE is reachable through the text facet: the log task names "log entries".
+    expect(out.systems.full.unseen.hitAt10).toBe(1);
+  });
+
+  it('calibrates the offline facets, keeps the cause threshold, and retrieve uses the result', async () => {
+    const { stdout } = await run('node', [bin, 'kb', 'calibrate', '--tasks', tasksFile, '--kb', kb, '--json']);
+    const cal = JSON.parse(stdout);
+    expect(Object.keys(cal.thresholds).sort()).toEqual(['api', 'code', 'examples', 'text']);
+    const versionDir = join(kb, 'versions', cal.version);
+    const stored = JSON.parse(readFileSync(join(versionDir, 'thresholds.json'), 'utf8'));
+    expect(stored.thresholds).toEqual(cal.thresholds);
+    expect(stored.thresholds.cause).toBeUndefined();
+
+    const outFile = join(dir, 'retrieval.jsonl');
+    await run('node', [bin, 'retrieve', '--tasks', tasksFile, '--kb', kb, '--out', outFile]);
+    const lines = readFileSync(outFile, 'utf8').trim().split('\n').map((l) => JSON.parse(l));
+    expect(lines.map((l) => l.id)).toEqual(tasks.map((t) => t.id));
+    const sql = lines.find((l) => l.id === 'sql');
+    expect(sql).toMatchObject({ mode: 'offline', abstained: false });
+    expect(sql.cwes[0].cwe).toBe('CWE-89');
+    expect(Object.keys(sql.cwes[0].facets).sort()).toEqual(expect.arrayContaining(['examples']));
+    expect(existsSync(versionDir) && readdirSync(versionDir)).toContain('thresholds.json');
+  });
+
+  it('skips a bad task line with its place, keeps the valid ones, and exits non-zero', async () => {
+    const bad = join(dir, 'bad.jsonl');
+    const outFile = join(dir, 'partial.jsonl');
+    writeFileSync(bad, `${JSON.stringify(tasks[0])}\n{"id": "x", "language": "cobol", "prompt": "p"}\n${JSON.stringify(tasks[1])}\n`);
+    const failed = await run('node', [bin, 'retrieve', '--tasks', bad, '--kb', kb, '--out', outFile]).then(
+      () => undefined,
+      (err: { code: number; stderr: string }) => err,
+    );
+    expect(failed?.code).toBe(1);
+    expect(failed?.stderr).toContain(`${bad}:2: language:`);
+    expect(failed?.stderr).toContain('"cobol"');
+    expect(readFileSync(outFile, 'utf8').trim().split('\n').map((l) => JSON.parse(l).id)).toEqual(['sql', 'cmd']);
+  });
+});
