@@ -68,6 +68,25 @@ describe('rescue eval retrieval / kb calibrate / retrieve --tasks (offline, exam
     expect(existsSync(versionDir) && readdirSync(versionDir)).toContain('thresholds.json');
   });
 
+  it('with --guidance-cwes, adds further retrieved CWEs\' guidelines under the token budget', async () => {
+    const args = [bin, 'retrieve', tasks[0].prompt, '--language', 'python', '--kb', kb];
+    const plain = JSON.parse((await run('node', args)).stdout);
+    expect(plain.moreGuidance).toBeUndefined();
+    const more = JSON.parse((await run('node', [...args, '--guidance-cwes', '3', '--guidance-tokens', '4000'])).stdout);
+    expect(more.guidelines).toEqual(plain.guidelines);
+    expect(more.moreGuidance.length).toBeGreaterThanOrEqual(1);
+    expect(more.moreGuidance.length).toBeLessThanOrEqual(2);
+    const listed = more.cwes.map((c: { cwe: string }) => c.cwe);
+    for (const m of more.moreGuidance) {
+      expect(m.cwe).not.toBe(more.example.cwe);
+      expect(listed).toContain(m.cwe);
+      expect(m.guidelines.length).toBeGreaterThan(0);
+    }
+    const tight = JSON.parse((await run('node', [...args, '--guidance-cwes', '3', '--guidance-tokens', '100'])).stdout);
+    expect(tight.moreGuidance).toEqual([]);
+    await expect(run('node', [...args, '--guidance-cwes', 'many'])).rejects.toMatchObject({ stderr: expect.stringContaining('--guidance-cwes') });
+  });
+
   it('skips a bad task line with its place, keeps the valid ones, and exits non-zero', async () => {
     const bad = join(dir, 'bad.jsonl');
     const outFile = join(dir, 'partial.jsonl');

@@ -50,6 +50,7 @@ export class GeneratorService implements OnModuleDestroy {
       samples: payload.samples,
       temperature: payload.temperature,
       style: payload.style,
+      guidance: { cwes: payload.guidanceCwes, tokens: payload.guidanceTokens },
       apiCalls: (language, code) => slicer.apiReferences(language as CodingTask['language'], code),
     });
     await this.store.putResult(payload.batchId, result);

@@ -65,6 +65,9 @@ export const TaskGeneratePayload = z.object({
   kbDir: z.string().min(1).optional(),
   style: z.enum(['chat', 'completion']).default('chat'),
   temperature: z.number().min(0).max(2).default(0.2),
+  /** Retrieved CWEs whose guidelines go into the prompt (1: the paper's single CWE) and their token budget. */
+  guidanceCwes: z.number().int().min(1).max(10).default(1),
+  guidanceTokens: z.number().int().min(100).max(32_000).default(1500),
 });
 
 /** The one map from job name to payload schema. */

@@ -3,6 +3,7 @@ import { RescueError } from '@rescue/domain';
 import type { OpenedKb } from '@rescue/knowledge';
 import { type Llm, type LlmUsage, causeAnalysisTemplate } from '@rescue/llm';
 import { type PromptStyle, draftPrompt, extractCode, generationPrompt } from './prompts';
+import { chooseContext } from './security-context';
 
 export interface GenerationOptions {
   samples: number;
@@ -10,6 +11,11 @@ export interface GenerationOptions {
   style: PromptStyle;
   /** Calls for API names in code (the slicing library's extractor). */
   apiCalls: (language: string, code: string) => Promise<{ callee: string; name: string }[]>;
+  /**
+   * Beyond the paper: the guidelines of up to `cwes` retrieved CWEs (the chosen example's first),
+   * fitted to `tokens`. Absent or `cwes: 1`: the paper's context, one CWE's guidelines.
+   */
+  guidance?: { cwes: number; tokens: number };
   signal?: AbortSignal;
 }
 
@@ -27,7 +33,7 @@ export interface GenerationResult {
   abstained: boolean;
   samples: GeneratedSample[];
   /** Why the context was chosen: CWEs with their facet scores, the example, and the analysis. */
-  retrieval: { cwes: { cwe: string; node: string; score: number }[]; example?: { id: string; cwe: string; score: number }; apis: string[]; cause: string };
+  retrieval: { cwes: { cwe: string; node: string; score: number }[]; example?: { id: string; cwe: string; score: number }; guidanceCwes: string[]; apis: string[]; cause: string };
   analysisMs: number;
   tokens: { prompt: number; completion: number };
 }
@@ -66,9 +72,7 @@ export async function generateForTask(task: CodingTask, kb: OpenedKb, llm: Llm, 
   }
   const analysisMs = performance.now() - t0;
   const result = await kb.retriever.retrieve({ language: task.language, cause: cause.value.cause, apis: [...new Set(apis)], code: draftCode, text: task.prompt });
-  const example = result.example ? kb.examples.get(result.example.id) : undefined;
-  const node = example ? kb.nodes.get(example.cweNodeId) : undefined;
-  const context = result.abstained ? undefined : { guidelines: node?.guidelines ?? [], example: example ? { language: example.language, code: example.slicedSecure } : undefined };
+  const { context, example, guidanceCwes } = chooseContext(kb, result, options.guidance);
   const prompt = generationPrompt(task, context, options.style);
   const samples: GeneratedSample[] = [];
   let model = draft.model;
@@ -91,6 +95,7 @@ export async function generateForTask(task: CodingTask, kb: OpenedKb, llm: Llm, 
     retrieval: {
       cwes: result.cwes.map((c) => ({ cwe: kb.nodes.get(c.id)?.cwe ?? c.id, node: c.id, score: c.score })),
       example: example && result.example ? { id: example.id, cwe: example.cwe, score: result.example.score } : undefined,
+      guidanceCwes,
       apis: [...new Set(apis)],
       cause: cause.value.cause,
     },

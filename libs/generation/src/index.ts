@@ -2,3 +2,4 @@ export * from './batch';
 export * from './generate-task';
 export * from './prompts';
 export * from './generation-store';
+export * from './security-context';

@@ -2,7 +2,7 @@ import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { llmEnv, loadConfig } from '@rescue/config';
-import type { CodingTask } from '@rescue/datasets';
+import { type CodingTask, readCweCatalog } from '@rescue/datasets';
 import { generateForTask, runGenerationBatch } from '@rescue/generation';
 import { type OpenedKb, buildKnowledgeBase, localEmbedder, openKnowledgeBase } from '@rescue/knowledge';
 import { LlmClient } from '@rescue/llm';
@@ -10,6 +10,7 @@ import { Slicer } from '@rescue/slicing';
 import { FakeOpenAiServer } from '@rescue/testing';
 
 const examples = resolve(__dirname, '../../../examples/fix-pairs');
+const catalogue = resolve(__dirname, '../../../examples/cwe-catalog-sample.csv');
 const TASK: CodingTask = { id: 't1', language: 'python', prompt: 'def get_user(db, name):\n    cur = db.cursor()\n    # look the user up by name\n', kind: 'completion' };
 
 describe('generation with the fake LLM (real openai client)', () => {
@@ -20,7 +21,7 @@ describe('generation with the fake LLM (real openai client)', () => {
 
   beforeAll(async () => {
     dir = mkdtempSync(join(tmpdir(), 'rescue-gen-'));
-    await buildKnowledgeBase({ sources: [examples], kbDir: join(dir, 'kb'), catalog: new Map(), clusterBy: 'language-cwe', catalogOnlyNodes: false, hops: 2, maxLineBytes: 1 << 20, embedder: localEmbedder });
+    await buildKnowledgeBase({ sources: [examples], kbDir: join(dir, 'kb'), catalog: await readCweCatalog(catalogue), clusterBy: 'language-cwe', catalogOnlyNodes: false, hops: 2, maxLineBytes: 1 << 20, embedder: localEmbedder });
     kb = await openKnowledgeBase(join(dir, 'kb'));
     slicer = await Slicer.create();
   }, 60_000);
@@ -50,6 +51,20 @@ describe('generation with the fake LLM (real openai client)', () => {
     const prompt = fake.requests[2].prompt;
     expect(prompt).toMatch(/Reference security knowledge[\s\S]*## Secure code example[\s\S]*Complete the following python code\.[\s\S]*## Code snippet[\s\S]*Start your answer with ```python/);
     expect(prompt).toContain('cur.execute("SELECT id, email FROM users WHERE name = %s", (name,))');
+  });
+
+  it('with --guidance-cwes, adds further retrieved CWEs\' guidelines to the prompt within the budget and records them', async () => {
+    const llm = await start();
+    const paper = await generateForTask(TASK, kb, llm, { ...opts, samples: 1 });
+    expect(paper.retrieval.guidanceCwes).toEqual(['CWE-89']);
+    const before = fake.requests.length;
+    const multi = await generateForTask(TASK, kb, llm, { ...opts, samples: 1, guidance: { cwes: 3, tokens: 4000 } });
+    expect(multi.retrieval.guidanceCwes[0]).toBe('CWE-89');
+    expect(multi.retrieval.guidanceCwes.length).toBeGreaterThan(1);
+    expect(multi.retrieval.guidanceCwes.length).toBeLessThanOrEqual(3);
+    const prompt = fake.requests.slice(before).find((r) => r.prompt.includes('Complete the following'))?.prompt ?? '';
+    for (const cwe of multi.retrieval.guidanceCwes.slice(1)) expect(prompt).toContain(`### ${cwe}`);
+    expect(prompt).toContain('## Other weaknesses this task may invite');
   });
 
   it('retries 429 and 500 in a batch, classifies truncation, and goes on', async () => {

@@ -17,6 +17,7 @@ export interface DistributedGenerateInput {
   samples: number;
   style: 'chat' | 'completion';
   temperature: number;
+  guidance: { cwes: number; tokens: number };
 }
 
 /**
@@ -28,7 +29,7 @@ export async function generateDistributed(input: DistributedGenerateInput): Prom
   const started = performance.now();
   const config = loadConfig(redisEnv.extend(storageEnv.shape));
   const manifest = await new KbDirectory(input.kbDir).manifest();
-  const batchId = `g${createHash('sha256').update(JSON.stringify([input.tasks, manifest.version, input.samples, input.style, input.temperature])).digest('hex').slice(0, 24)}`;
+  const batchId = `g${createHash('sha256').update(JSON.stringify([input.tasks, manifest.version, input.samples, input.style, input.temperature, input.guidance])).digest('hex').slice(0, 24)}`;
   const done = resumeOutput(input.out);
   const todo = input.tasks.filter((t) => !done.has(t.id));
   const redis = await connectRedis('producer', config.REDIS_URL);
@@ -43,7 +44,7 @@ export async function generateDistributed(input: DistributedGenerateInput): Prom
     await store.putTasks(batchId, todo);
     const jobs = await queue.enqueueMany(
       JobName.TaskGenerate,
-      todo.map((t) => ({ v: 1 as const, batchId, taskId: t.id, kbVersion: manifest.version, samples: input.samples, kbDir: resolve(input.kbDir), style: input.style, temperature: input.temperature })),
+      todo.map((t) => ({ v: 1 as const, batchId, taskId: t.id, kbVersion: manifest.version, samples: input.samples, kbDir: resolve(input.kbDir), style: input.style, temperature: input.temperature, guidanceCwes: input.guidance.cwes, guidanceTokens: input.guidance.tokens })),
     );
     await Promise.all(
       jobs.map(async ({ jobId }, i) => {

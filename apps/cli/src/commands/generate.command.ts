@@ -17,6 +17,8 @@ interface GenerateOptions {
   concurrency: string;
   temperature: string;
   style: string;
+  guidanceCwes: string;
+  guidanceTokens: string;
   kb: string;
   distributed?: boolean;
   json?: boolean;
@@ -32,6 +34,8 @@ export function registerGenerate(program: Command): void {
     .option('--concurrency <c>', 'tasks in flight', '8')
     .option('--temperature <t>', 'sampling temperature', '0.2')
     .option('--style <style>', 'chat | completion (completion-style models continue the task code)', 'chat')
+    .option('--guidance-cwes <n>', 'put the guidelines of up to n retrieved CWEs in the prompt (1: the paper, the chosen example\'s CWE only)', '1')
+    .option('--guidance-tokens <t>', 'token budget for the security knowledge in the prompt when --guidance-cwes > 1', '1500')
     .option('--kb <dir>', 'KB directory', 'rescue-kb')
     .option('--distributed', 'one queue job per task on the generator workers (REDIS_URL, QUEUE_PREFIX, a KB folder they share)')
     .option('--json', 'print the summary as JSON')
@@ -40,13 +44,14 @@ export function registerGenerate(program: Command): void {
       if (!llm && !opts.distributed) throw new Error('no LLM configured (set LLM_BASE_URL and a model). Without one, `rescue retrieve` gives the security context for your tasks.');
       const samples = intOption('--samples', opts.samples, 1, 100);
       const concurrency = intOption('--concurrency', opts.concurrency, 1, 256);
+      const guidance = { cwes: intOption('--guidance-cwes', opts.guidanceCwes, 1, 10), tokens: intOption('--guidance-tokens', opts.guidanceTokens, 100, 32_000) };
       const temperature = Number(opts.temperature);
       if (!(temperature >= 0 && temperature <= 2)) throw new Error(`--temperature must be between 0 and 2, not ${JSON.stringify(opts.temperature)}`);
       if (opts.style !== 'chat' && opts.style !== 'completion') throw new Error(`--style must be chat or completion, not ${JSON.stringify(opts.style)}`);
       const input = new TaskInput();
       const tasks: CodingTask[] = await input.all(opts.tasks);
       if (opts.distributed) {
-        const summary = await generateDistributed({ tasks, out: opts.out, kbDir: opts.kb, samples, style: opts.style as 'chat' | 'completion', temperature });
+        const summary = await generateDistributed({ tasks, out: opts.out, kbDir: opts.kb, samples, style: opts.style as 'chat' | 'completion', temperature, guidance });
         process.stdout.write(opts.json ? `${JSON.stringify(summary, null, 2)}\n` : `Batch ${summary.batchId}: ${summary.done} generated, ${summary.failed} failed, ${summary.resumed} already in ${opts.out}; ${summary.seconds} s\n`);
         input.finish();
         return;
@@ -59,7 +64,7 @@ export function registerGenerate(program: Command): void {
       const summary = await runGenerationBatch(
         tasks,
         opts.out,
-        (task) => generateForTask(task, kb, llm, { samples, temperature, style: opts.style as 'chat' | 'completion', apiCalls: (language, code) => slicer.apiReferences(language as CodingTask['language'], code) }),
+        (task) => generateForTask(task, kb, llm, { samples, temperature, style: opts.style as 'chat' | 'completion', guidance, apiCalls: (language, code) => slicer.apiReferences(language as CodingTask['language'], code) }),
         {
           concurrency,
           attempts: 3,

@@ -10,6 +10,8 @@ import { NaiveRecordSearch, OFFLINE_CWE_FACETS, type OpenedKb, offlineQuery, ope
 import { type RetrievalConfig, thresholdFromGoldScores } from '@rescue/retrieval';
 import { join } from 'node:path';
 import { Slicer } from '@rescue/slicing';
+import { chooseContext } from '@rescue/generation';
+import { intOption } from '../options';
 
 interface RetrieveLine {
   id: string;
@@ -17,22 +19,23 @@ interface RetrieveLine {
   abstained: boolean;
   cwes: { cwe: string; node: string; score: number; facets: Record<string, unknown> }[];
   guidelines: string[];
+  /** With --guidance-cwes > 1: further retrieved CWEs' guidelines, fitted to --guidance-tokens. */
+  moreGuidance?: { cwe: string; name?: string; guidelines: string[] }[];
   example?: { id: string; cwe: string; language: string; code: string; sourceUrl?: string; score: number };
 }
 
-async function retrieveOne(kb: OpenedKb, slicer: Slicer, task: CodingTask): Promise<RetrieveLine> {
+async function retrieveOne(kb: OpenedKb, slicer: Slicer, task: CodingTask, guidance?: { cwes: number; tokens: number }): Promise<RetrieveLine> {
   const query = await offlineQuery(task, slicer);
   const result = await kb.retriever.retrieve(query);
   const cwes = result.cwes.map((c) => ({ cwe: kb.nodes.get(c.id)?.cwe ?? c.id, node: c.id, score: c.score, facets: c.facets }));
-  const example = result.example ? kb.examples.get(result.example.id) : undefined;
-  // The guidelines of the chosen example's CWE (paper §4.5), else of the best CWE.
-  const guideNode = example ? kb.nodes.get(example.cweNodeId) : result.cwes[0] ? kb.nodes.get(result.cwes[0].id) : undefined;
+  const { context, example } = chooseContext(kb, result, guidance);
   return {
     id: task.id,
     mode: 'offline',
     abstained: result.abstained,
     cwes,
-    guidelines: guideNode?.guidelines ?? [],
+    guidelines: context?.guidelines ?? [],
+    ...(guidance && guidance.cwes > 1 ? { moreGuidance: context?.more ?? [] } : {}),
     example: example && result.example ? { id: example.id, cwe: example.cwe, language: example.language, code: example.slicedSecure, sourceUrl: example.sourceUrl, score: result.example.score } : undefined,
   };
 }
@@ -46,18 +49,21 @@ export function registerRetrieve(program: Command): void {
     .option('--tasks <jsonl>', 'tasks, one {"id","language","prompt","kind"?} per line')
     .option('--out <jsonl>', 'write one result per task here (default: stdout)')
     .option('--kb <dir>', 'KB directory', 'rescue-kb')
-    .action(async (taskText: string | undefined, opts: { language?: string; tasks?: string; out?: string; kb: string }) => {
+    .option('--guidance-cwes <n>', 'also give the guidelines of further retrieved CWEs, up to n CWEs in all', '1')
+    .option('--guidance-tokens <t>', 'token budget for the guidelines and example when --guidance-cwes > 1', '1500')
+    .action(async (taskText: string | undefined, opts: { language?: string; tasks?: string; out?: string; kb: string; guidanceCwes: string; guidanceTokens: string }) => {
+      const guidance = { cwes: intOption('--guidance-cwes', opts.guidanceCwes, 1, 10), tokens: intOption('--guidance-tokens', opts.guidanceTokens, 100, 32_000) };
       const kb = await openKnowledgeBase(opts.kb, { cweFacets: OFFLINE_CWE_FACETS });
       const slicer = await Slicer.create();
       const out = opts.out ? createWriteStream(opts.out) : process.stdout;
       const input = new TaskInput();
       if (opts.tasks) {
-        for await (const task of input.read(opts.tasks)) out.write(`${JSON.stringify(await retrieveOne(kb, slicer, task))}\n`);
+        for await (const task of input.read(opts.tasks)) out.write(`${JSON.stringify(await retrieveOne(kb, slicer, task, guidance))}\n`);
       } else {
         if (!taskText) throw new Error('give a task (text or code) or --tasks <jsonl>');
         const language = opts.language ? normalizeLanguageName(opts.language) : undefined;
         if (!language) throw new Error(`--language is required with a single task (e.g. python), got ${JSON.stringify(opts.language)}`);
-        out.write(`${JSON.stringify(await retrieveOne(kb, slicer, { id: 'task', language, prompt: taskText }), null, 2)}\n`);
+        out.write(`${JSON.stringify(await retrieveOne(kb, slicer, { id: 'task', language, prompt: taskText }, guidance), null, 2)}\n`);
       }
       if (opts.out) await new Promise<void>((r) => (out as ReturnType<typeof createWriteStream>).end(r));
       input.finish();

@@ -52,30 +52,78 @@ function where(filter: SearchFilter | undefined, table: 'nodes' | 'examples'): s
 }
 
 /**
- * The embedded knowledge index: two LanceDB tables in a KB version's folder, with full-text (BM25)
- * indexes on the text and API columns and cosine vector search, filtered by language, CWE and node.
+ * Rows per table shard, and the text a shard may hold. LanceDB 0.31's full-text index build never
+ * settles (no error, the promise just stays pending) once one index covers roughly 40-90k
+ * documents / 60-90 MB of text on this machine (measured: 37.5k examples with 65 MB indexed in
+ * 2 s, 50k with 87 MB hung; 78k nodes with 54 MB fine, 87k with 61 MB hung). Newer LanceDB
+ * releases cannot be installed from our registry (dependencies.md), so big tables are split into
+ * shards well under that size, each with its own indexes, and searched together, the way a
+ * search cluster shards an index: BM25 statistics are per shard, which with shards filled in
+ * order from the same data moves scores only slightly; vector scores are exact.
+ */
+export const SHARD_MAX_ROWS = 20_000;
+export const SHARD_MAX_TEXT_BYTES = 24 << 20;
+
+/** Splits rows into consecutive shards under the row and text budgets (at least one shard). */
+export function shardRows<T>(rows: T[], textBytes: (row: T) => number, maxRows = SHARD_MAX_ROWS, maxBytes = SHARD_MAX_TEXT_BYTES): T[][] {
+  const shards: T[][] = [[]];
+  let bytes = 0;
+  for (const row of rows) {
+    const size = textBytes(row);
+    const current = shards[shards.length - 1];
+    if (current.length > 0 && (current.length >= maxRows || bytes + size > maxBytes)) {
+      shards.push([row]);
+      bytes = size;
+    } else {
+      current.push(row);
+      bytes += size;
+    }
+  }
+  return shards;
+}
+
+const shardName = (base: string, i: number): string => (i === 0 ? base : `${base}__${i + 1}`);
+const isShardOf = (base: string, name: string): boolean => name === base || new RegExp(`^${base}__\\d+$`).test(name);
+
+/** The best `k` of several shards' hits. */
+const mergeHits = (lists: Hit[][], k: number): Hit[] => lists.flat().sort((a, b) => b.score - a.score).slice(0, k);
+
+/**
+ * The embedded knowledge index: two LanceDB tables in a KB version's folder (each split into
+ * shards when large), with full-text (BM25) indexes on the text and API columns and cosine vector
+ * search, filtered by language, CWE and node.
  */
 export class LanceKnowledgeIndex {
-  private constructor(private readonly nodes: lancedb.Table, private readonly examples: lancedb.Table) {}
+  private constructor(private readonly nodes: lancedb.Table[], private readonly examples: lancedb.Table[]) {}
 
   /** Writes both tables under `<versionDir>/lance` (overwriting: a version folder is written once). */
-  static async write(versionDir: string, nodes: IndexedNode[], examples: IndexedExample[]): Promise<void> {
+  static async write(versionDir: string, nodes: IndexedNode[], examples: IndexedExample[], shardBudget = { maxRows: SHARD_MAX_ROWS, maxBytes: SHARD_MAX_TEXT_BYTES }): Promise<void> {
     const db = await lancedb.connect(join(versionDir, 'lance'));
-    const nodeRows = nodes.map((n) => ({ id: n.id, cwe: n.cwe, language: n.language, text: n.text || ' ', api_text: n.apiText || ' ', vector: Array.from(n.causeVector) }));
-    const exampleRows = examples.map((e) => ({ id: e.id, node_id: e.nodeId, cwe: e.cwe, language: e.language, api_text: e.apiText || ' ', code_text: e.codeText || ' ', vector: Array.from(e.codeVector) }));
-    const nt = await db.createTable(NODES, nodeRows, { mode: 'overwrite' });
-    await nt.createIndex('text', { config: lancedb.Index.fts() });
-    await nt.createIndex('api_text', { config: lancedb.Index.fts() });
-    if (exampleRows.length > 0) {
-      const et = await db.createTable(EXAMPLES, exampleRows, { mode: 'overwrite' });
-      await et.createIndex('api_text', { config: lancedb.Index.fts() });
-      await et.createIndex('code_text', { config: lancedb.Index.fts() });
+    const bytes = (...texts: string[]): number => texts.reduce((n, t) => n + Buffer.byteLength(t), 0);
+    const nodeShards = shardRows(nodes, (n) => bytes(n.text, n.apiText), shardBudget.maxRows, shardBudget.maxBytes);
+    for (const [i, shard] of nodeShards.entries()) {
+      const rows = shard.map((n) => ({ id: n.id, cwe: n.cwe, language: n.language, text: n.text || ' ', api_text: n.apiText || ' ', vector: Array.from(n.causeVector) }));
+      const table = await db.createTable(shardName(NODES, i), rows, { mode: 'overwrite' });
+      await table.createIndex('text', { config: lancedb.Index.fts() });
+      await table.createIndex('api_text', { config: lancedb.Index.fts() });
+    }
+    if (examples.length === 0) return;
+    const exampleShards = shardRows(examples, (e) => bytes(e.apiText, e.codeText ?? ''), shardBudget.maxRows, shardBudget.maxBytes);
+    for (const [i, shard] of exampleShards.entries()) {
+      const rows = shard.map((e) => ({ id: e.id, node_id: e.nodeId, cwe: e.cwe, language: e.language, api_text: e.apiText || ' ', code_text: e.codeText || ' ', vector: Array.from(e.codeVector) }));
+      const table = await db.createTable(shardName(EXAMPLES, i), rows, { mode: 'overwrite' });
+      await table.createIndex('api_text', { config: lancedb.Index.fts() });
+      await table.createIndex('code_text', { config: lancedb.Index.fts() });
     }
   }
 
   static async open(versionDir: string): Promise<LanceKnowledgeIndex> {
     const db = await lancedb.connect(join(versionDir, 'lance'));
-    return new LanceKnowledgeIndex(await db.openTable(NODES), await db.openTable(EXAMPLES));
+    const names = await db.tableNames();
+    const openAll = (base: string): Promise<lancedb.Table[]> => Promise.all(names.filter((n) => isShardOf(base, n)).map((n) => db.openTable(n)));
+    const nodes = await openAll(NODES);
+    if (nodes.length === 0) throw new Error(`no ${NODES} table in ${join(versionDir, 'lance')}; rebuild the KB version`);
+    return new LanceKnowledgeIndex(nodes, await openAll(EXAMPLES));
   }
 
   /** BM25 over a node text column (`text` or `api_text`). */
@@ -100,36 +148,44 @@ export class LanceKnowledgeIndex {
    * that of its first example in the list): the task's code compared with what fixes look like.
    */
   async searchNodesByExampleCode(query: string, k: number, filter?: SearchFilter): Promise<Hit[]> {
-    const q = query.replace(/[^\p{L}\p{N}_\s]/gu, ' ').trim();
-    if (!q) return [];
-    let builder = this.examples.query().fullTextSearch(q, { columns: 'code_text' }).select(['node_id']).limit(k);
-    const w = where(filter ? { language: filter.language } : undefined, 'examples');
-    if (w) builder = builder.where(w);
-    const rows = (await builder.toArray()) as { node_id: string; _score: number }[];
+    const rows = await this.fts(this.examples, query, 'code_text', k, where(filter ? { language: filter.language } : undefined, 'examples'), 'node_id');
     const seen = new Set<string>();
     const hits: Hit[] = [];
-    for (const r of rows) if (!seen.has(r.node_id)) { seen.add(r.node_id); hits.push({ id: r.node_id, score: r._score }); }
+    for (const r of rows) if (!seen.has(r.id)) { seen.add(r.id); hits.push(r); }
     return hits;
   }
 
   async counts(): Promise<{ nodes: number; examples: number }> {
-    return { nodes: await this.nodes.countRows(), examples: await this.examples.countRows() };
+    const sum = async (tables: lancedb.Table[]): Promise<number> => (await Promise.all(tables.map((t) => t.countRows()))).reduce((a, b) => a + b, 0);
+    return { nodes: await sum(this.nodes), examples: await sum(this.examples) };
   }
 
-  private async fts(table: lancedb.Table, query: string, column: string, k: number, filter?: string): Promise<Hit[]> {
+  /** BM25 over every shard; `idColumn` names what a hit is (the row, or its node). */
+  private async fts(tables: lancedb.Table[], query: string, column: string, k: number, filter?: string, idColumn = 'id'): Promise<Hit[]> {
     const q = query.replace(/[^\p{L}\p{N}_\s]/gu, ' ').trim();
     if (!q) return [];
-    let builder = table.query().fullTextSearch(q, { columns: column }).select(['id']).limit(k);
-    if (filter) builder = builder.where(filter);
-    const rows = (await builder.toArray()) as { id: string; _score: number }[];
-    return rows.map((r) => ({ id: r.id, score: r._score }));
+    const lists = await Promise.all(
+      tables.map(async (table) => {
+        let builder = table.query().fullTextSearch(q, { columns: column }).select([idColumn]).limit(k);
+        if (filter) builder = builder.where(filter);
+        const rows = (await builder.toArray()) as Record<string, unknown>[];
+        return rows.map((r) => ({ id: String(r[idColumn]), score: Number(r._score) }));
+      }),
+    );
+    return mergeHits(lists, k);
   }
 
-  private async knn(table: lancedb.Table, vector: Float32Array, k: number, filter?: string): Promise<Hit[]> {
-    let builder = table.vectorSearch(Array.from(vector)).distanceType('cosine').select(['id']).limit(k);
-    if (filter) builder = builder.where(filter);
-    const rows = (await builder.toArray()) as { id: string; _distance: number }[];
-    // A zero vector (text with no known term) has no cosine; it matches nothing.
-    return rows.filter((r) => Number.isFinite(r._distance)).map((r) => ({ id: r.id, score: 1 - r._distance }));
+  private async knn(tables: lancedb.Table[], vector: Float32Array, k: number, filter?: string): Promise<Hit[]> {
+    const query = Array.from(vector);
+    const lists = await Promise.all(
+      tables.map(async (table) => {
+        let builder = table.vectorSearch(query).distanceType('cosine').select(['id']).limit(k);
+        if (filter) builder = builder.where(filter);
+        const rows = (await builder.toArray()) as { id: string; _distance: number }[];
+        // A zero vector (text with no known term) has no cosine; it matches nothing.
+        return rows.filter((r) => Number.isFinite(r._distance)).map((r) => ({ id: r.id, score: 1 - r._distance }));
+      }),
+    );
+    return mergeHits(lists, k);
   }
 }
