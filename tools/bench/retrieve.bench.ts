@@ -3,7 +3,7 @@ import { readFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { readCweCatalog, readSecEvalScenarios } from '@rescue/datasets';
-import { KbDirectory, apiText, buildKnowledgeBase, localEmbedder, nodeText, offlineQuery } from '@rescue/knowledge';
+import { KbDirectory, OFFLINE_CWE_FACETS, apiText, buildKnowledgeBase, localEmbedder, nodeText, offlineQuery } from '@rescue/knowledge';
 import { DEFAULT_RETRIEVAL, HierarchicalRetriever, type IndexedExample, type IndexedNode, LanceKnowledgeIndex, LsaEmbedder } from '@rescue/retrieval';
 import { Slicer } from '@rescue/slicing';
 
@@ -38,7 +38,7 @@ async function main(): Promise<void> {
     const slicer = await Slicer.create();
     const tasks = await readSecEvalScenarios(join(shared, 'dev-eval', 'safecoder-sec-eval'));
     const queries = await Promise.all(tasks.map((t) => offlineQuery(t, slicer)));
-    process.stdout.write(`bench:retrieve: ${queries.length} dev-eval queries (offline), ${ROUNDS} rounds, LanceDB embedded\n`);
+    process.stdout.write(`bench:retrieve: ${queries.length} dev-eval queries (offline: CWE facets ${OFFLINE_CWE_FACETS.join(', ')}), ${ROUNDS} rounds, LanceDB embedded\n`);
     for (const scale of SCALES) {
       const scaledDir = join(work, `x${scale}`);
       const rn: IndexedNode[] = [];
@@ -51,7 +51,7 @@ async function main(): Promise<void> {
       const t = performance.now();
       await LanceKnowledgeIndex.write(scaledDir, rn, re);
       const writeS = (performance.now() - t) / 1000;
-      const retriever = new HierarchicalRetriever(await LanceKnowledgeIndex.open(scaledDir), embedder, DEFAULT_RETRIEVAL);
+      const retriever = new HierarchicalRetriever(await LanceKnowledgeIndex.open(scaledDir), embedder, { ...DEFAULT_RETRIEVAL, cweFacets: OFFLINE_CWE_FACETS });
       for (const q of queries.slice(0, 5)) await retriever.retrieve(q);
       const cwe: number[] = [];
       const code: number[] = [];

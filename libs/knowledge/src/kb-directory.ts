@@ -27,7 +27,7 @@ export interface KbVersionContent {
 const CURRENT = 'CURRENT';
 
 /** Bumped when what a version folder holds changes (index columns), so old folders are not reused. */
-export const KB_FORMAT = 'kb-format-2';
+export const KB_FORMAT = 'kb-format-3';
 
 /**
  * The embedded KB: immutable versions under `versions/<id>/`, and a `CURRENT` pointer file

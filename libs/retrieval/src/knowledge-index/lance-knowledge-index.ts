@@ -106,6 +106,8 @@ export class LanceKnowledgeIndex {
       const table = await db.createTable(shardName(NODES, i), rows, { mode: 'overwrite' });
       await table.createIndex('text', { config: lancedb.Index.fts() });
       await table.createIndex('api_text', { config: lancedb.Index.fts() });
+      // Every node search filters by language: a bitmap index lets LanceDB skip the other rows.
+      await table.createIndex('language', { config: lancedb.Index.bitmap() });
     }
     if (examples.length === 0) return;
     const exampleShards = shardRows(examples, (e) => bytes(e.apiText, e.codeText ?? ''), shardBudget.maxRows, shardBudget.maxBytes);
@@ -114,6 +116,9 @@ export class LanceKnowledgeIndex {
       const table = await db.createTable(shardName(EXAMPLES, i), rows, { mode: 'overwrite' });
       await table.createIndex('api_text', { config: lancedb.Index.fts() });
       await table.createIndex('code_text', { config: lancedb.Index.fts() });
+      // Code-level searches filter by node (the kept CWEs), the examples facet by language.
+      await table.createIndex('node_id', { config: lancedb.Index.bitmap() });
+      await table.createIndex('language', { config: lancedb.Index.bitmap() });
     }
   }
 
