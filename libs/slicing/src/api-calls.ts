@@ -35,27 +35,36 @@ export function normalizeCallee(text: string): string {
     .slice(0, 200);
 }
 
-/** Every call in a tree, in source order, de-duplicated by callee. */
-export function extractApiCalls(tree: Tree, spec: LanguageSpec, maxNodes = 200_000): ApiCall[] {
-  const callTypes = new Map(spec.calls.map((c) => [c.type, c.callee]));
-  const seen = new Map<string, ApiCall>();
+/**
+ * Visits named nodes in source order (iteratively: deep trees must not overflow the stack), at
+ * most `maxNodes`; `visit` returning false skips the node's children.
+ */
+function walkNamed(tree: Tree, maxNodes: number, visit: (node: Node) => boolean | void): void {
   const stack: Node[] = [tree.rootNode];
   let visited = 0;
   while (stack.length > 0 && visited < maxNodes) {
     const node = stack.pop() as Node;
     visited += 1;
-    const fields = callTypes.get(node.type);
-    if (fields) {
-      const parts = fields.map((f) => node.childForFieldName(f)?.text).filter((t): t is string => !!t);
-      const callee = normalizeCallee(parts.join('.'));
-      const name = callee.split('.').pop() ?? '';
-      if (name && /^[A-Za-z_$][\w$]*$/.test(name) && !seen.has(callee)) seen.set(callee, { callee, name });
-    }
+    if (visit(node) === false) continue;
     for (let i = node.namedChildCount - 1; i >= 0; i -= 1) {
       const c = node.namedChild(i);
       if (c) stack.push(c);
     }
   }
+}
+
+/** Every call in a tree, in source order, de-duplicated by callee. */
+export function extractApiCalls(tree: Tree, spec: LanguageSpec, maxNodes = 200_000): ApiCall[] {
+  const callTypes = new Map(spec.calls.map((c) => [c.type, c.callee]));
+  const seen = new Map<string, ApiCall>();
+  walkNamed(tree, maxNodes, (node) => {
+    const fields = callTypes.get(node.type);
+    if (!fields) return;
+    const parts = fields.map((f) => node.childForFieldName(f)?.text).filter((t): t is string => !!t);
+    const callee = normalizeCallee(parts.join('.'));
+    const name = callee.split('.').pop() ?? '';
+    if (name && /^[A-Za-z_$][\w$]*$/.test(name) && !seen.has(callee)) seen.set(callee, { callee, name });
+  });
   return [...seen.values()];
 }
 
@@ -82,16 +91,12 @@ export function extractImports(tree: Tree, spec: LanguageSpec, maxNodes = 200_00
   const add = (names: string[]): void => {
     for (const callee of names) if (!seen.has(callee)) seen.set(callee, { callee, name: callee.split('.').pop() ?? callee });
   };
-  const stack: Node[] = [tree.rootNode];
-  let visited = 0;
-  while (stack.length > 0 && visited < maxNodes) {
-    const node = stack.pop() as Node;
-    visited += 1;
+  walkNamed(tree, maxNodes, (node) => {
     if (importTypes.has(node.type)) {
       const field = importTypes.get(node.type);
       const text = field ? node.childForFieldName(field)?.text : node.text;
       if (text) add(moduleNames(text));
-      continue;
+      return false;
     }
     const calleeFields = callTypes.get(node.type);
     if (calleeFields && importCalls.size > 0) {
@@ -99,11 +104,7 @@ export function extractImports(tree: Tree, spec: LanguageSpec, maxNodes = 200_00
       const argument = /['"]([^'"\n]{1,200})['"]/.exec(node.childForFieldName('arguments')?.text ?? '');
       if (importCalls.has(callee) && argument) add(moduleNames(argument[1]));
     }
-    for (let i = node.namedChildCount - 1; i >= 0; i -= 1) {
-      const c = node.namedChild(i);
-      if (c) stack.push(c);
-    }
-  }
+  });
   return [...seen.values()];
 }
 
@@ -118,25 +119,17 @@ const PROSE_MARKUP = /^\s*(?:\/\/+|#+|\/\*+|\*+\/?|=begin|=end|"""|''')|(?:\*+\/
 export function extractProse(tree: Tree, spec: LanguageSpec, maxNodes = 200_000): string {
   const comments = new Set(spec.commentTypes);
   const parts: string[] = [];
-  const stack: Node[] = [tree.rootNode];
-  let visited = 0;
-  while (stack.length > 0 && visited < maxNodes) {
-    const node = stack.pop() as Node;
-    visited += 1;
+  walkNamed(tree, maxNodes, (node) => {
     if (comments.has(node.type)) {
       // A C preprocessor line is not prose, but some grammars read `#!` or `#include` oddly.
       if (!/^#\s*(?:include|define|if|endif|pragma|!)/.test(node.text)) parts.push(node.text);
-      continue;
+      return false;
     }
     if (spec.docstringStatement && node.type === spec.docstringStatement && node.namedChildCount === 1 && node.namedChild(0)?.type === 'string') {
       parts.push(node.text);
-      continue;
+      return false;
     }
-    for (let i = node.namedChildCount - 1; i >= 0; i -= 1) {
-      const c = node.namedChild(i);
-      if (c) stack.push(c);
-    }
-  }
+  });
   return parts
     .map((p) => p.replace(PROSE_MARKUP, '').trim())
     .filter(Boolean)

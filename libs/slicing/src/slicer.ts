@@ -266,13 +266,7 @@ export class Slicer {
 
   /** API calls in any code (a draft, a task's prefix, a KB example), for a registered language. */
   async apiCalls(language: Language, code: string): Promise<ApiCall[]> {
-    const spec = this.registry.spec(language);
-    const tree = await this.registry.parse(language, code, this.limits, performance.now() + this.limits.timeBudgetMs);
-    try {
-      return extractApiCalls(tree, spec);
-    } finally {
-      tree.delete();
-    }
+    return this.readTree(language, code, (tree, spec) => extractApiCalls(tree, spec));
   }
 
   /**
@@ -280,23 +274,24 @@ export class Slicer {
    * This is the API facet's query (paper §4.1) for a draft or, offline, for a task's prefix.
    */
   async apiReferences(language: Language, code: string): Promise<ApiCall[]> {
-    const spec = this.registry.spec(language);
-    const tree = await this.registry.parse(language, code, this.limits, performance.now() + this.limits.timeBudgetMs);
-    try {
+    return this.readTree(language, code, (tree, spec) => {
       const calls = extractApiCalls(tree, spec);
       const known = new Set(calls.map((c) => c.callee));
       return [...calls, ...extractImports(tree, spec).filter((i) => !known.has(i.callee))];
-    } finally {
-      tree.delete();
-    }
+    });
   }
 
   /** The comments and docstrings of some code, markers stripped (empty when it has none). */
   async prose(language: Language, code: string): Promise<string> {
+    return this.readTree(language, code, (tree, spec) => extractProse(tree, spec));
+  }
+
+  /** Parses code under the slicer's limits, reads the tree, and frees it (WASM memory). */
+  private async readTree<T>(language: Language, code: string, read: (tree: Tree, spec: LanguageSpec) => T): Promise<T> {
     const spec = this.registry.spec(language);
     const tree = await this.registry.parse(language, code, this.limits, performance.now() + this.limits.timeBudgetMs);
     try {
-      return extractProse(tree, spec);
+      return read(tree, spec);
     } finally {
       tree.delete();
     }
