@@ -1,6 +1,6 @@
 import { readFile, rename, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import { type Embedder, DEFAULT_RETRIEVAL, HierarchicalRetriever, LanceKnowledgeIndex, LsaEmbedder, type RetrievalConfig, type RetrievalQuery } from '@rescue/retrieval';
+import { type Embedder, DEFAULT_RETRIEVAL, HierarchicalRetriever, LanceKnowledgeIndex, LsaEmbedder, type RetrievalConfig, type RetrievalIndex, type RetrievalQuery } from '@rescue/retrieval';
 import { KbDirectory, type KbManifest } from './kb-directory';
 import type { CodeExample, CweNode } from './kb-model';
 
@@ -36,9 +36,12 @@ export interface OpenedKb {
 
 /**
  * Opens the serving (or a given) KB version for retrieval with the embedder it was built with, so
- * queries land in the same vector space, and the thresholds stored with it when it has them.
+ * queries land in the same vector space, and the thresholds stored with it when it has them. The
+ * searches run on the folder's LanceDB tables unless `searchIndex` gives another backend for the
+ * version (Elasticsearch, reading that version's own indices, published by `kb build --es`); the
+ * documents, embedder and thresholds always come from the folder.
  */
-export async function openKnowledgeBase(kbDir: string, overrides: Partial<RetrievalConfig> = {}, version?: string): Promise<OpenedKb> {
+export async function openKnowledgeBase(kbDir: string, overrides: Partial<RetrievalConfig> = {}, version?: string, searchIndex?: (version: string) => RetrievalIndex | Promise<RetrievalIndex>): Promise<OpenedKb> {
   const dir = new KbDirectory(kbDir);
   const manifest = await dir.manifest(version);
   const versionDir = dir.versionDir(manifest.version);
@@ -46,7 +49,7 @@ export async function openKnowledgeBase(kbDir: string, overrides: Partial<Retrie
     throw new Error(`KB ${manifest.version} was embedded with ${String(manifest.embedder.id)}; only local-lsa KBs can be queried offline for now`);
   }
   const embedder: Embedder = LsaEmbedder.fromJSON(await readFile(join(versionDir, 'embedder.json'), 'utf8'));
-  const index = await LanceKnowledgeIndex.open(versionDir);
+  const index = searchIndex ? await searchIndex(manifest.version) : await LanceKnowledgeIndex.open(versionDir);
   const calibrated = await readThresholds(versionDir);
   const thresholds = { ...DEFAULT_RETRIEVAL.thresholds, ...(manifest.thresholds ?? {}), ...(calibrated?.thresholds ?? {}), ...(overrides.thresholds ?? {}) };
   const retriever = new HierarchicalRetriever(index, embedder, { ...DEFAULT_RETRIEVAL, ...overrides, thresholds });

@@ -9,6 +9,7 @@ import { Slicer } from '@rescue/slicing';
 import { generateDistributed } from './generate-distributed';
 import { TaskInput } from '../task-input';
 import { intOption } from '../options';
+import { type ElasticsearchOptions, addElasticsearchOptions, elasticsearchSearch } from '../elasticsearch-option';
 
 interface GenerateOptions {
   tasks: string;
@@ -25,8 +26,8 @@ interface GenerateOptions {
 }
 
 export function registerGenerate(program: Command): void {
-  program
-    .command('generate')
+  addElasticsearchOptions(program
+    .command('generate'))
     .description('Generate code for tasks with RESCUE: analysis, retrieval, then the LLM with the security context (resumable)')
     .requiredOption('--tasks <jsonl>', 'tasks, one {"id","language","prompt","kind"?} per line')
     .requiredOption('--out <jsonl>', 'results, one per task (tasks already here are skipped)')
@@ -39,7 +40,7 @@ export function registerGenerate(program: Command): void {
     .option('--kb <dir>', 'KB directory', 'rescue-kb')
     .option('--distributed', 'one queue job per task on the generator workers (REDIS_URL, QUEUE_PREFIX, a KB folder they share)')
     .option('--json', 'print the summary as JSON')
-    .action(async (opts: GenerateOptions) => {
+    .action(async (opts: GenerateOptions & ElasticsearchOptions) => {
       const llm = LlmClient.fromEnv(loadConfig(llmEnv));
       if (!llm && !opts.distributed) throw new Error('no LLM configured (set LLM_BASE_URL and a model). Without one, `rescue retrieve` gives the security context for your tasks.');
       const samples = intOption('--samples', opts.samples, 1, 100);
@@ -57,7 +58,7 @@ export function registerGenerate(program: Command): void {
         return;
       }
       if (!llm) return;
-      const kb = await openKnowledgeBase(opts.kb);
+      const kb = await openKnowledgeBase(opts.kb, {}, undefined, elasticsearchSearch(opts));
       const slicer = await Slicer.create();
       const bar = !opts.json && process.stderr.isTTY ? new SingleBar({ format: 'generate [{bar}] {value}/{total} tasks', stream: process.stderr }) : undefined;
       let started = false;

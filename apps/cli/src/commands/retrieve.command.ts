@@ -12,6 +12,7 @@ import { join } from 'node:path';
 import { Slicer } from '@rescue/slicing';
 import { chooseContext } from '@rescue/generation';
 import { intOption } from '../options';
+import { type ElasticsearchOptions, addElasticsearchOptions, elasticsearchSearch } from '../elasticsearch-option';
 
 interface RetrieveLine {
   id: string;
@@ -41,8 +42,8 @@ async function retrieveOne(kb: OpenedKb, slicer: Slicer, task: CodingTask, guida
 }
 
 export function registerRetrieve(program: Command): void {
-  program
-    .command('retrieve')
+  addElasticsearchOptions(program
+    .command('retrieve'))
     .description('Security context for coding tasks: the likely CWEs, their guidelines and a sliced secure example (offline mode: no LLM)')
     .argument('[task]', 'one task, as text or code')
     .option('--language <language>', 'the task\'s language (with a single task)')
@@ -51,9 +52,9 @@ export function registerRetrieve(program: Command): void {
     .option('--kb <dir>', 'KB directory', 'rescue-kb')
     .option('--guidance-cwes <n>', 'also give the guidelines of further retrieved CWEs, up to n CWEs in all', '1')
     .option('--guidance-tokens <t>', 'token budget for the guidelines and example when --guidance-cwes > 1', '1500')
-    .action(async (taskText: string | undefined, opts: { language?: string; tasks?: string; out?: string; kb: string; guidanceCwes: string; guidanceTokens: string }) => {
+    .action(async (taskText: string | undefined, opts: { language?: string; tasks?: string; out?: string; kb: string; guidanceCwes: string; guidanceTokens: string } & ElasticsearchOptions) => {
       const guidance = { cwes: intOption('--guidance-cwes', opts.guidanceCwes, 1, 10), tokens: intOption('--guidance-tokens', opts.guidanceTokens, 100, 32_000) };
-      const kb = await openKnowledgeBase(opts.kb, { cweFacets: OFFLINE_CWE_FACETS });
+      const kb = await openKnowledgeBase(opts.kb, { cweFacets: OFFLINE_CWE_FACETS }, undefined, elasticsearchSearch(opts));
       const slicer = await Slicer.create();
       const out = opts.out ? createWriteStream(opts.out) : process.stdout;
       const input = new TaskInput();
@@ -72,8 +73,8 @@ export function registerRetrieve(program: Command): void {
 
 export function registerEval(program: Command): void {
   const evalCmd = program.command('eval').description('evaluate the system');
-  evalCmd
-    .command('retrieval')
+  addElasticsearchOptions(evalCmd
+    .command('retrieval'))
     .description('Coverage, abstention, hit@1/4/10 and MRR of CWE retrieval against gold CWEs, split by seen/unseen')
     .option('--tasks <jsonl>', 'tasks with "gold_cwes"')
     .option('--dev <dir>', 'a SafeCoder-style evaluation folder (info.json per scenario), e.g. ../shared/data/dev-eval/safecoder-sec-eval')
@@ -81,7 +82,7 @@ export function registerEval(program: Command): void {
     .option('--facets <list>', `CWE-level facets of the full system, comma-separated (cause,api,text,examples; offline default ${OFFLINE_CWE_FACETS.join(',')})`)
     .option('--compare', 'also run the naive baseline (BM25 over raw fix records) and the paper\'s facets only (cause + API)')
     .option('--json', 'print JSON')
-    .action(async (opts: { tasks?: string; dev?: string; kb: string; facets?: string; compare?: boolean; json?: boolean }) => {
+    .action(async (opts: { tasks?: string; dev?: string; kb: string; facets?: string; compare?: boolean; json?: boolean } & ElasticsearchOptions) => {
       const tasks: CodingTask[] = [];
       if (opts.dev) tasks.push(...(await readSecEvalScenarios(opts.dev)));
       const input = new TaskInput();
@@ -98,7 +99,7 @@ export function registerEval(program: Command): void {
       const reports: Record<string, ReturnType<typeof retrievalReport>> = {};
       let version = '';
       for (const system of systems) {
-        const kb = await openKnowledgeBase(opts.kb, system.overrides);
+        const kb = await openKnowledgeBase(opts.kb, system.overrides, undefined, elasticsearchSearch(opts));
         version = kb.manifest.version;
         const withData = new Set([...kb.nodes.values()].filter((n) => n.exampleIds.length > 0).map((n) => n.cwe as string));
         const outcomes: RetrievalOutcome[] = [];
@@ -148,14 +149,14 @@ async function recordsOf(kbDir: string, kb: OpenedKb): Promise<FixRecord[]> {
 }
 
 export function registerKbCalibrate(kb: Command): void {
-  kb.command('calibrate')
+  addElasticsearchOptions(kb.command('calibrate'))
     .description('Fit per-facet retrieval thresholds on a development set with gold CWEs and store them with the serving KB version')
     .option('--dev <dir>', 'a SafeCoder-style evaluation folder')
     .option('--tasks <jsonl>', 'tasks with "gold_cwes"')
     .option('--quantile <q>', 'keep this share of gold matches above each threshold (1 - q)', '0.05')
     .option('--kb <dir>', 'KB directory', 'rescue-kb')
     .option('--json', 'print JSON')
-    .action(async (opts: { dev?: string; tasks?: string; quantile: string; kb: string; json?: boolean }) => {
+    .action(async (opts: { dev?: string; tasks?: string; quantile: string; kb: string; json?: boolean } & ElasticsearchOptions) => {
       const quantile = Number(opts.quantile);
       if (!(quantile >= 0 && quantile < 1)) throw new Error(`--quantile must be in [0, 1), not ${JSON.stringify(opts.quantile)}`);
       const tasks: CodingTask[] = [];
@@ -168,7 +169,7 @@ export function registerKbCalibrate(kb: Command): void {
       // LLM's analysis looks like, which an offline run cannot show, so its threshold is kept.
       const zero = { cause: 0, api: 0, text: 0, code: 0, examples: 0 };
       const evaluate = async (thresholds: RetrievalConfig['thresholds']) => {
-        const kb = await openKnowledgeBase(opts.kb, { topK: 10, thresholds, cweFacets: OFFLINE_CWE_FACETS });
+        const kb = await openKnowledgeBase(opts.kb, { topK: 10, thresholds, cweFacets: OFFLINE_CWE_FACETS }, undefined, elasticsearchSearch(opts));
         const withData = new Set([...kb.nodes.values()].filter((n) => n.exampleIds.length > 0).map((n) => n.cwe as string));
         const goldScores: Record<string, number[]> = {};
         const outcomes: RetrievalOutcome[] = [];

@@ -127,6 +127,7 @@ interface ExampleDocument {
   cwe: string;
   language: string;
   api_text: string;
+  code_text?: string;
   code_vector?: number[];
 }
 
@@ -210,6 +211,8 @@ function examplesMapping(dims: number): estypes.MappingTypeMapping {
       cwe: { type: 'keyword' },
       language: { type: 'keyword' },
       api_text: { type: 'text', analyzer: API_ANALYZER },
+      // The sliced code of both versions: the CWE-level `examples` facet (BM25 of the task's code).
+      code_text: { type: 'text' },
       code_vector: vectorProperty(dims),
     },
   };
@@ -365,6 +368,7 @@ export class ElasticsearchKnowledgeIndex implements KnowledgeIndexReader {
       cwe: e.cwe,
       language: e.language,
       api_text: e.apiText,
+      ...(e.codeText ? { code_text: e.codeText } : {}),
       ...(v ? { code_vector: v } : {}),
     }));
     const invalid = [...nodeDocs.failures, ...exampleDocs.failures];
@@ -491,6 +495,32 @@ export class ElasticsearchKnowledgeIndex implements KnowledgeIndexReader {
   /** Cosine kNN over example code vectors. */
   async searchExamplesVector(vector: Float32Array, k: number, filter?: SearchFilter): Promise<Hit[]> {
     return this.knn(this.target.examples, 'code_vector', vector, k, exampleFilters(filter));
+  }
+
+  /**
+   * CWE nodes ranked by their best example under BM25 over the examples' code (the `examples`
+   * facet), as the embedded backend does: the first hit of each node gives its rank and score.
+   */
+  async searchNodesByExampleCode(query: string, k: number, filter?: SearchFilter): Promise<Hit[]> {
+    const filters = exampleFilters(filter ? { language: filter.language } : undefined);
+    if (!query.trim() || k <= 0 || filters === NO_MATCH) return [];
+    const match: estypes.QueryDslQueryContainer = { match: { code_text: { query } } };
+    const response = await this.client.search<{ node_id?: string }>({
+      index: this.target.examples,
+      size: k,
+      _source: ['node_id'],
+      track_total_hits: false,
+      query: filters.length > 0 ? { bool: { must: [match], filter: filters } } : match,
+    });
+    const seen = new Set<string>();
+    const hits: Hit[] = [];
+    for (const h of response.hits.hits) {
+      const node = h._source?.node_id;
+      if (typeof node !== 'string' || typeof h._score !== 'number' || seen.has(node)) continue;
+      seen.add(node);
+      hits.push({ id: node, score: h._score });
+    }
+    return hits;
   }
 
   /** Documents in the nodes and examples indices being read. */

@@ -30,6 +30,7 @@ import creationDates from './fixtures/get-settings-creation-date.json';
 import refresh from './fixtures/refresh.json';
 import searchEmpty from './fixtures/search-empty.json';
 import searchExamplesBm25 from './fixtures/search-examples-bm25.json';
+import searchExamplesCode from './fixtures/search-examples-code-bm25.json';
 import searchExamplesKnn from './fixtures/search-examples-knn.json';
 import searchNodesBm25 from './fixtures/search-nodes-bm25.json';
 import searchNodesKnn from './fixtures/search-nodes-knn.json';
@@ -77,6 +78,7 @@ const examplesMappings = (dims: number) => ({
     cwe: { type: 'keyword' },
     language: { type: 'keyword' },
     api_text: { type: 'text', analyzer: 'api_names' },
+    code_text: { type: 'text' },
     code_vector: vectorMapping(dims),
   },
 });
@@ -456,6 +458,28 @@ describe('ElasticsearchKnowledgeIndex searches', () => {
       { id: 'n1', score: 4.2162 },
       { id: 'n2', score: 1.0871 },
     ]);
+  });
+
+  it('ranks nodes by their best example under BM25 over code_text, first hit of a node wins', async () => {
+    const { es, kb } = harness();
+    es.on('POST', `/${EXAMPLES_ALIAS}/_search`, searchExamplesCode);
+
+    const hits = await kb.searchNodesByExampleCode('strcpy(buf, name)', 200, { language: 'c' });
+
+    expect(es.requests).toEqual([
+      req('POST', `/${EXAMPLES_ALIAS}/_search`, {
+        size: 200,
+        _source: ['node_id'],
+        track_total_hits: false,
+        query: { bool: { must: [{ match: { code_text: { query: 'strcpy(buf, name)' } } }], filter: [{ term: { language: 'c' } }] } },
+      }),
+    ]);
+    expect(hits).toEqual([
+      { id: 'n1', score: 7.5 },
+      { id: 'n4', score: 3.25 },
+    ]);
+    await expect(kb.searchNodesByExampleCode('  ', 10)).resolves.toEqual([]);
+    expect(es.requests).toHaveLength(1);
   });
 
   it('runs a plain match on api_text without a filter', async () => {

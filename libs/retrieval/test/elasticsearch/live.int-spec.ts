@@ -22,7 +22,7 @@ const nodes: IndexedNode[] = [
   { id: 'n-zero', cwe: 'CWE-787', language: 'c', text: 'strcpy', apiText: 'strcpy', causeVector: vec(0, 0, 0, 0) },
 ];
 const examples: IndexedExample[] = [
-  { id: 'e-c', nodeId: 'n-c', cwe: 'CWE-787', language: 'c', apiText: 'strncpy', codeVector: vec(1, 0, 0, 0) },
+  { id: 'e-c', nodeId: 'n-c', cwe: 'CWE-787', language: 'c', apiText: 'strncpy', codeText: 'strncpy(buf, src, sizeof buf - 1);', codeVector: vec(1, 0, 0, 0) },
   { id: 'e-py', nodeId: 'n-py', cwe: 'CWE-78', language: 'python', apiText: 'subprocess.run', codeVector: vec(0, 0, 1, 0) },
 ];
 
@@ -63,6 +63,9 @@ describeLive('ElasticsearchKnowledgeIndex against a live Elasticsearch', () => {
     expect(near[0].score).toBeCloseTo(1, 5);
     expect(near[1].score).toBeCloseTo(0.9 / Math.hypot(0.9, 0.1), 5);
     expect((await kb.searchExamplesVector(vec(0, 0, 1, 0), 5, { language: 'python' })).map((h) => h.id)).toEqual(['e-py']);
+    // The examples facet: nodes by their examples' code, read from node_id in _source.
+    expect(await kb.searchNodesByExampleCode('strncpy buf', 10, { language: 'c' })).toEqual([{ id: 'n-c', score: expect.any(Number) }]);
+    expect(await kb.searchNodesByExampleCode('strncpy buf', 10, { language: 'python' })).toEqual([]);
 
     const extra: IndexedNode = { id: 'n-js', cwe: 'CWE-79', language: 'javascript', text: 'Cross-site scripting', apiText: 'innerhtml', causeVector: vec(0, 1, 0, 0) };
     const second = await kb.publish('v2', [...nodes, extra], examples, { dims: 4 });

@@ -1,0 +1,106 @@
+import { execFile } from 'node:child_process';
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { type IncomingMessage, type Server, type ServerResponse, createServer } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { tmpdir } from 'node:os';
+import { join, resolve } from 'node:path';
+import { promisify } from 'node:util';
+
+const run = promisify(execFile);
+const root = resolve(__dirname, '../../..');
+const bin = join(root, 'bin/rescue.js');
+
+interface SearchRequest {
+  path: string;
+  body: { _source?: unknown; query?: unknown; knn?: { field: string } };
+}
+
+/**
+ * Answers Elasticsearch's `_search` API the way the documented responses look (no ranking: fixed
+ * hits per kind of search), and records what the CLI asked. Only the wiring is under test here:
+ * the adapter's requests are pinned by the contract tests in libs/retrieval.
+ */
+function fakeElasticsearch(answers: (req: SearchRequest) => { _id: string; _score: number; _source?: unknown }[], indices: string[] = []): Promise<{ server: Server; url: string; requests: SearchRequest[] }> {
+  const requests: SearchRequest[] = [];
+  const server = createServer((req: IncomingMessage, res: ServerResponse) => {
+    let data = '';
+    req.on('data', (c: Buffer) => (data += c.toString('utf8')));
+    req.on('end', () => {
+      res.setHeader('content-type', 'application/json');
+      // The 8.x client refuses a server that does not say it is Elasticsearch.
+      res.setHeader('x-elastic-product', 'Elasticsearch');
+      const path = (req.url ?? '').split('?')[0];
+      if (req.method === 'HEAD') {
+        // The indices-exists API: 200 when every named index exists, else 404.
+        const named = decodeURIComponent(path.slice(1)).split(',');
+        res.statusCode = named.every((n) => indices.includes(n)) ? 200 : 404;
+        return void res.end();
+      }
+      if (!path.endsWith('/_search')) {
+        res.statusCode = 404;
+        return void res.end(JSON.stringify({ error: { type: 'not_found' }, status: 404 }));
+      }
+      const request = { path, body: data ? JSON.parse(data) : {} };
+      requests.push(request);
+      const hits = answers(request).map((h) => ({ _index: path.split('/')[1], ...h }));
+      res.end(JSON.stringify({ took: 1, timed_out: false, _shards: { total: 1, successful: 1, skipped: 0, failed: 0 }, hits: { max_score: hits[0]?._score ?? null, hits } }));
+    });
+  });
+  return new Promise((ok) => server.listen(0, '127.0.0.1', () => ok({ server, url: `http://127.0.0.1:${(server.address() as AddressInfo).port}`, requests })));
+}
+
+describe('rescue retrieve --es (searches on Elasticsearch, documents from the KB folder)', () => {
+  let dir: string;
+  let version: string;
+  let sqlExample: string;
+  beforeAll(async () => {
+    dir = mkdtempSync(join(tmpdir(), 'rescue-retrieve-es-'));
+    const { stdout } = await run('node', [bin, 'kb', 'build', '--source', join(root, 'examples/fix-pairs'), '--cwe-catalog', join(root, 'examples/cwe-catalog-sample.csv'), '--kb', join(dir, 'kb'), '--json'], { maxBuffer: 1 << 24 });
+    version = JSON.parse(stdout).manifest.version;
+    const examples = readFileSync(join(dir, 'kb', 'versions', version, 'examples.jsonl'), 'utf8').trim().split('\n').map((l) => JSON.parse(l) as { id: string; cwe: string; language: string });
+    sqlExample = (examples.find((e) => e.cwe === 'CWE-89' && e.language === 'python') as { id: string }).id;
+  }, 60_000);
+  afterAll(() => rmSync(dir, { recursive: true, force: true }));
+
+  it('sends every search to the KB version\'s own indices and builds the answer from what ES returned', async () => {
+    const es = await fakeElasticsearch((req) => {
+      if (req.path.includes('-nodes-')) return req.body.knn ? [] : [{ _id: 'python:CWE-89', _score: 4.5 }];
+      if (req.body._source) return [{ _id: sqlExample, _score: 9.5, _source: { node_id: 'python:CWE-89' } }];
+      return req.body.knn ? [{ _id: sqlExample, _score: 0.95 }] : [];
+    }, [`acme-nodes-${version}`, `acme-examples-${version}`]);
+    try {
+      const task = 'def find(db, name):\n    # look the user up by name\n    cur = db.cursor()\n';
+      const out = JSON.parse((await run('node', [bin, 'retrieve', task, '--language', 'python', '--kb', join(dir, 'kb'), '--es', es.url, '--es-prefix', 'acme'])).stdout);
+      expect(out.cwes[0].cwe).toBe('CWE-89');
+      expect(out.example.id).toBe(sqlExample);
+      expect(out.example.score).toBeGreaterThan(0);
+      expect(out.guidelines.length).toBeGreaterThan(0);
+      const paths = new Set(es.requests.map((r) => r.path));
+      expect([...paths].sort()).toEqual([`/acme-examples-${version}/_search`, `/acme-nodes-${version}/_search`]);
+      // The offline CWE facets (text, API, examples) and both code-level facets reached ES.
+      expect(es.requests.some((r) => JSON.stringify(r.body).includes('"code_text"'))).toBe(true);
+      expect(es.requests.some((r) => r.body.knn?.field === 'code_vector')).toBe(true);
+      expect(es.requests.some((r) => JSON.stringify(r.body).includes('"text"'))).toBe(true);
+    } finally {
+      es.server.close();
+    }
+  });
+
+  it('says what to do when the version was never published there, before any search', async () => {
+    const es = await fakeElasticsearch(() => [], [`acme-nodes-${version}`]);
+    try {
+      const attempt = run('node', [bin, 'retrieve', 'x = 1', '--language', 'python', '--kb', join(dir, 'kb'), '--es', es.url, '--es-prefix', 'acme']);
+      await expect(attempt).rejects.toMatchObject({ code: 1, stderr: expect.stringContaining(`KB version ${version} is not in Elasticsearch`) });
+      await expect(attempt).rejects.toMatchObject({ stderr: expect.stringContaining('rescue kb build --es') });
+      expect(es.requests).toEqual([]);
+    } finally {
+      es.server.close();
+    }
+  });
+
+  it('names Elasticsearch, without credentials, when it cannot be reached', async () => {
+    const attempt = run('node', [bin, 'retrieve', 'x = 1', '--language', 'python', '--kb', join(dir, 'kb'), '--es', 'http://elastic:s3cret@127.0.0.1:9']);
+    await expect(attempt).rejects.toMatchObject({ code: 1, stderr: expect.stringContaining('Elasticsearch at http://127.0.0.1:9 did not answer') });
+    await expect(attempt.catch((e: { stderr: string }) => e.stderr)).resolves.not.toContain('s3cret');
+  });
+});
