@@ -1,6 +1,6 @@
-import { llmEnv, loadConfig, redisEnv, stageEnv, storageEnv } from '@rescue/config';
+import { elasticsearchEnv, llmEnv, loadConfig, redisEnv, stageEnv, storageEnv } from '@rescue/config';
 
-export const generatorWorkerEnv = redisEnv.extend(storageEnv.shape).extend(stageEnv('GENERATOR').shape).extend(llmEnv.shape);
+export const generatorWorkerEnv = redisEnv.extend(storageEnv.shape).extend(stageEnv('GENERATOR').shape).extend(llmEnv.shape).extend(elasticsearchEnv.shape);
 
 export type GeneratorWorkerConfig = ReturnType<typeof generatorWorkerEnv.parse>;
 

@@ -6,6 +6,7 @@ import { ConfigError, InvalidInputError } from '@rescue/domain';
 import { FsGenerationStore, type GenerationStore, RedisGenerationStore, generateForTask } from '@rescue/generation';
 import { type OpenedKb, openKnowledgeBase } from '@rescue/knowledge';
 import { LlmClient } from '@rescue/llm';
+import { elasticsearchSearchFor } from '@rescue/retrieval';
 import { connectionOptions } from '@rescue/queue';
 import { Slicer } from '@rescue/slicing';
 import type { GeneratorWorkerConfig } from './generator-worker.config';
@@ -21,7 +22,7 @@ export class GeneratorService implements OnModuleDestroy {
   private readonly kbs = new Map<string, Promise<OpenedKb>>();
   private slicer?: Promise<Slicer>;
 
-  constructor(@Inject(GENERATOR_CONFIG) config: GeneratorWorkerConfig) {
+  constructor(@Inject(GENERATOR_CONFIG) private readonly config: GeneratorWorkerConfig) {
     this.redis = config.RECORD_STORE === 'redis' ? new Redis(connectionOptions('worker', config.REDIS_URL)) : undefined;
     this.store = this.redis ? new RedisGenerationStore(this.redis, config.QUEUE_PREFIX) : new FsGenerationStore(config.RESCUE_DATA_DIR);
     this.llm = LlmClient.fromEnv(config, { dataDir: config.RESCUE_DATA_DIR });
@@ -30,7 +31,8 @@ export class GeneratorService implements OnModuleDestroy {
   private kb(dir: string): Promise<OpenedKb> {
     let kb = this.kbs.get(dir);
     if (!kb) {
-      kb = openKnowledgeBase(dir);
+      // With ELASTICSEARCH_URL the searches run on the KB version's ES indices; documents stay in the folder.
+      kb = openKnowledgeBase(dir, {}, undefined, this.config.ELASTICSEARCH_URL ? elasticsearchSearchFor(this.config.ELASTICSEARCH_URL, this.config.ELASTICSEARCH_PREFIX) : undefined);
       this.kbs.set(dir, kb);
       kb.catch(() => this.kbs.delete(dir));
     }

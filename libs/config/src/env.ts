@@ -109,3 +109,12 @@ export const llmEnv = z.object({
 });
 
 export type LlmEnv = z.output<typeof llmEnv>;
+
+/** Where a process searches a KB published to Elasticsearch (unset: the KB folder's LanceDB). */
+export const elasticsearchEnv = z.object({
+  ELASTICSEARCH_URL: z.string().url().optional(),
+  ELASTICSEARCH_PREFIX: z
+    .string()
+    .regex(/^[a-z0-9][a-z0-9_-]{0,100}$/, 'lowercase letters, digits, _ and - (an Elasticsearch index name prefix)')
+    .default('rescue'),
+});

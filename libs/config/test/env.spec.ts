@@ -1,5 +1,5 @@
 import { ConfigError } from '@rescue/domain';
-import { ingestEnv, loadConfig, redisEnv, stageEnv, storageEnv } from '@rescue/config';
+import { elasticsearchEnv, ingestEnv, loadConfig, redisEnv, stageEnv, storageEnv } from '@rescue/config';
 
 const schema = redisEnv.extend(storageEnv.shape).extend(ingestEnv.shape).extend(stageEnv('INGEST').shape);
 
@@ -36,5 +36,11 @@ describe('loadConfig', () => {
       expect((err as ConfigError).message).not.toContain('sk-very-secret');
       expect((err as ConfigError).message).toContain('LLM_API_KEY=(hidden)');
     }
+  });
+
+  it('reads where to search a KB published to Elasticsearch, with a safe index prefix', () => {
+    expect(loadConfig(elasticsearchEnv, {})).toEqual({ ELASTICSEARCH_PREFIX: 'rescue' });
+    expect(loadConfig(elasticsearchEnv, { ELASTICSEARCH_URL: 'https://es.internal:9200', ELASTICSEARCH_PREFIX: 'acme-kb' })).toEqual({ ELASTICSEARCH_URL: 'https://es.internal:9200', ELASTICSEARCH_PREFIX: 'acme-kb' });
+    expect(() => loadConfig(elasticsearchEnv, { ELASTICSEARCH_URL: 'es.internal', ELASTICSEARCH_PREFIX: 'Acme/*' })).toThrow(/ELASTICSEARCH_URL[\s\S]*ELASTICSEARCH_PREFIX/);
   });
 });

@@ -7,6 +7,7 @@ export * from './embedding/hashing-embedder';
 export * from './knowledge-index/lance-knowledge-index';
 export * from './knowledge-index/knowledge-index';
 export * from './knowledge-index/elasticsearch-knowledge-index';
+export * from './knowledge-index/elasticsearch-search';
 export * from './embedding/llm-embedder';
 export * from './fusion/thresholded-rrf';
 export * from './hierarchical-retriever';

@@ -17,6 +17,8 @@ export interface KnowledgeIndexReader {
   searchExamplesApi(query: string, k: number, filter?: SearchFilter): Promise<Hit[]>;
   /** Nearest code examples by cosine similarity of their code vector. */
   searchExamplesVector(vector: Float32Array, k: number, filter?: SearchFilter): Promise<Hit[]>;
+  /** CWE nodes ranked by their best example under BM25 over the examples' code (the `examples` facet). */
+  searchNodesByExampleCode(query: string, k: number, filter?: SearchFilter): Promise<Hit[]>;
   /** Documents in each collection of the version being read. */
   counts(): Promise<{ nodes: number; examples: number }>;
 }

@@ -1,0 +1,36 @@
+import { Client } from '@elastic/elasticsearch';
+import { ElasticsearchKnowledgeIndex } from './elasticsearch-knowledge-index';
+
+/** The URL without user and password, for messages. */
+export function urlForMessages(url: string): string {
+  try {
+    const u = new URL(url);
+    u.username = '';
+    u.password = '';
+    return u.toString().replace(/\/$/, '');
+  } catch {
+    return '(an Elasticsearch address that is not a URL)';
+  }
+}
+
+/**
+ * Opens a KB version's own Elasticsearch indices for searching (not the live alias, so the
+ * documents read from the KB folder and the ones searched are the same version), after checking
+ * that both exist. Errors name the cluster without credentials and say what to do.
+ */
+export function elasticsearchSearchFor(url: string, prefix: string): (version: string) => Promise<ElasticsearchKnowledgeIndex> {
+  // One retry and a bounded wait: a command or a job should fail in seconds when the cluster is away.
+  const client = new Client({ node: url, maxRetries: 1, requestTimeout: 30_000 });
+  return async (version) => {
+    const index = new ElasticsearchKnowledgeIndex(client, { prefix, version });
+    const names = index.indicesOf(version);
+    let exists: boolean;
+    try {
+      exists = await client.indices.exists({ index: [names.nodes, names.examples], allow_no_indices: false });
+    } catch (err) {
+      throw new Error(`Elasticsearch at ${urlForMessages(url)} did not answer (${(err as Error).message}); check the address, or search the KB folder instead`);
+    }
+    if (!exists) throw new Error(`KB version ${version} is not in Elasticsearch at ${urlForMessages(url)} under prefix "${prefix}" (${names.nodes}, ${names.examples}); publish it with \`rescue kb build --es ${urlForMessages(url)} --es-prefix ${prefix}\``);
+    return index;
+  };
+}
