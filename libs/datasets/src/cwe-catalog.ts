@@ -69,17 +69,33 @@ function parents(cell: string): CweId[] {
 
 /**
  * Streams a MITRE CWE catalogue CSV (any view export: 1000, 699, Top 25) into entries. A row
- * whose id or name is missing is reported with its line and skipped; the other rows are kept.
+ * whose id or name is missing, or that has more cells than the header (an unquoted comma, which
+ * can also swallow the rows after it), is reported with its line and skipped; the other rows are kept.
  */
 export async function readCweCatalog(path: string, onProblem?: (p: CatalogProblem) => void): Promise<Map<CweId, CweEntry>> {
   const entries = new Map<CweId, CweEntry>();
-  const parser = parse({ columns: true, bom: true, relax_column_count: true, skip_empty_lines: true, info: true });
+  // Rows as arrays, mapped to the header here: with `columns: true` csv-parse drops extra cells
+  // without a word. MITRE's exports end every row with one empty cell past the header.
+  const parser = parse({ bom: true, relax_column_count: true, skip_empty_lines: true, info: true });
+  let header: string[] | undefined;
   // pipeline (not pipe) carries a read error such as ENOENT into the parser, so the loop below
   // rejects instead of waiting for ever.
   pipeline(createReadStream(path), parser, () => undefined);
-  for await (const item of parser as AsyncIterable<{ record: Record<string, string>; info: { lines: number } }>) {
-    const row = item.record;
+  for await (const item of parser as AsyncIterable<{ record: string[]; info: { lines: number } }>) {
     const line = item.info.lines;
+    if (!header) {
+      header = item.record.map((h) => h.trim());
+      // A trailing comma on the header names no column.
+      while (header.length > 0 && header[header.length - 1] === '') header.pop();
+      continue;
+    }
+    const cells = item.record;
+    const extra = cells.slice(header.length).filter((c) => c.trim() !== '');
+    if (extra.length > 0) {
+      onProblem?.({ line, field: header[header.length - 1], message: `the row ending here has ${cells.length} cells but the header has ${header.length}: put cells that contain commas or line breaks in double quotes (the row, and any it swallowed, were skipped)` });
+      continue;
+    }
+    const row: Record<string, string> = Object.fromEntries(header.map((h, i) => [h, cells[i] ?? '']));
     const id = parseCweId(row['CWE-ID']);
     if (!id) {
       onProblem?.({ line, field: 'CWE-ID', message: `not a CWE id: ${JSON.stringify(String(row['CWE-ID'] ?? '').slice(0, 40))}` });

@@ -94,6 +94,23 @@ describe('readCweCatalog edge cases', () => {
     expect(m.get('CWE-77')).toMatchObject({ id: 'CWE-77', name: 'Command Thing', parents: ['CWE-74'], mitigations: [] });
   });
 
+  it('reports a row with more cells than the header (an unquoted comma) instead of dropping cells or rows silently', async () => {
+    const p = join(dirs.make('cwe'), 'comma.csv');
+    writeFileSync(
+      p,
+      'CWE-ID,Name,Description,Potential Mitigations,\n' +
+        '1,"One",d,::PHASE:Implementation:DESCRIPTION:Quoted, fine::,\n' +
+        '2,"Two",d,::PHASE:Implementation:DESCRIPTION:Check a, b and c::\n' +
+        '3,"Three",d,"::PHASE:Implementation:DESCRIPTION:Quoted, fine::",\n',
+    );
+    const problems: CatalogProblem[] = [];
+    const m = await readCweCatalog(p, (x) => problems.push(x));
+    expect([...m.keys()]).toEqual(['CWE-3']);
+    expect(m.get('CWE-3')?.mitigations.map((x) => x.description)).toEqual(['Quoted, fine']);
+    expect(problems.map((x) => x.line)).toEqual([2, 3]);
+    expect(problems[0].message).toMatch(/header has 4: put cells that contain commas/);
+  });
+
   it('rejects for a missing file instead of hanging', async () => {
     const streamErrors: Error[] = [];
     // The real module object (not an ES namespace wrapper), which cwe-catalog.ts reads at call time.
