@@ -6,6 +6,7 @@ import { Test } from '@nestjs/testing';
 import type { Queue } from 'bullmq';
 import { QueueName, WorkerApp, queuesConsumedBy } from '@rescue/contracts';
 import { deletePrefix, testRedisUrl, uniquePrefix } from '@rescue/testing';
+import { loadApiConfig } from '../../apps/api/src/api.config';
 import { ApiModule } from '../../apps/api/src/api.module';
 import { loadSummarizeWorkerConfig } from '../../apps/cluster-summarize/src/cluster-summarize-worker.config';
 import { ClusterSummarizeWorkerModule } from '../../apps/cluster-summarize/src/cluster-summarize-worker.module';
@@ -57,7 +58,7 @@ describe('every app starts', () => {
   });
 
   it('the api answers live and ready (Redis up)', async () => {
-    const moduleRef = await Test.createTestingModule({ imports: [ApiModule.register(config())] }).compile();
+    const moduleRef = await Test.createTestingModule({ imports: [ApiModule.register(loadApiConfig(config()))] }).compile();
     const app: INestApplication = moduleRef.createNestApplication();
     await app.listen(0, '127.0.0.1');
     try {

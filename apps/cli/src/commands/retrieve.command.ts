@@ -10,36 +10,9 @@ import { NaiveRecordSearch, OFFLINE_CWE_FACETS, type OpenedKb, offlineQuery, ope
 import { type RetrievalConfig, thresholdFromGoldScores } from '@rescue/retrieval';
 import { join } from 'node:path';
 import { Slicer } from '@rescue/slicing';
-import { chooseContext } from '@rescue/generation';
+import { retrieveOffline } from '@rescue/generation';
 import { intOption } from '../options';
 import { type ElasticsearchOptions, addElasticsearchOptions, elasticsearchSearch } from '../elasticsearch-option';
-
-interface RetrieveLine {
-  id: string;
-  mode: 'offline';
-  abstained: boolean;
-  cwes: { cwe: string; node: string; score: number; facets: Record<string, unknown> }[];
-  guidelines: string[];
-  /** With --guidance-cwes > 1: further retrieved CWEs' guidelines, fitted to --guidance-tokens. */
-  moreGuidance?: { cwe: string; name?: string; guidelines: string[] }[];
-  example?: { id: string; cwe: string; language: string; code: string; sourceUrl?: string; score: number };
-}
-
-async function retrieveOne(kb: OpenedKb, slicer: Slicer, task: CodingTask, guidance?: { cwes: number; tokens: number }): Promise<RetrieveLine> {
-  const query = await offlineQuery(task, slicer);
-  const result = await kb.retriever.retrieve(query);
-  const cwes = result.cwes.map((c) => ({ cwe: kb.nodes.get(c.id)?.cwe ?? c.id, node: c.id, score: c.score, facets: c.facets }));
-  const { context, example } = chooseContext(kb, result, guidance);
-  return {
-    id: task.id,
-    mode: 'offline',
-    abstained: result.abstained,
-    cwes,
-    guidelines: context?.guidelines ?? [],
-    ...(guidance && guidance.cwes > 1 ? { moreGuidance: context?.more ?? [] } : {}),
-    example: example && result.example ? { id: example.id, cwe: example.cwe, language: example.language, code: example.slicedSecure, sourceUrl: example.sourceUrl, score: result.example.score } : undefined,
-  };
-}
 
 export function registerRetrieve(program: Command): void {
   addElasticsearchOptions(program
@@ -59,12 +32,12 @@ export function registerRetrieve(program: Command): void {
       const out = opts.out ? createWriteStream(opts.out) : process.stdout;
       const input = new TaskInput();
       if (opts.tasks) {
-        for await (const task of input.read(opts.tasks)) out.write(`${JSON.stringify(await retrieveOne(kb, slicer, task, guidance))}\n`);
+        for await (const task of input.read(opts.tasks)) out.write(`${JSON.stringify(await retrieveOffline(kb, slicer, task, guidance))}\n`);
       } else {
         if (!taskText) throw new Error('give a task (text or code) or --tasks <jsonl>');
         const language = opts.language ? normalizeLanguageName(opts.language) : undefined;
         if (!language) throw new Error(`--language is required with a single task (e.g. python), got ${JSON.stringify(opts.language)}`);
-        out.write(`${JSON.stringify(await retrieveOne(kb, slicer, { id: 'task', language, prompt: taskText }, guidance), null, 2)}\n`);
+        out.write(`${JSON.stringify(await retrieveOffline(kb, slicer, { id: 'task', language, prompt: taskText }, guidance), null, 2)}\n`);
       }
       if (opts.out) await new Promise<void>((r) => (out as ReturnType<typeof createWriteStream>).end(r));
       input.finish();
@@ -104,7 +77,7 @@ export function registerEval(program: Command): void {
         const withData = new Set([...kb.nodes.values()].filter((n) => n.exampleIds.length > 0).map((n) => n.cwe as string));
         const outcomes: RetrievalOutcome[] = [];
         for (const task of tasks) {
-          const r = await retrieveOne(kb, slicer, task);
+          const r = await retrieveOffline(kb, slicer, task);
           const gold = task.goldCwes ?? [];
           outcomes.push({ gold, ranked: [...new Set(r.cwes.map((c) => c.cwe))], abstained: r.abstained, seen: gold.some((g) => withData.has(g)) });
         }

@@ -1,0 +1,2 @@
+/** The parsed API configuration, for injection. */
+export const API_CONFIG = Symbol('API_CONFIG');

@@ -1,0 +1,43 @@
+import { Inject, Injectable, ServiceUnavailableException } from '@nestjs/common';
+import { type OfflineRetrieval, retrieveOffline } from '@rescue/generation';
+import { OFFLINE_CWE_FACETS, type OpenedKb, openKnowledgeBase } from '@rescue/knowledge';
+import { elasticsearchSearchFor } from '@rescue/retrieval';
+import { Slicer } from '@rescue/slicing';
+import type { ApiConfig } from './api.config';
+import { API_CONFIG } from './api.tokens';
+import type { RetrieveRequest } from './retrieve-request';
+
+/** Offline retrieval for upstream services: the KB folder is opened once and served until restart. */
+@Injectable()
+export class RetrievalService {
+  private kb?: Promise<OpenedKb>;
+  private slicer?: Promise<Slicer>;
+
+  constructor(@Inject(API_CONFIG) private readonly config: ApiConfig) {}
+
+  private open(): Promise<OpenedKb> {
+    const dir = this.config.RESCUE_KB_DIR;
+    if (!dir) throw new ServiceUnavailableException('no KB configured: set RESCUE_KB_DIR to a folder built by `rescue kb build`');
+    if (!this.kb) {
+      const es = this.config.ELASTICSEARCH_URL ? elasticsearchSearchFor(this.config.ELASTICSEARCH_URL, this.config.ELASTICSEARCH_PREFIX) : undefined;
+      this.kb = openKnowledgeBase(dir, { cweFacets: OFFLINE_CWE_FACETS }, undefined, es);
+      // A failed open (folder not built yet, ES away) is retried by the next request.
+      this.kb.catch(() => (this.kb = undefined));
+    }
+    return this.kb;
+  }
+
+  async retrieve(request: RetrieveRequest): Promise<OfflineRetrieval & { kbVersion: string }> {
+    let kb: OpenedKb;
+    try {
+      kb = await this.open();
+    } catch (err) {
+      if (err instanceof ServiceUnavailableException) throw err;
+      throw new ServiceUnavailableException(`the KB cannot be opened: ${(err as Error).message}`);
+    }
+    this.slicer ??= Slicer.create();
+    const guidance = { cwes: request.guidanceCwes, tokens: request.guidanceTokens };
+    const result = await retrieveOffline(kb, await this.slicer, { id: request.id, language: request.language, prompt: request.prompt, kind: request.kind }, guidance);
+    return { ...result, kbVersion: kb.manifest.version };
+  }
+}

@@ -1,0 +1,99 @@
+import { mkdtempSync, rmSync } from 'node:fs';
+import type { AddressInfo } from 'node:net';
+import { tmpdir } from 'node:os';
+import { join, resolve } from 'node:path';
+import type { INestApplication } from '@nestjs/common';
+import { Test } from '@nestjs/testing';
+import { readCweCatalog } from '@rescue/datasets';
+import { buildKnowledgeBase, localEmbedder } from '@rescue/knowledge';
+import { deletePrefix, testRedisUrl, uniquePrefix } from '@rescue/testing';
+import { loadApiConfig } from '../src/api.config';
+import { ApiModule } from '../src/api.module';
+
+const examples = resolve(__dirname, '../../../examples');
+const KEY = 'k-0123456789abcdef-test';
+
+describe('POST /v1/retrieve', () => {
+  let dir: string;
+  let prefix: string;
+  beforeAll(async () => {
+    dir = mkdtempSync(join(tmpdir(), 'rescue-api-'));
+    const catalog = await readCweCatalog(join(examples, 'cwe-catalog-sample.csv'));
+    await buildKnowledgeBase({ sources: [join(examples, 'fix-pairs')], kbDir: join(dir, 'kb'), catalog, clusterBy: 'language-cwe', catalogOnlyNodes: true, hops: 2, maxLineBytes: 1 << 20, embedder: localEmbedder });
+  }, 60_000);
+  afterAll(() => rmSync(dir, { recursive: true, force: true }));
+  beforeEach(() => {
+    prefix = uniquePrefix('api');
+  });
+  afterEach(async () => deletePrefix(prefix));
+
+  const start = async (env: Record<string, string>): Promise<{ app: INestApplication; url: string }> => {
+    const config = loadApiConfig({ REDIS_URL: testRedisUrl(), QUEUE_PREFIX: prefix, ...env });
+    const moduleRef = await Test.createTestingModule({ imports: [ApiModule.register(config)] }).compile();
+    const app = moduleRef.createNestApplication();
+    await app.listen(0, '127.0.0.1');
+    return { app, url: `http://127.0.0.1:${(app.getHttpServer().address() as AddressInfo).port}` };
+  };
+  const post = (url: string, body: unknown, key?: string): Promise<Response> =>
+    fetch(`${url}/v1/retrieve`, { method: 'POST', headers: { 'content-type': 'application/json', ...(key ? { authorization: `Bearer ${key}` } : {}) }, body: JSON.stringify(body) });
+
+  it('answers with the CWEs, guidelines and secure example, as rescue retrieve does', async () => {
+    const { app, url } = await start({ RESCUE_KB_DIR: join(dir, 'kb') });
+    try {
+      const res = await post(url, { id: 'q1', language: 'py', prompt: 'def find_user(db, name):\n    # look the user up by name\n    cur = db.cursor()\n', guidanceCwes: 2 });
+      expect(res.status).toBe(200);
+      const body = await res.json();
+      expect(body).toMatchObject({ id: 'q1', mode: 'offline', abstained: false, kbVersion: expect.stringMatching(/^kb-/) });
+      expect(body.cwes[0].cwe).toBe('CWE-89');
+      expect(body.guidelines.join(' ')).toMatch(/bound parameters/);
+      expect(body.example.code).toContain('%s", (name,)');
+      expect(body.moreGuidance.length).toBe(1);
+    } finally {
+      await app.close();
+    }
+  });
+
+  it('names every bad field in one 400', async () => {
+    const { app, url } = await start({ RESCUE_KB_DIR: join(dir, 'kb') });
+    try {
+      const res = await post(url, { language: 'cobol', prompt: '', kind: 'chat', guidanceCwes: 50 });
+      expect(res.status).toBe(400);
+      const body = await res.json();
+      expect(body.problems.map((p: { field: string }) => p.field).sort()).toEqual(['guidanceCwes', 'kind', 'language', 'prompt']);
+      expect(body.problems.find((p: { field: string }) => p.field === 'language').message).toContain('"cobol"');
+    } finally {
+      await app.close();
+    }
+  });
+
+  it('requires a listed key when API_KEYS is set, and never echoes what was sent', async () => {
+    const { app, url } = await start({ RESCUE_KB_DIR: join(dir, 'kb'), API_KEYS: `other-key-000000000000,${KEY}` });
+    try {
+      const task = { language: 'python', prompt: 'import yaml\n' };
+      expect((await post(url, task)).status).toBe(401);
+      const wrong = await post(url, task, 'guess-guess-guess-guess');
+      expect(wrong.status).toBe(401);
+      expect(await wrong.text()).not.toContain('guess-guess');
+      expect((await post(url, task, KEY)).status).toBe(200);
+    } finally {
+      await app.close();
+    }
+  });
+
+  it('answers 503 with what to set when no KB is configured, or it cannot be opened', async () => {
+    for (const env of [{}, { RESCUE_KB_DIR: join(dir, 'no-such-kb') }]) {
+      const { app, url } = await start(env);
+      try {
+        const res = await post(url, { language: 'python', prompt: 'x = 1' });
+        expect(res.status).toBe(503);
+        expect((await res.json()).message).toMatch(/RESCUE_KB_DIR|cannot be opened/);
+      } finally {
+        await app.close();
+      }
+    }
+  });
+
+  it('refuses short API keys at startup, naming the variable but not the value', () => {
+    expect(() => loadApiConfig({ API_KEYS: 'short-secret' })).toThrow(/API_KEYS=\(hidden\)/);
+  });
+});
