@@ -13,6 +13,21 @@ import { ApiModule } from '../src/api.module';
 const examples = resolve(__dirname, '../../../examples');
 const KEY = 'k-0123456789abcdef-test';
 
+interface RetrieveBody {
+  id: string;
+  mode: string;
+  abstained: boolean;
+  kbVersion: string;
+  cwes: { cwe: string }[];
+  guidelines: string[];
+  example: { code: string };
+  moreGuidance: unknown[];
+}
+interface ProblemBody {
+  message: string;
+  problems: { field: string; message: string }[];
+}
+
 describe('POST /v1/retrieve', () => {
   let dir: string;
   let prefix: string;
@@ -42,7 +57,7 @@ describe('POST /v1/retrieve', () => {
     try {
       const res = await post(url, { id: 'q1', language: 'py', prompt: 'def find_user(db, name):\n    # look the user up by name\n    cur = db.cursor()\n', guidanceCwes: 2 });
       expect(res.status).toBe(200);
-      const body = await res.json();
+      const body = (await res.json()) as RetrieveBody;
       expect(body).toMatchObject({ id: 'q1', mode: 'offline', abstained: false, kbVersion: expect.stringMatching(/^kb-/) });
       expect(body.cwes[0].cwe).toBe('CWE-89');
       expect(body.guidelines.join(' ')).toMatch(/bound parameters/);
@@ -58,9 +73,9 @@ describe('POST /v1/retrieve', () => {
     try {
       const res = await post(url, { language: 'cobol', prompt: '', kind: 'chat', guidanceCwes: 50 });
       expect(res.status).toBe(400);
-      const body = await res.json();
-      expect(body.problems.map((p: { field: string }) => p.field).sort()).toEqual(['guidanceCwes', 'kind', 'language', 'prompt']);
-      expect(body.problems.find((p: { field: string }) => p.field === 'language').message).toContain('"cobol"');
+      const body = (await res.json()) as ProblemBody;
+      expect(body.problems.map((p) => p.field).sort()).toEqual(['guidanceCwes', 'kind', 'language', 'prompt']);
+      expect(body.problems.find((p) => p.field === 'language')?.message).toContain('"cobol"');
     } finally {
       await app.close();
     }
@@ -81,12 +96,12 @@ describe('POST /v1/retrieve', () => {
   });
 
   it('answers 503 with what to set when no KB is configured, or it cannot be opened', async () => {
-    for (const env of [{}, { RESCUE_KB_DIR: join(dir, 'no-such-kb') }]) {
+    for (const env of [{}, { RESCUE_KB_DIR: join(dir, 'no-such-kb') }] as Record<string, string>[]) {
       const { app, url } = await start(env);
       try {
         const res = await post(url, { language: 'python', prompt: 'x = 1' });
         expect(res.status).toBe(503);
-        expect((await res.json()).message).toMatch(/RESCUE_KB_DIR|cannot be opened/);
+        expect(((await res.json()) as ProblemBody).message).toMatch(/RESCUE_KB_DIR|cannot be opened/);
       } finally {
         await app.close();
       }

@@ -1,19 +1,28 @@
-import { type RetrievalIndex, elasticsearchSearchFor } from '@rescue/retrieval';
+import { type OpenedKb, openKnowledgeBase, openKnowledgeBaseFromElasticsearch } from '@rescue/knowledge';
+import { type RetrievalConfig, elasticsearchSearchFor } from '@rescue/retrieval';
 import type { Command } from 'commander';
 
-export interface ElasticsearchOptions {
+export interface KbOptions {
+  kb: string;
   es?: string;
   esPrefix: string;
 }
 
-/** `--es <url>` and `--es-prefix`: run a command's searches on Elasticsearch instead of the KB folder's LanceDB. */
-export function addElasticsearchOptions(command: Command): Command {
+/** `--kb <dir|url>`, `--es <url>` and `--es-prefix`: where a command's KB lives and where it is searched. */
+export function addKbOptions(command: Command): Command {
   return command
-    .option('--es <url>', 'search on Elasticsearch (the KB version published there by `kb build --es`); documents and embedder still come from --kb')
+    .option('--kb <dir|url>', 'KB folder, or an Elasticsearch URL serving a KB published by `kb build --es`', 'rescue-kb')
+    .option('--es <url>', 'with a KB folder: run the searches on Elasticsearch (the same version, published by `kb build --es`)')
     .option('--es-prefix <prefix>', 'Elasticsearch index and alias prefix', 'rescue');
 }
 
-/** The search backend the options name: the KB version's Elasticsearch indices, or undefined for LanceDB. */
-export function elasticsearchSearch(opts: ElasticsearchOptions): ((version: string) => Promise<RetrievalIndex>) | undefined {
-  return opts.es ? elasticsearchSearchFor(opts.es, opts.esPrefix) : undefined;
+export const isUrl = (kb: string): boolean => /^https?:\/\//i.test(kb);
+
+/**
+ * Opens the KB the options name: served by Elasticsearch alone (`--kb http…`), a folder searched
+ * on Elasticsearch (`--kb dir --es url`), or a folder on its own (LanceDB).
+ */
+export function openKb(opts: KbOptions, overrides: Partial<RetrievalConfig> = {}): Promise<OpenedKb> {
+  if (isUrl(opts.kb)) return openKnowledgeBaseFromElasticsearch(opts.kb, opts.esPrefix, overrides);
+  return openKnowledgeBase(opts.kb, overrides, undefined, opts.es ? elasticsearchSearchFor(opts.es, opts.esPrefix) : undefined);
 }

@@ -12,15 +12,18 @@ const bin = join(root, 'bin/rescue.js');
 
 interface SearchRequest {
   path: string;
-  body: { _source?: unknown; query?: unknown; knn?: { field: string } };
+  body: { _source?: unknown; query?: { term?: { kind?: string } }; knn?: { field: string }; search_after?: number[]; size?: number };
 }
+
+/** Other answers than `_search` on the search indices: `METHOD path` → status and body. */
+type Routes = Record<string, { status?: number; body?: unknown } | ((req: SearchRequest) => unknown)>;
 
 /**
  * Answers Elasticsearch's `_search` API the way the documented responses look (no ranking: fixed
  * hits per kind of search), and records what the CLI asked. Only the wiring is under test here:
  * the adapter's requests are pinned by the contract tests in libs/retrieval.
  */
-function fakeElasticsearch(answers: (req: SearchRequest) => { _id: string; _score: number; _source?: unknown }[], indices: string[] = []): Promise<{ server: Server; url: string; requests: SearchRequest[] }> {
+function fakeElasticsearch(answers: (req: SearchRequest) => { _id: string; _score: number; _source?: unknown }[], indices: string[] = [], routes: Routes = {}): Promise<{ server: Server; url: string; requests: SearchRequest[] }> {
   const requests: SearchRequest[] = [];
   const server = createServer((req: IncomingMessage, res: ServerResponse) => {
     let data = '';
@@ -30,6 +33,13 @@ function fakeElasticsearch(answers: (req: SearchRequest) => { _id: string; _scor
       // The 8.x client refuses a server that does not say it is Elasticsearch.
       res.setHeader('x-elastic-product', 'Elasticsearch');
       const path = (req.url ?? '').split('?')[0];
+      const route = routes[`${req.method} ${path}`];
+      if (route) {
+        const request = { path, body: data ? JSON.parse(data) : {} };
+        if (typeof route === 'function') return void res.end(JSON.stringify(route(request)));
+        res.statusCode = route.status ?? 200;
+        return void res.end(JSON.stringify(route.body ?? {}));
+      }
       if (req.method === 'HEAD') {
         // The indices-exists API: 200 when every named index exists, else 404.
         const named = decodeURIComponent(path.slice(1)).split(',');
@@ -81,6 +91,50 @@ describe('rescue retrieve --es (searches on Elasticsearch, documents from the KB
       expect(es.requests.some((r) => JSON.stringify(r.body).includes('"code_text"'))).toBe(true);
       expect(es.requests.some((r) => r.body.knn?.field === 'code_vector')).toBe(true);
       expect(es.requests.some((r) => JSON.stringify(r.body).includes('"text"'))).toBe(true);
+    } finally {
+      es.server.close();
+    }
+  });
+
+  it('serves a KB from Elasticsearch alone (--kb <url>): live version, documents and searches all from ES', async () => {
+    const versionDir = join(dir, 'kb', 'versions', version);
+    const lines = (file: string): { id: string }[] => readFileSync(join(versionDir, file), 'utf8').trim().split('\n').map((l) => JSON.parse(l));
+    const stored: Record<string, { id: string }[]> = { node: lines('nodes.jsonl'), example: lines('examples.jsonl') };
+    const docs = `/acme-docs-${version}`;
+    const doc = (id: string, body: unknown) => ({ body: { _index: docs.slice(1), _id: id, _version: 1, found: true, _source: { kind: id, ord: 0, body } } });
+    const es = await fakeElasticsearch(
+      (req) => {
+        if (req.path.includes('-nodes-')) return req.body.knn ? [] : [{ _id: 'python:CWE-89', _score: 4.5 }];
+        if (req.body._source) return [{ _id: sqlExample, _score: 9.5, _source: { node_id: 'python:CWE-89' } }];
+        return req.body.knn ? [{ _id: sqlExample, _score: 0.95 }] : [];
+      },
+      [`acme-nodes-${version}`, `acme-examples-${version}`],
+      {
+        'GET /_alias/acme-nodes': { body: { [`acme-nodes-${version}`]: { aliases: { 'acme-nodes': {} } } } },
+        'GET /_alias/acme-examples': { body: { [`acme-examples-${version}`]: { aliases: { 'acme-examples': {} } } } },
+        [`GET ${docs}/_doc/manifest`]: doc('manifest', JSON.parse(readFileSync(join(versionDir, 'manifest.json'), 'utf8'))),
+        [`GET ${docs}/_doc/embedder`]: doc('embedder', { json: readFileSync(join(versionDir, 'embedder.json'), 'utf8') }),
+        [`GET ${docs}/_doc/thresholds`]: { status: 404, body: { _index: docs.slice(1), _id: 'thresholds', found: false } },
+        [`POST ${docs}/_search`]: (req) => {
+          const kind = req.body.query?.term?.kind as string;
+          const from = req.body.search_after ? req.body.search_after[0] + 1 : 0;
+          const page = stored[kind].slice(from, from + (req.body.size ?? 10));
+          return { took: 1, timed_out: false, _shards: { total: 1, successful: 1, skipped: 0, failed: 0 }, hits: { hits: page.map((body, i) => ({ _id: `${kind}:${body.id}`, _score: null, _source: { kind, ord: from + i, body }, sort: [from + i] })) } };
+        },
+      },
+    );
+    try {
+      const task = 'def find(db, name):\n    # look the user up by name\n    cur = db.cursor()\n';
+      // No KB folder anywhere: run from an empty directory.
+      const empty = mkdtempSync(join(tmpdir(), 'rescue-no-kb-'));
+      const out = JSON.parse((await run('node', [bin, 'retrieve', task, '--language', 'python', '--kb', es.url, '--es-prefix', 'acme'], { cwd: empty })).stdout);
+      rmSync(empty, { recursive: true, force: true });
+      expect(out.cwes[0].cwe).toBe('CWE-89');
+      expect(out.example.id).toBe(sqlExample);
+      expect(out.example.code).toContain('(name,)');
+      expect(out.guidelines.length).toBeGreaterThan(0);
+      const paths = new Set(es.requests.map((r) => r.path));
+      expect(paths).toEqual(new Set([`/acme-nodes-${version}/_search`, `/acme-examples-${version}/_search`]));
     } finally {
       es.server.close();
     }

@@ -1,6 +1,20 @@
 import { readFile, rename, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import { type Embedder, DEFAULT_RETRIEVAL, HierarchicalRetriever, LanceKnowledgeIndex, LsaEmbedder, type RetrievalConfig, type RetrievalIndex, type RetrievalQuery } from '@rescue/retrieval';
+import { Client } from '@elastic/elasticsearch';
+import {
+  type Embedder,
+  DEFAULT_RETRIEVAL,
+  ElasticsearchKbDocuments,
+  ElasticsearchKnowledgeIndex,
+  HierarchicalRetriever,
+  LanceKnowledgeIndex,
+  LsaEmbedder,
+  type RetrievalConfig,
+  type RetrievalIndex,
+  type RetrievalQuery,
+  elasticsearchSearchFor,
+  urlForMessages,
+} from '@rescue/retrieval';
 import { KbDirectory, type KbManifest } from './kb-directory';
 import type { CodeExample, CweNode } from './kb-model';
 
@@ -28,10 +42,34 @@ export async function writeThresholds(versionDir: string, file: CalibrationFile)
 
 export interface OpenedKb {
   manifest: KbManifest;
-  versionDir: string;
+  /** Where it was read from: the version folder, or the Elasticsearch documents index. */
+  source: string;
   nodes: Map<string, CweNode>;
   examples: Map<string, CodeExample>;
   retriever: HierarchicalRetriever;
+  /** Stores thresholds fitted by `kb calibrate` with this version, wherever it lives. */
+  saveThresholds(file: CalibrationFile): Promise<void>;
+}
+
+function assemble(
+  manifest: KbManifest,
+  source: string,
+  parts: { embedderJson: string; calibrated?: CalibrationFile; nodes: CweNode[]; examples: CodeExample[]; index: RetrievalIndex; saveThresholds: (file: CalibrationFile) => Promise<void> },
+  overrides: Partial<RetrievalConfig>,
+): OpenedKb {
+  if (manifest.embedder.id !== 'local-lsa') {
+    throw new Error(`KB ${manifest.version} was embedded with ${String(manifest.embedder.id)}; only local-lsa KBs can be queried offline for now`);
+  }
+  const embedder: Embedder = LsaEmbedder.fromJSON(parts.embedderJson);
+  const thresholds = { ...DEFAULT_RETRIEVAL.thresholds, ...(manifest.thresholds ?? {}), ...(parts.calibrated?.thresholds ?? {}), ...(overrides.thresholds ?? {}) };
+  return {
+    manifest,
+    source,
+    nodes: new Map(parts.nodes.map((n) => [n.id, n])),
+    examples: new Map(parts.examples.map((e) => [e.id, e])),
+    retriever: new HierarchicalRetriever(parts.index, embedder, { ...DEFAULT_RETRIEVAL, ...overrides, thresholds }),
+    saveThresholds: parts.saveThresholds,
+  };
 }
 
 /**
@@ -39,7 +77,7 @@ export interface OpenedKb {
  * queries land in the same vector space, and the thresholds stored with it when it has them. The
  * searches run on the folder's LanceDB tables unless `searchIndex` gives another backend for the
  * version (Elasticsearch, reading that version's own indices, published by `kb build --es`); the
- * documents, embedder and thresholds always come from the folder.
+ * documents, embedder and thresholds then still come from the folder.
  */
 export async function openKnowledgeBase(kbDir: string, overrides: Partial<RetrievalConfig> = {}, version?: string, searchIndex?: (version: string) => RetrievalIndex | Promise<RetrievalIndex>): Promise<OpenedKb> {
   const dir = new KbDirectory(kbDir);
@@ -48,18 +86,73 @@ export async function openKnowledgeBase(kbDir: string, overrides: Partial<Retrie
   if (manifest.embedder.id !== 'local-lsa') {
     throw new Error(`KB ${manifest.version} was embedded with ${String(manifest.embedder.id)}; only local-lsa KBs can be queried offline for now`);
   }
-  const embedder: Embedder = LsaEmbedder.fromJSON(await readFile(join(versionDir, 'embedder.json'), 'utf8'));
-  const index = searchIndex ? await searchIndex(manifest.version) : await LanceKnowledgeIndex.open(versionDir);
-  const calibrated = await readThresholds(versionDir);
-  const thresholds = { ...DEFAULT_RETRIEVAL.thresholds, ...(manifest.thresholds ?? {}), ...(calibrated?.thresholds ?? {}), ...(overrides.thresholds ?? {}) };
-  const retriever = new HierarchicalRetriever(index, embedder, { ...DEFAULT_RETRIEVAL, ...overrides, thresholds });
-  return {
+  return assemble(
     manifest,
     versionDir,
-    nodes: new Map((await dir.nodes(manifest.version)).map((n) => [n.id, n])),
-    examples: new Map((await dir.examples(manifest.version)).map((e) => [e.id, e])),
-    retriever,
-  };
+    {
+      embedderJson: await readFile(join(versionDir, 'embedder.json'), 'utf8'),
+      calibrated: await readThresholds(versionDir),
+      nodes: await dir.nodes(manifest.version),
+      examples: await dir.examples(manifest.version),
+      index: searchIndex ? await searchIndex(manifest.version) : await LanceKnowledgeIndex.open(versionDir),
+      saveThresholds: (file) => writeThresholds(versionDir, file),
+    },
+    overrides,
+  );
+}
+
+/**
+ * Opens a KB served by Elasticsearch alone: the live version behind `${prefix}-nodes` (or the one
+ * given), its documents, embedder and thresholds from `${prefix}-docs-${version}`, its searches on
+ * that version's indices. `kb build --es` publishes all three.
+ */
+export async function openKnowledgeBaseFromElasticsearch(url: string, prefix: string, overrides: Partial<RetrievalConfig> = {}, version?: string): Promise<OpenedKb> {
+  const client = new Client({ node: url, maxRetries: 1, requestTimeout: 30_000 });
+  let live: string | undefined;
+  try {
+    live = version ?? (await new ElasticsearchKnowledgeIndex(client, { prefix }).liveVersion());
+  } catch (err) {
+    throw new Error(`Elasticsearch at ${urlForMessages(url)} did not answer (${(err as Error).message}); check the address`);
+  }
+  if (!live) throw new Error(`no KB is live in Elasticsearch at ${urlForMessages(url)} under prefix "${prefix}"; publish one with \`rescue kb build --es ${urlForMessages(url)} --es-prefix ${prefix}\``);
+  const documents = new ElasticsearchKbDocuments(client, prefix);
+  const docs = await documents.read(live);
+  if (docs.embedder === undefined) throw new Error(`KB version ${live} in Elasticsearch has no embedder document; republish it with \`rescue kb build --es\``);
+  return assemble(
+    docs.manifest as KbManifest,
+    `${urlForMessages(url)}/${documents.indexOf(live)}`,
+    {
+      embedderJson: docs.embedder,
+      calibrated: docs.thresholds as CalibrationFile | undefined,
+      nodes: docs.nodes as CweNode[],
+      examples: docs.examples as CodeExample[],
+      index: await elasticsearchSearchFor(url, prefix)(live),
+      saveThresholds: (file) => documents.writeThresholds(live as string, file),
+    },
+    overrides,
+  );
+}
+
+/**
+ * Writes a published version's documents, embedder and thresholds from its folder to
+ * Elasticsearch, before its search indices go live (`kb build --es`).
+ */
+export async function publishKbDocuments(client: Client, prefix: string, versionDir: string): Promise<{ documents: number }> {
+  const manifest = JSON.parse(await readFile(join(versionDir, 'manifest.json'), 'utf8')) as KbManifest;
+  const dir = new KbDirectory(join(versionDir, '..', '..'));
+  let embedder: string | undefined;
+  try {
+    embedder = await readFile(join(versionDir, 'embedder.json'), 'utf8');
+  } catch {
+    // An LLM embedder has no model to store; queries embed through the LLM.
+  }
+  return new ElasticsearchKbDocuments(client, prefix).write(manifest.version, {
+    manifest,
+    embedder,
+    thresholds: await readThresholds(versionDir),
+    nodes: await dir.nodes(manifest.version),
+    examples: await dir.examples(manifest.version),
+  });
 }
 
 /** What offline retrieval reads from a task's code: API references and the prose in it. */

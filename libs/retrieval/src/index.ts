@@ -12,3 +12,4 @@ export * from './embedding/llm-embedder';
 export * from './fusion/thresholded-rrf';
 export * from './hierarchical-retriever';
 export * from './fusion/calibrate';
+export * from './knowledge-index/elasticsearch-kb-documents';

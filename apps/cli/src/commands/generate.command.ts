@@ -3,13 +3,12 @@ import type { Command } from 'commander';
 import { llmEnv, loadConfig } from '@rescue/config';
 import type { CodingTask } from '@rescue/datasets';
 import { generateForTask, runGenerationBatch } from '@rescue/generation';
-import { openKnowledgeBase } from '@rescue/knowledge';
 import { LlmClient } from '@rescue/llm';
 import { Slicer } from '@rescue/slicing';
 import { generateDistributed } from './generate-distributed';
 import { TaskInput } from '../task-input';
 import { intOption } from '../options';
-import { type ElasticsearchOptions, addElasticsearchOptions, elasticsearchSearch } from '../elasticsearch-option';
+import { type KbOptions, addKbOptions, isUrl, openKb } from '../elasticsearch-option';
 
 interface GenerateOptions {
   tasks: string;
@@ -26,7 +25,7 @@ interface GenerateOptions {
 }
 
 export function registerGenerate(program: Command): void {
-  addElasticsearchOptions(program
+  addKbOptions(program
     .command('generate'))
     .description('Generate code for tasks with RESCUE: analysis, retrieval, then the LLM with the security context (resumable)')
     .requiredOption('--tasks <jsonl>', 'tasks, one {"id","language","prompt","kind"?} per line')
@@ -37,10 +36,9 @@ export function registerGenerate(program: Command): void {
     .option('--style <style>', 'chat | completion (completion-style models continue the task code)', 'chat')
     .option('--guidance-cwes <n>', 'put the guidelines of up to n retrieved CWEs in the prompt (1: the paper, the chosen example\'s CWE only)', '1')
     .option('--guidance-tokens <t>', 'token budget for the security knowledge in the prompt when --guidance-cwes > 1', '1500')
-    .option('--kb <dir>', 'KB directory', 'rescue-kb')
     .option('--distributed', 'one queue job per task on the generator workers (REDIS_URL, QUEUE_PREFIX, a KB folder they share)')
     .option('--json', 'print the summary as JSON')
-    .action(async (opts: GenerateOptions & ElasticsearchOptions) => {
+    .action(async (opts: GenerateOptions & KbOptions) => {
       const llm = LlmClient.fromEnv(loadConfig(llmEnv));
       if (!llm && !opts.distributed) throw new Error('no LLM configured (set LLM_BASE_URL and a model). Without one, `rescue retrieve` gives the security context for your tasks.');
       const samples = intOption('--samples', opts.samples, 1, 100);
@@ -52,13 +50,14 @@ export function registerGenerate(program: Command): void {
       const input = new TaskInput();
       const tasks: CodingTask[] = await input.all(opts.tasks);
       if (opts.distributed) {
+        if (isUrl(opts.kb)) throw new Error('--distributed needs a KB folder the generator workers share (--kb <dir>); they can search Elasticsearch with ELASTICSEARCH_URL');
         const summary = await generateDistributed({ tasks, out: opts.out, kbDir: opts.kb, samples, style: opts.style as 'chat' | 'completion', temperature, guidance });
         process.stdout.write(opts.json ? `${JSON.stringify(summary, null, 2)}\n` : `Batch ${summary.batchId}: ${summary.done} generated, ${summary.failed} failed, ${summary.resumed} already in ${opts.out}; ${summary.seconds} s\n`);
         input.finish();
         return;
       }
       if (!llm) return;
-      const kb = await openKnowledgeBase(opts.kb, {}, undefined, elasticsearchSearch(opts));
+      const kb = await openKb(opts);
       const slicer = await Slicer.create();
       const bar = !opts.json && process.stderr.isTTY ? new SingleBar({ format: 'generate [{bar}] {value}/{total} tasks', stream: process.stderr }) : undefined;
       let started = false;

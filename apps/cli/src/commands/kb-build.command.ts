@@ -4,10 +4,10 @@ import { join } from 'node:path';
 import { ingestEnv, llmEnv, loadConfig } from '@rescue/config';
 import { type CweEntry, readCweCatalog } from '@rescue/datasets';
 import type { CweId } from '@rescue/domain';
-import { DEFAULT_LLM_DISTILLER, type KbBuildStage, buildKnowledgeBase, llmDistiller, localEmbedder } from '@rescue/knowledge';
+import { DEFAULT_LLM_DISTILLER, KbDirectory, type KbBuildStage, buildKnowledgeBase, llmDistiller, localEmbedder, publishKbDocuments } from '@rescue/knowledge';
 import { Client } from '@elastic/elasticsearch';
 import { LlmClient } from '@rescue/llm';
-import { ElasticsearchKnowledgeIndex, LlmEmbedder } from '@rescue/retrieval';
+import { ElasticsearchKbDocuments, ElasticsearchKnowledgeIndex, LlmEmbedder } from '@rescue/retrieval';
 import { buildDistributed } from './kb-build-distributed';
 import { intOption } from '../options';
 
@@ -90,8 +90,11 @@ export function registerKbBuild(kb: Command): void {
         llmStats: llm ? () => llm.stats() : undefined,
         alsoPublish: opts.es
           ? async (version, nodes, examples, dims) => {
-              const index = new ElasticsearchKnowledgeIndex(new Client({ node: opts.es as string }), { prefix: opts.esPrefix });
-              await index.publish(version, nodes, examples, { dims });
+              const client = new Client({ node: opts.es as string });
+              // Documents first: once the aliases move, readers of the live version find them.
+              await publishKbDocuments(client, opts.esPrefix, new KbDirectory(opts.kb).versionDir(version));
+              const result = await new ElasticsearchKnowledgeIndex(client, { prefix: opts.esPrefix }).publish(version, nodes, examples, { dims });
+              await new ElasticsearchKbDocuments(client, opts.esPrefix).delete(result.deletedVersions);
             }
           : undefined,
         onStage: (stage, event, done, total) => {

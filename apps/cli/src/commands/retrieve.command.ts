@@ -6,28 +6,27 @@ import { TaskInput } from '../task-input';
 import { type RetrievalOutcome, retrievalReport } from '@rescue/evaluation';
 import { FsRecordStore } from '@rescue/datasets';
 import type { FixRecord } from '@rescue/domain';
-import { NaiveRecordSearch, OFFLINE_CWE_FACETS, type OpenedKb, offlineQuery, openKnowledgeBase, writeThresholds } from '@rescue/knowledge';
+import { NaiveRecordSearch, OFFLINE_CWE_FACETS, type OpenedKb, offlineQuery } from '@rescue/knowledge';
 import { type RetrievalConfig, thresholdFromGoldScores } from '@rescue/retrieval';
 import { join } from 'node:path';
 import { Slicer } from '@rescue/slicing';
 import { retrieveOffline } from '@rescue/generation';
 import { intOption } from '../options';
-import { type ElasticsearchOptions, addElasticsearchOptions, elasticsearchSearch } from '../elasticsearch-option';
+import { type KbOptions, addKbOptions, isUrl, openKb } from '../elasticsearch-option';
 
 export function registerRetrieve(program: Command): void {
-  addElasticsearchOptions(program
+  addKbOptions(program
     .command('retrieve'))
     .description('Security context for coding tasks: the likely CWEs, their guidelines and a sliced secure example (offline mode: no LLM)')
     .argument('[task]', 'one task, as text or code')
     .option('--language <language>', 'the task\'s language (with a single task)')
     .option('--tasks <jsonl>', 'tasks, one {"id","language","prompt","kind"?} per line')
     .option('--out <jsonl>', 'write one result per task here (default: stdout)')
-    .option('--kb <dir>', 'KB directory', 'rescue-kb')
     .option('--guidance-cwes <n>', 'also give the guidelines of further retrieved CWEs, up to n CWEs in all', '1')
     .option('--guidance-tokens <t>', 'token budget for the guidelines and example when --guidance-cwes > 1', '1500')
-    .action(async (taskText: string | undefined, opts: { language?: string; tasks?: string; out?: string; kb: string; guidanceCwes: string; guidanceTokens: string } & ElasticsearchOptions) => {
+    .action(async (taskText: string | undefined, opts: { language?: string; tasks?: string; out?: string; kb: string; guidanceCwes: string; guidanceTokens: string } & KbOptions) => {
       const guidance = { cwes: intOption('--guidance-cwes', opts.guidanceCwes, 1, 10), tokens: intOption('--guidance-tokens', opts.guidanceTokens, 100, 32_000) };
-      const kb = await openKnowledgeBase(opts.kb, { cweFacets: OFFLINE_CWE_FACETS }, undefined, elasticsearchSearch(opts));
+      const kb = await openKb(opts, { cweFacets: OFFLINE_CWE_FACETS });
       const slicer = await Slicer.create();
       const out = opts.out ? createWriteStream(opts.out) : process.stdout;
       const input = new TaskInput();
@@ -46,16 +45,15 @@ export function registerRetrieve(program: Command): void {
 
 export function registerEval(program: Command): void {
   const evalCmd = program.command('eval').description('evaluate the system');
-  addElasticsearchOptions(evalCmd
+  addKbOptions(evalCmd
     .command('retrieval'))
     .description('Coverage, abstention, hit@1/4/10 and MRR of CWE retrieval against gold CWEs, split by seen/unseen')
     .option('--tasks <jsonl>', 'tasks with "gold_cwes"')
     .option('--dev <dir>', 'a SafeCoder-style evaluation folder (info.json per scenario), e.g. ../shared/data/dev-eval/safecoder-sec-eval')
-    .option('--kb <dir>', 'KB directory', 'rescue-kb')
     .option('--facets <list>', `CWE-level facets of the full system, comma-separated (cause,api,text,examples; offline default ${OFFLINE_CWE_FACETS.join(',')})`)
     .option('--compare', 'also run the naive baseline (BM25 over raw fix records) and the paper\'s facets only (cause + API)')
     .option('--json', 'print JSON')
-    .action(async (opts: { tasks?: string; dev?: string; kb: string; facets?: string; compare?: boolean; json?: boolean } & ElasticsearchOptions) => {
+    .action(async (opts: { tasks?: string; dev?: string; kb: string; facets?: string; compare?: boolean; json?: boolean } & KbOptions) => {
       const tasks: CodingTask[] = [];
       if (opts.dev) tasks.push(...(await readSecEvalScenarios(opts.dev)));
       const input = new TaskInput();
@@ -64,6 +62,7 @@ export function registerEval(program: Command): void {
       const slicer = await Slicer.create();
       const facets = opts.facets ? (opts.facets.split(',').map((f) => f.trim()) as RetrievalConfig['cweFacets']) : undefined;
       const systems: { name: string; overrides: Partial<RetrievalConfig> }[] = [{ name: 'full', overrides: { topK: 10, cweFacets: facets ?? OFFLINE_CWE_FACETS } }];
+      if (opts.compare && isUrl(opts.kb)) throw new Error('--compare needs a KB folder: the naive baseline searches the records the KB was built from (--kb <dir>, with --es to search Elasticsearch)');
       if (opts.compare) {
         systems.unshift({ name: 'paper', overrides: { topK: 10, cweFacets: ['cause', 'api'] } });
         // Every CWE facet at once, as with an LLM: shows what the offline facet choice is worth.
@@ -72,7 +71,7 @@ export function registerEval(program: Command): void {
       const reports: Record<string, ReturnType<typeof retrievalReport>> = {};
       let version = '';
       for (const system of systems) {
-        const kb = await openKnowledgeBase(opts.kb, system.overrides, undefined, elasticsearchSearch(opts));
+        const kb = await openKb(opts, system.overrides);
         version = kb.manifest.version;
         const withData = new Set([...kb.nodes.values()].filter((n) => n.exampleIds.length > 0).map((n) => n.cwe as string));
         const outcomes: RetrievalOutcome[] = [];
@@ -122,14 +121,13 @@ async function recordsOf(kbDir: string, kb: OpenedKb): Promise<FixRecord[]> {
 }
 
 export function registerKbCalibrate(kb: Command): void {
-  addElasticsearchOptions(kb.command('calibrate'))
+  addKbOptions(kb.command('calibrate'))
     .description('Fit per-facet retrieval thresholds on a development set with gold CWEs and store them with the serving KB version')
     .option('--dev <dir>', 'a SafeCoder-style evaluation folder')
     .option('--tasks <jsonl>', 'tasks with "gold_cwes"')
     .option('--quantile <q>', 'keep this share of gold matches above each threshold (1 - q)', '0.05')
-    .option('--kb <dir>', 'KB directory', 'rescue-kb')
     .option('--json', 'print JSON')
-    .action(async (opts: { dev?: string; tasks?: string; quantile: string; kb: string; json?: boolean } & ElasticsearchOptions) => {
+    .action(async (opts: { dev?: string; tasks?: string; quantile: string; kb: string; json?: boolean } & KbOptions) => {
       const quantile = Number(opts.quantile);
       if (!(quantile >= 0 && quantile < 1)) throw new Error(`--quantile must be in [0, 1), not ${JSON.stringify(opts.quantile)}`);
       const tasks: CodingTask[] = [];
@@ -142,7 +140,7 @@ export function registerKbCalibrate(kb: Command): void {
       // LLM's analysis looks like, which an offline run cannot show, so its threshold is kept.
       const zero = { cause: 0, api: 0, text: 0, code: 0, examples: 0 };
       const evaluate = async (thresholds: RetrievalConfig['thresholds']) => {
-        const kb = await openKnowledgeBase(opts.kb, { topK: 10, thresholds, cweFacets: OFFLINE_CWE_FACETS }, undefined, elasticsearchSearch(opts));
+        const kb = await openKb(opts, { topK: 10, thresholds, cweFacets: OFFLINE_CWE_FACETS });
         const withData = new Set([...kb.nodes.values()].filter((n) => n.exampleIds.length > 0).map((n) => n.cwe as string));
         const goldScores: Record<string, number[]> = {};
         const outcomes: RetrievalOutcome[] = [];
@@ -174,7 +172,7 @@ export function registerKbCalibrate(kb: Command): void {
       };
       const after = await evaluate({ ...zero, ...fitted });
       input.finish();
-      await writeThresholds(before.kb.versionDir, { thresholds: fitted, fittedOn: `${tasks.length} tasks${opts.dev ? ` from ${opts.dev}` : ''}`, quantile, createdAt: new Date().toISOString() });
+      await before.kb.saveThresholds({ thresholds: fitted, fittedOn: `${tasks.length} tasks${opts.dev ? ` from ${opts.dev}` : ''}`, quantile, createdAt: new Date().toISOString() });
       if (opts.json) return void process.stdout.write(`${JSON.stringify({ version: before.kb.manifest.version, thresholds: fitted, before: before.report, after: after.report }, null, 2)}\n`);
       const line = (name: string, m: ReturnType<typeof retrievalReport>['all']): string => `${name.padEnd(8)} coverage ${m.coverage.toFixed(3)}  hit@1 ${m.hitAt1.toFixed(3)}  hit@4 ${m.hitAt4.toFixed(3)}  hit@10 ${m.hitAt10.toFixed(3)}  MRR ${m.mrr.toFixed(3)}`;
       process.stdout.write(

@@ -5,6 +5,7 @@
 // qualified names, filters and kNN rank for real, and the alias moves.
 import { randomBytes } from 'node:crypto';
 import { Client } from '@elastic/elasticsearch';
+import { ElasticsearchKbDocuments } from '../../src/knowledge-index/elasticsearch-kb-documents';
 import { ElasticsearchKnowledgeIndex, KnowledgeIndexPublishError } from '../../src/knowledge-index/elasticsearch-knowledge-index';
 import type { IndexedExample, IndexedNode } from '../../src/knowledge-index/lance-knowledge-index';
 
@@ -95,5 +96,17 @@ describeLive('ElasticsearchKnowledgeIndex against a live Elasticsearch', () => {
     expect(fourth.deletedVersions).toEqual(['v1']);
     expect(await client.indices.exists({ index: `${prefix}-nodes-v1` })).toBe(false);
     expect(await client.indices.exists({ index: `${prefix}-nodes-v2` })).toBe(true);
+  });
+
+  it('stores a version\'s KB documents and reads them back, pages included', async () => {
+    const docs = new ElasticsearchKbDocuments(client, prefix);
+    const many = Array.from({ length: 1234 }, (_, i) => ({ id: `n${i}`, guidelines: [`g${i}`] }));
+    expect(await docs.write('v9', { manifest: { version: 'v9' }, embedder: '{"m":1}', nodes: many, examples: [{ id: 'e1' }] })).toEqual({ documents: 1237 });
+    const back = await docs.read('v9');
+    expect(back).toEqual({ manifest: { version: 'v9' }, embedder: '{"m":1}', thresholds: undefined, nodes: many, examples: [{ id: 'e1' }] });
+    await docs.writeThresholds('v9', { thresholds: { text: 1 } });
+    expect((await docs.read('v9')).thresholds).toEqual({ thresholds: { text: 1 } });
+    await docs.delete(['v9']);
+    await expect(docs.read('v9')).rejects.toThrow(/has no documents/);
   });
 });
