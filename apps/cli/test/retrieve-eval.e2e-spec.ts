@@ -3,6 +3,7 @@ import { existsSync, mkdtempSync, readFileSync, readdirSync, rmSync, writeFileSy
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { promisify } from 'node:util';
+import { FakeOpenAiServer } from '@rescue/testing';
 
 const run = promisify(execFile);
 const root = resolve(__dirname, '../../..');
@@ -85,6 +86,49 @@ describe('rescue eval retrieval / kb calibrate / retrieve --tasks (offline, exam
     const tight = JSON.parse((await run('node', [...args, '--guidance-cwes', '3', '--guidance-tokens', '100'])).stdout);
     expect(tight.moreGuidance).toEqual([]);
     await expect(run('node', [...args, '--guidance-cwes', 'many'])).rejects.toMatchObject({ stderr: expect.stringContaining('--guidance-cwes') });
+  });
+
+  it('--mode llm: analyses each task once with the LLM (draft and cause), and the cause reaches a catalogue-only CWE', async () => {
+    const cause = (text: string): string => JSON.stringify({ cause: text });
+    const fake = await FakeOpenAiServer.start({ defaultReply: '```python\npass\n```' });
+    const isCause = (req: { prompt: string }, words: RegExp): boolean => /explain why code is vulnerable/.test(req.prompt) && words.test(req.prompt);
+    fake.script([
+      { match: (req) => isCause(req, /log entries/), reply: cause('A user name from the request is written into the log as it is, so line breaks in it let an attacker forge log entries.') },
+      { match: (req) => isCause(req, /look the user up/), reply: cause('The name may be pasted into an SQL query string, letting input change the query.') },
+      { match: /explain why code is vulnerable/, reply: cause('Input may reach a dangerous call unchecked.') },
+    ]);
+    try {
+      const env = { ...process.env, LLM_BASE_URL: fake.baseUrl, LLM_API_KEY: 'sk-test-never-shown', LLM_MODEL: 'fake', LLM_CACHE: 'none' };
+      const { stdout } = await run('node', [bin, 'eval', 'retrieval', '--tasks', tasksFile, '--kb', kb, '--mode', 'llm', '--compare', '--json'], { env, maxBuffer: 1 << 24 });
+      const out = JSON.parse(stdout);
+      expect(out.mode).toBe('llm');
+      expect(Object.keys(out.systems).sort()).toEqual(['full', 'naive', 'paper']);
+      // Two calls per task (draft, cause), whatever the number of systems compared.
+      expect(fake.requests).toHaveLength(2 * tasks.length);
+      expect(out.systems.full.unseen.hitAt4).toBe(1);
+      expect(out.systems.naive.unseen.hitAt10).toBe(0);
+      expect(out.systems.full.seen.hitAt4).toBeGreaterThanOrEqual(0.8);
+    } finally {
+      await fake.close();
+    }
+  });
+
+  it('--mode llm: a task whose analysis fails is left out with its error class, the others are scored, exit code 1', async () => {
+    const fake = await FakeOpenAiServer.start({ defaultReply: JSON.stringify({ cause: 'Input may reach a dangerous call.' }) });
+    fake.script([{ match: (req) => /explain why code is vulnerable/.test(req.prompt) && /parse the YAML/.test(req.prompt), fault: { kind: 'status', status: 400, message: 'context too long' } }]);
+    try {
+      const env = { ...process.env, LLM_BASE_URL: fake.baseUrl, LLM_API_KEY: 'sk-test-never-shown', LLM_MODEL: 'fake', LLM_CACHE: 'none' };
+      const failed = await run('node', [bin, 'eval', 'retrieval', '--tasks', tasksFile, '--kb', kb, '--mode', 'llm'], { env }).then(
+        () => undefined,
+        (err: { code: number; stdout: string; stderr: string }) => err,
+      );
+      expect(failed?.code).toBe(1);
+      expect(failed?.stderr).toMatch(/analysis of yaml failed \(\w+\)/);
+      expect(failed?.stderr).not.toContain('sk-test-never-shown');
+      expect(failed?.stdout).toMatch(/Retrieval on 5 tasks .*llm mode; 1 task\(s\) left out/);
+    } finally {
+      await fake.close();
+    }
   });
 
   it('skips a bad task line with its place, keeps the valid ones, and exits non-zero', async () => {

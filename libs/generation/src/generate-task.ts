@@ -1,6 +1,7 @@
 import type { CodingTask } from '@rescue/datasets';
 import { RescueError } from '@rescue/domain';
 import type { OpenedKb } from '@rescue/knowledge';
+import type { RetrievalQuery } from '@rescue/retrieval';
 import { type Llm, type LlmUsage, causeAnalysisTemplate } from '@rescue/llm';
 import { type PromptStyle, draftPrompt, extractCode, generationPrompt } from './prompts';
 import { chooseContext } from './security-context';
@@ -43,13 +44,21 @@ const add = (a: { prompt: number; completion: number }, u: LlmUsage): void => {
   a.completion += u.completionTokens;
 };
 
+/** The LLM analysis of a task (paper §4.1) and the retrieval query it makes. */
+export interface TaskAnalysis {
+  query: RetrievalQuery;
+  /** The model that wrote the draft. */
+  model: string;
+  tokens: { prompt: number; completion: number };
+  analysisMs: number;
+}
+
 /**
- * RESCUE for one task (paper §4): the zero-shot draft and the cause analysis run concurrently,
- * API calls are read from the draft's and the task's syntax trees, retrieval picks the CWEs and the
- * secure example, and the model writes `samples` answers with that context in its prompt.
- * Generated code is returned as text and never executed.
+ * The zero-shot draft and the one-shot cause analysis, issued concurrently, then API references
+ * from the draft's and the task's syntax trees: the LLM-mode retrieval query. Shared by
+ * generation and `rescue eval retrieval --mode llm`.
  */
-export async function generateForTask(task: CodingTask, kb: OpenedKb, llm: Llm, options: GenerationOptions): Promise<GenerationResult> {
+export async function analyzeTask(task: CodingTask, llm: Llm, options: Pick<GenerationOptions, 'temperature' | 'style' | 'apiCalls' | 'signal'>): Promise<TaskAnalysis> {
   const tokens = { prompt: 0, completion: 0 };
   const t0 = performance.now();
   const draftInput = draftPrompt(task, options.style);
@@ -70,12 +79,29 @@ export async function generateForTask(task: CodingTask, kb: OpenedKb, llm: Llm, 
       if (!(err instanceof Error && err.name === 'SliceFailure')) throw err;
     }
   }
-  const analysisMs = performance.now() - t0;
-  const result = await kb.retriever.retrieve({ language: task.language, cause: cause.value.cause, apis: [...new Set(apis)], code: draftCode, text: task.prompt });
+  return {
+    query: { language: task.language, cause: cause.value.cause, apis: [...new Set(apis)], code: draftCode, text: task.prompt },
+    model: draft.model,
+    tokens,
+    analysisMs: performance.now() - t0,
+  };
+}
+
+/**
+ * RESCUE for one task (paper §4): the zero-shot draft and the cause analysis run concurrently,
+ * API calls are read from the draft's and the task's syntax trees, retrieval picks the CWEs and the
+ * secure example, and the model writes `samples` answers with that context in its prompt.
+ * Generated code is returned as text and never executed.
+ */
+export async function generateForTask(task: CodingTask, kb: OpenedKb, llm: Llm, options: GenerationOptions): Promise<GenerationResult> {
+  const call = { temperature: options.temperature, signal: options.signal };
+  const analysis = await analyzeTask(task, llm, options);
+  const tokens = { ...analysis.tokens };
+  const result = await kb.retriever.retrieve(analysis.query);
   const { context, example, guidanceCwes } = chooseContext(kb, result, options.guidance);
   const prompt = generationPrompt(task, context, options.style);
   const samples: GeneratedSample[] = [];
-  let model = draft.model;
+  let model = analysis.model;
   for (let i = 0; i < options.samples; i += 1) {
     const t = performance.now();
     // Distinct samples must not be served from the cache as one answer.
@@ -96,10 +122,10 @@ export async function generateForTask(task: CodingTask, kb: OpenedKb, llm: Llm, 
       cwes: result.cwes.map((c) => ({ cwe: kb.nodes.get(c.id)?.cwe ?? c.id, node: c.id, score: c.score })),
       example: example && result.example ? { id: example.id, cwe: example.cwe, score: result.example.score } : undefined,
       guidanceCwes,
-      apis: [...new Set(apis)],
-      cause: cause.value.cause,
+      apis: analysis.query.apis,
+      cause: analysis.query.cause,
     },
-    analysisMs: Math.round(analysisMs),
+    analysisMs: Math.round(analysis.analysisMs),
     tokens,
   };
 }

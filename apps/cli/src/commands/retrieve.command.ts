@@ -7,10 +7,12 @@ import { type RetrievalOutcome, retrievalReport } from '@rescue/evaluation';
 import { FsRecordStore } from '@rescue/datasets';
 import type { FixRecord } from '@rescue/domain';
 import { NaiveRecordSearch, OFFLINE_CWE_FACETS, type OpenedKb, offlineQuery } from '@rescue/knowledge';
-import { type RetrievalConfig, thresholdFromGoldScores } from '@rescue/retrieval';
+import { DEFAULT_RETRIEVAL, type RetrievalConfig, type RetrievalQuery, thresholdFromGoldScores } from '@rescue/retrieval';
 import { join } from 'node:path';
 import { Slicer } from '@rescue/slicing';
-import { retrieveOffline } from '@rescue/generation';
+import { analyzeTask, errorClass, retrieveOffline } from '@rescue/generation';
+import { llmEnv, loadConfig } from '@rescue/config';
+import { LlmClient } from '@rescue/llm';
 import { intOption } from '../options';
 import { type KbOptions, addKbOptions, isUrl, openKb } from '../elasticsearch-option';
 
@@ -43,6 +45,21 @@ export function registerRetrieve(program: Command): void {
     });
 }
 
+/** Runs `fn` over `items` with at most `limit` in flight, keeping order. */
+async function mapPool<T, R>(items: T[], limit: number, fn: (item: T) => Promise<R>): Promise<R[]> {
+  const out: R[] = new Array(items.length);
+  let next = 0;
+  await Promise.all(
+    Array.from({ length: Math.min(limit, items.length) }, async () => {
+      while (next < items.length) {
+        const i = next++;
+        out[i] = await fn(items[i]);
+      }
+    }),
+  );
+  return out;
+}
+
 export function registerEval(program: Command): void {
   const evalCmd = program.command('eval').description('evaluate the system');
   addKbOptions(evalCmd
@@ -50,23 +67,46 @@ export function registerEval(program: Command): void {
     .description('Coverage, abstention, hit@1/4/10 and MRR of CWE retrieval against gold CWEs, split by seen/unseen')
     .option('--tasks <jsonl>', 'tasks with "gold_cwes"')
     .option('--dev <dir>', 'a SafeCoder-style evaluation folder (info.json per scenario), e.g. ../shared/data/dev-eval/safecoder-sec-eval')
-    .option('--facets <list>', `CWE-level facets of the full system, comma-separated (cause,api,text,examples; offline default ${OFFLINE_CWE_FACETS.join(',')})`)
+    .option('--mode <mode>', 'offline (the task stands in for the analysis) or llm (the draft and cause analysis from the configured LLM, as generation does)', 'offline')
+    .option('--concurrency <c>', 'tasks analysed at once in llm mode', '8')
+    .option('--facets <list>', `CWE-level facets of the full system, comma-separated (cause,api,text,examples; default offline ${OFFLINE_CWE_FACETS.join(',')}, llm all four)`)
     .option('--compare', 'also run the naive baseline (BM25 over raw fix records) and the paper\'s facets only (cause + API)')
     .option('--json', 'print JSON')
-    .action(async (opts: { tasks?: string; dev?: string; kb: string; facets?: string; compare?: boolean; json?: boolean } & KbOptions) => {
+    .action(async (opts: { tasks?: string; dev?: string; mode: string; concurrency: string; facets?: string; compare?: boolean; json?: boolean } & KbOptions) => {
+      if (opts.mode !== 'offline' && opts.mode !== 'llm') throw new Error(`--mode must be offline or llm, not ${JSON.stringify(opts.mode)}`);
+      const llm = opts.mode === 'llm' ? LlmClient.fromEnv(loadConfig(llmEnv)) : undefined;
+      if (opts.mode === 'llm' && !llm) throw new Error('--mode llm needs an LLM: set LLM_BASE_URL and a model (or use --mode offline)');
+      const concurrency = intOption('--concurrency', opts.concurrency, 1, 256);
       const tasks: CodingTask[] = [];
       if (opts.dev) tasks.push(...(await readSecEvalScenarios(opts.dev)));
       const input = new TaskInput();
       if (opts.tasks) tasks.push(...(await input.all(opts.tasks)));
       if (tasks.length === 0) throw new Error('no tasks: give --dev <dir> or --tasks <jsonl> with gold_cwes');
-      const slicer = await Slicer.create();
-      const facets = opts.facets ? (opts.facets.split(',').map((f) => f.trim()) as RetrievalConfig['cweFacets']) : undefined;
-      const systems: { name: string; overrides: Partial<RetrievalConfig> }[] = [{ name: 'full', overrides: { topK: 10, cweFacets: facets ?? OFFLINE_CWE_FACETS } }];
       if (opts.compare && isUrl(opts.kb)) throw new Error('--compare needs a KB folder: the naive baseline searches the records the KB was built from (--kb <dir>, with --es to search Elasticsearch)');
+      const slicer = await Slicer.create();
+
+      // One query per task, shared by every system: offline from the task, or the LLM's analysis.
+      const failures: Record<string, number> = {};
+      const queries = await mapPool(tasks, llm ? concurrency : 1, async (task): Promise<RetrievalQuery | undefined> => {
+        if (!llm) return offlineQuery(task, slicer);
+        try {
+          return (await analyzeTask(task, llm, { temperature: 0, style: 'chat', apiCalls: (language, code) => slicer.apiReferences(language as CodingTask['language'], code) })).query;
+        } catch (err) {
+          const cls = errorClass(err);
+          failures[cls] = (failures[cls] ?? 0) + 1;
+          process.stderr.write(`rescue: analysis of ${task.id} failed (${cls}): ${(err as Error).message}\n`);
+          return undefined;
+        }
+      });
+      const analysed = tasks.map((task, i) => ({ task, query: queries[i] })).filter((x): x is { task: CodingTask; query: RetrievalQuery } => x.query !== undefined);
+
+      const facets = opts.facets ? (opts.facets.split(',').map((f) => f.trim()) as RetrievalConfig['cweFacets']) : undefined;
+      const fullFacets = facets ?? (llm ? DEFAULT_RETRIEVAL.cweFacets : OFFLINE_CWE_FACETS);
+      const systems: { name: string; overrides: Partial<RetrievalConfig> }[] = [{ name: 'full', overrides: { topK: 10, cweFacets: fullFacets } }];
       if (opts.compare) {
         systems.unshift({ name: 'paper', overrides: { topK: 10, cweFacets: ['cause', 'api'] } });
-        // Every CWE facet at once, as with an LLM: shows what the offline facet choice is worth.
-        systems.push({ name: 'all-facets', overrides: { topK: 10, cweFacets: ['cause', 'api', 'text', 'examples'] } });
+        // Offline, every CWE facet at once shows what leaving the cause facet out is worth.
+        if (!llm) systems.push({ name: 'all-facets', overrides: { topK: 10, cweFacets: ['cause', 'api', 'text', 'examples'] } });
       }
       const reports: Record<string, ReturnType<typeof retrievalReport>> = {};
       let version = '';
@@ -74,23 +114,23 @@ export function registerEval(program: Command): void {
         const kb = await openKb(opts, system.overrides);
         version = kb.manifest.version;
         const withData = new Set([...kb.nodes.values()].filter((n) => n.exampleIds.length > 0).map((n) => n.cwe as string));
+        const seen = (gold: string[]): boolean => gold.some((g) => withData.has(g));
         const outcomes: RetrievalOutcome[] = [];
-        for (const task of tasks) {
-          const r = await retrieveOffline(kb, slicer, task);
+        for (const { task, query } of analysed) {
+          const r = await kb.retriever.retrieve(query);
           const gold = task.goldCwes ?? [];
-          outcomes.push({ gold, ranked: [...new Set(r.cwes.map((c) => c.cwe))], abstained: r.abstained, seen: gold.some((g) => withData.has(g)) });
+          outcomes.push({ gold, ranked: [...new Set(r.cwes.map((c) => kb.nodes.get(c.id)?.cwe ?? c.id))], abstained: r.abstained, seen: seen(gold) });
         }
         reports[system.name] = retrievalReport(outcomes);
         if (opts.compare && system.name === 'paper') {
-          // The naive baseline over the same records the KB was built from.
-          const records = await recordsOf(opts.kb, kb);
-          const naive = await NaiveRecordSearch.build(records);
+          // The naive baseline over the same records the KB was built from, queried with the task.
+          const naive = await NaiveRecordSearch.build(await recordsOf(opts.kb, kb));
           try {
             const naiveOutcomes: RetrievalOutcome[] = [];
-            for (const task of tasks) {
+            for (const { task } of analysed) {
               const ranked = (await naive.rankCwes(task.prompt, task.language)).slice(0, 10);
               const gold = task.goldCwes ?? [];
-              naiveOutcomes.push({ gold, ranked, abstained: ranked.length === 0, seen: gold.some((g) => withData.has(g)) });
+              naiveOutcomes.push({ gold, ranked, abstained: ranked.length === 0, seen: seen(gold) });
             }
             reports.naive = retrievalReport(naiveOutcomes);
           } finally {
@@ -98,11 +138,13 @@ export function registerEval(program: Command): void {
           }
         }
       }
+      const failed = Object.values(failures).reduce((a, b) => a + b, 0);
       input.finish();
-      if (opts.json) return void process.stdout.write(`${JSON.stringify({ kb: version, mode: 'offline', systems: reports }, null, 2)}\n`);
+      if (failed > 0) process.exitCode = 1;
+      if (opts.json) return void process.stdout.write(`${JSON.stringify({ kb: version, mode: opts.mode, tasks: tasks.length, analysisFailures: failures, systems: reports }, null, 2)}\n`);
       const row = (name: string, m: ReturnType<typeof retrievalReport>['all']): string =>
         `${name.padEnd(18)} ${String(m.tasks).padStart(5)}  coverage ${m.coverage.toFixed(3)}  abstain ${m.abstention.toFixed(3)}  hit@1 ${m.hitAt1.toFixed(3)}  hit@4 ${m.hitAt4.toFixed(3)}  hit@10 ${m.hitAt10.toFixed(3)}  MRR ${m.mrr.toFixed(3)}`;
-      process.stdout.write(`Retrieval on ${tasks.length} tasks against KB ${version} (offline mode)\n`);
+      process.stdout.write(`Retrieval on ${analysed.length} tasks against KB ${version} (${opts.mode} mode${failed > 0 ? `; ${failed} task(s) left out, analysis failed: ${Object.entries(failures).map(([k, v]) => `${k} ${v}`).join(', ')}` : ''})\n`);
       for (const name of ['naive', 'paper', 'full', 'all-facets'].filter((n) => reports[n])) {
         for (const split of ['all', 'seen', 'unseen'] as const) process.stdout.write(`${row(`${name} ${split}`, reports[name][split])}\n`);
       }
