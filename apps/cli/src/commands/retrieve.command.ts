@@ -6,7 +6,7 @@ import { TaskInput } from '../task-input';
 import { type RetrievalOutcome, retrievalReport } from '@rescue/evaluation';
 import { FsRecordStore } from '@rescue/datasets';
 import type { FixRecord } from '@rescue/domain';
-import { NaiveRecordSearch, OFFLINE_CWE_FACETS, type OpenedKb, offlineQuery } from '@rescue/knowledge';
+import { NaiveRecordSearch, OFFLINE_CWE_FACETS, type OpenedKb, mapLimited, offlineQuery } from '@rescue/knowledge';
 import { DEFAULT_RETRIEVAL, type RetrievalConfig, type RetrievalQuery, thresholdFromGoldScores } from '@rescue/retrieval';
 import { join } from 'node:path';
 import { Slicer } from '@rescue/slicing';
@@ -45,21 +45,6 @@ export function registerRetrieve(program: Command): void {
     });
 }
 
-/** Runs `fn` over `items` with at most `limit` in flight, keeping order. */
-async function mapPool<T, R>(items: T[], limit: number, fn: (item: T) => Promise<R>): Promise<R[]> {
-  const out: R[] = new Array(items.length);
-  let next = 0;
-  await Promise.all(
-    Array.from({ length: Math.min(limit, items.length) }, async () => {
-      while (next < items.length) {
-        const i = next++;
-        out[i] = await fn(items[i]);
-      }
-    }),
-  );
-  return out;
-}
-
 export function registerEval(program: Command): void {
   const evalCmd = program.command('eval').description('evaluate the system');
   addKbOptions(evalCmd
@@ -87,7 +72,7 @@ export function registerEval(program: Command): void {
 
       // One query per task, shared by every system: offline from the task, or the LLM's analysis.
       const failures: Record<string, number> = {};
-      const queries = await mapPool(tasks, llm ? concurrency : 1, async (task): Promise<RetrievalQuery | undefined> => {
+      const queries = await mapLimited(tasks, llm ? concurrency : 1, async (task): Promise<RetrievalQuery | undefined> => {
         if (!llm) return offlineQuery(task, slicer);
         try {
           return (await analyzeTask(task, llm, { temperature: 0, style: 'chat', apiCalls: (language, code) => slicer.apiReferences(language as CodingTask['language'], code) })).query;
