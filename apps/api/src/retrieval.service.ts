@@ -1,7 +1,6 @@
 import { Inject, Injectable, ServiceUnavailableException } from '@nestjs/common';
 import { type OfflineRetrieval, retrieveOffline } from '@rescue/generation';
-import { OFFLINE_CWE_FACETS, type OpenedKb, openKnowledgeBase, openKnowledgeBaseFromElasticsearch } from '@rescue/knowledge';
-import { elasticsearchSearchFor } from '@rescue/retrieval';
+import { OFFLINE_CWE_FACETS, type OpenedKb, openKnowledgeBaseAt } from '@rescue/knowledge';
 import { Slicer } from '@rescue/slicing';
 import type { ApiConfig } from './api.config';
 import { API_CONFIG } from './api.tokens';
@@ -20,11 +19,8 @@ export class RetrievalService {
     const esUrl = this.config.ELASTICSEARCH_URL;
     if (!dir && !esUrl) throw new ServiceUnavailableException('no KB configured: set RESCUE_KB_DIR to a folder built by `rescue kb build`, or ELASTICSEARCH_URL to a cluster it was published to');
     if (!this.kb) {
-      const overrides = { cweFacets: OFFLINE_CWE_FACETS };
       // A folder (searched on Elasticsearch when ELASTICSEARCH_URL is set), or Elasticsearch alone.
-      this.kb = dir
-        ? openKnowledgeBase(dir, overrides, undefined, esUrl ? elasticsearchSearchFor(esUrl, this.config.ELASTICSEARCH_PREFIX) : undefined)
-        : openKnowledgeBaseFromElasticsearch(esUrl as string, this.config.ELASTICSEARCH_PREFIX, overrides);
+      this.kb = openKnowledgeBaseAt({ dir, elasticsearchUrl: esUrl, elasticsearchPrefix: this.config.ELASTICSEARCH_PREFIX }, { cweFacets: OFFLINE_CWE_FACETS });
       // A failed open (folder not built yet, ES away) is retried by the next request.
       this.kb.catch(() => (this.kb = undefined));
     }

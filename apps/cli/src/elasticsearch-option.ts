@@ -1,5 +1,5 @@
-import { type OpenedKb, openKnowledgeBase, openKnowledgeBaseFromElasticsearch } from '@rescue/knowledge';
-import { type RetrievalConfig, elasticsearchSearchFor } from '@rescue/retrieval';
+import { type OpenedKb, openKnowledgeBaseAt } from '@rescue/knowledge';
+import type { RetrievalConfig } from '@rescue/retrieval';
 import type { Command } from 'commander';
 
 export interface KbOptions {
@@ -23,6 +23,6 @@ export const isUrl = (kb: string): boolean => /^https?:\/\//i.test(kb);
  * on Elasticsearch (`--kb dir --es url`), or a folder on its own (LanceDB).
  */
 export function openKb(opts: KbOptions, overrides: Partial<RetrievalConfig> = {}): Promise<OpenedKb> {
-  if (isUrl(opts.kb)) return openKnowledgeBaseFromElasticsearch(opts.kb, opts.esPrefix, overrides);
-  return openKnowledgeBase(opts.kb, overrides, undefined, opts.es ? elasticsearchSearchFor(opts.es, opts.esPrefix) : undefined);
+  const location = isUrl(opts.kb) ? { elasticsearchUrl: opts.kb } : { dir: opts.kb, elasticsearchUrl: opts.es };
+  return openKnowledgeBaseAt({ ...location, elasticsearchPrefix: opts.esPrefix }, overrides);
 }

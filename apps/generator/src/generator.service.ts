@@ -4,9 +4,8 @@ import type { JobName, JobPayload } from '@rescue/contracts';
 import type { CodingTask } from '@rescue/datasets';
 import { ConfigError, InvalidInputError } from '@rescue/domain';
 import { FsGenerationStore, type GenerationStore, RedisGenerationStore, generateForTask } from '@rescue/generation';
-import { type OpenedKb, openKnowledgeBase } from '@rescue/knowledge';
+import { type OpenedKb, openKnowledgeBaseAt } from '@rescue/knowledge';
 import { LlmClient } from '@rescue/llm';
-import { elasticsearchSearchFor } from '@rescue/retrieval';
 import { connectionOptions } from '@rescue/queue';
 import { Slicer } from '@rescue/slicing';
 import type { GeneratorWorkerConfig } from './generator-worker.config';
@@ -32,7 +31,7 @@ export class GeneratorService implements OnModuleDestroy {
     let kb = this.kbs.get(dir);
     if (!kb) {
       // With ELASTICSEARCH_URL the searches run on the KB version's ES indices; documents stay in the folder.
-      kb = openKnowledgeBase(dir, {}, undefined, this.config.ELASTICSEARCH_URL ? elasticsearchSearchFor(this.config.ELASTICSEARCH_URL, this.config.ELASTICSEARCH_PREFIX) : undefined);
+      kb = openKnowledgeBaseAt({ dir, elasticsearchUrl: this.config.ELASTICSEARCH_URL, elasticsearchPrefix: this.config.ELASTICSEARCH_PREFIX });
       this.kbs.set(dir, kb);
       kb.catch(() => this.kbs.delete(dir));
     }

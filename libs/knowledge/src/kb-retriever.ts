@@ -1,6 +1,6 @@
 import { readFile, rename, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import { Client } from '@elastic/elasticsearch';
+import type { Client } from '@elastic/elasticsearch';
 import {
   type Embedder,
   DEFAULT_RETRIEVAL,
@@ -12,6 +12,7 @@ import {
   type RetrievalConfig,
   type RetrievalIndex,
   type RetrievalQuery,
+  elasticsearchClient,
   elasticsearchSearchFor,
   urlForMessages,
 } from '@rescue/retrieval';
@@ -51,15 +52,19 @@ export interface OpenedKb {
   saveThresholds(file: CalibrationFile): Promise<void>;
 }
 
+/** Offline queries need the embedder's model; an LLM-embedded KB would need the LLM at query time. */
+function assertQueryable(manifest: KbManifest): void {
+  if (manifest.embedder.id !== 'local-lsa') {
+    throw new Error(`KB ${manifest.version} was embedded with ${String(manifest.embedder.id)}; only local-lsa KBs can be queried offline for now`);
+  }
+}
+
 function assemble(
   manifest: KbManifest,
   source: string,
   parts: { embedderJson: string; calibrated?: CalibrationFile; nodes: CweNode[]; examples: CodeExample[]; index: RetrievalIndex; saveThresholds: (file: CalibrationFile) => Promise<void> },
   overrides: Partial<RetrievalConfig>,
 ): OpenedKb {
-  if (manifest.embedder.id !== 'local-lsa') {
-    throw new Error(`KB ${manifest.version} was embedded with ${String(manifest.embedder.id)}; only local-lsa KBs can be queried offline for now`);
-  }
   const embedder: Embedder = LsaEmbedder.fromJSON(parts.embedderJson);
   const thresholds = { ...DEFAULT_RETRIEVAL.thresholds, ...(manifest.thresholds ?? {}), ...(parts.calibrated?.thresholds ?? {}), ...(overrides.thresholds ?? {}) };
   return {
@@ -83,9 +88,7 @@ export async function openKnowledgeBase(kbDir: string, overrides: Partial<Retrie
   const dir = new KbDirectory(kbDir);
   const manifest = await dir.manifest(version);
   const versionDir = dir.versionDir(manifest.version);
-  if (manifest.embedder.id !== 'local-lsa') {
-    throw new Error(`KB ${manifest.version} was embedded with ${String(manifest.embedder.id)}; only local-lsa KBs can be queried offline for now`);
-  }
+  assertQueryable(manifest);
   return assemble(
     manifest,
     versionDir,
@@ -107,7 +110,7 @@ export async function openKnowledgeBase(kbDir: string, overrides: Partial<Retrie
  * that version's indices. `kb build --es` publishes all three.
  */
 export async function openKnowledgeBaseFromElasticsearch(url: string, prefix: string, overrides: Partial<RetrievalConfig> = {}, version?: string): Promise<OpenedKb> {
-  const client = new Client({ node: url, maxRetries: 1, requestTimeout: 30_000 });
+  const client = elasticsearchClient(url);
   let live: string | undefined;
   try {
     live = version ?? (await new ElasticsearchKnowledgeIndex(client, { prefix }).liveVersion());
@@ -117,6 +120,7 @@ export async function openKnowledgeBaseFromElasticsearch(url: string, prefix: st
   if (!live) throw new Error(`no KB is live in Elasticsearch at ${urlForMessages(url)} under prefix "${prefix}"; publish one with \`rescue kb build --es ${urlForMessages(url)} --es-prefix ${prefix}\``);
   const documents = new ElasticsearchKbDocuments(client, prefix);
   const docs = await documents.read(live);
+  assertQueryable(docs.manifest as KbManifest);
   if (docs.embedder === undefined) throw new Error(`KB version ${live} in Elasticsearch has no embedder document; republish it with \`rescue kb build --es\``);
   return assemble(
     docs.manifest as KbManifest,
@@ -126,11 +130,26 @@ export async function openKnowledgeBaseFromElasticsearch(url: string, prefix: st
       calibrated: docs.thresholds as CalibrationFile | undefined,
       nodes: docs.nodes as CweNode[],
       examples: docs.examples as CodeExample[],
-      index: await elasticsearchSearchFor(url, prefix)(live),
+      index: await elasticsearchSearchFor(url, prefix, client)(live),
       saveThresholds: (file) => documents.writeThresholds(live as string, file),
     },
     overrides,
   );
+}
+
+/** Where a KB is served from: a folder, a folder whose searches run on Elasticsearch, or Elasticsearch alone. */
+export interface KbLocation {
+  dir?: string;
+  elasticsearchUrl?: string;
+  elasticsearchPrefix: string;
+}
+
+/** Opens the KB at a location (the one decision CLI, API and workers share). */
+export function openKnowledgeBaseAt(at: KbLocation, overrides: Partial<RetrievalConfig> = {}): Promise<OpenedKb> {
+  const { dir, elasticsearchUrl: url, elasticsearchPrefix: prefix } = at;
+  if (dir) return openKnowledgeBase(dir, overrides, undefined, url ? elasticsearchSearchFor(url, prefix) : undefined);
+  if (url) return openKnowledgeBaseFromElasticsearch(url, prefix, overrides);
+  throw new Error('no KB location: give a KB folder or an Elasticsearch URL it was published to');
 }
 
 /**

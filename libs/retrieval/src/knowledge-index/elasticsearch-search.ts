@@ -13,14 +13,17 @@ export function urlForMessages(url: string): string {
   }
 }
 
+/** A client for reading a KB: one retry and a bounded wait, so a command or a job fails in seconds when the cluster is away. */
+export function elasticsearchClient(url: string): Client {
+  return new Client({ node: url, maxRetries: 1, requestTimeout: 30_000 });
+}
+
 /**
  * Opens a KB version's own Elasticsearch indices for searching (not the live alias, so the
  * documents read from the KB folder and the ones searched are the same version), after checking
  * that both exist. Errors name the cluster without credentials and say what to do.
  */
-export function elasticsearchSearchFor(url: string, prefix: string): (version: string) => Promise<ElasticsearchKnowledgeIndex> {
-  // One retry and a bounded wait: a command or a job should fail in seconds when the cluster is away.
-  const client = new Client({ node: url, maxRetries: 1, requestTimeout: 30_000 });
+export function elasticsearchSearchFor(url: string, prefix: string, client = elasticsearchClient(url)): (version: string) => Promise<ElasticsearchKnowledgeIndex> {
   return async (version) => {
     const index = new ElasticsearchKnowledgeIndex(client, { prefix, version });
     const names = index.indicesOf(version);
