@@ -1,4 +1,4 @@
-import { type CodingTask, type TaskLineProblem, readTaskLines } from '@rescue/datasets';
+import { type CodingTask, type TaskLineProblem, readSecEvalScenarios, readTaskLines } from '@rescue/datasets';
 
 const describe = (p: TaskLineProblem): string => `${p.file}${p.line ? `:${p.line}` : ''}: ${p.field ? `${p.field}: ` : ''}${p.message}`;
 
@@ -19,6 +19,14 @@ export class TaskInput {
   async all(path: string): Promise<CodingTask[]> {
     const tasks: CodingTask[] = [];
     for await (const t of this.read(path)) tasks.push(t);
+    return tasks;
+  }
+
+  /** Evaluation tasks with gold CWEs: a SafeCoder-style folder (`--dev`), a tasks file (`--tasks`), or both. */
+  async withGold(from: { dev?: string; tasks?: string }): Promise<CodingTask[]> {
+    const tasks = from.dev ? await readSecEvalScenarios(from.dev) : [];
+    if (from.tasks) tasks.push(...(await this.all(from.tasks)));
+    if (tasks.length === 0) throw new Error('no tasks: give --dev <dir> or --tasks <jsonl> with gold_cwes');
     return tasks;
   }
 

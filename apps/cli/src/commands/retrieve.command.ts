@@ -1,6 +1,6 @@
 import { createWriteStream } from 'node:fs';
 import type { Command } from 'commander';
-import { type CodingTask, readSecEvalScenarios } from '@rescue/datasets';
+import type { CodingTask } from '@rescue/datasets';
 import { normalizeLanguageName } from '@rescue/domain';
 import { TaskInput } from '../task-input';
 import { type RetrievalOutcome, retrievalReport } from '@rescue/evaluation';
@@ -62,11 +62,8 @@ export function registerEval(program: Command): void {
       const llm = opts.mode === 'llm' ? LlmClient.fromEnv(loadConfig(llmEnv)) : undefined;
       if (opts.mode === 'llm' && !llm) throw new Error('--mode llm needs an LLM: set LLM_BASE_URL and a model (or use --mode offline)');
       const concurrency = intOption('--concurrency', opts.concurrency, 1, 256);
-      const tasks: CodingTask[] = [];
-      if (opts.dev) tasks.push(...(await readSecEvalScenarios(opts.dev)));
       const input = new TaskInput();
-      if (opts.tasks) tasks.push(...(await input.all(opts.tasks)));
-      if (tasks.length === 0) throw new Error('no tasks: give --dev <dir> or --tasks <jsonl> with gold_cwes');
+      const tasks = await input.withGold(opts);
       if (opts.compare && isUrl(opts.kb)) throw new Error('--compare needs a KB folder: the naive baseline searches the records the KB was built from (--kb <dir>, with --es to search Elasticsearch)');
       const slicer = await Slicer.create();
 
@@ -157,11 +154,8 @@ export function registerKbCalibrate(kb: Command): void {
     .action(async (opts: { dev?: string; tasks?: string; quantile: string; kb: string; json?: boolean } & KbOptions) => {
       const quantile = Number(opts.quantile);
       if (!(quantile >= 0 && quantile < 1)) throw new Error(`--quantile must be in [0, 1), not ${JSON.stringify(opts.quantile)}`);
-      const tasks: CodingTask[] = [];
-      if (opts.dev) tasks.push(...(await readSecEvalScenarios(opts.dev)));
       const input = new TaskInput();
-      if (opts.tasks) tasks.push(...(await input.all(opts.tasks)));
-      if (tasks.length === 0) throw new Error('no tasks: give --dev <dir> or --tasks <jsonl> with gold_cwes');
+      const tasks = await input.withGold(opts);
       const slicer = await Slicer.create();
       // Offline runs fit the facets that run offline. The cause facet's scores depend on what an
       // LLM's analysis looks like, which an offline run cannot show, so its threshold is kept.
