@@ -88,6 +88,23 @@ const isShardOf = (base: string, name: string): boolean => name === base || new 
 /** The best `k` of several shards' hits. */
 const mergeHits = (lists: Hit[][], k: number): Hit[] => lists.flat().sort((a, b) => b.score - a.score).slice(0, k);
 
+/** Writes rows as one table per shard, each with the same full-text and bitmap indexes. */
+async function writeSharded<T>(
+  db: lancedb.Connection,
+  base: string,
+  items: T[],
+  textBytes: (item: T) => number,
+  toRow: (item: T) => Record<string, unknown>,
+  indexes: { fts: string[]; bitmap: string[] },
+  budget: { maxRows: number; maxBytes: number },
+): Promise<void> {
+  for (const [i, shard] of shardRows(items, textBytes, budget.maxRows, budget.maxBytes).entries()) {
+    const table = await db.createTable(shardName(base, i), shard.map(toRow), { mode: 'overwrite' });
+    for (const column of indexes.fts) await table.createIndex(column, { config: lancedb.Index.fts() });
+    for (const column of indexes.bitmap) await table.createIndex(column, { config: lancedb.Index.bitmap() });
+  }
+}
+
 /**
  * The embedded knowledge index: two LanceDB tables in a KB version's folder (each split into
  * shards when large), with full-text (BM25) indexes on the text and API columns and cosine vector
@@ -100,26 +117,11 @@ export class LanceKnowledgeIndex {
   static async write(versionDir: string, nodes: IndexedNode[], examples: IndexedExample[], shardBudget = { maxRows: SHARD_MAX_ROWS, maxBytes: SHARD_MAX_TEXT_BYTES }): Promise<void> {
     const db = await lancedb.connect(join(versionDir, 'lance'));
     const bytes = (...texts: string[]): number => texts.reduce((n, t) => n + Buffer.byteLength(t), 0);
-    const nodeShards = shardRows(nodes, (n) => bytes(n.text, n.apiText), shardBudget.maxRows, shardBudget.maxBytes);
-    for (const [i, shard] of nodeShards.entries()) {
-      const rows = shard.map((n) => ({ id: n.id, cwe: n.cwe, language: n.language, text: n.text || ' ', api_text: n.apiText || ' ', vector: Array.from(n.causeVector) }));
-      const table = await db.createTable(shardName(NODES, i), rows, { mode: 'overwrite' });
-      await table.createIndex('text', { config: lancedb.Index.fts() });
-      await table.createIndex('api_text', { config: lancedb.Index.fts() });
-      // Every node search filters by language: a bitmap index lets LanceDB skip the other rows.
-      await table.createIndex('language', { config: lancedb.Index.bitmap() });
-    }
+    // Every node search filters by language: a bitmap index lets LanceDB skip the other rows.
+    await writeSharded(db, NODES, nodes, (n) => bytes(n.text, n.apiText), (n) => ({ id: n.id, cwe: n.cwe, language: n.language, text: n.text || ' ', api_text: n.apiText || ' ', vector: Array.from(n.causeVector) }), { fts: ['text', 'api_text'], bitmap: ['language'] }, shardBudget);
     if (examples.length === 0) return;
-    const exampleShards = shardRows(examples, (e) => bytes(e.apiText, e.codeText ?? ''), shardBudget.maxRows, shardBudget.maxBytes);
-    for (const [i, shard] of exampleShards.entries()) {
-      const rows = shard.map((e) => ({ id: e.id, node_id: e.nodeId, cwe: e.cwe, language: e.language, api_text: e.apiText || ' ', code_text: e.codeText || ' ', vector: Array.from(e.codeVector) }));
-      const table = await db.createTable(shardName(EXAMPLES, i), rows, { mode: 'overwrite' });
-      await table.createIndex('api_text', { config: lancedb.Index.fts() });
-      await table.createIndex('code_text', { config: lancedb.Index.fts() });
-      // Code-level searches filter by node (the kept CWEs), the examples facet by language.
-      await table.createIndex('node_id', { config: lancedb.Index.bitmap() });
-      await table.createIndex('language', { config: lancedb.Index.bitmap() });
-    }
+    // Code-level searches filter by node (the kept CWEs), the examples facet by language.
+    await writeSharded(db, EXAMPLES, examples, (e) => bytes(e.apiText, e.codeText ?? ''), (e) => ({ id: e.id, node_id: e.nodeId, cwe: e.cwe, language: e.language, api_text: e.apiText || ' ', code_text: e.codeText || ' ', vector: Array.from(e.codeVector) }), { fts: ['api_text', 'code_text'], bitmap: ['node_id', 'language'] }, shardBudget);
   }
 
   static async open(versionDir: string): Promise<LanceKnowledgeIndex> {
