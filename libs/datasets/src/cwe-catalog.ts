@@ -10,6 +10,24 @@ export interface CweMitigation {
   effectiveness?: string;
 }
 
+/** One code block of a demonstrative example, as MITRE labels it. */
+export interface CweCodeBlock {
+  /** `bad`, `good`, or another of MITRE's natures (`informative`, `attack`, `result`), lowercased. */
+  nature: string;
+  /** MITRE's language name as written (`Java`, `C`, `PHP`, `JavaScript`), when the block has one. */
+  language?: string;
+  /** Plain text: XHTML line breaks and indentation turned into newlines and spaces, entities decoded. */
+  code: string;
+}
+
+/** A demonstrative example: the prose around it and its code blocks, in document order. */
+export interface CweDemonstrativeExample {
+  id?: string;
+  /** Intro and body texts, in order. */
+  prose: string[];
+  blocks: CweCodeBlock[];
+}
+
 /** One weakness from the MITRE catalogue, as Rescue uses it to enrich CWE nodes. */
 export interface CweEntry {
   id: CweId;
@@ -20,6 +38,11 @@ export interface CweEntry {
   mitigations: CweMitigation[];
   /** ChildOf parents, primary ones first; from the research view (1000) when the row has it. */
   parents: CweId[];
+  /** Only the XML catalogue has these (the CSV exports leave them out or pack them as prose). */
+  alternateTerms?: { term: string; description?: string }[];
+  observedExamples?: { reference?: string; description: string }[];
+  demonstrativeExamples?: CweDemonstrativeExample[];
+  backgroundDetails?: string[];
 }
 
 export interface CatalogProblem {

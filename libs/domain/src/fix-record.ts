@@ -11,7 +11,8 @@ export interface ChangedLines {
   source: ChangedLinesSource;
 }
 
-export type DatasetFormat = 'sven' | 'safecoder' | 'generic';
+/** Where a record came from: a fix-pair dataset format, or a knowledge source read into fix pairs. */
+export type DatasetFormat = 'sven' | 'safecoder' | 'generic' | 'codeql' | 'cwe-catalog';
 
 /** Where a record was read: enough to find the line again. */
 export interface RecordOrigin {
