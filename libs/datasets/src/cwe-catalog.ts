@@ -2,54 +2,8 @@ import { createReadStream } from 'node:fs';
 import { pipeline } from 'node:stream';
 import { parse } from 'csv-parse';
 import { type CweId, parseCweId } from '@rescue/domain';
-
-export interface CweMitigation {
-  phase?: string;
-  strategy?: string;
-  description: string;
-  effectiveness?: string;
-}
-
-/** One code block of a demonstrative example, as MITRE labels it. */
-export interface CweCodeBlock {
-  /** `bad`, `good`, or another of MITRE's natures (`informative`, `attack`, `result`), lowercased. */
-  nature: string;
-  /** MITRE's language name as written (`Java`, `C`, `PHP`, `JavaScript`), when the block has one. */
-  language?: string;
-  /** Plain text: XHTML line breaks and indentation turned into newlines and spaces, entities decoded. */
-  code: string;
-}
-
-/** A demonstrative example: the prose around it and its code blocks, in document order. */
-export interface CweDemonstrativeExample {
-  id?: string;
-  /** Intro and body texts, in order. */
-  prose: string[];
-  blocks: CweCodeBlock[];
-}
-
-/** One weakness from the MITRE catalogue, as Rescue uses it to enrich CWE nodes. */
-export interface CweEntry {
-  id: CweId;
-  name: string;
-  abstraction?: string;
-  description: string;
-  extendedDescription?: string;
-  mitigations: CweMitigation[];
-  /** ChildOf parents, primary ones first; from the research view (1000) when the row has it. */
-  parents: CweId[];
-  /** Only the XML catalogue has these (the CSV exports leave them out or pack them as prose). */
-  alternateTerms?: { term: string; description?: string }[];
-  observedExamples?: { reference?: string; description: string }[];
-  demonstrativeExamples?: CweDemonstrativeExample[];
-  backgroundDetails?: string[];
-}
-
-export interface CatalogProblem {
-  line: number;
-  field: string;
-  message: string;
-}
+import { readCweCatalogXml } from './cwe-catalog-xml';
+import { type CatalogProblem, type CweEntry, chooseParents } from './cwe-entry';
 
 /**
  * Splits MITRE's packed cell format, `::KEY:value:KEY:value::KEY:value::`, into one map per
@@ -82,12 +36,16 @@ const MITIGATION_KEYS = ['PHASE', 'STRATEGY', 'DESCRIPTION', 'EFFECTIVENESS_NOTE
 const RELATION_KEYS = ['NATURE', 'CWE ID', 'VIEW ID', 'ORDINAL', 'CHAIN ID'] as const;
 
 function parents(cell: string): CweId[] {
-  const childOf = parsePackedEntries(cell, RELATION_KEYS).filter((r) => r.NATURE === 'ChildOf');
-  const inResearchView = childOf.filter((r) => r['VIEW ID'] === '1000');
-  const chosen = inResearchView.length > 0 ? inResearchView : childOf;
-  chosen.sort((a, b) => Number(b.ORDINAL === 'Primary') - Number(a.ORDINAL === 'Primary'));
-  const ids = chosen.map((r) => parseCweId(r['CWE ID'])).filter((x): x is CweId => x !== undefined);
-  return [...new Set(ids)];
+  return chooseParents(parsePackedEntries(cell, RELATION_KEYS).map((r) => ({ nature: r.NATURE, cweId: r['CWE ID'], viewId: r['VIEW ID'], ordinal: r.ORDINAL })));
+}
+
+/**
+ * Reads a MITRE CWE catalogue into entries: MITRE's XML catalogue, plain (`.xml`) or zipped as
+ * MITRE distributes it (`.zip`), through {@link readCweCatalogXml}; any other path as a CSV view
+ * export through {@link readCweCatalogCsv}. The extension decides, in any letter case.
+ */
+export function readCweCatalog(path: string, onProblem?: (p: CatalogProblem) => void): Promise<Map<CweId, CweEntry>> {
+  return /\.(xml|zip)$/i.test(path) ? readCweCatalogXml(path, onProblem) : readCweCatalogCsv(path, onProblem);
 }
 
 /**
@@ -95,7 +53,7 @@ function parents(cell: string): CweId[] {
  * whose id or name is missing, or that has more cells than the header (an unquoted comma, which
  * can also swallow the rows after it), is reported with its line and skipped; the other rows are kept.
  */
-export async function readCweCatalog(path: string, onProblem?: (p: CatalogProblem) => void): Promise<Map<CweId, CweEntry>> {
+export async function readCweCatalogCsv(path: string, onProblem?: (p: CatalogProblem) => void): Promise<Map<CweId, CweEntry>> {
   const entries = new Map<CweId, CweEntry>();
   // Rows as arrays, mapped to the header here: with `columns: true` csv-parse drops extra cells
   // without a word. MITRE's exports end every row with one empty cell past the header.

@@ -1,4 +1,6 @@
 export * from './cwe-catalog';
+export * from './cwe-catalog-xml';
+export * from './cwe-entry';
 export * from './fix-pair-formats';
 export * from './fix-pair-ingestor';
 export * from './fs-record-store';
