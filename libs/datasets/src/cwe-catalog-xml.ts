@@ -230,6 +230,7 @@ function isCutCharacter(buf: Buffer, at: number): boolean {
 function settle(collector: CatalogueCollector, place: string, report: (p: CatalogProblem) => void): Map<CweId, CweEntry> {
   const halt = collector.halted;
   if (collector.notACatalogue) throw new InvalidInputError(`${place}: ${collector.notACatalogue}`);
+  collector.resolveViews();
   if (!halt) return collector.entries;
   if (collector.entries.size === 0) throw new InvalidInputError(`${place}:${halt.message} (no weakness was complete before that)`);
   report(halt);
@@ -262,6 +263,9 @@ interface OpenWeakness {
 }
 
 const WEAKNESS_PATH = ['Weakness_Catalog', 'Weaknesses', 'Weakness'];
+const CATEGORY_PATH = ['Weakness_Catalog', 'Categories', 'Category'];
+const VIEW_PATH = ['Weakness_Catalog', 'Views', 'View'];
+const isPath = (path: string[], want: string[]): boolean => path.length === want.length && path.every((name, i) => name === want[i]);
 
 /**
  * Receives the XML text in chunks and collects the weaknesses it completes. The first fatal problem
@@ -277,6 +281,12 @@ class CatalogueCollector {
   private readonly path: string[] = [];
   private weakness?: OpenWeakness;
   private tagLine = 1;
+  /** Members of categories and views, by their id (only ids: a few thousand short strings). */
+  private readonly categoryMembers = new Map<string, string[]>();
+  private readonly viewMembers = new Map<string, string[]>();
+  private group?: { members: string[] };
+  /** Views named by each weakness's relations (`Related_Weakness View_ID`). */
+  readonly relationViews = new Map<string, string[]>();
 
   constructor(private readonly report: (p: CatalogProblem) => void) {
     this.parser = new SaxesParser({ xmlns: true });
@@ -289,6 +299,28 @@ class CatalogueCollector {
     this.parser.on('cdata', (text) => this.text(text));
     // saxes puts "line:column: " before its message; halt() states the position itself.
     this.parser.on('error', (err) => this.halt(err.message.replace(/^\d+:\d+: /, ''), 'xml'));
+  }
+
+  /**
+   * Tells each entry which views list it, directly or through a member category (one level, as the
+   * catalogue's views use them); called once the whole document has been read.
+   */
+  resolveViews(): void {
+    const byWeakness = new Map<string, Set<string>>();
+    for (const [view, members] of this.viewMembers) {
+      for (const member of members) {
+        for (const id of [member, ...(this.categoryMembers.get(member) ?? [])]) {
+          let set = byWeakness.get(id);
+          if (!set) byWeakness.set(id, (set = new Set()));
+          set.add(view);
+        }
+      }
+    }
+    for (const entry of this.entries.values()) {
+      // Graph views (1000, 1003, 699) list their weaknesses through the weaknesses' own relations.
+      const views = new Set([...(byWeakness.get(entry.id.replace(/^CWE-/, '')) ?? []), ...(this.relationViews.get(entry.id) ?? [])]);
+      if (views.size > 0) entry.views = [...views].sort((a, b) => Number(a) - Number(b) || (a < b ? -1 : 1));
+    }
   }
 
   write(text: string): void {
@@ -325,7 +357,14 @@ class CatalogueCollector {
       this.halt(this.notACatalogue, 'xml');
       return;
     }
-    if (this.path.length === WEAKNESS_PATH.length && this.path.every((name, i) => name === WEAKNESS_PATH[i])) {
+    if (isPath(this.path, CATEGORY_PATH) || isPath(this.path, VIEW_PATH)) {
+      const members: string[] = [];
+      (isPath(this.path, VIEW_PATH) ? this.viewMembers : this.categoryMembers).set(tag.attributes.ID?.value ?? '', members);
+      this.group = { members };
+      return;
+    }
+    if (this.group && tag.local === 'Has_Member' && tag.attributes.CWE_ID) this.group.members.push(tag.attributes.CWE_ID.value);
+    if (isPath(this.path, WEAKNESS_PATH)) {
       const root = this.element(tag);
       this.weakness = { root, stack: [root], depth: 1, chars: 0, drop: root.attrs.Status === 'Deprecated' ? 'deprecated' : undefined };
     }
@@ -345,6 +384,7 @@ class CatalogueCollector {
     if (this.halted) return;
     const w = this.weakness;
     if (!w) {
+      if (isPath(this.path, CATEGORY_PATH) || isPath(this.path, VIEW_PATH)) this.group = undefined;
       this.path.pop();
       return;
     }
@@ -384,6 +424,8 @@ class CatalogueCollector {
   private keep(weakness: XmlElement): void {
     const entry = toEntry(weakness, this.report);
     if (!entry) return;
+    const viewIds = items(weakness, 'Related_Weaknesses', 'Related_Weakness').map((r) => (r.attrs.View_ID ?? '').trim()).filter((v) => v !== '');
+    if (viewIds.length > 0) this.relationViews.set(entry.id, [...new Set(viewIds)]);
     if (this.entries.has(entry.id)) this.report({ line: weakness.line, field: 'ID', message: `${entry.id} appears again; this later one is kept` });
     this.entries.set(entry.id, entry);
   }
@@ -458,6 +500,14 @@ function toEntry(w: XmlElement, report: (p: CatalogProblem) => void): CweEntry |
   if (observedExamples.length > 0) entry.observedExamples = observedExamples;
   if (demonstrativeExamples.length > 0) entry.demonstrativeExamples = demonstrativeExamples;
   if (backgroundDetails.length > 0) entry.backgroundDetails = backgroundDetails;
+  const platforms = childrenNamed(child(w, 'Applicable_Platforms'), 'Language')
+    .map((l) => (l.attrs.Name ?? l.attrs.Class ?? '').trim())
+    .filter((l) => l !== '');
+  if (platforms.length > 0) entry.platforms = [...new Set(platforms)];
+  const usage = plainText(child(child(w, 'Mapping_Notes'), 'Usage'));
+  if (usage) entry.mappingUsage = usage;
+  const likelihood = plainText(child(w, 'Likelihood_Of_Exploit'));
+  if (likelihood) entry.likelihoodOfExploit = likelihood;
   return entry;
 }
 

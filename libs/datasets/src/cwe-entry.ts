@@ -46,6 +46,13 @@ export interface CweEntry {
   observedExamples?: { reference?: string; description: string }[];
   demonstrativeExamples?: CweDemonstrativeExample[];
   backgroundDetails?: string[];
+  /** Languages (`C`, `Java`) and language classes (`Not Language-Specific`, `Memory-Unsafe`) it applies to. */
+  platforms?: string[];
+  /** MITRE's advice on using the entry for mapping: `Allowed`, `Allowed-with-Review`, `Discouraged`, `Prohibited`. */
+  mappingUsage?: string;
+  likelihoodOfExploit?: string;
+  /** Ids of the catalogue's views that list it, directly or through a category (`1003`, `1425` for the 2023 Top 25). */
+  views?: string[];
 }
 
 export interface CatalogProblem {

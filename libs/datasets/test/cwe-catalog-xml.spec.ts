@@ -146,6 +146,15 @@ describe('readCweCatalogXml on a small fixture', () => {
     ]);
   });
 
+  it('reads applicable platforms, likelihood of exploit and the views that list each weakness, directly or through a category', () => {
+    const e = entries.get('CWE-4242')!;
+    expect(e.platforms).toEqual(['C', 'Memory-Unsafe']);
+    expect(e.likelihoodOfExploit).toBe('High');
+    // 699 and 1000 come from its relations (graph views), the others from view and category members.
+    expect(e.views).toEqual(['699', '1000', '4297', '4298']);
+    expect(entries.get('CWE-4243')!.views).toEqual(expect.arrayContaining(['4298']));
+  });
+
   it('reads the attributes and flattens descriptions: whitespace collapsed, one paragraph a line', () => {
     const e = entries.get('CWE-4242')!;
     expect(e).toMatchObject({ id: 'CWE-4242', name: 'Unchecked Widget Length', abstraction: 'Base', status: 'Draft' });
@@ -472,6 +481,10 @@ describe("MITRE's real catalogue (../shared/data/cwe/cwec_v4.14.xml.zip)", () =>
     expect(problems).toEqual([]);
     expect(m.size).toBeGreaterThan(800);
     expect(m.get('CWE-89')?.name).toContain('SQL');
+    // 1425 is the 2023 Top 25 view; 1003 the one NVD maps published vulnerabilities to.
+    expect(m.get('CWE-89')?.views).toEqual(expect.arrayContaining(['1003', '1425']));
+    expect(m.get('CWE-89')?.mappingUsage).toBe('Allowed');
+    expect(m.get('CWE-787')?.platforms).toEqual(expect.arrayContaining(['C', 'C++']));
 
     const ours = new Set(['Java', 'C', 'PHP', 'Python', 'C++', 'JavaScript', 'Go']);
     const byLanguage = new Map<string, number>();
