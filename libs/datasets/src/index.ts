@@ -14,3 +14,4 @@ export * from './sources';
 export * from './ingest-run';
 export * from './memory-record-store';
 export * from './task-files';
+export * from './codeql-help';

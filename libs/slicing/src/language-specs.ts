@@ -50,6 +50,13 @@ export interface LanguageSpec {
    * tried only then; `when` restricts a wrapper to code it matches.
    */
   fragmentWrappers?: { prefix: string; suffix: string; when?: RegExp }[];
+  /**
+   * For `Slicer.functions`: node types that count as a definition besides `functionTypes` (Java's
+   * bare blocks, where example code puts snippets), and containers besides `blockTypes` whose
+   * children are separate definitions (a C++ class's member list, a preprocessor conditional).
+   */
+  definitionTypes?: string[];
+  definitionContainers?: string[];
 }
 
 const C_FAMILY_EXITS = { leave: ['return_statement', 'goto_statement', 'throw_statement'], breakLoop: ['break_statement'], continueLoop: ['continue_statement'] };
@@ -80,6 +87,7 @@ const c: LanguageSpec = {
   commentTypes: ['comment'],
   // A function whose leading comment was cut off starts inside it.
   fragmentWrappers: [{ prefix: '/*\n', suffix: '', when: /^\s*\*\// }],
+  definitionContainers: ['preproc_if', 'preproc_ifdef', 'preproc_else', 'preproc_elif'],
 };
 
 const cpp: LanguageSpec = {
@@ -102,6 +110,7 @@ const cpp: LanguageSpec = {
     { type: 'call_expression', callee: ['function'] },
     { type: 'new_expression', callee: ['type'] },
   ],
+  definitionContainers: [...(c.definitionContainers ?? []), 'field_declaration_list'],
 };
 
 const python: LanguageSpec = {
@@ -221,6 +230,8 @@ const java: LanguageSpec = {
   imports: [{ type: 'import_declaration' }],
   commentTypes: ['line_comment', 'block_comment'],
   fragmentWrappers: [{ prefix: 'class Fragment {\n', suffix: '\n}' }],
+  definitionTypes: ['block', 'static_initializer'],
+  definitionContainers: ['interface_body', 'enum_body_declarations'],
 };
 
 const go: LanguageSpec = {

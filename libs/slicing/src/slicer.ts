@@ -4,12 +4,15 @@ import type { Tree } from 'web-tree-sitter';
 import type { FixRecord, Language } from '@rescue/domain';
 import { type ApiCall, extractApiCalls, extractImports, extractProse } from './api-calls';
 import { type DependenceGraph, buildDependenceGraph } from './dependence-graph';
+import { type FunctionUnit, extractFunctions } from './function-units';
 import type { LanguageSpec } from './language-specs';
 import { DEFAULT_LIMITS, type ParseLimits, ParserRegistry } from './parsers';
 import { SliceFailure, type SliceFailureClass } from './slice-failure';
 
 /** Bumped whenever slicing output changes, so content-addressed slice ids change with it. */
 export const SLICER_VERSION = 'pdg-3';
+
+export type { FunctionUnit } from './function-units';
 
 export interface VersionSlice {
   /** The sliced code: original lines in order, with an elision comment where lines were dropped. */
@@ -284,6 +287,19 @@ export class Slicer {
   /** The comments and docstrings of some code, markers stripped (empty when it has none). */
   async prose(language: Language, code: string): Promise<string> {
     return this.readTree(language, code, (tree, spec) => extractProse(tree, spec));
+  }
+
+  /**
+   * The definitions of a source file that are not nested in another one, in source order:
+   * functions, the methods of classes, closures held by a top-level statement (`const f = () => …`,
+   * an Express route), Java's bare blocks; each with the comment lines directly above it. Empty
+   * for a language without a grammar here (C#, PHP, …).
+   *
+   * @throws SliceFailure when the code is over the parse limits (size, time).
+   */
+  async functions(language: Language, code: string): Promise<FunctionUnit[]> {
+    if (!this.supports(language)) return [];
+    return this.readTree(language, code, (tree, spec) => extractFunctions(tree, spec, code));
   }
 
   /** Parses code under the slicer's limits, reads the tree, and frees it (WASM memory). */
