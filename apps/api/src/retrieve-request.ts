@@ -1,5 +1,5 @@
 import { z } from 'zod';
-import { normalizeLanguageName } from '@rescue/domain';
+import { taskLanguage } from '@rescue/domain';
 
 /** A retrieval request: one task, as a line of a tasks file, plus the guidance options. */
 export const RetrieveRequestSchema = z.object({
@@ -7,12 +7,13 @@ export const RetrieveRequestSchema = z.object({
   language: z
     .string()
     .transform((l, ctx) => {
-      const language = normalizeLanguageName(l);
-      if (!language) ctx.addIssue({ code: z.ZodIssueCode.custom, message: `unknown language ${JSON.stringify(l)} (python, c, cpp, java, javascript, typescript, go, ruby, …)` });
+      const language = taskLanguage(l);
+      if (!language) ctx.addIssue({ code: z.ZodIssueCode.custom, message: `not a language name: ${JSON.stringify(l.slice(0, 60))} (python, c, cpp, java, csharp, rust, php, …)` });
       return language ?? z.NEVER;
     }),
   prompt: z.string().min(1, 'the instruction or the code prefix').max(512 * 1024),
-  kind: z.enum(['completion', 'instruction']).default('completion'),
+  /** Inferred from the prompt when absent (code prefix or instruction). */
+  kind: z.enum(['completion', 'instruction']).optional(),
   guidanceCwes: z.number().int().min(1).max(10).default(1),
   guidanceTokens: z.number().int().min(100).max(32_000).default(1500),
 });

@@ -1,7 +1,7 @@
 import { existsSync } from 'node:fs';
 import { readdir, readFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import { type Language, normalizeLanguageName, parseCweId } from '@rescue/domain';
+import { type Language, normalizeLanguageName, parseCweId, taskLanguage } from '@rescue/domain';
 import { readLines } from './line-reader';
 import { parseJsonSafely } from './safe-json';
 
@@ -44,6 +44,28 @@ export async function readSecEvalScenarios(root: string): Promise<CodingTask[]> 
   if (!existsSync(root)) throw new Error(`no evaluation set at ${root}`);
   await walk(root, []);
   return tasks;
+}
+
+// A line that reads as code: it ends a statement or opens a block, starts with a declaration or
+// directive most languages share, or is a comment/docstring marker.
+const CODE_LINE = /[{};]\s*$|^\s*(#include|#define|import|from\s+\S+\s+import|package|using|namespace|def|class|struct|func|fn|pub|public|private|protected|static|function|const|let|var|int|void|char|bool|float|double|long|unsigned|return|if|for|while)\b|^\s*(\/\*\*?|\*\/?|\/\/|#|\"\"\"|''')|\)\s*(->\s*[\w\[\], .]+)?:\s*$/;
+
+// A line only code has: a signature opening a body (`def f(x):`, `int f(void) {`), an import.
+const SIGNATURE_LINE = /^\s*(async\s+)?(def|class)\s+\w+.*:\s*$|^\s*(func|fn|pub|function|public|private|protected|static|export|async)\b.*[{:]\s*$|[)\]>]\s*(->\s*[^{:]+|throws\s+[\w., ]+)?\s*[{:]\s*$|^\s*#include\b|^\s*(import\s+[\w.{*]|from\s+[\w.]+\s+import\b|package\s+[\w.]+;?\s*$|using\s+[\w.]+;)/;
+
+/**
+ * Whether a task without a `kind` is a code prefix to complete or an instruction in words: code
+ * when a line only code has (a signature opening a body, an import) is there, or when at least a
+ * third of its non-blank lines read as code. Benchmarks rarely say which they
+ * are, and the two are read differently (an instruction's words are all prose; a prefix's prose
+ * is its comments).
+ */
+export function inferTaskKind(prompt: string): 'completion' | 'instruction' {
+  const lines = prompt.split('\n').filter((l) => l.trim() !== '');
+  if (lines.length === 0) return 'instruction';
+  if (lines.some((l) => SIGNATURE_LINE.test(l))) return 'completion';
+  const code = lines.filter((l) => CODE_LINE.test(l)).length;
+  return code * 3 >= lines.length ? 'completion' : 'instruction';
 }
 
 /** A task line that could not be used, with where it is and what to do. */
@@ -91,9 +113,9 @@ export async function* readTaskLines(path: string, onProblem: (p: TaskLineProble
       problem(`"id" must be a non-empty string, got ${JSON.stringify(t.id)}`, 'id');
       continue;
     }
-    const language = typeof t.language === 'string' ? normalizeLanguageName(t.language) : undefined;
+    const language = typeof t.language === 'string' ? taskLanguage(t.language) : undefined;
     if (!language) {
-      problem(`"language" must name a known language (python, c, cpp, java, javascript, typescript, go, ruby, …), got ${JSON.stringify(t.language)}`, 'language');
+      problem(`"language" must be a language name (python, c, cpp, java, csharp, rust, php, …), got ${JSON.stringify(t.language)}`, 'language');
       continue;
     }
     if (typeof t.prompt !== 'string' || !t.prompt.trim()) {
@@ -119,7 +141,7 @@ export async function* readTaskLines(path: string, onProblem: (p: TaskLineProble
       continue;
     }
     ids.set(t.id, raw.lineNo);
-    yield { id: t.id, language, prompt: t.prompt, kind: t.kind === 'instruction' ? 'instruction' : 'completion', goldCwes };
+    yield { id: t.id, language, prompt: t.prompt, kind: t.kind ?? inferTaskKind(t.prompt), goldCwes };
   }
   if (binary) onProblem({ file: path, line: 0, message: `not a text file (${binary}); a tasks file is JSON Lines` });
 }

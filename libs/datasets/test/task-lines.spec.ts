@@ -1,7 +1,7 @@
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { type CodingTask, type TaskLineProblem, readTaskLines } from '@rescue/datasets';
+import { type CodingTask, type TaskLineProblem, inferTaskKind, readTaskLines } from '@rescue/datasets';
 
 describe('readTaskLines', () => {
   let dir: string;
@@ -23,7 +23,7 @@ describe('readTaskLines', () => {
     const lines = [
       { id: 'a', language: 'python', prompt: 'def f():\n' },
       'not json',
-      { id: 'b', language: 'cobol', prompt: 'x' },
+      { id: 'b', language: '<cobol>', prompt: 'x' },
       { id: 'c', language: 'Py', prompt: 'Write a parser.', kind: 'instruction', gold_cwes: ['cwe-089', 79] },
       { id: '', language: 'c', prompt: 'x' },
       { id: 'd', language: 'c', prompt: '   ' },
@@ -34,14 +34,24 @@ describe('readTaskLines', () => {
       { id: 'g', language: 'js', prompt: 'x', __proto__: { polluted: true } },
       '',
       { id: 'h', language: 'ruby', prompt: 'puts 1' },
+      { id: 'i', language: 'COBOL', prompt: 'Write a payroll report.' },
+      { id: 'j', language: 'constructor', prompt: 'x' },
+      { id: 'k', language: 'C#', prompt: 'public int Add(int a, int b) {' },
     ].map((l) => (typeof l === 'string' ? l : JSON.stringify(l)));
     // JSON.stringify drops a literal __proto__ key, so write that line by hand.
     lines[10] = '{"id": "g", "language": "js", "prompt": "x", "__proto__": {"polluted": true}}';
     const { tasks, problems } = await read('mixed.jsonl', lines.join('\r\n') + '\n');
 
-    expect(tasks.map((t) => t.id)).toEqual(['a', 'c', 'h']);
+    // A language Rescue has no name for is still a task (`other`); only a non-name is refused.
+    expect(tasks.map((t) => [t.id, t.language, t.kind])).toEqual([
+      ['a', 'python', 'completion'],
+      ['c', 'python', 'instruction'],
+      ['h', 'ruby', 'instruction'],
+      ['i', 'other', 'instruction'],
+      ['j', 'other', 'instruction'],
+      ['k', 'csharp', 'completion'],
+    ]);
     expect(tasks[1]).toEqual({ id: 'c', language: 'python', prompt: 'Write a parser.', kind: 'instruction', goldCwes: ['CWE-89', 'CWE-79'] });
-    expect(tasks[0].kind).toBe('completion');
     expect(problems.map((p) => [p.line, p.field])).toEqual([
       [2, undefined],
       [3, 'language'],
@@ -53,7 +63,7 @@ describe('readTaskLines', () => {
       [10, undefined],
       [11, '__proto__'],
     ]);
-    expect(problems[1].message).toContain('"cobol"');
+    expect(problems[1].message).toContain('"<cobol>"');
     expect(problems[6].message).toContain('already used on line 1');
     for (const p of problems) expect(p.file).toBe(join(dir, 'mixed.jsonl'));
   });
@@ -75,5 +85,17 @@ describe('readTaskLines', () => {
     expect(tasks).toEqual([]);
     expect(problems).toHaveLength(1);
     expect(problems[0].message).toMatch(/not a text file/);
+  });
+});
+
+describe('inferTaskKind', () => {
+  it('reads a prefix with a signature, an import or mostly code lines as completion, prose as an instruction', () => {
+    expect(inferTaskKind('def add(a, b):\n    """Add two numbers."""\n')).toBe('completion');
+    expect(inferTaskKind('/**\n * Returns the user.\n */\nfunc getUser(id string) string {')).toBe('completion');
+    expect(inferTaskKind('#include <stdio.h>\n')).toBe('completion');
+    expect(inferTaskKind('x = load()\ny = x + 1;\nprint(y);')).toBe('completion');
+    expect(inferTaskKind('Generate C code for the following: a function copies bytes from one buffer to another.')).toBe('instruction');
+    expect(inferTaskKind('Write a Go function that sorts names.\nIt should be stable.')).toBe('instruction');
+    expect(inferTaskKind('')).toBe('instruction');
   });
 });

@@ -14,6 +14,17 @@ export const LANGUAGES = [
   'kotlin',
   'swift',
   'scala',
+  'perl',
+  'shell',
+  'lua',
+  'haskell',
+  'r',
+  'dart',
+  'elixir',
+  'objective-c',
+  'sql',
+  /** A language Rescue has no name for: retrieval still runs on its language-independent facets. */
+  'other',
 ] as const;
 
 export type Language = (typeof LANGUAGES)[number];
@@ -62,6 +73,18 @@ const EXTENSIONS: Record<string, Language> = {
   '.kts': 'kotlin',
   '.swift': 'swift',
   '.scala': 'scala',
+  '.pl': 'perl',
+  '.pm': 'perl',
+  '.sh': 'shell',
+  '.bash': 'shell',
+  '.lua': 'lua',
+  '.hs': 'haskell',
+  '.r': 'r',
+  '.dart': 'dart',
+  '.ex': 'elixir',
+  '.exs': 'elixir',
+  '.m': 'objective-c',
+  '.sql': 'sql',
 };
 
 /** Names and short forms users write for a language (`C++`, `py`, `golang`). */
@@ -80,6 +103,18 @@ const ALIASES: Record<string, Language> = {
   cs: 'csharp',
   rs: 'rust',
   kt: 'kotlin',
+  csharp: 'csharp',
+  'c sharp': 'csharp',
+  'asp.net': 'csharp',
+  bash: 'shell',
+  sh: 'shell',
+  zsh: 'shell',
+  objc: 'objective-c',
+  'objective c': 'objective-c',
+  typescriptreact: 'typescript',
+  javascriptreact: 'javascript',
+  jsx: 'javascript',
+  tsx: 'typescript',
 };
 
 /** The language of a file name from its extension, or undefined when the extension is unknown. */
@@ -88,12 +123,29 @@ export function languageFromFileName(fileName: string): Language | undefined {
   const dot = base.lastIndexOf('.');
   if (dot <= 0 && !base.startsWith('.')) return undefined;
   const ext = base.slice(dot);
-  return CASE_SENSITIVE_EXTENSIONS[ext] ?? EXTENSIONS[ext.toLowerCase()];
+  return own(CASE_SENSITIVE_EXTENSIONS, ext) ?? own(EXTENSIONS, ext.toLowerCase());
+}
+
+/** A table lookup that never reaches `Object.prototype` (`constructor`, `__proto__` are not languages). */
+function own(table: Record<string, Language>, key: string): Language | undefined {
+  return Object.hasOwn(table, key) ? table[key] : undefined;
 }
 
 /** A language name as users write it (`C++`, `Python`, `golang`) → canonical id, or undefined. */
 export function normalizeLanguageName(name: string): Language | undefined {
   const key = name.trim().toLowerCase();
   if (isLanguage(key)) return key;
-  return ALIASES[key];
+  return own(ALIASES, key);
+}
+
+/**
+ * A task's language as users write it: a known name or alias, or `other` for any other plausible
+ * language name (`Zig`, `COBOL`), so a task in a language Rescue has no name for is still
+ * retrieved on its language-independent facets instead of being refused. Undefined only for
+ * something that is not a language name at all (empty, or not a short word).
+ */
+export function taskLanguage(name: string): Language | undefined {
+  const known = normalizeLanguageName(name);
+  if (known) return known;
+  return /^[\p{L}][\p{L}\p{N}+#.\- ]{0,39}$/u.test(name.trim()) ? 'other' : undefined;
 }
