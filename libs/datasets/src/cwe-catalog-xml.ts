@@ -284,6 +284,7 @@ class CatalogueCollector {
   /** Members of categories and views, by their id (only ids: a few thousand short strings). */
   private readonly categoryMembers = new Map<string, string[]>();
   private readonly viewMembers = new Map<string, string[]>();
+  private readonly viewNames = new Map<string, string>();
   private group?: { members: string[] };
   /** Views named by each weakness's relations (`Related_Weakness View_ID`). */
   readonly relationViews = new Map<string, string[]>();
@@ -319,7 +320,7 @@ class CatalogueCollector {
     for (const entry of this.entries.values()) {
       // Graph views (1000, 1003, 699) list their weaknesses through the weaknesses' own relations.
       const views = new Set([...(byWeakness.get(entry.id.replace(/^CWE-/, '')) ?? []), ...(this.relationViews.get(entry.id) ?? [])]);
-      if (views.size > 0) entry.views = [...views].sort((a, b) => Number(a) - Number(b) || (a < b ? -1 : 1));
+      if (views.size > 0) entry.views = [...views].sort((a, b) => Number(a) - Number(b) || (a < b ? -1 : 1)).map((id) => ({ id, name: this.viewNames.get(id) ?? '' }));
     }
   }
 
@@ -359,7 +360,9 @@ class CatalogueCollector {
     }
     if (isPath(this.path, CATEGORY_PATH) || isPath(this.path, VIEW_PATH)) {
       const members: string[] = [];
-      (isPath(this.path, VIEW_PATH) ? this.viewMembers : this.categoryMembers).set(tag.attributes.ID?.value ?? '', members);
+      const id = tag.attributes.ID?.value ?? '';
+      if (isPath(this.path, VIEW_PATH)) this.viewNames.set(id, (tag.attributes.Name?.value ?? '').trim());
+      (isPath(this.path, VIEW_PATH) ? this.viewMembers : this.categoryMembers).set(id, members);
       this.group = { members };
       return;
     }

@@ -51,8 +51,8 @@ export interface CweEntry {
   /** MITRE's advice on using the entry for mapping: `Allowed`, `Allowed-with-Review`, `Discouraged`, `Prohibited`. */
   mappingUsage?: string;
   likelihoodOfExploit?: string;
-  /** Ids of the catalogue's views that list it, directly or through a category (`1003`, `1425` for the 2023 Top 25). */
-  views?: string[];
+  /** The catalogue's views that list it, directly or through a category (`1003`; `1425`, the 2023 Top 25). */
+  views?: { id: string; name: string }[];
 }
 
 export interface CatalogProblem {

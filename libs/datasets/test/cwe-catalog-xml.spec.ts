@@ -151,8 +151,10 @@ describe('readCweCatalogXml on a small fixture', () => {
     expect(e.platforms).toEqual(['C', 'Memory-Unsafe']);
     expect(e.likelihoodOfExploit).toBe('High');
     // 699 and 1000 come from its relations (graph views), the others from view and category members.
-    expect(e.views).toEqual(['699', '1000', '4297', '4298']);
-    expect(entries.get('CWE-4243')!.views).toEqual(expect.arrayContaining(['4298']));
+    expect(e.views?.map((v) => v.id)).toEqual(['699', '1000', '4297', '4298']);
+    // Views not in the document are known by id only.
+    expect(e.views?.map((v) => v.name)).toEqual(['', '', 'Widget Top Two', 'Widget View']);
+    expect(entries.get('CWE-4243')!.views?.map((v) => v.id)).toEqual(expect.arrayContaining(['4298']));
   });
 
   it('reads the attributes and flattens descriptions: whitespace collapsed, one paragraph a line', () => {
@@ -482,7 +484,8 @@ describe("MITRE's real catalogue (../shared/data/cwe/cwec_v4.14.xml.zip)", () =>
     expect(m.size).toBeGreaterThan(800);
     expect(m.get('CWE-89')?.name).toContain('SQL');
     // 1425 is the 2023 Top 25 view; 1003 the one NVD maps published vulnerabilities to.
-    expect(m.get('CWE-89')?.views).toEqual(expect.arrayContaining(['1003', '1425']));
+    expect(m.get('CWE-89')?.views?.map((v) => v.id)).toEqual(expect.arrayContaining(['1003', '1425']));
+    expect(m.get('CWE-89')?.views?.find((v) => v.id === '1425')?.name).toMatch(/2023 CWE Top 25/);
     expect(m.get('CWE-89')?.mappingUsage).toBe('Allowed');
     expect(m.get('CWE-787')?.platforms).toEqual(expect.arrayContaining(['C', 'C++']));
 
