@@ -1,6 +1,6 @@
 import { Inject, Injectable, ServiceUnavailableException } from '@nestjs/common';
 import { type OfflineRetrieval, retrieveOffline } from '@rescue/generation';
-import { OFFLINE_CWE_FACETS, type OpenedKb, openKnowledgeBaseAt } from '@rescue/knowledge';
+import { type OpenedKb, openKnowledgeBaseAt } from '@rescue/knowledge';
 import { Slicer } from '@rescue/slicing';
 import type { ApiConfig } from './api.config';
 import { API_CONFIG } from './api.tokens';
@@ -20,7 +20,7 @@ export class RetrievalService {
     if (!dir && !esUrl) throw new ServiceUnavailableException('no KB configured: set RESCUE_KB_DIR to a folder built by `rescue kb build`, or ELASTICSEARCH_URL to a cluster it was published to');
     if (!this.kb) {
       // A folder (searched on Elasticsearch when ELASTICSEARCH_URL is set), or Elasticsearch alone.
-      this.kb = openKnowledgeBaseAt({ dir, elasticsearchUrl: esUrl, elasticsearchPrefix: this.config.ELASTICSEARCH_PREFIX }, { cweFacets: OFFLINE_CWE_FACETS });
+      this.kb = openKnowledgeBaseAt({ dir, elasticsearchUrl: esUrl, elasticsearchPrefix: this.config.ELASTICSEARCH_PREFIX });
       // A failed open (folder not built yet, ES away) is retried by the next request.
       this.kb.catch(() => (this.kb = undefined));
     }

@@ -4,7 +4,8 @@ import { registerKbBuild } from './commands/kb-build.command';
 import { registerKbInspect } from './commands/kb-inspect.command';
 import { registerKbSlice } from './commands/kb-slice.command';
 import { registerGenerate } from './commands/generate.command';
-import { registerEval, registerKbCalibrate, registerRetrieve } from './commands/retrieve.command';
+import { registerRetrieve } from './commands/retrieve.command';
+import { registerEval, registerKbCalibrate } from './commands/eval.command';
 
 /** The `rescue` command tree. Kept apart from main.ts so tests can run commands in-process. */
 export function buildProgram(): Command {

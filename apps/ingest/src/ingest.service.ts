@@ -5,7 +5,7 @@ import { FlowProducer } from 'bullmq';
 import type { JobPayload, JobName } from '@rescue/contracts';
 import { type IngestReport, type RecordStore, createRecordStore, runIngest } from '@rescue/datasets';
 import { type FixRecord, InvalidInputError } from '@rescue/domain';
-import { groupClusters } from '@rescue/knowledge';
+import { extraKnowledgeOf, groupClusters } from '@rescue/knowledge';
 import { connectRedis, connectionOptions, kbBuildFlow } from '@rescue/queue';
 import { INGEST_CONFIG } from './tokens';
 import type { IngestWorkerConfig } from './ingest-worker.config';
@@ -48,6 +48,12 @@ export class IngestService implements OnModuleDestroy {
       { onRecord: (r) => payload.build && kept.push(r) },
     );
     if (!payload.build) return result;
+    // CodeQL checkouts and the catalogue's examples add fix pairs to the build, as in the inline runner.
+    const extra = await extraKnowledgeOf(payload.build);
+    const known = new Set(kept.map((r) => r.id));
+    const fresh = extra.records.filter((r) => !known.has(r.id) && known.add(r.id));
+    await store.putMany(fresh);
+    kept.push(...fresh);
     // The DAG's fan-out: one flow whose index job waits for every cluster, which waits for its slices.
     const clusters = [...groupClusters(kept, payload.build.clusterBy)].map(([key, records]) => ({ key, recordIds: records.map((r) => r.id) }));
     if (clusters.length === 0) throw new InvalidInputError(`build ${payload.build.buildId}: the sources hold no valid fix pair (see ${result.rejectsPath})`);

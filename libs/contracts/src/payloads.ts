@@ -21,6 +21,8 @@ export const KbBuildSpec = z.object({
   kbDir: z.string().min(1),
   catalogPath: z.string().min(1).optional(),
   catalogOnlyNodes: z.boolean().default(true),
+  /** CodeQL checkouts read as knowledge sources (query help and paired examples). */
+  codeqlRoots: z.array(z.string().min(1)).default([]),
 });
 
 export const DatasetIngestPayload = z.object({

@@ -80,7 +80,9 @@ export async function analyzeTask(task: CodingTask, llm: Llm, options: Pick<Gene
     }
   }
   return {
-    query: { language: task.language, cause: cause.value.cause, apis: [...new Set(apis)], code: draftCode, text: task.prompt },
+    // The analysis joins the task's words (it names the weakness the words only imply) and the
+    // draft joins its code; the cause alone feeds the dense cause facet.
+    query: { language: task.language, cause: cause.value.cause, apis: [...new Set(apis)], code: `${task.prompt}\n${draftCode}`, text: `${task.prompt}\n${cause.value.cause}` },
     model: draft.model,
     tokens,
     analysisMs: performance.now() - t0,
@@ -119,11 +121,11 @@ export async function generateForTask(task: CodingTask, kb: OpenedKb, llm: Llm, 
     abstained: result.abstained,
     samples,
     retrieval: {
-      cwes: result.cwes.map((c) => ({ cwe: kb.nodes.get(c.id)?.cwe ?? c.id, node: c.id, score: c.score })),
+      cwes: result.cwes.map((c) => ({ cwe: c.cwe, node: c.id, score: c.score })),
       example: example && result.example ? { id: example.id, cwe: example.cwe, score: result.example.score } : undefined,
       guidanceCwes,
       apis: analysis.query.apis,
-      cause: analysis.query.cause,
+      cause: analysis.query.cause ?? '',
     },
     analysisMs: Math.round(analysis.analysisMs),
     tokens,

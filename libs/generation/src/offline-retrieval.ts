@@ -7,6 +7,8 @@ export interface OfflineRetrieval {
   id: string;
   mode: 'offline';
   abstained: boolean;
+  /** The relevance gate's score and threshold: below it, the task is not about security and gets no context. */
+  relevance?: { score: number; threshold: number };
   /** The kept CWEs, best first, with each facet's score and rank. */
   cwes: { cwe: string; node: string; score: number; facets: Record<string, unknown> }[];
   guidelines: string[];
@@ -18,12 +20,14 @@ export interface OfflineRetrieval {
 /** Offline retrieval for one task (paper §4.2–4.4 without the LLM analysis), with the context a prompt would get. */
 export async function retrieveOffline(kb: OpenedKb, reader: TaskCodeReader, task: Pick<CodingTask, 'id' | 'language' | 'prompt' | 'kind'>, guidance?: { cwes: number; tokens: number }): Promise<OfflineRetrieval> {
   const result = await kb.retriever.retrieve(await offlineQuery(task, reader));
+  const round = (x: number): number => Math.round(x * 1000) / 1000;
   const { context, example } = chooseContext(kb, result, guidance);
   return {
     id: task.id,
     mode: 'offline',
     abstained: result.abstained,
-    cwes: result.cwes.map((c) => ({ cwe: kb.nodes.get(c.id)?.cwe ?? c.id, node: c.id, score: c.score, facets: c.facets })),
+    ...(result.relevance ? { relevance: { score: round(result.relevance.score), threshold: round(result.relevance.threshold) } } : {}),
+    cwes: result.cwes.map((c) => ({ cwe: c.cwe, node: c.id, score: round(c.score), facets: c.facets })),
     guidelines: context?.guidelines ?? [],
     ...(guidance && guidance.cwes > 1 ? { moreGuidance: context?.more ?? [] } : {}),
     example: example && result.example ? { id: example.id, cwe: example.cwe, language: example.language, code: example.slicedSecure, sourceUrl: example.sourceUrl, score: result.example.score } : undefined,

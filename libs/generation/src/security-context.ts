@@ -6,7 +6,12 @@ export interface ChosenContext {
   /** Undefined when retrieval abstained: the plain prompt is used. */
   context?: SecurityContext;
   example?: CodeExample;
-  /** The CWE node whose guidelines lead: the chosen example's (paper §4.5), else the best CWE's. */
+  /**
+   * The CWE node whose guidelines lead: the best-ranked CWE's (in the task's language when the KB
+   * has fixes there). The paper leads with the chosen example's CWE; when the example comes from a
+   * lower-ranked CWE (a `strcpy` task whose best fix sits under CWE-190 while CWE-787 ranks first),
+   * that would drop the weakness retrieval was surest of.
+   */
   node?: CweNode;
   /** The CWEs whose guidelines the context holds, the leading one first. */
   guidanceCwes: string[];
@@ -21,7 +26,7 @@ export interface ChosenContext {
 export function chooseContext(kb: OpenedKb, result: RetrievalResult, guidance?: { cwes: number; tokens: number }): ChosenContext {
   if (result.abstained) return { guidanceCwes: [] };
   const example = result.example ? kb.examples.get(result.example.id) : undefined;
-  const node = example ? kb.nodes.get(example.cweNodeId) : result.cwes[0] ? kb.nodes.get(result.cwes[0].id) : undefined;
+  const node = result.cwes[0] ? kb.nodes.get(result.cwes[0].id) : undefined;
   let context: SecurityContext = { guidelines: node?.guidelines ?? [], example: example ? { language: example.language, code: example.slicedSecure } : undefined };
   if (guidance && guidance.cwes > 1) {
     const more: GuidanceSection[] = [];

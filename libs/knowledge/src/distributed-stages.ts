@@ -2,7 +2,10 @@ import type { JobName, JobPayload } from '@rescue/contracts';
 import { type CweEntry, type RecordStore, readCweCatalog } from '@rescue/datasets';
 import { type CweId, type FixRecord, InvalidInputError } from '@rescue/domain';
 import { type SliceDocument, sliceId } from '@rescue/slicing';
-import { type ClusterDistiller, catalogOnlyNodes, summarizeCluster } from './kb-assembly';
+import { Slicer } from '@rescue/slicing';
+import { type ClusterDistiller, adviceFor, completeKnowledge, summarizeCluster } from './kb-assembly';
+import { genericMitigations } from './extractive-summarizer';
+import { type ExtraKnowledge, extraKnowledgeAt, sourceDocuments } from './sources/knowledge-sources';
 import { type BuildEmbedder, publishKnowledgeBase } from './kb-build';
 import type { KbManifest } from './kb-directory';
 import type { BuildStaging } from './build-staging';
@@ -22,6 +25,11 @@ export function catalogAt(path: string | undefined): Promise<Map<CweId, CweEntry
     c.catch(() => catalogs.delete(path));
   }
   return c;
+}
+
+/** A build's knowledge beyond its fix-pair files (CodeQL roots, the catalogue's examples), read once per process. */
+export async function extraKnowledgeOf(build: { codeqlRoots?: string[]; catalogPath?: string }): Promise<ExtraKnowledge> {
+  return extraKnowledgeAt(build.codeqlRoots ?? [], await catalogAt(build.catalogPath), build.catalogPath, () => Slicer.create());
 }
 
 export interface SummarizeJobResult {
@@ -50,8 +58,10 @@ export async function runSummarizeJob(
     if (s) slices.set(r.id, s);
   }
   const catalog = await catalogAt(payload.build.catalogPath);
+  const documents = sourceDocuments(await extraKnowledgeOf(payload.build), catalog);
   const before = deps.llmStats?.() ?? { requests: 0, cacheHits: 0 };
-  const result = await summarizeCluster(payload.clusterKey, records, slices, catalog.get(records[0].cwe), payload.build.clusterBy, deps.distiller);
+  const cwe = records[0].cwe;
+  const result = await summarizeCluster(payload.clusterKey, records, slices, catalog.get(cwe), payload.build.clusterBy, deps.distiller, { advice: adviceFor(cwe, documents), isGeneric: genericMitigations(catalog.values()) });
   const after = deps.llmStats?.() ?? before;
   await deps.staging.put(payload.buildId, result);
   return { clusterKey: payload.clusterKey, examples: result.examples.length, llmCalls: after.requests - before.requests, llmCached: after.cacheHits - before.cacheHits };
@@ -68,14 +78,26 @@ export async function runIndexJob(
   if (clusters.length !== children.length) {
     throw new InvalidInputError(`build ${payload.buildId}: ${children.length} clusters summarized but ${clusters.length} staged`);
   }
-  const nodes = clusters.map((c) => c.node);
-  const examples = clusters.flatMap((c) => c.examples);
-  if (build.catalogOnlyNodes) nodes.push(...catalogOnlyNodes(await catalogAt(build.catalogPath), new Set(nodes.map((n) => n.cwe))));
+  const catalog = await catalogAt(build.catalogPath);
+  const extra = await extraKnowledgeOf(build);
+  const clusterExamples = clusters.flatMap((c) => c.examples);
+  const { nodes, examples, documents } = completeKnowledge({
+    clusterNodes: clusters.map((c) => c.node),
+    clusterExamples,
+    vulnerableOnly: extra.vulnerableOnly,
+    sourceDocuments: sourceDocuments(extra, catalog),
+    catalog,
+    clusterBy: build.clusterBy,
+    includeCatalog: build.catalogOnlyNodes,
+  });
   const manifest = await publishKnowledgeBase({
     kbDir: build.kbDir,
     nodes,
     examples,
-    records: examples.length,
+    documents,
+    catalog,
+    inputs: { sources: [], ...(build.catalogPath ? { catalog: build.catalogPath } : {}) },
+    records: clusterExamples.length,
     clusterBy: build.clusterBy,
     hops: build.hops,
     distillationMode: deps.distillationMode,

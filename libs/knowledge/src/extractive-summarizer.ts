@@ -2,12 +2,14 @@ import type { CweEntry } from '@rescue/datasets';
 import type { FixRecord, Language } from '@rescue/domain';
 
 /**
- * The no-LLM distillation: guidelines from the catalogue's mitigations and the fixes' commit
- * messages, the cause from the catalogue's description. Every sentence is one the sources already
- * contain; nothing is generated.
+ * The no-LLM distillation: guidelines are sentences the sources already contain, chosen and
+ * ordered, never written. Sources, best first: the advice of CodeQL's help for the weakness (in
+ * the node's language first), then the catalogue's mitigations (implementation before design).
+ * Commit messages are not guidelines: their subjects say what one fix did ("Fixed two file sizes
+ * issues:."), not what to do, and they are free text anyone with a fix in the data wrote.
  */
 
-const MAX_GUIDELINES = 12;
+const MAX_GUIDELINES = 8;
 
 /** Lowercase words, for comparing sentences. */
 function words(s: string): Set<string> {
@@ -28,6 +30,15 @@ export function firstSentence(text: string, max = 300): string {
   return s.length > max ? `${s.slice(0, max - 1).trimEnd()}…` : s;
 }
 
+/** The sentences of a prose text (one paragraph a line, or several sentences a paragraph). */
+export function sentences(text: string): string[] {
+  return text
+    .split(/\n+/)
+    .flatMap((p) => p.replace(/\s+/g, ' ').trim().split(/(?<=[.!?])\s+(?=[A-Z"'(])/))
+    .map((s) => s.trim())
+    .filter((s) => s.length > 0);
+}
+
 /** Keeps the first of any sentences that say nearly the same thing (word Jaccard ≥ 0.7). */
 export function dedupeSentences(sentences: string[]): string[] {
   const kept: { text: string; w: Set<string> }[] = [];
@@ -41,44 +52,56 @@ export function dedupeSentences(sentences: string[]): string[] {
   return kept.map((k) => k.text);
 }
 
-/** A commit message's subject, when it reads like the description of a security fix. */
-function fixSubject(message: string | undefined): string | undefined {
-  if (!message) return undefined;
-  const subject = message.split('\n')[0].trim().replace(/^(fix|fixes|fixed)(\(.+?\))?:\s*/i, 'Fix: ');
-  if (subject.length < 15 || subject.length > 200) return undefined;
-  if (/^(merge|bump|update|version|release|wip)\b/i.test(subject)) return undefined;
-  if (!/(fix|prevent|escape|sanitiz|validat|check|avoid|secur|vuln|inject|overflow|travers|xss|cve|bound|saniti|safe|restrict|limit)/i.test(subject)) return undefined;
-  return /[.!?]$/.test(subject) ? subject : `${subject}.`;
+// A sentence that tells the reader what to do: an imperative or a modal of obligation, about code.
+const ACTIONABLE = /^(use|avoid|ensure|validate|check|verify|sanitize|sanitise|escape|encode|restrict|limit|prefer|do not|don't|never|always|consider|make sure|set|enable|disable|configure|apply|store|keep|reject|compare|normalize|normalise|canonicalize|release|free|initialize|allocate|handle|call|pass|specify|require|perform|implement|follow|assume|treat|replace|remove|include|define|declare|lock|protect|generate|hash|encrypt)\b|\b(should|must|is recommended|are recommended|recommend)\b/i;
+
+// Catalogue sentences that set context rather than say what to do.
+const HEDGE = /^(while|although|though|note|this|these|in general|for example|however|if this is not possible|effectiveness)\b/i;
+
+/** One piece of advice a source gives for a weakness (a CodeQL recommendation), with its language when it has one. */
+export interface Advice {
+  text: string;
+  language?: Language;
 }
 
 export interface ExtractiveSummary {
   guidelines: string[];
   cause: string;
-  sources: ('catalog' | 'commit-messages' | 'descriptions')[];
+  sources: ('catalog' | 'codeql' | 'descriptions')[];
+}
+
+/** Actionable sentences of a piece of advice, tidied (references and trailing colons dropped). */
+function adviceSentences(text: string): string[] {
+  return sentences(text.replace(/\s*\[REF-\d+\]/g, ''))
+    .map((s) => s.replace(/:$/, '.'))
+    .filter((s) => s.length >= 20 && s.length <= 320 && ACTIONABLE.test(s) && !HEDGE.test(s));
 }
 
 /**
- * Guidelines: the catalogue's implementation and design mitigations first (most actionable), then
- * fix subjects from the cluster's commit messages; de-duplicated and capped. Cause: the
- * catalogue's description (and the first sentence of its extended description), or, without a
- * catalogue entry, a sentence naming the CWE and the functions it was found in.
+ * Guidelines and cause for one node. Guidelines: CodeQL advice in the node's language, then
+ * language-neutral catalogue mitigations (implementation first), then CodeQL advice for other
+ * languages that names none of them; de-duplicated, at most {@link MAX_GUIDELINES}. Cause: the
+ * catalogue's description (and the first sentence of its extended description), or, without an
+ * entry, the fixes' own descriptions.
  */
-export function extractiveSummary(entry: CweEntry | undefined, records: FixRecord[], language?: Language): ExtractiveSummary {
+export function extractiveSummary(entry: CweEntry | undefined, records: FixRecord[], language?: Language, advice: Advice[] = [], isGeneric: (sentence: string) => boolean = () => false): ExtractiveSummary {
   const sources: ExtractiveSummary['sources'] = [];
+  const sameLanguage = advice.filter((a) => language !== undefined && a.language === language).flatMap((a) => adviceSentences(a.text));
+  const otherAdvice = advice.filter((a) => language === undefined || a.language !== language).flatMap((a) => adviceSentences(a.text).filter((s) => !mentionsOtherLanguage(s, language)));
   const fromCatalog: string[] = [];
   if (entry) {
-    // Mitigations with a named strategy are the actionable ones; within a rank, catalogue order.
     const ranked = [...entry.mitigations].sort((a, b) => rank(a.phase) - rank(b.phase) || Number(!a.strategy) - Number(!b.strategy));
     for (const m of ranked) {
       const sentence = firstSentence(m.description.replace(/\s*\[REF-\d+\]/g, ''));
       if (HEDGE.test(sentence) || mentionsOtherLanguage(sentence, language)) continue;
       fromCatalog.push(sentence);
     }
-    if (fromCatalog.length > 0) sources.push('catalog');
+    // Advice the catalogue repeats under many weaknesses ("Assume all input is malicious.") goes last.
+    fromCatalog.sort((a, b) => Number(isGeneric(a)) - Number(isGeneric(b)));
   }
-  const fromCommits = records.map((r) => fixSubject(r.commitMessage)).filter((s): s is string => !!s);
-  if (fromCommits.length > 0) sources.push('commit-messages');
-  const guidelines = dedupeSentences([...fromCatalog.slice(0, 8), ...fromCommits]).slice(0, MAX_GUIDELINES);
+  const guidelines = dedupeSentences([...sameLanguage.slice(0, 4), ...fromCatalog.slice(0, 5), ...otherAdvice.slice(0, 4)]).slice(0, MAX_GUIDELINES);
+  if (sameLanguage.length + otherAdvice.length > 0 && guidelines.some((g) => [...sameLanguage, ...otherAdvice].includes(g))) sources.push('codeql');
+  if (guidelines.some((g) => fromCatalog.includes(g))) sources.push('catalog');
   let cause: string;
   if (entry) {
     cause = [entry.description, entry.extendedDescription ? firstSentence(entry.extendedDescription) : ''].filter(Boolean).join(' ');
@@ -91,24 +114,35 @@ export function extractiveSummary(entry: CweEntry | undefined, records: FixRecor
   return { guidelines, cause, sources };
 }
 
-/** Sentences that set context rather than say what to do. */
-const HEDGE = /^(while|although|though|note|this|these|in general|for example|however|if this is not possible)\b/i;
-
 const LANGUAGE_MENTIONS: [RegExp, Language[]][] = [
   [/\bphp\b/i, ['php']],
-  [/\bperl\b/i, []],
-  [/\bjava\b(?!script)/i, ['java']],
-  [/\bjavascript\b/i, ['javascript', 'typescript']],
+  [/\bperl\b/i, ['perl']],
+  [/\bjava\b(?!script)/i, ['java', 'kotlin', 'scala']],
+  [/\bjavascript\b|\bnode\.?js\b/i, ['javascript', 'typescript']],
   [/\bpython\b/i, ['python']],
-  [/\bruby\b/i, ['ruby']],
+  [/\bruby\b|\brails\b/i, ['ruby']],
   [/\basp(\.net)?\b|\.net\b|\bc#/i, ['csharp']],
   [/\bc\+\+/i, ['cpp']],
 ];
 
-/** A catalogue sentence about another language's specifics (register_globals in a Python node). */
+/** A sentence about another language's specifics (register_globals in a Python node). */
 function mentionsOtherLanguage(sentence: string, language: Language | undefined): boolean {
   if (!language) return false;
   return LANGUAGE_MENTIONS.some(([re, langs]) => re.test(sentence) && !langs.includes(language));
+}
+
+/**
+ * The catalogue's boilerplate: mitigation sentences it repeats under at least `minEntries`
+ * weaknesses (the generic input-validation and least-privilege advice). Specific advice is
+ * preferred over them.
+ */
+export function genericMitigations(entries: Iterable<CweEntry>, minEntries = 5): (sentence: string) => boolean {
+  const key = (s: string): string => s.toLowerCase().replace(/[^a-z0-9]+/g, ' ').trim();
+  const counts = new Map<string, number>();
+  for (const entry of entries) {
+    for (const k of new Set(entry.mitigations.map((m) => key(firstSentence(m.description.replace(/\s*\[REF-\d+\]/g, '')))))) counts.set(k, (counts.get(k) ?? 0) + 1);
+  }
+  return (sentence) => (counts.get(key(sentence)) ?? 0) >= minEntries;
 }
 
 function rank(phase: string | undefined): number {

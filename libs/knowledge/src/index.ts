@@ -9,4 +9,7 @@ export * from './build-staging';
 export * from './distributed-stages';
 export * from './build-stores';
 export * from './kb-retriever';
-export * from './naive-baseline';
+export * from './sources/knowledge-sources';
+export * from './sources/codeql-records';
+export * from './sources/catalog-records';
+export * from './sources/knowledge-documents';

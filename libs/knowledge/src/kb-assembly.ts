@@ -1,19 +1,28 @@
 import type { CweEntry } from '@rescue/datasets';
 import type { CweId, FixRecord } from '@rescue/domain';
+import { searchText } from '@rescue/retrieval';
 import type { SliceDocument } from '@rescue/slicing';
-import { extractiveSummary } from './extractive-summarizer';
-import { type ClusterBy, type CodeExample, type CweNode, type Provenance, clusterKey } from './kb-model';
+import { type Advice, extractiveSummary, genericMitigations } from './extractive-summarizer';
+import { type ClusterBy, type CodeExample, type CweNode, type CwePriors, type KnowledgeDocument, type Provenance, clusterKey, cweNodeId } from './kb-model';
+import type { VulnerableExample } from './sources/codeql-records';
+import { descriptionDocuments } from './sources/knowledge-documents';
 
 /** Writes a cluster's guidelines and cause, saying how; the extractive one needs no LLM. */
 export interface ClusterDistiller {
   readonly mode: 'llm' | 'extractive';
-  distill(cwe: CweId, records: FixRecord[], entry: CweEntry | undefined): Promise<{ guidelines: string[]; cause: string; provenance: Provenance }>;
+  distill(cwe: CweId, records: FixRecord[], entry: CweEntry | undefined, context?: DistillContext): Promise<{ guidelines: string[]; cause: string; provenance: Provenance }>;
+}
+
+/** What a distiller may use beyond the cluster's records: other sources' advice, the catalogue's boilerplate. */
+export interface DistillContext {
+  advice: Advice[];
+  isGeneric?: (sentence: string) => boolean;
 }
 
 export const extractiveDistiller: ClusterDistiller = {
   mode: 'extractive',
-  async distill(_cwe, records, entry) {
-    const s = extractiveSummary(entry, records, records[0]?.language);
+  async distill(_cwe, records, entry, context) {
+    const s = extractiveSummary(entry, records, records[0]?.language, context?.advice, context?.isGeneric);
     return { guidelines: s.guidelines, cause: s.cause, provenance: { mode: 'extractive', sources: s.sources } };
   },
 };
@@ -24,11 +33,21 @@ export interface AssembleInput {
   slices: Map<string, SliceDocument>;
   catalog: Map<CweId, CweEntry>;
   clusterBy: ClusterBy;
-  /** Add catalogue-only nodes for CWEs without fix data, so unseen weaknesses can be retrieved. */
+  /** Add nodes for catalogue CWEs without fix data, so unseen weaknesses can be retrieved. */
   catalogOnlyNodes: boolean;
   distiller: ClusterDistiller;
+  /** Code that shows a weakness without a fix (CodeQL's and the catalogue's lone bad examples). */
+  vulnerableOnly?: VulnerableExample[];
+  /** The sources' documents (CodeQL help, descriptions of queries and catalogue examples). */
+  documents?: KnowledgeDocument[];
   concurrency?: number;
   onCluster?: (done: number, total: number) => void;
+}
+
+export interface AssembledKnowledge {
+  nodes: CweNode[];
+  examples: CodeExample[];
+  documents: KnowledgeDocument[];
 }
 
 /** Records grouped by cluster key, keys sorted, records in each sorted by id (a stable order). */
@@ -45,6 +64,11 @@ export function groupClusters(records: FixRecord[], by: ClusterBy): Map<string, 
   return sorted;
 }
 
+/** The CodeQL advice a cluster's distiller may quote: the recommendations of queries tagged with the CWE. */
+export function adviceFor(cwe: CweId, documents: KnowledgeDocument[]): Advice[] {
+  return documents.filter((d) => d.kind === 'codeql-help' && d.guidance && d.cwes.includes(cwe)).map((d) => ({ text: d.guidance as string, language: d.language }));
+}
+
 /** One cluster's CWE node and its examples: the summarize stage's unit of work, in both runners. */
 export async function summarizeCluster(
   key: string,
@@ -53,9 +77,10 @@ export async function summarizeCluster(
   entry: CweEntry | undefined,
   clusterBy: ClusterBy,
   distiller: ClusterDistiller,
+  context?: DistillContext,
 ): Promise<{ node: CweNode; examples: CodeExample[] }> {
   const { cwe, language } = records[0];
-  const summary = await distiller.distill(cwe, records, entry);
+  const summary = await distiller.distill(cwe, records, entry, context);
   const examples = records.map((r) => toExample(r, key, slices.get(r.id)));
   const node: CweNode = {
     id: key,
@@ -73,32 +98,126 @@ export async function summarizeCluster(
   return { node, examples };
 }
 
-/** Nodes for catalogue CWEs that have no fix data, so unseen weaknesses can still be retrieved. */
-export function catalogOnlyNodes(catalog: Map<CweId, CweEntry>, seen: Set<CweId>): CweNode[] {
-  return [...catalog.values()]
+/** What ranking needs to know about a weakness from the catalogue (see {@link CwePriors}). */
+export function priorsOf(entry: CweEntry): CwePriors {
+  return {
+    abstraction: entry.abstraction,
+    mappingUsage: entry.mappingUsage,
+    observedExamples: entry.observedExamples?.length ?? 0,
+    topLists: (entry.views ?? []).filter((v) => /\bTop 25\b/i.test(v.name)).length,
+    platforms: entry.platforms ?? [],
+  };
+}
+
+/**
+ * The language-neutral node of every weakness the KB knows: each CWE with fix data, vulnerable
+ * examples or documents, and (with `includeCatalog`) every catalogue CWE. With clustering by CWE
+ * the cluster node already is that node and only gains its priors. Guidelines come from the
+ * catalogue and CodeQL's advice for the CWE in any language; the cause from the catalogue.
+ */
+export function cweLevelNodes(input: {
+  clusterNodes: CweNode[];
+  examples: CodeExample[];
+  catalog: Map<CweId, CweEntry>;
+  documents: KnowledgeDocument[];
+  includeCatalog: boolean;
+  isGeneric?: (sentence: string) => boolean;
+}): CweNode[] {
+  const cwes = new Set<CweId>([...input.clusterNodes.map((n) => n.cwe), ...input.examples.map((e) => e.cwe), ...input.documents.flatMap((d) => d.cwes)]);
+  if (input.includeCatalog) for (const id of input.catalog.keys()) cwes.add(id);
+  const existing = new Map(input.clusterNodes.map((n) => [n.id, n]));
+  const withData = new Set(input.clusterNodes.map((n) => n.cwe));
+  const out: CweNode[] = [];
+  for (const cwe of [...cwes].sort((a, b) => Number(a.slice(4)) - Number(b.slice(4)))) {
+    const entry = input.catalog.get(cwe);
+    const id = cweNodeId(cwe);
+    const cluster = existing.get(id);
+    if (cluster) {
+      if (entry) cluster.priors = priorsOf(entry);
+      continue;
+    }
+    const own = input.examples.filter((e) => e.cweNodeId === id);
+    const s = extractiveSummary(entry, [], undefined, adviceFor(cwe, input.documents), input.isGeneric);
+    out.push({
+      id,
+      cwe,
+      name: entry?.name,
+      description: entry?.description,
+      parents: entry?.parents ?? [],
+      guidelines: s.guidelines,
+      cause: s.cause,
+      apiNames: [...new Set(input.examples.filter((e) => e.cwe === cwe).flatMap((e) => e.apiNames))].sort(),
+      exampleIds: own.map((e) => e.id),
+      provenance: withData.has(cwe) || own.length > 0 || s.sources.includes('codeql') ? { mode: 'extractive', sources: s.sources } : { mode: 'catalog-only' },
+      ...(entry ? { priors: priorsOf(entry) } : {}),
+    });
+  }
+  return out;
+}
+
+/** Vulnerable-only examples under their language's cluster node when the CWE has one there, else under the CWE's node. */
+export function vulnerableExamples(items: VulnerableExample[], clusterIds: Set<string>, clusterBy: ClusterBy): CodeExample[] {
+  return [...items]
     .sort((a, b) => (a.id < b.id ? -1 : 1))
-    .filter((entry) => !seen.has(entry.id))
-    .map((entry) => {
-      const s = extractiveSummary(entry, []);
-      return { id: clusterKey(entry.id, undefined, 'cwe'), cwe: entry.id, name: entry.name, description: entry.description, parents: entry.parents, guidelines: s.guidelines, cause: s.cause, apiNames: [], exampleIds: [], provenance: { mode: 'catalog-only' } };
+    .map((v) => {
+      const cluster = clusterKey(v.cwe, v.language, clusterBy);
+      return {
+        id: v.id,
+        recordId: v.id,
+        cweNodeId: clusterIds.has(cluster) ? cluster : cweNodeId(v.cwe),
+        cwe: v.cwe,
+        language: v.language,
+        slicedSecure: '',
+        slicedVulnerable: v.code,
+        apiNames: [],
+        description: v.description,
+        sourceUrl: v.filePath,
+        searchText: searchText([v.code, v.description ?? ''].join('\n')),
+        kind: 'vulnerable' as const,
+        source: v.origin.format,
+      };
     });
 }
 
-/** Groups records into clusters, distils each, and builds the two KB levels (the inline runner). */
-export async function assembleKnowledgeBase(input: AssembleInput): Promise<{ nodes: CweNode[]; examples: CodeExample[] }> {
+/**
+ * The index stage's half of assembly, in both runners: the clusters' nodes and examples joined by
+ * the vulnerable-only examples, the language-neutral node of every CWE, and the documents (the
+ * sources' own plus the dataset fixes' functional descriptions), each list in a stable order.
+ */
+export function completeKnowledge(input: {
+  clusterNodes: CweNode[];
+  clusterExamples: CodeExample[];
+  vulnerableOnly: VulnerableExample[];
+  sourceDocuments: KnowledgeDocument[];
+  catalog: Map<CweId, CweEntry>;
+  clusterBy: ClusterBy;
+  includeCatalog: boolean;
+}): AssembledKnowledge {
+  const clusterNodes = [...input.clusterNodes].sort((a, b) => (a.id < b.id ? -1 : 1));
+  const byNode = (a: CodeExample, b: CodeExample): number => (a.cweNodeId < b.cweNodeId ? -1 : a.cweNodeId > b.cweNodeId ? 1 : a.id < b.id ? -1 : a.id > b.id ? 1 : 0);
+  const examples = [...[...input.clusterExamples].sort(byNode), ...vulnerableExamples(input.vulnerableOnly, new Set(clusterNodes.map((n) => n.id)), input.clusterBy)];
+  const documents = [...input.sourceDocuments, ...descriptionDocuments({ examples, helps: [], catalog: new Map() })].sort((a, b) => (a.id < b.id ? -1 : 1));
+  const nodes = [...clusterNodes, ...cweLevelNodes({ clusterNodes, examples, catalog: input.catalog, documents, includeCatalog: input.includeCatalog, isGeneric: genericMitigations(input.catalog.values()) })];
+  return { nodes, examples, documents };
+}
+
+/** Groups records into clusters, distils each, and completes the KB's levels and documents (the inline runner). */
+export async function assembleKnowledgeBase(input: AssembleInput): Promise<AssembledKnowledge> {
+  const sourceDocuments = input.documents ?? [];
+  const isGeneric = genericMitigations(input.catalog.values());
   const clusters = groupClusters(input.records, input.clusterBy);
-  const nodes: CweNode[] = [];
-  const examples: CodeExample[] = [];
+  const clusterNodes: CweNode[] = [];
+  const clusterExamples: CodeExample[] = [];
   let done = 0;
   for (const [key, records] of clusters) {
-    const part = await summarizeCluster(key, records, input.slices, input.catalog.get(records[0].cwe), input.clusterBy, input.distiller);
-    nodes.push(part.node);
-    examples.push(...part.examples);
+    const cwe = records[0].cwe;
+    const part = await summarizeCluster(key, records, input.slices, input.catalog.get(cwe), input.clusterBy, input.distiller, { advice: adviceFor(cwe, sourceDocuments), isGeneric });
+    clusterNodes.push(part.node);
+    clusterExamples.push(...part.examples);
     done += 1;
     input.onCluster?.(done, clusters.size);
   }
-  if (input.catalogOnlyNodes) nodes.push(...catalogOnlyNodes(input.catalog, new Set(input.records.map((r) => r.cwe))));
-  return { nodes, examples };
+  return completeKnowledge({ clusterNodes, clusterExamples, vulnerableOnly: input.vulnerableOnly ?? [], sourceDocuments, catalog: input.catalog, clusterBy: input.clusterBy, includeCatalog: input.catalogOnlyNodes });
 }
 
 function toExample(r: FixRecord, nodeId: string, slice: SliceDocument | undefined): CodeExample {
@@ -114,9 +233,12 @@ function toExample(r: FixRecord, nodeId: string, slice: SliceDocument | undefine
     slicedVulnerable: sliced?.vulnerable.code ?? r.before,
     apiNames,
     description: r.description,
+    ...(r.commitMessage?.trim() ? { commitSubject: r.commitMessage.split('\n')[0].trim() } : {}),
     sourceUrl: r.sourceUrl,
-    // The slices, not the whole functions: as good a match on the dev set, and a tenth of the text
-    // to index (whole functions made the 100× benchmark index ~0.9 GB of text).
-    searchText: [sliced?.vulnerable.code ?? r.before, sliced?.secure.code ?? r.after, r.description ?? '', r.commitMessage?.split('\n')[0] ?? ''].join('\n'),
+    // The whole fix, not the slices: a task's code shares its context (imports, framework calls)
+    // with the whole function, which is what tells one weakness's code from another's.
+    searchText: searchText([r.before, r.after, r.description ?? '', r.commitMessage?.split('\n')[0] ?? ''].join('\n')),
+    kind: 'fix',
+    source: r.origin.format,
   };
 }

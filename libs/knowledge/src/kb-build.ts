@@ -1,12 +1,13 @@
 import { writeFile } from 'node:fs/promises';
-import { join } from 'node:path';
+import { join, resolve } from 'node:path';
 import { type CweEntry, FixPairIngestor, FsRecordStore, type IngestReport, RejectsFileWriter } from '@rescue/datasets';
 import type { CweId, FixRecord } from '@rescue/domain';
-import { type IndexedExample, type IndexedNode, LanceKnowledgeIndex, LsaEmbedder } from '@rescue/retrieval';
+import { type IndexedDocument, type IndexedExample, type IndexedKnowledge, type IndexedNode, LanceKnowledgeIndex, LsaEmbedder, SEARCH_TERMS_VERSION, countTerms, searchText } from '@rescue/retrieval';
 import { SLICER_VERSION, type SliceDocument, Slicer, sliceBatch, sliceId } from '@rescue/slicing';
 import { type ClusterDistiller, assembleKnowledgeBase, extractiveDistiller } from './kb-assembly';
+import { type ExtraKnowledge, type KnowledgeProblem, readExtraKnowledge, sourceDocuments, splitSources } from './sources/knowledge-sources';
 import { KbDirectory, type KbManifest } from './kb-directory';
-import type { ClusterBy, CodeExample, CweNode } from './kb-model';
+import type { ClusterBy, CodeExample, CweNode, KnowledgeDocument } from './kb-model';
 
 /** The embedder a build fits (or is given) and stores with the version. */
 export interface BuildEmbedder {
@@ -19,6 +20,10 @@ export interface KbBuildOptions {
   sources: string[];
   kbDir: string;
   catalog: Map<CweId, CweEntry>;
+  /** The catalogue's file, named in the origin of the fix pairs read from its examples. */
+  catalogPath?: string;
+  /** Problems of the knowledge sources (a CodeQL help citing a missing file), each reported and skipped. */
+  onProblem?: (problem: KnowledgeProblem) => void;
   clusterBy: ClusterBy;
   catalogOnlyNodes: boolean;
   hops: number;
@@ -52,6 +57,24 @@ export function nodeText(n: CweNode): string {
   return [n.cwe, n.name, n.description, ...n.guidelines, n.cause].filter(Boolean).join('\n');
 }
 
+/** The catalogue's text about a weakness: name, descriptions, alternate terms, background, examples' prose, mitigations. */
+export function catalogText(entry: CweEntry): string {
+  return [
+    entry.name,
+    entry.description,
+    entry.extendedDescription ?? '',
+    ...(entry.alternateTerms ?? []).map((t) => `${t.term} ${t.description ?? ''}`),
+    ...(entry.backgroundDetails ?? []),
+    ...(entry.demonstrativeExamples ?? []).flatMap((d) => d.prose),
+    ...entry.mitigations.map((m) => m.description),
+  ].join('\n');
+}
+
+/** The catalogue's example code of a weakness, for the CWE's whole-knowledge document. */
+function catalogCode(entry: CweEntry): string {
+  return (entry.demonstrativeExamples ?? []).flatMap((d) => d.blocks.map((b) => b.code)).join('\n');
+}
+
 export function apiText(names: string[]): string {
   return names.map((a) => a.toLowerCase().replace(/\./g, ' ')).join(' ');
 }
@@ -79,18 +102,30 @@ export async function buildKnowledgeBase(options: KbBuildOptions): Promise<KbBui
 
   // The KB is built from the records this build's sources hold, not everything ever ingested.
   const included: FixRecord[] = [];
+  const slicer = await Slicer.create();
+  let extra: ExtraKnowledge = { records: [], vulnerableOnly: [], helps: [], problems: [] };
   const ingest = await timed('ingest', async () => {
+    const { fixPairSources, codeqlRoots } = await splitSources(options.sources);
     const rejects = new RejectsFileWriter(join(options.kbDir, 'ingest', 'rejects.jsonl'));
+    let report: IngestReport;
     try {
-      return await new FixPairIngestor(records).ingest(options.sources, { format: 'auto', maxLineBytes: options.maxLineBytes }, { onReject: (r) => rejects.write(r), onRecord: (r) => included.push(r) });
+      report = await new FixPairIngestor(records).ingest(fixPairSources, { format: 'auto', maxLineBytes: options.maxLineBytes }, { onReject: (r) => rejects.write(r), onRecord: (r) => included.push(r) });
     } finally {
       await rejects.close();
     }
+    // CodeQL checkouts and the catalogue's examples are sources too: their fix pairs join the
+    // store (by content id, so a pair already read from a dataset is kept once).
+    extra = await readExtraKnowledge({ codeqlRoots, catalog: options.catalog, catalogPath: options.catalogPath, splitter: slicer });
+    for (const p of extra.problems) options.onProblem?.(p);
+    const known = new Set(included.map((r) => r.id));
+    const fresh = extra.records.filter((r) => !known.has(r.id) && known.add(r.id));
+    await records.putMany(fresh);
+    included.push(...fresh);
+    return report;
   });
   included.sort((a, b) => (a.id < b.id ? -1 : 1));
 
   const slicing = await timed('slice', async () => {
-    const slicer = await Slicer.create();
     const ids = included.map((r) => r.id);
     let reused = 0;
     let sliced = 0;
@@ -113,7 +148,7 @@ export async function buildKnowledgeBase(options: KbBuildOptions): Promise<KbBui
   }
 
   const llmBefore = options.llmStats?.() ?? { requests: 0, cacheHits: 0 };
-  const { nodes, examples } = await timed('summarize', () =>
+  const { nodes, examples, documents } = await timed('summarize', () =>
     assembleKnowledgeBase({
       records: included,
       slices: sliceMap,
@@ -121,6 +156,8 @@ export async function buildKnowledgeBase(options: KbBuildOptions): Promise<KbBui
       clusterBy: options.clusterBy,
       catalogOnlyNodes: options.catalogOnlyNodes,
       distiller: options.distiller ?? extractiveDistiller,
+      vulnerableOnly: extra.vulnerableOnly,
+      documents: sourceDocuments(extra, options.catalog),
       onCluster: (done, total) => options.onStage?.('summarize', 'progress', done, total),
     }),
   );
@@ -134,6 +171,9 @@ export async function buildKnowledgeBase(options: KbBuildOptions): Promise<KbBui
       kbDir: options.kbDir,
       nodes,
       examples,
+      documents,
+      catalog: options.catalog,
+      inputs: { sources: options.sources.map((p) => resolve(p)), ...(options.catalogPath ? { catalog: resolve(options.catalogPath) } : {}) },
       records: included.length,
       clusterBy: options.clusterBy,
       hops: options.hops,
@@ -153,6 +193,9 @@ export interface PublishInput {
   kbDir: string;
   nodes: CweNode[];
   examples: CodeExample[];
+  documents?: KnowledgeDocument[];
+  /** The catalogue the nodes were enriched from (its text joins each CWE's search document). */
+  catalog?: Map<CweId, CweEntry>;
   records: number;
   clusterBy: ClusterBy;
   hops: number;
@@ -162,47 +205,105 @@ export interface PublishInput {
   embedder: (corpus: string[]) => Promise<BuildEmbedder>;
   keepVersions?: number;
   /** Another index to publish the same version to (Elasticsearch), after the local one. */
-  alsoPublish?: (version: string, nodes: IndexedNode[], examples: IndexedExample[], dims: number) => Promise<void>;
+  alsoPublish?: (version: string, index: IndexedKnowledge, dims: number) => Promise<void>;
+  /** The source and catalogue paths, recorded in the manifest. */
+  inputs?: KbManifest['inputs'];
 }
 
 /**
- * The index stage, in both runners: fit the embedder on the KB's own text, embed causes and secure
- * examples, write the LanceDB tables and publish the version atomically.
+ * The index rows of a version: search terms for every text field, each CWE's whole-knowledge
+ * document (catalogue text and code, its examples, its documents) on its language-neutral node,
+ * and the vectors.
  */
-export async function publishKnowledgeBase(input: PublishInput): Promise<KbManifest> {
-  const { nodes, examples } = input;
-  const corpus = [...nodes.map(nodeText), ...examples.map((e) => `${e.slicedSecure}\n${e.description ?? ''}`)];
-  const embedder = await input.embedder(corpus);
-  const causeVectors = await embedder.embed(nodes.map((n) => `${n.name ?? ''}\n${n.cause}`));
-  const codeVectors = await embedder.embed(examples.map((e) => e.slicedSecure));
-  const indexedNodes: IndexedNode[] = nodes.map((n, i) => ({ id: n.id, cwe: n.cwe, language: n.language ?? '', text: nodeText(n), apiText: apiText(n.apiNames), causeVector: causeVectors[i] }));
-  const indexedExamples: IndexedExample[] = examples.map((e, i) => ({
+export function indexRows(input: { nodes: CweNode[]; examples: CodeExample[]; documents: KnowledgeDocument[]; catalog: Map<CweId, CweEntry> }, causeVectors: Float32Array[], codeVectors: Float32Array[]): IndexedKnowledge {
+  const documentTerms = new Map(input.documents.map((d) => [d.id, searchText(d.text)]));
+  const byCwe = new Map<string, string[]>();
+  const add = (cwe: string, terms: string): void => {
+    const list = byCwe.get(cwe);
+    if (list) list.push(terms);
+    else byCwe.set(cwe, [terms]);
+  };
+  for (const e of input.examples) add(e.cwe, e.searchText ?? '');
+  for (const d of input.documents) for (const cwe of d.cwes) add(cwe, documentTerms.get(d.id) ?? '');
+  const nodes: IndexedNode[] = input.nodes.map((n, i) => {
+    const neutral = !n.language;
+    const entry = input.catalog.get(n.cwe);
+    const catalogTerms = neutral && entry ? searchText(catalogText(entry)) : '';
+    return {
+      id: n.id,
+      cwe: n.cwe,
+      language: n.language ?? '',
+      text: searchText(nodeText(n)),
+      apiText: apiText(n.apiNames),
+      docTerms: neutral ? [searchText(nodeText(n)), catalogTerms, entry ? searchText(catalogCode(entry)) : '', ...(byCwe.get(n.cwe) ?? [])].filter(Boolean).join(' ') : '',
+      catalogTerms,
+      causeVector: causeVectors[i],
+    };
+  });
+  const examples: IndexedExample[] = input.examples.map((e, i) => ({
     id: e.id,
     nodeId: e.cweNodeId,
     cwe: e.cwe,
     language: e.language,
+    kind: e.kind ?? 'fix',
     apiText: apiText(e.apiNames),
-    codeText: e.searchText ?? [e.slicedVulnerable, e.slicedSecure, e.description ?? ''].join('\n'),
+    codeText: e.searchText ?? searchText([e.slicedVulnerable, e.slicedSecure, e.description ?? ''].join('\n')),
     codeVector: codeVectors[i],
   }));
+  const documents: IndexedDocument[] = input.documents.map((d) => ({ id: d.id, kind: d.kind, cwes: d.cwes, language: d.language, terms: documentTerms.get(d.id) ?? '' }));
+  return { nodes, examples, documents };
+}
+
+/** Examples by source and language, documents by kind: what a version was built from. */
+function sourcesOf(examples: CodeExample[], documents: KnowledgeDocument[]): NonNullable<KbManifest['sources']> {
+  const ex: Record<string, Record<string, number>> = {};
+  for (const e of examples) {
+    const key = `${e.source ?? 'generic'}${e.kind === 'vulnerable' ? ' (vulnerable only)' : ''}`;
+    ex[key] ??= {};
+    ex[key][e.language] = (ex[key][e.language] ?? 0) + 1;
+  }
+  const docs: Record<string, number> = {};
+  for (const d of documents) docs[d.kind] = (docs[d.kind] ?? 0) + 1;
+  return { examples: ex, documents: docs };
+}
+
+/**
+ * The index stage, in both runners: fit the embedder on the KB's own text, embed causes and secure
+ * examples, write the search tables and the KB's term counts (for the relevance gate), and publish
+ * the version atomically.
+ */
+export async function publishKnowledgeBase(input: PublishInput): Promise<KbManifest> {
+  const { nodes, examples } = input;
+  const documents = input.documents ?? [];
+  const corpus = [...nodes.map(nodeText), ...examples.map((e) => `${e.kind === 'vulnerable' ? e.slicedVulnerable : e.slicedSecure}\n${e.description ?? ''}`)];
+  const embedder = await input.embedder(corpus);
+  const causeVectors = await embedder.embed(nodes.map((n) => `${n.name ?? ''}\n${n.cause}`));
+  const codeVectors = await embedder.embed(examples.map((e) => (e.kind === 'vulnerable' ? e.slicedVulnerable : e.slicedSecure)));
+  const rows = indexRows({ nodes, examples, documents, catalog: input.catalog ?? new Map() }, causeVectors, codeVectors);
+  const termCounts = countTerms([...rows.examples.map((e) => e.codeText ?? ''), ...rows.documents.map((d) => d.terms), ...rows.nodes.map((n) => n.catalogTerms ?? '')]);
   const manifest = await new KbDirectory(input.kbDir).publish(
     {
       manifest: {
         clusterBy: input.clusterBy,
-        counts: { nodes: nodes.length, catalogOnlyNodes: nodes.filter((n) => n.provenance.mode === 'catalog-only').length, examples: examples.length, records: input.records },
+        counts: { nodes: nodes.length, catalogOnlyNodes: nodes.filter((n) => n.provenance.mode === 'catalog-only').length, examples: examples.length, records: input.records, documents: documents.length },
+        sources: sourcesOf(examples, documents),
         embedder: embedder.describe(),
         distillation: { mode: input.distillationMode, llmCalls: input.llmCalls, llmCallsCached: input.llmCallsCached },
         slicer: { version: SLICER_VERSION, hops: input.hops },
+        searchTerms: SEARCH_TERMS_VERSION,
+        ...(input.inputs ? { inputs: input.inputs } : {}),
       },
       nodes,
       examples,
+      documents,
     },
     async (versionDir) => {
       if (embedder.toJSON) await writeFile(join(versionDir, 'embedder.json'), JSON.stringify(embedder.toJSON()));
-      await LanceKnowledgeIndex.write(versionDir, indexedNodes, indexedExamples);
+      await writeFile(join(versionDir, 'term-counts.json'), JSON.stringify(termCounts));
+      await LanceKnowledgeIndex.write(versionDir, rows.nodes, rows.examples, rows.documents);
     },
     input.keepVersions,
   );
-  if (input.alsoPublish) await input.alsoPublish(manifest.version, indexedNodes, indexedExamples, causeVectors[0]?.length ?? 0);
+  if (input.alsoPublish) await input.alsoPublish(manifest.version, rows, causeVectors[0]?.length ?? 0);
   return manifest;
 }

@@ -2,14 +2,21 @@ import { createHash, randomBytes } from 'node:crypto';
 import { existsSync } from 'node:fs';
 import { mkdir, readdir, readFile, rename, rm, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import type { CodeExample, CweNode } from './kb-model';
+import { InvalidInputError } from '@rescue/domain';
+import type { CodeExample, CweNode, KnowledgeDocument } from './kb-model';
 
 /** What a KB version says about itself. */
 export interface KbManifest {
   version: string;
   createdAt: string;
   clusterBy: string;
-  counts: { nodes: number; catalogOnlyNodes: number; examples: number; records: number };
+  counts: { nodes: number; catalogOnlyNodes: number; examples: number; records: number; documents?: number };
+  /** What the KB was built from: examples by source and language, documents by kind. */
+  sources?: { examples: Record<string, Record<string, number>>; documents: Record<string, number> };
+  /** The paths the build read (as the builder saw them): evaluation rebuilds its naive baselines from them. */
+  inputs?: { sources: string[]; catalog?: string };
+  /** The analyzer of the term columns: queries must use the same one. */
+  searchTerms?: number;
   /** The embedder's identity and parameters: queries must use the same one. */
   embedder: Record<string, unknown>;
   distillation: { mode: string; model?: string; llmCalls: number; llmCallsCached: number };
@@ -22,12 +29,13 @@ export interface KbVersionContent {
   manifest: Omit<KbManifest, 'version' | 'createdAt'>;
   nodes: CweNode[];
   examples: CodeExample[];
+  documents?: KnowledgeDocument[];
 }
 
 const CURRENT = 'CURRENT';
 
 /** Bumped when what a version folder holds changes (index columns), so old folders are not reused. */
-export const KB_FORMAT = 'kb-format-3';
+export const KB_FORMAT = 'kb-format-4';
 
 /**
  * The embedded KB: immutable versions under `versions/<id>/`, and a `CURRENT` pointer file
@@ -49,6 +57,7 @@ export class KbDirectory {
     h.update(JSON.stringify(content.manifest.slicer));
     for (const n of content.nodes) h.update(JSON.stringify(n));
     for (const e of content.examples) h.update(JSON.stringify(e));
+    for (const d of content.documents ?? []) h.update(JSON.stringify(d));
     return `kb-${h.digest('hex').slice(0, 16)}`;
   }
 
@@ -69,6 +78,7 @@ export class KbDirectory {
         manifest = { version, createdAt: new Date().toISOString(), ...content.manifest };
         await writeFile(join(tmp, 'nodes.jsonl'), content.nodes.map((n) => JSON.stringify(n)).join('\n') + '\n');
         await writeFile(join(tmp, 'examples.jsonl'), content.examples.map((e) => JSON.stringify(e)).join('\n') + '\n');
+        await writeFile(join(tmp, 'documents.jsonl'), (content.documents ?? []).map((d) => JSON.stringify(d)).join('\n') + '\n');
         await extra(tmp);
         await writeFile(join(tmp, 'manifest.json'), JSON.stringify(manifest, null, 2));
         await rename(tmp, target);
@@ -112,8 +122,10 @@ export class KbDirectory {
 
   async manifest(version?: string): Promise<KbManifest> {
     const v = version ?? (await this.current());
-    if (!v) throw new Error(`no KB published in ${this.root}: run "rescue kb build" first`);
-    return JSON.parse(await readFile(join(this.versionDir(v), 'manifest.json'), 'utf8')) as KbManifest;
+    if (!v) throw new InvalidInputError(`no KB published in ${this.root}: run "rescue kb build" first`);
+    const manifest = JSON.parse(await readFile(join(this.versionDir(v), 'manifest.json'), 'utf8')) as KbManifest;
+    if (manifest.searchTerms === undefined) throw new InvalidInputError(`KB version ${v} in ${this.root} was built by an older Rescue (before search terms); rebuild it with "rescue kb build"`);
+    return manifest;
   }
 
   async nodes(version?: string): Promise<CweNode[]> {
@@ -122,6 +134,10 @@ export class KbDirectory {
 
   async examples(version?: string): Promise<CodeExample[]> {
     return readJsonl<CodeExample>(join(this.versionDir((await this.manifest(version)).version), 'examples.jsonl'));
+  }
+
+  async documents(version?: string): Promise<KnowledgeDocument[]> {
+    return readJsonl<KnowledgeDocument>(join(this.versionDir((await this.manifest(version)).version), 'documents.jsonl'));
   }
 
   private async prune(keep: number, current: string): Promise<void> {

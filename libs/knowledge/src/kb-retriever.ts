@@ -1,44 +1,80 @@
-import { readFile, rename, writeFile } from 'node:fs/promises';
+import { existsSync } from 'node:fs';
+import { mkdir, readFile, rename, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { Client } from '@elastic/elasticsearch';
+import { InvalidInputError } from '@rescue/domain';
 import {
-  type Embedder,
-  DEFAULT_RETRIEVAL,
+  type CweFacts,
+  CweRetriever,
+  DEFAULT_CODE_LEVEL,
+  DEFAULT_GATE,
+  DEFAULT_RANKER,
   ElasticsearchKbDocuments,
   ElasticsearchKnowledgeIndex,
-  HierarchicalRetriever,
+  type Embedder,
+  type GateModel,
+  type KnowledgeFacts,
+  type KnowledgeIndexReader,
   LanceKnowledgeIndex,
   LsaEmbedder,
+  type RankerModel,
   type RetrievalConfig,
-  type RetrievalIndex,
   type RetrievalQuery,
+  type TermCounts,
   elasticsearchClient,
   elasticsearchSearchFor,
   urlForMessages,
+  validateGate,
+  validateRanker,
 } from '@rescue/retrieval';
+import { SliceFailure } from '@rescue/slicing';
 import { KbDirectory, type KbManifest } from './kb-directory';
-import type { CodeExample, CweNode } from './kb-model';
+import { type CodeExample, type CweNode, type KnowledgeDocument, cweNodeId } from './kb-model';
 
-/** Thresholds fitted by `rescue kb calibrate`, kept beside (not inside) the immutable version. */
+/**
+ * What `rescue kb calibrate` fits for one KB version: a ranker and a relevance gate, and the
+ * code-level thresholds. Kept beside the version, never inside it (a published version folder is
+ * immutable), or in the version's Elasticsearch documents.
+ */
 export interface CalibrationFile {
-  thresholds: Partial<RetrievalConfig['thresholds']>;
+  ranker?: RankerModel;
+  gate?: GateModel;
+  codeThresholds?: RetrievalConfig['codeThresholds'];
   fittedOn: string;
-  quantile: number;
   createdAt: string;
 }
 
-export async function readThresholds(versionDir: string): Promise<CalibrationFile | undefined> {
+/** Where a folder KB keeps a version's calibration: `<kb>/calibration/<version>.json`. */
+export const calibrationPath = (kbDir: string, version: string): string => join(kbDir, 'calibration', `${version}.json`);
+
+export async function readCalibration(path: string): Promise<CalibrationFile | undefined> {
+  let text: string;
   try {
-    return JSON.parse(await readFile(join(versionDir, 'thresholds.json'), 'utf8')) as CalibrationFile;
-  } catch {
-    return undefined;
+    text = await readFile(path, 'utf8');
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code === 'ENOENT') return undefined;
+    throw err;
   }
+  let parsed: CalibrationFile;
+  try {
+    parsed = JSON.parse(text) as CalibrationFile;
+  } catch (err) {
+    throw new InvalidInputError(`${path} is not valid JSON (${(err as Error).message}); delete it or run "rescue kb calibrate" again`);
+  }
+  return checkCalibration(parsed, path);
 }
 
-export async function writeThresholds(versionDir: string, file: CalibrationFile): Promise<void> {
-  const tmp = join(versionDir, `thresholds.json.${process.pid}.tmp`);
+function checkCalibration(c: CalibrationFile, where: string): CalibrationFile {
+  if (c.ranker) validateRanker(c.ranker, `${where} (ranker)`);
+  if (c.gate) validateGate(c.gate, `${where} (gate)`);
+  return c;
+}
+
+export async function writeCalibration(path: string, file: CalibrationFile): Promise<void> {
+  await mkdir(join(path, '..'), { recursive: true });
+  const tmp = `${path}.${process.pid}.tmp`;
   await writeFile(tmp, JSON.stringify(file, null, 2));
-  await rename(tmp, join(versionDir, 'thresholds.json'));
+  await rename(tmp, path);
 }
 
 export interface OpenedKb {
@@ -47,93 +83,157 @@ export interface OpenedKb {
   source: string;
   nodes: Map<string, CweNode>;
   examples: Map<string, CodeExample>;
-  retriever: HierarchicalRetriever;
-  /** Stores thresholds fitted by `kb calibrate` with this version, wherever it lives. */
-  saveThresholds(file: CalibrationFile): Promise<void>;
+  documents: KnowledgeDocument[];
+  retriever: CweRetriever;
+  index: KnowledgeIndexReader;
+  facts: KnowledgeFacts;
+  /** Stores a calibration fitted by `kb calibrate` with this version, wherever it lives. */
+  saveCalibration(file: CalibrationFile): Promise<void>;
 }
 
 /** Offline queries need the embedder's model; an LLM-embedded KB would need the LLM at query time. */
 function assertQueryable(manifest: KbManifest): void {
   if (manifest.embedder.id !== 'local-lsa') {
-    throw new Error(`KB ${manifest.version} was embedded with ${String(manifest.embedder.id)}; only local-lsa KBs can be queried offline for now`);
+    throw new InvalidInputError(`KB ${manifest.version} was embedded with ${String(manifest.embedder.id)}; only local-lsa KBs can be queried offline for now`);
   }
+}
+
+/**
+ * The facts ranking weighs per CWE (catalogue priors on the language-neutral node, CodeQL
+ * queries, fixes by language) and the node that answers a task: the CWE's node in the task's
+ * language when there is one, else its language-neutral node.
+ */
+export function knowledgeFacts(nodes: Map<string, CweNode>, examples: Iterable<CodeExample>, documents: KnowledgeDocument[], termCounts: TermCounts): KnowledgeFacts {
+  const facts = new Map<string, CweFacts>();
+  const of = (cwe: string): CweFacts => {
+    let f = facts.get(cwe);
+    if (!f) {
+      const p = nodes.get(cweNodeId(cwe))?.priors;
+      f = { abstraction: p?.abstraction, mappingUsage: p?.mappingUsage, observedExamples: p?.observedExamples ?? 0, topLists: p?.topLists ?? 0, platforms: p?.platforms ?? [], codeqlQueries: 0, fixesByLanguage: {} };
+      facts.set(cwe, f);
+    }
+    return f;
+  };
+  for (const n of nodes.values()) of(n.cwe);
+  for (const e of examples) if (e.kind !== 'vulnerable') of(e.cwe).fixesByLanguage[e.language] = (of(e.cwe).fixesByLanguage[e.language] ?? 0) + 1;
+  for (const d of documents) if (d.kind === 'codeql-help') for (const c of d.cwes) of(c).codeqlQueries += 1;
+  return {
+    facts: (cwe) => facts.get(cwe),
+    nodeFor: (cwe, language) => (language && nodes.has(`${language}:${cwe}`) ? `${language}:${cwe}` : nodes.has(cweNodeId(cwe)) ? cweNodeId(cwe) : ([...nodes.values()].find((n) => n.cwe === cwe)?.id ?? cweNodeId(cwe))),
+    termCounts,
+  };
+}
+
+/** Retrieval settings a caller may change per opened KB (evaluation compares rankers and gates). */
+export interface OpenOptions {
+  ranker?: RankerModel;
+  /** A gate, or `false` to never abstain. */
+  gate?: GateModel | false;
+  topK?: number;
 }
 
 function assemble(
   manifest: KbManifest,
   source: string,
-  parts: { embedderJson: string; calibrated?: CalibrationFile; nodes: CweNode[]; examples: CodeExample[]; index: RetrievalIndex; saveThresholds: (file: CalibrationFile) => Promise<void> },
-  overrides: Partial<RetrievalConfig>,
+  parts: { embedderJson: string; termCounts: TermCounts; calibration?: CalibrationFile; nodes: CweNode[]; examples: CodeExample[]; documents: KnowledgeDocument[]; index: KnowledgeIndexReader; saveCalibration: (file: CalibrationFile) => Promise<void> },
+  options: OpenOptions,
 ): OpenedKb {
   const embedder: Embedder = LsaEmbedder.fromJSON(parts.embedderJson);
-  const thresholds = { ...DEFAULT_RETRIEVAL.thresholds, ...(manifest.thresholds ?? {}), ...(parts.calibrated?.thresholds ?? {}), ...(overrides.thresholds ?? {}) };
+  const nodes = new Map(parts.nodes.map((n) => [n.id, n]));
+  const examples = new Map(parts.examples.map((e) => [e.id, e]));
+  const facts = knowledgeFacts(nodes, parts.examples, parts.documents, parts.termCounts);
+  const gate = options.gate === false ? undefined : (options.gate ?? parts.calibration?.gate ?? DEFAULT_GATE);
+  const config: RetrievalConfig = {
+    ...DEFAULT_CODE_LEVEL,
+    topK: options.topK ?? 4,
+    ranker: options.ranker ?? parts.calibration?.ranker ?? DEFAULT_RANKER,
+    gate,
+    codeThresholds: parts.calibration?.codeThresholds ?? DEFAULT_CODE_LEVEL.codeThresholds,
+  };
   return {
     manifest,
     source,
-    nodes: new Map(parts.nodes.map((n) => [n.id, n])),
-    examples: new Map(parts.examples.map((e) => [e.id, e])),
-    retriever: new HierarchicalRetriever(parts.index, embedder, { ...DEFAULT_RETRIEVAL, ...overrides, thresholds }),
-    saveThresholds: parts.saveThresholds,
+    nodes,
+    examples,
+    documents: parts.documents,
+    retriever: new CweRetriever(parts.index, embedder, facts, config),
+    index: parts.index,
+    facts,
+    saveCalibration: parts.saveCalibration,
   };
+}
+
+async function readTermCounts(versionDir: string): Promise<TermCounts> {
+  const path = join(versionDir, 'term-counts.json');
+  if (!existsSync(path)) throw new InvalidInputError(`KB version folder ${versionDir} has no term-counts.json; rebuild it with "rescue kb build"`);
+  return JSON.parse(await readFile(path, 'utf8')) as TermCounts;
 }
 
 /**
  * Opens the serving (or a given) KB version for retrieval with the embedder it was built with, so
- * queries land in the same vector space, and the thresholds stored with it when it has them. The
- * searches run on the folder's LanceDB tables unless `searchIndex` gives another backend for the
- * version (Elasticsearch, reading that version's own indices, published by `kb build --es`); the
- * documents, embedder and thresholds then still come from the folder.
+ * queries land in the same vector space, and the calibration stored beside it when it has one.
+ * The searches run on the folder's LanceDB tables unless `searchIndex` gives another backend for
+ * the version (Elasticsearch, reading that version's own indices, published by `kb build --es`);
+ * the documents, embedder and calibration then still come from the folder.
  */
-export async function openKnowledgeBase(kbDir: string, overrides: Partial<RetrievalConfig> = {}, version?: string, searchIndex?: (version: string) => RetrievalIndex | Promise<RetrievalIndex>): Promise<OpenedKb> {
+export async function openKnowledgeBase(kbDir: string, options: OpenOptions = {}, version?: string, searchIndex?: (version: string) => KnowledgeIndexReader | Promise<KnowledgeIndexReader>): Promise<OpenedKb> {
   const dir = new KbDirectory(kbDir);
   const manifest = await dir.manifest(version);
   const versionDir = dir.versionDir(manifest.version);
   assertQueryable(manifest);
+  const calibration = calibrationPath(kbDir, manifest.version);
   return assemble(
     manifest,
     versionDir,
     {
       embedderJson: await readFile(join(versionDir, 'embedder.json'), 'utf8'),
-      calibrated: await readThresholds(versionDir),
+      termCounts: await readTermCounts(versionDir),
+      calibration: await readCalibration(calibration),
       nodes: await dir.nodes(manifest.version),
       examples: await dir.examples(manifest.version),
+      documents: await dir.documents(manifest.version),
       index: searchIndex ? await searchIndex(manifest.version) : await LanceKnowledgeIndex.open(versionDir),
-      saveThresholds: (file) => writeThresholds(versionDir, file),
+      saveCalibration: (file) => writeCalibration(calibration, file),
     },
-    overrides,
+    options,
   );
 }
 
 /**
  * Opens a KB served by Elasticsearch alone: the live version behind `${prefix}-nodes` (or the one
- * given), its documents, embedder and thresholds from `${prefix}-docs-${version}`, its searches on
- * that version's indices. `kb build --es` publishes all three.
+ * given), its documents, embedder, term counts and calibration from `${prefix}-docs-${version}`,
+ * its searches on that version's indices. `kb build --es` publishes all of them.
  */
-export async function openKnowledgeBaseFromElasticsearch(url: string, prefix: string, overrides: Partial<RetrievalConfig> = {}, version?: string): Promise<OpenedKb> {
+export async function openKnowledgeBaseFromElasticsearch(url: string, prefix: string, options: OpenOptions = {}, version?: string): Promise<OpenedKb> {
   const client = elasticsearchClient(url);
   let live: string | undefined;
   try {
     live = version ?? (await new ElasticsearchKnowledgeIndex(client, { prefix }).liveVersion());
   } catch (err) {
-    throw new Error(`Elasticsearch at ${urlForMessages(url)} did not answer (${(err as Error).message}); check the address`);
+    throw new InvalidInputError(`Elasticsearch at ${urlForMessages(url)} did not answer (${(err as Error).message}); check the address`);
   }
-  if (!live) throw new Error(`no KB is live in Elasticsearch at ${urlForMessages(url)} under prefix "${prefix}"; publish one with \`rescue kb build --es ${urlForMessages(url)} --es-prefix ${prefix}\``);
+  if (!live) throw new InvalidInputError(`no KB is live in Elasticsearch at ${urlForMessages(url)} under prefix "${prefix}"; publish one with \`rescue kb build --es ${urlForMessages(url)} --es-prefix ${prefix}\``);
   const documents = new ElasticsearchKbDocuments(client, prefix);
   const docs = await documents.read(live);
-  assertQueryable(docs.manifest as KbManifest);
-  if (docs.embedder === undefined) throw new Error(`KB version ${live} in Elasticsearch has no embedder document; republish it with \`rescue kb build --es\``);
+  const manifest = docs.manifest as KbManifest;
+  assertQueryable(manifest);
+  if (docs.embedder === undefined) throw new InvalidInputError(`KB version ${live} in Elasticsearch has no embedder document; republish it with \`rescue kb build --es\``);
+  if (docs.termCounts === undefined) throw new InvalidInputError(`KB version ${live} in Elasticsearch has no term counts; republish it with \`rescue kb build --es\``);
+  const calibration = docs.calibration ? checkCalibration(docs.calibration as CalibrationFile, `the calibration of ${live} in Elasticsearch`) : undefined;
   return assemble(
-    docs.manifest as KbManifest,
+    manifest,
     `${urlForMessages(url)}/${documents.indexOf(live)}`,
     {
       embedderJson: docs.embedder,
-      calibrated: docs.thresholds as CalibrationFile | undefined,
+      termCounts: JSON.parse(docs.termCounts as string) as TermCounts,
+      calibration,
       nodes: docs.nodes as CweNode[],
       examples: docs.examples as CodeExample[],
+      documents: docs.documents as KnowledgeDocument[],
       index: await elasticsearchSearchFor(url, prefix, client)(live),
-      saveThresholds: (file) => documents.writeThresholds(live as string, file),
+      saveCalibration: (file) => documents.writeCalibration(live as string, file),
     },
-    overrides,
+    options,
   );
 }
 
@@ -145,64 +245,52 @@ export interface KbLocation {
 }
 
 /** Opens the KB at a location (the one decision CLI, API and workers share). */
-export function openKnowledgeBaseAt(at: KbLocation, overrides: Partial<RetrievalConfig> = {}): Promise<OpenedKb> {
+export function openKnowledgeBaseAt(at: KbLocation, options: OpenOptions = {}): Promise<OpenedKb> {
   const { dir, elasticsearchUrl: url, elasticsearchPrefix: prefix } = at;
-  if (dir) return openKnowledgeBase(dir, overrides, undefined, url ? elasticsearchSearchFor(url, prefix) : undefined);
-  if (url) return openKnowledgeBaseFromElasticsearch(url, prefix, overrides);
-  throw new Error('no KB location: give a KB folder or an Elasticsearch URL it was published to');
+  if (dir) return openKnowledgeBase(dir, options, undefined, url ? elasticsearchSearchFor(url, prefix) : undefined);
+  if (url) return openKnowledgeBaseFromElasticsearch(url, prefix, options);
+  throw new InvalidInputError('no KB location: give a KB folder or an Elasticsearch URL it was published to');
 }
 
 /**
- * Writes a published version's documents, embedder and thresholds from its folder to
- * Elasticsearch, before its search indices go live (`kb build --es`).
+ * Writes a published version's documents, embedder, term counts and calibration from its folder
+ * to Elasticsearch, before its search indices go live (`kb build --es`).
  */
-export async function publishKbDocuments(client: Client, prefix: string, versionDir: string): Promise<{ documents: number }> {
-  const manifest = JSON.parse(await readFile(join(versionDir, 'manifest.json'), 'utf8')) as KbManifest;
-  const dir = new KbDirectory(join(versionDir, '..', '..'));
-  let embedder: string | undefined;
-  try {
-    embedder = await readFile(join(versionDir, 'embedder.json'), 'utf8');
-  } catch {
-    // An LLM embedder has no model to store; queries embed through the LLM.
-  }
+export async function publishKbDocuments(client: Client, prefix: string, kbDir: string, version: string): Promise<{ documents: number }> {
+  const dir = new KbDirectory(kbDir);
+  const manifest = await dir.manifest(version);
+  const versionDir = dir.versionDir(version);
+  const embedderPath = join(versionDir, 'embedder.json');
   return new ElasticsearchKbDocuments(client, prefix).write(manifest.version, {
     manifest,
-    embedder,
-    thresholds: await readThresholds(versionDir),
+    // An LLM embedder has no model to store; queries embed through the LLM.
+    embedder: existsSync(embedderPath) ? await readFile(embedderPath, 'utf8') : undefined,
+    termCounts: await readFile(join(versionDir, 'term-counts.json'), 'utf8'),
+    calibration: await readCalibration(calibrationPath(kbDir, version)),
     nodes: await dir.nodes(manifest.version),
     examples: await dir.examples(manifest.version),
+    documents: await dir.documents(manifest.version),
   });
 }
 
-/** What offline retrieval reads from a task's code: API references and the prose in it. */
+/** What offline retrieval reads from a task's code: API references (calls and imports). */
 export interface TaskCodeReader {
   apiReferences(language: string, code: string): Promise<{ callee: string; name: string }[]>;
-  prose(language: string, code: string): Promise<string>;
 }
 
 /**
- * CWE-level facets without an LLM. The cause facet is left out: offline there is no analysis, and
- * the task's words already reach the CWE prose through the text facet, so a dense "cause" over the
- * same words counts that evidence twice (on the dev set it pulled catalogue-only look-alikes into
- * the top 4: hit@4 on seen CWEs 0.71 with it, 0.85 without). With an LLM all four facets run.
+ * The offline query (no LLM): the task stands in for the cause analysis and for the draft. Its
+ * whole text is searched both as words and as code (a prefix's identifiers name what it does as
+ * much as its comments do), and API references come from its syntax tree when its language has a
+ * grammar; a task in any other language, or one that does not parse, is searched by its text alone.
  */
-export const OFFLINE_CWE_FACETS: RetrievalConfig['cweFacets'] = ['examples', 'api', 'text'];
-
-/**
- * The offline query (no LLM, issue mode `offline`): the task text stands in for the cause analysis
- * and the task's code for the draft. API references (calls and imports) come from the task's
- * syntax tree; the text facet gets the task's prose: an instruction as it is, a code prefix's
- * comments and docstrings (its whole text when it has none), since CWE descriptions are prose.
- */
-export async function offlineQuery(task: { language: string; prompt: string; kind?: 'completion' | 'instruction' }, reader: TaskCodeReader): Promise<RetrievalQuery> {
+export async function offlineQuery(task: { language: string; prompt: string }, reader: TaskCodeReader): Promise<RetrievalQuery> {
   let apis: string[] = [];
-  let prose = '';
   try {
     apis = (await reader.apiReferences(task.language, task.prompt)).flatMap((c) => [c.callee, c.name]);
-    if (task.kind !== 'instruction') prose = await reader.prose(task.language, task.prompt);
-  } catch {
-    // A prefix that does not parse (or a language without a grammar) has no API facet, and its
-    // whole text is the prose.
+  } catch (err) {
+    // No grammar for the language (C#, PHP, Rust…), or code the parser refuses: no API names.
+    if (!(err instanceof SliceFailure)) throw err;
   }
-  return { language: task.language, cause: task.prompt, apis, code: task.prompt, text: prose.trim() ? prose : task.prompt };
+  return { language: task.language, text: task.prompt, code: task.prompt, apis };
 }

@@ -8,7 +8,7 @@ import { Slicer } from '@rescue/slicing';
 import { generateDistributed } from './generate-distributed';
 import { TaskInput } from '../task-input';
 import { intOption } from '../options';
-import { type KbOptions, addKbOptions, isUrl, openKb } from '../elasticsearch-option';
+import { type KbOptions, addKbOptions, isUrl, openKb } from '../kb-location';
 
 interface GenerateOptions {
   tasks: string;

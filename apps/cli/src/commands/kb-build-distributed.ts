@@ -4,7 +4,7 @@ import { type Job, QueueEvents } from 'bullmq';
 import { loadConfig, redisEnv } from '@rescue/config';
 import { JobName, type KbBuildSpecInput, QueueName } from '@rescue/contracts';
 import { expandSources, fileSha256 } from '@rescue/datasets';
-import type { KbManifest } from '@rescue/knowledge';
+import { type KbManifest, splitSources } from '@rescue/knowledge';
 import { PipelineQueue, connectRedis, connectionOptions, settledJob } from '@rescue/queue';
 
 export interface DistributedBuildInput {
@@ -38,7 +38,8 @@ export async function buildDistributed(input: DistributedBuildInput): Promise<Di
   };
   try {
     await Promise.all([events.ingest.waitUntilReady(), events.index.waitUntilReady()]);
-    const { files, problems } = await expandSources(input.sources);
+    const { fixPairSources, codeqlRoots } = await splitSources(input.sources);
+    const { files, problems } = await expandSources(fixPairSources);
     if (problems.length > 0) throw new Error(problems.map((p) => `${p.path}: ${p.message}`).join('; '));
     const sources = await Promise.all(files.map(async (f) => ({ path: resolve(f), sha256: await fileSha256(f) })));
     const buildId = `b${Date.now().toString(36)}${randomBytes(3).toString('hex')}`;
@@ -49,6 +50,7 @@ export async function buildDistributed(input: DistributedBuildInput): Promise<Di
       kbDir: resolve(input.kbDir),
       catalogPath: input.catalogPath ? resolve(input.catalogPath) : undefined,
       catalogOnlyNodes: input.catalogOnlyNodes,
+      codeqlRoots: codeqlRoots.map((r) => resolve(r)),
     };
     const ingestJob = await queue.enqueue(JobName.DatasetIngest, { v: 1, sources, format: 'auto', build });
     input.onEvent?.(`build ${buildId}: ingest job ${ingestJob.jobId} enqueued`);

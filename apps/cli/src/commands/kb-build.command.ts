@@ -4,7 +4,7 @@ import { join } from 'node:path';
 import { ingestEnv, llmEnv, loadConfig } from '@rescue/config';
 import { type CweEntry, readCweCatalog } from '@rescue/datasets';
 import type { CweId } from '@rescue/domain';
-import { DEFAULT_LLM_DISTILLER, KbDirectory, type KbBuildStage, buildKnowledgeBase, llmDistiller, localEmbedder, publishKbDocuments } from '@rescue/knowledge';
+import { DEFAULT_LLM_DISTILLER, type KbBuildStage, buildKnowledgeBase, llmDistiller, localEmbedder, publishKbDocuments } from '@rescue/knowledge';
 import { Client } from '@elastic/elasticsearch';
 import { LlmClient } from '@rescue/llm';
 import { ElasticsearchKbDocuments, ElasticsearchKnowledgeIndex, LlmEmbedder } from '@rescue/retrieval';
@@ -75,12 +75,18 @@ export function registerKbBuild(kb: Command): void {
       if (opts.cweCatalog) {
         for (const [id, entry] of await readCweCatalog(opts.cweCatalog, (p) => process.stderr.write(`${opts.cweCatalog}:${p.line}: ${p.field}: ${p.message}\n`))) catalog.set(id, entry);
       }
+      let problems = 0;
       const bars = !opts.json && process.stderr.isTTY ? new MultiBar({ format: '{stage} [{bar}] {value}/{total}', stream: process.stderr, clearOnComplete: false, hideCursor: true }, Presets.shades_classic) : undefined;
       const stageBars = new Map<KbBuildStage, ReturnType<MultiBar['create']>>();
       const report = await buildKnowledgeBase({
         sources: opts.source,
         kbDir: opts.kb,
         catalog,
+        catalogPath: opts.cweCatalog,
+        onProblem: (p) => {
+          problems += 1;
+          if (problems <= 20) process.stderr.write(`rescue: skipped ${p.file}${p.line ? `:${p.line}` : ''}: ${p.message}\n`);
+        },
         clusterBy: opts.clusterBy,
         catalogOnlyNodes: opts.catalogNodes && catalog.size > 0,
         hops,
@@ -89,11 +95,11 @@ export function registerKbBuild(kb: Command): void {
         distiller: llm ? llmDistiller(llm, { ...DEFAULT_LLM_DISTILLER, batchSize, model: llm.modelFor('summarizer') }) : undefined,
         llmStats: llm ? () => llm.stats() : undefined,
         alsoPublish: opts.es
-          ? async (version, nodes, examples, dims) => {
+          ? async (version, index, dims) => {
               const client = new Client({ node: opts.es as string });
               // Documents first: once the aliases move, readers of the live version find them.
-              await publishKbDocuments(client, opts.esPrefix, new KbDirectory(opts.kb).versionDir(version));
-              const result = await new ElasticsearchKnowledgeIndex(client, { prefix: opts.esPrefix }).publish(version, nodes, examples, { dims });
+              await publishKbDocuments(client, opts.esPrefix, opts.kb, version);
+              const result = await new ElasticsearchKnowledgeIndex(client, { prefix: opts.esPrefix }).publish(version, index, { dims });
               await new ElasticsearchKbDocuments(client, opts.esPrefix).delete(result.deletedVersions);
             }
           : undefined,
@@ -109,17 +115,20 @@ export function registerKbBuild(kb: Command): void {
         },
       });
       bars?.stop();
+      if (problems > 20) process.stderr.write(`rescue: … and ${problems - 20} more source problems (each skipped; the rest was kept)\n`);
       if (opts.json) {
         process.stdout.write(`${JSON.stringify(report, null, 2)}\n`);
         return;
       }
       const m = report.manifest;
+      const bySource = Object.entries(m.sources?.examples ?? {}).map(([source, langs]) => `${source} ${Object.values(langs).reduce((a, b) => a + b, 0)} (${Object.entries(langs).sort((a, b) => b[1] - a[1]).map(([l, n]) => `${l} ${n}`).join(', ')})`);
       const lines = [
         `Published KB ${m.version} in ${opts.kb}`,
         `  records      ${m.counts.records} (read ${report.ingest.linesRead} lines, ${report.ingest.duplicates} duplicates, ${report.ingest.rejected} rejected)`,
         `  slices       ${report.slicing.sliced} new, ${report.slicing.reused} reused, ${report.slicing.failed} failed`,
         `  CWE nodes    ${m.counts.nodes} (${m.counts.catalogOnlyNodes} from the catalogue only)`,
-        `  examples     ${m.counts.examples}`,
+        `  examples     ${m.counts.examples}: ${bySource.join('; ')}`,
+        `  documents    ${m.counts.documents ?? 0} (${Object.entries(m.sources?.documents ?? {}).map(([k, n]) => `${k} ${n}`).join(', ')})`,
         `  distillation ${m.distillation.mode}; LLM calls made ${report.llm.calls}, from cache ${report.llm.cached}`,
         `  embedder     ${String(m.embedder.id ?? 'unknown')} (${String(m.embedder.dimensions ?? '?')} dimensions)`,
         `  time         ${Object.entries(report.stageMs).map(([k, v]) => `${k} ${(v / 1000).toFixed(1)} s`).join(', ')}`,

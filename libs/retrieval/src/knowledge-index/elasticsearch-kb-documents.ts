@@ -2,25 +2,46 @@ import type { Client, estypes } from '@elastic/elasticsearch';
 
 /**
  * What a KB version needs besides its search fields, so that Elasticsearch alone can serve it:
- * the manifest, the fitted embedder, the retrieval thresholds and the full node and example
- * documents (guidelines, sliced code). Stored as opaque JSON, never searched.
+ * the manifest, the fitted embedder, the retrieval calibration, the KB's term counts and the full
+ * node, example and knowledge documents (guidelines, sliced code, CodeQL help). Stored as opaque
+ * JSON, never searched.
  */
 export interface KbDocuments {
   manifest: unknown;
   /** The embedder's serialized model (a JSON string: the local LSA model is several MB). */
   embedder?: string;
-  thresholds?: unknown;
+  /** What `kb calibrate` fitted for this version. */
+  calibration?: unknown;
+  /**
+   * The KB's term counts (term → count, for the relevance gate; about 1 MB), stored as JSON text.
+   * They read back in the form given: an object as an equal object, a string (the file's JSON text)
+   * as the same string. Passing the object avoids escaping the text a second time.
+   */
+  termCounts?: unknown;
   nodes: { id: string }[];
   examples: { id: string }[];
+  /** The knowledge documents (CodeQL help, functional descriptions). */
+  documents: { id: string }[];
 }
 
-type Kind = 'manifest' | 'embedder' | 'thresholds' | 'node' | 'example';
+type Kind = 'manifest' | 'embedder' | 'calibration' | 'term-counts' | 'node' | 'example' | 'document';
+
+/** The kinds stored one document per kind, by a fixed `_id`. */
+type Single = 'manifest' | 'embedder' | 'calibration' | 'term-counts';
+
+/** The kinds stored one document per item, `_id` = `${kind}:${item id}`, read back page by page. */
+type Paged = 'node' | 'example' | 'document';
 
 interface StoredDocument {
   kind: Kind;
   /** Order of writing within a kind, for paging with search_after (sorting on _id is disabled in ES 8). */
   ord: number;
   body: unknown;
+}
+
+/** A body holding a JSON string: the embedder and the term counts. */
+interface JsonBody {
+  json: string;
 }
 
 const MAPPING: estypes.MappingTypeMapping = {
@@ -37,12 +58,31 @@ const PAGE = 1000;
 const BATCH = 500;
 
 /**
+ * A large object stored as a JSON string in `body.json`, as the embedder is. The term counts' keys
+ * are arbitrary terms, tens of thousands of them; inside a string ES sees one value, so no
+ * field-name rule or mapping limit can ever refuse a term as a key, whatever `body`'s mapping
+ * becomes, and the object reads back exactly as written.
+ */
+const jsonBody = (value: unknown): JsonBody => ({ json: JSON.stringify(value) });
+
+function single(kind: Single, body: unknown): { id: string; doc: StoredDocument }[] {
+  return body === undefined ? [] : [{ id: kind, doc: { kind, ord: 0, body } }];
+}
+
+function paged(kind: Paged, items: { id: string }[]): { id: string; doc: StoredDocument }[] {
+  return items.map((item, i) => ({ id: `${kind}:${item.id}`, doc: { kind, ord: i, body: item } }));
+}
+
+/**
  * One index per KB version (`${prefix}-docs-${version}`) holding {@link KbDocuments}. It is
  * written before the version's search indices go live and deleted with them, so a reader that
  * finds a live version also finds its documents.
  */
 export class ElasticsearchKbDocuments {
-  constructor(private readonly client: Client, private readonly prefix: string) {}
+  constructor(
+    private readonly client: Client,
+    private readonly prefix: string,
+  ) {}
 
   indexOf(version: string): string {
     return `${this.prefix}-docs-${version}`;
@@ -52,11 +92,14 @@ export class ElasticsearchKbDocuments {
   async write(version: string, docs: KbDocuments): Promise<{ documents: number }> {
     const index = this.indexOf(version);
     const all: { id: string; doc: StoredDocument }[] = [
-      { id: 'manifest', doc: { kind: 'manifest', ord: 0, body: docs.manifest } },
-      ...(docs.embedder !== undefined ? [{ id: 'embedder', doc: { kind: 'embedder' as const, ord: 0, body: { json: docs.embedder } } }] : []),
-      ...(docs.thresholds !== undefined ? [{ id: 'thresholds', doc: { kind: 'thresholds' as const, ord: 0, body: docs.thresholds } }] : []),
-      ...docs.nodes.map((n, i) => ({ id: `node:${n.id}`, doc: { kind: 'node' as const, ord: i, body: n } })),
-      ...docs.examples.map((e, i) => ({ id: `example:${e.id}`, doc: { kind: 'example' as const, ord: i, body: e } })),
+      ...single('manifest', docs.manifest),
+      // The embedder is already a JSON string: stored as given, so it reads back byte for byte.
+      ...single('embedder', docs.embedder === undefined ? undefined : { json: docs.embedder }),
+      ...single('calibration', docs.calibration),
+      ...single('term-counts', docs.termCounts === undefined ? undefined : jsonBody(docs.termCounts)),
+      ...paged('node', docs.nodes),
+      ...paged('example', docs.examples),
+      ...paged('document', docs.documents),
     ];
     await this.client.indices.delete({ index, ignore_unavailable: true });
     await this.client.indices.create({ index, settings: { number_of_shards: 1, auto_expand_replicas: '0-1' }, mappings: MAPPING });
@@ -77,7 +120,7 @@ export class ElasticsearchKbDocuments {
   /** Reads a version's documents; says which index is missing and how to publish it. */
   async read(version: string): Promise<KbDocuments> {
     const index = this.indexOf(version);
-    const one = async (id: string): Promise<unknown> => {
+    const one = async (id: Single): Promise<unknown> => {
       try {
         return ((await this.client.get<StoredDocument>({ index, id }))._source as StoredDocument).body;
       } catch (err) {
@@ -87,13 +130,23 @@ export class ElasticsearchKbDocuments {
     };
     const manifest = await one('manifest');
     if (manifest === undefined) throw new Error(`KB version ${version} has no documents in Elasticsearch (${index}); publish it with \`rescue kb build --es <url> --es-prefix ${this.prefix}\``);
-    const embedder = (await one('embedder')) as { json?: string } | undefined;
-    return { manifest, embedder: embedder?.json, thresholds: await one('thresholds'), nodes: (await this.all(index, 'node')) as { id: string }[], examples: (await this.all(index, 'example')) as { id: string }[] };
+    const embedder = jsonOf(await one('embedder'), 'embedder', index);
+    const termCounts = jsonOf(await one('term-counts'), 'term-counts', index);
+    return {
+      manifest,
+      embedder,
+      calibration: await one('calibration'),
+      termCounts: termCounts === undefined ? undefined : (JSON.parse(termCounts) as unknown),
+      nodes: await this.all(index, 'node'),
+      examples: await this.all(index, 'example'),
+      documents: await this.all(index, 'document'),
+    };
   }
 
-  /** Replaces a version's stored thresholds (what `kb calibrate` fits). */
-  async writeThresholds(version: string, thresholds: unknown): Promise<void> {
-    await this.client.index({ index: this.indexOf(version), id: 'thresholds', document: { kind: 'thresholds', ord: 0, body: thresholds }, refresh: true });
+  /** Replaces a version's stored calibration (what `kb calibrate` fits). */
+  async writeCalibration(version: string, calibration: unknown): Promise<void> {
+    const document: StoredDocument = { kind: 'calibration', ord: 0, body: calibration };
+    await this.client.index({ index: this.indexOf(version), id: 'calibration', document, refresh: true });
   }
 
   /** Deletes the documents of versions whose search indices were pruned. */
@@ -101,8 +154,8 @@ export class ElasticsearchKbDocuments {
     if (versions.length > 0) await this.client.indices.delete({ index: versions.map((v) => this.indexOf(v)), ignore_unavailable: true });
   }
 
-  private async all(index: string, kind: Kind): Promise<unknown[]> {
-    const out: unknown[] = [];
+  private async all(index: string, kind: Paged): Promise<{ id: string }[]> {
+    const out: { id: string }[] = [];
     let after: estypes.SortResults | undefined;
     for (;;) {
       const response = await this.client.search<StoredDocument>({
@@ -114,9 +167,16 @@ export class ElasticsearchKbDocuments {
         ...(after ? { search_after: after } : {}),
       });
       const hits = response.hits.hits;
-      for (const h of hits) out.push((h._source as StoredDocument).body);
+      for (const h of hits) out.push((h._source as StoredDocument).body as { id: string });
       if (hits.length < PAGE) return out;
       after = hits[hits.length - 1].sort;
     }
   }
+}
+
+/** The JSON string of a stored {@link JsonBody}, or undefined when the document is absent; a malformed one is an error, not a missing one. */
+function jsonOf(body: unknown, id: string, index: string): string | undefined {
+  if (body === undefined) return undefined;
+  if (typeof body === 'object' && body !== null && typeof (body as Partial<JsonBody>).json === 'string') return (body as JsonBody).json;
+  throw new Error(`the ${id} document in ${index} holds no JSON string; republish the version with \`rescue kb build --es\``);
 }

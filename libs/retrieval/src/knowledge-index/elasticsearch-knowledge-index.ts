@@ -1,30 +1,52 @@
 import { setTimeout as delay } from 'node:timers/promises';
 import { Client, errors, estypes } from '@elastic/elasticsearch';
-import type { KnowledgeIndexReader } from './knowledge-index';
-import type { Hit, IndexedExample, IndexedNode, SearchFilter } from './lance-knowledge-index';
+import { InvalidInputError } from '@rescue/domain';
+import type {
+  IndexedDocument,
+  IndexedExample,
+  IndexedKnowledge,
+  IndexedNode,
+  KnowledgeIndexReader,
+  SearchCollection,
+  SearchFilter,
+  TextField,
+  TextHit,
+} from './knowledge-index';
 
 /** `DenseVectorFieldMapper.MAX_DIMS_COUNT` in Elasticsearch 8.x. */
 const MAX_DIMS = 4096;
 /** Elasticsearch caps both `k` and `num_candidates` of a kNN search at 10,000. */
 const MAX_KNN = 10_000;
-/** The custom analyzer of the `api_text` fields. */
-const API_ANALYZER = 'api_names';
+/** `index.max_result_window` (default 10,000): a larger `size` is refused, not truncated. */
+const MAX_RESULT_WINDOW = 10_000;
+/** The analyzer of every text field, at index and at search time. */
+const TERMS_ANALYZER = 'search_terms';
 /** How many failures an error message names; the full list is on the error. */
 const FAILURES_IN_MESSAGE = 5;
 
-/** Which of the two document collections of a KB version. */
-export type KnowledgeCollection = 'nodes' | 'examples';
+/** The document collections of a KB version, one index (and alias) each. */
+export type KnowledgeCollection = SearchCollection;
 
-/** The two indices (or aliases) a KB version is read from. */
-export interface KnowledgeIndexNames {
-  nodes: string;
-  examples: string;
-}
+/** The collections with a vector field, the ones {@link ElasticsearchKnowledgeIndex.searchVector} reads. */
+export type VectorCollection = 'nodes' | 'examples';
+
+/** In this order everywhere: index creation, bulk, refresh, counts, alias actions, deletes. */
+const COLLECTIONS: readonly KnowledgeCollection[] = ['nodes', 'examples', 'documents'];
+
+/** The three indices (or aliases) a KB version is read from. */
+export type KnowledgeIndexNames = Record<KnowledgeCollection, string>;
 
 /** How {@link ElasticsearchKnowledgeIndex.publish} sends its bulk requests and retries throttled items. */
 export interface BulkPolicy {
   /** Documents per bulk request (default 500: a few MB with 384-dim vectors, well under the "tens of MB" ES advises). */
   batchSize?: number;
+  /**
+   * Upper bound of one bulk request's body in bytes (default 20 MiB), whatever `batchSize` says: a
+   * language-neutral node's `doc_terms` holds every text known about its CWE, so 500 of them can pass
+   * the 100 MB `http.max_content_length` that ES answers with 413. A document larger than this is sent
+   * alone.
+   */
+  maxBatchBytes?: number;
   /** Sends of one item in all, the first included, before a 429 becomes a failure (default 5). */
   maxAttempts?: number;
   /** Wait before the first resend; doubles each time (default 200 ms). */
@@ -35,7 +57,7 @@ export interface BulkPolicy {
 
 /** Options of {@link ElasticsearchKnowledgeIndex}. */
 export interface ElasticsearchKnowledgeIndexOptions {
-  /** Names every index and alias: `${prefix}-nodes`, `${prefix}-nodes-${version}`, and the same for examples. */
+  /** Names every index and alias: `${prefix}-nodes`, `${prefix}-nodes-${version}`, and the same for examples and documents. */
   prefix: string;
   /** Read this KB version's indices instead of the live aliases. */
   version?: string;
@@ -51,9 +73,9 @@ export interface PublishOptions {
   /**
    * Vector length of the embedder that produced the vectors, written into the mappings. Given by the
    * caller, never guessed from the first document, so a stray vector is rejected instead of defining
-   * the index. A number applies to both collections.
+   * the index. A number applies to both vector collections (documents have no vector).
    */
-  dims: number | { nodes: number; examples: number };
+  dims: number | Record<VectorCollection, number>;
   /** KB versions to keep, newest first by index creation time, the live one always kept (default 3). */
   keep?: number;
 }
@@ -65,9 +87,9 @@ export interface PublishResult {
   previousVersion?: string;
   /** True when `version` was already live with the same document counts, so nothing was written. */
   alreadyLive: boolean;
-  indexed: { nodes: number; examples: number };
+  indexed: Record<KnowledgeCollection, number>;
   /** Documents stored without their vector because it was all zeros (they never match a kNN search). */
-  withoutVector: { nodes: number; examples: number };
+  withoutVector: Record<VectorCollection, number>;
   /** Bulk items resent after a 429. */
   retried: number;
   /** Versions deleted by the `keep` policy. */
@@ -112,27 +134,34 @@ export class KnowledgeIndexPublishError extends Error {
   }
 }
 
-interface NodeDocument {
-  id: string;
-  cwe: string;
-  language: string;
-  text: string;
-  api_text: string;
-  cause_vector?: number[];
+/**
+ * What each collection's index holds. The mappings, the fields searches may name and the fields a hit
+ * carries back all come from here, so a field added to a collection is added everywhere at once.
+ */
+interface CollectionSchema {
+  keywords: readonly string[];
+  /** Search-term fields: BM25 with {@link TERMS_ANALYZER}. */
+  texts: readonly TextField[];
+  vector?: 'cause_vector' | 'code_vector';
+  /** `_source` of a hit: what a {@link TextHit} is made of (the id is the `_id`). */
+  hitFields: readonly string[];
 }
 
-interface ExampleDocument {
+const SCHEMA: Record<KnowledgeCollection, CollectionSchema> = {
+  nodes: { keywords: ['id', 'cwe', 'language'], texts: ['text', 'api_text', 'doc_terms', 'catalog_terms'], vector: 'cause_vector', hitFields: ['cwe', 'language'] },
+  examples: { keywords: ['id', 'node_id', 'cwe', 'language', 'kind'], texts: ['api_text', 'code_text'], vector: 'code_vector', hitFields: ['cwe', 'language', 'node_id'] },
+  // `cwes` is a keyword array: a term or terms query matches a document holding any of them.
+  documents: { keywords: ['id', 'kind', 'cwes', 'language'], texts: ['terms'], hitFields: ['cwes', 'language'] },
+};
+
+/** One document ready to send: its `_id` and its JSON body. */
+interface PreparedDocument {
   id: string;
-  node_id: string;
-  cwe: string;
-  language: string;
-  api_text: string;
-  code_text?: string;
-  code_vector?: number[];
+  doc: Record<string, unknown>;
 }
 
-interface Prepared<T> {
-  docs: { id: string; doc: T }[];
+interface Prepared {
+  docs: PreparedDocument[];
   withoutVector: number;
   failures: DocumentFailure[];
 }
@@ -143,10 +172,7 @@ interface BulkOutcome {
 }
 
 /** Aliases' current indices; normally one each, but an alias edited by hand can hold several. */
-interface AliasTargets {
-  nodes: string[];
-  examples: string[];
-}
+type AliasTargets = Record<KnowledgeCollection, string[]>;
 
 /**
  * Narrower than ES's index name rules (lowercase, none of `\ / * ? " < > | , # :` or space), which
@@ -156,27 +182,30 @@ const NAME = /^[a-z0-9][a-z0-9._-]*$/;
 
 function assertName(what: string, value: string): void {
   if (!NAME.test(value) || value.length > 200) {
-    throw new RangeError(`${what} must be lowercase letters, digits, '.', '_' or '-' (at most 200), got ${JSON.stringify(value)}`);
+    throw new InvalidInputError(`${what} must be lowercase letters, digits, '.', '_' or '-' (at most 200), got ${JSON.stringify(value)}`);
   }
 }
 
 function assertDims(dims: number): void {
-  if (!Number.isInteger(dims) || dims < 1 || dims > MAX_DIMS) throw new RangeError(`dims must be an integer in 1..${MAX_DIMS}, got ${dims}`);
+  if (!Number.isInteger(dims) || dims < 1 || dims > MAX_DIMS) throw new InvalidInputError(`dims must be an integer in 1..${MAX_DIMS}, got ${dims}`);
 }
 
 /**
- * API names are identifiers: `os.system`, `std::strcpy`, `strcpy_s`. The standard tokenizer keeps
- * `os.system` as one token (UAX #29 does not break letters around '.'), so a query for `system`
- * would miss it. Split on whitespace and the separators of qualified names instead, and lowercase,
- * which matches how the KB writes `api_text` (dots to spaces, lowercased). No stemming: `strcpy`
- * and `strcpys` are different functions.
+ * Text fields hold search terms (`searchText`): already lowercased, split, stemmed and stop-word free,
+ * words separated by single spaces. The index must only split them on whitespace: the standard
+ * analyzer would split `get_target` or `os.system` differently from the KB build, and from the
+ * embedded backend's whitespace index, so the same query would rank differently on the two backends.
  */
 const INDEX_SETTINGS: estypes.IndicesIndexSettings = {
-  analysis: {
-    tokenizer: { [API_ANALYZER]: { type: 'char_group', tokenize_on_chars: ['whitespace', '.', ',', ';', ':', '(', ')', '[', ']'] } },
-    analyzer: { [API_ANALYZER]: { type: 'custom', tokenizer: API_ANALYZER, filter: ['lowercase'] } },
-  },
+  analysis: { analyzer: { [TERMS_ANALYZER]: { type: 'custom', tokenizer: 'whitespace', filter: [] } } },
 };
+
+/**
+ * `search_analyzer` is spelled out although it defaults to `analyzer`: an index-level
+ * `analysis.analyzer.default_search` (from a cluster's catch-all index template, say) would otherwise
+ * take precedence over the field's `analyzer` at query time.
+ */
+const termsProperty = (): estypes.MappingTextProperty => ({ type: 'text', analyzer: TERMS_ANALYZER, search_analyzer: TERMS_ANALYZER });
 
 /**
  * `index_options: hnsw` keeps float vectors. Recent 8.x releases default new float fields to a
@@ -187,35 +216,14 @@ function vectorProperty(dims: number): estypes.MappingDenseVectorProperty {
   return { type: 'dense_vector', dims, similarity: 'cosine', index: true, index_options: { type: 'hnsw' } };
 }
 
-function nodesMapping(dims: number): estypes.MappingTypeMapping {
-  return {
-    // A field that is not in this mapping is a bug in the writer, not a new field to guess a type for.
-    dynamic: 'strict',
-    properties: {
-      id: { type: 'keyword' },
-      cwe: { type: 'keyword' },
-      language: { type: 'keyword' },
-      text: { type: 'text' },
-      api_text: { type: 'text', analyzer: API_ANALYZER },
-      cause_vector: vectorProperty(dims),
-    },
-  };
-}
-
-function examplesMapping(dims: number): estypes.MappingTypeMapping {
-  return {
-    dynamic: 'strict',
-    properties: {
-      id: { type: 'keyword' },
-      node_id: { type: 'keyword' },
-      cwe: { type: 'keyword' },
-      language: { type: 'keyword' },
-      api_text: { type: 'text', analyzer: API_ANALYZER },
-      // The sliced code of both versions: the CWE-level `examples` facet (BM25 of the task's code).
-      code_text: { type: 'text' },
-      code_vector: vectorProperty(dims),
-    },
-  };
+function mappingOf(collection: KnowledgeCollection, dims: number | undefined): estypes.MappingTypeMapping {
+  const schema = SCHEMA[collection];
+  const properties: Record<string, estypes.MappingProperty> = {};
+  for (const field of schema.keywords) properties[field] = { type: 'keyword' };
+  for (const field of schema.texts) properties[field] = termsProperty();
+  if (schema.vector && dims !== undefined) properties[schema.vector] = vectorProperty(dims);
+  // A field that is not in this mapping is a bug in the writer, not a new field to guess a type for.
+  return { dynamic: 'strict', properties };
 }
 
 const isZero = (v: Float32Array): boolean => v.every((x) => x === 0);
@@ -232,14 +240,48 @@ function vectorField(v: Float32Array, dims: number): { ok: true; value?: number[
   return { ok: true, value: isZero(v) ? undefined : Array.from(v) };
 }
 
-function prepare<T extends { id: string }, D>(
+/** A term field only when it has terms: the language-specific nodes have no `doc_terms` nor `catalog_terms`. */
+const terms = (field: string, value: string | undefined): Record<string, string> => (value ? { [field]: value } : {});
+
+function nodeDocument(n: IndexedNode, vector: number[] | undefined): Record<string, unknown> {
+  return {
+    id: n.id,
+    cwe: n.cwe,
+    // '' marks a language-neutral node; always written, so the `neutral` filter is one term query.
+    language: n.language ?? '',
+    text: n.text,
+    api_text: n.apiText,
+    ...terms('doc_terms', n.docTerms),
+    ...terms('catalog_terms', n.catalogTerms),
+    ...(vector ? { cause_vector: vector } : {}),
+  };
+}
+
+function exampleDocument(e: IndexedExample, vector: number[] | undefined): Record<string, unknown> {
+  return {
+    id: e.id,
+    node_id: e.nodeId,
+    cwe: e.cwe,
+    language: e.language,
+    // As in the embedded backend: an example without a kind is a fix pair.
+    kind: e.kind ?? 'fix',
+    api_text: e.apiText,
+    ...terms('code_text', e.codeText),
+    ...(vector ? { code_vector: vector } : {}),
+  };
+}
+
+function documentDocument(d: IndexedDocument): Record<string, unknown> {
+  return { id: d.id, kind: d.kind, cwes: d.cwes, language: d.language ?? '', terms: d.terms };
+}
+
+function prepare<T extends { id: string }>(
   collection: KnowledgeCollection,
   items: T[],
-  vectorOf: (item: T) => Float32Array,
-  dims: number,
-  toDoc: (item: T, vector: number[] | undefined) => D,
-): Prepared<D> {
-  const out: Prepared<D> = { docs: [], withoutVector: 0, failures: [] };
+  vector: { of: (item: T) => Float32Array; dims: number } | undefined,
+  toDoc: (item: T, vector: number[] | undefined) => Record<string, unknown>,
+): Prepared {
+  const out: Prepared = { docs: [], withoutVector: 0, failures: [] };
   const seen = new Set<string>();
   for (const item of items) {
     const fail = (reason: string): void => {
@@ -255,13 +297,17 @@ function prepare<T extends { id: string }, D>(
       continue;
     }
     seen.add(item.id);
-    const vector = vectorField(vectorOf(item), dims);
-    if (!vector.ok) {
-      fail(vector.reason);
-      continue;
+    let value: number[] | undefined;
+    if (vector) {
+      const checked = vectorField(vector.of(item), vector.dims);
+      if (!checked.ok) {
+        fail(checked.reason);
+        continue;
+      }
+      if (!checked.value) out.withoutVector += 1;
+      value = checked.value;
     }
-    if (!vector.value) out.withoutVector += 1;
-    out.docs.push({ id: item.id, doc: toDoc(item, vector.value) });
+    out.docs.push({ id: item.id, doc: toDoc(item, value) });
   }
   return out;
 }
@@ -275,17 +321,26 @@ function describeFailures(failures: DocumentFailure[]): string {
   return `${failures.length} document(s) failed: ${named}${more}`;
 }
 
+/** `2 nodes, 1 examples, 0 documents`. */
+const describeCounts = (counts: Record<KnowledgeCollection, number | string>): string => COLLECTIONS.map((c) => `${counts[c]} ${c}`).join(', ');
+
 const isNotFound = (err: unknown): boolean => err instanceof errors.ResponseError && err.statusCode === 404;
 
+/** One entry per collection, in {@link COLLECTIONS} order. */
+function perCollection<T>(make: (collection: KnowledgeCollection) => T): Record<KnowledgeCollection, T> {
+  return { nodes: make('nodes'), examples: make('examples'), documents: make('documents') };
+}
+
 /**
- * The Elasticsearch knowledge index: one pair of indices per KB version
- * (`${prefix}-nodes-${version}`, `${prefix}-examples-${version}`) behind the aliases
- * `${prefix}-nodes` and `${prefix}-examples`, with BM25 on the text fields and cosine kNN on the
- * vectors. Mappings are owned here; {@link publish} builds a version and swaps both aliases at once,
- * and the searches read the aliases (or the version given in the options).
+ * The Elasticsearch knowledge index: three indices per KB version (`${prefix}-nodes-${version}`,
+ * `${prefix}-examples-${version}`, `${prefix}-documents-${version}`) behind the aliases
+ * `${prefix}-nodes`, `${prefix}-examples` and `${prefix}-documents`, with BM25 on the search-term
+ * fields (split on whitespace only, as the embedded backend does) and cosine kNN on the vectors.
+ * Mappings are owned here; {@link publish} builds a version and swaps the three aliases at once, and
+ * the searches read the aliases (or the version given in the options).
  *
  * BM25 and kNN are separate requests: server-side RRF needs an Enterprise licence, so fusion is done
- * by the caller on the two ranked lists.
+ * by the caller on the ranked lists.
  *
  * One publisher per prefix at a time (the indexer queue runs one KB build at a time): two concurrent
  * publishes would each swap the aliases from what they read before.
@@ -299,24 +354,27 @@ export class ElasticsearchKnowledgeIndex implements KnowledgeIndexReader {
   /** The aliases a publish moves. */
   readonly aliases: KnowledgeIndexNames;
 
+  /** @throws InvalidInputError for a prefix or version that cannot name an index, or a bulk policy out of range. */
   constructor(
     private readonly client: Client,
     private readonly options: ElasticsearchKnowledgeIndexOptions,
   ) {
     assertName('prefix', options.prefix);
     if (options.version !== undefined) assertName('version', options.version);
-    this.bulkPolicy = { batchSize: 500, maxAttempts: 5, baseDelayMs: 200, maxDelayMs: 5000, ...options.bulk };
-    if (!Number.isInteger(this.bulkPolicy.batchSize) || this.bulkPolicy.batchSize < 1) throw new RangeError('bulk.batchSize must be a positive integer');
-    if (!Number.isInteger(this.bulkPolicy.maxAttempts) || this.bulkPolicy.maxAttempts < 1) throw new RangeError('bulk.maxAttempts must be a positive integer');
+    this.bulkPolicy = { batchSize: 500, maxBatchBytes: 20 << 20, maxAttempts: 5, baseDelayMs: 200, maxDelayMs: 5000, ...options.bulk };
+    for (const key of ['batchSize', 'maxBatchBytes', 'maxAttempts'] as const) {
+      const value = this.bulkPolicy[key];
+      if (!Number.isInteger(value) || value < 1) throw new InvalidInputError(`bulk.${key} must be a positive integer, got ${value}`);
+    }
     this.numCandidates = options.numCandidates ?? ((k) => Math.max(k * 10, 100));
     this.sleep = options.sleep ?? ((ms) => delay(ms));
-    this.aliases = { nodes: `${options.prefix}-nodes`, examples: `${options.prefix}-examples` };
+    this.aliases = perCollection((c) => `${options.prefix}-${c}`);
     this.target = options.version === undefined ? this.aliases : this.indicesOf(options.version);
   }
 
   /** The concrete index names of a KB version. */
   indicesOf(version: string): KnowledgeIndexNames {
-    return { nodes: `${this.options.prefix}-nodes-${version}`, examples: `${this.options.prefix}-examples-${version}` };
+    return perCollection((c) => `${this.options.prefix}-${c}-${version}`);
   }
 
   /** The version the aliases point at, or undefined before the first publish. */
@@ -326,15 +384,15 @@ export class ElasticsearchKnowledgeIndex implements KnowledgeIndexReader {
   }
 
   /**
-   * Builds `version` and makes it live:
+   * Builds `version` from `index` (nodes, examples, documents) and makes it live:
    * 1. checks every document locally (ids, vector length, finite values) and sends nothing if one fails;
-   * 2. creates both indices with their mappings (dims from `options.dims`);
+   * 2. creates the three indices with their mappings (dims from `options.dims`);
    * 3. bulk-indexes with `_id` = document id through `index` ops, so a rerun overwrites instead of
    *    duplicating; resends only the items answered 429, with exponential backoff, and records every
    *    other failed item; any failure fails the publish once all batches have been sent, so the error
    *    lists every bad document;
    * 4. refreshes once, then checks the document counts;
-   * 5. moves both aliases in one `_aliases` request (atomic: readers see the old version or the new one);
+   * 5. moves the three aliases in one `_aliases` request (atomic: readers see the old version or the new one);
    * 6. deletes versions beyond `keep`, never the live one.
    *
    * If any of steps 1-5 fails, the aliases keep serving the previous version, the new indices are
@@ -345,36 +403,32 @@ export class ElasticsearchKnowledgeIndex implements KnowledgeIndexReader {
    * is already live writes nothing, so a rerun of an indexer job that crashed after the swap succeeds.
    * Existing indices of a version that is not live are leftovers or a retained old copy; they serve no
    * alias reads, so they are rebuilt.
+   *
+   * @throws InvalidInputError for a version that cannot name an index, dims or keep out of range, or
+   *   an `index` without the three collections; nothing is sent then.
    */
-  async publish(version: string, nodes: IndexedNode[], examples: IndexedExample[], options: PublishOptions): Promise<PublishResult> {
+  async publish(version: string, index: IndexedKnowledge, options: PublishOptions): Promise<PublishResult> {
     assertName('version', version);
     const dims = typeof options.dims === 'number' ? { nodes: options.dims, examples: options.dims } : options.dims;
     assertDims(dims.nodes);
     assertDims(dims.examples);
     const keep = options.keep ?? 3;
-    if (!Number.isInteger(keep) || keep < 1) throw new RangeError(`keep must be a positive integer, got ${keep}`);
+    if (!Number.isInteger(keep) || keep < 1) throw new InvalidInputError(`keep must be a positive integer, got ${keep}`);
+    for (const c of COLLECTIONS) {
+      if (!Array.isArray(index?.[c])) throw new InvalidInputError(`publish of ${version}: the index has no ${c} list`);
+    }
 
-    const nodeDocs = prepare<IndexedNode, NodeDocument>('nodes', nodes, (n) => n.causeVector, dims.nodes, (n, v) => ({
-      id: n.id,
-      cwe: n.cwe,
-      language: n.language,
-      text: n.text,
-      api_text: n.apiText,
-      ...(v ? { cause_vector: v } : {}),
-    }));
-    const exampleDocs = prepare<IndexedExample, ExampleDocument>('examples', examples, (e) => e.codeVector, dims.examples, (e, v) => ({
-      id: e.id,
-      node_id: e.nodeId,
-      cwe: e.cwe,
-      language: e.language,
-      api_text: e.apiText,
-      ...(e.codeText ? { code_text: e.codeText } : {}),
-      ...(v ? { code_vector: v } : {}),
-    }));
-    const invalid = [...nodeDocs.failures, ...exampleDocs.failures];
+    const prepared: Record<KnowledgeCollection, Prepared> = {
+      nodes: prepare('nodes', index.nodes, { of: (n) => n.causeVector, dims: dims.nodes }, nodeDocument),
+      examples: prepare('examples', index.examples, { of: (e) => e.codeVector, dims: dims.examples }, exampleDocument),
+      documents: prepare('documents', index.documents, undefined, documentDocument),
+    };
+    const invalid = COLLECTIONS.flatMap((c) => prepared[c].failures);
     if (invalid.length > 0) throw new KnowledgeIndexPublishError(version, 'validate', describeFailures(invalid), invalid);
+    const expected = perCollection((c) => prepared[c].docs.length);
 
     const names = this.indicesOf(version);
+    const all = COLLECTIONS.map((c) => names[c]);
     let previous: AliasTargets;
     try {
       previous = await this.aliasTargets();
@@ -382,26 +436,21 @@ export class ElasticsearchKnowledgeIndex implements KnowledgeIndexReader {
       throw new KnowledgeIndexPublishError(version, 'prepare', 'could not read the aliases', [], { cause: err });
     }
     const previousVersion = previous.nodes.length === 1 ? this.versionOfIndex(previous.nodes[0]) : undefined;
-    const withoutVector = { nodes: nodeDocs.withoutVector, examples: exampleDocs.withoutVector };
+    const withoutVector = { nodes: prepared.nodes.withoutVector, examples: prepared.examples.withoutVector };
     const base = { version, previousVersion, withoutVector };
 
-    const liveNodes = previous.nodes.includes(names.nodes);
-    const liveExamples = previous.examples.includes(names.examples);
-    if (liveNodes || liveExamples) {
+    const live = COLLECTIONS.filter((c) => previous[c].includes(names[c]));
+    if (live.length > 0) {
       // Rebuilding in place would delete what readers are using; deleting an index drops its aliases.
-      if (!(liveNodes && liveExamples)) throw new KnowledgeIndexPublishError(version, 'prepare', 'only one of its indices is live; fix the aliases by hand');
-      let counts: { nodes: number; examples: number };
+      if (live.length < COLLECTIONS.length) throw new KnowledgeIndexPublishError(version, 'prepare', `only its ${live.join(' and ')} ${live.length === 1 ? 'index is' : 'indices are'} live; fix the aliases by hand`);
+      let counts: Record<KnowledgeCollection, number>;
       try {
         counts = await this.countsOf(names);
       } catch (err) {
         throw new KnowledgeIndexPublishError(version, 'prepare', 'could not count the live version', [], { cause: err });
       }
-      if (counts.nodes !== nodeDocs.docs.length || counts.examples !== exampleDocs.docs.length) {
-        throw new KnowledgeIndexPublishError(
-          version,
-          'prepare',
-          `version is live with ${counts.nodes} nodes and ${counts.examples} examples, not ${nodeDocs.docs.length} and ${exampleDocs.docs.length}; publish under a new version`,
-        );
+      if (COLLECTIONS.some((c) => counts[c] !== expected[c])) {
+        throw new KnowledgeIndexPublishError(version, 'prepare', `version is live with ${describeCounts(counts)}, not ${describeCounts(expected)}; publish under a new version`);
       }
       // Still prune: the run that made it live may have crashed before doing so.
       return { ...base, alreadyLive: true, indexed: counts, retried: 0, ...(await this.pruneQuietly(keep, version)) };
@@ -412,29 +461,29 @@ export class ElasticsearchKnowledgeIndex implements KnowledgeIndexReader {
     let deleteOnFailure = true;
     let retried = 0;
     try {
-      await this.client.indices.delete({ index: [names.nodes, names.examples], ignore_unavailable: true });
+      await this.client.indices.delete({ index: all, ignore_unavailable: true });
       stage = 'create';
-      await this.client.indices.create({ index: names.nodes, settings: INDEX_SETTINGS, mappings: nodesMapping(dims.nodes) });
-      await this.client.indices.create({ index: names.examples, settings: INDEX_SETTINGS, mappings: examplesMapping(dims.examples) });
+      for (const c of COLLECTIONS) {
+        await this.client.indices.create({ index: names[c], settings: INDEX_SETTINGS, mappings: mappingOf(c, c === 'documents' ? undefined : dims[c]) });
+      }
 
       stage = 'bulk';
-      const outcomes = [await this.indexAll('nodes', names.nodes, nodeDocs.docs), await this.indexAll('examples', names.examples, exampleDocs.docs)];
-      retried = outcomes.reduce((sum, o) => sum + o.retried, 0);
-      const failed = outcomes.flatMap((o) => o.failures);
+      const failed: DocumentFailure[] = [];
+      for (const c of COLLECTIONS) {
+        const outcome = await this.indexAll(c, names[c], prepared[c].docs);
+        retried += outcome.retried;
+        failed.push(...outcome.failures);
+      }
       if (failed.length > 0) throw new KnowledgeIndexPublishError(version, 'bulk', describeFailures(failed), failed);
 
       // Once, here: refreshing per batch would make every bulk request pay for a new segment.
       stage = 'refresh';
-      await this.client.indices.refresh({ index: [names.nodes, names.examples] });
+      await this.client.indices.refresh({ index: all });
 
       stage = 'verify';
       const counts = await this.countsOf(names);
-      if (counts.nodes !== nodeDocs.docs.length || counts.examples !== exampleDocs.docs.length) {
-        throw new KnowledgeIndexPublishError(
-          version,
-          'verify',
-          `indexed ${counts.nodes}/${nodeDocs.docs.length} nodes and ${counts.examples}/${exampleDocs.docs.length} examples`,
-        );
+      if (COLLECTIONS.some((c) => counts[c] !== expected[c])) {
+        throw new KnowledgeIndexPublishError(version, 'verify', `indexed ${describeCounts(perCollection((c) => `${counts[c]}/${expected[c]}`))}`);
       }
 
       stage = 'swap';
@@ -451,7 +500,7 @@ export class ElasticsearchKnowledgeIndex implements KnowledgeIndexReader {
       const failure = err instanceof KnowledgeIndexPublishError ? err : new KnowledgeIndexPublishError(version, stage, errorMessage(err), [], { cause: err });
       if (deleteOnFailure) {
         try {
-          await this.client.indices.delete({ index: [names.nodes, names.examples], ignore_unavailable: true });
+          await this.client.indices.delete({ index: all, ignore_unavailable: true });
         } catch (cleanupError) {
           failure.cleanupError = cleanupError;
         }
@@ -459,13 +508,7 @@ export class ElasticsearchKnowledgeIndex implements KnowledgeIndexReader {
       throw failure;
     }
 
-    return {
-      ...base,
-      alreadyLive: false,
-      indexed: { nodes: nodeDocs.docs.length, examples: exampleDocs.docs.length },
-      retried,
-      ...(await this.pruneQuietly(keep, version)),
-    };
+    return { ...base, alreadyLive: false, indexed: expected, retried, ...(await this.pruneQuietly(keep, version)) };
   }
 
   /** Pruning runs after the version is live, so its failure is reported, not thrown: the publish did succeed. */
@@ -477,101 +520,100 @@ export class ElasticsearchKnowledgeIndex implements KnowledgeIndexReader {
     }
   }
 
-  /** BM25 over one node text field, filtered by language (plus language-neutral nodes), CWE and node ids. */
-  async searchNodesText(query: string, column: 'text' | 'api_text', k: number, filter?: SearchFilter): Promise<Hit[]> {
-    return this.bm25(this.target.nodes, column, query, k, nodeFilters(filter));
-  }
-
-  /** Cosine kNN over node cause vectors. */
-  async searchNodesVector(vector: Float32Array, k: number, filter?: SearchFilter): Promise<Hit[]> {
-    return this.knn(this.target.nodes, 'cause_vector', vector, k, nodeFilters(filter));
-  }
-
-  /** BM25 over example API names, filtered by language, CWE and node ids. */
-  async searchExamplesApi(query: string, k: number, filter?: SearchFilter): Promise<Hit[]> {
-    return this.bm25(this.target.examples, 'api_text', query, k, exampleFilters(filter));
-  }
-
-  /** Cosine kNN over example code vectors. */
-  async searchExamplesVector(vector: Float32Array, k: number, filter?: SearchFilter): Promise<Hit[]> {
-    return this.knn(this.target.examples, 'code_vector', vector, k, exampleFilters(filter));
-  }
-
   /**
-   * CWE nodes ranked by their best example under BM25 over the examples' code (the `examples`
-   * facet), as the embedded backend does: the first hit of each node gives its rank and score.
+   * BM25 of `query` (search terms, any number; a document matching any scores) over one term field of
+   * a collection, with the filter applied as non-scoring clauses. Hits carry the CWE(s), the language
+   * and, for examples, the node; best first, at most `k`.
+   *
+   * @throws InvalidInputError when the collection has no such field, the filter names a field the
+   *   collection lacks (`kind` on nodes, `nodeIds` on documents), or `k` is not a whole number.
    */
-  async searchNodesByExampleCode(query: string, k: number, filter?: SearchFilter): Promise<Hit[]> {
-    const filters = exampleFilters(filter ? { language: filter.language } : undefined);
-    if (!query.trim() || k <= 0 || filters === NO_MATCH) return [];
-    const match: estypes.QueryDslQueryContainer = { match: { code_text: { query } } };
-    const response = await this.client.search<{ node_id?: string }>({
-      index: this.target.examples,
-      size: k,
-      _source: ['node_id'],
-      track_total_hits: false,
-      query: filters.length > 0 ? { bool: { must: [match], filter: filters } } : match,
-    });
-    const seen = new Set<string>();
-    const hits: Hit[] = [];
-    for (const h of response.hits.hits) {
-      const node = h._source?.node_id;
-      if (typeof node !== 'string' || typeof h._score !== 'number' || seen.has(node)) continue;
-      seen.add(node);
-      hits.push({ id: node, score: h._score });
-    }
-    return hits;
-  }
-
-  /** Documents in the nodes and examples indices being read. */
-  async counts(): Promise<{ nodes: number; examples: number }> {
-    return this.countsOf(this.target);
-  }
-
-  private async bm25(index: string, field: string, query: string, k: number, filters: Filters): Promise<Hit[]> {
-    if (!query.trim() || k <= 0 || filters === NO_MATCH) return [];
-    const match: estypes.QueryDslQueryContainer = { match: { [field]: { query } } };
-    const response = await this.client.search({
-      index,
-      size: k,
-      _source: false,
+  async searchText(collection: SearchCollection, field: TextField, query: string, k: number, filter?: SearchFilter): Promise<TextHit[]> {
+    const schema = schemaOf(collection);
+    if (!schema.texts.includes(field)) throw new InvalidInputError(`${collection} have no text field ${JSON.stringify(field)}; they have ${schema.texts.join(', ')}`);
+    assertK(k);
+    const filters = filtersFor(collection, filter);
+    // The embedded backend drops everything but letters, digits and '_' from a query, so `os.system`
+    // searches `os` and `system` there; the same here, or the whitespace analyzer would keep it whole.
+    const q = query.replace(/[^\p{L}\p{N}_\s]/gu, ' ').replace(/\s+/g, ' ').trim();
+    if (!q || k === 0 || filters === NO_MATCH) return [];
+    const match: estypes.QueryDslQueryContainer = { match: { [field]: { query: q, operator: 'or' } } };
+    const response = await this.client.search<HitSource>({
+      index: this.target[collection],
+      size: Math.min(k, MAX_RESULT_WINDOW),
+      _source: [...schema.hitFields],
       // Only the ranking is used; counting every match would cost a full pass.
       track_total_hits: false,
       query: filters.length > 0 ? { bool: { must: [match], filter: filters } } : match,
     });
-    return response.hits.hits.flatMap((h) => (h._id !== undefined && typeof h._score === 'number' ? [{ id: h._id, score: h._score }] : []));
+    return best(response.hits.hits.flatMap((h) => (h._id !== undefined && typeof h._score === 'number' ? [toTextHit(h._id, h._score, h._source)] : [])), k);
   }
 
-  private async knn(index: string, field: string, vector: Float32Array, k: number, filters: Filters): Promise<Hit[]> {
+  /**
+   * Nearest nodes (by cause vector) or examples (by code vector), cosine similarity as the score, the
+   * filter applied during the graph search. A zero vector has no direction and matches nothing.
+   *
+   * @throws InvalidInputError for a collection without vectors, a vector holding NaN or Infinity, a
+   *   filter naming a field the collection lacks, or a `k` that is not a whole number.
+   */
+  async searchVector(collection: VectorCollection, vector: Float32Array, k: number, filter?: SearchFilter): Promise<TextHit[]> {
+    const schema = schemaOf(collection);
+    if (!schema.vector) throw new InvalidInputError(`${collection} have no vectors; vector search runs on nodes and examples`);
+    assertK(k);
+    const filters = filtersFor(collection, filter);
     // ES rejects a zero query vector for cosine; it has no direction, so it matches nothing (as in the embedded backend).
-    if (k <= 0 || filters === NO_MATCH || isZero(vector)) return [];
-    if (!vector.every(Number.isFinite)) throw new RangeError('query vector holds NaN or Infinity');
+    if (k === 0 || filters === NO_MATCH || isZero(vector)) return [];
+    if (!vector.every(Number.isFinite)) throw new InvalidInputError('query vector holds NaN or Infinity');
     const kk = Math.min(k, MAX_KNN);
     const numCandidates = Math.min(Math.max(this.numCandidates(kk), kk), MAX_KNN);
-    const response = await this.client.search({
-      index,
+    const response = await this.client.search<HitSource>({
+      index: this.target[collection],
       size: kk,
-      _source: false,
+      _source: [...schema.hitFields],
       track_total_hits: false,
       // A kNN `filter` is applied during the graph search, so k hits come back even when the filter is selective.
-      knn: { field, query_vector: Array.from(vector), k: kk, num_candidates: numCandidates, ...(filters.length > 0 ? { filter: filters } : {}) },
+      knn: { field: schema.vector, query_vector: Array.from(vector), k: kk, num_candidates: numCandidates, ...(filters.length > 0 ? { filter: filters } : {}) },
     });
-    return response.hits.hits.flatMap((h) => (h._id !== undefined && typeof h._score === 'number' ? [{ id: h._id, score: cosineFromScore(h._score) }] : []));
+    return best(response.hits.hits.flatMap((h) => (h._id !== undefined && typeof h._score === 'number' ? [toTextHit(h._id, cosineFromScore(h._score), h._source)] : [])), kk);
   }
 
-  private async countsOf(names: KnowledgeIndexNames): Promise<{ nodes: number; examples: number }> {
-    const [nodes, examples] = await Promise.all([this.client.count({ index: names.nodes }), this.client.count({ index: names.examples })]);
-    return { nodes: nodes.count, examples: examples.count };
+  /** Documents in the three indices being read. */
+  async counts(): Promise<Record<KnowledgeCollection, number>> {
+    return this.countsOf(this.target);
   }
 
-  private async indexAll<D>(collection: KnowledgeCollection, index: string, docs: { id: string; doc: D }[]): Promise<BulkOutcome> {
+  private async countsOf(names: KnowledgeIndexNames): Promise<Record<KnowledgeCollection, number>> {
+    const counts = await Promise.all(COLLECTIONS.map((c) => this.client.count({ index: names[c] })));
+    return perCollection((c) => counts[COLLECTIONS.indexOf(c)].count);
+  }
+
+  private async indexAll(collection: KnowledgeCollection, index: string, docs: PreparedDocument[]): Promise<BulkOutcome> {
     const outcome: BulkOutcome = { failures: [], retried: 0 };
-    for (let start = 0; start < docs.length; start += this.bulkPolicy.batchSize) {
-      const batch = await this.indexBatch(collection, index, docs.slice(start, start + this.bulkPolicy.batchSize));
+    for (const docsOfBatch of this.batches(docs)) {
+      const batch = await this.indexBatch(collection, index, docsOfBatch);
       outcome.failures.push(...batch.failures);
       outcome.retried += batch.retried;
     }
     return outcome;
+  }
+
+  /** Consecutive batches of at most `batchSize` documents and, unless one document alone is larger, `maxBatchBytes`. */
+  private *batches(docs: PreparedDocument[]): Generator<PreparedDocument[]> {
+    const { batchSize, maxBatchBytes } = this.bulkPolicy;
+    let batch: PreparedDocument[] = [];
+    let bytes = 0;
+    for (const d of docs) {
+      // The action line and the document line, each newline-terminated, as the client sends them.
+      const size = Buffer.byteLength(JSON.stringify({ index: { _id: d.id } })) + Buffer.byteLength(JSON.stringify(d.doc)) + 2;
+      if (batch.length > 0 && (batch.length >= batchSize || bytes + size > maxBatchBytes)) {
+        yield batch;
+        batch = [];
+        bytes = 0;
+      }
+      batch.push(d);
+      bytes += size;
+    }
+    if (batch.length > 0) yield batch;
   }
 
   /**
@@ -580,11 +622,11 @@ export class ElasticsearchKnowledgeIndex implements KnowledgeIndexReader {
    * so it is recorded, not resent. A bulk response is HTTP 200 even when items failed, hence the
    * per-item check.
    */
-  private async indexBatch<D>(collection: KnowledgeCollection, index: string, batch: { id: string; doc: D }[]): Promise<BulkOutcome> {
+  private async indexBatch(collection: KnowledgeCollection, index: string, batch: PreparedDocument[]): Promise<BulkOutcome> {
     const outcome: BulkOutcome = { failures: [], retried: 0 };
     let pending = batch;
     for (let attempt = 1; pending.length > 0; attempt += 1) {
-      const throttled: { item: { id: string; doc: D }; error?: estypes.ErrorCause }[] = [];
+      const throttled: { item: PreparedDocument; error?: estypes.ErrorCause }[] = [];
       try {
         const response = await this.client.bulk({ index, operations: pending.flatMap((d) => [{ index: { _id: d.id } }, d.doc]) });
         if (response.items.length !== pending.length) throw new Error(`bulk answered ${response.items.length} items for ${pending.length} operations`);
@@ -626,27 +668,25 @@ export class ElasticsearchKnowledgeIndex implements KnowledgeIndexReader {
   }
 
   private async aliasTargets(): Promise<AliasTargets> {
-    const [nodes, examples] = await Promise.all([this.indicesBehind(this.aliases.nodes), this.indicesBehind(this.aliases.examples)]);
-    return { nodes, examples };
+    const targets = await Promise.all(COLLECTIONS.map((c) => this.indicesBehind(this.aliases[c])));
+    return perCollection((c) => targets[COLLECTIONS.indexOf(c)]);
   }
 
   private async indicesBehind(alias: string): Promise<string[]> {
     try {
       return Object.keys(await this.client.indices.getAlias({ name: alias })).sort();
     } catch (err) {
-      // No alias yet: the first publish.
+      // No alias yet: the first publish (or, for documents, the first since the collection was added).
       if (isNotFound(err)) return [];
       throw err;
     }
   }
 
-  /** Removes the alias from exactly the indices it was read on (a remove of a missing alias fails the whole request). */
+  /** Removes each alias from exactly the indices it was read on (a remove of a missing alias fails the whole request). */
   private async swapAliases(previous: AliasTargets, names: KnowledgeIndexNames): Promise<void> {
     const actions: estypes.IndicesUpdateAliasesAction[] = [
-      ...previous.nodes.map((index) => ({ remove: { index, alias: this.aliases.nodes } })),
-      ...previous.examples.map((index) => ({ remove: { index, alias: this.aliases.examples } })),
-      { add: { index: names.nodes, alias: this.aliases.nodes } },
-      { add: { index: names.examples, alias: this.aliases.examples } },
+      ...COLLECTIONS.flatMap((c) => previous[c].map((index) => ({ remove: { index, alias: this.aliases[c] } }))),
+      ...COLLECTIONS.map((c) => ({ add: { index: names[c], alias: this.aliases[c] } })),
     ];
     await this.client.indices.updateAliases({ actions });
   }
@@ -668,13 +708,14 @@ export class ElasticsearchKnowledgeIndex implements KnowledgeIndexReader {
 
   private async isLive(names: KnowledgeIndexNames): Promise<boolean> {
     const now = await this.aliasTargets();
-    return now.nodes.length === 1 && now.nodes[0] === names.nodes && now.examples.length === 1 && now.examples[0] === names.examples;
+    return COLLECTIONS.every((c) => now[c].length === 1 && now[c][0] === names[c]);
   }
 
   /** Deletes versions beyond the newest `keep` (by creation time of their indices), never `live`. */
   private async prune(keep: number, live: string): Promise<string[]> {
     const { prefix } = this.options;
-    const settings = await this.client.indices.getSettings({ index: [`${prefix}-nodes-*`, `${prefix}-examples-*`], name: 'index.creation_date' });
+    // A version published before the documents collection existed has no documents index; the wildcard matches none then.
+    const settings = await this.client.indices.getSettings({ index: COLLECTIONS.map((c) => `${prefix}-${c}-*`), name: 'index.creation_date' });
     const versions = new Map<string, { created: number; indices: string[] }>();
     for (const [index, state] of Object.entries(settings)) {
       const version = this.versionOfIndex(index);
@@ -696,48 +737,75 @@ export class ElasticsearchKnowledgeIndex implements KnowledgeIndexReader {
   }
 
   private versionOfIndex(index: string): string | undefined {
-    for (const kind of ['nodes', 'examples']) {
-      const head = `${this.options.prefix}-${kind}-`;
+    for (const c of COLLECTIONS) {
+      const head = `${this.options.prefix}-${c}-`;
       if (index.startsWith(head) && index.length > head.length) return index.slice(head.length);
     }
     return undefined;
   }
 }
 
-/** Filter clauses, or NO_MATCH when the filter excludes everything (an empty `nodeIds`). */
+function schemaOf(collection: string): CollectionSchema {
+  if (!Object.hasOwn(SCHEMA, collection)) throw new InvalidInputError(`unknown collection ${JSON.stringify(collection)}; the collections are ${COLLECTIONS.join(', ')}`);
+  return SCHEMA[collection as KnowledgeCollection];
+}
+
+function assertK(k: number): void {
+  if (!Number.isInteger(k) || k < 0) throw new InvalidInputError(`k must be a whole number, got ${k}`);
+}
+
+/** What a hit's `_source` may hold: the {@link CollectionSchema.hitFields}, read defensively. */
+interface HitSource {
+  cwe?: unknown;
+  cwes?: unknown;
+  language?: unknown;
+  node_id?: unknown;
+}
+
+function toTextHit(id: string, score: number, source: HitSource | undefined): TextHit {
+  const hit: TextHit = { id, score };
+  if (typeof source?.cwe === 'string') hit.cwes = [source.cwe];
+  // A keyword array of one value may come back as the bare value if a writer stored it so.
+  if (Array.isArray(source?.cwes)) hit.cwes = source.cwes.filter((c): c is string => typeof c === 'string');
+  else if (typeof source?.cwes === 'string') hit.cwes = [source.cwes];
+  if (typeof source?.language === 'string') hit.language = source.language;
+  if (typeof source?.node_id === 'string') hit.nodeId = source.node_id;
+  return hit;
+}
+
+/** Best first (ES already answers so; a stable sort keeps its tie order) and at most `k`. */
+const best = (hits: TextHit[], k: number): TextHit[] => hits.sort((a, b) => b.score - a.score).slice(0, k);
+
+/** Filter clauses, or NO_MATCH when the filter excludes everything (an empty `nodeIds` or `cwes`). */
 type Filters = estypes.QueryDslQueryContainer[] | typeof NO_MATCH;
 const NO_MATCH = Symbol('no match');
 
 /**
- * Node filters. A node with language '' (or none) holds every language, so a language filter keeps
- * those too. `nodeIds` restricts to those node ids.
+ * The filter as non-scoring clauses over one collection, with the embedded backend's meaning:
+ * - `language`: that language; for nodes, also the language-neutral ones (language '');
+ * - `neutral`: language '' only;
+ * - `kind`: examples (`fix`, `vulnerable`) and documents (`codeql-help`, `description`);
+ * - `nodeIds`: examples under those nodes (on nodes: those nodes themselves);
+ * - `cwe`, `cwes`: the `cwe` keyword, or, on documents, any of their `cwes`.
  */
-function nodeFilters(filter: SearchFilter | undefined): Filters {
+function filtersFor(collection: KnowledgeCollection, filter: SearchFilter | undefined): Filters {
   const out: estypes.QueryDslQueryContainer[] = [];
-  if (filter?.language) {
-    out.push({
-      bool: {
-        should: [{ term: { language: filter.language } }, { term: { language: '' } }, { bool: { must_not: [{ exists: { field: 'language' } }] } }],
-        minimum_should_match: 1,
-      },
-    });
+  if (!filter) return out;
+  // A filter on a field the collection lacks is the caller's mistake, whatever else the filter says.
+  if (filter.kind && collection === 'nodes') throw new InvalidInputError('nodes have no kind; the kind filter applies to examples and documents');
+  if (filter.nodeIds && collection === 'documents') throw new InvalidInputError('documents belong to no node; the nodeIds filter applies to nodes and examples');
+  if (filter.language) out.push(collection === 'nodes' ? { terms: { language: [filter.language, ''] } } : { term: { language: filter.language } });
+  if (filter.neutral) out.push({ term: { language: '' } });
+  if (filter.kind) out.push({ term: { kind: filter.kind } });
+  const cweField = collection === 'documents' ? 'cwes' : 'cwe';
+  if (filter.cwe) out.push({ term: { [cweField]: filter.cwe } });
+  if (filter.cwes) {
+    if (filter.cwes.length === 0) return NO_MATCH;
+    out.push({ terms: { [cweField]: filter.cwes } });
   }
-  if (filter?.cwe) out.push({ term: { cwe: filter.cwe } });
-  if (filter?.nodeIds) {
+  if (filter.nodeIds) {
     if (filter.nodeIds.length === 0) return NO_MATCH;
-    out.push({ terms: { id: filter.nodeIds } });
-  }
-  return out;
-}
-
-/** Example filters: an example is always in one language, so the language filter is exact. */
-function exampleFilters(filter: SearchFilter | undefined): Filters {
-  const out: estypes.QueryDslQueryContainer[] = [];
-  if (filter?.language) out.push({ term: { language: filter.language } });
-  if (filter?.cwe) out.push({ term: { cwe: filter.cwe } });
-  if (filter?.nodeIds) {
-    if (filter.nodeIds.length === 0) return NO_MATCH;
-    out.push({ terms: { node_id: filter.nodeIds } });
+    out.push({ terms: { [collection === 'nodes' ? 'id' : 'node_id']: filter.nodeIds } });
   }
   return out;
 }

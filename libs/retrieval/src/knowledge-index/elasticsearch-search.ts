@@ -19,21 +19,24 @@ export function elasticsearchClient(url: string): Client {
 }
 
 /**
- * Opens a KB version's own Elasticsearch indices for searching (not the live alias, so the
+ * Opens a KB version's own Elasticsearch indices for searching (not the live aliases, so the
  * documents read from the KB folder and the ones searched are the same version), after checking
- * that both exist. Errors name the cluster without credentials and say what to do.
+ * that its three indices (nodes, examples, documents) exist. Errors name the cluster without
+ * credentials and say what to do.
  */
 export function elasticsearchSearchFor(url: string, prefix: string, client = elasticsearchClient(url)): (version: string) => Promise<ElasticsearchKnowledgeIndex> {
   return async (version) => {
     const index = new ElasticsearchKnowledgeIndex(client, { prefix, version });
     const names = index.indicesOf(version);
+    const all = [names.nodes, names.examples, names.documents];
     let exists: boolean;
     try {
-      exists = await client.indices.exists({ index: [names.nodes, names.examples], allow_no_indices: false });
+      // One HEAD for all three: explicit names without `ignore_unavailable` answer 404 when any is missing.
+      exists = await client.indices.exists({ index: all, allow_no_indices: false });
     } catch (err) {
       throw new Error(`Elasticsearch at ${urlForMessages(url)} did not answer (${(err as Error).message}); check the address, or search the KB folder instead`);
     }
-    if (!exists) throw new Error(`KB version ${version} is not in Elasticsearch at ${urlForMessages(url)} under prefix "${prefix}" (${names.nodes}, ${names.examples}); publish it with \`rescue kb build --es ${urlForMessages(url)} --es-prefix ${prefix}\``);
+    if (!exists) throw new Error(`KB version ${version} is not in Elasticsearch at ${urlForMessages(url)} under prefix "${prefix}" (${all.join(', ')}); publish it with \`rescue kb build --es ${urlForMessages(url)} --es-prefix ${prefix}\``);
     return index;
   };
 }

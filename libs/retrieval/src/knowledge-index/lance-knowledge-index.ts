@@ -1,52 +1,20 @@
 import { join } from 'node:path';
 import * as lancedb from '@lancedb/lancedb';
+import { InvalidInputError } from '@rescue/domain';
+import type { Hit, IndexedDocument, IndexedExample, IndexedNode, KnowledgeIndexReader, SearchCollection, SearchFilter, TextField, TextHit } from './knowledge-index';
 
-/** A CWE node as the index stores it: text for the text facet, API names for the API facet, the cause vector for the cause facet. */
-export interface IndexedNode {
-  id: string;
-  cwe: string;
-  /** '' for nodes that hold every language (catalogue-only, or clustering by CWE). */
-  language: string;
-  text: string;
-  apiText: string;
-  causeVector: Float32Array;
-}
-
-/** A code example as the index stores it. */
-export interface IndexedExample {
-  id: string;
-  nodeId: string;
-  cwe: string;
-  language: string;
-  apiText: string;
-  /** The sliced code of both versions and the description: BM25 over what the fix looks like. */
-  codeText?: string;
-  codeVector: Float32Array;
-}
-
-export interface Hit {
-  id: string;
-  /** BM25 score for text searches, cosine similarity for vector searches. */
-  score: number;
-}
-
-export interface SearchFilter {
-  /** Nodes of this language, plus language-neutral ones. */
-  language?: string;
-  /** Examples under these nodes only. */
-  nodeIds?: string[];
-  cwe?: string;
-}
-
-const NODES = 'cwe_nodes';
-const EXAMPLES = 'code_examples';
+const TABLES: Record<SearchCollection, string> = { nodes: 'cwe_nodes', examples: 'code_examples', documents: 'documents' };
 
 const quote = (s: string): string => `'${s.replace(/'/g, "''")}'`;
 
-function where(filter: SearchFilter | undefined, table: 'nodes' | 'examples'): string | undefined {
+/** The filter as a LanceDB `where` clause over the columns every collection shares. */
+function where(filter: SearchFilter | undefined, collection: SearchCollection): string | undefined {
   const parts: string[] = [];
-  if (filter?.language) parts.push(table === 'nodes' ? `(language = ${quote(filter.language)} OR language = '')` : `language = ${quote(filter.language)}`);
+  if (filter?.language) parts.push(collection === 'nodes' ? `(language = ${quote(filter.language)} OR language = '')` : `language = ${quote(filter.language)}`);
+  if (filter?.neutral) parts.push(`language = ''`);
+  if (filter?.kind) parts.push(`kind = ${quote(filter.kind)}`);
   if (filter?.cwe) parts.push(`cwe = ${quote(filter.cwe)}`);
+  if (filter?.cwes) parts.push(filter.cwes.length === 0 ? 'false' : `cwe IN (${filter.cwes.map(quote).join(', ')})`);
   if (filter?.nodeIds) parts.push(filter.nodeIds.length === 0 ? 'false' : `node_id IN (${filter.nodeIds.map(quote).join(', ')})`);
   return parts.length > 0 ? parts.join(' AND ') : undefined;
 }
@@ -86,7 +54,14 @@ const shardName = (base: string, i: number): string => (i === 0 ? base : `${base
 const isShardOf = (base: string, name: string): boolean => name === base || new RegExp(`^${base}__\\d+$`).test(name);
 
 /** The best `k` of several shards' hits. */
-const mergeHits = (lists: Hit[][], k: number): Hit[] => lists.flat().sort((a, b) => b.score - a.score).slice(0, k);
+const mergeHits = <T extends Hit>(lists: T[][], k: number): T[] => lists.flat().sort((a, b) => b.score - a.score).slice(0, k);
+
+/**
+ * Text columns hold search terms (see `searchTerms`), already lowercased, split, stemmed and
+ * stop-word free, so the index only splits on whitespace: LanceDB's own analyzer would split
+ * identifiers differently from the query side and from Elasticsearch.
+ */
+const TERMS_INDEX = (): lancedb.Index => lancedb.Index.fts({ baseTokenizer: 'whitespace', lowercase: false, stem: false, removeStopWords: false, asciiFolding: false, withPosition: false, maxTokenLength: 64 });
 
 /** Writes rows as one table per shard, each with the same full-text and bitmap indexes. */
 async function writeSharded<T>(
@@ -100,99 +75,114 @@ async function writeSharded<T>(
 ): Promise<void> {
   for (const [i, shard] of shardRows(items, textBytes, budget.maxRows, budget.maxBytes).entries()) {
     const table = await db.createTable(shardName(base, i), shard.map(toRow), { mode: 'overwrite' });
-    for (const column of indexes.fts) await table.createIndex(column, { config: lancedb.Index.fts() });
+    for (const column of indexes.fts) await table.createIndex(column, { config: TERMS_INDEX() });
     for (const column of indexes.bitmap) await table.createIndex(column, { config: lancedb.Index.bitmap() });
   }
 }
 
-/**
- * The embedded knowledge index: two LanceDB tables in a KB version's folder (each split into
- * shards when large), with full-text (BM25) indexes on the text and API columns and cosine vector
- * search, filtered by language, CWE and node.
- */
-export class LanceKnowledgeIndex {
-  private constructor(private readonly nodes: lancedb.Table[], private readonly examples: lancedb.Table[]) {}
+const bytes = (...texts: string[]): number => texts.reduce((n, t) => n + Buffer.byteLength(t), 0);
+// LanceDB cannot index an empty string column value; one space matches nothing.
+const text = (s: string | undefined): string => (s && s.length > 0 ? s : ' ');
 
-  /** Writes both tables under `<versionDir>/lance` (overwriting: a version folder is written once). */
-  static async write(versionDir: string, nodes: IndexedNode[], examples: IndexedExample[], shardBudget = { maxRows: SHARD_MAX_ROWS, maxBytes: SHARD_MAX_TEXT_BYTES }): Promise<void> {
+/**
+ * The embedded knowledge index: three LanceDB tables in a KB version's folder (each split into
+ * shards when large) — CWE nodes, code examples, documents — with full-text (BM25) indexes on
+ * their term columns, cosine vector search on nodes and examples, and bitmap indexes on the
+ * columns searches filter by.
+ */
+export class LanceKnowledgeIndex implements KnowledgeIndexReader {
+  private constructor(private readonly tables: Record<SearchCollection, lancedb.Table[]>) {}
+
+  /** Writes the tables under `<versionDir>/lance` (overwriting: a version folder is written once). */
+  static async write(versionDir: string, nodes: IndexedNode[], examples: IndexedExample[], documents: IndexedDocument[] = [], shardBudget = { maxRows: SHARD_MAX_ROWS, maxBytes: SHARD_MAX_TEXT_BYTES }): Promise<void> {
     const db = await lancedb.connect(join(versionDir, 'lance'));
-    const bytes = (...texts: string[]): number => texts.reduce((n, t) => n + Buffer.byteLength(t), 0);
-    // Every node search filters by language: a bitmap index lets LanceDB skip the other rows.
-    await writeSharded(db, NODES, nodes, (n) => bytes(n.text, n.apiText), (n) => ({ id: n.id, cwe: n.cwe, language: n.language, text: n.text || ' ', api_text: n.apiText || ' ', vector: Array.from(n.causeVector) }), { fts: ['text', 'api_text'], bitmap: ['language'] }, shardBudget);
-    if (examples.length === 0) return;
-    // Code-level searches filter by node (the kept CWEs), the examples facet by language.
-    await writeSharded(db, EXAMPLES, examples, (e) => bytes(e.apiText, e.codeText ?? ''), (e) => ({ id: e.id, node_id: e.nodeId, cwe: e.cwe, language: e.language, api_text: e.apiText || ' ', code_text: e.codeText || ' ', vector: Array.from(e.codeVector) }), { fts: ['api_text', 'code_text'], bitmap: ['node_id', 'language'] }, shardBudget);
+    await writeSharded(
+      db,
+      TABLES.nodes,
+      nodes,
+      (n) => bytes(n.text, n.apiText, n.docTerms ?? '', n.catalogTerms ?? ''),
+      (n) => ({ id: n.id, cwe: n.cwe, language: n.language, text: text(n.text), api_text: text(n.apiText), doc_terms: text(n.docTerms), catalog_terms: text(n.catalogTerms), vector: Array.from(n.causeVector) }),
+      { fts: ['text', 'api_text', 'doc_terms', 'catalog_terms'], bitmap: ['language'] },
+      shardBudget,
+    );
+    if (examples.length > 0) {
+      await writeSharded(
+        db,
+        TABLES.examples,
+        examples,
+        (e) => bytes(e.apiText, e.codeText ?? ''),
+        (e) => ({ id: e.id, node_id: e.nodeId, cwe: e.cwe, language: e.language, kind: e.kind ?? 'fix', api_text: text(e.apiText), code_text: text(e.codeText), vector: Array.from(e.codeVector) }),
+        { fts: ['api_text', 'code_text'], bitmap: ['node_id', 'language', 'cwe', 'kind'] },
+        shardBudget,
+      );
+    }
+    if (documents.length > 0) {
+      await writeSharded(
+        db,
+        TABLES.documents,
+        documents,
+        (d) => bytes(d.terms),
+        (d) => ({ id: d.id, kind: d.kind, cwes: d.cwes.join(' '), language: d.language ?? '', terms: text(d.terms) }),
+        { fts: ['terms'], bitmap: ['kind'] },
+        shardBudget,
+      );
+    }
   }
 
   static async open(versionDir: string): Promise<LanceKnowledgeIndex> {
     const db = await lancedb.connect(join(versionDir, 'lance'));
     const names = await db.tableNames();
     const openAll = (base: string): Promise<lancedb.Table[]> => Promise.all(names.filter((n) => isShardOf(base, n)).map((n) => db.openTable(n)));
-    const nodes = await openAll(NODES);
-    if (nodes.length === 0) throw new Error(`no ${NODES} table in ${join(versionDir, 'lance')}; rebuild the KB version`);
-    return new LanceKnowledgeIndex(nodes, await openAll(EXAMPLES));
+    const nodes = await openAll(TABLES.nodes);
+    if (nodes.length === 0) throw new InvalidInputError(`no ${TABLES.nodes} table in ${join(versionDir, 'lance')}; rebuild the KB version`);
+    return new LanceKnowledgeIndex({ nodes, examples: await openAll(TABLES.examples), documents: await openAll(TABLES.documents) });
   }
 
-  /** BM25 over a node text column (`text` or `api_text`). */
-  async searchNodesText(query: string, column: 'text' | 'api_text', k: number, filter?: SearchFilter): Promise<Hit[]> {
-    return this.fts(this.nodes, query, column, k, where(filter, 'nodes'));
-  }
-
-  async searchNodesVector(vector: Float32Array, k: number, filter?: SearchFilter): Promise<Hit[]> {
-    return this.knn(this.nodes, vector, k, where(filter, 'nodes'));
-  }
-
-  async searchExamplesApi(query: string, k: number, filter?: SearchFilter): Promise<Hit[]> {
-    return this.fts(this.examples, query, 'api_text', k, where(filter, 'examples'));
-  }
-
-  async searchExamplesVector(vector: Float32Array, k: number, filter?: SearchFilter): Promise<Hit[]> {
-    return this.knn(this.examples, vector, k, where(filter, 'examples'));
-  }
-
-  /**
-   * CWE nodes ranked by their best example under BM25 over the examples' code (a node's rank is
-   * that of its first example in the list): the task's code compared with what fixes look like.
-   */
-  async searchNodesByExampleCode(query: string, k: number, filter?: SearchFilter): Promise<Hit[]> {
-    const rows = await this.fts(this.examples, query, 'code_text', k, where(filter ? { language: filter.language } : undefined, 'examples'), 'node_id');
-    const seen = new Set<string>();
-    const hits: Hit[] = [];
-    for (const r of rows) if (!seen.has(r.id)) { seen.add(r.id); hits.push(r); }
-    return hits;
-  }
-
-  async counts(): Promise<{ nodes: number; examples: number }> {
-    const sum = async (tables: lancedb.Table[]): Promise<number> => (await Promise.all(tables.map((t) => t.countRows()))).reduce((a, b) => a + b, 0);
-    return { nodes: await sum(this.nodes), examples: await sum(this.examples) };
-  }
-
-  /** BM25 over every shard; `idColumn` names what a hit is (the row, or its node). */
-  private async fts(tables: lancedb.Table[], query: string, column: string, k: number, filter?: string, idColumn = 'id'): Promise<Hit[]> {
+  async searchText(collection: SearchCollection, field: TextField, query: string, k: number, filter?: SearchFilter): Promise<TextHit[]> {
     const q = query.replace(/[^\p{L}\p{N}_\s]/gu, ' ').trim();
-    if (!q) return [];
+    const tables = this.tables[collection];
+    if (!q || tables.length === 0) return [];
+    const clause = where(filter, collection);
+    const columns = collection === 'nodes' ? ['id', 'cwe', 'language'] : collection === 'examples' ? ['id', 'cwe', 'language', 'node_id'] : ['id', 'cwes', 'language'];
     const lists = await Promise.all(
       tables.map(async (table) => {
-        let builder = table.query().fullTextSearch(q, { columns: column }).select([idColumn]).limit(k);
-        if (filter) builder = builder.where(filter);
+        let builder = table.query().fullTextSearch(q, { columns: field }).select([...columns, '_score']).limit(k);
+        if (clause) builder = builder.where(clause);
         const rows = (await builder.toArray()) as Record<string, unknown>[];
-        return rows.map((r) => ({ id: String(r[idColumn]), score: Number(r._score) }));
+        return rows.map((r) => toTextHit(r));
       }),
     );
     return mergeHits(lists, k);
   }
 
-  private async knn(tables: lancedb.Table[], vector: Float32Array, k: number, filter?: string): Promise<Hit[]> {
+  async searchVector(collection: 'nodes' | 'examples', vector: Float32Array, k: number, filter?: SearchFilter): Promise<TextHit[]> {
+    const tables = this.tables[collection];
+    if (tables.length === 0) return [];
+    const clause = where(filter, collection);
     const query = Array.from(vector);
     const lists = await Promise.all(
       tables.map(async (table) => {
-        let builder = table.vectorSearch(query).distanceType('cosine').select(['id']).limit(k);
-        if (filter) builder = builder.where(filter);
-        const rows = (await builder.toArray()) as { id: string; _distance: number }[];
+        let builder = table.vectorSearch(query).distanceType('cosine').select(collection === 'nodes' ? ['id', 'cwe', 'language'] : ['id', 'cwe', 'language', 'node_id']).limit(k);
+        if (clause) builder = builder.where(clause);
+        const rows = (await builder.toArray()) as Record<string, unknown>[];
         // A zero vector (text with no known term) has no cosine; it matches nothing.
-        return rows.filter((r) => Number.isFinite(r._distance)).map((r) => ({ id: r.id, score: 1 - r._distance }));
+        return rows.filter((r) => Number.isFinite(Number(r._distance))).map((r) => ({ ...toTextHit(r), score: 1 - Number(r._distance) }));
       }),
     );
     return mergeHits(lists, k);
   }
+
+  async counts(): Promise<Record<SearchCollection, number>> {
+    const sum = async (tables: lancedb.Table[]): Promise<number> => (await Promise.all(tables.map((t) => t.countRows()))).reduce((a, b) => a + b, 0);
+    return { nodes: await sum(this.tables.nodes), examples: await sum(this.tables.examples), documents: await sum(this.tables.documents) };
+  }
+}
+
+function toTextHit(r: Record<string, unknown>): TextHit {
+  const hit: TextHit = { id: String(r.id), score: Number(r._score ?? 0) };
+  if (typeof r.cwe === 'string') hit.cwes = [r.cwe];
+  if (typeof r.cwes === 'string') hit.cwes = r.cwes.split(' ').filter(Boolean);
+  if (typeof r.language === 'string') hit.language = r.language;
+  if (typeof r.node_id === 'string') hit.nodeId = r.node_id;
+  return hit;
 }

@@ -1,5 +1,4 @@
-import { type OpenedKb, openKnowledgeBaseAt } from '@rescue/knowledge';
-import type { RetrievalConfig } from '@rescue/retrieval';
+import { type OpenOptions, type OpenedKb, openKnowledgeBaseAt } from '@rescue/knowledge';
 import type { Command } from 'commander';
 
 export interface KbOptions {
@@ -22,7 +21,7 @@ export const isUrl = (kb: string): boolean => /^https?:\/\//i.test(kb);
  * Opens the KB the options name: served by Elasticsearch alone (`--kb http…`), a folder searched
  * on Elasticsearch (`--kb dir --es url`), or a folder on its own (LanceDB).
  */
-export function openKb(opts: KbOptions, overrides: Partial<RetrievalConfig> = {}): Promise<OpenedKb> {
+export function openKb(opts: KbOptions, options: OpenOptions = {}): Promise<OpenedKb> {
   const location = isUrl(opts.kb) ? { elasticsearchUrl: opts.kb } : { dir: opts.kb, elasticsearchUrl: opts.es };
-  return openKnowledgeBaseAt({ ...location, elasticsearchPrefix: opts.esPrefix }, overrides);
+  return openKnowledgeBaseAt({ ...location, elasticsearchPrefix: opts.esPrefix }, options);
 }
