@@ -71,11 +71,25 @@ describe('POST /v1/retrieve', () => {
   it('names every bad field in one 400', async () => {
     const { app, url } = await start({ RESCUE_KB_DIR: join(dir, 'kb') });
     try {
-      const res = await post(url, { language: 'cobol', prompt: '', kind: 'chat', guidanceCwes: 50 });
+      const res = await post(url, { language: '{cobol}', prompt: '', kind: 'chat', guidanceCwes: 50 });
       expect(res.status).toBe(400);
       const body = (await res.json()) as ProblemBody;
       expect(body.problems.map((p) => p.field).sort()).toEqual(['guidanceCwes', 'kind', 'language', 'prompt']);
-      expect(body.problems.find((p) => p.field === 'language')?.message).toContain('"cobol"');
+      expect(body.problems.find((p) => p.field === 'language')?.message).toContain('"{cobol}"');
+    } finally {
+      await app.close();
+    }
+  });
+
+  it('answers a task in a language without a grammar, and abstains on an ordinary one', async () => {
+    const { app, url } = await start({ RESCUE_KB_DIR: join(dir, 'kb') });
+    try {
+      const cs = (await (await post(url, { language: 'csharp', prompt: 'public User FindUser(SqlConnection conn, string name) {\n    // look the user up by name with an SQL query\n' })).json()) as { cwes: { cwe: string }[] };
+      expect(cs.cwes[0].cwe).toBe('CWE-89');
+      const plain = (await (await post(url, { language: 'rust', prompt: '/// Adds two numbers.\nfn add(a: i32, b: i32) -> i32 {\n' })).json()) as { abstained: boolean; cwes: unknown[] };
+      expect(plain).toMatchObject({ abstained: true, cwes: [] });
+      // A prototype name is a language Rescue has no name for, not a crash.
+      expect((await post(url, { language: 'constructor', prompt: 'x = 1' })).status).toBe(200);
     } finally {
       await app.close();
     }

@@ -72,12 +72,17 @@ describe('rescue retrieve --es (searches on Elasticsearch, documents from the KB
   }, 60_000);
   afterAll(() => rmSync(dir, { recursive: true, force: true }));
 
+  /** What the fake answers: one CWE-89 node, example and document, whatever was asked. */
+  const answers = (req: SearchRequest): { _id: string; _score: number; _source?: unknown }[] => {
+    if (req.path.includes('-nodes-')) return req.body.knn ? [] : [{ _id: 'any:CWE-89', _score: 4.5, _source: { cwe: 'CWE-89', language: '' } }];
+    if (req.path.includes('-documents-')) return [{ _id: 'codeql:py/sql-injection', _score: 3.2, _source: { cwes: ['CWE-89'], language: 'python' } }];
+    const example = { cwe: 'CWE-89', language: 'python', node_id: 'python:CWE-89' };
+    return req.body.knn ? [{ _id: sqlExample, _score: 0.95, _source: example }] : [{ _id: sqlExample, _score: 9.5, _source: example }];
+  };
+  const indices = (): string[] => [`acme-nodes-${version}`, `acme-examples-${version}`, `acme-documents-${version}`];
+
   it('sends every search to the KB version\'s own indices and builds the answer from what ES returned', async () => {
-    const es = await fakeElasticsearch((req) => {
-      if (req.path.includes('-nodes-')) return req.body.knn ? [] : [{ _id: 'python:CWE-89', _score: 4.5 }];
-      if (req.body._source) return [{ _id: sqlExample, _score: 9.5, _source: { node_id: 'python:CWE-89' } }];
-      return req.body.knn ? [{ _id: sqlExample, _score: 0.95 }] : [];
-    }, [`acme-nodes-${version}`, `acme-examples-${version}`]);
+    const es = await fakeElasticsearch(answers, indices());
     try {
       const task = 'def find(db, name):\n    # look the user up by name\n    cur = db.cursor()\n';
       const out = JSON.parse((await run('node', [bin, 'retrieve', task, '--language', 'python', '--kb', join(dir, 'kb'), '--es', es.url, '--es-prefix', 'acme'])).stdout);
@@ -86,11 +91,10 @@ describe('rescue retrieve --es (searches on Elasticsearch, documents from the KB
       expect(out.example.score).toBeGreaterThan(0);
       expect(out.guidelines.length).toBeGreaterThan(0);
       const paths = new Set(es.requests.map((r) => r.path));
-      expect([...paths].sort()).toEqual([`/acme-examples-${version}/_search`, `/acme-nodes-${version}/_search`]);
-      // The offline CWE facets (text, API, examples) and both code-level facets reached ES.
-      expect(es.requests.some((r) => JSON.stringify(r.body).includes('"code_text"'))).toBe(true);
+      expect([...paths].sort()).toEqual([`/acme-documents-${version}/_search`, `/acme-examples-${version}/_search`, `/acme-nodes-${version}/_search`]);
+      // The CWE-level facets (fixes, CWE documents, catalogue, CodeQL help, descriptions) and both code-level facets reached ES.
+      for (const field of ['"code_text"', '"doc_terms"', '"catalog_terms"', '"terms"', '"api_text"']) expect(es.requests.some((r) => JSON.stringify(r.body).includes(field))).toBe(true);
       expect(es.requests.some((r) => r.body.knn?.field === 'code_vector')).toBe(true);
-      expect(es.requests.some((r) => JSON.stringify(r.body).includes('"text"'))).toBe(true);
     } finally {
       es.server.close();
     }
@@ -99,30 +103,24 @@ describe('rescue retrieve --es (searches on Elasticsearch, documents from the KB
   it('serves a KB from Elasticsearch alone (--kb <url>): live version, documents and searches all from ES', async () => {
     const versionDir = join(dir, 'kb', 'versions', version);
     const lines = (file: string): { id: string }[] => readFileSync(join(versionDir, file), 'utf8').trim().split('\n').map((l) => JSON.parse(l));
-    const stored: Record<string, { id: string }[]> = { node: lines('nodes.jsonl'), example: lines('examples.jsonl') };
+    const stored: Record<string, { id: string }[]> = { node: lines('nodes.jsonl'), example: lines('examples.jsonl'), document: readFileSync(join(versionDir, 'documents.jsonl'), 'utf8').trim() ? lines('documents.jsonl') : [] };
     const docs = `/acme-docs-${version}`;
     const doc = (id: string, body: unknown) => ({ body: { _index: docs.slice(1), _id: id, _version: 1, found: true, _source: { kind: id, ord: 0, body } } });
-    const es = await fakeElasticsearch(
-      (req) => {
-        if (req.path.includes('-nodes-')) return req.body.knn ? [] : [{ _id: 'python:CWE-89', _score: 4.5 }];
-        if (req.body._source) return [{ _id: sqlExample, _score: 9.5, _source: { node_id: 'python:CWE-89' } }];
-        return req.body.knn ? [{ _id: sqlExample, _score: 0.95 }] : [];
-      },
-      [`acme-nodes-${version}`, `acme-examples-${version}`],
-      {
+    const es = await fakeElasticsearch(answers, indices(), {
         'GET /_alias/acme-nodes': { body: { [`acme-nodes-${version}`]: { aliases: { 'acme-nodes': {} } } } },
         'GET /_alias/acme-examples': { body: { [`acme-examples-${version}`]: { aliases: { 'acme-examples': {} } } } },
+        'GET /_alias/acme-documents': { body: { [`acme-documents-${version}`]: { aliases: { 'acme-documents': {} } } } },
         [`GET ${docs}/_doc/manifest`]: doc('manifest', JSON.parse(readFileSync(join(versionDir, 'manifest.json'), 'utf8'))),
         [`GET ${docs}/_doc/embedder`]: doc('embedder', { json: readFileSync(join(versionDir, 'embedder.json'), 'utf8') }),
-        [`GET ${docs}/_doc/thresholds`]: { status: 404, body: { _index: docs.slice(1), _id: 'thresholds', found: false } },
+        [`GET ${docs}/_doc/term-counts`]: doc('term-counts', { json: readFileSync(join(versionDir, 'term-counts.json'), 'utf8') }),
+        [`GET ${docs}/_doc/calibration`]: { status: 404, body: { _index: docs.slice(1), _id: 'calibration', found: false } },
         [`POST ${docs}/_search`]: (req) => {
           const kind = req.body.query?.term?.kind as string;
           const from = req.body.search_after ? req.body.search_after[0] + 1 : 0;
           const page = stored[kind].slice(from, from + (req.body.size ?? 10));
           return { took: 1, timed_out: false, _shards: { total: 1, successful: 1, skipped: 0, failed: 0 }, hits: { hits: page.map((body, i) => ({ _id: `${kind}:${body.id}`, _score: null, _source: { kind, ord: from + i, body }, sort: [from + i] })) } };
         },
-      },
-    );
+    });
     try {
       const task = 'def find(db, name):\n    # look the user up by name\n    cur = db.cursor()\n';
       // No KB folder anywhere: run from an empty directory.
@@ -134,7 +132,7 @@ describe('rescue retrieve --es (searches on Elasticsearch, documents from the KB
       expect(out.example.code).toContain('(name,)');
       expect(out.guidelines.length).toBeGreaterThan(0);
       const paths = new Set(es.requests.map((r) => r.path));
-      expect(paths).toEqual(new Set([`/acme-nodes-${version}/_search`, `/acme-examples-${version}/_search`]));
+      expect(paths).toEqual(new Set([`/acme-nodes-${version}/_search`, `/acme-examples-${version}/_search`, `/acme-documents-${version}/_search`]));
     } finally {
       es.server.close();
     }

@@ -20,43 +20,74 @@ const tasks = [
   { id: 'log', language: 'python', prompt: 'import logging\n\ndef login(name):\n    # write the user name into the log entries\n', gold_cwes: ['CWE-117'] },
 ];
 
-describe('rescue eval retrieval / kb calibrate / retrieve --tasks (offline, examples KB)', () => {
+describe('rescue eval retrieval / eval fit / kb calibrate / retrieve --tasks (offline, examples KB)', () => {
   let dir: string;
   let kb: string;
   let tasksFile: string;
   beforeAll(async () => {
     dir = mkdtempSync(join(tmpdir(), 'rescue-eval-'));
     kb = join(dir, 'kb');
-    tasksFile = join(dir, 'tasks.jsonl');
+    tasksFile = join(dir, 'sec-tasks.jsonl');
     writeFileSync(tasksFile, tasks.map((t) => JSON.stringify(t)).join('\n') + '\n');
     await run('node', [bin, 'kb', 'build', '--source', join(root, 'examples/fix-pairs'), '--cwe-catalog', join(root, 'examples/cwe-catalog-sample.csv'), '--kb', kb, '--json'], { maxBuffer: 1 << 24 });
   }, 60_000);
   afterAll(() => rmSync(dir, { recursive: true, force: true }));
 
-  it('reports every system on the seen and unseen splits', async () => {
-    const out = JSON.parse((await run('node', [bin, 'eval', 'retrieval', '--tasks', tasksFile, '--kb', kb, '--compare', '--json'], { maxBuffer: 1 << 24 })).stdout);
+  it('reports Rescue beside the naive baselines, per set and macro-averaged, split by seen and unseen', async () => {
+    const ordinary = join(dir, 'ordinary.jsonl');
+    writeFileSync(ordinary, [
+      { id: 'o1', language: 'python', prompt: 'def sum_of_squares(numbers):\n    """Return the sum of the squares of the numbers."""\n', gold_cwes: [] },
+      { id: 'o2', language: 'go', prompt: 'Write a Go function that reverses a slice of integers in place.', gold_cwes: [] },
+    ].map((t) => JSON.stringify(t)).join('\n') + '\n');
+    const out = JSON.parse((await run('node', [bin, 'eval', 'retrieval', '--tasks', tasksFile, '--tasks', ordinary, '--kb', kb, '--json'], { maxBuffer: 1 << 24 })).stdout);
     expect(out.mode).toBe('offline');
-    expect(Object.keys(out.systems).sort()).toEqual(['all-facets', 'full', 'naive', 'paper']);
-    for (const report of Object.values(out.systems) as { seen: { tasks: number }; unseen: { tasks: number } }[]) {
+    expect(out.sets.map((s: { set: string; negative: boolean }) => [s.set, s.negative])).toEqual([['sec-tasks', false], ['ordinary', true]]);
+    const set = out.sets[0];
+    expect(Object.keys(set.systems)).toEqual(['rescue', 'naive-records', 'naive-records-any', 'naive-catalog', 'naive-rrf', 'naive-rrf-any']);
+    for (const report of Object.values(set.systems) as { seen: { tasks: number }; unseen: { tasks: number } }[]) {
       expect(report.seen.tasks).toBe(5);
       expect(report.unseen.tasks).toBe(1);
     }
-    // The naive baseline can only name CWEs that have records; a catalogue-only CWE is out of its reach.
-    expect(out.systems.naive.unseen.hitAt10).toBe(0);
-    // Our system finds the seen CWEs of these plainly worded tasks.
-    expect(out.systems.full.seen.hitAt4).toBeGreaterThanOrEqual(0.8);
-    // The catalogue-only CWE is reachable through the text facet: the log task names "log entries".
-    expect(out.systems.full.unseen.hitAt10).toBe(1);
+    // The record baselines can only name CWEs that have records; a catalogue-only CWE is out of their reach.
+    expect(set.systems['naive-records'].unseen.hitAt10).toBe(0);
+    // Rescue finds the seen CWEs of these plainly worded tasks, and the catalogue-only one through its text.
+    expect(set.systems.rescue.seen.hitAt4).toBeGreaterThanOrEqual(0.8);
+    expect(set.systems.rescue.unseen.hitAt10).toBe(1);
+    expect(out.macro.rescue.hitAt4).toBe(set.systems.rescue.all.hitAt4);
+    expect(out.macro.rescue.firedOnNegatives).toBe(out.sets[1].systems.rescue.fired);
+    // The ordinary tasks get no security context from Rescue; a naive baseline answers whatever matches a word.
+    expect(out.sets[1].systems.rescue.fired).toBe(0);
+    expect(out.sets[1].systems['naive-records'].fired).toBeGreaterThan(0);
   });
 
-  it('calibrates the offline facets, keeps the cause threshold, and retrieve uses the result', async () => {
-    const { stdout } = await run('node', [bin, 'kb', 'calibrate', '--tasks', tasksFile, '--kb', kb, '--json']);
+  it('refuses an unknown facet instead of searching something else', async () => {
+    const failed = await run('node', [bin, 'eval', 'retrieval', '--tasks', tasksFile, '--kb', kb, '--facets', 'examples,bogus']).then(
+      () => undefined,
+      (err: { code: number; stderr: string }) => err,
+    );
+    expect(failed?.code).not.toBe(0);
+    expect(failed?.stderr).toMatch(/unknown facet "bogus": the facets are examples, examples-language, codeql/);
+    // A valid subset is an ablation: it runs.
+    const only = JSON.parse((await run('node', [bin, 'eval', 'retrieval', '--tasks', tasksFile, '--kb', kb, '--facets', 'catalog', '--json'], { maxBuffer: 1 << 24 })).stdout);
+    expect(only.facets).toEqual(['catalog']);
+  });
+
+  it('fits the ranker and the gate leaving one set out, and calibrate stores them beside the version, which retrieve then uses', async () => {
+    const second = join(dir, 'second.jsonl');
+    writeFileSync(second, tasks.slice(0, 3).map((t) => JSON.stringify({ ...t, id: `${t.id}-2` })).join('\n') + '\n');
+    const fit = JSON.parse((await run('node', [bin, 'eval', 'fit', '--tasks', tasksFile, '--tasks', second, '--kb', kb, '--json'], { maxBuffer: 1 << 24 })).stdout);
+    expect(fit.leaveOneSetOut.map((r: { held: string }) => r.held)).toEqual(['sec-tasks', 'second']);
+    expect(fit.ranker.format).toBe('rescue-ranker-1');
+    expect(fit.ranker.keepAgreement).toBeGreaterThan(0);
+
+    const { stdout } = await run('node', [bin, 'kb', 'calibrate', '--tasks', tasksFile, '--kb', kb, '--json'], { maxBuffer: 1 << 24 });
     const cal = JSON.parse(stdout);
-    expect(Object.keys(cal.thresholds).sort()).toEqual(['api', 'code', 'examples', 'text']);
     const versionDir = join(kb, 'versions', cal.version);
-    const stored = JSON.parse(readFileSync(join(versionDir, 'thresholds.json'), 'utf8'));
-    expect(stored.thresholds).toEqual(cal.thresholds);
-    expect(stored.thresholds.cause).toBeUndefined();
+    // A published version is immutable: the calibration lives beside it.
+    expect(readdirSync(versionDir)).not.toContain('calibration.json');
+    const stored = JSON.parse(readFileSync(join(kb, 'calibration', `${cal.version}.json`), 'utf8'));
+    expect(stored.ranker.format).toBe('rescue-ranker-1');
+    expect(stored.gate.threshold).toBe(cal.gateThreshold);
 
     const outFile = join(dir, 'retrieval.jsonl');
     await run('node', [bin, 'retrieve', '--tasks', tasksFile, '--kb', kb, '--out', outFile]);
@@ -64,9 +95,10 @@ describe('rescue eval retrieval / kb calibrate / retrieve --tasks (offline, exam
     expect(lines.map((l) => l.id)).toEqual(tasks.map((t) => t.id));
     const sql = lines.find((l) => l.id === 'sql');
     expect(sql).toMatchObject({ mode: 'offline', abstained: false });
+    expect(sql.relevance.threshold).toBeCloseTo(cal.gateThreshold, 2);
     expect(sql.cwes[0].cwe).toBe('CWE-89');
-    expect(Object.keys(sql.cwes[0].facets).sort()).toEqual(expect.arrayContaining(['examples']));
-    expect(existsSync(versionDir) && readdirSync(versionDir)).toContain('thresholds.json');
+    expect(Object.keys(sql.cwes[0].facets)).toEqual(expect.arrayContaining(['examples', 'cwe']));
+    expect(existsSync(versionDir)).toBe(true);
   });
 
   it('with --guidance-cwes, adds further retrieved CWEs\' guidelines under the token budget', async () => {
@@ -99,15 +131,15 @@ describe('rescue eval retrieval / kb calibrate / retrieve --tasks (offline, exam
     ]);
     try {
       const env = { ...process.env, LLM_BASE_URL: fake.baseUrl, LLM_API_KEY: 'sk-test-never-shown', LLM_MODEL: 'fake', LLM_CACHE: 'none' };
-      const { stdout } = await run('node', [bin, 'eval', 'retrieval', '--tasks', tasksFile, '--kb', kb, '--mode', 'llm', '--compare', '--json'], { env, maxBuffer: 1 << 24 });
+      const { stdout } = await run('node', [bin, 'eval', 'retrieval', '--tasks', tasksFile, '--kb', kb, '--mode', 'llm', '--json'], { env, maxBuffer: 1 << 24 });
       const out = JSON.parse(stdout);
       expect(out.mode).toBe('llm');
-      expect(Object.keys(out.systems).sort()).toEqual(['full', 'naive', 'paper']);
+      const set = out.sets[0].systems;
       // Two calls per task (draft, cause), whatever the number of systems compared.
       expect(fake.requests).toHaveLength(2 * tasks.length);
-      expect(out.systems.full.unseen.hitAt4).toBe(1);
-      expect(out.systems.naive.unseen.hitAt10).toBe(0);
-      expect(out.systems.full.seen.hitAt4).toBeGreaterThanOrEqual(0.8);
+      expect(set.rescue.unseen.hitAt4).toBe(1);
+      expect(set['naive-records'].unseen.hitAt10).toBe(0);
+      expect(set.rescue.seen.hitAt4).toBeGreaterThanOrEqual(0.8);
     } finally {
       await fake.close();
     }
@@ -125,23 +157,43 @@ describe('rescue eval retrieval / kb calibrate / retrieve --tasks (offline, exam
       expect(failed?.code).toBe(1);
       expect(failed?.stderr).toMatch(/analysis of yaml failed \(\w+\)/);
       expect(failed?.stderr).not.toContain('sk-test-never-shown');
-      expect(failed?.stdout).toMatch(/Retrieval on 5 tasks .*llm mode; 1 task\(s\) left out/);
+      expect(failed?.stdout).toMatch(/llm mode/);
+      expect(failed?.stdout).toMatch(/rescue .* skipped 1/);
     } finally {
       await fake.close();
     }
   });
 
+  it('answers tasks in languages without a grammar (C#, PHP, Rust) from their text, or abstains honestly', async () => {
+    const others = join(dir, 'others.jsonl');
+    const outFile = join(dir, 'others-out.jsonl');
+    writeFileSync(others, [
+      { id: 'cs', language: 'C#', prompt: 'public User FindUser(SqlConnection conn, string name) {\n    // look the user up by name with an SQL query\n' },
+      { id: 'php', language: 'php', prompt: '<?php\n// run the ping command on the host given in the request\nfunction ping_host($host) {\n' },
+      { id: 'rs', language: 'rust', prompt: '/// Adds two numbers.\nfn add(a: i32, b: i32) -> i32 {\n' },
+      { id: 'zig', language: 'Zig', prompt: '// parse the uploaded YAML configuration into a struct\n' },
+    ].map((t) => JSON.stringify(t)).join('\n') + '\n');
+    await run('node', [bin, 'retrieve', '--tasks', others, '--kb', kb, '--out', outFile]);
+    const byId = Object.fromEntries(readFileSync(outFile, 'utf8').trim().split('\n').map((l) => JSON.parse(l)).map((r) => [r.id, r]));
+    expect(Object.keys(byId).sort()).toEqual(['cs', 'php', 'rs', 'zig']);
+    expect(byId.cs.cwes[0].cwe).toBe('CWE-89');
+    expect(byId.php.cwes.map((c: { cwe: string }) => c.cwe)).toContain('CWE-78');
+    // An ordinary task gets no security context.
+    expect(byId.rs).toMatchObject({ abstained: true, cwes: [], guidelines: [] });
+    for (const r of Object.values(byId) as { abstained: boolean; cwes: unknown[] }[]) expect(r.abstained || r.cwes.length > 0).toBe(true);
+  });
+
   it('skips a bad task line with its place, keeps the valid ones, and exits non-zero', async () => {
     const bad = join(dir, 'bad.jsonl');
     const outFile = join(dir, 'partial.jsonl');
-    writeFileSync(bad, `${JSON.stringify(tasks[0])}\n{"id": "x", "language": "cobol", "prompt": "p"}\n${JSON.stringify(tasks[1])}\n`);
+    writeFileSync(bad, `${JSON.stringify(tasks[0])}\n{"id": "x", "language": "<cobol>", "prompt": "p"}\n${JSON.stringify(tasks[1])}\n`);
     const failed = await run('node', [bin, 'retrieve', '--tasks', bad, '--kb', kb, '--out', outFile]).then(
       () => undefined,
       (err: { code: number; stderr: string }) => err,
     );
     expect(failed?.code).toBe(1);
     expect(failed?.stderr).toContain(`${bad}:2: language:`);
-    expect(failed?.stderr).toContain('"cobol"');
+    expect(failed?.stderr).toContain('"<cobol>"');
     expect(readFileSync(outFile, 'utf8').trim().split('\n').map((l) => JSON.parse(l).id)).toEqual(['sql', 'cmd']);
   });
 });

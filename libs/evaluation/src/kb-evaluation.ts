@@ -1,9 +1,8 @@
-import { existsSync, readdirSync } from 'node:fs';
-import { dirname, join } from 'node:path';
-import { type CodingTask, type CweEntry, FsRecordStore, readTaskLines } from '@rescue/datasets';
+import { join } from 'node:path';
+import { type CodingTask, type CweEntry, FsRecordStore } from '@rescue/datasets';
 import type { CweId } from '@rescue/domain';
 import { type OpenedKb, catalogText, isDatasetExample } from '@rescue/knowledge';
-import { type RetrievalQuery, type TermCounts, countTerms, searchText } from '@rescue/retrieval';
+import type { RetrievalQuery } from '@rescue/retrieval';
 import type { EvaluationSet } from './evaluation-sets';
 import { isNegativeSet } from './evaluation-sets';
 import type { BaselineEntry, BaselineRecord } from './naive-baselines';
@@ -54,27 +53,3 @@ export async function analyseTasks(kb: OpenedKb, sets: EvaluationSet[], queryFor
   return out;
 }
 
-/** The folder of Rescue's own task fixtures (`libs/evaluation/data`), found from source and from `dist/`. */
-export function evaluationDataDir(): string {
-  for (let dir = __dirname; dir !== dirname(dir); dir = dirname(dir)) {
-    const candidate = join(dir, 'libs', 'evaluation', 'data');
-    if (existsSync(candidate)) return candidate;
-  }
-  throw new Error(`cannot find libs/evaluation/data above ${__dirname}`);
-}
-
-/** Our fixtures of ordinary programming tasks (`ordinary-tasks*.jsonl`): what the relevance gate learns "not about security" from. */
-export function ordinaryTaskFiles(): string[] {
-  const dir = evaluationDataDir();
-  return readdirSync(dir)
-    .filter((f) => /^ordinary-tasks.*\.jsonl$/.test(f))
-    .sort()
-    .map((f) => join(dir, f));
-}
-
-/** Term counts of the prompts in some task files. */
-export async function taskTermCounts(files: string[], onProblem: (message: string) => void): Promise<TermCounts> {
-  const texts: string[] = [];
-  for (const file of files) for await (const t of readTaskLines(file, (p) => onProblem(`${p.file}:${p.line}: ${p.message}`))) texts.push(searchText(t.prompt));
-  return countTerms(texts, 20_000);
-}

@@ -1,4 +1,4 @@
-import { type CweFacetName, DEFAULT_FIT, type FitOptions, type GateModel, type RankerModel, type TermCounts, fitRanker, scoreCandidate } from '@rescue/retrieval';
+import { type CweFacetName, type GateFitOptions, type GateModel, type RankerModel, type TermCounts, facetAgreement, fitGate, fitRanker, scoreCandidate } from '@rescue/retrieval';
 import { type RetrievalMetrics, retrievalMetrics } from './retrieval-metrics';
 
 /** One task's CWE level before ranking: what fitting and leave-one-set-out evaluation work from. */
@@ -13,56 +13,59 @@ export interface TaskAnalysis {
   terms: string[];
 }
 
-export interface GateFitOptions {
-  /** The share of security tasks the gate must let through on the sets it is fitted on. */
-  keep: number;
-  smoothing: number;
-  vocabulary: number;
-  topTerms: number;
-}
-
-export const DEFAULT_GATE_FIT: GateFitOptions = { keep: 0.95, smoothing: 0.5, vocabulary: 50_000, topTerms: 5 };
-
 export interface FitInput {
   facets: CweFacetName[];
   depth: number;
-  /** Term counts of ordinary programming tasks (the gate's "not about security" side). */
-  ordinary: TermCounts;
+  /** Search terms of each ordinary programming task (the gate's "not about security" side). */
+  ordinary: string[][];
+  /** The same ordinary tasks retrieved for: how often the facets agree on a CWE for a task that is not about security. */
+  ordinaryAnalyses: TaskAnalysis[];
+  /** The share of ordinary tasks the facets' agreement may keep past the gate. */
+  agreementFired: number;
+  /** The KB's term counts (the gate's "about security" side). */
+  kb: TermCounts;
   /** The gate's score of a query's terms against the KB, for a gate under fitting. */
   relevance: (terms: string[], gate: GateModel) => number;
-  ranker?: FitOptions;
   gate?: GateFitOptions;
 }
 
-const quantile = (xs: number[], q: number): number => {
-  const s = [...xs].sort((a, b) => a - b);
-  return s.length === 0 ? -Infinity : s[Math.min(s.length - 1, Math.max(0, Math.floor(q * (s.length - 1))))];
-};
-
 /**
- * A ranker and a gate fitted on tasks with gold CWEs. The ranker by the listwise loss over each
- * task's candidates; the gate's threshold so that `keep` of those security tasks pass — fitted on
+ * A ranker and a gate fitted on tasks with gold CWEs. The ranker's prior weight by grid search
+ * over the sets; the gate's threshold so that `keep` of those security tasks pass — fitted on
  * security tasks alone, so the sets of ordinary tasks measure it without having taught it.
  */
 export function fitModels(train: TaskAnalysis[], input: FitInput, fittedOn: string): { ranker: RankerModel; gate: GateModel } {
   const positives = train.filter((t) => !t.negative && t.gold.length > 0);
   const ranker = fitRanker(
-    positives.map((t) => ({ features: t.candidates.map((c) => c.features), gold: t.candidates.map((c) => t.gold.includes(c.cwe)) })),
+    positives.map((t) => ({ features: t.candidates.map((c) => c.features), gold: t.candidates.map((c) => t.gold.includes(c.cwe)), set: t.set })),
     input.facets,
     input.depth,
     fittedOn,
-    input.ranker ?? DEFAULT_FIT,
   );
-  const g = input.gate ?? DEFAULT_GATE_FIT;
-  const unfitted: GateModel = { format: 'rescue-gate-1', ordinary: input.ordinary, smoothing: g.smoothing, vocabulary: g.vocabulary, topTerms: g.topTerms, threshold: -Infinity, fittedOn };
-  const scores = positives.map((t) => input.relevance(t.terms, unfitted));
-  const threshold = Math.round(quantile(scores, 1 - g.keep) * 1e6) / 1e6;
-  return { ranker, gate: { ...unfitted, threshold } };
+  const agreements = input.ordinaryAnalyses.map((t) => topAgreement(t, ranker));
+  const keepAgreement = agreements.length > 0 ? Math.round(quantile(agreements, 1 - input.agreementFired) * 1e6) / 1e6 : undefined;
+  return { ranker: keepAgreement === undefined ? ranker : { ...ranker, keepAgreement }, gate: fitGate(input.ordinary, input.kb, input.gate) };
+}
+
+const quantile = (xs: number[], q: number): number => {
+  const s = [...xs].sort((a, b) => a - b);
+  return s[Math.min(s.length - 1, Math.max(0, Math.floor(q * (s.length - 1))))];
+};
+
+/** The facet agreement on a task's best-ranked CWE. */
+function topAgreement(t: TaskAnalysis, ranker: RankerModel): number {
+  let best: { s: number; a: number } | undefined;
+  for (const c of t.candidates) {
+    const s = scoreCandidate(ranker, c.features);
+    if (!best || s > best.s) best = { s, a: facetAgreement(ranker, c.features) };
+  }
+  return best?.a ?? 0;
 }
 
 /** CWEs of a task under a ranker (best first, at most 10) and whether the gate abstains. */
 export function rankTask(t: TaskAnalysis, ranker: RankerModel, gate: GateModel | undefined, relevance: FitInput['relevance']): { ranked: string[]; abstained: boolean } {
-  const abstained = gate !== undefined && relevance(t.terms, gate) < gate.threshold;
+  const kept = ranker.keepAgreement !== undefined && topAgreement(t, ranker) >= ranker.keepAgreement;
+  const abstained = gate !== undefined && relevance(t.terms, gate) < gate.threshold && !kept;
   const ranked = t.candidates
     .map((c) => ({ cwe: c.cwe, s: scoreCandidate(ranker, c.features) }))
     .sort((a, b) => b.s - a.s || (a.cwe < b.cwe ? -1 : 1))

@@ -7,8 +7,11 @@ export interface OfflineRetrieval {
   id: string;
   mode: 'offline';
   abstained: boolean;
-  /** The relevance gate's score and threshold: below it, the task is not about security and gets no context. */
-  relevance?: { score: number; threshold: number };
+  /**
+   * The relevance gate's score and threshold (below it, the task is not about security and gets no
+   * context), and the facets' agreement on the best CWE, which keeps the context when it reaches `keepAgreement`.
+   */
+  relevance?: { score: number; threshold: number; agreement: number; keepAgreement?: number };
   /** The kept CWEs, best first, with each facet's score and rank. */
   cwes: { cwe: string; node: string; score: number; facets: Record<string, unknown> }[];
   guidelines: string[];
@@ -26,7 +29,7 @@ export async function retrieveOffline(kb: OpenedKb, reader: TaskCodeReader, task
     id: task.id,
     mode: 'offline',
     abstained: result.abstained,
-    ...(result.relevance ? { relevance: { score: round(result.relevance.score), threshold: round(result.relevance.threshold) } } : {}),
+    ...(result.relevance ? { relevance: { ...result.relevance, score: round(result.relevance.score), threshold: round(result.relevance.threshold), agreement: round(result.relevance.agreement) } } : {}),
     cwes: result.cwes.map((c) => ({ cwe: c.cwe, node: c.id, score: round(c.score), facets: c.facets })),
     guidelines: context?.guidelines ?? [],
     ...(guidance && guidance.cwes > 1 ? { moreGuidance: context?.more ?? [] } : {}),

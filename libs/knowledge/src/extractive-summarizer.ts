@@ -96,8 +96,10 @@ export function extractiveSummary(entry: CweEntry | undefined, records: FixRecor
       if (HEDGE.test(sentence) || mentionsOtherLanguage(sentence, language)) continue;
       fromCatalog.push(sentence);
     }
-    // Advice the catalogue repeats under many weaknesses ("Assume all input is malicious.") goes last.
-    fromCatalog.sort((a, b) => Number(isGeneric(a)) - Number(isGeneric(b)));
+    // Advice the catalogue repeats under many weaknesses ("Assume all input is malicious.") goes
+    // last, and at most two such sentences are kept: they are true of every injection.
+    const specific = fromCatalog.filter((s) => !isGeneric(s));
+    fromCatalog.splice(0, fromCatalog.length, ...specific, ...fromCatalog.filter((s) => isGeneric(s)).slice(0, 2));
   }
   const guidelines = dedupeSentences([...sameLanguage.slice(0, 4), ...fromCatalog.slice(0, 5), ...otherAdvice.slice(0, 4)]).slice(0, MAX_GUIDELINES);
   if (sameLanguage.length + otherAdvice.length > 0 && guidelines.some((g) => [...sameLanguage, ...otherAdvice].includes(g))) sources.push('codeql');

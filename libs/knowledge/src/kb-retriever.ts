@@ -7,7 +7,6 @@ import {
   type CweFacts,
   CweRetriever,
   DEFAULT_CODE_LEVEL,
-  DEFAULT_GATE,
   DEFAULT_RANKER,
   ElasticsearchKbDocuments,
   ElasticsearchKnowledgeIndex,
@@ -22,6 +21,8 @@ import {
   type RetrievalQuery,
   type TermCounts,
   elasticsearchClient,
+  fitGate,
+  ordinaryTaskTerms,
   elasticsearchSearchFor,
   urlForMessages,
   validateGate,
@@ -124,6 +125,18 @@ export function knowledgeFacts(nodes: Map<string, CweNode>, examples: Iterable<C
   };
 }
 
+let ordinaryTerms: string[][] | undefined;
+
+/**
+ * The relevance gate of a KB that has not been calibrated: fitted on the spot against its own
+ * term counts and our ordinary-task fixtures (a few milliseconds), so every KB, small or large,
+ * gets the threshold its vocabulary calls for.
+ */
+function kbGate(termCounts: TermCounts): GateModel {
+  ordinaryTerms ??= ordinaryTaskTerms();
+  return fitGate(ordinaryTerms, termCounts);
+}
+
 /** Retrieval settings a caller may change per opened KB (evaluation compares rankers and gates). */
 export interface OpenOptions {
   ranker?: RankerModel;
@@ -142,7 +155,7 @@ function assemble(
   const nodes = new Map(parts.nodes.map((n) => [n.id, n]));
   const examples = new Map(parts.examples.map((e) => [e.id, e]));
   const facts = knowledgeFacts(nodes, parts.examples, parts.documents, parts.termCounts);
-  const gate = options.gate === false ? undefined : (options.gate ?? parts.calibration?.gate ?? DEFAULT_GATE);
+  const gate = options.gate === false ? undefined : (options.gate ?? parts.calibration?.gate ?? kbGate(parts.termCounts));
   const config: RetrievalConfig = {
     ...DEFAULT_CODE_LEVEL,
     topK: options.topK ?? 4,
@@ -225,7 +238,7 @@ export async function openKnowledgeBaseFromElasticsearch(url: string, prefix: st
     `${urlForMessages(url)}/${documents.indexOf(live)}`,
     {
       embedderJson: docs.embedder,
-      termCounts: JSON.parse(docs.termCounts as string) as TermCounts,
+      termCounts: docs.termCounts as TermCounts,
       calibration,
       nodes: docs.nodes as CweNode[],
       examples: docs.examples as CodeExample[],
@@ -265,7 +278,7 @@ export async function publishKbDocuments(client: Client, prefix: string, kbDir: 
     manifest,
     // An LLM embedder has no model to store; queries embed through the LLM.
     embedder: existsSync(embedderPath) ? await readFile(embedderPath, 'utf8') : undefined,
-    termCounts: await readFile(join(versionDir, 'term-counts.json'), 'utf8'),
+    termCounts: await readTermCounts(versionDir),
     calibration: await readCalibration(calibrationPath(kbDir, version)),
     nodes: await dir.nodes(manifest.version),
     examples: await dir.examples(manifest.version),

@@ -2,7 +2,7 @@ import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { KbDirectory, type BuildEmbedder, buildKnowledgeBase } from '@rescue/knowledge';
-import { LanceKnowledgeIndex } from '@rescue/retrieval';
+import { LanceKnowledgeIndex, searchText } from '@rescue/retrieval';
 
 const examples = resolve(__dirname, '../../../examples/fix-pairs');
 
@@ -46,17 +46,25 @@ describe('buildKnowledgeBase (embedded, extractive)', () => {
     // No catalogue and no commit messages in the examples: the cause comes from the descriptions.
     expect(sql?.provenance).toEqual({ mode: 'extractive', sources: ['descriptions'] });
 
+    // Every CWE with data also has its language-neutral node, which CWE-level retrieval ranks.
+    expect(nodes.filter((n) => n.id.startsWith('any:')).map((n) => n.cwe).sort()).toEqual([...new Set(nodes.filter((n) => n.language).map((n) => n.cwe))].sort());
+    const documents = await dir.documents();
+    expect(documents.every((d) => d.kind === 'description')).toBe(true);
+    expect(documents.length).toBeGreaterThan(0);
+
     const index = await LanceKnowledgeIndex.open(dir.versionDir(first.manifest.version));
-    expect(await index.counts()).toEqual({ nodes: nodes.length, examples: 15 });
-    const apiHits = await index.searchNodesText('subprocess run', 'api_text', 3);
+    expect(await index.counts()).toEqual({ nodes: nodes.length, examples: 15, documents: documents.length });
+    const apiHits = await index.searchText('nodes', 'api_text', 'subprocess run', 3);
     expect(apiHits[0]?.id).toBe('python:CWE-78');
-    const pyOnly = await index.searchNodesText('execute', 'api_text', 10, { language: 'go' });
-    expect(pyOnly.every((h) => h.id.startsWith('go:'))).toBe(true);
-    const exampleHits = await index.searchExamplesApi('strncpy', 3, { nodeIds: ['c:CWE-787'] });
+    const goOnly = await index.searchText('nodes', 'api_text', 'execute', 10, { language: 'go' });
+    expect(goOnly.every((h) => h.id.startsWith('go:') || h.id.startsWith('any:'))).toBe(true);
+    const exampleHits = await index.searchText('examples', 'api_text', 'strncpy', 3, { nodeIds: ['c:CWE-787'] });
     expect(exampleHits).toHaveLength(1);
-    const byCode = await index.searchNodesByExampleCode('void copy(struct rec *r) { strcpy(r->label, label); }', 5, { language: 'c' });
-    expect(byCode[0]?.id).toBe('c:CWE-787');
-    expect(new Set(byCode.map((h) => h.id)).size).toBe(byCode.length);
+    // The examples facet's search: the whole fix's terms, grouped by CWE by the retriever.
+    const byCode = await index.searchText('examples', 'code_text', searchText('void copy(struct rec *r) { strcpy(r->label, label); }'), 5, { language: 'c' });
+    expect(byCode[0]?.cwes).toEqual(['CWE-787']);
+    const cweLevel = await index.searchText('nodes', 'doc_terms', searchText('strcpy label buffer'), 5, { neutral: true });
+    expect(cweLevel[0]?.id).toBe('any:CWE-787');
 
     const second = await build([examples]);
     expect(second.slicing).toEqual({ sliced: 0, failed: 0, reused: 15 });

@@ -1,7 +1,7 @@
 import { mkdtempSync, readdirSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { type IndexedExample, type IndexedNode, LanceKnowledgeIndex, shardRows } from '@rescue/retrieval';
+import { type IndexedDocument, type IndexedExample, type IndexedNode, LanceKnowledgeIndex, searchText, shardRows } from '@rescue/retrieval';
 
 describe('shardRows', () => {
   it('closes a shard at the row budget or before the text budget is passed, keeping order', () => {
@@ -16,13 +16,14 @@ describe('LanceKnowledgeIndex over shards', () => {
   let dir: string;
   const vec = (seed: number): Float32Array => Float32Array.from({ length: 8 }, (_, j) => Math.sin(seed * 7.3 + j * 1.7));
   const words = ['buffer', 'length', 'query', 'path', 'command', 'yaml', 'escape', 'html', 'token', 'random'];
-  const nodes: IndexedNode[] = Array.from({ length: 30 }, (_, i) => ({ id: `n${i}`, cwe: `CWE-${i}`, language: i % 3 === 0 ? '' : 'python', text: `${words[i % 10]} ${words[(i * 3) % 10]} weakness number ${i}`, apiText: `api${i % 5} call${i % 7}`, causeVector: vec(i) }));
-  const examples: IndexedExample[] = Array.from({ length: 60 }, (_, i) => ({ id: `e${i}`, nodeId: `n${i % 30}`, cwe: `CWE-${i % 30}`, language: 'python', apiText: `api${i % 5} call${i % 7}`, codeText: `def f${i}(x): ${words[i % 10]}(x) ${words[(i * 7) % 10]}`, codeVector: vec(100 + i) }));
+  const nodes: IndexedNode[] = Array.from({ length: 30 }, (_, i) => ({ id: `n${i}`, cwe: `CWE-${i}`, language: i % 3 === 0 ? '' : 'python', text: searchText(`${words[i % 10]} ${words[(i * 3) % 10]} weakness number${i}`), apiText: `api${i % 5} call${i % 7}`, docTerms: i % 3 === 0 ? searchText(`${words[i % 10]} doc${i}`) : '', causeVector: vec(i) }));
+  const examples: IndexedExample[] = Array.from({ length: 60 }, (_, i) => ({ id: `e${i}`, nodeId: `n${i % 30}`, cwe: `CWE-${i % 30}`, language: i % 4 === 0 ? 'java' : 'python', kind: i % 5 === 0 ? 'vulnerable' : 'fix', apiText: `api${i % 5} call${i % 7}`, codeText: searchText(`def f${i}(x): ${words[i % 10]}(x) ${words[(i * 7) % 10]}`), codeVector: vec(100 + i) }));
+  const documents: IndexedDocument[] = Array.from({ length: 20 }, (_, i) => ({ id: `d${i}`, kind: i % 2 === 0 ? 'codeql-help' : 'description', cwes: [`CWE-${i}`, `CWE-${i + 1}`], language: 'python', terms: searchText(`${words[i % 10]} help${i}`) }));
 
   beforeAll(async () => {
     dir = mkdtempSync(join(tmpdir(), 'rescue-shards-'));
-    await LanceKnowledgeIndex.write(join(dir, 'one'), nodes, examples);
-    await LanceKnowledgeIndex.write(join(dir, 'many'), nodes, examples, { maxRows: 7, maxBytes: 1 << 20 });
+    await LanceKnowledgeIndex.write(join(dir, 'one'), nodes, examples, documents);
+    await LanceKnowledgeIndex.write(join(dir, 'many'), nodes, examples, documents, { maxRows: 7, maxBytes: 1 << 20 });
   }, 60_000);
   afterAll(() => rmSync(dir, { recursive: true, force: true }));
 
@@ -30,29 +31,41 @@ describe('LanceKnowledgeIndex over shards', () => {
     expect(readdirSync(join(dir, 'many', 'lance')).filter((n) => n.startsWith('cwe_nodes')).length).toBe(5);
     expect(readdirSync(join(dir, 'many', 'lance')).filter((n) => n.startsWith('code_examples')).length).toBe(9);
     const many = await LanceKnowledgeIndex.open(join(dir, 'many'));
-    expect(await many.counts()).toEqual({ nodes: 30, examples: 60 });
+    expect(readdirSync(join(dir, 'many', 'lance')).filter((n) => n.startsWith('documents')).length).toBe(3);
+    expect(await many.counts()).toEqual({ nodes: 30, examples: 60, documents: 20 });
   });
 
   it('finds the same nearest vectors with and without shards, filters applied in each shard', async () => {
     const one = await LanceKnowledgeIndex.open(join(dir, 'one'));
     const many = await LanceKnowledgeIndex.open(join(dir, 'many'));
     for (const seed of [3, 11, 42]) {
-      const a = await one.searchNodesVector(vec(seed + 0.5), 6, { language: 'python' });
-      const b = await many.searchNodesVector(vec(seed + 0.5), 6, { language: 'python' });
+      const a = await one.searchVector('nodes', vec(seed + 0.5), 6, { language: 'python' });
+      const b = await many.searchVector('nodes', vec(seed + 0.5), 6, { language: 'python' });
       expect(b.map((h) => h.id)).toEqual(a.map((h) => h.id));
       expect(b[0].score).toBeCloseTo(a[0].score, 5);
-      const e = await many.searchExamplesVector(vec(120), 4, { nodeIds: ['n20', 'n21', 'n5'] });
+      // Language-filtered node searches keep the language-neutral nodes.
+      expect(b.every((h) => h.language === 'python' || h.language === '')).toBe(true);
+      const e = await many.searchVector('examples', vec(120), 4, { nodeIds: ['n20', 'n21', 'n5'] });
       expect(e.every((h) => ['e20', 'e21', 'e5', 'e50', 'e51', 'e35'].includes(h.id))).toBe(true);
+      expect(e.every((h) => h.nodeId && ['n20', 'n21', 'n5'].includes(h.nodeId) && h.cwes?.length === 1)).toBe(true);
     }
   });
 
   it('searches text in every shard: each exact match is found wherever it was written', async () => {
     const many = await LanceKnowledgeIndex.open(join(dir, 'many'));
-    const hits = await many.searchNodesText('number 27', 'text', 3);
+    const hits = await many.searchText('nodes', 'text', searchText('number27'), 3);
     expect(hits.map((h) => h.id)).toContain('n27');
-    const byCode = await many.searchNodesByExampleCode('def f59 x', 10, { language: 'python' });
-    expect(byCode[0].id).toBe('n29');
-    expect(new Set(byCode.map((h) => h.id)).size).toBe(byCode.length);
-    expect((await many.searchExamplesApi('api3 call6', 60)).length).toBeGreaterThan(0);
+    expect(hits[0].cwes).toEqual(['CWE-27']);
+    const code = await many.searchText('examples', 'code_text', searchText('def f56(x)'), 10, { language: 'java' });
+    expect(code.length).toBeGreaterThan(0);
+    expect(code.every((h) => h.language === 'java')).toBe(true);
+    const fixes = await many.searchText('examples', 'code_text', searchText('buffer length query path'), 60, { kind: 'fix' });
+    expect(fixes.some((h) => h.id === 'e0' || h.id === 'e5')).toBe(false);
+    expect((await many.searchText('examples', 'api_text', 'api3 call6', 60, { cwes: ['CWE-3', 'CWE-13'] })).every((h) => ['CWE-3', 'CWE-13'].includes(h.cwes?.[0] ?? ''))).toBe(true);
+    const neutral = await many.searchText('nodes', 'doc_terms', searchText('buffer doc0 doc3'), 10, { neutral: true });
+    expect(neutral.map((h) => h.id)).toEqual(expect.arrayContaining(['n0', 'n3']));
+    expect(neutral.every((h) => h.language === '')).toBe(true);
+    const docs = await many.searchText('documents', 'terms', searchText('help7'), 5, { kind: 'description' });
+    expect(docs[0]).toMatchObject({ id: 'd7', cwes: ['CWE-7', 'CWE-8'] });
   });
 });

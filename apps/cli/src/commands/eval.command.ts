@@ -19,15 +19,13 @@ import {
   fitModels,
   leaveOneSetOut,
   measure,
-  ordinaryTaskFiles,
   readEvaluationSets,
   seenCwes,
-  taskTermCounts,
 } from '@rescue/evaluation';
 import { analyzeTask, errorClass } from '@rescue/generation';
 import { type OpenedKb, mapLimited, offlineQuery } from '@rescue/knowledge';
 import { LlmClient } from '@rescue/llm';
-import { type RetrievalQuery, parseFacetNames } from '@rescue/retrieval';
+import { DEFAULT_GATE_FIT, type RetrievalQuery, ordinaryTaskFiles, ordinaryTaskTerms, parseFacetNames } from '@rescue/retrieval';
 import { Slicer } from '@rescue/slicing';
 import { type KbOptions, addKbOptions, isUrl, openKb } from '../kb-location';
 import { intOption } from '../options';
@@ -110,11 +108,27 @@ async function catalogFor(opts: { cweCatalog?: string }, kb: OpenedKb): Promise<
 }
 
 /** Fitting inputs for a KB: the facets and depth of its ranker, our ordinary-task fixtures, the gate's score against it. */
-async function fitInputFor(kb: OpenedKb, ordinaryFiles: string[], keep: number): Promise<FitInput> {
+async function fitInputFor(kb: OpenedKb, ordinaryFiles: string[], ordinaryFired: number): Promise<FitInput> {
   const ranker = kb.retriever.config.ranker;
-  const ordinary = await taskTermCounts(ordinaryFiles, (m) => process.stderr.write(`rescue: ${m}\n`));
-  return { facets: ranker.facets, depth: ranker.depth, ordinary, relevance: (terms, gate) => kb.retriever.relevance(terms, gate), gate: { keep, smoothing: 0.5, vocabulary: 50_000, topTerms: 5 } };
+  // The ordinary tasks are retrieved for too: how often the facets agree on a CWE for them sets
+  // how much agreement it takes to keep a task the gate would turn away.
+  const ordinarySets = await setsOf({ tasks: ordinaryFiles });
+  const slicer = await Slicer.create();
+  const ordinaryAnalyses = await analyseTasks(kb, ordinarySets, (t) => offlineQuery(t, slicer));
+  return {
+    facets: ranker.facets,
+    depth: ranker.depth,
+    ordinary: ordinaryTaskTerms(ordinaryFiles),
+    ordinaryAnalyses,
+    agreementFired: AGREEMENT_FIRED,
+    kb: kb.facts.termCounts,
+    relevance: (terms, gate) => kb.retriever.relevance(terms, gate),
+    gate: { ...DEFAULT_GATE_FIT, ordinaryFired },
+  };
 }
+
+/** The share of our ordinary tasks the facets' agreement may keep past the relevance gate. */
+const AGREEMENT_FIRED = 0.03;
 
 function formatHeldOut(results: HeldOutResult[]): string {
   const lines = ['leave-one-set-out (ranker and gate fitted on the other sets, measured on this one):'];
@@ -129,6 +143,12 @@ function formatHeldOut(results: HeldOutResult[]): string {
 }
 
 const collect = (value: string, previous: string[] = []): string[] => [...previous, value];
+
+function shareOption(name: string, value: string): number {
+  const n = Number(value);
+  if (!(n >= 0 && n <= 1)) throw new Error(`${name} must be a share from 0 to 1, not ${JSON.stringify(value)}`);
+  return n;
+}
 
 export function registerEval(program: Command): void {
   const evalCmd = program.command('eval').description('evaluate retrieval, and fit its ranker and relevance gate');
@@ -183,12 +203,11 @@ export function registerEval(program: Command): void {
     .option('--tasks <jsonl>', 'a task file with "gold_cwes" (repeatable)', collect)
     .option('--dev <dir>', 'a SafeCoder-style scenario folder (repeatable)', collect)
     .option('--ordinary <jsonl>', 'ordinary programming tasks the gate learns "not about security" from (repeatable; default: our fixtures in libs/evaluation/data)', collect)
-    .option('--keep <share>', 'share of security tasks the gate lets through on the sets it is fitted on', '0.95')
-    .option('--write-defaults <dir>', 'write the models fitted on all sets as default-ranker.json and default-gate.json in this folder')
+    .option('--ordinary-fired <share>', 'share of the ordinary tasks (out of fold) the gate may let through', String(DEFAULT_GATE_FIT.ordinaryFired))
+    .option('--write-defaults <dir>', 'write the ranker fitted on all sets as default-ranker.json in this folder (each KB fits its own relevance gate when opened)')
     .option('--json', 'print JSON')
-    .action(async (opts: SetOptions & { ordinary?: string[]; keep: string; writeDefaults?: string; json?: boolean } & KbOptions) => {
-      const keep = Number(opts.keep);
-      if (!(keep > 0 && keep <= 1)) throw new Error(`--keep must be a share in (0, 1], not ${JSON.stringify(opts.keep)}`);
+    .action(async (opts: SetOptions & { ordinary?: string[]; ordinaryFired: string; writeDefaults?: string; json?: boolean } & KbOptions) => {
+      const keep = shareOption('--ordinary-fired', opts.ordinaryFired);
       const sets = await setsOf(opts);
       const kb = await openKb(opts, { gate: false });
       const input = await fitInputFor(kb, opts.ordinary ?? ordinaryTaskFiles(), keep);
@@ -201,10 +220,9 @@ export function registerEval(program: Command): void {
       const inSample = sets.map((s) => ({ set: s.name, ...measure(analyses.filter((a) => a.set === s.name), models.ranker, models.gate, input.relevance) }));
       if (opts.writeDefaults) {
         await writeFile(join(opts.writeDefaults, 'default-ranker.json'), `${JSON.stringify(models.ranker, null, 2)}\n`);
-        await writeFile(join(opts.writeDefaults, 'default-gate.json'), `${JSON.stringify(models.gate)}\n`);
       }
       if (opts.json) return void process.stdout.write(`${JSON.stringify({ kb: kb.manifest.version, leaveOneSetOut: held, inSample, ranker: models.ranker, gate: { ...models.gate, ordinary: { total: models.gate.ordinary.total } } }, null, 2)}\n`);
-      process.stdout.write(`${formatHeldOut(held)}\n\nfitted on all sets: gate threshold ${models.gate.threshold.toFixed(3)}; weights ${models.ranker.features.map((f, i) => `${f} ${models.ranker.weights[i].toFixed(2)}`).join(', ')}\n${opts.writeDefaults ? `written to ${opts.writeDefaults}\n` : ''}`);
+      process.stdout.write(`${formatHeldOut(held)}\n\nfitted on all sets: gate threshold ${models.gate.threshold.toFixed(3)} on this KB, facet agreement that overrules it ${models.ranker.keepAgreement?.toFixed(3) ?? 'none'}; weights ${models.ranker.features.map((f, i) => `${f} ${models.ranker.weights[i].toFixed(2)}`).join(', ')}\n${opts.writeDefaults ? `written to ${opts.writeDefaults}\n` : ''}`);
     });
 }
 
@@ -214,11 +232,10 @@ export function registerKbCalibrate(kb: Command): void {
     .option('--tasks <jsonl>', 'a task file with "gold_cwes" (repeatable)', collect)
     .option('--dev <dir>', 'a SafeCoder-style scenario folder (repeatable)', collect)
     .option('--ordinary <jsonl>', 'ordinary programming tasks for the gate (repeatable; default: our fixtures)', collect)
-    .option('--keep <share>', 'share of security tasks the gate lets through', '0.95')
+    .option('--ordinary-fired <share>', 'share of the ordinary tasks (out of fold) the gate may let through', String(DEFAULT_GATE_FIT.ordinaryFired))
     .option('--json', 'print JSON')
-    .action(async (opts: SetOptions & { ordinary?: string[]; keep: string; json?: boolean } & KbOptions) => {
-      const keep = Number(opts.keep);
-      if (!(keep > 0 && keep <= 1)) throw new Error(`--keep must be a share in (0, 1], not ${JSON.stringify(opts.keep)}`);
+    .action(async (opts: SetOptions & { ordinary?: string[]; ordinaryFired: string; json?: boolean } & KbOptions) => {
+      const keep = shareOption('--ordinary-fired', opts.ordinaryFired);
       const sets = await setsOf(opts);
       const opened = await openKb(opts, { gate: false });
       const input = await fitInputFor(opened, opts.ordinary ?? ordinaryTaskFiles(), keep);

@@ -162,7 +162,7 @@ export class LanceKnowledgeIndex implements KnowledgeIndexReader {
     const query = Array.from(vector);
     const lists = await Promise.all(
       tables.map(async (table) => {
-        let builder = table.vectorSearch(query).distanceType('cosine').select(collection === 'nodes' ? ['id', 'cwe', 'language'] : ['id', 'cwe', 'language', 'node_id']).limit(k);
+        let builder = table.vectorSearch(query).distanceType('cosine').select([...(collection === 'nodes' ? ['id', 'cwe', 'language'] : ['id', 'cwe', 'language', 'node_id']), '_distance']).limit(k);
         if (clause) builder = builder.where(clause);
         const rows = (await builder.toArray()) as Record<string, unknown>[];
         // A zero vector (text with no known term) has no cosine; it matches nothing.

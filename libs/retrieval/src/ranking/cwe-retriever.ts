@@ -4,7 +4,7 @@ import type { KnowledgeIndexReader } from '../knowledge-index/knowledge-index';
 import { searchTerms } from '../text/search-terms';
 import { type CweFacetName, type CweScore, FacetSearch, type SearchQuery } from './facets';
 import { type CweFacts, candidateFeatures } from './features';
-import { type RankerModel, scoreCandidate } from './linear-ranker';
+import { type RankerModel, facetAgreement, scoreCandidate } from './linear-ranker';
 import { type GateModel, type TermCounts, relevanceScore } from './relevance-gate';
 
 /** What a task offers retrieval, whichever mode produced it (paper §4.1). */
@@ -71,8 +71,8 @@ export interface RankedCwe {
 
 export interface RetrievalResult {
   abstained: boolean;
-  /** The relevance gate's verdict, when it ran. */
-  relevance?: { score: number; threshold: number };
+  /** The relevance gate's verdict, when it ran, and the facets' agreement on the best CWE (which can overrule it). */
+  relevance?: { score: number; threshold: number; agreement: number; keepAgreement?: number };
   /** Ranked CWEs, best first (at most topK). */
   cwes: RankedCwe[];
   /** The best fix under those CWEs, when any passes. */
@@ -80,6 +80,14 @@ export interface RetrievalResult {
   rankings: { cwe: { name: CweFacetName; hits: CweScore[] }[]; code: FacetRanking[] };
   timings: { cweMs: number; codeMs: number };
 }
+
+/**
+ * A query's terms each once, at most {@link MAX_QUERY_TERMS}: BM25 scores a repeated query term
+ * once per occurrence, which lets a prefix that repeats one identifier outweigh everything else it
+ * says, and a search cluster refuses a query of more clauses than it allows (1024 by default).
+ */
+export const MAX_QUERY_TERMS = 1000;
+const uniqueTerms = (terms: string[]): string[] => [...new Set(terms)].slice(0, MAX_QUERY_TERMS);
 
 const callsInProse = (text: string): string[] => [...text.matchAll(/\b([A-Za-z_][\w.]*)\s*\(/g)].map((m) => m[1]);
 
@@ -105,8 +113,8 @@ export class CweRetriever {
    */
   async analyse(q: RetrievalQuery, facets?: CweFacetName[]): Promise<QueryAnalysis> {
     const ranker = this.config.ranker;
-    const textTerms = searchTerms(q.text);
-    const codeTerms = q.code === q.text ? textTerms : searchTerms(q.code);
+    const textTerms = uniqueTerms(searchTerms(q.text));
+    const codeTerms = q.code === q.text ? textTerms : uniqueTerms(searchTerms(q.code));
     const search: SearchQuery = {
       language: q.language,
       text: textTerms.join(' '),
@@ -131,14 +139,15 @@ export class CweRetriever {
     const t0 = performance.now();
     const { search, terms, rankings, candidates } = await this.analyse(q, options.facets);
     const gate = options.gate !== false ? c.gate : undefined;
-    const relevance = gate ? { score: this.relevance(terms, gate), threshold: gate.threshold } : undefined;
-    const ranked = candidates
-      .map((cand) => ({ cwe: cand.cwe, score: scoreCandidate(c.ranker, cand.features) }))
-      .sort((a, b) => b.score - a.score || (a.cwe < b.cwe ? -1 : 1))
+    const scored = candidates.map((cand) => ({ cwe: cand.cwe, score: scoreCandidate(c.ranker, cand.features), agreement: facetAgreement(c.ranker, cand.features) })).sort((a, b) => b.score - a.score || (a.cwe < b.cwe ? -1 : 1));
+    const agreement = scored[0]?.agreement ?? 0;
+    const ranked = scored
       .slice(0, options.topK ?? c.topK)
       .map((r) => ({ id: this.knowledge.nodeFor(r.cwe, q.language), cwe: r.cwe, score: r.score, facets: facetTrace(rankings, r.cwe) }));
     const t1 = performance.now();
-    const abstained = ranked.length === 0 || (relevance !== undefined && relevance.score < relevance.threshold);
+    const relevance = gate ? { score: this.relevance(terms, gate), threshold: gate.threshold, agreement, keepAgreement: c.ranker.keepAgreement } : undefined;
+    const kept = c.ranker.keepAgreement !== undefined && agreement >= c.ranker.keepAgreement;
+    const abstained = ranked.length === 0 || (relevance !== undefined && relevance.score < relevance.threshold && !kept);
     if (abstained) return { abstained: true, relevance, cwes: [], rankings: { cwe: rankings, code: [] }, timings: { cweMs: t1 - t0, codeMs: 0 } };
 
     const { example, code } = await this.chooseExample(ranked, search, q);

@@ -104,13 +104,27 @@ export class FacetSearch {
   }
 }
 
-/** Hits to CWEs: each CWE scores its best hit (a hit of several CWEs counts for each), other languages scaled. */
+/**
+ * Hits to CWEs: a CWE scores its best hit plus half its second (a hit of several CWEs counts for
+ * each; other languages' hits scaled). The second hit is evidence the best alone lacks: a CWE
+ * two fixes resemble is likelier than one a single stray fix does (measured on the development
+ * sets: hit@4 and MRR up on all four, against the best hit alone).
+ */
 export function groupByCwe(hits: TextHit[], otherLanguage: number, language: string | undefined): CweScore[] {
-  const best = new Map<string, number>();
+  const all = new Map<string, number[]>();
   for (const h of hits) {
     const factor = otherLanguage !== 1 && language && h.language && h.language !== language ? otherLanguage : 1;
     const score = h.score * factor;
-    for (const cwe of h.cwes ?? []) if ((best.get(cwe) ?? -Infinity) < score) best.set(cwe, score);
+    for (const cwe of h.cwes ?? []) {
+      const list = all.get(cwe);
+      if (list) list.push(score);
+      else all.set(cwe, [score]);
+    }
   }
-  return [...best.entries()].map(([cwe, score]) => ({ cwe, score })).sort((a, b) => b.score - a.score || (a.cwe < b.cwe ? -1 : 1));
+  return [...all.entries()]
+    .map(([cwe, scores]) => {
+      scores.sort((a, b) => b - a);
+      return { cwe, score: scores[0] + (scores.length > 1 ? scores[1] / 2 : 0) };
+    })
+    .sort((a, b) => b.score - a.score || (a.cwe < b.cwe ? -1 : 1));
 }

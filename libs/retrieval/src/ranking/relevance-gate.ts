@@ -1,4 +1,7 @@
+import { existsSync, readdirSync, readFileSync } from 'node:fs';
+import { dirname, join } from 'node:path';
 import { InvalidInputError } from '@rescue/domain';
+import { searchTerms } from '../text/search-terms';
 
 /** Term counts of a body of text: the KB's (stored with each version) or ordinary programming tasks' (in the gate model). */
 export interface TermCounts {
@@ -61,4 +64,95 @@ export function relevanceScore(queryTerms: string[], kb: TermCounts, gate: Omit<
   for (let i = 0; i < Math.min(gate.topTerms, ratios.length); i++) sum += ratios[i];
   // Divided by topTerms, not by how many there are: a two-word task has less to say than a sentence.
   return sum / gate.topTerms;
+}
+
+export interface GateFitOptions {
+  /**
+   * The share of ordinary tasks the gate may let through, estimated out of fold on our ordinary
+   * fixtures: the threshold is the score that many of them reach.
+   */
+  ordinaryFired: number;
+  smoothing: number;
+  vocabulary: number;
+  topTerms: number;
+  folds: number;
+}
+
+/**
+ * 10% of ordinary tasks, out of fold: the rate an ordinary task may get security context at most.
+ * Three terms: a task's three most telling words decide (five let common words dilute "rsa private
+ * pem"; one let a single stray word decide).
+ */
+export const DEFAULT_GATE_FIT: GateFitOptions = { ordinaryFired: 0.1, smoothing: 0.5, vocabulary: 50_000, topTerms: 3, folds: 5 };
+
+const quantile = (xs: number[], q: number): number => {
+  const s = [...xs].sort((a, b) => a - b);
+  return s.length === 0 ? -Infinity : s[Math.min(s.length - 1, Math.max(0, Math.floor(q * (s.length - 1))))];
+};
+
+/**
+ * A relevance gate for one KB: ordinary-task term counts from every fixture, and the threshold the
+ * fixtures' own scores set against the KB's counts — each fixture scored by a gate whose counts
+ * leave out its fold (a task scored against counts that include its own words looks more ordinary
+ * than a new one would), the threshold the score `ordinaryFired` of them reach. No security task
+ * is involved, so every development set measures the gate, and each KB gets the threshold its own
+ * vocabulary calls for (a 15-record KB and a 3,000-example one score the same task differently).
+ */
+export function fitGate(ordinary: string[][], kb: TermCounts, options: GateFitOptions = DEFAULT_GATE_FIT): GateModel {
+  const gateOf = (tasks: string[][], threshold: number): GateModel => ({
+    format: 'rescue-gate-1',
+    ordinary: countTerms(tasks.map((t) => t.join(' ')), 20_000),
+    smoothing: options.smoothing,
+    vocabulary: options.vocabulary,
+    topTerms: options.topTerms,
+    threshold,
+    fittedOn: `${ordinary.length} ordinary tasks; threshold: ${Math.round(options.ordinaryFired * 1000) / 10}% of them fire (out of fold)`,
+  });
+  const outOfFold: number[] = [];
+  for (let fold = 0; fold < options.folds; fold++) {
+    const gate = gateOf(ordinary.filter((_, i) => i % options.folds !== fold), -Infinity);
+    ordinary.forEach((t, i) => {
+      if (i % options.folds === fold) outOfFold.push(relevanceScore(t, kb, gate));
+    });
+  }
+  return gateOf(ordinary, Math.round(quantile(outOfFold, 1 - options.ordinaryFired) * 1e6) / 1e6);
+}
+
+/** The folder of our ordinary-task fixtures (`libs/retrieval/data`), found from source and from `dist/`. */
+function fixtureDir(): string {
+  for (let dir = __dirname; dir !== dirname(dir); dir = dirname(dir)) {
+    const candidate = join(dir, 'libs', 'retrieval', 'data');
+    if (existsSync(candidate)) return candidate;
+  }
+  throw new InvalidInputError(`cannot find libs/retrieval/data above ${__dirname}: the ordinary-task fixtures ship with Rescue; reinstall it`);
+}
+
+/** Our fixtures of ordinary programming tasks (`ordinary-tasks*.jsonl`, written for Rescue), what the gate learns "not about security" from. */
+export function ordinaryTaskFiles(): string[] {
+  const dir = fixtureDir();
+  return readdirSync(dir)
+    .filter((f) => /^ordinary-tasks.*\.jsonl$/.test(f))
+    .sort()
+    .map((f) => join(dir, f));
+}
+
+/** The search terms of each prompt of our ordinary-task fixtures (our own files: one JSON object with a "prompt" a line). */
+export function ordinaryTaskTerms(files = ordinaryTaskFiles()): string[][] {
+  const out: string[][] = [];
+  for (const file of files) {
+    readFileSync(file, 'utf8')
+      .split('\n')
+      .forEach((line, i) => {
+        if (!line.trim()) return;
+        let prompt: unknown;
+        try {
+          prompt = (JSON.parse(line) as { prompt?: unknown }).prompt;
+        } catch (err) {
+          throw new InvalidInputError(`${file}:${i + 1}: not JSON (${(err as Error).message})`);
+        }
+        if (typeof prompt !== 'string') throw new InvalidInputError(`${file}:${i + 1}: prompt: expected a string`);
+        out.push(searchTerms(prompt));
+      });
+  }
+  return out;
 }

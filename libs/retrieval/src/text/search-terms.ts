@@ -1,4 +1,4 @@
-import stem = require('wink-porter2-stemmer');
+import stem from 'wink-porter2-stemmer';
 import { DEFAULT_STOP_WORDS, tokenize } from '../embedding/text-tokens';
 
 /**

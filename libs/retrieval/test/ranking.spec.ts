@@ -1,0 +1,124 @@
+import {
+  CWE_FACET_NAMES,
+  type CweFacts,
+  PRIOR_WEIGHT_GRID,
+  candidateFeatures,
+  countTerms,
+  featureNames,
+  fitRanker,
+  groupByCwe,
+  parseFacetNames,
+  platformFit,
+  relevanceScore,
+  scoreCandidate,
+  simpleRanker,
+  validateRanker,
+} from '@rescue/retrieval';
+
+const facts = (over: Partial<CweFacts> = {}): CweFacts => ({ observedExamples: 0, topLists: 0, platforms: [], codeqlQueries: 0, fixesByLanguage: {}, ...over });
+
+describe('facets as data', () => {
+  it('validates facet names instead of silently running another search', () => {
+    expect(parseFacetNames('examples, codeql,examples')).toEqual(['examples', 'codeql']);
+    expect(() => parseFacetNames('bogus,examples')).toThrow(/unknown facet "bogus": the facets are examples, examples-language/);
+    expect(() => parseFacetNames(' , ')).toThrow(/no facet given/);
+    expect(() => parseFacetNames('constructor')).toThrow(/unknown facet/);
+    expect(CWE_FACET_NAMES).toContain('cause');
+  });
+
+  it('groups hits into CWEs by their best hit plus half the second, a hit of several CWEs counting for each, other languages scaled', () => {
+    const hits = [
+      { id: 'a', score: 10, cwes: ['CWE-89'], language: 'java' },
+      { id: 'b', score: 8, cwes: ['CWE-79', 'CWE-80'], language: 'python' },
+      { id: 'c', score: 6, cwes: ['CWE-89'], language: 'python' },
+      { id: 'd', score: 1, cwes: ['CWE-89'], language: 'python' },
+    ];
+    expect(groupByCwe(hits, 1, 'python')).toEqual([
+      { cwe: 'CWE-89', score: 13 },
+      { cwe: 'CWE-79', score: 8 },
+      { cwe: 'CWE-80', score: 8 },
+    ]);
+    expect(groupByCwe(hits, 0.5, 'python').map((h) => [h.cwe, h.score])).toEqual([
+      ['CWE-89', 8.5],
+      ['CWE-79', 8],
+      ['CWE-80', 8],
+    ]);
+  });
+});
+
+describe('candidate features', () => {
+  it('gives each candidate its reciprocal rank per facet (0 beyond the depth) and its priors', () => {
+    const rankings = [
+      { name: 'examples' as const, hits: [{ cwe: 'CWE-89', score: 9 }, { cwe: 'CWE-79', score: 5 }] },
+      { name: 'codeql' as const, hits: [{ cwe: 'CWE-79', score: 3 }, { cwe: 'CWE-22', score: 2 }, { cwe: 'CWE-89', score: 1 }] },
+    ];
+    const f = candidateFeatures(rankings, (cwe) => (cwe === 'CWE-89' ? facts({ observedExamples: 3, platforms: ['Not Language-Specific'], fixesByLanguage: { python: 7 }, abstraction: 'Base' }) : undefined), 'python', 2);
+    expect(f.map((c) => c.cwe)).toEqual(['CWE-89', 'CWE-79', 'CWE-22']);
+    const names = featureNames(['examples', 'codeql']);
+    const of = (cwe: string, name: string): number => f.find((c) => c.cwe === cwe)!.features[names.indexOf(name)];
+    expect(of('CWE-89', 'rank:examples')).toBe(1);
+    expect(of('CWE-89', 'rank:codeql')).toBe(0); // third, beyond the depth of 2
+    expect(of('CWE-79', 'rank:examples')).toBe(0.5);
+    expect(of('CWE-89', 'fixesInLanguage')).toBeCloseTo(Math.log(8));
+    expect(of('CWE-89', 'observedExamples')).toBeCloseTo(Math.log(4));
+    expect(of('CWE-89', 'platformFit')).toBe(0.5);
+    expect(of('CWE-22', 'platformFit')).toBe(0.5);
+  });
+
+  it('reads the catalogue platforms against the task language', () => {
+    expect(platformFit(['C', 'C++'], 'python')).toBe(0);
+    expect(platformFit(['C', 'C++'], 'cpp')).toBe(1);
+    expect(platformFit(['Memory-Unsafe'], 'c')).toBe(1);
+    expect(platformFit(['Java', 'Not Language-Specific'], 'go')).toBe(0.5);
+    expect(platformFit([], 'rust')).toBe(0.5);
+    expect(platformFit(['Interpreted'], 'php')).toBe(1);
+  });
+});
+
+describe('the ranker', () => {
+  const facets = ['examples', 'codeql'] as ('examples' | 'codeql')[];
+  const names = featureNames(facets);
+  const vec = (rr: number[], priors: Record<string, number> = {}): number[] => names.map((n, i) => (i < rr.length ? rr[i] : (priors[n] ?? 0)));
+
+  it('weighs every facet at 1 and the language and prevalence priors at the chosen weight', () => {
+    const m = simpleRanker(facets, 20, 0.2, 'test');
+    expect(scoreCandidate(m, vec([1, 0.5], { platformFit: 1, observedExamples: 1, codeqlQueries: 2, class: 1 }))).toBeCloseTo(1.5 + 0.2 * 4);
+    expect(validateRanker(m, 'x')).toBe(m);
+    expect(() => validateRanker({ ...m, features: ['rank:examples'] }, 'model.json')).toThrow(/model.json: its features/);
+    expect(() => validateRanker({ ...m, facets: ['bogus'] }, 'model.json')).toThrow(/unknown facet "bogus"/);
+  });
+
+  it('fits the prior weight on the training sets, each set counting once', () => {
+    // Gold is second by the facets but has the language prior: a positive weight puts it first.
+    const list = (set: string) => ({ set, features: [vec([1, 1]), vec([0.5, 0.5], { platformFit: 1, codeqlQueries: 3, observedExamples: 3 })], gold: [false, true] });
+    const fitted = fitRanker([list('a'), list('b')], facets, 20, 'test');
+    const weight = fitted.weights[names.indexOf('platformFit')];
+    expect(weight).toBeGreaterThan(0);
+    expect(PRIOR_WEIGHT_GRID).toContain(weight);
+    expect(fitted.fittedOn).toMatch(/prior weight/);
+    // When the prior points away from gold, no weight is best.
+    const against = (set: string) => ({ set, features: [vec([1, 1]), vec([0.5, 0.5], { platformFit: 1, codeqlQueries: 3 })], gold: [true, false] });
+    expect(fitRanker([against('a')], facets, 20, 'test').weights[names.indexOf('platformFit')]).toBe(0);
+  });
+});
+
+describe('the relevance gate', () => {
+  it('counts terms without reaching Object.prototype', () => {
+    const c = countTerms(['sql query constructor', 'query toString']);
+    expect(c.total).toBe(5);
+    expect(c.counts.query).toBe(2);
+    expect(c.counts.constructor).toBe(1);
+    expect(Object.getPrototypeOf(c.counts)).toBeNull();
+  });
+
+  it('scores a query by its most telling words: high when they are the KB\'s, low when they are ordinary', () => {
+    const kb = countTerms(['sql inject queri password sanit escap html', 'sql queri password file path travers', 'list sort']);
+    const ordinary = countTerms(['list sort number sum', 'list revers string number', 'sort number']);
+    const gate = { ordinary, smoothing: 0.5, vocabulary: 1000, topTerms: 3 };
+    const security = relevanceScore(['sql', 'queri', 'password', 'list'], kb, gate);
+    const plain = relevanceScore(['list', 'sort', 'number'], kb, gate);
+    expect(security).toBeGreaterThan(plain);
+    expect(relevanceScore([], kb, gate)).toBe(-Infinity);
+    expect(relevanceScore(['__proto__', 'constructor'], kb, gate)).toBeLessThan(security);
+  });
+});
