@@ -3,13 +3,15 @@ import { readFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { readCweCatalog, readSecEvalScenarios, readTaskLines } from '@rescue/datasets';
-import { KbDirectory, buildKnowledgeBase, indexRows, knowledgeFacts, localEmbedder, offlineQuery } from '@rescue/knowledge';
-import { CweRetriever, DEFAULT_CODE_LEVEL, DEFAULT_RANKER, type IndexedDocument, type IndexedExample, type IndexedNode, LanceKnowledgeIndex, LsaEmbedder, type TermCounts, fitGate, ordinaryTaskTerms } from '@rescue/retrieval';
+import { type CodeExample, type CweNode, KbDirectory, type KnowledgeDocument, buildKnowledgeBase, indexRows, knowledgeFacts, localEmbedder, offlineQuery } from '@rescue/knowledge';
+import { CweRetriever, DEFAULT_CODE_LEVEL, DEFAULT_RANKER, LanceKnowledgeIndex, MemoryKnowledgeIndex, LsaEmbedder, type TermCounts, fitGate, ordinaryTaskTerms } from '@rescue/retrieval';
 import { Slicer } from '@rescue/slicing';
 
 // Retrieval latency per level on the embedded backend at 1×, 10× and 100× the shared KB (kb-source,
-// CodeQL help and the XML catalogue; nodes, examples and documents replicated under new ids into
-// fresh LanceDB tables), with the four development sets as queries (offline mode), all in one run.
+// CodeQL help and the XML catalogue), with the four development sets as queries (offline mode), all
+// in one run. A KB grows by its fixes and documents, not by its weaknesses: examples, documents and
+// language nodes are replicated under new ids, the language-neutral node of each CWE stays one (its
+// document holds at most MAX_EXAMPLES_PER_CWE_DOCUMENT examples, as in a real build).
 
 const shared = resolve(__dirname, '../../../../shared/data');
 const SCALES = [1, 10, 100];
@@ -39,7 +41,6 @@ async function main(): Promise<void> {
     const termCounts = JSON.parse(await readFile(join(versionDir, 'term-counts.json'), 'utf8')) as TermCounts;
     const causeVecs = await embedder.embed(nodes.map((n) => `${n.name ?? ''}\n${n.cause}`));
     const codeVecs = await embedder.embed(examples.map((e) => (e.kind === 'vulnerable' ? e.slicedVulnerable : e.slicedSecure)));
-    const rows = indexRows({ nodes, examples, documents, catalog }, causeVecs, codeVecs);
     const facts = knowledgeFacts(new Map(nodes.map((n) => [n.id, n])), examples, documents, termCounts);
     const gate = fitGate(ordinaryTaskTerms(), termCounts);
     const slicer = await Slicer.create();
@@ -49,19 +50,29 @@ async function main(): Promise<void> {
     process.stdout.write(`bench:retrieve: ${queries.length} queries of the four development sets (offline: CWE facets ${DEFAULT_RANKER.facets.join(', ')}), ${ROUNDS} rounds, LanceDB embedded\n`);
     for (const scale of SCALES) {
       const scaledDir = join(work, `x${scale}`);
-      const rn: IndexedNode[] = [];
-      const re: IndexedExample[] = [];
-      const rd: IndexedDocument[] = [];
+      const sn: CweNode[] = [];
+      const snVecs: Float32Array[] = [];
+      const se: CodeExample[] = [];
+      const seVecs: Float32Array[] = [];
+      const sd: KnowledgeDocument[] = [];
       for (let r = 0; r < scale; r += 1) {
         const sfx = r === 0 ? '' : `#${r}`;
-        for (const n of rows.nodes) rn.push({ ...n, id: `${n.id}${sfx}` });
-        for (const e of rows.examples) re.push({ ...e, id: `${e.id}${sfx}`, nodeId: `${e.nodeId}${sfx}` });
-        for (const d of rows.documents) rd.push({ ...d, id: `${d.id}${sfx}` });
+        nodes.forEach((n, i) => {
+          if (r > 0 && !n.language) return;
+          sn.push({ ...n, id: `${n.id}${sfx}` });
+          snVecs.push(causeVecs[i]);
+        });
+        examples.forEach((e, i) => {
+          se.push({ ...e, id: `${e.id}${sfx}`, cweNodeId: e.cweNodeId.startsWith('any:') ? e.cweNodeId : `${e.cweNodeId}${sfx}` });
+          seVecs.push(codeVecs[i]);
+        });
+        for (const d of documents) sd.push({ ...d, id: `${d.id}${sfx}` });
       }
+      const { nodes: rn, examples: re, documents: rd } = indexRows({ nodes: sn, examples: se, documents: sd, catalog }, snVecs, seVecs);
       const t = performance.now();
       await LanceKnowledgeIndex.write(scaledDir, rn, re, rd);
       const writeS = (performance.now() - t) / 1000;
-      const retriever = new CweRetriever(await LanceKnowledgeIndex.open(scaledDir), embedder, facts, { ...DEFAULT_CODE_LEVEL, topK: 4, ranker: DEFAULT_RANKER, gate });
+      const retriever = new CweRetriever(new MemoryKnowledgeIndex(await LanceKnowledgeIndex.open(scaledDir)), embedder, facts, { ...DEFAULT_CODE_LEVEL, topK: 4, ranker: DEFAULT_RANKER, gate });
       for (const q of queries.slice(0, 5)) await retriever.retrieve(q);
       const cwe: number[] = [];
       const code: number[] = [];

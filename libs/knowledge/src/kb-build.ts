@@ -210,6 +210,9 @@ export interface PublishInput {
   inputs?: KbManifest['inputs'];
 }
 
+/** Examples that join a CWE's whole-knowledge document, at most. */
+export const MAX_EXAMPLES_PER_CWE_DOCUMENT = 100;
+
 /**
  * The index rows of a version: search terms for every text field, each CWE's whole-knowledge
  * document (catalogue text and code, its examples, its documents) on its language-neutral node,
@@ -223,7 +226,16 @@ export function indexRows(input: { nodes: CweNode[]; examples: CodeExample[]; do
     if (list) list.push(terms);
     else byCwe.set(cwe, [terms]);
   };
-  for (const e of input.examples) add(e.cwe, e.searchText ?? '');
+  // A CWE's document holds at most MAX_EXAMPLES_PER_CWE_DOCUMENT of its examples (the first by id,
+  // so the choice is stable): the catalogue, the CodeQL help and a hundred fixes say what the
+  // weakness looks like, and the document stays the same size when the KB grows a hundredfold.
+  const perCwe = new Map<string, number>();
+  for (const e of [...input.examples].sort((a, b) => (a.id < b.id ? -1 : 1))) {
+    const n = perCwe.get(e.cwe) ?? 0;
+    if (n >= MAX_EXAMPLES_PER_CWE_DOCUMENT) continue;
+    perCwe.set(e.cwe, n + 1);
+    add(e.cwe, e.searchText ?? '');
+  }
   for (const d of input.documents) for (const cwe of d.cwes) add(cwe, documentTerms.get(d.id) ?? '');
   const nodes: IndexedNode[] = input.nodes.map((n, i) => {
     const neutral = !n.language;
@@ -280,7 +292,8 @@ export async function publishKnowledgeBase(input: PublishInput): Promise<KbManif
   const causeVectors = await embedder.embed(nodes.map((n) => `${n.name ?? ''}\n${n.cause}`));
   const codeVectors = await embedder.embed(examples.map((e) => (e.kind === 'vulnerable' ? e.slicedVulnerable : e.slicedSecure)));
   const rows = indexRows({ nodes, examples, documents, catalog: input.catalog ?? new Map() }, causeVectors, codeVectors);
-  const termCounts = countTerms([...rows.examples.map((e) => e.codeText ?? ''), ...rows.documents.map((d) => d.terms), ...rows.nodes.map((n) => n.catalogTerms ?? '')]);
+  // Every distinct term up to a generous bound: retrieval picks a query's rarest terms by these counts.
+  const termCounts = countTerms([...rows.examples.map((e) => e.codeText ?? ''), ...rows.documents.map((d) => d.terms), ...rows.nodes.map((n) => n.catalogTerms ?? '')], 400_000);
   const manifest = await new KbDirectory(input.kbDir).publish(
     {
       manifest: {

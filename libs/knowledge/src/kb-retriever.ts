@@ -16,6 +16,7 @@ import {
   type KnowledgeIndexReader,
   LanceKnowledgeIndex,
   LsaEmbedder,
+  MemoryKnowledgeIndex,
   type RankerModel,
   type RetrievalConfig,
   type RetrievalQuery,
@@ -205,7 +206,8 @@ export async function openKnowledgeBase(kbDir: string, options: OpenOptions = {}
       nodes: await dir.nodes(manifest.version),
       examples: await dir.examples(manifest.version),
       documents: await dir.documents(manifest.version),
-      index: searchIndex ? await searchIndex(manifest.version) : await LanceKnowledgeIndex.open(versionDir),
+      // Small collections are searched in memory (a LanceDB query costs ~6 ms whatever the size).
+      index: searchIndex ? await searchIndex(manifest.version) : new MemoryKnowledgeIndex(await LanceKnowledgeIndex.open(versionDir)),
       saveCalibration: (file) => writeCalibration(calibration, file),
     },
     options,

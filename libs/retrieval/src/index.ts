@@ -19,3 +19,4 @@ export * from './ranking/linear-ranker';
 export * from './ranking/relevance-gate';
 export * from './ranking/cwe-retriever';
 export * from './ranking/default-models';
+export * from './knowledge-index/memory-search';

@@ -1,7 +1,7 @@
 import { mkdtempSync, readdirSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { type IndexedDocument, type IndexedExample, type IndexedNode, LanceKnowledgeIndex, searchText, shardRows } from '@rescue/retrieval';
+import { type IndexedDocument, type IndexedExample, type IndexedNode, LanceKnowledgeIndex, MemoryKnowledgeIndex, searchText, shardRows } from '@rescue/retrieval';
 
 describe('shardRows', () => {
   it('closes a shard at the row budget or before the text budget is passed, keeping order', () => {
@@ -67,5 +67,61 @@ describe('LanceKnowledgeIndex over shards', () => {
     expect(neutral.every((h) => h.language === '')).toBe(true);
     const docs = await many.searchText('documents', 'terms', searchText('help7'), 5, { kind: 'description' });
     expect(docs[0]).toMatchObject({ id: 'd7', cwes: ['CWE-7', 'CWE-8'] });
+  });
+});
+
+describe('MemoryKnowledgeIndex (small collections searched in memory)', () => {
+  let dir: string;
+  const vec = (seed: number): Float32Array => Float32Array.from({ length: 8 }, (_, j) => Math.sin(seed * 3.1 + j * 0.9));
+  const words = ['buffer', 'length', 'query', 'path', 'command', 'yaml', 'escape', 'html', 'token', 'random', 'copy', 'format'];
+  const nodes: IndexedNode[] = Array.from({ length: 40 }, (_, i) => ({ id: `n${i}`, cwe: `CWE-${i}`, language: i % 4 === 0 ? '' : i % 4 === 1 ? 'python' : 'c', text: searchText(`${words[i % 12]} ${words[(i * 5) % 12]} ${words[(i * 7) % 12]} node${i}`), apiText: `api${i % 5}`, docTerms: searchText(`${words[i % 12]} ${words[(i * 3) % 12]} doc${i}`), causeVector: vec(i) }));
+  const examples: IndexedExample[] = Array.from({ length: 80 }, (_, i) => ({ id: `e${i}`, nodeId: `n${i % 40}`, cwe: `CWE-${i % 40}`, language: i % 3 === 0 ? 'java' : 'python', kind: i % 5 === 0 ? 'vulnerable' : 'fix', apiText: `api${i % 5} call${i % 7}`, codeText: searchText(`${words[i % 12]} ${words[(i * 7) % 12]} ${words[(i * 11) % 12]} f${i}`), codeVector: vec(50 + i) }));
+  const documents: IndexedDocument[] = Array.from({ length: 30 }, (_, i) => ({ id: `d${i}`, kind: i % 2 ? 'description' : 'codeql-help', cwes: [`CWE-${i}`], language: 'python', terms: searchText(`${words[i % 12]} ${words[(i * 5) % 12]} help${i}`) }));
+  let lance: LanceKnowledgeIndex;
+  let memory: MemoryKnowledgeIndex;
+
+  beforeAll(async () => {
+    dir = mkdtempSync(join(tmpdir(), 'rescue-memory-'));
+    await LanceKnowledgeIndex.write(dir, nodes, examples, documents);
+    lance = await LanceKnowledgeIndex.open(dir);
+    memory = new MemoryKnowledgeIndex(lance);
+  }, 60_000);
+  afterAll(() => rmSync(dir, { recursive: true, force: true }));
+
+  it('ranks like the LanceDB full-text index (BM25), filters alike, and carries what a hit needs', async () => {
+    const queries: [Parameters<LanceKnowledgeIndex['searchText']>[0], Parameters<LanceKnowledgeIndex['searchText']>[1], string, Parameters<LanceKnowledgeIndex['searchText']>[4]][] = [
+      ['nodes', 'doc_terms', searchText('buffer query copy'), { neutral: true }],
+      ['nodes', 'text', searchText('html escape format'), { language: 'python' }],
+      ['examples', 'code_text', searchText('yaml command token'), { kind: 'fix', language: 'java' }],
+      ['examples', 'api_text', 'api3 call6', { cwes: ['CWE-3', 'CWE-13', 'CWE-23'] }],
+      ['documents', 'terms', searchText('path random help7'), { kind: 'description' }],
+    ];
+    for (const [collection, field, q, filter] of queries) {
+      const a = await lance.searchText(collection, field, q, 100, filter);
+      const b = await memory.searchText(collection, field, q, 100, filter);
+      // Same hits with the same scores (ties may come in another order).
+      expect(b.map((h) => h.id).sort()).toEqual(a.map((h) => h.id).sort());
+      const lanceById = new Map(a.map((h) => [h.id, h]));
+      for (const h of b) {
+        const l = lanceById.get(h.id)!;
+        expect(h.score).toBeCloseTo(l.score, 3);
+        expect(h).toMatchObject({ cwes: l.cwes, language: l.language });
+      }
+      b.slice(1).forEach((h, i) => expect(h.score).toBeLessThanOrEqual(b[i].score));
+    }
+  });
+
+  it('finds the same nearest vectors, filtered by node', async () => {
+    const a = await lance.searchVector('examples', vec(77), 5, { nodeIds: ['n1', 'n2', 'n3', 'n4'] });
+    const b = await memory.searchVector('examples', vec(77), 5, { nodeIds: ['n1', 'n2', 'n3', 'n4'] });
+    expect(b.map((h) => h.id)).toEqual(a.map((h) => h.id));
+    expect(b[0].score).toBeCloseTo(a[0].score, 4);
+    expect(await memory.counts()).toEqual({ nodes: 40, examples: 80, documents: 30 });
+  });
+
+  it('leaves collections over its size limit to the backend', async () => {
+    const tiny = new MemoryKnowledgeIndex(lance, 10);
+    const q = searchText('buffer query copy');
+    expect(await tiny.searchText('examples', 'code_text', q, 5)).toEqual(await lance.searchText('examples', 'code_text', q, 5));
   });
 });

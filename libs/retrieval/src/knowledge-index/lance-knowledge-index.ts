@@ -172,6 +172,12 @@ export class LanceKnowledgeIndex implements KnowledgeIndexReader {
     return mergeHits(lists, k);
   }
 
+  /** Every row of a collection (all shards), with the given columns: what the in-memory searches load. */
+  async scan(collection: SearchCollection, fields: string[]): Promise<Record<string, unknown>[]> {
+    const lists = await Promise.all(this.tables[collection].map(async (t) => (await t.query().select(fields).toArray()) as Record<string, unknown>[]));
+    return lists.flat();
+  }
+
   async counts(): Promise<Record<SearchCollection, number>> {
     const sum = async (tables: lancedb.Table[]): Promise<number> => (await Promise.all(tables.map((t) => t.countRows()))).reduce((a, b) => a + b, 0);
     return { nodes: await sum(this.tables.nodes), examples: await sum(this.tables.examples), documents: await sum(this.tables.documents) };

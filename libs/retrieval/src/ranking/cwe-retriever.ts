@@ -5,7 +5,7 @@ import { searchTerms } from '../text/search-terms';
 import { type CweFacetName, type CweScore, FacetSearch, type SearchQuery } from './facets';
 import { type CweFacts, candidateFeatures } from './features';
 import { type RankerModel, facetAgreement, scoreCandidate } from './linear-ranker';
-import { type GateModel, type TermCounts, relevanceScore } from './relevance-gate';
+import { type GateModel, type TermCounts, countOf, relevanceScore } from './relevance-gate';
 
 /** What a task offers retrieval, whichever mode produced it (paper §4.1). */
 export interface RetrievalQuery {
@@ -82,12 +82,24 @@ export interface RetrievalResult {
 }
 
 /**
- * A query's terms each once, at most {@link MAX_QUERY_TERMS}: BM25 scores a repeated query term
- * once per occurrence, which lets a prefix that repeats one identifier outweigh everything else it
- * says, and a search cluster refuses a query of more clauses than it allows (1024 by default).
+ * Query terms searched, at most: a code prefix has hundreds of distinct terms, and BM25's cost
+ * grows with each while the common ones (`get`, `data`, `name`) add little but noise.
  */
-export const MAX_QUERY_TERMS = 1000;
-const uniqueTerms = (terms: string[]): string[] => [...new Set(terms)].slice(0, MAX_QUERY_TERMS);
+export const MAX_QUERY_TERMS = 64;
+
+/**
+ * A query's search terms: each once (BM25 scores a repeated query term once per occurrence, which
+ * lets a prefix that repeats one identifier outweigh everything else it says), only those the KB
+ * has (when its counts are complete), and at most {@link MAX_QUERY_TERMS}, the rarest in the KB
+ * first — rarity is what BM25 rewards anyway, so the cut keeps what decides the ranking.
+ */
+export function queryTerms(terms: string[], kb: TermCounts, max = MAX_QUERY_TERMS): string[] {
+  const unique = [...new Set(terms)].filter((t) => !kb.complete || countOf(kb, t) > 0);
+  if (unique.length <= max) return unique;
+  const order = new Map(unique.map((t, i) => [t, i]));
+  const kept = new Set([...unique].sort((a, b) => countOf(kb, a) - countOf(kb, b) || (order.get(a) as number) - (order.get(b) as number)).slice(0, max));
+  return unique.filter((t) => kept.has(t));
+}
 
 const callsInProse = (text: string): string[] => [...text.matchAll(/\b([A-Za-z_][\w.]*)\s*\(/g)].map((m) => m[1]);
 
@@ -113,8 +125,10 @@ export class CweRetriever {
    */
   async analyse(q: RetrievalQuery, facets?: CweFacetName[]): Promise<QueryAnalysis> {
     const ranker = this.config.ranker;
-    const textTerms = uniqueTerms(searchTerms(q.text));
-    const codeTerms = q.code === q.text ? textTerms : uniqueTerms(searchTerms(q.code));
+    const allText = searchTerms(q.text);
+    const allCode = q.code === q.text ? allText : searchTerms(q.code);
+    const textTerms = queryTerms(allText, this.knowledge.termCounts);
+    const codeTerms = q.code === q.text ? textTerms : queryTerms(allCode, this.knowledge.termCounts);
     const search: SearchQuery = {
       language: q.language,
       text: textTerms.join(' '),
@@ -126,7 +140,8 @@ export class CweRetriever {
     const facetSearch = new FacetSearch(this.index, search);
     const rankings = await Promise.all(ranker.facets.map(async (name) => ({ name, hits: wanted.has(name) ? await facetSearch.run(name) : [] })));
     const candidates = candidateFeatures(rankings, (cwe) => this.knowledge.facts(cwe), q.language, ranker.depth);
-    return { search, terms: [...new Set([...textTerms, ...codeTerms])], rankings, candidates };
+    // The gate reads every term: an ordinary word the cut dropped is evidence too.
+    return { search, terms: [...new Set([...allText, ...allCode])], rankings, candidates };
   }
 
   /** The relevance gate's score of some query terms against this KB (see {@link GateModel}). */

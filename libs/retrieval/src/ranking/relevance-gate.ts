@@ -7,6 +7,8 @@ import { searchTerms } from '../text/search-terms';
 export interface TermCounts {
   total: number;
   counts: Record<string, number>;
+  /** True when every distinct term is counted (none was cut for size): an absent term then occurs nowhere. */
+  complete?: boolean;
 }
 
 /**
@@ -47,10 +49,10 @@ export function countTerms(termTexts: Iterable<string>, keep = 60_000): TermCoun
   const kept = [...counts.entries()].sort((a, b) => b[1] - a[1] || (a[0] < b[0] ? -1 : 1)).slice(0, keep);
   const out: Record<string, number> = Object.create(null) as Record<string, number>;
   for (const [t, c] of kept.sort((a, b) => (a[0] < b[0] ? -1 : 1))) out[t] = c;
-  return { total, counts: out };
+  return { total, counts: out, complete: kept.length === counts.size };
 }
 
-const countOf = (c: TermCounts, t: string): number => (Object.hasOwn(c.counts, t) ? c.counts[t] : 0);
+export const countOf = (c: TermCounts, t: string): number => (Object.hasOwn(c.counts, t) ? c.counts[t] : 0);
 
 /** The relevance score of a query's terms (see {@link GateModel}). */
 export function relevanceScore(queryTerms: string[], kb: TermCounts, gate: Omit<GateModel, 'threshold' | 'fittedOn' | 'format'>): number {
