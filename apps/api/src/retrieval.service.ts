@@ -1,15 +1,18 @@
 import { Inject, Injectable, ServiceUnavailableException } from '@nestjs/common';
 import { type OfflineRetrieval, retrieveOffline } from '@rescue/generation';
-import { type OpenedKb, openKnowledgeBaseAt } from '@rescue/knowledge';
+import { KnowledgeBaseReader, type OpenedKb } from '@rescue/knowledge';
 import { Slicer } from '@rescue/slicing';
 import type { ApiConfig } from './api.config';
 import { API_CONFIG } from './api.tokens';
 import type { RetrieveRequest } from './retrieve-request';
 
-/** Offline retrieval for upstream services: the KB folder is opened once and served until restart. */
+/**
+ * Offline retrieval for upstream services: each request is answered by the KB version live when it
+ * arrives (a republish is noticed within a second, no restart), and says which version that was.
+ */
 @Injectable()
 export class RetrievalService {
-  private kb?: Promise<OpenedKb>;
+  private reader?: KnowledgeBaseReader;
   private slicer?: Promise<Slicer>;
 
   constructor(@Inject(API_CONFIG) private readonly config: ApiConfig) {}
@@ -18,13 +21,10 @@ export class RetrievalService {
     const dir = this.config.RESCUE_KB_DIR;
     const esUrl = this.config.ELASTICSEARCH_URL;
     if (!dir && !esUrl) throw new ServiceUnavailableException('no KB configured: set RESCUE_KB_DIR to a folder built by `rescue kb build`, or ELASTICSEARCH_URL to a cluster it was published to');
-    if (!this.kb) {
-      // A folder (searched on Elasticsearch when ELASTICSEARCH_URL is set), or Elasticsearch alone.
-      this.kb = openKnowledgeBaseAt({ dir, elasticsearchUrl: esUrl, elasticsearchPrefix: this.config.ELASTICSEARCH_PREFIX });
-      // A failed open (folder not built yet, ES away) is retried by the next request.
-      this.kb.catch(() => (this.kb = undefined));
-    }
-    return this.kb;
+    // A folder (searched on Elasticsearch when ELASTICSEARCH_URL is set), or Elasticsearch alone. A
+    // failed open (folder not built yet, ES away) is retried by the next request.
+    this.reader ??= new KnowledgeBaseReader({ dir, elasticsearchUrl: esUrl, elasticsearchPrefix: this.config.ELASTICSEARCH_PREFIX });
+    return this.reader.live();
   }
 
   async retrieve(request: RetrieveRequest): Promise<OfflineRetrieval & { kbVersion: string }> {

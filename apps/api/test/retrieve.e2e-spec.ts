@@ -1,4 +1,4 @@
-import { mkdtempSync, rmSync } from 'node:fs';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import type { AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
@@ -63,6 +63,26 @@ describe('POST /v1/retrieve', () => {
       expect(body.guidelines.join(' ')).toMatch(/bound parameters/);
       expect(body.example.code).toContain('%s", (name,)');
       expect(body.moreGuidance.length).toBe(1);
+    } finally {
+      await app.close();
+    }
+  });
+
+  it('answers from a newly published KB version without a restart', async () => {
+    const kbDir = join(dir, 'kb-republished');
+    const catalog = await readCweCatalog(join(examples, 'cwe-catalog-sample.csv'));
+    const build = (sources: string[]) => buildKnowledgeBase({ sources, kbDir, catalog, clusterBy: 'language-cwe', catalogOnlyNodes: true, hops: 2, maxLineBytes: 1 << 20, embedder: localEmbedder });
+    const v1 = (await build([join(examples, 'fix-pairs')])).manifest.version;
+    const { app, url } = await start({ RESCUE_KB_DIR: kbDir });
+    try {
+      const task = { language: 'python', prompt: 'def render(name):\n    # return the greeting page with the name in it\n    return "<h1>Hello " + name + "</h1>"\n' };
+      expect(((await (await post(url, task)).json()) as RetrieveBody).kbVersion).toBe(v1);
+      const extra = join(dir, 'xss.jsonl');
+      writeFileSync(extra, `${JSON.stringify({ language: 'python', cwe: 'CWE-79', before: 'def page(n):\n    return "<b>" + n + "</b>"\n', after: 'def page(n):\n    return "<b>" + html.escape(n) + "</b>"\n' })}\n`);
+      const v2 = (await build([join(examples, 'fix-pairs'), extra])).manifest.version;
+      // The API looks for a new version at most once a second.
+      await new Promise((r) => setTimeout(r, 1100));
+      expect(((await (await post(url, task)).json()) as RetrieveBody).kbVersion).toBe(v2);
     } finally {
       await app.close();
     }

@@ -4,7 +4,7 @@ import type { JobName, JobPayload } from '@rescue/contracts';
 import type { CodingTask } from '@rescue/datasets';
 import { ConfigError, InvalidInputError } from '@rescue/domain';
 import { FsGenerationStore, type GenerationStore, RedisGenerationStore, generateForTask } from '@rescue/generation';
-import { type OpenedKb, openKnowledgeBaseAt } from '@rescue/knowledge';
+import { KnowledgeBaseReader } from '@rescue/knowledge';
 import { LlmClient } from '@rescue/llm';
 import { connectionOptions } from '@rescue/queue';
 import { Slicer } from '@rescue/slicing';
@@ -18,7 +18,7 @@ export class GeneratorService implements OnModuleDestroy {
   private readonly redis?: Redis;
   private readonly store: GenerationStore;
   private readonly llm?: LlmClient;
-  private readonly kbs = new Map<string, Promise<OpenedKb>>();
+  private readonly readers = new Map<string, KnowledgeBaseReader>();
   private slicer?: Promise<Slicer>;
 
   constructor(@Inject(GENERATOR_CONFIG) private readonly config: GeneratorWorkerConfig) {
@@ -27,15 +27,12 @@ export class GeneratorService implements OnModuleDestroy {
     this.llm = LlmClient.fromEnv(config, { dataDir: config.RESCUE_DATA_DIR });
   }
 
-  private kb(dir: string): Promise<OpenedKb> {
-    let kb = this.kbs.get(dir);
-    if (!kb) {
-      // With ELASTICSEARCH_URL the searches run on the KB version's ES indices; documents stay in the folder.
-      kb = openKnowledgeBaseAt({ dir, elasticsearchUrl: this.config.ELASTICSEARCH_URL, elasticsearchPrefix: this.config.ELASTICSEARCH_PREFIX });
-      this.kbs.set(dir, kb);
-      kb.catch(() => this.kbs.delete(dir));
-    }
-    return kb;
+  /** The reader of a KB folder, one per folder: it keeps the versions jobs pin open, and follows republishes. */
+  private reader(dir: string): KnowledgeBaseReader {
+    let reader = this.readers.get(dir);
+    // With ELASTICSEARCH_URL the searches run on the KB version's ES indices; documents stay in the folder.
+    if (!reader) this.readers.set(dir, (reader = new KnowledgeBaseReader({ dir, elasticsearchUrl: this.config.ELASTICSEARCH_URL, elasticsearchPrefix: this.config.ELASTICSEARCH_PREFIX })));
+    return reader;
   }
 
   async generate(payload: JobPayload<JobName.TaskGenerate>): Promise<{ id: string; samples: number; abstained: boolean }> {
@@ -43,8 +40,9 @@ export class GeneratorService implements OnModuleDestroy {
     if (!payload.kbDir) throw new InvalidInputError(`job for ${payload.taskId} names no KB`);
     const task = await this.store.task(payload.batchId, payload.taskId);
     if (!task) throw new InvalidInputError(`task ${payload.taskId} of batch ${payload.batchId} is not in the generation store`);
-    const kb = await this.kb(payload.kbDir);
-    if (kb.manifest.version !== payload.kbVersion) throw new InvalidInputError(`batch ${payload.batchId} was planned on KB ${payload.kbVersion}, but ${payload.kbDir} serves ${kb.manifest.version}`);
+    // The version the batch was planned on, even when a newer one went live meanwhile: every task
+    // of a batch is answered from one KB. A version pruned since is a clear, final error.
+    const kb = await this.reader(payload.kbDir).version(payload.kbVersion);
     this.slicer ??= Slicer.create();
     const slicer = await this.slicer;
     const result = await generateForTask(task, kb, this.llm, {

@@ -13,3 +13,4 @@ export * from './sources/knowledge-sources';
 export * from './sources/codeql-records';
 export * from './sources/catalog-records';
 export * from './sources/knowledge-documents';
+export * from './kb-reader';

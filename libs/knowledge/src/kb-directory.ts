@@ -46,7 +46,7 @@ export class KbDirectory {
   constructor(readonly root: string) {}
 
   versionDir(version: string): string {
-    if (!/^kb-[0-9a-f]{16}$/.test(version)) throw new Error(`not a KB version id: ${JSON.stringify(version)}`);
+    if (!/^kb-[0-9a-f]{16}$/.test(version)) throw new InvalidInputError(`not a KB version id: ${JSON.stringify(version)}`);
     return join(this.root, 'versions', version);
   }
 
@@ -123,7 +123,14 @@ export class KbDirectory {
   async manifest(version?: string): Promise<KbManifest> {
     const v = version ?? (await this.current());
     if (!v) throw new InvalidInputError(`no KB published in ${this.root}: run "rescue kb build" first`);
-    const manifest = JSON.parse(await readFile(join(this.versionDir(v), 'manifest.json'), 'utf8')) as KbManifest;
+    let text: string;
+    try {
+      text = await readFile(join(this.versionDir(v), 'manifest.json'), 'utf8');
+    } catch (err) {
+      if ((err as NodeJS.ErrnoException).code !== 'ENOENT') throw err;
+      throw new InvalidInputError(`KB version ${v} is not in ${this.root}${version ? ' (pruned after newer versions were published, or never built here)' : ''}; the versions kept are listed by "rescue kb list"`);
+    }
+    const manifest = JSON.parse(text) as KbManifest;
     if (manifest.searchTerms === undefined) throw new InvalidInputError(`KB version ${v} in ${this.root} was built by an older Rescue (before search terms); rebuild it with "rescue kb build"`);
     return manifest;
   }

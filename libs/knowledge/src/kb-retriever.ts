@@ -259,11 +259,11 @@ export interface KbLocation {
   elasticsearchPrefix: string;
 }
 
-/** Opens the KB at a location (the one decision CLI, API and workers share). */
-export function openKnowledgeBaseAt(at: KbLocation, options: OpenOptions = {}): Promise<OpenedKb> {
+/** Opens the KB at a location, its live version or the one given (the one decision CLI, API and workers share). */
+export function openKnowledgeBaseAt(at: KbLocation, options: OpenOptions = {}, version?: string): Promise<OpenedKb> {
   const { dir, elasticsearchUrl: url, elasticsearchPrefix: prefix } = at;
-  if (dir) return openKnowledgeBase(dir, options, undefined, url ? elasticsearchSearchFor(url, prefix) : undefined);
-  if (url) return openKnowledgeBaseFromElasticsearch(url, prefix, options);
+  if (dir) return openKnowledgeBase(dir, options, version, url ? elasticsearchSearchFor(url, prefix) : undefined);
+  if (url) return openKnowledgeBaseFromElasticsearch(url, prefix, options, version);
   throw new InvalidInputError('no KB location: give a KB folder or an Elasticsearch URL it was published to');
 }
 

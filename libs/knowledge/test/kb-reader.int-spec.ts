@@ -1,0 +1,45 @@
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join, resolve } from 'node:path';
+import { InvalidInputError } from '@rescue/domain';
+import { KnowledgeBaseReader, buildKnowledgeBase, localEmbedder } from '@rescue/knowledge';
+
+const examples = resolve(__dirname, '../../../examples/fix-pairs');
+
+describe('KnowledgeBaseReader: a long-lived reader follows republishes and serves pinned versions', () => {
+  let kbDir: string;
+  beforeAll(() => {
+    kbDir = mkdtempSync(join(tmpdir(), 'rescue-kb-reader-'));
+  });
+  afterAll(() => rmSync(kbDir, { recursive: true, force: true }));
+
+  const build = (sources: string[], keepVersions = 3) => buildKnowledgeBase({ sources, kbDir, catalog: new Map(), clusterBy: 'language-cwe', catalogOnlyNodes: false, hops: 2, maxLineBytes: 1 << 20, embedder: localEmbedder, keepVersions });
+
+  it('answers live() with a newly published version without a restart, and version(v) with v while it exists', async () => {
+    const v1 = (await build([examples])).manifest.version;
+    let clock = 0;
+    const reader = new KnowledgeBaseReader({ dir: kbDir, elasticsearchPrefix: 'rescue' }, {}, () => clock);
+    expect((await reader.live()).manifest.version).toBe(v1);
+
+    const extra = join(kbDir, 'extra.jsonl');
+    writeFileSync(extra, `${JSON.stringify({ language: 'python', cwe: 'CWE-79', before: 'def page(n):\n    return "<b>" + n + "</b>"\n', after: 'def page(n):\n    return "<b>" + html.escape(n) + "</b>"\n' })}\n`);
+    const v2 = (await build([examples, extra])).manifest.version;
+    expect(v2).not.toBe(v1);
+    // Within the check interval the reader still answers with what it saw; after it, with the new version.
+    expect((await reader.live()).manifest.version).toBe(v1);
+    clock += 1000;
+    expect((await reader.live()).manifest.version).toBe(v2);
+    // A job planned on v1 is still served by v1.
+    const pinned = await reader.version(v1);
+    expect(pinned.manifest.version).toBe(v1);
+    expect((await pinned.retriever.retrieve({ language: 'python', text: 'look the user up by name with an SQL query', code: 'cur.execute(q)', apis: ['execute'] })).cwes[0]?.cwe).toBe('CWE-89');
+
+    // Once pruned, a pinned version is a clear, final error, not a crash or a silent switch.
+    const extra2 = join(kbDir, 'extra2.jsonl');
+    writeFileSync(extra2, `${JSON.stringify({ language: 'python', cwe: 'CWE-22', before: 'def read(p):\n    return open(p).read()\n', after: 'def read(p):\n    return open(safe(p)).read()\n' })}\n`);
+    await build([examples, extra, extra2], 1);
+    const fresh = new KnowledgeBaseReader({ dir: kbDir, elasticsearchPrefix: 'rescue' });
+    await expect(fresh.version(v1)).rejects.toThrow(InvalidInputError);
+    await expect(fresh.version(v1)).rejects.toThrow(/KB version kb-\w+ is not in .*pruned/);
+  }, 60_000);
+});
