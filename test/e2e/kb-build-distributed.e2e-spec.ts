@@ -93,4 +93,25 @@ describe('distributed KB build: one process per worker app, real Redis', () => {
       await slices.close();
     }
   }, 180_000);
+
+  it('honours the build options it cannot carry out, by failing with what to set instead of dropping them', async () => {
+    // --es: the indexer publishes to its own ELASTICSEARCH_URL, and this one has none.
+    const es = await run('node', [bin, 'kb', 'build', '--distributed', '--source', join(root, 'examples/fix-pairs'), '--kb', join(dir, 'kb-d3'), '--es', 'http://127.0.0.1:9', '--json'], { env }).then(
+      () => undefined,
+      (err: { code: number; stderr: string }) => err,
+    );
+    expect(es?.code).toBe(1);
+    expect(es?.stderr).toMatch(/asks to publish to Elasticsearch, but this indexer has no ELASTICSEARCH_URL/);
+    // LLM distillation: the command has an LLM configured, the summarize worker has none.
+    const llm = await run('node', [bin, 'kb', 'build', '--distributed', '--source', join(root, 'examples/fix-pairs'), '--kb', join(dir, 'kb-d4'), '--json'], { env: { ...env, LLM_BASE_URL: 'http://127.0.0.1:9/v1', LLM_MODEL: 'm' } }).then(
+      () => undefined,
+      (err: { code: number; stderr: string }) => err,
+    );
+    expect(llm?.code).toBe(1);
+    expect(llm?.stderr).toMatch(/asks for LLM distillation, but this cluster-summarize worker has no LLM/);
+    // --extractive with the same LLM configured: honoured, and labelled as such.
+    const extractive = JSON.parse((await run('node', [bin, 'kb', 'build', '--distributed', '--extractive', '--batch-size', '4', '--source', join(root, 'examples/fix-pairs'), '--kb', join(dir, 'kb-d5'), '--json'], { env: { ...env, LLM_BASE_URL: 'http://127.0.0.1:9/v1', LLM_MODEL: 'm' } })).stdout);
+    expect(extractive.manifest.distillation.mode).toBe('extractive');
+  }, 120_000);
 });
+

@@ -1,9 +1,11 @@
 import { z } from 'zod';
-import { elasticsearchEnv, httpEnv, loadConfig, redisEnv } from '@rescue/config';
+import { elasticsearchEnv, httpEnv, llmEnv, loadConfig, redisEnv } from '@rescue/config';
 
 export const apiEnv = redisEnv
   .extend(httpEnv.shape)
   .extend(elasticsearchEnv.shape)
+  // Only to query a KB built with `--embedder llm` (its query embeddings come from that endpoint).
+  .extend(llmEnv.shape)
   .extend({
     /** The KB folder /v1/retrieve serves (its CURRENT version); unset: the endpoint answers 503. */
     RESCUE_KB_DIR: z.string().min(1).optional(),

@@ -3,6 +3,7 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { promisify } from 'node:util';
+import { FakeOpenAiServer } from '@rescue/testing';
 
 const run = promisify(execFile);
 const root = resolve(__dirname, '../../..');
@@ -59,4 +60,34 @@ describe('rescue retrieve (offline, on the examples KB)', () => {
     expect(out.guidelines.join(' ')).toMatch(/bound parameters/);
     expect(out.example.code).toContain('%s", (name,)');
   });
+});
+
+describe('rescue kb build --embedder llm: a KB embedded by an embeddings endpoint can be queried', () => {
+  let kb: string;
+  let fake: FakeOpenAiServer;
+  beforeAll(async () => {
+    kb = mkdtempSync(join(tmpdir(), 'rescue-llm-embedded-'));
+    fake = await FakeOpenAiServer.start({ embeddingDimensions: 32 });
+  });
+  afterAll(async () => {
+    await fake.close();
+    rmSync(kb, { recursive: true, force: true });
+  });
+
+  it('is queried through the same endpoint, and without one says what to set', async () => {
+    const env = { ...process.env, LLM_BASE_URL: fake.baseUrl, LLM_API_KEY: 'sk-test-never-shown', LLM_MODEL: 'fake', LLM_MODEL_EMBEDDER: 'fake-embed', LLM_CACHE: 'none' };
+    await run('node', [bin, 'kb', 'build', '--source', join(root, 'examples/fix-pairs'), '--kb', kb, '--embedder', 'llm', '--extractive', '--json'], { env, maxBuffer: 1 << 24 });
+    const task = 'def get_order(db, order_id):\n    cur = db.cursor()\n    cur.execute("SELECT * FROM orders WHERE id = \'%s\'" % order_id)\n';
+    const out = JSON.parse((await run('node', [bin, 'retrieve', task, '--language', 'python', '--kb', kb], { env })).stdout);
+    expect(out.cwes[0].cwe).toBe('CWE-89');
+    expect(out.example.code.length).toBeGreaterThan(0);
+    expect(fake.requests.some((r) => r.endpoint === 'embeddings' && r.model === 'fake-embed')).toBe(true);
+    const bare = { ...process.env, LLM_BASE_URL: '', LLM_MODEL: '' };
+    const failed = await run('node', [bin, 'retrieve', task, '--language', 'python', '--kb', kb], { env: bare }).then(
+      () => undefined,
+      (err: { code: number; stderr: string }) => err,
+    );
+    expect(failed?.code).not.toBe(0);
+    expect(failed?.stderr).toMatch(/was embedded with openai-compatible \(fake-embed\): set LLM_BASE_URL and LLM_MODEL_EMBEDDER=fake-embed/);
+  }, 60_000);
 });

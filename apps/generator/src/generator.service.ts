@@ -4,7 +4,7 @@ import type { JobName, JobPayload } from '@rescue/contracts';
 import type { CodingTask } from '@rescue/datasets';
 import { ConfigError, InvalidInputError } from '@rescue/domain';
 import { FsGenerationStore, type GenerationStore, RedisGenerationStore, generateForTask } from '@rescue/generation';
-import { KnowledgeBaseReader } from '@rescue/knowledge';
+import { KnowledgeBaseReader, llmEmbedderFor } from '@rescue/knowledge';
 import { LlmClient } from '@rescue/llm';
 import { connectionOptions } from '@rescue/queue';
 import { Slicer } from '@rescue/slicing';
@@ -31,7 +31,7 @@ export class GeneratorService implements OnModuleDestroy {
   private reader(dir: string): KnowledgeBaseReader {
     let reader = this.readers.get(dir);
     // With ELASTICSEARCH_URL the searches run on the KB version's ES indices; documents stay in the folder.
-    if (!reader) this.readers.set(dir, (reader = new KnowledgeBaseReader({ dir, elasticsearchUrl: this.config.ELASTICSEARCH_URL, elasticsearchPrefix: this.config.ELASTICSEARCH_PREFIX })));
+    if (!reader) this.readers.set(dir, (reader = new KnowledgeBaseReader({ dir, elasticsearchUrl: this.config.ELASTICSEARCH_URL, elasticsearchPrefix: this.config.ELASTICSEARCH_PREFIX }, { embedderFor: llmEmbedderFor(this.llm) })));
     return reader;
   }
 

@@ -23,6 +23,17 @@ export const KbBuildSpec = z.object({
   catalogOnlyNodes: z.boolean().default(true),
   /** CodeQL checkouts read as knowledge sources (query help and paired examples). */
   codeqlRoots: z.array(z.string().min(1)).default([]),
+  /**
+   * How guidelines are written, decided by whoever starts the build (as the inline build decides
+   * it): `llm` needs a summarize worker with an LLM, and fails the build where there is none.
+   */
+  distillation: z.enum(['llm', 'extractive']).default('extractive'),
+  /** The paper's b: cases per summarization call. */
+  batchSize: z.number().int().min(2).max(50).default(10),
+  /** `llm` embeds with the indexer's embeddings endpoint. */
+  embedder: z.enum(['local', 'llm']).default('local'),
+  /** Also publish to Elasticsearch under this prefix: the indexer's own ELASTICSEARCH_URL (URLs carry credentials, which never travel in job data). */
+  elasticsearchPrefix: z.string().regex(/^[a-z0-9][a-z0-9_-]{0,63}$/, 'lowercase letters, digits, _ and -').optional(),
 });
 
 export const DatasetIngestPayload = z.object({

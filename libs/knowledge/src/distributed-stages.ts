@@ -6,7 +6,7 @@ import { Slicer } from '@rescue/slicing';
 import { type ClusterDistiller, adviceFor, completeKnowledge, summarizeCluster } from './kb-assembly';
 import { genericMitigations } from './extractive-summarizer';
 import { type ExtraKnowledge, extraKnowledgeAt, sourceDocuments } from './sources/knowledge-sources';
-import { type BuildEmbedder, publishKnowledgeBase } from './kb-build';
+import { type BuildEmbedder, type PublishInput, publishKnowledgeBase } from './kb-build';
 import type { KbManifest } from './kb-directory';
 import type { BuildStaging } from './build-staging';
 
@@ -69,7 +69,7 @@ export async function runSummarizeJob(
 
 export async function runIndexJob(
   payload: JobPayload<JobName.KbIndex>,
-  deps: { staging: BuildStaging; embedder: (corpus: string[]) => Promise<BuildEmbedder>; distillationMode: 'llm' | 'extractive' },
+  deps: { staging: BuildStaging; embedder: (corpus: string[]) => Promise<BuildEmbedder>; alsoPublish?: PublishInput['alsoPublish'] },
   children: SummarizeJobResult[],
 ): Promise<KbManifest> {
   const build = payload.build;
@@ -100,7 +100,7 @@ export async function runIndexJob(
     records: clusterExamples.length,
     clusterBy: build.clusterBy,
     hops: build.hops,
-    distillationMode: deps.distillationMode,
+    alsoPublish: deps.alsoPublish,
     llmCalls: children.reduce((n, c) => n + c.llmCalls, 0),
     llmCallsCached: children.reduce((n, c) => n + c.llmCached, 0),
     embedder: deps.embedder,

@@ -177,7 +177,6 @@ export async function buildKnowledgeBase(options: KbBuildOptions): Promise<KbBui
       records: included.length,
       clusterBy: options.clusterBy,
       hops: options.hops,
-      distillationMode: (options.distiller ?? extractiveDistiller).mode,
       llmCalls,
       llmCallsCached,
       embedder: options.embedder,
@@ -199,7 +198,6 @@ export interface PublishInput {
   records: number;
   clusterBy: ClusterBy;
   hops: number;
-  distillationMode: 'llm' | 'extractive';
   llmCalls: number;
   llmCallsCached: number;
   embedder: (corpus: string[]) => Promise<BuildEmbedder>;
@@ -266,6 +264,15 @@ export function indexRows(input: { nodes: CweNode[]; examples: CodeExample[]; do
   return { nodes, examples, documents };
 }
 
+/**
+ * How a version's text was written, read off its nodes (each records its provenance), never off
+ * the environment of the process that publishes it: the indexer of a distributed build has no say.
+ */
+export function distillationOf(nodes: CweNode[]): { mode: 'llm' | 'extractive'; model?: string } {
+  const llm = nodes.find((n) => n.provenance.mode === 'llm');
+  return llm && llm.provenance.mode === 'llm' ? { mode: 'llm', model: llm.provenance.model } : { mode: 'extractive' };
+}
+
 /** Examples by source and language, documents by kind: what a version was built from. */
 function sourcesOf(examples: CodeExample[], documents: KnowledgeDocument[]): NonNullable<KbManifest['sources']> {
   const ex: Record<string, Record<string, number>> = {};
@@ -301,7 +308,7 @@ export async function publishKnowledgeBase(input: PublishInput): Promise<KbManif
         counts: { nodes: nodes.length, catalogOnlyNodes: nodes.filter((n) => n.provenance.mode === 'catalog-only').length, examples: examples.length, records: input.records, documents: documents.length },
         sources: sourcesOf(examples, documents),
         embedder: embedder.describe(),
-        distillation: { mode: input.distillationMode, llmCalls: input.llmCalls, llmCallsCached: input.llmCallsCached },
+        distillation: { ...distillationOf(nodes), llmCalls: input.llmCalls, llmCallsCached: input.llmCallsCached },
         slicer: { version: SLICER_VERSION, hops: input.hops },
         searchTerms: SEARCH_TERMS_VERSION,
         ...(input.inputs ? { inputs: input.inputs } : {}),

@@ -2,7 +2,8 @@ import { existsSync } from 'node:fs';
 import { mkdir, readFile, rename, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { Client } from '@elastic/elasticsearch';
-import { InvalidInputError } from '@rescue/domain';
+import { ConfigError, InvalidInputError } from '@rescue/domain';
+import type { Llm } from '@rescue/llm';
 import {
   type CweFacts,
   CweRetriever,
@@ -11,10 +12,13 @@ import {
   ElasticsearchKbDocuments,
   ElasticsearchKnowledgeIndex,
   type Embedder,
+  type EmbedderDescription,
   type GateModel,
+  type IndexedKnowledge,
   type KnowledgeFacts,
   type KnowledgeIndexReader,
   LanceKnowledgeIndex,
+  LlmEmbedder,
   LsaEmbedder,
   MemoryKnowledgeIndex,
   type RankerModel,
@@ -93,11 +97,28 @@ export interface OpenedKb {
   saveCalibration(file: CalibrationFile): Promise<void>;
 }
 
-/** Offline queries need the embedder's model; an LLM-embedded KB would need the LLM at query time. */
-function assertQueryable(manifest: KbManifest): void {
-  if (manifest.embedder.id !== 'local-lsa') {
-    throw new InvalidInputError(`KB ${manifest.version} was embedded with ${String(manifest.embedder.id)}; only local-lsa KBs can be queried offline for now`);
+/**
+ * The embedder a version's vectors were made with, so queries land in the same space: the local
+ * LSA model stored with the version, or, for a KB embedded by an embeddings endpoint, one the
+ * caller builds from its LLM configuration (`embedderFor`).
+ */
+function embedderOf(manifest: KbManifest, embedderJson: string | undefined, embedderFor: OpenOptions['embedderFor']): Embedder {
+  const description = manifest.embedder as EmbedderDescription;
+  if (description.id === 'local-lsa') {
+    if (embedderJson === undefined) throw new InvalidInputError(`KB version ${manifest.version} has no embedder.json; rebuild it with "rescue kb build"`);
+    return LsaEmbedder.fromJSON(embedderJson);
   }
+  const embedder = embedderFor?.(description);
+  if (!embedder) {
+    const model = typeof description.params?.model === 'string' ? description.params.model : 'its model';
+    throw new ConfigError([`KB version ${manifest.version} was embedded with ${description.id} (${model}): set LLM_BASE_URL and LLM_MODEL_EMBEDDER=${model} where it is queried`]);
+  }
+  return embedder;
+}
+
+/** For callers with an LLM: the embeddings endpoint a KB built with `--embedder llm` needs at query time. */
+export function llmEmbedderFor(llm: Llm | undefined): OpenOptions['embedderFor'] {
+  return (description) => (llm && description.id === 'openai-compatible' && typeof description.params.model === 'string' ? new LlmEmbedder(llm, description.params.model) : undefined);
 }
 
 /**
@@ -144,15 +165,17 @@ export interface OpenOptions {
   /** A gate, or `false` to never abstain. */
   gate?: GateModel | false;
   topK?: number;
+  /** The query embedder for a KB not embedded locally (see {@link llmEmbedderFor}). */
+  embedderFor?: (description: EmbedderDescription) => Embedder | undefined;
 }
 
 function assemble(
   manifest: KbManifest,
   source: string,
-  parts: { embedderJson: string; termCounts: TermCounts; calibration?: CalibrationFile; nodes: CweNode[]; examples: CodeExample[]; documents: KnowledgeDocument[]; index: KnowledgeIndexReader; saveCalibration: (file: CalibrationFile) => Promise<void> },
+  parts: { embedderJson?: string; termCounts: TermCounts; calibration?: CalibrationFile; nodes: CweNode[]; examples: CodeExample[]; documents: KnowledgeDocument[]; index: KnowledgeIndexReader; saveCalibration: (file: CalibrationFile) => Promise<void> },
   options: OpenOptions,
 ): OpenedKb {
-  const embedder: Embedder = LsaEmbedder.fromJSON(parts.embedderJson);
+  const embedder = embedderOf(manifest, parts.embedderJson, options.embedderFor);
   const nodes = new Map(parts.nodes.map((n) => [n.id, n]));
   const examples = new Map(parts.examples.map((e) => [e.id, e]));
   const facts = knowledgeFacts(nodes, parts.examples, parts.documents, parts.termCounts);
@@ -194,13 +217,13 @@ export async function openKnowledgeBase(kbDir: string, options: OpenOptions = {}
   const dir = new KbDirectory(kbDir);
   const manifest = await dir.manifest(version);
   const versionDir = dir.versionDir(manifest.version);
-  assertQueryable(manifest);
   const calibration = calibrationPath(kbDir, manifest.version);
+  const embedderPath = join(versionDir, 'embedder.json');
   return assemble(
     manifest,
     versionDir,
     {
-      embedderJson: await readFile(join(versionDir, 'embedder.json'), 'utf8'),
+      embedderJson: existsSync(embedderPath) ? await readFile(embedderPath, 'utf8') : undefined,
       termCounts: await readTermCounts(versionDir),
       calibration: await readCalibration(calibration),
       nodes: await dir.nodes(manifest.version),
@@ -231,8 +254,6 @@ export async function openKnowledgeBaseFromElasticsearch(url: string, prefix: st
   const documents = new ElasticsearchKbDocuments(client, prefix);
   const docs = await documents.read(live);
   const manifest = docs.manifest as KbManifest;
-  assertQueryable(manifest);
-  if (docs.embedder === undefined) throw new InvalidInputError(`KB version ${live} in Elasticsearch has no embedder document; republish it with \`rescue kb build --es\``);
   if (docs.termCounts === undefined) throw new InvalidInputError(`KB version ${live} in Elasticsearch has no term counts; republish it with \`rescue kb build --es\``);
   const calibration = docs.calibration ? checkCalibration(docs.calibration as CalibrationFile, `the calibration of ${live} in Elasticsearch`) : undefined;
   return assemble(
@@ -286,6 +307,21 @@ export async function publishKbDocuments(client: Client, prefix: string, kbDir: 
     examples: await dir.examples(manifest.version),
     documents: await dir.documents(manifest.version),
   });
+}
+
+/**
+ * The `alsoPublish` step of a build that also goes to Elasticsearch: the version's documents
+ * first (readers of a live version then find them), then its search indices behind the aliases,
+ * then the documents of the versions the publish pruned. Shared by the inline build and the
+ * distributed indexer.
+ */
+export function elasticsearchPublisher(url: string, prefix: string, kbDir: string): (version: string, index: IndexedKnowledge, dims: number) => Promise<void> {
+  return async (version, index, dims) => {
+    const client = elasticsearchClient(url);
+    await publishKbDocuments(client, prefix, kbDir, version);
+    const result = await new ElasticsearchKnowledgeIndex(client, { prefix }).publish(version, index, { dims });
+    await new ElasticsearchKbDocuments(client, prefix).delete(result.deletedVersions);
+  };
 }
 
 /** What offline retrieval reads from a task's code: API references (calls and imports). */

@@ -5,7 +5,7 @@ import { loadConfig, redisEnv } from '@rescue/config';
 import { JobName, type KbBuildSpecInput, QueueName } from '@rescue/contracts';
 import { expandSources, fileSha256 } from '@rescue/datasets';
 import { type KbManifest, splitSources } from '@rescue/knowledge';
-import { PipelineQueue, connectRedis, connectionOptions, settledJob } from '@rescue/queue';
+import { PipelineQueue, connectRedis, connectionOptions, rootFailure, settledJob } from '@rescue/queue';
 
 export interface DistributedBuildInput {
   sources: string[];
@@ -14,6 +14,10 @@ export interface DistributedBuildInput {
   hops: number;
   clusterBy: 'language-cwe' | 'cwe';
   catalogOnlyNodes: boolean;
+  distillation: 'llm' | 'extractive';
+  batchSize: number;
+  embedder: 'local' | 'llm';
+  elasticsearchPrefix?: string;
   onEvent?: (message: string) => void;
 }
 
@@ -51,6 +55,10 @@ export async function buildDistributed(input: DistributedBuildInput): Promise<Di
       catalogPath: input.catalogPath ? resolve(input.catalogPath) : undefined,
       catalogOnlyNodes: input.catalogOnlyNodes,
       codeqlRoots: codeqlRoots.map((r) => resolve(r)),
+      distillation: input.distillation,
+      batchSize: input.batchSize,
+      embedder: input.embedder,
+      elasticsearchPrefix: input.elasticsearchPrefix,
     };
     const ingestJob = await queue.enqueue(JobName.DatasetIngest, { v: 1, sources, format: 'auto', build });
     input.onEvent?.(`build ${buildId}: ingest job ${ingestJob.jobId} enqueued`);
@@ -67,6 +75,9 @@ export async function buildDistributed(input: DistributedBuildInput): Promise<Di
 
 async function succeeded(queue: PipelineQueue, name: QueueName, jobId: string, events: QueueEvents): Promise<Job> {
   const job = await settledJob(queue.queue(name), jobId, events);
-  if ((await job.getState()) !== 'completed') throw new Error(`${name} job ${jobId} failed: ${job.failedReason ?? 'unknown reason'}`);
+  if ((await job.getState()) !== 'completed') {
+    const reason = await rootFailure(job, async (queueName, id) => queue.queue(queueName as QueueName).getJob(id));
+    throw new Error(`${name} job ${jobId} failed: ${reason}`);
+  }
   return job;
 }

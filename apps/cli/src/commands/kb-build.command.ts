@@ -4,10 +4,9 @@ import { join } from 'node:path';
 import { ingestEnv, llmEnv, loadConfig } from '@rescue/config';
 import { type CweEntry, readCweCatalog } from '@rescue/datasets';
 import type { CweId } from '@rescue/domain';
-import { DEFAULT_LLM_DISTILLER, type KbBuildStage, buildKnowledgeBase, llmDistiller, localEmbedder, publishKbDocuments } from '@rescue/knowledge';
-import { Client } from '@elastic/elasticsearch';
+import { DEFAULT_LLM_DISTILLER, type KbBuildStage, buildKnowledgeBase, elasticsearchPublisher, llmDistiller, localEmbedder } from '@rescue/knowledge';
 import { LlmClient } from '@rescue/llm';
-import { ElasticsearchKbDocuments, ElasticsearchKnowledgeIndex, LlmEmbedder } from '@rescue/retrieval';
+import { LlmEmbedder } from '@rescue/retrieval';
 import { buildDistributed } from './kb-build-distributed';
 import { intOption } from '../options';
 
@@ -45,8 +44,16 @@ export function registerKbBuild(kb: Command): void {
     .option('--json', 'print the build report as JSON')
     .action(async (opts: BuildOptions) => {
       const hops = intOption('--hops', opts.hops, 0, 10);
+      const batchSize = intOption('--batch-size', opts.batchSize, 2, 50);
       if (opts.clusterBy !== 'language-cwe' && opts.clusterBy !== 'cwe') throw new Error(`--cluster-by must be language-cwe or cwe, not ${JSON.stringify(opts.clusterBy)}`);
+      if (opts.embedder !== 'local' && opts.embedder !== 'llm') throw new Error(`--embedder must be local or llm, not ${JSON.stringify(opts.embedder)}`);
       if (opts.distributed) {
+        // Every option of the inline build travels in the build spec; the LLM is used, as inline,
+        // when this command's environment configures one and --extractive is not given (the
+        // summarize workers then need theirs). An Elasticsearch URL carries credentials, which job
+        // data never holds: the indexer publishes to its own ELASTICSEARCH_URL under --es-prefix.
+        const distillation = !opts.extractive && LlmClient.fromEnv(loadConfig(llmEnv)) ? 'llm' : 'extractive';
+        if (opts.es) process.stderr.write(`rescue: the indexer publishes to its own ELASTICSEARCH_URL (prefix ${opts.esPrefix}); the URL given here is not sent to the workers\n`);
         const result = await buildDistributed({
           sources: opts.source,
           kbDir: opts.kb,
@@ -54,6 +61,10 @@ export function registerKbBuild(kb: Command): void {
           hops,
           clusterBy: opts.clusterBy,
           catalogOnlyNodes: opts.catalogNodes,
+          distillation,
+          batchSize,
+          embedder: opts.embedder,
+          elasticsearchPrefix: opts.es ? opts.esPrefix : undefined,
           onEvent: opts.json ? undefined : (m) => process.stderr.write(`${m}\n`),
         });
         if (opts.json) return void process.stdout.write(`${JSON.stringify(result, null, 2)}\n`);
@@ -64,9 +75,7 @@ export function registerKbBuild(kb: Command): void {
         return;
       }
       const env = loadConfig(ingestEnv);
-      const batchSize = intOption('--batch-size', opts.batchSize, 2, 50);
       // The LLM writes guidelines and causes when one is configured; answers are cached in the KB folder.
-      if (opts.embedder !== 'local' && opts.embedder !== 'llm') throw new Error(`--embedder must be local or llm, not ${JSON.stringify(opts.embedder)}`);
       const llmClient = LlmClient.fromEnv(loadConfig(llmEnv), { dataDir: join(opts.kb, 'cache') });
       if (opts.embedder === 'llm' && !llmClient) throw new Error('--embedder llm needs an LLM endpoint: set LLM_BASE_URL (and LLM_MODEL_EMBEDDER)');
       const llm = opts.extractive ? undefined : llmClient;
@@ -94,15 +103,7 @@ export function registerKbBuild(kb: Command): void {
         embedder: opts.embedder === 'llm' && llmClient ? async () => new LlmEmbedder(llmClient, llmClient.modelFor('embedder')) : localEmbedder,
         distiller: llm ? llmDistiller(llm, { ...DEFAULT_LLM_DISTILLER, batchSize, model: llm.modelFor('summarizer') }) : undefined,
         llmStats: llm ? () => llm.stats() : undefined,
-        alsoPublish: opts.es
-          ? async (version, index, dims) => {
-              const client = new Client({ node: opts.es as string });
-              // Documents first: once the aliases move, readers of the live version find them.
-              await publishKbDocuments(client, opts.esPrefix, opts.kb, version);
-              const result = await new ElasticsearchKnowledgeIndex(client, { prefix: opts.esPrefix }).publish(version, index, { dims });
-              await new ElasticsearchKbDocuments(client, opts.esPrefix).delete(result.deletedVersions);
-            }
-          : undefined,
+        alsoPublish: opts.es ? elasticsearchPublisher(opts.es, opts.esPrefix, opts.kb) : undefined,
         onStage: (stage, event, done, total) => {
           if (!bars) return;
           let bar = stageBars.get(stage);
