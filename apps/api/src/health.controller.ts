@@ -16,7 +16,9 @@ export class HealthController {
   async ready(): Promise<{ status: 'ok'; redis: 'up' }> {
     try {
       await this.redis.ping();
-    } catch {
+    } catch (_unreachable) {
+      // Swallowed on purpose: whatever the cause (refused, timeout, auth), the probe's answer is
+      // "down", and an unauthenticated endpoint must not publish it (it may name hosts).
       throw new HttpException({ status: 'unavailable', redis: 'down' }, HttpStatus.SERVICE_UNAVAILABLE);
     }
     return { status: 'ok', redis: 'up' };

@@ -1,4 +1,5 @@
 import { Inject, Injectable, ServiceUnavailableException } from '@nestjs/common';
+import { classify } from '@rescue/domain';
 import { type OfflineRetrieval, retrieveOffline } from '@rescue/generation';
 import { KnowledgeBaseReader, type OpenedKb, llmEmbedderFor } from '@rescue/knowledge';
 import { LlmClient } from '@rescue/llm';
@@ -34,7 +35,9 @@ export class RetrievalService {
       kb = await this.open();
     } catch (err) {
       if (err instanceof ServiceUnavailableException) throw err;
-      throw new ServiceUnavailableException(`the KB cannot be opened: ${(err as Error).message}`);
+      // To a client, a KB that cannot be opened (not built, none live, Elasticsearch away) is the
+      // service being unavailable, whatever the cause's own kind: 503, and the next request retries.
+      throw new ServiceUnavailableException(`the KB cannot be opened: ${classify(err).message}`);
     }
     this.slicer ??= Slicer.create();
     const guidance = { cwes: request.guidanceCwes, tokens: request.guidanceTokens };

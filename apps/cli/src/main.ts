@@ -1,10 +1,12 @@
-import { ConfigError } from '@rescue/domain';
+import { ConfigError, classify } from '@rescue/domain';
 import { buildProgram } from './program';
 
 buildProgram()
   .parseAsync(process.argv)
   .catch((err: unknown) => {
-    const message = err instanceof ConfigError ? `invalid settings:\n  ${err.problems.join('\n  ')}` : err instanceof Error ? err.message : String(err);
+    const failure = classify(err);
+    // Settings are listed one per line: there can be several, each named with its variable.
+    const message = err instanceof ConfigError ? `invalid settings:\n  ${err.problems.join('\n  ')}` : failure.message;
     process.stderr.write(`rescue: ${message}\n`);
-    process.exitCode = 1;
+    process.exitCode = failure.exitCode;
   });

@@ -1,4 +1,5 @@
 import { type CodingTask, type TaskLineProblem, readSecEvalScenarios, readTaskLines } from '@rescue/datasets';
+import { InvalidInputError } from '@rescue/domain';
 
 const describe = (p: TaskLineProblem): string => `${p.file}${p.line ? `:${p.line}` : ''}: ${p.field ? `${p.field}: ` : ''}${p.message}`;
 
@@ -26,7 +27,7 @@ export class TaskInput {
   async withGold(from: { dev?: string; tasks?: string }): Promise<CodingTask[]> {
     const tasks = from.dev ? await readSecEvalScenarios(from.dev) : [];
     if (from.tasks) tasks.push(...(await this.all(from.tasks)));
-    if (tasks.length === 0) throw new Error('no tasks: give --dev <dir> or --tasks <jsonl> with gold_cwes');
+    if (tasks.length === 0) throw new InvalidInputError('no tasks: give --dev <dir> or --tasks <jsonl> with gold_cwes');
     return tasks;
   }
 

@@ -2,7 +2,7 @@ import { Inject, Injectable, type OnModuleDestroy } from '@nestjs/common';
 import { Redis } from 'ioredis';
 import type { JobName, JobPayload } from '@rescue/contracts';
 import type { CodingTask } from '@rescue/datasets';
-import { ConfigError, InvalidInputError } from '@rescue/domain';
+import { ConfigError, InvalidInputError, NotFoundError } from '@rescue/domain';
 import { FsGenerationStore, type GenerationStore, RedisGenerationStore, generateForTask } from '@rescue/generation';
 import { KnowledgeBaseReader, llmEmbedderFor } from '@rescue/knowledge';
 import { LlmClient } from '@rescue/llm';
@@ -39,7 +39,7 @@ export class GeneratorService implements OnModuleDestroy {
     if (!this.llm) throw new ConfigError(['LLM_BASE_URL is not set on the generator worker']);
     if (!payload.kbDir) throw new InvalidInputError(`job for ${payload.taskId} names no KB`);
     const task = await this.store.task(payload.batchId, payload.taskId);
-    if (!task) throw new InvalidInputError(`task ${payload.taskId} of batch ${payload.batchId} is not in the generation store`);
+    if (!task) throw new NotFoundError(`task ${payload.taskId} of batch ${payload.batchId} is not in the generation store`);
     // The version the batch was planned on, even when a newer one went live meanwhile: every task
     // of a batch is answered from one KB. A version pruned since is a clear, final error.
     const kb = await this.reader(payload.kbDir).version(payload.kbVersion);

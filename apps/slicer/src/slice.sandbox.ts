@@ -3,11 +3,10 @@
 // renewing job locks, so long batches would stall and run twice.
 import type { SandboxedJob } from 'bullmq';
 import { Redis } from 'ioredis';
-import { JobName, PayloadError, parsePayload } from '@rescue/contracts';
+import { JobName, parsePayload } from '@rescue/contracts';
 import { createRecordStore, type RecordStore } from '@rescue/datasets';
-import { RescueError } from '@rescue/domain';
 import { type SliceBatchResult, type SliceDocument, Slicer, sliceBatch } from '@rescue/slicing';
-import { connectionOptions } from '@rescue/queue';
+import { connectionOptions, runClassified } from '@rescue/queue';
 import { loadSlicerWorkerConfig } from './slicer-worker.config';
 
 interface Context {
@@ -32,26 +31,15 @@ function open(): Promise<Context> {
   return context;
 }
 
-/** Bad input must not be retried; the parent process recognises the error by its name. */
-function unrecoverable(message: string): Error {
-  const err = new Error(message);
-  err.name = 'UnrecoverableError';
-  return err;
-}
-
+/**
+ * Every failure, opening included (a ConfigError from the settings is as final as bad input), goes
+ * through the queue's one mapping. BullMQ's UnrecoverableError carries its name as an own property,
+ * so the parent process still recognises it after the error crosses the thread boundary.
+ */
 export default async function processSliceJob(job: SandboxedJob): Promise<SliceBatchResult> {
-  let payload;
-  try {
-    payload = parsePayload(JobName.RecordSlice, job.data);
-  } catch (err) {
-    if (err instanceof PayloadError) throw unrecoverable(err.message);
-    throw err;
-  }
-  const { slicer, records, slices } = await open();
-  try {
-    return await sliceBatch(slicer, payload.recordIds, payload.hops, records, slices);
-  } catch (err) {
-    if (err instanceof RescueError && (err.kind === 'invalid-input' || err.kind === 'unsupported')) throw unrecoverable(err.message);
-    throw err;
-  }
+  return runClassified(undefined, async () => {
+    const payload = parsePayload(JobName.RecordSlice, job.data);
+    const { slicer, records, slices } = await open();
+    return sliceBatch(slicer, payload.recordIds, payload.hops, records, slices);
+  });
 }

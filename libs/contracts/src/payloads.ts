@@ -1,4 +1,5 @@
 import { z } from 'zod';
+import { InvalidInputError } from '@rescue/domain';
 import { JobName } from './queues';
 
 // Payloads carry ids, paths and small parameters, never source text or secrets: BullMQ stores job
@@ -98,11 +99,10 @@ export type KbBuildSpecValue = z.output<typeof KbBuildSpec>;
 export type JobPayload<N extends JobName> = z.output<(typeof JOB_PAYLOAD)[N]>;
 export type JobPayloadInput<N extends JobName> = z.input<(typeof JOB_PAYLOAD)[N]>;
 
-/** A payload that failed validation, with every problem as `field: message`. */
-export class PayloadError extends Error {
+/** A payload that failed validation, with every problem as `field: message`. Invalid input: never retried. */
+export class PayloadError extends InvalidInputError {
   constructor(readonly job: JobName, readonly problems: string[]) {
     super(`Invalid ${job} payload: ${problems.join('; ')}`);
-    this.name = 'PayloadError';
   }
 }
 

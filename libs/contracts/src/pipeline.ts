@@ -37,6 +37,7 @@ export function topologicalOrder(): JobName[] {
   const state = new Map<JobName, 'visiting' | 'done'>();
   const visit = (n: JobName, path: JobName[]): void => {
     if (state.get(n) === 'done') return;
+    // PIPELINE is a constant of this file, so a cycle is a bug in it (a test keeps it acyclic), never input: a plain Error.
     if (state.get(n) === 'visiting') throw new Error(`pipeline cycle: ${[...path, n].join(' → ')}`);
     state.set(n, 'visiting');
     for (const e of PIPELINE.filter((x) => x.to === n)) visit(e.from, [...path, n]);

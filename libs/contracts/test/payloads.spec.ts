@@ -1,4 +1,5 @@
 import { JOB_ID_PATTERN, JobName, PayloadError, canonicalJson, jobIdFor, parsePayload } from '@rescue/contracts';
+import { InvalidInputError, classify } from '@rescue/domain';
 
 const sha = 'a'.repeat(64);
 
@@ -17,6 +18,14 @@ describe('payload schemas', () => {
       const fields = (err as PayloadError).problems.map((p) => p.split(':')[0]);
       expect(fields).toEqual(expect.arrayContaining(['v', 'sources.0.path', 'sources.0.sha256', 'format']));
     }
+  });
+
+  it('is invalid input: never retried, keeping its name, job and problems', () => {
+    const err = new PayloadError(JobName.RecordSlice, ['hops: too big']);
+    expect(err).toBeInstanceOf(InvalidInputError);
+    expect(err.name).toBe('PayloadError');
+    expect([err.job, err.problems, err.message]).toEqual([JobName.RecordSlice, ['hops: too big'], `Invalid ${JobName.RecordSlice} payload: hops: too big`]);
+    expect(classify(err)).toMatchObject({ kind: 'invalid-input', retryable: false });
   });
 
   it('rejects slice payloads whose record ids are not content ids', () => {

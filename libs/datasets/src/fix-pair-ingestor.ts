@@ -134,7 +134,8 @@ export class FixPairIngestor {
       try {
         ({ added } = await this.store.putMany(batch));
       } catch (err) {
-        throw new RecordStoreError(`writing ${batch.length} records to the record store failed: ${(err as Error).message}`, { cause: err });
+        // The store's own verdict on a bad id stands; any other failure is the store's, so may pass on retry.
+        throw new RecordStoreError(`writing ${batch.length} records to the record store failed: ${(err as Error).message}`, { cause: err, kind: err instanceof RecordStoreError ? err.kind : 'transient' });
       }
       report.newInStore += added;
       batch = [];

@@ -2,7 +2,7 @@ import { randomBytes } from 'node:crypto';
 import { access, mkdir, readdir, readFile, rename, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { FixRecord } from '@rescue/domain';
-import { assertRecordId, type RecordStore, RECORD_ID_PATTERN, type StoredDocument } from './record-store';
+import { assertRecordId, parseStoredDocument, type RecordStore, RECORD_ID_PATTERN, type StoredDocument } from './record-store';
 
 /**
  * The embedded store: one JSON file per document under `<dir>/<first two hex>/<id>.json`.
@@ -22,8 +22,10 @@ export class FsRecordStore<T extends StoredDocument = FixRecord> implements Reco
     try {
       await access(path);
       return true;
-    } catch {
-      return false;
+    } catch (err) {
+      // Only "not there" means absent; an unreadable folder must not pass for an empty store.
+      if ((err as NodeJS.ErrnoException).code === 'ENOENT') return false;
+      throw err;
     }
   }
 
@@ -51,12 +53,15 @@ export class FsRecordStore<T extends StoredDocument = FixRecord> implements Reco
   }
 
   async get(id: string): Promise<T | undefined> {
+    const path = this.pathOf(id);
+    let text: string;
     try {
-      return JSON.parse(await readFile(this.pathOf(id), 'utf8')) as T;
+      text = await readFile(path, 'utf8');
     } catch (err) {
       if ((err as NodeJS.ErrnoException).code === 'ENOENT') return undefined;
       throw err;
     }
+    return parseStoredDocument<T>(text, id, path);
   }
 
   async *ids(): AsyncIterable<string> {

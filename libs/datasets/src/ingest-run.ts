@@ -1,6 +1,6 @@
 import { join } from 'node:path';
 import type { Redis } from 'ioredis';
-import { type FixRecord, InvalidInputError } from '@rescue/domain';
+import { ConfigError, type FixRecord, InvalidInputError } from '@rescue/domain';
 import { FixPairIngestor, type FormatChoice, type IngestHooks, type IngestReport } from './fix-pair-ingestor';
 import { FsRecordStore } from './fs-record-store';
 import type { RecordStore, StoredDocument } from './record-store';
@@ -20,7 +20,7 @@ export function createRecordStore<T extends StoredDocument = FixRecord>(
 ): RecordStore<T> {
   const collection = opts.collection ?? 'records';
   if (kind === 'redis') {
-    if (!opts.redis || !opts.prefix) throw new Error('the redis store needs a Redis connection and a key prefix');
+    if (!opts.redis || !opts.prefix) throw new ConfigError(['RECORD_STORE=redis: the redis store needs a Redis connection and a key prefix']);
     return new RedisRecordStore<T>(opts.redis, opts.prefix, collection);
   }
   return new FsRecordStore<T>(join(opts.dataDir, collection));

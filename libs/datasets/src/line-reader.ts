@@ -105,7 +105,9 @@ export async function* readLines(path: string, options: ReadLinesOptions): Async
     let text: string;
     try {
       text = decoder.decode(buf);
-    } catch {
+    } catch (err) {
+      // By code, not class: the decoder's TypeError may come from another realm (jest's vm).
+      if ((err as { code?: unknown }).code !== 'ERR_ENCODING_INVALID_ENCODED_DATA') throw err;
       return { lineNo: current, kind: 'invalid-utf8', byteOffset: Math.max(0, firstInvalidUtf8Offset(buf)), byteLength: buf.length };
     }
     if (text.trim() === '') return undefined;

@@ -1,6 +1,6 @@
 import type { Redis } from 'ioredis';
 import type { FixRecord } from '@rescue/domain';
-import { assertRecordId, type RecordStore, type StoredDocument } from './record-store';
+import { assertRecordId, parseStoredDocument, type RecordStore, type StoredDocument } from './record-store';
 
 /**
  * The distributed store: one Redis hash `<prefix>:<collection>` mapping id → document JSON
@@ -34,7 +34,7 @@ export class RedisRecordStore<T extends StoredDocument = FixRecord> implements R
   async get(id: string): Promise<T | undefined> {
     assertRecordId(id);
     const json = await this.redis.hget(this.key, id);
-    return json === null ? undefined : (JSON.parse(json) as T);
+    return json === null ? undefined : parseStoredDocument<T>(json, id, `Redis hash ${this.key}`);
   }
 
   async has(id: string): Promise<boolean> {

@@ -1,7 +1,7 @@
 import { existsSync } from 'node:fs';
 import { readdir, readFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import { type Language, normalizeLanguageName, parseCweId, taskLanguage } from '@rescue/domain';
+import { type Language, NotFoundError, normalizeLanguageName, parseCweId, taskLanguage } from '@rescue/domain';
 import { readLines } from './line-reader';
 import { parseJsonSafely } from './safe-json';
 
@@ -41,7 +41,7 @@ export async function readSecEvalScenarios(root: string): Promise<CodingTask[]> 
     }
     for (const e of entries) if (e.isDirectory()) await walk(join(dir, e.name), [...rel, e.name]);
   };
-  if (!existsSync(root)) throw new Error(`no evaluation set at ${root}`);
+  if (!existsSync(root)) throw new NotFoundError(`no evaluation set at ${root}`);
   await walk(root, []);
   return tasks;
 }
@@ -86,7 +86,7 @@ export const MAX_TASK_LINE_BYTES = 4 << 20;
  * valid tasks of a file are never lost to one bad line.
  */
 export async function* readTaskLines(path: string, onProblem: (p: TaskLineProblem) => void): AsyncGenerator<CodingTask> {
-  if (!existsSync(path)) throw new Error(`no tasks file at ${path}`);
+  if (!existsSync(path)) throw new NotFoundError(`no tasks file at ${path}`);
   const ids = new Map<string, number>();
   let binary: string | undefined;
   for await (const raw of readLines(path, { maxLineBytes: MAX_TASK_LINE_BYTES, onVerdict: (v) => (binary = v.binary ? (v.reason ?? 'binary') : undefined) })) {

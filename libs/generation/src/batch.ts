@@ -38,8 +38,9 @@ export function resumeOutput(path: string): Set<string> {
         done.add(v.id);
         kept.push(line);
       }
-    } catch {
+    } catch (err) {
       // The torn line of an interrupted run: that task runs again.
+      if (!(err instanceof SyntaxError)) throw err;
     }
   }
   writeFileSync(path, kept.length > 0 ? `${kept.join('\n')}\n` : '');

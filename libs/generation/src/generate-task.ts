@@ -3,6 +3,7 @@ import { RescueError } from '@rescue/domain';
 import type { OpenedKb } from '@rescue/knowledge';
 import type { RetrievalQuery } from '@rescue/retrieval';
 import { type Llm, type LlmUsage, causeAnalysisTemplate } from '@rescue/llm';
+import { SliceFailure } from '@rescue/slicing';
 import { type PromptStyle, draftPrompt, extractCode, generationPrompt } from './prompts';
 import { chooseContext } from './security-context';
 
@@ -76,7 +77,7 @@ export async function analyzeTask(task: CodingTask, llm: Llm, options: Pick<Gene
       for (const c of await options.apiCalls(task.language, code)) apis.push(c.callee, c.name);
     } catch (err) {
       // A draft that does not parse contributes no API names; anything else is a real failure.
-      if (!(err instanceof Error && err.name === 'SliceFailure')) throw err;
+      if (!(err instanceof SliceFailure)) throw err;
     }
   }
   return {

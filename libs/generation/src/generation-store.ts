@@ -3,6 +3,7 @@ import { mkdir, readFile, rename, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { Redis } from 'ioredis';
 import type { CodingTask } from '@rescue/datasets';
+import { InvalidInputError } from '@rescue/domain';
 import type { GenerationResult } from './generate-task';
 
 /**
@@ -19,7 +20,7 @@ export interface GenerationStore {
 
 const key = (taskId: string): string => createHash('sha256').update(taskId).digest('hex').slice(0, 32);
 const safe = (batchId: string): string => {
-  if (!/^[A-Za-z0-9_-]{1,64}$/.test(batchId)) throw new Error(`not a batch id: ${JSON.stringify(batchId.slice(0, 70))}`);
+  if (!/^[A-Za-z0-9_-]{1,64}$/.test(batchId)) throw new InvalidInputError(`not a batch id: ${JSON.stringify(batchId.slice(0, 70))}`);
   return batchId;
 };
 

@@ -2,6 +2,7 @@ import { createHash, randomBytes } from 'node:crypto';
 import { mkdir, readdir, readFile, rename, rm, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { Redis } from 'ioredis';
+import { InvalidInputError } from '@rescue/domain';
 import type { CodeExample, CweNode } from './kb-model';
 
 /** One summarized cluster, as the summarize stage hands it to the index stage. */
@@ -25,9 +26,21 @@ export interface BuildStaging {
 const fileOf = (key: string): string => `${createHash('sha256').update(key).digest('hex').slice(0, 32)}.json`;
 const byKey = (a: ClusterResult, b: ClusterResult): number => (a.node.id < b.node.id ? -1 : a.node.id > b.node.id ? 1 : 0);
 const safeBuild = (id: string): string => {
-  if (!/^[A-Za-z0-9_-]{1,64}$/.test(id)) throw new Error(`not a build id: ${JSON.stringify(id.slice(0, 70))}`);
+  if (!/^[A-Za-z0-9_-]{1,64}$/.test(id)) throw new InvalidInputError(`not a build id: ${JSON.stringify(id.slice(0, 70))}`);
   return id;
 };
+
+/**
+ * A staged cluster read back. Writes are whole (rename, HSET), so a corrupt one was damaged
+ * afterwards: the message names it, and retrying reads the same bytes, hence invalid input.
+ */
+function parseCluster(text: string, where: string): ClusterResult {
+  try {
+    return JSON.parse(text) as ClusterResult;
+  } catch (err) {
+    throw new InvalidInputError(`staged cluster ${where} is not valid JSON (${(err as Error).message}); rerun the build`, { cause: err });
+  }
+}
 
 export class FsBuildStaging implements BuildStaging {
   constructor(private readonly dataDir: string) {}
@@ -46,13 +59,16 @@ export class FsBuildStaging implements BuildStaging {
   }
 
   async all(buildId: string): Promise<ClusterResult[]> {
+    const dir = this.dir(buildId);
     let names: string[];
     try {
-      names = (await readdir(this.dir(buildId))).filter((n) => n.endsWith('.json'));
-    } catch {
-      return [];
+      names = (await readdir(dir)).filter((n) => n.endsWith('.json'));
+    } catch (err) {
+      // No folder: no summarize job has finished yet. Anything else (unreadable, not a folder) is real.
+      if ((err as NodeJS.ErrnoException).code === 'ENOENT') return [];
+      throw err;
     }
-    const out = await Promise.all(names.map(async (n) => JSON.parse(await readFile(join(this.dir(buildId), n), 'utf8')) as ClusterResult));
+    const out = await Promise.all(names.map(async (n) => parseCluster(await readFile(join(dir, n), 'utf8'), join(dir, n))));
     return out.sort(byKey);
   }
 
@@ -73,8 +89,9 @@ export class RedisBuildStaging implements BuildStaging {
   }
 
   async all(buildId: string): Promise<ClusterResult[]> {
-    const values = await this.redis.hvals(this.key(buildId));
-    return values.map((v) => JSON.parse(v) as ClusterResult).sort(byKey);
+    const key = this.key(buildId);
+    const values = await this.redis.hvals(key);
+    return values.map((v) => parseCluster(v, `in Redis hash ${key}`)).sort(byKey);
   }
 
   async clear(buildId: string): Promise<void> {

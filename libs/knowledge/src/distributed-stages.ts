@@ -1,6 +1,6 @@
 import type { JobName, JobPayload } from '@rescue/contracts';
 import { type CweEntry, type RecordStore, readCweCatalog } from '@rescue/datasets';
-import { type CweId, type FixRecord, InvalidInputError } from '@rescue/domain';
+import { type CweId, type FixRecord, InvalidInputError, NotFoundError } from '@rescue/domain';
 import { type SliceDocument, sliceId } from '@rescue/slicing';
 import { Slicer } from '@rescue/slicing';
 import { type ClusterDistiller, adviceFor, completeKnowledge, summarizeCluster } from './kb-assembly';
@@ -51,7 +51,7 @@ export async function runSummarizeJob(
     if (r) records.push(r);
     else missing.push(id);
   }
-  if (missing.length > 0) throw new InvalidInputError(`${missing.length} record(s) of ${payload.clusterKey} are not in the record store: ${missing.slice(0, 3).join(', ')}`);
+  if (missing.length > 0) throw new NotFoundError(`${missing.length} record(s) of ${payload.clusterKey} are not in the record store: ${missing.slice(0, 3).join(', ')}`);
   const slices = new Map<string, SliceDocument>();
   for (const r of records) {
     const s = await deps.slices.get(sliceId(r.id, payload.build.hops));

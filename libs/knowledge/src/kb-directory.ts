@@ -2,7 +2,7 @@ import { createHash, randomBytes } from 'node:crypto';
 import { existsSync } from 'node:fs';
 import { mkdir, readdir, readFile, rename, rm, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import { InvalidInputError } from '@rescue/domain';
+import { InvalidInputError, NotFoundError } from '@rescue/domain';
 import type { CodeExample, CweNode, KnowledgeDocument } from './kb-model';
 
 /** What a KB version says about itself. */
@@ -94,11 +94,13 @@ export class KbDirectory {
     return manifest;
   }
 
+  /** The version `CURRENT` points to; undefined when nothing was published here yet. */
   async current(): Promise<string | undefined> {
     try {
       return (await readFile(join(this.root, CURRENT), 'utf8')).trim() || undefined;
-    } catch {
-      return undefined;
+    } catch (err) {
+      if ((err as NodeJS.ErrnoException).code === 'ENOENT') return undefined;
+      throw err;
     }
   }
 
@@ -106,31 +108,39 @@ export class KbDirectory {
     let names: string[];
     try {
       names = (await readdir(join(this.root, 'versions'))).filter((n) => n.startsWith('kb-'));
-    } catch {
-      return [];
+    } catch (err) {
+      if ((err as NodeJS.ErrnoException).code === 'ENOENT') return [];
+      throw err;
     }
     const out: KbManifest[] = [];
     for (const n of names) {
+      const path = join(this.root, 'versions', n, 'manifest.json');
+      let text: string;
       try {
-        out.push(JSON.parse(await readFile(join(this.root, 'versions', n, 'manifest.json'), 'utf8')) as KbManifest);
-      } catch {
-        // A folder without a manifest is not a published version.
+        text = await readFile(path, 'utf8');
+      } catch (err) {
+        // A folder without a manifest (or a stray file named like a version) is not a published version.
+        const code = (err as NodeJS.ErrnoException).code;
+        if (code === 'ENOENT' || code === 'ENOTDIR') continue;
+        throw err;
       }
+      out.push(parseManifest(text, path));
     }
     return out.sort((a, b) => (a.createdAt < b.createdAt ? 1 : -1));
   }
 
   async manifest(version?: string): Promise<KbManifest> {
     const v = version ?? (await this.current());
-    if (!v) throw new InvalidInputError(`no KB published in ${this.root}: run "rescue kb build" first`);
+    if (!v) throw new NotFoundError(`no KB published in ${this.root}: run "rescue kb build" first`);
+    const path = join(this.versionDir(v), 'manifest.json');
     let text: string;
     try {
-      text = await readFile(join(this.versionDir(v), 'manifest.json'), 'utf8');
+      text = await readFile(path, 'utf8');
     } catch (err) {
       if ((err as NodeJS.ErrnoException).code !== 'ENOENT') throw err;
       throw new InvalidInputError(`KB version ${v} is not in ${this.root}${version ? ' (pruned after newer versions were published, or never built here)' : ''}; the versions kept are listed by "rescue kb list"`);
     }
-    const manifest = JSON.parse(text) as KbManifest;
+    const manifest = parseManifest(text, path);
     if (manifest.searchTerms === undefined) throw new InvalidInputError(`KB version ${v} in ${this.root} was built by an older Rescue (before search terms); rebuild it with "rescue kb build"`);
     return manifest;
   }
@@ -152,6 +162,15 @@ export class KbDirectory {
     for (const m of versions.slice(Math.max(1, keep))) {
       if (m.version !== current) await rm(this.versionDir(m.version), { recursive: true, force: true });
     }
+  }
+}
+
+/** A corrupt manifest names its file: it is what to delete or rebuild. */
+function parseManifest(text: string, path: string): KbManifest {
+  try {
+    return JSON.parse(text) as KbManifest;
+  } catch (err) {
+    throw new InvalidInputError(`${path} is not valid JSON (${(err as Error).message}); delete that version folder or rebuild it with "rescue kb build"`, { cause: err });
   }
 }
 

@@ -1,4 +1,4 @@
-import { InvalidInputError } from '@rescue/domain';
+import { InvalidInputError, NotFoundError } from '@rescue/domain';
 import { ElasticsearchKnowledgeIndex, elasticsearchClient } from '@rescue/retrieval';
 import { KbDirectory } from './kb-directory';
 import { type KbLocation, type OpenOptions, type OpenedKb, openKnowledgeBaseAt } from './kb-retriever';
@@ -64,12 +64,12 @@ export class KnowledgeBaseReader {
     const { dir, elasticsearchUrl, elasticsearchPrefix } = this.location;
     if (dir) {
       const current = await new KbDirectory(dir).current();
-      if (!current) throw new InvalidInputError(`no KB published in ${dir}: run "rescue kb build" first`);
+      if (!current) throw new NotFoundError(`no KB published in ${dir}: run "rescue kb build" first`);
       return current;
     }
     if (!elasticsearchUrl) throw new InvalidInputError('no KB location: give a KB folder or an Elasticsearch URL it was published to');
     const live = await new ElasticsearchKnowledgeIndex(elasticsearchClient(elasticsearchUrl), { prefix: elasticsearchPrefix }).liveVersion();
-    if (!live) throw new InvalidInputError(`no KB is live in Elasticsearch under prefix "${elasticsearchPrefix}"; publish one with \`rescue kb build --es\``);
+    if (!live) throw new NotFoundError(`no KB is live in Elasticsearch under prefix "${elasticsearchPrefix}"; publish one with \`rescue kb build --es\``);
     return live;
   }
 }

@@ -2,7 +2,7 @@ import { existsSync } from 'node:fs';
 import { mkdir, readFile, rename, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { Client } from '@elastic/elasticsearch';
-import { ConfigError, InvalidInputError } from '@rescue/domain';
+import { ConfigError, InvalidInputError, NotFoundError, TransientUpstreamError } from '@rescue/domain';
 import type { Llm } from '@rescue/llm';
 import {
   type CweFacts,
@@ -248,9 +248,9 @@ export async function openKnowledgeBaseFromElasticsearch(url: string, prefix: st
   try {
     live = version ?? (await new ElasticsearchKnowledgeIndex(client, { prefix }).liveVersion());
   } catch (err) {
-    throw new InvalidInputError(`Elasticsearch at ${urlForMessages(url)} did not answer (${(err as Error).message}); check the address`);
+    throw new TransientUpstreamError(`Elasticsearch at ${urlForMessages(url)} did not answer (${(err as Error).message}); check the address`, { cause: err });
   }
-  if (!live) throw new InvalidInputError(`no KB is live in Elasticsearch at ${urlForMessages(url)} under prefix "${prefix}"; publish one with \`rescue kb build --es ${urlForMessages(url)} --es-prefix ${prefix}\``);
+  if (!live) throw new NotFoundError(`no KB is live in Elasticsearch at ${urlForMessages(url)} under prefix "${prefix}"; publish one with \`rescue kb build --es ${urlForMessages(url)} --es-prefix ${prefix}\``);
   const documents = new ElasticsearchKbDocuments(client, prefix);
   const docs = await documents.read(live);
   const manifest = docs.manifest as KbManifest;

@@ -1,3 +1,5 @@
+import { InvalidInputError } from '@rescue/domain';
+
 /**
  * RESCUE's bottom-up summarization (paper §3.3, Algorithm 1): split the items into batches of at
  * most `b`, summarize each batch, then merge the summaries in batches of `b` again until one
@@ -9,7 +11,7 @@ export async function recursiveSummarize<I, S>(
   leaf: (batch: I[]) => Promise<S>,
   merge: (batch: S[]) => Promise<S>,
 ): Promise<S> {
-  if (items.length === 0) throw new Error('nothing to summarize');
+  if (items.length === 0) throw new InvalidInputError('nothing to summarize');
   const b = Math.max(2, options.batchSize);
   let level = await mapLimited(chunk(items, b), options.concurrency, leaf);
   while (level.length > 1) level = await mapLimited(chunk(level, b), options.concurrency, (batch) => (batch.length === 1 ? Promise.resolve(batch[0]) : merge(batch)));

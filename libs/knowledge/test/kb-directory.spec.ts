@@ -1,7 +1,8 @@
-import { existsSync, mkdtempSync, readdirSync, rmSync } from 'node:fs';
+import { existsSync, mkdirSync, mkdtempSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
 import { writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { InvalidInputError, NotFoundError } from '@rescue/domain';
 import { type CweNode, KbDirectory, type KbVersionContent } from '@rescue/knowledge';
 
 function content(guideline: string): KbVersionContent {
@@ -60,6 +61,25 @@ describe('KbDirectory versions', () => {
   it('says what to do when nothing is published, and refuses odd version ids', async () => {
     const dir = new KbDirectory(root);
     await expect(dir.manifest()).rejects.toThrow(/rescue kb build/);
+    await expect(dir.manifest()).rejects.toBeInstanceOf(NotFoundError);
     expect(() => dir.versionDir('../../etc')).toThrow(/not a KB version id/);
+  });
+
+  it('treats only a missing file as "nothing there": other read errors and corrupt manifests surface', async () => {
+    const dir = new KbDirectory(root);
+    expect(await dir.current()).toBeUndefined();
+    expect(await dir.list()).toEqual([]);
+    // A folder with no manifest, or a stray file named like a version, is not a published version.
+    mkdirSync(join(root, 'versions', 'kb-0000000000000000'), { recursive: true });
+    writeFileSync(join(root, 'versions', 'kb-1111111111111111'), 'x');
+    expect(await dir.list()).toEqual([]);
+    // A manifest that is not JSON is named, not skipped.
+    mkdirSync(join(root, 'versions', 'kb-2222222222222222'));
+    writeFileSync(join(root, 'versions', 'kb-2222222222222222', 'manifest.json'), '{"version": "kb-22');
+    await expect(dir.list()).rejects.toThrow(InvalidInputError);
+    await expect(dir.list()).rejects.toThrow(/kb-2222222222222222.manifest\.json is not valid JSON/);
+    // CURRENT that cannot be read as a file is an error, not "nothing published".
+    mkdirSync(join(root, 'CURRENT'));
+    await expect(dir.current()).rejects.toMatchObject({ code: 'EISDIR' });
   });
 });

@@ -1,6 +1,7 @@
 import { createHash, randomUUID } from 'node:crypto';
 import { mkdir, readFile, rename, rm, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
+import { InvalidInputError } from '@rescue/domain';
 
 /** A JSON value: what a cache entry may hold. */
 export type JsonValue = string | number | boolean | null | JsonValue[] | { [key: string]: JsonValue };
@@ -94,13 +95,18 @@ export class FsLlmCache implements LlmCache {
       if (isNotFound(err)) return undefined;
       throw err;
     }
+    let entry: unknown;
     try {
-      const entry = JSON.parse(text) as { key?: unknown; value?: JsonValue };
-      // An entry whose recorded key differs was copied or renamed by hand: treat as a miss.
-      return entry.key === key ? entry.value : undefined;
-    } catch {
-      return undefined;
+      entry = JSON.parse(text);
+    } catch (err) {
+      // A corrupt entry (a damaged disk, a hand edit) is a miss: the call is made again and rewrites it.
+      if (err instanceof SyntaxError) return undefined;
+      throw err;
     }
+    if (typeof entry !== 'object' || entry === null) return undefined;
+    const { key: stored, value } = entry as { key?: unknown; value?: JsonValue };
+    // An entry whose recorded key differs was copied or renamed by hand: treat as a miss.
+    return stored === key ? value : undefined;
   }
 
   async set(key: string, value: JsonValue): Promise<void> {
@@ -119,7 +125,7 @@ export class FsLlmCache implements LlmCache {
 
   private pathOf(key: string): string {
     // Keys are hashes; anything else could name a path outside the cache directory.
-    if (!KEY_PATTERN.test(key)) throw new Error('LLM cache keys must be 64 lowercase hex digits');
+    if (!KEY_PATTERN.test(key)) throw new InvalidInputError('LLM cache keys must be 64 lowercase hex digits');
     return join(this.dir, key.slice(0, 2), `${key}.json`);
   }
 }

@@ -60,6 +60,9 @@ export function classifyLlmError(err: unknown, call: FailedCall): Error {
     }
     return new LlmRequestRejectedError(`LLM ${where} was rejected with ${status}: ${detail}`, site, status);
   }
+  // Not the SDK's and not ours: a bug we cannot name, so it stays outside the family on purpose
+  // (classify() calls it internal: retried by a queue, HTTP 500). A non-Error is wrapped only to
+  // carry a stack; a family member here would claim a kind nobody determined.
   return err instanceof Error ? err : new Error(clean(String(err)));
 }
 

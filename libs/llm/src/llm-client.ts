@@ -484,10 +484,10 @@ export class LlmClient implements Llm {
   }
 
   private async readCache(key: string): Promise<JsonValue | undefined> {
-    // A broken cache (unreadable dir) must not stop the pipeline: it only costs a request.
     try {
       return await this.#cache?.get(key);
-    } catch {
+    } catch (_unreadable) {
+      // Swallowed on purpose: a broken cache (unreadable dir) must not stop the pipeline, it only costs a request.
       return undefined;
     }
   }
@@ -495,8 +495,8 @@ export class LlmClient implements Llm {
   private async writeCache(key: string, value: JsonValue): Promise<void> {
     try {
       await this.#cache?.set(key, value);
-    } catch {
-      // The answer is paid for and valid; failing the call would pay for it again on retry.
+    } catch (_unwritable) {
+      // Counted, not thrown: the answer is paid for and valid; failing the call would pay for it again on retry.
       this.#stats.cacheWriteErrors += 1;
     }
   }
@@ -516,12 +516,8 @@ export class LlmClient implements Llm {
 
 function validateConfig(config: LlmConfig): void {
   const problems: string[] = [];
-  let url: URL | undefined;
-  try {
-    url = new URL(config.baseUrl);
-  } catch {
-    problems.push('baseUrl: not a URL');
-  }
+  const url = URL.canParse(config.baseUrl) ? new URL(config.baseUrl) : undefined;
+  if (!url) problems.push('baseUrl: not a URL');
   if (url && url.protocol !== 'http:' && url.protocol !== 'https:') problems.push('baseUrl: must be http(s)');
   if (!Number.isInteger(config.timeoutMs) || config.timeoutMs <= 0) problems.push('timeoutMs: must be a positive integer');
   if (!Number.isInteger(config.maxTokens) || config.maxTokens <= 0) problems.push('maxTokens: must be a positive integer');
@@ -585,8 +581,10 @@ function formatIssues(error: z.ZodError): string[] {
 function tryAccept<V>(accept: (text: string) => V, text: string): { ok: true; value: V } | { ok: false } {
   try {
     return { ok: true, value: accept(text) };
-  } catch {
-    return { ok: false };
+  } catch (err) {
+    // A cached answer that no longer validates is a miss (the schema changed); anything else is a real failure.
+    if (err instanceof LlmInvalidOutputError) return { ok: false };
+    throw err;
   }
 }
 

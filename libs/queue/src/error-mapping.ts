@@ -1,27 +1,25 @@
 import { UnrecoverableError, Worker } from 'bullmq';
-import { PayloadError } from '@rescue/contracts';
-import { RateLimitedError, RescueError } from '@rescue/domain';
+import { type RateLimitedError, classify } from '@rescue/domain';
 
 const DEFAULT_RATE_LIMIT_MS = 10_000;
 
 /**
- * The one mapping from our errors onto BullMQ: bad input (and unsupported input) fails at once
- * with no retry; a rate limit pauses the whole queue and does not use up an attempt; anything
- * else is rethrown so attempts and backoff apply. Never returns normally: a swallowed error would
- * mark the job completed.
+ * The one mapping from our errors onto BullMQ, by `classify()`: what is not retryable (invalid
+ * input, unsupported, config, not found) fails at once with no retry; a rate limit pauses the whole
+ * queue and does not use up an attempt; anything else (transient, internal) is rethrown so attempts
+ * and backoff apply. Never returns normally: a swallowed error would mark the job completed.
+ *
+ * Without a worker (a sandboxed processor, which has none) a rate limit is rethrown and retried
+ * with backoff like a transient failure.
  */
 export async function toBullmqFailure(err: unknown, worker?: Pick<Worker, 'rateLimit'>): Promise<never> {
-  if (err instanceof PayloadError) throw new UnrecoverableError(err.message);
-  if (err instanceof RateLimitedError) {
-    if (worker) {
-      await worker.rateLimit(err.retryAfterMs ?? DEFAULT_RATE_LIMIT_MS);
-      throw Worker.RateLimitError();
-    }
-    throw err;
+  const { kind, retryable, message } = classify(err);
+  if (kind === 'rate-limited' && worker) {
+    await worker.rateLimit((err as RateLimitedError).retryAfterMs ?? DEFAULT_RATE_LIMIT_MS);
+    throw Worker.RateLimitError();
   }
-  if (err instanceof RescueError && (err.kind === 'invalid-input' || err.kind === 'unsupported' || err.kind === 'config')) {
-    throw new UnrecoverableError(`${err.name}: ${err.message}`);
-  }
+  // The class name leads the message: it is all an operator sees in the job's failedReason.
+  if (!retryable) throw new UnrecoverableError(`${(err as Error).name}: ${message}`);
   throw err;
 }
 

@@ -1,4 +1,5 @@
 import { Redis, type RedisOptions } from 'ioredis';
+import { ConfigError, TransientUpstreamError } from '@rescue/domain';
 
 /**
  * `worker`: blocking commands must wait out Redis restarts, so requests never give up
@@ -11,7 +12,7 @@ export type ConnectionRole = 'worker' | 'producer';
 /** ioredis options from a `redis://` or `rediss://` URL (user, password, db, TLS). */
 export function redisOptionsFromUrl(url: string): RedisOptions {
   const u = new URL(url);
-  if (u.protocol !== 'redis:' && u.protocol !== 'rediss:') throw new Error(`REDIS_URL must start with redis:// or rediss://, got ${u.protocol}//`);
+  if (u.protocol !== 'redis:' && u.protocol !== 'rediss:') throw new ConfigError([`REDIS_URL must start with redis:// or rediss://, got ${u.protocol}//`]);
   const db = u.pathname.length > 1 ? Number(u.pathname.slice(1)) : 0;
   return {
     host: u.hostname || '127.0.0.1',
@@ -53,7 +54,7 @@ export async function connectRedis(role: ConnectionRole, url: string): Promise<R
   } catch (err) {
     redis.disconnect();
     const cause = lastError ?? (err as Error);
-    throw new Error(`cannot connect to Redis at ${new URL(url).host}: ${cause.message}`, { cause });
+    throw new TransientUpstreamError(`cannot connect to Redis at ${new URL(url).host}: ${cause.message}`, { cause });
   }
   return redis;
 }

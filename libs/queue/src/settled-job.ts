@@ -1,4 +1,5 @@
 import type { Job, Queue, QueueEvents } from 'bullmq';
+import { NotFoundError } from '@rescue/domain';
 
 /**
  * Waits until a job has completed or failed for good (after its retries) and returns it re-read,
@@ -7,7 +8,7 @@ import type { Job, Queue, QueueEvents } from 'bullmq';
  */
 export async function settledJob(queue: Queue, jobId: string, events: QueueEvents, timeoutMs?: number): Promise<Job> {
   const job = await queue.getJob(jobId);
-  if (!job) throw new Error(`job ${jobId} is not in the ${queue.name} queue`);
+  if (!job) throw new NotFoundError(`job ${jobId} is not in the ${queue.name} queue`);
   await job.waitUntilFinished(events, timeoutMs).catch(() => undefined);
   return (await queue.getJob(jobId)) as Job;
 }

@@ -1,7 +1,7 @@
 import { type Job, QueueEvents, Worker } from 'bullmq';
 import type { Redis } from 'ioredis';
 import { JOB_QUEUE, JobName, PayloadError, QueueName, jobIdFor } from '@rescue/contracts';
-import { InvalidInputError, RateLimitedError, TransientUpstreamError } from '@rescue/domain';
+import { ConfigError, InvalidInputError, NotFoundError, RateLimitedError, TransientUpstreamError } from '@rescue/domain';
 import { PipelineQueue, connectRedis, connectionOptions, runClassified } from '@rescue/queue';
 import { deletePrefix, testRedisUrl, uniquePrefix } from '@rescue/testing';
 
@@ -78,6 +78,36 @@ describe('PipelineQueue and the error mapping, on a real Redis', () => {
     expect(job.failedReason).toContain('record 42 has no CWE');
   });
 
+  it('fails a missing thing and a bad configuration once each, without retries', async () => {
+    const runs = new Map<string, number>();
+    startWorker(async (job) => {
+      const { buildId } = job.data as typeof payload;
+      runs.set(buildId, (runs.get(buildId) ?? 0) + 1);
+      if (buildId === 'build-missing') throw new NotFoundError('KB version kb-1 is not in /kb');
+      throw new ConfigError(['LLM_BASE_URL=(unset): required']);
+    });
+    const missing = await producer.enqueue(JobName.KbIndex, { ...payload, buildId: 'build-missing' });
+    const config = await producer.enqueue(JobName.KbIndex, { ...payload, buildId: 'build-config' });
+    const [a, b] = await Promise.all([finished(missing.jobId), finished(config.jobId)]);
+    expect([a.state, b.state]).toEqual(['failed', 'failed']);
+    expect(Object.fromEntries(runs)).toEqual({ 'build-missing': 1, 'build-config': 1 });
+    expect(a.job.failedReason).toBe('NotFoundError: KB version kb-1 is not in /kb');
+    expect(b.job.failedReason).toContain('LLM_BASE_URL=(unset)');
+  });
+
+  it('retries an error outside the family (internal) like a transient one', async () => {
+    let runs = 0;
+    startWorker(async () => {
+      runs += 1;
+      if (runs < 2) throw new TypeError('cannot read properties of undefined');
+      return 'done';
+    });
+    const { jobId } = await producer.enqueue(JobName.KbIndex, payload);
+    const { state } = await finished(jobId);
+    expect(state).toBe('completed');
+    expect(runs).toBe(2);
+  });
+
   it('retries transient failures with backoff until the job succeeds', async () => {
     let runs = 0;
     startWorker(async () => {
@@ -108,7 +138,10 @@ describe('PipelineQueue and the error mapping, on a real Redis', () => {
 
   it('fails fast when Redis is unreachable, naming the host', async () => {
     const started = Date.now();
-    await expect(connectRedis('producer', 'redis://127.0.0.1:1')).rejects.toThrow(/127\.0\.0\.1:1/);
+    const refused = connectRedis('producer', 'redis://127.0.0.1:1');
+    await expect(refused).rejects.toThrow(/127\.0\.0\.1:1/);
+    // Upstream trouble: a queue would retry it.
+    await expect(refused).rejects.toBeInstanceOf(TransientUpstreamError);
     expect(Date.now() - started).toBeLessThan(10_000);
   });
 });

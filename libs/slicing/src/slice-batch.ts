@@ -1,5 +1,5 @@
 import type { RecordStore } from '@rescue/datasets';
-import { InvalidInputError } from '@rescue/domain';
+import { NotFoundError } from '@rescue/domain';
 import { type RecordSlice, type SliceFailureReport, type Slicer, sliceId } from './slicer';
 
 /** What the slice store holds per record: the slice, or its classified failure, under the slice id. */
@@ -44,7 +44,7 @@ export async function sliceBatch(slicer: Slicer, recordIds: string[], hops: numb
   }
   await slices.putMany(done);
   if (missing.length > 0) {
-    throw new InvalidInputError(`${missing.length} record(s) not in the record store: ${missing.slice(0, 5).join(', ')}${missing.length > 5 ? ', …' : ''}; ingest them first`);
+    throw new NotFoundError(`${missing.length} record(s) not in the record store: ${missing.slice(0, 5).join(', ')}${missing.length > 5 ? ', …' : ''}; ingest them first`);
   }
   return result;
 }

@@ -222,8 +222,9 @@ export class Slicer {
     try {
       this.registry.spec(language);
       return true;
-    } catch {
-      return false;
+    } catch (err) {
+      if (err instanceof SliceFailure) return false;
+      throw err;
     }
   }
 

@@ -427,13 +427,16 @@ function endpointOf(method: string | undefined, path: string): FakeEndpoint {
 
 function parseBody(text: string): { body: Record<string, unknown>; parseError: boolean } {
   if (text.trim() === '') return { body: {}, parseError: false };
+  let parsed: unknown;
   try {
-    const parsed: unknown = JSON.parse(text);
-    if (parsed !== null && typeof parsed === 'object' && !Array.isArray(parsed)) return { body: parsed as Record<string, unknown>, parseError: false };
-    return { body: {}, parseError: true };
-  } catch {
-    return { body: {}, parseError: true };
+    parsed = JSON.parse(text);
+  } catch (err) {
+    // Not JSON: the fake answers 400, as the real API does.
+    if (err instanceof SyntaxError) return { body: {}, parseError: true };
+    throw err;
   }
+  if (parsed !== null && typeof parsed === 'object' && !Array.isArray(parsed)) return { body: parsed as Record<string, unknown>, parseError: false };
+  return { body: {}, parseError: true };
 }
 
 /** The text a rule sees: what the model would read. */

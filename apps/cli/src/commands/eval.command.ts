@@ -3,7 +3,7 @@ import { join } from 'node:path';
 import type { Command } from 'commander';
 import { llmEnv, loadConfig } from '@rescue/config';
 import { type CodingTask, type CweEntry, readCweCatalog } from '@rescue/datasets';
-import type { CweId } from '@rescue/domain';
+import { ConfigError, type CweId, InvalidInputError } from '@rescue/domain';
 import {
   type EvaluatedSystem,
   type EvaluationReport,
@@ -50,9 +50,9 @@ async function setsOf(opts: SetOptions): Promise<EvaluationSet[]> {
 
 /** One retrieval query per task, offline from the task or from the LLM's analysis; a failed analysis is left out with its class. */
 function queryMaker(mode: string, concurrency: number): { queries: (tasks: CodingTask[]) => Promise<Map<string, RetrievalQuery>>; failures: Record<string, number> } {
-  if (mode !== 'offline' && mode !== 'llm') throw new Error(`--mode must be offline or llm, not ${JSON.stringify(mode)}`);
+  if (mode !== 'offline' && mode !== 'llm') throw new InvalidInputError(`--mode must be offline or llm, not ${JSON.stringify(mode)}`);
   const llm = mode === 'llm' ? LlmClient.fromEnv(loadConfig(llmEnv)) : undefined;
-  if (mode === 'llm' && !llm) throw new Error('--mode llm needs an LLM: set LLM_BASE_URL and a model (or use --mode offline)');
+  if (mode === 'llm' && !llm) throw new ConfigError(['--mode llm needs an LLM: set LLM_BASE_URL and a model (or use --mode offline)']);
   const failures: Record<string, number> = {};
   const slicer = Slicer.create();
   return {
@@ -146,7 +146,7 @@ const collect = (value: string, previous: string[] = []): string[] => [...previo
 
 function shareOption(name: string, value: string): number {
   const n = Number(value);
-  if (!(n >= 0 && n <= 1)) throw new Error(`${name} must be a share from 0 to 1, not ${JSON.stringify(value)}`);
+  if (!(n >= 0 && n <= 1)) throw new InvalidInputError(`${name} must be a share from 0 to 1, not ${JSON.stringify(value)}`);
   return n;
 }
 

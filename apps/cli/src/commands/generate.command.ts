@@ -2,6 +2,7 @@ import { SingleBar } from 'cli-progress';
 import type { Command } from 'commander';
 import { llmEnv, loadConfig } from '@rescue/config';
 import type { CodingTask } from '@rescue/datasets';
+import { ConfigError, InvalidInputError } from '@rescue/domain';
 import { generateForTask, runGenerationBatch } from '@rescue/generation';
 import { LlmClient } from '@rescue/llm';
 import { Slicer } from '@rescue/slicing';
@@ -40,17 +41,17 @@ export function registerGenerate(program: Command): void {
     .option('--json', 'print the summary as JSON')
     .action(async (opts: GenerateOptions & KbOptions) => {
       const llm = LlmClient.fromEnv(loadConfig(llmEnv));
-      if (!llm && !opts.distributed) throw new Error('no LLM configured (set LLM_BASE_URL and a model). Without one, `rescue retrieve` gives the security context for your tasks.');
+      if (!llm && !opts.distributed) throw new ConfigError(['no LLM configured (set LLM_BASE_URL and a model). Without one, `rescue retrieve` gives the security context for your tasks.']);
       const samples = intOption('--samples', opts.samples, 1, 100);
       const concurrency = intOption('--concurrency', opts.concurrency, 1, 256);
       const guidance = { cwes: intOption('--guidance-cwes', opts.guidanceCwes, 1, 10), tokens: intOption('--guidance-tokens', opts.guidanceTokens, 100, 32_000) };
       const temperature = Number(opts.temperature);
-      if (!(temperature >= 0 && temperature <= 2)) throw new Error(`--temperature must be between 0 and 2, not ${JSON.stringify(opts.temperature)}`);
-      if (opts.style !== 'chat' && opts.style !== 'completion') throw new Error(`--style must be chat or completion, not ${JSON.stringify(opts.style)}`);
+      if (!(temperature >= 0 && temperature <= 2)) throw new InvalidInputError(`--temperature must be between 0 and 2, not ${JSON.stringify(opts.temperature)}`);
+      if (opts.style !== 'chat' && opts.style !== 'completion') throw new InvalidInputError(`--style must be chat or completion, not ${JSON.stringify(opts.style)}`);
       const input = new TaskInput();
       const tasks: CodingTask[] = await input.all(opts.tasks);
       if (opts.distributed) {
-        if (isUrl(opts.kb)) throw new Error('--distributed needs a KB folder the generator workers share (--kb <dir>); they can search Elasticsearch with ELASTICSEARCH_URL');
+        if (isUrl(opts.kb)) throw new InvalidInputError('--distributed needs a KB folder the generator workers share (--kb <dir>); they can search Elasticsearch with ELASTICSEARCH_URL');
         const summary = await generateDistributed({ tasks, out: opts.out, kbDir: opts.kb, samples, style: opts.style as 'chat' | 'completion', temperature, guidance });
         process.stdout.write(opts.json ? `${JSON.stringify(summary, null, 2)}\n` : `Batch ${summary.batchId}: ${summary.done} generated, ${summary.failed} failed, ${summary.resumed} already in ${opts.out}; ${summary.seconds} s\n`);
         input.finish();

@@ -4,6 +4,7 @@ import { type Job, QueueEvents } from 'bullmq';
 import { loadConfig, redisEnv } from '@rescue/config';
 import { JobName, type KbBuildSpecInput, QueueName } from '@rescue/contracts';
 import { expandSources, fileSha256 } from '@rescue/datasets';
+import { InvalidInputError, TransientUpstreamError } from '@rescue/domain';
 import { type KbManifest, splitSources } from '@rescue/knowledge';
 import { PipelineQueue, connectRedis, connectionOptions, rootFailure, settledJob } from '@rescue/queue';
 
@@ -44,7 +45,7 @@ export async function buildDistributed(input: DistributedBuildInput): Promise<Di
     await Promise.all([events.ingest.waitUntilReady(), events.index.waitUntilReady()]);
     const { fixPairSources, codeqlRoots } = await splitSources(input.sources);
     const { files, problems } = await expandSources(fixPairSources);
-    if (problems.length > 0) throw new Error(problems.map((p) => `${p.path}: ${p.message}`).join('; '));
+    if (problems.length > 0) throw new InvalidInputError(problems.map((p) => `${p.path}: ${p.message}`).join('; '));
     const sources = await Promise.all(files.map(async (f) => ({ path: resolve(f), sha256: await fileSha256(f) })));
     const buildId = `b${Date.now().toString(36)}${randomBytes(3).toString('hex')}`;
     const build: KbBuildSpecInput = {
@@ -77,7 +78,9 @@ async function succeeded(queue: PipelineQueue, name: QueueName, jobId: string, e
   const job = await settledJob(queue.queue(name), jobId, events);
   if ((await job.getState()) !== 'completed') {
     const reason = await rootFailure(job, async (queueName, id) => queue.queue(queueName as QueueName).getJob(id));
-    throw new Error(`${name} job ${jobId} failed: ${reason}`);
+    // The workers' failure, after their own retries: upstream of this process. Its reason (the first
+    // failed job's message) says whether rerunning can help; the exit code is 1 either way.
+    throw new TransientUpstreamError(`${name} job ${jobId} failed: ${reason}`);
   }
   return job;
 }

@@ -3,7 +3,7 @@ import type { Command } from 'commander';
 import { join } from 'node:path';
 import { ingestEnv, llmEnv, loadConfig } from '@rescue/config';
 import { type CweEntry, readCweCatalog } from '@rescue/datasets';
-import type { CweId } from '@rescue/domain';
+import { ConfigError, type CweId, InvalidInputError } from '@rescue/domain';
 import { DEFAULT_LLM_DISTILLER, type KbBuildStage, buildKnowledgeBase, elasticsearchPublisher, llmDistiller, localEmbedder } from '@rescue/knowledge';
 import { LlmClient } from '@rescue/llm';
 import { LlmEmbedder } from '@rescue/retrieval';
@@ -45,8 +45,8 @@ export function registerKbBuild(kb: Command): void {
     .action(async (opts: BuildOptions) => {
       const hops = intOption('--hops', opts.hops, 0, 10);
       const batchSize = intOption('--batch-size', opts.batchSize, 2, 50);
-      if (opts.clusterBy !== 'language-cwe' && opts.clusterBy !== 'cwe') throw new Error(`--cluster-by must be language-cwe or cwe, not ${JSON.stringify(opts.clusterBy)}`);
-      if (opts.embedder !== 'local' && opts.embedder !== 'llm') throw new Error(`--embedder must be local or llm, not ${JSON.stringify(opts.embedder)}`);
+      if (opts.clusterBy !== 'language-cwe' && opts.clusterBy !== 'cwe') throw new InvalidInputError(`--cluster-by must be language-cwe or cwe, not ${JSON.stringify(opts.clusterBy)}`);
+      if (opts.embedder !== 'local' && opts.embedder !== 'llm') throw new InvalidInputError(`--embedder must be local or llm, not ${JSON.stringify(opts.embedder)}`);
       if (opts.distributed) {
         // Every option of the inline build travels in the build spec; the LLM is used, as inline,
         // when this command's environment configures one and --extractive is not given (the
@@ -77,7 +77,7 @@ export function registerKbBuild(kb: Command): void {
       const env = loadConfig(ingestEnv);
       // The LLM writes guidelines and causes when one is configured; answers are cached in the KB folder.
       const llmClient = LlmClient.fromEnv(loadConfig(llmEnv), { dataDir: join(opts.kb, 'cache') });
-      if (opts.embedder === 'llm' && !llmClient) throw new Error('--embedder llm needs an LLM endpoint: set LLM_BASE_URL (and LLM_MODEL_EMBEDDER)');
+      if (opts.embedder === 'llm' && !llmClient) throw new ConfigError(['--embedder llm needs an LLM endpoint: set LLM_BASE_URL (and LLM_MODEL_EMBEDDER)']);
       const llm = opts.extractive ? undefined : llmClient;
       if (llm && !opts.json) process.stderr.write(`distilling with the LLM (summarizer ${llm.modelFor('summarizer')}, analyzer ${llm.modelFor('analyzer')})\n`);
       const catalog = new Map<CweId, CweEntry>();

@@ -3,6 +3,7 @@ import { SingleBar } from 'cli-progress';
 import type { Command } from 'commander';
 import { ingestEnv, loadConfig } from '@rescue/config';
 import { FsRecordStore, type FormatChoice, type IngestReport, type Reject, expandSources, formatReject, runIngest } from '@rescue/datasets';
+import { InvalidInputError } from '@rescue/domain';
 
 interface IngestOptions {
   source: string[];
@@ -49,7 +50,7 @@ export function registerKbIngest(kb: Command): void {
     .option('--json', 'print the report as JSON')
     .action(async (opts: IngestOptions) => {
       if (!['auto', 'sven', 'safecoder', 'generic'].includes(opts.format)) {
-        throw new Error(`--format must be auto, sven, safecoder or generic, not ${JSON.stringify(opts.format)}`);
+        throw new InvalidInputError(`--format must be auto, sven, safecoder or generic, not ${JSON.stringify(opts.format)}`);
       }
       const env = loadConfig(ingestEnv, opts.maxLineBytes ? { INGEST_MAX_LINE_BYTES: opts.maxLineBytes } : undefined);
       const rejectsPath = join(opts.out, 'ingest', 'rejects.jsonl');

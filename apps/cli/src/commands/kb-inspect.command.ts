@@ -1,5 +1,5 @@
 import type { Command } from 'commander';
-import { parseCweId } from '@rescue/domain';
+import { InvalidInputError, NotFoundError, parseCweId } from '@rescue/domain';
 import { KbDirectory } from '@rescue/knowledge';
 
 export function registerKbInspect(kb: Command): void {
@@ -47,10 +47,10 @@ export function registerKbInspect(kb: Command): void {
     .option('--json', 'print JSON')
     .action(async (cweArg: string, opts: { kb: string; language?: string; json?: boolean }) => {
       const cwe = parseCweId(cweArg);
-      if (!cwe) throw new Error(`not a CWE id: ${JSON.stringify(cweArg)} (use e.g. CWE-89)`);
+      if (!cwe) throw new InvalidInputError(`not a CWE id: ${JSON.stringify(cweArg)} (use e.g. CWE-89)`);
       const dir = new KbDirectory(opts.kb);
       const nodes = (await dir.nodes()).filter((n) => n.cwe === cwe && (!opts.language || n.language === opts.language || n.language === undefined));
-      if (nodes.length === 0) throw new Error(`${cwe}${opts.language ? ` (${opts.language})` : ''} is not in the KB ${opts.kb}`);
+      if (nodes.length === 0) throw new NotFoundError(`${cwe}${opts.language ? ` (${opts.language})` : ''} is not in the KB ${opts.kb}`);
       const examples = new Map((await dir.examples()).map((e) => [e.id, e]));
       if (opts.json) return void process.stdout.write(`${JSON.stringify(nodes.map((n) => ({ ...n, example: examples.get(n.exampleIds[0]) })), null, 2)}\n`);
       for (const n of nodes) {

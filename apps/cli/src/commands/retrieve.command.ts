@@ -1,6 +1,6 @@
 import { createWriteStream } from 'node:fs';
 import type { Command } from 'commander';
-import { taskLanguage } from '@rescue/domain';
+import { InvalidInputError, taskLanguage } from '@rescue/domain';
 import { retrieveOffline } from '@rescue/generation';
 import { Slicer } from '@rescue/slicing';
 import { type KbOptions, addKbOptions, openKb } from '../kb-location';
@@ -18,9 +18,9 @@ export function registerRetrieve(program: Command): void {
     .option('--guidance-tokens <t>', 'token budget for the guidelines and example when --guidance-cwes > 1', '1500')
     .action(async (taskText: string | undefined, opts: { language?: string; tasks?: string; out?: string; guidanceCwes: string; guidanceTokens: string } & KbOptions) => {
       const guidance = { cwes: intOption('--guidance-cwes', opts.guidanceCwes, 1, 10), tokens: intOption('--guidance-tokens', opts.guidanceTokens, 100, 32_000) };
-      if (!opts.tasks && !taskText) throw new Error('give a task (text or code) or --tasks <jsonl>');
+      if (!opts.tasks && !taskText) throw new InvalidInputError('give a task (text or code) or --tasks <jsonl>');
       const language = opts.tasks ? undefined : opts.language ? taskLanguage(opts.language) : undefined;
-      if (!opts.tasks && !language) throw new Error(`--language is required with a single task (e.g. python), got ${JSON.stringify(opts.language)}`);
+      if (!opts.tasks && !language) throw new InvalidInputError(`--language is required with a single task (e.g. python), got ${JSON.stringify(opts.language)}`);
       const kb = await openKb(opts);
       const slicer = await Slicer.create();
       const out = opts.out ? createWriteStream(opts.out) : process.stdout;

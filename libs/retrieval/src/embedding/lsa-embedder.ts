@@ -1,5 +1,6 @@
 import { createHash } from 'node:crypto';
 import { z } from 'zod';
+import { InvalidInputError } from '@rescue/domain';
 import { canonicalJson, type Embedder, type EmbedderDescription, type JsonValue } from './embedder';
 import { type CsrMatrix, randomizedSvd } from './linalg';
 import { type ResolvedTokenizeOptions, resolveTokenizeOptions, TOKENIZER_VERSION, tokenize, type TokenizeOptions } from './text-tokens';
@@ -226,17 +227,17 @@ export class LsaEmbedder implements Embedder {
   /**
    * Reloads a model saved with {@link LsaEmbedder.toJSON} (the object, or its JSON text).
    *
-   * @throws Error when the input is not a valid model, or was written by another tokenizer version.
+   * @throws InvalidInputError when the input is not a valid model, or was written by another tokenizer version.
    */
   static fromJSON(json: LsaModelJson | string): LsaEmbedder {
     const parsed = LSA_MODEL_SCHEMA.safeParse(typeof json === 'string' ? JSON.parse(json) : json);
-    if (!parsed.success) throw new Error(`not a valid LSA model: ${z.prettifyError(parsed.error)}`);
+    if (!parsed.success) throw new InvalidInputError(`not a valid LSA model: ${z.prettifyError(parsed.error)}`);
     const m = parsed.data;
     if (m.tokenizerVersion !== TOKENIZER_VERSION) {
-      throw new Error(`LSA model was built with tokenizer v${m.tokenizerVersion}; this build tokenizes as v${TOKENIZER_VERSION}, refit the model`);
+      throw new InvalidInputError(`LSA model was built with tokenizer v${m.tokenizerVersion}; this build tokenizes as v${TOKENIZER_VERSION}, refit the model`);
     }
-    if (m.singularValues.length !== m.dimensions) throw new Error(`LSA model has ${m.singularValues.length} singular values for ${m.dimensions} dimensions`);
-    if (new Set(m.vocabulary).size !== m.vocabulary.length) throw new Error('LSA model vocabulary has duplicate terms');
+    if (m.singularValues.length !== m.dimensions) throw new InvalidInputError(`LSA model has ${m.singularValues.length} singular values for ${m.dimensions} dimensions`);
+    if (new Set(m.vocabulary).size !== m.vocabulary.length) throw new InvalidInputError('LSA model vocabulary has duplicate terms');
     const idf = float32FromBase64(m.idf, m.vocabulary.length);
     const projection = float32FromBase64(m.projection, m.vocabulary.length * m.dimensions);
     return new LsaEmbedder(m.params, { ...m.tokenizer }, m.corpusSize, m.dimensions, m.vocabulary, m.singularValues, idf, projection);

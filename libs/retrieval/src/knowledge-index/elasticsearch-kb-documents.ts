@@ -1,4 +1,5 @@
 import type { Client, estypes } from '@elastic/elasticsearch';
+import { InvalidInputError, NotFoundError, TransientUpstreamError } from '@rescue/domain';
 
 /**
  * What a KB version needs besides its search fields, so that Elasticsearch alone can serve it:
@@ -108,12 +109,14 @@ export class ElasticsearchKbDocuments {
       const response = await this.client.bulk({ index, operations: batch.flatMap((d) => [{ index: { _id: d.id } }, d.doc]) });
       if (response.errors) {
         const failed = response.items.map((item) => item.index).filter((r) => r?.error);
-        throw new Error(`Elasticsearch refused ${failed.length} of ${batch.length} KB documents of ${version} (first: ${failed[0]?._id}: ${failed[0]?.error?.type} ${failed[0]?.error?.reason ?? ''})`);
+        const message = `Elasticsearch refused ${failed.length} of ${batch.length} KB documents of ${version} (first: ${failed[0]?._id}: ${failed[0]?.error?.type} ${failed[0]?.error?.reason ?? ''})`;
+        // Refused for load (429, 5xx): a rerun rewrites the index. Refused for content: it fails the same way again.
+        throw failed.every((r) => r?.status === 429 || (r?.status ?? 500) >= 500) ? new TransientUpstreamError(message) : new InvalidInputError(message);
       }
     }
     await this.client.indices.refresh({ index });
     const { count } = await this.client.count({ index });
-    if (count !== all.length) throw new Error(`wrote ${all.length} KB documents of ${version} to ${index} but it holds ${count}`);
+    if (count !== all.length) throw new TransientUpstreamError(`wrote ${all.length} KB documents of ${version} to ${index} but it holds ${count}`);
     return { documents: all.length };
   }
 
@@ -129,7 +132,7 @@ export class ElasticsearchKbDocuments {
       }
     };
     const manifest = await one('manifest');
-    if (manifest === undefined) throw new Error(`KB version ${version} has no documents in Elasticsearch (${index}); publish it with \`rescue kb build --es <url> --es-prefix ${this.prefix}\``);
+    if (manifest === undefined) throw new NotFoundError(`KB version ${version} has no documents in Elasticsearch (${index}); publish it with \`rescue kb build --es <url> --es-prefix ${this.prefix}\``);
     const embedder = jsonOf(await one('embedder'), 'embedder', index);
     const termCounts = jsonOf(await one('term-counts'), 'term-counts', index);
     return {
@@ -178,5 +181,5 @@ export class ElasticsearchKbDocuments {
 function jsonOf(body: unknown, id: string, index: string): string | undefined {
   if (body === undefined) return undefined;
   if (typeof body === 'object' && body !== null && typeof (body as Partial<JsonBody>).json === 'string') return (body as JsonBody).json;
-  throw new Error(`the ${id} document in ${index} holds no JSON string; republish the version with \`rescue kb build --es\``);
+  throw new InvalidInputError(`the ${id} document in ${index} holds no JSON string; republish the version with \`rescue kb build --es\``);
 }

@@ -1,6 +1,6 @@
 import { setTimeout as delay } from 'node:timers/promises';
 import { Client, errors, estypes } from '@elastic/elasticsearch';
-import { InvalidInputError } from '@rescue/domain';
+import { InvalidInputError, RescueError, TransientUpstreamError } from '@rescue/domain';
 import type {
   IndexedDocument,
   IndexedExample,
@@ -116,9 +116,17 @@ export type PublishStage = 'validate' | 'prepare' | 'create' | 'bulk' | 'refresh
  * A publish that did not make its version live. The aliases still point at the previous version, and
  * the half-written indices were deleted unless {@link cleanupError} says otherwise (or, after a swap
  * whose outcome could not be read back, they were left in place on purpose: they may be live).
+ *
+ * Its kind says whether publishing the same content again can succeed:
+ * - `invalid-input` when documents were refused as malformed: by the local checks (`validate`), or
+ *   by Elasticsearch in `bulk` with a 4xx other than 429 (mapping, parsing, dims); resending them
+ *   fails the same way. Also when the caller says so (a version live with other content).
+ * - `transient` otherwise: the cluster did not answer, throttled past the retries (429), answered
+ *   5xx, or counts did not match yet; a rerun rebuilds the indices from scratch.
  */
-export class KnowledgeIndexPublishError extends Error {
+export class KnowledgeIndexPublishError extends RescueError {
   override readonly name = 'KnowledgeIndexPublishError';
+  readonly kind: 'invalid-input' | 'transient';
   /** Set when deleting the half-written indices failed too. */
   cleanupError?: unknown;
 
@@ -128,11 +136,15 @@ export class KnowledgeIndexPublishError extends Error {
     message: string,
     /** Every failed document, in request order (for a dead-letter list). */
     readonly failures: DocumentFailure[] = [],
-    options?: { cause?: unknown },
+    options?: { cause?: unknown; kind?: 'invalid-input' | 'transient' },
   ) {
     super(`publish of KB version ${version} failed (${stage}): ${message}`, options);
+    this.kind = options?.kind ?? (stage === 'validate' || failures.some(refusedAsMalformed) ? 'invalid-input' : 'transient');
   }
 }
+
+/** A document Elasticsearch (or the local check, which sets no status) refused for what it holds, not for load. */
+const refusedAsMalformed = (f: DocumentFailure): boolean => f.status === undefined ? f.type === 'invalid_document' : f.status >= 400 && f.status < 500 && f.status !== 429;
 
 /**
  * What each collection's index holds. The mappings, the fields searches may name and the fields a hit
@@ -442,7 +454,7 @@ export class ElasticsearchKnowledgeIndex implements KnowledgeIndexReader {
     const live = COLLECTIONS.filter((c) => previous[c].includes(names[c]));
     if (live.length > 0) {
       // Rebuilding in place would delete what readers are using; deleting an index drops its aliases.
-      if (live.length < COLLECTIONS.length) throw new KnowledgeIndexPublishError(version, 'prepare', `only its ${live.join(' and ')} ${live.length === 1 ? 'index is' : 'indices are'} live; fix the aliases by hand`);
+      if (live.length < COLLECTIONS.length) throw new KnowledgeIndexPublishError(version, 'prepare', `only its ${live.join(' and ')} ${live.length === 1 ? 'index is' : 'indices are'} live; fix the aliases by hand`, [], { kind: 'invalid-input' });
       let counts: Record<KnowledgeCollection, number>;
       try {
         counts = await this.countsOf(names);
@@ -450,7 +462,8 @@ export class ElasticsearchKnowledgeIndex implements KnowledgeIndexReader {
         throw new KnowledgeIndexPublishError(version, 'prepare', 'could not count the live version', [], { cause: err });
       }
       if (COLLECTIONS.some((c) => counts[c] !== expected[c])) {
-        throw new KnowledgeIndexPublishError(version, 'prepare', `version is live with ${describeCounts(counts)}, not ${describeCounts(expected)}; publish under a new version`);
+        // A rerun sends the same content to the same version: only a new version can succeed.
+        throw new KnowledgeIndexPublishError(version, 'prepare', `version is live with ${describeCounts(counts)}, not ${describeCounts(expected)}; publish under a new version`, [], { kind: 'invalid-input' });
       }
       // Still prune: the run that made it live may have crashed before doing so.
       return { ...base, alreadyLive: true, indexed: counts, retried: 0, ...(await this.pruneQuietly(keep, version)) };
@@ -629,7 +642,7 @@ export class ElasticsearchKnowledgeIndex implements KnowledgeIndexReader {
       const throttled: { item: PreparedDocument; error?: estypes.ErrorCause }[] = [];
       try {
         const response = await this.client.bulk({ index, operations: pending.flatMap((d) => [{ index: { _id: d.id } }, d.doc]) });
-        if (response.items.length !== pending.length) throw new Error(`bulk answered ${response.items.length} items for ${pending.length} operations`);
+        if (response.items.length !== pending.length) throw new TransientUpstreamError(`bulk answered ${response.items.length} items for ${pending.length} operations`);
         response.items.forEach((entry, i) => {
           const item = pending[i];
           const result = entry.index;
@@ -701,7 +714,8 @@ export class ElasticsearchKnowledgeIndex implements KnowledgeIndexReader {
     if (err instanceof errors.ResponseError && err.statusCode !== undefined && err.statusCode >= 400 && err.statusCode < 500) return 'refused';
     try {
       return (await this.isLive(names)) ? 'applied' : 'refused';
-    } catch {
+    } catch (_readBackError) {
+      // Whatever stopped the read-back, the outcome is unknown; the caller rethrows the swap's own error.
       return 'unknown';
     }
   }

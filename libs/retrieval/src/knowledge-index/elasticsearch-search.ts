@@ -1,16 +1,14 @@
 import { Client } from '@elastic/elasticsearch';
+import { NotFoundError, TransientUpstreamError } from '@rescue/domain';
 import { ElasticsearchKnowledgeIndex } from './elasticsearch-knowledge-index';
 
 /** The URL without user and password, for messages. */
 export function urlForMessages(url: string): string {
-  try {
-    const u = new URL(url);
-    u.username = '';
-    u.password = '';
-    return u.toString().replace(/\/$/, '');
-  } catch {
-    return '(an Elasticsearch address that is not a URL)';
-  }
+  if (!URL.canParse(url)) return '(an Elasticsearch address that is not a URL)';
+  const u = new URL(url);
+  u.username = '';
+  u.password = '';
+  return u.toString().replace(/\/$/, '');
 }
 
 /** A client for reading a KB: one retry and a bounded wait, so a command or a job fails in seconds when the cluster is away. */
@@ -34,9 +32,9 @@ export function elasticsearchSearchFor(url: string, prefix: string, client = ela
       // One HEAD for all three: explicit names without `ignore_unavailable` answer 404 when any is missing.
       exists = await client.indices.exists({ index: all, allow_no_indices: false });
     } catch (err) {
-      throw new Error(`Elasticsearch at ${urlForMessages(url)} did not answer (${(err as Error).message}); check the address, or search the KB folder instead`);
+      throw new TransientUpstreamError(`Elasticsearch at ${urlForMessages(url)} did not answer (${(err as Error).message}); check the address, or search the KB folder instead`, { cause: err });
     }
-    if (!exists) throw new Error(`KB version ${version} is not in Elasticsearch at ${urlForMessages(url)} under prefix "${prefix}" (${all.join(', ')}); publish it with \`rescue kb build --es ${urlForMessages(url)} --es-prefix ${prefix}\``);
+    if (!exists) throw new NotFoundError(`KB version ${version} is not in Elasticsearch at ${urlForMessages(url)} under prefix "${prefix}" (${all.join(', ')}); publish it with \`rescue kb build --es ${urlForMessages(url)} --es-prefix ${prefix}\``);
     return index;
   };
 }

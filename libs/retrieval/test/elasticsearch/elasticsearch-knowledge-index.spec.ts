@@ -339,6 +339,8 @@ describe('ElasticsearchKnowledgeIndex.publish', () => {
     const err = await publishError(kb.publish(V2, knowledge({ nodes: [n1, n2, n3] }), { dims: 3 }));
 
     expect(err.stage).toBe('bulk');
+    // Refused for its content (400): resending fails the same way, so the queue does not retry.
+    expect(err.kind).toBe('invalid-input');
     expect(err.version).toBe(V2);
     expect(err.failures).toEqual([
       { collection: 'nodes', id: 'n3', status: 400, type: 'document_parsing_exception', reason: expect.stringContaining('immense term in field="cwe"') },
@@ -408,6 +410,7 @@ describe('ElasticsearchKnowledgeIndex.publish', () => {
     const err = await publishError(kb.publish(V2, { nodes: [n1, short, nan, n1], examples: [{ ...e1, id: '' }], documents: [d1, d1] }, { dims: 3 }));
 
     expect(err.stage).toBe('validate');
+    expect(err.kind).toBe('invalid-input');
     expect(err.failures).toEqual([
       { collection: 'nodes', id: 'short', type: 'invalid_document', reason: 'vector has 2 dimensions, the mapping has 3' },
       { collection: 'nodes', id: 'nan', type: 'invalid_document', reason: 'vector holds NaN or Infinity' },
@@ -443,6 +446,7 @@ describe('ElasticsearchKnowledgeIndex.publish', () => {
 
     expect(err.stage).toBe('verify');
     expect(err.message).toContain('indexed 1/2 nodes, 1/1 examples, 1/1 documents');
+    expect(err.kind).toBe('transient');
     expect(only(es, 'POST', '/_aliases')).toEqual([]);
     expect(es.requests.at(-1)).toEqual(req('DELETE', `/${ALL2}`, null, { ignore_unavailable: 'true' }));
   });
@@ -468,6 +472,7 @@ describe('ElasticsearchKnowledgeIndex.publish', () => {
     const err = await publishError(kb.publish(V2, knowledge(), { dims: 3 }));
 
     expect(err.stage).toBe('swap');
+    expect(err.kind).toBe('transient');
     expect(err.cause).toBeInstanceOf(errors.ResponseError);
     expect(only(es, 'POST', '/_aliases')).toHaveLength(1);
     expect(es.requests.at(-1)).toEqual(req('DELETE', `/${ALL2}`, null, { ignore_unavailable: 'true' }));
@@ -552,6 +557,8 @@ describe('ElasticsearchKnowledgeIndex.publish', () => {
 
     expect(err.stage).toBe('prepare');
     expect(err.message).toContain('version is live with 2 nodes, 1 examples, 1 documents, not 2 nodes, 1 examples, 2 documents');
+    // Only a new version can succeed: not retried.
+    expect(err.kind).toBe('invalid-input');
     expect(es.requests.some((r) => r.method !== 'GET')).toBe(false);
   });
 
@@ -563,6 +570,7 @@ describe('ElasticsearchKnowledgeIndex.publish', () => {
 
     expect(err.stage).toBe('prepare');
     expect(err.message).toContain('only its nodes and examples indices are live; fix the aliases by hand');
+    expect(err.kind).toBe('invalid-input');
     expect(es.requests.every((r) => r.method === 'GET')).toBe(true);
   });
 
@@ -741,6 +749,15 @@ describe('ElasticsearchKnowledgeIndex searches', () => {
     const { es, kb } = harness();
     es.on('GET', `/${NODES_ALIAS}/_count`, count2).on('GET', `/${EXAMPLES_ALIAS}/_count`, count1).on('GET', `/${DOCUMENTS_ALIAS}/_count`, count1);
     await expect(kb.counts()).resolves.toEqual({ nodes: 2, examples: 1, documents: 1 });
+  });
+
+  it('is transient when every failed document was refused for load (429, 5xx) or the cluster did not answer', () => {
+    const throttled = { collection: 'nodes' as const, id: 'n2', status: 429, type: 'es_rejected_execution_exception', reason: 'still throttled' };
+    const unavailable = { collection: 'nodes' as const, id: 'n3', status: 503, type: 'unavailable_shards_exception', reason: 'primary shard is not active' };
+    expect(new KnowledgeIndexPublishError(V2, 'bulk', 'x', [throttled, unavailable]).kind).toBe('transient');
+    expect(new KnowledgeIndexPublishError(V2, 'bulk', 'x', [throttled, { ...unavailable, status: 400 }]).kind).toBe('invalid-input');
+    expect(new KnowledgeIndexPublishError(V2, 'prepare', 'could not read the aliases', [], { cause: new Error('ECONNREFUSED') }).kind).toBe('transient');
+    expect(new KnowledgeIndexPublishError(V2, 'bulk', 'x', [throttled]).name).toBe('KnowledgeIndexPublishError');
   });
 
   it('is a KnowledgeIndexReader, as the embedded backend is', () => {

@@ -1,4 +1,5 @@
 // Contract tests of opening a KB version's Elasticsearch indices for searching.
+import { NotFoundError, TransientUpstreamError } from '@rescue/domain';
 import { elasticsearchSearchFor } from '../../src/knowledge-index/elasticsearch-search';
 import { ScriptedElasticsearch } from './es-script';
 import aliasMissing from './fixtures/get-alias-missing.json';
@@ -28,12 +29,16 @@ describe('elasticsearchSearchFor', () => {
     await expect(open).rejects.toThrow(
       `KB version ${V} is not in Elasticsearch at http://es.example:9200 under prefix "rescue-kb" (rescue-kb-nodes-${V}, rescue-kb-examples-${V}, rescue-kb-documents-${V}); publish it with \`rescue kb build --es http://es.example:9200 --es-prefix rescue-kb\``,
     );
+    // Not there: a queue does not retry it.
+    await expect(open).rejects.toBeInstanceOf(NotFoundError);
   });
 
   it('says the cluster did not answer when the request fails', async () => {
     const es = new ScriptedElasticsearch();
     es.on('HEAD', ALL, { connectionError: 'connect ECONNREFUSED' });
 
-    await expect(elasticsearchSearchFor(URL, 'rescue-kb', es.client())(V)).rejects.toThrow(/^Elasticsearch at http:\/\/es.example:9200 did not answer \(connect ECONNREFUSED\)/);
+    const open = elasticsearchSearchFor(URL, 'rescue-kb', es.client())(V);
+    await expect(open).rejects.toThrow(/^Elasticsearch at http:\/\/es.example:9200 did not answer \(connect ECONNREFUSED\)/);
+    await expect(open).rejects.toBeInstanceOf(TransientUpstreamError);
   });
 });
