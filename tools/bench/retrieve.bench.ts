@@ -14,7 +14,8 @@ import { Slicer } from '@rescue/slicing';
 // document holds at most MAX_EXAMPLES_PER_CWE_DOCUMENT examples, as in a real build).
 
 const shared = resolve(__dirname, '../../../../shared/data');
-const SCALES = [1, 10, 100];
+// BENCH_SCALES=1,10 measures a subset (the 100× index takes minutes to write).
+const SCALES = (process.env.BENCH_SCALES ?? '1,10,100').split(',').map(Number).filter((n) => Number.isInteger(n) && n > 0);
 const ROUNDS = 2;
 
 const pct = (xs: number[], p: number): number => {
