@@ -1,5 +1,5 @@
-import type { Node, Tree } from 'web-tree-sitter';
-import type { LanguageSpec } from './language-specs';
+import type { Tree } from 'web-tree-sitter';
+import { type LanguageQueries, captured, matchesInOrder } from './syntax-queries';
 
 const STRING_LITERAL = /^(?:[rbufRBUF]{0,2})(?:"""[\s\S]*?"""|'''[\s\S]*?'''|"(?:\\.|[^"\\])*"|'(?:\\.|[^'\\])*'|`[^`]*`)/;
 
@@ -36,35 +36,19 @@ export function normalizeCallee(text: string): string {
 }
 
 /**
- * Visits named nodes in source order (iteratively: deep trees must not overflow the stack), at
- * most `maxNodes`; `visit` returning false skips the node's children.
+ * Every call in a tree, in source order, de-duplicated by callee. The language's calls query finds
+ * them; the callee is the text of its parts (`object` and `name` in Java) joined with ".".
  */
-function walkNamed(tree: Tree, maxNodes: number, visit: (node: Node) => boolean | void): void {
-  const stack: Node[] = [tree.rootNode];
-  let visited = 0;
-  while (stack.length > 0 && visited < maxNodes) {
-    const node = stack.pop() as Node;
-    visited += 1;
-    if (visit(node) === false) continue;
-    for (let i = node.namedChildCount - 1; i >= 0; i -= 1) {
-      const c = node.namedChild(i);
-      if (c) stack.push(c);
-    }
-  }
-}
-
-/** Every call in a tree, in source order, de-duplicated by callee. */
-export function extractApiCalls(tree: Tree, spec: LanguageSpec, maxNodes = 200_000): ApiCall[] {
-  const callTypes = new Map(spec.calls.map((c) => [c.type, c.callee]));
+export function extractApiCalls(tree: Tree, queries: LanguageQueries): ApiCall[] {
   const seen = new Map<string, ApiCall>();
-  walkNamed(tree, maxNodes, (node) => {
-    const fields = callTypes.get(node.type);
-    if (!fields) return;
-    const parts = fields.map((f) => node.childForFieldName(f)?.text).filter((t): t is string => !!t);
+  for (const { match } of matchesInOrder(queries.calls, tree.rootNode, ['call'])) {
+    const parts = captured(match, 'call.callee')
+      .map((n) => n.text)
+      .filter(Boolean);
     const callee = normalizeCallee(parts.join('.'));
     const name = callee.split('.').pop() ?? '';
     if (name && /^[A-Za-z_$][\w$]*$/.test(name) && !seen.has(callee)) seen.set(callee, { callee, name });
-  });
+  }
   return [...seen.values()];
 }
 
@@ -81,30 +65,30 @@ function moduleNames(text: string): string[] {
 /**
  * The modules (and imported names) a piece of code imports: Python `import`/`from … import`,
  * JS/TS `import … from` and `require(…)`, Java `import`, Go import specs, C/C++ `#include`, Ruby
- * `require`. Each is reported like a call: the dotted module and its last segment.
+ * `require`. Each is reported like a call: the dotted module and its last segment. Offline, a task
+ * has no draft, and the libraries its prefix imports are the best hint of the APIs the completion
+ * will call.
  */
-export function extractImports(tree: Tree, spec: LanguageSpec, maxNodes = 200_000): ApiCall[] {
-  const importTypes = new Map(spec.imports.map((i) => [i.type, i.field]));
-  const callTypes = new Map(spec.calls.map((c) => [c.type, c.callee]));
-  const importCalls = new Set(spec.importCalls ?? []);
+export function extractImports(tree: Tree, queries: LanguageQueries): ApiCall[] {
   const seen = new Map<string, ApiCall>();
   const add = (names: string[]): void => {
     for (const callee of names) if (!seen.has(callee)) seen.set(callee, { callee, name: callee.split('.').pop() ?? callee });
   };
-  walkNamed(tree, maxNodes, (node) => {
-    if (importTypes.has(node.type)) {
-      const field = importTypes.get(node.type);
-      const text = field ? node.childForFieldName(field)?.text : node.text;
-      if (text) add(moduleNames(text));
-      return false;
+  // An import statement is read as a whole: nothing inside it is a second import.
+  let insideImportUntil = -1;
+  for (const { match, node } of matchesInOrder(queries.imports, tree.rootNode, ['import', 'import.call'])) {
+    if (node.startIndex < insideImportUntil) continue;
+    const [argumentsNode] = captured(match, 'import.arguments');
+    if (argumentsNode) {
+      const argument = /['"]([^'"\n]{1,200})['"]/.exec(argumentsNode.text);
+      if (argument) add(moduleNames(argument[1]));
+      continue;
     }
-    const calleeFields = callTypes.get(node.type);
-    if (calleeFields && importCalls.size > 0) {
-      const callee = calleeFields.map((f) => node.childForFieldName(f)?.text).filter(Boolean).join('.');
-      const argument = /['"]([^'"\n]{1,200})['"]/.exec(node.childForFieldName('arguments')?.text ?? '');
-      if (importCalls.has(callee) && argument) add(moduleNames(argument[1]));
-    }
-  });
+    const [module] = captured(match, 'import.module');
+    const text = (module ?? node).text;
+    if (text) add(moduleNames(text));
+    insideImportUntil = Math.max(insideImportUntil, node.endIndex);
+  }
   return [...seen.values()];
 }
 
@@ -116,20 +100,16 @@ const PROSE_MARKUP = /^\s*(?:\/\/+|#+|\/\*+|\*+\/?|=begin|=end|"""|''')|(?:\*+\/
  * string literal standing alone as a statement). Offline, this is the closest thing a completion
  * task has to a description of what it wants, so it is what the text facet searches CWE prose with.
  */
-export function extractProse(tree: Tree, spec: LanguageSpec, maxNodes = 200_000): string {
-  const comments = new Set(spec.commentTypes);
+export function extractProse(tree: Tree, queries: LanguageQueries): string {
   const parts: string[] = [];
-  walkNamed(tree, maxNodes, (node) => {
-    if (comments.has(node.type)) {
-      // A C preprocessor line is not prose, but some grammars read `#!` or `#include` oddly.
-      if (!/^#\s*(?:include|define|if|endif|pragma|!)/.test(node.text)) parts.push(node.text);
-      return false;
-    }
-    if (spec.docstringStatement && node.type === spec.docstringStatement && node.namedChildCount === 1 && node.namedChild(0)?.type === 'string') {
-      parts.push(node.text);
-      return false;
-    }
-  });
+  // A docstring is read as a whole: a comment inside its statement is not read again.
+  let insideUntil = -1;
+  for (const { match, node } of matchesInOrder(queries.comments, tree.rootNode, ['comment', 'docstring'])) {
+    if (node.startIndex < insideUntil) continue;
+    insideUntil = node.endIndex;
+    // A C preprocessor line is not prose, but some grammars read `#!` or `#include` oddly.
+    if (captured(match, 'docstring').length > 0 || !/^#\s*(?:include|define|if|endif|pragma|!)/.test(node.text)) parts.push(node.text);
+  }
   return parts
     .map((p) => p.replace(PROSE_MARKUP, '').trim())
     .filter(Boolean)

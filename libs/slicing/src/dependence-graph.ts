@@ -1,6 +1,7 @@
 import type { Node, Tree } from 'web-tree-sitter';
 import type { LanguageSpec } from './language-specs';
 import { SliceFailure } from './slice-failure';
+import { type LanguageQueries, matchesInOrder } from './syntax-queries';
 
 /** One node of the program dependence graph: a statement (or a clause, or the parse root). */
 export interface StatementNode {
@@ -36,6 +37,7 @@ export interface DependenceGraph {
   codeLines: Set<number>;
 }
 
+/** Reaching definitions: for each variable, the statements whose definition may reach here. */
 type State = Map<string, Set<number>>;
 
 const BODY_FIELDS = new Set(['body', 'consequence', 'alternative']);
@@ -52,16 +54,6 @@ interface Budget {
   maxDepth: number;
 }
 
-function fieldOf(node: Node): string | null {
-  const parent = node.parent;
-  if (!parent) return null;
-  for (let i = 0; i < parent.childCount; i += 1) {
-    const child = parent.child(i);
-    if (child && child.id === node.id) return parent.fieldNameForChild(i);
-  }
-  return null;
-}
-
 /**
  * Builds the intra-procedural program dependence graph of a parsed function: statements as nodes;
  * data edges from reaching definitions computed over the structured control flow (branches join,
@@ -69,9 +61,42 @@ function fieldOf(node: Node): string | null {
  * return and throw end a path, a try handler may start after any protected statement); control
  * edges from each statement's nearest enclosing statement (function entries excepted), and from a
  * statement holding an early exit to the statements after it in the same block.
+ *
+ * Each pass below reads what the ones before it built, in this order.
  */
-export function buildDependenceGraph(tree: Tree, spec: LanguageSpec, budget: Budget): DependenceGraph {
-  const sets = {
+export function buildDependenceGraph(tree: Tree, spec: LanguageSpec, queries: LanguageQueries, budget: Budget): DependenceGraph {
+  const kinds = nodeKinds(spec);
+  const checkTime = (): void => {
+    if (performance.now() > budget.deadline) throw new SliceFailure('timeout', `analysis took longer than ${budget.timeBudgetMs} ms`);
+  };
+  const comments = commentIds(tree, queries, budget);
+  const walked = walkStatements(tree.rootNode, kinds, comments, budget, checkTime);
+  const lineOwner = assignOwnLines(walked.statements, walked.codeLines);
+  collectDefsAndUses(walked, kinds, spec);
+  const edges = new Edges(walked.statements.length);
+  addEnclosingControlEdges(walked.statements, walked.viaFunctionOf, edges);
+  new ReachingDefinitions(walked.statements, edges, checkTime).run();
+  return { statements: walked.statements, forward: edges.forward, backward: edges.backward, lineOwner, codeLines: walked.codeLines };
+}
+
+/** The spec's node-type lists as sets, looked up once per syntax node. */
+interface NodeKinds {
+  block: Set<string>;
+  clause: Set<string>;
+  loop: Set<string>;
+  tryT: Set<string>;
+  fn: Set<string>;
+  leave: Set<string>;
+  brk: Set<string>;
+  cont: Set<string>;
+  ident: Set<string>;
+  access: Set<string>;
+  /** `parent type.field` pairs naming something other than a variable. */
+  nonVar: Set<string>;
+}
+
+function nodeKinds(spec: LanguageSpec): NodeKinds {
+  return {
     // Tree-sitter wraps what it cannot parse (macros, fragments) in ERROR nodes; reading them as
     // blocks keeps the statements inside them separate instead of one statement of many lines.
     block: new Set([...spec.blockTypes, 'ERROR']),
@@ -84,99 +109,134 @@ export function buildDependenceGraph(tree: Tree, spec: LanguageSpec, budget: Bud
     cont: new Set(spec.exits.continueLoop),
     ident: new Set(spec.identifierTypes),
     access: new Set(spec.accessTypes),
-    comment: new Set(spec.commentTypes),
     nonVar: new Set(spec.nonVariableFields.map(([t, f]) => `${t}.${f}`)),
   };
-  const defSites = new Map(spec.definitions.map((d) => [d.type, d]));
-  const paramFields = new Set(spec.parameterFields);
-  const checkTime = (): void => {
-    if (performance.now() > budget.deadline) throw new SliceFailure('timeout', `analysis took longer than ${budget.timeBudgetMs} ms`);
-  };
+}
 
-  const root = tree.rootNode;
-  const statements: StatementNode[] = [];
-  const nodeOf: Node[] = [];
-  const codeLines = new Set<number>();
+/**
+ * Pass 0: the comments, found by the language's comments query. A comment is neither a statement
+ * nor code: the statement walk skips it, so a line holding only a comment is never a code line.
+ */
+function commentIds(tree: Tree, queries: LanguageQueries, budget: Budget): Set<number> {
+  return new Set(matchesInOrder(queries.comments, tree.rootNode, ['comment'], budget).map(({ node }) => node.id));
+}
 
-  const kindOf = (type: string): StatementNode['kind'] => {
-    if (sets.fn.has(type)) return 'function';
-    if (sets.loop.has(type)) return 'loop';
-    if (sets.tryT.has(type)) return 'try';
-    if (sets.leave.has(type)) return 'leave';
-    if (sets.brk.has(type)) return 'break';
-    if (sets.cont.has(type)) return 'continue';
-    if (sets.clause.has(type)) return 'clause';
-    return 'plain';
-  };
+function kindOf(type: string, kinds: NodeKinds): StatementNode['kind'] {
+  if (kinds.fn.has(type)) return 'function';
+  if (kinds.loop.has(type)) return 'loop';
+  if (kinds.tryT.has(type)) return 'try';
+  if (kinds.leave.has(type)) return 'leave';
+  if (kinds.brk.has(type)) return 'break';
+  if (kinds.cont.has(type)) return 'continue';
+  if (kinds.clause.has(type)) return 'clause';
+  return 'plain';
+}
 
-  const isStatement = (node: Node, parent: Node, field: string | null, parentIsStatement: boolean): boolean => {
-    if (!node.isNamed || sets.comment.has(node.type) || sets.block.has(node.type)) return false;
-    if (sets.clause.has(node.type)) return true;
-    if (sets.block.has(parent.type)) return field !== 'condition' && field !== 'value';
-    if (field && BODY_FIELDS.has(field) && parentIsStatement && !sets.fn.has(parent.type)) return true;
-    if (sets.clause.has(parent.type) && !(field && (USE_FIELDS.has(field) || field === 'value' || field === 'parameter')) && STATEMENTISH.test(node.type)) return true;
-    return false;
-  };
+/**
+ * Whether a syntax node is a statement of the graph: a clause; a child of a block (its condition
+ * or value excepted); the body of a statement; or a statement-like node directly in a clause.
+ */
+function isStatement(node: Node, parent: Node, field: string | null, parentIsStatement: boolean, kinds: NodeKinds): boolean {
+  if (!node.isNamed || kinds.block.has(node.type)) return false;
+  if (kinds.clause.has(node.type)) return true;
+  if (kinds.block.has(parent.type)) return field !== 'condition' && field !== 'value';
+  if (field && BODY_FIELDS.has(field) && parentIsStatement && !kinds.fn.has(parent.type)) return true;
+  if (kinds.clause.has(parent.type) && !(field && (USE_FIELDS.has(field) || field === 'value' || field === 'parameter')) && STATEMENTISH.test(node.type)) return true;
+  return false;
+}
 
-  // Pass 1: the statement tree, code lines, and each node's owning statement. Iterative, with a
-  // depth limit, so a hostile nesting cannot overflow the stack.
+/** What the statement walk (pass 1) gathers for the passes after it. */
+interface WalkedStatements {
+  statements: StatementNode[];
+  /** The syntax node of each statement. */
+  nodeOf: Node[];
+  /** Whether a function node lies between a statement and the statement owning it. */
+  viaFunctionOf: boolean[];
+  /** Every identifier, with the statement that owns it. */
+  identifiers: { node: Node; owner: number }[];
+  codeLines: Set<number>;
+  /**
+   * Field names and parents seen on the way down: web-tree-sitter computes `node.parent` by a
+   * search from the root, and field names by scanning siblings, both slow in pass 3's climbs.
+   */
+  fieldById: Map<number, string | null>;
+  parentById: Map<number, Node>;
+}
+
+/**
+ * Pass 1: the statement tree, code lines, and each identifier's owning statement, in one walk of
+ * the syntax tree. Iterative, with a depth limit, so a hostile nesting cannot overflow the stack.
+ */
+function walkStatements(root: Node, kinds: NodeKinds, comments: Set<number>, budget: Budget, checkTime: () => void): WalkedStatements {
+  const walked: WalkedStatements = { statements: [], nodeOf: [root], viaFunctionOf: [false], identifiers: [], codeLines: new Set(), fieldById: new Map(), parentById: new Map() };
+  const { statements, codeLines, identifiers, fieldById, parentById } = walked;
   statements.push({ id: 0, type: root.type, parent: -1, children: [], startRow: root.startPosition.row, endRow: root.endPosition.row, ownLines: [], defs: [], uses: [], kind: 'root', containerId: -1, isClause: false, containsExit: false });
-  nodeOf.push(root);
-  const identifiers: { node: Node; owner: number }[] = [];
   // `viaFunction`: a function node lies between this node and its owning statement (an exported
   // function, an arrow function in a declaration, a decorated definition, a callback argument).
   const stack: { node: Node; parent: Node; owner: number; depth: number; field: string | null; ownerIsStatementNode: boolean; viaFunction: boolean }[] = [];
-  const viaFunctionOf: boolean[] = [false];
   for (let i = root.childCount - 1; i >= 0; i -= 1) {
     const c = root.child(i);
     if (c) stack.push({ node: c, parent: root, owner: 0, depth: 1, field: root.fieldNameForChild(i), ownerIsStatementNode: true, viaFunction: false });
   }
   let visited = 0;
-  // Field names and parents seen on the way down: web-tree-sitter computes `node.parent` by a
-  // search from the root, and field names by scanning siblings, both slow in the climb below.
-  const fieldById = new Map<number, string | null>();
-  const parentById = new Map<number, Node>();
   while (stack.length > 0) {
     const { node, parent, owner, depth, field, ownerIsStatementNode, viaFunction } = stack.pop() as (typeof stack)[number];
     fieldById.set(node.id, field);
     parentById.set(node.id, parent);
     if (depth > budget.maxDepth) throw new SliceFailure('too_deep', `syntax nesting deeper than ${budget.maxDepth} levels`);
     if ((visited += 1) % 2048 === 0) checkTime();
-    if (sets.comment.has(node.type)) continue;
+    if (comments.has(node.id)) continue;
     let current = owner;
     let currentIsStatementNode = false;
-    if (isStatement(node, parent, field, ownerIsStatementNode)) {
-      const id = statements.length;
-      const kind = kindOf(node.type);
-      statements.push({ id, type: node.type, parent: owner, children: [], startRow: node.startPosition.row, endRow: node.endPosition.row, ownLines: [], defs: [], uses: [], kind, containerId: sets.clause.has(node.type) ? node.id : parent.id, isClause: sets.clause.has(node.type), containsExit: false });
-      nodeOf.push(node);
-      viaFunctionOf.push(viaFunction);
-      statements[owner].children.push(id);
-      if (kind === 'leave' || kind === 'break' || kind === 'continue') {
-        // return/throw guard everything after them in the function; break/continue only inside
-        // the loop (or switch) they leave.
-        for (let s = owner; s > 0 && statements[s].kind !== 'function'; s = statements[s].parent) {
-          if (kind !== 'leave' && (statements[s].kind === 'loop' || /switch/.test(statements[s].type))) break;
-          statements[s].containsExit = true;
-        }
-      }
-      current = id;
+    if (isStatement(node, parent, field, ownerIsStatementNode, kinds)) {
+      current = addStatement(walked, node, parent, owner, viaFunction, kinds);
       currentIsStatementNode = true;
     }
     if (node.childCount === 0) {
       for (let r = node.startPosition.row; r <= node.endPosition.row; r += 1) codeLines.add(r + 1);
-      if (sets.ident.has(node.type)) identifiers.push({ node, owner: current });
+      if (kinds.ident.has(node.type)) identifiers.push({ node, owner: current });
       continue;
     }
-    if (sets.ident.has(node.type)) identifiers.push({ node, owner: current });
+    if (kinds.ident.has(node.type)) identifiers.push({ node, owner: current });
     for (let i = node.childCount - 1; i >= 0; i -= 1) {
       const c = node.child(i);
-      const via = currentIsStatementNode ? sets.fn.has(node.type) : viaFunction || sets.fn.has(node.type);
+      const via = currentIsStatementNode ? kinds.fn.has(node.type) : viaFunction || kinds.fn.has(node.type);
       if (c) stack.push({ node: c, parent: node, owner: current, depth: depth + 1, field: node.fieldNameForChild(i), ownerIsStatementNode: currentIsStatementNode, viaFunction: via });
     }
   }
+  return walked;
+}
 
-  // Own lines: code lines of a statement not covered by a nested statement.
+/** Adds a statement under its owner; returns its id. */
+function addStatement(walked: WalkedStatements, node: Node, parent: Node, owner: number, viaFunction: boolean, kinds: NodeKinds): number {
+  const { statements } = walked;
+  const id = statements.length;
+  const kind = kindOf(node.type, kinds);
+  const isClause = kinds.clause.has(node.type);
+  statements.push({ id, type: node.type, parent: owner, children: [], startRow: node.startPosition.row, endRow: node.endPosition.row, ownLines: [], defs: [], uses: [], kind, containerId: isClause ? node.id : parent.id, isClause, containsExit: false });
+  walked.nodeOf.push(node);
+  walked.viaFunctionOf.push(viaFunction);
+  statements[owner].children.push(id);
+  if (kind === 'leave' || kind === 'break' || kind === 'continue') markEnclosingExits(statements, owner, kind);
+  return id;
+}
+
+/**
+ * An exit guards what follows the statements around it: return/throw everything after them in
+ * the function; break/continue only inside the loop (or switch) they leave.
+ */
+function markEnclosingExits(statements: StatementNode[], owner: number, kind: 'leave' | 'break' | 'continue'): void {
+  for (let s = owner; s > 0 && statements[s].kind !== 'function'; s = statements[s].parent) {
+    if (kind !== 'leave' && (statements[s].kind === 'loop' || /switch/.test(statements[s].type))) break;
+    statements[s].containsExit = true;
+  }
+}
+
+/**
+ * Pass 2: each statement's own lines, the code lines it spans that no nested statement covers,
+ * and the owner of each line. A slice is made of lines, so this is how statements become lines.
+ */
+function assignOwnLines(statements: StatementNode[], codeLines: Set<number>): Map<number, number> {
   const covered = new Map<number, Set<number>>();
   for (const s of statements) {
     if (s.id === 0) continue;
@@ -195,48 +255,21 @@ export function buildDependenceGraph(tree: Tree, spec: LanguageSpec, budget: Bud
       }
     }
   }
+  return lineOwner;
+}
 
-  // Definitions and uses: climb from each identifier to the statement that owns it, deciding
-  // on the way whether it is written (strongly, or through a member/subscript) or read.
-  for (const { node, owner } of identifiers) {
+/**
+ * Pass 3: the definitions and uses of each statement, the input of the data edges. An identifier
+ * is a use unless the climb from it to its statement finds it written ({@link roleOf}).
+ */
+function collectDefsAndUses(walked: WalkedStatements, kinds: NodeKinds, spec: LanguageSpec): void {
+  const defSites = new Map(spec.definitions.map((d) => [d.type, d]));
+  const paramFields = new Set(spec.parameterFields);
+  for (const { node, owner } of walked.identifiers) {
+    const role = roleOf(node, owner, walked, kinds, defSites, paramFields);
+    if (role === undefined) continue;
+    const s = walked.statements[owner];
     const name = node.text;
-    const field0 = fieldById.has(node.id) ? (fieldById.get(node.id) as string | null) : fieldOf(node);
-    const parent0 = parentById.get(node.id) ?? node.parent;
-    if (parent0 && sets.nonVar.has(`${parent0.type}.${field0}`)) continue;
-    if (parent0 && sets.fn.has(parent0.type) && field0 === 'name') continue;
-    let role: 'use' | 'def' | 'weak' | 'both' = 'use';
-    let throughAccess = false;
-    let child: Node = node;
-    let field = field0;
-    const ownerNode = nodeOf[owner];
-    const up = (n: Node): Node | null => parentById.get(n.id) ?? n.parent;
-    const stopAt = owner === 0 ? -1 : (up(ownerNode)?.id ?? -1);
-    for (let anc = parent0; anc && anc.id !== stopAt; anc = up(anc)) {
-      const site = defSites.get(anc.type);
-      if (site) {
-        if (site.fields.length === 0 || (field !== null && site.fields.includes(field))) {
-          // `x += 1` is `assignment_expression` with an operator in C, C++, Java and Go: it reads x too.
-          const op = anc.childForFieldName('operator')?.text;
-          const compound = op !== undefined && op !== '=' && op !== ':=';
-          role = throughAccess ? 'weak' : site.alsoUse || compound ? 'both' : 'def';
-        }
-        break;
-      }
-      if (sets.fn.has(anc.type)) {
-        if (field !== null && paramFields.has(field)) role = 'def';
-        break;
-      }
-      if (sets.access.has(anc.type)) {
-        if (field !== null && ACCESS_BASE_FIELDS.has(field) && child.id === anc.namedChild(0)?.id) throughAccess = true;
-        else break;
-      } else if (field !== null && USE_FIELDS.has(field)) {
-        break;
-      }
-      if (anc.id === ownerNode.id) break;
-      child = anc;
-      field = fieldById.has(anc.id) ? (fieldById.get(anc.id) as string | null) : fieldOf(anc);
-    }
-    const s = statements[owner];
     if (role === 'use') s.uses.push(name);
     else if (role === 'def') s.defs.push({ name, strong: true });
     else {
@@ -244,86 +277,170 @@ export function buildDependenceGraph(tree: Tree, spec: LanguageSpec, budget: Bud
       s.uses.push(name);
     }
   }
+}
 
-  // Pass 2: reaching definitions over the structured control flow.
-  const forward: Set<number>[] = statements.map(() => new Set());
-  const backward: Set<number>[] = statements.map(() => new Set());
-  const edge = (from: number, to: number): void => {
-    if (from === to) return;
-    forward[from].add(to);
-    backward[to].add(from);
-  };
-  for (const s of statements) {
-    // Entering a function is not a control decision, so a function (or a statement that only
-    // wraps one) starts no control dependence.
-    if (s.parent > 0 && statements[s.parent].kind !== 'function' && !viaFunctionOf[s.id]) edge(s.parent, s.id);
+function fieldOf(node: Node): string | null {
+  const parent = node.parent;
+  if (!parent) return null;
+  for (let i = 0; i < parent.childCount; i += 1) {
+    const child = parent.child(i);
+    if (child && child.id === node.id) return parent.fieldNameForChild(i);
+  }
+  return null;
+}
+
+/**
+ * Whether an identifier is read, written (strongly: it replaces earlier definitions; weakly:
+ * written through a member or subscript, which updates its base) or both; undefined when it names
+ * no variable (a field, a keyword argument, a function's own name). Decided by climbing from the
+ * identifier to the statement that owns it.
+ */
+function roleOf(
+  node: Node,
+  owner: number,
+  walked: WalkedStatements,
+  kinds: NodeKinds,
+  defSites: Map<string, LanguageSpec['definitions'][number]>,
+  paramFields: Set<string>,
+): 'use' | 'def' | 'weak' | 'both' | undefined {
+  const { fieldById, parentById } = walked;
+  const field0 = fieldById.has(node.id) ? (fieldById.get(node.id) as string | null) : fieldOf(node);
+  const parent0 = parentById.get(node.id) ?? node.parent;
+  if (parent0 && kinds.nonVar.has(`${parent0.type}.${field0}`)) return undefined;
+  if (parent0 && kinds.fn.has(parent0.type) && field0 === 'name') return undefined;
+  let role: 'use' | 'def' | 'weak' | 'both' = 'use';
+  let throughAccess = false;
+  let child: Node = node;
+  let field = field0;
+  const ownerNode = walked.nodeOf[owner];
+  const up = (n: Node): Node | null => parentById.get(n.id) ?? n.parent;
+  const stopAt = owner === 0 ? -1 : (up(ownerNode)?.id ?? -1);
+  for (let anc = parent0; anc && anc.id !== stopAt; anc = up(anc)) {
+    const site = defSites.get(anc.type);
+    if (site) {
+      if (site.fields.length === 0 || (field !== null && site.fields.includes(field))) {
+        // `x += 1` is `assignment_expression` with an operator in C, C++, Java and Go: it reads x too.
+        const op = anc.childForFieldName('operator')?.text;
+        const compound = op !== undefined && op !== '=' && op !== ':=';
+        role = throughAccess ? 'weak' : site.alsoUse || compound ? 'both' : 'def';
+      }
+      break;
+    }
+    if (kinds.fn.has(anc.type)) {
+      if (field !== null && paramFields.has(field)) role = 'def';
+      break;
+    }
+    if (kinds.access.has(anc.type)) {
+      if (field !== null && ACCESS_BASE_FIELDS.has(field) && child.id === anc.namedChild(0)?.id) throughAccess = true;
+      else break;
+    } else if (field !== null && USE_FIELDS.has(field)) {
+      break;
+    }
+    if (anc.id === ownerNode.id) break;
+    child = anc;
+    field = fieldById.has(anc.id) ? (fieldById.get(anc.id) as string | null) : fieldOf(anc);
+  }
+  return role;
+}
+
+/** The graph's edges, both ways: slicing follows them backward and forward. */
+class Edges {
+  readonly forward: Set<number>[];
+  readonly backward: Set<number>[];
+
+  constructor(count: number) {
+    this.forward = Array.from({ length: count }, () => new Set<number>());
+    this.backward = Array.from({ length: count }, () => new Set<number>());
   }
 
-  const union = (...states: (State | undefined)[]): State => {
-    const out: State = new Map();
-    for (const st of states) {
-      if (!st) continue;
-      for (const [k, v] of st) {
-        const cur = out.get(k);
-        if (cur) for (const d of v) cur.add(d);
-        else out.set(k, new Set(v));
-      }
-    }
-    return out;
-  };
-  const sameState = (a: State, b: State): boolean => {
-    if (a.size !== b.size) return false;
-    for (const [k, v] of a) {
-      const w = b.get(k);
-      if (!w || w.size !== v.size) return false;
-      for (const d of v) if (!w.has(d)) return false;
-    }
-    return true;
-  };
+  add(from: number, to: number): void {
+    if (from === to) return;
+    this.forward[from].add(to);
+    this.backward[to].add(from);
+  }
 
-  interface LoopCtx { breaks: State[]; continues: State[] }
-  interface TryCtx { seen: State[] }
-  const applyOwn = (s: StatementNode, state: State): State => {
-    for (const u of s.uses) for (const d of state.get(u) ?? []) edge(d, s.id);
-    if (s.defs.length === 0) return state;
-    const out = union(state);
-    for (const d of s.defs) {
-      if (d.strong) out.set(d.name, new Set([s.id]));
-      else (out.get(d.name) ?? out.set(d.name, new Set()).get(d.name) as Set<number>).add(s.id);
-    }
-    return out;
-  };
-  const groupsOf = (s: StatementNode): number[][] => {
-    const groups = new Map<number, number[]>();
-    for (const c of s.children) {
-      const child = statements[c];
-      const key = child.isClause ? -(c + 1) : child.containerId;
-      const g = groups.get(key);
-      if (g) g.push(c);
-      else groups.set(key, [c]);
-    }
-    return [...groups.values()];
-  };
+  /** A backward-only edge: followed from `to` back to `from`, never the other way. */
+  addBackward(from: number, to: number): void {
+    this.backward[to].add(from);
+  }
+}
 
-  const processSeq = (ids: number[], state: State, loop: LoopCtx | undefined, tries: TryCtx[]): State => {
+/**
+ * Pass 4: control edges from each statement's enclosing statement. Entering a function is not a
+ * control decision, so a function (or a statement that only wraps one) starts no control dependence.
+ */
+function addEnclosingControlEdges(statements: StatementNode[], viaFunctionOf: boolean[], edges: Edges): void {
+  for (const s of statements) {
+    if (s.parent > 0 && statements[s.parent].kind !== 'function' && !viaFunctionOf[s.id]) edges.add(s.parent, s.id);
+  }
+}
+
+function union(...states: (State | undefined)[]): State {
+  const out: State = new Map();
+  for (const st of states) {
+    if (!st) continue;
+    for (const [k, v] of st) {
+      const cur = out.get(k);
+      if (cur) for (const d of v) cur.add(d);
+      else out.set(k, new Set(v));
+    }
+  }
+  return out;
+}
+
+function sameState(a: State, b: State): boolean {
+  if (a.size !== b.size) return false;
+  for (const [k, v] of a) {
+    const w = b.get(k);
+    if (!w || w.size !== v.size) return false;
+    for (const d of v) if (!w.has(d)) return false;
+  }
+  return true;
+}
+
+/** Where break and continue send their state: the loop's exit and its head. */
+interface LoopCtx {
+  breaks: State[];
+  continues: State[];
+}
+/** The states a try's handlers may start from: after any statement of the protected body. */
+interface TryCtx {
+  seen: State[];
+}
+
+/**
+ * Pass 5: data edges from reaching definitions over the structured control flow, plus guard edges
+ * from early exits to the statements after them (in `sequence`). The walk follows the statement
+ * tree, carrying the state (which statements' definitions may reach here) along each path.
+ */
+class ReachingDefinitions {
+  private steps = 0;
+
+  constructor(private readonly statements: StatementNode[], private readonly edges: Edges, private readonly checkTime: () => void) {}
+
+  run(): void {
+    this.statement(this.statements[0], new Map(), undefined, []);
+  }
+
+  /** The statements of one block, in order. */
+  private sequence(ids: number[], state: State, loop: LoopCtx | undefined, tries: TryCtx[]): State {
     let cur = state;
     const guards: number[] = [];
     for (const id of ids) {
       // A statement after an early-exit guard (`if (n < 3) return -1;`) runs only when the guard
       // lets it. The edge is followed backward only: a slice reaching the statement shows its
       // guard, but a changed guard does not pull in the rest of the function.
-      for (const g of guards) if (g !== id) backward[id].add(g);
-      cur = processStmt(statements[id], cur, loop, tries);
+      for (const g of guards) if (g !== id) this.edges.addBackward(g, id);
+      cur = this.statement(this.statements[id], cur, loop, tries);
       for (const t of tries) t.seen.push(cur);
-      if (statements[id].containsExit || ['leave', 'break', 'continue'].includes(statements[id].kind)) guards.push(id);
+      if (this.statements[id].containsExit || ['leave', 'break', 'continue'].includes(this.statements[id].kind)) guards.push(id);
     }
     return cur;
-  };
+  }
 
-  let steps = 0;
-  const processStmt = (s: StatementNode, state: State, loop: LoopCtx | undefined, tries: TryCtx[]): State => {
-    if ((steps += 1) % 256 === 0) checkTime();
-    const afterOwn = applyOwn(s, state);
+  private statement(s: StatementNode, state: State, loop: LoopCtx | undefined, tries: TryCtx[]): State {
+    if ((this.steps += 1) % 256 === 0) this.checkTime();
+    const afterOwn = this.applyOwn(s, state);
     if (s.kind === 'leave') return new Map();
     if (s.kind === 'break') {
       loop?.breaks.push(afterOwn);
@@ -333,37 +450,70 @@ export function buildDependenceGraph(tree: Tree, spec: LanguageSpec, budget: Bud
       loop?.continues.push(afterOwn);
       return new Map();
     }
-    const groups = groupsOf(s);
+    const groups = this.groupsOf(s);
     if (groups.length === 0) return afterOwn;
-    if (s.kind === 'loop') {
-      const ctx: LoopCtx = { breaks: [], continues: [] };
-      let head = afterOwn;
-      for (let i = 0; i < 4; i += 1) {
-        const ends = groups.map((g) => processSeq(g, head, ctx, tries));
-        const next = union(head, ...ends, ...ctx.continues);
-        // A loop header reads what the previous iteration wrote.
-        for (const u of s.uses) for (const d of next.get(u) ?? []) edge(d, s.id);
-        if (sameState(next, head)) break;
-        head = next;
-      }
-      return union(head, ...ctx.breaks);
+    if (s.kind === 'loop') return this.loop(s, groups, afterOwn, tries);
+    if (s.kind === 'try') return this.tryStatement(groups, afterOwn, loop, tries);
+    return this.branches(s, groups, afterOwn, loop, tries);
+  }
+
+  /** Uses read the reaching definitions; definitions replace (strong) or join (weak) them. */
+  private applyOwn(s: StatementNode, state: State): State {
+    for (const u of s.uses) for (const d of state.get(u) ?? []) this.edges.add(d, s.id);
+    if (s.defs.length === 0) return state;
+    const out = union(state);
+    for (const d of s.defs) {
+      if (d.strong) out.set(d.name, new Set([s.id]));
+      else (out.get(d.name) ?? (out.set(d.name, new Set()).get(d.name) as Set<number>)).add(s.id);
     }
-    if (s.kind === 'try') {
-      const [body, ...handlers] = groups;
-      const ctx: TryCtx = { seen: [afterOwn] };
-      const bodyOut = processSeq(body, afterOwn, loop, [...tries, ctx]);
-      const handlerIn = union(...ctx.seen, bodyOut);
-      const outs = handlers.map((h) => processSeq(h, handlerIn, loop, tries));
-      return union(bodyOut, ...outs);
+    return out;
+  }
+
+  /** A statement's children by the block they sit in (a clause is a group of its own). */
+  private groupsOf(s: StatementNode): number[][] {
+    const groups = new Map<number, number[]>();
+    for (const c of s.children) {
+      const child = this.statements[c];
+      const key = child.isClause ? -(c + 1) : child.containerId;
+      const g = groups.get(key);
+      if (g) g.push(c);
+      else groups.set(key, [c]);
     }
-    const outs = groups.map((g) => processSeq(g, afterOwn, loop, tries));
+    return [...groups.values()];
+  }
+
+  /** A loop body runs again with what it wrote: iterate to a fixed point (at most 4 rounds). */
+  private loop(s: StatementNode, groups: number[][], afterOwn: State, tries: TryCtx[]): State {
+    const ctx: LoopCtx = { breaks: [], continues: [] };
+    let head = afterOwn;
+    for (let i = 0; i < 4; i += 1) {
+      const ends = groups.map((g) => this.sequence(g, head, ctx, tries));
+      const next = union(head, ...ends, ...ctx.continues);
+      // A loop header reads what the previous iteration wrote.
+      for (const u of s.uses) for (const d of next.get(u) ?? []) this.edges.add(d, s.id);
+      if (sameState(next, head)) break;
+      head = next;
+    }
+    return union(head, ...ctx.breaks);
+  }
+
+  /** A handler may start after any statement of the protected body (or before the first). */
+  private tryStatement(groups: number[][], afterOwn: State, loop: LoopCtx | undefined, tries: TryCtx[]): State {
+    const [body, ...handlers] = groups;
+    const ctx: TryCtx = { seen: [afterOwn] };
+    const bodyOut = this.sequence(body, afterOwn, loop, [...tries, ctx]);
+    const handlerIn = union(...ctx.seen, bodyOut);
+    const outs = handlers.map((h) => this.sequence(h, handlerIn, loop, tries));
+    return union(bodyOut, ...outs);
+  }
+
+  /** Branches (and a plain statement's nested blocks) start from the same state and join after. */
+  private branches(s: StatementNode, groups: number[][], afterOwn: State, loop: LoopCtx | undefined, tries: TryCtx[]): State {
+    const outs = groups.map((g) => this.sequence(g, afterOwn, loop, tries));
     // With an else branch one of the branches always runs, so what they all redefine is killed.
     // A clause (else, elif, case, catch) runs its body after its header: the body's end is its end.
     const exhaustive =
-      (s.kind === 'clause' && groups.length === 1) || (groups.length >= 2 && s.children.some((c) => statements[c].isClause && ELSE_CLAUSE.test(statements[c].type)));
+      (s.kind === 'clause' && groups.length === 1) || (groups.length >= 2 && s.children.some((c) => this.statements[c].isClause && ELSE_CLAUSE.test(this.statements[c].type)));
     return exhaustive ? union(...outs) : union(afterOwn, ...outs);
-  };
-
-  processStmt(statements[0], new Map(), undefined, []);
-  return { statements, forward, backward, lineOwner, codeLines };
+  }
 }

@@ -1,5 +1,6 @@
 import type { Node, Tree } from 'web-tree-sitter';
 import type { LanguageSpec } from './language-specs';
+import { type LanguageQueries, matchesInOrder } from './syntax-queries';
 
 /** One definition of a source file, as `Slicer.functions` returns it. */
 export interface FunctionUnit {
@@ -26,7 +27,7 @@ const MAX_NAME_LENGTH = 200;
  * body, the file), so that a decorator, an `export` or a `const` comes with it; several
  * closures under one statement are that one statement.
  */
-export function extractFunctions(tree: Tree, spec: LanguageSpec, code: string, maxNodes = 200_000): FunctionUnit[] {
+export function extractFunctions(tree: Tree, spec: LanguageSpec, queries: LanguageQueries, code: string, maxNodes = 200_000): FunctionUnit[] {
   const definitions = new Set([...spec.functionTypes, ...(spec.definitionTypes ?? [])]);
   // ERROR nodes are containers too: a definition after a syntax error is still its own unit.
   const containers = new Set([...spec.blockTypes, ...(spec.definitionContainers ?? []), 'ERROR']);
@@ -46,7 +47,7 @@ export function extractFunctions(tree: Tree, spec: LanguageSpec, code: string, m
     }
   }
   const lines = code.split('\n');
-  const comments = commentsByEndRow(tree, new Set(spec.commentTypes), maxNodes);
+  const comments = commentsByEndRow(tree, queries);
   return [...anchors.values()]
     .sort((a, b) => a.anchor.startIndex - b.anchor.startIndex)
     .map(({ anchor, definition }) => {
@@ -92,20 +93,10 @@ function definedName(node: Node): string | undefined {
 
 const wrapped = (node: Node): Node | null => node.childForFieldName('declarator') ?? node.childForFieldName('definition');
 
-function commentsByEndRow(tree: Tree, commentTypes: Set<string>, maxNodes: number): Map<number, Node> {
+/** Comments by the row they end on (the last one, where several end on a row), from the comments query. */
+function commentsByEndRow(tree: Tree, queries: LanguageQueries): Map<number, Node> {
   const byRow = new Map<number, Node>();
-  const stack: Node[] = [tree.rootNode];
-  for (let visited = 0; stack.length > 0 && visited < maxNodes; visited += 1) {
-    const node = stack.pop() as Node;
-    if (commentTypes.has(node.type)) {
-      byRow.set(node.endPosition.row, node);
-      continue;
-    }
-    for (let i = node.namedChildCount - 1; i >= 0; i -= 1) {
-      const c = node.namedChild(i);
-      if (c) stack.push(c);
-    }
-  }
+  for (const { node } of matchesInOrder(queries.comments, tree.rootNode, ['comment'])) byRow.set(node.endPosition.row, node);
   return byRow;
 }
 

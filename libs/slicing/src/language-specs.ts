@@ -2,8 +2,9 @@ import type { Language } from '@rescue/domain';
 
 /**
  * What the slicer needs to know about one language's tree-sitter grammar, as data. The analysis in
- * statement-tree.ts and dependence-graph.ts is shared by every language; adding one is adding a
- * row here (and a fixture test).
+ * dependence-graph.ts is shared by every language; adding one is adding a row here, a folder of
+ * queries for its calls, imports and comments (libs/slicing/data/queries/<language>/, see
+ * syntax-queries.ts), and a fixture test.
  */
 export interface LanguageSpec {
   language: Language;
@@ -33,18 +34,6 @@ export interface LanguageSpec {
   definitions: { type: string; fields: string[]; alsoUse?: boolean }[];
   /** Fields of a function node that hold its parameters. */
   parameterFields: string[];
-  /** Call-like nodes and the fields whose text names the callee (joined with "."). */
-  calls: { type: string; callee: string[] }[];
-  /**
-   * Import-like nodes and the field naming the module (the whole node when absent), plus the
-   * functions that import by a string argument (`require`). Offline, a task has no draft, and the
-   * libraries its prefix imports are the best hint of the APIs the completion will call.
-   */
-  imports: { type: string; field?: string }[];
-  importCalls?: string[];
-  commentTypes: string[];
-  /** A statement that is only a string literal is a docstring (Python). */
-  docstringStatement?: string;
   /**
    * Code put around a function that does not parse alone (a method, an object-literal member),
    * tried only then; `when` restricts a wrapper to code it matches.
@@ -82,9 +71,6 @@ const c: LanguageSpec = {
     { type: 'parameter_declaration', fields: ['declarator'] },
   ],
   parameterFields: ['declarator'],
-  calls: [{ type: 'call_expression', callee: ['function'] }],
-  imports: [{ type: 'preproc_include', field: 'path' }],
-  commentTypes: ['comment'],
   // A function whose leading comment was cut off starts inside it.
   fragmentWrappers: [{ prefix: '/*\n', suffix: '', when: /^\s*\*\// }],
   definitionContainers: ['preproc_if', 'preproc_ifdef', 'preproc_else', 'preproc_elif'],
@@ -105,10 +91,6 @@ const cpp: LanguageSpec = {
     ...c.definitions,
     { type: 'for_range_loop', fields: ['declarator'] },
     { type: 'optional_parameter_declaration', fields: ['declarator'] },
-  ],
-  calls: [
-    { type: 'call_expression', callee: ['function'] },
-    { type: 'new_expression', callee: ['type'] },
   ],
   definitionContainers: [...(c.definitionContainers ?? []), 'field_declaration_list'],
 };
@@ -142,10 +124,6 @@ const python: LanguageSpec = {
     { type: 'import_from_statement', fields: ['name'] },
   ],
   parameterFields: ['parameters'],
-  calls: [{ type: 'call', callee: ['function'] }],
-  imports: [{ type: 'import_statement' }, { type: 'import_from_statement' }],
-  commentTypes: ['comment'],
-  docstringStatement: 'expression_statement',
 };
 
 const javascript: LanguageSpec = {
@@ -171,13 +149,6 @@ const javascript: LanguageSpec = {
     { type: 'assignment_pattern', fields: ['left'] },
   ],
   parameterFields: ['parameters', 'parameter'],
-  calls: [
-    { type: 'call_expression', callee: ['function'] },
-    { type: 'new_expression', callee: ['constructor'] },
-  ],
-  imports: [{ type: 'import_statement', field: 'source' }],
-  importCalls: ['require'],
-  commentTypes: ['comment'],
   fragmentWrappers: [
     { prefix: '({\n', suffix: '\n})' },
     { prefix: 'class Fragment {\n', suffix: '\n}' },
@@ -223,12 +194,6 @@ const java: LanguageSpec = {
     { type: 'resource', fields: ['name'] },
   ],
   parameterFields: ['parameters'],
-  calls: [
-    { type: 'method_invocation', callee: ['object', 'name'] },
-    { type: 'object_creation_expression', callee: ['type'] },
-  ],
-  imports: [{ type: 'import_declaration' }],
-  commentTypes: ['line_comment', 'block_comment'],
   fragmentWrappers: [{ prefix: 'class Fragment {\n', suffix: '\n}' }],
   definitionTypes: ['block', 'static_initializer'],
   definitionContainers: ['interface_body', 'enum_body_declarations'],
@@ -259,9 +224,6 @@ const go: LanguageSpec = {
     { type: 'range_clause', fields: ['left'] },
   ],
   parameterFields: ['parameters', 'receiver'],
-  calls: [{ type: 'call_expression', callee: ['function'] }],
-  imports: [{ type: 'import_spec', field: 'path' }],
-  commentTypes: ['comment'],
 };
 
 const ruby: LanguageSpec = {
@@ -286,10 +248,6 @@ const ruby: LanguageSpec = {
     { type: 'keyword_parameter', fields: ['name'] },
   ],
   parameterFields: ['parameters'],
-  calls: [{ type: 'call', callee: ['receiver', 'method'] }],
-  imports: [],
-  importCalls: ['require', 'require_relative'],
-  commentTypes: ['comment'],
   fragmentWrappers: [{ prefix: '', suffix: '\nend' }, { prefix: 'class Fragment\n', suffix: '\nend' }],
 };
 

@@ -3,6 +3,7 @@ import { Language as Grammar, Parser, type Tree } from 'web-tree-sitter';
 import type { Language } from '@rescue/domain';
 import { LANGUAGE_SPECS, type LanguageSpec } from './language-specs';
 import { SliceFailure } from './slice-failure';
+import { type LanguageQueries, compileQueries } from './syntax-queries';
 
 /** Limits that keep one hostile function from stalling a worker. */
 export interface ParseLimits {
@@ -33,10 +34,11 @@ function loadBytes(modulePath: string): Uint8Array {
   return new Uint8Array(readFileSync(require.resolve(modulePath)));
 }
 
-/** The parser for each language, created once per process (grammar loading costs ~10–50 ms). */
+/** The parser and the queries of each language, created once per process (grammar loading costs ~10–50 ms). */
 export class ParserRegistry {
   private readonly grammars = new Map<Language, Promise<Grammar>>();
   private readonly parsers = new Map<Language, Parser>();
+  private readonly compiled = new Map<Language, LanguageQueries>();
 
   static async create(): Promise<ParserRegistry> {
     initialized ??= Parser.init({ wasmBinary: loadBytes('web-tree-sitter/tree-sitter.wasm') } as object);
@@ -51,24 +53,41 @@ export class ParserRegistry {
   }
 
   async parser(language: Language): Promise<Parser> {
-    const spec = this.spec(language);
     let parser = this.parsers.get(language);
     if (parser) return parser;
+    const grammar = await this.grammar(language);
+    parser = this.parsers.get(language);
+    if (parser) return parser;
+    parser = new Parser();
+    parser.setLanguage(grammar);
+    this.parsers.set(language, parser);
+    return parser;
+  }
+
+  /** The language's calls, imports and comments queries (libs/slicing/data/queries), compiled once. */
+  async queries(language: Language): Promise<LanguageQueries> {
+    let queries = this.compiled.get(language);
+    if (queries) return queries;
+    const grammar = await this.grammar(language);
+    queries = this.compiled.get(language);
+    if (queries) return queries;
+    queries = compileQueries(grammar, language);
+    this.compiled.set(language, queries);
+    return queries;
+  }
+
+  private async grammar(language: Language): Promise<Grammar> {
+    const spec = this.spec(language);
     let grammar = this.grammars.get(language);
     if (!grammar) {
       grammar = Grammar.load(loadBytes(spec.wasm));
       this.grammars.set(language, grammar);
     }
-    let loaded: Grammar;
     try {
-      loaded = await grammar;
+      return await grammar;
     } catch (err) {
       throw new SliceFailure('unsupported_language', `the ${language} grammar (${spec.wasm}) does not load: ${(err as Error).message}`);
     }
-    parser = new Parser();
-    parser.setLanguage(loaded);
-    this.parsers.set(language, parser);
-    return parser;
   }
 
   /**

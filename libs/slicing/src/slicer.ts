@@ -8,6 +8,7 @@ import { type FunctionUnit, extractFunctions } from './function-units';
 import type { LanguageSpec } from './language-specs';
 import { DEFAULT_LIMITS, type ParseLimits, ParserRegistry } from './parsers';
 import { SliceFailure, type SliceFailureClass } from './slice-failure';
+import type { LanguageQueries } from './syntax-queries';
 
 /** Bumped whenever slicing output changes, so content-addressed slice ids change with it. */
 export const SLICER_VERSION = 'pdg-3';
@@ -234,8 +235,9 @@ export class Slicer {
     try {
       const spec = this.registry.spec(record.language);
       const deadline = performance.now() + this.limits.timeBudgetMs;
-      const before = await this.analyse(record.language, spec, record.before, deadline, trees);
-      const after = await this.analyse(record.language, spec, record.after, deadline, trees);
+      const queries = await this.registry.queries(record.language);
+      const before = await this.analyse(record.language, spec, queries, record.before, deadline, trees);
+      const after = await this.analyse(record.language, spec, queries, record.after, deadline, trees);
       const poiV = record.changedLines.deleted.filter((l) => l <= before.lines.length);
       const poiS = record.changedLines.added.filter((l) => l <= after.lines.length);
       const keptV = this.select(before, poiV, hops);
@@ -252,8 +254,8 @@ export class Slicer {
         closeOverAncestors(keptS, after.graph, after.lines, new Set(poiS));
         if (keptV.size === sizeV && keptS.size === sizeS) break;
       }
-      const vulnerable = await this.render(record.language, spec, before, keptV, poiV, deadline, trees);
-      const secure = await this.render(record.language, spec, after, keptS, poiS, deadline, trees);
+      const vulnerable = await this.render(record.language, spec, queries, before, keptV, poiV, deadline, trees);
+      const secure = await this.render(record.language, spec, queries, after, keptS, poiS, deadline, trees);
       return {
         ok: true,
         slice: { id: sliceId(record.id, hops), recordId: record.id, language: record.language, cwe: record.cwe, hops, slicerVersion: SLICER_VERSION, vulnerable, secure },
@@ -270,7 +272,7 @@ export class Slicer {
 
   /** API calls in any code (a draft, a task's prefix, a KB example), for a registered language. */
   async apiCalls(language: Language, code: string): Promise<ApiCall[]> {
-    return this.readTree(language, code, (tree, spec) => extractApiCalls(tree, spec));
+    return this.readTree(language, code, (tree, _spec, queries) => extractApiCalls(tree, queries));
   }
 
   /**
@@ -278,16 +280,16 @@ export class Slicer {
    * This is the API facet's query (paper §4.1) for a draft or, offline, for a task's prefix.
    */
   async apiReferences(language: Language, code: string): Promise<ApiCall[]> {
-    return this.readTree(language, code, (tree, spec) => {
-      const calls = extractApiCalls(tree, spec);
+    return this.readTree(language, code, (tree, _spec, queries) => {
+      const calls = extractApiCalls(tree, queries);
       const known = new Set(calls.map((c) => c.callee));
-      return [...calls, ...extractImports(tree, spec).filter((i) => !known.has(i.callee))];
+      return [...calls, ...extractImports(tree, queries).filter((i) => !known.has(i.callee))];
     });
   }
 
   /** The comments and docstrings of some code, markers stripped (empty when it has none). */
   async prose(language: Language, code: string): Promise<string> {
-    return this.readTree(language, code, (tree, spec) => extractProse(tree, spec));
+    return this.readTree(language, code, (tree, _spec, queries) => extractProse(tree, queries));
   }
 
   /**
@@ -300,21 +302,21 @@ export class Slicer {
    */
   async functions(language: Language, code: string): Promise<FunctionUnit[]> {
     if (!this.supports(language)) return [];
-    return this.readTree(language, code, (tree, spec) => extractFunctions(tree, spec, code));
+    return this.readTree(language, code, (tree, spec, queries) => extractFunctions(tree, spec, queries, code));
   }
 
   /** Parses code under the slicer's limits, reads the tree, and frees it (WASM memory). */
-  private async readTree<T>(language: Language, code: string, read: (tree: Tree, spec: LanguageSpec) => T): Promise<T> {
+  private async readTree<T>(language: Language, code: string, read: (tree: Tree, spec: LanguageSpec, queries: LanguageQueries) => T): Promise<T> {
     const spec = this.registry.spec(language);
     const tree = await this.registry.parse(language, code, this.limits, performance.now() + this.limits.timeBudgetMs);
     try {
-      return read(tree, spec);
+      return read(tree, spec, await this.registry.queries(language));
     } finally {
       tree.delete();
     }
   }
 
-  private async analyse(language: Language, spec: LanguageSpec, code: string, deadline: number, trees: Tree[]): Promise<Analysed> {
+  private async analyse(language: Language, spec: LanguageSpec, queries: LanguageQueries, code: string, deadline: number, trees: Tree[]): Promise<Analysed> {
     // Dataset functions are sometimes fragments of a larger construct (an object-literal method,
     // a class method, a function whose leading comment was cut). Each language lists wrappers
     // that make such a fragment parse; the least erroneous reading wins, and line numbers are
@@ -334,7 +336,7 @@ export class Slicer {
     if (share > MAX_ERROR_SHARE) throw new SliceFailure('parse_error', `${Math.round(share * 100)}% of the code does not parse as ${language}`);
     const offset = lineCount(wrapper.prefix) - 1;
     const lines = code.split('\n');
-    const graph = shiftLines(buildDependenceGraph(tree, spec, { deadline, timeBudgetMs: this.limits.timeBudgetMs, maxDepth: this.limits.maxDepth }), offset, lines.length);
+    const graph = shiftLines(buildDependenceGraph(tree, spec, queries, { deadline, timeBudgetMs: this.limits.timeBudgetMs, maxDepth: this.limits.maxDepth }), offset, lines.length);
     if (graph.statements.length <= 1) throw new SliceFailure('parse_error', 'no statements found: the code does not parse as a function of this language');
     return { lines, graph, tree, valid: !tree.rootNode.hasError, wrapper };
   }
@@ -354,7 +356,7 @@ export class Slicer {
     return lines;
   }
 
-  private async render(language: Language, spec: LanguageSpec, version: Analysed, kept: Set<number>, poi: number[], deadline: number, trees: Tree[]): Promise<VersionSlice> {
+  private async render(language: Language, spec: LanguageSpec, queries: LanguageQueries, version: Analysed, kept: Set<number>, poi: number[], deadline: number, trees: Tree[]): Promise<VersionSlice> {
     const lines = [...kept].filter((l) => l >= 1 && l <= version.lines.length).sort((a, b) => a - b);
     const out: string[] = [];
     let previous = 0;
@@ -380,7 +382,7 @@ export class Slicer {
       sliceLines: lines.filter((l) => nonBlank(version.lines[l - 1])).length,
       valid: !tree.rootNode.hasError,
       functionValid: version.valid,
-      apiCalls: extractApiCalls(tree, spec),
+      apiCalls: extractApiCalls(tree, queries),
     };
   }
 }

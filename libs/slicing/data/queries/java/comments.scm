@@ -1,0 +1,4 @@
+[
+  (line_comment)
+  (block_comment)
+] @comment

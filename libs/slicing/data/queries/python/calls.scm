@@ -1,0 +1,3 @@
+; Calls, for the API facet. @call is the call (it orders the calls); @call.callee names the callee.
+(call
+  function: _ @call.callee) @call

@@ -1,0 +1,2 @@
+; `# …` and `=begin … =end` alike.
+(comment) @comment
