@@ -1,6 +1,6 @@
 import { llmEnv, loadConfig } from '@rescue/config';
 import { ConfigError } from '@rescue/domain';
-import { describeLlmConfig, FsLlmCache, LlmClient, llmCacheSettingsFromEnv, llmConfigFromEnv, maskSecret, MemoryLlmCache, redactSecret } from '@rescue/llm';
+import { CachedLlm, describeLlmConfig, LlmClient, llmCacheSettingsFromEnv, llmConfigFromEnv, llmFromEnv, maskSecret, redactSecret } from '@rescue/llm';
 
 const KEY = 'sk-proj-abcdefghijklmnopqrstuvwxyz';
 
@@ -8,7 +8,7 @@ describe('llm configuration', () => {
   it('means "no LLM" when LLM_BASE_URL is unset (or empty)', () => {
     const env = loadConfig(llmEnv, { LLM_BASE_URL: '', LLM_API_KEY: KEY });
     expect(llmConfigFromEnv(env)).toBeUndefined();
-    expect(LlmClient.fromEnv(env)).toBeUndefined();
+    expect(llmFromEnv(env)).toBeUndefined();
   });
 
   it('reads every setting, with LLM_MODEL as the fallback model of the text roles', () => {
@@ -55,14 +55,14 @@ describe('llm configuration', () => {
     expect((error as ConfigError).message).not.toContain(KEY);
   });
 
-  it('builds a client from the environment with the configured cache', () => {
+  it('builds a client from the environment behind the configured cache, or bare with LLM_CACHE=none', () => {
     const env = loadConfig(llmEnv, { LLM_BASE_URL: 'http://127.0.0.1:1/v1', LLM_CACHE: 'memory' });
-    const client = LlmClient.fromEnv(env);
-    expect(client).toBeInstanceOf(LlmClient);
-    expect(client?.describe()).toMatchObject({ baseUrl: 'http://127.0.0.1:1/v1', apiKey: '(unset)' });
-    expect(client?.modelFor('embedder')).toBe('text-embedding-3-small');
-    expect(MemoryLlmCache).toBeDefined();
-    expect(FsLlmCache).toBeDefined();
+    const cached = llmFromEnv(env);
+    expect(cached).toBeInstanceOf(CachedLlm);
+    expect(cached?.describe()).toMatchObject({ baseUrl: 'http://127.0.0.1:1/v1', apiKey: '(unset)' });
+    expect(cached?.modelFor('embedder')).toBe('text-embedding-3-small');
+    expect(llmFromEnv(loadConfig(llmEnv, { LLM_BASE_URL: 'http://127.0.0.1:1/v1', LLM_CACHE: 'fs' }), { dataDir: '/tmp/rescue-unused' })).toBeInstanceOf(CachedLlm);
+    expect(llmFromEnv(loadConfig(llmEnv, { LLM_BASE_URL: 'http://127.0.0.1:1/v1', LLM_CACHE: 'none' }))).toBeInstanceOf(LlmClient);
   });
 
   it('rejects an unusable configuration with a ConfigError listing every problem', () => {

@@ -1,5 +1,5 @@
 import { llmEnv, loadConfig } from '@rescue/config';
-import { LlmClient } from '@rescue/llm';
+import { type Llm, llmFromEnv } from '@rescue/llm';
 import { LlmEmbedder, cosine } from '@rescue/retrieval';
 import { FakeOpenAiServer } from '@rescue/testing';
 
@@ -11,7 +11,7 @@ describe('LlmEmbedder (the embedder port over an OpenAI-compatible endpoint)', (
   afterAll(() => fake.close());
 
   it('returns unit vectors from the endpoint (base64 on the wire), zero for empty text, and describes its model', async () => {
-    const llm = LlmClient.fromEnv(loadConfig(llmEnv, { LLM_BASE_URL: fake.baseUrl, LLM_API_KEY: 'k', LLM_MODEL: 'm', LLM_MODEL_EMBEDDER: 'embed-small', LLM_CACHE: 'none' })) as LlmClient;
+    const llm = llmFromEnv(loadConfig(llmEnv, { LLM_BASE_URL: fake.baseUrl, LLM_API_KEY: 'k', LLM_MODEL: 'm', LLM_MODEL_EMBEDDER: 'embed-small', LLM_CACHE: 'none' })) as Llm;
     const embedder = new LlmEmbedder(llm, 'embed-small');
     const [a, empty, b, c] = await embedder.embed(['sql query parameter', '  ', 'sql query parameter binding', 'html escape output']);
     expect(embedder.dimensions).toBe(16);

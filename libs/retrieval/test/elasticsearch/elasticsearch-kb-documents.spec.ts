@@ -1,6 +1,7 @@
 // Contract tests of the KB documents index: the requests sent, and what is made of the answers
 // (hand-written in ES 8.x's documented shapes; see fixtures/README.md).
-import { ElasticsearchKbDocuments, type KbDocuments } from '../../src/knowledge-index/elasticsearch-kb-documents';
+import { InvalidInputError, TransientUpstreamError } from '@rescue/domain';
+import { ElasticsearchKbDocuments, type KbDocuments } from '../../src/knowledge-index/elasticsearch/kb-documents';
 import { ScriptedElasticsearch, type Reply } from './es-script';
 
 const PREFIX = 'acme';
@@ -82,6 +83,25 @@ describe('ElasticsearchKbDocuments', () => {
     await expect(new ElasticsearchKbDocuments(es.client(), PREFIX).write(V, { manifest: {}, nodes: [], examples: [], documents: [] })).rejects.toThrow(
       /refused 1 of 1 KB documents of kb-3333333333333333 \(first: manifest: document_parsing_exception bad\)/,
     );
+  });
+
+  it('resends a document answered 429, and fails as transient when it stays throttled', async () => {
+    const throttled = { took: 1, errors: true, items: [{ index: { _index: INDEX, _id: 'manifest', status: 429, error: { type: 'es_rejected_execution_exception', reason: 'busy' } } }] };
+    const write = (replies: Record<string, unknown>[]) => {
+      const es = new ScriptedElasticsearch();
+      scriptWrite(es, ['manifest']).clear('POST', `/${INDEX}/_bulk`).on('POST', `/${INDEX}/_bulk`, ...replies);
+      return { es, done: new ElasticsearchKbDocuments(es.client(), PREFIX, { retries: 1, wait: 0 }).write(V, { manifest: {}, nodes: [], examples: [], documents: [] }) };
+    };
+
+    const recovered = write([throttled, bulkOk(['manifest'])]);
+    await expect(recovered.done).resolves.toEqual({ documents: 1 });
+    expect(recovered.es.requests.filter((r) => r.path.endsWith('/_bulk'))).toHaveLength(2);
+
+    const stuck = write([throttled, throttled]);
+    const err = await stuck.done.then(() => undefined, (e: unknown) => e);
+    expect(err).toBeInstanceOf(TransientUpstreamError);
+    expect(err).not.toBeInstanceOf(InvalidInputError);
+    expect((err as Error).message).toContain('refused 1 of 1 KB documents of kb-3333333333333333 (first: manifest: too_many_requests still throttled after 2 attempts)');
   });
 
   it('reads the single documents by id and pages nodes, examples and documents with search_after', async () => {

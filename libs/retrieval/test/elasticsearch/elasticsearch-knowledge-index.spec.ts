@@ -7,7 +7,7 @@ import {
   ElasticsearchKnowledgeIndex,
   KnowledgeIndexPublishError,
   type ElasticsearchKnowledgeIndexOptions,
-} from '../../src/knowledge-index/elasticsearch-knowledge-index';
+} from '../../src/knowledge-index/elasticsearch';
 import type { IndexedDocument, IndexedExample, IndexedKnowledge, IndexedNode, KnowledgeIndexReader } from '../../src/knowledge-index/knowledge-index';
 import type { LanceKnowledgeIndex } from '../../src/knowledge-index/lance-knowledge-index';
 import { ScriptedElasticsearch, type RecordedRequest } from './es-script';
@@ -101,20 +101,13 @@ const notFound = { httpStatus: 404, body: aliasMissing };
 interface Harness {
   es: ScriptedElasticsearch;
   kb: ElasticsearchKnowledgeIndex;
-  sleeps: number[];
 }
 
+/** A KB index on a scripted cluster; resends after a 429 do not wait (`wait: 0`) unless the options say otherwise. */
 function harness(options: Partial<ElasticsearchKnowledgeIndexOptions> = {}): Harness {
   const es = new ScriptedElasticsearch();
-  const sleeps: number[] = [];
-  const kb = new ElasticsearchKnowledgeIndex(es.client(), {
-    prefix: PREFIX,
-    sleep: async (ms) => {
-      sleeps.push(ms);
-    },
-    ...options,
-  });
-  return { es, kb, sleeps };
+  const kb = new ElasticsearchKnowledgeIndex(es.client(), { prefix: PREFIX, ...options, bulk: { wait: 0, ...options.bulk } });
+  return { es, kb };
 }
 
 /** V1 live on all three aliases. */
@@ -308,15 +301,16 @@ describe('ElasticsearchKnowledgeIndex.publish', () => {
     expect(only(es, 'PUT', D2)[0].body).toEqual({ settings: SETTINGS, mappings: documentsMappings });
   });
 
-  it('splits a bulk request that would pass maxBatchBytes, whatever batchSize says', async () => {
-    const { es, kb } = harness({ bulk: { maxBatchBytes: 200 } });
+  it('sends a bulk request as soon as its body reaches flushBytes', async () => {
+    const { es, kb } = harness({ bulk: { flushBytes: 100 } });
     scriptPublishOfV2(es);
     es.clear('POST', `/${N2}/_bulk`);
     es.on('POST', `/${N2}/_bulk`, { ...bulkNodesCreated, items: [bulkNodesCreated.items[0]] }, { ...bulkNodesCreated, items: [bulkNodesCreated.items[1]] });
 
     await kb.publish(V2, knowledge(), { dims: 3 });
 
-    // n2's lines alone are over 200 bytes: sent by themselves, not refused.
+    // n1's two lines alone pass 100 bytes, so the helper sends them before taking n2; a document
+    // larger than flushBytes is sent, not refused (a request holds at most flushBytes plus one document).
     expect(only(es, 'POST', `${N2}/_bulk`).map((r) => r.body)).toEqual([
       [{ index: { _id: 'n1' } }, n1Doc],
       [{ index: { _id: 'n2' } }, n2Doc],
@@ -325,7 +319,7 @@ describe('ElasticsearchKnowledgeIndex.publish', () => {
   });
 
   it('resends only the 429 item, reports the 400 item after the batch, never swaps, and deletes the new indices', async () => {
-    const { es, kb, sleeps } = harness();
+    const { es, kb } = harness();
     scriptAliasesOnV1(es);
     scriptAliasesOnV1(es);
     es.on('DELETE', `/${ALL2}`, acknowledged, acknowledged)
@@ -353,7 +347,6 @@ describe('ElasticsearchKnowledgeIndex.publish', () => {
       [{ index: { _id: 'n1' } }, n1Doc, { index: { _id: 'n2' } }, n2Doc, { index: { _id: 'n3' } }, n3Doc],
       [{ index: { _id: 'n2' } }, n2Doc],
     ]);
-    expect(sleeps).toEqual([200]);
     // The other collections' batches still went out, so the error lists every bad document at once.
     expect(only(es, 'POST', `${E2}/_bulk`)).toHaveLength(1);
     expect(only(es, 'POST', `${D2}/_bulk`)).toHaveLength(1);
@@ -366,8 +359,8 @@ describe('ElasticsearchKnowledgeIndex.publish', () => {
     expect(es.unused()).toEqual([]);
   });
 
-  it('gives up on an item still throttled after maxAttempts, with doubling waits', async () => {
-    const { es, kb, sleeps } = harness({ bulk: { maxAttempts: 3, baseDelayMs: 100 } });
+  it('gives up on an item still throttled after `retries` resends, as too_many_requests', async () => {
+    const { es, kb } = harness({ bulk: { retries: 2 } });
     scriptAliasesOnV1(es)
       .on('DELETE', `/${ALL2}`, acknowledged, acknowledged)
       .on('PUT', `/${N2}`, createNodes)
@@ -379,18 +372,49 @@ describe('ElasticsearchKnowledgeIndex.publish', () => {
 
     const err = await publishError(kb.publish(V2, knowledge({ nodes: [n1, n2, n3] }), { dims: 3 }));
 
-    expect(err.failures.map((f) => [f.id, f.status, f.type])).toEqual([
-      ['n3', 400, 'document_parsing_exception'],
-      ['n2', 429, 'es_rejected_execution_exception'],
+    // The bulk helper drops an item still throttled after its retries with status 429 and no ES error
+    // (lib/helpers.js), so ES's reason of the last 429 is not known here.
+    expect(err.failures).toEqual([
+      { collection: 'nodes', id: 'n3', status: 400, type: 'document_parsing_exception', reason: expect.stringContaining('immense term') },
+      { collection: 'nodes', id: 'n2', status: 429, type: 'too_many_requests', reason: 'still throttled after 3 attempts' },
     ]);
-    expect(err.failures[1].reason).toMatch(/^still throttled after 3 attempts: rejected execution/);
-    expect(sleeps).toEqual([100, 200]);
-    expect(only(es, 'POST', `${N2}/_bulk`)).toHaveLength(3);
+    // Both refusals count: one is for content, so resending the publish cannot help.
+    expect(err.kind).toBe('invalid-input');
+    expect(only(es, 'POST', `${N2}/_bulk`).map((b) => (b.body as unknown[]).length)).toEqual([6, 2, 2]);
+    expect(es.unused()).toEqual([]);
+  });
+
+  it('is transient when the only failures are items still throttled after the retries', async () => {
+    const { es, kb } = harness({ bulk: { retries: 1 } });
+    scriptPublishOfV2(es);
+    es.clear('POST', `/${N2}/_bulk`).clear('GET', `/${ALL2}/_refresh`).clear('GET', `/${N2}/_count`).clear('GET', `/${E2}/_count`).clear('GET', `/${D2}/_count`);
+    es.clear('POST', '/_aliases').clear('GET', SETTINGS_PATH);
+    es.on('POST', `/${N2}/_bulk`, { ...bulkNodesMixed, items: bulkNodesMixed.items.slice(0, 2) }, bulkNodesRetryThrottled).on('DELETE', `/${ALL2}`, acknowledged);
+
+    const err = await publishError(kb.publish(V2, knowledge(), { dims: 3 }));
+
+    expect(err).toMatchObject({ stage: 'bulk', kind: 'transient', failures: [{ collection: 'nodes', id: 'n2', status: 429, type: 'too_many_requests', reason: 'still throttled after 2 attempts' }] });
+    expect(es.unused()).toEqual([]);
+  });
+
+  it('counts resent documents, not NDJSON lines, when a throttled item goes through on its resend', async () => {
+    const { es, kb } = harness();
+    scriptPublishOfV2(es);
+    es.clear('POST', `/${N2}/_bulk`);
+    es.on('POST', `/${N2}/_bulk`, { ...bulkNodesMixed, items: bulkNodesMixed.items.slice(0, 2) }, bulkNodesRetryCreated);
+
+    const result = await kb.publish(V2, knowledge(), { dims: 3 });
+
+    expect(result.retried).toBe(1);
+    expect(only(es, 'POST', `${N2}/_bulk`).map((r) => r.body)).toEqual([
+      [{ index: { _id: 'n1' } }, n1Doc, { index: { _id: 'n2' } }, n2Doc],
+      [{ index: { _id: 'n2' } }, n2Doc],
+    ]);
     expect(es.unused()).toEqual([]);
   });
 
   it('resends a whole bulk request refused with HTTP 429', async () => {
-    const { es, kb, sleeps } = harness();
+    const { es, kb } = harness();
     scriptPublishOfV2(es);
     es.clear('POST', `/${N2}/_bulk`);
     es.on('POST', `/${N2}/_bulk`, { httpStatus: 429, body: bulkRejected429 }, bulkNodesCreated);
@@ -398,9 +422,39 @@ describe('ElasticsearchKnowledgeIndex.publish', () => {
     const result = await kb.publish(V2, knowledge(), { dims: 3 });
 
     expect(result.retried).toBe(2);
-    expect(sleeps).toEqual([200]);
     const bulks = only(es, 'POST', `${N2}/_bulk`);
+    expect(bulks).toHaveLength(2);
     expect(bulks[1].body).toEqual(bulks[0].body);
+    expect(es.unused()).toEqual([]);
+  });
+
+  it('fails as transient when whole bulk requests are still refused with 429 after the retries, and cleans up', async () => {
+    const { es, kb } = harness({ bulk: { retries: 1 } });
+    scriptPublishOfV2(es);
+    es.clear('POST', `/${N2}/_bulk`).clear('POST', `/${E2}/_bulk`).clear('POST', `/${D2}/_bulk`);
+    es.on('POST', `/${N2}/_bulk`, { httpStatus: 429, body: bulkRejected429 }, { httpStatus: 429, body: bulkRejected429 }).on('DELETE', `/${ALL2}`, acknowledged);
+
+    const err = await publishError(kb.publish(V2, knowledge(), { dims: 3 }));
+
+    expect(err.stage).toBe('bulk');
+    expect(err.kind).toBe('transient');
+    expect(err.cause).toBeInstanceOf(errors.ResponseError);
+    expect(only(es, 'POST', `${N2}/_bulk`)).toHaveLength(2);
+    // A request-level failure stops the publish there: the other collections are not sent.
+    expect(only(es, 'POST', `${E2}/_bulk`)).toEqual([]);
+    expect(es.requests.at(-1)).toEqual(req('DELETE', `/${ALL2}`, null, { ignore_unavailable: 'true' }));
+  });
+
+  it('fails as transient, without resending, when a bulk request is refused as a whole for another reason', async () => {
+    const { es, kb } = harness();
+    scriptPublishOfV2(es);
+    es.clear('POST', `/${N2}/_bulk`);
+    es.on('POST', `/${N2}/_bulk`, { httpStatus: 503, body: { error: { type: 'cluster_block_exception', reason: 'blocked' }, status: 503 } }).on('DELETE', `/${ALL2}`, acknowledged);
+
+    const err = await publishError(kb.publish(V2, knowledge(), { dims: 3 }));
+
+    expect(err).toMatchObject({ stage: 'bulk', kind: 'transient', failures: [] });
+    expect(only(es, 'POST', `${N2}/_bulk`)).toHaveLength(1);
   });
 
   it('refuses bad documents before sending any request', async () => {
@@ -432,7 +486,9 @@ describe('ElasticsearchKnowledgeIndex.publish', () => {
     // A caller still on the old shape (nodes, examples) gets told, not a TypeError deep inside.
     await expect(kb.publish(V2, { nodes: [], examples: [] } as unknown as IndexedKnowledge, { dims: 3 })).rejects.toThrow(/the index has no documents list/);
     expect(() => new ElasticsearchKnowledgeIndex(es.client(), { prefix: 'Rescue KB' })).toThrow(InvalidInputError);
-    expect(() => new ElasticsearchKnowledgeIndex(es.client(), { prefix: PREFIX, bulk: { maxBatchBytes: 0 } })).toThrow(InvalidInputError);
+    expect(() => new ElasticsearchKnowledgeIndex(es.client(), { prefix: PREFIX, bulk: { flushBytes: 0 } })).toThrow(InvalidInputError);
+    expect(() => new ElasticsearchKnowledgeIndex(es.client(), { prefix: PREFIX, bulk: { retries: -1 } })).toThrow(InvalidInputError);
+    expect(() => new ElasticsearchKnowledgeIndex(es.client(), { prefix: PREFIX, bulk: { concurrency: 1.5 } })).toThrow(InvalidInputError);
     expect(es.requests).toEqual([]);
   });
 

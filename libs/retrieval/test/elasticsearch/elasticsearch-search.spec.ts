@@ -1,6 +1,6 @@
 // Contract tests of opening a KB version's Elasticsearch indices for searching.
 import { NotFoundError, TransientUpstreamError } from '@rescue/domain';
-import { elasticsearchSearchFor } from '../../src/knowledge-index/elasticsearch-search';
+import { elasticsearchSearchFor } from '../../src/knowledge-index/elasticsearch/client';
 import { ScriptedElasticsearch } from './es-script';
 import aliasMissing from './fixtures/get-alias-missing.json';
 

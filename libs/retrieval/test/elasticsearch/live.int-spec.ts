@@ -5,9 +5,9 @@
 // search terms as written, filters and kNN rank for real, and the aliases move.
 import { randomBytes } from 'node:crypto';
 import { Client } from '@elastic/elasticsearch';
-import { ElasticsearchKbDocuments } from '../../src/knowledge-index/elasticsearch-kb-documents';
-import { ElasticsearchKnowledgeIndex, KnowledgeIndexPublishError } from '../../src/knowledge-index/elasticsearch-knowledge-index';
-import { elasticsearchSearchFor } from '../../src/knowledge-index/elasticsearch-search';
+import { ElasticsearchKbDocuments } from '../../src/knowledge-index/elasticsearch/kb-documents';
+import { ElasticsearchKnowledgeIndex, KnowledgeIndexPublishError } from '../../src/knowledge-index/elasticsearch';
+import { elasticsearchSearchFor } from '../../src/knowledge-index/elasticsearch/client';
 import type { IndexedDocument, IndexedExample, IndexedKnowledge, IndexedNode } from '../../src/knowledge-index/knowledge-index';
 
 const url = process.env.ELASTICSEARCH_URL;

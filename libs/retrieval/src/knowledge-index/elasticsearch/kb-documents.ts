@@ -1,5 +1,6 @@
 import type { Client, estypes } from '@elastic/elasticsearch';
 import { InvalidInputError, NotFoundError, TransientUpstreamError } from '@rescue/domain';
+import { type BulkPolicy, bulkIndex, bulkPolicyOf } from './bulk';
 
 /**
  * What a KB version needs besides its search fields, so that Elasticsearch alone can serve it:
@@ -56,7 +57,6 @@ const MAPPING: estypes.MappingTypeMapping = {
 };
 
 const PAGE = 1000;
-const BATCH = 500;
 
 /**
  * A large object stored as a JSON string in `body.json`, as the embedder is. The term counts' keys
@@ -80,16 +80,29 @@ function paged(kind: Paged, items: { id: string }[]): { id: string; doc: StoredD
  * finds a live version also finds its documents.
  */
 export class ElasticsearchKbDocuments {
+  private readonly bulk: Required<BulkPolicy>;
+
+  /** @throws InvalidInputError for a bulk policy out of range. */
   constructor(
     private readonly client: Client,
     private readonly prefix: string,
-  ) {}
+    /** How {@link write} sends its bulk requests (the defaults of `bulkPolicyOf` when absent). */
+    bulk?: BulkPolicy,
+  ) {
+    this.bulk = bulkPolicyOf(bulk);
+  }
 
   indexOf(version: string): string {
     return `${this.prefix}-docs-${version}`;
   }
 
-  /** Writes (or rewrites) a version's documents, refreshes, and checks every one arrived. */
+  /**
+   * Writes (or rewrites) a version's documents through the client's bulk helper (see `bulkIndex`),
+   * refreshes, and checks every one arrived.
+   *
+   * @throws TransientUpstreamError when documents were refused for load only (429 after the
+   *   retries, 5xx) or the count disagrees; InvalidInputError when one was refused for its content.
+   */
   async write(version: string, docs: KbDocuments): Promise<{ documents: number }> {
     const index = this.indexOf(version);
     const all: { id: string; doc: StoredDocument }[] = [
@@ -104,15 +117,12 @@ export class ElasticsearchKbDocuments {
     ];
     await this.client.indices.delete({ index, ignore_unavailable: true });
     await this.client.indices.create({ index, settings: { number_of_shards: 1, auto_expand_replicas: '0-1' }, mappings: MAPPING });
-    for (let i = 0; i < all.length; i += BATCH) {
-      const batch = all.slice(i, i + BATCH);
-      const response = await this.client.bulk({ index, operations: batch.flatMap((d) => [{ index: { _id: d.id } }, d.doc]) });
-      if (response.errors) {
-        const failed = response.items.map((item) => item.index).filter((r) => r?.error);
-        const message = `Elasticsearch refused ${failed.length} of ${batch.length} KB documents of ${version} (first: ${failed[0]?._id}: ${failed[0]?.error?.type} ${failed[0]?.error?.reason ?? ''})`;
-        // Refused for load (429, 5xx): a rerun rewrites the index. Refused for content: it fails the same way again.
-        throw failed.every((r) => r?.status === 429 || (r?.status ?? 500) >= 500) ? new TransientUpstreamError(message) : new InvalidInputError(message);
-      }
+    const { dropped } = await bulkIndex(this.client, index, all, this.bulk);
+    if (dropped.length > 0) {
+      const [first] = dropped;
+      const message = `Elasticsearch refused ${dropped.length} of ${all.length} KB documents of ${version} (first: ${first.id}: ${first.type} ${first.reason})`;
+      // Refused for load (429 after the retries, 5xx): a rerun rewrites the index. Refused for content: it fails the same way again.
+      throw dropped.every((d) => d.status === 429 || d.status >= 500) ? new TransientUpstreamError(message) : new InvalidInputError(message);
     }
     await this.client.indices.refresh({ index });
     const { count } = await this.client.count({ index });

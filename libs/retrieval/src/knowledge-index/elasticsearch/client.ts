@@ -1,6 +1,6 @@
 import { Client } from '@elastic/elasticsearch';
 import { NotFoundError, TransientUpstreamError } from '@rescue/domain';
-import { ElasticsearchKnowledgeIndex } from './elasticsearch-knowledge-index';
+import { ElasticsearchKnowledgeIndex } from './knowledge-index';
 
 /** The URL without user and password, for messages. */
 export function urlForMessages(url: string): string {
