@@ -28,6 +28,9 @@ function freePort() {
 }
 
 module.exports = async function globalSetup() {
+  // One folder per run for fixtures built once and shared by spec files (libs/testing prebuiltKb).
+  process.env.RESCUE_TEST_FIXTURES_DIR = fs.mkdtempSync(path.join(os.tmpdir(), 'rescue-test-fixtures-'));
+  globalThis.__RESCUE_TEST_FIXTURES__ = process.env.RESCUE_TEST_FIXTURES_DIR;
   const url = process.env.REDIS_URL || 'redis://127.0.0.1:6379';
   if (await ping(url)) { process.env.REDIS_URL = url; return; }
   let binary;

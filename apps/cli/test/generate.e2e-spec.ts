@@ -3,7 +3,7 @@ import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'no
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { promisify } from 'node:util';
-import { FakeOpenAiServer, deletePrefix, testRedisUrl, uniquePrefix } from '@rescue/testing';
+import { FakeOpenAiServer, deletePrefix, prebuiltKb, testRedisUrl, uniquePrefix } from '@rescue/testing';
 
 const run = promisify(execFile);
 const root = resolve(__dirname, '../../..');
@@ -18,7 +18,7 @@ describe('rescue generate (the built command, fake LLM)', () => {
 
   beforeAll(async () => {
     dir = mkdtempSync(join(tmpdir(), 'rescue-gen-cli-'));
-    await run('node', [bin, 'kb', 'build', '--source', join(root, 'examples/fix-pairs'), '--kb', join(dir, 'kb'), '--json'], { maxBuffer: 1 << 24 });
+    await prebuiltKb(dir);
     fake = await FakeOpenAiServer.start({ latencyMs: 5, defaultReply: '```python\nreturn 1\n```' });
     fake.script([{ match: /explain why code is vulnerable/, reply: JSON.stringify({ cause: 'c' }) }]);
     env = { ...process.env, LLM_BASE_URL: fake.baseUrl, LLM_API_KEY: 'sk-test', LLM_MODEL: 'fake', LLM_CACHE: 'none' };

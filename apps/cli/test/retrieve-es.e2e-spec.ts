@@ -5,6 +5,7 @@ import type { AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { promisify } from 'node:util';
+import { prebuiltKb } from '@rescue/testing';
 
 const run = promisify(execFile);
 const root = resolve(__dirname, '../../..');
@@ -65,8 +66,7 @@ describe('rescue retrieve --es (searches on Elasticsearch, documents from the KB
   let sqlExample: string;
   beforeAll(async () => {
     dir = mkdtempSync(join(tmpdir(), 'rescue-retrieve-es-'));
-    const { stdout } = await run('node', [bin, 'kb', 'build', '--source', join(root, 'examples/fix-pairs'), '--cwe-catalog', join(root, 'examples/cwe-catalog-sample.csv'), '--kb', join(dir, 'kb'), '--json'], { maxBuffer: 1 << 24 });
-    version = JSON.parse(stdout).manifest.version;
+    version = readFileSync(join(await prebuiltKb(dir), 'CURRENT'), 'utf8').trim();
     const examples = readFileSync(join(dir, 'kb', 'versions', version, 'examples.jsonl'), 'utf8').trim().split('\n').map((l) => JSON.parse(l) as { id: string; cwe: string; language: string });
     sqlExample = (examples.find((e) => e.cwe === 'CWE-89' && e.language === 'python') as { id: string }).id;
   }, 60_000);

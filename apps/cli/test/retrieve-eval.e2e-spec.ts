@@ -3,7 +3,7 @@ import { existsSync, mkdtempSync, readFileSync, readdirSync, rmSync, writeFileSy
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { promisify } from 'node:util';
-import { FakeOpenAiServer } from '@rescue/testing';
+import { FakeOpenAiServer, prebuiltKb } from '@rescue/testing';
 
 const run = promisify(execFile);
 const root = resolve(__dirname, '../../..');
@@ -26,10 +26,9 @@ describe('rescue eval retrieval / eval fit / kb calibrate / retrieve --tasks (of
   let tasksFile: string;
   beforeAll(async () => {
     dir = mkdtempSync(join(tmpdir(), 'rescue-eval-'));
-    kb = join(dir, 'kb');
     tasksFile = join(dir, 'sec-tasks.jsonl');
     writeFileSync(tasksFile, tasks.map((t) => JSON.stringify(t)).join('\n') + '\n');
-    await run('node', [bin, 'kb', 'build', '--source', join(root, 'examples/fix-pairs'), '--cwe-catalog', join(root, 'examples/cwe-catalog-sample.csv'), '--kb', kb, '--json'], { maxBuffer: 1 << 24 });
+    kb = await prebuiltKb(dir);
   }, 60_000);
   afterAll(() => rmSync(dir, { recursive: true, force: true }));
 

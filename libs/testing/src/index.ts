@@ -1,2 +1,3 @@
 export * from './redis-harness';
 export * from './fake-openai-server';
+export * from './prebuilt-kb';
