@@ -1,9 +1,44 @@
 /**
  * The import direction of the monorepo (docs/architecture.md):
  *   apps → libs; libs never import apps; apps never import other apps;
- *   libs/domain imports nothing of ours; libs/contracts imports only domain;
+ *   each library imports only the libraries on its floor (FLOORS below);
  *   libs/testing is for tests only.
+ * libs/pipeline/test/dependency-rules.spec.ts plants a violation of every rule and checks it fires.
  */
+
+/**
+ * What each library's own code may import of ours, besides itself. Domain libraries know nothing
+ * of queues: contracts (payloads), queue and pipeline sit above them, and only pipeline (the
+ * stages, the stores, both runners) and the apps join the two worlds.
+ */
+const FLOORS = {
+  domain: [],
+  config: ['domain'],
+  contracts: ['domain'],
+  datasets: ['domain'],
+  slicing: ['domain'],
+  llm: ['config', 'domain'],
+  retrieval: ['llm', 'domain'],
+  knowledge: ['datasets', 'slicing', 'retrieval', 'llm', 'domain'],
+  generation: ['knowledge', 'retrieval', 'slicing', 'llm', 'datasets', 'domain'],
+  evaluation: ['knowledge', 'retrieval', 'datasets', 'domain'],
+  queue: ['contracts', 'domain'],
+  pipeline: ['generation', 'knowledge', 'retrieval', 'slicing', 'llm', 'datasets', 'queue', 'contracts', 'config', 'domain'],
+  testing: ['config', 'domain'],
+};
+
+// Tests are consumers, not layers: a library's tests may build their fixtures with any library
+// (the KB reader's tests publish KBs with the inline runner). The floors bind the library's code.
+const TESTS = ['\\.(int-|e2e-)?spec\\.ts$', '/test/'];
+
+const floorRule = (lib, allowed) => ({
+  name: allowed.length === 0 ? `${lib}-imports-nothing-of-ours` : `${lib}-imports-only-${allowed.join('-')}`,
+  comment: `libs/${lib} may import ${allowed.length === 0 ? 'nothing of ours' : allowed.map((l) => `libs/${l}`).join(', ')}`,
+  severity: 'error',
+  from: { path: `^libs/${lib}/`, pathNot: TESTS },
+  to: { path: '^(libs|apps)/', pathNot: `^libs/(${[lib, ...allowed].join('|')})/` },
+});
+
 module.exports = {
   forbidden: [
     {
@@ -18,22 +53,11 @@ module.exports = {
       from: { path: '^apps/([^/]+)/' },
       to: { path: '^apps/', pathNot: '^apps/$1/' },
     },
-    {
-      name: 'domain-imports-nothing-of-ours',
-      severity: 'error',
-      from: { path: '^libs/domain/' },
-      to: { path: '^(libs|apps)/', pathNot: '^libs/domain/' },
-    },
-    {
-      name: 'contracts-import-only-domain',
-      severity: 'error',
-      from: { path: '^libs/contracts/' },
-      to: { path: '^(libs|apps)/', pathNot: '^libs/(contracts|domain)/' },
-    },
+    ...Object.entries(FLOORS).map(([lib, allowed]) => floorRule(lib, allowed)),
     {
       name: 'testing-lib-only-in-tests',
       severity: 'error',
-      from: { path: '^(apps|libs)/', pathNot: ['\\.(int-)?spec\\.ts$', '/test/', '^libs/testing/'] },
+      from: { path: '^(apps|libs)/', pathNot: [...TESTS, '^libs/testing/'] },
       to: { path: '^libs/testing/' },
     },
     {
@@ -47,6 +71,7 @@ module.exports = {
     doNotFollow: { path: 'node_modules' },
     tsConfig: { fileName: 'tsconfig.json' },
     tsPreCompilationDeps: true,
-    exclude: { path: '^(dist|node_modules)/' },
+    // The dependency-rules test plants files that break the rules in these folders, and cruises them itself.
+    exclude: { path: ['^(dist|node_modules)/', '/\\.dependency-probe-'] },
   },
 };

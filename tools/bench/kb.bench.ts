@@ -3,8 +3,9 @@ import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { llmEnv, loadConfig } from '@rescue/config';
 import { readCweCatalog } from '@rescue/datasets';
-import { DEFAULT_LLM_DISTILLER, buildKnowledgeBase, llmDistiller, localEmbedder } from '@rescue/knowledge';
-import { LlmClient } from '@rescue/llm';
+import { DEFAULT_LLM_DISTILLER, llmDistiller, localEmbedder } from '@rescue/knowledge';
+import { buildKnowledgeBase } from '@rescue/pipeline';
+import { type Llm, llmFromEnv } from '@rescue/llm';
 import { FakeOpenAiServer } from '@rescue/testing';
 
 // 1. The embedded build (no LLM) of all the shared fix pairs plus the CWE catalogue: time per stage.
@@ -42,7 +43,7 @@ async function main(): Promise<void> {
         { match: /description\(s\) of why code had/, reply: JSON.stringify({ cause: 'Merged cause.' }) },
       ]);
       try {
-        const llm = LlmClient.fromEnv(loadConfig(llmEnv, { LLM_BASE_URL: fake.baseUrl, LLM_API_KEY: 'bench', LLM_MODEL: 'fake', LLM_CACHE: 'none' })) as LlmClient;
+        const llm = llmFromEnv(loadConfig(llmEnv, { LLM_BASE_URL: fake.baseUrl, LLM_API_KEY: 'bench', LLM_MODEL: 'fake', LLM_CACHE: 'none' })) as Llm;
         const kbDir = join(work, `kb-llm-${latencyMs}`);
         const report = await buildKnowledgeBase({
           sources: [sampleFile],

@@ -3,7 +3,8 @@ import { readFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { readCweCatalog, readSecEvalScenarios, readTaskLines } from '@rescue/datasets';
-import { type CodeExample, type CweNode, KbDirectory, type KnowledgeDocument, buildKnowledgeBase, indexRows, knowledgeFacts, localEmbedder, offlineQuery } from '@rescue/knowledge';
+import { type CodeExample, type CweNode, KbDirectory, type KnowledgeDocument, indexRows, knowledgeFacts, localEmbedder, offlineQuery } from '@rescue/knowledge';
+import { buildKnowledgeBase } from '@rescue/pipeline';
 import { CweRetriever, DEFAULT_CODE_LEVEL, DEFAULT_RANKER, LanceKnowledgeIndex, MemoryKnowledgeIndex, LsaEmbedder, type TermCounts, fitGate, ordinaryTaskTerms } from '@rescue/retrieval';
 import { Slicer } from '@rescue/slicing';
 

@@ -2,7 +2,7 @@ import { Inject, Injectable, ServiceUnavailableException } from '@nestjs/common'
 import { classify } from '@rescue/domain';
 import { type OfflineRetrieval, retrieveOffline } from '@rescue/generation';
 import { KnowledgeBaseReader, type OpenedKb, llmEmbedderFor } from '@rescue/knowledge';
-import { LlmClient } from '@rescue/llm';
+import { llmFromEnv } from '@rescue/llm';
 import { Slicer } from '@rescue/slicing';
 import type { ApiConfig } from './api.config';
 import { API_CONFIG } from './api.tokens';
@@ -25,7 +25,7 @@ export class RetrievalService {
     if (!dir && !esUrl) throw new ServiceUnavailableException('no KB configured: set RESCUE_KB_DIR to a folder built by `rescue kb build`, or ELASTICSEARCH_URL to a cluster it was published to');
     // A folder (searched on Elasticsearch when ELASTICSEARCH_URL is set), or Elasticsearch alone. A
     // failed open (folder not built yet, ES away) is retried by the next request.
-    this.reader ??= new KnowledgeBaseReader({ dir, elasticsearchUrl: esUrl, elasticsearchPrefix: this.config.ELASTICSEARCH_PREFIX }, { embedderFor: llmEmbedderFor(LlmClient.fromEnv(this.config)) });
+    this.reader ??= new KnowledgeBaseReader({ dir, elasticsearchUrl: esUrl, elasticsearchPrefix: this.config.ELASTICSEARCH_PREFIX }, { embedderFor: llmEmbedderFor(llmFromEnv(this.config)) });
     return this.reader.live();
   }
 

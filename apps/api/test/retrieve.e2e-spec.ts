@@ -5,8 +5,9 @@ import { join, resolve } from 'node:path';
 import type { INestApplication } from '@nestjs/common';
 import { Test } from '@nestjs/testing';
 import { readCweCatalog } from '@rescue/datasets';
-import { buildKnowledgeBase, localEmbedder } from '@rescue/knowledge';
-import { deletePrefix, testRedisUrl, uniquePrefix } from '@rescue/testing';
+import { localEmbedder } from '@rescue/knowledge';
+import { buildKnowledgeBase } from '@rescue/pipeline';
+import { deletePrefix, prebuiltKb, testRedisUrl, uniquePrefix } from '@rescue/testing';
 import { loadApiConfig } from '../src/api.config';
 import { ApiModule } from '../src/api.module';
 
@@ -33,8 +34,7 @@ describe('POST /v1/retrieve', () => {
   let prefix: string;
   beforeAll(async () => {
     dir = mkdtempSync(join(tmpdir(), 'rescue-api-'));
-    const catalog = await readCweCatalog(join(examples, 'cwe-catalog-sample.csv'));
-    await buildKnowledgeBase({ sources: [join(examples, 'fix-pairs')], kbDir: join(dir, 'kb'), catalog, clusterBy: 'language-cwe', catalogOnlyNodes: true, hops: 2, maxLineBytes: 1 << 20, embedder: localEmbedder });
+    await prebuiltKb(dir);
   }, 60_000);
   afterAll(() => rmSync(dir, { recursive: true, force: true }));
   beforeEach(() => {

@@ -1,6 +1,6 @@
 import { llmEnv, loadConfig } from '@rescue/config';
 import { type OpenOptions, type OpenedKb, llmEmbedderFor, openKnowledgeBaseAt } from '@rescue/knowledge';
-import { LlmClient } from '@rescue/llm';
+import { llmFromEnv } from '@rescue/llm';
 import type { Command } from 'commander';
 
 export interface KbOptions {
@@ -26,6 +26,6 @@ export const isUrl = (kb: string): boolean => /^https?:\/\//i.test(kb);
 export function openKb(opts: KbOptions, options: OpenOptions = {}): Promise<OpenedKb> {
   const location = isUrl(opts.kb) ? { elasticsearchUrl: opts.kb } : { dir: opts.kb, elasticsearchUrl: opts.es };
   // A KB built with `--embedder llm` is queried through the same endpoint (configured only then).
-  const embedderFor: OpenOptions['embedderFor'] = (description) => llmEmbedderFor(LlmClient.fromEnv(loadConfig(llmEnv)))?.(description);
+  const embedderFor: OpenOptions['embedderFor'] = (description) => llmEmbedderFor(llmFromEnv(loadConfig(llmEnv)))?.(description);
   return openKnowledgeBaseAt({ ...location, elasticsearchPrefix: opts.esPrefix }, { embedderFor, ...options });
 }

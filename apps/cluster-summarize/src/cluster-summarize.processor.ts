@@ -2,7 +2,7 @@ import { Processor, WorkerHost } from '@nestjs/bullmq';
 import { Inject, type OnApplicationBootstrap } from '@nestjs/common';
 import type { Job } from 'bullmq';
 import { JobName, QueueName, parsePayload } from '@rescue/contracts';
-import type { SummarizeJobResult } from '@rescue/knowledge';
+import type { SummarizeJobResult } from '@rescue/pipeline';
 import { runClassified } from '@rescue/queue';
 import { ClusterSummarizeService, SUMMARIZE_CONFIG } from './cluster-summarize.service';
 import type { SummarizeWorkerConfig } from './cluster-summarize-worker.config';

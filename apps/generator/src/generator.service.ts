@@ -1,12 +1,11 @@
 import { Inject, Injectable, type OnModuleDestroy } from '@nestjs/common';
-import { Redis } from 'ioredis';
 import type { JobName, JobPayload } from '@rescue/contracts';
 import type { CodingTask } from '@rescue/datasets';
 import { ConfigError, InvalidInputError, NotFoundError } from '@rescue/domain';
-import { FsGenerationStore, type GenerationStore, RedisGenerationStore, generateForTask } from '@rescue/generation';
+import { type GenerationStore, generateForTask } from '@rescue/generation';
 import { KnowledgeBaseReader, llmEmbedderFor } from '@rescue/knowledge';
-import { LlmClient } from '@rescue/llm';
-import { connectionOptions } from '@rescue/queue';
+import { type Llm, llmFromEnv } from '@rescue/llm';
+import { type PipelineStores, openStores } from '@rescue/pipeline';
 import { Slicer } from '@rescue/slicing';
 import type { GeneratorWorkerConfig } from './generator-worker.config';
 
@@ -15,16 +14,16 @@ export const GENERATOR_CONFIG = Symbol('GENERATOR_CONFIG');
 /** Generates one task of a distributed batch and stores its result under the task's id. */
 @Injectable()
 export class GeneratorService implements OnModuleDestroy {
-  private readonly redis?: Redis;
+  private readonly stores: PipelineStores;
   private readonly store: GenerationStore;
-  private readonly llm?: LlmClient;
+  private readonly llm?: Llm;
   private readonly readers = new Map<string, KnowledgeBaseReader>();
   private slicer?: Promise<Slicer>;
 
   constructor(@Inject(GENERATOR_CONFIG) private readonly config: GeneratorWorkerConfig) {
-    this.redis = config.RECORD_STORE === 'redis' ? new Redis(connectionOptions('worker', config.REDIS_URL)) : undefined;
-    this.store = this.redis ? new RedisGenerationStore(this.redis, config.QUEUE_PREFIX) : new FsGenerationStore(config.RESCUE_DATA_DIR);
-    this.llm = LlmClient.fromEnv(config, { dataDir: config.RESCUE_DATA_DIR });
+    this.stores = openStores(config);
+    this.store = this.stores.generation;
+    this.llm = llmFromEnv(config, { dataDir: config.RESCUE_DATA_DIR });
   }
 
   /** The reader of a KB folder, one per folder: it keeps the versions jobs pin open, and follows republishes. */
@@ -56,7 +55,7 @@ export class GeneratorService implements OnModuleDestroy {
     return { id: result.id, samples: result.samples.length, abstained: result.abstained };
   }
 
-  onModuleDestroy(): void {
-    this.redis?.disconnect();
+  async onModuleDestroy(): Promise<void> {
+    await this.stores.close();
   }
 }

@@ -2,7 +2,8 @@ import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { FsGenerationStore } from '@rescue/generation';
-import { buildKnowledgeBase, localEmbedder } from '@rescue/knowledge';
+import { localEmbedder } from '@rescue/knowledge';
+import { buildKnowledgeBase } from '@rescue/pipeline';
 import { FakeOpenAiServer } from '@rescue/testing';
 import { loadGeneratorWorkerConfig } from '../src/generator-worker.config';
 import { GeneratorService } from '../src/generator.service';
@@ -46,9 +47,9 @@ describe('GeneratorService: the KB version a batch was planned on', () => {
       await build([examples, extra, extra2], 1);
       const fresh = new GeneratorService(config);
       await expect(fresh.generate(job)).rejects.toThrow(new RegExp(`KB version ${v1} is not in`));
-      fresh.onModuleDestroy();
+      await fresh.onModuleDestroy();
     } finally {
-      service.onModuleDestroy();
+      await service.onModuleDestroy();
     }
   }, 60_000);
 });

@@ -1,11 +1,10 @@
 import { Inject, Injectable, type OnModuleDestroy } from '@nestjs/common';
-import { Redis } from 'ioredis';
 import type { JobName, JobPayload } from '@rescue/contracts';
 import { ConfigError, InvalidInputError } from '@rescue/domain';
-import { type BuildEmbedder, type BuildStores, type KbManifest, type SummarizeJobResult, buildStores, elasticsearchPublisher, localEmbedder, runIndexJob } from '@rescue/knowledge';
-import { LlmClient } from '@rescue/llm';
+import { type BuildEmbedder, type KbManifest, elasticsearchPublisher, localEmbedder } from '@rescue/knowledge';
+import { type Llm, llmFromEnv } from '@rescue/llm';
+import { type PipelineStores, type SummarizeJobResult, indexStage, knowledgeOfBuild, openStores } from '@rescue/pipeline';
 import { LlmEmbedder } from '@rescue/retrieval';
-import { connectionOptions } from '@rescue/queue';
 import type { IndexerWorkerConfig } from './indexer-worker.config';
 
 export const INDEXER_CONFIG = Symbol('INDEXER_CONFIG');
@@ -13,21 +12,19 @@ export const INDEXER_CONFIG = Symbol('INDEXER_CONFIG');
 /** Publishes a distributed build's KB version once all of its clusters are summarized. */
 @Injectable()
 export class IndexerService implements OnModuleDestroy {
-  private readonly redis?: Redis;
-  private readonly stores: BuildStores;
-  private readonly llm?: LlmClient;
+  private readonly stores: PipelineStores;
+  private readonly llm?: Llm;
 
   constructor(@Inject(INDEXER_CONFIG) private readonly config: IndexerWorkerConfig) {
-    this.redis = config.RECORD_STORE === 'redis' ? new Redis(connectionOptions('worker', config.REDIS_URL)) : undefined;
-    this.stores = buildStores(config.RECORD_STORE, { dataDir: config.RESCUE_DATA_DIR, redis: this.redis, prefix: config.QUEUE_PREFIX });
-    this.llm = LlmClient.fromEnv(config, { dataDir: config.RESCUE_DATA_DIR });
+    this.stores = openStores(config);
+    this.llm = llmFromEnv(config, { dataDir: config.RESCUE_DATA_DIR });
   }
 
   /**
    * Publishes with what the build asked for: its embedder, and Elasticsearch when it named a
    * prefix. The distillation mode is read off the staged nodes, never off this worker's environment.
    */
-  index(payload: JobPayload<JobName.KbIndex>, children: SummarizeJobResult[]): Promise<KbManifest> {
+  async index(payload: JobPayload<JobName.KbIndex>, summarized: SummarizeJobResult[]): Promise<KbManifest> {
     const build = payload.build;
     if (!build) throw new InvalidInputError(`index job ${payload.buildId} carries no build spec`);
     let embedder: (corpus: string[]) => Promise<BuildEmbedder> = localEmbedder;
@@ -41,10 +38,10 @@ export class IndexerService implements OnModuleDestroy {
       if (!this.config.ELASTICSEARCH_URL) throw new ConfigError([`build ${build.buildId} asks to publish to Elasticsearch, but this indexer has no ELASTICSEARCH_URL`]);
       alsoPublish = elasticsearchPublisher(this.config.ELASTICSEARCH_URL, build.elasticsearchPrefix, build.kbDir);
     }
-    return runIndexJob(payload, { staging: this.stores.staging, embedder, alsoPublish }, children);
+    return indexStage(payload, summarized, { staging: this.stores.staging, knowledge: await knowledgeOfBuild(build), embedder, alsoPublish });
   }
 
-  onModuleDestroy(): void {
-    this.redis?.disconnect();
+  async onModuleDestroy(): Promise<void> {
+    await this.stores.close();
   }
 }

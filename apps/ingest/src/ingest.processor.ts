@@ -2,8 +2,9 @@ import { Processor, WorkerHost } from '@nestjs/bullmq';
 import { Inject, Logger, type OnApplicationBootstrap } from '@nestjs/common';
 import type { Job } from 'bullmq';
 import { JobName, QueueName, parsePayload } from '@rescue/contracts';
+import type { IngestJobResult } from '@rescue/pipeline';
 import { runClassified } from '@rescue/queue';
-import { type IngestJobResult, IngestService } from './ingest.service';
+import { IngestService } from './ingest.service';
 import type { IngestWorkerConfig } from './ingest-worker.config';
 import { INGEST_CONFIG } from './tokens';
 

@@ -6,11 +6,11 @@ import { type Job, QueueEvents } from 'bullmq';
 import { Redis } from 'ioredis';
 import { JobName, QueueName } from '@rescue/contracts';
 import { RedisRecordStore, type Reject, fileSha256 } from '@rescue/datasets';
+import type { IngestJobResult } from '@rescue/pipeline';
 import { PipelineQueue, connectionOptions, settledJob } from '@rescue/queue';
 import { deletePrefix, testRedisUrl, uniquePrefix } from '@rescue/testing';
 import { loadIngestWorkerConfig } from '../src/ingest-worker.config';
 import { IngestWorkerModule } from '../src/ingest-worker.module';
-import type { IngestJobResult } from '../src/ingest.service';
 
 const examples = resolve(__dirname, '../../../examples/fix-pairs');
 

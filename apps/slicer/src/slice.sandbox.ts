@@ -2,31 +2,19 @@
 // and graph building are CPU-bound, and in the worker's own event loop they would stop it from
 // renewing job locks, so long batches would stall and run twice.
 import type { SandboxedJob } from 'bullmq';
-import { Redis } from 'ioredis';
 import { JobName, parsePayload } from '@rescue/contracts';
-import { createRecordStore, type RecordStore } from '@rescue/datasets';
-import { type SliceBatchResult, type SliceDocument, Slicer, sliceBatch } from '@rescue/slicing';
-import { connectionOptions, runClassified } from '@rescue/queue';
+import { type PipelineStores, type SliceBatchResult, openStores, sliceStage } from '@rescue/pipeline';
+import { runClassified } from '@rescue/queue';
+import { Slicer } from '@rescue/slicing';
 import { loadSlicerWorkerConfig } from './slicer-worker.config';
 
-interface Context {
-  slicer: Slicer;
-  records: RecordStore;
-  slices: RecordStore<SliceDocument>;
-}
+let context: Promise<{ slicer: Slicer; stores: PipelineStores }> | undefined;
 
-let context: Promise<Context> | undefined;
-
-function open(): Promise<Context> {
+// The thread lives as long as the worker's pool keeps it, so its stores stay open with it.
+function open(): Promise<{ slicer: Slicer; stores: PipelineStores }> {
   context ??= (async () => {
     const config = loadSlicerWorkerConfig();
-    const redis = config.RECORD_STORE === 'redis' ? new Redis(connectionOptions('worker', config.REDIS_URL)) : undefined;
-    const opts = { dataDir: config.RESCUE_DATA_DIR, redis, prefix: config.QUEUE_PREFIX };
-    return {
-      slicer: await Slicer.create({ timeBudgetMs: config.SLICER_TIME_BUDGET_MS }),
-      records: createRecordStore(config.RECORD_STORE, opts),
-      slices: createRecordStore<SliceDocument>(config.RECORD_STORE, { ...opts, collection: 'slices' }),
-    };
+    return { slicer: await Slicer.create({ timeBudgetMs: config.SLICER_TIME_BUDGET_MS }), stores: openStores(config) };
   })();
   return context;
 }
@@ -39,7 +27,7 @@ function open(): Promise<Context> {
 export default async function processSliceJob(job: SandboxedJob): Promise<SliceBatchResult> {
   return runClassified(undefined, async () => {
     const payload = parsePayload(JobName.RecordSlice, job.data);
-    const { slicer, records, slices } = await open();
-    return sliceBatch(slicer, payload.recordIds, payload.hops, records, slices);
+    const { slicer, stores } = await open();
+    return sliceStage(payload, { slicer, records: stores.records, slices: stores.slices });
   });
 }

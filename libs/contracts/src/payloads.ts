@@ -63,9 +63,12 @@ export const ClusterSummarizePayload = z.object({
 
 export const KbIndexPayload = z.object({
   v: z.literal(1),
+  /**
+   * The build this job publishes (its version id is known only once the content is). It once
+   * travelled twice, also as `kbVersion`; jobs enqueued with both still parse (zod drops the
+   * unknown key).
+   */
   buildId: z.string().min(1),
-  /** The version is known only once the content is: it names the build until then. */
-  kbVersion: z.string().min(1),
   build: KbBuildSpec.optional(),
 });
 

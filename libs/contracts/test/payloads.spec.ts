@@ -9,6 +9,11 @@ describe('payload schemas', () => {
     expect(p).toEqual({ v: 1, sources: [{ path: '/data/a.jsonl', sha256: sha }], format: 'auto' });
   });
 
+  it('names an index job by its build id only; a job enqueued with the old kbVersion copy still parses', () => {
+    expect(parsePayload(JobName.KbIndex, { v: 1, buildId: 'b1' })).toEqual({ v: 1, buildId: 'b1' });
+    expect(parsePayload(JobName.KbIndex, { v: 1, buildId: 'b1', kbVersion: 'b1' })).toEqual({ v: 1, buildId: 'b1' });
+  });
+
   it('names every bad field', () => {
     try {
       parsePayload(JobName.DatasetIngest, { v: 2, sources: [{ path: '', sha256: 'xyz' }], format: 'csv' });
@@ -35,9 +40,9 @@ describe('payload schemas', () => {
 
 describe('job ids', () => {
   it('are deterministic, content-derived and independent of key order', () => {
-    const a = jobIdFor(JobName.KbIndex, { v: 1, buildId: 'b1', kbVersion: 'v1' });
-    const b = jobIdFor(JobName.KbIndex, { kbVersion: 'v1', buildId: 'b1', v: 1 });
-    const c = jobIdFor(JobName.KbIndex, { v: 1, buildId: 'b2', kbVersion: 'v1' });
+    const a = jobIdFor(JobName.KbIndex, { v: 1, buildId: 'b1' });
+    const b = jobIdFor(JobName.KbIndex, { buildId: 'b1', v: 1 });
+    const c = jobIdFor(JobName.KbIndex, { v: 1, buildId: 'b2' });
     expect(a).toBe(b);
     expect(a).not.toBe(c);
     expect(a).toMatch(JOB_ID_PATTERN);

@@ -10,6 +10,7 @@ import {
   WorkerApp,
   nextJobs,
   pipelineRoots,
+  previousJobs,
   queuesConsumedBy,
   topologicalOrder,
 } from '@rescue/contracts';
@@ -35,6 +36,13 @@ describe('pipeline DAG', () => {
       'ClusterSummarize>KbIndex:fan-in',
     ]);
     expect(pipelineRoots().sort()).toEqual([JobName.DatasetIngest, JobName.TaskGenerate].sort());
+  });
+
+  it('answers the edges into a job, and refuses a graph with a cycle', () => {
+    expect(previousJobs(JobName.ClusterSummarize).map((e) => e.from)).toEqual([JobName.RecordSlice]);
+    expect(previousJobs(JobName.DatasetIngest)).toEqual([]);
+    const loop = [...PIPELINE, { from: JobName.KbIndex, to: JobName.RecordSlice, kind: 'fan-out' as const, note: 'a loop' }];
+    expect(() => topologicalOrder(loop)).toThrow(/pipeline cycle/);
   });
 
   it('gives every job a queue, a payload schema and exactly one consumer app', () => {

@@ -1,30 +1,8 @@
-import { join } from 'node:path';
-import type { Redis } from 'ioredis';
-import { ConfigError, type FixRecord, InvalidInputError } from '@rescue/domain';
+import { InvalidInputError } from '@rescue/domain';
 import { FixPairIngestor, type FormatChoice, type IngestHooks, type IngestReport } from './fix-pair-ingestor';
-import { FsRecordStore } from './fs-record-store';
-import type { RecordStore, StoredDocument } from './record-store';
-import { RedisRecordStore } from './redis-record-store';
+import type { RecordStore } from './record-store';
 import { RejectsFileWriter } from './rejects';
 import { fileSha256 } from './sources';
-
-export type RecordStoreKind = 'fs' | 'redis';
-
-/**
- * The one place a store backend is chosen. `collection` names what is stored (`records`,
- * `slices`): a folder under the data directory, or a hash under the prefix in Redis.
- */
-export function createRecordStore<T extends StoredDocument = FixRecord>(
-  kind: RecordStoreKind,
-  opts: { dataDir: string; redis?: Redis; prefix?: string; collection?: string },
-): RecordStore<T> {
-  const collection = opts.collection ?? 'records';
-  if (kind === 'redis') {
-    if (!opts.redis || !opts.prefix) throw new ConfigError(['RECORD_STORE=redis: the redis store needs a Redis connection and a key prefix']);
-    return new RedisRecordStore<T>(opts.redis, opts.prefix, collection);
-  }
-  return new FsRecordStore<T>(join(opts.dataDir, collection));
-}
 
 export interface IngestRunInput {
   sources: string[];

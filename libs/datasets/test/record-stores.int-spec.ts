@@ -1,7 +1,7 @@
 import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { Redis } from 'ioredis';
-import { FixPairIngestor, FsRecordStore, type RecordStore, RecordStoreError, RedisRecordStore, createRecordStore, normalizeGenericRecord } from '@rescue/datasets';
+import { FixPairIngestor, FsRecordStore, type RecordStore, RecordStoreError, RedisRecordStore, normalizeGenericRecord } from '@rescue/datasets';
 import type { FixRecord } from '@rescue/domain';
 import { deletePrefix, testRedisUrl, uniquePrefix } from '@rescue/testing';
 import { TempDirs } from './helpers';
@@ -169,35 +169,6 @@ describe.each<[string, Factory]>([
       expect(await store.count()).toBe(3);
     } finally {
       dirs.cleanup();
-    }
-  });
-});
-
-describe('createRecordStore', () => {
-  const dirs = new TempDirs();
-  afterAll(() => dirs.cleanup());
-
-  it('builds an fs store under <dataDir>/records and refuses redis without a connection and prefix', async () => {
-    const dataDir = dirs.make('create-store');
-    const fsStore = createRecordStore('fs', { dataDir });
-    expect(fsStore).toBeInstanceOf(FsRecordStore);
-    expect((fsStore as FsRecordStore).dir).toBe(join(dataDir, 'records'));
-    expect(() => createRecordStore('redis', { dataDir })).toThrow(/Redis connection and a key prefix/);
-  });
-
-  it('builds a redis store that writes under <prefix>:records', async () => {
-    const redis = new Redis(testRedisUrl(), { maxRetriesPerRequest: 1 });
-    const prefix = uniquePrefix('store');
-    try {
-      const store = createRecordStore('redis', { dataDir: 'unused', redis, prefix });
-      expect(store).toBeInstanceOf(RedisRecordStore);
-      const r = record(30);
-      await store.putMany([r]);
-      expect(await redis.hexists(`${prefix}:records`, r.id)).toBe(1);
-      expect(JSON.parse((await redis.hget(`${prefix}:records`, r.id)) as string)).toEqual(r);
-    } finally {
-      await deletePrefix(prefix);
-      redis.disconnect();
     }
   });
 });

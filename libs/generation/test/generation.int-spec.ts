@@ -4,8 +4,9 @@ import { join, resolve } from 'node:path';
 import { llmEnv, loadConfig } from '@rescue/config';
 import { type CodingTask, readCweCatalog } from '@rescue/datasets';
 import { generateForTask, runGenerationBatch } from '@rescue/generation';
-import { type OpenedKb, buildKnowledgeBase, localEmbedder, openKnowledgeBase } from '@rescue/knowledge';
-import { LlmClient } from '@rescue/llm';
+import { type OpenedKb, localEmbedder, openKnowledgeBase } from '@rescue/knowledge';
+import { buildKnowledgeBase } from '@rescue/pipeline';
+import { type Llm, llmFromEnv } from '@rescue/llm';
 import { Slicer } from '@rescue/slicing';
 import { FakeOpenAiServer } from '@rescue/testing';
 
@@ -28,10 +29,10 @@ describe('generation with the fake LLM (real openai client)', () => {
   afterAll(() => rmSync(dir, { recursive: true, force: true }));
   afterEach(async () => fake?.close());
 
-  const start = async (latencyMs = 0): Promise<LlmClient> => {
+  const start = async (latencyMs = 0): Promise<Llm> => {
     fake = await FakeOpenAiServer.start({ latencyMs, defaultReply: '```python\ndef get_user(db, name):\n    cur = db.cursor()\n    cur.execute("SELECT * FROM users WHERE name = %s", (name,))\n    return cur.fetchone()\n```' });
     fake.script([{ match: /explain why code is vulnerable/, reply: JSON.stringify({ cause: 'User input may reach an SQL query built by string formatting.' }) }]);
-    return LlmClient.fromEnv(loadConfig(llmEnv, { LLM_BASE_URL: fake.baseUrl, LLM_API_KEY: 'sk-test', LLM_MODEL: 'fake', LLM_CACHE: 'none', LLM_TIMEOUT_MS: '5000' })) as LlmClient;
+    return llmFromEnv(loadConfig(llmEnv, { LLM_BASE_URL: fake.baseUrl, LLM_API_KEY: 'sk-test', LLM_MODEL: 'fake', LLM_CACHE: 'none', LLM_TIMEOUT_MS: '5000' })) as Llm;
   };
   const opts = { samples: 2, temperature: 0.2, style: 'chat' as const, apiCalls: (l: string, c: string) => slicer.apiCalls(l as CodingTask['language'], c) };
 

@@ -27,23 +27,6 @@ export const extractiveDistiller: ClusterDistiller = {
   },
 };
 
-export interface AssembleInput {
-  records: FixRecord[];
-  /** Slices by record id (failed slices fall back to the whole functions). */
-  slices: Map<string, SliceDocument>;
-  catalog: Map<CweId, CweEntry>;
-  clusterBy: ClusterBy;
-  /** Add nodes for catalogue CWEs without fix data, so unseen weaknesses can be retrieved. */
-  catalogOnlyNodes: boolean;
-  distiller: ClusterDistiller;
-  /** Code that shows a weakness without a fix (CodeQL's and the catalogue's lone bad examples). */
-  vulnerableOnly?: VulnerableExample[];
-  /** The sources' documents (CodeQL help, descriptions of queries and catalogue examples). */
-  documents?: KnowledgeDocument[];
-  concurrency?: number;
-  onCluster?: (done: number, total: number) => void;
-}
-
 export interface AssembledKnowledge {
   nodes: CweNode[];
   examples: CodeExample[];
@@ -199,25 +182,6 @@ export function completeKnowledge(input: {
   const documents = [...input.sourceDocuments, ...descriptionDocuments({ examples, helps: [], catalog: new Map() })].sort((a, b) => (a.id < b.id ? -1 : 1));
   const nodes = [...clusterNodes, ...cweLevelNodes({ clusterNodes, examples, catalog: input.catalog, documents, includeCatalog: input.includeCatalog, isGeneric: genericMitigations(input.catalog.values()) })];
   return { nodes, examples, documents };
-}
-
-/** Groups records into clusters, distils each, and completes the KB's levels and documents (the inline runner). */
-export async function assembleKnowledgeBase(input: AssembleInput): Promise<AssembledKnowledge> {
-  const sourceDocuments = input.documents ?? [];
-  const isGeneric = genericMitigations(input.catalog.values());
-  const clusters = groupClusters(input.records, input.clusterBy);
-  const clusterNodes: CweNode[] = [];
-  const clusterExamples: CodeExample[] = [];
-  let done = 0;
-  for (const [key, records] of clusters) {
-    const cwe = records[0].cwe;
-    const part = await summarizeCluster(key, records, input.slices, input.catalog.get(cwe), input.clusterBy, input.distiller, { advice: adviceFor(cwe, sourceDocuments), isGeneric });
-    clusterNodes.push(part.node);
-    clusterExamples.push(...part.examples);
-    done += 1;
-    input.onCluster?.(done, clusters.size);
-  }
-  return completeKnowledge({ clusterNodes, clusterExamples, vulnerableOnly: input.vulnerableOnly ?? [], sourceDocuments, catalog: input.catalog, clusterBy: input.clusterBy, includeCatalog: input.catalogOnlyNodes });
 }
 
 function toExample(r: FixRecord, nodeId: string, slice: SliceDocument | undefined): CodeExample {

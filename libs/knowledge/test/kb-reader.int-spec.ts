@@ -2,7 +2,8 @@ import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { InvalidInputError } from '@rescue/domain';
-import { KnowledgeBaseReader, buildKnowledgeBase, localEmbedder } from '@rescue/knowledge';
+import { KnowledgeBaseReader, localEmbedder } from '@rescue/knowledge';
+import { buildKnowledgeBase } from '@rescue/pipeline';
 
 const examples = resolve(__dirname, '../../../examples/fix-pairs');
 

@@ -4,5 +4,4 @@ export * from './job-options';
 export * from './pipeline-queue';
 export * from './queue.module';
 export * from './redis-connection';
-export * from './kb-build-flow';
 export * from './settled-job';

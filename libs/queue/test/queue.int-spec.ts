@@ -5,7 +5,7 @@ import { ConfigError, InvalidInputError, NotFoundError, RateLimitedError, Transi
 import { PipelineQueue, connectRedis, connectionOptions, runClassified } from '@rescue/queue';
 import { deletePrefix, testRedisUrl, uniquePrefix } from '@rescue/testing';
 
-const payload = { v: 1 as const, buildId: 'build-1', kbVersion: 'kb-1' };
+const payload = { v: 1 as const, buildId: 'build-1' };
 
 describe('PipelineQueue and the error mapping, on a real Redis', () => {
   let prefix: string;
@@ -61,7 +61,7 @@ describe('PipelineQueue and the error mapping, on a real Redis', () => {
   });
 
   it('refuses an invalid payload before it reaches Redis', async () => {
-    await expect(producer.enqueue(JobName.KbIndex, { v: 1, buildId: '', kbVersion: 'x' })).rejects.toBeInstanceOf(PayloadError);
+    await expect(producer.enqueue(JobName.KbIndex, { v: 1, buildId: '' })).rejects.toBeInstanceOf(PayloadError);
     expect(await producer.queue(QueueName.Index).count()).toBe(0);
   });
 

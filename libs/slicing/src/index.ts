@@ -5,4 +5,4 @@ export * from './parsers';
 export * from './slice-failure';
 export * from './slicer';
 export * from './slice-stats';
-export * from './slice-batch';
+export * from './slice-document';

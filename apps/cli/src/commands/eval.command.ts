@@ -24,7 +24,7 @@ import {
 } from '@rescue/evaluation';
 import { analyzeTask, errorClass } from '@rescue/generation';
 import { type OpenedKb, mapLimited, offlineQuery } from '@rescue/knowledge';
-import { LlmClient } from '@rescue/llm';
+import { llmFromEnv } from '@rescue/llm';
 import { DEFAULT_GATE_FIT, type RetrievalQuery, ordinaryTaskFiles, ordinaryTaskTerms, parseFacetNames } from '@rescue/retrieval';
 import { Slicer } from '@rescue/slicing';
 import { type KbOptions, addKbOptions, isUrl, openKb } from '../kb-location';
@@ -51,7 +51,7 @@ async function setsOf(opts: SetOptions): Promise<EvaluationSet[]> {
 /** One retrieval query per task, offline from the task or from the LLM's analysis; a failed analysis is left out with its class. */
 function queryMaker(mode: string, concurrency: number): { queries: (tasks: CodingTask[]) => Promise<Map<string, RetrievalQuery>>; failures: Record<string, number> } {
   if (mode !== 'offline' && mode !== 'llm') throw new InvalidInputError(`--mode must be offline or llm, not ${JSON.stringify(mode)}`);
-  const llm = mode === 'llm' ? LlmClient.fromEnv(loadConfig(llmEnv)) : undefined;
+  const llm = mode === 'llm' ? llmFromEnv(loadConfig(llmEnv)) : undefined;
   if (mode === 'llm' && !llm) throw new ConfigError(['--mode llm needs an LLM: set LLM_BASE_URL and a model (or use --mode offline)']);
   const failures: Record<string, number> = {};
   const slicer = Slicer.create();

@@ -2,12 +2,12 @@ import { createHash } from 'node:crypto';
 import { createWriteStream } from 'node:fs';
 import { resolve } from 'node:path';
 import { QueueEvents } from 'bullmq';
-import { Redis } from 'ioredis';
 import { loadConfig, redisEnv, storageEnv } from '@rescue/config';
 import { JobName, QueueName } from '@rescue/contracts';
 import type { CodingTask } from '@rescue/datasets';
-import { type BatchSummary, FsGenerationStore, type GenerationStore, RedisGenerationStore, resumeOutput } from '@rescue/generation';
+import { type BatchSummary, resumeOutput } from '@rescue/generation';
 import { KbDirectory } from '@rescue/knowledge';
+import { openStores } from '@rescue/pipeline';
 import { PipelineQueue, connectRedis, connectionOptions, settledJob } from '@rescue/queue';
 
 export interface DistributedGenerateInput {
@@ -33,8 +33,8 @@ export async function generateDistributed(input: DistributedGenerateInput): Prom
   const done = resumeOutput(input.out);
   const todo = input.tasks.filter((t) => !done.has(t.id));
   const redis = await connectRedis('producer', config.REDIS_URL);
-  const storeRedis = config.RECORD_STORE === 'redis' ? new Redis(connectionOptions('worker', config.REDIS_URL)) : undefined;
-  const store: GenerationStore = storeRedis ? new RedisGenerationStore(storeRedis, config.QUEUE_PREFIX) : new FsGenerationStore(config.RESCUE_DATA_DIR);
+  const stores = openStores(config);
+  const store = stores.generation;
   const queue = new PipelineQueue(redis, config.QUEUE_PREFIX);
   const events = new QueueEvents(QueueName.Generate, { connection: connectionOptions('worker', config.REDIS_URL) as never, prefix: config.QUEUE_PREFIX });
   const out = createWriteStream(input.out, { flags: 'a' });
@@ -71,7 +71,7 @@ export async function generateDistributed(input: DistributedGenerateInput): Prom
     await events.close();
     await queue.close();
     redis.disconnect();
-    storeRedis?.disconnect();
+    await stores.close();
   }
   summary.seconds = Math.round((performance.now() - started) / 100) / 10;
   return summary;

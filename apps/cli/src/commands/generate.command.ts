@@ -4,7 +4,7 @@ import { llmEnv, loadConfig } from '@rescue/config';
 import type { CodingTask } from '@rescue/datasets';
 import { ConfigError, InvalidInputError } from '@rescue/domain';
 import { generateForTask, runGenerationBatch } from '@rescue/generation';
-import { LlmClient } from '@rescue/llm';
+import { llmFromEnv } from '@rescue/llm';
 import { Slicer } from '@rescue/slicing';
 import { generateDistributed } from './generate-distributed';
 import { TaskInput } from '../task-input';
@@ -40,7 +40,7 @@ export function registerGenerate(program: Command): void {
     .option('--distributed', 'one queue job per task on the generator workers (REDIS_URL, QUEUE_PREFIX, a KB folder they share)')
     .option('--json', 'print the summary as JSON')
     .action(async (opts: GenerateOptions & KbOptions) => {
-      const llm = LlmClient.fromEnv(loadConfig(llmEnv));
+      const llm = llmFromEnv(loadConfig(llmEnv));
       if (!llm && !opts.distributed) throw new ConfigError(['no LLM configured (set LLM_BASE_URL and a model). Without one, `rescue retrieve` gives the security context for your tasks.']);
       const samples = intOption('--samples', opts.samples, 1, 100);
       const concurrency = intOption('--concurrency', opts.concurrency, 1, 256);

@@ -1,13 +1,13 @@
 import { MultiBar, Presets } from 'cli-progress';
 import type { Command } from 'commander';
 import { join } from 'node:path';
-import { ingestEnv, llmEnv, loadConfig } from '@rescue/config';
+import { ingestEnv, llmEnv, loadConfig, redisEnv } from '@rescue/config';
 import { type CweEntry, readCweCatalog } from '@rescue/datasets';
 import { ConfigError, type CweId, InvalidInputError } from '@rescue/domain';
-import { DEFAULT_LLM_DISTILLER, type KbBuildStage, buildKnowledgeBase, elasticsearchPublisher, llmDistiller, localEmbedder } from '@rescue/knowledge';
-import { LlmClient } from '@rescue/llm';
+import { DEFAULT_LLM_DISTILLER, elasticsearchPublisher, llmDistiller, localEmbedder } from '@rescue/knowledge';
+import { llmFromEnv } from '@rescue/llm';
+import { type KbBuildStage, buildKnowledgeBase, runDistributedBuild } from '@rescue/pipeline';
 import { LlmEmbedder } from '@rescue/retrieval';
-import { buildDistributed } from './kb-build-distributed';
 import { intOption } from '../options';
 
 interface BuildOptions {
@@ -52,9 +52,9 @@ export function registerKbBuild(kb: Command): void {
         // when this command's environment configures one and --extractive is not given (the
         // summarize workers then need theirs). An Elasticsearch URL carries credentials, which job
         // data never holds: the indexer publishes to its own ELASTICSEARCH_URL under --es-prefix.
-        const distillation = !opts.extractive && LlmClient.fromEnv(loadConfig(llmEnv)) ? 'llm' : 'extractive';
+        const distillation = !opts.extractive && llmFromEnv(loadConfig(llmEnv)) ? 'llm' : 'extractive';
         if (opts.es) process.stderr.write(`rescue: the indexer publishes to its own ELASTICSEARCH_URL (prefix ${opts.esPrefix}); the URL given here is not sent to the workers\n`);
-        const result = await buildDistributed({
+        const result = await runDistributedBuild(loadConfig(redisEnv), {
           sources: opts.source,
           kbDir: opts.kb,
           catalogPath: opts.cweCatalog,
@@ -76,7 +76,7 @@ export function registerKbBuild(kb: Command): void {
       }
       const env = loadConfig(ingestEnv);
       // The LLM writes guidelines and causes when one is configured; answers are cached in the KB folder.
-      const llmClient = LlmClient.fromEnv(loadConfig(llmEnv), { dataDir: join(opts.kb, 'cache') });
+      const llmClient = llmFromEnv(loadConfig(llmEnv), { dataDir: join(opts.kb, 'cache') });
       if (opts.embedder === 'llm' && !llmClient) throw new ConfigError(['--embedder llm needs an LLM endpoint: set LLM_BASE_URL (and LLM_MODEL_EMBEDDER)']);
       const llm = opts.extractive ? undefined : llmClient;
       if (llm && !opts.json) process.stderr.write(`distilling with the LLM (summarizer ${llm.modelFor('summarizer')}, analyzer ${llm.modelFor('analyzer')})\n`);

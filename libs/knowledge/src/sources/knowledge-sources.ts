@@ -85,21 +85,3 @@ export async function readExtraKnowledge(input: { codeqlRoots: string[]; catalog
 export function sourceDocuments(extra: ExtraKnowledge, catalog: Map<CweId, CweEntry>): KnowledgeDocument[] {
   return [...codeqlDocuments(extra.helps), ...descriptionDocuments({ examples: [], helps: extra.helps, catalog })];
 }
-
-const extras = new Map<string, Promise<ExtraKnowledge>>();
-
-/**
- * The extra knowledge of a build spec (CodeQL roots, catalogue), read once per process: the
- * queue runner's ingest, summarize and index workers each need it, and it is the same for every
- * job of a build.
- */
-export function extraKnowledgeAt(codeqlRoots: string[], catalog: Map<CweId, CweEntry>, catalogPath: string | undefined, splitter: () => Promise<FunctionSplitter>): Promise<ExtraKnowledge> {
-  const key = JSON.stringify([[...codeqlRoots].sort(), catalogPath ?? '']);
-  let found = extras.get(key);
-  if (!found) {
-    found = (async () => readExtraKnowledge({ codeqlRoots, catalog, catalogPath, splitter: await splitter() }))();
-    extras.set(key, found);
-    found.catch(() => extras.delete(key));
-  }
-  return found;
-}

@@ -2,8 +2,9 @@ import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { llmEnv, loadConfig } from '@rescue/config';
-import { type BuildEmbedder, DEFAULT_LLM_DISTILLER, KbDirectory, buildKnowledgeBase, llmDistiller } from '@rescue/knowledge';
-import { LlmClient } from '@rescue/llm';
+import { type BuildEmbedder, DEFAULT_LLM_DISTILLER, KbDirectory, llmDistiller } from '@rescue/knowledge';
+import { buildKnowledgeBase } from '@rescue/pipeline';
+import { type Llm, llmFromEnv } from '@rescue/llm';
 import { FakeOpenAiServer } from '@rescue/testing';
 
 const examples = resolve(__dirname, '../../../examples/fix-pairs');
@@ -34,8 +35,8 @@ describe('KB build with an LLM (real openai client against the fake server)', ()
     rmSync(kbDir, { recursive: true, force: true });
   });
 
-  const client = () => LlmClient.fromEnv(loadConfig(llmEnv, { LLM_BASE_URL: fake.baseUrl, LLM_API_KEY: 'sk-test-not-a-secret', LLM_MODEL: 'fake-model', LLM_CACHE: 'fs', LLM_CACHE_DIR: join(kbDir, 'cache', 'llm') })) as LlmClient;
-  const build = (llm: LlmClient, sources: string[]) =>
+  const client = () => llmFromEnv(loadConfig(llmEnv, { LLM_BASE_URL: fake.baseUrl, LLM_API_KEY: 'sk-test-not-a-secret', LLM_MODEL: 'fake-model', LLM_CACHE: 'fs', LLM_CACHE_DIR: join(kbDir, 'cache', 'llm') })) as Llm;
+  const build = (llm: Llm, sources: string[]) =>
     buildKnowledgeBase({
       sources,
       kbDir,

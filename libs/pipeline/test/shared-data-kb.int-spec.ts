@@ -2,7 +2,8 @@ import { existsSync, mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { readCweCatalog } from '@rescue/datasets';
-import { KbDirectory, buildKnowledgeBase, localEmbedder } from '@rescue/knowledge';
+import { KbDirectory, localEmbedder } from '@rescue/knowledge';
+import { buildKnowledgeBase } from '@rescue/pipeline';
 import { LanceKnowledgeIndex, searchText } from '@rescue/retrieval';
 
 // The embedded build (no LLM) of all the third-party fix pairs, CodeQL's query help and MITRE's

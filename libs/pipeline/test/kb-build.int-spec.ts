@@ -1,7 +1,8 @@
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
-import { KbDirectory, type BuildEmbedder, buildKnowledgeBase } from '@rescue/knowledge';
+import { KbDirectory, type BuildEmbedder } from '@rescue/knowledge';
+import { buildKnowledgeBase } from '@rescue/pipeline';
 import { LanceKnowledgeIndex, searchText } from '@rescue/retrieval';
 
 const examples = resolve(__dirname, '../../../examples/fix-pairs');

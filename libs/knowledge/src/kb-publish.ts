@@ -1,11 +1,9 @@
 import { writeFile } from 'node:fs/promises';
-import { join, resolve } from 'node:path';
-import { type CweEntry, FixPairIngestor, FsRecordStore, type IngestReport, RejectsFileWriter } from '@rescue/datasets';
-import type { CweId, FixRecord } from '@rescue/domain';
+import { join } from 'node:path';
+import type { CweEntry } from '@rescue/datasets';
+import type { CweId } from '@rescue/domain';
 import { type IndexedDocument, type IndexedExample, type IndexedKnowledge, type IndexedNode, LanceKnowledgeIndex, LsaEmbedder, SEARCH_TERMS_VERSION, countTerms, searchText } from '@rescue/retrieval';
-import { SLICER_VERSION, type SliceDocument, Slicer, sliceBatch, sliceId } from '@rescue/slicing';
-import { type ClusterDistiller, assembleKnowledgeBase, extractiveDistiller } from './kb-assembly';
-import { type ExtraKnowledge, type KnowledgeProblem, readExtraKnowledge, sourceDocuments, splitSources } from './sources/knowledge-sources';
+import { SLICER_VERSION } from '@rescue/slicing';
 import { KbDirectory, type KbManifest } from './kb-directory';
 import type { ClusterBy, CodeExample, CweNode, KnowledgeDocument } from './kb-model';
 
@@ -14,39 +12,6 @@ export interface BuildEmbedder {
   describe(): Record<string, unknown>;
   embed(texts: string[]): Promise<Float32Array[]>;
   toJSON?(): unknown;
-}
-
-export interface KbBuildOptions {
-  sources: string[];
-  kbDir: string;
-  catalog: Map<CweId, CweEntry>;
-  /** The catalogue's file, named in the origin of the fix pairs read from its examples. */
-  catalogPath?: string;
-  /** Problems of the knowledge sources (a CodeQL help citing a missing file), each reported and skipped. */
-  onProblem?: (problem: KnowledgeProblem) => void;
-  clusterBy: ClusterBy;
-  catalogOnlyNodes: boolean;
-  hops: number;
-  maxLineBytes: number;
-  distiller?: ClusterDistiller;
-  /** Running LLM counters, to report calls made and served from cache by this build. */
-  llmStats?: () => { requests: number; cacheHits: number };
-  /** Fits the embedder on the KB's own text (so the local LSA embedder learns its vocabulary). */
-  embedder: (corpus: string[]) => Promise<BuildEmbedder>;
-  keepVersions?: number;
-  alsoPublish?: PublishInput['alsoPublish'];
-  onStage?: (stage: KbBuildStage, event: 'start' | 'progress' | 'done', done?: number, total?: number) => void;
-}
-
-export type KbBuildStage = 'ingest' | 'slice' | 'summarize' | 'index';
-
-export interface KbBuildReport {
-  manifest: KbManifest;
-  /** LLM calls of this build (the manifest keeps those of the build that first wrote the version). */
-  llm: { calls: number; cached: number };
-  ingest: IngestReport;
-  slicing: { sliced: number; failed: number; reused: number };
-  stageMs: Record<KbBuildStage, number>;
 }
 
 /** The embedded default: LSA fitted on the KB's own text (same parameters in both runners). */
@@ -77,115 +42,6 @@ function catalogCode(entry: CweEntry): string {
 
 export function apiText(names: string[]): string {
   return names.map((a) => a.toLowerCase().replace(/\./g, ' ')).join(' ');
-}
-
-/**
- * The whole KB build in-process (the embedded runner): ingest → slice → summarize → index, then
- * an atomic publish. Records and slices are kept under the KB folder by content id, so a rebuild
- * slices only new records.
- */
-export async function buildKnowledgeBase(options: KbBuildOptions): Promise<KbBuildReport> {
-  const stageMs = { ingest: 0, slice: 0, summarize: 0, index: 0 } as Record<KbBuildStage, number>;
-  const timed = async <T>(stage: KbBuildStage, fn: () => Promise<T>): Promise<T> => {
-    options.onStage?.(stage, 'start');
-    const t = performance.now();
-    try {
-      return await fn();
-    } finally {
-      stageMs[stage] = Math.round(performance.now() - t);
-      options.onStage?.(stage, 'done');
-    }
-  };
-
-  const records = new FsRecordStore(join(options.kbDir, 'records'));
-  const slices = new FsRecordStore<SliceDocument>(join(options.kbDir, 'slices'));
-
-  // The KB is built from the records this build's sources hold, not everything ever ingested.
-  const included: FixRecord[] = [];
-  const slicer = await Slicer.create();
-  let extra: ExtraKnowledge = { records: [], vulnerableOnly: [], helps: [], problems: [] };
-  const ingest = await timed('ingest', async () => {
-    const { fixPairSources, codeqlRoots } = await splitSources(options.sources);
-    const rejects = new RejectsFileWriter(join(options.kbDir, 'ingest', 'rejects.jsonl'));
-    let report: IngestReport;
-    try {
-      report = await new FixPairIngestor(records).ingest(fixPairSources, { format: 'auto', maxLineBytes: options.maxLineBytes }, { onReject: (r) => rejects.write(r), onRecord: (r) => included.push(r) });
-    } finally {
-      await rejects.close();
-    }
-    // CodeQL checkouts and the catalogue's examples are sources too: their fix pairs join the
-    // store (by content id, so a pair already read from a dataset is kept once).
-    extra = await readExtraKnowledge({ codeqlRoots, catalog: options.catalog, catalogPath: options.catalogPath, splitter: slicer });
-    for (const p of extra.problems) options.onProblem?.(p);
-    const known = new Set(included.map((r) => r.id));
-    const fresh = extra.records.filter((r) => !known.has(r.id) && known.add(r.id));
-    await records.putMany(fresh);
-    included.push(...fresh);
-    return report;
-  });
-  included.sort((a, b) => (a.id < b.id ? -1 : 1));
-
-  const slicing = await timed('slice', async () => {
-    const ids = included.map((r) => r.id);
-    let reused = 0;
-    let sliced = 0;
-    let failed = 0;
-    const batch = 50;
-    for (let i = 0; i < ids.length; i += batch) {
-      const res = await sliceBatch(slicer, ids.slice(i, i + batch), options.hops, records, slices);
-      reused += res.alreadyStored;
-      sliced += res.sliced;
-      failed += res.failed;
-      options.onStage?.('slice', 'progress', Math.min(ids.length, i + batch), ids.length);
-    }
-    return { sliced, failed, reused };
-  });
-
-  const sliceMap = new Map<string, SliceDocument>();
-  for (const r of included) {
-    const s = await slices.get(sliceId(r.id, options.hops));
-    if (s) sliceMap.set(r.id, s);
-  }
-
-  const llmBefore = options.llmStats?.() ?? { requests: 0, cacheHits: 0 };
-  const { nodes, examples, documents } = await timed('summarize', () =>
-    assembleKnowledgeBase({
-      records: included,
-      slices: sliceMap,
-      catalog: options.catalog,
-      clusterBy: options.clusterBy,
-      catalogOnlyNodes: options.catalogOnlyNodes,
-      distiller: options.distiller ?? extractiveDistiller,
-      vulnerableOnly: extra.vulnerableOnly,
-      documents: sourceDocuments(extra, options.catalog),
-      onCluster: (done, total) => options.onStage?.('summarize', 'progress', done, total),
-    }),
-  );
-
-  const llmAfter = options.llmStats?.() ?? llmBefore;
-  const llmCalls = llmAfter.requests - llmBefore.requests;
-  const llmCallsCached = llmAfter.cacheHits - llmBefore.cacheHits;
-
-  const manifest = await timed('index', () =>
-    publishKnowledgeBase({
-      kbDir: options.kbDir,
-      nodes,
-      examples,
-      documents,
-      catalog: options.catalog,
-      inputs: { sources: options.sources.map((p) => resolve(p)), ...(options.catalogPath ? { catalog: resolve(options.catalogPath) } : {}) },
-      records: included.length,
-      clusterBy: options.clusterBy,
-      hops: options.hops,
-      llmCalls,
-      llmCallsCached,
-      embedder: options.embedder,
-      keepVersions: options.keepVersions,
-      alsoPublish: options.alsoPublish,
-    }),
-  );
-
-  return { manifest, llm: { calls: llmCalls, cached: llmCallsCached }, ingest, slicing, stageMs };
 }
 
 export interface PublishInput {

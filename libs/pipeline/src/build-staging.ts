@@ -3,7 +3,7 @@ import { mkdir, readdir, readFile, rename, rm, writeFile } from 'node:fs/promise
 import { join } from 'node:path';
 import type { Redis } from 'ioredis';
 import { InvalidInputError } from '@rescue/domain';
-import type { CodeExample, CweNode } from './kb-model';
+import type { CodeExample, CweNode } from '@rescue/knowledge';
 
 /** One summarized cluster, as the summarize stage hands it to the index stage. */
 export interface ClusterResult {
@@ -12,9 +12,9 @@ export interface ClusterResult {
 }
 
 /**
- * Where the summarize jobs of a distributed build leave their clusters for the index job: job
- * return values stay small (BullMQ keeps them in Redis with the job), the results go here. Writes
- * are keyed by cluster, so a retried job overwrites its own result.
+ * Where the summarize jobs of a build leave their clusters for the index job: job return values
+ * stay small (BullMQ keeps them in Redis with the job), the results go here. Writes are keyed by
+ * cluster, so a retried job overwrites its own result.
  */
 export interface BuildStaging {
   put(buildId: string, result: ClusterResult): Promise<void>;
@@ -96,5 +96,28 @@ export class RedisBuildStaging implements BuildStaging {
 
   async clear(buildId: string): Promise<void> {
     await this.redis.del(this.key(buildId));
+  }
+}
+
+/**
+ * The inline runner's staging: its summarize and index stages share one process. Clusters are
+ * kept as JSON, as the other stagings keep them, so the index stage reads what it would read back
+ * from a file or from Redis (a copy, without undefined fields), and both runners publish the same.
+ */
+export class MemoryBuildStaging implements BuildStaging {
+  private readonly builds = new Map<string, Map<string, string>>();
+
+  async put(buildId: string, result: ClusterResult): Promise<void> {
+    let clusters = this.builds.get(buildId);
+    if (!clusters) this.builds.set(buildId, (clusters = new Map()));
+    clusters.set(result.node.id, JSON.stringify(result));
+  }
+
+  async all(buildId: string): Promise<ClusterResult[]> {
+    return [...(this.builds.get(buildId)?.values() ?? [])].map((text) => parseCluster(text, `of build ${buildId} in memory`)).sort(byKey);
+  }
+
+  async clear(buildId: string): Promise<void> {
+    this.builds.delete(buildId);
   }
 }

@@ -1,9 +1,13 @@
+import type { JobName, JobPayload } from '@rescue/contracts';
 import type { RecordStore } from '@rescue/datasets';
 import { NotFoundError } from '@rescue/domain';
-import { type RecordSlice, type SliceFailureReport, type Slicer, sliceId } from './slicer';
+import { type SliceDocument, type Slicer, sliceId } from '@rescue/slicing';
 
-/** What the slice store holds per record: the slice, or its classified failure, under the slice id. */
-export type SliceDocument = ({ status: 'sliced' } & RecordSlice) | ({ status: 'failed'; id: string; hops: number } & SliceFailureReport);
+export interface SliceStageDeps {
+  slicer: Slicer;
+  records: RecordStore;
+  slices: RecordStore<SliceDocument>;
+}
 
 export interface SliceBatchResult {
   sliced: number;
@@ -14,25 +18,26 @@ export interface SliceBatchResult {
 }
 
 /**
- * Slices a batch of stored records into the slice store. Idempotent: a slice id is a hash of the
- * record id, the slicer version and h, so a retried or repeated batch redoes nothing. A record
- * missing from the record store fails the batch after the others are stored.
+ * The slice stage: a batch of stored records sliced into the slice store. Idempotent: a slice id
+ * is a hash of the record id, the slicer version and h, so a retried or repeated batch redoes
+ * nothing. A record missing from the record store fails the batch after the others are stored.
  */
-export async function sliceBatch(slicer: Slicer, recordIds: string[], hops: number, records: RecordStore, slices: RecordStore<SliceDocument>): Promise<SliceBatchResult> {
+export async function sliceStage(payload: Pick<JobPayload<JobName.RecordSlice>, 'recordIds' | 'hops'>, deps: SliceStageDeps): Promise<SliceBatchResult> {
+  const { recordIds, hops } = payload;
   const result: SliceBatchResult = { sliced: 0, failed: 0, alreadyStored: 0, failuresByClass: {} };
   const missing: string[] = [];
   const done: SliceDocument[] = [];
   for (const recordId of recordIds) {
-    if (await slices.has(sliceId(recordId, hops))) {
+    if (await deps.slices.has(sliceId(recordId, hops))) {
       result.alreadyStored += 1;
       continue;
     }
-    const record = await records.get(recordId);
+    const record = await deps.records.get(recordId);
     if (!record) {
       missing.push(recordId);
       continue;
     }
-    const outcome = await slicer.sliceRecord(record, hops);
+    const outcome = await deps.slicer.sliceRecord(record, hops);
     if (outcome.ok) {
       result.sliced += 1;
       done.push({ status: 'sliced', ...outcome.slice });
@@ -42,7 +47,7 @@ export async function sliceBatch(slicer: Slicer, recordIds: string[], hops: numb
       done.push({ status: 'failed', id: sliceId(recordId, hops), hops, ...outcome.failure });
     }
   }
-  await slices.putMany(done);
+  await deps.slices.putMany(done);
   if (missing.length > 0) {
     throw new NotFoundError(`${missing.length} record(s) not in the record store: ${missing.slice(0, 5).join(', ')}${missing.length > 5 ? ', …' : ''}; ingest them first`);
   }

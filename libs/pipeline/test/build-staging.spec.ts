@@ -2,7 +2,7 @@ import { mkdirSync, mkdtempSync, readdirSync, rmSync, writeFileSync } from 'node
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { InvalidInputError } from '@rescue/domain';
-import { type ClusterResult, FsBuildStaging } from '@rescue/knowledge';
+import { type ClusterResult, FsBuildStaging } from '@rescue/pipeline';
 
 const cluster = (id: string): ClusterResult => ({
   node: { id, cwe: 'CWE-89', language: 'python', parents: [], guidelines: ['Use parameters.'], cause: 'string-built SQL', apiNames: [], exampleIds: [], provenance: { mode: 'catalog-only' } },

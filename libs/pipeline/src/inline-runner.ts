@@ -1,0 +1,155 @@
+import { join, resolve } from 'node:path';
+import { JobName, type JobPayload, type KbBuildSpecValue } from '@rescue/contracts';
+import { type CweEntry, FsRecordStore, type IngestReport } from '@rescue/datasets';
+import type { CweId } from '@rescue/domain';
+import { type BuildEmbedder, type ClusterBy, type ClusterDistiller, type KbManifest, type KnowledgeProblem, type PublishInput, extractiveDistiller, readExtraKnowledge, splitSources } from '@rescue/knowledge';
+import { type SliceDocument, Slicer } from '@rescue/slicing';
+import { knowledgeFrom } from './build-knowledge';
+import { MemoryBuildStaging } from './build-staging';
+import { KB_BUILD_ROOT, type KbBuildJob, type PlannedJob, jobsByStage, kbBuildStages, planJobs, planKbBuild } from './kb-build-plan';
+import { ingestStage } from './stages/ingest.stage';
+import { indexStage } from './stages/index.stage';
+import { type SliceBatchResult, sliceStage } from './stages/slice.stage';
+import { type SummarizeJobResult, summarizeStage } from './stages/summarize.stage';
+
+export interface KbBuildOptions {
+  sources: string[];
+  kbDir: string;
+  catalog: Map<CweId, CweEntry>;
+  /** The catalogue's file, named in the origin of the fix pairs read from its examples. */
+  catalogPath?: string;
+  /** Problems of the knowledge sources (a CodeQL help citing a missing file), each reported and skipped. */
+  onProblem?: (problem: KnowledgeProblem) => void;
+  clusterBy: ClusterBy;
+  catalogOnlyNodes: boolean;
+  hops: number;
+  maxLineBytes: number;
+  distiller?: ClusterDistiller;
+  /** Running LLM counters, to report calls made and served from cache by this build. */
+  llmStats?: () => { requests: number; cacheHits: number };
+  /** Fits the embedder on the KB's own text (so the local LSA embedder learns its vocabulary). */
+  embedder: (corpus: string[]) => Promise<BuildEmbedder>;
+  keepVersions?: number;
+  alsoPublish?: PublishInput['alsoPublish'];
+  onStage?: (stage: KbBuildStage, event: 'start' | 'progress' | 'done', done?: number, total?: number) => void;
+}
+
+export type KbBuildStage = 'ingest' | 'slice' | 'summarize' | 'index';
+
+/** How the CLI and the report name each stage of the DAG. */
+const STAGE_NAME: Record<typeof KB_BUILD_ROOT | KbBuildJob, KbBuildStage> = {
+  [JobName.DatasetIngest]: 'ingest',
+  [JobName.RecordSlice]: 'slice',
+  [JobName.ClusterSummarize]: 'summarize',
+  [JobName.KbIndex]: 'index',
+};
+
+export interface KbBuildReport {
+  manifest: KbManifest;
+  /** LLM calls of this build (the manifest keeps those of the build that first wrote the version). */
+  llm: { calls: number; cached: number };
+  ingest: IngestReport;
+  slicing: { sliced: number; failed: number; reused: number };
+  stageMs: Record<KbBuildStage, number>;
+}
+
+/** A stage's work on one job in this process; `children` are the results of the jobs it waited for. */
+type InlineStages = { [N in KbBuildJob]: (payload: JobPayload<N>, children: unknown[]) => Promise<unknown> };
+
+/** The build id of every inline build: its staging lives and dies with the run. */
+const INLINE_BUILD_ID = 'inline';
+
+/**
+ * The whole KB build in-process (the embedded runner), stage by stage in the DAG's order: ingest,
+ * then the jobs the queue runner would enqueue, run here with the same stage functions, then an
+ * atomic publish. Records and slices are kept under the KB folder by content id, so a rebuild
+ * slices only new records.
+ */
+export async function buildKnowledgeBase(options: KbBuildOptions): Promise<KbBuildReport> {
+  const stageMs = Object.fromEntries(Object.values(STAGE_NAME).map((name) => [name, 0])) as Record<KbBuildStage, number>;
+  const timed = async <T>(stage: KbBuildStage, fn: () => Promise<T>): Promise<T> => {
+    options.onStage?.(stage, 'start');
+    const t = performance.now();
+    try {
+      return await fn();
+    } finally {
+      stageMs[stage] = Math.round(performance.now() - t);
+      options.onStage?.(stage, 'done');
+    }
+  };
+
+  const records = new FsRecordStore(join(options.kbDir, 'records'));
+  const slices = new FsRecordStore<SliceDocument>(join(options.kbDir, 'slices'));
+  const staging = new MemoryBuildStaging();
+  const slicer = await Slicer.create();
+  const [root, ...planned] = kbBuildStages();
+
+  const { ingest, plan, knowledge } = await timed(STAGE_NAME[root], async () => {
+    const { fixPairSources, codeqlRoots } = await splitSources(options.sources);
+    // CodeQL checkouts and the catalogue's examples are sources too: their fix pairs join the store.
+    const extra = await readExtraKnowledge({ codeqlRoots, catalog: options.catalog, catalogPath: options.catalogPath, splitter: slicer });
+    for (const p of extra.problems) options.onProblem?.(p);
+    const knowledge = knowledgeFrom(options.catalog, extra);
+    const ingested = await ingestStage({ sources: fixPairSources, format: 'auto', maxLineBytes: options.maxLineBytes, rejectsPath: join(options.kbDir, 'ingest', 'rejects.jsonl') }, { records, knowledge });
+    const build = inlineBuildSpec(options, codeqlRoots);
+    return { ingest: ingested.report, plan: planKbBuild(build, ingested.records), knowledge };
+  });
+
+  const stages: InlineStages = {
+    [JobName.RecordSlice]: (payload) => sliceStage(payload, { slicer, records, slices }),
+    [JobName.ClusterSummarize]: (payload) => summarizeStage(payload, { records, slices, staging, knowledge, distiller: options.distiller ?? extractiveDistiller, llmStats: options.llmStats }),
+    [JobName.KbIndex]: (payload, children) =>
+      indexStage(payload, children as SummarizeJobResult[], {
+        staging,
+        knowledge,
+        embedder: options.embedder,
+        alsoPublish: options.alsoPublish,
+        keepVersions: options.keepVersions,
+        inputs: { sources: options.sources.map((p) => resolve(p)), ...(options.catalogPath ? { catalog: resolve(options.catalogPath) } : {}) },
+      }),
+  };
+
+  const top = planJobs(plan);
+  const jobs = jobsByStage(top);
+  const results = new Map<PlannedJob, unknown>();
+  for (const stage of planned) {
+    const todo = jobs.get(stage) ?? [];
+    await timed(STAGE_NAME[stage], async () => {
+      for (const [i, job] of todo.entries()) {
+        const run = stages[job.name] as (payload: unknown, children: unknown[]) => Promise<unknown>;
+        results.set(job, await run(job.data, job.children.map((c) => results.get(c))));
+        options.onStage?.(STAGE_NAME[stage], 'progress', i + 1, todo.length);
+      }
+    });
+  }
+
+  const resultsOf = <T>(stage: KbBuildJob): T[] => (jobs.get(stage) ?? []).map((job) => results.get(job) as T);
+  const sliced = resultsOf<SliceBatchResult>(JobName.RecordSlice);
+  const summarized = resultsOf<SummarizeJobResult>(JobName.ClusterSummarize);
+  return {
+    manifest: results.get(top) as KbManifest,
+    llm: { calls: summarized.reduce((n, s) => n + s.llmCalls, 0), cached: summarized.reduce((n, s) => n + s.llmCached, 0) },
+    ingest,
+    slicing: { sliced: sliced.reduce((n, s) => n + s.sliced, 0), failed: sliced.reduce((n, s) => n + s.failed, 0), reused: sliced.reduce((n, s) => n + s.alreadyStored, 0) },
+    stageMs,
+  };
+}
+
+/**
+ * The build spec the inline jobs carry, as a distributed build's would. What only a worker reads
+ * from it (how to distil and embed, where to publish) this process is given as objects instead.
+ */
+function inlineBuildSpec(options: KbBuildOptions, codeqlRoots: string[]): KbBuildSpecValue {
+  return {
+    buildId: INLINE_BUILD_ID,
+    hops: options.hops,
+    clusterBy: options.clusterBy,
+    kbDir: options.kbDir,
+    ...(options.catalogPath ? { catalogPath: options.catalogPath } : {}),
+    catalogOnlyNodes: options.catalogOnlyNodes,
+    codeqlRoots,
+    distillation: options.distiller?.mode === 'llm' ? 'llm' : 'extractive',
+    batchSize: 10,
+    embedder: 'local',
+  };
+}

@@ -1,0 +1,147 @@
+import { randomBytes } from 'node:crypto';
+import { join, resolve } from 'node:path';
+import { type FlowJob, type FlowProducer, type Job, QueueEvents } from 'bullmq';
+import type { RedisEnv } from '@rescue/config';
+import { JOB_QUEUE, type JobName, type JobPayload, type KbBuildSpecInput, type QueueName } from '@rescue/contracts';
+import { type IngestReport, type RecordStore, expandSources, fileSha256 } from '@rescue/datasets';
+import { InvalidInputError, TransientUpstreamError } from '@rescue/domain';
+import { type KbManifest, splitSources } from '@rescue/knowledge';
+import { PipelineQueue, connectRedis, connectionOptions, jobOptionsFor, rootFailure, settledJob } from '@rescue/queue';
+import { knowledgeOfBuild } from './build-knowledge';
+import { KB_BUILD_ROOT, type KbBuildPlan, type PlannedJob, kbBuildStages, planJobs, planKbBuild } from './kb-build-plan';
+import { ingestStage } from './stages/ingest.stage';
+
+/**
+ * A KB build's jobs after ingest as one BullMQ flow: every job waits for its children (the DAG's
+ * fan-in), so the index job runs after every cluster's summarize job, which runs after its
+ * records' slice jobs. Every child fails its parent when it fails for good (after its own
+ * retries), so a broken build ends failed instead of waiting in `waiting-children` for ever.
+ */
+export function kbBuildFlow(plan: KbBuildPlan, attempts = 5): FlowJob {
+  const toFlow = (job: PlannedJob, child: boolean): FlowJob => ({
+    name: job.name,
+    queueName: JOB_QUEUE[job.name],
+    data: job.data,
+    opts: { ...jobOptionsFor(job.name, job.data, attempts), ...(child ? { failParentOnFailure: true } : {}) },
+    ...(job.children.length > 0 ? { children: job.children.map((c) => toFlow(c, true)) } : {}),
+  });
+  return toFlow(planJobs(plan), false);
+}
+
+export interface IngestJobResult {
+  report: IngestReport;
+  rejectsPath: string;
+  /** When the job started a KB build: the flow's top job (the DAG's last stage) and the clusters fanned out. */
+  build?: { flowJobId: string; clusters: number };
+}
+
+export interface IngestJobDeps {
+  records: RecordStore;
+  flows: FlowProducer;
+  /** Rejects go to `<dataDir>/ingest/<job id>/rejects.jsonl`. */
+  dataDir: string;
+  maxLineBytes: number;
+  /** Attempts of each job of the flow. */
+  attempts: number;
+}
+
+/**
+ * The queue runner's root job: the ingest stage, and when the job starts a KB build, the rest of
+ * the build (the DAG's fan-out from ingest) added as one flow.
+ */
+export async function runIngestJob(jobId: string, payload: JobPayload<JobName.DatasetIngest>, deps: IngestJobDeps): Promise<IngestJobResult> {
+  const knowledge = payload.build ? await knowledgeOfBuild(payload.build) : undefined;
+  const { records, ...result } = await ingestStage(
+    {
+      sources: payload.sources.map((s) => s.path),
+      expectedSha256: Object.fromEntries(payload.sources.map((s) => [s.path, s.sha256])),
+      format: payload.format,
+      maxLineBytes: deps.maxLineBytes,
+      rejectsPath: join(deps.dataDir, 'ingest', jobId, 'rejects.jsonl'),
+    },
+    { records: deps.records, knowledge },
+  );
+  if (!payload.build) return result;
+  const plan = planKbBuild(payload.build, records);
+  if (plan.clusters.length === 0) throw new InvalidInputError(`build ${payload.build.buildId}: the sources hold no valid fix pair (see ${result.rejectsPath})`);
+  const flow = await deps.flows.add(kbBuildFlow(plan, deps.attempts));
+  return { ...result, build: { flowJobId: flow.job.id as string, clusters: plan.clusters.length } };
+}
+
+export interface DistributedBuildInput {
+  sources: string[];
+  kbDir: string;
+  catalogPath?: string;
+  hops: number;
+  clusterBy: 'language-cwe' | 'cwe';
+  catalogOnlyNodes: boolean;
+  distillation: 'llm' | 'extractive';
+  batchSize: number;
+  embedder: 'local' | 'llm';
+  elasticsearchPrefix?: string;
+  onEvent?: (message: string) => void;
+}
+
+export interface DistributedBuildResult {
+  buildId: string;
+  manifest: KbManifest;
+  ingest: { linesRead: number; kept: number; duplicates: number; rejected: number };
+  clusters: number;
+}
+
+/**
+ * `rescue kb build --distributed`: enqueues the build's root job (sources by path and content
+ * hash, on a volume the workers share), then waits for the flow it adds, whose top job publishes
+ * the version.
+ */
+export async function runDistributedBuild(config: Pick<RedisEnv, 'REDIS_URL' | 'QUEUE_PREFIX'>, input: DistributedBuildInput): Promise<DistributedBuildResult> {
+  const stages = kbBuildStages();
+  const first = JOB_QUEUE[KB_BUILD_ROOT];
+  const last = JOB_QUEUE[stages[stages.length - 1]];
+  const redis = await connectRedis('producer', config.REDIS_URL);
+  const queue = new PipelineQueue(redis, config.QUEUE_PREFIX);
+  const eventsOf = (name: QueueName): QueueEvents => new QueueEvents(name, { connection: connectionOptions('worker', config.REDIS_URL) as never, prefix: config.QUEUE_PREFIX });
+  const events = { first: eventsOf(first), last: eventsOf(last) };
+  try {
+    await Promise.all([events.first.waitUntilReady(), events.last.waitUntilReady()]);
+    const { fixPairSources, codeqlRoots } = await splitSources(input.sources);
+    const { files, problems } = await expandSources(fixPairSources);
+    if (problems.length > 0) throw new InvalidInputError(problems.map((p) => `${p.path}: ${p.message}`).join('; '));
+    const sources = await Promise.all(files.map(async (f) => ({ path: resolve(f), sha256: await fileSha256(f) })));
+    const buildId = `b${Date.now().toString(36)}${randomBytes(3).toString('hex')}`;
+    const build: KbBuildSpecInput = {
+      buildId,
+      hops: input.hops,
+      clusterBy: input.clusterBy,
+      kbDir: resolve(input.kbDir),
+      catalogPath: input.catalogPath ? resolve(input.catalogPath) : undefined,
+      catalogOnlyNodes: input.catalogOnlyNodes,
+      codeqlRoots: codeqlRoots.map((r) => resolve(r)),
+      distillation: input.distillation,
+      batchSize: input.batchSize,
+      embedder: input.embedder,
+      elasticsearchPrefix: input.elasticsearchPrefix,
+    };
+    const ingestJob = await queue.enqueue(KB_BUILD_ROOT, { v: 1, sources, format: 'auto', build });
+    input.onEvent?.(`build ${buildId}: ingest job ${ingestJob.jobId} enqueued`);
+    const ingest = await succeeded(queue, first, ingestJob.jobId, events.first);
+    const ingestResult = ingest.returnvalue as { report: DistributedBuildResult['ingest']; build: NonNullable<IngestJobResult['build']> };
+    input.onEvent?.(`build ${buildId}: ${ingestResult.report.kept} records in ${ingestResult.build.clusters} clusters; ${stages.slice(1).join(', ')} jobs enqueued`);
+    const published = await succeeded(queue, last, ingestResult.build.flowJobId, events.last);
+    return { buildId, manifest: published.returnvalue as KbManifest, ingest: ingestResult.report, clusters: ingestResult.build.clusters };
+  } finally {
+    await Promise.all([events.first.close(), events.last.close(), queue.close()]);
+    redis.disconnect();
+  }
+}
+
+async function succeeded(queue: PipelineQueue, name: QueueName, jobId: string, events: QueueEvents): Promise<Job> {
+  const job = await settledJob(queue.queue(name), jobId, events);
+  if ((await job.getState()) !== 'completed') {
+    const reason = await rootFailure(job, async (queueName, id) => queue.queue(queueName as QueueName).getJob(id));
+    // The workers' failure, after their own retries: upstream of this process. Its reason (the first
+    // failed job's message) says whether rerunning can help; the exit code is 1 either way.
+    throw new TransientUpstreamError(`${name} job ${jobId} failed: ${reason}`);
+  }
+  return job;
+}

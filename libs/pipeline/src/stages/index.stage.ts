@@ -1,0 +1,59 @@
+import type { JobName, JobPayload } from '@rescue/contracts';
+import { InvalidInputError } from '@rescue/domain';
+import { type BuildEmbedder, type KbManifest, type PublishInput, completeKnowledge, publishKnowledgeBase } from '@rescue/knowledge';
+import type { BuildKnowledge } from '../build-knowledge';
+import type { BuildStaging } from '../build-staging';
+import type { SummarizeJobResult } from './summarize.stage';
+
+export interface IndexStageDeps {
+  staging: BuildStaging;
+  knowledge: BuildKnowledge;
+  embedder: (corpus: string[]) => Promise<BuildEmbedder>;
+  alsoPublish?: PublishInput['alsoPublish'];
+  keepVersions?: number;
+  /** The source and catalogue paths the manifest records (the inline runner knows them). */
+  inputs?: PublishInput['inputs'];
+}
+
+/**
+ * The index stage: every staged cluster of the build, completed into the KB's levels and
+ * documents, indexed and published as one version; then the staging is cleared. `summarized` are
+ * the results of the summarize jobs this job waited for, one per staged cluster.
+ */
+export async function indexStage(payload: JobPayload<JobName.KbIndex>, summarized: SummarizeJobResult[], deps: IndexStageDeps): Promise<KbManifest> {
+  const build = payload.build;
+  if (!build) throw new InvalidInputError(`index job ${payload.buildId} carries no build spec`);
+  const clusters = await deps.staging.all(payload.buildId);
+  if (clusters.length !== summarized.length) {
+    throw new InvalidInputError(`build ${payload.buildId}: ${summarized.length} clusters summarized but ${clusters.length} staged`);
+  }
+  const { catalog, extra, documents: sourceDocuments } = deps.knowledge;
+  const clusterExamples = clusters.flatMap((c) => c.examples);
+  const { nodes, examples, documents } = completeKnowledge({
+    clusterNodes: clusters.map((c) => c.node),
+    clusterExamples,
+    vulnerableOnly: extra.vulnerableOnly,
+    sourceDocuments,
+    catalog,
+    clusterBy: build.clusterBy,
+    includeCatalog: build.catalogOnlyNodes,
+  });
+  const manifest = await publishKnowledgeBase({
+    kbDir: build.kbDir,
+    nodes,
+    examples,
+    documents,
+    catalog,
+    inputs: deps.inputs ?? { sources: [], ...(build.catalogPath ? { catalog: build.catalogPath } : {}) },
+    records: clusterExamples.length,
+    clusterBy: build.clusterBy,
+    hops: build.hops,
+    alsoPublish: deps.alsoPublish,
+    llmCalls: summarized.reduce((n, c) => n + c.llmCalls, 0),
+    llmCallsCached: summarized.reduce((n, c) => n + c.llmCached, 0),
+    embedder: deps.embedder,
+    keepVersions: deps.keepVersions,
+  });
+  await deps.staging.clear(payload.buildId);
+  return manifest;
+}

@@ -1,0 +1,53 @@
+import type { JobName, JobPayload } from '@rescue/contracts';
+import type { RecordStore } from '@rescue/datasets';
+import { type FixRecord, InvalidInputError, NotFoundError } from '@rescue/domain';
+import { type ClusterDistiller, adviceFor, summarizeCluster } from '@rescue/knowledge';
+import { type SliceDocument, sliceId } from '@rescue/slicing';
+import type { BuildKnowledge } from '../build-knowledge';
+import type { BuildStaging } from '../build-staging';
+
+export interface SummarizeStageDeps {
+  records: RecordStore;
+  slices: RecordStore<SliceDocument>;
+  staging: BuildStaging;
+  knowledge: BuildKnowledge;
+  distiller: ClusterDistiller;
+  /** Running LLM counters, to report the calls this cluster made and those served from cache. */
+  llmStats?: () => { requests: number; cacheHits: number };
+}
+
+/** What a summarize job returns (small: the cluster itself goes to the staging). */
+export interface SummarizeJobResult {
+  clusterKey: string;
+  examples: number;
+  llmCalls: number;
+  llmCached: number;
+}
+
+/**
+ * The summarize stage: one cluster's records and slices distilled into its CWE node and examples,
+ * staged for the index stage under the build id.
+ */
+export async function summarizeStage(payload: JobPayload<JobName.ClusterSummarize>, deps: SummarizeStageDeps): Promise<SummarizeJobResult> {
+  if (!payload.build || !payload.recordIds) throw new InvalidInputError(`summarize job for ${payload.clusterKey} carries no build spec or record ids`);
+  const records: FixRecord[] = [];
+  const missing: string[] = [];
+  for (const id of [...payload.recordIds].sort()) {
+    const r = await deps.records.get(id);
+    if (r) records.push(r);
+    else missing.push(id);
+  }
+  if (missing.length > 0) throw new NotFoundError(`${missing.length} record(s) of ${payload.clusterKey} are not in the record store: ${missing.slice(0, 3).join(', ')}`);
+  const slices = new Map<string, SliceDocument>();
+  for (const r of records) {
+    const s = await deps.slices.get(sliceId(r.id, payload.build.hops));
+    if (s) slices.set(r.id, s);
+  }
+  const { catalog, documents, isGeneric } = deps.knowledge;
+  const before = deps.llmStats?.() ?? { requests: 0, cacheHits: 0 };
+  const cwe = records[0].cwe;
+  const result = await summarizeCluster(payload.clusterKey, records, slices, catalog.get(cwe), payload.build.clusterBy, deps.distiller, { advice: adviceFor(cwe, documents), isGeneric });
+  const after = deps.llmStats?.() ?? before;
+  await deps.staging.put(payload.buildId, result);
+  return { clusterKey: payload.clusterKey, examples: result.examples.length, llmCalls: after.requests - before.requests, llmCached: after.cacheHits - before.cacheHits };
+}
