@@ -1,5 +1,6 @@
 import type { Tree } from 'web-tree-sitter';
 import { type LanguageQueries, captured, matchesInOrder } from './syntax-queries';
+import type { WorkMeter } from './work-meter';
 
 const STRING_LITERAL = /^(?:[rbufRBUF]{0,2})(?:"""[\s\S]*?"""|'''[\s\S]*?'''|"(?:\\.|[^"\\])*"|'(?:\\.|[^'\\])*'|`[^`]*`)/;
 
@@ -39,9 +40,9 @@ export function normalizeCallee(text: string): string {
  * Every call in a tree, in source order, de-duplicated by callee. The language's calls query finds
  * them; the callee is the text of its parts (`object` and `name` in Java) joined with ".".
  */
-export function extractApiCalls(tree: Tree, queries: LanguageQueries): ApiCall[] {
+export function extractApiCalls(tree: Tree, queries: LanguageQueries, meter?: WorkMeter): ApiCall[] {
   const seen = new Map<string, ApiCall>();
-  for (const { match } of matchesInOrder(queries.calls, tree.rootNode, ['call'])) {
+  for (const { match } of matchesInOrder(queries.calls, tree.rootNode, ['call'], meter)) {
     const parts = captured(match, 'call.callee')
       .map((n) => n.text)
       .filter(Boolean);
@@ -69,14 +70,14 @@ function moduleNames(text: string): string[] {
  * has no draft, and the libraries its prefix imports are the best hint of the APIs the completion
  * will call.
  */
-export function extractImports(tree: Tree, queries: LanguageQueries): ApiCall[] {
+export function extractImports(tree: Tree, queries: LanguageQueries, meter?: WorkMeter): ApiCall[] {
   const seen = new Map<string, ApiCall>();
   const add = (names: string[]): void => {
     for (const callee of names) if (!seen.has(callee)) seen.set(callee, { callee, name: callee.split('.').pop() ?? callee });
   };
   // An import statement is read as a whole: nothing inside it is a second import.
   let insideImportUntil = -1;
-  for (const { match, node } of matchesInOrder(queries.imports, tree.rootNode, ['import', 'import.call'])) {
+  for (const { match, node } of matchesInOrder(queries.imports, tree.rootNode, ['import', 'import.call'], meter)) {
     if (node.startIndex < insideImportUntil) continue;
     const [argumentsNode] = captured(match, 'import.arguments');
     if (argumentsNode) {
@@ -100,11 +101,11 @@ const PROSE_MARKUP = /^\s*(?:\/\/+|#+|\/\*+|\*+\/?|=begin|=end|"""|''')|(?:\*+\/
  * string literal standing alone as a statement). Offline, this is the closest thing a completion
  * task has to a description of what it wants, so it is what the text facet searches CWE prose with.
  */
-export function extractProse(tree: Tree, queries: LanguageQueries): string {
+export function extractProse(tree: Tree, queries: LanguageQueries, meter?: WorkMeter): string {
   const parts: string[] = [];
   // A docstring is read as a whole: a comment inside its statement is not read again.
   let insideUntil = -1;
-  for (const { match, node } of matchesInOrder(queries.comments, tree.rootNode, ['comment', 'docstring'])) {
+  for (const { match, node } of matchesInOrder(queries.comments, tree.rootNode, ['comment', 'docstring'], meter)) {
     if (node.startIndex < insideUntil) continue;
     insideUntil = node.endIndex;
     // A C preprocessor line is not prose, but some grammars read `#!` or `#include` oddly.

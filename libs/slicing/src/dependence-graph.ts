@@ -2,6 +2,7 @@ import type { Node, Tree } from 'web-tree-sitter';
 import type { LanguageSpec } from './language-specs';
 import { SliceFailure } from './slice-failure';
 import { type LanguageQueries, matchesInOrder } from './syntax-queries';
+import type { WorkMeter } from './work-meter';
 
 /** One node of the program dependence graph: a statement (or a clause, or the parse root). */
 export interface StatementNode {
@@ -49,8 +50,8 @@ const ELSE_CLAUSE = /^else(_clause)?$/;
 const STATEMENTISH = /(statement|declaration|definition|^expression|assignment|^call$|^return$)/;
 
 interface Budget {
-  deadline: number;
-  timeBudgetMs: number;
+  /** Charged with every syntax node walked and every data-flow step: the work of the function. */
+  meter: WorkMeter;
   maxDepth: number;
 }
 
@@ -66,16 +67,13 @@ interface Budget {
  */
 export function buildDependenceGraph(tree: Tree, spec: LanguageSpec, queries: LanguageQueries, budget: Budget): DependenceGraph {
   const kinds = nodeKinds(spec);
-  const checkTime = (): void => {
-    if (performance.now() > budget.deadline) throw new SliceFailure('timeout', `analysis took longer than ${budget.timeBudgetMs} ms`);
-  };
   const comments = commentIds(tree, queries, budget);
-  const walked = walkStatements(tree.rootNode, kinds, comments, budget, checkTime);
-  const lineOwner = assignOwnLines(walked.statements, walked.codeLines);
+  const walked = walkStatements(tree.rootNode, kinds, comments, budget);
+  const lineOwner = assignOwnLines(walked.statements, walked.codeLines, budget.meter);
   collectDefsAndUses(walked, kinds, spec);
   const edges = new Edges(walked.statements.length);
   addEnclosingControlEdges(walked.statements, walked.viaFunctionOf, edges);
-  new ReachingDefinitions(walked.statements, edges, checkTime).run();
+  new ReachingDefinitions(walked.statements, edges, budget.meter).run();
   return { statements: walked.statements, forward: edges.forward, backward: edges.backward, lineOwner, codeLines: walked.codeLines };
 }
 
@@ -118,7 +116,7 @@ function nodeKinds(spec: LanguageSpec): NodeKinds {
  * nor code: the statement walk skips it, so a line holding only a comment is never a code line.
  */
 function commentIds(tree: Tree, queries: LanguageQueries, budget: Budget): Set<number> {
-  return new Set(matchesInOrder(queries.comments, tree.rootNode, ['comment'], budget).map(({ node }) => node.id));
+  return new Set(matchesInOrder(queries.comments, tree.rootNode, ['comment'], budget.meter).map(({ node }) => node.id));
 }
 
 function kindOf(type: string, kinds: NodeKinds): StatementNode['kind'] {
@@ -167,7 +165,7 @@ interface WalkedStatements {
  * Pass 1: the statement tree, code lines, and each identifier's owning statement, in one walk of
  * the syntax tree. Iterative, with a depth limit, so a hostile nesting cannot overflow the stack.
  */
-function walkStatements(root: Node, kinds: NodeKinds, comments: Set<number>, budget: Budget, checkTime: () => void): WalkedStatements {
+function walkStatements(root: Node, kinds: NodeKinds, comments: Set<number>, budget: Budget): WalkedStatements {
   const walked: WalkedStatements = { statements: [], nodeOf: [root], viaFunctionOf: [false], identifiers: [], codeLines: new Set(), fieldById: new Map(), parentById: new Map() };
   const { statements, codeLines, identifiers, fieldById, parentById } = walked;
   statements.push({ id: 0, type: root.type, parent: -1, children: [], startRow: root.startPosition.row, endRow: root.endPosition.row, ownLines: [], defs: [], uses: [], kind: 'root', containerId: -1, isClause: false, containsExit: false });
@@ -178,13 +176,12 @@ function walkStatements(root: Node, kinds: NodeKinds, comments: Set<number>, bud
     const c = root.child(i);
     if (c) stack.push({ node: c, parent: root, owner: 0, depth: 1, field: root.fieldNameForChild(i), ownerIsStatementNode: true, viaFunction: false });
   }
-  let visited = 0;
   while (stack.length > 0) {
     const { node, parent, owner, depth, field, ownerIsStatementNode, viaFunction } = stack.pop() as (typeof stack)[number];
     fieldById.set(node.id, field);
     parentById.set(node.id, parent);
     if (depth > budget.maxDepth) throw new SliceFailure('too_deep', `syntax nesting deeper than ${budget.maxDepth} levels`);
-    if ((visited += 1) % 2048 === 0) checkTime();
+    budget.meter.spend(1);
     if (comments.has(node.id)) continue;
     let current = owner;
     let currentIsStatementNode = false;
@@ -235,11 +232,13 @@ function markEnclosingExits(statements: StatementNode[], owner: number, kind: 'l
 /**
  * Pass 2: each statement's own lines, the code lines it spans that no nested statement covers,
  * and the owner of each line. A slice is made of lines, so this is how statements become lines.
+ * Each statement's span is charged twice (nested blocks make the spans add up to lines × depth).
  */
-function assignOwnLines(statements: StatementNode[], codeLines: Set<number>): Map<number, number> {
+function assignOwnLines(statements: StatementNode[], codeLines: Set<number>, meter: WorkMeter): Map<number, number> {
   const covered = new Map<number, Set<number>>();
   for (const s of statements) {
     if (s.id === 0) continue;
+    meter.spend(2 * (s.endRow - s.startRow + 1));
     const p = statements[s.parent];
     let set = covered.get(p.id);
     if (!set) covered.set(p.id, (set = new Set()));
@@ -375,11 +374,13 @@ function addEnclosingControlEdges(statements: StatementNode[], viaFunctionOf: bo
   }
 }
 
-function union(...states: (State | undefined)[]): State {
+/** The join of states; `meter` is charged one step per definition copied, the work of the join. */
+function union(meter: WorkMeter, ...states: (State | undefined)[]): State {
   const out: State = new Map();
   for (const st of states) {
     if (!st) continue;
     for (const [k, v] of st) {
+      meter.spend(v.size);
       const cur = out.get(k);
       if (cur) for (const d of v) cur.add(d);
       else out.set(k, new Set(v));
@@ -414,9 +415,11 @@ interface TryCtx {
  * tree, carrying the state (which statements' definitions may reach here) along each path.
  */
 class ReachingDefinitions {
-  private steps = 0;
+  constructor(private readonly statements: StatementNode[], private readonly edges: Edges, private readonly meter: WorkMeter) {}
 
-  constructor(private readonly statements: StatementNode[], private readonly edges: Edges, private readonly checkTime: () => void) {}
+  private union(...states: (State | undefined)[]): State {
+    return union(this.meter, ...states);
+  }
 
   run(): void {
     this.statement(this.statements[0], new Map(), undefined, []);
@@ -439,7 +442,7 @@ class ReachingDefinitions {
   }
 
   private statement(s: StatementNode, state: State, loop: LoopCtx | undefined, tries: TryCtx[]): State {
-    if ((this.steps += 1) % 256 === 0) this.checkTime();
+    this.meter.spend(1);
     const afterOwn = this.applyOwn(s, state);
     if (s.kind === 'leave') return new Map();
     if (s.kind === 'break') {
@@ -459,9 +462,14 @@ class ReachingDefinitions {
 
   /** Uses read the reaching definitions; definitions replace (strong) or join (weak) them. */
   private applyOwn(s: StatementNode, state: State): State {
-    for (const u of s.uses) for (const d of state.get(u) ?? []) this.edges.add(d, s.id);
+    for (const u of s.uses) {
+      const reaching = state.get(u);
+      if (!reaching) continue;
+      this.meter.spend(reaching.size);
+      for (const d of reaching) this.edges.add(d, s.id);
+    }
     if (s.defs.length === 0) return state;
-    const out = union(state);
+    const out = this.union(state);
     for (const d of s.defs) {
       if (d.strong) out.set(d.name, new Set([s.id]));
       else (out.get(d.name) ?? (out.set(d.name, new Set()).get(d.name) as Set<number>)).add(s.id);
@@ -488,13 +496,18 @@ class ReachingDefinitions {
     let head = afterOwn;
     for (let i = 0; i < 4; i += 1) {
       const ends = groups.map((g) => this.sequence(g, head, ctx, tries));
-      const next = union(head, ...ends, ...ctx.continues);
+      const next = this.union(head, ...ends, ...ctx.continues);
       // A loop header reads what the previous iteration wrote.
-      for (const u of s.uses) for (const d of next.get(u) ?? []) this.edges.add(d, s.id);
+      for (const u of s.uses) {
+        const reaching = next.get(u);
+        if (!reaching) continue;
+        this.meter.spend(reaching.size);
+        for (const d of reaching) this.edges.add(d, s.id);
+      }
       if (sameState(next, head)) break;
       head = next;
     }
-    return union(head, ...ctx.breaks);
+    return this.union(head, ...ctx.breaks);
   }
 
   /** A handler may start after any statement of the protected body (or before the first). */
@@ -502,9 +515,9 @@ class ReachingDefinitions {
     const [body, ...handlers] = groups;
     const ctx: TryCtx = { seen: [afterOwn] };
     const bodyOut = this.sequence(body, afterOwn, loop, [...tries, ctx]);
-    const handlerIn = union(...ctx.seen, bodyOut);
+    const handlerIn = this.union(...ctx.seen, bodyOut);
     const outs = handlers.map((h) => this.sequence(h, handlerIn, loop, tries));
-    return union(bodyOut, ...outs);
+    return this.union(bodyOut, ...outs);
   }
 
   /** Branches (and a plain statement's nested blocks) start from the same state and join after. */
@@ -514,6 +527,6 @@ class ReachingDefinitions {
     // A clause (else, elif, case, catch) runs its body after its header: the body's end is its end.
     const exhaustive =
       (s.kind === 'clause' && groups.length === 1) || (groups.length >= 2 && s.children.some((c) => this.statements[c].isClause && ELSE_CLAUSE.test(this.statements[c].type)));
-    return exhaustive ? union(...outs) : union(afterOwn, ...outs);
+    return exhaustive ? this.union(...outs) : this.union(afterOwn, ...outs);
   }
 }

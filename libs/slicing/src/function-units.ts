@@ -1,6 +1,7 @@
 import type { Node, Tree } from 'web-tree-sitter';
 import type { LanguageSpec } from './language-specs';
 import { type LanguageQueries, matchesInOrder } from './syntax-queries';
+import type { WorkMeter } from './work-meter';
 
 /** One definition of a source file, as `Slicer.functions` returns it. */
 export interface FunctionUnit {
@@ -27,7 +28,7 @@ const MAX_NAME_LENGTH = 200;
  * body, the file), so that a decorator, an `export` or a `const` comes with it; several
  * closures under one statement are that one statement.
  */
-export function extractFunctions(tree: Tree, spec: LanguageSpec, queries: LanguageQueries, code: string, maxNodes = 200_000): FunctionUnit[] {
+export function extractFunctions(tree: Tree, spec: LanguageSpec, queries: LanguageQueries, code: string, maxNodes = 200_000, meter?: WorkMeter): FunctionUnit[] {
   const definitions = new Set([...spec.functionTypes, ...(spec.definitionTypes ?? [])]);
   // ERROR nodes are containers too: a definition after a syntax error is still its own unit.
   const containers = new Set([...spec.blockTypes, ...(spec.definitionContainers ?? []), 'ERROR']);
@@ -47,7 +48,7 @@ export function extractFunctions(tree: Tree, spec: LanguageSpec, queries: Langua
     }
   }
   const lines = code.split('\n');
-  const comments = commentsByEndRow(tree, queries);
+  const comments = commentsByEndRow(tree, queries, meter);
   return [...anchors.values()]
     .sort((a, b) => a.anchor.startIndex - b.anchor.startIndex)
     .map(({ anchor, definition }) => {
@@ -94,9 +95,9 @@ function definedName(node: Node): string | undefined {
 const wrapped = (node: Node): Node | null => node.childForFieldName('declarator') ?? node.childForFieldName('definition');
 
 /** Comments by the row they end on (the last one, where several end on a row), from the comments query. */
-function commentsByEndRow(tree: Tree, queries: LanguageQueries): Map<number, Node> {
+function commentsByEndRow(tree: Tree, queries: LanguageQueries, meter?: WorkMeter): Map<number, Node> {
   const byRow = new Map<number, Node>();
-  for (const { node } of matchesInOrder(queries.comments, tree.rootNode, ['comment'])) byRow.set(node.endPosition.row, node);
+  for (const { node } of matchesInOrder(queries.comments, tree.rootNode, ['comment'], meter)) byRow.set(node.endPosition.row, node);
   return byRow;
 }
 

@@ -6,3 +6,4 @@ export * from './slice-failure';
 export * from './slicer';
 export * from './slice-stats';
 export * from './slice-document';
+export * from './work-meter';

@@ -4,11 +4,22 @@ import type { Language } from '@rescue/domain';
 import { LANGUAGE_SPECS, type LanguageSpec } from './language-specs';
 import { SliceFailure } from './slice-failure';
 import { type LanguageQueries, compileQueries } from './syntax-queries';
+import { STEPS_PER_PROGRESS_CALLBACK, WORK_BUDGET, WorkMeter } from './work-meter';
 
-/** Limits that keep one hostile function from stalling a worker. */
+/**
+ * Limits that keep one hostile function from stalling a worker. All but `timeBudgetMs` judge the
+ * input alone, so their failures may be stored; they are part of what the slicer is, and changing
+ * a default means bumping SLICER_VERSION.
+ */
 export interface ParseLimits {
-  /** Wall-clock budget for parsing plus analysis of one function. */
+  /**
+   * Wall-clock safety net for parsing plus analysis of one function, far above what the work
+   * budget allows on an idle machine: it catches work the count misses, and its `timeout` is
+   * never stored (a busy machine must not change a KB).
+   */
   timeBudgetMs: number;
+  /** Steps of work (see {@link WorkMeter}) one function may take: past it, `too_complex`. */
+  workBudget: number;
   maxBytes: number;
   maxLines: number;
   maxLineLength: number;
@@ -17,7 +28,8 @@ export interface ParseLimits {
 }
 
 export const DEFAULT_LIMITS: ParseLimits = {
-  timeBudgetMs: 2000,
+  timeBudgetMs: 60_000,
+  workBudget: WORK_BUDGET,
   maxBytes: 512 * 1024,
   maxLines: 20_000,
   maxLineLength: 10_000,
@@ -25,6 +37,9 @@ export const DEFAULT_LIMITS: ParseLimits = {
 };
 
 let initialized: Promise<void> | undefined;
+
+/** A meter for one piece of work under the limits. */
+export const meterFor = (limits: ParseLimits): WorkMeter => new WorkMeter(limits.workBudget, limits.timeBudgetMs);
 
 /**
  * Grammars load as bytes, not paths: web-tree-sitter's CommonJS build loads paths with a dynamic
@@ -92,21 +107,19 @@ export class ParserRegistry {
 
   /**
    * Parses under the limits: oversized input is refused before parsing, and parsing is cancelled
-   * once the time budget is spent. The caller deletes the tree.
+   * once the meter's budget is spent (the work of one function shares one meter). The caller
+   * deletes the tree.
    */
-  async parse(language: Language, code: string, limits: ParseLimits, deadline: number): Promise<Tree> {
+  async parse(language: Language, code: string, limits: ParseLimits, meter: WorkMeter = meterFor(limits)): Promise<Tree> {
     checkSize(code, limits);
     const parser = await this.parser(language);
     let cancelled = false;
     const tree = parser.parse(code, null, {
-      progressCallback: (() => {
-        if (performance.now() > deadline) cancelled = true;
-        return cancelled;
-      }) as () => void,
+      progressCallback: (() => (cancelled = meter.charge(STEPS_PER_PROGRESS_CALLBACK) !== undefined)) as () => void,
     });
     if (!tree) {
       parser.reset();
-      if (cancelled) throw new SliceFailure('timeout', `parsing took longer than ${limits.timeBudgetMs} ms`);
+      if (cancelled) throw meter.failure();
       throw new SliceFailure('parse_error', 'the parser returned no tree');
     }
     return tree;

@@ -6,9 +6,10 @@ import { type ApiCall, extractApiCalls, extractImports, extractProse } from './a
 import { type DependenceGraph, buildDependenceGraph } from './dependence-graph';
 import { type FunctionUnit, extractFunctions } from './function-units';
 import type { LanguageSpec } from './language-specs';
-import { DEFAULT_LIMITS, type ParseLimits, ParserRegistry } from './parsers';
+import { DEFAULT_LIMITS, type ParseLimits, ParserRegistry, meterFor } from './parsers';
 import { SliceFailure, type SliceFailureClass } from './slice-failure';
 import type { LanguageQueries } from './syntax-queries';
+import type { WorkMeter } from './work-meter';
 
 /** Bumped whenever slicing output changes, so content-addressed slice ids change with it. */
 export const SLICER_VERSION = 'pdg-3';
@@ -183,14 +184,26 @@ function closeOverAncestors(lines: Set<number>, graph: DependenceGraph, source: 
   }
 }
 
-/** Unchanged lines of before and after, paired by a line diff. */
-function alignUnchanged(before: string, after: string): { b2a: Map<number, number>; a2b: Map<number, number> } {
+/**
+ * A line diff costs about (lines of both) × (lines changed) comparisons (Myers), unbounded by the
+ * parse limits: two unrelated 20,000-line functions would take minutes. It is charged at this many
+ * comparisons per step, and cut off where it would pass the budget.
+ */
+const DIFF_COMPARISONS_PER_STEP = 8;
+
+/** Unchanged lines of before and after, paired by a line diff charged to the meter. */
+function alignUnchanged(before: string, after: string, meter: WorkMeter): { b2a: Map<number, number>; a2b: Map<number, number> } {
   const eol = (s: string): string => (s.endsWith('\n') ? s : `${s}\n`);
+  const size = lineCount(before) + lineCount(after);
+  const parts = diffLines(eol(before), eol(after), { maxEditLength: Math.floor((meter.remaining * DIFF_COMPARISONS_PER_STEP) / size) + 1 });
+  if (!parts) throw new SliceFailure('too_complex', `the two versions differ in too many of their ${size} lines to be paired within the work budget`);
+  const changed = parts.reduce((n, p) => n + (p.added || p.removed ? (p.count ?? 0) : 0), 0);
+  meter.spend(Math.ceil((size * Math.max(1, changed)) / DIFF_COMPARISONS_PER_STEP));
   const b2a = new Map<number, number>();
   const a2b = new Map<number, number>();
   let b = 1;
   let a = 1;
-  for (const part of diffLines(eol(before), eol(after))) {
+  for (const part of parts) {
     const n = part.count ?? 0;
     if (part.added) a += n;
     else if (part.removed) b += n;
@@ -234,17 +247,18 @@ export class Slicer {
     const trees: Tree[] = [];
     try {
       const spec = this.registry.spec(record.language);
-      const deadline = performance.now() + this.limits.timeBudgetMs;
+      // One meter for the whole record: its outcome is decided by the work of both versions.
+      const meter = meterFor(this.limits);
       const queries = await this.registry.queries(record.language);
-      const before = await this.analyse(record.language, spec, queries, record.before, deadline, trees);
-      const after = await this.analyse(record.language, spec, queries, record.after, deadline, trees);
+      const before = await this.analyse(record.language, spec, queries, record.before, meter, trees);
+      const after = await this.analyse(record.language, spec, queries, record.after, meter, trees);
       const poiV = record.changedLines.deleted.filter((l) => l <= before.lines.length);
       const poiS = record.changedLines.added.filter((l) => l <= after.lines.length);
       const keptV = this.select(before, poiV, hops);
       const keptS = this.select(after, poiS, hops);
 
       // Cross-completion: what one version keeps of the unchanged code, the other keeps too.
-      const { b2a, a2b } = alignUnchanged(record.before, record.after);
+      const { b2a, a2b } = alignUnchanged(record.before, record.after, meter);
       for (let round = 0; round < 4; round += 1) {
         const sizeV = keptV.size;
         const sizeS = keptS.size;
@@ -254,8 +268,8 @@ export class Slicer {
         closeOverAncestors(keptS, after.graph, after.lines, new Set(poiS));
         if (keptV.size === sizeV && keptS.size === sizeS) break;
       }
-      const vulnerable = await this.render(record.language, spec, queries, before, keptV, poiV, deadline, trees);
-      const secure = await this.render(record.language, spec, queries, after, keptS, poiS, deadline, trees);
+      const vulnerable = await this.render(record.language, spec, queries, before, keptV, poiV, meter, trees);
+      const secure = await this.render(record.language, spec, queries, after, keptS, poiS, meter, trees);
       return {
         ok: true,
         slice: { id: sliceId(record.id, hops), recordId: record.id, language: record.language, cwe: record.cwe, hops, slicerVersion: SLICER_VERSION, vulnerable, secure },
@@ -272,7 +286,7 @@ export class Slicer {
 
   /** API calls in any code (a draft, a task's prefix, a KB example), for a registered language. */
   async apiCalls(language: Language, code: string): Promise<ApiCall[]> {
-    return this.readTree(language, code, (tree, _spec, queries) => extractApiCalls(tree, queries));
+    return this.readTree(language, code, (tree, _spec, queries, meter) => extractApiCalls(tree, queries, meter));
   }
 
   /**
@@ -280,16 +294,16 @@ export class Slicer {
    * This is the API facet's query (paper §4.1) for a draft or, offline, for a task's prefix.
    */
   async apiReferences(language: Language, code: string): Promise<ApiCall[]> {
-    return this.readTree(language, code, (tree, _spec, queries) => {
-      const calls = extractApiCalls(tree, queries);
+    return this.readTree(language, code, (tree, _spec, queries, meter) => {
+      const calls = extractApiCalls(tree, queries, meter);
       const known = new Set(calls.map((c) => c.callee));
-      return [...calls, ...extractImports(tree, queries).filter((i) => !known.has(i.callee))];
+      return [...calls, ...extractImports(tree, queries, meter).filter((i) => !known.has(i.callee))];
     });
   }
 
   /** The comments and docstrings of some code, markers stripped (empty when it has none). */
   async prose(language: Language, code: string): Promise<string> {
-    return this.readTree(language, code, (tree, _spec, queries) => extractProse(tree, queries));
+    return this.readTree(language, code, (tree, _spec, queries, meter) => extractProse(tree, queries, meter));
   }
 
   /**
@@ -298,25 +312,26 @@ export class Slicer {
    * an Express route), Java's bare blocks; each with the comment lines directly above it. Empty
    * for a language without a grammar here (C#, PHP, …).
    *
-   * @throws SliceFailure when the code is over the parse limits (size, time).
+   * @throws SliceFailure when the code is over the parse limits (size, work, time).
    */
   async functions(language: Language, code: string): Promise<FunctionUnit[]> {
     if (!this.supports(language)) return [];
-    return this.readTree(language, code, (tree, spec, queries) => extractFunctions(tree, spec, queries, code));
+    return this.readTree(language, code, (tree, spec, queries, meter) => extractFunctions(tree, spec, queries, code, undefined, meter));
   }
 
   /** Parses code under the slicer's limits, reads the tree, and frees it (WASM memory). */
-  private async readTree<T>(language: Language, code: string, read: (tree: Tree, spec: LanguageSpec, queries: LanguageQueries) => T): Promise<T> {
+  private async readTree<T>(language: Language, code: string, read: (tree: Tree, spec: LanguageSpec, queries: LanguageQueries, meter: WorkMeter) => T): Promise<T> {
     const spec = this.registry.spec(language);
-    const tree = await this.registry.parse(language, code, this.limits, performance.now() + this.limits.timeBudgetMs);
+    const meter = meterFor(this.limits);
+    const tree = await this.registry.parse(language, code, this.limits, meter);
     try {
-      return read(tree, spec, await this.registry.queries(language));
+      return read(tree, spec, await this.registry.queries(language), meter);
     } finally {
       tree.delete();
     }
   }
 
-  private async analyse(language: Language, spec: LanguageSpec, queries: LanguageQueries, code: string, deadline: number, trees: Tree[]): Promise<Analysed> {
+  private async analyse(language: Language, spec: LanguageSpec, queries: LanguageQueries, code: string, meter: WorkMeter, trees: Tree[]): Promise<Analysed> {
     // Dataset functions are sometimes fragments of a larger construct (an object-literal method,
     // a class method, a function whose leading comment was cut). Each language lists wrappers
     // that make such a fragment parse; the least erroneous reading wins, and line numbers are
@@ -325,7 +340,7 @@ export class Slicer {
     for (const wrapper of [NO_WRAPPER, ...(spec.fragmentWrappers ?? [])]) {
       if (best && !best.tree.rootNode.hasError) break;
       if (wrapper.when && !wrapper.when.test(code)) continue;
-      const tree = await this.registry.parse(language, `${wrapper.prefix}${code}${wrapper.suffix}`, this.limits, deadline);
+      const tree = await this.registry.parse(language, `${wrapper.prefix}${code}${wrapper.suffix}`, this.limits, meter);
       trees.push(tree);
       const share = errorShare(tree);
       // Fewest bytes in ERROR nodes wins; on a tie, a tree without MISSING tokens; then the plain parse.
@@ -336,7 +351,7 @@ export class Slicer {
     if (share > MAX_ERROR_SHARE) throw new SliceFailure('parse_error', `${Math.round(share * 100)}% of the code does not parse as ${language}`);
     const offset = lineCount(wrapper.prefix) - 1;
     const lines = code.split('\n');
-    const graph = shiftLines(buildDependenceGraph(tree, spec, queries, { deadline, timeBudgetMs: this.limits.timeBudgetMs, maxDepth: this.limits.maxDepth }), offset, lines.length);
+    const graph = shiftLines(buildDependenceGraph(tree, spec, queries, { meter, maxDepth: this.limits.maxDepth }), offset, lines.length);
     if (graph.statements.length <= 1) throw new SliceFailure('parse_error', 'no statements found: the code does not parse as a function of this language');
     return { lines, graph, tree, valid: !tree.rootNode.hasError, wrapper };
   }
@@ -356,7 +371,7 @@ export class Slicer {
     return lines;
   }
 
-  private async render(language: Language, spec: LanguageSpec, queries: LanguageQueries, version: Analysed, kept: Set<number>, poi: number[], deadline: number, trees: Tree[]): Promise<VersionSlice> {
+  private async render(language: Language, spec: LanguageSpec, queries: LanguageQueries, version: Analysed, kept: Set<number>, poi: number[], meter: WorkMeter, trees: Tree[]): Promise<VersionSlice> {
     const lines = [...kept].filter((l) => l >= 1 && l <= version.lines.length).sort((a, b) => a - b);
     const out: string[] = [];
     let previous = 0;
@@ -372,7 +387,8 @@ export class Slicer {
     if (version.lines.slice(previous).some(nonBlank)) out.push(`${spec.lineComment} ...`);
     const code = out.join('\n');
     const { prefix, suffix } = version.wrapper;
-    const tree = await this.registry.parse(language, `${prefix}${code}${suffix}`, { ...this.limits, maxBytes: Number.MAX_SAFE_INTEGER, maxLines: Number.MAX_SAFE_INTEGER }, Math.max(deadline, performance.now() + 200));
+    // The slice is never larger than the function, so the size limits are not checked again.
+    const tree = await this.registry.parse(language, `${prefix}${code}${suffix}`, { ...this.limits, maxBytes: Number.MAX_SAFE_INTEGER, maxLines: Number.MAX_SAFE_INTEGER }, meter);
     trees.push(tree);
     return {
       code,
@@ -382,7 +398,7 @@ export class Slicer {
       sliceLines: lines.filter((l) => nonBlank(version.lines[l - 1])).length,
       valid: !tree.rootNode.hasError,
       functionValid: version.valid,
-      apiCalls: extractApiCalls(tree, queries),
+      apiCalls: extractApiCalls(tree, queries, meter),
     };
   }
 }

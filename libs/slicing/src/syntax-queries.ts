@@ -3,6 +3,7 @@ import { dirname, join } from 'node:path';
 import { type Language as Grammar, type Node, Query, type QueryMatch } from 'web-tree-sitter';
 import { NotFoundError } from '@rescue/domain';
 import { SliceFailure } from './slice-failure';
+import { STEPS_PER_PROGRESS_CALLBACK, type WorkMeter } from './work-meter';
 
 /**
  * What the slicer asks of a syntax tree besides its statements, one tree-sitter query file each,
@@ -98,31 +99,18 @@ export interface PlacedMatch {
   node: Node;
 }
 
-/** The time left for a piece of work: past `deadline` (performance.now()) it fails as a timeout. */
-export interface QueryDeadline {
-  deadline: number;
-  timeBudgetMs: number;
-}
-
 /**
  * The matches of a query under `node`, each placed by its first capture named in `anchors`, in the
  * order a pre-order walk meets those nodes: by start, an enclosing node before the nodes it
  * holds. That is the order results are reported (and de-duplicated) in, whatever order the query
- * engine finishes its matches in. With a deadline the query is cancelled once it passes, and the
- * work fails as a timeout.
+ * engine finishes its matches in. With a meter the query's operations are charged to it, and the
+ * query is cancelled (and the work fails) once it says stop.
  */
-export function matchesInOrder(query: Query, node: Node, anchors: readonly string[], limit?: QueryDeadline): PlacedMatch[] {
+export function matchesInOrder(query: Query, node: Node, anchors: readonly string[], meter?: WorkMeter): PlacedMatch[] {
   let cancelled = false;
-  const options = limit
-    ? {
-        progressCallback: (() => {
-          if (performance.now() > limit.deadline) cancelled = true;
-          return cancelled;
-        }) as () => void,
-      }
-    : undefined;
+  const options = meter ? { progressCallback: (() => (cancelled = meter.charge(STEPS_PER_PROGRESS_CALLBACK) !== undefined)) as () => void } : undefined;
   const matches = query.matches(node, options);
-  if (cancelled) throw new SliceFailure('timeout', `analysis took longer than ${limit?.timeBudgetMs} ms`);
+  if (cancelled && meter) throw meter.failure();
   const placed: PlacedMatch[] = [];
   for (const match of matches) {
     const anchor = match.captures.find((c) => anchors.includes(c.name));

@@ -1,11 +1,15 @@
 import { RescueError, classify } from '@rescue/domain';
-import { SLICE_FAILURE_CLASSES, SliceFailure } from '@rescue/slicing';
+import { SLICE_FAILURE_CLASSES, SliceFailure, isLasting } from '@rescue/slicing';
 
 describe('SliceFailure', () => {
-  it('is unsupported for a language without a grammar, invalid input for every other class; neither is retried', () => {
+  it('is unsupported for a language without a grammar, transient for the wall-clock timeout, invalid input for every other class', () => {
     const kinds = Object.fromEntries(SLICE_FAILURE_CLASSES.map((c) => [c, new SliceFailure(c, 'x').kind]));
-    expect(kinds).toEqual({ unsupported_language: 'unsupported', parse_error: 'invalid-input', too_large: 'invalid-input', too_deep: 'invalid-input', timeout: 'invalid-input' });
-    for (const c of SLICE_FAILURE_CLASSES) expect(classify(new SliceFailure(c, 'x')).retryable).toBe(false);
+    expect(kinds).toEqual({ unsupported_language: 'unsupported', parse_error: 'invalid-input', too_large: 'invalid-input', too_deep: 'invalid-input', too_complex: 'invalid-input', timeout: 'transient' });
+    for (const c of SLICE_FAILURE_CLASSES) expect(classify(new SliceFailure(c, 'x')).retryable).toBe(c === 'timeout');
+  });
+
+  it('is lasting (a store may keep it) unless it is the wall-clock timeout, a verdict on one run', () => {
+    expect(SLICE_FAILURE_CLASSES.filter((c) => !isLasting(c))).toEqual(['timeout']);
   });
 
   it('keeps its name, class and message', () => {

@@ -3,7 +3,7 @@ import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { Language as Grammar, type Tree } from 'web-tree-sitter';
 import { NotFoundError, type Language } from '@rescue/domain';
-import { DEFAULT_LIMITS, LANGUAGE_SPECS, ParserRegistry, SliceFailure } from '@rescue/slicing';
+import { DEFAULT_LIMITS, LANGUAGE_SPECS, ParserRegistry, SliceFailure, WorkMeter } from '@rescue/slicing';
 import { type QueryKind, compileQueries, matchesInOrder, queriesDir, querySource } from '../src/syntax-queries';
 
 const src = (...lines: string[]): string => `${lines.join('\n')}\n`;
@@ -146,7 +146,7 @@ describe('the calls, imports and comments queries of each language', () => {
     let tree: Tree;
 
     beforeAll(async () => {
-      tree = await registry.parse(language as Language, expected.code, DEFAULT_LIMITS, performance.now() + 10_000);
+      tree = await registry.parse(language as Language, expected.code, DEFAULT_LIMITS);
       trees.push(tree);
     });
 
@@ -162,23 +162,25 @@ describe('the calls, imports and comments queries of each language', () => {
   });
 
   it('order matches as a walk of the tree meets them: an outer call before the calls inside it', async () => {
-    const tree = await registry.parse('python', 'f(g(h(x)), k(y))\n', DEFAULT_LIMITS, performance.now() + 10_000);
+    const tree = await registry.parse('python', 'f(g(h(x)), k(y))\n', DEFAULT_LIMITS);
     trees.push(tree);
     const queries = await registry.queries('python');
     expect(matchesInOrder(queries.calls, tree.rootNode, ['call']).map(({ node }) => node.text)).toEqual(['f(g(h(x)), k(y))', 'g(h(x))', 'h(x)', 'k(y)']);
   });
 
-  it('fail as a timeout once the deadline has passed', async () => {
-    const tree = await registry.parse('c', `int f(void) {\n${'  g(1); // c\n'.repeat(2000)}}\n`, DEFAULT_LIMITS, performance.now() + 10_000);
+  it('fail once the work meter says stop: over its budget, or past its wall-clock safety net', async () => {
+    const tree = await registry.parse('c', `int f(void) {\n${'  g(1); // c\n'.repeat(2000)}}\n`, DEFAULT_LIMITS);
     trees.push(tree);
     const queries = await registry.queries('c');
-    const run = (): unknown => matchesInOrder(queries.comments, tree.rootNode, ['comment'], { deadline: performance.now() - 1, timeBudgetMs: 5 });
-    expect(run).toThrow(SliceFailure);
-    expect(run).toThrow(expect.objectContaining({ failureClass: 'timeout' }));
+    const overBudget = (): unknown => matchesInOrder(queries.comments, tree.rootNode, ['comment'], new WorkMeter(50, 60_000));
+    expect(overBudget).toThrow(SliceFailure);
+    expect(overBudget).toThrow(expect.objectContaining({ failureClass: 'too_complex' }));
+    const pastDeadline = (): unknown => matchesInOrder(queries.comments, tree.rootNode, ['comment'], new WorkMeter(Number.MAX_SAFE_INTEGER, -1));
+    expect(pastDeadline).toThrow(expect.objectContaining({ failureClass: 'timeout' }));
   });
 
   it('find a Python docstring only where a string is the whole statement', async () => {
-    const tree = await registry.parse('python', src('"""module doc"""', 'x = "no"', '"a" "b"', 'f("no")'), DEFAULT_LIMITS, performance.now() + 10_000);
+    const tree = await registry.parse('python', src('"""module doc"""', 'x = "no"', '"a" "b"', 'f("no")'), DEFAULT_LIMITS);
     trees.push(tree);
     const queries = await registry.queries('python');
     expect(matchesInOrder(queries.comments, tree.rootNode, ['docstring']).map(({ node }) => node.text)).toEqual(['"""module doc"""']);
