@@ -1,15 +1,6 @@
 import { createHash } from 'node:crypto';
+import { canonicalJson } from '@rescue/domain';
 import { JobName } from './queues';
-
-/** JSON with object keys sorted at every level, so equal values hash equally. */
-export function canonicalJson(value: unknown): string {
-  return JSON.stringify(value, (_key, v: unknown) => {
-    if (v && typeof v === 'object' && !Array.isArray(v)) {
-      return Object.fromEntries(Object.entries(v as Record<string, unknown>).sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0)));
-    }
-    return v;
-  });
-}
 
 /**
  * The job id for a validated payload: `<JobName>-<first 32 hex of sha256(canonical payload)>`.

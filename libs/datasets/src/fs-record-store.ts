@@ -1,13 +1,13 @@
-import { randomBytes } from 'node:crypto';
-import { access, mkdir, readdir, readFile, rename, writeFile } from 'node:fs/promises';
+import { access, mkdir, readdir, readFile } from 'node:fs/promises';
 import { join } from 'node:path';
+import writeFileAtomic from 'write-file-atomic';
 import type { FixRecord } from '@rescue/domain';
 import { assertRecordId, parseStoredDocument, type RecordStore, RECORD_ID_PATTERN, type StoredDocument } from './record-store';
 
 /**
  * The embedded store: one JSON file per document under `<dir>/<first two hex>/<id>.json`.
- * Each file is written to a temporary name and renamed, so a crash never leaves half a record and
- * concurrent writers of the same id both end with the same complete file.
+ * Each file is written atomically (write-file-atomic: a temporary name, then a rename), so a crash
+ * never leaves half a record and concurrent writers of the same id both end with the same complete file.
  */
 export class FsRecordStore<T extends StoredDocument = FixRecord> implements RecordStore<T> {
   constructor(readonly dir: string) {}
@@ -44,11 +44,8 @@ export class FsRecordStore<T extends StoredDocument = FixRecord> implements Reco
 
   /** Writes one record unless present; true when this call created it. */
   private async putOne(record: T): Promise<boolean> {
-    const target = this.pathOf(record.id);
     if (await this.has(record.id)) return false;
-    const tmp = `${target}.${randomBytes(6).toString('hex')}.tmp`;
-    await writeFile(tmp, JSON.stringify(record));
-    await rename(tmp, target);
+    await writeFileAtomic(this.pathOf(record.id), JSON.stringify(record));
     return true;
   }
 

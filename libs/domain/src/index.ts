@@ -1,4 +1,6 @@
+export * from './canonical-json';
 export * from './cwe';
 export * from './errors';
 export * from './fix-record';
+export * from './float32-base64';
 export * from './language';

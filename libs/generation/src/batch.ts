@@ -1,4 +1,6 @@
-import { createWriteStream, existsSync, readFileSync, writeFileSync } from 'node:fs';
+import { createWriteStream, existsSync, readFileSync } from 'node:fs';
+import pMap from 'p-map';
+import writeFileAtomic from 'write-file-atomic';
 import type { CodingTask } from '@rescue/datasets';
 import { RescueError } from '@rescue/domain';
 import { type GenerationResult, errorClass } from './generate-task';
@@ -43,7 +45,8 @@ export function resumeOutput(path: string): Set<string> {
       if (!(err instanceof SyntaxError)) throw err;
     }
   }
-  writeFileSync(path, kept.length > 0 ? `${kept.join('\n')}\n` : '');
+  // Replaced whole: a run killed during this rewrite must not lose the results already paid for.
+  writeFileAtomic.sync(path, kept.length > 0 ? `${kept.join('\n')}\n` : '');
   return done;
 }
 
@@ -68,40 +71,35 @@ export async function runGenerationBatch(
   const write = (line: BatchLine): void => {
     out.write(`${JSON.stringify(line)}\n`);
   };
-  let next = 0;
-  const worker = async (): Promise<void> => {
-    while (next < todo.length) {
-      const task = todo[next];
-      next += 1;
-      let attempt = 0;
-      for (;;) {
-        attempt += 1;
-        try {
-          const result = await run(task);
-          summary.done += 1;
-          summary.samples += result.samples.length;
-          summary.tokens.prompt += result.tokens.prompt;
-          summary.tokens.completion += result.tokens.completion;
-          write(result);
-          break;
-        } catch (err) {
-          const retryable = err instanceof RescueError && (err.kind === 'rate-limited' || err.kind === 'transient');
-          if (retryable && attempt < options.attempts) {
-            const hint = (err as { retryAfterMs?: number }).retryAfterMs;
-            await sleep(Math.min(30_000, hint ?? 200 * 2 ** attempt));
-            continue;
-          }
-          const cls = errorClass(err);
-          summary.failed += 1;
-          summary.failuresByClass[cls] = (summary.failuresByClass[cls] ?? 0) + 1;
-          write({ id: task.id, error: { class: cls, message: (err as Error).message?.slice(0, 500) ?? String(err) } });
-          break;
+  const runTask = async (task: CodingTask): Promise<void> => {
+    let attempt = 0;
+    for (;;) {
+      attempt += 1;
+      try {
+        const result = await run(task);
+        summary.done += 1;
+        summary.samples += result.samples.length;
+        summary.tokens.prompt += result.tokens.prompt;
+        summary.tokens.completion += result.tokens.completion;
+        write(result);
+        break;
+      } catch (err) {
+        const retryable = err instanceof RescueError && (err.kind === 'rate-limited' || err.kind === 'transient');
+        if (retryable && attempt < options.attempts) {
+          const hint = (err as { retryAfterMs?: number }).retryAfterMs;
+          await sleep(Math.min(30_000, hint ?? 200 * 2 ** attempt));
+          continue;
         }
+        const cls = errorClass(err);
+        summary.failed += 1;
+        summary.failuresByClass[cls] = (summary.failuresByClass[cls] ?? 0) + 1;
+        write({ id: task.id, error: { class: cls, message: (err as Error).message?.slice(0, 500) ?? String(err) } });
+        break;
       }
-      options.onProgress?.(summary.done + summary.failed, todo.length);
     }
+    options.onProgress?.(summary.done + summary.failed, todo.length);
   };
-  await Promise.all(Array.from({ length: Math.max(1, options.concurrency) }, worker));
+  await pMap(todo, runTask, { concurrency: Math.max(1, options.concurrency) });
   await new Promise<void>((r) => out.end(r));
   summary.seconds = Math.round((performance.now() - started) / 100) / 10;
   return summary;

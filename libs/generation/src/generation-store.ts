@@ -1,7 +1,8 @@
-import { createHash, randomBytes } from 'node:crypto';
-import { mkdir, readFile, rename, writeFile } from 'node:fs/promises';
+import { createHash } from 'node:crypto';
+import { mkdir, readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { Redis } from 'ioredis';
+import writeFileAtomic from 'write-file-atomic';
 import type { CodingTask } from '@rescue/datasets';
 import { InvalidInputError } from '@rescue/domain';
 import type { GenerationResult } from './generate-task';
@@ -33,9 +34,7 @@ export class FsGenerationStore implements GenerationStore {
 
   private async put(path: string, value: unknown): Promise<void> {
     await mkdir(join(path, '..'), { recursive: true });
-    const tmp = `${path}.${randomBytes(4).toString('hex')}.tmp`;
-    await writeFile(tmp, JSON.stringify(value));
-    await rename(tmp, path);
+    await writeFileAtomic(path, JSON.stringify(value));
   }
 
   private async get<T>(path: string): Promise<T | undefined> {

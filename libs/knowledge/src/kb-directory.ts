@@ -2,6 +2,7 @@ import { createHash, randomBytes } from 'node:crypto';
 import { existsSync } from 'node:fs';
 import { mkdir, readdir, readFile, rename, rm, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
+import writeFileAtomic from 'write-file-atomic';
 import { InvalidInputError, NotFoundError } from '@rescue/domain';
 import type { CodeExample, CweNode, KnowledgeDocument } from './kb-model';
 
@@ -72,6 +73,8 @@ export class KbDirectory {
     if (existsSync(join(target, 'manifest.json'))) {
       manifest = JSON.parse(await readFile(join(target, 'manifest.json'), 'utf8')) as KbManifest;
     } else {
+      // A version is a folder, which write-file-atomic (single files) cannot replace: it is
+      // assembled under a temporary name and renamed into place whole, so readers never see half.
       const tmp = join(this.root, 'versions', `.tmp-${version}-${randomBytes(4).toString('hex')}`);
       await mkdir(tmp, { recursive: true });
       try {
@@ -87,9 +90,7 @@ export class KbDirectory {
         throw err;
       }
     }
-    const pointerTmp = join(this.root, `${CURRENT}.${randomBytes(4).toString('hex')}.tmp`);
-    await writeFile(pointerTmp, `${version}\n`);
-    await rename(pointerTmp, join(this.root, CURRENT));
+    await writeFileAtomic(join(this.root, CURRENT), `${version}\n`);
     await this.prune(keep, version);
     return manifest;
   }

@@ -1,7 +1,8 @@
 import { existsSync } from 'node:fs';
-import { mkdir, readFile, rename, writeFile } from 'node:fs/promises';
+import { mkdir, readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { Client } from '@elastic/elasticsearch';
+import writeFileAtomic from 'write-file-atomic';
 import { ConfigError, InvalidInputError, NotFoundError, TransientUpstreamError } from '@rescue/domain';
 import type { Llm } from '@rescue/llm';
 import {
@@ -78,9 +79,7 @@ function checkCalibration(c: CalibrationFile, where: string): CalibrationFile {
 
 export async function writeCalibration(path: string, file: CalibrationFile): Promise<void> {
   await mkdir(join(path, '..'), { recursive: true });
-  const tmp = `${path}.${process.pid}.tmp`;
-  await writeFile(tmp, JSON.stringify(file, null, 2));
-  await rename(tmp, path);
+  await writeFileAtomic(path, JSON.stringify(file, null, 2));
 }
 
 export interface OpenedKb {

@@ -3,7 +3,7 @@ import type { CweEntry } from '@rescue/datasets';
 import type { CweId, FixRecord } from '@rescue/domain';
 import { type Llm, causeAnalysisTemplate, causeMergeTemplate, guidelineExtractTemplate, guidelineMergeTemplate, templateRef } from '@rescue/llm';
 import type { ClusterDistiller } from './kb-assembly';
-import { chunk, mapLimited } from './recursive-summarize';
+import { recursiveSummarize } from './recursive-summarize';
 
 export interface LlmDistillerOptions {
   /** The paper's b: at most this many items per summarization call. */
@@ -40,17 +40,10 @@ export function batchBy<T>(items: T[], b: number, size: (x: T) => number, maxCha
   return out;
 }
 
-/** Merges level by level in batches of `b` until one result is left (paper Algorithm 1). */
-async function mergeUp<S>(level: S[], b: number, concurrency: number, merge: (batch: S[]) => Promise<S>): Promise<S> {
-  let cur = level;
-  while (cur.length > 1) cur = await mapLimited(chunk(cur, b), concurrency, (batch) => (batch.length === 1 ? Promise.resolve(batch[0]) : merge(batch)));
-  return cur[0];
-}
-
 /**
- * RESCUE's LLM distillation of one cluster (paper §3.3): guidelines by the leaf prompt over
- * batches of (vulnerable code, fix diff) and the merge prompt up the levels; the cause by the
- * cause-analysis prompt per vulnerable function, merged the same way. Every answer is validated
+ * RESCUE's LLM distillation of one cluster (paper §3.3, Algorithm 1 by {@link recursiveSummarize}):
+ * guidelines by the leaf prompt over batches of (vulnerable code, fix diff) and the merge prompt up
+ * the levels; the cause by the cause-analysis prompt per vulnerable function, merged the same way. Every answer is validated
  * against its template's schema by the client, and cached by (model, template version, input), so
  * a rebuild calls the LLM only for what changed.
  */
@@ -65,11 +58,18 @@ export function llmDistiller(llm: Llm, options: LlmDistillerOptions): ClusterDis
         patch: clip(createTwoFilesPatch('before', 'after', r.before, r.after, '', '', { context: 3 })),
       }));
       const leafBatches = batchBy(cases, options.batchSize, (c) => c.vulnerableCode.length + c.patch.length, options.maxBatchChars);
-      const leaves = await mapLimited(leafBatches, options.concurrency, async (batch) => (await llm.run(guidelineExtractTemplate, { ...context, cases: batch })).value.guidelines);
-      const guidelines = await mergeUp(leaves, options.batchSize, options.concurrency, async (lists) => (await llm.run(guidelineMergeTemplate, { ...context, lists })).value.guidelines);
-
-      const perCase = await mapLimited(records, options.concurrency, async (r) => (await llm.run(causeAnalysisTemplate, { code: clip(r.before), language: r.language })).value.cause);
-      const cause = await mergeUp(perCase, options.batchSize, options.concurrency, async (causes) => (await llm.run(causeMergeTemplate, { ...context, causes })).value.cause);
+      const guidelines = await recursiveSummarize(
+        leafBatches,
+        options,
+        async (batch) => (await llm.run(guidelineExtractTemplate, { ...context, cases: batch })).value.guidelines,
+        async (lists) => (await llm.run(guidelineMergeTemplate, { ...context, lists })).value.guidelines,
+      );
+      const cause = await recursiveSummarize(
+        records,
+        options,
+        async (r) => (await llm.run(causeAnalysisTemplate, { code: clip(r.before), language: r.language })).value.cause,
+        async (causes) => (await llm.run(causeMergeTemplate, { ...context, causes })).value.cause,
+      );
       return { guidelines, cause, provenance: { mode: 'llm', model: options.model, templates } };
     },
   };

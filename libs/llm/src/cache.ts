@@ -1,10 +1,8 @@
-import { createHash, randomUUID } from 'node:crypto';
-import { mkdir, readFile, rename, rm, writeFile } from 'node:fs/promises';
+import { createHash } from 'node:crypto';
+import { mkdir, readFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import { InvalidInputError } from '@rescue/domain';
-
-/** A JSON value: what a cache entry may hold. */
-export type JsonValue = string | number | boolean | null | JsonValue[] | { [key: string]: JsonValue };
+import writeFileAtomic from 'write-file-atomic';
+import { InvalidInputError, type JsonValue, canonicalJson } from '@rescue/domain';
 
 /**
  * Where LLM answers are kept between runs (style.md C18). Keys come from {@link llmCacheKey}.
@@ -34,19 +32,6 @@ export function llmCacheKey(parts: LlmCacheKeyParts): string {
   return createHash('sha256')
     .update(canonicalJson({ k: KEY_FORMAT, model: parts.model, template: parts.template, input: parts.input }))
     .digest('hex');
-}
-
-/** JSON with object keys sorted and undefined members dropped, so equal values hash equally. */
-export function canonicalJson(value: JsonValue | undefined): string {
-  if (value === undefined) return 'null';
-  if (Array.isArray(value)) return `[${value.map((v) => canonicalJson(v)).join(',')}]`;
-  if (value !== null && typeof value === 'object') {
-    const keys = Object.keys(value)
-      .filter((k) => value[k] !== undefined)
-      .sort();
-    return `{${keys.map((k) => `${JSON.stringify(k)}:${canonicalJson(value[k])}`).join(',')}}`;
-  }
-  return JSON.stringify(value);
 }
 
 /** An in-process cache, for tests and one-shot CLI runs. Evicts the oldest entry beyond `maxEntries`. */
@@ -80,9 +65,9 @@ export class MemoryLlmCache implements LlmCache {
 const KEY_PATTERN = /^[0-9a-f]{64}$/;
 
 /**
- * One JSON file per key under `dir/<first two hex digits>/<key>.json`. Writes go to a unique temp
- * file that is then renamed over the target, so a reader sees either no entry or a whole one,
- * even when a worker dies mid-write or two workers write the same key.
+ * One JSON file per key under `dir/<first two hex digits>/<key>.json`, written atomically
+ * (write-file-atomic: a temp file renamed over the target), so a reader sees either no entry or a
+ * whole one, even when a worker dies mid-write or two workers write the same key.
  */
 export class FsLlmCache implements LlmCache {
   constructor(readonly dir: string) {}
@@ -111,16 +96,8 @@ export class FsLlmCache implements LlmCache {
 
   async set(key: string, value: JsonValue): Promise<void> {
     const target = this.pathOf(key);
-    const shard = join(this.dir, key.slice(0, 2));
-    await mkdir(shard, { recursive: true });
-    const temp = join(shard, `.${key}.${process.pid}.${randomUUID()}.tmp`);
-    try {
-      await writeFile(temp, JSON.stringify({ key, storedAt: new Date().toISOString(), value }), 'utf8');
-      await rename(temp, target);
-    } catch (err) {
-      await rm(temp, { force: true });
-      throw err;
-    }
+    await mkdir(join(this.dir, key.slice(0, 2)), { recursive: true });
+    await writeFileAtomic(target, JSON.stringify({ key, storedAt: new Date().toISOString(), value }));
   }
 
   private pathOf(key: string): string {

@@ -1,8 +1,8 @@
 import { z } from 'zod';
-import { type JsonValue, type LlmCache, llmCacheKey } from './cache';
+import { InvalidInputError, type JsonValue, float32FromBase64, float32ToBase64 } from '@rescue/domain';
+import { type LlmCache, llmCacheKey } from './cache';
 import { LLM_ROLES, type LlmRole, type TextRole } from './config';
 import { type LlmCallSite, LlmInvalidOutputError } from './errors';
-import { float32FromBase64, float32ToBase64 } from './float32';
 import {
   type EmbedOptions,
   emptyLlmStats,
@@ -135,9 +135,9 @@ export class CachedLlm implements Llm {
     hits.forEach((hit, i) => {
       const entry = cachedVectorEntry.safeParse(hit);
       if (!entry.success) return;
-      const vector = float32FromBase64(entry.data.vector);
+      const vector = cachedVector(entry.data.vector);
       // A vector of another length (the dimensions setting changed under the same key) is a miss.
-      if (vector.length === 0 || (dims !== undefined && vector.length !== dims)) return;
+      if (vector === undefined || vector.length === 0 || (dims !== undefined && vector.length !== dims)) return;
       vectors[i] = vector;
       cachedCount += 1;
     });
@@ -244,6 +244,16 @@ function emptyOwnStats(): OwnStats {
 function fromCached(entry: CachedTextEntry): Omit<LlmTextResult, 'cached'> {
   const { promptTokens, completionTokens } = entry.usage;
   return { text: entry.text, finishReason: entry.finishReason, model: entry.model, usage: { promptTokens, completionTokens, totalTokens: promptTokens + completionTokens } };
+}
+
+/** A cached vector, or undefined for a damaged entry: like any unreadable entry, a miss that the call rewrites. */
+function cachedVector(base64: string): Float32Array | undefined {
+  try {
+    return float32FromBase64(base64, 'cached embedding');
+  } catch (err) {
+    if (err instanceof InvalidInputError) return undefined;
+    throw err;
+  }
 }
 
 function messagesJson(messages: readonly ChatMessage[]): JsonValue {

@@ -1,11 +1,10 @@
 import { performance } from 'node:perf_hooks';
 import OpenAI from 'openai';
 import type { z } from 'zod';
-import { ConfigError, InvalidInputError } from '@rescue/domain';
+import { ConfigError, InvalidInputError, float32FromBase64 } from '@rescue/domain';
 import { classifyLlmError } from './classify-error';
 import { describeLlmConfig, LLM_ROLES, redactSecret, type LlmConfig, type LlmRole, type TextRole } from './config';
 import { type LlmCallSite, LlmInvalidOutputError, LlmRefusalError, LlmTruncatedError } from './errors';
-import { float32FromBase64 } from './float32';
 import {
   emptyLlmStats,
   type EmbedOptions,
@@ -229,7 +228,7 @@ export class LlmClient implements Llm {
       const raw: unknown = item.embedding;
       // The SDK decodes base64 only when it chose the format itself; a string here means a server
       // sent base64 anyway, which we decode rather than reject.
-      const vector = typeof raw === 'string' ? float32FromBase64(raw) : isNumberArray(raw) ? Float32Array.from(raw) : undefined;
+      const vector = typeof raw === 'string' ? decodeVector(raw, site, item.index) : isNumberArray(raw) ? Float32Array.from(raw) : undefined;
       if (vector === undefined || !Number.isInteger(item.index) || item.index < 0 || item.index >= input.length) {
         throw new LlmInvalidOutputError(`embeddings from ${site.model}: malformed item at index ${String(item.index)}`, site, 'shape');
       }
@@ -332,4 +331,14 @@ function toSdkMessages(messages: readonly ChatMessage[]): OpenAI.Chat.ChatComple
 
 function isNumberArray(value: unknown): value is number[] {
   return Array.isArray(value) && value.every((x) => typeof x === 'number');
+}
+
+/** A base64 vector from the server; one that does not decode is the server's malformed output, not our input. */
+function decodeVector(base64: string, site: LlmCallSite, index: number): Float32Array {
+  try {
+    return float32FromBase64(base64, `embedding ${index} from ${site.model}`);
+  } catch (err) {
+    if (err instanceof InvalidInputError) throw new LlmInvalidOutputError(`embeddings from ${site.model}: ${err.message}`, site, 'shape');
+    throw err;
+  }
 }

@@ -1,6 +1,5 @@
 import { z } from 'zod';
-import { InvalidInputError } from '@rescue/domain';
-import type { JsonValue } from './cache';
+import { InvalidInputError, type JsonValue } from '@rescue/domain';
 import { type LlmCallSite, LlmInvalidOutputError } from './errors';
 import type { Llm, LlmStructuredResult, StructuredCallOptions } from './llm';
 import { type ChatMessage, type PromptTemplate, templateRef } from './prompts/template';

@@ -1,7 +1,7 @@
 import { mkdtemp, readdir, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { canonicalJson, createLlmCache, FsLlmCache, llmCacheKey, MemoryLlmCache } from '@rescue/llm';
+import { createLlmCache, FsLlmCache, llmCacheKey, MemoryLlmCache } from '@rescue/llm';
 
 // The cache stores and keys. How calls use them is in cached-llm.spec.ts.
 
@@ -23,8 +23,12 @@ describe('llmCacheKey', () => {
     expect(llmCacheKey({ ...base, input: { lists: [['a'], ['b']] } })).not.toBe(llmCacheKey({ ...base, input: { lists: [['b'], ['a']] } }));
   });
 
-  it('canonicalJson sorts keys at every depth', () => {
-    expect(canonicalJson({ b: 1, a: { d: [1, { f: 1, e: 2 }], c: null } })).toBe('{"a":{"c":null,"d":[1,{"e":2,"f":1}]},"b":1}');
+  it('keeps the keys it derived before canonicalJson moved to libs/domain (cache folders written then still hit)', () => {
+    expect(llmCacheKey(base)).toBe('d1c3a92d9a3af6b7baa518bd9fffef0de0b20d0428c0c9b44412fa4def82416d');
+    expect(llmCacheKey({ model: 'm', template: 'guideline-merge@v1', input: { cwe: 'CWE-79', lists: [['a', 'b'], ['c']], z: { $schema: 'x', b: null, a: [1, 2.5, true] } } })).toBe(
+      'c28252290bf97458cc842fb8124f533966acb6339f35c7ed7aa47ec5a417478e',
+    );
+    expect(llmCacheKey({ model: 'emb', template: 'adhoc:embedding', input: { text: 'hello', dimensions: null } })).toBe('004b620c8f93e3d7adf4f54a81283e6a77c98272e22451df0862499037a4d998');
   });
 });
 

@@ -1,7 +1,8 @@
-import { createHash, randomBytes } from 'node:crypto';
-import { mkdir, readdir, readFile, rename, rm, writeFile } from 'node:fs/promises';
+import { createHash } from 'node:crypto';
+import { mkdir, readdir, readFile, rm } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { Redis } from 'ioredis';
+import writeFileAtomic from 'write-file-atomic';
 import { InvalidInputError } from '@rescue/domain';
 import type { CodeExample, CweNode } from '@rescue/knowledge';
 
@@ -31,7 +32,7 @@ const safeBuild = (id: string): string => {
 };
 
 /**
- * A staged cluster read back. Writes are whole (rename, HSET), so a corrupt one was damaged
+ * A staged cluster read back. Writes are whole (write-file-atomic, HSET), so a corrupt one was damaged
  * afterwards: the message names it, and retrying reads the same bytes, hence invalid input.
  */
 function parseCluster(text: string, where: string): ClusterResult {
@@ -52,10 +53,7 @@ export class FsBuildStaging implements BuildStaging {
   async put(buildId: string, result: ClusterResult): Promise<void> {
     const dir = this.dir(buildId);
     await mkdir(dir, { recursive: true });
-    const target = join(dir, fileOf(result.node.id));
-    const tmp = `${target}.${randomBytes(4).toString('hex')}.tmp`;
-    await writeFile(tmp, JSON.stringify(result));
-    await rename(tmp, target);
+    await writeFileAtomic(join(dir, fileOf(result.node.id)), JSON.stringify(result));
   }
 
   async all(buildId: string): Promise<ClusterResult[]> {

@@ -1,3 +1,4 @@
+import { InvalidInputError } from '@rescue/domain';
 import { HashingEmbedder, LsaEmbedder, SeededRandom, cosine, sameEmbedder, tokenize } from '@rescue/retrieval';
 
 /** The raw bits of a vector, so "identical" means bit-identical (not merely toBeCloseTo). */
@@ -140,9 +141,27 @@ describe('LsaEmbedder', () => {
       expect(sameEmbedder(other.describe(), d)).toBe(false);
     });
 
+    it('keeps the fingerprint it had before canonicalJson moved to libs/domain (KB version ids hash it)', () => {
+      const stored = {
+        format: 'rescue-lsa',
+        version: 1,
+        tokenizerVersion: 1,
+        tokenizer: { keepJoined: true, stopWords: ['a', 'an', 'and', 'are', 'as', 'at', 'be', 'been', 'being', 'but', 'by', 'can', 'could', 'did', 'do', 'does', 'for', 'from', 'had', 'has', 'have', 'he', 'her', 'his', 'how', 'if', 'in', 'into', 'is', 'it', 'its', 'may', 'might', 'of', 'on', 'or', 'our', 'she', 'should', 'so', 'such', 'than', 'that', 'the', 'their', 'them', 'then', 'there', 'these', 'they', 'this', 'those', 'to', 'was', 'we', 'were', 'what', 'when', 'where', 'which', 'while', 'who', 'will', 'with', 'would', 'you', 'your'], minLength: 2, maxLength: 48 },
+        params: { requestedDimensions: 2, seed: 1, minDf: 2, maxVocab: 30000, oversampling: 10, powerIterations: 2, sigmaExponent: -0.5 },
+        corpusSize: 4,
+        dimensions: 2,
+        vocabulary: ['input', 'users', 'id', 'path'],
+        singularValues: [1.5807249531378516, 1.1406362232220104],
+        idf: '+I+cP/iPnD+8YsE/vGLBPw==',
+        projection: 'TVffPgIkoT5NV98+AiShvkTDtT5FHhW/RMO1PkUeFT8=',
+      };
+      expect(LsaEmbedder.fromJSON({ ...stored, format: 'rescue-lsa', version: 1 }).describe().params.sha256).toBe('5ac6c60dab8ef1d1e4c484c9db73a04f6adfed16d5dccb609bfa8f5a1a88903f');
+    });
+
     it('rejects a damaged or incompatible model', () => {
       const json = model.toJSON();
-      expect(() => LsaEmbedder.fromJSON({ ...json, projection: json.projection.slice(0, 16) })).toThrow(/values, expected/);
+      expect(() => LsaEmbedder.fromJSON({ ...json, projection: json.projection.slice(0, 16) })).toThrow(InvalidInputError);
+      expect(() => LsaEmbedder.fromJSON({ ...json, projection: json.projection.slice(0, 16) })).toThrow(/LSA model projection: .* values, expected/);
       expect(() => LsaEmbedder.fromJSON({ ...json, tokenizerVersion: 999 })).toThrow(/tokenizer v999/);
       expect(() => LsaEmbedder.fromJSON({ ...json, vocabulary: 'x' } as unknown as typeof json)).toThrow(/not a valid LSA model/);
     });

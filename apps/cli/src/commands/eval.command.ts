@@ -1,6 +1,7 @@
 import { writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { Command } from 'commander';
+import pMap from 'p-map';
 import { llmEnv, loadConfig } from '@rescue/config';
 import { type CodingTask, type CweEntry, readCweCatalog } from '@rescue/datasets';
 import { ConfigError, type CweId, InvalidInputError } from '@rescue/domain';
@@ -23,7 +24,7 @@ import {
   seenCwes,
 } from '@rescue/evaluation';
 import { analyzeTask, errorClass } from '@rescue/generation';
-import { type OpenedKb, mapLimited, offlineQuery } from '@rescue/knowledge';
+import { type OpenedKb, offlineQuery } from '@rescue/knowledge';
 import { llmFromEnv } from '@rescue/llm';
 import { DEFAULT_GATE_FIT, type RetrievalQuery, ordinaryTaskFiles, ordinaryTaskTerms, parseFacetNames } from '@rescue/retrieval';
 import { Slicer } from '@rescue/slicing';
@@ -59,7 +60,7 @@ function queryMaker(mode: string, concurrency: number): { queries: (tasks: Codin
     failures,
     queries: async (tasks) => {
       const s = await slicer;
-      const made = await mapLimited(tasks, llm ? concurrency : 1, async (task): Promise<RetrievalQuery | undefined> => {
+      const made = await pMap(tasks, async (task): Promise<RetrievalQuery | undefined> => {
         if (!llm) return offlineQuery(task, s);
         try {
           return (await analyzeTask(task, llm, { temperature: 0, style: 'chat', apiCalls: (language, code) => s.apiReferences(language as CodingTask['language'], code) })).query;
@@ -69,7 +70,7 @@ function queryMaker(mode: string, concurrency: number): { queries: (tasks: Codin
           process.stderr.write(`rescue: analysis of ${task.id} failed (${cls}): ${(err as Error).message}\n`);
           return undefined;
         }
-      });
+      }, { concurrency: llm ? concurrency : 1 });
       return new Map(tasks.map((t, i) => [t.id, made[i]]).filter((e): e is [string, RetrievalQuery] => e[1] !== undefined));
     },
   };

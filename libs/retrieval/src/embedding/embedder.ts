@@ -1,5 +1,4 @@
-/** A JSON value: what {@link Embedder.describe} may contain, so it can be stored with a KB as is. */
-export type JsonValue = string | number | boolean | null | JsonValue[] | { [key: string]: JsonValue };
+import { type JsonValue, canonicalJson } from '@rescue/domain';
 
 /**
  * The identity and parameters of an embedder, stored with a knowledge base. Vectors from two
@@ -37,15 +36,5 @@ export interface Embedder {
 
 /** Whether vectors of two described embedders can be compared (deep equality of the descriptions). */
 export function sameEmbedder(a: EmbedderDescription, b: EmbedderDescription): boolean {
-  return canonicalJson(a as unknown as JsonValue) === canonicalJson(b as unknown as JsonValue);
-}
-
-/** JSON with object keys sorted, so equal values give equal strings whatever the key order. */
-export function canonicalJson(value: JsonValue): string {
-  if (Array.isArray(value)) return `[${value.map(canonicalJson).join(',')}]`;
-  if (value !== null && typeof value === 'object') {
-    const keys = Object.keys(value).sort();
-    return `{${keys.map((k) => `${JSON.stringify(k)}:${canonicalJson(value[k])}`).join(',')}}`;
-  }
-  return JSON.stringify(value);
+  return canonicalJson(a) === canonicalJson(b);
 }

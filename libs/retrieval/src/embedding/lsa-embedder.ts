@@ -1,10 +1,10 @@
 import { createHash } from 'node:crypto';
 import { z } from 'zod';
-import { InvalidInputError } from '@rescue/domain';
-import { canonicalJson, type Embedder, type EmbedderDescription, type JsonValue } from './embedder';
+import { InvalidInputError, canonicalJson, float32FromBase64, float32ToBase64 } from '@rescue/domain';
+import type { Embedder, EmbedderDescription } from './embedder';
 import { type CsrMatrix, randomizedSvd } from './linalg';
 import { type ResolvedTokenizeOptions, resolveTokenizeOptions, TOKENIZER_VERSION, tokenize, type TokenizeOptions } from './text-tokens';
-import { float32FromBase64, float32ToBase64, l2NormalizeToFloat32 } from './vectors';
+import { l2NormalizeToFloat32 } from './vectors';
 
 /** Options of {@link LsaEmbedder.fit}. */
 export interface LsaFitOptions {
@@ -238,8 +238,8 @@ export class LsaEmbedder implements Embedder {
     }
     if (m.singularValues.length !== m.dimensions) throw new InvalidInputError(`LSA model has ${m.singularValues.length} singular values for ${m.dimensions} dimensions`);
     if (new Set(m.vocabulary).size !== m.vocabulary.length) throw new InvalidInputError('LSA model vocabulary has duplicate terms');
-    const idf = float32FromBase64(m.idf, m.vocabulary.length);
-    const projection = float32FromBase64(m.projection, m.vocabulary.length * m.dimensions);
+    const idf = float32FromBase64(m.idf, 'LSA model idf', m.vocabulary.length);
+    const projection = float32FromBase64(m.projection, 'LSA model projection', m.vocabulary.length * m.dimensions);
     return new LsaEmbedder(m.params, { ...m.tokenizer }, m.corpusSize, m.dimensions, m.vocabulary, m.singularValues, idf, projection);
   }
 
@@ -271,7 +271,7 @@ export class LsaEmbedder implements Embedder {
    */
   describe(): EmbedderDescription {
     this.fingerprint ??= createHash('sha256')
-      .update(canonicalJson(this.toJSON() as unknown as JsonValue))
+      .update(canonicalJson(this.toJSON()))
       .digest('hex');
     return {
       id: this.id,

@@ -32,28 +32,3 @@ export function l2NormalizeToFloat32(v: ArrayLike<number>): Float32Array {
   for (let i = 0; i < v.length; i += 1) out[i] = v[i] * inv;
   return out;
 }
-
-/** Little-endian base64 of a Float32Array; endianness is fixed so stored models move between machines. */
-export function float32ToBase64(values: Float32Array): string {
-  const bytes = Buffer.alloc(values.length * 4);
-  for (let i = 0; i < values.length; i += 1) bytes.writeFloatLE(values[i], i * 4);
-  return bytes.toString('base64');
-}
-
-/**
- * Inverse of {@link float32ToBase64}.
- *
- * @throws RangeError when the decoded byte count is not a multiple of 4, or differs from
- * `expectedLength` × 4 when given.
- */
-export function float32FromBase64(text: string, expectedLength?: number): Float32Array {
-  const bytes = Buffer.from(text, 'base64');
-  if (bytes.length % 4 !== 0) throw new RangeError(`base64 float32 data has ${bytes.length} bytes, not a multiple of 4`);
-  const n = bytes.length / 4;
-  if (expectedLength !== undefined && n !== expectedLength) {
-    throw new RangeError(`base64 float32 data has ${n} values, expected ${expectedLength}`);
-  }
-  const out = new Float32Array(n);
-  for (let i = 0; i < n; i += 1) out[i] = bytes.readFloatLE(i * 4);
-  return out;
-}

@@ -1,0 +1,31 @@
+import { InvalidInputError } from './errors';
+
+// Little-endian float32 as base64: the wire format of OpenAI embeddings, of cached vectors and of
+// the local embedder's stored model. The byte order is fixed so stored data moves between machines.
+
+const BASE64 = /^[A-Za-z0-9+/_-]*={0,2}$/;
+
+export function float32ToBase64(values: Float32Array): string {
+  const bytes = Buffer.alloc(values.length * 4);
+  for (let i = 0; i < values.length; i += 1) bytes.writeFloatLE(values[i], i * 4);
+  return bytes.toString('base64');
+}
+
+/**
+ * Inverse of {@link float32ToBase64}. `what` names the data in the error (`"LSA model idf"`), since
+ * a bad vector is only ever found far from where it was written.
+ *
+ * @throws InvalidInputError when the text is not base64, its byte count is not a multiple of 4,
+ * or it holds another number of values than `expectedLength` (when given).
+ */
+export function float32FromBase64(text: string, what: string, expectedLength?: number): Float32Array {
+  // Buffer.from skips characters outside the alphabet; refusing them keeps garbage from decoding into a vector.
+  if (!BASE64.test(text)) throw new InvalidInputError(`${what}: not base64 (${JSON.stringify(text.slice(0, 40))}${text.length > 40 ? '…' : ''})`);
+  const bytes = Buffer.from(text, 'base64');
+  if (bytes.length % 4 !== 0) throw new InvalidInputError(`${what}: base64 float32 data has ${bytes.length} bytes, not a multiple of 4`);
+  const n = bytes.length / 4;
+  if (expectedLength !== undefined && n !== expectedLength) throw new InvalidInputError(`${what}: base64 float32 data has ${n} values, expected ${expectedLength}`);
+  const out = new Float32Array(n);
+  for (let i = 0; i < n; i += 1) out[i] = bytes.readFloatLE(i * 4);
+  return out;
+}
