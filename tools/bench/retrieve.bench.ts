@@ -74,7 +74,7 @@ async function main(): Promise<void> {
       const t = performance.now();
       await LanceKnowledgeIndex.write(scaledDir, rn, re, rd);
       const writeS = (performance.now() - t) / 1000;
-      const retriever = new CweRetriever(new MemoryKnowledgeIndex(await LanceKnowledgeIndex.open(scaledDir)), embedder, facts, { ...DEFAULT_CODE_LEVEL, topK: 4, ranker: DEFAULT_RANKER, gate });
+      const retriever = new CweRetriever(new MemoryKnowledgeIndex(await LanceKnowledgeIndex.open(scaledDir), process.env.BENCH_MEMORY_ROWS ? Number(process.env.BENCH_MEMORY_ROWS) : undefined), embedder, facts, { ...DEFAULT_CODE_LEVEL, topK: 4, ranker: DEFAULT_RANKER, gate });
       for (const q of queries.slice(0, 5)) await retriever.retrieve(q);
       const cwe: number[] = [];
       const code: number[] = [];
@@ -92,6 +92,7 @@ async function main(): Promise<void> {
       const qps = (ROUNDS * queries.length) / ((performance.now() - t0) / 1000);
       const f = (xs: number[]) => `p50 ${pct(xs, 0.5).toFixed(1).padStart(6)} ms  p99 ${pct(xs, 0.99).toFixed(1).padStart(6)} ms`;
       process.stdout.write(`  ${String(scale).padStart(3)}× (${rn.length} nodes, ${re.length} examples, ${rd.length} documents; index written in ${writeS.toFixed(1)} s): ${qps.toFixed(1)} queries/s\n`);
+      process.stdout.write(`       memory: rss ${(process.memoryUsage().rss / 2 ** 20).toFixed(0)} MB, heap ${(process.memoryUsage().heapUsed / 2 ** 20).toFixed(0)} MB\n`);
       process.stdout.write(`       CWE level  ${f(cwe)}\n       code level ${f(code)}\n       whole      ${f(total)}\n`);
     }
   } finally {
