@@ -35,6 +35,13 @@ export const KbBuildSpec = z.object({
   embedder: z.enum(['local', 'llm']).default('local'),
   /** Also publish to Elasticsearch under this prefix: the indexer's own ELASTICSEARCH_URL (URLs carry credentials, which never travel in job data). */
   elasticsearchPrefix: z.string().regex(/^[a-z0-9][a-z0-9_-]{0,63}$/, 'lowercase letters, digits, _ and -').optional(),
+  /**
+   * Which sources the operator vouches for, by path as the workers see them (a file, or a folder
+   * covering what is under it); the rest have their kind's default trust (docs/kb-poisoning.md).
+   */
+  trust: z.object({ trusted: z.array(z.string().min(1)).max(1000), untrusted: z.array(z.string().min(1)).max(1000) }).optional(),
+  /** Ids of quarantined items an operator released (`rescue kb quarantine release`), read from the KB folder when the build started. */
+  releasedIds: z.array(z.string().regex(/^[0-9a-f]{32}$/, 'expected a 32-hex-digit quarantine id')).max(100_000).optional(),
 });
 
 export const DatasetIngestPayload = z.object({

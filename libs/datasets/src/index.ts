@@ -15,3 +15,4 @@ export * from './ingest-run';
 export * from './memory-record-store';
 export * from './task-files';
 export * from './codeql-help';
+export * from './screening';

@@ -14,11 +14,20 @@ export interface ChangedLines {
 /** Where a record came from: a fix-pair dataset format, or a knowledge source read into fix pairs. */
 export type DatasetFormat = 'sven' | 'safecoder' | 'generic' | 'codeql' | 'cwe-catalog';
 
+/**
+ * How far a source's text may be believed (OWASP LLM04, data poisoning). Every source is screened
+ * either way; only a `trusted` source's free text (commit messages, descriptions, advice) may be
+ * quoted verbatim into the KB's guidelines and causes.
+ */
+export type SourceTrust = 'trusted' | 'untrusted';
+
 /** Where a record was read: enough to find the line again. */
 export interface RecordOrigin {
   file: string;
   line: number;
   format: DatasetFormat;
+  /** The trust of its source in the build that read it (absent on records stored before trust existed: untrusted). */
+  trust?: SourceTrust;
 }
 
 /**

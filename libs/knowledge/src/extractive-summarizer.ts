@@ -1,5 +1,5 @@
 import type { CweEntry } from '@rescue/datasets';
-import type { FixRecord, Language } from '@rescue/domain';
+import type { FixRecord, Language, SourceTrust } from '@rescue/domain';
 
 /**
  * The no-LLM distillation: guidelines are sentences the sources already contain, chosen and
@@ -7,7 +7,17 @@ import type { FixRecord, Language } from '@rescue/domain';
  * the node's language first), then the catalogue's mitigations (implementation before design).
  * Commit messages are not guidelines: their subjects say what one fix did ("Fixed two file sizes
  * issues:."), not what to do, and they are free text anyone with a fix in the data wrote.
+ *
+ * Trust decides what may be quoted at all (OWASP LLM04): a record's free text (its description)
+ * reaches a cause only when its source is trusted ({@link quotableRecordText}); advice comes from
+ * CodeQL help and the catalogue, whose untrusted copies the caller leaves out of `advice` and
+ * `entry`. Function names are quoted only when they look like identifiers.
  */
+
+/** Whether a record's free text (description, commit message) may be quoted verbatim into the KB: only from a trusted source. */
+export const quotableRecordText = (record: Pick<FixRecord, 'origin'>): boolean => record.origin.trust === 'trusted';
+
+const IDENTIFIER = /^[A-Za-z_$][\w$.:<>~-]{0,80}$/;
 
 const MAX_GUIDELINES = 8;
 
@@ -62,6 +72,8 @@ const HEDGE = /^(while|although|though|note|this|these|in general|for example|ho
 export interface Advice {
   text: string;
   language?: Language;
+  /** The trust of the source it came from; untrusted advice is never quoted. */
+  trust?: SourceTrust;
 }
 
 export interface ExtractiveSummary {
@@ -86,6 +98,7 @@ function adviceSentences(text: string): string[] {
  */
 export function extractiveSummary(entry: CweEntry | undefined, records: FixRecord[], language?: Language, advice: Advice[] = [], isGeneric: (sentence: string) => boolean = () => false): ExtractiveSummary {
   const sources: ExtractiveSummary['sources'] = [];
+  advice = advice.filter((a) => a.trust !== 'untrusted');
   const sameLanguage = advice.filter((a) => language !== undefined && a.language === language).flatMap((a) => adviceSentences(a.text));
   const otherAdvice = advice.filter((a) => language === undefined || a.language !== language).flatMap((a) => adviceSentences(a.text).filter((s) => !mentionsOtherLanguage(s, language)));
   const fromCatalog: string[] = [];
@@ -105,11 +118,12 @@ export function extractiveSummary(entry: CweEntry | undefined, records: FixRecor
   if (sameLanguage.length + otherAdvice.length > 0 && guidelines.some((g) => [...sameLanguage, ...otherAdvice].includes(g))) sources.push('codeql');
   if (guidelines.some((g) => fromCatalog.includes(g))) sources.push('catalog');
   let cause: string;
-  if (entry) {
+  // A description the screen emptied leaves nothing to quote: the records' own words then, as without an entry.
+  if (entry?.description) {
     cause = [entry.description, entry.extendedDescription ? firstSentence(entry.extendedDescription) : ''].filter(Boolean).join(' ');
   } else {
-    const fns = [...new Set(records.map((r) => r.functionName).filter(Boolean))].slice(0, 5);
-    const descriptions = dedupeSentences(records.map((r) => r.description ?? '').filter(Boolean)).slice(0, 2);
+    const fns = [...new Set(records.map((r) => r.functionName).filter((f): f is string => f !== undefined && IDENTIFIER.test(f)))].slice(0, 5);
+    const descriptions = dedupeSentences(records.filter(quotableRecordText).map((r) => r.description ?? '').filter(Boolean)).slice(0, 2);
     if (descriptions.length > 0) sources.push('descriptions');
     cause = `Code fixed for ${records[0]?.cwe ?? 'this weakness'}${fns.length ? ` in ${fns.join(', ')}` : ''}.${descriptions.length ? ` ${descriptions.join(' ')}` : ''}`;
   }

@@ -11,3 +11,5 @@ export * from './sources/codeql-records';
 export * from './sources/catalog-records';
 export * from './sources/knowledge-documents';
 export * from './kb-reader';
+export * from './quarantine/quarantine-store';
+export * from './quarantine/screen-knowledge';

@@ -1,11 +1,13 @@
 import type { CweEntry } from '@rescue/datasets';
-import type { CweId, FixRecord } from '@rescue/domain';
+import type { CweId, FixRecord, SourceTrust } from '@rescue/domain';
 import { searchText } from '@rescue/retrieval';
 import type { SliceDocument } from '@rescue/slicing';
 import { type Advice, extractiveSummary, genericMitigations } from './extractive-summarizer';
 import { type ClusterBy, type CodeExample, type CweNode, type CwePriors, type KnowledgeDocument, type Provenance, clusterKey, cweNodeId } from './kb-model';
 import type { VulnerableExample } from './sources/codeql-records';
 import { descriptionDocuments } from './sources/knowledge-documents';
+import type { QuarantineEntry } from './quarantine/quarantine-store';
+import { DEFAULT_SCREEN_POLICY, type ScreenPolicy, screenDistilled } from './quarantine/screen-knowledge';
 
 /** Writes a cluster's guidelines and cause, saying how; the extractive one needs no LLM. */
 export interface ClusterDistiller {
@@ -17,12 +19,21 @@ export interface ClusterDistiller {
 export interface DistillContext {
   advice: Advice[];
   isGeneric?: (sentence: string) => boolean;
+  /** What the distilled text is screened with (who is trusted, what was released); the default releases nothing. */
+  screen?: ScreenPolicy;
+  /** False when the catalogue is untrusted: its mitigations and descriptions are then never quoted. */
+  quoteCatalog?: boolean;
+}
+
+/** The trust of a node's distilled text: trusted only when every record and piece of advice it may quote is. */
+function distilledTrust(records: FixRecord[], advice: Advice[]): SourceTrust {
+  return records.every((r) => r.origin.trust === 'trusted') && advice.every((a) => a.trust !== 'untrusted') ? 'trusted' : 'untrusted';
 }
 
 export const extractiveDistiller: ClusterDistiller = {
   mode: 'extractive',
   async distill(_cwe, records, entry, context) {
-    const s = extractiveSummary(entry, records, records[0]?.language, context?.advice, context?.isGeneric);
+    const s = extractiveSummary(context?.quoteCatalog === false ? undefined : entry, records, records[0]?.language, context?.advice, context?.isGeneric);
     return { guidelines: s.guidelines, cause: s.cause, provenance: { mode: 'extractive', sources: s.sources } };
   },
 };
@@ -49,7 +60,7 @@ export function groupClusters(records: FixRecord[], by: ClusterBy): Map<string, 
 
 /** The CodeQL advice a cluster's distiller may quote: the recommendations of queries tagged with the CWE. */
 export function adviceFor(cwe: CweId, documents: KnowledgeDocument[]): Advice[] {
-  return documents.filter((d) => d.kind === 'codeql-help' && d.guidance && d.cwes.includes(cwe)).map((d) => ({ text: d.guidance as string, language: d.language }));
+  return documents.filter((d) => d.kind === 'codeql-help' && d.guidance && d.cwes.includes(cwe)).map((d) => ({ text: d.guidance as string, language: d.language, ...(d.trust ? { trust: d.trust } : {}) }));
 }
 
 /** One cluster's CWE node and its examples: the summarize stage's unit of work, in both runners. */
@@ -61,10 +72,15 @@ export async function summarizeCluster(
   clusterBy: ClusterBy,
   distiller: ClusterDistiller,
   context?: DistillContext,
-): Promise<{ node: CweNode; examples: CodeExample[] }> {
+): Promise<{ node: CweNode; examples: CodeExample[]; withheld: QuarantineEntry[] }> {
   const { cwe, language } = records[0];
-  const summary = await distiller.distill(cwe, records, entry, context);
-  const examples = records.map((r) => toExample(r, key, slices.get(r.id)));
+  const policy = context?.screen ?? DEFAULT_SCREEN_POLICY;
+  const distilled = await distiller.distill(cwe, records, entry, context);
+  // The screen at distillation: whatever the distiller wrote (an LLM can be talked into repeating
+  // an instruction it read in a fix) is screened before it becomes the node's advice.
+  const screened = screenDistilled({ id: key, cwe, language: clusterBy === 'cwe' ? undefined : language }, distilled, distilledTrust(records, context?.advice ?? []), policy);
+  const summary = { ...distilled, guidelines: screened.guidelines, cause: screened.cause };
+  const examples = records.map((r) => toExample(r, key, slices.get(r.id), policy));
   const node: CweNode = {
     id: key,
     cwe,
@@ -78,7 +94,7 @@ export async function summarizeCluster(
     exampleIds: examples.map((e) => e.id),
     provenance: summary.provenance,
   };
-  return { node, examples };
+  return { node, examples, withheld: screened.entries };
 }
 
 /** What ranking needs to know about a weakness from the catalogue (see {@link CwePriors}). */
@@ -105,6 +121,10 @@ export function cweLevelNodes(input: {
   documents: KnowledgeDocument[];
   includeCatalog: boolean;
   isGeneric?: (sentence: string) => boolean;
+  screen?: ScreenPolicy;
+  quoteCatalog?: boolean;
+  /** Receives what the screen held back of these nodes' guidelines and causes. */
+  onWithheld?: (entries: QuarantineEntry[]) => void;
 }): CweNode[] {
   const cwes = new Set<CweId>([...input.clusterNodes.map((n) => n.cwe), ...input.examples.map((e) => e.cwe), ...input.documents.flatMap((d) => d.cwes)]);
   if (input.includeCatalog) for (const id of input.catalog.keys()) cwes.add(id);
@@ -120,7 +140,11 @@ export function cweLevelNodes(input: {
       continue;
     }
     const own = input.examples.filter((e) => e.cweNodeId === id);
-    const s = extractiveSummary(entry, [], undefined, adviceFor(cwe, input.documents), input.isGeneric);
+    const advice = adviceFor(cwe, input.documents);
+    const extracted = extractiveSummary(input.quoteCatalog === false ? undefined : entry, [], undefined, advice, input.isGeneric);
+    const screened = screenDistilled({ id, cwe }, extracted, distilledTrust([], advice), input.screen ?? DEFAULT_SCREEN_POLICY);
+    if (screened.entries.length > 0) input.onWithheld?.(screened.entries);
+    const s = { ...extracted, guidelines: screened.guidelines, cause: screened.cause };
     out.push({
       id,
       cwe,
@@ -175,16 +199,22 @@ export function completeKnowledge(input: {
   catalog: Map<CweId, CweEntry>;
   clusterBy: ClusterBy;
   includeCatalog: boolean;
-}): AssembledKnowledge {
+  screen?: ScreenPolicy;
+  quoteCatalog?: boolean;
+}): AssembledKnowledge & { withheld: QuarantineEntry[] } {
   const clusterNodes = [...input.clusterNodes].sort((a, b) => (a.id < b.id ? -1 : 1));
   const byNode = (a: CodeExample, b: CodeExample): number => (a.cweNodeId < b.cweNodeId ? -1 : a.cweNodeId > b.cweNodeId ? 1 : a.id < b.id ? -1 : a.id > b.id ? 1 : 0);
   const examples = [...[...input.clusterExamples].sort(byNode), ...vulnerableExamples(input.vulnerableOnly, new Set(clusterNodes.map((n) => n.id)), input.clusterBy)];
   const documents = [...input.sourceDocuments, ...descriptionDocuments({ examples, helps: [], catalog: new Map() })].sort((a, b) => (a.id < b.id ? -1 : 1));
-  const nodes = [...clusterNodes, ...cweLevelNodes({ clusterNodes, examples, catalog: input.catalog, documents, includeCatalog: input.includeCatalog, isGeneric: genericMitigations(input.catalog.values()) })];
-  return { nodes, examples, documents };
+  const withheld: QuarantineEntry[] = [];
+  const nodes = [
+    ...clusterNodes,
+    ...cweLevelNodes({ clusterNodes, examples, catalog: input.catalog, documents, includeCatalog: input.includeCatalog, isGeneric: genericMitigations(input.catalog.values()), screen: input.screen, quoteCatalog: input.quoteCatalog, onWithheld: (e) => withheld.push(...e) }),
+  ];
+  return { nodes, examples, documents, withheld };
 }
 
-function toExample(r: FixRecord, nodeId: string, slice: SliceDocument | undefined): CodeExample {
+function toExample(r: FixRecord, nodeId: string, slice: SliceDocument | undefined, policy: ScreenPolicy): CodeExample {
   const sliced = slice?.status === 'sliced' ? slice : undefined;
   const apiNames = sliced ? [...new Set([...sliced.secure.apiCalls, ...sliced.vulnerable.apiCalls].flatMap((c) => [c.callee, c.name]))].sort() : [];
   return {
@@ -204,5 +234,7 @@ function toExample(r: FixRecord, nodeId: string, slice: SliceDocument | undefine
     searchText: searchText([r.before, r.after, r.description ?? '', r.commitMessage?.split('\n')[0] ?? ''].join('\n')),
     kind: 'fix',
     source: r.origin.format,
+    ...(r.origin.trust ? { trust: r.origin.trust } : {}),
+    ...(policy.released.has(r.id) ? { released: true } : {}),
   };
 }

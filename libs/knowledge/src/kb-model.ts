@@ -1,4 +1,4 @@
-import type { CweId, DatasetFormat, Language } from '@rescue/domain';
+import type { CweId, DatasetFormat, Language, SourceTrust } from '@rescue/domain';
 
 /** How a CWE node's text was written: by an LLM (model + template versions), extracted, or catalogue only. */
 export type Provenance =
@@ -68,6 +68,10 @@ export interface CodeExample {
   kind?: 'fix' | 'vulnerable';
   /** Which kind of source it came from (a fix-pair dataset, CodeQL's help, the CWE catalogue). */
   source?: DatasetFormat;
+  /** The trust of that source in the build (see docs/kb-poisoning.md). */
+  trust?: SourceTrust;
+  /** Set when the screen held it back and an operator released it (`rescue kb quarantine release`). */
+  released?: boolean;
 }
 
 /**
@@ -86,6 +90,8 @@ export interface KnowledgeDocument {
   guidance?: string;
   /** Where it was read (a help file, a record's origin). */
   source: string;
+  /** The trust of that source: an untrusted document's guidance is never quoted. */
+  trust?: SourceTrust;
 }
 
 export type ClusterBy = 'language-cwe' | 'cwe';

@@ -1,6 +1,17 @@
-import { type CweEntry, readCweCatalog } from '@rescue/datasets';
-import type { CweId } from '@rescue/domain';
-import { type ExtraKnowledge, type KnowledgeDocument, genericMitigations, readExtraKnowledge, sourceDocuments } from '@rescue/knowledge';
+import { type CweEntry, NO_TRUST_SETTINGS, readCweCatalog, trustOf } from '@rescue/datasets';
+import type { CweId, SourceTrust } from '@rescue/domain';
+import {
+  type ExtraKnowledge,
+  type KnowledgeDocument,
+  type QuarantineEntry,
+  type ScreenPolicy,
+  genericMitigations,
+  readExtraKnowledge,
+  screenCatalog,
+  screenCodeqlAdvice,
+  screenVulnerableExamples,
+  sourceDocuments,
+} from '@rescue/knowledge';
 import { Slicer } from '@rescue/slicing';
 
 /**
@@ -10,17 +21,47 @@ import { Slicer } from '@rescue/slicing';
  * once per process and build sources (workers).
  */
 export interface BuildKnowledge {
+  /** The catalogue, with any passage the screen held back left out. */
   catalog: Map<CweId, CweEntry>;
+  /** The catalogue's trust: an untrusted catalogue's text is never quoted into guidelines or causes. */
+  catalogTrust: SourceTrust;
+  /** The extra knowledge after the screen: held-back vulnerable-only examples and CodeQL recommendations left out. */
   extra: ExtraKnowledge;
-  /** The documents that do not depend on the clusters (CodeQL help, descriptions). */
+  /** The documents that do not depend on the clusters (CodeQL help, descriptions), each with its source's trust. */
   documents: KnowledgeDocument[];
   /** Whether a sentence is catalogue boilerplate (a mitigation many entries share). */
   isGeneric: (sentence: string) => boolean;
+  /** Who is trusted and what was released, for the ingest and distillation screens. */
+  screen: ScreenPolicy;
+  /** What the screen held back of the catalogue and the extra knowledge (records are screened at ingest, with the datasets'). */
+  quarantined: QuarantineEntry[];
 }
 
-/** A build's knowledge from its catalogue and extra knowledge, what follows from them worked out once. */
-export function knowledgeFrom(catalog: Map<CweId, CweEntry>, extra: ExtraKnowledge): BuildKnowledge {
-  return { catalog, extra, documents: sourceDocuments(extra, catalog), isGeneric: genericMitigations(catalog.values()) };
+/** The screen a build spec asks for: its trust settings and released ids. */
+export function screenPolicyOf(build: { trust?: { trusted: string[]; untrusted: string[] }; releasedIds?: string[] }): ScreenPolicy {
+  return { trust: build.trust ?? NO_TRUST_SETTINGS, released: new Set(build.releasedIds ?? []) };
+}
+
+/**
+ * A build's knowledge from its catalogue and extra knowledge, screened (what fails the screen is
+ * left out and listed, unless released), with what follows from them worked out once.
+ */
+export function knowledgeFrom(catalog: Map<CweId, CweEntry>, extra: ExtraKnowledge, options: { catalogPath?: string; screen?: ScreenPolicy } = {}): BuildKnowledge {
+  const screen = options.screen ?? screenPolicyOf({});
+  const screenedCatalog = screenCatalog(catalog, options.catalogPath, screen);
+  const advice = screenCodeqlAdvice(extra.helps, screen);
+  const vulnerable = screenVulnerableExamples(extra.vulnerableOnly, screen);
+  const screened: ExtraKnowledge = { ...extra, helps: advice.helps, vulnerableOnly: vulnerable.admitted };
+  const documents = sourceDocuments(screened, screenedCatalog.catalog).map((d) => (d.kind === 'codeql-help' ? { ...d, trust: trustOf(d.source, 'codeql', screen.trust) } : d));
+  return {
+    catalog: screenedCatalog.catalog,
+    catalogTrust: trustOf(options.catalogPath ?? 'catalogue', 'cwe-catalog', screen.trust),
+    extra: screened,
+    documents,
+    isGeneric: genericMitigations(screenedCatalog.catalog.values()),
+    screen,
+    quarantined: [...screenedCatalog.entries, ...advice.entries, ...vulnerable.entries],
+  };
 }
 
 const catalogs = new Map<string, Promise<Map<CweId, CweEntry>>>();
@@ -42,15 +83,16 @@ export function catalogAt(path: string | undefined): Promise<Map<CweId, CweEntry
  * A build spec's knowledge, read once per process: the queue runner's ingest, summarize and index
  * workers each need it, and it is the same for every job of a build.
  */
-export function knowledgeOfBuild(build: { codeqlRoots?: string[]; catalogPath?: string }): Promise<BuildKnowledge> {
+export function knowledgeOfBuild(build: { codeqlRoots?: string[]; catalogPath?: string; trust?: { trusted: string[]; untrusted: string[] }; releasedIds?: string[] }): Promise<BuildKnowledge> {
   const codeqlRoots = [...(build.codeqlRoots ?? [])].sort();
-  const key = JSON.stringify([codeqlRoots, build.catalogPath ?? '']);
+  // Trust and releases change what the screen lets through, so they are part of what is cached.
+  const key = JSON.stringify([codeqlRoots, build.catalogPath ?? '', build.trust ?? null, [...(build.releasedIds ?? [])].sort()]);
   let found = knowledge.get(key);
   if (!found) {
     found = (async () => {
       const catalog = await catalogAt(build.catalogPath);
       const extra = await readExtraKnowledge({ codeqlRoots, catalog, catalogPath: build.catalogPath, splitter: await Slicer.create() });
-      return knowledgeFrom(catalog, extra);
+      return knowledgeFrom(catalog, extra, { catalogPath: build.catalogPath, screen: screenPolicyOf(build) });
     })();
     knowledge.set(key, found);
     found.catch(() => knowledge.delete(key));

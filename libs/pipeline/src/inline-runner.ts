@@ -1,10 +1,23 @@
 import { join, resolve } from 'node:path';
 import { JobName, type JobPayload, type KbBuildSpecValue } from '@rescue/contracts';
-import { type CweEntry, FsRecordStore, type IngestReport } from '@rescue/datasets';
+import { type CweEntry, FsRecordStore, type IngestReport, type TrustSettings } from '@rescue/datasets';
 import type { CweId } from '@rescue/domain';
-import { type BuildEmbedder, type ClusterBy, type ClusterDistiller, type KbManifest, type KnowledgeProblem, type PublishInput, extractiveDistiller, readExtraKnowledge, splitSources } from '@rescue/knowledge';
+import {
+  type BuildEmbedder,
+  type ClusterBy,
+  type ClusterDistiller,
+  type KbManifest,
+  type KnowledgeProblem,
+  type PublishInput,
+  type QuarantineSummary,
+  QuarantineStore,
+  extractiveDistiller,
+  readExtraKnowledge,
+  splitSources,
+  summarizeQuarantine,
+} from '@rescue/knowledge';
 import { type SliceDocument, Slicer } from '@rescue/slicing';
-import { knowledgeFrom } from './build-knowledge';
+import { knowledgeFrom, screenPolicyOf } from './build-knowledge';
 import { MemoryBuildStaging } from './build-staging';
 import { KB_BUILD_ROOT, type KbBuildJob, type PlannedJob, jobsByStage, kbBuildStages, planJobs, planKbBuild } from './kb-build-plan';
 import { ingestStage } from './stages/ingest.stage';
@@ -30,6 +43,8 @@ export interface KbBuildOptions {
   /** Fits the embedder on the KB's own text (so the local LSA embedder learns its vocabulary). */
   embedder: (corpus: string[]) => Promise<BuildEmbedder>;
   keepVersions?: number;
+  /** Which sources are trusted beyond their kind's default (docs/kb-poisoning.md); released quarantine ids are read from the KB folder. */
+  trust?: TrustSettings;
   alsoPublish?: PublishInput['alsoPublish'];
   onStage?: (stage: KbBuildStage, event: 'start' | 'progress' | 'done', done?: number, total?: number) => void;
 }
@@ -50,6 +65,8 @@ export interface KbBuildReport {
   llm: { calls: number; cached: number };
   ingest: IngestReport;
   slicing: { sliced: number; failed: number; reused: number };
+  /** What the screen held back, at ingest and at distillation (`rescue kb quarantine list`). */
+  quarantine: QuarantineSummary;
   stageMs: Record<KbBuildStage, number>;
 }
 
@@ -83,15 +100,19 @@ export async function buildKnowledgeBase(options: KbBuildOptions): Promise<KbBui
   const staging = new MemoryBuildStaging();
   const slicer = await Slicer.create();
   const [root, ...planned] = kbBuildStages();
+  const quarantine = new QuarantineStore(options.kbDir);
 
   const { ingest, plan, knowledge } = await timed(STAGE_NAME[root], async () => {
     const { fixPairSources, codeqlRoots } = await splitSources(options.sources);
+    const build = inlineBuildSpec(options, codeqlRoots, await quarantine.releasedIds());
     // CodeQL checkouts and the catalogue's examples are sources too: their fix pairs join the store.
     const extra = await readExtraKnowledge({ codeqlRoots, catalog: options.catalog, catalogPath: options.catalogPath, splitter: slicer });
     for (const p of extra.problems) options.onProblem?.(p);
-    const knowledge = knowledgeFrom(options.catalog, extra);
-    const ingested = await ingestStage({ sources: fixPairSources, format: 'auto', maxLineBytes: options.maxLineBytes, rejectsPath: join(options.kbDir, 'ingest', 'rejects.jsonl') }, { records, knowledge });
-    const build = inlineBuildSpec(options, codeqlRoots);
+    const knowledge = knowledgeFrom(options.catalog, extra, { catalogPath: options.catalogPath, screen: screenPolicyOf(build) });
+    const ingested = await ingestStage(
+      { sources: fixPairSources, format: 'auto', maxLineBytes: options.maxLineBytes, rejectsPath: join(options.kbDir, 'ingest', 'rejects.jsonl') },
+      { records, knowledge, quarantine: { store: quarantine, buildId: INLINE_BUILD_ID } },
+    );
     return { ingest: ingested.report, plan: planKbBuild(build, ingested.records), knowledge };
   });
 
@@ -131,6 +152,7 @@ export async function buildKnowledgeBase(options: KbBuildOptions): Promise<KbBui
     llm: { calls: summarized.reduce((n, s) => n + s.llmCalls, 0), cached: summarized.reduce((n, s) => n + s.llmCached, 0) },
     ingest,
     slicing: { sliced: sliced.reduce((n, s) => n + s.sliced, 0), failed: sliced.reduce((n, s) => n + s.failed, 0), reused: sliced.reduce((n, s) => n + s.alreadyStored, 0) },
+    quarantine: summarizeQuarantine((await quarantine.report())?.entries ?? [], quarantine.reportPath),
     stageMs,
   };
 }
@@ -139,7 +161,7 @@ export async function buildKnowledgeBase(options: KbBuildOptions): Promise<KbBui
  * The build spec the inline jobs carry, as a distributed build's would. What only a worker reads
  * from it (how to distil and embed, where to publish) this process is given as objects instead.
  */
-function inlineBuildSpec(options: KbBuildOptions, codeqlRoots: string[]): KbBuildSpecValue {
+function inlineBuildSpec(options: KbBuildOptions, codeqlRoots: string[], releasedIds: string[]): KbBuildSpecValue {
   return {
     buildId: INLINE_BUILD_ID,
     hops: options.hops,
@@ -151,5 +173,7 @@ function inlineBuildSpec(options: KbBuildOptions, codeqlRoots: string[]): KbBuil
     distillation: options.distiller?.mode === 'llm' ? 'llm' : 'extractive',
     batchSize: 10,
     embedder: 'local',
+    ...(options.trust ? { trust: options.trust } : {}),
+    ...(releasedIds.length > 0 ? { releasedIds } : {}),
   };
 }

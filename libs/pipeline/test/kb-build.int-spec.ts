@@ -30,8 +30,10 @@ describe('buildKnowledgeBase (embedded, extractive)', () => {
   });
   afterEach(() => rmSync(kbDir, { recursive: true, force: true }));
 
-  const build = (sources: string[]) =>
-    buildKnowledgeBase({ sources, kbDir, catalog: new Map(), clusterBy: 'language-cwe', catalogOnlyNodes: false, hops: 2, maxLineBytes: 1 << 20, embedder: async () => testEmbedder() });
+  // The example datasets are vouched for here, so their descriptions may be quoted (fix-pair
+  // sources are untrusted by default, and an untrusted description is never quoted).
+  const build = (sources: string[], trusted = sources) =>
+    buildKnowledgeBase({ sources, kbDir, catalog: new Map(), clusterBy: 'language-cwe', catalogOnlyNodes: false, hops: 2, maxLineBytes: 1 << 20, embedder: async () => testEmbedder(), trust: { trusted, untrusted: [] } });
 
   it('publishes a version whose nodes, examples and index agree, and a rebuild re-slices nothing', async () => {
     const first = await build([examples]);
@@ -44,7 +46,7 @@ describe('buildKnowledgeBase (embedded, extractive)', () => {
     expect(nodes.map((n) => n.id)).toContain('python:CWE-89');
     const sql = nodes.find((n) => n.id === 'python:CWE-89');
     expect(sql?.apiNames).toEqual(expect.arrayContaining(['cur.execute', 'execute']));
-    // No catalogue and no commit messages in the examples: the cause comes from the descriptions.
+    // No catalogue and no commit messages in the examples: the cause comes from the (trusted) descriptions.
     expect(sql?.provenance).toEqual({ mode: 'extractive', sources: ['descriptions'] });
 
     // Every CWE with data also has its language-neutral node, which CWE-level retrieval ranks.
@@ -80,5 +82,13 @@ describe('buildKnowledgeBase (embedded, extractive)', () => {
     expect(second.slicing).toEqual({ sliced: 1, failed: 0, reused: 15 });
     expect(second.manifest.version).not.toBe(first.manifest.version);
     expect(readFileSync(join(kbDir, 'CURRENT'), 'utf8').trim()).toBe(second.manifest.version);
+  });
+
+  it('quotes no description from a fix-pair source nobody vouched for (the default)', async () => {
+    await build([examples], []);
+    const nodes = await new KbDirectory(kbDir).nodes();
+    const sql = nodes.find((n) => n.id === 'python:CWE-89');
+    expect(sql?.provenance).toEqual({ mode: 'extractive', sources: [] });
+    expect(sql?.cause).toMatch(/^Code fixed for CWE-89/);
   });
 });

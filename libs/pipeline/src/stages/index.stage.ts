@@ -1,6 +1,6 @@
 import type { JobName, JobPayload } from '@rescue/contracts';
 import { InvalidInputError } from '@rescue/domain';
-import { type BuildEmbedder, type KbManifest, type PublishInput, completeKnowledge, publishKnowledgeBase } from '@rescue/knowledge';
+import { type BuildEmbedder, type KbManifest, type PublishInput, QuarantineStore, completeKnowledge, publishKnowledgeBase } from '@rescue/knowledge';
 import type { BuildKnowledge } from '../build-knowledge';
 import type { BuildStaging } from '../build-staging';
 import type { SummarizeJobResult } from './summarize.stage';
@@ -27,9 +27,9 @@ export async function indexStage(payload: JobPayload<JobName.KbIndex>, summarize
   if (clusters.length !== summarized.length) {
     throw new InvalidInputError(`build ${payload.buildId}: ${summarized.length} clusters summarized but ${clusters.length} staged`);
   }
-  const { catalog, extra, documents: sourceDocuments } = deps.knowledge;
+  const { catalog, extra, documents: sourceDocuments, screen, catalogTrust } = deps.knowledge;
   const clusterExamples = clusters.flatMap((c) => c.examples);
-  const { nodes, examples, documents } = completeKnowledge({
+  const { nodes, examples, documents, withheld } = completeKnowledge({
     clusterNodes: clusters.map((c) => c.node),
     clusterExamples,
     vulnerableOnly: extra.vulnerableOnly,
@@ -37,7 +37,12 @@ export async function indexStage(payload: JobPayload<JobName.KbIndex>, summarize
     catalog,
     clusterBy: build.clusterBy,
     includeCatalog: build.catalogOnlyNodes,
+    screen,
+    quoteCatalog: catalogTrust === 'trusted',
   });
+  // The distillation screen's findings join the ingest screen's in the KB folder's report, before
+  // the version is published: a build never serves text whose withholding it did not report.
+  await new QuarantineStore(build.kbDir).addToReport(payload.buildId, [...summarized.flatMap((s) => s.withheld ?? []), ...withheld]);
   const manifest = await publishKnowledgeBase({
     kbDir: build.kbDir,
     nodes,

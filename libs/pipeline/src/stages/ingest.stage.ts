@@ -1,5 +1,6 @@
 import { type FormatChoice, type IngestRunResult, type RecordStore, runIngest } from '@rescue/datasets';
 import type { FixRecord } from '@rescue/domain';
+import { type QuarantineStore, type QuarantineSummary, screenRecords, summarizeQuarantine, withTrust } from '@rescue/knowledge';
 import type { BuildKnowledge } from '../build-knowledge';
 
 export interface IngestStageInput {
@@ -16,17 +17,24 @@ export interface IngestStageDeps {
   records: RecordStore;
   /** Given when the ingest starts a KB build: its fix pairs beyond the sources join the store. */
   knowledge?: BuildKnowledge;
+  /** Where a build's quarantine report goes (the KB folder's), and the build it describes. */
+  quarantine?: { store: QuarantineStore; buildId: string };
 }
 
 export interface IngestStageResult extends IngestRunResult {
-  /** The build's records, each once (empty when the ingest starts no build). */
+  /** The build's records that passed the screen (or were released), each once, with their source's trust (empty when the ingest starts no build). */
   records: FixRecord[];
+  /** What the screen held back (only when the ingest starts a build). */
+  quarantine?: QuarantineSummary;
 }
 
 /**
  * The ingest stage: the sources' fix pairs into the record store, bad lines to the rejects file.
  * For a build, the fix pairs of its other knowledge (CodeQL's and the catalogue's examples) join
- * the store too, by content id, so a pair already read from a dataset is kept once.
+ * the store too, by content id, so a pair already read from a dataset is kept once; then every
+ * record goes through the screen, and only those that pass (or that an operator released) are
+ * planned. Held-back records stay in the store and are listed in the KB folder's quarantine
+ * report with their file, line and reasons, beside what the build's knowledge held back.
  */
 export async function ingestStage(input: IngestStageInput, deps: IngestStageDeps): Promise<IngestStageResult> {
   const records: FixRecord[] = [];
@@ -37,5 +45,16 @@ export async function ingestStage(input: IngestStageInput, deps: IngestStageDeps
   const fresh = deps.knowledge.extra.records.filter((r) => !known.has(r.id) && known.add(r.id));
   await deps.records.putMany(fresh);
   records.push(...fresh);
-  return { ...result, records };
+  const policy = deps.knowledge.screen;
+  const screened = screenRecords(
+    records.map((r) => withTrust(r, policy.trust)),
+    policy,
+  );
+  const entries = [...screened.entries, ...deps.knowledge.quarantined];
+  let path: string | undefined;
+  if (deps.quarantine) {
+    await deps.quarantine.store.writeReport({ buildId: deps.quarantine.buildId, createdAt: new Date().toISOString(), entries });
+    path = deps.quarantine.store.reportPath;
+  }
+  return { ...result, records: screened.admitted, quarantine: summarizeQuarantine(entries, path) };
 }

@@ -1,7 +1,7 @@
 import type { JobName, JobPayload } from '@rescue/contracts';
 import type { RecordStore } from '@rescue/datasets';
 import { type FixRecord, InvalidInputError, NotFoundError } from '@rescue/domain';
-import { type ClusterDistiller, adviceFor, summarizeCluster } from '@rescue/knowledge';
+import { type ClusterDistiller, type QuarantineEntry, adviceFor, summarizeCluster, withTrust } from '@rescue/knowledge';
 import { type SliceDocument, sliceId } from '@rescue/slicing';
 import type { BuildKnowledge } from '../build-knowledge';
 import type { BuildStaging } from '../build-staging';
@@ -22,6 +22,8 @@ export interface SummarizeJobResult {
   examples: number;
   llmCalls: number;
   llmCached: number;
+  /** Guidelines and causes the distillation screen held back (few; the index stage adds them to the quarantine report). */
+  withheld?: QuarantineEntry[];
 }
 
 /**
@@ -34,7 +36,8 @@ export async function summarizeStage(payload: JobPayload<JobName.ClusterSummariz
   const missing: string[] = [];
   for (const id of [...payload.recordIds].sort()) {
     const r = await deps.records.get(id);
-    if (r) records.push(r);
+    // Trust is the build's verdict on the record's source, not a property stored with the record.
+    if (r) records.push(withTrust(r, deps.knowledge.screen.trust));
     else missing.push(id);
   }
   if (missing.length > 0) throw new NotFoundError(`${missing.length} record(s) of ${payload.clusterKey} are not in the record store: ${missing.slice(0, 3).join(', ')}`);
@@ -43,11 +46,22 @@ export async function summarizeStage(payload: JobPayload<JobName.ClusterSummariz
     const s = await deps.slices.get(sliceId(r.id, payload.build.hops));
     if (s) slices.set(r.id, s);
   }
-  const { catalog, documents, isGeneric } = deps.knowledge;
+  const { catalog, documents, isGeneric, screen, catalogTrust } = deps.knowledge;
   const before = deps.llmStats?.() ?? { requests: 0, cacheHits: 0 };
   const cwe = records[0].cwe;
-  const result = await summarizeCluster(payload.clusterKey, records, slices, catalog.get(cwe), payload.build.clusterBy, deps.distiller, { advice: adviceFor(cwe, documents), isGeneric });
+  const { withheld, ...result } = await summarizeCluster(payload.clusterKey, records, slices, catalog.get(cwe), payload.build.clusterBy, deps.distiller, {
+    advice: adviceFor(cwe, documents),
+    isGeneric,
+    screen,
+    quoteCatalog: catalogTrust === 'trusted',
+  });
   const after = deps.llmStats?.() ?? before;
   await deps.staging.put(payload.buildId, result);
-  return { clusterKey: payload.clusterKey, examples: result.examples.length, llmCalls: after.requests - before.requests, llmCached: after.cacheHits - before.cacheHits };
+  return {
+    clusterKey: payload.clusterKey,
+    examples: result.examples.length,
+    llmCalls: after.requests - before.requests,
+    llmCached: after.cacheHits - before.cacheHits,
+    ...(withheld.length > 0 ? { withheld } : {}),
+  };
 }

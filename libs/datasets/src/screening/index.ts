@@ -1,0 +1,5 @@
+export * from './code-capabilities';
+export * from './instruction-patterns';
+export * from './record-screen';
+export * from './trust';
+export * from './unicode';
