@@ -1,4 +1,5 @@
-import { type FixRecord, RescueError } from '@rescue/domain';
+import { type CweId, type FixRecord, type Language, RescueError } from '@rescue/domain';
+import { fixRecordId } from './normalize';
 
 /**
  * A record store failed: the run stops rather than drop data. `transient` (the default) when the
@@ -25,8 +26,11 @@ export interface StoredDocument {
  * stored changes nothing.
  */
 export interface RecordStore<T extends StoredDocument = FixRecord> {
-  /** Stores documents not yet present; returns how many were new and how many already stored. */
-  putMany(records: T[]): Promise<{ added: number; existing: number }>;
+  /**
+   * Stores documents not yet present; returns how many were new and how many already stored. A
+   * store that can tell a corrupt copy (the folder store) overwrites it and lists it in `repaired`.
+   */
+  putMany(records: T[]): Promise<{ added: number; existing: number; repaired?: CorruptEntry[] }>;
   get(id: string): Promise<T | undefined>;
   has(id: string): Promise<boolean>;
   /** Every stored id, in no particular order. */
@@ -41,11 +45,55 @@ export function assertRecordId(id: string): void {
   if (!RECORD_ID_PATTERN.test(id)) throw new RecordStoreError(`not a record id: ${JSON.stringify(id.slice(0, 40))}`, { kind: 'invalid-input' });
 }
 
-/** A stored document read back; a corrupt one (not JSON) is named by id and place, and is not retried. */
-export function parseStoredDocument<T>(json: string, id: string, where: string): T {
+/** What is wrong with a stored document: where it is and why it cannot be used. */
+export interface CorruptEntry {
+  id: string;
+  where: string;
+  problem: string;
+}
+
+/**
+ * The id a stored document's content hashes to, when its kind has one: a fix record's id is the
+ * hash of its language, CWE and code ({@link fixRecordId}), so a record whose code was damaged on
+ * disk no longer matches its id. Slices and other derived documents have no such hash (their id
+ * names their input), so only their JSON and their id are checked.
+ */
+export function contentIdOf(doc: unknown): string | undefined {
+  if (typeof doc !== 'object' || doc === null) return undefined;
+  const r = doc as Partial<FixRecord>;
+  if (typeof r.language !== 'string' || typeof r.cwe !== 'string' || typeof r.before !== 'string' || typeof r.after !== 'string') return undefined;
+  return fixRecordId(r.language as Language, r.cwe as CweId, r.before, r.after);
+}
+
+/**
+ * Reads a stored document back and checks it: JSON that parses to an object, the id it was stored
+ * under, and (for a fix record) content that still hashes to that id. A truncated write, a hand
+ * edit or a damaged disk block each show up here, named, instead of as a raw JSON error later.
+ */
+export function checkStoredDocument<T>(json: string, id: string, where: string): { ok: true; doc: T } | { ok: false; corrupt: CorruptEntry } {
+  const bad = (problem: string): { ok: false; corrupt: CorruptEntry } => ({ ok: false, corrupt: { id, where, problem } });
+  let doc: unknown;
   try {
-    return JSON.parse(json) as T;
+    doc = JSON.parse(json);
   } catch (err) {
-    throw new RecordStoreError(`stored document ${id} in ${where} is not valid JSON (${(err as Error).message})`, { cause: err, kind: 'invalid-input' });
+    return bad(`is not valid JSON, truncated or damaged (${(err as Error).message})`);
   }
+  if (typeof doc !== 'object' || doc === null || Array.isArray(doc)) return bad('is not a JSON object');
+  const stored = (doc as { id?: unknown }).id;
+  if (stored !== id) return bad(`holds id ${JSON.stringify(stored)}, not the id ${id} it is stored under`);
+  const content = contentIdOf(doc);
+  if (content !== undefined && content !== id) return bad(`content does not hash to its id (it hashes to ${content}): the code, language or CWE was altered`);
+  return { ok: true, doc: doc as T };
+}
+
+/** How a corrupt entry is reported: where, what is wrong, and what repairs it. */
+export function describeCorrupt(c: CorruptEntry): string {
+  return `stored document ${c.id} in ${c.where} ${c.problem}; re-ingest its source ("rescue kb ingest" or "rescue kb build" rewrite a corrupt entry) or delete the file`;
+}
+
+/** A stored document read back; a corrupt one is named by id, place and fault, and is not retried. */
+export function parseStoredDocument<T>(json: string, id: string, where: string): T {
+  const checked = checkStoredDocument<T>(json, id, where);
+  if (!checked.ok) throw new RecordStoreError(describeCorrupt(checked.corrupt), { kind: 'invalid-input' });
+  return checked.doc;
 }
