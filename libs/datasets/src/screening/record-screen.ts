@@ -46,6 +46,8 @@ export interface ScreenField {
   text: string | undefined;
   /** Prose (a message, a description, advice) as opposed to code: prose is also checked for spelled-out exfiltration. */
   prose?: boolean;
+  /** Code: only its comments join the other fields' text when a passage split across fields is looked for. */
+  code?: boolean;
 }
 
 const MAX_DETAIL = 100;
@@ -112,30 +114,51 @@ function screenOne(field: ScreenField): ScreenFinding[] {
 }
 
 /**
+ * The comments of a piece of code, one per line, in order: what a split passage's code half is.
+ * Whole-line comments (`#`, `//`, `/*`, `*`, `--`) and trailing `#` or `//` comments after
+ * whitespace; string literals are not taken (they rarely carry prose, and a URL's `//` would cut
+ * them). A heuristic on purpose: each field is also screened whole, comments and all.
+ */
+export function commentText(code: string): string {
+  const out: string[] = [];
+  for (const line of code.split('\n')) {
+    const whole = /^\s*(?:#(?![!{[])|\/\/|\/\*|\*|--)(.*)$/.exec(line);
+    if (whole) {
+      out.push(whole[1]);
+      continue;
+    }
+    const trailing = /\s(?:#|\/\/)\s(.*)$/.exec(line);
+    if (trailing) out.push(trailing[1]);
+  }
+  return out.join('\n');
+}
+
+/**
  * Screens several texts of one item, each alone and then joined, so that a passage split across
  * fields (half an instruction in the commit message, the rest in a code comment) is found too and
- * reported under the fields it spans.
+ * reported under the fields it spans. Code joins by its comments only: a passage split between a
+ * commit message and a comment in the middle of a function has a whole function between its
+ * halves otherwise, and a model reading both still puts them together.
  */
 export function screenTexts(fields: ScreenField[]): ScreenFinding[] {
   const present = fields.filter((f) => (f.text ?? '').trim() !== '');
   const out = present.flatMap(screenOne);
-  if (present.length < 2) return out;
-  const seenRules = new Set(out.filter((f) => f.reason === 'instruction_text').map((f) => f.rule));
-  const joinedOf = (fs: ScreenField[]): string => fs.map((f) => f.text).join('\n');
-  const all = findInstructions(joinedOf(present)).filter((m) => !seenRules.has(m.rule));
-  for (const m of all) {
-    // Name the two fields the passage spans when a pair holds it, else every field.
-    let span = present.map((f) => f.name).join('+');
-    search: for (let i = 0; i < present.length; i += 1) {
-      for (let j = 0; j < present.length; j += 1) {
-        if (i !== j && findInstructions(joinedOf([present[i], present[j]])).some((x) => x.rule === m.rule)) {
-          span = `${present[i].name}+${present[j].name}`;
-          break search;
-        }
-      }
+  const joinable = present.map((f) => ({ name: f.name, text: f.code ? commentText(f.text ?? '') : (f.text ?? '') })).filter((f) => f.text.trim() !== '');
+  if (joinable.length < 2) return out;
+  const seen = new Set(out.filter((f) => f.reason === 'instruction_text').map((f) => f.rule));
+  const report = (rule: string, span: string, match: string): void => {
+    if (seen.has(rule)) return;
+    seen.add(rule);
+    out.push({ reason: 'instruction_text', field: span, rule, detail: printable(match) });
+  };
+  // Pairs first, in the order they would be read, so the report names the two fields a passage spans…
+  for (const a of joinable) {
+    for (const b of joinable) {
+      if (a !== b) for (const m of findInstructions(`${a.text}\n${b.text}`)) report(m.rule, `${a.name}+${b.name}`, m.match);
     }
-    out.push({ reason: 'instruction_text', field: span, rule: m.rule, detail: printable(m.match) });
   }
+  // …then all of them, for a passage spread over three or more.
+  for (const m of findInstructions(joinable.map((f) => f.text).join('\n'))) report(m.rule, joinable.map((f) => f.name).join('+'), m.match);
   return out;
 }
 
@@ -165,8 +188,8 @@ export function screenFixRecord(record: Pick<FixRecord, 'before' | 'after' | 'la
     ...screenTexts([
       { name: 'commitMessage', text: record.commitMessage, prose: true },
       { name: 'description', text: record.description, prose: true },
-      { name: 'before', text: record.before },
-      { name: 'after', text: record.after },
+      { name: 'before', text: record.before, code: true },
+      { name: 'after', text: record.after, code: true },
     ]),
     ...screenTexts([{ name: 'functionName', text: record.functionName }]),
     ...screenTexts([{ name: 'filePath', text: record.filePath }]),

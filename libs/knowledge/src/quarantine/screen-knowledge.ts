@@ -70,7 +70,7 @@ export function screenVulnerableExamples(items: VulnerableExample[], policy: Scr
   const out: Screened<VulnerableExample> = { admitted: [], entries: [] };
   for (const v of items) {
     const findings = screenTexts([
-      { name: 'code', text: v.code },
+      { name: 'code', text: v.code, code: true },
       { name: 'description', text: v.description, prose: true },
       { name: 'functionName', text: v.functionName },
     ]);
