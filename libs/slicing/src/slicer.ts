@@ -11,8 +11,13 @@ import { SliceFailure, type SliceFailureClass } from './slice-failure';
 import type { LanguageQueries } from './syntax-queries';
 import type { WorkMeter } from './work-meter';
 
-/** Bumped whenever slicing output changes, so content-addressed slice ids change with it. */
-export const SLICER_VERSION = 'pdg-3';
+/**
+ * Bumped whenever slicing output changes, so content-addressed slice ids change with it.
+ * pdg-4: the work budget (WorkMeter) replaced the wall-clock deadline. A record's outcome may
+ * change (a former `timeout` is now a slice or `too_complex`), and a slice store written by pdg-3
+ * may hold `timeout` failures of a busy machine that a rebuild would otherwise reuse for ever.
+ */
+export const SLICER_VERSION = 'pdg-4';
 
 export type { FunctionUnit } from './function-units';
 
@@ -51,7 +56,11 @@ export interface SliceFailureReport {
   message: string;
 }
 
-export type SliceOutcome = { ok: true; slice: RecordSlice } | { ok: false; failure: SliceFailureReport };
+/**
+ * A record's slice or its classified failure, with the work it took (WorkMeter steps: the same on
+ * any machine at any load; not part of the slice, so not stored with it).
+ */
+export type SliceOutcome = ({ ok: true; slice: RecordSlice } | { ok: false; failure: SliceFailureReport }) & { work: number };
 
 export function sliceId(recordId: string, hops: number): string {
   return createHash('sha256').update(`${recordId}:${SLICER_VERSION}:${hops}`).digest('hex').slice(0, 32);
@@ -245,11 +254,15 @@ export class Slicer {
   /** Slices one record; every failure is returned classified, never thrown. */
   async sliceRecord(record: FixRecord, hops = 2): Promise<SliceOutcome> {
     const trees: Tree[] = [];
+    let meter: WorkMeter | undefined;
     try {
       const spec = this.registry.spec(record.language);
-      // One meter for the whole record: its outcome is decided by the work of both versions.
-      const meter = meterFor(this.limits);
       const queries = await this.registry.queries(record.language);
+      // Loading the grammar (the first record of a language) is not this record's work: it is done
+      // before the meter (and its wall-clock safety net) starts.
+      await this.registry.parser(record.language);
+      // One meter for the whole record: its outcome is decided by the work of both versions.
+      meter = meterFor(this.limits);
       const before = await this.analyse(record.language, spec, queries, record.before, meter, trees);
       const after = await this.analyse(record.language, spec, queries, record.after, meter, trees);
       const poiV = record.changedLines.deleted.filter((l) => l <= before.lines.length);
@@ -273,10 +286,11 @@ export class Slicer {
       return {
         ok: true,
         slice: { id: sliceId(record.id, hops), recordId: record.id, language: record.language, cwe: record.cwe, hops, slicerVersion: SLICER_VERSION, vulnerable, secure },
+        work: meter.used,
       };
     } catch (err) {
       if (err instanceof SliceFailure) {
-        return { ok: false, failure: { recordId: record.id, language: record.language, cwe: record.cwe, failureClass: err.failureClass, message: err.message } };
+        return { ok: false, failure: { recordId: record.id, language: record.language, cwe: record.cwe, failureClass: err.failureClass, message: err.message }, work: meter?.used ?? 0 };
       }
       throw err;
     } finally {

@@ -213,6 +213,7 @@ describe('Slicer: validity, statistics, ids and failures', () => {
       expect(outcome).toEqual({
         ok: false,
         failure: { recordId: record.id, language: 'php', cwe: 'CWE-120', failureClass: 'unsupported_language', message: expect.stringContaining('php') },
+        work: 0,
       });
       expect(slicer.supports('php')).toBe(false);
       for (const language of ['c', 'cpp', 'python', 'javascript', 'typescript', 'java', 'go', 'ruby'] as Language[]) expect(slicer.supports(language)).toBe(true);

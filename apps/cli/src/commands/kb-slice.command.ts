@@ -39,7 +39,7 @@ export function registerKbSlice(kb: Command): void {
     .requiredOption('-s, --source <paths...>', 'fix-pair JSONL files or directories (as for `kb ingest`)')
     .option('--hops <h>', 'dependence hops from the changed lines, backward and forward', '2')
     .option('-o, --out <file>', 'write one JSON line per record: the slice, or the classified failure')
-    .option('--time-budget-ms <ms>', 'parse and analysis budget per function', '2000')
+    .option('--time-budget-ms <ms>', 'wall-clock safety net per function (a deterministic work budget decides too_complex; this only reports a timeout)', '60000')
     .option('--json', 'print the statistics as JSON')
     .action(async (opts: SliceOptions) => {
       const hops = intOption('--hops', opts.hops, 0, 10);
