@@ -25,6 +25,8 @@ const FLOORS = {
   queue: ['contracts', 'domain'],
   pipeline: ['generation', 'knowledge', 'retrieval', 'slicing', 'llm', 'datasets', 'queue', 'contracts', 'config', 'domain'],
   testing: ['config', 'domain'],
+  // Metrics, logs, health and shutdown for every app; knows no domain.
+  observability: [],
 };
 
 // Tests are consumers, not layers: a library's tests may build their fixtures with any library

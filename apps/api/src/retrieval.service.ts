@@ -1,47 +1,43 @@
-import { Inject, Injectable, ServiceUnavailableException } from '@nestjs/common';
-import { classify } from '@rescue/domain';
-import { type OfflineRetrieval, retrieveOffline } from '@rescue/generation';
-import { KnowledgeBaseReader, type OpenedKb, llmEmbedderFor } from '@rescue/knowledge';
-import { llmFromEnv } from '@rescue/llm';
-import { Slicer } from '@rescue/slicing';
+import { HttpException, HttpStatus, Inject, Injectable, Logger, ServiceUnavailableException } from '@nestjs/common';
+import type { OfflineRetrieval } from '@rescue/generation';
 import type { ApiConfig } from './api.config';
 import { API_CONFIG } from './api.tokens';
+import { RetrievalPool } from './retrieval-pool';
 import type { RetrieveRequest } from './retrieve-request';
 
 /**
- * Offline retrieval for upstream services: each request is answered by the KB version live when it
- * arrives (a republish is noticed within a second, no restart), and says which version that was.
+ * Offline retrieval for upstream services, run in the worker-thread pool: each request is answered
+ * by the KB version live when it arrives (a republish is noticed within a second, no restart), and
+ * says which version that was.
  */
 @Injectable()
 export class RetrievalService {
-  private reader?: KnowledgeBaseReader;
-  private slicer?: Promise<Slicer>;
+  private readonly logger = new Logger('retrieval');
 
-  constructor(@Inject(API_CONFIG) private readonly config: ApiConfig) {}
+  constructor(@Inject(API_CONFIG) private readonly config: ApiConfig, private readonly pool: RetrievalPool) {}
 
-  private open(): Promise<OpenedKb> {
-    const dir = this.config.RESCUE_KB_DIR;
-    const esUrl = this.config.ELASTICSEARCH_URL;
-    if (!dir && !esUrl) throw new ServiceUnavailableException('no KB configured: set RESCUE_KB_DIR to a folder built by `rescue kb build`, or ELASTICSEARCH_URL to a cluster it was published to');
-    // A folder (searched on Elasticsearch when ELASTICSEARCH_URL is set), or Elasticsearch alone. A
-    // failed open (folder not built yet, ES away) is retried by the next request.
-    this.reader ??= new KnowledgeBaseReader({ dir, elasticsearchUrl: esUrl, elasticsearchPrefix: this.config.ELASTICSEARCH_PREFIX }, { embedderFor: llmEmbedderFor(llmFromEnv(this.config)) });
-    return this.reader.live();
+  private requireKb(): void {
+    if (!this.config.RESCUE_KB_DIR && !this.config.ELASTICSEARCH_URL) throw new ServiceUnavailableException('no KB configured: set RESCUE_KB_DIR to a folder built by `rescue kb build`, or ELASTICSEARCH_URL to a cluster it was published to');
   }
 
-  async retrieve(request: RetrieveRequest): Promise<OfflineRetrieval & { kbVersion: string }> {
-    let kb: OpenedKb;
-    try {
-      kb = await this.open();
-    } catch (err) {
-      if (err instanceof ServiceUnavailableException) throw err;
-      // To a client, a KB that cannot be opened (not built, none live, Elasticsearch away) is the
-      // service being unavailable, whatever the cause's own kind: 503, and the next request retries.
-      throw new ServiceUnavailableException(`the KB cannot be opened: ${classify(err).message}`);
+  async retrieve(request: RetrieveRequest, signal?: AbortSignal): Promise<OfflineRetrieval & { kbVersion: string }> {
+    this.requireKb();
+    const heavy = this.pool.isHeavy(Buffer.byteLength(request.prompt));
+    const answer = await this.pool.run({ kind: 'retrieve', request }, { heavy, signal });
+    if (answer.ok && answer.result) return { ...answer.result, kbVersion: answer.kbVersion };
+    if (answer.ok) throw new Error('the retrieval worker answered without a result');
+    if (answer.status >= 500 && answer.status !== 503) {
+      // The cause is the operator's to read, not the client's (it may name files or hosts).
+      this.logger.error(`retrieval failed: ${answer.message}`);
+      throw new HttpException({ statusCode: answer.status, message: 'retrieval failed; the server log has the cause', error: answer.kind ?? 'internal' }, answer.status);
     }
-    this.slicer ??= Slicer.create();
-    const guidance = { cwes: request.guidanceCwes, tokens: request.guidanceTokens };
-    const result = await retrieveOffline(kb, await this.slicer, { id: request.id, language: request.language, prompt: request.prompt, kind: request.kind }, guidance);
-    return { ...result, kbVersion: kb.manifest.version };
+    throw new HttpException({ statusCode: answer.status, message: answer.message, error: answer.kind ?? HttpStatus[answer.status] }, answer.status);
+  }
+
+  /** Opens the live KB in a pool thread: its version, or why it cannot be opened. */
+  async probe(signal?: AbortSignal): Promise<{ ok: true; kbVersion: string } | { ok: false; reason: string }> {
+    if (!this.config.RESCUE_KB_DIR && !this.config.ELASTICSEARCH_URL) return { ok: false, reason: 'no KB configured (RESCUE_KB_DIR or ELASTICSEARCH_URL)' };
+    const answer = await this.pool.run({ kind: 'probe' }, { heavy: false, signal });
+    return answer.ok ? { ok: true, kbVersion: answer.kbVersion } : { ok: false, reason: answer.message };
   }
 }

@@ -1,0 +1,68 @@
+import type { IncomingMessage } from 'node:http';
+import type { ApiConfig } from './api.config';
+import { type Middleware, hasBody, replyError } from './http-middleware';
+
+const SIGNAL = Symbol('rescue.requestSignal');
+type WithSignal = IncomingMessage & { [SIGNAL]?: AbortSignal };
+
+/** Aborted when the request timed out or the client went away: work for it should stop. */
+export function requestSignal(req: IncomingMessage): AbortSignal | undefined {
+  return (req as WithSignal)[SIGNAL];
+}
+
+/**
+ * A request not answered within API_REQUEST_TIMEOUT_MS gets 503, and its signal aborts the work
+ * (a pool task still queued is dropped; one running has its thread replaced). A client that hangs
+ * up aborts it too, so nobody computes an answer no one will read.
+ */
+export function requestTimeout(config: Pick<ApiConfig, 'API_REQUEST_TIMEOUT_MS'>): Middleware {
+  return (req, res, next) => {
+    const controller = new AbortController();
+    (req as WithSignal)[SIGNAL] = controller.signal;
+    const timer = setTimeout(() => {
+      replyError(res, 503, 'timeout', `the request was not answered within ${config.API_REQUEST_TIMEOUT_MS} ms (API_REQUEST_TIMEOUT_MS); retry later`, { headers: { 'retry-after': '1' } });
+      controller.abort(new Error('request timed out'));
+    }, config.API_REQUEST_TIMEOUT_MS);
+    timer.unref();
+    res.on('close', () => {
+      clearTimeout(timer);
+      if (!res.writableFinished) controller.abort(new Error('the client went away'));
+    });
+    next();
+  };
+}
+
+/**
+ * The body must arrive within API_BODY_DEADLINE_MS of the headers; otherwise 408 and the
+ * connection is closed. Node's own requestTimeout (300 s, checked every 30 s) is far too slow to
+ * protect a service from clients that trickle bytes or stop sending.
+ */
+export function bodyDeadline(config: Pick<ApiConfig, 'API_BODY_DEADLINE_MS'>): Middleware {
+  return (req, res, next) => {
+    if (!hasBody(req) || req.complete) return next();
+    const timer = setTimeout(() => {
+      if (req.complete) return;
+      replyError(res, 408, 'body-timeout', `the request body did not arrive within ${config.API_BODY_DEADLINE_MS} ms (API_BODY_DEADLINE_MS)`, { close: true });
+      // Whatever reads the body (the JSON parser) sees the connection end and stops.
+      res.once('finish', () => req.socket.destroy());
+    }, config.API_BODY_DEADLINE_MS);
+    timer.unref();
+    const done = (): void => clearTimeout(timer);
+    req.once('end', done);
+    req.once('close', done);
+    next();
+  };
+}
+
+/**
+ * Refuses a body larger than API_BODY_LIMIT_BYTES from its Content-Length, before reading any of it
+ * (the JSON parser enforces the same limit on chunked bodies as they stream).
+ */
+export function bodySizeCap(config: Pick<ApiConfig, 'API_BODY_LIMIT_BYTES'>): Middleware {
+  return (req, res, next) => {
+    const length = Number(req.headers['content-length'] ?? 0);
+    if (length > config.API_BODY_LIMIT_BYTES) return replyError(res, 413, 'payload-too-large', `the body is ${length} bytes; the limit is ${config.API_BODY_LIMIT_BYTES} (API_BODY_LIMIT_BYTES)`, { close: true });
+    next();
+  };
+}
+

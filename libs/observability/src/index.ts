@@ -1,0 +1,5 @@
+export * from './logger';
+export * from './metrics';
+export * from './shutdown';
+export * from './worker-health';
+export * from './worker-supervision';

@@ -1,0 +1,89 @@
+import { type Server, createServer } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { monitorEventLoopDelay } from 'node:perf_hooks';
+import { z } from 'zod';
+
+/** Where a worker app answers its health probes; 0 turns the listener off. */
+export const workerHealthEnv = z.object({
+  HEALTH_PORT: z.coerce.number().int().min(0).max(65535).default(9100),
+  HEALTH_HOST: z.string().default('0.0.0.0'),
+  /** SIGTERM to exit: at most this long, then the process exits with jobs still closing. */
+  SHUTDOWN_GRACE_MS: z.coerce.number().int().min(100).max(3_600_000).default(25_000),
+});
+export type WorkerHealthEnv = z.output<typeof workerHealthEnv>;
+
+export interface HealthCheckResult {
+  ok: boolean;
+  detail: Record<string, unknown>;
+}
+
+export interface WorkerHealthOptions {
+  port: number;
+  host: string;
+  /** Readiness beyond "not shutting down": e.g. Redis answers. Should answer within seconds. */
+  ready: () => Promise<HealthCheckResult>;
+  /** Set once shutdown starts: readiness answers 503 from then on. */
+  isClosing: () => boolean;
+  /** Event-loop lag above which liveness fails (ms, p99 over the last interval). */
+  maxLagMs?: number;
+}
+
+/**
+ * A tiny HTTP listener for a worker's probes: `GET /health/live` (the event loop answers, and its
+ * recent lag is below `maxLagMs`) and `GET /health/ready` (not closing, and `ready()` passes). A
+ * blocked event loop fails liveness by not answering at all, which a Redis-side check cannot see.
+ */
+export async function startWorkerHealth(opts: WorkerHealthOptions): Promise<{ server: Server; port: number; close: () => Promise<void> }> {
+  const lag = monitorEventLoopDelay({ resolution: 20 });
+  lag.enable();
+  const maxLagMs = opts.maxLagMs ?? 5000;
+  // The histogram covers the last window only, so one old stall does not fail liveness for ever.
+  let lastP99Ms = 0;
+  const window = setInterval(() => {
+    lastP99Ms = lag.percentile(99) / 1e6;
+    lag.reset();
+  }, 10_000);
+  window.unref();
+  const server = createServer((req, res) => {
+    const send = (status: number, body: unknown): void => {
+      res.writeHead(status, { 'content-type': 'application/json', 'cache-control': 'no-store' });
+      res.end(JSON.stringify(body));
+    };
+    if (req.method !== 'GET') return send(405, { status: 'method not allowed' });
+    if (req.url === '/health/live') {
+      const p99 = Math.max(lastP99Ms, lag.percentile(99) / 1e6);
+      const ok = p99 <= maxLagMs;
+      return send(ok ? 200 : 503, { status: ok ? 'ok' : 'unhealthy', eventLoopLagP99Ms: Math.round(p99) });
+    }
+    if (req.url === '/health/ready') {
+      if (opts.isClosing()) return send(503, { status: 'closing' });
+      opts.ready().then(
+        (r) => send(r.ok ? 200 : 503, { status: r.ok ? 'ok' : 'unavailable', ...r.detail }),
+        // The check's own failure is "not ready"; its message may name hosts, so it is not echoed.
+        () => send(503, { status: 'unavailable' }),
+      );
+      return;
+    }
+    send(404, { status: 'not found', paths: ['/health/live', '/health/ready'] });
+  });
+  // Probes are short; a client that holds a connection open must not keep the process alive.
+  server.keepAliveTimeout = 1000;
+  server.requestTimeout = 5000;
+  await new Promise<void>((resolve, reject) => {
+    server.once('error', reject);
+    server.listen(opts.port, opts.host, () => resolve());
+  });
+  server.unref();
+  const port = (server.address() as AddressInfo).port;
+  return {
+    server,
+    port,
+    close: () =>
+      new Promise<void>((resolve) => {
+        clearInterval(window);
+        lag.disable();
+        server.close(() => resolve());
+        server.closeAllConnections();
+      }),
+  };
+}
