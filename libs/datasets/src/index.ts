@@ -16,3 +16,4 @@ export * from './memory-record-store';
 export * from './task-files';
 export * from './codeql-help';
 export * from './screening';
+export * from './exclusive-lock';

@@ -1,9 +1,10 @@
 import { createHash, randomBytes } from 'node:crypto';
-import { existsSync } from 'node:fs';
-import { mkdir, readdir, readFile, rename, rm, writeFile } from 'node:fs/promises';
-import { join } from 'node:path';
+import { createReadStream, existsSync } from 'node:fs';
+import { mkdir, readdir, readFile, rename, rm, stat, writeFile } from 'node:fs/promises';
+import { join, resolve } from 'node:path';
 import writeFileAtomic from 'write-file-atomic';
-import { InvalidInputError, NotFoundError } from '@rescue/domain';
+import { type ExclusiveLockOptions, withExclusiveLock } from '@rescue/datasets';
+import { InvalidInputError, NotFoundError, canonicalJson } from '@rescue/domain';
 import type { CodeExample, CweNode, KnowledgeDocument } from './kb-model';
 
 /** What a KB version says about itself. */
@@ -22,8 +23,57 @@ export interface KbManifest {
   embedder: Record<string, unknown>;
   distillation: { mode: string; model?: string; llmCalls: number; llmCallsCached: number };
   slicer: { version: string; hops: number };
-  /** Retrieval thresholds fitted for this KB (filled by calibration). */
-  thresholds?: Record<string, number>;
+  /**
+   * sha256 of every file of the version folder (LanceDB tables file by file), and of this manifest
+   * without `checksums.manifest`: what `rescue kb verify`, readers and the next publish check.
+   * Metadata only: the version id is a hash of the content and does not include them.
+   */
+  checksums?: KbChecksums;
+}
+
+export interface KbChecksums {
+  algorithm: 'sha256';
+  /** Path inside the version folder (with `/`) → hex digest; every file but manifest.json. */
+  files: Record<string, string>;
+  /** The digest of the manifest's canonical JSON with this field left out. */
+  manifest: string;
+}
+
+/** One thing wrong with a KB version: the file (absolute path) and what. */
+export interface KbProblem {
+  file: string;
+  problem: string;
+}
+
+/** What checking a version against its checksums found. */
+export interface KbVerification {
+  root: string;
+  version: string;
+  ok: boolean;
+  /** Files hashed, and their bytes. */
+  files: number;
+  bytes: number;
+  problems: KbProblem[];
+  /** The manifest, when it could be read. */
+  manifest?: KbManifest;
+}
+
+/** A KB version that fails verification: each bad file is named in the message and in `problems`. */
+export class KbIntegrityError extends InvalidInputError {
+  constructor(readonly verification: KbVerification, what = 'fails verification') {
+    super(
+      `KB version ${verification.version} in ${verification.root} ${what}: ${verification.problems.map((p) => `${p.file}: ${p.problem}`).join('; ')}. ` +
+        'Rebuild it with "rescue kb build" (a broken copy is replaced), or point CURRENT at a sound version',
+    );
+  }
+}
+
+/** How a publish waits for another build of the same folder. */
+export interface PublishOptions {
+  /** How long to wait for another build's lock (default 10 minutes), then fail saying who holds it. */
+  lockWaitMs?: number;
+  /** Told once when another build holds the lock (default: a line on stderr). */
+  onLockWait?: (message: string) => void;
 }
 
 export interface KbVersionContent {
@@ -35,6 +85,55 @@ export interface KbVersionContent {
 
 const CURRENT = 'CURRENT';
 
+/** Versions under construction (or left by a killed build) are `versions/.tmp-*`. */
+const TEMPORARY = '.tmp-';
+
+async function sha256Of(path: string): Promise<{ digest: string; bytes: number }> {
+  const h = createHash('sha256');
+  let bytes = 0;
+  // Streamed: LanceDB data files can be large, and a version is hashed whole.
+  for await (const chunk of createReadStream(path)) {
+    bytes += (chunk as Buffer).length;
+    h.update(chunk as Buffer);
+  }
+  return { digest: h.digest('hex'), bytes };
+}
+
+/** Every file under `dir`, as sorted `/`-separated relative paths (LanceDB tables are folders). */
+async function filesUnder(dir: string, prefix = ''): Promise<string[]> {
+  const out: string[] = [];
+  for (const entry of await readdir(join(dir, prefix), { withFileTypes: true })) {
+    const rel = prefix ? `${prefix}/${entry.name}` : entry.name;
+    if (entry.isDirectory()) out.push(...(await filesUnder(dir, rel)));
+    else out.push(rel);
+  }
+  return out.sort();
+}
+
+/** The digest a manifest records of itself: its canonical JSON without `checksums.manifest`. */
+function manifestDigest(manifest: KbManifest): string {
+  const { checksums, ...rest } = manifest;
+  const withoutSelf = checksums ? { ...rest, checksums: { algorithm: checksums.algorithm, files: checksums.files } } : rest;
+  // Through JSON first, as the manifest is stored: undefined members and key order do not count.
+  return createHash('sha256').update(canonicalJson(JSON.parse(JSON.stringify(withoutSelf)))).digest('hex');
+}
+
+/**
+ * Verifications by version folder, so a long-lived reader and the readiness probe hash a version
+ * once, not per request. Keyed by the manifest file's identity too: a version replaced in place
+ * (a broken copy rebuilt) is checked again.
+ */
+const verified = new Map<string, Promise<KbVerification>>();
+
+function buildLockOptions(options: PublishOptions): ExclusiveLockOptions {
+  return {
+    purpose: 'build',
+    waitMs: options.lockWaitMs ?? 10 * 60_000,
+    // A library printing is the exception: without it a build waiting on another looks hung.
+    onWait: options.onLockWait ?? ((m: string) => void process.stderr.write(`rescue: ${m}\n`)),
+  };
+}
+
 /** Bumped when what a version folder holds changes (index columns), so old folders are not reused. */
 export const KB_FORMAT = 'kb-format-4';
 
@@ -45,6 +144,11 @@ export const KB_FORMAT = 'kb-format-4';
  */
 export class KbDirectory {
   constructor(readonly root: string) {}
+
+  /** The build lock: one build (or CURRENT switch) in this folder at a time. */
+  lockPath(): string {
+    return join(this.root, '.lock');
+  }
 
   versionDir(version: string): string {
     if (!/^kb-[0-9a-f]{16}$/.test(version)) throw new InvalidInputError(`not a KB version id: ${JSON.stringify(version)}`);
@@ -64,35 +168,189 @@ export class KbDirectory {
 
   /**
    * Writes a version into a temporary folder, lets `extra` add files (index tables, embedder
-   * model), renames it into place, then moves the pointer. Keeps the newest `keep` versions.
+   * model), records every file's checksum in the manifest, renames it into place, then moves the
+   * pointer. Keeps the newest `keep` versions.
+   *
+   * One build publishes into a folder at a time (`<root>/.lock`): a second waits, saying who holds
+   * it. Holding the lock, every `versions/.tmp-*` is a leftover of a killed build and is removed.
+   * A version already here is reused only when it verifies; a broken copy is replaced. The version
+   * is verified before `CURRENT` moves to it and again after, so a publish never succeeds while
+   * `CURRENT` points to a broken version.
    */
-  async publish(content: KbVersionContent, extra: (dir: string) => Promise<void>, keep = 3): Promise<KbManifest> {
+  async publish(content: KbVersionContent, extra: (dir: string) => Promise<void>, keep = 3, options: PublishOptions = {}): Promise<KbManifest> {
     const version = KbDirectory.versionOf(content);
     const target = this.versionDir(version);
-    let manifest: KbManifest;
-    if (existsSync(join(target, 'manifest.json'))) {
-      manifest = JSON.parse(await readFile(join(target, 'manifest.json'), 'utf8')) as KbManifest;
-    } else {
-      // A version is a folder, which write-file-atomic (single files) cannot replace: it is
-      // assembled under a temporary name and renamed into place whole, so readers never see half.
-      const tmp = join(this.root, 'versions', `.tmp-${version}-${randomBytes(4).toString('hex')}`);
-      await mkdir(tmp, { recursive: true });
-      try {
-        manifest = { version, createdAt: new Date().toISOString(), ...content.manifest };
-        await writeFile(join(tmp, 'nodes.jsonl'), content.nodes.map((n) => JSON.stringify(n)).join('\n') + '\n');
-        await writeFile(join(tmp, 'examples.jsonl'), content.examples.map((e) => JSON.stringify(e)).join('\n') + '\n');
-        await writeFile(join(tmp, 'documents.jsonl'), (content.documents ?? []).map((d) => JSON.stringify(d)).join('\n') + '\n');
-        await extra(tmp);
-        await writeFile(join(tmp, 'manifest.json'), JSON.stringify(manifest, null, 2));
-        await rename(tmp, target);
-      } catch (err) {
-        await rm(tmp, { recursive: true, force: true });
-        throw err;
+    return withExclusiveLock(this.lockPath(), buildLockOptions(options), async (held) => {
+      await this.removeTemporaries();
+      let manifest: KbManifest | undefined;
+      if (existsSync(target)) {
+        const found = await this.verify(version);
+        if (found.ok && found.manifest) manifest = found.manifest;
+        // A damaged copy of this very version (the same content): moved aside and written anew.
+        else await this.discard(target);
       }
+      manifest ??= await this.writeVersion(version, content, extra);
+      const written = await this.verify(version);
+      if (!written.ok) throw new KbIntegrityError(written, 'fails verification after writing it (CURRENT was not moved)');
+      const previous = await this.current();
+      held.assertHeld();
+      await writeFileAtomic(join(this.root, CURRENT), `${version}\n`);
+      await this.assertServing(version, previous);
+      await this.prune(keep, version);
+      return manifest;
+    });
+  }
+
+  private async writeVersion(version: string, content: KbVersionContent, extra: (dir: string) => Promise<void>): Promise<KbManifest> {
+    // A version is a folder, which write-file-atomic (single files) cannot replace: it is
+    // assembled under a temporary name and renamed into place whole, so readers never see half.
+    const tmp = join(this.root, 'versions', `${TEMPORARY}${version}-${randomBytes(4).toString('hex')}`);
+    await mkdir(tmp, { recursive: true });
+    try {
+      await writeFile(join(tmp, 'nodes.jsonl'), content.nodes.map((n) => JSON.stringify(n)).join('\n') + '\n');
+      await writeFile(join(tmp, 'examples.jsonl'), content.examples.map((e) => JSON.stringify(e)).join('\n') + '\n');
+      await writeFile(join(tmp, 'documents.jsonl'), (content.documents ?? []).map((d) => JSON.stringify(d)).join('\n') + '\n');
+      await extra(tmp);
+      const files: Record<string, string> = {};
+      for (const rel of await filesUnder(tmp)) if (rel !== 'manifest.json') files[rel] = (await sha256Of(join(tmp, rel))).digest;
+      const manifest: KbManifest = { version, createdAt: new Date().toISOString(), ...content.manifest, checksums: { algorithm: 'sha256', files, manifest: '' } };
+      manifest.checksums = { algorithm: 'sha256', files, manifest: manifestDigest(manifest) };
+      await writeFile(join(tmp, 'manifest.json'), JSON.stringify(manifest, null, 2));
+      await rename(tmp, join(this.root, 'versions', version));
+      return manifest;
+    } catch (err) {
+      await rm(tmp, { recursive: true, force: true });
+      throw err;
     }
-    await writeFileAtomic(join(this.root, CURRENT), `${version}\n`);
-    await this.prune(keep, version);
-    return manifest;
+  }
+
+  /**
+   * Points CURRENT at a version kept here (a rollback, or forward again), under the build lock and
+   * only when it verifies; checked again once CURRENT names it.
+   */
+  async activate(version: string, options: PublishOptions = {}): Promise<KbManifest> {
+    const dir = this.versionDir(version);
+    if (!existsSync(dir)) throw new NotFoundError(`KB version ${version} is not in ${this.root}; the versions kept are listed by "rescue kb list"`);
+    return withExclusiveLock(this.lockPath(), buildLockOptions(options), async (held) => {
+      const found = await this.verify(version);
+      if (!found.ok || !found.manifest) throw new KbIntegrityError(found, 'cannot be made current, it fails verification');
+      const previous = await this.current();
+      held.assertHeld();
+      await writeFileAtomic(join(this.root, CURRENT), `${version}\n`);
+      await this.assertServing(version, previous);
+      return found.manifest;
+    });
+  }
+
+  /** After CURRENT moved to `version`: verified again; when broken, back to a sound previous version, and thrown. */
+  private async assertServing(version: string, previous: string | undefined): Promise<void> {
+    const serving = await this.verify();
+    if (serving.ok && serving.version === version) return;
+    // Broken between the two checks (the disk, another process): serve the previous version
+    // again when it is sound, and fail either way.
+    const back = previous !== undefined && previous !== version && (await this.verify(previous)).ok;
+    if (back) await writeFileAtomic(join(this.root, CURRENT), `${previous}\n`);
+    throw new KbIntegrityError(serving, `fails verification after CURRENT moved to it${back ? ` (CURRENT is back on ${previous})` : ''}`);
+  }
+
+  /** Removes `versions/.tmp-*`: called holding the build lock, when none can be a live build's. */
+  private async removeTemporaries(): Promise<void> {
+    let names: string[];
+    try {
+      names = await readdir(join(this.root, 'versions'));
+    } catch (err) {
+      if ((err as NodeJS.ErrnoException).code === 'ENOENT') return;
+      throw err;
+    }
+    for (const n of names) if (n.startsWith(TEMPORARY)) await rm(join(this.root, 'versions', n), { recursive: true, force: true });
+  }
+
+  /** A broken version folder: renamed out of the way first (readers stop finding it at once), then removed. */
+  private async discard(dir: string): Promise<void> {
+    const aside = join(this.root, 'versions', `${TEMPORARY}broken-${randomBytes(4).toString('hex')}`);
+    await rename(dir, aside);
+    await rm(aside, { recursive: true, force: true });
+  }
+
+  /**
+   * Checks a version (default: the one CURRENT points to) against the checksums in its manifest:
+   * every listed file present with its digest, no file added, and the manifest itself unaltered.
+   * Never throws for a damaged version (the problems say what is wrong); throws NotFoundError
+   * when nothing was published here.
+   */
+  async verify(version?: string): Promise<KbVerification> {
+    const v = version ?? (await this.current());
+    if (!v) throw new NotFoundError(`no KB published in ${this.root}: run "rescue kb build" first`);
+    const result: KbVerification = { root: this.root, version: v, ok: false, files: 0, bytes: 0, problems: [] };
+    const problem = (file: string, what: string): KbVerification => {
+      result.problems.push({ file, problem: what });
+      return result;
+    };
+    // A version asked for by name must be a version id (versionDir says so); CURRENT's content is checked like any file.
+    if (!version && !/^kb-[0-9a-f]{16}$/.test(v)) return problem(join(this.root, CURRENT), `names ${JSON.stringify(v.slice(0, 40))}, not a KB version id`);
+    const dir = this.versionDir(v);
+    const manifestPath = join(dir, 'manifest.json');
+    let text: string;
+    try {
+      text = await readFile(manifestPath, 'utf8');
+    } catch (err) {
+      const code = (err as NodeJS.ErrnoException).code;
+      if (code !== 'ENOENT' && code !== 'ENOTDIR') throw err;
+      return problem(existsSync(dir) ? manifestPath : dir, 'is missing');
+    }
+    let manifest: KbManifest;
+    try {
+      manifest = JSON.parse(text) as KbManifest;
+    } catch (err) {
+      return problem(manifestPath, `is not valid JSON, truncated or damaged (${(err as Error).message})`);
+    }
+    if (typeof manifest !== 'object' || manifest === null) return problem(manifestPath, 'is not a JSON object');
+    result.manifest = manifest;
+    if (manifest.version !== v) problem(manifestPath, `names version ${JSON.stringify(manifest.version)}, not ${v}`);
+    const sums = manifest.checksums;
+    if (!sums || typeof sums.files !== 'object' || sums.algorithm !== 'sha256') return problem(manifestPath, 'has no checksums (published by an older Rescue): rebuild the version to add them');
+    if (sums.manifest !== manifestDigest(manifest)) problem(manifestPath, 'was altered after publishing (its digest does not match)');
+    const present = new Set(existsSync(dir) ? await filesUnder(dir) : []);
+    for (const [rel, expected] of Object.entries(sums.files)) {
+      const file = join(dir, rel);
+      if (!present.has(rel)) {
+        problem(file, 'is missing');
+        continue;
+      }
+      const { digest, bytes } = await sha256Of(file);
+      result.files += 1;
+      result.bytes += bytes;
+      if (digest !== expected) problem(file, `content changed (sha256 ${digest.slice(0, 12)}…, published ${expected.slice(0, 12)}…)`);
+    }
+    for (const rel of present) if (rel !== 'manifest.json' && !Object.hasOwn(sums.files, rel)) problem(join(dir, rel), 'was added after publishing');
+    result.ok = result.problems.length === 0;
+    return result;
+  }
+
+  /**
+   * {@link verify}, once per version folder for the life of the process (the readiness probe and
+   * long-lived readers call it on every open or switch, and must stay cheap). A version rebuilt in
+   * place is a new manifest file, and is checked again.
+   */
+  async verifyOnce(version?: string): Promise<KbVerification> {
+    const v = version ?? (await this.current());
+    if (!v) throw new NotFoundError(`no KB published in ${this.root}: run "rescue kb build" first`);
+    let identity = 'absent';
+    try {
+      const st = await stat(join(this.versionDir(v), 'manifest.json'));
+      identity = `${st.ino}:${st.mtimeMs}:${st.size}`;
+    } catch (_absent) {
+      // A missing or unreadable manifest is what verify() reports; it is not cached under a file identity.
+      return this.verify(v);
+    }
+    const key = `${resolve(this.root)}\0${v}\0${identity}`;
+    let result = verified.get(key);
+    if (!result) {
+      result = this.verify(v);
+      verified.set(key, result);
+      result.catch(() => verified.delete(key));
+    }
+    return result;
   }
 
   /** The version `CURRENT` points to; undefined when nothing was published here yet. */
