@@ -340,8 +340,9 @@ export class KbDirectory {
       const st = await stat(join(this.versionDir(v), 'manifest.json'));
       identity = `${st.ino}:${st.mtimeMs}:${st.size}`;
     } catch (_absent) {
-      // A missing or unreadable manifest is what verify() reports; it is not cached under a file identity.
-      return this.verify(v);
+      // A missing or unreadable manifest, or a CURRENT that names no version id, is what verify()
+      // reports; it is not cached under a file identity.
+      return this.verify(version);
     }
     const key = `${resolve(this.root)}\0${v}\0${identity}`;
     let result = verified.get(key);

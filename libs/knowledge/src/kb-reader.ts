@@ -1,6 +1,7 @@
+import { existsSync } from 'node:fs';
 import { InvalidInputError, NotFoundError } from '@rescue/domain';
 import { ElasticsearchKnowledgeIndex, elasticsearchClient } from '@rescue/retrieval';
-import { KbDirectory } from './kb-directory';
+import { KbDirectory, KbIntegrityError, type KbVerification } from './kb-directory';
 import { type KbLocation, type OpenOptions, type OpenedKb, openKnowledgeBaseAt } from './kb-retriever';
 
 /** Versions a reader keeps open at once (the live one and those jobs still pin). */
@@ -42,11 +43,28 @@ export class KnowledgeBaseReader {
       this.open.set(version, kb);
       return kb;
     }
-    kb = openKnowledgeBaseAt(this.location, this.options, version);
+    kb = this.openVerified(version);
     this.open.set(version, kb);
     kb.catch(() => this.open.delete(version));
     while (this.open.size > KEEP_OPEN) this.open.delete(this.open.keys().next().value as string);
     return kb;
+  }
+
+  /**
+   * A folder version is checked against its checksums before it is served (once per version and
+   * process: see {@link KbDirectory.verifyOnce}), so a damaged version is refused by name instead
+   * of answering from half a table. A version that is not there at all gets the open's own error.
+   */
+  private async openVerified(version: string): Promise<OpenedKb> {
+    const { dir } = this.location;
+    if (dir) {
+      const kbDir = new KbDirectory(dir);
+      if (existsSync(kbDir.versionDir(version))) {
+        const check = await kbDir.verifyOnce(version);
+        if (!check.ok) throw new KbIntegrityError(check, 'cannot be served, it fails verification');
+      }
+    }
+    return openKnowledgeBaseAt(this.location, this.options, version);
   }
 
   /** The live version's id, looked up again once {@link LIVE_CHECK_MS} has passed. */
@@ -72,4 +90,19 @@ export class KnowledgeBaseReader {
     if (!live) throw new NotFoundError(`no KB is live in Elasticsearch under prefix "${elasticsearchPrefix}"; publish one with \`rescue kb build --es\``);
     return live;
   }
+}
+
+/** What a readiness probe says of a KB folder: nothing published yet, or its live version checked. */
+export type KbIntegrityState = { state: 'absent' } | { state: 'ok' | 'corrupt'; version: string; verification: KbVerification };
+
+/**
+ * The live version of a KB folder, verified once per version (the probe then costs a read of
+ * CURRENT and a stat of the manifest): `corrupt` when it fails its checksums.
+ */
+export async function kbIntegrity(dir: string): Promise<KbIntegrityState> {
+  const kb = new KbDirectory(dir);
+  const current = await kb.current();
+  if (!current) return { state: 'absent' };
+  const verification = await kb.verifyOnce();
+  return { state: verification.ok ? 'ok' : 'corrupt', version: verification.version, verification };
 }

@@ -1,8 +1,8 @@
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { appendFileSync, mkdtempSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { InvalidInputError } from '@rescue/domain';
-import { KnowledgeBaseReader, localEmbedder } from '@rescue/knowledge';
+import { KbDirectory, KbIntegrityError, KnowledgeBaseReader, kbIntegrity, localEmbedder } from '@rescue/knowledge';
 import { buildKnowledgeBase } from '@rescue/pipeline';
 
 const examples = resolve(__dirname, '../../../examples/fix-pairs');
@@ -42,5 +42,29 @@ describe('KnowledgeBaseReader: a long-lived reader follows republishes and serve
     const fresh = new KnowledgeBaseReader({ dir: kbDir, elasticsearchPrefix: 'rescue' });
     await expect(fresh.version(v1)).rejects.toThrow(InvalidInputError);
     await expect(fresh.version(v1)).rejects.toThrow(/KB version kb-\w+ is not in .*pruned/);
+  }, 60_000);
+
+  it('refuses a damaged version by name, reports it to readiness, and serves it again once a rebuild repaired it (issue 11)', async () => {
+    const dir = join(kbDir, 'integrity');
+    const buildHere = () => buildKnowledgeBase({ sources: [examples], kbDir: dir, catalog: new Map(), clusterBy: 'language-cwe', catalogOnlyNodes: false, hops: 2, maxLineBytes: 1 << 20, embedder: localEmbedder });
+    const v = (await buildHere()).manifest.version;
+    const versionDir = new KbDirectory(dir).versionDir(v);
+    const table = readdirSync(join(versionDir, 'lance'), { recursive: true, withFileTypes: true }).find((e) => e.isFile() && e.name.endsWith('.lance'));
+    if (!table) throw new Error(`no LanceDB data file under ${versionDir}/lance`);
+    const damaged = join(table.parentPath, table.name);
+    appendFileSync(damaged, 'x');
+    const err = await new KnowledgeBaseReader({ dir, elasticsearchPrefix: 'rescue' }).live().catch((e: unknown) => e);
+    expect(err).toBeInstanceOf(KbIntegrityError);
+    expect((err as Error).message).toContain(`${damaged}: content changed`);
+    expect(await kbIntegrity(dir)).toMatchObject({ state: 'corrupt', version: v, verification: { problems: [{ file: damaged }] } });
+
+    // The rebuild replaces the damaged copy; the new manifest file is verified afresh.
+    expect((await buildHere()).manifest.version).toBe(v);
+    expect(await kbIntegrity(dir)).toMatchObject({ state: 'ok', version: v });
+    const kb = await new KnowledgeBaseReader({ dir, elasticsearchPrefix: 'rescue' }).live();
+    expect(kb.manifest.version).toBe(v);
+    await kb.retriever.retrieve({ language: 'python', text: 'SQL query by name', code: 'cur.execute(q)', apis: ['execute'] });
+    // Reading and searching the LanceDB tables leaves the version exactly as published.
+    expect(await new KbDirectory(dir).verify()).toMatchObject({ ok: true, problems: [] });
   }, 60_000);
 });
