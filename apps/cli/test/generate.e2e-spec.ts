@@ -61,7 +61,7 @@ describe('rescue generate (the built command, fake LLM)', () => {
     expect(ids).toHaveLength(N);
   }, 180_000);
 
-  it('--distributed: one job per task on a generator worker process; every task accounted for, and a re-run redoes nothing', async () => {
+  it('--distributed: one job per task on a generator worker process; every task accounted for, and a re-run redoes only the failures', async () => {
     const prefix = uniquePrefix('gen');
     const workerEnv = { ...env, REDIS_URL: testRedisUrl(), QUEUE_PREFIX: prefix, RECORD_STORE: 'fs', RESCUE_DATA_DIR: join(dir, 'data') };
     fake.script([
@@ -89,8 +89,14 @@ describe('rescue generate (the built command, fake LLM)', () => {
       const results = lines(out).map((l) => JSON.parse(l) as { id: string; samples?: unknown[]; error?: { class: string } });
       expect(new Set(results.map((r) => r.id)).size).toBe(40);
       expect(results.filter((r) => r.error).every((r) => r.error?.class === 'LlmRequestRejectedError')).toBe(true);
+      const kept = JSON.parse((await run('node', [...args, '--no-retry-failed'], { env: workerEnv })).stdout);
+      expect(kept).toMatchObject({ resumed: 40, done: 0, failed: 0, newAttempts: 0 });
+      // By default the 8 failures are attempted again under new job ids (the 400 still answers).
       const second = JSON.parse((await run('node', args, { env: workerEnv })).stdout);
-      expect(second).toMatchObject({ resumed: 40, done: 0, failed: 0 });
+      expect(second).toMatchObject({ resumed: 32, done: 0, failed: 8, newAttempts: 8, retried: { tasks: 8, byClass: { LlmRequestRejectedError: 8 } } });
+      expect(new Set(lines(out).map((l) => (JSON.parse(l) as { id: string }).id)).size).toBe(40);
+      expect(lines(out)).toHaveLength(40);
+      expect(lines(`${out}.history.jsonl`)).toHaveLength(8);
     } finally {
       worker.kill('SIGKILL');
       await deletePrefix(prefix);

@@ -18,6 +18,6 @@ export class ClusterSummarizeProcessor extends WorkerHost implements OnApplicati
   }
 
   async process(job: Job): Promise<SummarizeJobResult> {
-    return runClassified(this.worker, () => this.service.summarize(parsePayload(JobName.ClusterSummarize, job.data)));
+    return runClassified(this.worker, () => this.service.summarize(parsePayload(JobName.ClusterSummarize, job.data)), job);
   }
 }

@@ -17,6 +17,6 @@ export class GeneratorProcessor extends WorkerHost implements OnApplicationBoots
   }
 
   async process(job: Job): Promise<{ id: string; samples: number; abstained: boolean }> {
-    return runClassified(this.worker, () => this.service.generate(parsePayload(JobName.TaskGenerate, job.data)));
+    return runClassified(this.worker, () => this.service.generate(parsePayload(JobName.TaskGenerate, job.data)), job);
   }
 }

@@ -23,6 +23,6 @@ export class IndexerProcessor extends WorkerHost implements OnApplicationBootstr
       // Fan-in: the flow runs this job only after every summarize child completed.
       const children = Object.values(await job.getChildrenValues()) as SummarizeJobResult[];
       return this.service.index(parsePayload(JobName.KbIndex, job.data), children);
-    });
+    }, job);
   }
 }

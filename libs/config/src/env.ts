@@ -13,6 +13,14 @@ export const redisEnv = z.object({
     .string()
     .regex(/^[A-Za-z0-9_-]+$/, 'letters, digits, _ and - only (no ":")')
     .default('rescue'),
+  // Workers: the longest queue-wide pause one upstream 429 may impose (its Retry-After is cut to
+  // it), and how many rate-limited restarts one job may take before it fails (libs/queue
+  // error-mapping). Steady rate limiting thus ends a job within about RETRIES x CAP.
+  RATE_LIMIT_CAP_MS: int(0, 24 * 3600 * 1000).default(60_000),
+  RATE_LIMIT_RETRIES: int(0, 10_000).default(20),
+  // Producers waiting on jobs (CLI, API): how long no worker may consume the queue, or Redis stay
+  // unreachable, before the wait fails saying so (libs/queue settledJob).
+  QUEUE_WAIT_TIMEOUT_MS: int(1000, 24 * 3600 * 1000).default(60_000),
 });
 
 /** Per-stage worker knobs: STAGE_CONCURRENCY and STAGE_ATTEMPTS. */
@@ -58,10 +66,24 @@ export function loadConfig<S extends z.ZodObject>(schema: S, env: Record<string,
   const problems = result.error.issues.map((issue) => {
     const key = issue.path.join('.');
     const value = raw[key];
-    const shown = value === undefined ? '(unset)' : /KEY|TOKEN|SECRET|PASSWORD/i.test(key) ? '(hidden)' : JSON.stringify(value);
-    return `${key}=${shown}: ${issue.message}`;
+    const shown = value === undefined ? '(unset)' : /KEY|TOKEN|SECRET|PASSWORD/i.test(key) ? '(hidden)' : JSON.stringify(maskCredentials(value));
+    return `${key}=${shown}: ${maskCredentials(issue.message)}`;
   });
   throw new ConfigError(problems);
+}
+
+// Query parameters that carry a secret in the URLs people paste (?key=, ?api_key=, ?token=, SAS `sig`).
+const SECRET_PARAM = /([?&;](?:[^=&#;\s]*(?:key|token|secret|passw(?:or)?d|pwd|auth|credential|signature)[^=&#;\s]*|sig)=)[^&#;\s]*/gi;
+
+/**
+ * Masks the credentials of every URL-like part of `text`: the user-info (`//user:pass@` becomes
+ * `//***@`) and secret-looking query parameters (`?key=…` becomes `?key=***`). Works on text that
+ * does not parse as a URL, because an invalid URL is exactly what a config error prints. Written
+ * here rather than taken from a library: the few that exist parse URLs first and so miss the
+ * broken ones.
+ */
+export function maskCredentials(text: string): string {
+  return text.replace(/(\/\/)[^\s"']*@/g, '$1***@').replace(SECRET_PARAM, '$1***');
 }
 
 export type RedisEnv = z.output<typeof redisEnv>;

@@ -3,7 +3,7 @@ import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { llmEnv, loadConfig } from '@rescue/config';
 import { type CodingTask, readCweCatalog } from '@rescue/datasets';
-import { generateForTask, runGenerationBatch } from '@rescue/generation';
+import { generateForTask, historyPathFor, runGenerationBatch } from '@rescue/generation';
 import { type OpenedKb, localEmbedder, openKnowledgeBase } from '@rescue/knowledge';
 import { buildKnowledgeBase } from '@rescue/pipeline';
 import { type Llm, llmFromEnv } from '@rescue/llm';
@@ -97,10 +97,23 @@ describe('generation with the fake LLM (real openai client)', () => {
     expect(summary.failed).toBe(200);
     const ids = new Set(readFileSync(out, 'utf8').trim().split('\n').map((l) => (JSON.parse(l) as { id: string }).id));
     expect(ids.size).toBe(1000);
-    // A re-run finds every task in the output and does nothing.
+    // A re-run told to keep failures finds every task in the output and does nothing.
     const before = fake.requests.length;
-    const again = await runGenerationBatch(tasks, out, (t) => generateForTask(t, kb, llm, { ...opts, samples: 1 }), { concurrency: 16, attempts: 2 });
-    expect(again).toMatchObject({ resumed: 1000, done: 0, failed: 0 });
+    const kept = await runGenerationBatch(tasks, out, (t) => generateForTask(t, kb, llm, { ...opts, samples: 1 }), { concurrency: 16, attempts: 2, retryFailed: false });
+    expect(kept).toMatchObject({ resumed: 1000, done: 0, failed: 0, retried: { tasks: 0 } });
     expect(fake.requests.length).toBe(before);
+    // After fixing the cause, a plain re-run attempts the 200 failures again, and only them.
+    fake.script([{ match: /explain why code is vulnerable/, reply: JSON.stringify({ cause: 'c' }) }]);
+    const fixed = await runGenerationBatch(tasks, out, (t) => generateForTask(t, kb, llm, { ...opts, samples: 1 }), { concurrency: 16, attempts: 2 });
+    expect(fixed).toMatchObject({ resumed: 800, done: 200, failed: 0, retried: { tasks: 200, byClass: { LlmRequestRejectedError: 200 } } });
+    const final = readFileSync(out, 'utf8').trim().split('\n').map((l) => JSON.parse(l) as { id: string; error?: unknown });
+    expect(final).toHaveLength(1000);
+    expect(new Set(final.map((l) => l.id)).size).toBe(1000);
+    expect(final.filter((l) => l.error)).toHaveLength(0);
+    // The earlier failures are kept, once each, in the history beside the output.
+    const history = readFileSync(historyPathFor(out), 'utf8').trim().split('\n').map((l) => JSON.parse(l) as { id: string; error: { class: string }; retiredAt: string });
+    expect(history).toHaveLength(200);
+    expect(new Set(history.map((h) => h.id)).size).toBe(200);
+    expect(history.every((h) => h.error.class === 'LlmRequestRejectedError' && h.retiredAt)).toBe(true);
   }, 120_000);
 });

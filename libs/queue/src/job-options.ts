@@ -10,10 +10,14 @@ export const RETENTION = {
 /**
  * The options every job gets: a deterministic id from its payload, retries with exponential
  * backoff (BullMQ retries nothing unless `attempts` is set), and the retention above.
+ *
+ * `attempt` > 0 names a new try of work whose earlier job failed for good: a failed job keeps its
+ * id for the retention time (for people to read), so the same id would only find it again. The id
+ * stays deterministic, so a crashed re-run finds the same attempt.
  */
-export function jobOptionsFor(name: JobName, payload: unknown, attempts = 5): JobsOptions {
+export function jobOptionsFor(name: JobName, payload: unknown, attempts = 5, attempt = 0): JobsOptions {
   return {
-    jobId: jobIdFor(name, payload),
+    jobId: attempt === 0 ? jobIdFor(name, payload) : jobIdFor(name, { attempt, payload }),
     attempts,
     backoff: { type: 'exponential', delay: 1000 },
     ...RETENTION,

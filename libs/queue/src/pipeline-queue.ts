@@ -8,6 +8,13 @@ export interface EnqueuedJob {
   jobId: string;
 }
 
+/** A job enqueued with {@link PipelineQueue.enqueueRetryingFailed}: which try it is, and the failed tries before it. */
+export interface RetriedJob extends EnqueuedJob {
+  attempt: number;
+  /** Ids of this work's earlier jobs that failed for good, oldest first (kept by BullMQ for people to read). */
+  failedBefore: string[];
+}
+
 /**
  * The typed producer: the only way our code adds jobs. It validates the payload, resolves the
  * queue from the contracts, and derives the job id from the content, so adding the same work
@@ -44,6 +51,37 @@ export class PipelineQueue {
     });
     await this.queue(queue).addBulk(jobs);
     return jobs.map((j) => ({ queue, jobId: j.opts.jobId as string }));
+  }
+
+  /**
+   * Like {@link enqueueMany}, except that work whose job failed for good is enqueued again as a
+   * new attempt under a new id (see `jobOptionsFor`), so re-running after fixing the cause does
+   * the work instead of finding the old failure. Work whose job is waiting, running or completed
+   * is left to that job. `retryFailed: false` keeps failed jobs as they are.
+   */
+  async enqueueRetryingFailed<N extends JobName>(name: N, items: JobPayloadInput<N>[], retryFailed = true, maxAttempts = 100): Promise<RetriedJob[]> {
+    const queue = JOB_QUEUE[name];
+    const q = this.queue(queue);
+    const jobs: RetriedJob[] = [];
+    const adds: Array<{ name: string; data: unknown; opts: ReturnType<typeof jobOptionsFor> }> = [];
+    for (const data of items) {
+      const payload = parsePayload(name, data);
+      const failedBefore: string[] = [];
+      let attempt = 0;
+      let opts = jobOptionsFor(name, payload, this.attempts, attempt);
+      while (retryFailed && attempt < maxAttempts) {
+        const existing = await q.getJob(opts.jobId as string);
+        if (!existing || (await existing.getState()) !== 'failed') break;
+        failedBefore.push(opts.jobId as string);
+        attempt += 1;
+        opts = jobOptionsFor(name, payload, this.attempts, attempt);
+      }
+      adds.push({ name: name as string, data: payload, opts });
+      jobs.push({ queue, jobId: opts.jobId as string, attempt, failedBefore });
+    }
+    // An id that exists already (a job waiting, running or done) makes its add a no-op.
+    if (adds.length > 0) await q.addBulk(adds);
+    return jobs;
   }
 
   async close(): Promise<void> {

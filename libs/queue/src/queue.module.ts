@@ -3,12 +3,16 @@ import { type DynamicModule, Inject, Injectable, Module, type OnApplicationShutd
 import type { ConnectionOptions } from 'bullmq';
 import type { Redis } from 'ioredis';
 import { type WorkerApp, queuesConsumedBy } from '@rescue/contracts';
+import { setRateLimitPolicy } from './error-mapping';
 import { PipelineQueue } from './pipeline-queue';
 import { connectionOptions, connectRedis } from './redis-connection';
 
 export interface QueueConnectionConfig {
   REDIS_URL: string;
   QUEUE_PREFIX: string;
+  /** Workers' rate-limit policy (redisEnv); defaults apply when a caller's config lacks them. */
+  RATE_LIMIT_CAP_MS?: number;
+  RATE_LIMIT_RETRIES?: number;
 }
 
 export const PRODUCER_REDIS = Symbol('PRODUCER_REDIS');
@@ -32,6 +36,10 @@ export class QueueModule {
    * files (BullMQ runs them in worker threads or child processes) for CPU-bound stages.
    */
   static forWorker(app: WorkerApp, config: QueueConnectionConfig, options: { processors?: RegisterQueueOptions['processors'] } = {}): DynamicModule {
+    setRateLimitPolicy({
+      ...(config.RATE_LIMIT_CAP_MS !== undefined && { capMs: config.RATE_LIMIT_CAP_MS }),
+      ...(config.RATE_LIMIT_RETRIES !== undefined && { maxRetries: config.RATE_LIMIT_RETRIES }),
+    });
     return {
       module: QueueModule,
       global: true,

@@ -1,16 +1,41 @@
 import type { Job, Queue, QueueEvents } from 'bullmq';
+import type { Redis } from 'ioredis';
 import { NotFoundError } from '@rescue/domain';
+import { QueueWatch, type QueueWatchOptions } from './queue-watch';
+
+/** QUEUE_WAIT_TIMEOUT_MS's default, for callers whose configuration does not carry it. */
+export const DEFAULT_QUEUE_WAIT_TIMEOUT_MS = 60_000;
 
 /**
  * Waits until a job has completed or failed for good (after its retries) and returns it re-read,
- * so its state, return value and failure reason are current. A failure is not thrown: callers
- * inspect the job. `events` must listen on the job's queue and prefix.
+ * so its state, return value and failure reason are current. A failure of the job is not thrown:
+ * callers inspect the job. `events` must listen on the job's queue and prefix.
+ *
+ * The wait is watched (see {@link QueueWatch}): it fails with a classified error, saying what to
+ * do, when no worker consumes the queue, Redis loses its data or stays down, or the job vanishes.
+ * Pass one started `QueueWatch` when waiting on many jobs (one set of checks for all), or options
+ * for a watch of this wait alone. A number (as older callers pass) also bounds the whole wait: at
+ * that many ms the job is returned as it is, unsettled.
  */
-export async function settledJob(queue: Queue, jobId: string, events: QueueEvents, timeoutMs?: number): Promise<Job> {
+export async function settledJob(queue: Queue, jobId: string, events: QueueEvents, watch: QueueWatch | Partial<QueueWatchOptions> | number = {}): Promise<Job> {
   const job = await queue.getJob(jobId);
   if (!job) throw new NotFoundError(`job ${jobId} is not in the ${queue.name} queue`);
-  await job.waitUntilFinished(events, timeoutMs).catch(() => undefined);
-  return (await queue.getJob(jobId)) as Job;
+  const finishTimeoutMs = typeof watch === 'number' ? watch : undefined;
+  const options = typeof watch === 'number' ? {} : watch;
+  const own = options instanceof QueueWatch ? undefined : await new QueueWatch(queue, (await queue.backend.client) as unknown as Redis, { timeoutMs: DEFAULT_QUEUE_WAIT_TIMEOUT_MS, ...options }).start();
+  const watching = own ?? (options as QueueWatch);
+  try {
+    const finished = job.waitUntilFinished(events, finishTimeoutMs).then(
+      () => undefined,
+      () => undefined,
+    );
+    await Promise.race([finished.then(() => watching.forget(jobId)), watching.settled(jobId)]);
+  } finally {
+    await own?.close();
+  }
+  const fresh = await queue.getJob(jobId);
+  if (!fresh) throw new NotFoundError(`job ${jobId} vanished from the ${queue.name} queue as it settled`);
+  return fresh;
 }
 
 /**

@@ -3,7 +3,7 @@ import type { Command } from 'commander';
 import { llmEnv, loadConfig } from '@rescue/config';
 import type { CodingTask } from '@rescue/datasets';
 import { ConfigError, InvalidInputError } from '@rescue/domain';
-import { generateForTask, runGenerationBatch } from '@rescue/generation';
+import { type BatchSummary, generateForTask, runGenerationBatch } from '@rescue/generation';
 import { llmFromEnv } from '@rescue/llm';
 import { Slicer } from '@rescue/slicing';
 import { generateDistributed } from './generate-distributed';
@@ -22,6 +22,7 @@ interface GenerateOptions {
   guidanceTokens: string;
   kb: string;
   distributed?: boolean;
+  retryFailed: boolean;
   json?: boolean;
 }
 
@@ -30,7 +31,7 @@ export function registerGenerate(program: Command): void {
     .command('generate'))
     .description('Generate code for tasks with RESCUE: analysis, retrieval, then the LLM with the security context (resumable)')
     .requiredOption('--tasks <jsonl>', 'tasks, one {"id","language","prompt","kind"?} per line')
-    .requiredOption('--out <jsonl>', 'results, one per task (tasks already here are skipped)')
+    .requiredOption('--out <jsonl>', 'results, one per task (tasks done here are skipped; failed ones run again, their failures kept in <out>.history.jsonl)')
     .option('--samples <n>', 'samples per task', '1')
     .option('--concurrency <c>', 'tasks in flight', '8')
     .option('--temperature <t>', 'sampling temperature', '0.2')
@@ -38,6 +39,7 @@ export function registerGenerate(program: Command): void {
     .option('--guidance-cwes <n>', 'put the guidelines of up to n retrieved CWEs in the prompt (1: the paper, the chosen example\'s CWE only)', '1')
     .option('--guidance-tokens <t>', 'token budget for the security knowledge in the prompt when --guidance-cwes > 1', '1500')
     .option('--distributed', 'one queue job per task on the generator workers (REDIS_URL, QUEUE_PREFIX, a KB folder they share)')
+    .option('--no-retry-failed', 'keep the failures already in --out instead of attempting those tasks again')
     .option('--json', 'print the summary as JSON')
     .action(async (opts: GenerateOptions & KbOptions) => {
       const llm = llmFromEnv(loadConfig(llmEnv));
@@ -52,8 +54,8 @@ export function registerGenerate(program: Command): void {
       const tasks: CodingTask[] = await input.all(opts.tasks);
       if (opts.distributed) {
         if (isUrl(opts.kb)) throw new InvalidInputError('--distributed needs a KB folder the generator workers share (--kb <dir>); they can search Elasticsearch with ELASTICSEARCH_URL');
-        const summary = await generateDistributed({ tasks, out: opts.out, kbDir: opts.kb, samples, style: opts.style as 'chat' | 'completion', temperature, guidance });
-        process.stdout.write(opts.json ? `${JSON.stringify(summary, null, 2)}\n` : `Batch ${summary.batchId}: ${summary.done} generated, ${summary.failed} failed, ${summary.resumed} already in ${opts.out}; ${summary.seconds} s\n`);
+        const summary = await generateDistributed({ tasks, out: opts.out, kbDir: opts.kb, samples, style: opts.style as 'chat' | 'completion', temperature, guidance, retryFailed: opts.retryFailed });
+        process.stdout.write(opts.json ? `${JSON.stringify(summary, null, 2)}\n` : `Batch ${summary.batchId}: ${summary.done} generated, ${summary.failed} failed, ${summary.resumed} already in ${opts.out}${retriedLine(summary.retried)}; ${summary.seconds} s\n`);
         input.finish();
         return;
       }
@@ -69,6 +71,7 @@ export function registerGenerate(program: Command): void {
         {
           concurrency,
           attempts: 3,
+          retryFailed: opts.retryFailed,
           onProgress: (done, total) => {
             if (!bar) return;
             if (!started) bar.start(total, 0);
@@ -82,8 +85,15 @@ export function registerGenerate(program: Command): void {
       if (opts.json) return void process.stdout.write(`${JSON.stringify(summary, null, 2)}\n`);
       const failures = Object.entries(summary.failuresByClass).map(([k, v]) => `${k} ${v}`).join(', ');
       process.stdout.write(
-        `Generated ${summary.done} task(s), ${summary.samples} sample(s); ${summary.failed} failed${failures ? ` (${failures})` : ''}; ${summary.resumed} already in ${opts.out}\n` +
+        `Generated ${summary.done} task(s), ${summary.samples} sample(s); ${summary.failed} failed${failures ? ` (${failures})` : ''}; ${summary.resumed} already in ${opts.out}${retriedLine(summary.retried)}\n` +
           `  tokens: ${summary.tokens.prompt} prompt, ${summary.tokens.completion} completion; ${summary.seconds} s\n`,
       );
     });
+}
+
+/** What a run attempted again: "; 8 earlier failure(s) attempted again (LlmRequestRejectedError 8)". */
+function retriedLine(retried: BatchSummary['retried']): string {
+  if (retried.tasks === 0) return '';
+  const byClass = Object.entries(retried.byClass).map(([k, v]) => `${k} ${v}`).join(', ');
+  return `; ${retried.tasks} earlier failure(s) attempted again (${byClass})`;
 }
