@@ -11,6 +11,7 @@ import {
   screenCodeqlAdvice,
   screenVulnerableExamples,
   sourceDocuments,
+  sourceTrust,
 } from '@rescue/knowledge';
 import { Slicer } from '@rescue/slicing';
 
@@ -38,8 +39,8 @@ export interface BuildKnowledge {
 }
 
 /** The screen a build spec asks for: its trust settings and released ids. */
-export function screenPolicyOf(build: { trust?: { trusted: string[]; untrusted: string[] }; releasedIds?: string[] }): ScreenPolicy {
-  return { trust: build.trust ?? NO_TRUST_SETTINGS, released: new Set(build.releasedIds ?? []) };
+export function screenPolicyOf(build: { trust?: { trusted: string[]; untrusted: string[] }; releasedIds?: string[]; codeqlRoots?: string[] }): ScreenPolicy {
+  return { trust: build.trust ?? NO_TRUST_SETTINGS, released: new Set(build.releasedIds ?? []), codeqlRoots: [...(build.codeqlRoots ?? [])].sort() };
 }
 
 /**
@@ -52,7 +53,7 @@ export function knowledgeFrom(catalog: Map<CweId, CweEntry>, extra: ExtraKnowled
   const advice = screenCodeqlAdvice(extra.helps, screen);
   const vulnerable = screenVulnerableExamples(extra.vulnerableOnly, screen);
   const screened: ExtraKnowledge = { ...extra, helps: advice.helps, vulnerableOnly: vulnerable.admitted };
-  const documents = sourceDocuments(screened, screenedCatalog.catalog).map((d) => (d.kind === 'codeql-help' ? { ...d, trust: trustOf(d.source, 'codeql', screen.trust) } : d));
+  const documents = sourceDocuments(screened, screenedCatalog.catalog).map((d) => (d.kind === 'codeql-help' ? { ...d, trust: sourceTrust(d.source, 'codeql', screen.trust, screen.codeqlRoots) } : d));
   return {
     catalog: screenedCatalog.catalog,
     catalogTrust: trustOf(options.catalogPath ?? 'catalogue', 'cwe-catalog', screen.trust),

@@ -1,3 +1,5 @@
+import { existsSync } from 'node:fs';
+import { isAbsolute, join } from 'node:path';
 import { type CodeqlQueryHelp, type CweEntry, NO_TRUST_SETTINGS, type ScreenFinding, type SourceKind, type TrustSettings, screenFixRecord, screenProse, screenTexts, trustOf } from '@rescue/datasets';
 import type { CweId, DatasetFormat, FixRecord, Language, SourceTrust } from '@rescue/domain';
 import type { VulnerableExample } from '../sources/codeql-records';
@@ -16,6 +18,11 @@ import { type QuarantineEntry, textItemId } from './quarantine-store';
 export interface ScreenPolicy {
   trust: TrustSettings;
   released: ReadonlySet<string>;
+  /**
+   * The build's CodeQL checkouts. CodeQL items name their files relative to their checkout
+   * (`ql/python/ql/src/…`), so their trust and their place in the report are found under these.
+   */
+  codeqlRoots?: readonly string[];
 }
 
 export const DEFAULT_SCREEN_POLICY: ScreenPolicy = { trust: NO_TRUST_SETTINGS, released: new Set() };
@@ -25,15 +32,34 @@ export function sourceKindOf(format: DatasetFormat): SourceKind {
   return format === 'codeql' ? 'codeql' : format === 'cwe-catalog' ? 'cwe-catalog' : 'fix-pairs';
 }
 
+/**
+ * Where a source file may be: itself when absolute or not from CodeQL, else under each checkout
+ * that holds it (every checkout when none does, so that a file gone since is still judged).
+ */
+export function sourcePaths(file: string, kind: SourceKind, codeqlRoots: readonly string[] = []): string[] {
+  if (kind !== 'codeql' || isAbsolute(file) || codeqlRoots.length === 0) return [file];
+  const all = codeqlRoots.map((root) => join(root, file));
+  const present = all.filter((p) => existsSync(p));
+  return present.length > 0 ? present : all;
+}
+
+/** The trust of a source file; a relative CodeQL path that two checkouts hold is untrusted when either is. */
+export function sourceTrust(file: string, kind: SourceKind, settings: TrustSettings, codeqlRoots?: readonly string[]): SourceTrust {
+  return sourcePaths(file, kind, codeqlRoots).some((p) => trustOf(p, kind, settings) === 'untrusted') ? 'untrusted' : 'trusted';
+}
+
 /** A record's trust: the one its build gave it, else its source's under `settings`. */
-export function recordTrust(record: Pick<FixRecord, 'origin'>, settings: TrustSettings): SourceTrust {
-  return record.origin.trust ?? trustOf(record.origin.file, sourceKindOf(record.origin.format), settings);
+export function recordTrust(record: Pick<FixRecord, 'origin'>, settings: TrustSettings, codeqlRoots?: readonly string[]): SourceTrust {
+  return record.origin.trust ?? sourceTrust(record.origin.file, sourceKindOf(record.origin.format), settings, codeqlRoots);
 }
 
 /** The record with its source's trust in its origin (a copy: stored records are never changed). */
-export function withTrust(record: FixRecord, settings: TrustSettings): FixRecord {
-  return { ...record, origin: { ...record.origin, trust: recordTrust(record, settings) } };
+export function withTrust(record: FixRecord, settings: TrustSettings, codeqlRoots?: readonly string[]): FixRecord {
+  return { ...record, origin: { ...record.origin, trust: recordTrust(record, settings, codeqlRoots) } };
 }
+
+/** A file as the report names it: a CodeQL file under its checkout. */
+const reportedFile = (file: string, format: DatasetFormat, policy: ScreenPolicy): string => sourcePaths(file, sourceKindOf(format), policy.codeqlRoots)[0];
 
 /** Items that passed, and the entries of those that did not (released ones pass and are listed). */
 export interface Screened<T> {
@@ -55,7 +81,7 @@ export function screenRecords(records: FixRecord[], policy: ScreenPolicy = DEFAU
       continue;
     }
     const entry = entryFor(
-      { id: r.id, kind: 'fix-record', source: { file: r.origin.file, line: r.origin.line, format: r.origin.format }, trust: recordTrust(r, policy.trust), cwe: r.cwe, language: r.language },
+      { id: r.id, kind: 'fix-record', source: { file: reportedFile(r.origin.file, r.origin.format, policy), line: r.origin.line, format: r.origin.format }, trust: recordTrust(r, policy.trust, policy.codeqlRoots), cwe: r.cwe, language: r.language },
       findings,
       policy,
     );
@@ -79,7 +105,7 @@ export function screenVulnerableExamples(items: VulnerableExample[], policy: Scr
       continue;
     }
     const entry = entryFor(
-      { id: v.id, kind: 'vulnerable-example', source: { file: v.origin.file, line: v.origin.line, format: v.origin.format }, trust: recordTrust(v, policy.trust), cwe: v.cwe, language: v.language },
+      { id: v.id, kind: 'vulnerable-example', source: { file: reportedFile(v.origin.file, v.origin.format, policy), line: v.origin.line, format: v.origin.format }, trust: recordTrust(v, policy.trust, policy.codeqlRoots), cwe: v.cwe, language: v.language },
       findings,
       policy,
     );
@@ -98,7 +124,11 @@ export function screenCodeqlAdvice(helps: CodeqlQueryHelp[], policy: ScreenPolic
   const cleaned = helps.map((h) => {
     const findings = screenProse(h.recommendation, 'recommendation');
     if (findings.length === 0) return h;
-    const entry = entryFor({ id: textItemId('advice', h.recommendation), kind: 'advice', source: { file: h.helpPath, format: 'codeql' }, trust: trustOf(h.helpPath, 'codeql', policy.trust), cwe: h.cwes[0], language: h.language }, findings, policy);
+    const entry = entryFor(
+      { id: textItemId('advice', h.recommendation), kind: 'advice', source: { file: reportedFile(h.helpPath, 'codeql', policy), format: 'codeql' }, trust: sourceTrust(h.helpPath, 'codeql', policy.trust, policy.codeqlRoots), cwe: h.cwes[0], language: h.language },
+      findings,
+      policy,
+    );
     entries.push(entry);
     return entry.released ? h : { ...h, recommendation: '' };
   });

@@ -47,7 +47,7 @@ export async function ingestStage(input: IngestStageInput, deps: IngestStageDeps
   records.push(...fresh);
   const policy = deps.knowledge.screen;
   const screened = screenRecords(
-    records.map((r) => withTrust(r, policy.trust)),
+    records.map((r) => withTrust(r, policy.trust, policy.codeqlRoots)),
     policy,
   );
   const entries = [...screened.entries, ...deps.knowledge.quarantined];

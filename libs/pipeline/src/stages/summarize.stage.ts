@@ -37,7 +37,7 @@ export async function summarizeStage(payload: JobPayload<JobName.ClusterSummariz
   for (const id of [...payload.recordIds].sort()) {
     const r = await deps.records.get(id);
     // Trust is the build's verdict on the record's source, not a property stored with the record.
-    if (r) records.push(withTrust(r, deps.knowledge.screen.trust));
+    if (r) records.push(withTrust(r, deps.knowledge.screen.trust, deps.knowledge.screen.codeqlRoots));
     else missing.push(id);
   }
   if (missing.length > 0) throw new NotFoundError(`${missing.length} record(s) of ${payload.clusterKey} are not in the record store: ${missing.slice(0, 3).join(', ')}`);
