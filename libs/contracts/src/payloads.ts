@@ -118,6 +118,11 @@ export class PayloadError extends InvalidInputError {
 
 /** Validates a payload on either end of the queue; throws PayloadError naming each bad field. */
 export function parsePayload<N extends JobName>(name: N, data: unknown): JobPayload<N> {
+  // A job's name is read from Redis, where any producer may have written it: `constructor` or
+  // `toString` must be an unknown job, not Object's own properties called as a schema.
+  if (typeof name !== 'string' || !Object.hasOwn(JOB_PAYLOAD, name)) {
+    throw new PayloadError(name, [`(job name): unknown job ${JSON.stringify(String(name).slice(0, 80))}; known jobs: ${Object.keys(JOB_PAYLOAD).join(', ')}`]);
+  }
   const result = JOB_PAYLOAD[name].safeParse(data);
   if (!result.success) {
     throw new PayloadError(

@@ -325,10 +325,12 @@ export function cwesFromTags(tags: readonly string[]): CweId[] {
 /** The query language of a help file from its folders: the folder before `ql/src`, else the nearest language folder. */
 export function codeqlLanguageFromPath(path: string): Language | undefined {
   const parts = path.split(/[\\/]/);
+  // Folder names are the user's: a folder named `constructor` or `toString` is not a language.
+  const folder = (name: string): Language | undefined => (Object.hasOwn(LANGUAGE_FOLDERS, name) ? LANGUAGE_FOLDERS[name] : undefined);
   for (let i = parts.length - 3; i >= 0; i -= 1) {
-    if (parts[i + 1] === 'ql' && parts[i + 2] === 'src' && LANGUAGE_FOLDERS[parts[i]]) return LANGUAGE_FOLDERS[parts[i]];
+    if (parts[i + 1] === 'ql' && parts[i + 2] === 'src' && folder(parts[i])) return folder(parts[i]);
   }
-  for (let i = parts.length - 2; i >= 0; i -= 1) if (LANGUAGE_FOLDERS[parts[i]]) return LANGUAGE_FOLDERS[parts[i]];
+  for (let i = parts.length - 2; i >= 0; i -= 1) if (folder(parts[i])) return folder(parts[i]);
   return undefined;
 }
 

@@ -62,7 +62,8 @@ export class ParserRegistry {
   }
 
   spec(language: Language): LanguageSpec {
-    const spec = LANGUAGE_SPECS[language];
+    // A record's language comes from a store another process wrote: `constructor` must not find Object.
+    const spec = Object.hasOwn(LANGUAGE_SPECS, language) ? LANGUAGE_SPECS[language] : undefined;
     if (!spec) throw new SliceFailure('unsupported_language', `no grammar registered for ${language}; slicing supports ${Object.keys(LANGUAGE_SPECS).join(', ')}`);
     return spec;
   }
