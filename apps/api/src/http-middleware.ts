@@ -11,8 +11,10 @@ export function replyError(res: ServerResponse, status: number, error: string, m
   // Closing is how we avoid reading a body we will not use: Node would otherwise read the rest of
   // it (to reuse the connection), however large or slow it is.
   if (opts.close) headers.connection = 'close';
+  const body = JSON.stringify({ statusCode: status, message, error });
+  headers['content-length'] = String(Buffer.byteLength(body));
   res.writeHead(status, headers);
-  res.end(JSON.stringify({ statusCode: status, message, error }));
+  res.end(body);
 }
 
 /** Whether a request carries a body still to be read. */

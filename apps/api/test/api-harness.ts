@@ -4,6 +4,7 @@ import type { NestExpressApplication } from '@nestjs/platform-express';
 import { Test } from '@nestjs/testing';
 import { testRedisUrl } from '@rescue/testing';
 import { type ApiConfig, loadApiConfig } from '../src/api.config';
+import { RedisStatus } from '../src/api-redis';
 import { ApiModule } from '../src/api.module';
 import { configureApiApp, configureServer } from '../src/app-setup';
 
@@ -14,6 +15,8 @@ export interface RunningApi {
   /** Every log line the app wrote, as text (JSON lines). */
   logs: () => string;
   close: () => Promise<void>;
+  /** Resolves once the app's Redis connection is ready (it connects in the background). */
+  redisReady: () => Promise<void>;
 }
 
 /** Starts the API as main.ts does (the same middleware, body parser last), on a free port. */
@@ -28,8 +31,16 @@ export async function startApi(env: Record<string, string>): Promise<RunningApi>
   await app.listen(0, '127.0.0.1');
   configureServer(app.getHttpServer(), config);
   const url = `http://127.0.0.1:${(app.getHttpServer().address() as AddressInfo).port}`;
-  return { app, url, config, logs: () => Buffer.concat(chunks).toString('utf8'), close: () => app.close() };
+  return { app, url, config, logs: () => Buffer.concat(chunks).toString('utf8'), close: () => app.close(), redisReady: () => until(() => app.get(RedisStatus).isReady(), 5000, 'the API never connected to Redis') };
 }
 
 export const postJson = (url: string, path: string, body: unknown, key?: string): Promise<Response> =>
   fetch(`${url}${path}`, { method: 'POST', headers: { 'content-type': 'application/json', ...(key ? { authorization: `Bearer ${key}` } : {}) }, body: JSON.stringify(body) });
+
+async function until(check: () => boolean, ms: number, what: string): Promise<void> {
+  const end = Date.now() + ms;
+  while (!check()) {
+    if (Date.now() > end) throw new Error(what);
+    await new Promise((r) => setTimeout(r, 20));
+  }
+}
