@@ -3,7 +3,7 @@
  * {@link classify}: the queue (bad input is never retried, rate limits slow the whole queue,
  * everything else retries), the CLI's exit code and the API's HTTP status.
  */
-export type RescueErrorKind = 'invalid-input' | 'unsupported' | 'rate-limited' | 'transient' | 'config' | 'not-found';
+export type RescueErrorKind = 'invalid-input' | 'unsupported' | 'rate-limited' | 'transient' | 'config' | 'not-found' | 'conflict';
 
 export abstract class RescueError extends Error {
   abstract readonly kind: RescueErrorKind;
@@ -52,6 +52,15 @@ export class NotFoundError extends RescueError {
   readonly kind = 'not-found' as const;
 }
 
+/**
+ * The request clashes with the state of what it names: an idempotency key reused while its first
+ * request is still being handled, or for another request; an operation the object's state forbids
+ * (re-attempting a cancelled batch). Not retried as is.
+ */
+export class ConflictError extends RescueError {
+  readonly kind = 'conflict' as const;
+}
+
 /** What a thrown value means to each concern; `internal` is anything outside the family (a bug, a library's own error). */
 export interface ClassifiedError {
   kind: RescueErrorKind | 'internal';
@@ -72,6 +81,7 @@ export interface ClassifiedError {
  * | invalid-input | no        | 1    | 400  | the same input fails the same way again                    |
  * | unsupported   | no        | 1    | 422  | well-formed, but a language or feature we do not handle    |
  * | not-found     | no        | 1    | 404  | asking again finds the same nothing                        |
+ * | conflict      | no        | 1    | 409  | the named object's state forbids it; resolve that first    |
  * | config        | no        | 1    | 503  | the service cannot serve until its settings are fixed      |
  * | rate-limited  | yes       | 1    | 429  | the queue pauses for the hint instead of spending attempts |
  * | transient     | yes       | 1    | 503  | network, 5xx, timeout: may pass on retry                   |
@@ -86,6 +96,7 @@ const TABLE: Record<ClassifiedError['kind'], Omit<ClassifiedError, 'kind' | 'mes
   'invalid-input': { retryable: false, exitCode: 1, httpStatus: 400 },
   unsupported: { retryable: false, exitCode: 1, httpStatus: 422 },
   'not-found': { retryable: false, exitCode: 1, httpStatus: 404 },
+  conflict: { retryable: false, exitCode: 1, httpStatus: 409 },
   config: { retryable: false, exitCode: 1, httpStatus: 503 },
   'rate-limited': { retryable: true, exitCode: 1, httpStatus: 429 },
   transient: { retryable: true, exitCode: 1, httpStatus: 503 },

@@ -8,3 +8,5 @@ export * from './stages/index.stage';
 export * from './stages/slice.stage';
 export * from './stages/summarize.stage';
 export * from './stores';
+export * from './generation-batches';
+export * from './kb-build-jobs';

@@ -52,7 +52,7 @@ export interface KbBuildOptions {
 export type KbBuildStage = 'ingest' | 'slice' | 'summarize' | 'index';
 
 /** How the CLI and the report name each stage of the DAG. */
-const STAGE_NAME: Record<typeof KB_BUILD_ROOT | KbBuildJob, KbBuildStage> = {
+export const STAGE_NAME: Record<typeof KB_BUILD_ROOT | KbBuildJob, KbBuildStage> = {
   [JobName.DatasetIngest]: 'ingest',
   [JobName.RecordSlice]: 'slice',
   [JobName.ClusterSummarize]: 'summarize',

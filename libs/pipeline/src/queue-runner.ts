@@ -5,7 +5,7 @@ import type { RedisEnv } from '@rescue/config';
 import { JOB_QUEUE, type JobName, type JobPayload, type KbBuildSpecInput, type QueueName } from '@rescue/contracts';
 import { type IngestReport, type RecordStore, expandSources, fileSha256 } from '@rescue/datasets';
 import { InvalidInputError, TransientUpstreamError } from '@rescue/domain';
-import { type KbManifest, splitSources } from '@rescue/knowledge';
+import { type KbManifest, QuarantineStore, type QuarantineSummary, splitSources, summarizeQuarantine } from '@rescue/knowledge';
 import { PipelineQueue, connectRedis, connectionOptions, jobOptionsFor, rootFailure, settledJob } from '@rescue/queue';
 import { knowledgeOfBuild } from './build-knowledge';
 import { KB_BUILD_ROOT, type KbBuildPlan, type PlannedJob, kbBuildStages, planJobs, planKbBuild } from './kb-build-plan';
@@ -50,7 +50,8 @@ export interface IngestJobDeps {
  * the build (the DAG's fan-out from ingest) added as one flow.
  */
 export async function runIngestJob(jobId: string, payload: JobPayload<JobName.DatasetIngest>, deps: IngestJobDeps): Promise<IngestJobResult> {
-  const knowledge = payload.build ? await knowledgeOfBuild(payload.build) : undefined;
+  const build = payload.build ? await withReleasedIds(payload.build) : undefined;
+  const knowledge = build ? await knowledgeOfBuild(build) : undefined;
   const { records, ...result } = await ingestStage(
     {
       sources: payload.sources.map((s) => s.path),
@@ -59,13 +60,25 @@ export async function runIngestJob(jobId: string, payload: JobPayload<JobName.Da
       maxLineBytes: deps.maxLineBytes,
       rejectsPath: join(deps.dataDir, 'ingest', jobId, 'rejects.jsonl'),
     },
-    { records: deps.records, knowledge },
+    // The build's quarantine report goes to its KB folder, as inline: `rescue kb quarantine list` reads it there.
+    { records: deps.records, knowledge, ...(build ? { quarantine: { store: new QuarantineStore(build.kbDir), buildId: build.buildId } } : {}) },
   );
-  if (!payload.build) return result;
-  const plan = planKbBuild(payload.build, records);
-  if (plan.clusters.length === 0) throw new InvalidInputError(`build ${payload.build.buildId}: the sources hold no valid fix pair (see ${result.rejectsPath})`);
+  if (!build) return result;
+  const plan = planKbBuild(build, records);
+  if (plan.clusters.length === 0) throw new InvalidInputError(`build ${build.buildId}: the sources hold no valid fix pair (see ${result.rejectsPath})`);
   const flow = await deps.flows.add(kbBuildFlow(plan, deps.attempts));
   return { ...result, build: { flowJobId: flow.job.id as string, clusters: plan.clusters.length } };
+}
+
+/**
+ * The build spec with the quarantine ids an operator released in its KB folder (on the volume the
+ * workers share), read once when the build starts: the spec travels in every job of the flow, so
+ * the summarize and index workers screen with the same releases as the ingest worker did.
+ */
+async function withReleasedIds<T extends { kbDir: string; releasedIds?: string[] }>(build: T): Promise<T> {
+  const released = await new QuarantineStore(build.kbDir).releasedIds();
+  if (released.length === 0) return build;
+  return { ...build, releasedIds: [...new Set([...(build.releasedIds ?? []), ...released])].sort() };
 }
 
 export interface DistributedBuildInput {
@@ -79,6 +92,8 @@ export interface DistributedBuildInput {
   batchSize: number;
   embedder: 'local' | 'llm';
   elasticsearchPrefix?: string;
+  /** Paths (as the workers see them) the operator vouches for or distrusts, beyond each source kind's default (docs/kb-poisoning.md). */
+  trust?: { trusted: string[]; untrusted: string[] };
   onEvent?: (message: string) => void;
 }
 
@@ -87,6 +102,49 @@ export interface DistributedBuildResult {
   manifest: KbManifest;
   ingest: { linesRead: number; kept: number; duplicates: number; rejected: number };
   clusters: number;
+  /** What the screen held back, as the workers wrote it to the KB folder (`rescue kb quarantine list`). */
+  quarantine: QuarantineSummary;
+}
+
+export type KbBuildEnqueueInput = Omit<DistributedBuildInput, 'onEvent'> & {
+  /** Chosen by the caller (the job API records it before enqueueing); a fresh one when absent. */
+  buildId?: string;
+  /** Paths (as the workers see them) the operator vouches for: the build spec's `trust`. */
+  trust?: KbBuildSpecInput['trust'];
+};
+
+/** A new build id: letters and digits, time-ordered, never all digits (a BullMQ job id rule). */
+export const newBuildId = (): string => `b${Date.now().toString(36)}${randomBytes(3).toString('hex')}`;
+
+/**
+ * Starts a distributed KB build without waiting for it: the sources (files, folders, CodeQL
+ * checkouts on a volume the workers share) are expanded and hashed, and the build's root job is
+ * enqueued with the whole build spec. The CLI (`runDistributedBuild`) and the job API both start
+ * builds here. Returns the ingest job's id: its return value names the flow that publishes.
+ */
+export async function enqueueKbBuild(queue: PipelineQueue, input: KbBuildEnqueueInput): Promise<{ buildId: string; ingestJobId: string; sources: { path: string; sha256: string }[] }> {
+  const { fixPairSources, codeqlRoots } = await splitSources(input.sources);
+  const { files, problems } = await expandSources(fixPairSources);
+  if (problems.length > 0) throw new InvalidInputError(problems.map((p) => `${p.path}: ${p.message}`).join('; '));
+  if (files.length === 0) throw new InvalidInputError(`no fix-pair file among the sources (${input.sources.join(', ')}): name JSONL files or folders holding them`);
+  const sources = await Promise.all(files.map(async (f) => ({ path: resolve(f), sha256: await fileSha256(f) })));
+  const buildId = input.buildId ?? newBuildId();
+  const build: KbBuildSpecInput = {
+    buildId,
+    hops: input.hops,
+    clusterBy: input.clusterBy,
+    kbDir: resolve(input.kbDir),
+    catalogPath: input.catalogPath ? resolve(input.catalogPath) : undefined,
+    catalogOnlyNodes: input.catalogOnlyNodes,
+    codeqlRoots: codeqlRoots.map((r) => resolve(r)),
+    distillation: input.distillation,
+    batchSize: input.batchSize,
+    embedder: input.embedder,
+    elasticsearchPrefix: input.elasticsearchPrefix,
+    trust: input.trust,
+  };
+  const job = await queue.enqueue(KB_BUILD_ROOT, { v: 1, sources, format: 'auto', build });
+  return { buildId, ingestJobId: job.jobId, sources };
 }
 
 /**
@@ -104,31 +162,20 @@ export async function runDistributedBuild(config: Pick<RedisEnv, 'REDIS_URL' | '
   const events = { first: eventsOf(first), last: eventsOf(last) };
   try {
     await Promise.all([events.first.waitUntilReady(), events.last.waitUntilReady()]);
-    const { fixPairSources, codeqlRoots } = await splitSources(input.sources);
-    const { files, problems } = await expandSources(fixPairSources);
-    if (problems.length > 0) throw new InvalidInputError(problems.map((p) => `${p.path}: ${p.message}`).join('; '));
-    const sources = await Promise.all(files.map(async (f) => ({ path: resolve(f), sha256: await fileSha256(f) })));
-    const buildId = `b${Date.now().toString(36)}${randomBytes(3).toString('hex')}`;
-    const build: KbBuildSpecInput = {
-      buildId,
-      hops: input.hops,
-      clusterBy: input.clusterBy,
-      kbDir: resolve(input.kbDir),
-      catalogPath: input.catalogPath ? resolve(input.catalogPath) : undefined,
-      catalogOnlyNodes: input.catalogOnlyNodes,
-      codeqlRoots: codeqlRoots.map((r) => resolve(r)),
-      distillation: input.distillation,
-      batchSize: input.batchSize,
-      embedder: input.embedder,
-      elasticsearchPrefix: input.elasticsearchPrefix,
-    };
-    const ingestJob = await queue.enqueue(KB_BUILD_ROOT, { v: 1, sources, format: 'auto', build });
-    input.onEvent?.(`build ${buildId}: ingest job ${ingestJob.jobId} enqueued`);
-    const ingest = await succeeded(queue, first, ingestJob.jobId, events.first);
+    const { buildId, ingestJobId } = await enqueueKbBuild(queue, input);
+    input.onEvent?.(`build ${buildId}: ingest job ${ingestJobId} enqueued`);
+    const ingest = await succeeded(queue, first, ingestJobId, events.first);
     const ingestResult = ingest.returnvalue as { report: DistributedBuildResult['ingest']; build: NonNullable<IngestJobResult['build']> };
     input.onEvent?.(`build ${buildId}: ${ingestResult.report.kept} records in ${ingestResult.build.clusters} clusters; ${stages.slice(1).join(', ')} jobs enqueued`);
     const published = await succeeded(queue, last, ingestResult.build.flowJobId, events.last);
-    return { buildId, manifest: published.returnvalue as KbManifest, ingest: ingestResult.report, clusters: ingestResult.build.clusters };
+    const quarantine = new QuarantineStore(resolve(input.kbDir));
+    return {
+      buildId,
+      manifest: published.returnvalue as KbManifest,
+      ingest: ingestResult.report,
+      clusters: ingestResult.build.clusters,
+      quarantine: summarizeQuarantine((await quarantine.report())?.entries ?? [], quarantine.reportPath),
+    };
   } finally {
     await Promise.all([events.first.close(), events.last.close(), queue.close()]);
     redis.disconnect();
