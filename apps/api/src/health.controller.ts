@@ -31,7 +31,7 @@ export class HealthController {
   }
 
   @Get('ready')
-  async ready(): Promise<{ status: 'ok'; redis: 'up'; kb: KbReadiness; kbVersion?: string }> {
+  async ready(): Promise<{ status: 'ok'; redis: 'up'; kb?: KbReadiness; kbVersion?: string }> {
     let redis: 'up' | 'down' = 'up';
     try {
       await this.redis.ping();
@@ -41,12 +41,14 @@ export class HealthController {
       redis = 'down';
     }
     const { kb, kbVersion } = await this.kb();
+    // Without a KB folder the answer is what it always was: only Redis counts.
+    const about = kb === 'not-configured' ? {} : { kb, ...(kbVersion ? { kbVersion } : {}) };
     // A KB not yet published is not a fault of this process (the API also takes build jobs); a
     // published one that fails its checksums, or cannot be read, would serve wrong answers.
     if (redis === 'down' || kb === 'corrupt' || kb === 'unreadable') {
-      throw new HttpException({ status: 'unavailable', redis, kb, ...(kbVersion ? { kbVersion } : {}) }, HttpStatus.SERVICE_UNAVAILABLE);
+      throw new HttpException({ status: 'unavailable', redis, ...about }, HttpStatus.SERVICE_UNAVAILABLE);
     }
-    return { status: 'ok', redis, kb, ...(kbVersion ? { kbVersion } : {}) };
+    return { status: 'ok', redis, ...about };
   }
 
   private async kb(): Promise<{ kb: KbReadiness; kbVersion?: string }> {
