@@ -3,6 +3,7 @@ import { registerKbIngest } from './commands/kb-ingest.command';
 import { registerKbBuild } from './commands/kb-build.command';
 import { registerKbInspect } from './commands/kb-inspect.command';
 import { registerKbSlice } from './commands/kb-slice.command';
+import { registerKbVerify } from './commands/kb-verify.command';
 import { registerGenerate } from './commands/generate.command';
 import { registerRetrieve } from './commands/retrieve.command';
 import { registerEval, registerKbCalibrate } from './commands/eval.command';
@@ -18,6 +19,7 @@ export function buildProgram(): Command {
   registerKbBuild(kb);
   registerKbInspect(kb);
   registerKbCalibrate(kb);
+  registerKbVerify(kb);
   registerRetrieve(program);
   registerEval(program);
   registerGenerate(program);
