@@ -1,7 +1,11 @@
 import 'reflect-metadata';
 import { loadConfigOrExit } from '@rescue/config';
+import { superviseWorker, workerHealthEnv } from '@rescue/observability';
 import { bootstrapWorker } from '@rescue/queue';
 import { summarizeWorkerEnv } from './cluster-summarize-worker.config';
 import { ClusterSummarizeWorkerModule } from './cluster-summarize-worker.module';
 
-void bootstrapWorker('cluster-summarize', ClusterSummarizeWorkerModule.register(loadConfigOrExit('cluster-summarize', summarizeWorkerEnv)));
+const config = loadConfigOrExit('cluster-summarize', summarizeWorkerEnv);
+// HEALTH_PORT (GET /health/live, /health/ready) and SHUTDOWN_GRACE_MS, the bound on SIGTERM.
+const health = loadConfigOrExit('cluster-summarize', workerHealthEnv);
+void bootstrapWorker('cluster-summarize', ClusterSummarizeWorkerModule.register(config)).then(() => superviseWorker({ name: 'cluster-summarize', redisUrl: config.REDIS_URL, env: health }));

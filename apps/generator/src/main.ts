@@ -1,7 +1,11 @@
 import 'reflect-metadata';
 import { loadConfigOrExit } from '@rescue/config';
+import { superviseWorker, workerHealthEnv } from '@rescue/observability';
 import { bootstrapWorker } from '@rescue/queue';
 import { generatorWorkerEnv } from './generator-worker.config';
 import { GeneratorWorkerModule } from './generator-worker.module';
 
-void bootstrapWorker('generator', GeneratorWorkerModule.register(loadConfigOrExit('generator', generatorWorkerEnv)));
+const config = loadConfigOrExit('generator', generatorWorkerEnv);
+// HEALTH_PORT (GET /health/live, /health/ready) and SHUTDOWN_GRACE_MS, the bound on SIGTERM.
+const health = loadConfigOrExit('generator', workerHealthEnv);
+void bootstrapWorker('generator', GeneratorWorkerModule.register(config)).then(() => superviseWorker({ name: 'generator', redisUrl: config.REDIS_URL, env: health }));

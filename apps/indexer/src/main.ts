@@ -1,7 +1,11 @@
 import 'reflect-metadata';
 import { loadConfigOrExit } from '@rescue/config';
+import { superviseWorker, workerHealthEnv } from '@rescue/observability';
 import { bootstrapWorker } from '@rescue/queue';
 import { indexerWorkerEnv } from './indexer-worker.config';
 import { IndexerWorkerModule } from './indexer-worker.module';
 
-void bootstrapWorker('indexer', IndexerWorkerModule.register(loadConfigOrExit('indexer', indexerWorkerEnv)));
+const config = loadConfigOrExit('indexer', indexerWorkerEnv);
+// HEALTH_PORT (GET /health/live, /health/ready) and SHUTDOWN_GRACE_MS, the bound on SIGTERM.
+const health = loadConfigOrExit('indexer', workerHealthEnv);
+void bootstrapWorker('indexer', IndexerWorkerModule.register(config)).then(() => superviseWorker({ name: 'indexer', redisUrl: config.REDIS_URL, env: health }));

@@ -1,7 +1,11 @@
 import 'reflect-metadata';
 import { loadConfigOrExit } from '@rescue/config';
+import { superviseWorker, workerHealthEnv } from '@rescue/observability';
 import { bootstrapWorker } from '@rescue/queue';
 import { ingestWorkerEnv } from './ingest-worker.config';
 import { IngestWorkerModule } from './ingest-worker.module';
 
-void bootstrapWorker('ingest', IngestWorkerModule.register(loadConfigOrExit('ingest', ingestWorkerEnv)));
+const config = loadConfigOrExit('ingest', ingestWorkerEnv);
+// HEALTH_PORT (GET /health/live, /health/ready) and SHUTDOWN_GRACE_MS, the bound on SIGTERM.
+const health = loadConfigOrExit('ingest', workerHealthEnv);
+void bootstrapWorker('ingest', IngestWorkerModule.register(config)).then(() => superviseWorker({ name: 'ingest', redisUrl: config.REDIS_URL, env: health }));

@@ -1,7 +1,11 @@
 import 'reflect-metadata';
 import { loadConfigOrExit } from '@rescue/config';
+import { superviseWorker, workerHealthEnv } from '@rescue/observability';
 import { bootstrapWorker } from '@rescue/queue';
 import { slicerWorkerEnv } from './slicer-worker.config';
 import { SlicerWorkerModule } from './slicer-worker.module';
 
-void bootstrapWorker('slicer', SlicerWorkerModule.register(loadConfigOrExit('slicer', slicerWorkerEnv)));
+const config = loadConfigOrExit('slicer', slicerWorkerEnv);
+// HEALTH_PORT (GET /health/live, /health/ready) and SHUTDOWN_GRACE_MS, the bound on SIGTERM.
+const health = loadConfigOrExit('slicer', workerHealthEnv);
+void bootstrapWorker('slicer', SlicerWorkerModule.register(config)).then(() => superviseWorker({ name: 'slicer', redisUrl: config.REDIS_URL, env: health }));

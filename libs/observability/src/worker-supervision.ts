@@ -32,20 +32,29 @@ export async function superviseWorker(opts: SupervisedWorker): Promise<{ port?: 
   const redis = new Redis(opts.redisUrl, { lazyConnect: true, connectTimeout: 2000, commandTimeout: 2000, maxRetriesPerRequest: 0, enableOfflineQueue: false, retryStrategy: (n) => Math.min(n * 500, 5000) });
   redis.on('error', () => undefined);
   redis.connect().catch(() => undefined);
-  const health = await startWorkerHealth({
-    port: opts.env.HEALTH_PORT,
-    host: opts.env.HEALTH_HOST,
-    isClosing: () => closing,
-    ready: async () => {
-      try {
-        await redis.ping();
-        return { ok: true, detail: { redis: 'up' } };
-      } catch (_down) {
-        // Not this worker's fault, but it cannot take jobs: not ready (liveness still passes).
-        return { ok: false, detail: { redis: 'down' } };
-      }
-    },
-  });
+  let health: Awaited<ReturnType<typeof startWorkerHealth>>;
+  try {
+    health = await startWorkerHealth({
+      port: opts.env.HEALTH_PORT,
+      host: opts.env.HEALTH_HOST,
+      isClosing: () => closing,
+      ready: async () => {
+        try {
+          await redis.ping();
+          return { ok: true, detail: { redis: 'up' } };
+        } catch (_down) {
+          // Not this worker's fault, but it cannot take jobs: not ready (liveness still passes).
+          return { ok: false, detail: { redis: 'down' } };
+        }
+      },
+    });
+  } catch (err) {
+    // Several workers on one host (development, tests) share the default port: the worker still
+    // works; only its HTTP probe is missing, which this line says.
+    redis.disconnect();
+    log('health listener not started', { port: opts.env.HEALTH_PORT, error: (err as Error).message });
+    return { closing: () => closing };
+  }
   log('health listening', { port: health.port });
   return { port: health.port, closing: () => closing };
 }
