@@ -2,6 +2,7 @@ import { Command } from 'commander';
 import { registerKbIngest } from './commands/kb-ingest.command';
 import { registerKbBuild } from './commands/kb-build.command';
 import { registerKbInspect } from './commands/kb-inspect.command';
+import { registerKbQuarantine } from './commands/kb-quarantine.command';
 import { registerKbSlice } from './commands/kb-slice.command';
 import { registerKbVerify } from './commands/kb-verify.command';
 import { registerGenerate } from './commands/generate.command';
@@ -18,6 +19,7 @@ export function buildProgram(): Command {
   registerKbSlice(kb);
   registerKbBuild(kb);
   registerKbInspect(kb);
+  registerKbQuarantine(kb);
   registerKbCalibrate(kb);
   registerKbVerify(kb);
   registerRetrieve(program);

@@ -1,10 +1,11 @@
 import { MultiBar, Presets } from 'cli-progress';
 import type { Command } from 'commander';
-import { join } from 'node:path';
+import { existsSync } from 'node:fs';
+import { join, resolve, sep } from 'node:path';
 import { ingestEnv, llmEnv, loadConfig, redisEnv } from '@rescue/config';
 import { type CweEntry, readCweCatalog } from '@rescue/datasets';
 import { ConfigError, type CweId, InvalidInputError } from '@rescue/domain';
-import { DEFAULT_LLM_DISTILLER, elasticsearchPublisher, llmDistiller, localEmbedder } from '@rescue/knowledge';
+import { DEFAULT_LLM_DISTILLER, type QuarantineSummary, elasticsearchPublisher, llmDistiller, localEmbedder } from '@rescue/knowledge';
 import { llmFromEnv } from '@rescue/llm';
 import { type KbBuildStage, buildKnowledgeBase, runDistributedBuild } from '@rescue/pipeline';
 import { LlmEmbedder } from '@rescue/retrieval';
@@ -23,7 +24,37 @@ interface BuildOptions {
   embedder: string;
   esPrefix: string;
   batchSize: string;
+  trustedSource: string[];
+  untrustedSource: string[];
   json?: boolean;
+}
+
+const collect = (value: string, previous: string[]): string[] => [...previous, value];
+
+/**
+ * `--trusted-source` / `--untrusted-source` as the build spec's trust settings (absolute paths, as
+ * the workers see them). A path that does not exist is refused (a typo would silently leave the
+ * default in place); one that covers none of the sources is allowed, with a warning.
+ */
+function trustSettings(opts: BuildOptions, warn: (line: string) => void): { trusted: string[]; untrusted: string[] } | undefined {
+  if (opts.trustedSource.length === 0 && opts.untrustedSource.length === 0) return undefined;
+  const sources = [...opts.source, ...(opts.cweCatalog ? [opts.cweCatalog] : [])].map((p) => resolve(p));
+  const within = (inner: string, outer: string): boolean => inner === outer || inner.startsWith(outer.endsWith(sep) ? outer : `${outer}${sep}`);
+  const check = (option: string, paths: string[]): string[] =>
+    paths.map((p) => {
+      if (!existsSync(p)) throw new InvalidInputError(`${option} ${JSON.stringify(p)}: no such file or folder (name a source file or a folder holding sources)`);
+      const abs = resolve(p);
+      if (!sources.some((s) => within(s, abs) || within(abs, s))) warn(`rescue: ${option} ${p} covers none of the sources of this build`);
+      return abs;
+    });
+  return { trusted: check('--trusted-source', opts.trustedSource), untrusted: check('--untrusted-source', opts.untrustedSource) };
+}
+
+/** The build summary's quarantine line: what the screen held back and where to look. */
+function quarantineLine(q: QuarantineSummary, kb: string): string {
+  const reasons = Object.entries(q.byReason).map(([k, n]) => `${k} ${n}`).join(', ');
+  if (q.held === 0) return `  quarantine   nothing held back${q.released ? ` (${q.released} released item(s) used)` : ''}`;
+  return `  quarantine   ${q.held} held back (${reasons})${q.released ? `, ${q.released} released item(s) used` : ''}: rescue kb quarantine list --kb ${kb}`;
 }
 
 export function registerKbBuild(kb: Command): void {
@@ -41,12 +72,15 @@ export function registerKbBuild(kb: Command): void {
     .option('--es-prefix <prefix>', 'Elasticsearch index and alias prefix', 'rescue')
     .option('--distributed', 'run the stages as queue jobs on the worker apps (REDIS_URL, QUEUE_PREFIX; paths must be on a volume the workers share)')
     .option('--batch-size <b>', 'summarization batch size (the paper\'s b)', '10')
+    .option('--trusted-source <path>', 'vouch for this source (file or folder; repeatable): its free text may be quoted into guidelines. Fix-pair datasets are untrusted by default (docs/kb-poisoning.md)', collect, [])
+    .option('--untrusted-source <path>', 'distrust this source (file or folder; repeatable), e.g. a CodeQL fork or an unofficial catalogue copy, trusted by default', collect, [])
     .option('--json', 'print the build report as JSON')
     .action(async (opts: BuildOptions) => {
       const hops = intOption('--hops', opts.hops, 0, 10);
       const batchSize = intOption('--batch-size', opts.batchSize, 2, 50);
       if (opts.clusterBy !== 'language-cwe' && opts.clusterBy !== 'cwe') throw new InvalidInputError(`--cluster-by must be language-cwe or cwe, not ${JSON.stringify(opts.clusterBy)}`);
       if (opts.embedder !== 'local' && opts.embedder !== 'llm') throw new InvalidInputError(`--embedder must be local or llm, not ${JSON.stringify(opts.embedder)}`);
+      const trust = trustSettings(opts, (line) => process.stderr.write(`${line}\n`));
       if (opts.distributed) {
         // Every option of the inline build travels in the build spec; the LLM is used, as inline,
         // when this command's environment configures one and --extractive is not given (the
@@ -65,12 +99,13 @@ export function registerKbBuild(kb: Command): void {
           batchSize,
           embedder: opts.embedder,
           elasticsearchPrefix: opts.es ? opts.esPrefix : undefined,
+          trust,
           onEvent: opts.json ? undefined : (m) => process.stderr.write(`${m}\n`),
         });
         if (opts.json) return void process.stdout.write(`${JSON.stringify(result, null, 2)}\n`);
         const m = result.manifest;
         process.stdout.write(
-          `Published KB ${m.version} in ${opts.kb} (distributed build ${result.buildId})\n  records ${m.counts.records} in ${result.clusters} clusters; CWE nodes ${m.counts.nodes} (${m.counts.catalogOnlyNodes} catalogue-only); examples ${m.counts.examples}\n  distillation ${m.distillation.mode}; LLM calls made ${m.distillation.llmCalls}, from cache ${m.distillation.llmCallsCached}\n`,
+          `Published KB ${m.version} in ${opts.kb} (distributed build ${result.buildId})\n  records ${m.counts.records} in ${result.clusters} clusters; CWE nodes ${m.counts.nodes} (${m.counts.catalogOnlyNodes} catalogue-only); examples ${m.counts.examples}\n  distillation ${m.distillation.mode}; LLM calls made ${m.distillation.llmCalls}, from cache ${m.distillation.llmCallsCached}\n${quarantineLine(result.quarantine, opts.kb)}\n`,
         );
         return;
       }
@@ -104,6 +139,7 @@ export function registerKbBuild(kb: Command): void {
         distiller: llm ? llmDistiller(llm, { ...DEFAULT_LLM_DISTILLER, batchSize, model: llm.modelFor('summarizer') }) : undefined,
         llmStats: llm ? () => llm.stats() : undefined,
         alsoPublish: opts.es ? elasticsearchPublisher(opts.es, opts.esPrefix, opts.kb) : undefined,
+        trust,
         onStage: (stage, event, done, total) => {
           if (!bars) return;
           let bar = stageBars.get(stage);
@@ -132,6 +168,7 @@ export function registerKbBuild(kb: Command): void {
         `  documents    ${m.counts.documents ?? 0} (${Object.entries(m.sources?.documents ?? {}).map(([k, n]) => `${k} ${n}`).join(', ')})`,
         `  distillation ${m.distillation.mode}; LLM calls made ${report.llm.calls}, from cache ${report.llm.cached}`,
         `  embedder     ${String(m.embedder.id ?? 'unknown')} (${String(m.embedder.dimensions ?? '?')} dimensions)`,
+        quarantineLine(report.quarantine, opts.kb),
         `  time         ${Object.entries(report.stageMs).map(([k, v]) => `${k} ${(v / 1000).toFixed(1)} s`).join(', ')}`,
       ];
       process.stdout.write(`${lines.join('\n')}\n`);

@@ -68,7 +68,10 @@ export function printable(text: string, max = MAX_DETAIL): string {
 function hiddenDetail(found: HiddenChar[]): string {
   const kinds = [...new Set(found.map((h) => h.kind))];
   const points = [...new Set(found.map((h) => codePointName(h.codePoint)))].slice(0, 6);
-  return `${found.length} hidden character(s): ${kinds.join(', ')} (${points.join(' ')})`;
+  // Tag characters mirror ASCII: what they spell is what a reviewer needs to see.
+  const tags = found.filter((h) => h.kind === 'tag-character' && h.codePoint >= 0xe0020 && h.codePoint <= 0xe007e);
+  const spelled = tags.length > 0 ? `, spelling ${JSON.stringify(printable(String.fromCharCode(...tags.map((h) => h.codePoint - 0xe0000)), 60))}` : '';
+  return `${found.length} hidden character(s): ${kinds.join(', ')} (${points.join(' ')})${spelled}`;
 }
 
 /** Base64 runs long enough to carry a sentence (shorter ones are ids, hashes and padding). */
