@@ -284,7 +284,7 @@ describe('job API: KB builds and generation batches over HTTP, real workers and 
       expect(verifyWebhook('another-secret-of-thirty-two-chars!!', { timestamp: hook1.headers['x-rescue-timestamp'] as string, signature: hook1.headers['x-rescue-signature'] as string }, hook1.body)).toBe(false);
       expect(JSON.parse(hook1.body)).toMatchObject({ event: 'generation.batch.completed', batch: { id, round: 1, counts: { done: N - 20, failed: 20 } } });
 
-      // The model is fixed; the failed tasks run again, on their own jobs (no new job ids).
+      // The model is fixed; the failed tasks run again, each as a new attempt.
       fake.script([{ match: /explain why code is vulnerable/, reply: JSON.stringify({ cause: 'c' }) }]);
       const retried = await http('POST', `/v1/generation/batches/${id}/retry-failed`);
       expect(retried.json).toEqual({ retried: 20, round: 2 });
@@ -293,7 +293,9 @@ describe('job API: KB builds and generation batches over HTTP, real workers and 
         return s.status === 'completed' ? s : undefined;
       }, 60_000);
       expect(done.counts).toMatchObject({ total: N, done: N, failed: 0 });
-      expect(await jobCount()).toBe(N);
+      // One new job per re-attempted task; the failed ones are kept for people to read.
+      expect(await jobCount()).toBe(N + 20);
+      expect(await generate.getFailedCount()).toBe(20);
 
       const hook2 = await until('the second webhook', async () => hooks[1], 30_000);
       expect(verifyWebhook(SECRET, { timestamp: hook2.headers['x-rescue-timestamp'] as string, signature: hook2.headers['x-rescue-signature'] as string }, hook2.body)).toBe(true);

@@ -1,17 +1,19 @@
 import { createHash, randomBytes } from 'node:crypto';
 import type { Redis } from 'ioredis';
 import pMap from 'p-map';
-import { type GenerationBatchSettingsValue, JobName, type JobPayloadInput, QueueName, jobIdFor, parsePayload } from '@rescue/contracts';
+import { type GenerationBatchSettingsValue, JobName, type JobPayloadInput, QueueName, parsePayload } from '@rescue/contracts';
 import type { CodingTask } from '@rescue/datasets';
 import { ConflictError, InvalidInputError, NotFoundError } from '@rescue/domain';
 import type { GenerationResult, GenerationStore } from '@rescue/generation';
-import type { PipelineQueue } from '@rescue/queue';
+import { type PipelineQueue, type RetriedJob, jobOptionsFor } from '@rescue/queue';
 
 // A generation batch submitted over the job API: the manifest (settings, task ids in order) lives
 // in Redis beside the queue, the tasks and results in the generation store the generator workers
-// share, and each task is one TaskGenerate job with a deterministic id. Redis is not trusted to
-// have kept every job (reliability.md §0.5): whenever a task is looked at and has neither a job nor
-// a result, it is enqueued again, which the job id makes idempotent.
+// share, and each task is one TaskGenerate job with a deterministic id. A re-attempt of a failed
+// task is a new job under the next attempt's id (PipelineQueue.enqueueRetryingFailed, as the CLI's
+// re-run does), so the failed job stays readable; the batch remembers each task's attempt. Redis
+// is not trusted to have kept every job (reliability.md §0.5): whenever a task is looked at and has
+// neither a job nor a result, it is enqueued again, which the job id makes idempotent.
 
 export type TaskOutcome = 'done' | 'failed' | 'cancelled';
 export type TaskState = TaskOutcome | 'pending';
@@ -108,8 +110,17 @@ export class GenerationBatches {
     return { v: 1, batchId: meta.id, taskId, kbVersion: meta.kbVersion, kbDir: meta.kbDir, ...meta.settings };
   }
 
-  private jobId(meta: BatchMeta, taskId: string): string {
-    return jobIdFor(JobName.TaskGenerate, parsePayload(JobName.TaskGenerate, this.payload(meta, taskId)));
+  /** The id of a task's job at an attempt (0: the first), as PipelineQueue derives it. */
+  private jobId(meta: BatchMeta, taskId: string, attempt: number): string {
+    return jobOptionsFor(JobName.TaskGenerate, parsePayload(JobName.TaskGenerate, this.payload(meta, taskId)), undefined, attempt).jobId as string;
+  }
+
+  /** Enqueues tasks, each under its first attempt not failed yet, and remembers each one's attempt. */
+  private async enqueue(meta: BatchMeta, taskIds: string[]): Promise<RetriedJob[]> {
+    const jobs = await this.queue.enqueueRetryingFailed(JobName.TaskGenerate, taskIds.map((t) => this.payload(meta, t)));
+    // Every attempt is recorded, 0 too: a task re-enqueued after its jobs were trimmed starts over at 0.
+    if (jobs.length > 0) await this.redis.hset(this.key('batch', meta.id, 'attempts'), Object.fromEntries(jobs.map((j, i) => [taskIds[i], String(j.attempt)])));
+    return jobs;
   }
 
   /**
@@ -163,19 +174,19 @@ export class GenerationBatches {
     const out = new Map<string, { state: TaskState; active?: boolean; error?: Settled['error'] }>();
     if (ids.length === 0) return out;
     const settledKey = this.key('batch', meta.id, 'settled');
-    const known = await this.redis.hmget(settledKey, ...ids);
+    const [known, attempts] = await Promise.all([this.redis.hmget(settledKey, ...ids), this.redis.hmget(this.key('batch', meta.id, 'attempts'), ...ids)]);
     const queue = this.queue.queue(QueueName.Generate);
     const newlySettled: Record<string, string> = {};
     const lost: string[] = [];
     await pMap(
-      ids.map((taskId, i) => ({ taskId, known: known[i] })),
-      async ({ taskId, known: k }) => {
+      ids.map((taskId, i) => ({ taskId, known: known[i], attempt: Number(attempts[i] ?? 0) })),
+      async ({ taskId, known: k, attempt }) => {
         if (k !== null) {
           const s = JSON.parse(k) as Settled;
           out.set(taskId, s);
           return;
         }
-        const jobId = this.jobId(meta, taskId);
+        const jobId = this.jobId(meta, taskId, attempt);
         const state = await queue.getJobState(jobId);
         let settled: Settled | undefined;
         if (state === 'completed') {
@@ -198,7 +209,7 @@ export class GenerationBatches {
       { concurrency: LOOKUPS_IN_FLIGHT },
     );
     if (Object.keys(newlySettled).length > 0) await this.redis.hset(settledKey, newlySettled);
-    if (lost.length > 0) await this.queue.enqueueMany(JobName.TaskGenerate, lost.map((t) => this.payload(meta, t)));
+    if (lost.length > 0) await this.enqueue(meta, lost);
     return out;
   }
 
@@ -247,23 +258,16 @@ export class GenerationBatches {
 
   /**
    * Runs the failed tasks again (as they are: a fix on the model's side, a raised limit, a
-   * transient outage that outlasted the job's attempts) and opens a new round, whose completion is
-   * reported again. Done and cancelled tasks are left alone.
+   * transient outage that outlasted the job's attempts), each as a new job, and opens a new round,
+   * whose completion is reported again. Done and cancelled tasks are left alone.
    */
   async retryFailed(id: string): Promise<{ retried: number; round: number }> {
     const meta = await this.meta(id);
     if (meta.state === 'cancelled') throw new ConflictError(`batch ${id} was cancelled: submit its tasks as a new batch`);
     const states = await this.states(meta, await this.taskIds(id));
     const failed = [...states].filter(([, s]) => s.state === 'failed').map(([taskId]) => taskId);
-    const queue = this.queue.queue(QueueName.Generate);
-    const gone: string[] = [];
-    for (const taskId of failed) {
-      const job = await queue.getJob(this.jobId(meta, taskId));
-      // A failed job goes back to waiting under its id; one trimmed since (kept a week) is added anew.
-      if (job && (await job.getState()) === 'failed') await job.retry('failed', { resetAttemptsMade: true, resetAttemptsStarted: true });
-      else if (!job) gone.push(taskId);
-    }
-    if (gone.length > 0) await this.queue.enqueueMany(JobName.TaskGenerate, gone.map((t) => this.payload(meta, t)));
+    // Each failed task gets a new job under its next attempt's id; the failed job is kept (a week) for people to read.
+    if (failed.length > 0) await this.enqueue(meta, failed);
     if (failed.length > 0) await this.redis.hdel(this.key('batch', id, 'settled'), ...failed);
     meta.round += 1;
     await this.redis.multi().set(this.key('batch', id, 'meta'), JSON.stringify(meta)).sadd(this.key('batches', 'open'), id).exec();
@@ -281,9 +285,10 @@ export class GenerationBatches {
     const states = await this.states(meta, await this.taskIds(id));
     const queue = this.queue.queue(QueueName.Generate);
     const cancelled: Record<string, string> = {};
+    const attempts = await this.redis.hgetall(this.key('batch', id, 'attempts'));
     for (const [taskId, s] of states) {
       if (s.state !== 'pending' || s.active) continue;
-      const job = await queue.getJob(this.jobId(meta, taskId));
+      const job = await queue.getJob(this.jobId(meta, taskId, Number(attempts[taskId] ?? 0)));
       if (!job) {
         cancelled[taskId] = JSON.stringify({ state: 'cancelled' });
         continue;
