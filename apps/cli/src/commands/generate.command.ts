@@ -1,7 +1,7 @@
 import { SingleBar } from 'cli-progress';
 import type { Command } from 'commander';
 import { llmEnv, loadConfig } from '@rescue/config';
-import type { CodingTask } from '@rescue/datasets';
+import { type CodingTask, acquireExclusiveLock } from '@rescue/datasets';
 import { ConfigError, InvalidInputError } from '@rescue/domain';
 import { type BatchSummary, generateForTask, runGenerationBatch } from '@rescue/generation';
 import { llmFromEnv } from '@rescue/llm';
@@ -52,42 +52,48 @@ export function registerGenerate(program: Command): void {
       if (opts.style !== 'chat' && opts.style !== 'completion') throw new InvalidInputError(`--style must be chat or completion, not ${JSON.stringify(opts.style)}`);
       const input = new TaskInput();
       const tasks: CodingTask[] = await input.all(opts.tasks);
-      if (opts.distributed) {
-        if (isUrl(opts.kb)) throw new InvalidInputError('--distributed needs a KB folder the generator workers share (--kb <dir>); they can search Elasticsearch with ELASTICSEARCH_URL');
-        const summary = await generateDistributed({ tasks, out: opts.out, kbDir: opts.kb, samples, style: opts.style as 'chat' | 'completion', temperature, guidance, retryFailed: opts.retryFailed });
-        process.stdout.write(opts.json ? `${JSON.stringify(summary, null, 2)}\n` : `Batch ${summary.batchId}: ${summary.done} generated, ${summary.failed} failed, ${summary.resumed} already in ${opts.out}${retriedLine(summary.retried)}; ${summary.seconds} s\n`);
-        input.finish();
-        return;
-      }
-      if (!llm) return;
-      const kb = await openKb(opts);
-      const slicer = await Slicer.create();
-      const bar = !opts.json && process.stderr.isTTY ? new SingleBar({ format: 'generate [{bar}] {value}/{total} tasks', stream: process.stderr }) : undefined;
-      let started = false;
-      const summary = await runGenerationBatch(
-        tasks,
-        opts.out,
-        (task) => generateForTask(task, kb, llm, { samples, temperature, style: opts.style as 'chat' | 'completion', guidance, apiCalls: (language, code) => slicer.apiReferences(language as CodingTask['language'], code) }),
-        {
-          concurrency,
-          attempts: 3,
-          retryFailed: opts.retryFailed,
-          onProgress: (done, total) => {
-            if (!bar) return;
-            if (!started) bar.start(total, 0);
-            started = true;
-            bar.update(done);
+      // One writer per --out: two runs appending to one file would each write every task (issue 11).
+      const outLock = await acquireExclusiveLock(`${opts.out}.lock`, { purpose: 'generate --out' });
+      try {
+        if (opts.distributed) {
+          if (isUrl(opts.kb)) throw new InvalidInputError('--distributed needs a KB folder the generator workers share (--kb <dir>); they can search Elasticsearch with ELASTICSEARCH_URL');
+          const summary = await generateDistributed({ tasks, out: opts.out, kbDir: opts.kb, samples, style: opts.style as 'chat' | 'completion', temperature, guidance, retryFailed: opts.retryFailed });
+          process.stdout.write(opts.json ? `${JSON.stringify(summary, null, 2)}\n` : `Batch ${summary.batchId}: ${summary.done} generated, ${summary.failed} failed, ${summary.resumed} already in ${opts.out}${retriedLine(summary.retried)}; ${summary.seconds} s\n`);
+          input.finish();
+          return;
+        }
+        if (!llm) return;
+        const kb = await openKb(opts);
+        const slicer = await Slicer.create();
+        const bar = !opts.json && process.stderr.isTTY ? new SingleBar({ format: 'generate [{bar}] {value}/{total} tasks', stream: process.stderr }) : undefined;
+        let started = false;
+        const summary = await runGenerationBatch(
+          tasks,
+          opts.out,
+          (task) => generateForTask(task, kb, llm, { samples, temperature, style: opts.style as 'chat' | 'completion', guidance, apiCalls: (language, code) => slicer.apiReferences(language as CodingTask['language'], code) }),
+          {
+            concurrency,
+            attempts: 3,
+            retryFailed: opts.retryFailed,
+            onProgress: (done, total) => {
+              if (!bar) return;
+              if (!started) bar.start(total, 0);
+              started = true;
+              bar.update(done);
+            },
           },
-        },
-      );
-      bar?.stop();
-      input.finish();
-      if (opts.json) return void process.stdout.write(`${JSON.stringify(summary, null, 2)}\n`);
-      const failures = Object.entries(summary.failuresByClass).map(([k, v]) => `${k} ${v}`).join(', ');
-      process.stdout.write(
-        `Generated ${summary.done} task(s), ${summary.samples} sample(s); ${summary.failed} failed${failures ? ` (${failures})` : ''}; ${summary.resumed} already in ${opts.out}${retriedLine(summary.retried)}\n` +
-          `  tokens: ${summary.tokens.prompt} prompt, ${summary.tokens.completion} completion; ${summary.seconds} s\n`,
-      );
+        );
+        bar?.stop();
+        input.finish();
+        if (opts.json) return void process.stdout.write(`${JSON.stringify(summary, null, 2)}\n`);
+        const failures = Object.entries(summary.failuresByClass).map(([k, v]) => `${k} ${v}`).join(', ');
+        process.stdout.write(
+          `Generated ${summary.done} task(s), ${summary.samples} sample(s); ${summary.failed} failed${failures ? ` (${failures})` : ''}; ${summary.resumed} already in ${opts.out}${retriedLine(summary.retried)}\n` +
+            `  tokens: ${summary.tokens.prompt} prompt, ${summary.tokens.completion} completion; ${summary.seconds} s\n`,
+        );
+      } finally {
+        await outLock.release();
+      }
     });
 }
 

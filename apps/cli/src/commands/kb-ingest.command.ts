@@ -2,7 +2,7 @@ import { join } from 'node:path';
 import { SingleBar } from 'cli-progress';
 import type { Command } from 'commander';
 import { ingestEnv, loadConfig } from '@rescue/config';
-import { FsRecordStore, type FormatChoice, type IngestReport, type Reject, expandSources, formatReject, runIngest } from '@rescue/datasets';
+import { FsRecordStore, type FormatChoice, type IngestReport, type Reject, expandSources, formatReject, runIngest, withExclusiveLock } from '@rescue/datasets';
 import { InvalidInputError } from '@rescue/domain';
 
 interface IngestOptions {
@@ -59,7 +59,9 @@ export function registerKbIngest(kb: Command): void {
       const bar = !opts.json && process.stderr.isTTY ? new SingleBar({ format: 'ingest [{bar}] {value}/{total} files | {lines} lines', stream: process.stderr, clearOnComplete: true }) : undefined;
       bar?.start(files.length, 0, { lines: 0 });
       const store = new FsRecordStore(join(opts.out, 'records'));
-      const { report } = await runIngest(
+      // One writer per --out (the same lock a KB build holds when --out is a KB folder): a second
+      // run would interleave the rejects file and race the records it writes.
+      const { report } = await withExclusiveLock(join(opts.out, '.lock'), { purpose: 'ingest --out' }, () => runIngest(
         { sources: opts.source, format: opts.format, maxLineBytes: env.INGEST_MAX_LINE_BYTES, store, rejectsPath },
         {
           onReject: (r) => {
@@ -67,7 +69,7 @@ export function registerKbIngest(kb: Command): void {
           },
           onFileDone: (_file, running) => bar?.increment(1, { lines: running.linesRead }),
         },
-      );
+      ));
       bar?.stop();
       if (opts.json) {
         process.stdout.write(`${JSON.stringify({ ...report, recordsDir: join(opts.out, 'records'), rejectsPath }, null, 2)}\n`);
