@@ -1,4 +1,5 @@
 export * from './cache';
+export * from './call-observers';
 export * from './cached-llm';
 export * from './classify-error';
 export * from './config';

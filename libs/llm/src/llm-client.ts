@@ -2,6 +2,7 @@ import { performance } from 'node:perf_hooks';
 import OpenAI from 'openai';
 import type { z } from 'zod';
 import { ConfigError, InvalidInputError, float32FromBase64 } from '@rescue/domain';
+import { notifyLlmCall } from './call-observers';
 import { classifyLlmError } from './classify-error';
 import { describeLlmConfig, LLM_ROLES, redactSecret, type LlmConfig, type LlmRole, type TextRole } from './config';
 import { type LlmCallSite, LlmInvalidOutputError, LlmRefusalError, LlmTruncatedError } from './errors';
@@ -247,10 +248,16 @@ export class LlmClient implements Llm {
     this.#stats.requests += 1;
     this.#stats.byRole[site.role].requests += 1;
     const started = performance.now();
+    const observe = { role: site.role, endpoint: site.endpoint, model: site.model };
     try {
-      return await call({ timeout: timeoutMs, maxRetries: 0, ...(options.signal ? { signal: options.signal } : {}) });
+      const result = await call({ timeout: timeoutMs, maxRetries: 0, ...(options.signal ? { signal: options.signal } : {}) });
+      const usage = (result as { usage?: { prompt_tokens?: number; completion_tokens?: number } } | undefined)?.usage;
+      notifyLlmCall({ ...observe, outcome: 'ok', seconds: (performance.now() - started) / 1000, promptTokens: usage?.prompt_tokens, completionTokens: usage?.completion_tokens });
+      return result;
     } catch (err) {
-      throw classifyLlmError(err, { ...site, timeoutMs, elapsedMs: performance.now() - started, secret: this.#config.apiKey });
+      const classified = classifyLlmError(err, { ...site, timeoutMs, elapsedMs: performance.now() - started, secret: this.#config.apiKey });
+      notifyLlmCall({ ...observe, outcome: classified instanceof Error ? classified.name : 'Error', seconds: (performance.now() - started) / 1000 });
+      throw classified;
     }
   }
 

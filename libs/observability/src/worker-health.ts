@@ -28,12 +28,14 @@ export interface WorkerHealthOptions {
   ready: () => Promise<HealthCheckResult>;
   /** Set once shutdown starts: readiness answers 503 from then on. */
   isClosing: () => boolean;
+  /** Served at GET /metrics when given (Prometheus text). */
+  metrics?: { contentType(): string; text(): Promise<string> };
   /** Event-loop lag above which liveness fails (ms, the longest stall over the last 10-20 s). */
   maxLagMs?: number;
 }
 
 /**
- * A tiny HTTP listener for a worker's probes: `GET /health/live` (the event loop answers, and its
+ * A tiny HTTP listener for a worker's probes (and its metrics): `GET /health/live` (the event loop answers, and its
  * recent lag is below `maxLagMs`) and `GET /health/ready` (not closing, and `ready()` passes). A
  * blocked event loop fails liveness by not answering at all, which a Redis-side check cannot see.
  */
@@ -72,7 +74,18 @@ export async function startWorkerHealth(opts: WorkerHealthOptions): Promise<{ se
       );
       return;
     }
-    send(404, { status: 'not found', paths: ['/health/live', '/health/ready'] });
+    if (req.url === '/metrics' && opts.metrics) {
+      const metrics = opts.metrics;
+      metrics.text().then(
+        (text) => {
+          res.writeHead(200, { 'content-type': metrics.contentType(), 'cache-control': 'no-store' });
+          res.end(text);
+        },
+        () => send(500, { status: 'metrics unavailable' }),
+      );
+      return;
+    }
+    send(404, { status: 'not found', paths: ['/health/live', '/health/ready', ...(opts.metrics ? ['/metrics'] : [])] });
   });
   // Probes are short; a client that holds a connection open must not keep the process alive.
   server.keepAliveTimeout = 1000;

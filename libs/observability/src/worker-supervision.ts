@@ -1,4 +1,5 @@
 import { Redis } from 'ioredis';
+import { Metrics } from './metrics';
 import { installBoundedShutdown } from './shutdown';
 import { type WorkerHealthEnv, startWorkerHealth } from './worker-health';
 
@@ -11,14 +12,15 @@ export interface SupervisedWorker {
 }
 
 /**
- * What every worker app's main.ts adds around its Nest context: the health listener (HEALTH_PORT)
- * and a bound on shutdown. Nest's shutdown hooks (enabled by bootstrapWorker) do the closing:
+ * What every worker app's main.ts adds around its Nest context: the health listener (HEALTH_PORT,
+ * also serving /metrics) and a bound on shutdown. Nest's shutdown hooks (enabled by bootstrapWorker) do the closing:
  * BullMQ workers stop taking jobs and wait for the active ones; this exits the process once
  * SHUTDOWN_GRACE_MS has passed even if that wait has not ended (Redis down, a job that hangs).
  */
-export async function superviseWorker(opts: SupervisedWorker): Promise<{ port?: number; closing: () => boolean }> {
+export async function superviseWorker(opts: SupervisedWorker): Promise<{ port?: number; closing: () => boolean; metrics: Metrics }> {
   const log = opts.log ?? ((msg: string, fields?: Record<string, unknown>) => process.stdout.write(`${JSON.stringify({ app: opts.name, msg, ...fields })}\n`));
   let closing = false;
+  const metrics = new Metrics({ app: opts.name });
   installBoundedShutdown({
     graceMs: opts.env.SHUTDOWN_GRACE_MS,
     log,
@@ -26,7 +28,7 @@ export async function superviseWorker(opts: SupervisedWorker): Promise<{ port?: 
       closing = true;
     },
   });
-  if (opts.env.HEALTH_PORT === 0) return { closing: () => closing };
+  if (opts.env.HEALTH_PORT === 0) return { closing: () => closing, metrics };
   // Its own connection, failing fast: a probe answer must come in seconds, and this client must
   // never queue commands while Redis is away.
   const redis = new Redis(opts.redisUrl, { lazyConnect: true, connectTimeout: 2000, commandTimeout: 2000, maxRetriesPerRequest: 0, enableOfflineQueue: false, retryStrategy: (n) => Math.min(n * 500, 5000) });
@@ -37,6 +39,7 @@ export async function superviseWorker(opts: SupervisedWorker): Promise<{ port?: 
     health = await startWorkerHealth({
       port: opts.env.HEALTH_PORT,
       host: opts.env.HEALTH_HOST,
+      metrics,
       isClosing: () => closing,
       ready: async () => {
         try {
@@ -53,8 +56,8 @@ export async function superviseWorker(opts: SupervisedWorker): Promise<{ port?: 
     // works; only its HTTP probe is missing, which this line says.
     redis.disconnect();
     log('health listener not started', { port: opts.env.HEALTH_PORT, error: (err as Error).message });
-    return { closing: () => closing };
+    return { closing: () => closing, metrics };
   }
   log('health listening', { port: health.port });
-  return { port: health.port, closing: () => closing };
+  return { port: health.port, closing: () => closing, metrics };
 }

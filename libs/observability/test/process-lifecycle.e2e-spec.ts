@@ -89,6 +89,7 @@ maybe('app processes: health and bounded shutdown', () => {
     const base = `http://127.0.0.1:${port}`;
     await waitFor(async () => (await status(`${base}/health/ready`)) === 200, 30_000, 'worker ready');
     expect(await status(`${base}/health/live`)).toBe(200);
+    expect(await (await fetch(`${base}/metrics`)).text()).toContain('process_resident_memory_bytes{app="ingest"}');
     redis?.kill('SIGKILL');
     await waitFor(async () => (await status(`${base}/health/ready`)) === 503, 10_000, 'worker unready');
     // Still alive: restarting it would not bring Redis back.

@@ -20,6 +20,8 @@ describe('worker health listener', () => {
       // Liveness does not depend on readiness: a closing worker is still alive.
       expect((await get('/health/live')).status).toBe(200);
       expect((await get('/nope')).status).toBe(404);
+      // No metrics given: none served.
+      expect((await fetch(`http://127.0.0.1:${h.port}/metrics`)).status).toBe(404);
     } finally {
       await h.close();
     }
@@ -37,6 +39,23 @@ describe('worker health listener', () => {
       const res = await fetch(`http://127.0.0.1:${h.port}/health/live`);
       expect(res.status).toBe(503);
       expect(((await res.json()) as { eventLoopLagMaxMs: number }).eventLoopLagMaxMs).toBeGreaterThanOrEqual(100);
+    } finally {
+      await h.close();
+    }
+  });
+});
+
+describe('worker metrics', () => {
+  it('serves the given registry at /metrics', async () => {
+    const { Metrics } = await import('../src/metrics');
+    const metrics = new Metrics({ app: 'w', defaultMetrics: false });
+    metrics.recordLlmCall({ role: 'generator', outcome: 'ok', seconds: 1 });
+    const h = await startWorkerHealth({ port: 0, host: '127.0.0.1', isClosing: () => false, ready: async () => ({ ok: true, detail: {} }), metrics });
+    try {
+      const res = await fetch(`http://127.0.0.1:${h.port}/metrics`);
+      expect(res.status).toBe(200);
+      expect(res.headers.get('content-type')).toContain('text/plain');
+      expect(await res.text()).toContain('rescue_llm_calls_total{role="generator",outcome="ok",app="w"} 1');
     } finally {
       await h.close();
     }
