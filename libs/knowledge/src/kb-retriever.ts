@@ -1,6 +1,6 @@
 import { existsSync } from 'node:fs';
 import { mkdir, readFile } from 'node:fs/promises';
-import { join } from 'node:path';
+import { join, resolve } from 'node:path';
 import type { Client } from '@elastic/elasticsearch';
 import writeFileAtomic from 'write-file-atomic';
 import { ConfigError, InvalidInputError, NotFoundError, TransientUpstreamError } from '@rescue/domain';
@@ -77,7 +77,13 @@ function checkCalibration(c: CalibrationFile, where: string): CalibrationFile {
   return c;
 }
 
+/** A path inside a published version folder (`…/versions/kb-<16 hex>/…`). */
+const INSIDE_VERSION = /[\\/]versions[\\/]kb-[0-9a-f]{16}([\\/]|$)/;
+
 export async function writeCalibration(path: string, file: CalibrationFile): Promise<void> {
+  // A version folder is immutable and checksummed: a file written into it would fail `kb verify`
+  // and the readiness probe. Calibration lives beside it, in <kb>/calibration/<version>.json.
+  if (INSIDE_VERSION.test(resolve(path))) throw new InvalidInputError(`${path} is inside a published KB version folder, which is immutable (its files are checksummed): calibration goes to <kb>/calibration/<version>.json`);
   await mkdir(join(path, '..'), { recursive: true });
   await writeFileAtomic(path, JSON.stringify(file, null, 2));
 }

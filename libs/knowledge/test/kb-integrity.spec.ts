@@ -5,7 +5,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { acquireExclusiveLock } from '@rescue/datasets';
 import { ConflictError, NotFoundError } from '@rescue/domain';
-import { type CweNode, KbDirectory, KbIntegrityError, type KbManifest, type KbVersionContent } from '@rescue/knowledge';
+import { type CweNode, KbDirectory, KbIntegrityError, type KbManifest, type KbVersionContent, calibrationPath, writeCalibration } from '@rescue/knowledge';
 
 function content(guideline: string): KbVersionContent {
   const node: CweNode = { id: 'python:CWE-89', cwe: 'CWE-89', language: 'python', parents: [], guidelines: [guideline], cause: 'string-built SQL', apiNames: ['execute'], exampleIds: [], provenance: { mode: 'catalog-only' } };
@@ -179,6 +179,16 @@ describe('KB version integrity (issue 11)', () => {
     expect((err as Error).message).toMatch(/cannot be made current, it fails verification: .*term-counts\.json: is missing/);
     expect(await dir.current()).toBe(v1.version);
     await expect(dir.activate('kb-00000000000000aa', quiet)).rejects.toBeInstanceOf(NotFoundError);
+  });
+
+  it('calibration is written beside a version, never into it', async () => {
+    const dir = new KbDirectory(root);
+    const m = await dir.publish(content('Use parameters.'), extra, 3, quiet);
+    const fitted = { fittedOn: 'tasks.jsonl', createdAt: '2026-11-30T00:00:00.000Z' };
+    await expect(writeCalibration(join(dir.versionDir(m.version), 'calibration.json'), fitted)).rejects.toThrow(/inside a published KB version folder, which is immutable/);
+    await writeCalibration(calibrationPath(root, m.version), fitted);
+    expect(existsSync(join(root, 'calibration', `${m.version}.json`))).toBe(true);
+    expect(await dir.verify()).toMatchObject({ ok: true });
   });
 
   it('an integrity error names every bad file and what to do', () => {

@@ -64,6 +64,9 @@ describe('KnowledgeBaseReader: a long-lived reader follows republishes and serve
     const kb = await new KnowledgeBaseReader({ dir, elasticsearchPrefix: 'rescue' }).live();
     expect(kb.manifest.version).toBe(v);
     await kb.retriever.retrieve({ language: 'python', text: 'SQL query by name', code: 'cur.execute(q)', apis: ['execute'] });
+    // Calibrating goes beside the version (kb calibrate's path), so the version stays as published.
+    await kb.saveCalibration({ fittedOn: 'tasks.jsonl', createdAt: new Date().toISOString() });
+    expect(readdirSync(join(dir, 'calibration'))).toEqual([`${v}.json`]);
     // Reading and searching the LanceDB tables leaves the version exactly as published.
     expect(await new KbDirectory(dir).verify()).toMatchObject({ ok: true, problems: [] });
   }, 60_000);
