@@ -68,6 +68,33 @@ describe('distributed KB build: one process per worker app, real Redis', () => {
     expect(readFileSync(join(dir, 'kb-d1', 'versions', distributed.manifest.version, 'nodes.jsonl'), 'utf8')).toBe(readFileSync(join(dir, 'kb-i1', 'versions', inline.manifest.version, 'nodes.jsonl'), 'utf8'));
   }, 120_000);
 
+  it('screens as the inline build does: the same quarantine report, the same version, and a release honoured by the workers', async () => {
+    // The red-team fixtures (libs/pipeline/test/kb-poisoning.int-spec.ts), with the CodeQL checkout distrusted by flag.
+    const fixtures = join(root, 'libs/pipeline/test/fixtures/kb-poisoning');
+    const args = (kb: string, distributed: boolean) => [
+      bin, 'kb', 'build', ...(distributed ? ['--distributed'] : []), '--source', join(fixtures, 'fix-pairs'), join(fixtures, 'codeql'),
+      '--cwe-catalog', join(fixtures, 'cwe-catalog.csv'), '--untrusted-source', join(fixtures, 'codeql'), '--kb', kb, '--json',
+    ];
+    const reportOf = (kb: string) => {
+      const r = JSON.parse(readFileSync(join(kb, 'quarantine', 'report.json'), 'utf8')) as { entries: { id: string; kind: string; trust: string; source: unknown; findings: { reason: string; field: string; rule: string }[]; released?: boolean }[] };
+      return r.entries.map((e) => ({ ...e, findings: e.findings.map((f) => `${f.reason}@${f.field}:${f.rule}`) })).sort((a, b) => (a.id < b.id ? -1 : 1));
+    };
+    const distributed = JSON.parse((await run('node', args(join(dir, 'kb-q-d'), true), { env })).stdout);
+    const inline = JSON.parse((await run('node', args(join(dir, 'kb-q-i'), false), { env })).stdout);
+    expect(distributed.quarantine).toMatchObject({ held: 20, released: 0 });
+    expect(distributed.quarantine.byReason).toEqual(inline.quarantine.byReason);
+    expect(reportOf(join(dir, 'kb-q-d'))).toEqual(reportOf(join(dir, 'kb-q-i')));
+    expect(distributed.manifest.version).toBe(inline.manifest.version);
+
+    // A release in the KB folder is read when the next distributed build starts, and reaches every worker.
+    const held = reportOf(join(dir, 'kb-q-d')).find((e) => e.kind === 'fix-record' && e.findings.every((f) => f.startsWith('added_network_call'))) as { id: string };
+    await run('node', [bin, 'kb', 'quarantine', 'release', held.id, '--kb', join(dir, 'kb-q-d')], { env });
+    const again = JSON.parse((await run('node', args(join(dir, 'kb-q-d'), true), { env })).stdout);
+    expect(again.quarantine).toMatchObject({ held: 19, released: 1 });
+    const examples = readFileSync(join(dir, 'kb-q-d', 'versions', again.manifest.version, 'examples.jsonl'), 'utf8');
+    expect(examples).toContain(held.id);
+  }, 180_000);
+
   it('survives a SIGKILL of the slicer mid-build: after a restart the build completes with the same KB', async () => {
     const data = join(dir, 'many.jsonl');
     generate(data, 60);
