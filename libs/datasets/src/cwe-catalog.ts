@@ -3,6 +3,7 @@ import { pipeline } from 'node:stream';
 import { parse } from 'csv-parse';
 import { type CweId, parseCweId } from '@rescue/domain';
 import { readCweCatalogXml } from './cwe-catalog-xml';
+import { openRegularFile } from './regular-file';
 import { type CatalogProblem, type CweEntry, chooseParents } from './cwe-entry';
 
 /**
@@ -59,9 +60,11 @@ export async function readCweCatalogCsv(path: string, onProblem?: (p: CatalogPro
   // without a word. MITRE's exports end every row with one empty cell past the header.
   const parser = parse({ bom: true, relax_column_count: true, skip_empty_lines: true, info: true });
   let header: string[] | undefined;
-  // pipeline (not pipe) carries a read error such as ENOENT into the parser, so the loop below
-  // rejects instead of waiting for ever.
-  pipeline(createReadStream(path), parser, () => undefined);
+  // Opened as a regular file only: a FIFO would block the read for ever, /dev/zero never end.
+  const handle = await openRegularFile(path, 'CWE catalogue', "give MITRE's CWE catalogue as a CSV export, cwec_vX.Y.xml or cwec_vX.Y.xml.zip");
+  // pipeline (not pipe) carries a read error into the parser, so the loop below rejects instead of
+  // waiting for ever.
+  pipeline(createReadStream(path, { fd: handle }), parser, () => undefined);
   for await (const item of parser as AsyncIterable<{ record: string[]; info: { lines: number } }>) {
     const line = item.info.lines;
     if (!header) {

@@ -5,6 +5,7 @@ export * from './fix-pair-formats';
 export * from './fix-pair-ingestor';
 export * from './fs-record-store';
 export * from './line-reader';
+export * from './regular-file';
 export * from './normalize';
 export * from './record-store';
 export * from './redis-record-store';

@@ -1,4 +1,5 @@
 import { createReadStream } from 'node:fs';
+import { openRegularFile } from './regular-file';
 
 /** Bytes sniffed at the start of a file to decide whether it is text. */
 export const BINARY_SNIFF_BYTES = 64 * 1024;
@@ -61,6 +62,8 @@ export interface ReadLinesOptions {
   maxLineBytes: number;
   /** Called once with the verdict on the first 64 KiB; a binary file yields no lines. */
   onVerdict?: (verdict: FileVerdict) => void;
+  /** How the path is named in the error when it is not a regular file (`tasks file`); default `file`. */
+  what?: string;
 }
 
 /**
@@ -68,9 +71,13 @@ export interface ReadLinesOptions {
  * `maxLineBytes`) in memory. Unlike `readline`, it keeps invalid UTF-8 visible (readline would
  * silently substitute U+FFFD) and never buffers a giant line. Handles `\n` and `\r\n`; strips a
  * leading BOM. Blank lines are skipped but counted in line numbers.
+ *
+ * @throws InvalidInputError, naming the path, when it is not a regular file (a FIFO would block
+ *   for ever, /dev/zero never ends, a directory has no lines)
  */
 export async function* readLines(path: string, options: ReadLinesOptions): AsyncGenerator<RawLine> {
-  const stream = createReadStream(path, { highWaterMark: BINARY_SNIFF_BYTES });
+  const handle = await openRegularFile(path, options.what ?? 'file');
+  const stream = createReadStream(path, { fd: handle, highWaterMark: BINARY_SNIFF_BYTES });
   let lineNo = 1;
   let parts: Buffer[] = [];
   let size = 0;

@@ -2,6 +2,7 @@ import { createHash } from 'node:crypto';
 import { createReadStream } from 'node:fs';
 import { readdir, stat } from 'node:fs/promises';
 import { join, resolve } from 'node:path';
+import { fileKind, openRegularFile } from './regular-file';
 
 /** File extensions read when a source is a directory. */
 export const DATASET_EXTENSIONS = ['.jsonl', '.json', '.ndjson'];
@@ -14,7 +15,9 @@ export interface SourceProblem {
 
 /**
  * Expands the given files and directories (recursively, in sorted order so runs are repeatable)
- * into dataset files. A path that does not exist is reported, and the other sources still count.
+ * into dataset files. A path that does not exist is reported, and the other sources still count;
+ * so is one that is neither a file nor a directory (a FIFO would block the read for ever, a device
+ * such as /dev/zero never ends), given or met in a directory under a dataset name.
  */
 export async function expandSources(sources: string[]): Promise<{ files: string[]; problems: SourceProblem[] }> {
   const files: string[] = [];
@@ -25,7 +28,9 @@ export async function expandSources(sources: string[]): Promise<{ files: string[
     for (const e of entries) {
       const full = join(dir, e.name);
       if (e.isDirectory()) await walk(full);
-      else if (e.isFile() && DATASET_EXTENSIONS.some((ext) => e.name.endsWith(ext))) add(full);
+      else if (!DATASET_EXTENSIONS.some((ext) => e.name.endsWith(ext))) continue;
+      else if (e.isFile()) add(full);
+      else if (!e.isSymbolicLink()) problems.push({ path: full, message: notRegular(e) });
     }
   };
   const add = (p: string): void => {
@@ -36,7 +41,8 @@ export async function expandSources(sources: string[]): Promise<{ files: string[
     try {
       const s = await stat(source);
       if (s.isDirectory()) await walk(source);
-      else add(source);
+      else if (s.isFile()) add(source);
+      else problems.push({ path: source, message: notRegular(s) });
     } catch (err) {
       problems.push({ path: source, message: `cannot read source: ${(err as NodeJS.ErrnoException).code ?? (err as Error).message}` });
     }
@@ -44,11 +50,14 @@ export async function expandSources(sources: string[]): Promise<{ files: string[
   return { files, problems };
 }
 
-/** sha256 of a file's bytes, streamed. */
-export function fileSha256(path: string): Promise<string> {
+const notRegular = (info: Parameters<typeof fileKind>[0]): string => `not read: it is ${fileKind(info)}, not a regular file (give JSONL files, or directories of them)`;
+
+/** sha256 of a file's bytes, streamed; a path that is not a regular file is refused by name. */
+export async function fileSha256(path: string): Promise<string> {
+  const handle = await openRegularFile(path, 'source');
   return new Promise((resolvePromise, reject) => {
     const h = createHash('sha256');
-    createReadStream(path)
+    createReadStream(path, { fd: handle })
       .on('data', (c) => h.update(c))
       .on('error', reject)
       .on('end', () => resolvePromise(h.digest('hex')));

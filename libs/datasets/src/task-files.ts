@@ -1,8 +1,9 @@
 import { existsSync } from 'node:fs';
-import { readdir, readFile } from 'node:fs/promises';
+import { readdir } from 'node:fs/promises';
 import { join } from 'node:path';
 import { type Language, NotFoundError, normalizeLanguageName, parseCweId, taskLanguage } from '@rescue/domain';
 import { readLines } from './line-reader';
+import { readRegularFileText } from './regular-file';
 import { parseJsonSafely } from './safe-json';
 
 /** A coding task: what `rescue retrieve` and `rescue generate` take, one JSON object per line. */
@@ -26,14 +27,15 @@ export async function readSecEvalScenarios(root: string): Promise<CodingTask[]> 
   const walk = async (dir: string, rel: string[]): Promise<void> => {
     const entries = (await readdir(dir, { withFileTypes: true })).sort((a, b) => (a.name < b.name ? -1 : 1));
     if (entries.some((e) => e.name === 'info.json')) {
-      const info = JSON.parse(await readFile(join(dir, 'info.json'), 'utf8')) as { language: string; cwe: string; description?: string };
+      // Every file is opened as a regular file only: a FIFO among them would block the read for ever.
+      const info = JSON.parse(await readRegularFileText(join(dir, 'info.json'), 'scenario file')) as { language: string; cwe: string; description?: string };
       const ext = info.language;
       const language = normalizeLanguageName(ext === 'py' ? 'python' : ext === 'js' ? 'javascript' : ext === 'rb' ? 'ruby' : ext);
       const cwe = parseCweId(info.cwe);
       if (!language || !cwe) return;
       const read = async (name: string): Promise<string> => {
         const file = entries.find((e) => e.name.startsWith(`${name}.`));
-        return file ? readFile(join(dir, file.name), 'utf8') : '';
+        return file ? readRegularFileText(join(dir, file.name), 'scenario file') : '';
       };
       const prompt = `${await read('file_context')}${await read('func_context')}`;
       tasks.push({ id: rel.join('/'), language, prompt, kind: 'completion', goldCwes: [cwe] });
@@ -89,7 +91,7 @@ export async function* readTaskLines(path: string, onProblem: (p: TaskLineProble
   if (!existsSync(path)) throw new NotFoundError(`no tasks file at ${path}`);
   const ids = new Map<string, number>();
   let binary: string | undefined;
-  for await (const raw of readLines(path, { maxLineBytes: MAX_TASK_LINE_BYTES, onVerdict: (v) => (binary = v.binary ? (v.reason ?? 'binary') : undefined) })) {
+  for await (const raw of readLines(path, { what: 'tasks file', maxLineBytes: MAX_TASK_LINE_BYTES, onVerdict: (v) => (binary = v.binary ? (v.reason ?? 'binary') : undefined) })) {
     const problem = (message: string, field?: string): void => onProblem({ file: path, line: raw.lineNo, field, message });
     if (raw.kind === 'too-long') {
       problem(`line is ${raw.byteLength} bytes, over the ${MAX_TASK_LINE_BYTES}-byte limit for a task`);

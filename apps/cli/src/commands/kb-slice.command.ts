@@ -4,7 +4,7 @@ import { dirname } from 'node:path';
 import { SingleBar } from 'cli-progress';
 import type { Command } from 'commander';
 import { ingestEnv, loadConfig } from '@rescue/config';
-import { FixPairIngestor, MemoryRecordStore } from '@rescue/datasets';
+import { FixPairIngestor, MemoryRecordStore, assertWritableFilePath } from '@rescue/datasets';
 import { type FixRecord, InvalidInputError } from '@rescue/domain';
 import { type SliceGroupStats, SliceStatsCollector, Slicer } from '@rescue/slicing';
 import { intOption } from '../options';
@@ -45,6 +45,7 @@ export function registerKbSlice(kb: Command): void {
       const hops = intOption('--hops', opts.hops, 0, 10);
       const budget = Number(opts.timeBudgetMs);
       if (!Number.isFinite(budget) || budget <= 0) throw new InvalidInputError(`--time-budget-ms must be a positive number, not ${JSON.stringify(opts.timeBudgetMs)}`);
+      if (opts.out) await assertWritableFilePath(opts.out, '--out');
       const env = loadConfig(ingestEnv);
       const store = new MemoryRecordStore();
       const ingest = await new FixPairIngestor(store).ingest(opts.source, { format: 'auto', maxLineBytes: env.INGEST_MAX_LINE_BYTES });

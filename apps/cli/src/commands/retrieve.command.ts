@@ -1,5 +1,6 @@
 import { createWriteStream } from 'node:fs';
 import type { Command } from 'commander';
+import { assertWritableFilePath } from '@rescue/datasets';
 import { InvalidInputError, taskLanguage } from '@rescue/domain';
 import { retrieveOffline } from '@rescue/generation';
 import { Slicer } from '@rescue/slicing';
@@ -21,6 +22,7 @@ export function registerRetrieve(program: Command): void {
       if (!opts.tasks && !taskText) throw new InvalidInputError('give a task (text or code) or --tasks <jsonl>');
       const language = opts.tasks ? undefined : opts.language ? taskLanguage(opts.language) : undefined;
       if (!opts.tasks && !language) throw new InvalidInputError(`--language is required with a single task (e.g. python), got ${JSON.stringify(opts.language)}`);
+      if (opts.out) await assertWritableFilePath(opts.out, '--out');
       const kb = await openKb(opts);
       const slicer = await Slicer.create();
       const out = opts.out ? createWriteStream(opts.out) : process.stdout;
