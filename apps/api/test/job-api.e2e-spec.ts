@@ -197,6 +197,19 @@ describe('job API: KB builds and generation batches over HTTP, real workers and 
     expect((await http('POST', '/v1/kb/builds', { sources: ['fix-pairs'], hops: 99 })).json.problems).toEqual([{ field: 'hops', message: expect.any(String) }]);
   });
 
+  it('reports a build that fails, with the first failure\'s reason, and a build it does not know', async () => {
+    const up = await http('POST', '/v1/kb/builds', '{"language": "python"}\nnot json\n', { 'content-type': 'application/x-ndjson' });
+    expect(up.status).toBe(202);
+    const failed = await until('the build to fail', async () => {
+      const { json } = await http('GET', `/v1/kb/builds/${up.json.id}`);
+      return json.status === 'failed' ? json : undefined;
+    }, 30_000);
+    expect(failed.error).toMatch(/DatasetIngest .*no valid fix pair/);
+    expect(failed.stages.ingest).toMatchObject({ total: 1, failed: 1 });
+    expect((await http('GET', '/v1/kb/builds/bnope')).status).toBe(404);
+    expect((await http('POST', '/v1/kb/builds', 'x', { 'content-type': 'text/csv' })).status).toBe(415);
+  }, 60_000);
+
   let firstVersion: string;
 
   it('builds from named sources, reports progress per stage, then from an upload; a rollback moves CURRENT back', async () => {
