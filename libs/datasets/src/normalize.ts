@@ -39,7 +39,18 @@ function lineCount(code: string): number {
   return code.split('\n').length;
 }
 
-/** Changed lines by diffing the two functions line by line. */
+/**
+ * A line diff (Myers) costs about (lines of both) × (lines changed) comparisons, unbounded by
+ * anything else at ingest: two unrelated 10,000-line functions took 66 s, and a longer line of
+ * JSONL far more. Past this many comparisons the two versions are taken as unrelated. The bound
+ * depends on the input alone, so a record normalizes the same on every machine.
+ */
+export const DIFF_COMPARISONS = 20_000_000;
+
+/**
+ * Changed lines by diffing the two functions line by line; when the versions differ too much to be
+ * paired within {@link DIFF_COMPARISONS}, every line of both is changed (nothing is in common).
+ */
 export function diffChangedLines(before: string, after: string): ChangedLines {
   const deleted: number[] = [];
   const added: number[] = [];
@@ -47,7 +58,14 @@ export function diffChangedLines(before: string, after: string): ChangedLines {
   let afterLine = 1;
   // A missing final newline on one side would make its last line look changed.
   const withEol = (s: string): string => (s.endsWith('\n') ? s : `${s}\n`);
-  for (const part of diffLines(withEol(before), withEol(after))) {
+  const lines = (s: string): number => withEol(s).split('\n').length - 1;
+  const size = lines(before) + lines(after);
+  const parts = diffLines(withEol(before), withEol(after), { maxEditLength: Math.max(1, Math.floor(DIFF_COMPARISONS / size)) });
+  if (!parts) {
+    const all = (n: number): number[] => Array.from({ length: n }, (_, i) => i + 1);
+    return { deleted: all(lines(before)), added: all(lines(after)), source: 'diff' };
+  }
+  for (const part of parts) {
     const n = part.count ?? lineCount(part.value.replace(/\n$/, ''));
     for (let i = 0; i < n; i += 1) {
       if (part.removed) deleted.push(beforeLine + i);
