@@ -4,7 +4,7 @@ import type { CweEntry } from '@rescue/datasets';
 import type { CweId } from '@rescue/domain';
 import { type IndexedDocument, type IndexedExample, type IndexedKnowledge, type IndexedNode, LanceKnowledgeIndex, LsaEmbedder, SEARCH_TERMS_VERSION, countTerms, searchText } from '@rescue/retrieval';
 import { SLICER_VERSION } from '@rescue/slicing';
-import { KbDirectory, type KbManifest } from './kb-directory';
+import { KbDirectory, type KbManifest, type PublishOptions } from './kb-directory';
 import type { ClusterBy, CodeExample, CweNode, KnowledgeDocument } from './kb-model';
 
 /** The embedder a build fits (or is given) and stores with the version. */
@@ -62,6 +62,8 @@ export interface PublishInput {
   alsoPublish?: (version: string, index: IndexedKnowledge, dims: number) => Promise<void>;
   /** The source and catalogue paths, recorded in the manifest. */
   inputs?: KbManifest['inputs'];
+  /** How to wait for another build holding the KB folder's lock (default: up to 10 minutes, told on stderr). */
+  lock?: PublishOptions;
 }
 
 /** Examples that join a CWE's whole-knowledge document, at most. */
@@ -179,6 +181,7 @@ export async function publishKnowledgeBase(input: PublishInput): Promise<KbManif
       await LanceKnowledgeIndex.write(versionDir, rows.nodes, rows.examples, rows.documents);
     },
     input.keepVersions,
+    input.lock,
   );
   if (input.alsoPublish) await input.alsoPublish(manifest.version, rows, causeVectors[0]?.length ?? 0);
   return manifest;
