@@ -417,9 +417,25 @@ export class KbDirectory {
     return readJsonl<KnowledgeDocument>(join(this.versionDir((await this.manifest(version)).version), 'documents.jsonl'));
   }
 
+  /**
+   * Removes all but the newest `keep` versions. A version whose manifest cannot be read counts as
+   * the oldest (it cannot be served anyway), so a damaged old folder neither fails the publish
+   * that just succeeded nor outlives sound ones.
+   */
   private async prune(keep: number, current: string): Promise<void> {
-    const versions = await this.list();
-    for (const m of versions.slice(Math.max(1, keep))) {
+    const names = (await readdir(join(this.root, 'versions'))).filter((n) => /^kb-[0-9a-f]{16}$/.test(n));
+    const dated: { version: string; createdAt: string }[] = [];
+    for (const version of names) {
+      let createdAt = '';
+      try {
+        createdAt = String((JSON.parse(await readFile(join(this.versionDir(version), 'manifest.json'), 'utf8')) as KbManifest).createdAt ?? '');
+      } catch (_unreadable) {
+        // Missing or damaged: sorted last, pruned first.
+      }
+      dated.push({ version, createdAt });
+    }
+    dated.sort((a, b) => (a.createdAt < b.createdAt ? 1 : a.createdAt > b.createdAt ? -1 : 0));
+    for (const m of dated.slice(Math.max(1, keep))) {
       if (m.version !== current) await rm(this.versionDir(m.version), { recursive: true, force: true });
     }
   }

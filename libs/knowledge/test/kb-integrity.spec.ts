@@ -112,6 +112,17 @@ describe('KB version integrity (issue 11)', () => {
     expect(n).toBeGreaterThan(0);
   });
 
+  it('a damaged older version neither fails the next publish nor outlives sound ones', async () => {
+    const dir = new KbDirectory(root);
+    const old = await dir.publish(content('rule one'), extra, 2, quiet);
+    await new Promise((r) => setTimeout(r, 5));
+    const kept = await dir.publish(content('rule two'), extra, 2, quiet);
+    truncateSync(join(dir.versionDir(old.version), 'manifest.json'), 12);
+    await new Promise((r) => setTimeout(r, 5));
+    const latest = await dir.publish(content('rule three'), extra, 2, quiet);
+    expect(readdirSync(join(root, 'versions')).sort()).toEqual([kept.version, latest.version].sort());
+  });
+
   it('removes .tmp-kb-* folders a killed build left, at the next publish', async () => {
     const dir = new KbDirectory(root);
     const left = join(root, 'versions', '.tmp-kb-0123456789abcdef-dead');
