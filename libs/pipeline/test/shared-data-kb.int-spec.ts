@@ -24,6 +24,12 @@ if (!present) process.stdout.write(`shared-data KB build test skipped: ${SHARED}
     const problems: string[] = [];
     const report = await buildKnowledgeBase({ sources: [join(SHARED, 'kb-source'), CODEQL], kbDir, catalog, catalogPath: XML, onProblem: (p) => problems.push(p.message), clusterBy: 'language-cwe', catalogOnlyNodes: true, hops: 2, maxLineBytes: 8 << 20, embedder: localEmbedder });
     expect(report.slicing.sliced + report.slicing.failed).toBe(report.manifest.counts.records);
+    // The poisoning screen on public data (docs/kb-poisoning.md): at most 0.5% held back (3 of
+    // 1,933 when measured), each a fix that gains a shell or network call; no instruction, hidden
+    // Unicode or encoded-payload finding, no catalogue or CodeQL passage, no distilled text.
+    expect(report.quarantine.held).toBeLessThanOrEqual(Math.ceil(report.manifest.counts.records * 0.005));
+    expect(Object.keys(report.quarantine.byReason).filter((r) => !r.startsWith('added_'))).toEqual([]);
+    expect(Object.keys(report.quarantine.byKind)).toEqual(report.quarantine.held > 0 ? ['fix-record'] : []);
     // Samples the help files cite but the data folder lacks are reported, and the rest is read.
     expect(problems.length).toBeGreaterThan(0);
     expect(problems.every((m) => /does not exist|language/.test(m))).toBe(true);
