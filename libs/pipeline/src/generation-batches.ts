@@ -78,6 +78,8 @@ export interface SubmitInput {
 const ABANDONED_SUBMIT_MS = 60_000;
 const IDEMPOTENCY_TTL_S = 7 * 24 * 3600;
 const LOOKUPS_IN_FLIGHT = 32;
+/** Tasks the watcher looks up per step when it checks whether a batch has settled. */
+const SETTLE_SLICE = 500;
 
 const sha256 = (s: string): string => createHash('sha256').update(s).digest('hex');
 /** The class an error's failedReason starts with (`toBullmqFailure` puts it there), else `Error`. */
@@ -307,6 +309,21 @@ export class GenerationBatches {
   }
 
   /**
+   * Whether every task has settled, looked up in submit order a slice at a time and stopping at
+   * the first slice with a task still pending: the watcher asks every second, and a large batch
+   * that is running should cost it a few hundred lookups, not one per task.
+   */
+  private async allSettled(meta: BatchMeta): Promise<boolean> {
+    const settled = new Set(await this.redis.hkeys(this.key('batch', meta.id, 'settled')));
+    const open = (await this.taskIds(meta.id)).filter((t) => !settled.has(t));
+    for (let i = 0; i < open.length; i += SETTLE_SLICE) {
+      const states = await this.states(meta, open.slice(i, i + SETTLE_SLICE));
+      if ([...states.values()].some((s) => s.state === 'pending')) return false;
+    }
+    return true;
+  }
+
+  /**
    * For the API's watcher: the open batches that have settled since last asked, each reported once
    * (whichever API process removes it from the open set reports it) with its webhook URL.
    */
@@ -322,6 +339,7 @@ export class GenerationBatches {
         await this.redis.srem(this.key('batches', 'open'), id);
         continue;
       }
+      if (!(await this.allSettled(meta))) continue;
       const batch = await this.status(id);
       if (batch.status === 'running') continue;
       if ((await this.redis.srem(this.key('batches', 'open'), id)) === 1) out.push({ batch, webhookUrl: meta.webhookUrl });
