@@ -5,4 +5,5 @@ export * from './pipeline-queue';
 export * from './queue.module';
 export * from './queue-watch';
 export * from './redis-connection';
+export * from './redis-link';
 export * from './settled-job';

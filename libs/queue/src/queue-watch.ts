@@ -67,9 +67,10 @@ export class QueueWatch {
   async close(): Promise<void> {
     if (this.timer) clearInterval(this.timer);
     this.timer = undefined;
-    for (const q of this.queues.values()) await q.close();
+    const queues = [...this.queues.values()];
     this.queues.clear();
-    await this.redis.del(this.sentinel).catch(() => undefined);
+    // Bounded: closing must not hang on a Redis that is gone (the reason the watch may have failed).
+    await boundedClose([...queues.map((q) => q.close()), this.redis.del(this.sentinel).then(() => undefined)], this.options.timeoutMs);
   }
 
   private fail(err: Error): void {
@@ -86,8 +87,14 @@ export class QueueWatch {
   private async check(): Promise<void> {
     if (this.checking || this.failure || this.pending.size === 0) return;
     this.checking = true;
+    let timer: NodeJS.Timeout | undefined;
     try {
-      await this.checkOnce();
+      // A command in flight when the connection dropped may never settle; a check that does not
+      // end within the timeout counts as Redis not answering, and the next check starts afresh.
+      const stuck = new Promise<never>((_, reject) => {
+        timer = setTimeout(() => reject(new Error(`no answer within ${this.options.timeoutMs} ms`)), this.options.timeoutMs);
+      });
+      await Promise.race([this.checkOnce(), stuck]);
       this.lastReachable = Date.now();
     } catch (err) {
       if (err instanceof RescueError) this.fail(err);
@@ -95,6 +102,7 @@ export class QueueWatch {
         this.fail(new TransientUpstreamError(`Redis has not answered for ${Math.round((Date.now() - this.lastReachable) / 1000)} s while waiting on ${this.where()}: ${(err as Error).message}. Bring Redis back (QUEUE_WAIT_TIMEOUT_MS sets this wait), then run the same command again: finished work is kept.`));
       }
     } finally {
+      clearTimeout(timer);
       this.checking = false;
     }
   }
@@ -169,4 +177,17 @@ export class QueueWatch {
     if (!q) this.queues.set(name, (q = new Queue(name as QueueName, { connection: this.redis, prefix: this.queue.opts.prefix })));
     return q;
   }
+}
+
+/**
+ * Waits for closing work at most `ms`, ignoring its failures: a client closing while Redis is
+ * down may never settle, and the caller's outcome (often that very outage) must still be told.
+ */
+export async function boundedClose(closing: Array<Promise<unknown>>, ms: number): Promise<void> {
+  let timer: NodeJS.Timeout | undefined;
+  const timeout = new Promise<void>((r) => {
+    timer = setTimeout(r, ms);
+  });
+  await Promise.race([Promise.allSettled(closing), timeout]);
+  clearTimeout(timer);
 }

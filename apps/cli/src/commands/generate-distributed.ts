@@ -8,7 +8,7 @@ import type { CodingTask } from '@rescue/datasets';
 import { type BatchSummary, type GenerationResult, newBatchSummary, resumeOutput } from '@rescue/generation';
 import { KbDirectory } from '@rescue/knowledge';
 import { openStores } from '@rescue/pipeline';
-import { PipelineQueue, QueueWatch, connectRedis, connectionOptions, settledJob } from '@rescue/queue';
+import { PipelineQueue, QueueWatch, boundedClose, connectRedis, connectionOptions, settledJob } from '@rescue/queue';
 
 export interface DistributedGenerateInput {
   tasks: CodingTask[];
@@ -99,8 +99,8 @@ export async function generateDistributed(input: DistributedGenerateInput, confi
   } finally {
     await new Promise<void>((r) => out.end(r));
     await watch.close();
-    await events.close();
-    await queue.close();
+    // Bounded: after Redis vanished, a close may never settle, and the outcome must still be told.
+    await boundedClose([events.close(), queue.close()], 5000);
     redis.disconnect();
     await stores.close();
   }

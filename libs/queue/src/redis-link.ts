@@ -1,0 +1,77 @@
+import type { EventEmitter } from 'node:events';
+import { Redis, type RedisOptions } from 'ioredis';
+
+/** Error codes and messages that mean "the link to Redis is down", not a fault of one command. */
+const LINK_CODES = new Set(['ECONNREFUSED', 'ECONNRESET', 'ETIMEDOUT', 'EPIPE', 'ENOTFOUND', 'EHOSTUNREACH', 'ENETUNREACH', 'EAI_AGAIN']);
+const LINK_MESSAGES = /Connection is closed|connect ETIMEDOUT|Stream isn't writeable|Socket closed unexpectedly|LOADING/;
+
+export function isRedisLinkError(err: unknown): boolean {
+  const e = err as { code?: unknown; message?: unknown } | undefined;
+  return (typeof e?.code === 'string' && LINK_CODES.has(e.code)) || (typeof e?.message === 'string' && LINK_MESSAGES.test(e.message));
+}
+
+/**
+ * One log line when Redis is lost and one when it is back, for a whole process. Every BullMQ
+ * object (workers, queues, queue events) and every ioredis client reports each failed reconnect
+ * as an `error` event, and an emitter without a listener prints the raw stack: during a 10 s
+ * outage that is hundreds of identical stacks. Link errors from any of them go here and are told
+ * once; "back" comes from a probe connection of our own (its `ready` event), because BullMQ's
+ * objects do not say when they reconnect. Other errors are passed on, one line each.
+ */
+export class RedisLink {
+  private downSince?: number;
+  private probe?: Redis;
+
+  constructor(
+    /** Where the process's workers connect (their connection options: no URL, so no password in any line). */
+    private readonly connection: RedisOptions,
+    private readonly log: (line: string) => void,
+    private readonly now: () => number = Date.now,
+  ) {}
+
+  /** Listens to `error` on an emitter (a BullMQ Worker, Queue, QueueEvents, an ioredis client). */
+  watch(emitter: Pick<EventEmitter, 'on'>, what: string): void {
+    emitter.on('error', (err: unknown) => {
+      if (isRedisLinkError(err)) this.lost(err);
+      else this.log(`${what}: ${(err as Error)?.message ?? String(err)}`);
+    });
+  }
+
+  /** Starts the probe connection that notices when Redis answers again. */
+  start(): this {
+    const probe = new Redis({ ...this.connection, lazyConnect: true, maxRetriesPerRequest: null, retryStrategy: (n) => Math.min(n * 200, 2000) });
+    probe.on('error', (err: unknown) => this.lost(err));
+    probe.on('ready', () => this.back());
+    probe.connect().catch((err: unknown) => this.lost(err));
+    this.probe = probe;
+    return this;
+  }
+
+  stop(): void {
+    this.probe?.disconnect();
+    this.probe = undefined;
+  }
+
+  get isDown(): boolean {
+    return this.downSince !== undefined;
+  }
+
+  lost(err: unknown): void {
+    if (this.downSince !== undefined) return;
+    this.downSince = this.now();
+    const e = err as { code?: unknown; message?: unknown };
+    const why = typeof e?.code === 'string' ? e.code : typeof e?.message === 'string' ? e.message : String(err);
+    this.log(`Redis lost at ${this.where()} (${why}): waiting and reconnecting; jobs resume when it is back`);
+  }
+
+  back(): void {
+    if (this.downSince === undefined) return;
+    const seconds = Math.round((this.now() - this.downSince) / 100) / 10;
+    this.downSince = undefined;
+    this.log(`Redis back at ${this.where()} after ${seconds} s`);
+  }
+
+  private where(): string {
+    return `${this.connection.host ?? '127.0.0.1'}:${this.connection.port ?? 6379}`;
+  }
+}
