@@ -55,6 +55,8 @@ export class PinoNestLogger implements LoggerService {
   private line(level: 'info' | 'warn' | 'error' | 'debug' | 'trace' | 'fatal', message: unknown, rest: unknown[]): void {
     const context = typeof rest[rest.length - 1] === 'string' ? (rest[rest.length - 1] as string) : undefined;
     const trace = level === 'error' && typeof rest[0] === 'string' && rest.length > 1 ? rest[0] : undefined;
+    // An Error has no enumerable fields: JSON would print "{}". pino's err serializer keeps its stack.
+    if (message instanceof Error) return this.logger[level]({ context, err: message }, message.message);
     this.logger[level]({ context, ...(trace ? { stack: trace } : {}) }, typeof message === 'string' ? message : JSON.stringify(message));
   }
   log(message: unknown, ...rest: unknown[]): void {

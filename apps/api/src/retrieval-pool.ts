@@ -24,8 +24,8 @@ export class PoolBusyError extends Error {}
 
 /**
  * Two pools of worker threads: ordinary prompts, and large ones (API_HEAVY_PROMPT_BYTES and up) on
- * their own threads, so a few clients sending 500 KB prompts wait for each other and never hold
- * every thread that ordinary requests need. Each pool's queue is bounded: beyond it a request is
+ * their own threads at a lower CPU priority, so a few clients sending 500 KB prompts wait for each
+ * other, never hold a thread that ordinary requests need, and yield the cores to them. Each pool's queue is bounded: beyond it a request is
  * refused at once rather than left to time out.
  */
 @Injectable()
@@ -39,10 +39,12 @@ export class RetrievalPool implements OnApplicationShutdown {
       workerData: { config },
       maxQueue: config.API_POOL_MAX_QUEUE,
       // Threads live as long as the process: re-opening the KB costs more than an idle thread.
-      idleTimeout: Number.MAX_SAFE_INTEGER,
+      // (The largest timer Node accepts; beyond it Node fires after 1 ms, ending threads at once.)
+      idleTimeout: 2 ** 31 - 1,
     };
     this.light = new Piscina({ ...common, minThreads: config.API_RETRIEVAL_THREADS, maxThreads: config.API_RETRIEVAL_THREADS });
-    this.heavy = new Piscina({ ...common, minThreads: 0, maxThreads: config.API_HEAVY_THREADS });
+    // Started on first use, and at a lower priority (piscina's niceIncrement, through @napi-rs/nice).
+    this.heavy = new Piscina({ ...common, minThreads: 0, maxThreads: config.API_HEAVY_THREADS, niceIncrement: config.API_HEAVY_NICE });
   }
 
   /** Whether a prompt of this size goes to the heavy threads. */

@@ -23,7 +23,12 @@ export class RetrievalService {
   async retrieve(request: RetrieveRequest, signal?: AbortSignal): Promise<OfflineRetrieval & { kbVersion: string }> {
     this.requireKb();
     const heavy = this.pool.isHeavy(Buffer.byteLength(request.prompt));
-    const answer = await this.pool.run({ kind: 'retrieve', request }, { heavy, signal });
+    const answer = await this.pool.run({ kind: 'retrieve', request }, { heavy, signal }).catch((err: unknown) => {
+      // Cancelled because the request timed out (answered already) or the client left: nothing to
+      // report, and nobody to report it to. An HttpException, so Nest does not log it as a fault.
+      if (signal?.aborted) throw new HttpException({ statusCode: 503, message: 'the request was cancelled', error: 'cancelled' }, 503);
+      throw err;
+    });
     if (answer.ok && answer.result) return { ...answer.result, kbVersion: answer.kbVersion };
     if (answer.ok) throw new Error('the retrieval worker answered without a result');
     if (answer.status >= 500 && answer.status !== 503) {
