@@ -2,9 +2,10 @@ import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import fc from 'fast-check';
+import { elasticsearchEnv, httpEnv, ingestEnv, llmEnv, loadConfig, redisEnv, storageEnv } from '@rescue/config';
 import { JOB_PAYLOAD, JobName, PayloadError, parsePayload } from '@rescue/contracts';
 import { FixPairIngestor, MemoryRecordStore, REJECT_CODES, type Reject, type TaskLineProblem, codeqlLanguageFromPath, parseFixPairLine, readTaskLines } from '@rescue/datasets';
-import { type FixRecord, InvalidInputError, LANGUAGES, languageFromFileName, normalizeLanguageName, parseCweId, taskLanguage } from '@rescue/domain';
+import { ConfigError, type FixRecord, InvalidInputError, LANGUAGES, languageFromFileName, normalizeLanguageName, parseCweId, taskLanguage } from '@rescue/domain';
 import { Slicer } from '@rescue/slicing';
 import { RetrieveRequestSchema } from '../../apps/api/src/retrieve-request';
 import { HOSTILE_NAMES, PLACEMENTS, type Placement, expectClean, expectUnpolluted, fieldPaths, hostileName, poison, poisonedLine } from './hostile-names';
@@ -242,5 +243,33 @@ describe('queue payloads (parsePayload)', () => {
       expect(attempt).toThrow(InvalidInputError);
       expect(attempt).toThrow(/unknown job/);
     }
+  });
+});
+
+describe('configuration (environment variables)', () => {
+  const SCHEMAS = { redisEnv, storageEnv, ingestEnv, httpEnv, llmEnv, elasticsearchEnv };
+
+  it('every variable of every settings schema: a clean configuration or a ConfigError naming that variable', () => {
+    const entries = Object.entries(SCHEMAS).flatMap(([schemaName, schema]) => Object.keys(schema.shape).map((key) => ({ schemaName, schema, key })));
+    // The schemas start from an empty environment, so any error below is the hostile value's.
+    for (const { schema } of entries) expect(() => loadConfig(schema, {})).not.toThrow();
+    fc.assert(
+      fc.property(fc.constantFrom(...entries), hostileName, fc.boolean(), ({ schema, key }, name, asKey) => {
+        const env: Record<string, string> = {};
+        Object.defineProperty(env, asKey ? name : key, { value: name, enumerable: true, writable: true, configurable: true });
+        let loaded: unknown;
+        try {
+          loaded = loadConfig(schema, env);
+        } catch (err) {
+          expect(err).toBeInstanceOf(ConfigError);
+          expect(asKey).toBe(false);
+          for (const problem of (err as ConfigError).problems) expect(problem.startsWith(`${key}=`)).toBe(true);
+          return;
+        }
+        expectClean(loaded);
+        expectUnpolluted();
+      }),
+      RUNS,
+    );
   });
 });
