@@ -34,7 +34,7 @@ export async function settledJob(queue: Queue, jobId: string, events: QueueEvent
     await own?.close();
   }
   const fresh = await queue.getJob(jobId);
-  if (!fresh) throw new NotFoundError(`job ${jobId} vanished from the ${queue.name} queue as it settled`);
+  if (!fresh) throw new NotFoundError(`job ${jobId} vanished from the ${queue.name} queue before it settled (removed, or Redis lost its data): run the same command again to enqueue it anew`);
   return fresh;
 }
 
