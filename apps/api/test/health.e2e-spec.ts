@@ -37,7 +37,7 @@ describe('GET /health/ready checks the live KB version', () => {
     for (let i = 0; ; i += 1) {
       const res = await fetch(`${url}/health/ready`);
       const answer = { status: res.status, body: (await res.json()) as Record<string, unknown> };
-      if (answer.body.redis === 'up' || i >= 50) return answer;
+      if (answer.body.redis === 'up' || i >= 150) return answer;
       await new Promise((r) => setTimeout(r, 100));
     }
   };
