@@ -178,7 +178,8 @@ export class GenerationBatches {
     const settledKey = this.key('batch', meta.id, 'settled');
     const [known, attempts] = await Promise.all([this.redis.hmget(settledKey, ...ids), this.redis.hmget(this.key('batch', meta.id, 'attempts'), ...ids)]);
     const queue = this.queue.queue(QueueName.Generate);
-    const newlySettled: Record<string, string> = {};
+    // Keyed by task id, the user's: null-prototype, so `__proto__` is a key like any other.
+    const newlySettled: Record<string, string> = Object.create(null) as Record<string, string>;
     const lost: string[] = [];
     await pMap(
       ids.map((taskId, i) => ({ taskId, known: known[i], attempt: Number(attempts[i] ?? 0) })),
@@ -286,11 +287,11 @@ export class GenerationBatches {
     }
     const states = await this.states(meta, await this.taskIds(id));
     const queue = this.queue.queue(QueueName.Generate);
-    const cancelled: Record<string, string> = {};
+    const cancelled: Record<string, string> = Object.create(null) as Record<string, string>;
     const attempts = await this.redis.hgetall(this.key('batch', id, 'attempts'));
     for (const [taskId, s] of states) {
       if (s.state !== 'pending' || s.active) continue;
-      const job = await queue.getJob(this.jobId(meta, taskId, Number(attempts[taskId] ?? 0)));
+      const job = await queue.getJob(this.jobId(meta, taskId, Number((Object.hasOwn(attempts, taskId) ? attempts[taskId] : undefined) ?? 0)));
       if (!job) {
         cancelled[taskId] = JSON.stringify({ state: 'cancelled' });
         continue;
