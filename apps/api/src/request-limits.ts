@@ -32,22 +32,43 @@ export function requestTimeout(config: Pick<ApiConfig, 'API_REQUEST_TIMEOUT_MS'>
   };
 }
 
+/** Whether the API parses this body itself (JSON, or no type): then the size cap and whole-body deadline apply. */
+export function isParsedBody(req: IncomingMessage): boolean {
+  const type = req.headers['content-type'];
+  return type === undefined || /^application\/(?:[\w.+-]*\+)?json\b/i.test(type);
+}
+
 /**
- * The body must arrive within API_BODY_DEADLINE_MS of the headers; otherwise 408 and the
- * connection is closed. Node's own requestTimeout (300 s, checked every 30 s) is far too slow to
- * protect a service from clients that trickle bytes or stop sending.
+ * Stalled bodies: a JSON body must arrive whole within API_BODY_DEADLINE_MS of the headers; a
+ * streamed upload (NDJSON, read by its handler as it arrives) may take as long as it needs but
+ * must not stop moving for API_BODY_DEADLINE_MS. Either way: 408 and the connection closed. Node's
+ * own requestTimeout (300 s, checked every 30 s) is far too slow to protect a service from clients
+ * that trickle bytes or stop sending. Progress is read off the socket's byte count, so this never
+ * touches the stream its handler reads.
  */
 export function bodyDeadline(config: Pick<ApiConfig, 'API_BODY_DEADLINE_MS'>): Middleware {
   return (req, res, next) => {
     if (!hasBody(req) || req.complete) return next();
-    const timer = setTimeout(() => {
-      if (req.complete) return;
-      replyError(res, 408, 'body-timeout', `the request body did not arrive within ${config.API_BODY_DEADLINE_MS} ms (API_BODY_DEADLINE_MS)`, { close: true });
-      // Whatever reads the body (the JSON parser) sees the connection end and stops.
-      res.once('finish', () => req.socket.destroy());
+    const whole = isParsedBody(req);
+    let lastBytes = req.socket.bytesRead;
+    const expire = (): void => {
+      replyError(res, 408, 'body-timeout', whole ? `the request body did not arrive within ${config.API_BODY_DEADLINE_MS} ms (API_BODY_DEADLINE_MS)` : `the upload stopped for ${config.API_BODY_DEADLINE_MS} ms (API_BODY_DEADLINE_MS)`, { close: true });
+      // Whatever reads the body (the JSON parser, an upload handler) sees the connection end and stops.
+      if (res.writableFinished) req.socket.destroy();
+      else res.once('finish', () => req.socket.destroy());
+    };
+    const timer = setInterval(() => {
+      if (req.complete) return clearInterval(timer);
+      const bytes = req.socket.bytesRead;
+      if (!whole && bytes > lastBytes) {
+        lastBytes = bytes;
+        return;
+      }
+      clearInterval(timer);
+      expire();
     }, config.API_BODY_DEADLINE_MS);
     timer.unref();
-    const done = (): void => clearTimeout(timer);
+    const done = (): void => clearInterval(timer);
     req.once('end', done);
     req.once('close', done);
     next();
@@ -55,11 +76,13 @@ export function bodyDeadline(config: Pick<ApiConfig, 'API_BODY_DEADLINE_MS'>): M
 }
 
 /**
- * Refuses a body larger than API_BODY_LIMIT_BYTES from its Content-Length, before reading any of it
- * (the JSON parser enforces the same limit on chunked bodies as they stream).
+ * Refuses a JSON body larger than API_BODY_LIMIT_BYTES from its Content-Length, before reading any
+ * of it (the JSON parser enforces the same limit on chunked bodies as they stream). Streamed
+ * uploads are capped by the handlers that read them.
  */
 export function bodySizeCap(config: Pick<ApiConfig, 'API_BODY_LIMIT_BYTES'>): Middleware {
   return (req, res, next) => {
+    if (!isParsedBody(req)) return next();
     const length = Number(req.headers['content-length'] ?? 0);
     if (length > config.API_BODY_LIMIT_BYTES) return replyError(res, 413, 'payload-too-large', `the body is ${length} bytes; the limit is ${config.API_BODY_LIMIT_BYTES} (API_BODY_LIMIT_BYTES)`, { close: true });
     next();

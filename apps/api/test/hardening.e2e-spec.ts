@@ -75,7 +75,8 @@ describe('API hardening', () => {
     await deletePrefix(prefix);
   });
   const start = async (env: Record<string, string> = {}): Promise<RunningApi> => {
-    api = await startApi({ QUEUE_PREFIX: prefix, RESCUE_KB_DIR: join(dir, 'kb'), API_KEYS: KEYS, ...env });
+    // The job endpoints keep batches under RESCUE_DATA_DIR: this test's folder, not the working tree.
+    api = await startApi({ QUEUE_PREFIX: prefix, RESCUE_KB_DIR: join(dir, 'kb'), RESCUE_DATA_DIR: join(dir, 'data'), API_KEYS: KEYS, ...env });
     return api;
   };
 
@@ -99,6 +100,35 @@ describe('API hardening', () => {
     expect(ms).toBeLessThan(3000);
     expect(JSON.parse(answer.body)).toMatchObject({ error: 'body-timeout', message: expect.stringContaining('API_BODY_DEADLINE_MS') });
     expect(await answer.closed).toBe(true);
+  });
+
+  it('lets a streamed upload take longer than the deadline while it moves, and drops it once it stops', async () => {
+    const { url, redisReady } = await start({ API_BODY_DEADLINE_MS: '500', API_KEYS: `${RETRIEVE_KEY}@retrieve+generate` });
+    await redisReady();
+    const line = (i: number): string => `${JSON.stringify({ id: `t${i}`, language: 'python', prompt: 'def f():\n' })}\n`;
+    const head = { 'content-type': 'application/x-ndjson', 'transfer-encoding': 'chunked', authorization: `Bearer ${RETRIEVE_KEY}` };
+    const chunk = (text: string): string => `${Buffer.byteLength(text).toString(16)}\r\n${text}\r\n`;
+    // Moving: a line every 200 ms for 1.4 s, then the end. Whatever the handler answers, it is not 408.
+    const { hostname, port } = new URL(url);
+    const sock = connect(Number(port), hostname);
+    await new Promise((r) => sock.once('connect', r));
+    let answer = '';
+    sock.on('data', (c: Buffer) => (answer += c.toString()));
+    sock.write([`POST /v1/generation/batches HTTP/1.1`, `host: ${hostname}`, ...Object.entries(head).map(([k, v]) => `${k}: ${v}`), '', ''].join('\r\n'));
+    for (let i = 0; i < 7; i++) {
+      sock.write(chunk(line(i)));
+      await new Promise((r) => setTimeout(r, 200));
+    }
+    expect(answer).toBe('');
+    sock.write('0\r\n\r\n');
+    await new Promise((r) => setTimeout(r, 1000));
+    expect(answer).toMatch(/^HTTP\/1\.1 \d{3}/);
+    expect(answer).not.toMatch(/^HTTP\/1\.1 408/);
+    sock.destroy();
+    // Stopped: one line, then nothing.
+    const stalled = await rawRequest(url, head, { path: '/v1/generation/batches', firstBytes: chunk(line(0)) });
+    expect(stalled.status).toBe(408);
+    expect(JSON.parse(stalled.body)).toMatchObject({ error: 'body-timeout', message: expect.stringContaining('upload stopped') });
   });
 
   it('refuses a body over API_BODY_LIMIT_BYTES from its Content-Length, before reading it', async () => {
