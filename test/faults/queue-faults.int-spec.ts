@@ -6,6 +6,7 @@ import { join, resolve } from 'node:path';
 import { Queue } from 'bullmq';
 import { QueueName } from '@rescue/contracts';
 import type { CodingTask } from '@rescue/datasets';
+import { runDistributedBuild } from '@rescue/pipeline';
 import { classify } from '@rescue/domain';
 import { FakeOpenAiServer, deletePrefix, prebuiltKb, testRedisUrl, uniquePrefix } from '@rescue/testing';
 import { type DistributedBatchSummary, type DistributedGenerateConfig, generateDistributed } from '../../apps/cli/src/commands/generate-distributed';
@@ -262,6 +263,22 @@ describe('queue faults (generator workers, real Redis, fake LLM)', () => {
     expect(again.value).toMatchObject({ done: 6, failed: 0 });
     expect(account(out, ts)).toMatchObject({ lost: 0, duplicated: 0, ok: 6 });
   }, 60_000);
+
+  it('kb build --distributed with no worker: the build ends within QUEUE_WAIT_TIMEOUT_MS naming the ingest worker', async () => {
+    const prefix = uniquePrefix('fault-kbnoworker');
+    prefixes.push(prefix);
+    const build = await timed(() =>
+      runDistributedBuild(
+        { REDIS_URL: testRedisUrl(), QUEUE_PREFIX: prefix, QUEUE_WAIT_TIMEOUT_MS: 2000 },
+        { sources: [join(root, 'examples/fix-pairs')], kbDir: join(dir, 'kb-noworker'), hops: 2, clusterBy: 'language-cwe', catalogOnlyNodes: false, distillation: 'extractive', batchSize: 50, embedder: 'local' },
+      ),
+    );
+    const message = (build.error as Error | undefined)?.message ?? '';
+    rows.push({ fault: 'kb build --distributed, no worker (wait timeout 2 s)', outcome: `${build.error ? classify(build.error).kind : 'no error'}: "${message.slice(0, 60)}…"`, jobs: 1, lost: 0, duplicated: 0, seconds: build.seconds });
+    expect(classify(build.error).exitCode).toBe(1);
+    expect(message).toMatch(/no worker has consumed queue ingest .*npm run start:ingest/);
+    expect(build.seconds).toBeLessThan(8);
+  }, 30_000);
 
   it('a worker started without LLM config fails each job as ConfigError at once; after fixing, a re-run does them under new attempt ids', async () => {
     scriptFake();

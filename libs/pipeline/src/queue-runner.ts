@@ -152,7 +152,7 @@ export async function enqueueKbBuild(queue: PipelineQueue, input: KbBuildEnqueue
  * hash, on a volume the workers share), then waits for the flow it adds, whose top job publishes
  * the version.
  */
-export async function runDistributedBuild(config: Pick<RedisEnv, 'REDIS_URL' | 'QUEUE_PREFIX'>, input: DistributedBuildInput): Promise<DistributedBuildResult> {
+export async function runDistributedBuild(config: Pick<RedisEnv, 'REDIS_URL' | 'QUEUE_PREFIX'> & Partial<Pick<RedisEnv, 'QUEUE_WAIT_TIMEOUT_MS'>>, input: DistributedBuildInput): Promise<DistributedBuildResult> {
   const stages = kbBuildStages();
   const first = JOB_QUEUE[KB_BUILD_ROOT];
   const last = JOB_QUEUE[stages[stages.length - 1]];
@@ -164,10 +164,12 @@ export async function runDistributedBuild(config: Pick<RedisEnv, 'REDIS_URL' | '
     await Promise.all([events.first.waitUntilReady(), events.last.waitUntilReady()]);
     const { buildId, ingestJobId } = await enqueueKbBuild(queue, input);
     input.onEvent?.(`build ${buildId}: ingest job ${ingestJobId} enqueued`);
-    const ingest = await succeeded(queue, first, ingestJobId, events.first);
+    // Watched waits: no worker on a stage, Redis data lost or Redis down end the build, saying what to do.
+    const watch = { timeoutMs: config.QUEUE_WAIT_TIMEOUT_MS };
+    const ingest = await succeeded(queue, first, ingestJobId, events.first, watch);
     const ingestResult = ingest.returnvalue as { report: DistributedBuildResult['ingest']; build: NonNullable<IngestJobResult['build']> };
     input.onEvent?.(`build ${buildId}: ${ingestResult.report.kept} records in ${ingestResult.build.clusters} clusters; ${stages.slice(1).join(', ')} jobs enqueued`);
-    const published = await succeeded(queue, last, ingestResult.build.flowJobId, events.last);
+    const published = await succeeded(queue, last, ingestResult.build.flowJobId, events.last, watch);
     const quarantine = new QuarantineStore(resolve(input.kbDir));
     return {
       buildId,
@@ -182,8 +184,8 @@ export async function runDistributedBuild(config: Pick<RedisEnv, 'REDIS_URL' | '
   }
 }
 
-async function succeeded(queue: PipelineQueue, name: QueueName, jobId: string, events: QueueEvents): Promise<Job> {
-  const job = await settledJob(queue.queue(name), jobId, events);
+async function succeeded(queue: PipelineQueue, name: QueueName, jobId: string, events: QueueEvents, watch: { timeoutMs?: number }): Promise<Job> {
+  const job = await settledJob(queue.queue(name), jobId, events, watch);
   if ((await job.getState()) !== 'completed') {
     const reason = await rootFailure(job, async (queueName, id) => queue.queue(queueName as QueueName).getJob(id));
     // The workers' failure, after their own retries: upstream of this process. Its reason (the first
