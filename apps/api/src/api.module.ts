@@ -8,6 +8,7 @@ import { API_CONFIG } from './api.tokens';
 import { HealthController } from './health.controller';
 import { JobsModule } from './jobs/jobs.module';
 import { MetricsController } from './metrics.controller';
+import { DocsController } from './openapi/docs.controller';
 import { QueueMetrics } from './queue-metrics';
 import { ReadinessService } from './readiness.service';
 import { RescueErrorFilter } from './rescue-error.filter';
@@ -23,7 +24,7 @@ export class ApiModule {
       module: ApiModule,
       // Redis connects in the background (api-redis.ts): the API starts and retrieves without it.
       imports: [ApiRedisModule.register(config), JobsModule.register(config)],
-      controllers: [HealthController, RetrievalController, MetricsController],
+      controllers: [HealthController, RetrievalController, MetricsController, DocsController],
       providers: [
         { provide: API_CONFIG, useValue: config },
         // One registry per app instance, so tests holding several apps see only their own series.
