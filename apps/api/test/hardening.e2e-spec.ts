@@ -181,8 +181,14 @@ describe('API hardening', () => {
     }
   });
 
-  it('starts and retrieves without Redis; the rate limit still holds (in memory)', async () => {
-    const { url } = await start({ REDIS_URL: 'redis://127.0.0.1:1', API_RATE_LIMIT_PER_MINUTE: '2' });
+  it('starts and retrieves without Redis; job endpoints answer 503; the rate limit still holds (in memory)', async () => {
+    const { url } = await start({ REDIS_URL: 'redis://127.0.0.1:1', API_RATE_LIMIT_PER_MINUTE: '3', API_KEYS: `${RETRIEVE_KEY}@retrieve+generate` });
+    // The job endpoints need Redis: 503 saying so, at once (this spends one of the key's three requests).
+    const t0 = performance.now();
+    const job = await fetch(`${url}/v1/generation/batches/some-batch`, { headers: { authorization: `Bearer ${RETRIEVE_KEY}` } });
+    expect(job.status).toBe(503);
+    expect(((await job.json()) as { error: string }).error).toBe('redis-unavailable');
+    expect(performance.now() - t0).toBeLessThan(1000);
     const task = { language: 'python', prompt: 'def find_user(db, name):\n    # look the user up by name with an SQL query\n' };
     const first = await postJson(url, '/v1/retrieve', task, RETRIEVE_KEY);
     expect(first.status).toBe(200);
