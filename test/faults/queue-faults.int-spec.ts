@@ -314,7 +314,7 @@ describe('queue faults (generator workers, real Redis, fake LLM)', () => {
     await startWorker(workerEnv);
     const run = await running;
     const acc = account(out, ts);
-    rows.push({ fault: 'generator SIGKILL mid-job', outcome: run.error ? `error: ${(run.error as Error).message.slice(0, 60)}` : `${acc.ok} done after the stalled job was recovered`, jobs: ts.length, lost: acc.lost, duplicated: acc.duplicated, seconds: run.seconds });
+    rows.push({ fault: 'generator SIGKILL mid-job', outcome: run.error ? `error: ${(run.error as Error).message.slice(0, 60)}` : `${acc.ok} done; the killed worker's job was taken over after BullMQ's lock (30 s) and stalled check (30 s)`, jobs: ts.length, lost: acc.lost, duplicated: acc.duplicated, seconds: run.seconds });
     expect(run.error).toBeUndefined();
     expect(run.value).toMatchObject({ done: 6, failed: 0 });
     expect(acc).toMatchObject({ lost: 0, duplicated: 0, ok: 6 });
