@@ -115,7 +115,13 @@ export class QueueWatch {
       );
     }
     const ids = [...this.pending.keys()];
-    const fields = await Promise.all(ids.map((id) => this.redis.hmget(`${this.keyPrefix(this.queue.name)}${id}`, 'name', FINISHED)));
+    // One pipelined round trip however many jobs are waited on.
+    const batch = this.redis.pipeline();
+    for (const id of ids) batch.hmget(`${this.keyPrefix(this.queue.name)}${id}`, 'name', FINISHED);
+    const fields = ((await batch.exec()) ?? []).map(([err, value]) => {
+      if (err) throw err;
+      return value as Array<string | null>;
+    });
     const missing = ids.filter((_, i) => fields[i][0] === null);
     if (missing.length > 0) {
       throw new NotFoundError(`${missing.length} job(s) vanished from ${this.where()} (first: ${missing[0]}) while Redis kept its data: someone removed them or obliterated the queue. Run the same command again to enqueue them anew.`);
