@@ -14,90 +14,198 @@ const B = 0.75;
 
 /**
  * BM25 (k1 = 1.2, b = 0.75, Lucene's idf: the same formula LanceDB and Elasticsearch use) over
- * documents already turned into search terms, held in memory as postings in typed arrays. For a
- * KB of a few thousand documents a query costs a fraction of a millisecond, against about six
- * for a LanceDB full-text query, whatever its size (its per-query planning dominates): with seven
- * facets a query, that is the difference between 5 and 25 ms. Large collections stay on disk
- * (see {@link MemoryKnowledgeIndex}).
+ * documents already turned into search terms, held in memory as postings in typed arrays.
+ *
+ * Layout: one Int32Array of document numbers and one Float32Array of term frequencies for all
+ * terms, each term a slice (`starts`): about 8 bytes a posting, outside the JS heap, where a
+ * Map of arrays per term cost several times that. What a query would recompute for every posting
+ * is computed once at load: each document's length normalisation and each term's idf, with the
+ * same arithmetic in the same order, so scores are bit for bit those of computing them per query.
+ *
+ * Every posting of every query term is scored: queries hold up to 64 terms (MAX_QUERY_TERMS), and
+ * with that many the bounds MaxScore-style pruning relies on stay above the k-th best score, so
+ * it skipped nothing here and cost more than the sweep (measured at 10× and 100× our KB).
  */
 export class Bm25Index {
-  private readonly postings = new Map<string, { docs: Int32Array; tfs: Float32Array }>();
-  private readonly lengths: Float32Array;
-  private readonly avgLength: number;
+  private readonly termIds = new Map<string, number>();
+  private readonly starts: Int32Array;
+  private readonly docs: Int32Array;
+  private readonly tfs: Float32Array;
+  /** Per document: k1 · (1 − b + b · length / average length). */
+  private readonly docNorm: Float64Array;
+  private readonly idfs: Float64Array;
+  /** A search's accumulators, reused (a search is synchronous) and cleared after each. */
+  private scratch?: Float64Array;
+  private last?: { query: string; touched: Int32Array; scores: Float64Array };
 
   constructor(readonly rows: MemoryRow[], terms: string[]) {
-    this.lengths = new Float32Array(rows.length);
-    const building = new Map<string, { docs: number[]; tfs: number[] }>();
+    const n = rows.length;
+    const lengths = new Float32Array(n);
+    // One pass over the text: (term id, tf) pairs document after document, then regrouped by term
+    // with a counting sort, documents ascending within a term.
+    let pairTerms = new Int32Array(1024);
+    let pairTfs = new Float32Array(1024);
+    const docEnds = new Int32Array(n);
+    let pairs = 0;
+    const df: number[] = [];
+    // Per term: the last document that counted it and its count there; per document, its terms in
+    // order of first use (cheaper than a Map per document: loading a KB's index is this loop).
+    const seenIn: number[] = [];
+    const tfIn: number[] = [];
+    const docTerms: number[] = [];
     terms.forEach((text, doc) => {
-      const tf = new Map<string, number>();
+      docTerms.length = 0;
       let length = 0;
       for (const t of text.split(' ')) {
         if (!t) continue;
-        tf.set(t, (tf.get(t) ?? 0) + 1);
+        let id = this.termIds.get(t);
+        if (id === undefined) {
+          id = df.length;
+          this.termIds.set(t, id);
+          df.push(0);
+          seenIn.push(-1);
+          tfIn.push(0);
+        }
+        if (seenIn[id] !== doc) {
+          seenIn[id] = doc;
+          tfIn[id] = 0;
+          docTerms.push(id);
+        }
+        tfIn[id] += 1;
         length += 1;
       }
-      this.lengths[doc] = length;
-      for (const [t, n] of tf) {
-        let p = building.get(t);
-        if (!p) building.set(t, (p = { docs: [], tfs: [] }));
-        p.docs.push(doc);
-        p.tfs.push(n);
+      lengths[doc] = length;
+      if (pairs + docTerms.length > pairTerms.length) {
+        const size = Math.max(pairTerms.length * 2, pairs + docTerms.length);
+        pairTerms = grow(pairTerms, size);
+        pairTfs = grow(pairTfs, size);
       }
+      for (const id of docTerms) {
+        pairTerms[pairs] = id;
+        pairTfs[pairs] = tfIn[id];
+        pairs += 1;
+        df[id] += 1;
+      }
+      docEnds[doc] = pairs;
     });
-    for (const [t, p] of building) this.postings.set(t, { docs: Int32Array.from(p.docs), tfs: Float32Array.from(p.tfs) });
-    this.avgLength = rows.length === 0 ? 0 : this.lengths.reduce((a, b) => a + b, 0) / rows.length;
+    const termCount = df.length;
+    this.starts = new Int32Array(termCount + 1);
+    for (let t = 0; t < termCount; t++) this.starts[t + 1] = this.starts[t] + df[t];
+    this.docs = new Int32Array(pairs);
+    this.tfs = new Float32Array(pairs);
+    const fill = this.starts.slice(0, termCount);
+    for (let doc = 0, i = 0; doc < n; doc++) {
+      for (; i < docEnds[doc]; i++) {
+        const at = fill[pairTerms[i]]++;
+        this.docs[at] = doc;
+        this.tfs[at] = pairTfs[i];
+      }
+    }
+    let total = 0;
+    for (let doc = 0; doc < n; doc++) total += lengths[doc];
+    const avgLength = n === 0 ? 0 : total / n;
+    this.docNorm = new Float64Array(n);
+    for (let doc = 0; doc < n; doc++) this.docNorm[doc] = K1 * (1 - B + (B * lengths[doc]) / avgLength);
+    this.idfs = new Float64Array(termCount);
+    for (let t = 0; t < termCount; t++) this.idfs[t] = Math.log(1 + (n - df[t] + 0.5) / (df[t] + 0.5));
+  }
+
+  /** Postings held (one per distinct term of each document): what the index's memory grows with. */
+  get postings(): number {
+    return this.docs.length;
   }
 
   /** The best `k` rows for the query's terms (each counted once) among those `keep` accepts, best first, ties by row order. */
   search(query: string, k: number, keep?: (row: MemoryRow) => boolean): TextHit[] {
-    const n = this.rows.length;
+    const { touched, scores } = this.accumulate(query);
+    const best = new TopK(k);
+    for (let i = 0; i < touched.length; i++) if (!keep || keep(this.rows[touched[i]])) best.offer(touched[i], scores[i]);
+    return best.sorted().map(([doc, score]) => toHit(this.rows[doc], score));
+  }
+
+  /**
+   * Every document's score for a query, term after term in the query's order over every posting.
+   * The last query's scores are kept: facets search one collection with one query under several
+   * filters (CodeQL help and descriptions are both documents), and the sweep is the whole cost.
+   */
+  private accumulate(query: string): { touched: Int32Array; scores: Float64Array } {
+    if (this.last?.query === query) return this.last;
+    const { docs, tfs, docNorm, starts } = this;
     // Scores accumulate in a dense array with a list of the rows touched: at tens of thousands of
     // rows a Map per query costs ten times more than the arithmetic.
-    const scores = new Float64Array(n);
-    const touched: number[] = [];
+    this.scratch ??= new Float64Array(this.rows.length);
+    const acc = this.scratch;
+    let touched = new Int32Array(64);
+    let count = 0;
     for (const term of new Set(query.split(' '))) {
-      const p = term ? this.postings.get(term) : undefined;
-      if (!p) continue;
-      const idf = Math.log(1 + (n - p.docs.length + 0.5) / (p.docs.length + 0.5));
-      for (let i = 0; i < p.docs.length; i++) {
-        const doc = p.docs[i];
-        const tf = p.tfs[i];
-        if (scores[doc] === 0) touched.push(doc);
-        scores[doc] += (idf * tf * (K1 + 1)) / (tf + K1 * (1 - B + (B * this.lengths[doc]) / this.avgLength));
+      const t = term ? this.termIds.get(term) : undefined;
+      if (t === undefined) continue;
+      const idf = this.idfs[t];
+      for (let p = starts[t]; p < starts[t + 1]; p++) {
+        const doc = docs[p];
+        const tf = tfs[p];
+        if (acc[doc] === 0) {
+          if (count === touched.length) touched = grow(touched, count * 2);
+          touched[count++] = doc;
+        }
+        acc[doc] += (idf * tf * (K1 + 1)) / (tf + docNorm[doc]);
       }
     }
-    const best = new TopK(k);
-    for (const doc of touched) if (!keep || keep(this.rows[doc])) best.offer(doc, scores[doc]);
-    return best.sorted().map(([doc, score]) => toHit(this.rows[doc], score));
+    // The scores of the rows touched, in the same order, so the dense array can be cleared.
+    const scores = new Float64Array(count);
+    for (let i = 0; i < count; i++) {
+      scores[i] = acc[touched[i]];
+      acc[touched[i]] = 0;
+    }
+    this.last = { query, touched: touched.subarray(0, count), scores };
+    return this.last;
   }
 }
 
-/** Exact cosine nearest neighbours over unit vectors held in one Float32Array. */
+function grow<T extends Int32Array | Float32Array>(a: T, size: number): T {
+  const bigger = new (a.constructor as new (n: number) => T)(size);
+  bigger.set(a);
+  return bigger;
+}
+
+/**
+ * Exact cosine nearest neighbours over unit vectors held in one Float32Array. Each row's norm is
+ * computed once at load, in the order a query would, so a query costs one dot product a row.
+ */
 export class VectorTable {
   private readonly data: Float32Array;
+  /** √(row · row), or 0 for a zero row. */
+  private readonly rowNorms: Float64Array;
 
   constructor(readonly rows: MemoryRow[], vectors: Float32Array[], readonly dims: number) {
     this.data = new Float32Array(rows.length * dims);
     vectors.forEach((v, i) => this.data.set(v.subarray(0, dims), i * dims));
+    this.rowNorms = new Float64Array(rows.length);
+    for (let i = 0; i < rows.length; i++) {
+      let rowNorm = 0;
+      const base = i * dims;
+      for (let j = 0; j < dims; j++) rowNorm += this.data[base + j] * this.data[base + j];
+      this.rowNorms[i] = Math.sqrt(rowNorm);
+    }
   }
 
   search(vector: Float32Array, k: number, keep?: (row: MemoryRow) => boolean): TextHit[] {
+    const dims = this.dims;
+    const data = this.data;
     let norm = 0;
-    for (let j = 0; j < this.dims; j++) norm += vector[j] * vector[j];
+    for (let j = 0; j < dims; j++) norm += vector[j] * vector[j];
     if (norm === 0) return [];
     const scale = 1 / Math.sqrt(norm);
+    const q = Float64Array.from(vector.subarray(0, dims));
     const best = new TopK(k);
     for (let i = 0; i < this.rows.length; i++) {
-      if (keep && !keep(this.rows[i])) continue;
-      let dot = 0;
-      let rowNorm = 0;
-      const base = i * this.dims;
-      for (let j = 0; j < this.dims; j++) {
-        dot += this.data[base + j] * vector[j];
-        rowNorm += this.data[base + j] * this.data[base + j];
-      }
       // A zero vector (text with no known term) has no cosine; it matches nothing.
-      if (rowNorm > 0) best.offer(i, (dot * scale) / Math.sqrt(rowNorm));
+      const rowNorm = this.rowNorms[i];
+      if (rowNorm === 0 || (keep && !keep(this.rows[i]))) continue;
+      let dot = 0;
+      const base = i * dims;
+      for (let j = 0; j < dims; j++) dot += data[base + j] * q[j];
+      best.offer(i, (dot * scale) / rowNorm);
     }
     return best.sorted().map(([i, score]) => toHit(this.rows[i], score));
   }
@@ -112,6 +220,15 @@ class TopK {
   private readonly items: [number, number][] = [];
 
   constructor(private readonly k: number) {}
+
+  get full(): boolean {
+    return this.items.length >= this.k;
+  }
+
+  /** The k-th best score so far (when full). */
+  get last(): number {
+    return this.items[this.items.length - 1][1];
+  }
 
   offer(row: number, score: number): void {
     if (this.k <= 0) return;
@@ -136,8 +253,13 @@ function toHit(row: MemoryRow, score: number): TextHit {
   return { id: row.id, score, cwes: row.cwes, language: row.language, ...(row.nodeId !== undefined ? { nodeId: row.nodeId } : {}) };
 }
 
-/** Collections up to this many rows are searched in memory; larger ones stay on the backend. */
-export const MEMORY_SEARCH_MAX_ROWS = 60_000;
+/**
+ * Collections up to this many rows are searched in memory; larger ones stay on the backend. At 100×
+ * our KB (287k examples, 324k documents) the in-memory index answers a whole retrieval in tens of
+ * milliseconds where LanceDB took most of a second, for about 0.9 GB (measured by
+ * `npm run bench:retrieve`); a KB past this size belongs on Elasticsearch or LanceDB's disk.
+ */
+export const MEMORY_SEARCH_MAX_ROWS = 400_000;
 
 /** What the in-memory searches load from a backend: every row of a collection, with its term fields and vectors. */
 export interface RowSource {

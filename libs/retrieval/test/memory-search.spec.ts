@@ -1,0 +1,115 @@
+import { Bm25Index, type MemoryRow, VectorTable } from '@rescue/retrieval';
+
+// The in-memory searches skip work (idf, length norms and row norms computed once at load, one
+// sweep shared by searches of one query under several filters); what they return must
+// be exactly what scoring every posting and sorting every row returns. The reference below is that
+// exhaustive search, written plainly: an accumulator per document in query-term order, a full sort.
+
+function exhaustiveBm25(rows: MemoryRow[], texts: string[], query: string, k: number, keep?: (r: MemoryRow) => boolean): [string, number][] {
+  const docs = texts.map((t) => t.split(' ').filter(Boolean));
+  const avg = docs.reduce((a, d) => a + d.length, 0) / docs.length;
+  const scores = new Map<number, number>();
+  for (const term of new Set(query.split(' '))) {
+    if (!term) continue;
+    const df = docs.filter((d) => d.includes(term)).length;
+    if (df === 0) continue;
+    const idf = Math.log(1 + (docs.length - df + 0.5) / (df + 0.5));
+    docs.forEach((d, i) => {
+      const tf = d.filter((t) => t === term).length;
+      if (tf > 0) scores.set(i, (scores.get(i) ?? 0) + (idf * tf * (1.2 + 1)) / (tf + 1.2 * (1 - 0.75 + (0.75 * d.length) / avg)));
+    });
+  }
+  return [...scores.entries()]
+    .filter(([i]) => !keep || keep(rows[i]))
+    .sort((a, b) => b[1] - a[1] || a[0] - b[0])
+    .slice(0, Math.max(0, k))
+    .map(([i, s]) => [rows[i].id, s]);
+}
+
+/** A seeded generator, so a failure names a case that can be replayed. */
+function rng(seed: number): () => number {
+  let x = seed >>> 0 || 1;
+  return () => {
+    x ^= x << 13;
+    x ^= x >>> 17;
+    x ^= x << 5;
+    return (x >>> 0) / 2 ** 32;
+  };
+}
+
+/** A corpus like a replicated KB: Zipf-ish vocabulary, and every document repeated `copies` times (ties everywhere). */
+function corpus(seed: number, distinct: number, copies: number): { rows: MemoryRow[]; texts: string[] } {
+  const r = rng(seed);
+  const vocab = Array.from({ length: 60 }, (_, i) => `w${i}`);
+  const base = Array.from({ length: distinct }, () => Array.from({ length: 1 + Math.floor(r() * 30) }, () => vocab[Math.floor(vocab.length * r() ** 2.5)]).join(' '));
+  const rows: MemoryRow[] = [];
+  const texts: string[] = [];
+  for (let c = 0; c < copies; c++) {
+    base.forEach((t, i) => {
+      rows.push({ id: `d${i}#${c}`, cwes: [`CWE-${i % 7}`], language: i % 3 === 0 ? 'c' : 'python', kind: i % 4 === 0 ? 'vulnerable' : 'fix' });
+      texts.push(t);
+    });
+  }
+  return { rows, texts };
+}
+
+describe('Bm25Index', () => {
+  it('returns exactly the exhaustive search: same rows, same scores, ties by row order, with filters and any k', () => {
+    for (const [seed, distinct, copies] of [
+      [1, 40, 1],
+      [2, 120, 1],
+      [3, 30, 12],
+      [4, 200, 3],
+    ]) {
+      const { rows, texts } = corpus(seed, distinct, copies);
+      const index = new Bm25Index(rows, texts);
+      const r = rng(seed * 977);
+      const filters: ((row: MemoryRow) => boolean)[] = [(row) => row.kind === 'fix', (row) => row.language === 'c', (row) => row.cwes.includes('CWE-3')];
+      for (let i = 0; i < 40; i++) {
+        const query = Array.from({ length: 1 + Math.floor(r() * 12) }, () => `w${Math.floor(r() * 70)}`).join(' ');
+        const k = [0, 1, 3, 10, 50, 200][i % 6];
+        const keep = i % 4 === 3 ? undefined : filters[i % 4];
+        const got = index.search(query, k, keep).map((h) => [h.id, h.score]);
+        expect([seed, query, k, got]).toEqual([seed, query, k, exhaustiveBm25(rows, texts, query, k, keep)]);
+      }
+    }
+  });
+
+  it('carries the row a hit needs and counts its postings', () => {
+    const index = new Bm25Index([{ id: 'a', cwes: ['CWE-89'], language: 'python', nodeId: 'python:CWE-89' }, { id: 'b', cwes: ['CWE-79'], language: 'c' }], ['sql query query', 'html']);
+    expect(index.search('query', 5)).toEqual([{ id: 'a', score: expect.any(Number), cwes: ['CWE-89'], language: 'python', nodeId: 'python:CWE-89' }]);
+    expect(index.postings).toBe(3);
+    expect(index.search('', 5)).toEqual([]);
+  });
+});
+
+describe('VectorTable', () => {
+  it('ranks by cosine exactly as computing each norm per query, skips zero rows, filters', () => {
+    const r = rng(7);
+    const rows: MemoryRow[] = Array.from({ length: 300 }, (_, i) => ({ id: `v${i}`, cwes: [`CWE-${i % 5}`], language: 'python' }));
+    const vectors = rows.map((_, i) => (i % 50 === 0 ? new Float32Array(16) : Float32Array.from({ length: 16 }, () => r() - 0.5)));
+    // Copies tie exactly: ties go to the earlier row.
+    vectors[200] = vectors[10];
+    const table = new VectorTable(rows, vectors, 16);
+    const query = Float32Array.from({ length: 16 }, () => r() - 0.5);
+    const keep = (row: MemoryRow): boolean => row.cwes[0] !== 'CWE-2';
+    const expected = vectors
+      .map((v, i) => {
+        let dot = 0;
+        let rn = 0;
+        let qn = 0;
+        for (let j = 0; j < 16; j++) {
+          dot += v[j] * query[j];
+          rn += v[j] * v[j];
+          qn += query[j] * query[j];
+        }
+        return { i, score: rn > 0 ? (dot * (1 / Math.sqrt(qn))) / Math.sqrt(rn) : NaN };
+      })
+      .filter((x) => !Number.isNaN(x.score) && keep(rows[x.i]))
+      .sort((a, b) => b.score - a.score || a.i - b.i)
+      .slice(0, 25)
+      .map((x) => [rows[x.i].id, x.score]);
+    expect(table.search(query, 25, keep).map((h) => [h.id, h.score])).toEqual(expected);
+    expect(table.search(new Float32Array(16), 5)).toEqual([]);
+  });
+});
