@@ -1,7 +1,13 @@
 import { join } from 'node:path';
-import * as lancedb from '@lancedb/lancedb';
+import type * as lancedb from '@lancedb/lancedb';
 import { InvalidInputError } from '@rescue/domain';
 import type { Hit, IndexedDocument, IndexedExample, IndexedNode, KnowledgeIndexReader, SearchCollection, SearchFilter, TextField, TextHit } from './knowledge-index';
+
+/** LanceDB (and its Arrow), loaded on first use: a tenth of a second that commands not reading a KB never need. */
+function lance(): typeof import('@lancedb/lancedb') {
+  // eslint-disable-next-line @typescript-eslint/no-require-imports
+  return require('@lancedb/lancedb') as typeof import('@lancedb/lancedb');
+}
 
 const TABLES: Record<SearchCollection, string> = { nodes: 'cwe_nodes', examples: 'code_examples', documents: 'documents' };
 
@@ -61,7 +67,7 @@ const mergeHits = <T extends Hit>(lists: T[][], k: number): T[] => lists.flat().
  * stop-word free, so the index only splits on whitespace: LanceDB's own analyzer would split
  * identifiers differently from the query side and from Elasticsearch.
  */
-const TERMS_INDEX = (): lancedb.Index => lancedb.Index.fts({ baseTokenizer: 'whitespace', lowercase: false, stem: false, removeStopWords: false, asciiFolding: false, withPosition: false, maxTokenLength: 64 });
+const TERMS_INDEX = (): lancedb.Index => lance().Index.fts({ baseTokenizer: 'whitespace', lowercase: false, stem: false, removeStopWords: false, asciiFolding: false, withPosition: false, maxTokenLength: 64 });
 
 /** Writes rows as one table per shard, each with the same full-text and bitmap indexes. */
 async function writeSharded<T>(
@@ -76,7 +82,7 @@ async function writeSharded<T>(
   for (const [i, shard] of shardRows(items, textBytes, budget.maxRows, budget.maxBytes).entries()) {
     const table = await db.createTable(shardName(base, i), shard.map(toRow), { mode: 'overwrite' });
     for (const column of indexes.fts) await table.createIndex(column, { config: TERMS_INDEX() });
-    for (const column of indexes.bitmap) await table.createIndex(column, { config: lancedb.Index.bitmap() });
+    for (const column of indexes.bitmap) await table.createIndex(column, { config: lance().Index.bitmap() });
   }
 }
 
@@ -95,7 +101,7 @@ export class LanceKnowledgeIndex implements KnowledgeIndexReader {
 
   /** Writes the tables under `<versionDir>/lance` (overwriting: a version folder is written once). */
   static async write(versionDir: string, nodes: IndexedNode[], examples: IndexedExample[], documents: IndexedDocument[] = [], shardBudget = { maxRows: SHARD_MAX_ROWS, maxBytes: SHARD_MAX_TEXT_BYTES }): Promise<void> {
-    const db = await lancedb.connect(join(versionDir, 'lance'));
+    const db = await lance().connect(join(versionDir, 'lance'));
     await writeSharded(
       db,
       TABLES.nodes,
@@ -130,7 +136,7 @@ export class LanceKnowledgeIndex implements KnowledgeIndexReader {
   }
 
   static async open(versionDir: string): Promise<LanceKnowledgeIndex> {
-    const db = await lancedb.connect(join(versionDir, 'lance'));
+    const db = await lance().connect(join(versionDir, 'lance'));
     const names = await db.tableNames();
     const openAll = (base: string): Promise<lancedb.Table[]> => Promise.all(names.filter((n) => isShardOf(base, n)).map((n) => db.openTable(n)));
     const nodes = await openAll(TABLES.nodes);

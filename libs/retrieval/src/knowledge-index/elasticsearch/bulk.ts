@@ -1,5 +1,6 @@
 import { setTimeout as delay } from 'node:timers/promises';
-import { type Client, errors } from '@elastic/elasticsearch';
+import type { Client } from '@elastic/elasticsearch';
+import { elasticModule } from './elastic-module';
 import { InvalidInputError } from '@rescue/domain';
 
 /**
@@ -101,7 +102,7 @@ export async function bulkIndex(client: Client, index: string, docs: readonly Bu
       // two per index operation.
       return { dropped, retried: resent + stats.retry / 2 };
     } catch (err) {
-      if (!(err instanceof errors.ResponseError && err.statusCode === 429) || run >= policy.retries) throw err;
+      if (!(err instanceof elasticModule().errors.ResponseError && err.statusCode === 429) || run >= policy.retries) throw err;
       resent += docs.length;
       await delay(policy.wait);
     }

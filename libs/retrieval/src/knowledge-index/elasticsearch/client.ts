@@ -1,5 +1,6 @@
-import { Client } from '@elastic/elasticsearch';
+import type { Client } from '@elastic/elasticsearch';
 import { NotFoundError, TransientUpstreamError } from '@rescue/domain';
+import { elasticModule } from './elastic-module';
 import { ElasticsearchKnowledgeIndex } from './knowledge-index';
 
 /** The URL without user and password, for messages. */
@@ -13,7 +14,7 @@ export function urlForMessages(url: string): string {
 
 /** A client for reading a KB: one retry and a bounded wait, so a command or a job fails in seconds when the cluster is away. */
 export function elasticsearchClient(url: string): Client {
-  return new Client({ node: url, maxRetries: 1, requestTimeout: 30_000 });
+  return new (elasticModule().Client)({ node: url, maxRetries: 1, requestTimeout: 30_000 });
 }
 
 /**

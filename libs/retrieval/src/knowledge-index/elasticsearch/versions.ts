@@ -1,10 +1,11 @@
-import { type Client, errors, type estypes } from '@elastic/elasticsearch';
+import type { Client, estypes } from '@elastic/elasticsearch';
+import { elasticModule } from './elastic-module';
 import { aliasNames, COLLECTIONS, type KnowledgeCollection, type KnowledgeIndexNames, perCollection, versionIndexNames, versionOfIndex } from './mappings';
 
 /** Aliases' current indices; normally one each, but an alias edited by hand can hold several. */
 export type AliasTargets = Record<KnowledgeCollection, string[]>;
 
-const isNotFound = (err: unknown): boolean => err instanceof errors.ResponseError && err.statusCode === 404;
+const isNotFound = (err: unknown): boolean => err instanceof elasticModule().errors.ResponseError && err.statusCode === 404;
 
 /**
  * The KB versions of one prefix in a cluster: which one the aliases serve, moving the aliases to
@@ -67,7 +68,7 @@ export class KbVersions {
    * read, a late swap fails as a whole too, since its `add` names a missing index.
    */
   async swapOutcome(err: unknown, names: KnowledgeIndexNames): Promise<'applied' | 'refused' | 'unknown'> {
-    if (err instanceof errors.ResponseError && err.statusCode !== undefined && err.statusCode >= 400 && err.statusCode < 500) return 'refused';
+    if (err instanceof elasticModule().errors.ResponseError && err.statusCode !== undefined && err.statusCode >= 400 && err.statusCode < 500) return 'refused';
     try {
       const now = await this.aliasTargets();
       return COLLECTIONS.every((c) => now[c].length === 1 && now[c][0] === names[c]) ? 'applied' : 'refused';
