@@ -1,7 +1,9 @@
 import { ConfigError, classify } from '@rescue/domain';
 import { buildProgram } from './program';
 
-buildProgram()
+// Only the named command's module is loaded (see buildProgram): `rescue --help` stays instant.
+
+buildProgram(process.argv)
   .parseAsync(process.argv)
   .catch((err: unknown) => {
     const failure = classify(err);
