@@ -1,7 +1,12 @@
 import type { LlmCallSite } from './errors';
 
-/** One finished LLM request, as a metrics hook sees it. Carries no text and no key. */
+/**
+ * One finished LLM request (`kind: 'request'`: its transport outcome, time and tokens), or an
+ * answer that arrived but was refused afterwards (`kind: 'output'`: truncated, a refusal, JSON
+ * that fails its schema; its request was reported as `ok` already). Carries no text and no key.
+ */
 export interface LlmCallEvent {
+  kind: 'request' | 'output';
   role: LlmCallSite['role'];
   endpoint: LlmCallSite['endpoint'];
   model: string;

@@ -25,6 +25,9 @@ import { parseStructured, runTemplate, SCHEMA_NAME, structuredMessages, toJsonSc
 
 type Endpoint = LlmCallSite['endpoint'];
 
+/** Errors request() reported to the call observers already (so textCall does not report them again). */
+const requestFailures = new WeakSet<Error>();
+
 /** What one text request produced, before the caller-specific validation. */
 type TextAnswer = Omit<LlmTextResult, 'cached'>;
 
@@ -153,6 +156,8 @@ export class LlmClient implements Llm {
       return { ...answer, cached: false, value: accept(answer.text) };
     } catch (err) {
       this.countFailure(site.role);
+      // An answer refused after its request succeeded: reported once more, as an output failure.
+      if (!(err instanceof Error && requestFailures.has(err))) notifyLlmCall({ kind: 'output', role: site.role, endpoint: site.endpoint, model: site.model, outcome: err instanceof Error ? err.name : 'Error', seconds: 0 });
       throw this.scrub(err);
     }
   }
@@ -248,7 +253,7 @@ export class LlmClient implements Llm {
     this.#stats.requests += 1;
     this.#stats.byRole[site.role].requests += 1;
     const started = performance.now();
-    const observe = { role: site.role, endpoint: site.endpoint, model: site.model };
+    const observe = { kind: 'request' as const, role: site.role, endpoint: site.endpoint, model: site.model };
     try {
       const result = await call({ timeout: timeoutMs, maxRetries: 0, ...(options.signal ? { signal: options.signal } : {}) });
       const usage = (result as { usage?: { prompt_tokens?: number; completion_tokens?: number } } | undefined)?.usage;
@@ -257,6 +262,7 @@ export class LlmClient implements Llm {
     } catch (err) {
       const classified = classifyLlmError(err, { ...site, timeoutMs, elapsedMs: performance.now() - started, secret: this.#config.apiKey });
       notifyLlmCall({ ...observe, outcome: classified instanceof Error ? classified.name : 'Error', seconds: (performance.now() - started) / 1000 });
+      if (classified instanceof Error) requestFailures.add(classified);
       throw classified;
     }
   }

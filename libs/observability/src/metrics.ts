@@ -22,6 +22,7 @@ export class Metrics {
   readonly llmCalls: Counter<'role' | 'outcome'>;
   readonly llmTokens: Counter<'role' | 'kind'>;
   readonly llmDuration: Histogram<'role' | 'outcome'>;
+  readonly llmOutputErrors: Counter<'role' | 'outcome'>;
   private queueCounts?: QueueCountsReader;
   private kbVersion?: string;
 
@@ -55,6 +56,7 @@ export class Metrics {
     this.queueScrapeErrors = new Counter({ name: 'rescue_queue_scrape_errors_total', help: 'Scrapes that could not read queue counts (Redis unreachable or slow)', registers });
     this.llmCalls = new Counter({ name: 'rescue_llm_calls_total', help: 'LLM calls by role and outcome (ok or the error class)', labelNames: ['role', 'outcome'], registers });
     this.llmTokens = new Counter({ name: 'rescue_llm_tokens_total', help: 'LLM tokens by role and kind (prompt, completion)', labelNames: ['role', 'kind'], registers });
+    this.llmOutputErrors = new Counter({ name: 'rescue_llm_output_errors_total', help: 'LLM answers refused after a successful request, by role and class (truncated, refusal, invalid output)', labelNames: ['role', 'outcome'], registers });
     this.llmDuration = new Histogram({
       name: 'rescue_llm_call_duration_seconds',
       help: 'LLM call latency by role and outcome',
@@ -78,7 +80,11 @@ export class Metrics {
   }
 
   /** A hook for the LLM client (see libs/llm `onLlmCall`): one finished call. */
-  recordLlmCall(call: { role: string; outcome: string; seconds: number; promptTokens?: number; completionTokens?: number }): void {
+  recordLlmCall(call: { kind?: 'request' | 'output'; role: string; outcome: string; seconds: number; promptTokens?: number; completionTokens?: number }): void {
+    if (call.kind === 'output') {
+      this.llmOutputErrors.inc({ role: call.role, outcome: call.outcome });
+      return;
+    }
     this.llmCalls.inc({ role: call.role, outcome: call.outcome });
     this.llmDuration.observe({ role: call.role, outcome: call.outcome }, call.seconds);
     if (call.promptTokens) this.llmTokens.inc({ role: call.role, kind: 'prompt' }, call.promptTokens);

@@ -30,9 +30,15 @@ describe('Metrics', () => {
     const m = new Metrics({ app: 'test', defaultMetrics: false });
     m.recordLlmCall({ role: 'generator', outcome: 'ok', seconds: 0.3, promptTokens: 100, completionTokens: 20 });
     m.recordLlmCall({ role: 'generator', outcome: 'rate-limited', seconds: 0.1 });
+    m.recordLlmCall({ kind: 'output', role: 'generator', outcome: 'LlmTruncatedError', seconds: 0 });
     const text = await m.text();
     expect(text).toContain('rescue_llm_calls_total{role="generator",outcome="ok",app="test"} 1');
     expect(text).toContain('rescue_llm_calls_total{role="generator",outcome="rate-limited",app="test"} 1');
     expect(text).toContain('rescue_llm_tokens_total{role="generator",kind="prompt",app="test"} 100');
+    // An output failure is not a second call.
+    expect(text).toContain('rescue_llm_output_errors_total{role="generator",outcome="LlmTruncatedError",app="test"} 1');
+    expect(text).not.toContain('outcome="LlmTruncatedError",app="test"} 2');
+    expect(text).toMatch(/^rescue_llm_call_duration_seconds_count\{[^}]*outcome="ok"[^}]*\} 1$/m);
+    expect(text).not.toMatch(/^rescue_llm_call_duration_seconds_count\{[^}]*LlmTruncatedError/m);
   });
 });
