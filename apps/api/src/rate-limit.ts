@@ -23,6 +23,8 @@ export function rateLimit(config: Pick<ApiConfig, 'API_RATE_LIMIT_PER_MINUTE' | 
     insuranceLimiter: new RateLimiterMemory({ points, duration: 60 }),
   });
   return (req, res, next) => {
+    // Probes are never limited: a 429 to the kubelet would take a healthy pod out of service.
+    if ((req.url ?? '').startsWith('/health/')) return next();
     const key = bucketOf(req);
     limiter.consume(key).then(
       (r) => {

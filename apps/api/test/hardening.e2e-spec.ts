@@ -168,6 +168,8 @@ describe('API hardening', () => {
     expect(limited.status).toBe(429);
     expect(Number(limited.headers.get('retry-after'))).toBeGreaterThanOrEqual(1);
     expect(Number(limited.headers.get('retry-after'))).toBeLessThanOrEqual(60);
+    // Probes are not limited.
+    expect((await fetch(`${url}/health/live`)).status).toBe(200);
     // Another key has its own budget (its first request is counted, not refused).
     expect((await fetch(`${url}/metrics`, { headers: { authorization: `Bearer ${ADMIN_KEY}` } })).status).toBe(200);
     // The counter is in Redis under the deployment's prefix, named by key id, never by the key.
