@@ -1,5 +1,5 @@
 import { type ChildProcess, spawn } from 'node:child_process';
-import { mkdtempSync, rmSync } from 'node:fs';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { type AddressInfo, createServer } from 'node:net';
 import { cpus, loadavg, tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
@@ -14,7 +14,8 @@ import { buildKnowledgeBase } from '@rescue/pipeline';
 //   B. the same, with two more clients each sending 500 KB prompts back to back beside them.
 // Pass: B's ordinary p99 is within 2× of A's. Machine load is printed with the numbers, because
 // the load generator shares this machine's cores with the API.
-// BENCH_DURATION_S (default 15) sets each run's length; BENCH_CONNECTIONS (default 50).
+// BENCH_DURATION_S (default 15) sets each run's length; BENCH_CONNECTIONS (default 50);
+// BENCH_JSON=<file> writes the figures as JSON (`npm run bench` collects them).
 
 const root = resolve(__dirname, '../../..');
 const examples = join(root, 'examples');
@@ -164,6 +165,18 @@ async function main(): Promise<void> {
     const pass = ratio <= 2 && b.non2xx === 0 && a.non2xx === 0;
     process.stdout.write(`ordinary p99 B/A = ${ratio.toFixed(2)} (target <= 2): ${pass ? 'PASS' : 'FAIL'}\n`);
     process.exitCode = pass ? 0 : 1;
+    if (process.env.BENCH_JSON) {
+      const alone = `${CONNECTIONS} concurrent retrieves`;
+      const figures = [
+        { name: `${alone}: req/s`, value: Math.round(a.rps), unit: 'req/s' },
+        { name: `${alone}: p50`, value: a.p50, unit: 'ms' },
+        { name: `${alone}: p99`, value: a.p99, unit: 'ms' },
+        { name: `${alone} beside 2 x 500 KB prompts: req/s`, value: Math.round(b.rps), unit: 'req/s', baseline: { name: `${alone}: req/s`, value: Math.round(a.rps) } },
+        { name: `${alone} beside 2 x 500 KB prompts: p50`, value: b.p50, unit: 'ms', baseline: { name: `${alone}: p50`, value: a.p50 } },
+        { name: `${alone} beside 2 x 500 KB prompts: p99`, value: b.p99, unit: 'ms', baseline: { name: `${alone}: p99`, value: a.p99 }, goal: 'within 2x of the p99 without them' },
+      ];
+      writeFileSync(process.env.BENCH_JSON, JSON.stringify({ load: loadavg(), figures, pass, bigPrompts: { answered: bigResult.done, failed: bigResult.failed } }, null, 1));
+    }
   } finally {
     api?.kill('SIGTERM');
     rmSync(dir, { recursive: true, force: true });
