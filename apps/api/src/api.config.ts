@@ -36,7 +36,7 @@ export const apiEnv = redisEnv
      * How much lower the heavy threads' CPU priority is (Linux nice, 0-19): when cores are short,
      * ordinary requests go first and large prompts take longer. 0: same priority.
      */
-    API_HEAVY_NICE: int(0, 19).default(10),
+    API_HEAVY_NICE: int(0, 19).default(19),
     /** A prompt of at least this many bytes is "large" and goes to the heavy threads. */
     API_HEAVY_PROMPT_BYTES: int(1, 64 * 1024 * 1024).default(32 * 1024),
     /** Tasks waiting per pool beyond which requests get 503 + Retry-After (a concurrency cap). */
