@@ -1,7 +1,10 @@
-import { existsSync, readdirSync, readFileSync } from 'node:fs';
-import { dirname, join } from 'node:path';
+import { createHash } from 'node:crypto';
+import { existsSync, mkdirSync, readdirSync, readFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { basename, dirname, join } from 'node:path';
+import writeFileAtomic from 'write-file-atomic';
 import { InvalidInputError } from '@rescue/domain';
-import { searchTerms } from '../text/search-terms';
+import { SEARCH_TERMS_VERSION, searchTerms } from '../text/search-terms';
 
 /** Term counts of a body of text: the KB's (stored with each version) or ordinary programming tasks' (in the gate model). */
 export interface TermCounts {
@@ -46,7 +49,9 @@ export function countTerms(termTexts: Iterable<string>, keep = 60_000): TermCoun
     }
   }
   // Rare terms weigh nothing against the smoothing; keeping the most frequent bounds the file.
-  const kept = [...counts.entries()].sort((a, b) => b[1] - a[1] || (a[0] < b[0] ? -1 : 1)).slice(0, keep);
+  // (When nothing is cut, the frequency sort would only be undone by the sort by term below.)
+  const all = [...counts.entries()];
+  const kept = all.length <= keep ? all : all.sort((a, b) => b[1] - a[1] || (a[0] < b[0] ? -1 : 1)).slice(0, keep);
   const out: Record<string, number> = Object.create(null) as Record<string, number>;
   for (const [t, c] of kept.sort((a, b) => (a[0] < b[0] ? -1 : 1))) out[t] = c;
   return { total, counts: out, complete: kept.length === counts.size };
@@ -138,23 +143,56 @@ export function ordinaryTaskFiles(): string[] {
     .map((f) => join(dir, f));
 }
 
-/** The search terms of each prompt of our ordinary-task fixtures (our own files: one JSON object with a "prompt" a line). */
+/**
+ * The search terms of each prompt of our ordinary-task fixtures (our own files: one JSON object
+ * with a "prompt" a line). Stemming the 880 prompts is most of a CLI retrieval's own work (0.1 s),
+ * and the answer depends only on the files and the search-terms version, so it is cached in the
+ * system's temporary folder under a hash of both: a stale file cannot be read for changed inputs.
+ * The cache is an optimisation only: an unreadable or malformed one is recomputed, and one that
+ * cannot be written (read-only or full disk) is left unwritten.
+ */
 export function ordinaryTaskTerms(files = ordinaryTaskFiles()): string[][] {
+  const texts = files.map((file) => readFileSync(file, 'utf8'));
+  const cache = ordinaryTermsCacheFile(files, texts);
+  const cached = readCachedTerms(cache);
+  if (cached) return cached;
   const out: string[][] = [];
-  for (const file of files) {
-    readFileSync(file, 'utf8')
-      .split('\n')
-      .forEach((line, i) => {
-        if (!line.trim()) return;
-        let prompt: unknown;
-        try {
-          prompt = (JSON.parse(line) as { prompt?: unknown }).prompt;
-        } catch (err) {
-          throw new InvalidInputError(`${file}:${i + 1}: not JSON (${(err as Error).message})`);
-        }
-        if (typeof prompt !== 'string') throw new InvalidInputError(`${file}:${i + 1}: prompt: expected a string`);
-        out.push(searchTerms(prompt));
-      });
+  files.forEach((file, f) =>
+    texts[f].split('\n').forEach((line, i) => {
+      if (!line.trim()) return;
+      let prompt: unknown;
+      try {
+        prompt = (JSON.parse(line) as { prompt?: unknown }).prompt;
+      } catch (err) {
+        throw new InvalidInputError(`${file}:${i + 1}: not JSON (${(err as Error).message})`);
+      }
+      if (typeof prompt !== 'string') throw new InvalidInputError(`${file}:${i + 1}: prompt: expected a string`);
+      out.push(searchTerms(prompt));
+    }),
+  );
+  try {
+    mkdirSync(dirname(cache), { recursive: true });
+    writeFileAtomic.sync(cache, JSON.stringify(out));
+  } catch {
+    // Unwritable temporary folder: the next run computes the terms again, nothing else changes.
   }
   return out;
+}
+
+/** Where {@link ordinaryTaskTerms} caches the terms of these files with these contents. */
+export function ordinaryTermsCacheFile(files: string[], texts = files.map((file) => readFileSync(file, 'utf8'))): string {
+  const hash = createHash('sha256').update(`${SEARCH_TERMS_VERSION}\0`);
+  files.forEach((file, i) => hash.update(`${basename(file)}\0${texts[i]}\0`));
+  return join(tmpdir(), 'rescue-cache', `ordinary-terms-${hash.digest('hex').slice(0, 24)}.json`);
+}
+
+function readCachedTerms(path: string): string[][] | undefined {
+  let parsed: unknown;
+  try {
+    parsed = JSON.parse(readFileSync(path, 'utf8'));
+  } catch {
+    // Absent (the first run) or damaged: computed again and rewritten.
+    return undefined;
+  }
+  return Array.isArray(parsed) && parsed.every((p) => Array.isArray(p) && p.every((t) => typeof t === 'string')) ? (parsed as string[][]) : undefined;
 }
