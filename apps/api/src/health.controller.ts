@@ -5,14 +5,20 @@ import { kbIntegrity } from '@rescue/knowledge';
 import { PRODUCER_REDIS } from '@rescue/queue';
 import type { ApiConfig } from './api.config';
 import { API_CONFIG } from './api.tokens';
+import { ReadinessService } from './readiness.service';
 
 /** What readiness says of the KB folder: no folder configured, nothing published yet, or its live version checked. */
 type KbReadiness = 'not-configured' | 'absent' | 'verified' | 'corrupt' | 'unreadable';
 
 /**
- * Liveness says the process is up; readiness says it can take work: Redis answers, and the KB
- * folder's live version (when one is configured and published) passes its checksums. The KB is
- * hashed once per version (KbDirectory.verifyOnce), so a probe costs a read of CURRENT.
+ * Liveness says the process is up; readiness says it can take work:
+ * - with a KB folder, what most traffic needs: its live version passes its checksums (hashed once
+ *   per version by KbDirectory.verifyOnce) and a retrieval thread has it open. Redis is reported
+ *   but does not fail readiness then: retrieval does not need it, and the job endpoints answer 503
+ *   on their own while it is away. A folder with nothing published yet is ready (the API also
+ *   takes the build that will publish it; retrieve answers 503 until then);
+ * - without one, the API is a job gateway only, so Redis must answer;
+ * - never while closing (SIGTERM): in-flight requests finish, new ones go elsewhere.
  */
 @Controller('health')
 export class HealthController {
@@ -23,6 +29,7 @@ export class HealthController {
   constructor(
     @Inject(PRODUCER_REDIS) private readonly redis: Redis,
     @Inject(API_CONFIG) private readonly config: ApiConfig,
+    private readonly readiness: ReadinessService,
   ) {}
 
   @Get('live')
@@ -31,7 +38,8 @@ export class HealthController {
   }
 
   @Get('ready')
-  async ready(): Promise<{ status: 'ok'; redis: 'up'; kb?: KbReadiness; kbVersion?: string }> {
+  async ready(): Promise<{ status: 'ok'; redis: 'up' | 'down'; kb?: KbReadiness; kbVersion?: string }> {
+    if (this.readiness.closing) throw new HttpException({ status: 'closing' }, HttpStatus.SERVICE_UNAVAILABLE);
     let redis: 'up' | 'down' = 'up';
     try {
       await this.redis.ping();
@@ -40,12 +48,20 @@ export class HealthController {
       // "down", and an unauthenticated endpoint must not publish it (it may name hosts).
       redis = 'down';
     }
-    const { kb, kbVersion } = await this.kb();
-    // Without a KB folder the answer is what it always was: only Redis counts.
+    const found = await this.kb();
+    let kb = found.kb;
+    const kbVersion = found.kbVersion;
+    if (kb === 'verified') {
+      // Verified on disk; now the retrieval threads must actually have it open.
+      const open = await this.readiness.kb();
+      if (!open.ok) {
+        this.logOnce(`KB in ${this.config.RESCUE_KB_DIR} is verified but not open for retrieval: ${open.reason}`);
+        kb = 'unreadable';
+      }
+    }
     const about = kb === 'not-configured' ? {} : { kb, ...(kbVersion ? { kbVersion } : {}) };
-    // A KB not yet published is not a fault of this process (the API also takes build jobs); a
-    // published one that fails its checksums, or cannot be read, would serve wrong answers.
-    if (redis === 'down' || kb === 'corrupt' || kb === 'unreadable') {
+    // A published version that fails its checksums, or cannot be opened, would serve wrong answers.
+    if ((kb === 'not-configured' && redis === 'down') || kb === 'corrupt' || kb === 'unreadable') {
       throw new HttpException({ status: 'unavailable', redis, ...about }, HttpStatus.SERVICE_UNAVAILABLE);
     }
     return { status: 'ok', redis, ...about };

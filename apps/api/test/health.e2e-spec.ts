@@ -9,6 +9,7 @@ import { buildKnowledgeBase } from '@rescue/pipeline';
 import { deletePrefix, testRedisUrl, uniquePrefix } from '@rescue/testing';
 import { loadApiConfig } from '../src/api.config';
 import { ApiModule } from '../src/api.module';
+import { ReadinessService } from '../src/readiness.service';
 
 const examples = resolve(__dirname, '../../../examples/fix-pairs');
 
@@ -72,6 +73,41 @@ describe('GET /health/ready checks the live KB version', () => {
       expect(await ready(empty.url)).toEqual({ status: 200, body: { status: 'ok', redis: 'up', kb: 'absent' } });
     } finally {
       await empty.app.close();
+    }
+  });
+
+  it('stays ready for retrieval while Redis is away (only the job endpoints need it), and not ready once closing', async () => {
+    const kbDir = join(dir, 'kb-no-redis');
+    const version = (await buildKnowledgeBase({ sources: [examples], kbDir, catalog: new Map(), clusterBy: 'language-cwe', catalogOnlyNodes: false, hops: 2, maxLineBytes: 1 << 20, embedder: localEmbedder })).manifest.version;
+    // A port nothing listens on: Redis is down from the start.
+    const config = loadApiConfig({ REDIS_URL: 'redis://127.0.0.1:1', QUEUE_PREFIX: prefix, RESCUE_KB_DIR: kbDir });
+    const moduleRef = await Test.createTestingModule({ imports: [ApiModule.register(config)] }).compile();
+    const app = moduleRef.createNestApplication({ logger: false });
+    await app.listen(0, '127.0.0.1');
+    const url = `http://127.0.0.1:${(app.getHttpServer().address() as AddressInfo).port}`;
+    try {
+      const res = await fetch(`${url}/health/ready`);
+      expect({ status: res.status, body: await res.json() }).toEqual({ status: 200, body: { status: 'ok', redis: 'down', kb: 'verified', kbVersion: version } });
+      app.get(ReadinessService).closing = true;
+      const closing = await fetch(`${url}/health/ready`);
+      expect(closing.status).toBe(503);
+      expect(await closing.json()).toEqual({ status: 'closing' });
+    } finally {
+      await app.close();
+    }
+  }, 60_000);
+
+  it('is not ready without a KB folder when Redis is away (a job gateway with no queue)', async () => {
+    const config = loadApiConfig({ REDIS_URL: 'redis://127.0.0.1:1', QUEUE_PREFIX: prefix });
+    const moduleRef = await Test.createTestingModule({ imports: [ApiModule.register(config)] }).compile();
+    const app = moduleRef.createNestApplication({ logger: false });
+    await app.listen(0, '127.0.0.1');
+    try {
+      const res = await fetch(`http://127.0.0.1:${(app.getHttpServer().address() as AddressInfo).port}/health/ready`);
+      expect(res.status).toBe(503);
+      expect(await res.json()).toEqual({ status: 'unavailable', redis: 'down' });
+    } finally {
+      await app.close();
     }
   });
 });
