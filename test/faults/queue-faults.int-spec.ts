@@ -54,6 +54,9 @@ async function until(what: string, cond: () => boolean | Promise<boolean>, timeo
   }
 }
 
+/** Every redis-server a test started: afterAll stops those a failed or timed-out test left running. */
+const ownRedises = new Set<OwnRedis>();
+
 /** A redis-server of our own (AOF on or off) that a test may kill -9 and restart on the same port and folder. */
 class OwnRedis {
   private proc?: ChildProcess;
@@ -67,6 +70,7 @@ class OwnRedis {
   async start(): Promise<void> {
     const args = ['--port', String(this.port), '--bind', '127.0.0.1', '--dir', this.dir, '--save', '', '--appendonly', this.aof ? 'yes' : 'no', '--appendfsync', 'always', '--maxmemory-policy', 'noeviction'];
     this.proc = spawn('redis-server', args, { stdio: 'ignore' });
+    ownRedises.add(this);
     const { Redis } = await import('ioredis');
     await until(`redis-server on ${this.port}`, async () => {
       const probe = new Redis(this.url, { lazyConnect: true, maxRetriesPerRequest: 0, retryStrategy: () => null });
@@ -92,6 +96,7 @@ class OwnRedis {
 
   async stop(): Promise<void> {
     await this.kill9();
+    ownRedises.delete(this);
     rmSync(this.dir, { recursive: true, force: true });
   }
 }
@@ -117,6 +122,7 @@ describe('queue faults (generator workers, real Redis, fake LLM)', () => {
   });
 
   afterAll(async () => {
+    for (const redis of [...ownRedises]) await redis.stop();
     await fake?.close();
     for (const p of prefixes) await deletePrefix(p).catch(() => undefined);
     rmSync(dir, { recursive: true, force: true });
