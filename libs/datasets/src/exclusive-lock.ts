@@ -49,6 +49,31 @@ async function ownerOf(lockPath: string): Promise<LockOwner | undefined> {
   }
 }
 
+/** Whether a process with this pid runs on this host (EPERM: it runs, as another user). */
+function pidAlive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch (err) {
+    return (err as NodeJS.ErrnoException).code === 'EPERM';
+  }
+}
+
+/**
+ * A lock whose holder ran on this host and is gone (SIGKILL, a crash) is removed at once rather
+ * than after `staleMs`: a re-run right after a killed run is the common case. The owner file is
+ * read again just before removing, so a lock another process took over meanwhile (its owner file
+ * names it) is left alone. A reused pid only makes us wait for staleness, never steal a live lock.
+ */
+async function removeIfHolderDead(lockPath: string, owner: LockOwner | undefined): Promise<boolean> {
+  if (!owner || owner.host !== hostname() || owner.pid === process.pid || pidAlive(owner.pid)) return false;
+  const again = await ownerOf(lockPath);
+  if (again?.pid !== owner.pid || again.since !== owner.since) return false;
+  await rm(lockPath, { recursive: true, force: true });
+  await rm(ownerPath(lockPath), { force: true });
+  return true;
+}
+
 function busyMessage(lockPath: string, owner: LockOwner | undefined, purpose: string): string {
   const who = owner ? `another ${owner.purpose} holds ${lockPath} since ${owner.since}, pid ${owner.pid} on ${owner.host}` : `another process holds ${lockPath} (owner unknown)`;
   return `${who}; this ${purpose} waits for it to finish`;
@@ -95,6 +120,7 @@ export async function acquireExclusiveLock(lockPath: string, options: ExclusiveL
     } catch (err) {
       if ((err as NodeJS.ErrnoException).code !== 'ELOCKED') throw err;
       const owner = await ownerOf(lockPath);
+      if (await removeIfHolderDead(lockPath, owner)) continue;
       if (Date.now() >= deadline) {
         const who = owner ? `another ${owner.purpose} holds ${lockPath} since ${owner.since}, pid ${owner.pid} on ${owner.host}` : `another process holds ${lockPath} (owner unknown)`;
         throw new ConflictError(`${who}: wait for it to finish and try again (a lock left by a killed process is taken over after ${Math.round(staleMs / 1000)} s)`);

@@ -1,5 +1,6 @@
 import { type ChildProcess, spawn } from 'node:child_process';
 import { existsSync } from 'node:fs';
+import { hostname } from 'node:os';
 import { join } from 'node:path';
 import { acquireExclusiveLock, withExclusiveLock } from '@rescue/datasets';
 import { ConflictError } from '@rescue/domain';
@@ -9,12 +10,12 @@ const dirs = new TempDirs();
 afterEach(() => dirs.cleanup());
 
 /** A separate process that takes the lock as Rescue does (proper-lockfile, owner file beside it), then idles. */
-function holder(lockPath: string): Promise<ChildProcess> {
+function holder(lockPath: string, host = 'h'): Promise<ChildProcess> {
   const script = `
     const { lock } = require('proper-lockfile');
     const fs = require('node:fs');
     lock(${JSON.stringify(lockPath)}, { lockfilePath: ${JSON.stringify(lockPath)}, realpath: false, stale: 1000, update: 300 }).then(() => {
-      fs.writeFileSync(${JSON.stringify(`${lockPath}-owner.json`)}, JSON.stringify({ pid: process.pid, host: 'h', since: new Date().toISOString(), purpose: 'build' }));
+      fs.writeFileSync(${JSON.stringify(`${lockPath}-owner.json`)}, JSON.stringify({ pid: process.pid, host: ${JSON.stringify(host)}, since: new Date().toISOString(), purpose: 'build' }));
       process.stdout.write('locked\\n');
       setInterval(() => undefined, 1000);
     });`;
@@ -54,6 +55,22 @@ describe('acquireExclusiveLock (proper-lockfile, with the holder named)', () => 
     expect(Date.now() - start).toBeGreaterThanOrEqual(1500);
     expect(Date.now() - start).toBeLessThan(10_000);
     expect(told).toHaveLength(1);
+    await held.release();
+  }, 30_000);
+
+  it('takes over at once the lock of a holder on this host that is gone (a re-run right after a SIGKILLed run)', async () => {
+    const lockPath = join(dirs.make('lock-dead'), '.lock');
+    const child = await holder(lockPath, hostname());
+    // Alive: refused at once, naming it.
+    await expect(acquireExclusiveLock(lockPath, { purpose: 'generate --out' })).rejects.toThrow(`pid ${child.pid}`);
+    const exited = new Promise((r) => child.once('exit', r));
+    child.kill('SIGKILL');
+    await exited;
+    // Gone: no wait for the 30 s staleness.
+    const start = Date.now();
+    const held = await acquireExclusiveLock(lockPath, { purpose: 'generate --out' });
+    expect(Date.now() - start).toBeLessThan(5_000);
+    held.assertHeld();
     await held.release();
   }, 30_000);
 });
