@@ -6,6 +6,7 @@ import type { CodingTask } from '@rescue/datasets';
 import { ConflictError, InvalidInputError, NotFoundError } from '@rescue/domain';
 import type { GenerationResult, GenerationStore } from '@rescue/generation';
 import { type PipelineQueue, type RetriedJob, jobOptionsFor } from '@rescue/queue';
+import { unconsumedQueueWarnings } from './worker-presence';
 
 // A generation batch submitted over the job API: the manifest (settings, task ids in order) lives
 // in Redis beside the queue, the tasks and results in the generation store the generator workers
@@ -57,6 +58,8 @@ export interface BatchStatus {
   counts: BatchCounts;
   rejected: number;
   failuresByClass: Record<string, number>;
+  /** Present while tasks wait in a queue no worker consumes, saying which app to start. */
+  warnings?: string[];
 }
 
 export type BatchResultItem =
@@ -230,7 +233,8 @@ export class GenerationBatches {
     }
     const running = counts.pending + counts.active > 0;
     const status = running ? 'running' : meta.state === 'cancelled' ? 'cancelled' : 'completed';
-    return { id, status, createdAt: meta.createdAt, kbVersion: meta.kbVersion, round: meta.round, counts, rejected: meta.rejected, failuresByClass };
+    const warnings = counts.pending > 0 ? await unconsumedQueueWarnings(this.queue, [QueueName.Generate]) : [];
+    return { id, status, createdAt: meta.createdAt, kbVersion: meta.kbVersion, round: meta.round, counts, rejected: meta.rejected, failuresByClass, ...(warnings.length ? { warnings } : {}) };
   }
 
   /**

@@ -7,6 +7,7 @@ import { type PipelineQueue, rootFailure } from '@rescue/queue';
 import { type KbBuildStage, STAGE_NAME } from './inline-runner';
 import { KB_BUILD_ROOT, type KbBuildJob, kbBuildStages } from './kb-build-plan';
 import { type KbBuildEnqueueInput, enqueueKbBuild } from './queue-runner';
+import { unconsumedQueueWarnings } from './worker-presence';
 
 // KB builds started over the job API: each is recorded in Redis beside the queue (its ingest job,
 // and once it has ended, its outcome), because the queue trims completed jobs after an hour and
@@ -32,6 +33,8 @@ export interface KbBuildStatus {
   version?: string;
   manifest?: KbManifest;
   error?: string;
+  /** Present while a stage's jobs wait in a queue no worker consumes, saying which app to start. */
+  warnings?: string[];
 }
 
 interface BuildRecord {
@@ -83,11 +86,22 @@ export class KbBuildJobs {
   async status(id: string): Promise<KbBuildStatus> {
     const record = await this.record(id);
     if (record.final) return record.final;
-    const status = await this.observe(record);
+    const status = await this.withWarnings(await this.observe(record));
     if (status.status === 'published' || status.status === 'failed') {
       await this.redis.multi().set(this.key('kb-build', id), JSON.stringify({ ...record, final: status })).srem(this.key('kb-builds', 'open'), id).exec();
     }
     return status;
+  }
+
+  /** Adds a warning for each stage whose jobs wait in a queue no worker consumes. */
+  private async withWarnings(status: KbBuildStatus): Promise<KbBuildStatus> {
+    if (status.status !== 'queued' && status.status !== 'running') return status;
+    const stages = kbBuildStages();
+    const waiting = stages.filter((s) => (status.stages[STAGE_NAME[s]]?.waiting ?? 0) > 0).map((s) => JOB_QUEUE[s]);
+    // A queued build has its ingest job waiting even before the flow exists.
+    if (status.status === 'queued') waiting.push(JOB_QUEUE[KB_BUILD_ROOT]);
+    const warnings = await unconsumedQueueWarnings(this.queue, waiting);
+    return warnings.length ? { ...status, warnings } : status;
   }
 
   /** Looks at every open build, so each one's outcome is recorded before the queue trims its jobs. */

@@ -2,6 +2,7 @@ import { createHash } from 'node:crypto';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { Worker } from 'bullmq';
 import { Redis } from 'ioredis';
 import { QueueName } from '@rescue/contracts';
 import type { CodingTask } from '@rescue/datasets';
@@ -83,6 +84,18 @@ describe('GenerationBatches (real Redis, no worker)', () => {
     await t2?.remove();
     const status = await batches.status(batch.id);
     expect(status.counts).toMatchObject({ pending: 6, done: 1 });
+    // No generator runs in this test: the status says so instead of "running" forever.
+    expect(status.warnings).toEqual([expect.stringContaining('no worker consumes the "generate" queue')]);
+    // A worker on the queue (any BullMQ worker names its connection) and the warning is gone.
+    const workerRedis = new Redis(testRedisUrl(), { maxRetriesPerRequest: null });
+    const worker = new Worker(QueueName.Generate, null, { connection: workerRedis, prefix, autorun: false });
+    try {
+      await worker.waitUntilReady();
+      expect((await batches.status(batch.id)).warnings).toBeUndefined();
+    } finally {
+      await worker.close();
+      workerRedis.disconnect();
+    }
     const page1 = await batches.results(batch.id, undefined, 4);
     const page2 = await batches.results(batch.id, page1.nextCursor, 4);
     expect([...page1.items, ...page2.items].map((i) => `${i.id}:${i.status}`)).toEqual(['t0:pending', 't1:pending', 't2:done', 't3:pending', 't4:pending', 't5:pending', 't6:pending']);
