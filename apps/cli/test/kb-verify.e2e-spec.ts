@@ -35,6 +35,7 @@ describe('rescue kb verify and one writer per --out (the built command)', () => 
     const build = () => run('node', [bin, 'kb', 'build', '--source', join(root, 'examples/fix-pairs'), '--kb', kb, '--json'], { maxBuffer: 1 << 24 });
     const version = (JSON.parse((await build()).stdout) as { manifest: { version: string } }).manifest.version;
     const ok = await run('node', [bin, 'kb', 'verify', '--kb', kb]);
+    expect((await run('node', [bin, 'kb', 'stats', '--kb', kb])).stdout).toMatch(new RegExp(`^KB ${version} \\(.*\\); \\d+ files verified against their checksums\n`));
     expect(ok.stdout).toMatch(new RegExp(`^KB ${version} in ${kb}: OK \\(\\d+ files, [\\d.]+ MB hashed\\)\\n  records: 15 checked, 0 corrupt\\n  slices: 15 checked, 0 corrupt\\n$`));
     expect(JSON.parse((await run('node', [bin, 'kb', 'verify', '--kb', kb, '--json', '--version', version])).stdout)).toMatchObject({ ok: true, version: { version, ok: true, problems: [] } });
 
@@ -53,6 +54,10 @@ describe('rescue kb verify and one writer per --out (the built command)', () => 
     expect(bad.stdout).toContain('records: 15 checked, 1 corrupt');
     expect(bad.stderr).toContain(`rescue: ${damaged}: content changed`);
     expect(bad.stderr).toContain(`rescue: ${recordFile}: is not valid JSON, truncated or damaged`);
+    // kb stats no longer reads counts from a damaged version as if it were healthy.
+    const stats = await fails(['kb', 'stats', '--kb', kb]);
+    expect(stats.stderr).toContain(`${damaged}: content changed`);
+    expect(stats.stdout).toBe('');
     const json = JSON.parse((await fails(['kb', 'verify', '--kb', kb, '--json'])).stdout) as { ok: boolean; version: { problems: { file: string }[] } };
     expect(json.ok).toBe(false);
     expect(json.version.problems.map((p) => p.file)).toEqual([damaged]);

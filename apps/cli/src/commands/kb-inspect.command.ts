@@ -1,6 +1,6 @@
 import type { Command } from 'commander';
 import { InvalidInputError, NotFoundError, parseCweId } from '@rescue/domain';
-import { KbDirectory } from '@rescue/knowledge';
+import { KbDirectory, KbIntegrityError } from '@rescue/knowledge';
 
 export function registerKbInspect(kb: Command): void {
   kb.command('list')
@@ -18,20 +18,23 @@ export function registerKbInspect(kb: Command): void {
     });
 
   kb.command('stats')
-    .description('Counts of the serving KB version, per language and CWE')
+    .description('Counts of the serving KB version, per language and CWE (checked against its checksums first)')
     .option('--kb <dir>', 'KB directory', 'rescue-kb')
     .option('--json', 'print JSON')
     .action(async (opts: { kb: string; json?: boolean }) => {
       const dir = new KbDirectory(opts.kb);
+      // Counts read from a damaged version would call it healthy: the checksums speak first.
+      const verification = await dir.verify();
+      if (!verification.ok) throw new KbIntegrityError(verification);
       const manifest = await dir.manifest();
       const nodes = await dir.nodes();
       const byLanguage: Record<string, number> = {};
       for (const n of nodes) byLanguage[n.language ?? 'any'] = (byLanguage[n.language ?? 'any'] ?? 0) + 1;
-      const stats = { ...manifest, nodesByLanguage: byLanguage, cwes: new Set(nodes.map((n) => n.cwe)).size, guidelines: nodes.reduce((s, n) => s + n.guidelines.length, 0) };
+      const stats = { ...manifest, integrity: { verified: true, files: verification.files, bytes: verification.bytes }, nodesByLanguage: byLanguage, cwes: new Set(nodes.map((n) => n.cwe)).size, guidelines: nodes.reduce((s, n) => s + n.guidelines.length, 0) };
       if (opts.json) return void process.stdout.write(`${JSON.stringify(stats, null, 2)}\n`);
       process.stdout.write(
         [
-          `KB ${manifest.version} (${manifest.createdAt})`,
+          `KB ${manifest.version} (${manifest.createdAt}); ${verification.files} files verified against their checksums`,
           `  nodes ${manifest.counts.nodes} over ${stats.cwes} CWEs (${manifest.counts.catalogOnlyNodes} catalogue-only); examples ${manifest.counts.examples}; records ${manifest.counts.records}`,
           `  nodes by language: ${Object.entries(byLanguage).sort((a, b) => b[1] - a[1]).map(([k, v]) => `${k} ${v}`).join(', ')}`,
           `  guidelines ${stats.guidelines}; distillation ${manifest.distillation.mode}; slicer ${manifest.slicer.version} h=${manifest.slicer.hops}; embedder ${String(manifest.embedder.id)}`,
