@@ -51,9 +51,11 @@ ENV HOST=0.0.0.0 \
     PORT=3000 \
     RESCUE_DATA_DIR=/data/work \
     RESCUE_KB_DIR=/data/kb
-EXPOSE 3000
-# Works for every app: the probe reads which app PID 1 runs (tools/probe.ts). Workers serve no
-# HTTP, so it checks their BullMQ connection in Redis instead.
+# 3000: the API; 9100: a worker's health and metrics listener (HEALTH_PORT).
+EXPOSE 3000 9100
+# Works for every app: the probe reads which app PID 1 runs (tools/probe.ts) and GETs /health/ready
+# on the API's PORT or on a worker's health listener (HEALTH_PORT, default 9100). The image has no
+# curl, hence a Node script. Kubernetes uses httpGet probes on the same endpoints instead.
 HEALTHCHECK --interval=30s --timeout=10s --start-period=60s --retries=3 \
   CMD ["node", "dist/tools/probe.js", "ready"]
 CMD ["node", "dist/apps/api/src/main.js"]

@@ -20,6 +20,7 @@ interface ComposeService {
   restart?: string;
   profiles?: string[];
   volumes?: string[];
+  stop_grace_period?: string;
 }
 
 const compose = toolAvailable('docker-compose', ['version']);
@@ -83,6 +84,24 @@ describeWithCompose('docker-compose.yml', () => {
       for (const key of env.get(app) ?? []) if (!(key in (service?.environment ?? {}))) missing.push(`${app}: ${key}`);
     }
     expect(missing).toEqual([]);
+  });
+
+  it('bounds every app\'s shutdown (SHUTDOWN_GRACE_MS) a few seconds under its stop_grace_period', () => {
+    const problems: string[] = [];
+    // Compose durations as `docker-compose config` prints them: 30s, 2m0s, 1h2m3s.
+    const seconds = (d: string | undefined) => {
+      const m = /^(?:(\d+)h)?(?:(\d+)m)?(?:(\d+(?:\.\d+)?)s)?$/.exec(d ?? '10s');
+      return m ? Number(m[1] ?? 0) * 3600 + Number(m[2] ?? 0) * 60 + Number(m[3] ?? 0) : NaN;
+    };
+    for (const [name, service] of Object.entries(services)) {
+      const app = appOfCommand(service.command);
+      if (!app || !serviceApps().includes(app)) continue;
+      const shutdownMs = Number(service.environment?.SHUTDOWN_GRACE_MS);
+      const graceS = seconds(service.stop_grace_period);
+      if (!Number.isFinite(shutdownMs) || shutdownMs <= 0) problems.push(`${name}: no SHUTDOWN_GRACE_MS`);
+      else if (shutdownMs > graceS * 1000 - 2000) problems.push(`${name}: SHUTDOWN_GRACE_MS ${shutdownMs} is not at least 2 s under stop_grace_period ${service.stop_grace_period}`);
+    }
+    expect(problems).toEqual([]);
   });
 
   it('keeps Redis durable (AOF, noeviction, a volume) and Elasticsearch secured', () => {

@@ -9,6 +9,7 @@ import { dirname, join } from 'node:path';
 import ts from 'typescript';
 import type { LabelSelector, ObjectMeta } from 'kubernetes-types/meta/v1';
 import { parseAllDocuments } from 'yaml';
+import { workerHealthEnv } from '@rescue/observability';
 
 export const ROOT = join(__dirname, '..', '..');
 
@@ -69,6 +70,9 @@ export function appEnvKeys(): Map<string, Set<string>> {
       // eslint-disable-next-line @typescript-eslint/no-require-imports
       for (const value of Object.values(require(join(src, file)) as Record<string, unknown>)) if (isZodObject(value)) Object.keys(value.shape).forEach((k) => keys.add(k));
     }
+    // The worker apps' main.ts also parses the health listener's schema (HEALTH_PORT, HEALTH_HOST,
+    // SHUTDOWN_GRACE_MS) from @rescue/observability.
+    if (readFileSync(join(src, 'main.ts'), 'utf8').includes('workerHealthEnv')) Object.keys(workerHealthEnv.shape).forEach((k) => keys.add(k));
     out.set(app, keys);
   }
   return out;

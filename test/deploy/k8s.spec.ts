@@ -175,17 +175,31 @@ describeWithKubectl.each(overlays())('k8s/overlays/%s', (overlay) => {
       const { deployment, container } = found;
       const where = `${app} (${idOf(deployment as Manifest)})`;
       for (const side of ['requests', 'limits'] as const) for (const resource of ['cpu', 'memory']) if (!container.resources?.[side]?.[resource]) problems.push(`${where}: no ${side}.${resource}`);
-      for (const kind of ['livenessProbe', 'readinessProbe'] as const) {
+      // The API probes its own port; a worker its health listener (HEALTH_PORT), whose port must be
+      // the named containerPort the probes use.
+      const probePort = app === 'api' ? 'http' : 'health';
+      const named = container.ports?.find((p) => p.name === probePort);
+      if (!named) problems.push(`${where}: no containerPort named ${probePort}`);
+      else if (app !== 'api' && String(named.containerPort) !== (config.HEALTH_PORT ?? '9100')) problems.push(`${where}: containerPort ${probePort} is ${named.containerPort} but HEALTH_PORT is ${config.HEALTH_PORT}`);
+      for (const kind of ['startupProbe', 'livenessProbe', 'readinessProbe'] as const) {
         const probe = container[kind];
-        const mode = kind === 'livenessProbe' ? 'live' : 'ready';
+        const mode = kind === 'readinessProbe' ? 'ready' : 'live';
         if (!probe) problems.push(`${where}: no ${kind}`);
-        else if (app === 'api' && probe.httpGet?.path !== `/health/${mode}`) problems.push(`${where}: ${kind} should GET /health/${mode}, the API's own endpoint`);
-        else if (app !== 'api' && JSON.stringify(probe.exec?.command) !== JSON.stringify(['node', 'dist/tools/probe.js', mode, app])) problems.push(`${where}: ${kind} should run tools/probe.js ${mode} ${app} (workers serve no HTTP)`);
+        else if (probe.httpGet?.path !== `/health/${mode}` || probe.httpGet?.port !== probePort) problems.push(`${where}: ${kind} should GET /health/${mode} on port ${probePort}, not ${JSON.stringify(probe.httpGet ?? probe.exec ?? probe)}`);
+      }
+      if (app !== 'api') {
+        const annotations = deployment.spec?.template.metadata?.annotations ?? {};
+        if (annotations['prometheus.io/scrape'] !== 'true' || annotations['prometheus.io/port'] !== String(named?.containerPort) || annotations['prometheus.io/path'] !== '/metrics') problems.push(`${where}: no Prometheus scrape annotations for /metrics on its health port`);
       }
       // Kubernetes' default grace is 30 s. A worker killed mid-job leaves the job locked for the
       // lock duration anyway, so the grace must at least cover it; LLM-bound workers must also let
       // the request in flight finish.
       const grace = podOf(deployment)?.terminationGracePeriodSeconds ?? 30;
+      // The app's own shutdown bound must end first, with seconds to spare: past the grace, the
+      // kubelet's SIGKILL cuts off the process's last log lines and its Redis handovers.
+      const shutdownMs = Number(container.env?.find((e) => e.name === 'SHUTDOWN_GRACE_MS')?.value);
+      if (!Number.isFinite(shutdownMs)) problems.push(`${where}: no SHUTDOWN_GRACE_MS in its env (each Deployment sets its own, under its grace)`);
+      else if (shutdownMs > grace * 1000 - 2000) problems.push(`${where}: SHUTDOWN_GRACE_MS ${shutdownMs} is not at least 2 s under terminationGracePeriodSeconds ${grace}`);
       if (app !== 'api') {
         const lockMs = app === 'slicer' ? Number(config.SLICER_LOCK_DURATION_MS ?? 30_000) : defaultLockMs;
         if (grace < Math.ceil(lockMs / 1000)) problems.push(`${where}: terminationGracePeriodSeconds ${grace} < lock duration ${lockMs / 1000} s`);
@@ -281,7 +295,7 @@ describeWithKubectl.each(overlays())('k8s/overlays/%s', (overlay) => {
     expect(real).toEqual([]);
   });
 
-  it('denies all traffic but DNS, the API as the only ingress, and each dependency a pod declares', () => {
+  it('denies all traffic but DNS, the API as the only ingress (others: their health port for probes and Prometheus), and each dependency a pod declares', () => {
     const policies = ofKind<NetworkPolicy>(docs, 'NetworkPolicy');
     const problems: string[] = [];
     const denyAll = policies.some((p) => Object.keys(p.spec?.podSelector?.matchLabels ?? {}).length === 0 && !p.spec?.podSelector?.matchExpressions && ['Ingress', 'Egress'].every((t) => p.spec?.policyTypes?.includes(t)) && !p.spec?.ingress && !p.spec?.egress);
@@ -307,7 +321,21 @@ describeWithKubectl.each(overlays())('k8s/overlays/%s', (overlay) => {
       const ingress = selecting.filter((p) => (p.spec?.ingress ?? []).length > 0);
       const isApi = labels['app.kubernetes.io/name'] === 'rescue-api';
       if (isApi && ingress.length === 0) problems.push(`${id}: no policy lets traffic reach the API`);
-      if (!isApi && ingress.length > 0) problems.push(`${id}: accepts traffic (${ingress.map((p) => p.metadata?.name).join(', ')}); only the API may`);
+      // Anything else accepts only its health port (probes, Prometheus), and only from named peers.
+      for (const p of ingress) {
+        for (const rule of p.spec?.ingress ?? []) {
+          const ports = (rule.ports ?? []).map((x) => String(x.port));
+          const from = rule.from ?? [];
+          const healthOnly = ports.length > 0 && ports.every((port) => port === 'health' || port === 'http' || port === (config.HEALTH_PORT ?? '9100'));
+          if (!isApi && (!healthOnly || from.length === 0)) problems.push(`${id}: accepts ports [${ports.join(', ') || 'all'}] from ${from.length === 0 ? 'anywhere' : 'its peers'} (${p.metadata?.name}); only the API takes traffic, other pods only probes and scrapes on their health port`);
+        }
+      }
+      if (labels['rescue/app'] === 'true') {
+        // Prometheus in the monitoring namespace must reach the metrics port.
+        const metricsPort = isApi ? 'http' : 'health';
+        const scraped = ingress.some((p) => (p.spec?.ingress ?? []).some((r) => (r.ports ?? []).some((x) => x.port === metricsPort) && (r.from ?? []).some((peer) => peer.namespaceSelector?.matchLabels?.['kubernetes.io/metadata.name'] === 'monitoring')));
+        if (!scraped) problems.push(`${id}: the monitoring namespace cannot reach its ${metricsPort} port (/metrics)`);
+      }
       const egressPorts = (p: NetworkPolicy) => (p.spec?.egress ?? []).flatMap((rule) => (rule.ports ?? []).map((x) => Number(x.port)));
       if (!selecting.some((p) => egressPorts(p).includes(53))) problems.push(`${id}: no DNS egress`);
       for (const [label, dependencyPort] of Object.entries(dependencies)) {

@@ -1,46 +1,61 @@
 /**
- * tools/probe.ts against a real Redis and a real BullMQ Worker: the worker connection it looks for
- * is the one BullMQ actually names, and an unreachable Redis fails readiness but not liveness.
+ * tools/probe.ts against the real worker health listener (libs/observability startWorkerHealth) and
+ * the real API-style endpoint: it reaches the port each app listens on, passes on 200 and fails on
+ * 503, a closed port or a worker that is shutting down.
  */
-import { Worker } from 'bullmq';
-import { deletePrefix, testRedisUrl, uniquePrefix } from '@rescue/testing';
-import { QueueName } from '@rescue/contracts';
-import { connectionOptions } from '@rescue/queue';
+import { createServer } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { Redis } from 'ioredis';
+import { startWorkerHealth } from '@rescue/observability';
+import { testRedisUrl } from '@rescue/testing';
 import { probe } from '../../tools/probe';
 
-describe('the container probe, with Redis', () => {
-  const saved = { REDIS_URL: process.env.REDIS_URL, QUEUE_PREFIX: process.env.QUEUE_PREFIX };
-  const prefix = uniquePrefix('probe');
-
-  afterEach(() => {
-    for (const [k, v] of Object.entries(saved)) if (v === undefined) delete process.env[k];
-    else process.env[k] = v;
-  });
-  afterAll(() => deletePrefix(prefix));
-
-  it('passes while the slicer worker holds its queue connection, and fails once it is closed', async () => {
-    process.env.REDIS_URL = testRedisUrl();
-    process.env.QUEUE_PREFIX = prefix;
-    expect(await probe('ready', 'slicer')).toMatchObject({ ok: false });
-    // Connected as the worker apps connect (QueueModule.forWorker).
-    const worker = new Worker(QueueName.Slice, async () => undefined, { connection: connectionOptions('worker', testRedisUrl()) as never, prefix });
+describe('the container probe, against real listeners', () => {
+  it("follows a worker's health listener on HEALTH_PORT: ready while Redis answers, not once closing", async () => {
+    const redis = new Redis(testRedisUrl(), { lazyConnect: true, maxRetriesPerRequest: 0 });
+    let closing = false;
+    const health = await startWorkerHealth({
+      port: 0,
+      host: '127.0.0.1',
+      isClosing: () => closing,
+      ready: async () => {
+        await redis.ping();
+        return { ok: true, detail: { redis: 'up' } };
+      },
+    });
+    const env = { HEALTH_PORT: String(health.port), HEALTH_HOST: '127.0.0.1' };
     try {
-      await worker.waitUntilReady();
-      // The blocking connection is named once the worker starts fetching.
-      await new Promise((resolve) => setTimeout(resolve, 300));
-      expect(await probe('ready', 'slicer')).toMatchObject({ ok: true });
-      expect(await probe('live', 'slicer')).toMatchObject({ ok: true });
-      // The ingest queue has no worker here.
-      expect(await probe('ready', 'ingest')).toMatchObject({ ok: false });
+      expect(await probe('live', 'slicer', env)).toMatchObject({ ok: true });
+      expect(await probe('ready', 'slicer', env)).toMatchObject({ ok: true });
+      closing = true;
+      expect(await probe('ready', 'slicer', env)).toEqual({ ok: false, reason: `GET /health/ready on 127.0.0.1:${health.port}: 503` });
+      // Liveness is about the process, not its shutdown.
+      expect(await probe('live', 'slicer', env)).toMatchObject({ ok: true });
     } finally {
-      await worker.close();
+      await health.close();
+      redis.disconnect();
     }
-    expect(await probe('ready', 'slicer')).toMatchObject({ ok: false });
+    // Nothing listens any more: a failure naming the address.
+    const gone = await probe('live', 'slicer', env);
+    expect(gone.ok).toBe(false);
+    expect(gone.reason).toContain(`127.0.0.1:${health.port}`);
   });
 
-  it('fails readiness but not liveness when Redis cannot be reached', async () => {
-    process.env.REDIS_URL = 'redis://127.0.0.1:1';
-    expect(await probe('ready', 'generator')).toMatchObject({ ok: false });
-    expect(await probe('live', 'generator')).toMatchObject({ ok: true });
+  it("probes the API on PORT, a wildcard HOST dialled on loopback", async () => {
+    const seen: string[] = [];
+    const server = createServer((req, res) => {
+      seen.push(req.url ?? '');
+      res.writeHead(req.url === '/health/ready' ? 503 : 200).end();
+    });
+    await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+    const port = (server.address() as AddressInfo).port;
+    try {
+      const env = { PORT: String(port), HOST: '0.0.0.0' };
+      expect(await probe('live', 'api', env)).toMatchObject({ ok: true });
+      expect(await probe('ready', 'api', env)).toMatchObject({ ok: false });
+      expect(seen).toEqual(['/health/live', '/health/ready']);
+    } finally {
+      await new Promise((resolve) => server.close(resolve));
+    }
   });
 });
