@@ -29,14 +29,12 @@ export class ClusterSummarizeService implements OnModuleDestroy {
   async summarize(payload: JobPayload<JobName.ClusterSummarize>): Promise<SummarizeJobResult> {
     if (!payload.build) throw new InvalidInputError(`summarize job for ${payload.clusterKey} carries no build spec`);
     const distiller = this.distiller(payload.build);
-    const llm = this.llm;
     return summarizeStage(payload, {
       records: this.stores.records,
       slices: this.stores.slices,
       staging: this.stores.staging,
       knowledge: await knowledgeOfBuild(payload.build),
       distiller,
-      llmStats: llm ? () => llm.stats() : undefined,
     });
   }
 

@@ -12,6 +12,8 @@ import { DEFAULT_SCREEN_POLICY, type ScreenPolicy, screenDistilled } from './qua
 /** Writes a cluster's guidelines and cause, saying how; the extractive one needs no LLM. */
 export interface ClusterDistiller {
   readonly mode: 'llm' | 'extractive';
+  /** How many clusters a runner may distil at once with this distiller (1 when absent: nothing to overlap). */
+  readonly clusterConcurrency?: number;
   distill(cwe: CweId, records: FixRecord[], entry: CweEntry | undefined, context?: DistillContext): Promise<{ guidelines: string[]; cause: string; provenance: Provenance }>;
 }
 

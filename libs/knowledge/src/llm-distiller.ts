@@ -1,16 +1,21 @@
+import { AsyncLocalStorage } from 'node:async_hooks';
 import { createTwoFilesPatch } from 'diff';
 import type { CweEntry } from '@rescue/datasets';
 import type { CweId, FixRecord } from '@rescue/domain';
 import { type Llm, causeAnalysisTemplate, causeMergeTemplate, guidelineExtractTemplate, guidelineMergeTemplate, templateRef } from '@rescue/llm';
 import type { ClusterDistiller } from './kb-assembly';
-import { recursiveSummarize } from './recursive-summarize';
+import { callLimiter, recursiveSummarize } from './recursive-summarize';
 
 export interface LlmDistillerOptions {
   /** The paper's b: at most this many items per summarization call. */
   batchSize: number;
   /** Also cap a batch by characters of code (≈ tokens × 4), so long C functions do not overflow the context. */
   maxBatchChars: number;
-  /** Calls in flight at once. */
+  /**
+   * Calls in flight at once, for the whole distiller: every cluster it distils, guidelines and
+   * causes, shares these slots (so a build's clusters can be distilled concurrently without
+   * multiplying the load on the LLM).
+   */
   concurrency: number;
   /** The summarizer model, recorded in provenance. */
   model: string;
@@ -40,17 +45,50 @@ export function batchBy<T>(items: T[], b: number, size: (x: T) => number, maxCha
   return out;
 }
 
+/** LLM answers used by the distillations run inside {@link countLlmCalls}: made, and served from the response cache. */
+export interface LlmCallCount {
+  calls: number;
+  cached: number;
+}
+
+// Per distillation, not per client: clusters distilled concurrently share one client, so the
+// difference of its running counters would count the other clusters' calls too.
+const callCounts = new AsyncLocalStorage<LlmCallCount>();
+
+/** Runs `fn` and counts the LLM answers the distillers used within it (and only within it). */
+export async function countLlmCalls<T>(fn: () => Promise<T>): Promise<{ value: T } & LlmCallCount> {
+  const count: LlmCallCount = { calls: 0, cached: 0 };
+  const value = await callCounts.run(count, fn);
+  return { value, ...count };
+}
+
 /**
  * RESCUE's LLM distillation of one cluster (paper §3.3, Algorithm 1 by {@link recursiveSummarize}):
  * guidelines by the leaf prompt over batches of (vulnerable code, fix diff) and the merge prompt up
- * the levels; the cause by the cause-analysis prompt per vulnerable function, merged the same way. Every answer is validated
- * against its template's schema by the client, and cached by (model, template version, input), so
- * a rebuild calls the LLM only for what changed.
+ * the levels; the cause by the cause-analysis prompt per vulnerable function, merged the same way.
+ * Both trees, and the trees of every other cluster this distiller is distilling at the same time,
+ * share one limiter of `concurrency` calls in flight. Every answer is validated against its
+ * template's schema by the client, and cached by (model, template version, input), so a rebuild
+ * calls the LLM only for what changed.
  */
 export function llmDistiller(llm: Llm, options: LlmDistillerOptions): ClusterDistiller {
   const templates = [guidelineExtractTemplate, guidelineMergeTemplate, causeAnalysisTemplate, causeMergeTemplate].map(templateRef);
+  const limiter = callLimiter(options.concurrency);
+  const tree = { ...options, limiter };
+  const counted = async <R extends { cached: boolean }>(call: Promise<R>): Promise<R> => {
+    const result = await call;
+    const count = callCounts.getStore();
+    if (count) {
+      if (result.cached) count.cached += 1;
+      else count.calls += 1;
+    }
+    return result;
+  };
   return {
     mode: 'llm',
+    // Enough clusters at once that their ready calls fill the slots even when most are at their
+    // last merge (each cluster has two trees, so two runnable calls at least until it ends).
+    clusterConcurrency: Math.max(2, options.concurrency * 2),
     async distill(cwe: CweId, records: FixRecord[], entry: CweEntry | undefined) {
       const context = { cwe, cweName: entry?.name, language: records[0]?.language };
       const cases = records.map((r) => ({
@@ -58,18 +96,20 @@ export function llmDistiller(llm: Llm, options: LlmDistillerOptions): ClusterDis
         patch: clip(createTwoFilesPatch('before', 'after', r.before, r.after, '', '', { context: 3 })),
       }));
       const leafBatches = batchBy(cases, options.batchSize, (c) => c.vulnerableCode.length + c.patch.length, options.maxBatchChars);
-      const guidelines = await recursiveSummarize(
-        leafBatches,
-        options,
-        async (batch) => (await llm.run(guidelineExtractTemplate, { ...context, cases: batch })).value.guidelines,
-        async (lists) => (await llm.run(guidelineMergeTemplate, { ...context, lists })).value.guidelines,
-      );
-      const cause = await recursiveSummarize(
-        records,
-        options,
-        async (r) => (await llm.run(causeAnalysisTemplate, { code: clip(r.before), language: r.language })).value.cause,
-        async (causes) => (await llm.run(causeMergeTemplate, { ...context, causes })).value.cause,
-      );
+      const [guidelines, cause] = await Promise.all([
+        recursiveSummarize(
+          leafBatches,
+          tree,
+          async (batch) => (await counted(llm.run(guidelineExtractTemplate, { ...context, cases: batch }))).value.guidelines,
+          async (lists) => (await counted(llm.run(guidelineMergeTemplate, { ...context, lists }))).value.guidelines,
+        ),
+        recursiveSummarize(
+          records,
+          tree,
+          async (r) => (await counted(llm.run(causeAnalysisTemplate, { code: clip(r.before), language: r.language }))).value.cause,
+          async (causes) => (await counted(llm.run(causeMergeTemplate, { ...context, causes }))).value.cause,
+        ),
+      ]);
       return { guidelines, cause, provenance: { mode: 'llm', model: options.model, templates } };
     },
   };

@@ -111,20 +111,25 @@ describe('llmDistiller runs Algorithm 1 for guidelines and causes', () => {
     const out = await llmDistiller(llm, { ...DEFAULT_LLM_DISTILLER, batchSize: 2, concurrency: 1, model: 'm' }).distill('CWE-89' as CweId, [1, 2, 3, 4, 5].map(record), undefined);
     // Guidelines: 5 cases → leaves of 2, 2, 1 → merge (2), the third passes up → merge (2).
     // Causes: 5 analyses → merges (2, 2), the fifth passes up → merge (2), the third passes up → merge (2).
-    expect(calls).toEqual([
+    // The two trees share the distiller's slots, so their calls interleave: compare per tree, in order.
+    const of = (prefix: string) => calls.filter((c) => c.template.startsWith(prefix));
+    expect(of('guideline')).toEqual([
       { template: 'guideline-extract', size: 2 },
       { template: 'guideline-extract', size: 2 },
       { template: 'guideline-extract', size: 1 },
       { template: 'guideline-merge', size: 2 },
       { template: 'guideline-merge', size: 2 },
+    ]);
+    expect(of('cause')).toEqual([
       ...[1, 2, 3, 4, 5].map(() => ({ template: 'cause-analysis', size: 1 })),
       { template: 'cause-merge', size: 2 },
       { template: 'cause-merge', size: 2 },
       { template: 'cause-merge', size: 2 },
       { template: 'cause-merge', size: 2 },
     ]);
-    expect(out.guidelines).toEqual(['guideline-merge 5']);
-    expect(out.cause).toBe('cause-merge 14');
+    // Each root is the last call of its tree.
+    expect(out.guidelines).toEqual([`guideline-merge ${calls.map((c) => c.template).lastIndexOf('guideline-merge') + 1}`]);
+    expect(out.cause).toBe(`cause-merge ${calls.map((c) => c.template).lastIndexOf('cause-merge') + 1}`);
     expect(out.provenance).toMatchObject({ mode: 'llm', model: 'm' });
   });
 });

@@ -1,4 +1,5 @@
 import { join, resolve } from 'node:path';
+import pMap from 'p-map';
 import { JobName, type JobPayload, type KbBuildSpecValue } from '@rescue/contracts';
 import { type CweEntry, FsRecordStore, type IngestReport, type TrustSettings } from '@rescue/datasets';
 import type { CweId } from '@rescue/domain';
@@ -38,7 +39,10 @@ export interface KbBuildOptions {
   hops: number;
   maxLineBytes: number;
   distiller?: ClusterDistiller;
-  /** Running LLM counters, to report calls made and served from cache by this build. */
+  /**
+   * @deprecated Running LLM counters. Unused by the build: its calls are counted per cluster by the distiller
+   * (docs of countLlmCalls); kept so callers that pass them need no change.
+   */
   llmStats?: () => { requests: number; cacheHits: number };
   /** Fits the embedder on the KB's own text (so the local LSA embedder learns its vocabulary). */
   embedder: (corpus: string[]) => Promise<BuildEmbedder>;
@@ -116,9 +120,10 @@ export async function buildKnowledgeBase(options: KbBuildOptions): Promise<KbBui
     return { ingest: ingested.report, plan: planKbBuild(build, ingested.records), knowledge };
   });
 
+  const distiller = options.distiller ?? extractiveDistiller;
   const stages: InlineStages = {
     [JobName.RecordSlice]: (payload) => sliceStage(payload, { slicer, records, slices }),
-    [JobName.ClusterSummarize]: (payload) => summarizeStage(payload, { records, slices, staging, knowledge, distiller: options.distiller ?? extractiveDistiller, llmStats: options.llmStats }),
+    [JobName.ClusterSummarize]: (payload) => summarizeStage(payload, { records, slices, staging, knowledge, distiller }),
     [JobName.KbIndex]: (payload, children) =>
       indexStage(payload, children as SummarizeJobResult[], {
         staging,
@@ -135,12 +140,22 @@ export async function buildKnowledgeBase(options: KbBuildOptions): Promise<KbBui
   const results = new Map<PlannedJob, unknown>();
   for (const stage of planned) {
     const todo = jobs.get(stage) ?? [];
+    // Clusters are independent: distilled several at once when the distiller can overlap them (the
+    // LLM one shares one in-flight cap among them). Results are kept by job, so their order (and the
+    // KB) does not depend on which finishes first.
+    const concurrency = stage === JobName.ClusterSummarize ? Math.max(1, distiller.clusterConcurrency ?? 1) : 1;
+    let done = 0;
     await timed(STAGE_NAME[stage], async () => {
-      for (const [i, job] of todo.entries()) {
-        const run = stages[job.name] as (payload: unknown, children: unknown[]) => Promise<unknown>;
-        results.set(job, await run(job.data, job.children.map((c) => results.get(c))));
-        options.onStage?.(STAGE_NAME[stage], 'progress', i + 1, todo.length);
-      }
+      await pMap(
+        todo,
+        async (job) => {
+          const run = stages[job.name] as (payload: unknown, children: unknown[]) => Promise<unknown>;
+          results.set(job, await run(job.data, job.children.map((c) => results.get(c))));
+          done += 1;
+          options.onStage?.(STAGE_NAME[stage], 'progress', done, todo.length);
+        },
+        { concurrency },
+      );
     });
   }
 

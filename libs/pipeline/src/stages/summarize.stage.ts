@@ -1,7 +1,7 @@
 import type { JobName, JobPayload } from '@rescue/contracts';
 import type { RecordStore } from '@rescue/datasets';
 import { type FixRecord, InvalidInputError, NotFoundError } from '@rescue/domain';
-import { type ClusterDistiller, type QuarantineEntry, adviceFor, summarizeCluster, withTrust } from '@rescue/knowledge';
+import { type ClusterDistiller, type QuarantineEntry, adviceFor, countLlmCalls, summarizeCluster, withTrust } from '@rescue/knowledge';
 import { type SliceDocument, sliceId } from '@rescue/slicing';
 import type { BuildKnowledge } from '../build-knowledge';
 import type { BuildStaging } from '../build-staging';
@@ -12,8 +12,6 @@ export interface SummarizeStageDeps {
   staging: BuildStaging;
   knowledge: BuildKnowledge;
   distiller: ClusterDistiller;
-  /** Running LLM counters, to report the calls this cluster made and those served from cache. */
-  llmStats?: () => { requests: number; cacheHits: number };
 }
 
 /** What a summarize job returns (small: the cluster itself goes to the staging). */
@@ -47,21 +45,24 @@ export async function summarizeStage(payload: JobPayload<JobName.ClusterSummariz
     if (s) slices.set(r.id, s);
   }
   const { catalog, documents, isGeneric, screen, catalogTrust } = deps.knowledge;
-  const before = deps.llmStats?.() ?? { requests: 0, cacheHits: 0 };
   const cwe = records[0].cwe;
-  const { withheld, ...result } = await summarizeCluster(payload.clusterKey, records, slices, catalog.get(cwe), payload.build.clusterBy, deps.distiller, {
-    advice: adviceFor(cwe, documents),
-    isGeneric,
-    screen,
-    quoteCatalog: catalogTrust === 'trusted',
-  });
-  const after = deps.llmStats?.() ?? before;
+  const { clusterBy } = payload.build;
+  // Counted for this cluster alone: other clusters may be distilled at the same time with the same client.
+  const counted = await countLlmCalls(() =>
+    summarizeCluster(payload.clusterKey, records, slices, catalog.get(cwe), clusterBy, deps.distiller, {
+      advice: adviceFor(cwe, documents),
+      isGeneric,
+      screen,
+      quoteCatalog: catalogTrust === 'trusted',
+    }),
+  );
+  const { withheld, ...result } = counted.value;
   await deps.staging.put(payload.buildId, result);
   return {
     clusterKey: payload.clusterKey,
     examples: result.examples.length,
-    llmCalls: after.requests - before.requests,
-    llmCached: after.cacheHits - before.cacheHits,
+    llmCalls: counted.calls,
+    llmCached: counted.cached,
     ...(withheld.length > 0 ? { withheld } : {}),
   };
 }
