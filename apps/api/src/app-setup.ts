@@ -6,6 +6,7 @@ import type { Redis } from 'ioredis';
 import type { ApiConfig } from './api.config';
 import { authMiddleware } from './auth.middleware';
 import { PinoNestLogger, httpMetrics, requestLogging } from './observability';
+import { mountQueueBoard } from './queue-board';
 import { rateLimit } from './rate-limit';
 import { bodyDeadline, bodySizeCap, requestTimeout } from './request-limits';
 
@@ -28,6 +29,8 @@ export function configureApiApp(app: NestExpressApplication, config: ApiConfig, 
   app.use(bodySizeCap(config));
   app.use(bodyDeadline(config));
   app.useBodyParser('json', { limit: config.API_BODY_LIMIT_BYTES });
+  // bull-board at /admin/queues, behind the key checked above and the admin scope.
+  mountQueueBoard(app, config);
 }
 
 /**
