@@ -32,6 +32,33 @@ function requireAdmin(config: Pick<ApiConfig, 'API_KEYS'>): Middleware {
 }
 
 /**
+ * The board's pages load only from the API itself. bull-board 9.10's page links a Google Fonts
+ * stylesheet: refused here (the page falls back to local fonts), so opening the board tells no
+ * third party and works in clusters without internet access. Its inline styles need
+ * 'unsafe-inline' for styles only; no inline script runs. frame-ancestors 'none': a page that can
+ * delete jobs must not be framed by another site (clickjacking).
+ */
+const BOARD_CSP = [
+  "default-src 'self'",
+  "script-src 'self'",
+  "style-src 'self' 'unsafe-inline'",
+  "img-src 'self' data:",
+  "font-src 'self' data:",
+  "connect-src 'self'",
+  "object-src 'none'",
+  "base-uri 'self'",
+  "form-action 'self'",
+  "frame-ancestors 'none'",
+].join('; ');
+
+const securityHeaders: Middleware = (_req, res, next) => {
+  res.setHeader('content-security-policy', BOARD_CSP);
+  res.setHeader('x-content-type-options', 'nosniff');
+  res.setHeader('referrer-policy', 'no-referrer');
+  next();
+};
+
+/**
  * bull-board at /admin/queues over every pipeline queue (libs/contracts QueueName) under the
  * configured QUEUE_PREFIX, through the API's own producer connection (PipelineQueue), so the board
  * shows exactly the queues the workers consume and opens no Redis connection of its own.
@@ -45,5 +72,5 @@ export function mountQueueBoard(app: NestExpressApplication, config: Pick<ApiCon
     serverAdapter,
     options: { uiConfig: { boardTitle: `Rescue queues (${config.QUEUE_PREFIX})` } },
   });
-  app.use(QUEUE_BOARD_PATH, requireAdmin(config), serverAdapter.getRouter());
+  app.use(QUEUE_BOARD_PATH, requireAdmin(config), securityHeaders, serverAdapter.getRouter());
 }
