@@ -1,5 +1,5 @@
 import { spawn } from 'node:child_process';
-import { existsSync, mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, readFileSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
 import { cpus, loadavg, tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 
@@ -10,7 +10,16 @@ import { join, resolve } from 'node:path';
 // A benchmark writes its figures as JSON to BENCH_JSON when it can; one that prints text only is
 // kept as its text.
 
-const BENCHES = ['ingest', 'slice', 'kb', 'retrieve', 'startup', 'api'];
+// These in this order (a missing one is reported as skipped), then any other *.bench.js found here.
+const KNOWN = ['ingest', 'slice', 'kb', 'retrieve', 'startup', 'api'];
+const BENCHES = [
+  ...KNOWN,
+  ...readdirSync(__dirname)
+    .filter((f) => f.endsWith('.bench.js'))
+    .map((f) => f.slice(0, -'.bench.js'.length))
+    .filter((name) => name !== 'all' && !KNOWN.includes(name))
+    .sort(),
+];
 const root = resolve(__dirname, '../../..');
 const outDir = join(root, 'bench-results');
 
