@@ -71,6 +71,9 @@ describe('Bm25Index', () => {
         const keep = i % 4 === 3 ? undefined : filters[i % 4];
         const got = index.search(query, k, keep).map((h) => [h.id, h.score]);
         expect([seed, query, k, got]).toEqual([seed, query, k, exhaustiveBm25(rows, texts, query, k, keep)]);
+        // The same query again under another filter reuses the sweep: still the exhaustive answer.
+        const other = filters[(i + 1) % 3];
+        expect(index.search(query, 50, other).map((h) => [h.id, h.score])).toEqual(exhaustiveBm25(rows, texts, query, 50, other));
       }
     }
   });
