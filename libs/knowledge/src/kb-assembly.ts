@@ -65,6 +65,8 @@ export function adviceFor(cwe: CweId, documents: KnowledgeDocument[]): Advice[] 
   return documents.filter((d) => d.kind === 'codeql-help' && d.guidance && d.cwes.includes(cwe)).map((d) => ({ text: d.guidance as string, language: d.language, ...(d.trust ? { trust: d.trust } : {}) }));
 }
 
+const EXAMPLES_PER_TURN = 4;
+
 /** One cluster's CWE node and its examples: the summarize stage's unit of work, in both runners. */
 export async function summarizeCluster(
   key: string,
@@ -77,12 +79,21 @@ export async function summarizeCluster(
 ): Promise<{ node: CweNode; examples: CodeExample[]; withheld: QuarantineEntry[] }> {
   const { cwe, language } = records[0];
   const policy = context?.screen ?? DEFAULT_SCREEN_POLICY;
-  const distilled = await distiller.distill(cwe, records, entry, context);
+  const distilling = distiller.distill(cwe, records, entry, context);
+  // Examples do not depend on the distillation: built while its calls are out, a few records per
+  // turn of the event loop (their search terms cost milliseconds each), so a big cluster never
+  // holds up the answers and next calls of the clusters distilled beside it.
+  distilling.catch(() => undefined); // awaited below; this only keeps a failure during the loop from counting as unhandled
+  const examples: CodeExample[] = [];
+  for (const r of records) {
+    examples.push(toExample(r, key, slices.get(r.id), policy));
+    if (examples.length % EXAMPLES_PER_TURN === 0) await new Promise((resolve) => setImmediate(resolve));
+  }
+  const distilled = await distilling;
   // The screen at distillation: whatever the distiller wrote (an LLM can be talked into repeating
   // an instruction it read in a fix) is screened before it becomes the node's advice.
   const screened = screenDistilled({ id: key, cwe, language: clusterBy === 'cwe' ? undefined : language }, distilled, distilledTrust(records, context?.advice ?? []), policy);
   const summary = { ...distilled, guidelines: screened.guidelines, cause: screened.cause };
-  const examples = records.map((r) => toExample(r, key, slices.get(r.id), policy));
   const node: CweNode = {
     id: key,
     cwe,

@@ -47,7 +47,7 @@ export function mergeLevels(leaves: number, b: number): number {
  */
 export async function recursiveSummarize<L, S>(
   leaves: readonly L[],
-  options: { batchSize: number; concurrency: number; limiter?: CallLimiter },
+  options: { batchSize: number; concurrency: number; limiter?: CallLimiter; priority?: number },
   summarizeLeaf: (leaf: L) => Promise<S>,
   merge: (batch: S[]) => Promise<S>,
 ): Promise<S> {
@@ -56,6 +56,7 @@ export async function recursiveSummarize<L, S>(
   const b = Math.max(2, options.batchSize);
   const limiter = options.limiter ?? callLimiter(options.concurrency);
   const height = mergeLevels(leaves.length, b);
+  const base = options.priority ?? 0;
   // After the first failure, calls of this tree that have not started yet are not made: the
   // summary is lost anyway, and a shared limiter's slots belong to the other trees.
   let failure: { error: unknown } | undefined;
@@ -69,9 +70,9 @@ export async function recursiveSummarize<L, S>(
         throw error;
       }
     });
-  let level: Promise<S>[] = leaves.map((leaf) => guarded(height, () => summarizeLeaf(leaf)));
+  let level: Promise<S>[] = leaves.map((leaf) => guarded(base + height, () => summarizeLeaf(leaf)));
   for (let k = 1; level.length > 1; k += 1) {
-    const priority = height - k;
+    const priority = base + height - k;
     level = chunk(level, b).map((batch) => (batch.length === 1 ? batch[0] : Promise.all(batch).then((items) => guarded(priority, () => merge(items)))));
   }
   return level[0];
