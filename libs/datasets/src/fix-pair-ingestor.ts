@@ -6,6 +6,7 @@ import { normalizeGenericRecord, normalizeSvenRecord } from './normalize';
 import { RecordStoreError, type RecordStore } from './record-store';
 import type { Reject, RejectCode } from './rejects';
 import { parseJsonSafely } from './safe-json';
+import type { IngestManifest, SourceFileEntry } from './ingest-manifest';
 import { expandSources } from './sources';
 
 export type FormatChoice = 'auto' | DatasetFormat;
@@ -16,6 +17,8 @@ export interface IngestOptions {
   maxLineBytes: number;
   /** Records written to the store per call. */
   batchSize?: number;
+  /** What earlier runs into the same store got from each file: unchanged files are not read again (see IngestManifest). */
+  manifest?: IngestManifest;
 }
 
 export interface IngestHooks {
@@ -28,7 +31,9 @@ export interface IngestHooks {
 
 export interface IngestReport {
   files: number;
-  /** Non-blank lines read. */
+  /** Files not read again: unchanged since the manifest recorded them (their lines are counted below as if read). */
+  filesSkipped?: number;
+  /** Non-blank lines read (including those of skipped files, as recorded). */
   linesRead: number;
   /** Distinct records kept by this run. */
   kept: number;
@@ -48,6 +53,9 @@ export interface IngestReport {
 }
 
 export type LineOutcome = { ok: true; record: FixRecord } | { ok: false; reject: Omit<Reject, 'file' | 'line'> };
+
+/** One line of a skipped file, as the manifest and the store give it back. */
+type Replayed = { record: FixRecord; line: number } | { duplicate: string; line: number } | { reject: Reject; line: number };
 
 const excerpt = (s: string, max = 80): string => (s.length > max ? `${s.slice(0, max)}…` : s);
 
@@ -144,42 +152,76 @@ export class FixPairIngestor {
     const { files, problems } = await expandSources(sources);
     for (const p of problems) reject({ file: p.path, line: 0, code: 'unreadable_file', message: p.message });
 
+    // Counts a valid line's record: kept on its first occurrence in the run, else a duplicate.
+    const take = (record: FixRecord): void => {
+      if (seen.has(record.id)) {
+        report.duplicates += 1;
+        return;
+      }
+      seen.add(record.id);
+      report.kept += 1;
+      bump(report.byLanguage, record.language);
+      bump(report.byCwe, record.cwe);
+      bump(report.byFormat, record.origin.format);
+      if (record.changedLines.source === 'diff') report.changedLinesFromDiff += 1;
+      hooks.onRecord?.(record);
+    };
+
     for (const file of files) {
       report.files += 1;
+      const known = await options.manifest?.lookup(file).catch(() => undefined);
+      if (known?.entry) {
+        const replayed = await this.replay(file, known.entry, seen);
+        if (replayed) {
+          report.filesSkipped = (report.filesSkipped ?? 0) + 1;
+          report.linesRead += known.entry.lines;
+          report.bytesRead += known.entry.bytes;
+          for (const event of replayed) {
+            if ('reject' in event) reject(event.reject);
+            else if ('duplicate' in event) report.duplicates += 1;
+            else take(event.record);
+          }
+          await options.manifest?.keep(file, known.fingerprint, known.entry);
+          report.durationMs = performance.now() - started;
+          hooks.onFileDone?.(file, report);
+          continue;
+        }
+      }
+      const outcome: Omit<SourceFileEntry, 'size' | 'mtimeMs' | 'sha256'> = { records: [], rejects: [], lines: 0, bytes: 0 };
+      let readable = true;
+      const rejectHere = (r: Reject): void => {
+        outcome.rejects.push(r);
+        reject(r);
+      };
       try {
         for await (const line of readLines(file, {
           maxLineBytes: options.maxLineBytes,
           onVerdict: (v) => {
-            if (v.binary) reject({ file, line: 0, code: 'binary_file', message: `not a text file: ${v.reason}; nothing read from it` });
+            if (v.binary) rejectHere({ file, line: 0, code: 'binary_file', message: `not a text file: ${v.reason}; nothing read from it` });
           },
         })) {
           report.linesRead += 1;
           report.bytesRead += line.byteLength;
+          outcome.lines += 1;
+          outcome.bytes += line.byteLength;
           if (line.kind === 'too-long') {
-            reject({ file, line: line.lineNo, code: 'line_too_long', message: `line is ${line.byteLength} bytes, over the limit of ${options.maxLineBytes} (raise INGEST_MAX_LINE_BYTES if it is legitimate)` });
+            rejectHere({ file, line: line.lineNo, code: 'line_too_long', message: `line is ${line.byteLength} bytes, over the limit of ${options.maxLineBytes} (raise INGEST_MAX_LINE_BYTES if it is legitimate)` });
             continue;
           }
           if (line.kind === 'invalid-utf8') {
-            reject({ file, line: line.lineNo, code: 'invalid_utf8', message: `invalid UTF-8 at byte ${line.byteOffset} of the line; re-encode the file as UTF-8` });
+            rejectHere({ file, line: line.lineNo, code: 'invalid_utf8', message: `invalid UTF-8 at byte ${line.byteOffset} of the line; re-encode the file as UTF-8` });
             continue;
           }
-          const outcome = parseFixPairLine(line.text, options.format, { file, line: line.lineNo });
-          if (!outcome.ok) {
-            reject({ file, line: line.lineNo, ...outcome.reject });
+          const parsed = parseFixPairLine(line.text, options.format, { file, line: line.lineNo });
+          if (!parsed.ok) {
+            rejectHere({ file, line: line.lineNo, ...parsed.reject });
             continue;
           }
-          const record = outcome.record;
-          if (seen.has(record.id)) {
-            report.duplicates += 1;
-            continue;
-          }
-          seen.add(record.id);
-          report.kept += 1;
-          bump(report.byLanguage, record.language);
-          bump(report.byCwe, record.cwe);
-          bump(report.byFormat, record.origin.format);
-          if (record.changedLines.source === 'diff') report.changedLinesFromDiff += 1;
-          hooks.onRecord?.(record);
+          const record = parsed.record;
+          outcome.records.push([record.id, line.lineNo, record.origin.format]);
+          const isNew = !seen.has(record.id);
+          take(record);
+          if (!isNew) continue;
           batch.push(record);
           if (batch.length >= batchSize) await flush();
         }
@@ -187,14 +229,44 @@ export class FixPairIngestor {
         // Only the file's own read errors become a reject; a failing store must stop the run.
         if (err instanceof RecordStoreError) throw err;
         const e = err as NodeJS.ErrnoException;
+        readable = false;
         reject({ file, line: 0, code: 'unreadable_file', message: `cannot read file: ${e.code ?? e.message}` });
       }
       await flush();
+      // Kept only once its records are in the store (flushed above), and never for a file that could not be read.
+      if (known && readable) await options.manifest?.keep(file, known.fingerprint, outcome);
       report.durationMs = performance.now() - started;
       hooks.onFileDone?.(file, report);
     }
     await flush();
+    await options.manifest?.save();
     report.durationMs = performance.now() - started;
     return report;
+  }
+
+  /**
+   * An unchanged file's records (from the store, with this file's line and format as origin) and
+   * rejects, in line order; undefined when a record is no longer in the store, so the file is read.
+   */
+  private async replay(file: string, entry: SourceFileEntry, seen: Set<string>): Promise<Replayed[] | undefined> {
+    const events: Replayed[] = entry.rejects.map((r) => ({ reject: r, line: r.line }));
+    const loaded = new Map<string, FixRecord>();
+    for (const [id, line, format] of entry.records) {
+      // A record this run already kept counts as a duplicate: nothing downstream looks at it again.
+      if (seen.has(id)) {
+        events.push({ duplicate: id, line });
+        continue;
+      }
+      let record = loaded.get(id);
+      if (!record) {
+        record = await this.store.get(id);
+        if (!record) return undefined;
+        loaded.set(id, record);
+      }
+      // As a fresh read would make it: the store keeps the origin of whichever file first held the content.
+      events.push({ record: { ...record, origin: { file, line, format } }, line });
+    }
+    // Stable: a line's record and a file-level reject (line 0) keep their relative order.
+    return events.sort((a, b) => a.line - b.line);
   }
 }

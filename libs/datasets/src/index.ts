@@ -13,6 +13,7 @@ export * from './rejects';
 export * from './safe-json';
 export * from './sources';
 export * from './ingest-run';
+export * from './ingest-manifest';
 export * from './memory-record-store';
 export * from './task-files';
 export * from './codeql-help';

@@ -1,4 +1,5 @@
 import { InvalidInputError } from '@rescue/domain';
+import { IngestManifest } from './ingest-manifest';
 import { FixPairIngestor, type FormatChoice, type IngestHooks, type IngestReport } from './fix-pair-ingestor';
 import type { RecordStore } from './record-store';
 import { RejectsFileWriter } from './rejects';
@@ -12,6 +13,12 @@ export interface IngestRunInput {
   rejectsPath: string;
   /** When given (queue jobs), each file must still have the content hash it had at enqueue time. */
   expectedSha256?: Record<string, string>;
+  /**
+   * Where to keep what each source file gave (IngestManifest), beside `store`: files unchanged
+   * since (same path, size, mtime and sha256) are not read again. Only for a store that keeps its
+   * records between runs (a KB folder's).
+   */
+  manifestPath?: string;
 }
 
 export interface IngestRunResult {
@@ -36,7 +43,11 @@ export async function runIngest(input: IngestRunInput, hooks: IngestHooks = {}):
   try {
     const report = await new FixPairIngestor(input.store).ingest(
       input.sources,
-      { format: input.format, maxLineBytes: input.maxLineBytes },
+      {
+        format: input.format,
+        maxLineBytes: input.maxLineBytes,
+        ...(input.manifestPath ? { manifest: await IngestManifest.open(input.manifestPath, input) } : {}),
+      },
       {
         ...hooks,
         onReject: (r) => {

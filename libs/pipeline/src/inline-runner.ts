@@ -114,7 +114,14 @@ export async function buildKnowledgeBase(options: KbBuildOptions): Promise<KbBui
     for (const p of extra.problems) options.onProblem?.(p);
     const knowledge = knowledgeFrom(options.catalog, extra, { catalogPath: options.catalogPath, screen: screenPolicyOf(build) });
     const ingested = await ingestStage(
-      { sources: fixPairSources, format: 'auto', maxLineBytes: options.maxLineBytes, rejectsPath: join(options.kbDir, 'ingest', 'rejects.jsonl') },
+      {
+        sources: fixPairSources,
+        format: 'auto',
+        maxLineBytes: options.maxLineBytes,
+        rejectsPath: join(options.kbDir, 'ingest', 'rejects.jsonl'),
+        // The records live in the KB folder between builds, so an unchanged source file need not be read again.
+        manifestPath: join(options.kbDir, 'ingest', 'sources.json'),
+      },
       { records, knowledge, quarantine: { store: quarantine, buildId: INLINE_BUILD_ID } },
     );
     return { ingest: ingested.report, plan: planKbBuild(build, ingested.records), knowledge };

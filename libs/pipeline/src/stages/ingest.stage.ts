@@ -11,6 +11,8 @@ export interface IngestStageInput {
   rejectsPath: string;
   /** When given (queue jobs), each file must still have the content hash it had at enqueue time. */
   expectedSha256?: Record<string, string>;
+  /** Where unchanged source files are remembered, so a rebuild into the same store skips them (runIngest). */
+  manifestPath?: string;
 }
 
 export interface IngestStageDeps {

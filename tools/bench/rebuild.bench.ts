@@ -1,0 +1,116 @@
+import { existsSync, mkdtempSync, readFileSync, readdirSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join, resolve } from 'node:path';
+import { readCweCatalog } from '@rescue/datasets';
+import { localEmbedder } from '@rescue/knowledge';
+import { type KbBuildReport, buildKnowledgeBase } from '@rescue/pipeline';
+
+// `npm run bench:rebuild`: what an incremental rebuild costs. A full embedded build (extractive
+// distiller, so no LLM) of the shared fix pairs plus the CWE catalogue into a fresh KB folder; then
+// 1% new records in a new file, rebuilt into the same folder; then the same sources again with
+// nothing changed. Each rebuild's wall time is reported against the full build's, stage by stage,
+// with the LLM calls (0 with the extractive distiller: what an LLM build would pay is the
+// summarize stage's clusters that changed, see the response cache).
+//
+// The new records are existing ones made new: a comment line naming the copy is prepended to the
+// vulnerable and the fixed function (a different content id, the same shape and size).
+
+const shared = resolve(__dirname, '../../../../shared/data');
+const GOAL = 0.15;
+
+interface Figure {
+  name: string;
+  value: number;
+  unit: string;
+  baseline?: { name: string; value: number };
+  goal?: string;
+}
+
+const jsonlFiles = (dir: string): string[] =>
+  readdirSync(dir)
+    .sort()
+    .flatMap((name) => {
+      const p = join(dir, name);
+      return statSync(p).isDirectory() ? jsonlFiles(p) : p.endsWith('.jsonl') ? [p] : [];
+    });
+
+/**
+ * Every 100th record of the shared data, made new: a comment line naming the copy appended to
+ * the vulnerable and the fixed function (after the last line, so the dataset's changed-line
+ * numbers still hold), in the record's own format.
+ */
+function onePercentNew(kbSource: string, out: string): number {
+  const lines: string[] = [];
+  let seen = 0;
+  for (const file of jsonlFiles(kbSource)) {
+    for (const line of readFileSync(file, 'utf8').split('\n')) {
+      if (line.trim() === '') continue;
+      seen += 1;
+      if (seen % 100 !== 0) continue;
+      const r = JSON.parse(line) as Record<string, unknown>;
+      const [beforeKey, afterKey] = 'func_src_before' in r ? ['func_src_before', 'func_src_after'] : ['before', 'after'];
+      const name = String(r.file_name ?? '');
+      const hash = /\.(py|rb)$/.test(name) || r.language === 'python' || r.language === 'ruby';
+      const mark = `${hash ? '#' : '//'} rebuild bench copy ${seen}`;
+      const append = (code: unknown): string => `${String(code).replace(/\n?$/, '')}\n${mark}\n`;
+      lines.push(JSON.stringify({ ...r, [beforeKey]: append(r[beforeKey]), [afterKey]: append(r[afterKey]) }));
+    }
+  }
+  writeFileSync(out, `${lines.join('\n')}\n`);
+  return lines.length;
+}
+
+async function main(): Promise<void> {
+  const kbSource = join(shared, 'kb-source');
+  if (!existsSync(kbSource)) {
+    process.stdout.write(`bench:rebuild skipped: ${kbSource} is absent (the shared data sits beside the repository)\n`);
+    return;
+  }
+  const catalogPath = join(shared, 'cwe', 'cwe-1000-research-view.csv');
+  const catalog = await readCweCatalog(catalogPath);
+  const work = mkdtempSync(join(tmpdir(), 'rescue-bench-rebuild-'));
+  const build = async (sources: string[], kbDir = join(work, 'kb')): Promise<{ ms: number; report: KbBuildReport }> => {
+    const t = performance.now();
+    const report = await buildKnowledgeBase({ sources, kbDir, catalog, catalogPath, clusterBy: 'language-cwe', catalogOnlyNodes: true, hops: 2, maxLineBytes: 8 << 20, embedder: localEmbedder });
+    return { ms: performance.now() - t, report };
+  };
+  const figures: Figure[] = [];
+  try {
+    const full = await build([kbSource]);
+    const extra = join(work, 'new-records.jsonl');
+    const added = onePercentNew(kbSource, extra);
+    const plus = await build([kbSource, extra]);
+    const same = await build([kbSource, extra]);
+    // The incremental result must be the KB a fresh build of the same sources makes.
+    const fresh = await build([kbSource, extra], join(work, 'kb-fresh'));
+    const line = (name: string, r: { ms: number; report: KbBuildReport }): string => {
+      const stages = Object.entries(r.report.stageMs)
+        .map(([s, ms]) => `${s} ${(ms / 1000).toFixed(2)}`)
+        .join(', ');
+      const ratio = r === full ? '' : ` = ${(r.ms / full.ms).toFixed(2)} of the full build`;
+      return `  ${name.padEnd(34)} ${(r.ms / 1000).toFixed(2).padStart(6)} s${ratio} (${stages}; of ingest, reading the sources ${(r.report.ingest.durationMs / 1000).toFixed(2)}; records ${r.report.manifest.counts.records}, read ${r.report.ingest.linesRead} lines, skipped ${r.report.ingest.filesSkipped ?? 0} unchanged files, sliced ${r.report.slicing.sliced} / reused ${r.report.slicing.reused}, LLM calls ${r.report.llm.calls}), version ${r.report.manifest.version}\n`;
+    };
+    process.stdout.write(`bench:rebuild: embedded builds (extractive) of ${kbSource} + the CWE catalogue, then +${added} new records (1%) in a new file, then again unchanged; goal: +1% ≤ ${GOAL} of the full build\n`);
+    process.stdout.write(line('full build', full));
+    process.stdout.write(line(`+${added} records (1%) rebuilt`, plus));
+    process.stdout.write(line('nothing changed, rebuilt', same));
+    process.stdout.write(line('fresh build of the same sources', fresh));
+    const sameVersion = fresh.report.manifest.version === plus.report.manifest.version && same.report.manifest.version === plus.report.manifest.version;
+    process.stdout.write(sameVersion ? '  the rebuilds published the version a fresh build of the same sources publishes\n' : '  !! the rebuilds and a fresh build of the same sources published different versions\n');
+    if (!sameVersion) process.exitCode = 1;
+    figures.push(
+      { name: 'rebuild with +1% records / full build', value: Math.round((plus.ms / full.ms) * 1000) / 1000, unit: 'of full', goal: `≤ ${GOAL}` },
+      { name: 'rebuild +1% records: wall time', value: Math.round(plus.ms), unit: 'ms', baseline: { name: 'full build', value: Math.round(full.ms) } },
+      { name: 'rebuild +1% records: LLM calls (extractive)', value: plus.report.llm.calls, unit: 'calls', goal: '0' },
+      { name: 'rebuild, nothing changed / full build', value: Math.round((same.ms / full.ms) * 1000) / 1000, unit: 'of full' },
+    );
+  } finally {
+    rmSync(work, { recursive: true, force: true });
+  }
+  if (process.env.BENCH_JSON) writeFileSync(process.env.BENCH_JSON, JSON.stringify({ figures }, null, 2));
+}
+
+main().catch((err: unknown) => {
+  process.stderr.write(`bench:rebuild failed: ${err instanceof Error ? (err.stack ?? err.message) : String(err)}\n`);
+  process.exitCode = 1;
+});
