@@ -65,7 +65,17 @@ export function adviceFor(cwe: CweId, documents: KnowledgeDocument[]): Advice[] 
   return documents.filter((d) => d.kind === 'codeql-help' && d.guidance && d.cwes.includes(cwe)).map((d) => ({ text: d.guidance as string, language: d.language, ...(d.trust ? { trust: d.trust } : {}) }));
 }
 
-const EXAMPLES_PER_TURN = 4;
+const EXAMPLES_PER_TURN = 2;
+
+// One lane for every cluster's example building: a turn is one event-loop iteration, taken in
+// order, so with many clusters at once the loop still polls I/O (the LLM's answers) between any two
+// chunks. (A bare setImmediate per cluster would run every cluster's chunk in the same iteration.)
+let lane: Promise<void> = Promise.resolve();
+function nextTurn(): Promise<void> {
+  const turn = lane.then(() => new Promise<void>((resolve) => setImmediate(resolve)));
+  lane = turn;
+  return turn;
+}
 
 /** One cluster's CWE node and its examples: the summarize stage's unit of work, in both runners. */
 export async function summarizeCluster(
@@ -87,7 +97,7 @@ export async function summarizeCluster(
   const examples: CodeExample[] = [];
   for (const r of records) {
     examples.push(toExample(r, key, slices.get(r.id), policy));
-    if (examples.length % EXAMPLES_PER_TURN === 0) await new Promise((resolve) => setImmediate(resolve));
+    if (examples.length % EXAMPLES_PER_TURN === 0) await nextTurn();
   }
   const distilled = await distilling;
   // The screen at distillation: whatever the distiller wrote (an LLM can be talked into repeating
