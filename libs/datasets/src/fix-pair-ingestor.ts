@@ -259,7 +259,14 @@ export class FixPairIngestor {
       }
       let record = loaded.get(id);
       if (!record) {
-        record = await this.store.get(id);
+        try {
+          record = await this.store.get(id);
+        } catch (err) {
+          // A corrupt stored copy is as good as none: the file is read again, and that rewrite
+          // repairs the entry (putMany overwrites a corrupt copy). Any other failure is the store's.
+          if (err instanceof RecordStoreError && err.kind === 'invalid-input') return undefined;
+          throw err;
+        }
         if (!record) return undefined;
         loaded.set(id, record);
       }
