@@ -1,5 +1,6 @@
-import { mkdir, readdir, readFile } from 'node:fs/promises';
+import { mkdir, readdir } from 'node:fs/promises';
 import { join } from 'node:path';
+import { readTextIfExists } from './optional-file';
 import writeFileAtomic from 'write-file-atomic';
 import type { FixRecord } from '@rescue/domain';
 import { assertRecordId, checkStoredDocument, type CorruptEntry, parseStoredDocument, type RecordStore, RECORD_ID_PATTERN, type StoredDocument } from './record-store';
@@ -20,14 +21,8 @@ export class FsRecordStore<T extends StoredDocument = FixRecord> implements Reco
   }
 
   /** The stored text of a document, or undefined when there is none. */
-  private async read(path: string): Promise<string | undefined> {
-    try {
-      return await readFile(path, 'utf8');
-    } catch (err) {
-      // Only "not there" means absent; an unreadable folder must not pass for an empty store.
-      if ((err as NodeJS.ErrnoException).code === 'ENOENT') return undefined;
-      throw err;
-    }
+  private read(path: string): Promise<string | undefined> {
+    return readTextIfExists(path);
   }
 
   /**

@@ -19,3 +19,4 @@ export * from './task-files';
 export * from './codeql-help';
 export * from './screening';
 export * from './exclusive-lock';
+export * from './optional-file';

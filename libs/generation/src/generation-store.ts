@@ -1,9 +1,9 @@
 import { createHash } from 'node:crypto';
-import { mkdir, readFile } from 'node:fs/promises';
+import { mkdir } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { Redis } from 'ioredis';
 import writeFileAtomic from 'write-file-atomic';
-import type { CodingTask } from '@rescue/datasets';
+import { type CodingTask, readJsonIfExists } from '@rescue/datasets';
 import { InvalidInputError } from '@rescue/domain';
 import type { GenerationResult } from './generate-task';
 
@@ -37,13 +37,8 @@ export class FsGenerationStore implements GenerationStore {
     await writeFileAtomic(path, JSON.stringify(value));
   }
 
-  private async get<T>(path: string): Promise<T | undefined> {
-    try {
-      return JSON.parse(await readFile(path, 'utf8')) as T;
-    } catch (err) {
-      if ((err as NodeJS.ErrnoException).code === 'ENOENT') return undefined;
-      throw err;
-    }
+  private get<T>(path: string): Promise<T | undefined> {
+    return readJsonIfExists<T>(path, 'delete it (a re-run writes it again)');
   }
 
   async putTasks(batchId: string, tasks: CodingTask[]): Promise<void> {

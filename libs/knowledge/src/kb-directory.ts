@@ -3,7 +3,7 @@ import { createReadStream, existsSync } from 'node:fs';
 import { mkdir, readdir, readFile, rename, rm, stat, writeFile } from 'node:fs/promises';
 import { join, resolve } from 'node:path';
 import writeFileAtomic from 'write-file-atomic';
-import { type ExclusiveLockOptions, withExclusiveLock } from '@rescue/datasets';
+import { type ExclusiveLockOptions, readTextIfExists, withExclusiveLock } from '@rescue/datasets';
 import { InvalidInputError, NotFoundError, canonicalJson } from '@rescue/domain';
 import type { CodeExample, CweNode, KnowledgeDocument } from './kb-model';
 
@@ -356,12 +356,7 @@ export class KbDirectory {
 
   /** The version `CURRENT` points to; undefined when nothing was published here yet. */
   async current(): Promise<string | undefined> {
-    try {
-      return (await readFile(join(this.root, CURRENT), 'utf8')).trim() || undefined;
-    } catch (err) {
-      if ((err as NodeJS.ErrnoException).code === 'ENOENT') return undefined;
-      throw err;
-    }
+    return (await readTextIfExists(join(this.root, CURRENT)))?.trim() || undefined;
   }
 
   async list(): Promise<KbManifest[]> {

@@ -4,6 +4,7 @@ import { join, resolve } from 'node:path';
 import type { Client } from '@elastic/elasticsearch';
 import writeFileAtomic from 'write-file-atomic';
 import { ConfigError, InvalidInputError, NotFoundError, TransientUpstreamError } from '@rescue/domain';
+import { readJsonIfExists } from '@rescue/datasets';
 import type { Llm } from '@rescue/llm';
 import {
   type CweFacts,
@@ -55,20 +56,8 @@ export interface CalibrationFile {
 export const calibrationPath = (kbDir: string, version: string): string => join(kbDir, 'calibration', `${version}.json`);
 
 export async function readCalibration(path: string): Promise<CalibrationFile | undefined> {
-  let text: string;
-  try {
-    text = await readFile(path, 'utf8');
-  } catch (err) {
-    if ((err as NodeJS.ErrnoException).code === 'ENOENT') return undefined;
-    throw err;
-  }
-  let parsed: CalibrationFile;
-  try {
-    parsed = JSON.parse(text) as CalibrationFile;
-  } catch (err) {
-    throw new InvalidInputError(`${path} is not valid JSON (${(err as Error).message}); delete it or run "rescue kb calibrate" again`);
-  }
-  return checkCalibration(parsed, path);
+  const parsed = await readJsonIfExists<CalibrationFile>(path, 'delete it or run "rescue kb calibrate" again');
+  return parsed === undefined ? undefined : checkCalibration(parsed, path);
 }
 
 function checkCalibration(c: CalibrationFile, where: string): CalibrationFile {

@@ -1,8 +1,8 @@
 import { createHash } from 'node:crypto';
-import { mkdir, readFile } from 'node:fs/promises';
+import { mkdir } from 'node:fs/promises';
 import { join } from 'node:path';
 import writeFileAtomic from 'write-file-atomic';
-import type { ScreenFinding, ScreenReason } from '@rescue/datasets';
+import { type ScreenFinding, type ScreenReason, readJsonIfExists } from '@rescue/datasets';
 import { type CweId, type DatasetFormat, InvalidInputError, type Language, NotFoundError, type SourceTrust } from '@rescue/domain';
 
 /*
@@ -159,19 +159,8 @@ export class QuarantineStore {
     return added;
   }
 
-  private async readJson<T>(path: string): Promise<T | undefined> {
-    let text: string;
-    try {
-      text = await readFile(path, 'utf8');
-    } catch (err) {
-      if ((err as NodeJS.ErrnoException).code === 'ENOENT') return undefined;
-      throw err;
-    }
-    try {
-      return JSON.parse(text) as T;
-    } catch (err) {
-      throw new InvalidInputError(`${path} is not valid JSON (${(err as Error).message}); restore it or delete it and rebuild`, { cause: err });
-    }
+  private readJson<T>(path: string): Promise<T | undefined> {
+    return readJsonIfExists<T>(path, 'restore it or delete it and rebuild');
   }
 }
 

@@ -71,48 +71,48 @@ function entryFor(base: Omit<QuarantineEntry, 'released' | 'findings'>, findings
   return { ...base, findings, ...(policy.released.has(base.id) ? { released: true } : {}) };
 }
 
-/** Fix pairs through the screen. */
-export function screenRecords(records: FixRecord[], policy: ScreenPolicy = DEFAULT_SCREEN_POLICY): Screened<FixRecord> {
-  const out: Screened<FixRecord> = { admitted: [], entries: [] };
-  for (const r of records) {
-    const findings = screenFixRecord(r);
+/**
+ * Items through the screen: one with no finding is admitted; one with findings is listed, and
+ * admitted only when an operator released its id.
+ */
+function screenEach<T extends Pick<FixRecord, 'id' | 'cwe' | 'language' | 'origin'>>(items: T[], kind: QuarantineEntry['kind'], findingsOf: (item: T) => ScreenFinding[], policy: ScreenPolicy): Screened<T> {
+  const out: Screened<T> = { admitted: [], entries: [] };
+  for (const item of items) {
+    const findings = findingsOf(item);
     if (findings.length === 0) {
-      out.admitted.push(r);
+      out.admitted.push(item);
       continue;
     }
+    const { file, line, format } = item.origin;
     const entry = entryFor(
-      { id: r.id, kind: 'fix-record', source: { file: reportedFile(r.origin.file, r.origin.format, policy), line: r.origin.line, format: r.origin.format }, trust: recordTrust(r, policy.trust, policy.codeqlRoots), cwe: r.cwe, language: r.language },
+      { id: item.id, kind, source: { file: reportedFile(file, format, policy), line, format }, trust: recordTrust(item, policy.trust, policy.codeqlRoots), cwe: item.cwe, language: item.language },
       findings,
       policy,
     );
     out.entries.push(entry);
-    if (entry.released) out.admitted.push(r);
+    if (entry.released) out.admitted.push(item);
   }
   return out;
 }
 
+/** Fix pairs through the screen. */
+export function screenRecords(records: FixRecord[], policy: ScreenPolicy = DEFAULT_SCREEN_POLICY): Screened<FixRecord> {
+  return screenEach(records, 'fix-record', screenFixRecord, policy);
+}
+
 /** Vulnerable-only examples through the screen (their code and description). */
 export function screenVulnerableExamples(items: VulnerableExample[], policy: ScreenPolicy = DEFAULT_SCREEN_POLICY): Screened<VulnerableExample> {
-  const out: Screened<VulnerableExample> = { admitted: [], entries: [] };
-  for (const v of items) {
-    const findings = screenTexts([
-      { name: 'code', text: v.code, code: true },
-      { name: 'description', text: v.description, prose: true },
-      { name: 'functionName', text: v.functionName },
-    ]);
-    if (findings.length === 0) {
-      out.admitted.push(v);
-      continue;
-    }
-    const entry = entryFor(
-      { id: v.id, kind: 'vulnerable-example', source: { file: reportedFile(v.origin.file, v.origin.format, policy), line: v.origin.line, format: v.origin.format }, trust: recordTrust(v, policy.trust, policy.codeqlRoots), cwe: v.cwe, language: v.language },
-      findings,
-      policy,
-    );
-    out.entries.push(entry);
-    if (entry.released) out.admitted.push(v);
-  }
-  return out;
+  return screenEach(
+    items,
+    'vulnerable-example',
+    (v) =>
+      screenTexts([
+        { name: 'code', text: v.code, code: true },
+        { name: 'description', text: v.description, prose: true },
+        { name: 'functionName', text: v.functionName },
+      ]),
+    policy,
+  );
 }
 
 /**
