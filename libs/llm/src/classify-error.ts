@@ -1,7 +1,17 @@
-import { APIConnectionError, APIConnectionTimeoutError, APIError, APIUserAbortError } from 'openai';
+import type { APIError } from 'openai';
 import { RateLimitedError, RescueError } from '@rescue/domain';
 import { redactSecret } from './config';
 import { type LlmCallSite, LlmConfigError, LlmRequestRejectedError, LlmUpstreamError } from './errors';
+
+/**
+ * The `openai` SDK, loaded on first use (a client built, an error classified): 45 ms of module
+ * loading that a command only reading a KB (`rescue retrieve`, `kb stats`) never needs, though it
+ * imports this library for its configuration and embedder types.
+ */
+export function openaiSdk(): typeof import('openai') {
+  // eslint-disable-next-line @typescript-eslint/no-require-imports
+  return require('openai') as typeof import('openai');
+}
 
 /** What {@link classifyLlmError} needs to know about the failed call. */
 export interface FailedCall extends LlmCallSite {
@@ -21,6 +31,7 @@ export interface FailedCall extends LlmCallSite {
  */
 export function classifyLlmError(err: unknown, call: FailedCall): Error {
   if (err instanceof RescueError) return err;
+  const { APIConnectionError, APIConnectionTimeoutError, APIError, APIUserAbortError } = openaiSdk();
   const site: LlmCallSite = { role: call.role, model: call.model, endpoint: call.endpoint };
   const where = `${call.endpoint} call (role ${call.role}, model ${call.model})`;
   const clean = (text: string) => redactSecret(text, call.secret);

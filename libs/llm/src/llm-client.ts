@@ -1,9 +1,9 @@
 import { performance } from 'node:perf_hooks';
-import OpenAI from 'openai';
+import type OpenAI from 'openai';
 import type { z } from 'zod';
 import { ConfigError, InvalidInputError, float32FromBase64 } from '@rescue/domain';
 import { notifyLlmCall } from './call-observers';
-import { classifyLlmError } from './classify-error';
+import { classifyLlmError, openaiSdk } from './classify-error';
 import { describeLlmConfig, LLM_ROLES, redactSecret, type LlmConfig, type LlmRole, type TextRole } from './config';
 import { type LlmCallSite, LlmInvalidOutputError, LlmRefusalError, LlmTruncatedError } from './errors';
 import {
@@ -50,7 +50,7 @@ export class LlmClient implements Llm {
     validateConfig(config);
     this.#config = { ...config, models: { ...config.models } };
     this.#stats = emptyLlmStats();
-    this.#sdk = new OpenAI({
+    this.#sdk = new (openaiSdk().default)({
       baseURL: config.baseUrl,
       // The SDK refuses to start without a key; local servers (llama-server, vLLM) ignore this one.
       apiKey: config.apiKey ?? 'no-key',
