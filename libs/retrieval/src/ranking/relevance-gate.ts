@@ -41,13 +41,25 @@ export function validateGate(value: unknown, where: string): GateModel {
 export function countTerms(termTexts: Iterable<string>, keep = 60_000): TermCounts {
   const counts = new Map<string, number>();
   let total = 0;
-  for (const text of termTexts) {
-    for (const t of text.split(' ')) {
+  for (const text of termTexts) total += addTerms(counts, text.split(' '));
+  return keptCounts(counts, total, keep);
+}
+
+/** Adds each term occurrence to `counts` (a term holding spaces counts as its words, as in a joined text); returns how many. */
+function addTerms(counts: Map<string, number>, terms: readonly string[]): number {
+  let added = 0;
+  for (const term of terms) {
+    for (const t of term.includes(' ') ? term.split(' ') : [term]) {
       if (!t) continue;
       counts.set(t, (counts.get(t) ?? 0) + 1);
-      total += 1;
+      added += 1;
     }
   }
+  return added;
+}
+
+/** The {@link TermCounts} of counted terms: the `keep` most frequent (ties by term), in term order. */
+function keptCounts(counts: Map<string, number>, total: number, keep: number): TermCounts {
   // Rare terms weigh nothing against the smoothing; keeping the most frequent bounds the file.
   // (When nothing is cut, the frequency sort would only be undone by the sort by term below.)
   const all = [...counts.entries()];
@@ -106,23 +118,43 @@ const quantile = (xs: number[], q: number): number => {
  * vocabulary calls for (a 15-record KB and a 3,000-example one score the same task differently).
  */
 export function fitGate(ordinary: string[][], kb: TermCounts, options: GateFitOptions = DEFAULT_GATE_FIT): GateModel {
-  const gateOf = (tasks: string[][], threshold: number): GateModel => ({
+  const ORDINARY_KEEP = 20_000;
+  const gateOf = (ordinaryCounts: TermCounts, threshold: number): GateModel => ({
     format: 'rescue-gate-1',
-    ordinary: countTerms(tasks.map((t) => t.join(' ')), 20_000),
+    ordinary: ordinaryCounts,
     smoothing: options.smoothing,
     vocabulary: options.vocabulary,
     topTerms: options.topTerms,
     threshold,
     fittedOn: `${ordinary.length} ordinary tasks; threshold: ${Math.round(options.ordinaryFired * 1000) / 10}% of them fire (out of fold)`,
   });
+  // Each fold's tasks are counted once, and a fold's out-of-fold counts are the sum of the other
+  // folds' (the same counts as counting those tasks' texts again, which for every fold and the
+  // final gate was most of the fit, 60 ms of each CLI retrieval).
+  // (At least one bucket, so that without folds the final gate still counts every task.)
+  const folds = Array.from({ length: Math.max(1, options.folds) }, () => ({ counts: new Map<string, number>(), total: 0 }));
+  ordinary.forEach((t, i) => {
+    const fold = folds[i % folds.length];
+    fold.total += addTerms(fold.counts, t);
+  });
+  const summed = (skip: number): TermCounts => {
+    const counts = new Map<string, number>();
+    let total = 0;
+    folds.forEach((f, i) => {
+      if (i === skip) return;
+      total += f.total;
+      for (const [t, c] of f.counts) counts.set(t, (counts.get(t) ?? 0) + c);
+    });
+    return keptCounts(counts, total, ORDINARY_KEEP);
+  };
   const outOfFold: number[] = [];
   for (let fold = 0; fold < options.folds; fold++) {
-    const gate = gateOf(ordinary.filter((_, i) => i % options.folds !== fold), -Infinity);
+    const gate = gateOf(summed(fold), -Infinity);
     ordinary.forEach((t, i) => {
       if (i % options.folds === fold) outOfFold.push(relevanceScore(t, kb, gate));
     });
   }
-  return gateOf(ordinary, Math.round(quantile(outOfFold, 1 - options.ordinaryFired) * 1e6) / 1e6);
+  return gateOf(summed(-1), Math.round(quantile(outOfFold, 1 - options.ordinaryFired) * 1e6) / 1e6);
 }
 
 /** The folder of our ordinary-task fixtures (`libs/retrieval/data`), found from source and from `dist/`. */
