@@ -70,14 +70,18 @@ describe('fitGate', () => {
   });
 
   it('cuts an ordinary vocabulary over 20,000 terms to the same most frequent ones (ties by term)', () => {
-    // 30,000 distinct terms with frequencies 1..4 (many ties at the cut), plus terms holding a
-    // space and empty ones, which a joined text counts as its words and skips.
+    // 30,000 distinct terms, each in two neighbouring tasks (different folds, so a task's terms
+    // are all counted out of its fold, and the cut decides whether that count is 1 or 0) and a
+    // few more times at random (many ties at the cut); plus terms holding a space and empty ones,
+    // which a joined text counts as its words and skips.
     let seed = 7;
     const next = (): number => (seed = (seed * 1103515245 + 12345) % 2 ** 31);
     const tasks: string[][] = Array.from({ length: 600 }, () => []);
     for (let term = 0; term < 30_000; term++) {
-      const times = 1 + (next() % 4);
-      for (let k = 0; k < times; k++) tasks[next() % tasks.length].push(`t${term.toString(36)}`);
+      const name = `t${term.toString(36)}`;
+      tasks[term % tasks.length].push(name);
+      tasks[(term + 1) % tasks.length].push(name);
+      for (let k = next() % 3; k > 0; k--) tasks[next() % tasks.length].push(name);
     }
     tasks[3].push('sql query', '', 'password');
     const gate = fitGate(tasks, kb);

@@ -73,11 +73,16 @@ export const countOf = (c: TermCounts, t: string): number => (Object.hasOwn(c.co
 
 /** The relevance score of a query's terms (see {@link GateModel}). */
 export function relevanceScore(queryTerms: string[], kb: TermCounts, gate: Omit<GateModel, 'threshold' | 'fittedOn' | 'format'>): number {
+  return scoreAgainst(queryTerms, kb, (t) => countOf(gate.ordinary, t), gate.ordinary.total, gate);
+}
+
+/** {@link relevanceScore} with the ordinary counts looked up by `ordinaryCount` (a fit scores against counts it never turns into a record). */
+function scoreAgainst(queryTerms: string[], kb: TermCounts, ordinaryCount: (t: string) => number, ordinaryTotal: number, gate: Pick<GateModel, 'smoothing' | 'vocabulary' | 'topTerms'>): number {
   const unique = [...new Set(queryTerms)];
   if (unique.length === 0) return -Infinity;
   const a = gate.smoothing;
   const v = gate.vocabulary;
-  const ratios = unique.map((t) => Math.log((countOf(kb, t) + a) / (kb.total + a * v)) - Math.log((countOf(gate.ordinary, t) + a) / (gate.ordinary.total + a * v)));
+  const ratios = unique.map((t) => Math.log((countOf(kb, t) + a) / (kb.total + a * v)) - Math.log((ordinaryCount(t) + a) / (ordinaryTotal + a * v)));
   ratios.sort((x, y) => y - x);
   let sum = 0;
   for (let i = 0; i < Math.min(gate.topTerms, ratios.length); i++) sum += ratios[i];
@@ -128,33 +133,38 @@ export function fitGate(ordinary: string[][], kb: TermCounts, options: GateFitOp
     threshold,
     fittedOn: `${ordinary.length} ordinary tasks; threshold: ${Math.round(options.ordinaryFired * 1000) / 10}% of them fire (out of fold)`,
   });
-  // Each fold's tasks are counted once, and a fold's out-of-fold counts are the sum of the other
-  // folds' (the same counts as counting those tasks' texts again, which for every fold and the
-  // final gate was most of the fit, 60 ms of each CLI retrieval).
+  // Each fold's tasks are counted once, and a fold's out-of-fold counts are all counts less the
+  // fold's own: the same counts as counting those tasks' texts again, which for every fold and
+  // the final gate was most of the fit (60 ms of each CLI retrieval). Out-of-fold counts are
+  // looked up in their map; only a vocabulary past the cut needs the cut record.
   // (At least one bucket, so that without folds the final gate still counts every task.)
   const folds = Array.from({ length: Math.max(1, options.folds) }, () => ({ counts: new Map<string, number>(), total: 0 }));
   ordinary.forEach((t, i) => {
     const fold = folds[i % folds.length];
     fold.total += addTerms(fold.counts, t);
   });
-  const summed = (skip: number): TermCounts => {
-    const counts = new Map<string, number>();
-    let total = 0;
-    folds.forEach((f, i) => {
-      if (i === skip) return;
-      total += f.total;
-      for (const [t, c] of f.counts) counts.set(t, (counts.get(t) ?? 0) + c);
-    });
-    return keptCounts(counts, total, ORDINARY_KEEP);
-  };
+  const all = new Map<string, number>();
+  let allTotal = 0;
+  for (const f of folds) {
+    allTotal += f.total;
+    for (const [t, c] of f.counts) all.set(t, (all.get(t) ?? 0) + c);
+  }
   const outOfFold: number[] = [];
   for (let fold = 0; fold < options.folds; fold++) {
-    const gate = gateOf(summed(fold), -Infinity);
+    const counts = new Map(all);
+    for (const [t, c] of folds[fold].counts) {
+      const left = (counts.get(t) as number) - c;
+      if (left === 0) counts.delete(t);
+      else counts.set(t, left);
+    }
+    const total = allTotal - folds[fold].total;
+    const cut = counts.size > ORDINARY_KEEP ? keptCounts(counts, total, ORDINARY_KEEP) : undefined;
+    const count = cut ? (t: string) => countOf(cut, t) : (t: string) => counts.get(t) ?? 0;
     ordinary.forEach((t, i) => {
-      if (i % options.folds === fold) outOfFold.push(relevanceScore(t, kb, gate));
+      if (i % options.folds === fold) outOfFold.push(scoreAgainst(t, kb, count, total, options));
     });
   }
-  return gateOf(summed(-1), Math.round(quantile(outOfFold, 1 - options.ordinaryFired) * 1e6) / 1e6);
+  return gateOf(keptCounts(all, allTotal, ORDINARY_KEEP), Math.round(quantile(outOfFold, 1 - options.ordinaryFired) * 1e6) / 1e6);
 }
 
 /** The folder of our ordinary-task fixtures (`libs/retrieval/data`), found from source and from `dist/`. */
