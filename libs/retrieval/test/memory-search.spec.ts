@@ -78,6 +78,19 @@ describe('Bm25Index', () => {
     }
   });
 
+  it('asks the filter only about rows that could still enter the top k', () => {
+    // 500 equal rows: after the first k, a tie with a later row never displaces an earlier one.
+    const rows: MemoryRow[] = Array.from({ length: 500 }, (_, i) => ({ id: `r${i}`, cwes: [], language: 'c' }));
+    const index = new Bm25Index(rows, rows.map(() => 'alpha beta'));
+    let asked = 0;
+    const hits = index.search('alpha', 3, () => {
+      asked += 1;
+      return true;
+    });
+    expect(hits.map((h) => h.id)).toEqual(['r0', 'r1', 'r2']);
+    expect(asked).toBe(3);
+  });
+
   it('carries the row a hit needs and counts its postings', () => {
     const index = new Bm25Index([{ id: 'a', cwes: ['CWE-89'], language: 'python', nodeId: 'python:CWE-89' }, { id: 'b', cwes: ['CWE-79'], language: 'c' }], ['sql query query', 'html']);
     expect(index.search('query', 5)).toEqual([{ id: 'a', score: expect.any(Number), cwes: ['CWE-89'], language: 'python', nodeId: 'python:CWE-89' }]);
