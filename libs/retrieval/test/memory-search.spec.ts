@@ -1,4 +1,4 @@
-import { Bm25Index, type MemoryRow, VectorTable } from '@rescue/retrieval';
+import { Bm25Index, type MemoryRow, RowColumns, type SearchCollection, type SearchFilter, VectorTable, predicate } from '@rescue/retrieval';
 
 // The in-memory searches skip work (idf, length norms and row norms computed once at load, one
 // sweep shared by searches of one query under several filters); what they return must
@@ -127,5 +127,45 @@ describe('VectorTable', () => {
       .map((x) => [rows[x.i].id, x.score]);
     expect(table.search(query, 25, keep).map((h) => [h.id, h.score])).toEqual(expected);
     expect(table.search(new Float32Array(16), 5)).toEqual([]);
+  });
+});
+
+describe('RowColumns', () => {
+  it('accepts exactly the rows the row-object filter accepts, for every filter field alone and combined', () => {
+    const r = rng(31);
+    const languages = ['c', 'python', '', 'java'];
+    const rows: MemoryRow[] = Array.from({ length: 400 }, (_, i) => {
+      const language = languages[Math.floor(r() * languages.length)];
+      const kind = r() < 0.2 ? undefined : r() < 0.5 ? 'fix' : 'vulnerable';
+      const nodeId = r() < 0.2 ? undefined : `${language}:CWE-${Math.floor(r() * 9)}`;
+      const cwes = Array.from({ length: Math.floor(r() * 3) }, () => `CWE-${Math.floor(r() * 9)}`);
+      return { id: `r${i}`, cwes, language, ...(kind ? { kind } : {}), ...(nodeId ? { nodeId } : {}) };
+    });
+    const columns = new RowColumns(rows);
+    const filters: SearchFilter[] = [
+      { language: 'c' },
+      { language: 'rust' },
+      { neutral: true },
+      { kind: 'fix' },
+      { kind: 'codeql-help' },
+      { cwe: 'CWE-3' },
+      { cwe: 'CWE-99' },
+      { cwes: ['CWE-1', 'CWE-4', 'CWE-99'] },
+      { cwes: [] },
+      { nodeIds: ['c:CWE-1', 'python:CWE-2', 'nowhere'] },
+      { language: 'python', kind: 'fix', cwes: ['CWE-2', 'CWE-5'] },
+      { neutral: true, cwe: 'CWE-0', nodeIds: [':CWE-0', ':CWE-1'] },
+    ];
+    for (const collection of ['nodes', 'examples', 'documents'] as SearchCollection[]) {
+      for (const filter of filters) {
+        const byObject = predicate(filter, collection);
+        const byNumber = columns.test(filter, collection);
+        const want = rows.map((row, i) => byObject?.(row, i));
+        expect([collection, filter, rows.map((row, i) => byNumber?.(row, i))]).toEqual([collection, filter, want]);
+        // Not every row fails (or passes): the comparison says something for most filters.
+        if (filter.language !== 'rust' && filter.kind !== 'codeql-help' && filter.cwe !== 'CWE-99' && filter.cwes?.length !== 0) expect(want.some(Boolean)).toBe(true);
+      }
+    }
+    expect(columns.test(undefined, 'examples')).toBeUndefined();
   });
 });
