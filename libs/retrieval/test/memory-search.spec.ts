@@ -100,21 +100,22 @@ describe('Bm25Index', () => {
 });
 
 describe('VectorTable', () => {
-  it('ranks by cosine exactly as computing each norm per query, skips zero rows, filters', () => {
-    const r = rng(7);
+  // 16 and 19 dimensions: the dot product takes four products a turn, and 19 leaves three over.
+  it.each([16, 19])('ranks by cosine exactly as computing each norm per query, skips zero rows, filters (%i dimensions)', (dims) => {
+    const r = rng(7 + dims);
     const rows: MemoryRow[] = Array.from({ length: 300 }, (_, i) => ({ id: `v${i}`, cwes: [`CWE-${i % 5}`], language: 'python' }));
-    const vectors = rows.map((_, i) => (i % 50 === 0 ? new Float32Array(16) : Float32Array.from({ length: 16 }, () => r() - 0.5)));
+    const vectors = rows.map((_, i) => (i % 50 === 0 ? new Float32Array(dims) : Float32Array.from({ length: dims }, () => r() - 0.5)));
     // Copies tie exactly: ties go to the earlier row.
     vectors[200] = vectors[10];
-    const table = new VectorTable(rows, vectors, 16);
-    const query = Float32Array.from({ length: 16 }, () => r() - 0.5);
+    const table = new VectorTable(rows, vectors, dims);
+    const query = Float32Array.from({ length: dims }, () => r() - 0.5);
     const keep = (row: MemoryRow): boolean => row.cwes[0] !== 'CWE-2';
     const expected = vectors
       .map((v, i) => {
         let dot = 0;
         let rn = 0;
         let qn = 0;
-        for (let j = 0; j < 16; j++) {
+        for (let j = 0; j < dims; j++) {
           dot += v[j] * query[j];
           rn += v[j] * v[j];
           qn += query[j] * query[j];
@@ -126,7 +127,7 @@ describe('VectorTable', () => {
       .slice(0, 25)
       .map((x) => [rows[x.i].id, x.score]);
     expect(table.search(query, 25, keep).map((h) => [h.id, h.score])).toEqual(expected);
-    expect(table.search(new Float32Array(16), 5)).toEqual([]);
+    expect(table.search(new Float32Array(dims), 5)).toEqual([]);
   });
 });
 

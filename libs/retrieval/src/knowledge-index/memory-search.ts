@@ -222,7 +222,16 @@ export class VectorTable {
       if (rowNorm === 0 || (keep && !keep(this.rows[i], i))) continue;
       let dot = 0;
       const base = i * dims;
-      for (let j = 0; j < dims; j++) dot += data[base + j] * q[j];
+      // Four products a turn, added one after another in index order (the same sums, bit for
+      // bit): fewer loop tests, and the code level's dot products are most of its time at 100×.
+      let j = 0;
+      for (; j + 3 < dims; j += 4) {
+        dot += data[base + j] * q[j];
+        dot += data[base + j + 1] * q[j + 1];
+        dot += data[base + j + 2] * q[j + 2];
+        dot += data[base + j + 3] * q[j + 3];
+      }
+      for (; j < dims; j++) dot += data[base + j] * q[j];
       best.offer(i, (dot * scale) / rowNorm);
     }
     return best.sorted().map(([i, score]) => toHit(this.rows[i], score));
