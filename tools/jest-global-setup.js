@@ -11,7 +11,10 @@ function ping(url, timeoutMs = 1500) {
   return new Promise((resolve) => {
     const u = new URL(url);
     const socket = net.connect({ host: u.hostname, port: Number(u.port || 6379) });
-    const done = (ok) => { socket.destroy(); resolve(ok); };
+    const done = (ok) => {
+      socket.destroy();
+      resolve(ok);
+    };
     socket.setTimeout(timeoutMs, () => done(false));
     socket.on('error', () => done(false));
     socket.on('connect', () => socket.write('PING\r\n'));
@@ -22,7 +25,10 @@ function ping(url, timeoutMs = 1500) {
 function freePort() {
   return new Promise((resolve, reject) => {
     const srv = net.createServer();
-    srv.listen(0, '127.0.0.1', () => { const { port } = srv.address(); srv.close(() => resolve(port)); });
+    srv.listen(0, '127.0.0.1', () => {
+      const { port } = srv.address();
+      srv.close(() => resolve(port));
+    });
     srv.on('error', reject);
   });
 }
@@ -32,9 +38,16 @@ module.exports = async function globalSetup() {
   process.env.RESCUE_TEST_FIXTURES_DIR = fs.mkdtempSync(path.join(os.tmpdir(), 'rescue-test-fixtures-'));
   globalThis.__RESCUE_TEST_FIXTURES__ = process.env.RESCUE_TEST_FIXTURES_DIR;
   const url = process.env.REDIS_URL || 'redis://127.0.0.1:6379';
-  if (await ping(url)) { process.env.REDIS_URL = url; return; }
+  if (await ping(url)) {
+    process.env.REDIS_URL = url;
+    return;
+  }
   let binary;
-  try { binary = execFileSync('sh', ['-c', 'command -v redis-server'], { encoding: 'utf8' }).trim(); } catch { binary = ''; }
+  try {
+    binary = execFileSync('sh', ['-c', 'command -v redis-server'], { encoding: 'utf8' }).trim();
+  } catch {
+    binary = '';
+  }
   if (!binary) {
     throw new Error(`No Redis answers at ${url} and redis-server is not installed. Install it (apt-get install redis-server) or set REDIS_URL to a running Redis.`);
   }
@@ -44,7 +57,10 @@ module.exports = async function globalSetup() {
   globalThis.__RESCUE_TEST_REDIS__ = child;
   const started = `redis://127.0.0.1:${port}`;
   for (let i = 0; i < 50; i += 1) {
-    if (await ping(started)) { process.env.REDIS_URL = started; return; }
+    if (await ping(started)) {
+      process.env.REDIS_URL = started;
+      return;
+    }
     await new Promise((r) => setTimeout(r, 100));
   }
   child.kill('SIGKILL');

@@ -86,7 +86,7 @@ describeWithCompose('docker-compose.yml', () => {
     expect(missing).toEqual([]);
   });
 
-  it('bounds every app\'s shutdown (SHUTDOWN_GRACE_MS) a few seconds under its stop_grace_period', () => {
+  it("bounds every app's shutdown (SHUTDOWN_GRACE_MS) a few seconds under its stop_grace_period", () => {
     const problems: string[] = [];
     // Compose durations as `docker-compose config` prints them: 30s, 2m0s, 1h2m3s.
     const seconds = (d: string | undefined) => {
@@ -122,8 +122,14 @@ describeWithCompose('docker-compose.yml', () => {
     const llm = Object.values(services).filter((s) => s.profiles?.includes('llm'));
     expect(llm.length).toBeGreaterThan(0);
     // Nothing that `up` starts by default may depend on a service that only a profile starts.
-    const profiled = new Set(Object.entries(services).filter(([, s]) => s.profiles?.length).map(([n]) => n));
-    const broken = Object.entries(services).filter(([, s]) => !s.profiles?.length && Object.keys(s.depends_on ?? {}).some((d) => profiled.has(d))).map(([n]) => n);
+    const profiled = new Set(
+      Object.entries(services)
+        .filter(([, s]) => s.profiles?.length)
+        .map(([n]) => n),
+    );
+    const broken = Object.entries(services)
+      .filter(([, s]) => !s.profiles?.length && Object.keys(s.depends_on ?? {}).some((d) => profiled.has(d)))
+      .map(([n]) => n);
     expect(broken).toEqual([]);
   });
 });

@@ -119,7 +119,9 @@ export function kubectlStatus(): { ok: true } | { ok: false; reason: string } {
 }
 
 export function overlays(): string[] {
-  return readdirSync(join(ROOT, 'k8s', 'overlays')).filter((d) => existsSync(join(ROOT, 'k8s', 'overlays', d, 'kustomization.yaml'))).sort();
+  return readdirSync(join(ROOT, 'k8s', 'overlays'))
+    .filter((d) => existsSync(join(ROOT, 'k8s', 'overlays', d, 'kustomization.yaml')))
+    .sort();
 }
 
 /** `kubectl kustomize k8s/overlays/<name>`, parsed. */

@@ -39,7 +39,12 @@ function parseDockerfile(text: string): Instruction[] {
 function dockerIgnored(path: string, patterns: string[]): boolean {
   // `**/` is any folder depth, `*` anything within one path segment.
   const toRegex = (p: string) =>
-    new RegExp(`^${p.split('**/').map((part) => part.replace(/[.+^${}()|[\]]/g, '\\$&').replace(/\*/g, '[^/]*')).join('(?:.*/)?')}$`);
+    new RegExp(
+      `^${p
+        .split('**/')
+        .map((part) => part.replace(/[.+^${}()|[\]]/g, '\\$&').replace(/\*/g, '[^/]*'))
+        .join('(?:.*/)?')}$`,
+    );
   const parts = path.split('/');
   const prefixes = parts.map((_, i) => parts.slice(0, i + 1).join('/'));
   let ignored = false;
@@ -77,7 +82,11 @@ describe('Dockerfile', () => {
   });
 
   it('installs with npm ci: everything to build, then runtime dependencies only', () => {
-    const runs = (stage: number) => dockerfile.filter((i) => i.stage === stage && i.op === 'RUN').map((i) => i.args).join('\n');
+    const runs = (stage: number) =>
+      dockerfile
+        .filter((i) => i.stage === stage && i.op === 'RUN')
+        .map((i) => i.args)
+        .join('\n');
     expect(runs(0)).toMatch(/npm ci\b(?![^\n]*--omit=dev)/);
     expect(runs(0)).toContain('npm run build');
     expect(runs(lastStage)).toMatch(/npm ci --omit=dev/);
@@ -101,7 +110,10 @@ describe('Dockerfile', () => {
   it('copies every data folder the libraries read at run time', () => {
     // The build stage gathers libs/*/data (whatever libs have one) and the runtime stage copies
     // the result; a data folder is found at run time by walking up from dist/ to libs/<lib>/data.
-    const build = dockerfile.filter((i) => i.stage === 0 && i.op === 'RUN').map((i) => i.args).join('\n');
+    const build = dockerfile
+      .filter((i) => i.stage === 0 && i.op === 'RUN')
+      .map((i) => i.args)
+      .join('\n');
     const gathered = /cp -r --parents libs\/\*\/data (\S+)\/?/.exec(build)?.[1]?.replace(/\/$/, '');
     expect(gathered).toBeDefined();
     expect(runtime.some((i) => i.op === 'COPY' && i.args === `--from=build ${gathered}/libs ./libs`)).toBe(true);

@@ -64,7 +64,12 @@ describe('the manifest schema checks', () => {
     metadata: { name: 'x' },
     spec: { selector: { matchLabels: { a: 'b' } }, template: { metadata: { labels: { a: 'b' } }, spec: { containers: [{ name: 'c', image: 'i' }] } } },
   };
-  const scaledObject: Manifest = { apiVersion: 'keda.sh/v1alpha1', kind: 'ScaledObject', metadata: { name: 'x' }, spec: { scaleTargetRef: { name: 'x' }, triggers: [{ type: 'redis', metadata: { listName: 'q' } }] } };
+  const scaledObject: Manifest = {
+    apiVersion: 'keda.sh/v1alpha1',
+    kind: 'ScaledObject',
+    metadata: { name: 'x' },
+    spec: { scaleTargetRef: { name: 'x' }, triggers: [{ type: 'redis', metadata: { listName: 'q' } }] },
+  };
 
   it('accept valid manifests', () => {
     expect(schemaProblems('control', [deployment, scaledObject])).toEqual([]);
@@ -152,7 +157,8 @@ describeWithKubectl.each(overlays())('k8s/overlays/%s', (overlay) => {
       if (cmRef && !(cmRef.key in (configMap(cmRef.name ?? '')?.data ?? {})) && !cmRef.optional) problems.push(`${entry.name}: ConfigMap ${cmRef.name} has no key ${cmRef.key}`);
       names.add(entry.name);
     }
-    for (const arg of [...(container.command ?? []), ...(container.args ?? [])]) for (const ref of refs(arg)) if (!names.has(ref)) problems.push(`argument ${arg} uses $(${ref}), which is not defined`);
+    for (const arg of [...(container.command ?? []), ...(container.args ?? [])])
+      for (const ref of refs(arg)) if (!names.has(ref)) problems.push(`argument ${arg} uses $(${ref}), which is not defined`);
     return { names, problems };
   }
 
@@ -180,16 +186,19 @@ describeWithKubectl.each(overlays())('k8s/overlays/%s', (overlay) => {
       const probePort = app === 'api' ? 'http' : 'health';
       const named = container.ports?.find((p) => p.name === probePort);
       if (!named) problems.push(`${where}: no containerPort named ${probePort}`);
-      else if (app !== 'api' && String(named.containerPort) !== (config.HEALTH_PORT ?? '9100')) problems.push(`${where}: containerPort ${probePort} is ${named.containerPort} but HEALTH_PORT is ${config.HEALTH_PORT}`);
+      else if (app !== 'api' && String(named.containerPort) !== (config.HEALTH_PORT ?? '9100'))
+        problems.push(`${where}: containerPort ${probePort} is ${named.containerPort} but HEALTH_PORT is ${config.HEALTH_PORT}`);
       for (const kind of ['startupProbe', 'livenessProbe', 'readinessProbe'] as const) {
         const probe = container[kind];
         const mode = kind === 'readinessProbe' ? 'ready' : 'live';
         if (!probe) problems.push(`${where}: no ${kind}`);
-        else if (probe.httpGet?.path !== `/health/${mode}` || probe.httpGet?.port !== probePort) problems.push(`${where}: ${kind} should GET /health/${mode} on port ${probePort}, not ${JSON.stringify(probe.httpGet ?? probe.exec ?? probe)}`);
+        else if (probe.httpGet?.path !== `/health/${mode}` || probe.httpGet?.port !== probePort)
+          problems.push(`${where}: ${kind} should GET /health/${mode} on port ${probePort}, not ${JSON.stringify(probe.httpGet ?? probe.exec ?? probe)}`);
       }
       if (app !== 'api') {
         const annotations = deployment.spec?.template.metadata?.annotations ?? {};
-        if (annotations['prometheus.io/scrape'] !== 'true' || annotations['prometheus.io/port'] !== String(named?.containerPort) || annotations['prometheus.io/path'] !== '/metrics') problems.push(`${where}: no Prometheus scrape annotations for /metrics on its health port`);
+        if (annotations['prometheus.io/scrape'] !== 'true' || annotations['prometheus.io/port'] !== String(named?.containerPort) || annotations['prometheus.io/path'] !== '/metrics')
+          problems.push(`${where}: no Prometheus scrape annotations for /metrics on its health port`);
       }
       // Kubernetes' default grace is 30 s. A worker killed mid-job leaves the job locked for the
       // lock duration anyway, so the grace must at least cover it; LLM-bound workers must also let
@@ -204,7 +213,8 @@ describeWithKubectl.each(overlays())('k8s/overlays/%s', (overlay) => {
         const lockMs = app === 'slicer' ? Number(config.SLICER_LOCK_DURATION_MS ?? 30_000) : defaultLockMs;
         if (grace < Math.ceil(lockMs / 1000)) problems.push(`${where}: terminationGracePeriodSeconds ${grace} < lock duration ${lockMs / 1000} s`);
         const llmTimeoutMs = Number(config.LLM_TIMEOUT_MS ?? 120_000);
-        if (deployment.spec?.template.metadata?.labels?.['rescue/uses-llm'] === 'true' && grace < Math.ceil(llmTimeoutMs / 1000)) problems.push(`${where}: terminationGracePeriodSeconds ${grace} < LLM_TIMEOUT_MS ${llmTimeoutMs / 1000} s`);
+        if (deployment.spec?.template.metadata?.labels?.['rescue/uses-llm'] === 'true' && grace < Math.ceil(llmTimeoutMs / 1000))
+          problems.push(`${where}: terminationGracePeriodSeconds ${grace} < LLM_TIMEOUT_MS ${llmTimeoutMs / 1000} s`);
       }
     }
     expect(problems).toEqual([]);
@@ -243,7 +253,8 @@ describeWithKubectl.each(overlays())('k8s/overlays/%s', (overlay) => {
       if (!backlog) problems.push(`${where}: no redis trigger on ${prefix}:${queue}:wait`);
       const concurrencyKey = [...(env.get(app) ?? [])].find((k) => k.endsWith('_CONCURRENCY'));
       if (!inFlight) problems.push(`${where}: no redis trigger on ${prefix}:${queue}:active`);
-      else if (concurrencyKey && inFlight.metadata.listLength !== config[concurrencyKey]) problems.push(`${where}: the in-flight target ${inFlight.metadata.listLength} should be ${concurrencyKey} (${config[concurrencyKey]})`);
+      else if (concurrencyKey && inFlight.metadata.listLength !== config[concurrencyKey])
+        problems.push(`${where}: the in-flight target ${inFlight.metadata.listLength} should be ${concurrencyKey} (${config[concurrencyKey]})`);
       for (const trigger of redisTriggers) {
         if (!/^\d+$/.test(trigger.metadata.listLength ?? '')) problems.push(`${where}: listLength ${trigger.metadata.listLength} is not a count`);
         const tls = config.REDIS_SCHEME === 'rediss' ? 'true' : 'false';
@@ -255,7 +266,8 @@ describeWithKubectl.each(overlays())('k8s/overlays/%s', (overlay) => {
           // KEDA's operator resolves the host from its own namespace: a cluster-local name must say which.
           const host = (config[addressVar] ?? '').split(':')[0];
           if (!host.includes('.')) problems.push(`${where}: ${addressVar}=${config[addressVar]} is not namespace-qualified; KEDA resolves it from its own namespace`);
-          if (/\.svc(\.cluster\.local)?$/.test(host) && host.split('.')[1] !== namespace) problems.push(`${where}: ${addressVar}=${config[addressVar]} names namespace ${host.split('.')[1]}, the manifests use ${namespace}`);
+          if (/\.svc(\.cluster\.local)?$/.test(host) && host.split('.')[1] !== namespace)
+            problems.push(`${where}: ${addressVar}=${config[addressVar]} names namespace ${host.split('.')[1]}, the manifests use ${namespace}`);
         }
         const auth = auths.find((a) => a.metadata?.name === trigger.authenticationRef?.name);
         if (!auth) problems.push(`${where}: TriggerAuthentication ${trigger.authenticationRef?.name} does not exist`);
@@ -267,14 +279,16 @@ describeWithKubectl.each(overlays())('k8s/overlays/%s', (overlay) => {
       const min = scaler.spec.minReplicaCount ?? 0;
       const max = scaler.spec.maxReplicaCount ?? 100;
       if (!(min <= max && max >= 1)) problems.push(`${where}: replicas ${min}..${max}`);
-      if (SCALE_TO_ZERO.has(app) !== (min === 0)) problems.push(`${where}: minReplicaCount ${min}; ${SCALE_TO_ZERO.has(app) ? 'an LLM-bound stage scales to zero' : 'a stage that is not LLM-bound keeps a pod'}`);
+      if (SCALE_TO_ZERO.has(app) !== (min === 0))
+        problems.push(`${where}: minReplicaCount ${min}; ${SCALE_TO_ZERO.has(app) ? 'an LLM-bound stage scales to zero' : 'a stage that is not LLM-bound keeps a pod'}`);
       if (found.deployment.spec?.replicas !== undefined) problems.push(`${where}: Deployment ${name} sets replicas, which every apply would reset under KEDA`);
     }
-    for (const scaler of scaledObjects) if (!deployments.some((d) => d.metadata?.name === scaler.spec.scaleTargetRef.name)) problems.push(`ScaledObject ${scaler.metadata?.name} targets a missing Deployment`);
+    for (const scaler of scaledObjects)
+      if (!deployments.some((d) => d.metadata?.name === scaler.spec.scaleTargetRef.name)) problems.push(`ScaledObject ${scaler.metadata?.name} targets a missing Deployment`);
     expect(problems).toEqual([]);
   });
 
-  it('sets every variable of each app\'s config schema, with every $(VAR) and every ConfigMap/Secret key resolvable', () => {
+  it("sets every variable of each app's config schema, with every $(VAR) and every ConfigMap/Secret key resolvable", () => {
     const problems: string[] = [];
     for (const app of serviceApps()) {
       const found = appDeployment(app);
@@ -283,22 +297,31 @@ describeWithKubectl.each(overlays())('k8s/overlays/%s', (overlay) => {
       problems.push(...envProblems.map((p) => `${app}: ${p}`));
       for (const key of env.get(app) ?? []) if (!names.has(key)) problems.push(`${app}: ${key} (in its config schema) is set neither by rescue-config nor by its env`);
     }
-    for (const cronJob of ofKind<CronJob>(docs, 'CronJob')) for (const container of cronJob.spec?.jobTemplate.spec?.template.spec?.containers ?? []) problems.push(...containerEnv(container).problems.map((p) => `${idOf(cronJob as Manifest)}: ${p}`));
+    for (const cronJob of ofKind<CronJob>(docs, 'CronJob'))
+      for (const container of cronJob.spec?.jobTemplate.spec?.template.spec?.containers ?? []) problems.push(...containerEnv(container).problems.map((p) => `${idOf(cronJob as Manifest)}: ${p}`));
     expect(problems).toEqual([]);
   });
 
   it('keeps only placeholders in its Secrets', () => {
-    const real = ofKind<Secret>(docs, 'Secret').flatMap((s) => [
-      ...Object.entries(s.stringData ?? {}),
-      ...Object.entries(s.data ?? {}).map(([k, v]) => [k, Buffer.from(v, 'base64').toString('utf8')] as const),
-    ].filter(([, v]) => !v.includes('CHANGE_ME')).map(([k]) => `${s.metadata?.name}/${k}`));
+    const real = ofKind<Secret>(docs, 'Secret').flatMap((s) =>
+      [...Object.entries(s.stringData ?? {}), ...Object.entries(s.data ?? {}).map(([k, v]) => [k, Buffer.from(v, 'base64').toString('utf8')] as const)]
+        .filter(([, v]) => !v.includes('CHANGE_ME'))
+        .map(([k]) => `${s.metadata?.name}/${k}`),
+    );
     expect(real).toEqual([]);
   });
 
   it('denies all traffic but DNS, the API as the only ingress (others: their health port for probes and Prometheus), and each dependency a pod declares', () => {
     const policies = ofKind<NetworkPolicy>(docs, 'NetworkPolicy');
     const problems: string[] = [];
-    const denyAll = policies.some((p) => Object.keys(p.spec?.podSelector?.matchLabels ?? {}).length === 0 && !p.spec?.podSelector?.matchExpressions && ['Ingress', 'Egress'].every((t) => p.spec?.policyTypes?.includes(t)) && !p.spec?.ingress && !p.spec?.egress);
+    const denyAll = policies.some(
+      (p) =>
+        Object.keys(p.spec?.podSelector?.matchLabels ?? {}).length === 0 &&
+        !p.spec?.podSelector?.matchExpressions &&
+        ['Ingress', 'Egress'].every((t) => p.spec?.policyTypes?.includes(t)) &&
+        !p.spec?.ingress &&
+        !p.spec?.egress,
+    );
     if (!denyAll) problems.push('no default-deny policy (empty podSelector, Ingress and Egress, no rules)');
     const port = (address: string | undefined) => Number((address ?? '').split(':').pop());
     const dependencies: Record<string, number | undefined> = {
@@ -314,7 +337,8 @@ describeWithKubectl.each(overlays())('k8s/overlays/%s', (overlay) => {
     const roleOf: Record<string, string> = { REDIS_URL: 'rescue/uses-redis', ELASTICSEARCH_URL: 'rescue/uses-elasticsearch', LLM_BASE_URL: 'rescue/uses-llm' };
     for (const app of serviceApps()) {
       const labels = appDeployment(app)?.deployment.spec?.template.metadata?.labels ?? {};
-      for (const [key, role] of Object.entries(roleOf)) if (env.get(app)?.has(key) && labels[role] !== 'true') problems.push(`${app}: its schema has ${key} but its pods lack the label ${role}: "true", so no policy lets it out`);
+      for (const [key, role] of Object.entries(roleOf))
+        if (env.get(app)?.has(key) && labels[role] !== 'true') problems.push(`${app}: its schema has ${key} but its pods lack the label ${role}: "true", so no policy lets it out`);
     }
     for (const [id, labels] of pods) {
       const selecting = policies.filter((p) => selects(p.spec?.podSelector, labels));
@@ -327,13 +351,20 @@ describeWithKubectl.each(overlays())('k8s/overlays/%s', (overlay) => {
           const ports = (rule.ports ?? []).map((x) => String(x.port));
           const from = rule.from ?? [];
           const healthOnly = ports.length > 0 && ports.every((port) => port === 'health' || port === 'http' || port === (config.HEALTH_PORT ?? '9100'));
-          if (!isApi && (!healthOnly || from.length === 0)) problems.push(`${id}: accepts ports [${ports.join(', ') || 'all'}] from ${from.length === 0 ? 'anywhere' : 'its peers'} (${p.metadata?.name}); only the API takes traffic, other pods only probes and scrapes on their health port`);
+          if (!isApi && (!healthOnly || from.length === 0))
+            problems.push(
+              `${id}: accepts ports [${ports.join(', ') || 'all'}] from ${from.length === 0 ? 'anywhere' : 'its peers'} (${p.metadata?.name}); only the API takes traffic, other pods only probes and scrapes on their health port`,
+            );
         }
       }
       if (labels['rescue/app'] === 'true') {
         // Prometheus in the monitoring namespace must reach the metrics port.
         const metricsPort = isApi ? 'http' : 'health';
-        const scraped = ingress.some((p) => (p.spec?.ingress ?? []).some((r) => (r.ports ?? []).some((x) => x.port === metricsPort) && (r.from ?? []).some((peer) => peer.namespaceSelector?.matchLabels?.['kubernetes.io/metadata.name'] === 'monitoring')));
+        const scraped = ingress.some((p) =>
+          (p.spec?.ingress ?? []).some(
+            (r) => (r.ports ?? []).some((x) => x.port === metricsPort) && (r.from ?? []).some((peer) => peer.namespaceSelector?.matchLabels?.['kubernetes.io/metadata.name'] === 'monitoring'),
+          ),
+        );
         if (!scraped) problems.push(`${id}: the monitoring namespace cannot reach its ${metricsPort} port (/metrics)`);
       }
       const egressPorts = (p: NetworkPolicy) => (p.spec?.egress ?? []).flatMap((rule) => (rule.ports ?? []).map((x) => Number(x.port)));
@@ -361,10 +392,14 @@ describeWithKubectl.each(overlays())('k8s/overlays/%s', (overlay) => {
       const ingressRules = policies.filter((p) => selects(p.spec?.podSelector, podLabels)).flatMap((p) => p.spec?.ingress ?? []);
       for (const [id, labels] of clients) {
         // A client: a pod one of whose egress policies names this StatefulSet's pods as a peer.
-        const dials = policies.some((p) => selects(p.spec?.podSelector, labels) && (p.spec?.egress ?? []).some((r) => (r.to ?? []).some((peer) => !peer.namespaceSelector && selects(peer.podSelector, podLabels))));
-        if (dials && !ingressRules.some((r) => (r.from ?? []).some((peer) => !peer.namespaceSelector && selects(peer.podSelector, labels)))) problems.push(`${idOf(set as Manifest)} does not accept ${id}, which dials it`);
+        const dials = policies.some(
+          (p) => selects(p.spec?.podSelector, labels) && (p.spec?.egress ?? []).some((r) => (r.to ?? []).some((peer) => !peer.namespaceSelector && selects(peer.podSelector, podLabels))),
+        );
+        if (dials && !ingressRules.some((r) => (r.from ?? []).some((peer) => !peer.namespaceSelector && selects(peer.podSelector, labels))))
+          problems.push(`${idOf(set as Manifest)} does not accept ${id}, which dials it`);
       }
-      if (set.spec?.serviceName === redisService && !ingressRules.some((r) => (r.from ?? []).some((peer) => peer.namespaceSelector?.matchLabels?.['kubernetes.io/metadata.name'] === 'keda'))) problems.push(`${idOf(set as Manifest)} (Redis) does not accept KEDA's operator (namespace keda), which reads the queue lengths`);
+      if (set.spec?.serviceName === redisService && !ingressRules.some((r) => (r.from ?? []).some((peer) => peer.namespaceSelector?.matchLabels?.['kubernetes.io/metadata.name'] === 'keda')))
+        problems.push(`${idOf(set as Manifest)} (Redis) does not accept KEDA's operator (namespace keda), which reads the queue lengths`);
     }
     expect(problems).toEqual([]);
   });
@@ -379,10 +414,12 @@ describeWithKubectl.each(overlays())('k8s/overlays/%s', (overlay) => {
   });
 
   it('rebuilds the KB on a schedule with the CLI, one build at a time', () => {
-    const rebuilds = ofKind<CronJob>(docs, 'CronJob').filter((c) => c.spec?.jobTemplate.spec?.template.spec?.containers.some((k) => {
-      const argv = [...(k.command ?? []), ...(k.args ?? [])];
-      return appOfCommand(argv) === 'cli' && argv.join(' ').includes('kb build') && argv.includes('--distributed') && k.resources?.limits !== undefined;
-    }));
+    const rebuilds = ofKind<CronJob>(docs, 'CronJob').filter((c) =>
+      c.spec?.jobTemplate.spec?.template.spec?.containers.some((k) => {
+        const argv = [...(k.command ?? []), ...(k.args ?? [])];
+        return appOfCommand(argv) === 'cli' && argv.join(' ').includes('kb build') && argv.includes('--distributed') && k.resources?.limits !== undefined;
+      }),
+    );
     expect(rebuilds.map((c) => ({ name: c.metadata?.name, concurrencyPolicy: c.spec?.concurrencyPolicy }))).toEqual([{ name: expect.any(String), concurrencyPolicy: 'Forbid' }]);
   });
 

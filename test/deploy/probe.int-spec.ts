@@ -41,7 +41,7 @@ describe('the container probe, against real listeners', () => {
     expect(gone.reason).toContain(`127.0.0.1:${health.port}`);
   });
 
-  it("probes the API on PORT, a wildcard HOST dialled on loopback", async () => {
+  it('probes the API on PORT, a wildcard HOST dialled on loopback', async () => {
     const seen: string[] = [];
     const server = createServer((req, res) => {
       seen.push(req.url ?? '');

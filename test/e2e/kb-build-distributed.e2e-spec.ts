@@ -49,7 +49,16 @@ describe('distributed KB build: one process per worker app, real Redis', () => {
   beforeAll(async () => {
     dir = mkdtempSync(join(tmpdir(), 'rescue-dist-'));
     prefix = uniquePrefix('dist');
-    env = { ...process.env, REDIS_URL: testRedisUrl(), QUEUE_PREFIX: prefix, RECORD_STORE: 'fs', RESCUE_DATA_DIR: join(dir, 'data'), SLICER_CONCURRENCY: '1', SLICER_LOCK_DURATION_MS: '2000', SLICER_STALLED_INTERVAL_MS: '1000' };
+    env = {
+      ...process.env,
+      REDIS_URL: testRedisUrl(),
+      QUEUE_PREFIX: prefix,
+      RECORD_STORE: 'fs',
+      RESCUE_DATA_DIR: join(dir, 'data'),
+      SLICER_CONCURRENCY: '1',
+      SLICER_LOCK_DURATION_MS: '2000',
+      SLICER_STALLED_INTERVAL_MS: '1000',
+    };
     delete env.LLM_BASE_URL;
     await Promise.all(['ingest', 'slicer', 'cluster-summarize', 'indexer'].map(start));
   }, 60_000);
@@ -65,18 +74,34 @@ describe('distributed KB build: one process per worker app, real Redis', () => {
     const inline = JSON.parse((await run('node', [bin, 'kb', 'build', '--source', join(root, 'examples/fix-pairs'), '--kb', join(dir, 'kb-i1'), '--json'], { env })).stdout);
     expect(distributed.manifest.counts).toEqual(inline.manifest.counts);
     expect(distributed.manifest.version).toBe(inline.manifest.version);
-    expect(readFileSync(join(dir, 'kb-d1', 'versions', distributed.manifest.version, 'nodes.jsonl'), 'utf8')).toBe(readFileSync(join(dir, 'kb-i1', 'versions', inline.manifest.version, 'nodes.jsonl'), 'utf8'));
+    expect(readFileSync(join(dir, 'kb-d1', 'versions', distributed.manifest.version, 'nodes.jsonl'), 'utf8')).toBe(
+      readFileSync(join(dir, 'kb-i1', 'versions', inline.manifest.version, 'nodes.jsonl'), 'utf8'),
+    );
   }, 120_000);
 
   it('screens as the inline build does: the same quarantine report, the same version, and a release honoured by the workers', async () => {
     // The red-team fixtures (libs/pipeline/test/kb-poisoning.int-spec.ts), with the CodeQL checkout distrusted by flag.
     const fixtures = join(root, 'libs/pipeline/test/fixtures/kb-poisoning');
     const args = (kb: string, distributed: boolean) => [
-      bin, 'kb', 'build', ...(distributed ? ['--distributed'] : []), '--source', join(fixtures, 'fix-pairs'), join(fixtures, 'codeql'),
-      '--cwe-catalog', join(fixtures, 'cwe-catalog.csv'), '--untrusted-source', join(fixtures, 'codeql'), '--kb', kb, '--json',
+      bin,
+      'kb',
+      'build',
+      ...(distributed ? ['--distributed'] : []),
+      '--source',
+      join(fixtures, 'fix-pairs'),
+      join(fixtures, 'codeql'),
+      '--cwe-catalog',
+      join(fixtures, 'cwe-catalog.csv'),
+      '--untrusted-source',
+      join(fixtures, 'codeql'),
+      '--kb',
+      kb,
+      '--json',
     ];
     const reportOf = (kb: string) => {
-      const r = JSON.parse(readFileSync(join(kb, 'quarantine', 'report.json'), 'utf8')) as { entries: { id: string; kind: string; trust: string; source: unknown; findings: { reason: string; field: string; rule: string }[]; released?: boolean }[] };
+      const r = JSON.parse(readFileSync(join(kb, 'quarantine', 'report.json'), 'utf8')) as {
+        entries: { id: string; kind: string; trust: string; source: unknown; findings: { reason: string; field: string; rule: string }[]; released?: boolean }[];
+      };
       return r.entries.map((e) => ({ ...e, findings: e.findings.map((f) => `${f.reason}@${f.field}:${f.rule}`) })).sort((a, b) => (a.id < b.id ? -1 : 1));
     };
     const distributed = JSON.parse((await run('node', args(join(dir, 'kb-q-d'), true), { env })).stdout);
@@ -130,15 +155,22 @@ describe('distributed KB build: one process per worker app, real Redis', () => {
     expect(es?.code).toBe(1);
     expect(es?.stderr).toMatch(/asks to publish to Elasticsearch, but this indexer has no ELASTICSEARCH_URL/);
     // LLM distillation: the command has an LLM configured, the summarize worker has none.
-    const llm = await run('node', [bin, 'kb', 'build', '--distributed', '--source', join(root, 'examples/fix-pairs'), '--kb', join(dir, 'kb-d4'), '--json'], { env: { ...env, LLM_BASE_URL: 'http://127.0.0.1:9/v1', LLM_MODEL: 'm' } }).then(
+    const llm = await run('node', [bin, 'kb', 'build', '--distributed', '--source', join(root, 'examples/fix-pairs'), '--kb', join(dir, 'kb-d4'), '--json'], {
+      env: { ...env, LLM_BASE_URL: 'http://127.0.0.1:9/v1', LLM_MODEL: 'm' },
+    }).then(
       () => undefined,
       (err: { code: number; stderr: string }) => err,
     );
     expect(llm?.code).toBe(1);
     expect(llm?.stderr).toMatch(/asks for LLM distillation, but this cluster-summarize worker has no LLM/);
     // --extractive with the same LLM configured: honoured, and labelled as such.
-    const extractive = JSON.parse((await run('node', [bin, 'kb', 'build', '--distributed', '--extractive', '--batch-size', '4', '--source', join(root, 'examples/fix-pairs'), '--kb', join(dir, 'kb-d5'), '--json'], { env: { ...env, LLM_BASE_URL: 'http://127.0.0.1:9/v1', LLM_MODEL: 'm' } })).stdout);
+    const extractive = JSON.parse(
+      (
+        await run('node', [bin, 'kb', 'build', '--distributed', '--extractive', '--batch-size', '4', '--source', join(root, 'examples/fix-pairs'), '--kb', join(dir, 'kb-d5'), '--json'], {
+          env: { ...env, LLM_BASE_URL: 'http://127.0.0.1:9/v1', LLM_MODEL: 'm' },
+        })
+      ).stdout,
+    );
     expect(extractive.manifest.distillation.mode).toBe('extractive');
   }, 120_000);
 });
-

@@ -61,30 +61,52 @@ const ownRedises = new Set<OwnRedis>();
 class OwnRedis {
   private proc?: ChildProcess;
   readonly dir = mkdtempSync(join(tmpdir(), 'rescue-fault-redis-'));
-  constructor(readonly port: number, private readonly aof: boolean) {}
+  constructor(
+    readonly port: number,
+    private readonly aof: boolean,
+  ) {}
 
   get url(): string {
     return `redis://127.0.0.1:${this.port}`;
   }
 
   async start(): Promise<void> {
-    const args = ['--port', String(this.port), '--bind', '127.0.0.1', '--dir', this.dir, '--save', '', '--appendonly', this.aof ? 'yes' : 'no', '--appendfsync', 'always', '--maxmemory-policy', 'noeviction'];
+    const args = [
+      '--port',
+      String(this.port),
+      '--bind',
+      '127.0.0.1',
+      '--dir',
+      this.dir,
+      '--save',
+      '',
+      '--appendonly',
+      this.aof ? 'yes' : 'no',
+      '--appendfsync',
+      'always',
+      '--maxmemory-policy',
+      'noeviction',
+    ];
     this.proc = spawn('redis-server', args, { stdio: 'ignore' });
     ownRedises.add(this);
     const { Redis } = await import('ioredis');
-    await until(`redis-server on ${this.port}`, async () => {
-      const probe = new Redis(this.url, { lazyConnect: true, maxRetriesPerRequest: 0, retryStrategy: () => null });
-      probe.on('error', () => undefined);
-      try {
-        await probe.connect();
-        // With AOF, the server answers LOADING until the file is replayed.
-        return (await probe.ping()) === 'PONG';
-      } catch {
-        return false;
-      } finally {
-        probe.disconnect();
-      }
-    }, 10_000);
+    await until(
+      `redis-server on ${this.port}`,
+      async () => {
+        const probe = new Redis(this.url, { lazyConnect: true, maxRetriesPerRequest: 0, retryStrategy: () => null });
+        probe.on('error', () => undefined);
+        try {
+          await probe.connect();
+          // With AOF, the server answers LOADING until the file is replayed.
+          return (await probe.ping()) === 'PONG';
+        } catch {
+          return false;
+        } finally {
+          probe.disconnect();
+        }
+      },
+      10_000,
+    );
   }
 
   async kill9(): Promise<void> {
@@ -173,10 +195,14 @@ describe('queue faults (generator workers, real Redis, fake LLM)', () => {
     child.stderr?.on('data', (b: Buffer) => (text += b.toString()));
     child.log = () => text;
     workers.push(child);
-    await until('the generator worker to start', () => {
-      if (child.exitCode !== null) throw new Error(`generator exited (${child.exitCode}): ${text}`);
-      return text.includes('started');
-    }, 30_000);
+    await until(
+      'the generator worker to start',
+      () => {
+        if (child.exitCode !== null) throw new Error(`generator exited (${child.exitCode}): ${text}`);
+        return text.includes('started');
+      },
+      30_000,
+    );
     return child;
   }
 
@@ -207,8 +233,9 @@ describe('queue faults (generator workers, real Redis, fake LLM)', () => {
     const classes: Record<string, number> = {};
     for (const [, lines] of byId) {
       duplicated += lines.length - 1;
-      for (const l of lines) if (l === 'ok') ok += 1;
-      else classes[l] = (classes[l] ?? 0) + 1;
+      for (const l of lines)
+        if (l === 'ok') ok += 1;
+        else classes[l] = (classes[l] ?? 0) + 1;
     }
     return { lost, duplicated, ok, classes };
   }
@@ -233,7 +260,14 @@ describe('queue faults (generator workers, real Redis, fake LLM)', () => {
     const run = await timed(() => generateDistributed(input(ts), config));
     const calls = fake.requests.length - before;
     const acc = account(out, ts);
-    rows.push({ fault: 'steady 429 + Retry-After 3600 s (cap 300 ms, budget 3)', outcome: `${acc.classes.RateLimitedError ?? 0} failed RateLimitedError, ${calls} LLM calls`, jobs: ts.length, lost: acc.lost, duplicated: acc.duplicated, seconds: run.seconds });
+    rows.push({
+      fault: 'steady 429 + Retry-After 3600 s (cap 300 ms, budget 3)',
+      outcome: `${acc.classes.RateLimitedError ?? 0} failed RateLimitedError, ${calls} LLM calls`,
+      jobs: ts.length,
+      lost: acc.lost,
+      duplicated: acc.duplicated,
+      seconds: run.seconds,
+    });
     expect(run.error).toBeUndefined();
     expect(run.value).toMatchObject({ done: 0, failed: 4, failuresByClass: { RateLimitedError: 4 } });
     expect(acc).toMatchObject({ lost: 0, duplicated: 0 });
@@ -259,7 +293,14 @@ describe('queue faults (generator workers, real Redis, fake LLM)', () => {
     const ts = tasks('nw', 6);
     const run = await timed(() => generateDistributed(input(ts), config));
     const message = (run.error as Error | undefined)?.message ?? '';
-    rows.push({ fault: 'no worker running (wait timeout 3 s)', outcome: `${run.error ? classify(run.error).kind : 'no error'}: "${message.slice(0, 70)}…"`, jobs: ts.length, lost: 0, duplicated: account(out, ts).duplicated, seconds: run.seconds });
+    rows.push({
+      fault: 'no worker running (wait timeout 3 s)',
+      outcome: `${run.error ? classify(run.error).kind : 'no error'}: "${message.slice(0, 70)}…"`,
+      jobs: ts.length,
+      lost: 0,
+      duplicated: account(out, ts).duplicated,
+      seconds: run.seconds,
+    });
     expect(classify(run.error)).toMatchObject({ kind: 'transient', exitCode: 1 });
     expect(message).toMatch(/no worker has consumed queue generate .* start the generator worker \(npm run start:generator\)/);
     expect(run.seconds).toBeLessThan(8);
@@ -276,11 +317,27 @@ describe('queue faults (generator workers, real Redis, fake LLM)', () => {
     const build = await timed(() =>
       runDistributedBuild(
         { REDIS_URL: testRedisUrl(), QUEUE_PREFIX: prefix, QUEUE_WAIT_TIMEOUT_MS: 2000 },
-        { sources: [join(root, 'examples/fix-pairs')], kbDir: join(dir, 'kb-noworker'), hops: 2, clusterBy: 'language-cwe', catalogOnlyNodes: false, distillation: 'extractive', batchSize: 50, embedder: 'local' },
+        {
+          sources: [join(root, 'examples/fix-pairs')],
+          kbDir: join(dir, 'kb-noworker'),
+          hops: 2,
+          clusterBy: 'language-cwe',
+          catalogOnlyNodes: false,
+          distillation: 'extractive',
+          batchSize: 50,
+          embedder: 'local',
+        },
       ),
     );
     const message = (build.error as Error | undefined)?.message ?? '';
-    rows.push({ fault: 'kb build --distributed, no worker (wait timeout 2 s)', outcome: `${build.error ? classify(build.error).kind : 'no error'}: "${message.slice(0, 60)}…"`, jobs: 1, lost: 0, duplicated: 0, seconds: build.seconds });
+    rows.push({
+      fault: 'kb build --distributed, no worker (wait timeout 2 s)',
+      outcome: `${build.error ? classify(build.error).kind : 'no error'}: "${message.slice(0, 60)}…"`,
+      jobs: 1,
+      lost: 0,
+      duplicated: 0,
+      seconds: build.seconds,
+    });
     expect(classify(build.error).exitCode).toBe(1);
     expect(message).toMatch(/no worker has consumed queue ingest .*npm run start:ingest/);
     expect(build.seconds).toBeLessThan(8);
@@ -295,7 +352,14 @@ describe('queue faults (generator workers, real Redis, fake LLM)', () => {
     const ts = tasks('nl', 6);
     const run = await timed(() => generateDistributed(input(ts), config));
     const acc = account(out, ts);
-    rows.push({ fault: 'worker without LLM_BASE_URL', outcome: `${acc.classes.ConfigError ?? 0} failed ConfigError; after fixing, re-run: all done`, jobs: ts.length, lost: acc.lost, duplicated: acc.duplicated, seconds: run.seconds });
+    rows.push({
+      fault: 'worker without LLM_BASE_URL',
+      outcome: `${acc.classes.ConfigError ?? 0} failed ConfigError; after fixing, re-run: all done`,
+      jobs: ts.length,
+      lost: acc.lost,
+      duplicated: acc.duplicated,
+      seconds: run.seconds,
+    });
     expect(run.value).toMatchObject({ done: 0, failed: 6, failuresByClass: { ConfigError: 6 } });
     expect(acc).toMatchObject({ lost: 0, duplicated: 0 });
     expect(run.seconds).toBeLessThan(10);
@@ -320,7 +384,14 @@ describe('queue faults (generator workers, real Redis, fake LLM)', () => {
     await startWorker(workerEnv);
     const run = await running;
     const acc = account(out, ts);
-    rows.push({ fault: 'generator SIGKILL mid-job', outcome: run.error ? `error: ${(run.error as Error).message.slice(0, 60)}` : `${acc.ok} done; the killed worker's job was taken over after BullMQ's lock (30 s) and stalled check (30 s)`, jobs: ts.length, lost: acc.lost, duplicated: acc.duplicated, seconds: run.seconds });
+    rows.push({
+      fault: 'generator SIGKILL mid-job',
+      outcome: run.error ? `error: ${(run.error as Error).message.slice(0, 60)}` : `${acc.ok} done; the killed worker's job was taken over after BullMQ's lock (30 s) and stalled check (30 s)`,
+      jobs: ts.length,
+      lost: acc.lost,
+      duplicated: acc.duplicated,
+      seconds: run.seconds,
+    });
     expect(run.error).toBeUndefined();
     expect(run.value).toMatchObject({ done: 6, failed: 0 });
     expect(acc).toMatchObject({ lost: 0, duplicated: 0, ok: 6 });
@@ -347,7 +418,14 @@ describe('queue faults (generator workers, real Redis, fake LLM)', () => {
       const run = await running;
       const acc = account(out, ts);
       const log = worker.log();
-      rows.push({ fault: 'Redis kill -9 + restart with AOF mid-batch', outcome: run.error ? `error: ${(run.error as Error).message.slice(0, 60)}` : `${acc.ok} done`, jobs: ts.length, lost: acc.lost, duplicated: acc.duplicated, seconds: run.seconds });
+      rows.push({
+        fault: 'Redis kill -9 + restart with AOF mid-batch',
+        outcome: run.error ? `error: ${(run.error as Error).message.slice(0, 60)}` : `${acc.ok} done`,
+        jobs: ts.length,
+        lost: acc.lost,
+        duplicated: acc.duplicated,
+        seconds: run.seconds,
+      });
       expect(run.error).toBeUndefined();
       expect(run.value).toMatchObject({ done: 12, failed: 0 });
       expect(acc).toMatchObject({ lost: 0, duplicated: 0, ok: 12 });
@@ -377,7 +455,14 @@ describe('queue faults (generator workers, real Redis, fake LLM)', () => {
       const run = await running;
       const message = (run.error as Error | undefined)?.message ?? '';
       const partial = account(out, ts);
-      rows.push({ fault: 'Redis restarted empty mid-batch', outcome: `${run.error ? classify(run.error).kind : 'no error'}: "${message.slice(0, 60)}…"; re-run: all done`, jobs: ts.length, lost: 0, duplicated: partial.duplicated, seconds: run.seconds });
+      rows.push({
+        fault: 'Redis restarted empty mid-batch',
+        outcome: `${run.error ? classify(run.error).kind : 'no error'}: "${message.slice(0, 60)}…"; re-run: all done`,
+        jobs: ts.length,
+        lost: 0,
+        duplicated: partial.duplicated,
+        seconds: run.seconds,
+      });
       expect(message).toMatch(/Redis lost its data/);
       expect(classify(run.error).exitCode).toBe(1);
       expect(run.seconds).toBeLessThan(30);

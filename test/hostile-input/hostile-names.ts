@@ -12,9 +12,7 @@ export const HOSTILE_NAMES: readonly string[] = [...new Set([...Object.getOwnPro
  * `CONSTRUCTOR` becomes `constructor` after the check a careless one made), padded, inside a CWE
  * id, as a file extension and as a folder.
  */
-export const hostileName: fc.Arbitrary<string> = fc
-  .constantFrom(...HOSTILE_NAMES)
-  .chain((n) => fc.constantFrom(n, n.toUpperCase(), ` ${n} `, `CWE-${n}`, `x.${n}`, `${n}/ql/src/x.qhelp`));
+export const hostileName: fc.Arbitrary<string> = fc.constantFrom(...HOSTILE_NAMES).chain((n) => fc.constantFrom(n, n.toUpperCase(), ` ${n} `, `CWE-${n}`, `x.${n}`, `${n}/ql/src/x.qhelp`));
 
 /** Where a hostile name goes: as a field's value, as an extra key beside the fields, or as a key inside a field. */
 export type Placement = 'value' | 'key' | 'nested-key';

@@ -120,7 +120,15 @@ describe('fix-pair records through the ingest normalizer', () => {
     const slicer = await Slicer.create();
     for (const name of HOSTILE_NAMES) {
       expect(slicer.supports(name as FixRecord['language'])).toBe(false);
-      const outcome = await slicer.sliceRecord({ id: 'a'.repeat(32), language: name as FixRecord['language'], cwe: 'CWE-89', before: GENERIC.before, after: GENERIC.after, changedLines: { deleted: [2], added: [2], source: 'dataset' }, origin: { file: 'x', line: 1, format: 'generic' } });
+      const outcome = await slicer.sliceRecord({
+        id: 'a'.repeat(32),
+        language: name as FixRecord['language'],
+        cwe: 'CWE-89',
+        before: GENERIC.before,
+        after: GENERIC.after,
+        changedLines: { deleted: [2], added: [2], source: 'dataset' },
+        origin: { file: 'x', line: 1, format: 'generic' },
+      });
       expect(outcome.ok).toBe(false);
       if (!outcome.ok) expect(outcome.failure.failureClass).toBe('unsupported_language');
       await expect(slicer.apiCalls(name as FixRecord['language'], 'f(x)')).rejects.toMatchObject({ failureClass: 'unsupported_language' });
@@ -205,14 +213,19 @@ describe('CLI options (language, CWE, file names) through the functions the comm
 
 describe('queue payloads (parsePayload)', () => {
   const BASES: Record<JobName, Json> = {
-    [JobName.DatasetIngest]: { v: 1, sources: [{ path: '/data/a.jsonl', sha256: 'a'.repeat(64) }], format: 'auto', build: { buildId: 'b1', kbDir: '/kb', trust: { trusted: ['/data'], untrusted: [] } } },
+    [JobName.DatasetIngest]: {
+      v: 1,
+      sources: [{ path: '/data/a.jsonl', sha256: 'a'.repeat(64) }],
+      format: 'auto',
+      build: { buildId: 'b1', kbDir: '/kb', trust: { trusted: ['/data'], untrusted: [] } },
+    },
     [JobName.RecordSlice]: { v: 1, buildId: 'b1', recordIds: ['0'.repeat(32)], hops: 2 },
     [JobName.ClusterSummarize]: { v: 1, buildId: 'b1', clusterKey: 'python:CWE-89', recordIds: ['1'.repeat(32)] },
     [JobName.KbIndex]: { v: 1, buildId: 'b1' },
     [JobName.TaskGenerate]: { v: 1, batchId: 'b1', taskId: 't1', kbVersion: 'kb-1', samples: 1, style: 'chat', temperature: 0.2 },
   };
 
-  it('the base payloads are valid (so every rejection below is the hostile name\'s)', () => {
+  it("the base payloads are valid (so every rejection below is the hostile name's)", () => {
     for (const [name, base] of Object.entries(BASES)) expect(() => parsePayload(name as JobName, base)).not.toThrow();
     expect(Object.keys(BASES).sort()).toEqual(Object.keys(JOB_PAYLOAD).sort());
   });

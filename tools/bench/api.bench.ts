@@ -41,7 +41,8 @@ function freePort(): Promise<number> {
 }
 
 function bigPrompt(): string {
-  const unit = 'def handler(request):\n    user = request.args.get("name")\n    query = "SELECT * FROM users WHERE name = " + user\n    cursor.execute(query)\n    return render_template("user.html", rows=cursor.fetchall())\n\n';
+  const unit =
+    'def handler(request):\n    user = request.args.get("name")\n    query = "SELECT * FROM users WHERE name = " + user\n    cursor.execute(query)\n    return render_template("user.html", rows=cursor.fetchall())\n\n';
   return unit.repeat(Math.ceil(BIG_PROMPT_BYTES / unit.length)).slice(0, BIG_PROMPT_BYTES);
 }
 
@@ -123,8 +124,12 @@ async function apiSide(url: string): Promise<string> {
   return `API event loop lag p99 ${ms(value('nodejs_eventloop_lag_p99_seconds'))}, max ${ms(value('nodejs_eventloop_lag_max_seconds'))}; mean wait for a pool thread so far ${ms(queued)}`;
 }
 
-const fmt = (r: RunFigures): string => `${r.rps.toFixed(1)} req/s, p50 ${r.p50} ms, p99 ${r.p99} ms, max ${r.max} ms (${r.requests} requests, ${r.non2xx} non-2xx, ${r.errors} errors, ${r.timeouts} timeouts)`;
-const load = (): string => loadavg().map((x) => x.toFixed(2)).join(' / ');
+const fmt = (r: RunFigures): string =>
+  `${r.rps.toFixed(1)} req/s, p50 ${r.p50} ms, p99 ${r.p99} ms, max ${r.max} ms (${r.requests} requests, ${r.non2xx} non-2xx, ${r.errors} errors, ${r.timeouts} timeouts)`;
+const load = (): string =>
+  loadavg()
+    .map((x) => x.toFixed(2))
+    .join(' / ');
 
 async function main(): Promise<void> {
   const dir = mkdtempSync(join(tmpdir(), 'rescue-bench-api-'));
@@ -144,7 +149,9 @@ async function main(): Promise<void> {
     await waitLive(url, 30_000);
     // Warm every pool thread (each opens the KB once) before measuring.
     await Promise.all(TASKS.map((t) => fetch(`${url}/v1/retrieve`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify(t) }).then((r) => r.arrayBuffer())));
-    await fetch(`${url}/v1/retrieve`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ language: 'python', prompt: bigPrompt() }) }).then((r) => r.arrayBuffer());
+    await fetch(`${url}/v1/retrieve`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ language: 'python', prompt: bigPrompt() }) }).then((r) =>
+      r.arrayBuffer(),
+    );
 
     await apiSide(url);
     process.stdout.write(`machine: ${cpus().length} cores (${cpus()[0]?.model ?? '?'}), load average before ${load()}\n`);
@@ -160,7 +167,9 @@ async function main(): Promise<void> {
     const bl = [...bigResult.latencies].sort((x, y) => x - y);
     process.stdout.write(`B  the same beside 2 clients sending 500 KB prompts: ${fmt(b)}; load ${load()}\n`);
     process.stdout.write(`   ${await apiSide(url)}\n`);
-    process.stdout.write(`   500 KB prompts: ${bigResult.done} answered, ${bigResult.failed} failed, latency p50 ${bl[Math.floor(bl.length / 2)]?.toFixed(0) ?? '-'} ms, max ${bl[bl.length - 1]?.toFixed(0) ?? '-'} ms\n`);
+    process.stdout.write(
+      `   500 KB prompts: ${bigResult.done} answered, ${bigResult.failed} failed, latency p50 ${bl[Math.floor(bl.length / 2)]?.toFixed(0) ?? '-'} ms, max ${bl[bl.length - 1]?.toFixed(0) ?? '-'} ms\n`,
+    );
     const ratio = b.p99 / Math.max(1, a.p99);
     const pass = ratio <= 2 && b.non2xx === 0 && a.non2xx === 0;
     process.stdout.write(`ordinary p99 B/A = ${ratio.toFixed(2)} (target <= 2): ${pass ? 'PASS' : 'FAIL'}\n`);

@@ -51,7 +51,9 @@ const jsonlFiles = (dir: string): string[] =>
 /** The first `fraction` of every file's lines: every source and cluster shape, fewer records. */
 function sample(kbSource: string, fraction: number, out: string): number {
   const lines = jsonlFiles(kbSource).flatMap((file) => {
-    const all = readFileSync(file, 'utf8').split('\n').filter((l) => l.trim() !== '');
+    const all = readFileSync(file, 'utf8')
+      .split('\n')
+      .filter((l) => l.trim() !== '');
     return all.slice(0, Math.max(1, Math.ceil(all.length * fraction)));
   });
   writeFileSync(out, `${lines.join('\n')}\n`);
@@ -120,7 +122,12 @@ async function run(kbSource: string, work: string, total: number, s: Setting, se
         return requests.reduce((n, r) => n + Math.max(0, Math.min(b, r.endedAt ?? a) - Math.max(a, r.startedAt)), 0) / tenth;
       });
       const rel = (t: number): string => ((t - first) / 1000).toFixed(1);
-      process.stdout.write(`    clusters (records: start-end s): ${spans.sort((x, y) => x.end - y.end).map((c) => `${c.n}:${rel(c.start)}-${rel(c.end)}`).join(' ')}\n`);
+      process.stdout.write(
+        `    clusters (records: start-end s): ${spans
+          .sort((x, y) => x.end - y.end)
+          .map((c) => `${c.n}:${rel(c.start)}-${rel(c.end)}`)
+          .join(' ')}\n`,
+      );
       const tail = requests.filter((r) => r.startedAt > last - 3000).sort((x, y) => x.startedAt - y.startedAt);
       process.stdout.write(`    last 3 s: ${tail.map((r) => `${rel(r.startedAt)}${r.kind}`).join(' ')}\n`);
       process.stdout.write(`    in flight per tenth: ${buckets.map((x) => x.toFixed(1)).join(' ')}\n`);
@@ -177,7 +184,15 @@ async function fakeLlmProcess(latencyMs: number): Promise<void> {
     { match: /description\(s\) of why code had/, reply: JSON.stringify({ cause: 'Merged cause.' }) },
   ]);
   process.on('message', (m) => {
-    if (m === 'stats') process.send?.({ requests: fake.requests.map((r) => ({ startedAt: r.startedAt, endedAt: r.endedAt, kind: /## Case 1/.test(r.prompt) ? 'G' : /## Guideline list 1/.test(r.prompt) ? 'g' : /description\(s\) of why code had/.test(r.prompt) ? 'c' : 'C' })), maxConcurrency: fake.maxConcurrency });
+    if (m === 'stats')
+      process.send?.({
+        requests: fake.requests.map((r) => ({
+          startedAt: r.startedAt,
+          endedAt: r.endedAt,
+          kind: /## Case 1/.test(r.prompt) ? 'G' : /## Guideline list 1/.test(r.prompt) ? 'g' : /description\(s\) of why code had/.test(r.prompt) ? 'c' : 'C',
+        })),
+        maxConcurrency: fake.maxConcurrency,
+      });
     if (m === 'close') void fake.close().then(() => process.disconnect());
   });
   process.send?.({ baseUrl: fake.baseUrl });
@@ -194,7 +209,14 @@ async function main(): Promise<void> {
     if (!(latencyMs > 0 && cap > 0)) throw new Error(`BENCH_DISTILL: "${x}" is not <latency ms>x<in flight>, e.g. 200x4`);
     return { latencyMs, cap };
   });
-  const total = jsonlFiles(kbSource).reduce((n, f) => n + readFileSync(f, 'utf8').split('\n').filter((l) => l.trim() !== '').length, 0);
+  const total = jsonlFiles(kbSource).reduce(
+    (n, f) =>
+      n +
+      readFileSync(f, 'utf8')
+        .split('\n')
+        .filter((l) => l.trim() !== '').length,
+    0,
+  );
   const work = mkdtempSync(join(tmpdir(), 'rescue-bench-distill-'));
   const figures: Figure[] = [];
   process.stdout.write(`bench:distill: KB builds against the fake LLM; efficiency = max(calls × latency / cap, depth × latency) / summarize time (goal ≥ 0.90)\n`);

@@ -50,10 +50,11 @@ async function main(): Promise<void> {
     for (const f of files) {
       const text = readFileSync(f, 'utf8');
       bytes += Buffer.byteLength(text);
-      for (const line of text.split('\n')) if (line.trim()) {
-        JSON.parse(line);
-        lines += 1;
-      }
+      for (const line of text.split('\n'))
+        if (line.trim()) {
+          JSON.parse(line);
+          lines += 1;
+        }
     }
   };
   let kept = 0;
@@ -91,7 +92,7 @@ async function main(): Promise<void> {
   for (const [name, ms, lps] of rows) {
     process.stdout.write(`  ${name.padEnd(48)} ${ms.toFixed(1).padStart(8)} ms  ${String(lps).padStart(7)} lines/s  ${(ms / b).toFixed(2)}× baseline\n`);
   }
-  process.stdout.write(`  records/s (filesystem store): ${rate(kept, f)}   MB/s: ${((bytes / 1e6) / (f / 1000)).toFixed(1)}\n`);
+  process.stdout.write(`  records/s (filesystem store): ${rate(kept, f)}   MB/s: ${(bytes / 1e6 / (f / 1000)).toFixed(1)}\n`);
 }
 
 void main();

@@ -25,14 +25,32 @@ async function main(): Promise<void> {
   const catalog = await readCweCatalog(join(shared, 'cwe', 'cwe-1000-research-view.csv'));
   const work = mkdtempSync(join(tmpdir(), 'rescue-bench-kb-'));
   try {
-    const embedded = await buildKnowledgeBase({ sources: [kbSource], kbDir: join(work, 'kb'), catalog, clusterBy: 'language-cwe', catalogOnlyNodes: true, hops: 2, maxLineBytes: 8 << 20, embedder: localEmbedder });
+    const embedded = await buildKnowledgeBase({
+      sources: [kbSource],
+      kbDir: join(work, 'kb'),
+      catalog,
+      clusterBy: 'language-cwe',
+      catalogOnlyNodes: true,
+      hops: 2,
+      maxLineBytes: 8 << 20,
+      embedder: localEmbedder,
+    });
     const total = Object.values(embedded.stageMs).reduce((a, b) => a + b, 0);
     process.stdout.write(`bench:kb embedded build (extractive) of ${embedded.manifest.counts.records} records + ${catalog.size} catalogue entries: ${embedded.manifest.counts.nodes} nodes\n`);
-    for (const [stage, ms] of Object.entries(embedded.stageMs)) process.stdout.write(`  ${stage.padEnd(10)} ${(ms / 1000).toFixed(2).padStart(7)} s  ${((100 * ms) / total).toFixed(0).padStart(3)}%\n`);
+    for (const [stage, ms] of Object.entries(embedded.stageMs))
+      process.stdout.write(`  ${stage.padEnd(10)} ${(ms / 1000).toFixed(2).padStart(7)} s  ${((100 * ms) / total).toFixed(0).padStart(3)}%\n`);
 
     // A sample of Python SVEN records: enough clusters and calls to see the fan-out.
-    const sample = readFileSync(join(kbSource, 'sven', 'train', 'cwe-089.jsonl'), 'utf8').trim().split('\n').slice(0, LLM_RECORDS / 2)
-      .concat(readFileSync(join(kbSource, 'sven', 'train', 'cwe-078.jsonl'), 'utf8').trim().split('\n').slice(0, LLM_RECORDS / 2));
+    const sample = readFileSync(join(kbSource, 'sven', 'train', 'cwe-089.jsonl'), 'utf8')
+      .trim()
+      .split('\n')
+      .slice(0, LLM_RECORDS / 2)
+      .concat(
+        readFileSync(join(kbSource, 'sven', 'train', 'cwe-078.jsonl'), 'utf8')
+          .trim()
+          .split('\n')
+          .slice(0, LLM_RECORDS / 2),
+      );
     const sampleFile = join(work, 'sample.jsonl');
     writeFileSync(sampleFile, `${sample.join('\n')}\n`);
     for (const latencyMs of [0, 200]) {

@@ -90,13 +90,17 @@ async function main(): Promise<void> {
       const ratio = r === full ? '' : ` = ${(r.ms / full.ms).toFixed(2)} of the full build`;
       return `  ${name.padEnd(34)} ${(r.ms / 1000).toFixed(2).padStart(6)} s${ratio} (${stages}; of ingest, reading the sources ${(r.report.ingest.durationMs / 1000).toFixed(2)}; records ${r.report.manifest.counts.records}, read ${r.report.ingest.linesRead} lines, skipped ${r.report.ingest.filesSkipped ?? 0} unchanged files, sliced ${r.report.slicing.sliced} / reused ${r.report.slicing.reused}, LLM calls ${r.report.llm.calls}), version ${r.report.manifest.version}\n`;
     };
-    process.stdout.write(`bench:rebuild: embedded builds (extractive) of ${kbSource} + the CWE catalogue, then +${added} new records (1%) in a new file, then again unchanged; goal: +1% ≤ ${GOAL} of the full build\n`);
+    process.stdout.write(
+      `bench:rebuild: embedded builds (extractive) of ${kbSource} + the CWE catalogue, then +${added} new records (1%) in a new file, then again unchanged; goal: +1% ≤ ${GOAL} of the full build\n`,
+    );
     process.stdout.write(line('full build', full));
     process.stdout.write(line(`+${added} records (1%) rebuilt`, plus));
     process.stdout.write(line('nothing changed, rebuilt', same));
     process.stdout.write(line('fresh build of the same sources', fresh));
     const sameVersion = fresh.report.manifest.version === plus.report.manifest.version && same.report.manifest.version === plus.report.manifest.version;
-    process.stdout.write(sameVersion ? '  the rebuilds published the version a fresh build of the same sources publishes\n' : '  !! the rebuilds and a fresh build of the same sources published different versions\n');
+    process.stdout.write(
+      sameVersion ? '  the rebuilds published the version a fresh build of the same sources publishes\n' : '  !! the rebuilds and a fresh build of the same sources published different versions\n',
+    );
     if (!sameVersion) process.exitCode = 1;
     figures.push(
       { name: 'rebuild with +1% records / full build', value: Math.round((plus.ms / full.ms) * 1000) / 1000, unit: 'of full', goal: `≤ ${GOAL}` },

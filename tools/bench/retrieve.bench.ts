@@ -42,7 +42,10 @@ import { Slicer } from '@rescue/slicing';
 // BENCH_JSON=<file> writes the figures as JSON (`npm run bench` collects them).
 
 const shared = resolve(__dirname, '../../../../shared/data');
-const SCALES = (process.env.BENCH_SCALES ?? '1,10,100').split(',').map(Number).filter((n) => Number.isInteger(n) && n > 0);
+const SCALES = (process.env.BENCH_SCALES ?? '1,10,100')
+  .split(',')
+  .map(Number)
+  .filter((n) => Number.isInteger(n) && n > 0);
 const BACKEND = process.env.BENCH_BACKEND === 'lance' ? 'lance' : 'memory';
 const MEMORY_ROWS = process.env.BENCH_MEMORY_ROWS ? Number(process.env.BENCH_MEMORY_ROWS) : MEMORY_SEARCH_MAX_ROWS;
 const ROUNDS = 2;
@@ -73,8 +76,14 @@ class ArrayRows implements KnowledgeIndexReader, RowSource {
 
   async scan(collection: SearchCollection, fields: string[]): Promise<Record<string, unknown>[]> {
     const pick = (r: Record<string, unknown>): Record<string, unknown> => Object.fromEntries(fields.map((f) => [f, r[f]]));
-    if (collection === 'nodes') return this.rows.nodes.map((n) => pick({ id: n.id, cwe: n.cwe, language: n.language, text: n.text, api_text: n.apiText, doc_terms: n.docTerms ?? '', catalog_terms: n.catalogTerms ?? '', vector: n.causeVector }));
-    if (collection === 'examples') return this.rows.examples.map((e) => pick({ id: e.id, node_id: e.nodeId, cwe: e.cwe, language: e.language, kind: e.kind ?? 'fix', api_text: e.apiText, code_text: e.codeText ?? '', vector: e.codeVector }));
+    if (collection === 'nodes')
+      return this.rows.nodes.map((n) =>
+        pick({ id: n.id, cwe: n.cwe, language: n.language, text: n.text, api_text: n.apiText, doc_terms: n.docTerms ?? '', catalog_terms: n.catalogTerms ?? '', vector: n.causeVector }),
+      );
+    if (collection === 'examples')
+      return this.rows.examples.map((e) =>
+        pick({ id: e.id, node_id: e.nodeId, cwe: e.cwe, language: e.language, kind: e.kind ?? 'fix', api_text: e.apiText, code_text: e.codeText ?? '', vector: e.codeVector }),
+      );
     return this.rows.documents.map((d) => pick({ id: d.id, kind: d.kind, cwes: d.cwes.join(' '), language: d.language ?? '', terms: d.terms }));
   }
 
@@ -124,7 +133,17 @@ async function main(): Promise<void> {
   const results: RetrieveScaleResult[] = [];
   try {
     const catalog = await readCweCatalog(xml);
-    const built = await buildKnowledgeBase({ sources: [join(shared, 'kb-source'), join(shared, 'codeql-help')], kbDir: join(work, 'kb'), catalog, catalogPath: xml, clusterBy: 'language-cwe', catalogOnlyNodes: true, hops: 2, maxLineBytes: 8 << 20, embedder: localEmbedder });
+    const built = await buildKnowledgeBase({
+      sources: [join(shared, 'kb-source'), join(shared, 'codeql-help')],
+      kbDir: join(work, 'kb'),
+      catalog,
+      catalogPath: xml,
+      clusterBy: 'language-cwe',
+      catalogOnlyNodes: true,
+      hops: 2,
+      maxLineBytes: 8 << 20,
+      embedder: localEmbedder,
+    });
     const dir = new KbDirectory(join(work, 'kb'));
     const versionDir = dir.versionDir(built.manifest.version);
     const embedder = LsaEmbedder.fromJSON(await readFile(join(versionDir, 'embedder.json'), 'utf8'));
@@ -141,7 +160,11 @@ async function main(): Promise<void> {
     for (const name of ['cweval', 'llmseceval', 'humaneval-even']) for await (const t of readTaskLines(join(shared, 'dev-eval', name, 'tasks.jsonl'), () => undefined)) tasks.push(t);
     const queries: RetrievalQuery[] = await Promise.all(tasks.map((t) => offlineQuery(t, slicer)));
     const one = indexRows({ nodes, examples, documents, catalog }, causeVecs, codeVecs);
-    process.stdout.write(`bench:retrieve: ${queries.length} queries of the four development sets (offline: CWE facets ${DEFAULT_RANKER.facets.join(', ')}), ${ROUNDS} rounds, backend ${BACKEND}${BACKEND === 'lance' ? ` (in memory up to ${MEMORY_ROWS} rows)` : ''}, load ${loadavg().map((l) => l.toFixed(2)).join(' ')}\n`);
+    process.stdout.write(
+      `bench:retrieve: ${queries.length} queries of the four development sets (offline: CWE facets ${DEFAULT_RANKER.facets.join(', ')}), ${ROUNDS} rounds, backend ${BACKEND}${BACKEND === 'lance' ? ` (in memory up to ${MEMORY_ROWS} rows)` : ''}, load ${loadavg()
+        .map((l) => l.toFixed(2))
+        .join(' ')}\n`,
+    );
     let topAt1x: string[] | undefined;
     for (const scale of SCALES) {
       let rows: IndexedKnowledge | undefined = replicate(one, scale);
@@ -186,11 +209,26 @@ async function main(): Promise<void> {
       const qps = (ROUNDS * queries.length) / ((performance.now() - t0) / 1000);
       topAt1x ??= scale === 1 ? top : undefined;
       const same = topAt1x ? top.filter((c, i) => c === topAt1x?.[i]).length / top.length : NaN;
-      const result: RetrieveScaleResult = { scale, backend: BACKEND, rows: counts, loadS: round(loadS + (BACKEND === 'lance' ? writeS : 0)), qps: round(qps), memory: { benchArrays, withIndex }, cwe: latency(cwe), code: latency(code), whole: latency(total), sameTopCweAs1x: round(same) };
+      const result: RetrieveScaleResult = {
+        scale,
+        backend: BACKEND,
+        rows: counts,
+        loadS: round(loadS + (BACKEND === 'lance' ? writeS : 0)),
+        qps: round(qps),
+        memory: { benchArrays, withIndex },
+        cwe: latency(cwe),
+        code: latency(code),
+        whole: latency(total),
+        sameTopCweAs1x: round(same),
+      };
       results.push(result);
       const f = (l: { p50: number; p99: number }) => `p50 ${l.p50.toFixed(1).padStart(6)} ms  p99 ${l.p99.toFixed(1).padStart(6)} ms`;
-      process.stdout.write(`  ${String(scale).padStart(4)}× (${counts.nodes} nodes, ${counts.examples} examples, ${counts.documents} documents): ${BACKEND === 'lance' ? `written in ${writeS.toFixed(1)} s, ` : ''}index loaded in ${loadS.toFixed(1)} s, ${qps.toFixed(1)} queries/s, top CWE as at 1×: ${Number.isNaN(same) ? 'n/a' : `${(same * 100).toFixed(0)}%`}\n`);
-      process.stdout.write(`        memory: bench arrays rss ${benchArrays.rssMb} MB (heap ${benchArrays.heapMb}); with the index rss ${withIndex.rssMb} MB (heap ${withIndex.heapMb}, typed arrays ${withIndex.externalMb})\n`);
+      process.stdout.write(
+        `  ${String(scale).padStart(4)}× (${counts.nodes} nodes, ${counts.examples} examples, ${counts.documents} documents): ${BACKEND === 'lance' ? `written in ${writeS.toFixed(1)} s, ` : ''}index loaded in ${loadS.toFixed(1)} s, ${qps.toFixed(1)} queries/s, top CWE as at 1×: ${Number.isNaN(same) ? 'n/a' : `${(same * 100).toFixed(0)}%`}\n`,
+      );
+      process.stdout.write(
+        `        memory: bench arrays rss ${benchArrays.rssMb} MB (heap ${benchArrays.heapMb}); with the index rss ${withIndex.rssMb} MB (heap ${withIndex.heapMb}, typed arrays ${withIndex.externalMb})\n`,
+      );
       process.stdout.write(`        CWE level  ${f(result.cwe)}\n        code level ${f(result.code)}\n        whole      ${f(result.whole)}\n`);
       rows = undefined;
       backend = undefined as unknown as typeof backend;

@@ -54,8 +54,12 @@ async function main(): Promise<void> {
   const s = median(tSlice);
   const per = (n: number, ms: number) => Math.round((n / ms) * 1000);
   process.stdout.write(`bench:slice over ${records.length} fix pairs (${2 * records.length} functions, ${lines} lines), h = 2; median of ${RUNS} runs\n`);
-  process.stdout.write(`  baseline: tree-sitter parse of both versions  ${p.toFixed(0).padStart(7)} ms  ${String(per(2 * records.length, p)).padStart(6)} functions/s  ${String(per(lines, p)).padStart(7)} lines/s  1.00×\n`);
-  process.stdout.write(`  slice (parse, PDG, slices, re-parse, APIs)    ${s.toFixed(0).padStart(7)} ms  ${String(per(2 * records.length, s)).padStart(6)} functions/s  ${String(per(lines, s)).padStart(7)} lines/s  ${(s / p).toFixed(2)}× baseline\n`);
+  process.stdout.write(
+    `  baseline: tree-sitter parse of both versions  ${p.toFixed(0).padStart(7)} ms  ${String(per(2 * records.length, p)).padStart(6)} functions/s  ${String(per(lines, p)).padStart(7)} lines/s  1.00×\n`,
+  );
+  process.stdout.write(
+    `  slice (parse, PDG, slices, re-parse, APIs)    ${s.toFixed(0).padStart(7)} ms  ${String(per(2 * records.length, s)).padStart(6)} functions/s  ${String(per(lines, s)).padStart(7)} lines/s  ${(s / p).toFixed(2)}× baseline\n`,
+  );
   process.stdout.write(`  sliced ${sliced} of ${records.length} records\n`);
 }
 

@@ -37,7 +37,11 @@ function main(): void {
     const retrieve = measure([cli, 'retrieve', '--kb', kb, '--language', 'python', 'def find_user(db, name):  # look up the user by name with an SQL query']);
     const row = (name: string, m: { coldMs: number; warmMs: number }, goalMs: number): string =>
       `  ${name.padEnd(22)} cold ${String(m.coldMs).padStart(5)} ms  warm ${String(m.warmMs).padStart(5)} ms  (goal < ${goalMs} ms; bare node ${baseline.warmMs} ms)\n`;
-    process.stdout.write(`bench:startup: median of ${RUNS} warm runs after one cold run, load ${loadavg().map((l) => l.toFixed(2)).join(' ')}\n`);
+    process.stdout.write(
+      `bench:startup: median of ${RUNS} warm runs after one cold run, load ${loadavg()
+        .map((l) => l.toFixed(2))
+        .join(' ')}\n`,
+    );
     process.stdout.write(`  ${'node -e 0'.padEnd(22)} cold ${String(baseline.coldMs).padStart(5)} ms  warm ${String(baseline.warmMs).padStart(5)} ms  (the baseline)\n`);
     process.stdout.write(row('rescue --help', help, 200));
     process.stdout.write(row('rescue retrieve "…"', retrieve, 500));

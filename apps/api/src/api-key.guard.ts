@@ -25,7 +25,10 @@ export const UNAUTHORIZED_MESSAGE = 'missing or unknown API key: send "Authoriza
  */
 @Injectable()
 export class ApiKeyGuard implements CanActivate {
-  constructor(@Inject(API_CONFIG) private readonly config: ApiConfig, private readonly reflector: Reflector) {}
+  constructor(
+    @Inject(API_CONFIG) private readonly config: ApiConfig,
+    private readonly reflector: Reflector,
+  ) {}
 
   canActivate(context: ExecutionContext): boolean {
     if (this.config.API_KEYS.length === 0) return true;

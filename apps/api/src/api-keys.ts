@@ -33,7 +33,10 @@ export const apiKeysSchema = z
   .string()
   .optional()
   .transform((raw, ctx): ApiKeyEntry[] => {
-    const entries = (raw ?? '').split(',').map((e) => e.trim()).filter(Boolean);
+    const entries = (raw ?? '')
+      .split(',')
+      .map((e) => e.trim())
+      .filter(Boolean);
     const out: ApiKeyEntry[] = [];
     entries.forEach((entry, i) => {
       const at = entry.lastIndexOf('@');

@@ -71,7 +71,10 @@ export class RedisRequiredGuard implements CanActivate {
 
 @Injectable()
 class ApiRedisShutdown implements OnApplicationShutdown {
-  constructor(@Inject(PRODUCER_REDIS) private readonly redis: Redis, private readonly queue: PipelineQueue) {}
+  constructor(
+    @Inject(PRODUCER_REDIS) private readonly redis: Redis,
+    private readonly queue: PipelineQueue,
+  ) {}
 
   async onApplicationShutdown(): Promise<void> {
     // Closing queues over a dead connection could wait for ever; main.ts bounds the whole shutdown.

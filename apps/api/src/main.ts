@@ -30,7 +30,8 @@ async function main(): Promise<void> {
   await app.listen(config.PORT, config.HOST);
   configureServer(app.getHttpServer(), config);
   logger.log(`listening on http://${config.HOST}:${config.PORT}`);
-  if (config.API_KEYS.length === 0 && !['127.0.0.1', 'localhost', '::1'].includes(config.HOST)) logger.warn('API_KEYS is unset and HOST is not loopback: anyone who can reach the port can call the API');
+  if (config.API_KEYS.length === 0 && !['127.0.0.1', 'localhost', '::1'].includes(config.HOST))
+    logger.warn('API_KEYS is unset and HOST is not loopback: anyone who can reach the port can call the API');
 }
 
 void main();

@@ -9,7 +9,10 @@ import { API_CONFIG } from './api.tokens';
 /** Prometheus exposition. With keys configured it needs the admin scope, unless METRICS_AUTH=none. */
 @Controller()
 export class MetricsController {
-  constructor(private readonly metrics: Metrics, @Inject(API_CONFIG) private readonly config: ApiConfig) {}
+  constructor(
+    private readonly metrics: Metrics,
+    @Inject(API_CONFIG) private readonly config: ApiConfig,
+  ) {}
 
   @Get('metrics')
   @Header('cache-control', 'no-store')

@@ -7,7 +7,11 @@ import { RedisStatus } from './api-redis';
 /** Feeds `rescue_queue_jobs` from BullMQ at scrape time, when Redis answers (within 2 s). */
 @Injectable()
 export class QueueMetrics implements OnModuleInit {
-  constructor(private readonly metrics: Metrics, private readonly queue: PipelineQueue, private readonly redis: RedisStatus) {}
+  constructor(
+    private readonly metrics: Metrics,
+    private readonly queue: PipelineQueue,
+    private readonly redis: RedisStatus,
+  ) {}
 
   onModuleInit(): void {
     this.metrics.watchQueues(async () => {

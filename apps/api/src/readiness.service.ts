@@ -17,12 +17,18 @@ export class ReadinessService {
   closing = false;
   private kbCheck?: { at: number; result: Promise<KbReadiness> };
 
-  constructor(private readonly retrieval: RetrievalService, private readonly redisStatus: RedisStatus) {}
+  constructor(
+    private readonly retrieval: RetrievalService,
+    private readonly redisStatus: RedisStatus,
+  ) {}
 
   kb(timeoutMs = 3000): Promise<KbReadiness> {
     const now = Date.now();
     if (this.kbCheck && now - this.kbCheck.at < 1000) return this.kbCheck.result;
-    const result = this.retrieval.probe(AbortSignal.timeout(timeoutMs)).catch((err: unknown): KbReadiness => ({ ok: false, reason: (err as Error).name === 'AbortError' ? `opening the KB took over ${timeoutMs} ms` : `the KB check failed: ${(err as Error).message}` }));
+    const result = this.retrieval.probe(AbortSignal.timeout(timeoutMs)).catch((err: unknown): KbReadiness => ({
+      ok: false,
+      reason: (err as Error).name === 'AbortError' ? `opening the KB took over ${timeoutMs} ms` : `the KB check failed: ${(err as Error).message}`,
+    }));
     this.kbCheck = { at: now, result };
     return result;
   }

@@ -52,7 +52,13 @@ export function bodyDeadline(config: Pick<ApiConfig, 'API_BODY_DEADLINE_MS'>): M
     const whole = isParsedBody(req);
     let lastBytes = req.socket.bytesRead;
     const expire = (): void => {
-      replyError(res, 408, 'body-timeout', whole ? `the request body did not arrive within ${config.API_BODY_DEADLINE_MS} ms (API_BODY_DEADLINE_MS)` : `the upload stopped for ${config.API_BODY_DEADLINE_MS} ms (API_BODY_DEADLINE_MS)`, { close: true });
+      replyError(
+        res,
+        408,
+        'body-timeout',
+        whole ? `the request body did not arrive within ${config.API_BODY_DEADLINE_MS} ms (API_BODY_DEADLINE_MS)` : `the upload stopped for ${config.API_BODY_DEADLINE_MS} ms (API_BODY_DEADLINE_MS)`,
+        { close: true },
+      );
       // Whatever reads the body (the JSON parser, an upload handler) sees the connection end and stops.
       if (res.writableFinished) req.socket.destroy();
       else res.once('finish', () => req.socket.destroy());
@@ -84,8 +90,8 @@ export function bodySizeCap(config: Pick<ApiConfig, 'API_BODY_LIMIT_BYTES'>): Mi
   return (req, res, next) => {
     if (!isParsedBody(req)) return next();
     const length = Number(req.headers['content-length'] ?? 0);
-    if (length > config.API_BODY_LIMIT_BYTES) return replyError(res, 413, 'payload-too-large', `the body is ${length} bytes; the limit is ${config.API_BODY_LIMIT_BYTES} (API_BODY_LIMIT_BYTES)`, { close: true });
+    if (length > config.API_BODY_LIMIT_BYTES)
+      return replyError(res, 413, 'payload-too-large', `the body is ${length} bytes; the limit is ${config.API_BODY_LIMIT_BYTES} (API_BODY_LIMIT_BYTES)`, { close: true });
     next();
   };
 }
-

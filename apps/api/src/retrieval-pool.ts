@@ -33,7 +33,10 @@ export class RetrievalPool implements OnApplicationShutdown {
   private readonly light: Piscina<RetrievalTask, RetrievalTaskResult>;
   private readonly heavy: Piscina<RetrievalTask, RetrievalTaskResult>;
 
-  constructor(@Inject(API_CONFIG) private readonly config: ApiConfig, private readonly metrics: Metrics) {
+  constructor(
+    @Inject(API_CONFIG) private readonly config: ApiConfig,
+    private readonly metrics: Metrics,
+  ) {
     const common = {
       filename: retrievalWorkerFile(),
       workerData: { config },

@@ -10,6 +10,4 @@ export interface RetrievalTimings {
   totalMs: number;
 }
 
-export type RetrievalTaskResult =
-  | { ok: true; kbVersion: string; result?: OfflineRetrieval; timings: RetrievalTimings }
-  | { ok: false; status: number; kind?: string; message: string };
+export type RetrievalTaskResult = { ok: true; kbVersion: string; result?: OfflineRetrieval; timings: RetrievalTimings } | { ok: false; status: number; kind?: string; message: string };

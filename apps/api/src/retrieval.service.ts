@@ -14,10 +14,14 @@ import type { RetrieveRequest } from './retrieve-request';
 export class RetrievalService {
   private readonly logger = new Logger('retrieval');
 
-  constructor(@Inject(API_CONFIG) private readonly config: ApiConfig, private readonly pool: RetrievalPool) {}
+  constructor(
+    @Inject(API_CONFIG) private readonly config: ApiConfig,
+    private readonly pool: RetrievalPool,
+  ) {}
 
   private requireKb(): void {
-    if (!this.config.RESCUE_KB_DIR && !this.config.ELASTICSEARCH_URL) throw new ServiceUnavailableException('no KB configured: set RESCUE_KB_DIR to a folder built by `rescue kb build`, or ELASTICSEARCH_URL to a cluster it was published to');
+    if (!this.config.RESCUE_KB_DIR && !this.config.ELASTICSEARCH_URL)
+      throw new ServiceUnavailableException('no KB configured: set RESCUE_KB_DIR to a folder built by `rescue kb build`, or ELASTICSEARCH_URL to a cluster it was published to');
   }
 
   async retrieve(request: RetrieveRequest, signal?: AbortSignal): Promise<OfflineRetrieval & { kbVersion: string }> {

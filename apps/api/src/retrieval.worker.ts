@@ -51,7 +51,12 @@ export default async function run(task: RetrievalTask): Promise<RetrievalTaskRes
     slicer ??= Slicer.create();
     const sink: { cweMs?: number; codeMs?: number } = {};
     const { request } = task;
-    const result = await retrieveOffline(timed(kb, sink), await slicer, { id: request.id, language: request.language, prompt: request.prompt, kind: request.kind }, { cwes: request.guidanceCwes, tokens: request.guidanceTokens });
+    const result = await retrieveOffline(
+      timed(kb, sink),
+      await slicer,
+      { id: request.id, language: request.language, prompt: request.prompt, kind: request.kind },
+      { cwes: request.guidanceCwes, tokens: request.guidanceTokens },
+    );
     return { ok: true, kbVersion: kb.manifest.version, result, timings: { ...sink, totalMs: performance.now() - t0 } };
   } catch (err) {
     // Errors do not cross the thread boundary with their class; their classification does.

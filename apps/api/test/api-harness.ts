@@ -31,7 +31,14 @@ export async function startApi(env: Record<string, string>): Promise<RunningApi>
   await app.listen(0, '127.0.0.1');
   configureServer(app.getHttpServer(), config);
   const url = `http://127.0.0.1:${(app.getHttpServer().address() as AddressInfo).port}`;
-  return { app, url, config, logs: () => Buffer.concat(chunks).toString('utf8'), close: () => app.close(), redisReady: () => until(() => app.get(RedisStatus).isReady(), 5000, 'the API never connected to Redis') };
+  return {
+    app,
+    url,
+    config,
+    logs: () => Buffer.concat(chunks).toString('utf8'),
+    close: () => app.close(),
+    redisReady: () => until(() => app.get(RedisStatus).isReady(), 5000, 'the API never connected to Redis'),
+  };
 }
 
 export const postJson = (url: string, path: string, body: unknown, key?: string): Promise<Response> =>

@@ -54,7 +54,11 @@ describeWithBrowser('the operator pages in headless Chromium', () => {
   it('/docs: Swagger UI renders one entry per operation of /openapi.json, without a key', async () => {
     const spec = (await (await fetch(`${api.url}/openapi.json`)).json()) as { paths: Record<string, Record<string, unknown>> };
     const methods = new Set(['get', 'put', 'post', 'delete', 'patch', 'head', 'options']);
-    const operations = Object.entries(spec.paths).flatMap(([path, item]) => Object.keys(item).filter((m) => methods.has(m)).map((m) => `${m.toUpperCase()} ${path}`));
+    const operations = Object.entries(spec.paths).flatMap(([path, item]) =>
+      Object.keys(item)
+        .filter((m) => methods.has(m))
+        .map((m) => `${m.toUpperCase()} ${path}`),
+    );
     expect(operations.length).toBeGreaterThan(5);
 
     const context = await browser.newContext();
@@ -63,9 +67,14 @@ describeWithBrowser('the operator pages in headless Chromium', () => {
       const problems = watchProblems(page);
       await page.goto(`${api.url}/docs`);
       await page.locator('.opblock').first().waitFor({ timeout: 30_000 });
-      const rendered = await page.locator('.opblock').evaluateAll((blocks) =>
-        blocks.map((b) => `${b.querySelector('.opblock-summary-method')?.textContent?.trim()} ${b.querySelector('.opblock-summary-path')?.getAttribute('data-path') ?? b.querySelector('.opblock-summary-path')?.textContent?.trim()}`),
-      );
+      const rendered = await page
+        .locator('.opblock')
+        .evaluateAll((blocks) =>
+          blocks.map(
+            (b) =>
+              `${b.querySelector('.opblock-summary-method')?.textContent?.trim()} ${b.querySelector('.opblock-summary-path')?.getAttribute('data-path') ?? b.querySelector('.opblock-summary-path')?.textContent?.trim()}`,
+          ),
+        );
       expect(rendered.sort()).toEqual([...operations].sort());
       expect(problems).toEqual([]);
     } finally {

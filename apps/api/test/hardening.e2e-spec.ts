@@ -212,7 +212,10 @@ describe('API hardening', () => {
     const small = { language: 'python', prompt: 'def find_user(db, name):\n    cur = db.cursor()\n' };
     // Warm both pools' threads (each opens the KB once).
     expect((await postJson(url, '/v1/retrieve', small, RETRIEVE_KEY)).status).toBe(200);
-    const bigPrompt = `${'def handler(request):\n    user = request.args.get("name")\n    query = "SELECT * FROM users WHERE name = " + user\n    cursor.execute(query)\n'.repeat(4000)}`.slice(0, 500 * 1024);
+    const bigPrompt = `${'def handler(request):\n    user = request.args.get("name")\n    query = "SELECT * FROM users WHERE name = " + user\n    cursor.execute(query)\n'.repeat(4000)}`.slice(
+      0,
+      500 * 1024,
+    );
     const big = { language: 'python', prompt: bigPrompt };
     const t0 = performance.now();
     const bigDone = postJson(url, '/v1/retrieve', big, RETRIEVE_KEY).then((r) => ({ status: r.status, ms: performance.now() - t0 }));
@@ -233,7 +236,11 @@ describe('API hardening', () => {
 
   it('logs each request as a JSON line with its id, and never the key', async () => {
     const api = await start();
-    const res = await fetch(`${api.url}/v1/retrieve`, { method: 'POST', headers: { 'content-type': 'application/json', authorization: `Bearer ${RETRIEVE_KEY}`, 'x-request-id': 'req-abc-123' }, body: JSON.stringify({ language: 'python', prompt: 'x = 1\n' }) });
+    const res = await fetch(`${api.url}/v1/retrieve`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json', authorization: `Bearer ${RETRIEVE_KEY}`, 'x-request-id': 'req-abc-123' },
+      body: JSON.stringify({ language: 'python', prompt: 'x = 1\n' }),
+    });
     expect(res.status).toBe(200);
     expect(res.headers.get('x-request-id')).toBe('req-abc-123');
     await postJson(api.url, '/v1/retrieve', { language: 'python', prompt: 'x = 1\n' }, 'guess-guess-guess-guess-0');

@@ -45,7 +45,8 @@ describe('GET /health/ready checks the live KB version', () => {
 
   it('is not ready while the live version fails verification, and ready again once a rebuild repaired it', async () => {
     const kbDir = join(dir, 'kb');
-    const build = () => buildKnowledgeBase({ sources: [examples], kbDir, catalog: new Map(), clusterBy: 'language-cwe', catalogOnlyNodes: false, hops: 2, maxLineBytes: 1 << 20, embedder: localEmbedder });
+    const build = () =>
+      buildKnowledgeBase({ sources: [examples], kbDir, catalog: new Map(), clusterBy: 'language-cwe', catalogOnlyNodes: false, hops: 2, maxLineBytes: 1 << 20, embedder: localEmbedder });
     const version = (await build()).manifest.version;
     appendFileSync(join(new KbDirectory(kbDir).versionDir(version), 'nodes.jsonl'), '{"id":"injected"}\n');
     const { app, url } = await start({ RESCUE_KB_DIR: kbDir });
@@ -78,7 +79,9 @@ describe('GET /health/ready checks the live KB version', () => {
 
   it('stays ready for retrieval while Redis is away (only the job endpoints need it), and not ready once closing', async () => {
     const kbDir = join(dir, 'kb-no-redis');
-    const version = (await buildKnowledgeBase({ sources: [examples], kbDir, catalog: new Map(), clusterBy: 'language-cwe', catalogOnlyNodes: false, hops: 2, maxLineBytes: 1 << 20, embedder: localEmbedder })).manifest.version;
+    const version = (
+      await buildKnowledgeBase({ sources: [examples], kbDir, catalog: new Map(), clusterBy: 'language-cwe', catalogOnlyNodes: false, hops: 2, maxLineBytes: 1 << 20, embedder: localEmbedder })
+    ).manifest.version;
     // A port nothing listens on: Redis is down from the start.
     const config = loadApiConfig({ REDIS_URL: 'redis://127.0.0.1:1', QUEUE_PREFIX: prefix, RESCUE_KB_DIR: kbDir });
     const moduleRef = await Test.createTestingModule({ imports: [ApiModule.register(config)] }).compile();

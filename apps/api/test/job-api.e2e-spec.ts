@@ -84,10 +84,14 @@ describe('job API: KB builds and generation batches over HTTP, real workers and 
     child.stderr?.on('data', onData);
     let exited = false;
     child.once('exit', () => (exited = true));
-    return until(`${app} to start`, async () => {
-      if (exited) throw new Error(`${app} exited before starting:\n${logs.get(app)}`);
-      return (await ready()) ? true : undefined;
-    }, 60_000).then(() => undefined);
+    return until(
+      `${app} to start`,
+      async () => {
+        if (exited) throw new Error(`${app} exited before starting:\n${logs.get(app)}`);
+        return (await ready()) ? true : undefined;
+      },
+      60_000,
+    ).then(() => undefined);
   };
   const workerStarted = (app: string) => async () => (logs.get(app) ?? '').includes('started');
 
@@ -165,7 +169,14 @@ describe('job API: KB builds and generation batches over HTTP, real workers and 
       start('slicer', workerStarted('slicer')),
       start('indexer', workerStarted('indexer')),
       start('generator', workerStarted('generator')),
-      start('api', async () => (await fetch(`${api}/health/live`).then((r) => r.ok, () => false))),
+      start(
+        'api',
+        async () =>
+          await fetch(`${api}/health/live`).then(
+            (r) => r.ok,
+            () => false,
+          ),
+      ),
     ]);
     const saved = env;
     env = summarizeEnv;
@@ -182,11 +193,15 @@ describe('job API: KB builds and generation batches over HTTP, real workers and 
   });
 
   const followBuild = (id: string) =>
-    until(`build ${id}`, async () => {
-      const { json } = await http('GET', `/v1/kb/builds/${id}`);
-      if (json.status === 'failed') throw new Error(`build failed: ${json.error}`);
-      return json.status === 'published' ? json : undefined;
-    }, 60_000);
+    until(
+      `build ${id}`,
+      async () => {
+        const { json } = await http('GET', `/v1/kb/builds/${id}`);
+        if (json.status === 'failed') throw new Error(`build failed: ${json.error}`);
+        return json.status === 'published' ? json : undefined;
+      },
+      60_000,
+    );
 
   it('refuses sources outside KB_SOURCES_ROOT: .., absolute paths, and links that point out', async () => {
     for (const source of ['../sources/../../etc', '/etc/passwd', 'outside/fix-pairs']) {
@@ -197,13 +212,17 @@ describe('job API: KB builds and generation batches over HTTP, real workers and 
     expect((await http('POST', '/v1/kb/builds', { sources: ['fix-pairs'], hops: 99 })).json.problems).toEqual([{ field: 'hops', message: expect.any(String) }]);
   });
 
-  it('reports a build that fails, with the first failure\'s reason, and a build it does not know', async () => {
+  it("reports a build that fails, with the first failure's reason, and a build it does not know", async () => {
     const up = await http('POST', '/v1/kb/builds', '{"language": "python"}\nnot json\n', { 'content-type': 'application/x-ndjson' });
     expect(up.status).toBe(202);
-    const failed = await until('the build to fail', async () => {
-      const { json } = await http('GET', `/v1/kb/builds/${up.json.id}`);
-      return json.status === 'failed' ? json : undefined;
-    }, 30_000);
+    const failed = await until(
+      'the build to fail',
+      async () => {
+        const { json } = await http('GET', `/v1/kb/builds/${up.json.id}`);
+        return json.status === 'failed' ? json : undefined;
+      },
+      30_000,
+    );
     expect(failed.error).toMatch(/DatasetIngest .*no valid fix pair/);
     expect(failed.stages.ingest).toMatchObject({ total: 1, failed: 1 });
     expect((await http('GET', '/v1/kb/builds/bnope')).status).toBe(404);
@@ -248,7 +267,13 @@ describe('job API: KB builds and generation batches over HTTP, real workers and 
       { match: /explain why code is vulnerable/, reply: JSON.stringify({ cause: 'c' }) },
       { match: /BROKEN/, fault: { kind: 'status', status: 400 } },
     ]);
-    const templates = ['def find_user(db, name):\n    # look the user up by name\n', 'def render(name):\n    # the greeting page\n', 'def read_file(base, name):\n    # open the named file under base\n', 'def run(cmd):\n    # run the command\n', 'def add(a, b):\n'];
+    const templates = [
+      'def find_user(db, name):\n    # look the user up by name\n',
+      'def render(name):\n    # the greeting page\n',
+      'def read_file(base, name):\n    # open the named file under base\n',
+      'def run(cmd):\n    # run the command\n',
+      'def add(a, b):\n',
+    ];
     // Every tenth task is one the fake LLM refuses (a 400, not retried) until it is told otherwise.
     const tasks = Array.from({ length: N }, (_, i) => ({ id: `t${i}`, language: 'python', prompt: `${templates[i % templates.length]}    # variant ${i}${i % 10 === 3 ? ' BROKEN' : ''}\n` }));
     const body = { tasks, samples: 1, webhookUrl: hookUrl };
@@ -268,10 +293,14 @@ describe('job API: KB builds and generation batches over HTTP, real workers and 
       const jobCount = async (): Promise<number> => Object.values(await generate.getJobCounts('waiting', 'active', 'delayed', 'prioritized', 'completed', 'failed')).reduce((a, b) => a + b, 0);
       expect(await jobCount()).toBe(N);
 
-      const settled = await until('the batch to settle', async () => {
-        const s = (await http('GET', `/v1/generation/batches/${id}`)).json as BatchStatus;
-        return s.status === 'completed' ? s : undefined;
-      }, 90_000);
+      const settled = await until(
+        'the batch to settle',
+        async () => {
+          const s = (await http('GET', `/v1/generation/batches/${id}`)).json as BatchStatus;
+          return s.status === 'completed' ? s : undefined;
+        },
+        90_000,
+      );
       expect(settled.counts).toEqual({ total: N, pending: 0, active: 0, done: N - 20, failed: 20, cancelled: 0 });
       expect(settled.failuresByClass).toEqual({ LlmRequestRejectedError: 20 });
 
@@ -294,17 +323,23 @@ describe('job API: KB builds and generation batches over HTTP, real workers and 
       // The webhook for round 1 (its first delivery refused, then retried), signed.
       const hook1 = await until('the first webhook', async () => hooks[0], 30_000);
       expect(verifyWebhook(SECRET, { timestamp: hook1.headers['x-rescue-timestamp'] as string, signature: hook1.headers['x-rescue-signature'] as string }, hook1.body)).toBe(true);
-      expect(verifyWebhook('another-secret-of-thirty-two-chars!!', { timestamp: hook1.headers['x-rescue-timestamp'] as string, signature: hook1.headers['x-rescue-signature'] as string }, hook1.body)).toBe(false);
+      expect(
+        verifyWebhook('another-secret-of-thirty-two-chars!!', { timestamp: hook1.headers['x-rescue-timestamp'] as string, signature: hook1.headers['x-rescue-signature'] as string }, hook1.body),
+      ).toBe(false);
       expect(JSON.parse(hook1.body)).toMatchObject({ event: 'generation.batch.completed', batch: { id, round: 1, counts: { done: N - 20, failed: 20 } } });
 
       // The model is fixed; the failed tasks run again, each as a new attempt.
       fake.script([{ match: /explain why code is vulnerable/, reply: JSON.stringify({ cause: 'c' }) }]);
       const retried = await http('POST', `/v1/generation/batches/${id}/retry-failed`);
       expect(retried.json).toEqual({ retried: 20, round: 2 });
-      const done = await until('the re-attempt to settle', async () => {
-        const s = (await http('GET', `/v1/generation/batches/${id}`)).json as BatchStatus;
-        return s.status === 'completed' ? s : undefined;
-      }, 60_000);
+      const done = await until(
+        'the re-attempt to settle',
+        async () => {
+          const s = (await http('GET', `/v1/generation/batches/${id}`)).json as BatchStatus;
+          return s.status === 'completed' ? s : undefined;
+        },
+        60_000,
+      );
       expect(done.counts).toMatchObject({ total: N, done: N, failed: 0 });
       // One new job per re-attempted task; the failed ones are kept for people to read.
       expect(await jobCount()).toBe(N + 20);
@@ -317,7 +352,10 @@ describe('job API: KB builds and generation batches over HTTP, real workers and 
       // Streamed as NDJSON: every task once, all done now.
       const stream = await fetch(`${api}/v1/generation/batches/${id}/results`, { headers: { accept: 'application/x-ndjson' } });
       expect(stream.headers.get('content-type')).toMatch(/application\/x-ndjson/);
-      const lines = (await stream.text()).trim().split('\n').map((l) => JSON.parse(l) as ResultItem);
+      const lines = (await stream.text())
+        .trim()
+        .split('\n')
+        .map((l) => JSON.parse(l) as ResultItem);
       expect(lines.map((l) => l.id)).toEqual(tasks.map((t) => t.id));
       expect(lines.every((l) => l.status === 'done')).toBe(true);
       await sleep(500);
@@ -347,10 +385,14 @@ describe('job API: KB builds and generation batches over HTTP, real workers and 
     ]);
     const cancelled = (await http('POST', `/v1/generation/batches/${res.json.id}/cancel`)).json as BatchStatus;
     expect(cancelled.counts.cancelled).toBeGreaterThan(0);
-    const final = await until('the cancelled batch to settle', async () => {
-      const s = (await http('GET', `/v1/generation/batches/${res.json.id}`)).json as BatchStatus;
-      return s.status === 'cancelled' ? s : undefined;
-    }, 30_000);
+    const final = await until(
+      'the cancelled batch to settle',
+      async () => {
+        const s = (await http('GET', `/v1/generation/batches/${res.json.id}`)).json as BatchStatus;
+        return s.status === 'cancelled' ? s : undefined;
+      },
+      30_000,
+    );
     expect(final.counts.done + final.counts.failed + final.counts.cancelled).toBe(40);
     expect(final.counts.cancelled).toBe(cancelled.counts.cancelled);
     expect((await http('POST', `/v1/generation/batches/${res.json.id}/retry-failed`)).status).toBe(409);

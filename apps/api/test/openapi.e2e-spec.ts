@@ -48,7 +48,11 @@ describe('OpenAPI document', () => {
   const call = (path: string, init: RequestInit & { key?: string; json?: unknown } = {}): Promise<Response> =>
     fetch(`${api.url}${path}`, {
       ...init,
-      headers: { ...(init.json !== undefined ? { 'content-type': 'application/json' } : {}), ...(init.key ? { authorization: `Bearer ${init.key}` } : {}), ...(init.headers as Record<string, string> | undefined) },
+      headers: {
+        ...(init.json !== undefined ? { 'content-type': 'application/json' } : {}),
+        ...(init.key ? { authorization: `Bearer ${init.key}` } : {}),
+        ...(init.headers as Record<string, string> | undefined),
+      },
       body: init.json !== undefined ? JSON.stringify(init.json) : init.body,
     });
 
@@ -56,7 +60,14 @@ describe('OpenAPI document', () => {
     dir = mkdtempSync(join(tmpdir(), 'rescue-openapi-'));
     await prebuiltKb(dir);
     prefix = uniquePrefix('api-openapi');
-    api = await startApi({ QUEUE_PREFIX: prefix, RESCUE_KB_DIR: join(dir, 'kb'), RESCUE_DATA_DIR: join(dir, 'data'), API_KEYS: `${KEY}@retrieve,${ADMIN}@admin,${GENERATE}@generate`, API_RATE_LIMIT_PER_MINUTE: '1000', API_BODY_LIMIT_BYTES: '65536' });
+    api = await startApi({
+      QUEUE_PREFIX: prefix,
+      RESCUE_KB_DIR: join(dir, 'kb'),
+      RESCUE_DATA_DIR: join(dir, 'data'),
+      API_KEYS: `${KEY}@retrieve,${ADMIN}@admin,${GENERATE}@generate`,
+      API_RATE_LIMIT_PER_MINUTE: '1000',
+      API_BODY_LIMIT_BYTES: '65536',
+    });
     await api.redisReady();
     const res = await fetch(`${api.url}/openapi.json`);
     expect(res.status).toBe(200);
@@ -87,7 +98,11 @@ describe('OpenAPI document', () => {
   });
 
   it('retrieve: real answers match the document', async () => {
-    await conforms('post', '/v1/retrieve', await call('/v1/retrieve', { method: 'POST', key: KEY, json: { language: 'py', prompt: 'def find_user(db, name):\n    cur = db.cursor()\n', guidanceCwes: 2 } }));
+    await conforms(
+      'post',
+      '/v1/retrieve',
+      await call('/v1/retrieve', { method: 'POST', key: KEY, json: { language: 'py', prompt: 'def find_user(db, name):\n    cur = db.cursor()\n', guidanceCwes: 2 } }),
+    );
     await conforms('post', '/v1/retrieve', await call('/v1/retrieve', { method: 'POST', key: KEY, json: { language: 'rust', prompt: '/// Adds two numbers.\nfn add(a: i32, b: i32) -> i32 {\n' } }));
     await conforms('post', '/v1/retrieve', await call('/v1/retrieve', { method: 'POST', key: KEY, json: { language: '{cobol}', prompt: '' } }));
     await conforms('post', '/v1/retrieve', await call('/v1/retrieve', { method: 'POST', json: { language: 'python', prompt: 'x' } }));

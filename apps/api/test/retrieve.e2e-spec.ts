@@ -72,7 +72,10 @@ describe('POST /v1/retrieve', () => {
       const task = { language: 'python', prompt: 'def render(name):\n    # return the greeting page with the name in it\n    return "<h1>Hello " + name + "</h1>"\n' };
       expect(((await (await post(url, task)).json()) as RetrieveBody).kbVersion).toBe(v1);
       const extra = join(dir, 'xss.jsonl');
-      writeFileSync(extra, `${JSON.stringify({ language: 'python', cwe: 'CWE-79', before: 'def page(n):\n    return "<b>" + n + "</b>"\n', after: 'def page(n):\n    return "<b>" + html.escape(n) + "</b>"\n' })}\n`);
+      writeFileSync(
+        extra,
+        `${JSON.stringify({ language: 'python', cwe: 'CWE-79', before: 'def page(n):\n    return "<b>" + n + "</b>"\n', after: 'def page(n):\n    return "<b>" + html.escape(n) + "</b>"\n' })}\n`,
+      );
       const v2 = (await build([join(examples, 'fix-pairs'), extra])).manifest.version;
       // The API looks for a new version at most once a second.
       await new Promise((r) => setTimeout(r, 1100));
@@ -98,7 +101,9 @@ describe('POST /v1/retrieve', () => {
   it('answers a task in a language without a grammar, and abstains on an ordinary one', async () => {
     const { app, url } = await start({ RESCUE_KB_DIR: join(dir, 'kb') });
     try {
-      const cs = (await (await post(url, { language: 'csharp', prompt: 'public User FindUser(SqlConnection conn, string name) {\n    // look the user up by name with an SQL query\n' })).json()) as { cwes: { cwe: string }[] };
+      const cs = (await (await post(url, { language: 'csharp', prompt: 'public User FindUser(SqlConnection conn, string name) {\n    // look the user up by name with an SQL query\n' })).json()) as {
+        cwes: { cwe: string }[];
+      };
       expect(cs.cwes[0].cwe).toBe('CWE-89');
       const plain = (await (await post(url, { language: 'rust', prompt: '/// Adds two numbers.\nfn add(a: i32, b: i32) -> i32 {\n' })).json()) as { abstained: boolean; cwes: unknown[] };
       expect(plain).toMatchObject({ abstained: true, cwes: [] });

@@ -21,18 +21,88 @@ interface CommandEntry {
 }
 
 const COMMANDS: CommandEntry[] = [
-  { parent: 'kb', name: 'ingest', term: 'ingest [options]', description: 'Read, validate and normalize vulnerability-fix pairs (SVEN, SafeCoder or the generic JSONL schema) into the record store', module: 'kb-ingest', register: 'registerKbIngest' },
-  { parent: 'kb', name: 'slice', term: 'slice [options]', description: 'Slice fix pairs to the statements around their changed lines (2-hop, bidirectional, over a program dependence graph)', module: 'kb-slice', register: 'registerKbSlice' },
-  { parent: 'kb', name: 'build', term: 'build [options]', description: 'Build and publish a KB version: ingest → slice → summarize (extractive without an LLM) → index', module: 'kb-build', register: 'registerKbBuild' },
+  {
+    parent: 'kb',
+    name: 'ingest',
+    term: 'ingest [options]',
+    description: 'Read, validate and normalize vulnerability-fix pairs (SVEN, SafeCoder or the generic JSONL schema) into the record store',
+    module: 'kb-ingest',
+    register: 'registerKbIngest',
+  },
+  {
+    parent: 'kb',
+    name: 'slice',
+    term: 'slice [options]',
+    description: 'Slice fix pairs to the statements around their changed lines (2-hop, bidirectional, over a program dependence graph)',
+    module: 'kb-slice',
+    register: 'registerKbSlice',
+  },
+  {
+    parent: 'kb',
+    name: 'build',
+    term: 'build [options]',
+    description: 'Build and publish a KB version: ingest → slice → summarize (extractive without an LLM) → index',
+    module: 'kb-build',
+    register: 'registerKbBuild',
+  },
   { parent: 'kb', name: 'list', term: 'list [options]', description: 'List the published KB versions, newest first (* marks the one serving)', module: 'kb-inspect', register: 'registerKbInspect' },
-  { parent: 'kb', name: 'stats', term: 'stats [options]', description: 'Counts of the serving KB version, per language and CWE (checked against its checksums first)', module: 'kb-inspect', register: 'registerKbInspect' },
-  { parent: 'kb', name: 'show', term: 'show [options] <cwe>', description: 'Show a CWE node: guidelines, cause, APIs and a sliced secure example', module: 'kb-inspect', register: 'registerKbInspect' },
-  { parent: 'kb', name: 'quarantine', term: 'quarantine', description: 'What the KB screen held back (suspected poisoning), and releasing an item after review', module: 'kb-quarantine', register: 'registerKbQuarantine' },
-  { parent: 'kb', name: 'calibrate', term: 'calibrate [options]', description: "Fit this KB version's ranker and relevance gate on development tasks with gold CWEs, and store them beside the version", module: 'eval', register: 'registerKbCalibrate' },
-  { parent: 'kb', name: 'verify', term: 'verify [options]', description: 'Check a KB version against its checksums, and the stored records and slices; exit 1 naming each bad file', module: 'kb-verify', register: 'registerKbVerify' },
-  { parent: 'rescue', name: 'retrieve', term: 'retrieve [options] [task]', description: 'Security context for coding tasks: the likely CWEs, their guidelines and a sliced secure example, or an abstention for a task with no security aspect (offline mode: no LLM)', module: 'retrieve', register: 'registerRetrieve' },
+  {
+    parent: 'kb',
+    name: 'stats',
+    term: 'stats [options]',
+    description: 'Counts of the serving KB version, per language and CWE (checked against its checksums first)',
+    module: 'kb-inspect',
+    register: 'registerKbInspect',
+  },
+  {
+    parent: 'kb',
+    name: 'show',
+    term: 'show [options] <cwe>',
+    description: 'Show a CWE node: guidelines, cause, APIs and a sliced secure example',
+    module: 'kb-inspect',
+    register: 'registerKbInspect',
+  },
+  {
+    parent: 'kb',
+    name: 'quarantine',
+    term: 'quarantine',
+    description: 'What the KB screen held back (suspected poisoning), and releasing an item after review',
+    module: 'kb-quarantine',
+    register: 'registerKbQuarantine',
+  },
+  {
+    parent: 'kb',
+    name: 'calibrate',
+    term: 'calibrate [options]',
+    description: "Fit this KB version's ranker and relevance gate on development tasks with gold CWEs, and store them beside the version",
+    module: 'eval',
+    register: 'registerKbCalibrate',
+  },
+  {
+    parent: 'kb',
+    name: 'verify',
+    term: 'verify [options]',
+    description: 'Check a KB version against its checksums, and the stored records and slices; exit 1 naming each bad file',
+    module: 'kb-verify',
+    register: 'registerKbVerify',
+  },
+  {
+    parent: 'rescue',
+    name: 'retrieve',
+    term: 'retrieve [options] [task]',
+    description: 'Security context for coding tasks: the likely CWEs, their guidelines and a sliced secure example, or an abstention for a task with no security aspect (offline mode: no LLM)',
+    module: 'retrieve',
+    register: 'registerRetrieve',
+  },
   { parent: 'rescue', name: 'eval', term: 'eval', description: 'evaluate retrieval, and fit its ranker and relevance gate', module: 'eval', register: 'registerEval' },
-  { parent: 'rescue', name: 'generate', term: 'generate [options]', description: 'Generate code for tasks with RESCUE: analysis, retrieval, then the LLM with the security context (resumable)', module: 'generate', register: 'registerGenerate' },
+  {
+    parent: 'rescue',
+    name: 'generate',
+    term: 'generate [options]',
+    description: 'Generate code for tasks with RESCUE: analysis, retrieval, then the LLM with the security context (resumable)',
+    module: 'generate',
+    register: 'registerGenerate',
+  },
 ];
 
 /** Loads a command's module (synchronously: commander needs it before parsing), never at the top of this file: that is the point. */
@@ -57,9 +127,7 @@ function invoked(args: string[]): CommandEntry | undefined {
  * name, usage and description, and a run of one of them loads it.
  */
 export function buildProgram(argv?: string[]): Command {
-  const program = new Command('rescue')
-    .description('Rescue: security knowledge bases from vulnerability fixes, and secure code generation with them')
-    .showHelpAfterError();
+  const program = new Command('rescue').description('Rescue: security knowledge bases from vulnerability fixes, and secure code generation with them').showHelpAfterError();
   // Placeholders are listed with the usage their command shows once loaded.
   const terms = new WeakMap<Command, string>();
   const help = new Help();

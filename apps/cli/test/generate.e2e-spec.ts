@@ -9,7 +9,12 @@ const run = promisify(execFile);
 const root = resolve(__dirname, '../../..');
 const bin = join(root, 'bin/rescue.js');
 
-const lines = (path: string): string[] => (existsSync(path) ? readFileSync(path, 'utf8').split('\n').filter((l) => l.trim()) : []);
+const lines = (path: string): string[] =>
+  existsSync(path)
+    ? readFileSync(path, 'utf8')
+        .split('\n')
+        .filter((l) => l.trim())
+    : [];
 
 describe('rescue generate (the built command, fake LLM)', () => {
   let dir: string;
@@ -82,7 +87,10 @@ describe('rescue generate (the built command, fake LLM)', () => {
       });
       const tasksFile = join(dir, 'dist-tasks.jsonl');
       const out = join(dir, 'dist-out.jsonl');
-      writeFileSync(tasksFile, Array.from({ length: 40 }, (_, i) => JSON.stringify({ id: `d${i}`, language: 'python', prompt: `def g${i}(db):\n    # ${i % 5 === 0 ? 'INVALID' : 'fine'}\n` })).join('\n') + '\n');
+      writeFileSync(
+        tasksFile,
+        Array.from({ length: 40 }, (_, i) => JSON.stringify({ id: `d${i}`, language: 'python', prompt: `def g${i}(db):\n    # ${i % 5 === 0 ? 'INVALID' : 'fine'}\n` })).join('\n') + '\n',
+      );
       const args = [bin, 'generate', '--distributed', '--tasks', tasksFile, '--out', out, '--kb', join(dir, 'kb'), '--json'];
       const first = JSON.parse((await run('node', args, { env: workerEnv })).stdout);
       expect(first).toMatchObject({ tasks: 40, resumed: 0, done: 32, failed: 8, failuresByClass: { LlmRequestRejectedError: 8 } });

@@ -19,7 +19,12 @@ describe('rescue kb ingest (the built command, as users run it)', () => {
     const { stdout } = await run('node', [bin, 'kb', 'ingest', '--source', join(root, 'examples/fix-pairs'), '--out', out, '--json']);
     const report = JSON.parse(stdout);
     const expectedLines = ['generic-sample.jsonl', 'sven-style-sample.jsonl']
-      .map((f) => readFileSync(join(root, 'examples/fix-pairs', f), 'utf8').trim().split('\n').length)
+      .map(
+        (f) =>
+          readFileSync(join(root, 'examples/fix-pairs', f), 'utf8')
+            .trim()
+            .split('\n').length,
+      )
       .reduce((a, b) => a + b, 0);
     expect(report.linesRead).toBe(expectedLines);
     expect(report.kept).toBe(expectedLines);

@@ -23,7 +23,9 @@ describe('rescue kb build --trusted-source/--untrusted-source, kb quarantine lis
   afterAll(() => rmSync(kb, { recursive: true, force: true }));
 
   const build = (...extra: string[]) =>
-    run('node', [bin, 'kb', 'build', '--source', join(fixtures, 'fix-pairs'), join(fixtures, 'codeql'), '--cwe-catalog', join(fixtures, 'cwe-catalog.csv'), '--kb', kb, ...extra], { maxBuffer: 1 << 24 });
+    run('node', [bin, 'kb', 'build', '--source', join(fixtures, 'fix-pairs'), join(fixtures, 'codeql'), '--cwe-catalog', join(fixtures, 'cwe-catalog.csv'), '--kb', kb, ...extra], {
+      maxBuffer: 1 << 24,
+    });
 
   it('builds with trust settings, lists what was held and why, and releases by id for the next build', async () => {
     const trust = ['--trusted-source', join(fixtures, 'fix-pairs/clean.jsonl'), '--untrusted-source', join(fixtures, 'codeql'), '--json'];

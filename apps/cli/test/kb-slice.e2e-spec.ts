@@ -24,7 +24,10 @@ describe('rescue kb slice (the built command)', () => {
     expect(report.overall.sliced).toBe(report.records);
     expect(report.overall.poiRetentionPct).toBe(100);
     expect(Object.keys(report.perLanguage).sort()).toEqual(['c', 'cpp', 'go', 'java', 'javascript', 'python', 'ruby']);
-    const lines = readFileSync(file, 'utf8').trim().split('\n').map((l) => JSON.parse(l));
+    const lines = readFileSync(file, 'utf8')
+      .trim()
+      .split('\n')
+      .map((l) => JSON.parse(l));
     expect(lines).toHaveLength(report.records);
     expect(lines.every((l) => l.status === 'sliced' && typeof l.secure.code === 'string')).toBe(true);
   });

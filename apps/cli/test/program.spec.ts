@@ -14,10 +14,13 @@ const helpOf = (program: Command, path: string[]): string => {
 describe('buildProgram', () => {
   const eager = buildProgram();
 
-  it.each([['--help'], ['kb', '--help'], ['retrieve', 'x', '--kb', 'dir'], ['kb', 'show', 'CWE-89'], ['help', 'generate'], ['kb', 'help', 'build'], ['nonsense']])('lists every command as the fully loaded program does (rescue %s …)', (...args) => {
-    const lazy = buildProgram(['node', 'rescue', ...args]);
-    for (const path of [[], ['kb']]) expect([path.join(' '), helpOf(lazy, path)]).toEqual([path.join(' '), helpOf(eager, path)]);
-  });
+  it.each([['--help'], ['kb', '--help'], ['retrieve', 'x', '--kb', 'dir'], ['kb', 'show', 'CWE-89'], ['help', 'generate'], ['kb', 'help', 'build'], ['nonsense']])(
+    'lists every command as the fully loaded program does (rescue %s …)',
+    (...args) => {
+      const lazy = buildProgram(['node', 'rescue', ...args]);
+      for (const path of [[], ['kb']]) expect([path.join(' '), helpOf(lazy, path)]).toEqual([path.join(' '), helpOf(eager, path)]);
+    },
+  );
 
   it('loads a named group with its subcommands', () => {
     expect(helpOf(buildProgram(['node', 'rescue', 'eval', 'retrieval']), ['eval'])).toEqual(helpOf(eager, ['eval']));

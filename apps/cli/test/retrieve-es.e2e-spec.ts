@@ -24,7 +24,11 @@ type Routes = Record<string, { status?: number; body?: unknown } | ((req: Search
  * hits per kind of search), and records what the CLI asked. Only the wiring is under test here:
  * the adapter's requests are pinned by the contract tests in libs/retrieval.
  */
-function fakeElasticsearch(answers: (req: SearchRequest) => { _id: string; _score: number; _source?: unknown }[], indices: string[] = [], routes: Routes = {}): Promise<{ server: Server; url: string; requests: SearchRequest[] }> {
+function fakeElasticsearch(
+  answers: (req: SearchRequest) => { _id: string; _score: number; _source?: unknown }[],
+  indices: string[] = [],
+  routes: Routes = {},
+): Promise<{ server: Server; url: string; requests: SearchRequest[] }> {
   const requests: SearchRequest[] = [];
   const server = createServer((req: IncomingMessage, res: ServerResponse) => {
     let data = '';
@@ -67,7 +71,10 @@ describe('rescue retrieve --es (searches on Elasticsearch, documents from the KB
   beforeAll(async () => {
     dir = mkdtempSync(join(tmpdir(), 'rescue-retrieve-es-'));
     version = readFileSync(join(await prebuiltKb(dir), 'CURRENT'), 'utf8').trim();
-    const examples = readFileSync(join(dir, 'kb', 'versions', version, 'examples.jsonl'), 'utf8').trim().split('\n').map((l) => JSON.parse(l) as { id: string; cwe: string; language: string });
+    const examples = readFileSync(join(dir, 'kb', 'versions', version, 'examples.jsonl'), 'utf8')
+      .trim()
+      .split('\n')
+      .map((l) => JSON.parse(l) as { id: string; cwe: string; language: string });
     sqlExample = (examples.find((e) => e.cwe === 'CWE-89' && e.language === 'python') as { id: string }).id;
   }, 60_000);
   afterAll(() => rmSync(dir, { recursive: true, force: true }));
@@ -81,7 +88,7 @@ describe('rescue retrieve --es (searches on Elasticsearch, documents from the KB
   };
   const indices = (): string[] => [`acme-nodes-${version}`, `acme-examples-${version}`, `acme-documents-${version}`];
 
-  it('sends every search to the KB version\'s own indices and builds the answer from what ES returned', async () => {
+  it("sends every search to the KB version's own indices and builds the answer from what ES returned", async () => {
     const es = await fakeElasticsearch(answers, indices());
     try {
       const task = 'def find(db, name):\n    # look the user up by name\n    cur = db.cursor()\n';
@@ -102,24 +109,37 @@ describe('rescue retrieve --es (searches on Elasticsearch, documents from the KB
 
   it('serves a KB from Elasticsearch alone (--kb <url>): live version, documents and searches all from ES', async () => {
     const versionDir = join(dir, 'kb', 'versions', version);
-    const lines = (file: string): { id: string }[] => readFileSync(join(versionDir, file), 'utf8').trim().split('\n').map((l) => JSON.parse(l));
-    const stored: Record<string, { id: string }[]> = { node: lines('nodes.jsonl'), example: lines('examples.jsonl'), document: readFileSync(join(versionDir, 'documents.jsonl'), 'utf8').trim() ? lines('documents.jsonl') : [] };
+    const lines = (file: string): { id: string }[] =>
+      readFileSync(join(versionDir, file), 'utf8')
+        .trim()
+        .split('\n')
+        .map((l) => JSON.parse(l));
+    const stored: Record<string, { id: string }[]> = {
+      node: lines('nodes.jsonl'),
+      example: lines('examples.jsonl'),
+      document: readFileSync(join(versionDir, 'documents.jsonl'), 'utf8').trim() ? lines('documents.jsonl') : [],
+    };
     const docs = `/acme-docs-${version}`;
     const doc = (id: string, body: unknown) => ({ body: { _index: docs.slice(1), _id: id, _version: 1, found: true, _source: { kind: id, ord: 0, body } } });
     const es = await fakeElasticsearch(answers, indices(), {
-        'GET /_alias/acme-nodes': { body: { [`acme-nodes-${version}`]: { aliases: { 'acme-nodes': {} } } } },
-        'GET /_alias/acme-examples': { body: { [`acme-examples-${version}`]: { aliases: { 'acme-examples': {} } } } },
-        'GET /_alias/acme-documents': { body: { [`acme-documents-${version}`]: { aliases: { 'acme-documents': {} } } } },
-        [`GET ${docs}/_doc/manifest`]: doc('manifest', JSON.parse(readFileSync(join(versionDir, 'manifest.json'), 'utf8'))),
-        [`GET ${docs}/_doc/embedder`]: doc('embedder', { json: readFileSync(join(versionDir, 'embedder.json'), 'utf8') }),
-        [`GET ${docs}/_doc/term-counts`]: doc('term-counts', { json: readFileSync(join(versionDir, 'term-counts.json'), 'utf8') }),
-        [`GET ${docs}/_doc/calibration`]: { status: 404, body: { _index: docs.slice(1), _id: 'calibration', found: false } },
-        [`POST ${docs}/_search`]: (req) => {
-          const kind = req.body.query?.term?.kind as string;
-          const from = req.body.search_after ? req.body.search_after[0] + 1 : 0;
-          const page = stored[kind].slice(from, from + (req.body.size ?? 10));
-          return { took: 1, timed_out: false, _shards: { total: 1, successful: 1, skipped: 0, failed: 0 }, hits: { hits: page.map((body, i) => ({ _id: `${kind}:${body.id}`, _score: null, _source: { kind, ord: from + i, body }, sort: [from + i] })) } };
-        },
+      'GET /_alias/acme-nodes': { body: { [`acme-nodes-${version}`]: { aliases: { 'acme-nodes': {} } } } },
+      'GET /_alias/acme-examples': { body: { [`acme-examples-${version}`]: { aliases: { 'acme-examples': {} } } } },
+      'GET /_alias/acme-documents': { body: { [`acme-documents-${version}`]: { aliases: { 'acme-documents': {} } } } },
+      [`GET ${docs}/_doc/manifest`]: doc('manifest', JSON.parse(readFileSync(join(versionDir, 'manifest.json'), 'utf8'))),
+      [`GET ${docs}/_doc/embedder`]: doc('embedder', { json: readFileSync(join(versionDir, 'embedder.json'), 'utf8') }),
+      [`GET ${docs}/_doc/term-counts`]: doc('term-counts', { json: readFileSync(join(versionDir, 'term-counts.json'), 'utf8') }),
+      [`GET ${docs}/_doc/calibration`]: { status: 404, body: { _index: docs.slice(1), _id: 'calibration', found: false } },
+      [`POST ${docs}/_search`]: (req) => {
+        const kind = req.body.query?.term?.kind as string;
+        const from = req.body.search_after ? req.body.search_after[0] + 1 : 0;
+        const page = stored[kind].slice(from, from + (req.body.size ?? 10));
+        return {
+          took: 1,
+          timed_out: false,
+          _shards: { total: 1, successful: 1, skipped: 0, failed: 0 },
+          hits: { hits: page.map((body, i) => ({ _id: `${kind}:${body.id}`, _score: null, _source: { kind, ord: from + i, body }, sort: [from + i] })) },
+        };
+      },
     });
     try {
       const task = 'def find(db, name):\n    # look the user up by name\n    cur = db.cursor()\n';

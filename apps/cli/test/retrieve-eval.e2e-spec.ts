@@ -34,13 +34,21 @@ describe('rescue eval retrieval / eval fit / kb calibrate / retrieve --tasks (of
 
   it('reports Rescue beside the naive baselines, per set and macro-averaged, split by seen and unseen', async () => {
     const ordinary = join(dir, 'ordinary.jsonl');
-    writeFileSync(ordinary, [
-      { id: 'o1', language: 'python', prompt: 'def sum_of_squares(numbers):\n    """Return the sum of the squares of the numbers."""\n', gold_cwes: [] },
-      { id: 'o2', language: 'go', prompt: 'Write a Go function that reverses a slice of integers in place.', gold_cwes: [] },
-    ].map((t) => JSON.stringify(t)).join('\n') + '\n');
+    writeFileSync(
+      ordinary,
+      [
+        { id: 'o1', language: 'python', prompt: 'def sum_of_squares(numbers):\n    """Return the sum of the squares of the numbers."""\n', gold_cwes: [] },
+        { id: 'o2', language: 'go', prompt: 'Write a Go function that reverses a slice of integers in place.', gold_cwes: [] },
+      ]
+        .map((t) => JSON.stringify(t))
+        .join('\n') + '\n',
+    );
     const out = JSON.parse((await run('node', [bin, 'eval', 'retrieval', '--tasks', tasksFile, '--tasks', ordinary, '--kb', kb, '--json'], { maxBuffer: 1 << 24 })).stdout);
     expect(out.mode).toBe('offline');
-    expect(out.sets.map((s: { set: string; negative: boolean }) => [s.set, s.negative])).toEqual([['sec-tasks', false], ['ordinary', true]]);
+    expect(out.sets.map((s: { set: string; negative: boolean }) => [s.set, s.negative])).toEqual([
+      ['sec-tasks', false],
+      ['ordinary', true],
+    ]);
     const set = out.sets[0];
     expect(Object.keys(set.systems)).toEqual(['rescue', 'naive-records', 'naive-records-any', 'naive-catalog', 'naive-rrf', 'naive-rrf-any']);
     for (const report of Object.values(set.systems) as { seen: { tasks: number }; unseen: { tasks: number } }[]) {
@@ -73,7 +81,13 @@ describe('rescue eval retrieval / eval fit / kb calibrate / retrieve --tasks (of
 
   it('fits the ranker and the gate leaving one set out, and calibrate stores them beside the version, which retrieve then uses', async () => {
     const second = join(dir, 'second.jsonl');
-    writeFileSync(second, tasks.slice(0, 3).map((t) => JSON.stringify({ ...t, id: `${t.id}-2` })).join('\n') + '\n');
+    writeFileSync(
+      second,
+      tasks
+        .slice(0, 3)
+        .map((t) => JSON.stringify({ ...t, id: `${t.id}-2` }))
+        .join('\n') + '\n',
+    );
     const fit = JSON.parse((await run('node', [bin, 'eval', 'fit', '--tasks', tasksFile, '--tasks', second, '--kb', kb, '--json'], { maxBuffer: 1 << 24 })).stdout);
     expect(fit.leaveOneSetOut.map((r: { held: string }) => r.held)).toEqual(['sec-tasks', 'second']);
     expect(fit.ranker.format).toBe('rescue-ranker-1');
@@ -90,7 +104,10 @@ describe('rescue eval retrieval / eval fit / kb calibrate / retrieve --tasks (of
 
     const outFile = join(dir, 'retrieval.jsonl');
     await run('node', [bin, 'retrieve', '--tasks', tasksFile, '--kb', kb, '--out', outFile]);
-    const lines = readFileSync(outFile, 'utf8').trim().split('\n').map((l) => JSON.parse(l));
+    const lines = readFileSync(outFile, 'utf8')
+      .trim()
+      .split('\n')
+      .map((l) => JSON.parse(l));
     expect(lines.map((l) => l.id)).toEqual(tasks.map((t) => t.id));
     const sql = lines.find((l) => l.id === 'sql');
     expect(sql).toMatchObject({ mode: 'offline', abstained: false });
@@ -100,7 +117,7 @@ describe('rescue eval retrieval / eval fit / kb calibrate / retrieve --tasks (of
     expect(existsSync(versionDir)).toBe(true);
   });
 
-  it('with --guidance-cwes, adds further retrieved CWEs\' guidelines under the token budget', async () => {
+  it("with --guidance-cwes, adds further retrieved CWEs' guidelines under the token budget", async () => {
     const args = [bin, 'retrieve', tasks[0].prompt, '--language', 'python', '--kb', kb];
     const plain = JSON.parse((await run('node', args)).stdout);
     expect(plain.moreGuidance).toBeUndefined();
@@ -166,14 +183,25 @@ describe('rescue eval retrieval / eval fit / kb calibrate / retrieve --tasks (of
   it('answers tasks in languages without a grammar (C#, PHP, Rust) from their text, or abstains honestly', async () => {
     const others = join(dir, 'others.jsonl');
     const outFile = join(dir, 'others-out.jsonl');
-    writeFileSync(others, [
-      { id: 'cs', language: 'C#', prompt: 'public User FindUser(SqlConnection conn, string name) {\n    // look the user up by name with an SQL query\n' },
-      { id: 'php', language: 'php', prompt: '<?php\n// run the ping command on the host given in the request\nfunction ping_host($host) {\n' },
-      { id: 'rs', language: 'rust', prompt: '/// Adds two numbers.\nfn add(a: i32, b: i32) -> i32 {\n' },
-      { id: 'zig', language: 'Zig', prompt: '// parse the uploaded YAML configuration into a struct\n' },
-    ].map((t) => JSON.stringify(t)).join('\n') + '\n');
+    writeFileSync(
+      others,
+      [
+        { id: 'cs', language: 'C#', prompt: 'public User FindUser(SqlConnection conn, string name) {\n    // look the user up by name with an SQL query\n' },
+        { id: 'php', language: 'php', prompt: '<?php\n// run the ping command on the host given in the request\nfunction ping_host($host) {\n' },
+        { id: 'rs', language: 'rust', prompt: '/// Adds two numbers.\nfn add(a: i32, b: i32) -> i32 {\n' },
+        { id: 'zig', language: 'Zig', prompt: '// parse the uploaded YAML configuration into a struct\n' },
+      ]
+        .map((t) => JSON.stringify(t))
+        .join('\n') + '\n',
+    );
     await run('node', [bin, 'retrieve', '--tasks', others, '--kb', kb, '--out', outFile]);
-    const byId = Object.fromEntries(readFileSync(outFile, 'utf8').trim().split('\n').map((l) => JSON.parse(l)).map((r) => [r.id, r]));
+    const byId = Object.fromEntries(
+      readFileSync(outFile, 'utf8')
+        .trim()
+        .split('\n')
+        .map((l) => JSON.parse(l))
+        .map((r) => [r.id, r]),
+    );
     expect(Object.keys(byId).sort()).toEqual(['cs', 'php', 'rs', 'zig']);
     expect(byId.cs.cwes[0].cwe).toBe('CWE-89');
     expect(byId.php.cwes.map((c: { cwe: string }) => c.cwe)).toContain('CWE-78');
@@ -193,6 +221,11 @@ describe('rescue eval retrieval / eval fit / kb calibrate / retrieve --tasks (of
     expect(failed?.code).toBe(1);
     expect(failed?.stderr).toContain(`${bad}:2: language:`);
     expect(failed?.stderr).toContain('"<cobol>"');
-    expect(readFileSync(outFile, 'utf8').trim().split('\n').map((l) => JSON.parse(l).id)).toEqual(['sql', 'cmd']);
+    expect(
+      readFileSync(outFile, 'utf8')
+        .trim()
+        .split('\n')
+        .map((l) => JSON.parse(l).id),
+    ).toEqual(['sql', 'cmd']);
   });
 });

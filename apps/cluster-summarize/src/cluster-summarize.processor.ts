@@ -9,7 +9,10 @@ import type { SummarizeWorkerConfig } from './cluster-summarize-worker.config';
 
 @Processor(QueueName.Summarize)
 export class ClusterSummarizeProcessor extends WorkerHost implements OnApplicationBootstrap {
-  constructor(private readonly service: ClusterSummarizeService, @Inject(SUMMARIZE_CONFIG) private readonly config: SummarizeWorkerConfig) {
+  constructor(
+    private readonly service: ClusterSummarizeService,
+    @Inject(SUMMARIZE_CONFIG) private readonly config: SummarizeWorkerConfig,
+  ) {
     super();
   }
 

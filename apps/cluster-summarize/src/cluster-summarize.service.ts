@@ -22,7 +22,8 @@ export class ClusterSummarizeService implements OnModuleDestroy {
   /** The distiller the build asked for (not the one this worker happens to be able to run). */
   private distiller(build: NonNullable<JobPayload<JobName.ClusterSummarize>['build']>): ClusterDistiller {
     if (build.distillation === 'extractive') return extractiveDistiller;
-    if (!this.llm) throw new ConfigError([`build ${build.buildId} asks for LLM distillation, but this cluster-summarize worker has no LLM: set LLM_BASE_URL (and LLM_MODEL) on it, or rebuild with --extractive`]);
+    if (!this.llm)
+      throw new ConfigError([`build ${build.buildId} asks for LLM distillation, but this cluster-summarize worker has no LLM: set LLM_BASE_URL (and LLM_MODEL) on it, or rebuild with --extractive`]);
     return llmDistiller(this.llm, { ...DEFAULT_LLM_DISTILLER, batchSize: build.batchSize, model: this.llm.modelFor('summarizer') });
   }
 

@@ -8,7 +8,10 @@ import type { GeneratorWorkerConfig } from './generator-worker.config';
 
 @Processor(QueueName.Generate)
 export class GeneratorProcessor extends WorkerHost implements OnApplicationBootstrap {
-  constructor(private readonly service: GeneratorService, @Inject(GENERATOR_CONFIG) private readonly config: GeneratorWorkerConfig) {
+  constructor(
+    private readonly service: GeneratorService,
+    @Inject(GENERATOR_CONFIG) private readonly config: GeneratorWorkerConfig,
+  ) {
     super();
   }
 

@@ -30,7 +30,11 @@ export class GeneratorService implements OnModuleDestroy {
   private reader(dir: string): KnowledgeBaseReader {
     let reader = this.readers.get(dir);
     // With ELASTICSEARCH_URL the searches run on the KB version's ES indices; documents stay in the folder.
-    if (!reader) this.readers.set(dir, (reader = new KnowledgeBaseReader({ dir, elasticsearchUrl: this.config.ELASTICSEARCH_URL, elasticsearchPrefix: this.config.ELASTICSEARCH_PREFIX }, { embedderFor: llmEmbedderFor(this.llm) })));
+    if (!reader)
+      this.readers.set(
+        dir,
+        (reader = new KnowledgeBaseReader({ dir, elasticsearchUrl: this.config.ELASTICSEARCH_URL, elasticsearchPrefix: this.config.ELASTICSEARCH_PREFIX }, { embedderFor: llmEmbedderFor(this.llm) })),
+      );
     return reader;
   }
 

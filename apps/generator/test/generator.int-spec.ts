@@ -25,7 +25,8 @@ describe('GeneratorService: the KB version a batch was planned on', () => {
 
   it('serves a job planned on version X with X after a newer version went live, and fails it clearly once X is pruned', async () => {
     const kbDir = join(dir, 'kb');
-    const build = (sources: string[], keepVersions = 3) => buildKnowledgeBase({ sources, kbDir, catalog: new Map(), clusterBy: 'language-cwe', catalogOnlyNodes: false, hops: 2, maxLineBytes: 1 << 20, embedder: localEmbedder, keepVersions });
+    const build = (sources: string[], keepVersions = 3) =>
+      buildKnowledgeBase({ sources, kbDir, catalog: new Map(), clusterBy: 'language-cwe', catalogOnlyNodes: false, hops: 2, maxLineBytes: 1 << 20, embedder: localEmbedder, keepVersions });
     const v1 = (await build([examples])).manifest.version;
     const config = loadGeneratorWorkerConfig({ RESCUE_DATA_DIR: join(dir, 'data'), RECORD_STORE: 'fs', LLM_BASE_URL: fake.baseUrl, LLM_MODEL: 'fake', LLM_CACHE: 'none' });
     const store = new FsGenerationStore(config.RESCUE_DATA_DIR);
@@ -35,7 +36,10 @@ describe('GeneratorService: the KB version a batch was planned on', () => {
     try {
       // A newer version goes live before the worker takes the job.
       const extra = join(dir, 'extra.jsonl');
-      writeFileSync(extra, `${JSON.stringify({ language: 'python', cwe: 'CWE-79', before: 'def page(n):\n    return "<b>" + n + "</b>"\n', after: 'def page(n):\n    return "<b>" + html.escape(n) + "</b>"\n' })}\n`);
+      writeFileSync(
+        extra,
+        `${JSON.stringify({ language: 'python', cwe: 'CWE-79', before: 'def page(n):\n    return "<b>" + n + "</b>"\n', after: 'def page(n):\n    return "<b>" + html.escape(n) + "</b>"\n' })}\n`,
+      );
       const v2 = (await build([examples, extra])).manifest.version;
       expect(v2).not.toBe(v1);
       await service.generate(job);
@@ -43,7 +47,10 @@ describe('GeneratorService: the KB version a batch was planned on', () => {
 
       // Once v1 is pruned, a job planned on it fails for good, naming the version.
       const extra2 = join(dir, 'extra2.jsonl');
-      writeFileSync(extra2, `${JSON.stringify({ language: 'python', cwe: 'CWE-22', before: 'def read(p):\n    return open(p).read()\n', after: 'def read(p):\n    return open(safe(p)).read()\n' })}\n`);
+      writeFileSync(
+        extra2,
+        `${JSON.stringify({ language: 'python', cwe: 'CWE-22', before: 'def read(p):\n    return open(p).read()\n', after: 'def read(p):\n    return open(safe(p)).read()\n' })}\n`,
+      );
       await build([examples, extra, extra2], 1);
       const fresh = new GeneratorService(config);
       await expect(fresh.generate(job)).rejects.toThrow(new RegExp(`KB version ${v1} is not in`));

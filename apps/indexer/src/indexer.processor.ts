@@ -10,7 +10,10 @@ import type { IndexerWorkerConfig } from './indexer-worker.config';
 
 @Processor(QueueName.Index)
 export class IndexerProcessor extends WorkerHost implements OnApplicationBootstrap {
-  constructor(private readonly service: IndexerService, @Inject(INDEXER_CONFIG) private readonly config: IndexerWorkerConfig) {
+  constructor(
+    private readonly service: IndexerService,
+    @Inject(INDEXER_CONFIG) private readonly config: IndexerWorkerConfig,
+  ) {
     super();
   }
 
@@ -19,10 +22,14 @@ export class IndexerProcessor extends WorkerHost implements OnApplicationBootstr
   }
 
   async process(job: Job): Promise<KbManifest> {
-    return runClassified(this.worker, async () => {
-      // Fan-in: the flow runs this job only after every summarize child completed.
-      const children = Object.values(await job.getChildrenValues()) as SummarizeJobResult[];
-      return this.service.index(parsePayload(JobName.KbIndex, job.data), children);
-    }, job);
+    return runClassified(
+      this.worker,
+      async () => {
+        // Fan-in: the flow runs this job only after every summarize child completed.
+        const children = Object.values(await job.getChildrenValues()) as SummarizeJobResult[];
+        return this.service.index(parsePayload(JobName.KbIndex, job.data), children);
+      },
+      job,
+    );
   }
 }

@@ -12,7 +12,10 @@ import { INGEST_CONFIG } from './tokens';
 export class IngestProcessor extends WorkerHost implements OnApplicationBootstrap {
   private readonly logger = new Logger(IngestProcessor.name);
 
-  constructor(private readonly ingest: IngestService, @Inject(INGEST_CONFIG) private readonly config: IngestWorkerConfig) {
+  constructor(
+    private readonly ingest: IngestService,
+    @Inject(INGEST_CONFIG) private readonly config: IngestWorkerConfig,
+  ) {
     super();
   }
 

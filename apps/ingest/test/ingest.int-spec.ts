@@ -58,7 +58,10 @@ describe('ingest worker (real Redis, real BullMQ worker)', () => {
     expect(result.report.kept).toBe(good.length + 3);
     expect(result.report.duplicates).toBe(2);
     expect(result.report.rejected).toBe(1);
-    const rejects = readFileSync(result.rejectsPath, 'utf8').trim().split('\n').map((l) => JSON.parse(l) as Reject);
+    const rejects = readFileSync(result.rejectsPath, 'utf8')
+      .trim()
+      .split('\n')
+      .map((l) => JSON.parse(l) as Reject);
     expect(rejects).toEqual([expect.objectContaining({ file: withBadLine, line: 2, code: 'wrong_type', field: 'before' })]);
     expect(await new RedisRecordStore(redis, prefix).count()).toBe(good.length + 3);
   });

@@ -40,7 +40,10 @@ describe('loadConfig', () => {
 
   it('reads where to search a KB published to Elasticsearch, with a safe index prefix', () => {
     expect(loadConfig(elasticsearchEnv, {})).toEqual({ ELASTICSEARCH_PREFIX: 'rescue' });
-    expect(loadConfig(elasticsearchEnv, { ELASTICSEARCH_URL: 'https://es.internal:9200', ELASTICSEARCH_PREFIX: 'acme-kb' })).toEqual({ ELASTICSEARCH_URL: 'https://es.internal:9200', ELASTICSEARCH_PREFIX: 'acme-kb' });
+    expect(loadConfig(elasticsearchEnv, { ELASTICSEARCH_URL: 'https://es.internal:9200', ELASTICSEARCH_PREFIX: 'acme-kb' })).toEqual({
+      ELASTICSEARCH_URL: 'https://es.internal:9200',
+      ELASTICSEARCH_PREFIX: 'acme-kb',
+    });
     expect(() => loadConfig(elasticsearchEnv, { ELASTICSEARCH_URL: 'es.internal', ELASTICSEARCH_PREFIX: 'Acme/*' })).toThrow(/ELASTICSEARCH_URL[\s\S]*ELASTICSEARCH_PREFIX/);
   });
   it('masks the credentials of an invalid URL in every URL setting, keeping what locates the fault', () => {

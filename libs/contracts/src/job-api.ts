@@ -30,7 +30,10 @@ export const KbBuildUploadQuery = z
   .object({
     hops: z.coerce.number().int().min(0).max(10).default(2),
     clusterBy: KbBuildSpec.shape.clusterBy,
-    catalogOnlyNodes: z.enum(['true', 'false']).default('true').transform((v) => v === 'true'),
+    catalogOnlyNodes: z
+      .enum(['true', 'false'])
+      .default('true')
+      .transform((v) => v === 'true'),
     distillation: KbBuildSpec.shape.distillation,
     batchSize: z.coerce.number().int().min(2).max(50).default(10),
     embedder: KbBuildSpec.shape.embedder,
@@ -41,13 +44,16 @@ export const KbBuildUploadQuery = z
 
 /** One coding task of a batch: a line of a tasks file, as `rescue generate` reads it. */
 export const GenerationTaskInput = z.object({
-  id: z.string().trim().min(1, 'a non-empty id (it keys the task\'s result)').max(200),
+  id: z.string().trim().min(1, "a non-empty id (it keys the task's result)").max(200),
   language: z.string().transform((l, ctx) => {
     const language = taskLanguage(l);
     if (!language) ctx.addIssue({ code: 'custom', message: `not a language name: ${JSON.stringify(l.slice(0, 60))} (python, c, cpp, java, csharp, rust, php, …)` });
     return language ?? z.NEVER;
   }),
-  prompt: z.string().refine((p) => p.trim().length > 0, 'the instruction or the code prefix').pipe(z.string().max(512 * 1024)),
+  prompt: z
+    .string()
+    .refine((p) => p.trim().length > 0, 'the instruction or the code prefix')
+    .pipe(z.string().max(512 * 1024)),
   kind: z.enum(['completion', 'instruction']).optional(),
 });
 

@@ -34,14 +34,20 @@ export const KbBuildSpec = z.object({
   /** `llm` embeds with the indexer's embeddings endpoint. */
   embedder: z.enum(['local', 'llm']).default('local'),
   /** Also publish to Elasticsearch under this prefix: the indexer's own ELASTICSEARCH_URL (URLs carry credentials, which never travel in job data). */
-  elasticsearchPrefix: z.string().regex(/^[a-z0-9][a-z0-9_-]{0,63}$/, 'lowercase letters, digits, _ and -').optional(),
+  elasticsearchPrefix: z
+    .string()
+    .regex(/^[a-z0-9][a-z0-9_-]{0,63}$/, 'lowercase letters, digits, _ and -')
+    .optional(),
   /**
    * Which sources the operator vouches for, by path as the workers see them (a file, or a folder
    * covering what is under it); the rest have their kind's default trust (docs/kb-poisoning.md).
    */
   trust: z.object({ trusted: z.array(z.string().min(1)).max(1000), untrusted: z.array(z.string().min(1)).max(1000) }).optional(),
   /** Ids of quarantined items an operator released (`rescue kb quarantine release`), read from the KB folder when the build started. */
-  releasedIds: z.array(z.string().regex(/^[0-9a-f]{32}$/, 'expected a 32-hex-digit quarantine id')).max(100_000).optional(),
+  releasedIds: z
+    .array(z.string().regex(/^[0-9a-f]{32}$/, 'expected a 32-hex-digit quarantine id'))
+    .max(100_000)
+    .optional(),
 });
 
 export const DatasetIngestPayload = z.object({
@@ -111,7 +117,10 @@ export type JobPayloadInput<N extends JobName> = z.input<(typeof JOB_PAYLOAD)[N]
 
 /** A payload that failed validation, with every problem as `field: message`. Invalid input: never retried. */
 export class PayloadError extends InvalidInputError {
-  constructor(readonly job: JobName, readonly problems: string[]) {
+  constructor(
+    readonly job: JobName,
+    readonly problems: string[],
+  ) {
     super(`Invalid ${job} payload: ${problems.join('; ')}`);
   }
 }

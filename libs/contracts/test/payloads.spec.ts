@@ -51,9 +51,23 @@ describe('job ids', () => {
   });
 
   it('are the ids derived before canonicalJson moved to libs/domain (jobs queued then still deduplicate)', () => {
-    const build = { buildId: 'b-1', hops: 2, clusterBy: 'language-cwe', kbDir: '/data/kb', catalogPath: '/data/cwe.xml', catalogOnlyNodes: true, codeqlRoots: ['/data/codeql'], distillation: 'llm', batchSize: 10, embedder: 'local', elasticsearchPrefix: 'rescue' };
+    const build = {
+      buildId: 'b-1',
+      hops: 2,
+      clusterBy: 'language-cwe',
+      kbDir: '/data/kb',
+      catalogPath: '/data/cwe.xml',
+      catalogOnlyNodes: true,
+      codeqlRoots: ['/data/codeql'],
+      distillation: 'llm',
+      batchSize: 10,
+      embedder: 'local',
+      elasticsearchPrefix: 'rescue',
+    };
     expect(jobIdFor(JobName.KbIndex, { v: 1, buildId: 'b1', extra: undefined })).toBe('KbIndex-83ccd7bad38574064dc6f0796e963daa');
     expect(jobIdFor(JobName.KbIndex, { v: 1, buildId: 'b-1', build })).toBe('KbIndex-030eeaf019432cba75cc6c5b4f39a99e');
-    expect(jobIdFor(JobName.ClusterSummarize, { v: 1, buildId: 'b-1', clusterKey: 'python:CWE-89', recordIds: ['0123456789abcdef0123456789abcdef'], build })).toBe('ClusterSummarize-dc0a81ab681af99871fa9506c0f7b7b2');
+    expect(jobIdFor(JobName.ClusterSummarize, { v: 1, buildId: 'b-1', clusterKey: 'python:CWE-89', recordIds: ['0123456789abcdef0123456789abcdef'], build })).toBe(
+      'ClusterSummarize-dc0a81ab681af99871fa9506c0f7b7b2',
+    );
   });
 });

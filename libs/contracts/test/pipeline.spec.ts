@@ -1,19 +1,6 @@
 import { readdirSync } from 'node:fs';
 import { join } from 'node:path';
-import {
-  JOB_PAYLOAD,
-  JOB_QUEUE,
-  JobName,
-  PIPELINE,
-  QUEUE_CONSUMER,
-  QueueName,
-  WorkerApp,
-  nextJobs,
-  pipelineRoots,
-  previousJobs,
-  queuesConsumedBy,
-  topologicalOrder,
-} from '@rescue/contracts';
+import { JOB_PAYLOAD, JOB_QUEUE, JobName, PIPELINE, QUEUE_CONSUMER, QueueName, WorkerApp, nextJobs, pipelineRoots, previousJobs, queuesConsumedBy, topologicalOrder } from '@rescue/contracts';
 
 describe('pipeline DAG', () => {
   it('walks from its roots through every job, in dependency order, without cycles', () => {
@@ -30,11 +17,7 @@ describe('pipeline DAG', () => {
   });
 
   it('is ingest → slice → summarize → index, with generation standing alone', () => {
-    expect(PIPELINE.map((e) => `${e.from}>${e.to}:${e.kind}`)).toEqual([
-      'DatasetIngest>RecordSlice:fan-out',
-      'RecordSlice>ClusterSummarize:fan-in',
-      'ClusterSummarize>KbIndex:fan-in',
-    ]);
+    expect(PIPELINE.map((e) => `${e.from}>${e.to}:${e.kind}`)).toEqual(['DatasetIngest>RecordSlice:fan-out', 'RecordSlice>ClusterSummarize:fan-in', 'ClusterSummarize>KbIndex:fan-in']);
     expect(pipelineRoots().sort()).toEqual([JobName.DatasetIngest, JobName.TaskGenerate].sort());
   });
 

@@ -13,17 +13,7 @@ import { type CweId, InvalidInputError, type Language, languageFromFileName, nor
 
 /** What went wrong with one file; every kind is reported and the reader goes on. */
 export type CodeqlProblemKind =
-  | 'malformed-xml'
-  | 'not-qhelp'
-  | 'missing-query'
-  | 'unknown-language'
-  | 'missing-include'
-  | 'include-cycle'
-  | 'missing-sample'
-  | 'outside-root'
-  | 'not-regular-file'
-  | 'too-large'
-  | 'unreadable';
+  'malformed-xml' | 'not-qhelp' | 'missing-query' | 'unknown-language' | 'missing-include' | 'include-cycle' | 'missing-sample' | 'outside-root' | 'not-regular-file' | 'too-large' | 'unreadable';
 
 export interface CodeqlProblem {
   /** Path relative to the root (POSIX separators): the file at fault, or the file citing it. */
@@ -144,7 +134,10 @@ interface XmlElement {
 type XmlNode = XmlElement | string;
 
 class XmlSyntaxError extends Error {
-  constructor(readonly line: number, message: string) {
+  constructor(
+    readonly line: number,
+    message: string,
+  ) {
     super(message);
   }
 }

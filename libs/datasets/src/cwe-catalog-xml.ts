@@ -99,7 +99,10 @@ async function readZippedCatalogue(path: string, report: (p: CatalogProblem) => 
     const collector = new CatalogueCollector(entryReport);
     const outcome = await feed(stream, collector, maxBytes);
     if (outcome === 'capped') {
-      collector.halt(`stopped reading ${entry.fileName} at the ${maxBytes}-byte cap on uncompressed data (maxUncompressedBytes; the entry declares ${entry.uncompressedSize} bytes): possibly a zip bomb`, 'zip');
+      collector.halt(
+        `stopped reading ${entry.fileName} at the ${maxBytes}-byte cap on uncompressed data (maxUncompressedBytes; the entry declares ${entry.uncompressedSize} bytes): possibly a zip bomb`,
+        'zip',
+      );
     }
     return settle(collector, `${path} (${entry.fileName})`, entryReport);
   } finally {
@@ -427,7 +430,9 @@ class CatalogueCollector {
   private keep(weakness: XmlElement): void {
     const entry = toEntry(weakness, this.report);
     if (!entry) return;
-    const viewIds = items(weakness, 'Related_Weaknesses', 'Related_Weakness').map((r) => (r.attrs.View_ID ?? '').trim()).filter((v) => v !== '');
+    const viewIds = items(weakness, 'Related_Weaknesses', 'Related_Weakness')
+      .map((r) => (r.attrs.View_ID ?? '').trim())
+      .filter((v) => v !== '');
     if (viewIds.length > 0) this.relationViews.set(entry.id, [...new Set(viewIds)]);
     if (this.entries.has(entry.id)) this.report({ line: weakness.line, field: 'ID', message: `${entry.id} appears again; this later one is kept` });
     this.entries.set(entry.id, entry);
@@ -495,7 +500,9 @@ function toEntry(w: XmlElement, report: (p: CatalogProblem) => void): CweEntry |
   const observedExamples = items(w, 'Observed_Examples', 'Observed_Example')
     .map((o) => ({ reference: optional(plainText(child(o, 'Reference'))), description: prose(child(o, 'Description')) }))
     .filter((o) => o.reference !== undefined || o.description !== '');
-  const backgroundDetails = items(w, 'Background_Details', 'Background_Detail').map(prose).filter((t) => t !== '');
+  const backgroundDetails = items(w, 'Background_Details', 'Background_Detail')
+    .map(prose)
+    .filter((t) => t !== '');
   const demonstrativeExamples = items(w, 'Demonstrative_Examples', 'Demonstrative_Example')
     .map(demonstrativeExample)
     .filter((d) => d.prose.length > 0 || d.blocks.length > 0);
@@ -518,7 +525,12 @@ function toEntry(w: XmlElement, report: (p: CatalogProblem) => void): CweEntry |
 function mitigations(w: XmlElement): CweMitigation[] {
   return items(w, 'Potential_Mitigations', 'Mitigation')
     .map((m) => ({
-      phase: optional(childrenNamed(m, 'Phase').map(plainText).filter((p) => p !== '').join(', ')),
+      phase: optional(
+        childrenNamed(m, 'Phase')
+          .map(plainText)
+          .filter((p) => p !== '')
+          .join(', '),
+      ),
       strategy: optional(plainText(child(m, 'Strategy'))),
       description: prose(child(m, 'Description')),
       effectiveness: optional(plainText(child(m, 'Effectiveness'))),

@@ -76,7 +76,11 @@ export async function readCweCatalogCsv(path: string, onProblem?: (p: CatalogPro
     const cells = item.record;
     const extra = cells.slice(header.length).filter((c) => c.trim() !== '');
     if (extra.length > 0) {
-      onProblem?.({ line, field: header[header.length - 1], message: `the row ending here has ${cells.length} cells but the header has ${header.length}: put cells that contain commas or line breaks in double quotes (the row, and any it swallowed, were skipped)` });
+      onProblem?.({
+        line,
+        field: header[header.length - 1],
+        message: `the row ending here has ${cells.length} cells but the header has ${header.length}: put cells that contain commas or line breaks in double quotes (the row, and any it swallowed, were skipped)`,
+      });
       continue;
     }
     const row: Record<string, string> = Object.fromEntries(header.map((h, i) => [h, cells[i] ?? '']));

@@ -39,9 +39,7 @@ export const genericRecordSchema = z.object({
   cwe: z.union([z.string(), z.number()]),
   before: z.string(),
   after: z.string(),
-  changed_lines: z
-    .object({ deleted: z.array(z.number().int().min(1)), added: z.array(z.number().int().min(1)) })
-    .optional(),
+  changed_lines: z.object({ deleted: z.array(z.number().int().min(1)), added: z.array(z.number().int().min(1)) }).optional(),
   file_name: z.string().optional(),
   function_name: z.string().optional(),
   description: z.string().optional(),

@@ -64,11 +64,17 @@ function zodReject(error: z.ZodError, value: Record<string, unknown>): Omit<Reje
   const field = issue.path.join('.') || '(root)';
   const got = issue.path.reduce<unknown>((node, key) => (node && typeof node === 'object' ? (node as Record<string, unknown>)[key as string] : undefined), value);
   const missing = got === undefined;
-  const more = error.issues.length > 1 ? ` (+${error.issues.length - 1} more: ${error.issues.slice(1, 4).map((i) => i.path.join('.')).join(', ')})` : '';
+  const more =
+    error.issues.length > 1
+      ? ` (+${error.issues.length - 1} more: ${error.issues
+          .slice(1, 4)
+          .map((i) => i.path.join('.'))
+          .join(', ')})`
+      : '';
   return {
     code: missing ? 'missing_field' : 'wrong_type',
     field,
-    value: missing ? undefined : excerpt(typeof got === 'string' ? got : JSON.stringify(got) ?? String(got)),
+    value: missing ? undefined : excerpt(typeof got === 'string' ? got : (JSON.stringify(got) ?? String(got))),
     message: `${missing ? 'required field is missing' : issue.message}${more}`,
   };
 }
@@ -109,7 +115,21 @@ export function parseFixPairLine(text: string, format: FormatChoice, origin: { f
 }
 
 function emptyReport(): IngestReport {
-  return { files: 0, linesRead: 0, kept: 0, duplicates: 0, rejected: 0, rejectedByReason: {}, newInStore: 0, byLanguage: {}, byCwe: {}, byFormat: {}, changedLinesFromDiff: 0, bytesRead: 0, durationMs: 0 };
+  return {
+    files: 0,
+    linesRead: 0,
+    kept: 0,
+    duplicates: 0,
+    rejected: 0,
+    rejectedByReason: {},
+    newInStore: 0,
+    byLanguage: {},
+    byCwe: {},
+    byFormat: {},
+    changedLinesFromDiff: 0,
+    bytesRead: 0,
+    durationMs: 0,
+  };
 }
 
 const bump = <K extends string>(m: Partial<Record<K, number>>, k: K): void => {
@@ -143,7 +163,10 @@ export class FixPairIngestor {
         ({ added } = await this.store.putMany(batch));
       } catch (err) {
         // The store's own verdict on a bad id stands; any other failure is the store's, so may pass on retry.
-        throw new RecordStoreError(`writing ${batch.length} records to the record store failed: ${(err as Error).message}`, { cause: err, kind: err instanceof RecordStoreError ? err.kind : 'transient' });
+        throw new RecordStoreError(`writing ${batch.length} records to the record store failed: ${(err as Error).message}`, {
+          cause: err,
+          kind: err instanceof RecordStoreError ? err.kind : 'transient',
+        });
       }
       report.newInStore += added;
       batch = [];
@@ -205,7 +228,12 @@ export class FixPairIngestor {
           outcome.lines += 1;
           outcome.bytes += line.byteLength;
           if (line.kind === 'too-long') {
-            rejectHere({ file, line: line.lineNo, code: 'line_too_long', message: `line is ${line.byteLength} bytes, over the limit of ${options.maxLineBytes} (raise INGEST_MAX_LINE_BYTES if it is legitimate)` });
+            rejectHere({
+              file,
+              line: line.lineNo,
+              code: 'line_too_long',
+              message: `line is ${line.byteLength} bytes, over the limit of ${options.maxLineBytes} (raise INGEST_MAX_LINE_BYTES if it is legitimate)`,
+            });
             continue;
           }
           if (line.kind === 'invalid-utf8') {

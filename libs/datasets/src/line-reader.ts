@@ -38,11 +38,19 @@ export function firstInvalidUtf8Offset(buf: Buffer): number {
     const b = buf[i];
     let need: number;
     let min: number;
-    if (b < 0x80) { i += 1; continue; }
-    else if (b >= 0xc2 && b <= 0xdf) { need = 1; min = 0x80; }
-    else if (b >= 0xe0 && b <= 0xef) { need = 2; min = 0x800; }
-    else if (b >= 0xf0 && b <= 0xf4) { need = 3; min = 0x10000; }
-    else return i;
+    if (b < 0x80) {
+      i += 1;
+      continue;
+    } else if (b >= 0xc2 && b <= 0xdf) {
+      need = 1;
+      min = 0x80;
+    } else if (b >= 0xe0 && b <= 0xef) {
+      need = 2;
+      min = 0x800;
+    } else if (b >= 0xf0 && b <= 0xf4) {
+      need = 3;
+      min = 0x10000;
+    } else return i;
     let cp = b & (0x3f >> need);
     for (let k = 1; k <= need; k += 1) {
       const c = buf[i + k];

@@ -1,15 +1,6 @@
 import { createHash } from 'node:crypto';
 import { diffLines } from 'diff';
-import {
-  type ChangedLines,
-  type CweId,
-  type FixRecord,
-  type Language,
-  type RecordOrigin,
-  languageFromFileName,
-  normalizeLanguageName,
-  parseCweId,
-} from '@rescue/domain';
+import { type ChangedLines, type CweId, type FixRecord, type Language, type RecordOrigin, languageFromFileName, normalizeLanguageName, parseCweId } from '@rescue/domain';
 import type { GenericRecord, SvenRecord } from './fix-pair-formats';
 import type { RejectCode } from './rejects';
 
@@ -31,7 +22,10 @@ export function normalizeLineEndings(code: string): string {
 /** The content id of a record: 32 hex digits of sha256 over language, CWE, before and after. */
 export function fixRecordId(language: Language, cwe: CweId, before: string, after: string): string {
   const h = createHash('sha256');
-  for (const part of [language, cwe, before, after]) h.update(String(Buffer.byteLength(part))).update(':').update(part);
+  for (const part of [language, cwe, before, after])
+    h.update(String(Buffer.byteLength(part)))
+      .update(':')
+      .update(part);
   return h.digest('hex').slice(0, 32);
 }
 
@@ -115,7 +109,12 @@ function build(fields: CommonFields, origin: RecordOrigin): NormalizeResult {
   if (!fields.language) {
     return {
       ok: false,
-      problem: { code: 'unknown_language', field: fields.languageField, value: excerpt(fields.languageValue), message: 'cannot tell the language: use a known file extension or set "language" (c, cpp, python, javascript, typescript, java, go, ruby, …)' },
+      problem: {
+        code: 'unknown_language',
+        field: fields.languageField,
+        value: excerpt(fields.languageValue),
+        message: 'cannot tell the language: use a known file extension or set "language" (c, cpp, python, javascript, typescript, java, go, ruby, …)',
+      },
     };
   }
   const before = normalizeLineEndings(fields.before);

@@ -11,7 +11,11 @@ import { assertRecordId, parseStoredDocument, type RecordStore, type StoredDocum
 export class RedisRecordStore<T extends StoredDocument = FixRecord> implements RecordStore<T> {
   private readonly key: string;
 
-  constructor(private readonly redis: Redis, prefix: string, collection = 'records') {
+  constructor(
+    private readonly redis: Redis,
+    prefix: string,
+    collection = 'records',
+  ) {
     this.key = `${prefix}:${collection}`;
   }
 

@@ -1,9 +1,7 @@
 /** Keys that can poison prototypes when a parsed object is later spread or merged. */
 const FORBIDDEN_KEYS = new Set(['__proto__', 'constructor', 'prototype']);
 
-export type SafeJsonResult =
-  | { ok: true; value: unknown }
-  | { ok: false; code: 'invalid_json' | 'forbidden_key' | 'too_deep'; field?: string; message: string };
+export type SafeJsonResult = { ok: true; value: unknown } | { ok: false; code: 'invalid_json' | 'forbidden_key' | 'too_deep'; field?: string; message: string };
 
 /**
  * JSON.parse, then a walk that rejects prototype-poisoning keys (`__proto__`, `constructor`,

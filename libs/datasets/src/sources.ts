@@ -7,7 +7,6 @@ import { fileKind, openRegularFile } from './regular-file';
 /** File extensions read when a source is a directory. */
 export const DATASET_EXTENSIONS = ['.jsonl', '.json', '.ndjson'];
 
-
 export interface SourceProblem {
   path: string;
   message: string;
@@ -35,7 +34,10 @@ export async function expandSources(sources: string[]): Promise<{ files: string[
   };
   const add = (p: string): void => {
     const abs = resolve(p);
-    if (!seen.has(abs)) { seen.add(abs); files.push(p); }
+    if (!seen.has(abs)) {
+      seen.add(abs);
+      files.push(p);
+    }
   };
   for (const source of sources) {
     try {

@@ -50,10 +50,12 @@ export async function readSecEvalScenarios(root: string): Promise<CodingTask[]> 
 
 // A line that reads as code: it ends a statement or opens a block, starts with a declaration or
 // directive most languages share, or is a comment/docstring marker.
-const CODE_LINE = /[{};]\s*$|^\s*(#include|#define|import|from\s+\S+\s+import|package|using|namespace|def|class|struct|func|fn|pub|public|private|protected|static|function|const|let|var|int|void|char|bool|float|double|long|unsigned|return|if|for|while)\b|^\s*(\/\*\*?|\*\/?|\/\/|#|"""|''')|\)\s*(->\s*[\w[\], .]+)?:\s*$/;
+const CODE_LINE =
+  /[{};]\s*$|^\s*(#include|#define|import|from\s+\S+\s+import|package|using|namespace|def|class|struct|func|fn|pub|public|private|protected|static|function|const|let|var|int|void|char|bool|float|double|long|unsigned|return|if|for|while)\b|^\s*(\/\*\*?|\*\/?|\/\/|#|"""|''')|\)\s*(->\s*[\w[\], .]+)?:\s*$/;
 
 // A line only code has: a signature opening a body (`def f(x):`, `int f(void) {`), an import.
-const SIGNATURE_LINE = /^\s*(async\s+)?(def|class)\s+\w+.*:\s*$|^\s*(func|fn|pub|function|public|private|protected|static|export|async)\b.*[{:]\s*$|[)\]>]\s*(->\s*[^{:]+|throws\s+[\w., ]+)?\s*[{:]\s*$|^\s*#include\b|^\s*(import\s+[\w.{*]|from\s+[\w.]+\s+import\b|package\s+[\w.]+;?\s*$|using\s+[\w.]+;)/;
+const SIGNATURE_LINE =
+  /^\s*(async\s+)?(def|class)\s+\w+.*:\s*$|^\s*(func|fn|pub|function|public|private|protected|static|export|async)\b.*[{:]\s*$|[)\]>]\s*(->\s*[^{:]+|throws\s+[\w., ]+)?\s*[{:]\s*$|^\s*#include\b|^\s*(import\s+[\w.{*]|from\s+[\w.]+\s+import\b|package\s+[\w.]+;?\s*$|using\s+[\w.]+;)/;
 
 /**
  * Whether a task without a `kind` is a code prefix to complete or an instruction in words: code

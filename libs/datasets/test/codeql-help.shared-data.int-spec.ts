@@ -24,7 +24,9 @@ if (!realPresent) process.stdout.write(`real CodeQL help test skipped: ${REAL} d
     const problemKinds = count(problems.map((p) => p.kind));
     const samples = queries.reduce((n, q) => n + q.samples.length, 0);
     const cwes = new Set(queries.flatMap((q) => q.cwes)).size;
-    process.stdout.write(`codeql-help: ${queries.length} queries with CWEs in ${ms} ms, ${samples} samples, ${cwes} CWEs; by language ${JSON.stringify(byLanguage)}; problems ${JSON.stringify(problemKinds)}\n`);
+    process.stdout.write(
+      `codeql-help: ${queries.length} queries with CWEs in ${ms} ms, ${samples} samples, ${cwes} CWEs; by language ${JSON.stringify(byLanguage)}; problems ${JSON.stringify(problemKinds)}\n`,
+    );
 
     expect(queries.length).toBeGreaterThan(780);
     expect(queries.length).toBeLessThan(870);

@@ -12,7 +12,6 @@ import { TempDirs } from './helpers';
 
 const FIXTURE = resolve(__dirname, 'fixtures/codeql');
 
-
 async function read(root: string): Promise<{ queries: CodeqlQueryHelp[]; problems: CodeqlProblem[] }> {
   const problems: CodeqlProblem[] = [];
   const queries = await readCodeqlHelp(root, (p) => problems.push(p));
@@ -28,7 +27,19 @@ const byId = (queries: CodeqlQueryHelp[], id: string): CodeqlQueryHelp => {
 describe('parseQlMetadata', () => {
   it('reads the header fields, joining continuation lines', () => {
     const meta = parseQlMetadata(
-      ['/**', ' * @name Some query', ' * @description First line', ' *              and second.', ' * @id py/some', ' * @security-severity 7.8', ' * @precision high', ' * @tags security', ' *       external/cwe/cwe-079', ' */', 'import python'].join('\n'),
+      [
+        '/**',
+        ' * @name Some query',
+        ' * @description First line',
+        ' *              and second.',
+        ' * @id py/some',
+        ' * @security-severity 7.8',
+        ' * @precision high',
+        ' * @tags security',
+        ' *       external/cwe/cwe-079',
+        ' */',
+        'import python',
+      ].join('\n'),
     );
     expect(meta).toEqual({ name: 'Some query', description: 'First line and second.', id: 'py/some', securitySeverity: 7.8, precision: 'high', tags: ['security', 'external/cwe/cwe-079'] });
   });

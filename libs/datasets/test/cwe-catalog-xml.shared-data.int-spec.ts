@@ -75,10 +75,12 @@ describe("MITRE's real catalogue (../shared/data/cwe/cwec_v4.14.xml.zip)", () =>
     const strcpy = m.get('CWE-121')!.demonstrativeExamples![0].blocks[0];
     expect(strcpy).toMatchObject({ nature: 'bad', language: 'C' });
     expect(strcpy.code.split('\n')).toEqual(['#define BUFSIZE 256', 'int main(int argc, char **argv) {', `${indent(1)}char buf[BUFSIZE];`, `${indent(1)}strcpy(buf, argv[1]);`, '}']);
-    for (const e of m.values()) for (const d of e.demonstrativeExamples ?? []) for (const b of d.blocks) {
-      // No trailing spaces, no tabs, no blank lines around the code.
-      expect(b.code).not.toMatch(/[ \t]$|\t/m);
-      expect(b.code).not.toMatch(/^\s*\n|\n\s*$/);
-    }
+    for (const e of m.values())
+      for (const d of e.demonstrativeExamples ?? [])
+        for (const b of d.blocks) {
+          // No trailing spaces, no tabs, no blank lines around the code.
+          expect(b.code).not.toMatch(/[ \t]$|\t/m);
+          expect(b.code).not.toMatch(/^\s*\n|\n\s*$/);
+        }
   });
 });

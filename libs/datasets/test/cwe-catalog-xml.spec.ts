@@ -187,7 +187,10 @@ describe('readCweCatalogXml on a small fixture', () => {
 
   it('reads alternate terms, observed examples and background details, and leaves them out when absent', () => {
     const e = entries.get('CWE-4242')!;
-    expect(e.alternateTerms).toEqual([{ term: 'Widget overrun', description: 'Used by widget vendors.' }, { term: 'WLO', description: undefined }]);
+    expect(e.alternateTerms).toEqual([
+      { term: 'Widget overrun', description: 'Used by widget vendors.' },
+      { term: 'WLO', description: undefined },
+    ]);
     expect(e.observedExamples).toEqual([{ reference: 'CVE-0000-4242', description: 'Widget firmware overruns its buffer on long packets.' }]);
     expect(e.backgroundDetails).toEqual(['A widget keeps its payload in a fixed array.', 'Lengths arrive from the wire.']);
     const bare = entries.get('CWE-4243')!;
@@ -252,7 +255,18 @@ describe('readCweCatalogXml on a small fixture', () => {
   it('drops the pretty-printing whitespace of a Python block but keeps its indentation, blank lines and CDATA text', () => {
     const [bad, good] = entries.get('CWE-4245')!.demonstrativeExamples![0].blocks;
     expect(bad.code).toBe(
-      ['import threading', '', 'hits = 0', '', 'def worker(n):', `${indent(1)}global hits`, `${indent(1)}for _ in range(n):`, `${indent(2)}hits += 1 # not atomic`, '', 'print("done: %d" % hits)'].join('\n'),
+      [
+        'import threading',
+        '',
+        'hits = 0',
+        '',
+        'def worker(n):',
+        `${indent(1)}global hits`,
+        `${indent(1)}for _ in range(n):`,
+        `${indent(2)}hits += 1 # not atomic`,
+        '',
+        'print("done: %d" % hits)',
+      ].join('\n'),
     );
     expect(good.code).toBe(['lock = threading.Lock()', 'with lock:', `${indent(1)}hits += 1`].join('\n'));
     for (const line of bad.code.split('\n')) expect(line).not.toMatch(/\s$|\t/);
@@ -310,7 +324,9 @@ describe('readCweCatalogXml on bad input', () => {
     expect([...m.keys()]).toEqual(['CWE-4242', 'CWE-4243']);
     const line = lineOf(text, '</Descriptio>');
     const column = text.split('\n')[line - 1].indexOf('</Descriptio>') + '</Descriptio>'.length;
-    expect(problems).toEqual([{ line, column, field: 'xml', message: expect.stringMatching(new RegExp(`^${line}:${column}: unexpected close tag.*ID 4247, from line ${line - 1}.*rest of the input were not read`)) }]);
+    expect(problems).toEqual([
+      { line, column, field: 'xml', message: expect.stringMatching(new RegExp(`^${line}:${column}: unexpected close tag.*ID 4247, from line ${line - 1}.*rest of the input were not read`)) },
+    ]);
   });
 
   it('keeps the complete weaknesses of a cut-off file and reports the unclosed elements', async () => {
@@ -390,7 +406,16 @@ describe('readCweCatalogXml on bad input', () => {
 
   it('reads the first .xml entry of a zip and reports every other entry as skipped by name', async () => {
     const p = join(dirs.make('cwe-xml'), 'extra.zip');
-    writeFileSync(p, zipOf([storedItem('README.txt', 'read me'), storedItem('docs/', ''), deflatedItem('__MACOSX/._cwec.xml', 'junk'), deflatedItem('cwec.xml', FIXTURE_TEXT), deflatedItem('older/cwec_v0.xml', '<Weakness_Catalog/>')]));
+    writeFileSync(
+      p,
+      zipOf([
+        storedItem('README.txt', 'read me'),
+        storedItem('docs/', ''),
+        deflatedItem('__MACOSX/._cwec.xml', 'junk'),
+        deflatedItem('cwec.xml', FIXTURE_TEXT),
+        deflatedItem('older/cwec_v0.xml', '<Weakness_Catalog/>'),
+      ]),
+    );
     const problems: CatalogProblem[] = [];
     const m = await readCweCatalogXml(p, (x) => problems.push(x));
     expect([...m.keys()]).toEqual(['CWE-4242', 'CWE-4243', 'CWE-4245']);

@@ -9,7 +9,9 @@ const FIXTURE = join(__dirname, 'fixtures', 'cwe-mini.csv');
 
 /** 1-based physical line of the first line starting with `prefix` in the fixture. */
 function lineStarting(prefix: string): number {
-  const i = readFileSync(FIXTURE, 'utf8').split('\n').findIndex((l) => l.startsWith(prefix));
+  const i = readFileSync(FIXTURE, 'utf8')
+    .split('\n')
+    .findIndex((l) => l.startsWith(prefix));
   if (i < 0) throw new Error(`fixture has no line starting with ${prefix}`);
   return i + 1;
 }

@@ -27,13 +27,15 @@ function holder(lockPath: string, host = 'h'): Promise<ChildProcess> {
 }
 
 describe('acquireExclusiveLock (proper-lockfile, with the holder named)', () => {
-  it('refuses a second holder at once, naming the first one\'s pid and start, and frees the lock on release', async () => {
+  it("refuses a second holder at once, naming the first one's pid and start, and frees the lock on release", async () => {
     const lockPath = join(dirs.make('lock'), 'out', '.lock');
     await withExclusiveLock(lockPath, { purpose: 'ingest --out' }, async (held) => {
       held.assertHeld();
       const err = await acquireExclusiveLock(lockPath, { purpose: 'ingest --out' }).catch((e: unknown) => e);
       expect(err).toBeInstanceOf(ConflictError);
-      expect((err as Error).message).toMatch(new RegExp(`^another ingest --out holds ${lockPath.replace(/[.\\/]/g, '\\$&')} since \\d{4}-[\\dT:.-]+Z, pid ${process.pid} on \\S+: wait for it to finish and try again`));
+      expect((err as Error).message).toMatch(
+        new RegExp(`^another ingest --out holds ${lockPath.replace(/[.\\/]/g, '\\$&')} since \\d{4}-[\\dT:.-]+Z, pid ${process.pid} on \\S+: wait for it to finish and try again`),
+      );
     });
     expect(existsSync(lockPath)).toBe(false);
     expect(existsSync(`${lockPath}-owner.json`)).toBe(false);

@@ -220,7 +220,14 @@ function goodLine(i: number): Good {
     const rec = i % 3 === 0 ? { cwe: cweRaw, before, after, file_name: `src/m${i}${ext}` } : { language: alias, cwe: cweRaw, before, after };
     return { text: JSON.stringify(rec), id, language, cwe, format: 'generic' };
   }
-  const rec = { func_name: `fn_${i}`, func_src_before: before, func_src_after: after, vul_type: cweRaw, file_name: `lib/f${i}${ext}`, line_changes: { deleted: [{ line_no: 2 }], added: [{ line_no: 2 }] } };
+  const rec = {
+    func_name: `fn_${i}`,
+    func_src_before: before,
+    func_src_after: after,
+    vul_type: cweRaw,
+    file_name: `lib/f${i}${ext}`,
+    line_changes: { deleted: [{ line_no: 2 }], added: [{ line_no: 2 }] },
+  };
   return { text: JSON.stringify(rec), id, language, cwe, format: 'sven' };
 }
 
@@ -271,10 +278,14 @@ function tally(report: IngestReport): number {
 async function ingest(store: RecordStore, sources: string[], batchSize?: number): Promise<{ report: IngestReport; rejects: Reject[]; filesDone: string[] }> {
   const rejects: Reject[] = [];
   const filesDone: string[] = [];
-  const report = await new FixPairIngestor(store).ingest(sources, { format: 'auto', maxLineBytes: MAX_LINE_BYTES, batchSize }, {
-    onReject: (r) => rejects.push(r),
-    onFileDone: (f) => filesDone.push(f),
-  });
+  const report = await new FixPairIngestor(store).ingest(
+    sources,
+    { format: 'auto', maxLineBytes: MAX_LINE_BYTES, batchSize },
+    {
+      onReject: (r) => rejects.push(r),
+      onFileDone: (f) => filesDone.push(f),
+    },
+  );
   return { report, rejects, filesDone };
 }
 

@@ -3,18 +3,7 @@ import { existsSync, mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:
 import { type Server, createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import {
-  FixPairIngestor,
-  MemoryRecordStore,
-  type Reject,
-  assertWritableFilePath,
-  fileSha256,
-  readCodeqlHelp,
-  readCweCatalog,
-  readLines,
-  readSecEvalScenarios,
-  readTaskLines,
-} from '@rescue/datasets';
+import { FixPairIngestor, MemoryRecordStore, type Reject, assertWritableFilePath, fileSha256, readCodeqlHelp, readCweCatalog, readLines, readSecEvalScenarios, readTaskLines } from '@rescue/datasets';
 import { InvalidInputError } from '@rescue/domain';
 
 // Issue 11, problem 5: a FIFO named as --source, --tasks or --cwe-catalog hung the command. Every
@@ -79,7 +68,13 @@ describe('non-regular files are refused by name, without hanging', () => {
         for await (const l of readLines(path, { maxLineBytes: 1 << 20, what: 'tasks file' })) lines.push(l);
         return lines;
       };
-      const err = await bounded(`readLines(${path})`, read().then(() => undefined, (e: unknown) => e));
+      const err = await bounded(
+        `readLines(${path})`,
+        read().then(
+          () => undefined,
+          (e: unknown) => e,
+        ),
+      );
       expect(err).toBeInstanceOf(InvalidInputError);
       expect((err as Error).message).toContain(`tasks file ${path} is `);
       expect((err as Error).message).toMatch(kind);

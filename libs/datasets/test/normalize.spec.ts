@@ -24,12 +24,9 @@ describe('parseCweId (domain)', () => {
     expect(parseCweId(input)).toBe(expected);
   });
 
-  it.each<[unknown]>([['foo'], ['CWE-'], ['0'], ['CWE-0'], [1.5], [null], [undefined], [0], [-89], [''], ['CWE-89x'], ['CWE-1234567'], [1_000_000], [NaN], [{}]])(
-    'rejects %p',
-    (input) => {
-      expect(parseCweId(input)).toBeUndefined();
-    },
-  );
+  it.each<[unknown]>([['foo'], ['CWE-'], ['0'], ['CWE-0'], [1.5], [null], [undefined], [0], [-89], [''], ['CWE-89x'], ['CWE-1234567'], [1_000_000], [NaN], [{}]])('rejects %p', (input) => {
+    expect(parseCweId(input)).toBeUndefined();
+  });
 
   it('cweNumber reads the number back', () => {
     expect(cweNumber(parseCweId('cwe-0416')!)).toBe(416);

@@ -67,9 +67,17 @@ describe('FsRecordStore: corrupt entries are named and re-ingest repairs them', 
     const store = new FsRecordStore<{ id: string; v: number }>(root);
     const id = 'aa'.repeat(16);
     const other = 'ab'.repeat(16);
-    expect(await store.putMany([{ id, v: 1 }, { id: other, v: 1 }])).toEqual({ added: 2, existing: 0 });
+    expect(
+      await store.putMany([
+        { id, v: 1 },
+        { id: other, v: 1 },
+      ]),
+    ).toEqual({ added: 2, existing: 0 });
     writeFileSync(join(root, 'aa', `${id}.json`), '{"id":"aa');
-    const put = await store.putMany([{ id, v: 2 }, { id: other, v: 2 }]);
+    const put = await store.putMany([
+      { id, v: 2 },
+      { id: other, v: 2 },
+    ]);
     expect(put).toMatchObject({ added: 1, existing: 1, repaired: [{ id, where: join(root, 'aa', `${id}.json`), problem: expect.stringMatching(/not valid JSON/) }] });
     expect(await store.get(id)).toEqual({ id, v: 2 });
     // Content-addressed: a sound stored copy is never replaced.

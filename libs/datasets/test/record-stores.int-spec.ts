@@ -6,7 +6,6 @@ import type { FixRecord } from '@rescue/domain';
 import { deletePrefix, testRedisUrl, uniquePrefix } from '@rescue/testing';
 import { TempDirs } from './helpers';
 
-
 function record(i: number, cwe = 'CWE-79'): FixRecord {
   const r = normalizeGenericRecord(
     { language: i % 2 ? 'python' : 'c', cwe, before: `v${i} = input()\nuse(v${i})\n`, after: `v${i} = clean(input())\nuse(v${i})\n`, function_name: `f${i}` },

@@ -70,7 +70,12 @@ describe('readTaskLines', () => {
 
   it('reports invalid UTF-8 and over-long lines without losing the lines around them', async () => {
     const good = (id: string): string => JSON.stringify({ id, language: 'python', prompt: 'x = 1' });
-    const content = Buffer.concat([Buffer.from(`${good('a')}\n`), Buffer.from([0x7b, 0xff, 0xfe, 0x7d, 0x0a]), Buffer.from(`${JSON.stringify({ id: 'big', language: 'python', prompt: 'x'.repeat((4 << 20) + 10) })}\n`), Buffer.from(`${good('b')}\n`)]);
+    const content = Buffer.concat([
+      Buffer.from(`${good('a')}\n`),
+      Buffer.from([0x7b, 0xff, 0xfe, 0x7d, 0x0a]),
+      Buffer.from(`${JSON.stringify({ id: 'big', language: 'python', prompt: 'x'.repeat((4 << 20) + 10) })}\n`),
+      Buffer.from(`${good('b')}\n`),
+    ]);
     const { tasks, problems } = await read('bytes.jsonl', content);
     expect(tasks.map((t) => t.id)).toEqual(['a', 'b']);
     expect(problems.map((p) => p.line)).toEqual([2, 3]);

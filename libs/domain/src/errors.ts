@@ -26,7 +26,11 @@ export class UnsupportedLanguageError extends RescueError {
 /** An upstream said "slow down". `retryAfterMs` is its hint, when it gave one. */
 export class RateLimitedError extends RescueError {
   readonly kind = 'rate-limited' as const;
-  constructor(message: string, readonly retryAfterMs?: number, options?: { cause?: unknown }) {
+  constructor(
+    message: string,
+    readonly retryAfterMs?: number,
+    options?: { cause?: unknown },
+  ) {
     super(message, options);
   }
 }

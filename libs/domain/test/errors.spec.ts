@@ -1,13 +1,4 @@
-import {
-  ConfigError,
-  InvalidInputError,
-  NotFoundError,
-  RateLimitedError,
-  RescueError,
-  TransientUpstreamError,
-  UnsupportedLanguageError,
-  classify,
-} from '../src/errors';
+import { ConfigError, InvalidInputError, NotFoundError, RateLimitedError, RescueError, TransientUpstreamError, UnsupportedLanguageError, classify } from '../src/errors';
 
 describe('classify', () => {
   it.each([

@@ -34,7 +34,12 @@ export async function baselineCorpus(kb: OpenedKb, kbDir: string, catalog: Map<C
 }
 
 /** The CWE level of every task, for fitting and leave-one-set-out evaluation. A task whose query fails (`undefined`) is left out. */
-export async function analyseTasks(kb: OpenedKb, sets: EvaluationSet[], queryFor: (task: CodingTask) => Promise<RetrievalQuery | undefined>, onTask?: (done: number, total: number) => void): Promise<TaskAnalysis[]> {
+export async function analyseTasks(
+  kb: OpenedKb,
+  sets: EvaluationSet[],
+  queryFor: (task: CodingTask) => Promise<RetrievalQuery | undefined>,
+  onTask?: (done: number, total: number) => void,
+): Promise<TaskAnalysis[]> {
   const seen = seenCwes(kb);
   const total = sets.reduce((n, s) => n + s.tasks.length, 0);
   const out: TaskAnalysis[] = [];
@@ -52,4 +57,3 @@ export async function analyseTasks(kb: OpenedKb, sets: EvaluationSet[], queryFor
   }
   return out;
 }
-

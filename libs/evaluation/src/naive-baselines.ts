@@ -51,11 +51,19 @@ export class NaiveBaselines {
     const dir = mkdtempSync(join(tmpdir(), 'rescue-naive-'));
     try {
       const db = await lancedb.connect(dir);
-      const table = await db.createTable('records', records.map((r) => ({ id: r.id, cwe: r.cwe, language: r.language, text: r.text || ' ' })), { mode: 'overwrite' });
+      const table = await db.createTable(
+        'records',
+        records.map((r) => ({ id: r.id, cwe: r.cwe, language: r.language, text: r.text || ' ' })),
+        { mode: 'overwrite' },
+      );
       await table.createIndex('text', { config: lancedb.Index.fts() });
       let cat: lancedb.Table | undefined;
       if (catalog.length > 0) {
-        cat = await db.createTable('catalog', catalog.map((e) => ({ cwe: e.cwe, text: e.text || ' ' })), { mode: 'overwrite' });
+        cat = await db.createTable(
+          'catalog',
+          catalog.map((e) => ({ cwe: e.cwe, text: e.text || ' ' })),
+          { mode: 'overwrite' },
+        );
         await cat.createIndex('text', { config: lancedb.Index.fts() });
       }
       return new NaiveBaselines(table, cat, new Set(records.map((r) => r.language)), dir);
@@ -74,7 +82,8 @@ export class NaiveBaselines {
       if (!anyLanguage && this.languages.has(task.language)) builder = builder.where(`language = '${task.language.replace(/'/g, "''")}'`);
       return [...new Set(((await builder.toArray()) as { cwe: string }[]).map((r) => r.cwe))];
     };
-    const catalog = async (): Promise<string[]> => (this.catalog ? ((await this.catalog.query().fullTextSearch(q, { columns: 'text' }).select(['cwe']).limit(50).toArray()) as { cwe: string }[]).map((r) => r.cwe) : []);
+    const catalog = async (): Promise<string[]> =>
+      this.catalog ? ((await this.catalog.query().fullTextSearch(q, { columns: 'text' }).select(['cwe']).limit(50).toArray()) as { cwe: string }[]).map((r) => r.cwe) : [];
     switch (baseline) {
       case 'naive-records':
         return (await records(false)).slice(0, k);

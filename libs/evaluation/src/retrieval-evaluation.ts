@@ -40,7 +40,12 @@ const mean = (xs: number[]): number => (xs.length === 0 ? 0 : round(xs.reduce((a
  * Runs every system on every task of every set. `isSeen` says whether a gold CWE has fix-pair data
  * in the KB, for the seen/unseen split.
  */
-export async function evaluateRetrieval(sets: EvaluationSet[], systems: EvaluatedSystem[], isSeen: (cwe: string) => boolean, onTask?: (set: string, done: number, total: number) => void): Promise<EvaluationReport> {
+export async function evaluateRetrieval(
+  sets: EvaluationSet[],
+  systems: EvaluatedSystem[],
+  isSeen: (cwe: string) => boolean,
+  onTask?: (set: string, done: number, total: number) => void,
+): Promise<EvaluationReport> {
   const reports: SetReport[] = [];
   for (const set of sets) {
     const bySystem: Record<string, SystemOnSet> = {};

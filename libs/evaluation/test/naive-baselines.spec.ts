@@ -29,14 +29,26 @@ describe('naive baselines', () => {
   });
 
   it('fuses rankings by reciprocal rank, ties by id', () => {
-    expect(reciprocalRankFusion([['a', 'b'], ['b', 'c']])).toEqual(['b', 'a', 'c']);
+    expect(
+      reciprocalRankFusion([
+        ['a', 'b'],
+        ['b', 'c'],
+      ]),
+    ).toEqual(['b', 'a', 'c']);
   });
 });
 
 describe('evaluateRetrieval', () => {
   it('reports each system per set (seen/unseen, fired) and the macro average, negatives measured by how often they fire', async () => {
     const sets = [
-      { name: 'dev', source: 'x', tasks: [{ id: 't1', language: 'python' as const, prompt: 'p', goldCwes: ['CWE-89'] }, { id: 't2', language: 'python' as const, prompt: 'p', goldCwes: ['CWE-117'] }] },
+      {
+        name: 'dev',
+        source: 'x',
+        tasks: [
+          { id: 't1', language: 'python' as const, prompt: 'p', goldCwes: ['CWE-89'] },
+          { id: 't2', language: 'python' as const, prompt: 'p', goldCwes: ['CWE-117'] },
+        ],
+      },
       { name: 'plain', source: 'y', tasks: [{ id: 'n1', language: 'python' as const, prompt: 'p', goldCwes: [] }] },
     ];
     const answers: Record<string, string[]> = { t1: ['CWE-79', 'CWE-89'], t2: ['CWE-117'], n1: [] };

@@ -17,7 +17,14 @@ const task = (set: string, i: number): TaskAnalysis => ({
   ],
   terms: ['sql', 'queri', 'user'],
 });
-const ordinaryTask = (i: number): TaskAnalysis => ({ set: 'ordinary', negative: true, gold: [], seen: false, candidates: [{ cwe: 'CWE-20', features: f([i % 3 === 0 ? 1 : 0.2, 0.1]) }], terms: ['list', 'sort', 'number'] });
+const ordinaryTask = (i: number): TaskAnalysis => ({
+  set: 'ordinary',
+  negative: true,
+  gold: [],
+  seen: false,
+  candidates: [{ cwe: 'CWE-20', features: f([i % 3 === 0 ? 1 : 0.2, 0.1]) }],
+  terms: ['list', 'sort', 'number'],
+});
 
 const kb = countTerms(['sql queri user password inject sql queri', 'sql user list']);
 const ordinary = Array.from({ length: 20 }, (_, i) => (i % 4 === 0 ? ['list', 'sort', 'user'] : ['list', 'sort', 'number', 'sum']));

@@ -59,7 +59,10 @@ export class FsGenerationStore implements GenerationStore {
 }
 
 export class RedisGenerationStore implements GenerationStore {
-  constructor(private readonly redis: Redis, private readonly prefix: string) {}
+  constructor(
+    private readonly redis: Redis,
+    private readonly prefix: string,
+  ) {}
 
   private hash(batchId: string, kind: 'tasks' | 'results'): string {
     return `${this.prefix}:gen:${safe(batchId)}:${kind}`;

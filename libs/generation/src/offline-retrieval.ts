@@ -21,7 +21,12 @@ export interface OfflineRetrieval {
 }
 
 /** Offline retrieval for one task (paper §4.2–4.4 without the LLM analysis), with the context a prompt would get. */
-export async function retrieveOffline(kb: OpenedKb, reader: TaskCodeReader, task: Pick<CodingTask, 'id' | 'language' | 'prompt' | 'kind'>, guidance?: { cwes: number; tokens: number }): Promise<OfflineRetrieval> {
+export async function retrieveOffline(
+  kb: OpenedKb,
+  reader: TaskCodeReader,
+  task: Pick<CodingTask, 'id' | 'language' | 'prompt' | 'kind'>,
+  guidance?: { cwes: number; tokens: number },
+): Promise<OfflineRetrieval> {
   const result = await kb.retriever.retrieve(await offlineQuery(task, reader));
   const round = (x: number): number => Math.round(x * 1000) / 1000;
   const { context, example } = chooseContext(kb, result, guidance);
@@ -29,10 +34,13 @@ export async function retrieveOffline(kb: OpenedKb, reader: TaskCodeReader, task
     id: task.id,
     mode: 'offline',
     abstained: result.abstained,
-    ...(result.relevance ? { relevance: { ...result.relevance, score: round(result.relevance.score), threshold: round(result.relevance.threshold), agreement: round(result.relevance.agreement) } } : {}),
+    ...(result.relevance
+      ? { relevance: { ...result.relevance, score: round(result.relevance.score), threshold: round(result.relevance.threshold), agreement: round(result.relevance.agreement) } }
+      : {}),
     cwes: result.cwes.map((c) => ({ cwe: c.cwe, node: c.id, score: round(c.score), facets: c.facets })),
     guidelines: context?.guidelines ?? [],
     ...(guidance && guidance.cwes > 1 ? { moreGuidance: context?.more ?? [] } : {}),
-    example: example && result.example ? { id: example.id, cwe: example.cwe, language: example.language, code: example.slicedSecure, sourceUrl: example.sourceUrl, score: result.example.score } : undefined,
+    example:
+      example && result.example ? { id: example.id, cwe: example.cwe, language: example.language, code: example.slicedSecure, sourceUrl: example.sourceUrl, score: result.example.score } : undefined,
   };
 }

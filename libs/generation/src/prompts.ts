@@ -88,7 +88,10 @@ export function sanitizeRetrieved(text: string): string {
 }
 
 /** A retrieved guideline as one list item: sanitized, on one line, so it cannot open a section of its own. */
-const guidelineLine = (g: string): string => `- ${sanitizeRetrieved(g).replace(/\s*\n\s*/g, ' ').trim()}`;
+const guidelineLine = (g: string): string =>
+  `- ${sanitizeRetrieved(g)
+    .replace(/\s*\n\s*/g, ' ')
+    .trim()}`;
 
 /** A retrieved label (a CWE name or id) as one plain line, with no backticks or `#`. */
 const label = (text: string): string => oneLine(sanitizeRetrieved(text));
@@ -105,7 +108,6 @@ export function draftPrompt(task: TaskForPrompt, style: PromptStyle): ChatMessag
   if (style === 'completion') return task.prompt;
   return [{ role: 'user', content: `Write the following ${task.language} code.\n\n## Code and task\n${fence(task.prompt, task.language)}` }];
 }
-
 
 /**
  * The generation prompt (paper §4.5, our wording): the guidelines of the chosen example's CWE and

@@ -6,7 +6,12 @@ import { historyPathFor, resumeOutput } from '@rescue/generation';
 const result = (id: string) => JSON.stringify({ id, samples: [], tokens: { prompt: 1, completion: 1 } });
 const failure = (id: string, cls = 'LlmUpstreamError') => JSON.stringify({ id, error: { class: cls, message: 'x' } });
 const lines = (path: string): Array<{ id: string; error?: { class: string }; retiredAt?: string }> =>
-  existsSync(path) ? readFileSync(path, 'utf8').split('\n').filter((l) => l.trim()).map((l) => JSON.parse(l)) : [];
+  existsSync(path)
+    ? readFileSync(path, 'utf8')
+        .split('\n')
+        .filter((l) => l.trim())
+        .map((l) => JSON.parse(l))
+    : [];
 
 describe('resumeOutput (what a re-run of a batch skips and attempts again)', () => {
   let dir: string;
@@ -24,7 +29,10 @@ describe('resumeOutput (what a re-run of a batch skips and attempts again)', () 
     expect(retry.get('b')?.error.class).toBe('ConfigError');
     expect(lines(out).map((l) => l.id)).toEqual(['a', 'c']);
     const history = lines(historyPathFor(out));
-    expect(history.map((h) => [h.id, h.error?.class])).toEqual([['b', 'ConfigError'], ['d', 'LlmUpstreamError']]);
+    expect(history.map((h) => [h.id, h.error?.class])).toEqual([
+      ['b', 'ConfigError'],
+      ['d', 'LlmUpstreamError'],
+    ]);
     expect(history.every((h) => typeof h.retiredAt === 'string')).toBe(true);
     // A second look finds nothing more to retire: the history does not grow.
     resumeOutput(out);
@@ -37,7 +45,11 @@ describe('resumeOutput (what a re-run of a batch skips and attempts again)', () 
     const kept = resumeOutput(out, { retryFailed: false });
     expect([...kept.done].sort()).toEqual(['a', 'b', 'c']);
     expect(kept.retry.size).toBe(0);
-    expect(lines(out).map((l) => [l.id, l.error ? 'failed' : 'ok'])).toEqual([['a', 'ok'], ['c', 'ok'], ['b', 'failed']]);
+    expect(lines(out).map((l) => [l.id, l.error ? 'failed' : 'ok'])).toEqual([
+      ['a', 'ok'],
+      ['c', 'ok'],
+      ['b', 'failed'],
+    ]);
     expect(existsSync(historyPathFor(out))).toBe(false);
     // Then retried: only b, once.
     const again = resumeOutput(out);

@@ -22,7 +22,16 @@ describe('generation with the fake LLM (real openai client)', () => {
 
   beforeAll(async () => {
     dir = mkdtempSync(join(tmpdir(), 'rescue-gen-'));
-    await buildKnowledgeBase({ sources: [examples], kbDir: join(dir, 'kb'), catalog: await readCweCatalog(catalogue), clusterBy: 'language-cwe', catalogOnlyNodes: false, hops: 2, maxLineBytes: 1 << 20, embedder: localEmbedder });
+    await buildKnowledgeBase({
+      sources: [examples],
+      kbDir: join(dir, 'kb'),
+      catalog: await readCweCatalog(catalogue),
+      clusterBy: 'language-cwe',
+      catalogOnlyNodes: false,
+      hops: 2,
+      maxLineBytes: 1 << 20,
+      embedder: localEmbedder,
+    });
     kb = await openKnowledgeBase(join(dir, 'kb'));
     slicer = await Slicer.create();
   }, 60_000);
@@ -30,7 +39,10 @@ describe('generation with the fake LLM (real openai client)', () => {
   afterEach(async () => fake?.close());
 
   const start = async (latencyMs = 0): Promise<Llm> => {
-    fake = await FakeOpenAiServer.start({ latencyMs, defaultReply: '```python\ndef get_user(db, name):\n    cur = db.cursor()\n    cur.execute("SELECT * FROM users WHERE name = %s", (name,))\n    return cur.fetchone()\n```' });
+    fake = await FakeOpenAiServer.start({
+      latencyMs,
+      defaultReply: '```python\ndef get_user(db, name):\n    cur = db.cursor()\n    cur.execute("SELECT * FROM users WHERE name = %s", (name,))\n    return cur.fetchone()\n```',
+    });
     fake.script([{ match: /explain why code is vulnerable/, reply: JSON.stringify({ cause: 'User input may reach an SQL query built by string formatting.' }) }]);
     return llmFromEnv(loadConfig(llmEnv, { LLM_BASE_URL: fake.baseUrl, LLM_API_KEY: 'sk-test', LLM_MODEL: 'fake', LLM_CACHE: 'none', LLM_TIMEOUT_MS: '5000' })) as Llm;
   };
@@ -54,7 +66,7 @@ describe('generation with the fake LLM (real openai client)', () => {
     expect(prompt).toContain('cur.execute("SELECT id, email FROM users WHERE name = %s", (name,))');
   });
 
-  it('with --guidance-cwes, adds further retrieved CWEs\' guidelines to the prompt within the budget and records them', async () => {
+  it("with --guidance-cwes, adds further retrieved CWEs' guidelines to the prompt within the budget and records them", async () => {
     const llm = await start();
     const paper = await generateForTask(TASK, kb, llm, { ...opts, samples: 1 });
     expect(paper.retrieval.guidanceCwes).toEqual(['CWE-89']);
@@ -80,7 +92,10 @@ describe('generation with the fake LLM (real openai client)', () => {
     const tasks: CodingTask[] = ['RATE', 'BOOM', 'LONG', 'OK'].map((k) => ({ ...TASK, id: k, prompt: `${TASK.prompt}# ${k}\n` }));
     const summary = await runGenerationBatch(tasks, out, (t) => generateForTask(t, kb, llm, { ...opts, samples: 1 }), { concurrency: 1, attempts: 3 });
     expect(summary).toMatchObject({ tasks: 4, done: 3, failed: 1, failuresByClass: { LlmTruncatedError: 1 } });
-    const lines = readFileSync(out, 'utf8').trim().split('\n').map((l) => JSON.parse(l));
+    const lines = readFileSync(out, 'utf8')
+      .trim()
+      .split('\n')
+      .map((l) => JSON.parse(l));
     expect(lines.map((l) => l.id).sort()).toEqual(['BOOM', 'LONG', 'OK', 'RATE']);
   });
 
@@ -95,7 +110,12 @@ describe('generation with the fake LLM (real openai client)', () => {
     const summary = await runGenerationBatch(tasks, out, (t) => generateForTask(t, kb, llm, { ...opts, samples: 1 }), { concurrency: 16, attempts: 2 });
     expect(summary.done).toBe(800);
     expect(summary.failed).toBe(200);
-    const ids = new Set(readFileSync(out, 'utf8').trim().split('\n').map((l) => (JSON.parse(l) as { id: string }).id));
+    const ids = new Set(
+      readFileSync(out, 'utf8')
+        .trim()
+        .split('\n')
+        .map((l) => (JSON.parse(l) as { id: string }).id),
+    );
     expect(ids.size).toBe(1000);
     // A re-run told to keep failures finds every task in the output and does nothing.
     const before = fake.requests.length;
@@ -106,12 +126,18 @@ describe('generation with the fake LLM (real openai client)', () => {
     fake.script([{ match: /explain why code is vulnerable/, reply: JSON.stringify({ cause: 'c' }) }]);
     const fixed = await runGenerationBatch(tasks, out, (t) => generateForTask(t, kb, llm, { ...opts, samples: 1 }), { concurrency: 16, attempts: 2 });
     expect(fixed).toMatchObject({ resumed: 800, done: 200, failed: 0, retried: { tasks: 200, byClass: { LlmRequestRejectedError: 200 } } });
-    const final = readFileSync(out, 'utf8').trim().split('\n').map((l) => JSON.parse(l) as { id: string; error?: unknown });
+    const final = readFileSync(out, 'utf8')
+      .trim()
+      .split('\n')
+      .map((l) => JSON.parse(l) as { id: string; error?: unknown });
     expect(final).toHaveLength(1000);
     expect(new Set(final.map((l) => l.id)).size).toBe(1000);
     expect(final.filter((l) => l.error)).toHaveLength(0);
     // The earlier failures are kept, once each, in the history beside the output.
-    const history = readFileSync(historyPathFor(out), 'utf8').trim().split('\n').map((l) => JSON.parse(l) as { id: string; error: { class: string }; retiredAt: string });
+    const history = readFileSync(historyPathFor(out), 'utf8')
+      .trim()
+      .split('\n')
+      .map((l) => JSON.parse(l) as { id: string; error: { class: string }; retiredAt: string });
     expect(history).toHaveLength(200);
     expect(new Set(history.map((h) => h.id)).size).toBe(200);
     expect(history.every((h) => h.error.class === 'LlmRequestRejectedError' && h.retiredAt)).toBe(true);

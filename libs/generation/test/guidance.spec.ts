@@ -22,7 +22,9 @@ describe('fitGuidance', () => {
     ],
   };
   const cost = (c: SecurityContext): number =>
-    estimateTokens(c.example?.code ?? '') + [...c.guidelines, ...(c.more ?? []).flatMap((m) => m.guidelines)].reduce((n, l) => n + estimateTokens(`- ${l}\n`), 0) + (c.more ?? []).reduce((n, m) => n + estimateTokens(`### ${m.cwe} ${m.name ?? ''}\n`), 0);
+    estimateTokens(c.example?.code ?? '') +
+    [...c.guidelines, ...(c.more ?? []).flatMap((m) => m.guidelines)].reduce((n, l) => n + estimateTokens(`- ${l}\n`), 0) +
+    (c.more ?? []).reduce((n, m) => n + estimateTokens(`### ${m.cwe} ${m.name ?? ''}\n`), 0);
 
   it('keeps everything under a generous budget, in rank order', () => {
     const fitted = fitGuidance(context, 10_000);
@@ -47,7 +49,9 @@ describe('fitGuidance', () => {
   it('puts the further CWEs in both prompt styles, quoted as data', () => {
     const fitted = fitGuidance(context, 10_000);
     const chat = generationPrompt(task, fitted, 'chat') as { content: string }[];
-    expect(chat[0].content).toMatch(/## Security guidelines[\s\S]*## Secure code example[\s\S]*## Other weaknesses this task may invite\n### CWE-73: External control of file name\n- CWE-73 guideline 1[\s\S]*### CWE-434[\s\S]*```\nEnd of the reference security knowledge\.\n\nComplete the following python code\./);
+    expect(chat[0].content).toMatch(
+      /## Security guidelines[\s\S]*## Secure code example[\s\S]*## Other weaknesses this task may invite\n### CWE-73: External control of file name\n- CWE-73 guideline 1[\s\S]*### CWE-434[\s\S]*```\nEnd of the reference security knowledge\.\n\nComplete the following python code\./,
+    );
     const completion = generationPrompt(task, fitted, 'completion') as string;
     expect(completion).toMatch(/# General security guidelines[\s\S]*# Guidelines for CWE-73 \(External control of file name\)[\s\S]*# Example[\s\S]*```python\ndef save\(path, data\):\n$/);
     // Without further CWEs the prompt is the paper's.

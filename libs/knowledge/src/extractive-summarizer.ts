@@ -44,7 +44,12 @@ export function firstSentence(text: string, max = 300): string {
 export function sentences(text: string): string[] {
   return text
     .split(/\n+/)
-    .flatMap((p) => p.replace(/\s+/g, ' ').trim().split(/(?<=[.!?])\s+(?=[A-Z"'(])/))
+    .flatMap((p) =>
+      p
+        .replace(/\s+/g, ' ')
+        .trim()
+        .split(/(?<=[.!?])\s+(?=[A-Z"'(])/),
+    )
     .map((s) => s.trim())
     .filter((s) => s.length > 0);
 }
@@ -63,7 +68,8 @@ export function dedupeSentences(sentences: string[]): string[] {
 }
 
 // A sentence that tells the reader what to do: an imperative or a modal of obligation, about code.
-const ACTIONABLE = /^(use|avoid|ensure|validate|check|verify|sanitize|sanitise|escape|encode|restrict|limit|prefer|do not|don't|never|always|consider|make sure|set|enable|disable|configure|apply|store|keep|reject|compare|normalize|normalise|canonicalize|release|free|initialize|allocate|handle|call|pass|specify|require|perform|implement|follow|assume|treat|replace|remove|include|define|declare|lock|protect|generate|hash|encrypt)\b|\b(should|must|is recommended|are recommended|recommend)\b/i;
+const ACTIONABLE =
+  /^(use|avoid|ensure|validate|check|verify|sanitize|sanitise|escape|encode|restrict|limit|prefer|do not|don't|never|always|consider|make sure|set|enable|disable|configure|apply|store|keep|reject|compare|normalize|normalise|canonicalize|release|free|initialize|allocate|handle|call|pass|specify|require|perform|implement|follow|assume|treat|replace|remove|include|define|declare|lock|protect|generate|hash|encrypt)\b|\b(should|must|is recommended|are recommended|recommend)\b/i;
 
 // Catalogue sentences that set context rather than say what to do.
 const HEDGE = /^(while|although|though|note|this|these|in general|for example|however|if this is not possible|effectiveness)\b/i;
@@ -96,7 +102,13 @@ function adviceSentences(text: string): string[] {
  * catalogue's description (and the first sentence of its extended description), or, without an
  * entry, the fixes' own descriptions.
  */
-export function extractiveSummary(entry: CweEntry | undefined, records: FixRecord[], language?: Language, advice: Advice[] = [], isGeneric: (sentence: string) => boolean = () => false): ExtractiveSummary {
+export function extractiveSummary(
+  entry: CweEntry | undefined,
+  records: FixRecord[],
+  language?: Language,
+  advice: Advice[] = [],
+  isGeneric: (sentence: string) => boolean = () => false,
+): ExtractiveSummary {
   const sources: ExtractiveSummary['sources'] = [];
   advice = advice.filter((a) => a.trust !== 'untrusted');
   const sameLanguage = advice.filter((a) => language !== undefined && a.language === language).flatMap((a) => adviceSentences(a.text));
@@ -123,7 +135,12 @@ export function extractiveSummary(entry: CweEntry | undefined, records: FixRecor
     cause = [entry.description, entry.extendedDescription ? firstSentence(entry.extendedDescription) : ''].filter(Boolean).join(' ');
   } else {
     const fns = [...new Set(records.map((r) => r.functionName).filter((f): f is string => f !== undefined && IDENTIFIER.test(f)))].slice(0, 5);
-    const descriptions = dedupeSentences(records.filter(quotableRecordText).map((r) => r.description ?? '').filter(Boolean)).slice(0, 2);
+    const descriptions = dedupeSentences(
+      records
+        .filter(quotableRecordText)
+        .map((r) => r.description ?? '')
+        .filter(Boolean),
+    ).slice(0, 2);
     if (descriptions.length > 0) sources.push('descriptions');
     cause = `Code fixed for ${records[0]?.cwe ?? 'this weakness'}${fns.length ? ` in ${fns.join(', ')}` : ''}.${descriptions.length ? ` ${descriptions.join(' ')}` : ''}`;
   }
@@ -153,7 +170,11 @@ function mentionsOtherLanguage(sentence: string, language: Language | undefined)
  * preferred over them.
  */
 export function genericMitigations(entries: Iterable<CweEntry>, minEntries = 5): (sentence: string) => boolean {
-  const key = (s: string): string => s.toLowerCase().replace(/[^a-z0-9]+/g, ' ').trim();
+  const key = (s: string): string =>
+    s
+      .toLowerCase()
+      .replace(/[^a-z0-9]+/g, ' ')
+      .trim();
   const counts = new Map<string, number>();
   for (const entry of entries) {
     for (const k of new Set(entry.mitigations.map((m) => key(firstSentence(m.description.replace(/\s*\[REF-\d+\]/g, '')))))) counts.set(k, (counts.get(k) ?? 0) + 1);

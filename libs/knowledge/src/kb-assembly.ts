@@ -56,13 +56,19 @@ export function groupClusters(records: FixRecord[], by: ClusterBy): Map<string, 
     else clusters.set(key, [r]);
   }
   const sorted = new Map<string, FixRecord[]>();
-  for (const key of [...clusters.keys()].sort()) sorted.set(key, (clusters.get(key) as FixRecord[]).sort((a, b) => (a.id < b.id ? -1 : 1)));
+  for (const key of [...clusters.keys()].sort())
+    sorted.set(
+      key,
+      (clusters.get(key) as FixRecord[]).sort((a, b) => (a.id < b.id ? -1 : 1)),
+    );
   return sorted;
 }
 
 /** The CodeQL advice a cluster's distiller may quote: the recommendations of queries tagged with the CWE. */
 export function adviceFor(cwe: CweId, documents: KnowledgeDocument[]): Advice[] {
-  return documents.filter((d) => d.kind === 'codeql-help' && d.guidance && d.cwes.includes(cwe)).map((d) => ({ text: d.guidance as string, language: d.language, ...(d.trust ? { trust: d.trust } : {}) }));
+  return documents
+    .filter((d) => d.kind === 'codeql-help' && d.guidance && d.cwes.includes(cwe))
+    .map((d) => ({ text: d.guidance as string, language: d.language, ...(d.trust ? { trust: d.trust } : {}) }));
 }
 
 const EXAMPLES_PER_TURN = 2;
@@ -232,7 +238,17 @@ export function completeKnowledge(input: {
   const withheld: QuarantineEntry[] = [];
   const nodes = [
     ...clusterNodes,
-    ...cweLevelNodes({ clusterNodes, examples, catalog: input.catalog, documents, includeCatalog: input.includeCatalog, isGeneric: genericMitigations(input.catalog.values()), screen: input.screen, quoteCatalog: input.quoteCatalog, onWithheld: (e) => withheld.push(...e) }),
+    ...cweLevelNodes({
+      clusterNodes,
+      examples,
+      catalog: input.catalog,
+      documents,
+      includeCatalog: input.includeCatalog,
+      isGeneric: genericMitigations(input.catalog.values()),
+      screen: input.screen,
+      quoteCatalog: input.quoteCatalog,
+      onWithheld: (e) => withheld.push(...e),
+    }),
   ];
   return { nodes, examples, documents, withheld };
 }

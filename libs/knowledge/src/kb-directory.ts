@@ -60,7 +60,10 @@ export interface KbVerification {
 
 /** A KB version that fails verification: each bad file is named in the message and in `problems`. */
 export class KbIntegrityError extends InvalidInputError {
-  constructor(readonly verification: KbVerification, what = 'fails verification') {
+  constructor(
+    readonly verification: KbVerification,
+    what = 'fails verification',
+  ) {
     super(
       `KB version ${verification.version} in ${verification.root} ${what}: ${verification.problems.map((p) => `${p.file}: ${p.problem}`).join('; ')}. ` +
         'Rebuild it with "rescue kb build" (a broken copy is replaced), or point CURRENT at a sound version',
@@ -115,7 +118,9 @@ function manifestDigest(manifest: KbManifest): string {
   const { checksums, ...rest } = manifest;
   const withoutSelf = checksums ? { ...rest, checksums: { algorithm: checksums.algorithm, files: checksums.files } } : rest;
   // Through JSON first, as the manifest is stored: undefined members and key order do not count.
-  return createHash('sha256').update(canonicalJson(JSON.parse(JSON.stringify(withoutSelf)))).digest('hex');
+  return createHash('sha256')
+    .update(canonicalJson(JSON.parse(JSON.stringify(withoutSelf))))
+    .digest('hex');
 }
 
 /**
@@ -393,7 +398,9 @@ export class KbDirectory {
       text = await readFile(path, 'utf8');
     } catch (err) {
       if ((err as NodeJS.ErrnoException).code !== 'ENOENT') throw err;
-      throw new InvalidInputError(`KB version ${v} is not in ${this.root}${version ? ' (pruned after newer versions were published, or never built here)' : ''}; the versions kept are listed by "rescue kb list"`);
+      throw new InvalidInputError(
+        `KB version ${v} is not in ${this.root}${version ? ' (pruned after newer versions were published, or never built here)' : ''}; the versions kept are listed by "rescue kb list"`,
+      );
     }
     const manifest = parseManifest(text, path);
     if (manifest.searchTerms === undefined) throw new InvalidInputError(`KB version ${v} in ${this.root} was built by an older Rescue (before search terms); rebuild it with "rescue kb build"`);
@@ -447,5 +454,8 @@ function parseManifest(text: string, path: string): KbManifest {
 
 async function readJsonl<T>(path: string): Promise<T[]> {
   const text = await readFile(path, 'utf8');
-  return text.split('\n').filter((l) => l.trim()).map((l) => JSON.parse(l) as T);
+  return text
+    .split('\n')
+    .filter((l) => l.trim())
+    .map((l) => JSON.parse(l) as T);
 }

@@ -2,9 +2,7 @@ import type { CweId, DatasetFormat, Language, SourceTrust } from '@rescue/domain
 
 /** How a CWE node's text was written: by an LLM (model + template versions), extracted, or catalogue only. */
 export type Provenance =
-  | { mode: 'llm'; model: string; templates: string[] }
-  | { mode: 'extractive'; sources: ('catalog' | 'codeql' | 'commit-messages' | 'descriptions')[] }
-  | { mode: 'catalog-only' };
+  { mode: 'llm'; model: string; templates: string[] } | { mode: 'extractive'; sources: ('catalog' | 'codeql' | 'commit-messages' | 'descriptions')[] } | { mode: 'catalog-only' };
 
 /**
  * What the catalogue says about a weakness that ranking weighs beside the text: its level of

@@ -74,7 +74,11 @@ export const MAX_EXAMPLES_PER_CWE_DOCUMENT = 100;
  * document (catalogue text and code, its examples, its documents) on its language-neutral node,
  * and the vectors.
  */
-export function indexRows(input: { nodes: CweNode[]; examples: CodeExample[]; documents: KnowledgeDocument[]; catalog: Map<CweId, CweEntry> }, causeVectors: Float32Array[], codeVectors: Float32Array[]): IndexedKnowledge {
+export function indexRows(
+  input: { nodes: CweNode[]; examples: CodeExample[]; documents: KnowledgeDocument[]; catalog: Map<CweId, CweEntry> },
+  causeVectors: Float32Array[],
+  codeVectors: Float32Array[],
+): IndexedKnowledge {
   const documentTerms = new Map(input.documents.map((d) => [d.id, searchText(d.text)]));
   const byCwe = new Map<string, string[]>();
   const add = (cwe: string, terms: string): void => {
@@ -163,7 +167,13 @@ export async function publishKnowledgeBase(input: PublishInput): Promise<KbManif
     {
       manifest: {
         clusterBy: input.clusterBy,
-        counts: { nodes: nodes.length, catalogOnlyNodes: nodes.filter((n) => n.provenance.mode === 'catalog-only').length, examples: examples.length, records: input.records, documents: documents.length },
+        counts: {
+          nodes: nodes.length,
+          catalogOnlyNodes: nodes.filter((n) => n.provenance.mode === 'catalog-only').length,
+          examples: examples.length,
+          records: input.records,
+          documents: documents.length,
+        },
         sources: sourcesOf(examples, documents),
         embedder: embedder.describe(),
         distillation: { ...distillationOf(nodes), llmCalls: input.llmCalls, llmCallsCached: input.llmCallsCached },

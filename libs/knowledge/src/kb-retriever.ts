@@ -72,7 +72,8 @@ const INSIDE_VERSION = /[\\/]versions[\\/]kb-[0-9a-f]{16}([\\/]|$)/;
 export async function writeCalibration(path: string, file: CalibrationFile): Promise<void> {
   // A version folder is immutable and checksummed: a file written into it would fail `kb verify`
   // and the readiness probe. Calibration lives beside it, in <kb>/calibration/<version>.json.
-  if (INSIDE_VERSION.test(resolve(path))) throw new InvalidInputError(`${path} is inside a published KB version folder, which is immutable (its files are checksummed): calibration goes to <kb>/calibration/<version>.json`);
+  if (INSIDE_VERSION.test(resolve(path)))
+    throw new InvalidInputError(`${path} is inside a published KB version folder, which is immutable (its files are checksummed): calibration goes to <kb>/calibration/<version>.json`);
   await mkdir(join(path, '..'), { recursive: true });
   await writeFileAtomic(path, JSON.stringify(file, null, 2));
 }
@@ -126,7 +127,15 @@ export function knowledgeFacts(nodes: Map<string, CweNode>, examples: Iterable<C
     let f = facts.get(cwe);
     if (!f) {
       const p = nodes.get(cweNodeId(cwe))?.priors;
-      f = { abstraction: p?.abstraction, mappingUsage: p?.mappingUsage, observedExamples: p?.observedExamples ?? 0, topLists: p?.topLists ?? 0, platforms: p?.platforms ?? [], codeqlQueries: 0, fixesByLanguage: {} };
+      f = {
+        abstraction: p?.abstraction,
+        mappingUsage: p?.mappingUsage,
+        observedExamples: p?.observedExamples ?? 0,
+        topLists: p?.topLists ?? 0,
+        platforms: p?.platforms ?? [],
+        codeqlQueries: 0,
+        fixesByLanguage: {},
+      };
       facts.set(cwe, f);
     }
     return f;
@@ -136,7 +145,8 @@ export function knowledgeFacts(nodes: Map<string, CweNode>, examples: Iterable<C
   for (const d of documents) if (d.kind === 'codeql-help') for (const c of d.cwes) of(c).codeqlQueries += 1;
   return {
     facts: (cwe) => facts.get(cwe),
-    nodeFor: (cwe, language) => (language && nodes.has(`${language}:${cwe}`) ? `${language}:${cwe}` : nodes.has(cweNodeId(cwe)) ? cweNodeId(cwe) : ([...nodes.values()].find((n) => n.cwe === cwe)?.id ?? cweNodeId(cwe))),
+    nodeFor: (cwe, language) =>
+      language && nodes.has(`${language}:${cwe}`) ? `${language}:${cwe}` : nodes.has(cweNodeId(cwe)) ? cweNodeId(cwe) : ([...nodes.values()].find((n) => n.cwe === cwe)?.id ?? cweNodeId(cwe)),
     termCounts,
   };
 }
@@ -166,7 +176,16 @@ export interface OpenOptions {
 function assemble(
   manifest: KbManifest,
   source: string,
-  parts: { embedderJson?: string; termCounts: TermCounts; calibration?: CalibrationFile; nodes: CweNode[]; examples: CodeExample[]; documents: KnowledgeDocument[]; index: KnowledgeIndexReader; saveCalibration: (file: CalibrationFile) => Promise<void> },
+  parts: {
+    embedderJson?: string;
+    termCounts: TermCounts;
+    calibration?: CalibrationFile;
+    nodes: CweNode[];
+    examples: CodeExample[];
+    documents: KnowledgeDocument[];
+    index: KnowledgeIndexReader;
+    saveCalibration: (file: CalibrationFile) => Promise<void>;
+  },
   options: OpenOptions,
 ): OpenedKb {
   const embedder = embedderOf(manifest, parts.embedderJson, options.embedderFor);
@@ -207,7 +226,12 @@ async function readTermCounts(versionDir: string): Promise<TermCounts> {
  * the version (Elasticsearch, reading that version's own indices, published by `kb build --es`);
  * the documents, embedder and calibration then still come from the folder.
  */
-export async function openKnowledgeBase(kbDir: string, options: OpenOptions = {}, version?: string, searchIndex?: (version: string) => KnowledgeIndexReader | Promise<KnowledgeIndexReader>): Promise<OpenedKb> {
+export async function openKnowledgeBase(
+  kbDir: string,
+  options: OpenOptions = {},
+  version?: string,
+  searchIndex?: (version: string) => KnowledgeIndexReader | Promise<KnowledgeIndexReader>,
+): Promise<OpenedKb> {
   const dir = new KbDirectory(kbDir);
   const manifest = await dir.manifest(version);
   const versionDir = dir.versionDir(manifest.version);
@@ -244,7 +268,10 @@ export async function openKnowledgeBaseFromElasticsearch(url: string, prefix: st
   } catch (err) {
     throw new TransientUpstreamError(`Elasticsearch at ${urlForMessages(url)} did not answer (${(err as Error).message}); check the address`, { cause: err });
   }
-  if (!live) throw new NotFoundError(`no KB is live in Elasticsearch at ${urlForMessages(url)} under prefix "${prefix}"; publish one with \`rescue kb build --es ${urlForMessages(url)} --es-prefix ${prefix}\``);
+  if (!live)
+    throw new NotFoundError(
+      `no KB is live in Elasticsearch at ${urlForMessages(url)} under prefix "${prefix}"; publish one with \`rescue kb build --es ${urlForMessages(url)} --es-prefix ${prefix}\``,
+    );
   const documents = new ElasticsearchKbDocuments(client, prefix);
   const docs = await documents.read(live);
   const manifest = docs.manifest as KbManifest;

@@ -16,8 +16,22 @@ const catalog = new Map<`CWE-${number}`, CweEntry>([
             { nature: 'good', code: 'void f(char *s) {\n    char b[8];\n    strncpy(b, s, sizeof b - 1);\n}' },
           ],
         },
-        { id: 'DX-2', prose: ['Reads a line.'], blocks: [{ nature: 'bad', language: 'C', code: 'gets(line);' }, { nature: 'attack', code: 'AAAA' }] },
-        { id: 'DX-3', prose: ['Hardware.'], blocks: [{ nature: 'bad', language: 'Verilog', code: 'assign x = y;' }, { nature: 'good', language: 'Verilog', code: 'assign x = z;' }] },
+        {
+          id: 'DX-2',
+          prose: ['Reads a line.'],
+          blocks: [
+            { nature: 'bad', language: 'C', code: 'gets(line);' },
+            { nature: 'attack', code: 'AAAA' },
+          ],
+        },
+        {
+          id: 'DX-3',
+          prose: ['Hardware.'],
+          blocks: [
+            { nature: 'bad', language: 'Verilog', code: 'assign x = y;' },
+            { nature: 'good', language: 'Verilog', code: 'assign x = z;' },
+          ],
+        },
         { id: 'DX-4', prose: [], blocks: [{ nature: 'bad', language: 'PHP', code: '$q = "SELECT " . $_GET["id"];' }] },
       ],
       views: [{ id: '1425', name: 'Weaknesses in the 2023 CWE Top 25 Most Dangerous Software Weaknesses' }],
@@ -33,7 +47,12 @@ describe("the catalogue's demonstrative examples as knowledge", () => {
   it('pairs a bad block with the next good one of its language, keeps a lone bad block as vulnerable-only, skips unknown languages', () => {
     const k = catalogKnowledge(catalog, 'cwec.xml.zip');
     expect(k.records).toHaveLength(1);
-    expect(k.records[0]).toMatchObject({ cwe: 'CWE-120', language: 'c', description: 'The function copies a name into a fixed buffer.', origin: { file: 'cwec.xml.zip#CWE-120/DX-1', line: 1, format: 'cwe-catalog' } });
+    expect(k.records[0]).toMatchObject({
+      cwe: 'CWE-120',
+      language: 'c',
+      description: 'The function copies a name into a fixed buffer.',
+      origin: { file: 'cwec.xml.zip#CWE-120/DX-1', line: 1, format: 'cwe-catalog' },
+    });
     expect(k.records[0].before).toContain('strcpy');
     expect(k.records[0].after).toContain('strncpy');
     expect(k.vulnerableOnly.map((v) => [v.language, v.code])).toEqual([
@@ -46,8 +65,31 @@ describe("the catalogue's demonstrative examples as knowledge", () => {
   });
 
   it("gives every CWE its language-neutral node with the catalogue's priors, and descriptions of dataset fixes as documents", () => {
-    const fix: CodeExample = { id: 'e1', recordId: 'r1', cweNodeId: 'c:CWE-120', cwe: 'CWE-120', language: 'c', slicedSecure: 'ok', slicedVulnerable: 'bad', apiNames: ['strcpy'], description: 'Copy the user name.', commitSubject: 'Bound the copy', kind: 'fix', source: 'sven' };
-    const node = { id: 'c:CWE-120', cwe: 'CWE-120' as const, language: 'c' as const, parents: [], guidelines: [], cause: '', apiNames: ['strcpy'], exampleIds: ['e1'], provenance: { mode: 'extractive' as const, sources: [] } };
+    const fix: CodeExample = {
+      id: 'e1',
+      recordId: 'r1',
+      cweNodeId: 'c:CWE-120',
+      cwe: 'CWE-120',
+      language: 'c',
+      slicedSecure: 'ok',
+      slicedVulnerable: 'bad',
+      apiNames: ['strcpy'],
+      description: 'Copy the user name.',
+      commitSubject: 'Bound the copy',
+      kind: 'fix',
+      source: 'sven',
+    };
+    const node = {
+      id: 'c:CWE-120',
+      cwe: 'CWE-120' as const,
+      language: 'c' as const,
+      parents: [],
+      guidelines: [],
+      cause: '',
+      apiNames: ['strcpy'],
+      exampleIds: ['e1'],
+      provenance: { mode: 'extractive' as const, sources: [] },
+    };
     const k = catalogKnowledge(catalog, 'cwec.xml.zip');
     const out = completeKnowledge({ clusterNodes: [node], clusterExamples: [fix], vulnerableOnly: k.vulnerableOnly, sourceDocuments: [], catalog, clusterBy: 'language-cwe', includeCatalog: true });
     const neutral = out.nodes.find((n) => n.id === cweNodeId('CWE-120'));
@@ -56,7 +98,12 @@ describe("the catalogue's demonstrative examples as knowledge", () => {
     expect(out.nodes.find((n) => n.id === 'any:CWE-1336')?.provenance).toEqual({ mode: 'catalog-only' });
     // A vulnerable-only example joins its language's cluster node when there is one, else the CWE's node.
     const vuln = out.examples.filter((e) => e.kind === 'vulnerable');
-    expect(vuln.map((e) => [e.language, e.cweNodeId])).toEqual(expect.arrayContaining([['c', 'c:CWE-120'], ['php', 'any:CWE-120']]));
+    expect(vuln.map((e) => [e.language, e.cweNodeId])).toEqual(
+      expect.arrayContaining([
+        ['c', 'c:CWE-120'],
+        ['php', 'any:CWE-120'],
+      ]),
+    );
     expect(vuln.every((e) => e.slicedSecure === '')).toBe(true);
     expect(out.documents).toEqual([{ id: 'record:r1', kind: 'description', cwes: ['CWE-120'], language: 'c', title: 'r1', text: 'Copy the user name.\nBound the copy', source: 'r1' }]);
     expect(descriptionDocuments({ examples: [{ ...fix, source: 'codeql' }], helps: [], catalog: new Map() })).toEqual([]);

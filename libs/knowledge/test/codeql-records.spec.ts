@@ -141,8 +141,12 @@ describe('codeqlFixPairs', () => {
       const out = await codeqlFixPairs(query('Regions', [sample('regions.py', code)]), slicer);
       expect(out.provenance.map((p) => p.pairing)).toEqual(['regions']);
       const [record] = out.records;
-      expect(record.before).toBe(src('def show(request, cursor):', '    name = request.args["name"]', '', '    # BAD: formats the name into the query', '    cursor.execute("SELECT * FROM u WHERE n = \'%s\'" % name)'));
-      expect(record.after).toBe(src('def show(request, cursor):', '    name = request.args["name"]', '', '    # GOOD: binds it', '    cursor.execute("SELECT * FROM u WHERE n = %s", (name,))', '    return cursor.fetchone()'));
+      expect(record.before).toBe(
+        src('def show(request, cursor):', '    name = request.args["name"]', '', '    # BAD: formats the name into the query', '    cursor.execute("SELECT * FROM u WHERE n = \'%s\'" % name)'),
+      );
+      expect(record.after).toBe(
+        src('def show(request, cursor):', '    name = request.args["name"]', '', '    # GOOD: binds it', '    cursor.execute("SELECT * FROM u WHERE n = %s", (name,))', '    return cursor.fetchone()'),
+      );
       expect(record.changedLines.deleted).toEqual([4, 5]);
     });
 
@@ -150,7 +154,11 @@ describe('codeqlFixPairs', () => {
       const code = src('var key = Load();', '', 'var des = DES.Create();', 'des.Key = key; // BAD: a broken cipher', '', 'var aes = Aes.Create();', 'aes.Key = key; // GOOD: a strong one');
       const out = await codeqlFixPairs(query('Cipher', [sample('Cipher.cs', code, 'csharp')], { language: 'csharp' }), slicer);
       expect(out.records.map((r) => [r.language, r.before, r.after])).toEqual([
-        ['csharp', src('var key = Load();', '', 'var des = DES.Create();', 'des.Key = key; // BAD: a broken cipher'), src('var key = Load();', '', 'var aes = Aes.Create();', 'aes.Key = key; // GOOD: a strong one')],
+        [
+          'csharp',
+          src('var key = Load();', '', 'var des = DES.Create();', 'des.Key = key; // BAD: a broken cipher'),
+          src('var key = Load();', '', 'var aes = Aes.Create();', 'aes.Key = key; // GOOD: a strong one'),
+        ],
       ]);
     });
 

@@ -54,7 +54,13 @@ describe('extractive distillation', () => {
 
   it("puts the catalogue's boilerplate after its specific advice", () => {
     const boiler = 'Assume all input is malicious.';
-    const e = { ...entry, mitigations: [{ phase: 'Implementation', description: `${boiler} Use an accept-known-good strategy.` }, { phase: 'Implementation', description: 'Escape every quote in the identifier before it is embedded.' }] };
+    const e = {
+      ...entry,
+      mitigations: [
+        { phase: 'Implementation', description: `${boiler} Use an accept-known-good strategy.` },
+        { phase: 'Implementation', description: 'Escape every quote in the identifier before it is embedded.' },
+      ],
+    };
     const others = Array.from({ length: 6 }, (_, i) => ({ ...entry, id: `CWE-${1000 + i}` as const, mitigations: [{ phase: 'Implementation', description: boiler }] }));
     const isGeneric = genericMitigations([e, ...others]);
     expect(isGeneric(boiler)).toBe(true);

@@ -6,9 +6,26 @@ import { InvalidInputError, NotFoundError } from '@rescue/domain';
 import { type CweNode, KbDirectory, type KbVersionContent } from '@rescue/knowledge';
 
 function content(guideline: string): KbVersionContent {
-  const node: CweNode = { id: 'python:CWE-89', cwe: 'CWE-89', language: 'python', parents: [], guidelines: [guideline], cause: 'string-built SQL', apiNames: ['execute'], exampleIds: [], provenance: { mode: 'catalog-only' } };
+  const node: CweNode = {
+    id: 'python:CWE-89',
+    cwe: 'CWE-89',
+    language: 'python',
+    parents: [],
+    guidelines: [guideline],
+    cause: 'string-built SQL',
+    apiNames: ['execute'],
+    exampleIds: [],
+    provenance: { mode: 'catalog-only' },
+  };
   return {
-    manifest: { clusterBy: 'language-cwe', counts: { nodes: 1, catalogOnlyNodes: 0, examples: 0, records: 0 }, embedder: { id: 'test' }, distillation: { mode: 'extractive', llmCalls: 0, llmCallsCached: 0 }, slicer: { version: 'pdg-1', hops: 2 }, searchTerms: 1 },
+    manifest: {
+      clusterBy: 'language-cwe',
+      counts: { nodes: 1, catalogOnlyNodes: 0, examples: 0, records: 0 },
+      embedder: { id: 'test' },
+      distillation: { mode: 'extractive', llmCalls: 0, llmCallsCached: 0 },
+      slicer: { version: 'pdg-1', hops: 2 },
+      searchTerms: 1,
+    },
     nodes: [node],
     examples: [],
   };
@@ -41,7 +58,11 @@ describe('KbDirectory versions', () => {
   it('leaves the previous version serving when a build fails before publishing', async () => {
     const dir = new KbDirectory(root);
     const v1 = await dir.publish(content('Use parameters.'), async () => undefined);
-    await expect(dir.publish(content('half-written'), async () => { throw new Error('index write failed'); })).rejects.toThrow('index write failed');
+    await expect(
+      dir.publish(content('half-written'), async () => {
+        throw new Error('index write failed');
+      }),
+    ).rejects.toThrow('index write failed');
     expect(await dir.current()).toBe(v1.version);
     expect(readdirSync(join(root, 'versions')).filter((n) => n.startsWith('.tmp'))).toEqual([]);
     expect((await dir.nodes())[0].guidelines).toEqual(['Use parameters.']);

@@ -8,9 +8,26 @@ import { ConflictError, NotFoundError } from '@rescue/domain';
 import { type CweNode, KbDirectory, KbIntegrityError, type KbManifest, type KbVersionContent, calibrationPath, writeCalibration } from '@rescue/knowledge';
 
 function content(guideline: string): KbVersionContent {
-  const node: CweNode = { id: 'python:CWE-89', cwe: 'CWE-89', language: 'python', parents: [], guidelines: [guideline], cause: 'string-built SQL', apiNames: ['execute'], exampleIds: [], provenance: { mode: 'catalog-only' } };
+  const node: CweNode = {
+    id: 'python:CWE-89',
+    cwe: 'CWE-89',
+    language: 'python',
+    parents: [],
+    guidelines: [guideline],
+    cause: 'string-built SQL',
+    apiNames: ['execute'],
+    exampleIds: [],
+    provenance: { mode: 'catalog-only' },
+  };
   return {
-    manifest: { clusterBy: 'language-cwe', counts: { nodes: 1, catalogOnlyNodes: 0, examples: 0, records: 0 }, embedder: { id: 'test' }, distillation: { mode: 'extractive', llmCalls: 0, llmCallsCached: 0 }, slicer: { version: 'pdg-1', hops: 2 }, searchTerms: 1 },
+    manifest: {
+      clusterBy: 'language-cwe',
+      counts: { nodes: 1, catalogOnlyNodes: 0, examples: 0, records: 0 },
+      embedder: { id: 'test' },
+      distillation: { mode: 'extractive', llmCalls: 0, llmCallsCached: 0 },
+      slicer: { version: 'pdg-1', hops: 2 },
+      searchTerms: 1,
+    },
     nodes: [node],
     examples: [],
   };
@@ -39,7 +56,14 @@ describe('KB version integrity (issue 11)', () => {
     // Pinned: the id of this content before checksums existed. Checksums are metadata, not content.
     expect(m.version).toBe('kb-373d36d5f361362c');
     expect(m.version).toBe(KbDirectory.versionOf(content('Use parameters.')));
-    expect(Object.keys(m.checksums?.files ?? {}).sort()).toEqual(['documents.jsonl', 'examples.jsonl', 'lance/nodes.lance/_latest.manifest', 'lance/nodes.lance/data/part-0.lance', 'nodes.jsonl', 'term-counts.json']);
+    expect(Object.keys(m.checksums?.files ?? {}).sort()).toEqual([
+      'documents.jsonl',
+      'examples.jsonl',
+      'lance/nodes.lance/_latest.manifest',
+      'lance/nodes.lance/data/part-0.lance',
+      'nodes.jsonl',
+      'term-counts.json',
+    ]);
     expect(m.checksums?.files['term-counts.json']).toBe(createHash('sha256').update('{"select":3}').digest('hex'));
     const stored = JSON.parse(readFileSync(join(dir.versionDir(m.version), 'manifest.json'), 'utf8')) as KbManifest;
     expect(stored.checksums).toEqual(m.checksums);
@@ -49,12 +73,27 @@ describe('KB version integrity (issue 11)', () => {
   describe('names each damaged file', () => {
     const cases: [string, (versionDir: string) => void, RegExp, string][] = [
       ['a truncated node file', (d) => truncateSync(join(d, 'nodes.jsonl'), 10), /content changed/, 'nodes.jsonl'],
-      ['one flipped byte in a LanceDB data file', (d) => writeFileSync(join(d, 'lance/nodes.lance/data/part-0.lance'), Buffer.from([1, 2, 3, 4, 5, 6, 7, 9])), /content changed/, 'lance/nodes.lance/data/part-0.lance'],
+      [
+        'one flipped byte in a LanceDB data file',
+        (d) => writeFileSync(join(d, 'lance/nodes.lance/data/part-0.lance'), Buffer.from([1, 2, 3, 4, 5, 6, 7, 9])),
+        /content changed/,
+        'lance/nodes.lance/data/part-0.lance',
+      ],
       ['a deleted index file', (d) => rmSync(join(d, 'term-counts.json')), /is missing/, 'term-counts.json'],
       ['a file added after publishing', (d) => writeFileSync(join(d, 'lance', 'stray.txt'), 'x'), /added after publishing/, 'lance/stray.txt'],
-      ['an edited manifest', (d) => writeFileSync(join(d, 'manifest.json'), readFileSync(join(d, 'manifest.json'), 'utf8').replace('"nodes": 1', '"nodes": 7')), /altered after publishing/, 'manifest.json'],
+      [
+        'an edited manifest',
+        (d) => writeFileSync(join(d, 'manifest.json'), readFileSync(join(d, 'manifest.json'), 'utf8').replace('"nodes": 1', '"nodes": 7')),
+        /altered after publishing/,
+        'manifest.json',
+      ],
       ['a truncated manifest', (d) => truncateSync(join(d, 'manifest.json'), 30), /not valid JSON, truncated/, 'manifest.json'],
-      ['a manifest with no checksums', (d) => writeFileSync(join(d, 'manifest.json'), JSON.stringify({ ...(JSON.parse(readFileSync(join(d, 'manifest.json'), 'utf8')) as object), checksums: undefined })), /no checksums/, 'manifest.json'],
+      [
+        'a manifest with no checksums',
+        (d) => writeFileSync(join(d, 'manifest.json'), JSON.stringify({ ...(JSON.parse(readFileSync(join(d, 'manifest.json'), 'utf8')) as object), checksums: undefined })),
+        /no checksums/,
+        'manifest.json',
+      ],
     ];
     it.each(cases)('%s', async (_name, damage, problem, file) => {
       const dir = new KbDirectory(root);
@@ -132,7 +171,7 @@ describe('KB version integrity (issue 11)', () => {
     expect(existsSync(left)).toBe(false);
   });
 
-  it('a second build waits for the lock, says who holds it, and leaves a live build\'s .tmp folder alone', async () => {
+  it("a second build waits for the lock, says who holds it, and leaves a live build's .tmp folder alone", async () => {
     const dir = new KbDirectory(root);
     mkdirSync(join(root, 'versions'), { recursive: true });
     const held = await acquireExclusiveLock(join(root, '.lock'), { purpose: 'build' });
@@ -203,7 +242,16 @@ describe('KB version integrity (issue 11)', () => {
   });
 
   it('an integrity error names every bad file and what to do', () => {
-    const err = new KbIntegrityError({ root: '/kb', version: 'kb-0000000000000001', ok: false, files: 2, bytes: 10, problems: [{ file: '/kb/versions/kb-0000000000000001/nodes.jsonl', problem: 'is missing' }] });
-    expect(err.message).toBe('KB version kb-0000000000000001 in /kb fails verification: /kb/versions/kb-0000000000000001/nodes.jsonl: is missing. Rebuild it with "rescue kb build" (a broken copy is replaced), or point CURRENT at a sound version');
+    const err = new KbIntegrityError({
+      root: '/kb',
+      version: 'kb-0000000000000001',
+      ok: false,
+      files: 2,
+      bytes: 10,
+      problems: [{ file: '/kb/versions/kb-0000000000000001/nodes.jsonl', problem: 'is missing' }],
+    });
+    expect(err.message).toBe(
+      'KB version kb-0000000000000001 in /kb fails verification: /kb/versions/kb-0000000000000001/nodes.jsonl: is missing. Rebuild it with "rescue kb build" (a broken copy is replaced), or point CURRENT at a sound version',
+    );
   });
 });

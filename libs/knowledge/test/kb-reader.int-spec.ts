@@ -14,7 +14,8 @@ describe('KnowledgeBaseReader: a long-lived reader follows republishes and serve
   });
   afterAll(() => rmSync(kbDir, { recursive: true, force: true }));
 
-  const build = (sources: string[], keepVersions = 3) => buildKnowledgeBase({ sources, kbDir, catalog: new Map(), clusterBy: 'language-cwe', catalogOnlyNodes: false, hops: 2, maxLineBytes: 1 << 20, embedder: localEmbedder, keepVersions });
+  const build = (sources: string[], keepVersions = 3) =>
+    buildKnowledgeBase({ sources, kbDir, catalog: new Map(), clusterBy: 'language-cwe', catalogOnlyNodes: false, hops: 2, maxLineBytes: 1 << 20, embedder: localEmbedder, keepVersions });
 
   it('answers live() with a newly published version without a restart, and version(v) with v while it exists', async () => {
     const v1 = (await build([examples])).manifest.version;
@@ -23,7 +24,10 @@ describe('KnowledgeBaseReader: a long-lived reader follows republishes and serve
     expect((await reader.live()).manifest.version).toBe(v1);
 
     const extra = join(kbDir, 'extra.jsonl');
-    writeFileSync(extra, `${JSON.stringify({ language: 'python', cwe: 'CWE-79', before: 'def page(n):\n    return "<b>" + n + "</b>"\n', after: 'def page(n):\n    return "<b>" + html.escape(n) + "</b>"\n' })}\n`);
+    writeFileSync(
+      extra,
+      `${JSON.stringify({ language: 'python', cwe: 'CWE-79', before: 'def page(n):\n    return "<b>" + n + "</b>"\n', after: 'def page(n):\n    return "<b>" + html.escape(n) + "</b>"\n' })}\n`,
+    );
     const v2 = (await build([examples, extra])).manifest.version;
     expect(v2).not.toBe(v1);
     // Within the check interval the reader still answers with what it saw; after it, with the new version.
@@ -46,7 +50,8 @@ describe('KnowledgeBaseReader: a long-lived reader follows republishes and serve
 
   it('refuses a damaged version by name, reports it to readiness, and serves it again once a rebuild repaired it (issue 11)', async () => {
     const dir = join(kbDir, 'integrity');
-    const buildHere = () => buildKnowledgeBase({ sources: [examples], kbDir: dir, catalog: new Map(), clusterBy: 'language-cwe', catalogOnlyNodes: false, hops: 2, maxLineBytes: 1 << 20, embedder: localEmbedder });
+    const buildHere = () =>
+      buildKnowledgeBase({ sources: [examples], kbDir: dir, catalog: new Map(), clusterBy: 'language-cwe', catalogOnlyNodes: false, hops: 2, maxLineBytes: 1 << 20, embedder: localEmbedder });
     const v = (await buildHere()).manifest.version;
     const versionDir = new KbDirectory(dir).versionDir(v);
     const table = readdirSync(join(versionDir, 'lance'), { recursive: true, withFileTypes: true }).find((e) => e.isFile() && e.name.endsWith('.lance'));

@@ -7,7 +7,10 @@ describe('recursiveSummarize (paper Algorithm 1)', () => {
   it('summarizes each leaf, then merges batches of b until one remains', async () => {
     const leafCalls: number[][] = [];
     const mergeCalls: string[][] = [];
-    const leaves = chunk(Array.from({ length: 23 }, (_, i) => i), 10);
+    const leaves = chunk(
+      Array.from({ length: 23 }, (_, i) => i),
+      10,
+    );
     const result = await recursiveSummarize(
       leaves,
       { batchSize: 10, concurrency: 3 },
@@ -27,20 +30,33 @@ describe('recursiveSummarize (paper Algorithm 1)', () => {
 
   it('needs several merge levels when the leaves exceed b, and a lone batch goes up unmerged', async () => {
     const merged: number[] = [];
-    const out = await recursiveSummarize(Array.from({ length: 250 }, (_, i) => i), { batchSize: 10, concurrency: 4 }, async (x) => x, async (b) => {
-      merged.push(b.length);
-      return b.reduce((x, y) => x + y, 0);
-    });
+    const out = await recursiveSummarize(
+      Array.from({ length: 250 }, (_, i) => i),
+      { batchSize: 10, concurrency: 4 },
+      async (x) => x,
+      async (b) => {
+        merged.push(b.length);
+        return b.reduce((x, y) => x + y, 0);
+      },
+    );
     expect(out).toBe((249 * 250) / 2);
     // 250 leaves → 25 merges → 3 merges (10, 10, 5) → 1 merge.
     expect(merged).toHaveLength(29);
     // 11 leaves at b = 10: one merge of 10, the 11th passes up alone, then one merge of 2.
     const levels: number[][] = [];
-    await recursiveSummarize(Array.from({ length: 11 }, (_, i) => i), { batchSize: 10, concurrency: 1 }, async (x) => x, async (b) => {
-      levels.push(b);
-      return -1;
-    });
-    expect(levels).toEqual([[0, 1, 2, 3, 4, 5, 6, 7, 8, 9], [-1, 10]]);
+    await recursiveSummarize(
+      Array.from({ length: 11 }, (_, i) => i),
+      { batchSize: 10, concurrency: 1 },
+      async (x) => x,
+      async (b) => {
+        levels.push(b);
+        return -1;
+      },
+    );
+    expect(levels).toEqual([
+      [0, 1, 2, 3, 4, 5, 6, 7, 8, 9],
+      [-1, 10],
+    ]);
   });
 
   it('a single leaf is the summary (no merge call)', async () => {
@@ -74,13 +90,28 @@ describe('recursiveSummarize (paper Algorithm 1)', () => {
   });
 
   it('refuses nothing to summarize, and treats b < 2 as 2 (a level of batches of one would never shrink)', async () => {
-    await expect(recursiveSummarize([], { batchSize: 10, concurrency: 1 }, async (x) => x, async (b) => b[0])).rejects.toThrow(InvalidInputError);
+    await expect(
+      recursiveSummarize(
+        [],
+        { batchSize: 10, concurrency: 1 },
+        async (x) => x,
+        async (b) => b[0],
+      ),
+    ).rejects.toThrow(InvalidInputError);
     const merges: number[][] = [];
-    await recursiveSummarize([1, 2, 3], { batchSize: 1, concurrency: 0 }, async (x) => x, async (b) => {
-      merges.push(b);
-      return 0;
-    });
-    expect(merges).toEqual([[1, 2], [0, 3]]);
+    await recursiveSummarize(
+      [1, 2, 3],
+      { batchSize: 1, concurrency: 0 },
+      async (x) => x,
+      async (b) => {
+        merges.push(b);
+        return 0;
+      },
+    );
+    expect(merges).toEqual([
+      [1, 2],
+      [0, 3],
+    ]);
   });
 
   it('chunk cuts in order, the last batch shorter', () => {

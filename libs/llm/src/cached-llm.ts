@@ -90,12 +90,26 @@ export class CachedLlm implements Llm {
 
   chat(role: TextRole, messages: readonly ChatMessage[], options: LlmCallOptions = {}): Promise<LlmTextResult> {
     const keyInput = { endpoint: 'chat', messages: messagesJson(messages), ...samplingJson(options) };
-    return this.textCall(role, 'chat', options, keyInput, (hit) => hit, () => this.client.chat(role, messages, options));
+    return this.textCall(
+      role,
+      'chat',
+      options,
+      keyInput,
+      (hit) => hit,
+      () => this.client.chat(role, messages, options),
+    );
   }
 
   complete(role: TextRole, prompt: string, options: LlmCallOptions = {}): Promise<LlmTextResult> {
     const keyInput = { endpoint: 'completions', prompt, ...samplingJson(options) };
-    return this.textCall(role, 'completions', options, keyInput, (hit) => hit, () => this.client.complete(role, prompt, options));
+    return this.textCall(
+      role,
+      'completions',
+      options,
+      keyInput,
+      (hit) => hit,
+      () => this.client.complete(role, prompt, options),
+    );
   }
 
   structured<T>(role: TextRole, messages: readonly ChatMessage[], schema: z.ZodType<T>, options: StructuredCallOptions = {}): Promise<LlmStructuredResult<T>> {

@@ -84,22 +84,25 @@ export class LlmClient implements Llm {
   async chat(role: TextRole, messages: readonly ChatMessage[], options: LlmCallOptions = {}): Promise<LlmTextResult> {
     const site = this.site(role, 'chat');
     const sent = toSdkMessages(messages);
-    const { value: _text, ...result } = await this.textCall(site, () => this.sendChat(site, sent, options, undefined), (text) => text);
+    const { value: _text, ...result } = await this.textCall(
+      site,
+      () => this.sendChat(site, sent, options, undefined),
+      (text) => text,
+    );
     return result;
   }
 
   async complete(role: TextRole, prompt: string, options: LlmCallOptions = {}): Promise<LlmTextResult> {
     const site = this.site(role, 'completions');
-    const { value: _text, ...result } = await this.textCall(site, () => this.sendCompletion(site, prompt, options), (text) => text);
+    const { value: _text, ...result } = await this.textCall(
+      site,
+      () => this.sendCompletion(site, prompt, options),
+      (text) => text,
+    );
     return result;
   }
 
-  async structured<T>(
-    role: TextRole,
-    messages: readonly ChatMessage[],
-    schema: z.ZodType<T>,
-    options: StructuredCallOptions = {},
-  ): Promise<LlmStructuredResult<T>> {
+  async structured<T>(role: TextRole, messages: readonly ChatMessage[], schema: z.ZodType<T>, options: StructuredCallOptions = {}): Promise<LlmStructuredResult<T>> {
     const site = this.site(role, 'chat');
     const mode = options.mode ?? this.#config.structuredMode ?? 'json_schema';
     const name = options.schemaName ?? 'output';
@@ -157,7 +160,8 @@ export class LlmClient implements Llm {
     } catch (err) {
       this.countFailure(site.role);
       // An answer refused after its request succeeded: reported once more, as an output failure.
-      if (!(err instanceof Error && requestFailures.has(err))) notifyLlmCall({ kind: 'output', role: site.role, endpoint: site.endpoint, model: site.model, outcome: err instanceof Error ? err.name : 'Error', seconds: 0 });
+      if (!(err instanceof Error && requestFailures.has(err)))
+        notifyLlmCall({ kind: 'output', role: site.role, endpoint: site.endpoint, model: site.model, outcome: err instanceof Error ? err.name : 'Error', seconds: 0 });
       throw this.scrub(err);
     }
   }
@@ -209,11 +213,7 @@ export class LlmClient implements Llm {
     return { text: choice.text, finishReason: choice.finish_reason, model: completion.model || site.model, usage };
   }
 
-  private async sendEmbeddings(
-    site: LlmCallSite,
-    input: string[],
-    options: EmbedOptions,
-  ): Promise<{ vectors: Float32Array[]; promptTokens: number; model: string }> {
+  private async sendEmbeddings(site: LlmCallSite, input: string[], options: EmbedOptions): Promise<{ vectors: Float32Array[]; promptTokens: number; model: string }> {
     const dims = this.#config.embeddingDimensions;
     const body: OpenAI.EmbeddingCreateParams = {
       model: site.model,
@@ -315,12 +315,7 @@ function validateConfig(config: LlmConfig): void {
 
 function checkFinish(site: LlmCallSite, finishReason: string, maxTokens: number, text: string): void {
   if (finishReason === 'length') {
-    throw new LlmTruncatedError(
-      `answer of ${site.model} (${site.role}) was cut off at the output budget of ${maxTokens} tokens; raise maxTokens or send less input`,
-      site,
-      maxTokens,
-      text.length,
-    );
+    throw new LlmTruncatedError(`answer of ${site.model} (${site.role}) was cut off at the output budget of ${maxTokens} tokens; raise maxTokens or send less input`, site, maxTokens, text.length);
   }
   if (finishReason === 'content_filter') {
     throw new LlmRefusalError(`answer of ${site.model} (${site.role}) was stopped by the provider's content filter`, site, 'content_filter');

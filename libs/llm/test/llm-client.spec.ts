@@ -1,16 +1,7 @@
 import { inspect } from 'node:util';
 import { z } from 'zod';
 import { ConfigError, InvalidInputError, RateLimitedError, RescueError, TransientUpstreamError } from '@rescue/domain';
-import {
-  LlmClient,
-  LlmConfigError,
-  LlmInvalidOutputError,
-  LlmRefusalError,
-  LlmRequestRejectedError,
-  LlmTruncatedError,
-  LlmUpstreamError,
-  retryAfterMs,
-} from '@rescue/llm';
+import { LlmClient, LlmConfigError, LlmInvalidOutputError, LlmRefusalError, LlmRequestRejectedError, LlmTruncatedError, LlmUpstreamError, retryAfterMs } from '@rescue/llm';
 import { FakeOpenAiServer, fakeEmbedding } from '@rescue/testing';
 import { configFor, rejectionOf, TEST_API_KEY } from './helpers';
 

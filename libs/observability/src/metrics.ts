@@ -56,7 +56,12 @@ export class Metrics {
     this.queueScrapeErrors = new Counter({ name: 'rescue_queue_scrape_errors_total', help: 'Scrapes that could not read queue counts (Redis unreachable or slow)', registers });
     this.llmCalls = new Counter({ name: 'rescue_llm_calls_total', help: 'LLM calls by role and outcome (ok or the error class)', labelNames: ['role', 'outcome'], registers });
     this.llmTokens = new Counter({ name: 'rescue_llm_tokens_total', help: 'LLM tokens by role and kind (prompt, completion)', labelNames: ['role', 'kind'], registers });
-    this.llmOutputErrors = new Counter({ name: 'rescue_llm_output_errors_total', help: 'LLM answers refused after a successful request, by role and class (truncated, refusal, invalid output)', labelNames: ['role', 'outcome'], registers });
+    this.llmOutputErrors = new Counter({
+      name: 'rescue_llm_output_errors_total',
+      help: 'LLM answers refused after a successful request, by role and class (truncated, refusal, invalid output)',
+      labelNames: ['role', 'outcome'],
+      registers,
+    });
     this.llmDuration = new Histogram({
       name: 'rescue_llm_call_duration_seconds',
       help: 'LLM call latency by role and outcome',

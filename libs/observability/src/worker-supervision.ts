@@ -31,7 +31,14 @@ export async function superviseWorker(opts: SupervisedWorker): Promise<{ port?: 
   if (opts.env.HEALTH_PORT === 0) return { closing: () => closing, metrics };
   // Its own connection, failing fast: a probe answer must come in seconds, and this client must
   // never queue commands while Redis is away.
-  const redis = new Redis(opts.redisUrl, { lazyConnect: true, connectTimeout: 2000, commandTimeout: 2000, maxRetriesPerRequest: 0, enableOfflineQueue: false, retryStrategy: (n) => Math.min(n * 500, 5000) });
+  const redis = new Redis(opts.redisUrl, {
+    lazyConnect: true,
+    connectTimeout: 2000,
+    commandTimeout: 2000,
+    maxRetriesPerRequest: 0,
+    enableOfflineQueue: false,
+    retryStrategy: (n) => Math.min(n * 500, 5000),
+  });
   redis.on('error', () => undefined);
   redis.connect().catch(() => undefined);
   let health: Awaited<ReturnType<typeof startWorkerHealth>>;

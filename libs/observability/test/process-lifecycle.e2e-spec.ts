@@ -59,14 +59,18 @@ maybe('app processes: health and bounded shutdown', () => {
     dir = mkdtempSync(join(tmpdir(), 'rescue-lifecycle-'));
     redisPort = await freePort();
     redis = spawn('redis-server', ['--port', String(redisPort), '--bind', '127.0.0.1', '--save', '', '--appendonly', 'yes', '--dir', dir], { stdio: 'ignore' });
-    await waitFor(async () => {
-      try {
-        execFileSync('redis-cli', ['-p', String(redisPort), 'ping'], { stdio: 'ignore' });
-        return true;
-      } catch (_notYet) {
-        return false;
-      }
-    }, 10_000, 'redis-server');
+    await waitFor(
+      async () => {
+        try {
+          execFileSync('redis-cli', ['-p', String(redisPort), 'ping'], { stdio: 'ignore' });
+          return true;
+        } catch (_notYet) {
+          return false;
+        }
+      },
+      10_000,
+      'redis-server',
+    );
   });
   afterEach(() => {
     for (const c of children) if (c.exitCode === null && c.signalCode === null) c.kill('SIGKILL');
@@ -76,7 +80,11 @@ maybe('app processes: health and bounded shutdown', () => {
   });
 
   const start = (app: string, env: Record<string, string>): ChildProcess => {
-    const child = spawn(process.execPath, [dist(app)], { cwd: dir, env: { PATH: process.env.PATH ?? '', REDIS_URL: `redis://127.0.0.1:${redisPort}`, QUEUE_PREFIX: 'lifecycle', RESCUE_DATA_DIR: join(dir, 'data'), ...env }, stdio: ['ignore', 'pipe', 'pipe'] });
+    const child = spawn(process.execPath, [dist(app)], {
+      cwd: dir,
+      env: { PATH: process.env.PATH ?? '', REDIS_URL: `redis://127.0.0.1:${redisPort}`, QUEUE_PREFIX: 'lifecycle', RESCUE_DATA_DIR: join(dir, 'data'), ...env },
+      stdio: ['ignore', 'pipe', 'pipe'],
+    });
     child.stdout?.resume();
     child.stderr?.resume();
     children.push(child);

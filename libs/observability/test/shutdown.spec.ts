@@ -28,10 +28,16 @@ describe('installBoundedShutdown', () => {
   it('exits 1 when close fails; a second signal does not start a second close', async () => {
     const exits: number[] = [];
     let closes = 0;
-    const { trigger } = installBoundedShutdown({ graceMs: 5000, log, signals: [], close: async () => {
-      closes++;
-      throw new Error('boom');
-    }, exit: (c) => exits.push(c) });
+    const { trigger } = installBoundedShutdown({
+      graceMs: 5000,
+      log,
+      signals: [],
+      close: async () => {
+        closes++;
+        throw new Error('boom');
+      },
+      exit: (c) => exits.push(c),
+    });
     await Promise.all([trigger('SIGTERM'), trigger('SIGINT')]);
     expect(closes).toBe(1);
     expect(exits).toEqual([1]);

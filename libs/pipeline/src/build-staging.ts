@@ -76,7 +76,10 @@ export class FsBuildStaging implements BuildStaging {
 }
 
 export class RedisBuildStaging implements BuildStaging {
-  constructor(private readonly redis: Redis, private readonly prefix: string) {}
+  constructor(
+    private readonly redis: Redis,
+    private readonly prefix: string,
+  ) {}
 
   private key(buildId: string): string {
     return `${this.prefix}:build:${safeBuild(buildId)}`;

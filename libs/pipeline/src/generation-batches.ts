@@ -63,9 +63,7 @@ export interface BatchStatus {
 }
 
 export type BatchResultItem =
-  | { id: string; status: 'done'; result: GenerationResult }
-  | { id: string; status: 'failed'; error: { class: string; message: string } }
-  | { id: string; status: 'pending' | 'cancelled' };
+  { id: string; status: 'done'; result: GenerationResult } | { id: string; status: 'failed'; error: { class: string; message: string } } | { id: string; status: 'pending' | 'cancelled' };
 
 export interface SubmitInput {
   tasks: CodingTask[];
@@ -122,7 +120,10 @@ export class GenerationBatches {
 
   /** Enqueues tasks, each under its first attempt not failed yet, and remembers each one's attempt. */
   private async enqueue(meta: BatchMeta, taskIds: string[]): Promise<RetriedJob[]> {
-    const jobs = await this.queue.enqueueRetryingFailed(JobName.TaskGenerate, taskIds.map((t) => this.payload(meta, t)));
+    const jobs = await this.queue.enqueueRetryingFailed(
+      JobName.TaskGenerate,
+      taskIds.map((t) => this.payload(meta, t)),
+    );
     // Every attempt is recorded, 0 too: a task re-enqueued after its jobs were trimmed starts over at 0.
     if (jobs.length > 0) await this.redis.hset(this.key('batch', meta.id, 'attempts'), Object.fromEntries(jobs.map((j, i) => [taskIds[i], String(j.attempt)])));
     return jobs;
@@ -154,15 +155,32 @@ export class GenerationBatches {
       }
     }
     const { webhookUrl, ...settings } = input.settings;
-    const meta: BatchMeta = { id, createdAt: new Date().toISOString(), kbDir: input.kbDir, kbVersion: input.kbVersion, settings, webhookUrl, total: input.tasks.length, rejected: input.rejected, state: 'open', round: 1 };
+    const meta: BatchMeta = {
+      id,
+      createdAt: new Date().toISOString(),
+      kbDir: input.kbDir,
+      kbVersion: input.kbVersion,
+      settings,
+      webhookUrl,
+      total: input.tasks.length,
+      rejected: input.rejected,
+      state: 'open',
+      round: 1,
+    };
     // Tasks first (a job must find its task), then the manifest, then the jobs: a crash between
     // the last two leaves tasks without jobs, which the next look at the batch enqueues.
     await this.store.putTasks(id, input.tasks);
     const ids = input.tasks.map((t) => t.id);
     const tx = this.redis.multi().del(this.key('batch', id, 'tasks'));
     for (let i = 0; i < ids.length; i += 1000) tx.rpush(this.key('batch', id, 'tasks'), ...ids.slice(i, i + 1000));
-    await tx.set(this.key('batch', id, 'meta'), JSON.stringify(meta)).sadd(this.key('batches', 'open'), id).exec();
-    await this.queue.enqueueMany(JobName.TaskGenerate, ids.map((t) => this.payload(meta, t)));
+    await tx
+      .set(this.key('batch', id, 'meta'), JSON.stringify(meta))
+      .sadd(this.key('batches', 'open'), id)
+      .exec();
+    await this.queue.enqueueMany(
+      JobName.TaskGenerate,
+      ids.map((t) => this.payload(meta, t)),
+    );
     return { batch: await this.status(id), replayed: false };
   }
 
@@ -198,7 +216,13 @@ export class GenerationBatches {
         if (state === 'completed') {
           settled = (await this.store.result(meta.id, taskId))
             ? { state: 'done' }
-            : { state: 'failed', error: { class: 'NotFoundError', message: 'the job completed but its result is not in the generation store: the API and the generator workers must share RECORD_STORE (and RESCUE_DATA_DIR for fs)' } };
+            : {
+                state: 'failed',
+                error: {
+                  class: 'NotFoundError',
+                  message: 'the job completed but its result is not in the generation store: the API and the generator workers must share RECORD_STORE (and RESCUE_DATA_DIR for fs)',
+                },
+              };
         } else if (state === 'failed') {
           const reason = (await queue.getJob(jobId))?.failedReason ?? 'failed (reason not kept)';
           settled = { state: 'failed', error: { class: errorClassOf(reason), message: reason.slice(0, 500) } };
@@ -277,7 +301,11 @@ export class GenerationBatches {
     if (failed.length > 0) await this.enqueue(meta, failed);
     if (failed.length > 0) await this.redis.hdel(this.key('batch', id, 'settled'), ...failed);
     meta.round += 1;
-    await this.redis.multi().set(this.key('batch', id, 'meta'), JSON.stringify(meta)).sadd(this.key('batches', 'open'), id).exec();
+    await this.redis
+      .multi()
+      .set(this.key('batch', id, 'meta'), JSON.stringify(meta))
+      .sadd(this.key('batches', 'open'), id)
+      .exec();
     return { retried: failed.length, round: meta.round };
   }
 

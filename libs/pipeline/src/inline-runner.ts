@@ -157,7 +157,13 @@ export async function buildKnowledgeBase(options: KbBuildOptions): Promise<KbBui
         todo,
         async (job) => {
           const run = stages[job.name] as (payload: unknown, children: unknown[]) => Promise<unknown>;
-          results.set(job, await run(job.data, job.children.map((c) => results.get(c))));
+          results.set(
+            job,
+            await run(
+              job.data,
+              job.children.map((c) => results.get(c)),
+            ),
+          );
           done += 1;
           options.onStage?.(STAGE_NAME[stage], 'progress', done, todo.length);
         },

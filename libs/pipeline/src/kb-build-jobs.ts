@@ -88,7 +88,11 @@ export class KbBuildJobs {
     if (record.final) return record.final;
     const status = await this.withWarnings(await this.observe(record));
     if (status.status === 'published' || status.status === 'failed') {
-      await this.redis.multi().set(this.key('kb-build', id), JSON.stringify({ ...record, final: status })).srem(this.key('kb-builds', 'open'), id).exec();
+      await this.redis
+        .multi()
+        .set(this.key('kb-build', id), JSON.stringify({ ...record, final: status }))
+        .srem(this.key('kb-builds', 'open'), id)
+        .exec();
     }
     return status;
   }
@@ -141,7 +145,7 @@ export class KbBuildJobs {
     await walk(tree);
     const top = tree.job;
     const withIngest = { ...base, ingest: result.report, clusters: result.build.clusters };
-    if (!top) return { ...withIngest, status: 'unknown', error: 'the build\'s index job is no longer in the queue' };
+    if (!top) return { ...withIngest, status: 'unknown', error: "the build's index job is no longer in the queue" };
     const topState = await top.getState();
     if (topState === 'completed') {
       const manifest = top.returnvalue as KbManifest;

@@ -73,10 +73,10 @@ const JOBS_UNDER: JobsUnder = {
 };
 
 function jobsOf<N extends KbBuildJob>(stage: N, plan: KbBuildPlan, scope: Scope, edges: readonly PipelineEdge[]): PlannedJob[] {
-  const fanIn = previousJobs(stage, edges).filter((e) => e.kind === 'fan-in').map((e) => e.from as KbBuildJob);
-  return JOBS_UNDER[stage](plan, scope).map(
-    (job) => ({ name: stage, data: parsePayload(stage, job.data), children: fanIn.flatMap((from) => jobsOf(from, plan, job.scope, edges)) }) as PlannedJob,
-  );
+  const fanIn = previousJobs(stage, edges)
+    .filter((e) => e.kind === 'fan-in')
+    .map((e) => e.from as KbBuildJob);
+  return JOBS_UNDER[stage](plan, scope).map((job) => ({ name: stage, data: parsePayload(stage, job.data), children: fanIn.flatMap((from) => jobsOf(from, plan, job.scope, edges)) }) as PlannedJob);
 }
 
 /**

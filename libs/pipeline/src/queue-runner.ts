@@ -152,7 +152,10 @@ export async function enqueueKbBuild(queue: PipelineQueue, input: KbBuildEnqueue
  * hash, on a volume the workers share), then waits for the flow it adds, whose top job publishes
  * the version.
  */
-export async function runDistributedBuild(config: Pick<RedisEnv, 'REDIS_URL' | 'QUEUE_PREFIX'> & Partial<Pick<RedisEnv, 'QUEUE_WAIT_TIMEOUT_MS'>>, input: DistributedBuildInput): Promise<DistributedBuildResult> {
+export async function runDistributedBuild(
+  config: Pick<RedisEnv, 'REDIS_URL' | 'QUEUE_PREFIX'> & Partial<Pick<RedisEnv, 'QUEUE_WAIT_TIMEOUT_MS'>>,
+  input: DistributedBuildInput,
+): Promise<DistributedBuildResult> {
   const stages = kbBuildStages();
   const first = JOB_QUEUE[KB_BUILD_ROOT];
   const last = JOB_QUEUE[stages[stages.length - 1]];

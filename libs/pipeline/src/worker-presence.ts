@@ -10,7 +10,9 @@ export async function unconsumedQueueWarnings(queue: PipelineQueue, queues: Iter
   const out: string[] = [];
   for (const name of new Set(queues)) {
     if ((await queue.queue(name).getWorkersCount()) > 0) continue;
-    out.push(`no worker consumes the "${name}" queue: its jobs wait until one starts (start the ${QUEUE_CONSUMER[name]} app: npm run start:${QUEUE_CONSUMER[name]}, or its Deployment / compose service)`);
+    out.push(
+      `no worker consumes the "${name}" queue: its jobs wait until one starts (start the ${QUEUE_CONSUMER[name]} app: npm run start:${QUEUE_CONSUMER[name]}, or its Deployment / compose service)`,
+    );
   }
   return out;
 }

@@ -124,7 +124,11 @@ describe('dependency-cruiser rules (.dependency-cruiser.cjs)', () => {
   it.each(rules.filter((r) => floorOf(r)).map((r) => [r.name, r]))('%s refuses every library off its floor, each by name', (name, rule) => {
     const file = planted.find((p) => p.breaks === name)?.file;
     const reported = violations.filter((v) => file && v.from === relative('.', file) && v.rule.name === name).map((v) => v.to);
-    expect(reported.sort()).toEqual(librariesFor(rule as Rule, floorOf(rule as Rule) as string, true).map(indexOf).sort());
+    expect(reported.sort()).toEqual(
+      librariesFor(rule as Rule, floorOf(rule as Rule) as string, true)
+        .map(indexOf)
+        .sort(),
+    );
   });
 
   it.each(planted.filter((p) => !p.breaks).map((p) => [relative('.', p.file), p.imports.join(', ')]))('%s may import %s', (file) => {

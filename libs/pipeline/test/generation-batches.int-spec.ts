@@ -41,7 +41,8 @@ describe('GenerationBatches (real Redis, no worker)', () => {
     rmSync(dir, { recursive: true, force: true });
   });
 
-  const submit = (n: number, idempotency?: { key: string; caller: string; bodyHash: string }) => batches.submit({ tasks: tasks(n), rejected: 0, settings, kbDir: '/kb', kbVersion: 'kb-0123456789abcdef', idempotency });
+  const submit = (n: number, idempotency?: { key: string; caller: string; bodyHash: string }) =>
+    batches.submit({ tasks: tasks(n), rejected: 0, settings, kbDir: '/kb', kbVersion: 'kb-0123456789abcdef', idempotency });
   const jobs = async (): Promise<number> => (await queue.queue(QueueName.Generate).getJobs(['waiting', 'active', 'completed', 'failed'])).length;
 
   it('one batch per idempotency key and body, scoped by caller; another body, or a submit still in flight, is a conflict', async () => {

@@ -79,7 +79,7 @@ describe('KB build: clusters distilled concurrently under one LLM in-flight cap'
     expect(fake.maxConcurrency).toBe(8);
   });
 
-  it('a merge waits for its own children only: another cluster\'s calls run while it waits', async () => {
+  it("a merge waits for its own children only: another cluster's calls run while it waits", async () => {
     await build(join(work, 'kb'), 4);
     // With clusters one after another, every call of cluster k would end before the first of k+1 starts.
     // Code prompts name the cluster's table (t<c>); merge prompts its CWE (CWE-<100 + c>).

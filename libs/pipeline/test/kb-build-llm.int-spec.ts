@@ -35,7 +35,8 @@ describe('KB build with an LLM (real openai client against the fake server)', ()
     rmSync(kbDir, { recursive: true, force: true });
   });
 
-  const client = () => llmFromEnv(loadConfig(llmEnv, { LLM_BASE_URL: fake.baseUrl, LLM_API_KEY: 'sk-test-not-a-secret', LLM_MODEL: 'fake-model', LLM_CACHE: 'fs', LLM_CACHE_DIR: join(kbDir, 'cache', 'llm') })) as Llm;
+  const client = () =>
+    llmFromEnv(loadConfig(llmEnv, { LLM_BASE_URL: fake.baseUrl, LLM_API_KEY: 'sk-test-not-a-secret', LLM_MODEL: 'fake-model', LLM_CACHE: 'fs', LLM_CACHE_DIR: join(kbDir, 'cache', 'llm') })) as Llm;
   const build = (llm: Llm, sources: string[]) =>
     buildKnowledgeBase({
       sources,
@@ -76,7 +77,10 @@ describe('KB build with an LLM (real openai client against the fake server)', ()
     await build(client(), [examples]);
     fake.clearRequests();
     const extra = join(kbDir, 'extra.jsonl');
-    writeFileSync(extra, `${JSON.stringify({ language: 'go', cwe: 'CWE-89', before: 'func q(db *sql.DB, n string) {\n\tdb.Query("SELECT * FROM t WHERE n = \'" + n + "\'")\n}\n', after: 'func q(db *sql.DB, n string) {\n\tdb.Query("SELECT * FROM t WHERE n = $1", n)\n}\n' })}\n`);
+    writeFileSync(
+      extra,
+      `${JSON.stringify({ language: 'go', cwe: 'CWE-89', before: 'func q(db *sql.DB, n string) {\n\tdb.Query("SELECT * FROM t WHERE n = \'" + n + "\'")\n}\n', after: 'func q(db *sql.DB, n string) {\n\tdb.Query("SELECT * FROM t WHERE n = $1", n)\n}\n' })}\n`,
+    );
     const third = await build(client(), [examples, extra]);
     expect(third.llm.calls).toBe(fake.requests.length);
     expect(third.llm.calls).toBeGreaterThan(0);
@@ -85,7 +89,7 @@ describe('KB build with an LLM (real openai client against the fake server)', ()
     expect(guidelinePrompts.every((r) => r.prompt.includes('CWE-89') && /go code/.test(r.prompt))).toBe(true);
     const analyses = fake.requests.filter((r) => !/## Case 1|## Guideline list 1|description\(s\) of why/.test(r.prompt));
     expect(analyses).toHaveLength(1);
-    expect(analyses[0].prompt).toContain("WHERE n = '\" + n");
+    expect(analyses[0].prompt).toContain('WHERE n = \'" + n');
   });
 
   it('an answer that fails its schema fails the build and the previous version keeps serving', async () => {

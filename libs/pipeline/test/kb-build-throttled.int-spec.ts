@@ -66,7 +66,16 @@ describe('a KB built on a throttled machine', () => {
   const big = join(sourceDir, 'big.jsonl');
   writeFileSync(big, bigFixPair());
   const build = (kbDir: string) =>
-    buildKnowledgeBase({ sources: [examples, big], kbDir, catalog: new Map(), clusterBy: 'language-cwe', catalogOnlyNodes: false, hops: 2, maxLineBytes: 1 << 20, embedder: async () => testEmbedder() });
+    buildKnowledgeBase({
+      sources: [examples, big],
+      kbDir,
+      catalog: new Map(),
+      clusterBy: 'language-cwe',
+      catalogOnlyNodes: false,
+      hops: 2,
+      maxLineBytes: 1 << 20,
+      embedder: async () => testEmbedder(),
+    });
 
   let idleVersion: string;
 
@@ -85,7 +94,12 @@ describe('a KB built on a throttled machine', () => {
   it('when even the safety net fires, publishes nothing, stores no timeout, and the next build there has the idle version', async () => {
     const kbDir = newDir();
     // Every reading a minute late: the 60 s wall-clock safety net fires at its first look.
-    await expect(onSlowClock(61_000, () => build(kbDir))).rejects.toMatchObject({ name: 'SliceFailure', failureClass: 'timeout', kind: 'transient', message: expect.stringMatching(/safety net and were not stored/) });
+    await expect(onSlowClock(61_000, () => build(kbDir))).rejects.toMatchObject({
+      name: 'SliceFailure',
+      failureClass: 'timeout',
+      kind: 'transient',
+      message: expect.stringMatching(/safety net and were not stored/),
+    });
     expect(await new KbDirectory(kbDir).current()).toBeUndefined();
     const slices = new FsRecordStore<SliceDocument>(join(kbDir, 'slices'));
     for await (const id of slices.ids()) expect((await slices.get(id))?.status).toBe('sliced');

@@ -33,7 +33,17 @@ describe('buildKnowledgeBase (embedded, extractive)', () => {
   // The example datasets are vouched for here, so their descriptions may be quoted (fix-pair
   // sources are untrusted by default, and an untrusted description is never quoted).
   const build = (sources: string[], trusted = sources) =>
-    buildKnowledgeBase({ sources, kbDir, catalog: new Map(), clusterBy: 'language-cwe', catalogOnlyNodes: false, hops: 2, maxLineBytes: 1 << 20, embedder: async () => testEmbedder(), trust: { trusted, untrusted: [] } });
+    buildKnowledgeBase({
+      sources,
+      kbDir,
+      catalog: new Map(),
+      clusterBy: 'language-cwe',
+      catalogOnlyNodes: false,
+      hops: 2,
+      maxLineBytes: 1 << 20,
+      embedder: async () => testEmbedder(),
+      trust: { trusted, untrusted: [] },
+    });
 
   it('publishes a version whose nodes, examples and index agree, and a rebuild re-slices nothing', async () => {
     const first = await build([examples]);
@@ -50,7 +60,12 @@ describe('buildKnowledgeBase (embedded, extractive)', () => {
     expect(sql?.provenance).toEqual({ mode: 'extractive', sources: ['descriptions'] });
 
     // Every CWE with data also has its language-neutral node, which CWE-level retrieval ranks.
-    expect(nodes.filter((n) => n.id.startsWith('any:')).map((n) => n.cwe).sort()).toEqual([...new Set(nodes.filter((n) => n.language).map((n) => n.cwe))].sort());
+    expect(
+      nodes
+        .filter((n) => n.id.startsWith('any:'))
+        .map((n) => n.cwe)
+        .sort(),
+    ).toEqual([...new Set(nodes.filter((n) => n.language).map((n) => n.cwe))].sort());
     const documents = await dir.documents();
     expect(documents.every((d) => d.kind === 'description')).toBe(true);
     expect(documents.length).toBeGreaterThan(0);
@@ -77,7 +92,10 @@ describe('buildKnowledgeBase (embedded, extractive)', () => {
   it('adding records slices only the new ones and publishes a new version', async () => {
     const first = await build([examples]);
     const extra = join(kbDir, 'extra.jsonl');
-    writeFileSync(extra, `${JSON.stringify({ language: 'python', cwe: 'CWE-79', before: 'def page(n):\n    return "<b>" + n + "</b>"\n', after: 'def page(n):\n    return "<b>" + html.escape(n) + "</b>"\n' })}\n`);
+    writeFileSync(
+      extra,
+      `${JSON.stringify({ language: 'python', cwe: 'CWE-79', before: 'def page(n):\n    return "<b>" + n + "</b>"\n', after: 'def page(n):\n    return "<b>" + html.escape(n) + "</b>"\n' })}\n`,
+    );
     const second = await build([examples, extra]);
     expect(second.slicing).toEqual({ sliced: 1, failed: 0, reused: 15 });
     expect(second.manifest.version).not.toBe(first.manifest.version);

@@ -22,7 +22,18 @@ if (!present) process.stdout.write(`shared-data KB build test skipped: ${SHARED}
     kbDir = mkdtempSync(join(tmpdir(), 'rescue-kb-shared-'));
     const catalog = await readCweCatalog(XML);
     const problems: string[] = [];
-    const report = await buildKnowledgeBase({ sources: [join(SHARED, 'kb-source'), CODEQL], kbDir, catalog, catalogPath: XML, onProblem: (p) => problems.push(p.message), clusterBy: 'language-cwe', catalogOnlyNodes: true, hops: 2, maxLineBytes: 8 << 20, embedder: localEmbedder });
+    const report = await buildKnowledgeBase({
+      sources: [join(SHARED, 'kb-source'), CODEQL],
+      kbDir,
+      catalog,
+      catalogPath: XML,
+      onProblem: (p) => problems.push(p.message),
+      clusterBy: 'language-cwe',
+      catalogOnlyNodes: true,
+      hops: 2,
+      maxLineBytes: 8 << 20,
+      embedder: localEmbedder,
+    });
     expect(report.slicing.sliced + report.slicing.failed).toBe(report.manifest.counts.records);
     // The poisoning screen on public data (docs/kb-poisoning.md): at most 0.5% held back (3 of
     // 1,933 when measured), each a fix that gains a shell or network call; no instruction, hidden
@@ -57,6 +68,8 @@ if (!present) process.stdout.write(`shared-data KB build test skipped: ${SHARED}
     const index = await LanceKnowledgeIndex.open(dir.versionDir(report.manifest.version));
     const hits = await index.searchText('nodes', 'doc_terms', searchText('sql injection query cursor execute'), 5, { neutral: true });
     expect(hits.map((h) => h.id)).toContain('any:CWE-89');
-    process.stdout.write(`shared-data KB: ${nodes.length} nodes (${nodes.filter((n) => n.exampleIds.length > 0).length} with examples), ${examples.length} examples ${JSON.stringify(sources)}, ${documents.length} documents; stages ${JSON.stringify(report.stageMs)}\n`);
+    process.stdout.write(
+      `shared-data KB: ${nodes.length} nodes (${nodes.filter((n) => n.exampleIds.length > 0).length} with examples), ${examples.length} examples ${JSON.stringify(sources)}, ${documents.length} documents; stages ${JSON.stringify(report.stageMs)}\n`,
+    );
   }, 240_000);
 });

@@ -24,7 +24,11 @@ export class PipelineQueue {
   private readonly queues = new Map<QueueName, Queue>();
 
   /** `connection` should be a producer connection (fails fast when Redis is down). */
-  constructor(private readonly connection: Redis, private readonly prefix: string, private readonly attempts = 5) {}
+  constructor(
+    private readonly connection: Redis,
+    private readonly prefix: string,
+    private readonly attempts = 5,
+  ) {}
 
   queue(name: QueueName): Queue {
     let q = this.queues.get(name);

@@ -40,7 +40,11 @@ export class QueueWatch {
   private checking = false;
   private failure?: Error;
 
-  constructor(private readonly queue: Queue, private readonly redis: Redis, private readonly options: QueueWatchOptions) {
+  constructor(
+    private readonly queue: Queue,
+    private readonly redis: Redis,
+    private readonly options: QueueWatchOptions,
+  ) {
     this.sentinel = `${queue.opts.prefix ?? 'bull'}:watch:${randomUUID()}`;
   }
 
@@ -99,7 +103,11 @@ export class QueueWatch {
     } catch (err) {
       if (err instanceof RescueError) this.fail(err);
       else if (Date.now() - this.lastReachable > this.options.timeoutMs) {
-        this.fail(new TransientUpstreamError(`Redis has not answered for ${Math.round((Date.now() - this.lastReachable) / 1000)} s while waiting on ${this.where()}: ${(err as Error).message}. Bring Redis back (QUEUE_WAIT_TIMEOUT_MS sets this wait), then run the same command again: finished work is kept.`));
+        this.fail(
+          new TransientUpstreamError(
+            `Redis has not answered for ${Math.round((Date.now() - this.lastReachable) / 1000)} s while waiting on ${this.where()}: ${(err as Error).message}. Bring Redis back (QUEUE_WAIT_TIMEOUT_MS sets this wait), then run the same command again: finished work is kept.`,
+          ),
+        );
       }
     } finally {
       clearTimeout(timer);
@@ -124,7 +132,9 @@ export class QueueWatch {
     });
     const missing = ids.filter((_, i) => fields[i][0] === null);
     if (missing.length > 0) {
-      throw new NotFoundError(`${missing.length} job(s) vanished from ${this.where()} (first: ${missing[0]}) while Redis kept its data: someone removed them or obliterated the queue. Run the same command again to enqueue them anew.`);
+      throw new NotFoundError(
+        `${missing.length} job(s) vanished from ${this.where()} (first: ${missing[0]}) while Redis kept its data: someone removed them or obliterated the queue. Run the same command again to enqueue them anew.`,
+      );
     }
     ids.forEach((id, i) => {
       if (fields[i][1] !== null) this.forget(id);

@@ -19,7 +19,10 @@ export const PRODUCER_REDIS = Symbol('PRODUCER_REDIS');
 
 @Injectable()
 class ProducerShutdown implements OnApplicationShutdown {
-  constructor(@Inject(PRODUCER_REDIS) private readonly redis: Redis, private readonly queue: PipelineQueue) {}
+  constructor(
+    @Inject(PRODUCER_REDIS) private readonly redis: Redis,
+    private readonly queue: PipelineQueue,
+  ) {}
 
   async onApplicationShutdown(): Promise<void> {
     await this.queue.close();

@@ -26,9 +26,7 @@ export function redisOptionsFromUrl(url: string): RedisOptions {
 
 export function connectionOptions(role: ConnectionRole, url: string): RedisOptions {
   const base = redisOptionsFromUrl(url);
-  return role === 'worker'
-    ? { ...base, maxRetriesPerRequest: null }
-    : { ...base, maxRetriesPerRequest: 1, enableOfflineQueue: false, connectTimeout: 5000 };
+  return role === 'worker' ? { ...base, maxRetriesPerRequest: null } : { ...base, maxRetriesPerRequest: 1, enableOfflineQueue: false, connectTimeout: 5000 };
 }
 
 /**

@@ -22,7 +22,10 @@ export async function settledJob(queue: Queue, jobId: string, events: QueueEvent
   if (!job) throw new NotFoundError(`job ${jobId} is not in the ${queue.name} queue`);
   const finishTimeoutMs = typeof watch === 'number' ? watch : undefined;
   const options = typeof watch === 'number' ? {} : watch;
-  const own = options instanceof QueueWatch ? undefined : await new QueueWatch(queue, (await queue.backend.client) as unknown as Redis, { ...options, timeoutMs: options.timeoutMs ?? DEFAULT_QUEUE_WAIT_TIMEOUT_MS }).start();
+  const own =
+    options instanceof QueueWatch
+      ? undefined
+      : await new QueueWatch(queue, (await queue.backend.client) as unknown as Redis, { ...options, timeoutMs: options.timeoutMs ?? DEFAULT_QUEUE_WAIT_TIMEOUT_MS }).start();
   const watching = own ?? (options as QueueWatch);
   try {
     const finished = job.waitUntilFinished(events, finishTimeoutMs).then(

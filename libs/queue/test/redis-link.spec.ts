@@ -7,7 +7,11 @@ describe('RedisLink (no Redis)', () => {
   it('tells an outage seen by many connections once, and its end once, with its length', () => {
     const lines: string[] = [];
     let now = 1_000;
-    const link = new RedisLink({ host: 'cache', port: 6391, password: 'pw-secret' }, (l) => lines.push(l), () => now);
+    const link = new RedisLink(
+      { host: 'cache', port: 6391, password: 'pw-secret' },
+      (l) => lines.push(l),
+      () => now,
+    );
     const emitters = [new EventEmitter(), new EventEmitter(), new EventEmitter()];
     emitters.forEach((e, i) => link.watch(e, `worker ${i}`));
     for (let retry = 0; retry < 50; retry += 1) for (const e of emitters) e.emit('error', refused);

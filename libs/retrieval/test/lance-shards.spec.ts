@@ -16,9 +16,32 @@ describe('LanceKnowledgeIndex over shards', () => {
   let dir: string;
   const vec = (seed: number): Float32Array => Float32Array.from({ length: 8 }, (_, j) => Math.sin(seed * 7.3 + j * 1.7));
   const words = ['buffer', 'length', 'query', 'path', 'command', 'yaml', 'escape', 'html', 'token', 'random'];
-  const nodes: IndexedNode[] = Array.from({ length: 30 }, (_, i) => ({ id: `n${i}`, cwe: `CWE-${i}`, language: i % 3 === 0 ? '' : 'python', text: searchText(`${words[i % 10]} ${words[(i * 3) % 10]} weakness number${i}`), apiText: `api${i % 5} call${i % 7}`, docTerms: i % 3 === 0 ? searchText(`${words[i % 10]} doc${i}`) : '', causeVector: vec(i) }));
-  const examples: IndexedExample[] = Array.from({ length: 60 }, (_, i) => ({ id: `e${i}`, nodeId: `n${i % 30}`, cwe: `CWE-${i % 30}`, language: i % 4 === 0 ? 'java' : 'python', kind: i % 5 === 0 ? 'vulnerable' : 'fix', apiText: `api${i % 5} call${i % 7}`, codeText: searchText(`def f${i}(x): ${words[i % 10]}(x) ${words[(i * 7) % 10]}`), codeVector: vec(100 + i) }));
-  const documents: IndexedDocument[] = Array.from({ length: 20 }, (_, i) => ({ id: `d${i}`, kind: i % 2 === 0 ? 'codeql-help' : 'description', cwes: [`CWE-${i}`, `CWE-${i + 1}`], language: 'python', terms: searchText(`${words[i % 10]} help${i}`) }));
+  const nodes: IndexedNode[] = Array.from({ length: 30 }, (_, i) => ({
+    id: `n${i}`,
+    cwe: `CWE-${i}`,
+    language: i % 3 === 0 ? '' : 'python',
+    text: searchText(`${words[i % 10]} ${words[(i * 3) % 10]} weakness number${i}`),
+    apiText: `api${i % 5} call${i % 7}`,
+    docTerms: i % 3 === 0 ? searchText(`${words[i % 10]} doc${i}`) : '',
+    causeVector: vec(i),
+  }));
+  const examples: IndexedExample[] = Array.from({ length: 60 }, (_, i) => ({
+    id: `e${i}`,
+    nodeId: `n${i % 30}`,
+    cwe: `CWE-${i % 30}`,
+    language: i % 4 === 0 ? 'java' : 'python',
+    kind: i % 5 === 0 ? 'vulnerable' : 'fix',
+    apiText: `api${i % 5} call${i % 7}`,
+    codeText: searchText(`def f${i}(x): ${words[i % 10]}(x) ${words[(i * 7) % 10]}`),
+    codeVector: vec(100 + i),
+  }));
+  const documents: IndexedDocument[] = Array.from({ length: 20 }, (_, i) => ({
+    id: `d${i}`,
+    kind: i % 2 === 0 ? 'codeql-help' : 'description',
+    cwes: [`CWE-${i}`, `CWE-${i + 1}`],
+    language: 'python',
+    terms: searchText(`${words[i % 10]} help${i}`),
+  }));
 
   beforeAll(async () => {
     dir = mkdtempSync(join(tmpdir(), 'rescue-shards-'));
@@ -74,9 +97,32 @@ describe('MemoryKnowledgeIndex (small collections searched in memory)', () => {
   let dir: string;
   const vec = (seed: number): Float32Array => Float32Array.from({ length: 8 }, (_, j) => Math.sin(seed * 3.1 + j * 0.9));
   const words = ['buffer', 'length', 'query', 'path', 'command', 'yaml', 'escape', 'html', 'token', 'random', 'copy', 'format'];
-  const nodes: IndexedNode[] = Array.from({ length: 40 }, (_, i) => ({ id: `n${i}`, cwe: `CWE-${i}`, language: i % 4 === 0 ? '' : i % 4 === 1 ? 'python' : 'c', text: searchText(`${words[i % 12]} ${words[(i * 5) % 12]} ${words[(i * 7) % 12]} node${i}`), apiText: `api${i % 5}`, docTerms: searchText(`${words[i % 12]} ${words[(i * 3) % 12]} doc${i}`), causeVector: vec(i) }));
-  const examples: IndexedExample[] = Array.from({ length: 80 }, (_, i) => ({ id: `e${i}`, nodeId: `n${i % 40}`, cwe: `CWE-${i % 40}`, language: i % 3 === 0 ? 'java' : 'python', kind: i % 5 === 0 ? 'vulnerable' : 'fix', apiText: `api${i % 5} call${i % 7}`, codeText: searchText(`${words[i % 12]} ${words[(i * 7) % 12]} ${words[(i * 11) % 12]} f${i}`), codeVector: vec(50 + i) }));
-  const documents: IndexedDocument[] = Array.from({ length: 30 }, (_, i) => ({ id: `d${i}`, kind: i % 2 ? 'description' : 'codeql-help', cwes: [`CWE-${i}`], language: 'python', terms: searchText(`${words[i % 12]} ${words[(i * 5) % 12]} help${i}`) }));
+  const nodes: IndexedNode[] = Array.from({ length: 40 }, (_, i) => ({
+    id: `n${i}`,
+    cwe: `CWE-${i}`,
+    language: i % 4 === 0 ? '' : i % 4 === 1 ? 'python' : 'c',
+    text: searchText(`${words[i % 12]} ${words[(i * 5) % 12]} ${words[(i * 7) % 12]} node${i}`),
+    apiText: `api${i % 5}`,
+    docTerms: searchText(`${words[i % 12]} ${words[(i * 3) % 12]} doc${i}`),
+    causeVector: vec(i),
+  }));
+  const examples: IndexedExample[] = Array.from({ length: 80 }, (_, i) => ({
+    id: `e${i}`,
+    nodeId: `n${i % 40}`,
+    cwe: `CWE-${i % 40}`,
+    language: i % 3 === 0 ? 'java' : 'python',
+    kind: i % 5 === 0 ? 'vulnerable' : 'fix',
+    apiText: `api${i % 5} call${i % 7}`,
+    codeText: searchText(`${words[i % 12]} ${words[(i * 7) % 12]} ${words[(i * 11) % 12]} f${i}`),
+    codeVector: vec(50 + i),
+  }));
+  const documents: IndexedDocument[] = Array.from({ length: 30 }, (_, i) => ({
+    id: `d${i}`,
+    kind: i % 2 ? 'description' : 'codeql-help',
+    cwes: [`CWE-${i}`],
+    language: 'python',
+    terms: searchText(`${words[i % 12]} ${words[(i * 5) % 12]} help${i}`),
+  }));
   let lance: LanceKnowledgeIndex;
   let memory: MemoryKnowledgeIndex;
 

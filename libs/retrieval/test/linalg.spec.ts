@@ -1,13 +1,4 @@
-import {
-  type CsrMatrix,
-  SeededRandom,
-  csrTimesDense,
-  denseTimesDense,
-  jacobiEigenSymmetric,
-  orthonormalizeColumns,
-  randomizedSvd,
-  transposeCsr,
-} from '@rescue/retrieval';
+import { type CsrMatrix, SeededRandom, csrTimesDense, denseTimesDense, jacobiEigenSymmetric, orthonormalizeColumns, randomizedSvd, transposeCsr } from '@rescue/retrieval';
 
 function denseToCsr(a: number[][]): CsrMatrix {
   const rowPtr = [0];

@@ -81,7 +81,10 @@ describe('Bm25Index', () => {
   it('asks the filter only about rows that could still enter the top k', () => {
     // 500 equal rows: after the first k, a tie with a later row never displaces an earlier one.
     const rows: MemoryRow[] = Array.from({ length: 500 }, (_, i) => ({ id: `r${i}`, cwes: [], language: 'c' }));
-    const index = new Bm25Index(rows, rows.map(() => 'alpha beta'));
+    const index = new Bm25Index(
+      rows,
+      rows.map(() => 'alpha beta'),
+    );
     let asked = 0;
     const hits = index.search('alpha', 3, () => {
       asked += 1;
@@ -92,7 +95,13 @@ describe('Bm25Index', () => {
   });
 
   it('carries the row a hit needs and counts its postings', () => {
-    const index = new Bm25Index([{ id: 'a', cwes: ['CWE-89'], language: 'python', nodeId: 'python:CWE-89' }, { id: 'b', cwes: ['CWE-79'], language: 'c' }], ['sql query query', 'html']);
+    const index = new Bm25Index(
+      [
+        { id: 'a', cwes: ['CWE-89'], language: 'python', nodeId: 'python:CWE-89' },
+        { id: 'b', cwes: ['CWE-79'], language: 'c' },
+      ],
+      ['sql query query', 'html'],
+    );
     expect(index.search('query', 5)).toEqual([{ id: 'a', score: expect.any(Number), cwes: ['CWE-89'], language: 'python', nodeId: 'python:CWE-89' }]);
     expect(index.postings).toBe(3);
     expect(index.search('', 5)).toEqual([]);

@@ -49,10 +49,28 @@ describe('facets as data', () => {
 describe('candidate features', () => {
   it('gives each candidate its reciprocal rank per facet (0 beyond the depth) and its priors', () => {
     const rankings = [
-      { name: 'examples' as const, hits: [{ cwe: 'CWE-89', score: 9 }, { cwe: 'CWE-79', score: 5 }] },
-      { name: 'codeql' as const, hits: [{ cwe: 'CWE-79', score: 3 }, { cwe: 'CWE-22', score: 2 }, { cwe: 'CWE-89', score: 1 }] },
+      {
+        name: 'examples' as const,
+        hits: [
+          { cwe: 'CWE-89', score: 9 },
+          { cwe: 'CWE-79', score: 5 },
+        ],
+      },
+      {
+        name: 'codeql' as const,
+        hits: [
+          { cwe: 'CWE-79', score: 3 },
+          { cwe: 'CWE-22', score: 2 },
+          { cwe: 'CWE-89', score: 1 },
+        ],
+      },
     ];
-    const f = candidateFeatures(rankings, (cwe) => (cwe === 'CWE-89' ? facts({ observedExamples: 3, platforms: ['Not Language-Specific'], fixesByLanguage: { python: 7 }, abstraction: 'Base' }) : undefined), 'python', 2);
+    const f = candidateFeatures(
+      rankings,
+      (cwe) => (cwe === 'CWE-89' ? facts({ observedExamples: 3, platforms: ['Not Language-Specific'], fixesByLanguage: { python: 7 }, abstraction: 'Base' }) : undefined),
+      'python',
+      2,
+    );
     expect(f.map((c) => c.cwe)).toEqual(['CWE-89', 'CWE-79', 'CWE-22']);
     const names = featureNames(['examples', 'codeql']);
     const of = (cwe: string, name: string): number => f.find((c) => c.cwe === cwe)!.features[names.indexOf(name)];
@@ -111,7 +129,7 @@ describe('the relevance gate', () => {
     expect(Object.getPrototypeOf(c.counts)).toBeNull();
   });
 
-  it('scores a query by its most telling words: high when they are the KB\'s, low when they are ordinary', () => {
+  it("scores a query by its most telling words: high when they are the KB's, low when they are ordinary", () => {
     const kb = countTerms(['sql inject queri password sanit escap html', 'sql queri password file path travers', 'list sort']);
     const ordinary = countTerms(['list sort number sum', 'list revers string number', 'sort number']);
     const gate = { ordinary, smoothing: 0.5, vocabulary: 1000, topTerms: 3 };

@@ -32,12 +32,23 @@ describe('retrieval on the example KB is pinned', () => {
   it('returns the same ranked CWEs, facet rankings, code hits and example for every task as the pinned run', async () => {
     const kbDir = join(work, 'kb');
     const catalog = await readCweCatalog(join(root, 'examples/cwe-catalog-sample.csv'));
-    const built = await buildKnowledgeBase({ sources: [join(root, 'examples/fix-pairs')], kbDir, catalog, clusterBy: 'language-cwe', catalogOnlyNodes: true, hops: 2, maxLineBytes: 1 << 20, embedder: localEmbedder });
+    const built = await buildKnowledgeBase({
+      sources: [join(root, 'examples/fix-pairs')],
+      kbDir,
+      catalog,
+      clusterBy: 'language-cwe',
+      catalogOnlyNodes: true,
+      hops: 2,
+      maxLineBytes: 1 << 20,
+      embedder: localEmbedder,
+    });
     const kb = await openKnowledgeBase(kbDir);
     const slicer = await Slicer.create();
     const results: Record<string, unknown> = {};
     for (const file of taskFiles) {
-      for await (const task of readTaskLines(file, (p) => { throw new Error(`${p.file}:${p.line}: ${p.message}`); })) {
+      for await (const task of readTaskLines(file, (p) => {
+        throw new Error(`${p.file}:${p.line}: ${p.message}`);
+      })) {
         const r = await kb.retriever.retrieve(await offlineQuery(task, slicer));
         results[task.id] = {
           abstained: r.abstained,
@@ -49,11 +60,20 @@ describe('retrieval on the example KB is pinned', () => {
       }
     }
     const now: Pinned = { version: built.manifest.version, results };
-    if (process.env.RESCUE_PIN_RETRIEVAL === 'write') writeFileSync(fixture, `{"version": ${JSON.stringify(now.version)}, "results": {\n${Object.entries(results).map(([id, r]) => `${JSON.stringify(id)}: ${JSON.stringify(r)}`).join(',\n')}\n}}\n`);
+    if (process.env.RESCUE_PIN_RETRIEVAL === 'write')
+      writeFileSync(
+        fixture,
+        `{"version": ${JSON.stringify(now.version)}, "results": {\n${Object.entries(results)
+          .map(([id, r]) => `${JSON.stringify(id)}: ${JSON.stringify(r)}`)
+          .join(',\n')}\n}}\n`,
+      );
     expect(existsSync(fixture)).toBe(true);
     const pinned = JSON.parse(readFileSync(fixture, 'utf8')) as Pinned;
     // A different version means the KB build changed, not retrieval: say so rather than diff every score.
-    if (pinned.version !== now.version) throw new Error(`the example KB now builds as ${now.version}, the pin was made on ${pinned.version}: the build changed; re-pin (see the header) from a commit whose retrieval is known to be right`);
+    if (pinned.version !== now.version)
+      throw new Error(
+        `the example KB now builds as ${now.version}, the pin was made on ${pinned.version}: the build changed; re-pin (see the header) from a commit whose retrieval is known to be right`,
+      );
     expect(Object.keys(now.results)).toEqual(Object.keys(pinned.results));
     for (const id of Object.keys(pinned.results)) expect([id, now.results[id]]).toEqual([id, pinned.results[id]]);
   }, 120_000);

@@ -2,7 +2,16 @@ import { searchTerms, searchText } from '../src/text/search-terms';
 
 describe('searchTerms', () => {
   it('splits identifiers, keeps them joined, stems words and drops stop words and bare numbers', () => {
-    expect(searchTerms('char* get_target_for_redirect(const char* target) { // Check the URLs redirects')).toEqual(['get', 'target', 'redirect', 'gettargetforredirect', 'target', 'check', 'url', 'redirect']);
+    expect(searchTerms('char* get_target_for_redirect(const char* target) { // Check the URLs redirects')).toEqual([
+      'get',
+      'target',
+      'redirect',
+      'gettargetforredirect',
+      'target',
+      'check',
+      'url',
+      'redirect',
+    ]);
     expect(searchTerms('getHTTPResponse sha256 1000')).toEqual(['get', 'http', 'respons', 'gethttprespons', 'sha', 'sha256']);
   });
 

@@ -36,7 +36,17 @@ describe('tokenize', () => {
 
   it('keeps the joined identifier after its parts when asked, and only for compounds', () => {
     expect(tokenize('getHTTPResponse strcpy yaml.safe_load md5', { keepJoined: true })).toEqual([
-      'get', 'http', 'response', 'gethttpresponse', 'strcpy', 'yaml', 'safe', 'load', 'safeload', 'md', 'md5',
+      'get',
+      'http',
+      'response',
+      'gethttpresponse',
+      'strcpy',
+      'yaml',
+      'safe',
+      'load',
+      'safeload',
+      'md',
+      'md5',
     ]);
   });
 

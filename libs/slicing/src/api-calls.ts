@@ -59,7 +59,12 @@ const MODULE_NAME = /[A-Za-z_$][\w$-]*(?:[./][A-Za-z_$][\w$-]*)*/g;
 /** `"crypto/tls"` → `crypto.tls`, `<libxml/parser.h>` → `libxml.parser`, `./util.js` → `util`. */
 function moduleNames(text: string): string[] {
   return [...text.matchAll(MODULE_NAME)]
-    .map((m) => m[0].replace(/\.(h|hpp|hh|js|mjs|cjs|ts|rb)$/, '').replace(/\//g, '.').replace(/-/g, '_'))
+    .map((m) =>
+      m[0]
+        .replace(/\.(h|hpp|hh|js|mjs|cjs|ts|rb)$/, '')
+        .replace(/\//g, '.')
+        .replace(/-/g, '_'),
+    )
     .filter((name) => name && !IMPORT_KEYWORDS.has(name));
 }
 

@@ -168,7 +168,21 @@ interface WalkedStatements {
 function walkStatements(root: Node, kinds: NodeKinds, comments: Set<number>, budget: Budget): WalkedStatements {
   const walked: WalkedStatements = { statements: [], nodeOf: [root], viaFunctionOf: [false], identifiers: [], codeLines: new Set(), fieldById: new Map(), parentById: new Map() };
   const { statements, codeLines, identifiers, fieldById, parentById } = walked;
-  statements.push({ id: 0, type: root.type, parent: -1, children: [], startRow: root.startPosition.row, endRow: root.endPosition.row, ownLines: [], defs: [], uses: [], kind: 'root', containerId: -1, isClause: false, containsExit: false });
+  statements.push({
+    id: 0,
+    type: root.type,
+    parent: -1,
+    children: [],
+    startRow: root.startPosition.row,
+    endRow: root.endPosition.row,
+    ownLines: [],
+    defs: [],
+    uses: [],
+    kind: 'root',
+    containerId: -1,
+    isClause: false,
+    containsExit: false,
+  });
   // `viaFunction`: a function node lies between this node and its owning statement (an exported
   // function, an arrow function in a declaration, a decorated definition, a callback argument).
   const stack: { node: Node; parent: Node; owner: number; depth: number; field: string | null; ownerIsStatementNode: boolean; viaFunction: boolean }[] = [];
@@ -210,7 +224,21 @@ function addStatement(walked: WalkedStatements, node: Node, parent: Node, owner:
   const id = statements.length;
   const kind = kindOf(node.type, kinds);
   const isClause = kinds.clause.has(node.type);
-  statements.push({ id, type: node.type, parent: owner, children: [], startRow: node.startPosition.row, endRow: node.endPosition.row, ownLines: [], defs: [], uses: [], kind, containerId: isClause ? node.id : parent.id, isClause, containsExit: false });
+  statements.push({
+    id,
+    type: node.type,
+    parent: owner,
+    children: [],
+    startRow: node.startPosition.row,
+    endRow: node.endPosition.row,
+    ownLines: [],
+    defs: [],
+    uses: [],
+    kind,
+    containerId: isClause ? node.id : parent.id,
+    isClause,
+    containsExit: false,
+  });
   walked.nodeOf.push(node);
   walked.viaFunctionOf.push(viaFunction);
   statements[owner].children.push(id);
@@ -415,7 +443,11 @@ interface TryCtx {
  * tree, carrying the state (which statements' definitions may reach here) along each path.
  */
 class ReachingDefinitions {
-  constructor(private readonly statements: StatementNode[], private readonly edges: Edges, private readonly meter: WorkMeter) {}
+  constructor(
+    private readonly statements: StatementNode[],
+    private readonly edges: Edges,
+    private readonly meter: WorkMeter,
+  ) {}
 
   private union(...states: (State | undefined)[]): State {
     return union(this.meter, ...states);
@@ -525,8 +557,7 @@ class ReachingDefinitions {
     const outs = groups.map((g) => this.sequence(g, afterOwn, loop, tries));
     // With an else branch one of the branches always runs, so what they all redefine is killed.
     // A clause (else, elif, case, catch) runs its body after its header: the body's end is its end.
-    const exhaustive =
-      (s.kind === 'clause' && groups.length === 1) || (groups.length >= 2 && s.children.some((c) => this.statements[c].isClause && ELSE_CLAUSE.test(this.statements[c].type)));
+    const exhaustive = (s.kind === 'clause' && groups.length === 1) || (groups.length >= 2 && s.children.some((c) => this.statements[c].isClause && ELSE_CLAUSE.test(this.statements[c].type)));
     return exhaustive ? this.union(...outs) : this.union(afterOwn, ...outs);
   }
 }

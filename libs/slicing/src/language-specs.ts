@@ -87,11 +87,7 @@ const cpp: LanguageSpec = {
   tryTypes: ['try_statement'],
   identifierTypes: ['identifier'],
   accessTypes: ['field_expression', 'subscript_expression', 'pointer_expression'],
-  definitions: [
-    ...c.definitions,
-    { type: 'for_range_loop', fields: ['declarator'] },
-    { type: 'optional_parameter_declaration', fields: ['declarator'] },
-  ],
+  definitions: [...c.definitions, { type: 'for_range_loop', fields: ['declarator'] }, { type: 'optional_parameter_declaration', fields: ['declarator'] }],
   definitionContainers: [...(c.definitionContainers ?? []), 'field_declaration_list'],
 };
 
@@ -160,11 +156,7 @@ const typescript: LanguageSpec = {
   ...javascript,
   language: 'typescript',
   wasm: 'tree-sitter-typescript/tree-sitter-tsx.wasm',
-  definitions: [
-    ...javascript.definitions,
-    { type: 'required_parameter', fields: ['pattern'] },
-    { type: 'optional_parameter', fields: ['pattern'] },
-  ],
+  definitions: [...javascript.definitions, { type: 'required_parameter', fields: ['pattern'] }, { type: 'optional_parameter', fields: ['pattern'] }],
 };
 
 const java: LanguageSpec = {
@@ -248,7 +240,10 @@ const ruby: LanguageSpec = {
     { type: 'keyword_parameter', fields: ['name'] },
   ],
   parameterFields: ['parameters'],
-  fragmentWrappers: [{ prefix: '', suffix: '\nend' }, { prefix: 'class Fragment\n', suffix: '\nend' }],
+  fragmentWrappers: [
+    { prefix: '', suffix: '\nend' },
+    { prefix: 'class Fragment\n', suffix: '\nend' },
+  ],
 };
 
 /** Languages the slicer handles, by Rescue's language id. */

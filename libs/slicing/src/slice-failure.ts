@@ -22,7 +22,10 @@ export function isLasting(failureClass: SliceFailureClass): boolean {
 export class SliceFailure extends RescueError {
   readonly kind: 'unsupported' | 'invalid-input' | 'transient';
 
-  constructor(readonly failureClass: SliceFailureClass, message: string) {
+  constructor(
+    readonly failureClass: SliceFailureClass,
+    message: string,
+  ) {
     super(message);
     this.kind = failureClass === 'unsupported_language' ? 'unsupported' : failureClass === 'timeout' ? 'transient' : 'invalid-input';
   }

@@ -136,7 +136,12 @@ function reach(start: Iterable<number>, edges: Set<number>[], hops: number): Set
   let frontier = [...seen];
   for (let h = 0; h < hops && frontier.length > 0; h += 1) {
     const next: number[] = [];
-    for (const n of frontier) for (const m of edges[n]) if (!seen.has(m)) { seen.add(m); next.push(m); }
+    for (const n of frontier)
+      for (const m of edges[n])
+        if (!seen.has(m)) {
+          seen.add(m);
+          next.push(m);
+        }
     frontier = next;
   }
   return seen;
@@ -235,7 +240,10 @@ function alignUnchanged(before: string, after: string, meter: WorkMeter): { b2a:
  * parallel, and completed with the function signature and the headers of enclosing blocks.
  */
 export class Slicer {
-  private constructor(private readonly registry: ParserRegistry, private readonly limits: ParseLimits) {}
+  private constructor(
+    private readonly registry: ParserRegistry,
+    private readonly limits: ParseLimits,
+  ) {}
 
   static async create(limits: Partial<ParseLimits> = {}): Promise<Slicer> {
     return new Slicer(await ParserRegistry.create(), { ...DEFAULT_LIMITS, ...limits });
@@ -275,8 +283,14 @@ export class Slicer {
       for (let round = 0; round < 4; round += 1) {
         const sizeV = keptV.size;
         const sizeS = keptS.size;
-        for (const l of [...keptV]) { const m = b2a.get(l); if (m !== undefined) keptS.add(m); }
-        for (const l of [...keptS]) { const m = a2b.get(l); if (m !== undefined) keptV.add(m); }
+        for (const l of [...keptV]) {
+          const m = b2a.get(l);
+          if (m !== undefined) keptS.add(m);
+        }
+        for (const l of [...keptS]) {
+          const m = a2b.get(l);
+          if (m !== undefined) keptV.add(m);
+        }
         closeOverAncestors(keptV, before.graph, before.lines, new Set(poiV));
         closeOverAncestors(keptS, after.graph, after.lines, new Set(poiS));
         if (keptV.size === sizeV && keptS.size === sizeS) break;

@@ -71,7 +71,12 @@ export function querySource(dir: string, language: string, kind: QueryKind, inhe
   for (const line of text.split('\n')) {
     const inherits = INHERITS.exec(line.trim());
     if (!inherits) break;
-    parents.push(...inherits[1].split(',').map((p) => p.trim()).filter(Boolean));
+    parents.push(
+      ...inherits[1]
+        .split(',')
+        .map((p) => p.trim())
+        .filter(Boolean),
+    );
   }
   return [...parents.map((p) => querySource(dir, p, kind, [...inheriting, language])), text].join('\n');
 }

@@ -37,7 +37,10 @@ export class WorkMeter {
   private stopped: SliceFailure | undefined;
   private readonly deadline: number;
 
-  constructor(readonly budget: number, readonly wallMs: number) {
+  constructor(
+    readonly budget: number,
+    readonly wallMs: number,
+  ) {
     this.deadline = performance.now() + wallMs;
   }
 

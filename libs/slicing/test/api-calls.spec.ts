@@ -53,13 +53,7 @@ describe('Slicer.apiCalls', () => {
   const cases: [Language, string, ApiCall[]][] = [
     [
       'python',
-      src(
-        'def load_config(path):',
-        '    with open(path) as f:',
-        '        data = yaml.load(f.read())',
-        '    os.system("ls " + path)',
-        '    return data.get("x", default=1)',
-      ),
+      src('def load_config(path):', '    with open(path) as f:', '        data = yaml.load(f.read())', '    os.system("ls " + path)', '    return data.get("x", default=1)'),
       [
         { callee: 'open', name: 'open' },
         { callee: 'yaml.load', name: 'load' },
@@ -112,7 +106,16 @@ describe('Slicer.apiCalls', () => {
     ],
     [
       'java',
-      src('class Runner {', '  void run(String s) throws Exception {', '    Runtime.getRuntime().exec(s);', '    File f = new File(s);', '    stmt.executeQuery("SELECT " + s);', '    helper(s);', '  }', '}'),
+      src(
+        'class Runner {',
+        '  void run(String s) throws Exception {',
+        '    Runtime.getRuntime().exec(s);',
+        '    File f = new File(s);',
+        '    stmt.executeQuery("SELECT " + s);',
+        '    helper(s);',
+        '  }',
+        '}',
+      ),
       [
         { callee: 'Runtime.getRuntime.exec', name: 'exec' },
         { callee: 'Runtime.getRuntime', name: 'getRuntime' },
@@ -167,7 +170,11 @@ describe('Slicer.apiCalls', () => {
   const calleesOf = async (language: Language, code: string): Promise<string[]> => (await slicer.apiReferences(language, code)).map((c) => c.callee);
 
   it.each([
-    ['python', src('import os, yaml', 'from flask import Flask, send_file as sf', 'from xml.etree import ElementTree', 'x = 1'), ['os', 'yaml', 'flask', 'Flask', 'send_file', 'sf', 'xml.etree', 'ElementTree']],
+    [
+      'python',
+      src('import os, yaml', 'from flask import Flask, send_file as sf', 'from xml.etree import ElementTree', 'x = 1'),
+      ['os', 'yaml', 'flask', 'Flask', 'send_file', 'sf', 'xml.etree', 'ElementTree'],
+    ],
     ['javascript', src("const cp = require('child_process');", "import express from 'express';", "import { readFile } from 'node:fs/promises';"), ['child_process', 'express', 'fs.promises']],
     ['typescript', src("import * as crypto from 'crypto';", 'let n: number = 1;'), ['crypto']],
     ['java', src('import javax.xml.parsers.DocumentBuilderFactory;', 'import static java.lang.Math.max;', 'class A {}'), ['javax.xml.parsers.DocumentBuilderFactory', 'java.lang.Math.max']],
@@ -191,7 +198,19 @@ describe('Slicer.apiCalls', () => {
   });
 
   it.each([
-    ['python', src('import os  # not prose: an import', '# read the requested file', 'def read(name):', '    """Return the bytes of a file under /safe."""', '    x = "a string, not a docstring"', '    return x'), ['read the requested file', 'Return the bytes of a file under /safe.'], ['a string, not a docstring']],
+    [
+      'python',
+      src(
+        'import os  # not prose: an import',
+        '# read the requested file',
+        'def read(name):',
+        '    """Return the bytes of a file under /safe."""',
+        '    x = "a string, not a docstring"',
+        '    return x',
+      ),
+      ['read the requested file', 'Return the bytes of a file under /safe.'],
+      ['a string, not a docstring'],
+    ],
     ['c', src('#include <stdio.h>', '/* copy the name', ' * into the buffer */', 'int f(void) { return 0; } // done'), ['copy the name', 'into the buffer', 'done'], ['stdio', 'include']],
     ['javascript', src('// escape quotes in the title', 'const t = s.replace(/"/g, "");'), ['escape quotes in the title'], ['replace']],
     ['ruby', src('# load the remote yaml', 'x = YAML.load(s)'), ['load the remote yaml'], ['YAML']],

@@ -4,7 +4,14 @@ import { SLICE_FAILURE_CLASSES, SliceFailure, isLasting } from '@rescue/slicing'
 describe('SliceFailure', () => {
   it('is unsupported for a language without a grammar, transient for the wall-clock timeout, invalid input for every other class', () => {
     const kinds = Object.fromEntries(SLICE_FAILURE_CLASSES.map((c) => [c, new SliceFailure(c, 'x').kind]));
-    expect(kinds).toEqual({ unsupported_language: 'unsupported', parse_error: 'invalid-input', too_large: 'invalid-input', too_deep: 'invalid-input', too_complex: 'invalid-input', timeout: 'transient' });
+    expect(kinds).toEqual({
+      unsupported_language: 'unsupported',
+      parse_error: 'invalid-input',
+      too_large: 'invalid-input',
+      too_deep: 'invalid-input',
+      too_complex: 'invalid-input',
+      timeout: 'transient',
+    });
     for (const c of SLICE_FAILURE_CLASSES) expect(classify(new SliceFailure(c, 'x')).retryable).toBe(c === 'timeout');
   });
 

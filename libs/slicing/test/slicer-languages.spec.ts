@@ -85,7 +85,18 @@ describe('Slicer: exact slices per language', () => {
       expect(s.secure.lines).toEqual([1, 4, 6, 9, 11, 12]);
       expect(s.vulnerable.poi).toEqual([11]);
       expect(s.vulnerable.code).toBe(
-        src('int read_item(const int *table, int idx, int size) {', '    // ...', '    if (table == NULL) {', '    // ...', '    }', '    // ...', '    pos = idx;', '    // ...', '    return table[pos];', '}').trimEnd(),
+        src(
+          'int read_item(const int *table, int idx, int size) {',
+          '    // ...',
+          '    if (table == NULL) {',
+          '    // ...',
+          '    }',
+          '    // ...',
+          '    pos = idx;',
+          '    // ...',
+          '    return table[pos];',
+          '}',
+        ).trimEnd(),
       );
       expect(s.vulnerable.code).not.toContain('pos = size - 1;');
       expect(s.vulnerable.code).not.toContain('hits');
@@ -362,8 +373,16 @@ describe('Slicer: exact slices per language', () => {
         src('export function f(a: any, b: number) {', '  const x = 1;', '  const y = a + 1;', '  log(x);', '  return y;', '}'),
         src('export function f(a: string, b: number) {', '  const x = 1;', '  const y = a + 1;', '  log(x);', '  return y;', '}'),
       ],
-      ['javascript', src('const f = (a, b) => {', '  const x = 1;', '  const y = a + 1;', '  log(x);', '  return y;', '};'), src('const f = (a, c) => {', '  const x = 1;', '  const y = a + 1;', '  log(x);', '  return y;', '};')],
-      ['python', src("@app.route('/r')", 'def f(a, b):', '    x = 1', '    y = a + 1', '    log(x)', '    return y'), src("@app.route('/r')", 'def f(a, c):', '    x = 1', '    y = a + 1', '    log(x)', '    return y')],
+      [
+        'javascript',
+        src('const f = (a, b) => {', '  const x = 1;', '  const y = a + 1;', '  log(x);', '  return y;', '};'),
+        src('const f = (a, c) => {', '  const x = 1;', '  const y = a + 1;', '  log(x);', '  return y;', '};'),
+      ],
+      [
+        'python',
+        src("@app.route('/r')", 'def f(a, b):', '    x = 1', '    y = a + 1', '    log(x)', '    return y'),
+        src("@app.route('/r')", 'def f(a, c):', '    x = 1', '    y = a + 1', '    log(x)', '    return y'),
+      ],
     ];
 
     it('a changed signature keeps only the statements reading the parameters (unwrapped function, reference)', async () => {

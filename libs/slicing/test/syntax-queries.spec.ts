@@ -35,7 +35,15 @@ const CASES: Record<string, Expected> = {
     comments: [['comment=/* copy the name */'], ['comment=// unsafe']],
   },
   cpp: {
-    code: src('#include <openssl/evp.h>', '// run it', 'void run(const std::string &s) {', '  auto w = std::make_unique<Widget>(s);', '  Foo *q = new Foo(1); /* owned */', '  std::system(s.c_str());', '}'),
+    code: src(
+      '#include <openssl/evp.h>',
+      '// run it',
+      'void run(const std::string &s) {',
+      '  auto w = std::make_unique<Widget>(s);',
+      '  Foo *q = new Foo(1); /* owned */',
+      '  std::system(s.c_str());',
+      '}',
+    ),
     calls: [
       ['call=std::make_unique<Widget>(s)', 'call.callee=std::make_unique<Widget>'],
       ['call=new Foo(1)', 'call.callee=Foo'],
@@ -82,7 +90,19 @@ const CASES: Record<string, Expected> = {
     comments: [['comment=// hash it']],
   },
   java: {
-    code: src('import java.io.File;', 'import static java.lang.Math.max;', '/** Runs a command. */', 'class Runner {', '  void run(String s) throws Exception {', '    // exec', '    Runtime.getRuntime().exec(s);', '    File f = new File(s);', '    helper(s);', '  }', '}'),
+    code: src(
+      'import java.io.File;',
+      'import static java.lang.Math.max;',
+      '/** Runs a command. */',
+      'class Runner {',
+      '  void run(String s) throws Exception {',
+      '    // exec',
+      '    Runtime.getRuntime().exec(s);',
+      '    File f = new File(s);',
+      '    helper(s);',
+      '  }',
+      '}',
+    ),
     calls: [
       ['call=Runtime.getRuntime().exec(s)', 'call.callee=Runtime.getRuntime()', 'call.callee=exec'],
       ['call=Runtime.getRuntime()', 'call.callee=Runtime', 'call.callee=getRuntime'],
@@ -106,7 +126,20 @@ const CASES: Record<string, Expected> = {
     comments: [['comment=// serve it'], ['comment=/* run */']],
   },
   ruby: {
-    code: src("require 'yaml'", "require_relative 'lib/util'", '# load it', 'def show(p)', '  data = File.read(p)', "  Kernel.require 'json'", '  handler.(data)', '  puts data', 'end', '=begin', 'block', '=end'),
+    code: src(
+      "require 'yaml'",
+      "require_relative 'lib/util'",
+      '# load it',
+      'def show(p)',
+      '  data = File.read(p)',
+      "  Kernel.require 'json'",
+      '  handler.(data)',
+      '  puts data',
+      'end',
+      '=begin',
+      'block',
+      '=end',
+    ),
     calls: [
       ["call=require 'yaml'", 'call.callee=require'],
       ["call=require_relative 'lib/util'", 'call.callee=require_relative'],

@@ -442,9 +442,7 @@ function parseBody(text: string): { body: Record<string, unknown>; parseError: b
 /** The text a rule sees: what the model would read. */
 function promptOf(body: Record<string, unknown>): string {
   if (Array.isArray(body.messages)) {
-    return body.messages
-      .map((m: unknown) => (m !== null && typeof m === 'object' ? contentText((m as Record<string, unknown>).content) : ''))
-      .join('\n');
+    return body.messages.map((m: unknown) => (m !== null && typeof m === 'object' ? contentText((m as Record<string, unknown>).content) : '')).join('\n');
   }
   if (body.prompt !== undefined) return Array.isArray(body.prompt) ? body.prompt.map(String).join('\n') : String(body.prompt);
   if (body.input !== undefined) return embeddingInputs(body.input).join('\n');

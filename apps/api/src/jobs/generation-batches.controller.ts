@@ -60,7 +60,9 @@ export class GenerationBatchesController {
       const read = await readNdjsonTasks(req, this.config.GENERATION_SUBMIT_MAX_BYTES);
       items = read.items;
       unreadable = read.unreadable;
-      bodyHash = createHash('sha256').update(`${canonicalJson(settings)}\n${read.bodyHash}`).digest('hex');
+      bodyHash = createHash('sha256')
+        .update(`${canonicalJson(settings)}\n${read.bodyHash}`)
+        .digest('hex');
     } else {
       const { tasks, ...rest } = parseRequest(GenerationBatchRequest, body);
       settings = rest;
@@ -69,7 +71,8 @@ export class GenerationBatchesController {
     }
     const { tasks, rejected } = checkTasks(items);
     const rejectedTasks = [...unreadable, ...rejected];
-    if (tasks.length === 0) throw new BadRequestException({ message: 'no valid task in the batch', problems: rejectedTasks.slice(0, 100).map((r) => ({ field: `${r.at}.${r.field}`, message: r.message })) });
+    if (tasks.length === 0)
+      throw new BadRequestException({ message: 'no valid task in the batch', problems: rejectedTasks.slice(0, 100).map((r) => ({ field: `${r.at}.${r.field}`, message: r.message })) });
     if (settings.webhookUrl) {
       if (!this.config.WEBHOOK_SECRET) throw new ConfigError(['WEBHOOK_SECRET is unset on the API: webhooks are signed with it, so a batch with a webhookUrl cannot be accepted']);
       await checkWebhookUrl(settings.webhookUrl, this.config.WEBHOOK_ALLOW_PRIVATE);
@@ -79,7 +82,9 @@ export class GenerationBatchesController {
     const dir = new KbDirectory(kbDir);
     const kbVersion = await dir.current();
     if (!kbVersion) throw new ConflictError('no KB version is published yet: build one first (POST /v1/kb/builds)');
-    const caller = createHash('sha256').update(req.headers.authorization ?? '').digest('hex');
+    const caller = createHash('sha256')
+      .update(req.headers.authorization ?? '')
+      .digest('hex');
     const { batch, replayed } = await this.batches.submit({
       tasks,
       rejected: rejectedTasks.length,

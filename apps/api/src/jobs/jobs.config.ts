@@ -2,7 +2,10 @@ import { z } from 'zod';
 import { storageEnv } from '@rescue/config';
 
 const int = (min: number, max: number) => z.coerce.number().int().min(min).max(max);
-const flag = z.enum(['true', 'false']).default('false').transform((v) => v === 'true');
+const flag = z
+  .enum(['true', 'false'])
+  .default('false')
+  .transform((v) => v === 'true');
 
 /** The job API's settings (KB builds, generation batches, completion webhooks), part of the API's schema. */
 export const jobsEnv = storageEnv.extend({

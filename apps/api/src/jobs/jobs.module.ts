@@ -13,7 +13,10 @@ import { KbBuildsController } from './kb-builds.controller';
 
 @Injectable()
 class JobStoresShutdown implements OnApplicationShutdown {
-  constructor(@Inject(JOB_STORES) private readonly stores: PipelineStores, private readonly builds: KbBuildJobs) {}
+  constructor(
+    @Inject(JOB_STORES) private readonly stores: PipelineStores,
+    private readonly builds: KbBuildJobs,
+  ) {}
 
   async onApplicationShutdown(): Promise<void> {
     await Promise.all([this.stores.close(), this.builds.close()]);
@@ -46,7 +49,12 @@ export class JobsModule {
           inject: [PRODUCER_REDIS],
           useFactory: (redis: Redis) =>
             config.WEBHOOK_SECRET
-              ? new WebhookDeliveries(redis, config.QUEUE_PREFIX, { secret: config.WEBHOOK_SECRET, allowInternal: config.WEBHOOK_ALLOW_PRIVATE, attempts: config.WEBHOOK_ATTEMPTS, timeoutMs: config.WEBHOOK_TIMEOUT_MS })
+              ? new WebhookDeliveries(redis, config.QUEUE_PREFIX, {
+                  secret: config.WEBHOOK_SECRET,
+                  allowInternal: config.WEBHOOK_ALLOW_PRIVATE,
+                  attempts: config.WEBHOOK_ATTEMPTS,
+                  timeoutMs: config.WEBHOOK_TIMEOUT_MS,
+                })
               : null,
         },
         JobsWatcher,

@@ -12,7 +12,8 @@ export function openApiDocument(): Record<string, unknown> {
     {
       title: 'Rescue API',
       version: '1',
-      description: 'Retrieval of security context for coding tasks, KB builds and generation batches. Every route but the probes and this description needs `Authorization: Bearer <key>` when the server has API_KEYS set.',
+      description:
+        'Retrieval of security context for coding tasks, KB builds and generation batches. Every route but the probes and this description needs `Authorization: Bearer <key>` when the server has API_KEYS set.',
     },
     API_ROUTES,
   );

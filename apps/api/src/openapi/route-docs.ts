@@ -59,7 +59,11 @@ export function buildOpenApiDocument(info: ApiInfo, routes: readonly RouteDoc[])
     for (const h of route.headers ?? []) parameters.push({ name: h.name, in: 'header', required: h.required ?? false, description: h.description, schema: { type: 'string' } });
     const responses: Record<string, unknown> = {};
     for (const [status, doc] of Object.entries(route.responses)) {
-      const content = doc.schema ? { 'application/json': { schema: jsonSchemaOf(doc.schema, 'output') } } : doc.media ? { [doc.media.type]: { schema: doc.media.schema ?? { type: 'string' } } } : undefined;
+      const content = doc.schema
+        ? { 'application/json': { schema: jsonSchemaOf(doc.schema, 'output') } }
+        : doc.media
+          ? { [doc.media.type]: { schema: doc.media.schema ?? { type: 'string' } } }
+          : undefined;
       responses[status] = {
         description: doc.description || statusText[Number(status)] || 'answer',
         ...(content ? { content } : {}),

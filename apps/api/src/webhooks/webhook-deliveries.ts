@@ -38,7 +38,11 @@ const KEEP_S = 7 * 24 * 3600;
 export class WebhookDeliveries {
   private readonly logger = new Logger('webhooks');
 
-  constructor(private readonly redis: Redis, private readonly prefix: string, private readonly settings: WebhookSettings) {}
+  constructor(
+    private readonly redis: Redis,
+    private readonly prefix: string,
+    private readonly settings: WebhookSettings,
+  ) {}
 
   private key(...parts: string[]): string {
     return [this.prefix, 'jobapi', ...parts].join(':');

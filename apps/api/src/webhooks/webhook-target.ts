@@ -25,7 +25,8 @@ for (const [net, bits] of [
   ['203.0.113.0', 24],
   ['224.0.0.0', 4],
   ['240.0.0.0', 4],
-] as const) internal.addSubnet(net, bits, 'ipv4');
+] as const)
+  internal.addSubnet(net, bits, 'ipv4');
 for (const [net, bits] of [
   ['::', 128],
   ['::1', 128],
@@ -35,7 +36,8 @@ for (const [net, bits] of [
   ['fc00::', 7],
   ['fe80::', 10],
   ['ff00::', 8],
-] as const) internal.addSubnet(net, bits, 'ipv6');
+] as const)
+  internal.addSubnet(net, bits, 'ipv6');
 
 /** Whether an address is inside the network (or otherwise not a public unicast address). */
 export function isInternalAddress(address: string): boolean {
@@ -60,7 +62,10 @@ export async function checkWebhookUrl(raw: string, allowInternal: boolean): Prom
   const literal = literalHost(url);
   const addresses = literal ? [literal] : await resolveAll(url.hostname);
   const bad = addresses.find(isInternalAddress);
-  if (bad !== undefined) throw new InvalidInputError(`webhookUrl: ${url.hostname} is ${literal ? '' : `resolves to `}an internal address (${bad}); webhooks go to public addresses only unless the API sets WEBHOOK_ALLOW_PRIVATE=true`);
+  if (bad !== undefined)
+    throw new InvalidInputError(
+      `webhookUrl: ${url.hostname} is ${literal ? '' : `resolves to `}an internal address (${bad}); webhooks go to public addresses only unless the API sets WEBHOOK_ALLOW_PRIVATE=true`,
+    );
 }
 
 function resolveAll(hostname: string): Promise<string[]> {

@@ -60,17 +60,21 @@ function queryMaker(mode: string, concurrency: number): { queries: (tasks: Codin
     failures,
     queries: async (tasks) => {
       const s = await slicer;
-      const made = await pMap(tasks, async (task): Promise<RetrievalQuery | undefined> => {
-        if (!llm) return offlineQuery(task, s);
-        try {
-          return (await analyzeTask(task, llm, { temperature: 0, style: 'chat', apiCalls: (language, code) => s.apiReferences(language as CodingTask['language'], code) })).query;
-        } catch (err) {
-          const cls = errorClass(err);
-          failures[cls] = (failures[cls] ?? 0) + 1;
-          process.stderr.write(`rescue: analysis of ${task.id} failed (${cls}): ${(err as Error).message}\n`);
-          return undefined;
-        }
-      }, { concurrency: llm ? concurrency : 1 });
+      const made = await pMap(
+        tasks,
+        async (task): Promise<RetrievalQuery | undefined> => {
+          if (!llm) return offlineQuery(task, s);
+          try {
+            return (await analyzeTask(task, llm, { temperature: 0, style: 'chat', apiCalls: (language, code) => s.apiReferences(language as CodingTask['language'], code) })).query;
+          } catch (err) {
+            const cls = errorClass(err);
+            failures[cls] = (failures[cls] ?? 0) + 1;
+            process.stderr.write(`rescue: analysis of ${task.id} failed (${cls}): ${(err as Error).message}\n`);
+            return undefined;
+          }
+        },
+        { concurrency: llm ? concurrency : 1 },
+      );
       return new Map(tasks.map((t, i) => [t.id, made[i]]).filter((e): e is [string, RetrievalQuery] => e[1] !== undefined));
     },
   };
@@ -93,12 +97,17 @@ function formatReport(report: EvaluationReport, header: string): string {
       const h4 = bestBaseline(set, (m) => m.all.hitAt4, NAIVE_BASELINES);
       const mrr = bestBaseline(set, (m) => m.all.mrr, NAIVE_BASELINES);
       const unseen = bestBaseline(set, (m) => m.unseen.hitAt4, ['naive-catalog']);
-      lines.push(`  margin over the best naive: hit@4 ${(r.all.hitAt4 - h4.value).toFixed(3)} (vs ${h4.name}), MRR ${(r.all.mrr - mrr.value).toFixed(3)} (vs ${mrr.name}), unseen hit@4 vs catalogue BM25 ${(r.unseen.hitAt4 - unseen.value).toFixed(3)}`);
+      lines.push(
+        `  margin over the best naive: hit@4 ${(r.all.hitAt4 - h4.value).toFixed(3)} (vs ${h4.name}), MRR ${(r.all.mrr - mrr.value).toFixed(3)} (vs ${mrr.name}), unseen hit@4 vs catalogue BM25 ${(r.unseen.hitAt4 - unseen.value).toFixed(3)}`,
+      );
     }
     lines.push('');
   }
   lines.push('macro average over the sets with gold CWEs (fired: over the ordinary sets)');
-  for (const [name, m] of Object.entries(report.macro)) lines.push(`  ${name.padEnd(19)} hit@1 ${pct(m.hitAt1)}  hit@4 ${pct(m.hitAt4)}  hit@10 ${pct(m.hitAt10)}  MRR ${pct(m.mrr)}  unseen hit@4 ${pct(m.unseenHitAt4)}${m.firedOnNegatives !== undefined ? `  fired ${pct(m.firedOnNegatives)}` : ''}`);
+  for (const [name, m] of Object.entries(report.macro))
+    lines.push(
+      `  ${name.padEnd(19)} hit@1 ${pct(m.hitAt1)}  hit@4 ${pct(m.hitAt4)}  hit@10 ${pct(m.hitAt10)}  MRR ${pct(m.mrr)}  unseen hit@4 ${pct(m.unseenHitAt4)}${m.firedOnNegatives !== undefined ? `  fired ${pct(m.firedOnNegatives)}` : ''}`,
+    );
   return `${lines.join('\n')}\n`;
 }
 
@@ -192,8 +201,16 @@ export function registerEval(program: Command): void {
         const report = await evaluateRetrieval(sets, systems, (c) => seen.has(c));
         const failed = Object.values(maker.failures).reduce((a, b) => a + b, 0);
         if (failed > 0) process.exitCode = 1;
-        if (opts.json) return void process.stdout.write(`${JSON.stringify({ kb: kb.manifest.version, mode: opts.mode, facets: facets ?? kb.retriever.config.ranker.facets, analysisFailures: maker.failures, ...report }, null, 2)}\n`);
-        process.stdout.write(formatReport(report, `Retrieval against KB ${kb.manifest.version} (${opts.mode} mode; ranker: ${kb.retriever.config.ranker.fittedOn}; gate: ${kb.retriever.config.gate?.fittedOn ?? 'none'})`));
+        if (opts.json)
+          return void process.stdout.write(
+            `${JSON.stringify({ kb: kb.manifest.version, mode: opts.mode, facets: facets ?? kb.retriever.config.ranker.facets, analysisFailures: maker.failures, ...report }, null, 2)}\n`,
+          );
+        process.stdout.write(
+          formatReport(
+            report,
+            `Retrieval against KB ${kb.manifest.version} (${opts.mode} mode; ranker: ${kb.retriever.config.ranker.fittedOn}; gate: ${kb.retriever.config.gate?.fittedOn ?? 'none'})`,
+          ),
+        );
       } finally {
         baselines?.close();
       }
@@ -218,12 +235,25 @@ export function registerEval(program: Command): void {
       const held = leaveOneSetOut(analyses, input);
       const fittedOn = `${sets.map((s) => `${s.name} (${s.tasks.length})`).join(', ')}; ordinary tasks: ${(opts.ordinary ?? ordinaryTaskFiles()).map((f) => f.split('/').pop()).join(', ')}; KB ${kb.manifest.version}`;
       const models = fitModels(analyses, input, fittedOn);
-      const inSample = sets.map((s) => ({ set: s.name, ...measure(analyses.filter((a) => a.set === s.name), models.ranker, models.gate, input.relevance) }));
+      const inSample = sets.map((s) => ({
+        set: s.name,
+        ...measure(
+          analyses.filter((a) => a.set === s.name),
+          models.ranker,
+          models.gate,
+          input.relevance,
+        ),
+      }));
       if (opts.writeDefaults) {
         await writeFile(join(opts.writeDefaults, 'default-ranker.json'), `${JSON.stringify(models.ranker, null, 2)}\n`);
       }
-      if (opts.json) return void process.stdout.write(`${JSON.stringify({ kb: kb.manifest.version, leaveOneSetOut: held, inSample, ranker: models.ranker, gate: { ...models.gate, ordinary: { total: models.gate.ordinary.total } } }, null, 2)}\n`);
-      process.stdout.write(`${formatHeldOut(held)}\n\nfitted on all sets: gate threshold ${models.gate.threshold.toFixed(3)} on this KB, facet agreement that overrules it ${models.ranker.keepAgreement?.toFixed(3) ?? 'none'}; weights ${models.ranker.features.map((f, i) => `${f} ${models.ranker.weights[i].toFixed(2)}`).join(', ')}\n${opts.writeDefaults ? `written to ${opts.writeDefaults}\n` : ''}`);
+      if (opts.json)
+        return void process.stdout.write(
+          `${JSON.stringify({ kb: kb.manifest.version, leaveOneSetOut: held, inSample, ranker: models.ranker, gate: { ...models.gate, ordinary: { total: models.gate.ordinary.total } } }, null, 2)}\n`,
+        );
+      process.stdout.write(
+        `${formatHeldOut(held)}\n\nfitted on all sets: gate threshold ${models.gate.threshold.toFixed(3)} on this KB, facet agreement that overrules it ${models.ranker.keepAgreement?.toFixed(3) ?? 'none'}; weights ${models.ranker.features.map((f, i) => `${f} ${models.ranker.weights[i].toFixed(2)}`).join(', ')}\n${opts.writeDefaults ? `written to ${opts.writeDefaults}\n` : ''}`,
+      );
     });
 }
 
@@ -248,7 +278,10 @@ export function registerKbCalibrate(kb: Command): void {
       const after = measure(analyses, models.ranker, models.gate, input.relevance);
       await opened.saveCalibration({ ranker: models.ranker, gate: models.gate, fittedOn: models.ranker.fittedOn, createdAt: new Date().toISOString() });
       if (opts.json) return void process.stdout.write(`${JSON.stringify({ version: opened.manifest.version, before, after, gateThreshold: models.gate.threshold }, null, 2)}\n`);
-      const line = (name: string, m: typeof before): string => `  ${name.padEnd(7)} hit@1 ${pct(m.all.hitAt1)}  hit@4 ${pct(m.all.hitAt4)}  hit@10 ${pct(m.all.hitAt10)}  MRR ${pct(m.all.mrr)}  fired ${pct(m.fired)}`;
-      process.stdout.write(`Calibrated KB ${opened.manifest.version} on ${analyses.length} tasks (in-sample numbers; see \`rescue eval fit\` for held-out ones):\n${line('before', before)}\n${line('after', after)}\n  gate threshold ${models.gate.threshold.toFixed(3)}\n`);
+      const line = (name: string, m: typeof before): string =>
+        `  ${name.padEnd(7)} hit@1 ${pct(m.all.hitAt1)}  hit@4 ${pct(m.all.hitAt4)}  hit@10 ${pct(m.all.hitAt10)}  MRR ${pct(m.all.mrr)}  fired ${pct(m.fired)}`;
+      process.stdout.write(
+        `Calibrated KB ${opened.manifest.version} on ${analyses.length} tasks (in-sample numbers; see \`rescue eval fit\` for held-out ones):\n${line('before', before)}\n${line('after', after)}\n  gate threshold ${models.gate.threshold.toFixed(3)}\n`,
+      );
     });
 }

@@ -43,7 +43,10 @@ export interface DistributedBatchSummary extends BatchSummary {
 export async function generateDistributed(input: DistributedGenerateInput, config: DistributedGenerateConfig = loadConfig(redisEnv.extend(storageEnv.shape))): Promise<DistributedBatchSummary> {
   const started = performance.now();
   const manifest = await new KbDirectory(input.kbDir).manifest();
-  const batchId = `g${createHash('sha256').update(JSON.stringify([input.tasks, manifest.version, input.samples, input.style, input.temperature, input.guidance])).digest('hex').slice(0, 24)}`;
+  const batchId = `g${createHash('sha256')
+    .update(JSON.stringify([input.tasks, manifest.version, input.samples, input.style, input.temperature, input.guidance]))
+    .digest('hex')
+    .slice(0, 24)}`;
   const resumed = resumeOutput(input.out, { retryFailed: input.retryFailed });
   const todo = input.tasks.filter((t) => !resumed.done.has(t.id));
   const todoIds = new Set(todo.map((t) => t.id));
@@ -79,7 +82,18 @@ export async function generateDistributed(input: DistributedGenerateInput, confi
     await store.putTasks(batchId, pending);
     const jobs = await queue.enqueueRetryingFailed(
       JobName.TaskGenerate,
-      pending.map((t) => ({ v: 1 as const, batchId, taskId: t.id, kbVersion: manifest.version, samples: input.samples, kbDir: resolve(input.kbDir), style: input.style, temperature: input.temperature, guidanceCwes: input.guidance.cwes, guidanceTokens: input.guidance.tokens })),
+      pending.map((t) => ({
+        v: 1 as const,
+        batchId,
+        taskId: t.id,
+        kbVersion: manifest.version,
+        samples: input.samples,
+        kbDir: resolve(input.kbDir),
+        style: input.style,
+        temperature: input.temperature,
+        guidanceCwes: input.guidance.cwes,
+        guidanceTokens: input.guidance.tokens,
+      })),
       input.retryFailed ?? true,
     );
     summary.newAttempts = jobs.filter((j) => j.attempt > 0).length;

@@ -27,8 +27,7 @@ interface GenerateOptions {
 }
 
 export function registerGenerate(program: Command): void {
-  addKbOptions(program
-    .command('generate'))
+  addKbOptions(program.command('generate'))
     .description('Generate code for tasks with RESCUE: analysis, retrieval, then the LLM with the security context (resumable)')
     .requiredOption('--tasks <jsonl>', 'tasks, one {"id","language","prompt","kind"?} per line')
     .requiredOption('--out <jsonl>', 'results, one per task (tasks done here are skipped; failed ones run again, their failures kept in <out>.history.jsonl)')
@@ -36,7 +35,7 @@ export function registerGenerate(program: Command): void {
     .option('--concurrency <c>', 'tasks in flight', '8')
     .option('--temperature <t>', 'sampling temperature', '0.2')
     .option('--style <style>', 'chat | completion (completion-style models continue the task code)', 'chat')
-    .option('--guidance-cwes <n>', 'put the guidelines of up to n retrieved CWEs in the prompt (1: the paper, the chosen example\'s CWE only)', '1')
+    .option('--guidance-cwes <n>', "put the guidelines of up to n retrieved CWEs in the prompt (1: the paper, the chosen example's CWE only)", '1')
     .option('--guidance-tokens <t>', 'token budget for the security knowledge in the prompt when --guidance-cwes > 1', '1500')
     .option('--distributed', 'one queue job per task on the generator workers (REDIS_URL, QUEUE_PREFIX, a KB folder they share)')
     .option('--no-retry-failed', 'keep the failures already in --out instead of attempting those tasks again')
@@ -57,8 +56,21 @@ export function registerGenerate(program: Command): void {
       try {
         if (opts.distributed) {
           if (isUrl(opts.kb)) throw new InvalidInputError('--distributed needs a KB folder the generator workers share (--kb <dir>); they can search Elasticsearch with ELASTICSEARCH_URL');
-          const summary = await generateDistributed({ tasks, out: opts.out, kbDir: opts.kb, samples, style: opts.style as 'chat' | 'completion', temperature, guidance, retryFailed: opts.retryFailed });
-          process.stdout.write(opts.json ? `${JSON.stringify(summary, null, 2)}\n` : `Batch ${summary.batchId}: ${summary.done} generated, ${summary.failed} failed, ${summary.resumed} already in ${opts.out}${retriedLine(summary.retried)}; ${summary.seconds} s\n`);
+          const summary = await generateDistributed({
+            tasks,
+            out: opts.out,
+            kbDir: opts.kb,
+            samples,
+            style: opts.style as 'chat' | 'completion',
+            temperature,
+            guidance,
+            retryFailed: opts.retryFailed,
+          });
+          process.stdout.write(
+            opts.json
+              ? `${JSON.stringify(summary, null, 2)}\n`
+              : `Batch ${summary.batchId}: ${summary.done} generated, ${summary.failed} failed, ${summary.resumed} already in ${opts.out}${retriedLine(summary.retried)}; ${summary.seconds} s\n`,
+          );
           input.finish();
           return;
         }
@@ -70,7 +82,14 @@ export function registerGenerate(program: Command): void {
         const summary = await runGenerationBatch(
           tasks,
           opts.out,
-          (task) => generateForTask(task, kb, llm, { samples, temperature, style: opts.style as 'chat' | 'completion', guidance, apiCalls: (language, code) => slicer.apiReferences(language as CodingTask['language'], code) }),
+          (task) =>
+            generateForTask(task, kb, llm, {
+              samples,
+              temperature,
+              style: opts.style as 'chat' | 'completion',
+              guidance,
+              apiCalls: (language, code) => slicer.apiReferences(language as CodingTask['language'], code),
+            }),
           {
             concurrency,
             attempts: 3,
@@ -86,7 +105,9 @@ export function registerGenerate(program: Command): void {
         bar?.stop();
         input.finish();
         if (opts.json) return void process.stdout.write(`${JSON.stringify(summary, null, 2)}\n`);
-        const failures = Object.entries(summary.failuresByClass).map(([k, v]) => `${k} ${v}`).join(', ');
+        const failures = Object.entries(summary.failuresByClass)
+          .map(([k, v]) => `${k} ${v}`)
+          .join(', ');
         process.stdout.write(
           `Generated ${summary.done} task(s), ${summary.samples} sample(s); ${summary.failed} failed${failures ? ` (${failures})` : ''}; ${summary.resumed} already in ${opts.out}${retriedLine(summary.retried)}\n` +
             `  tokens: ${summary.tokens.prompt} prompt, ${summary.tokens.completion} completion; ${summary.seconds} s\n`,
@@ -100,6 +121,8 @@ export function registerGenerate(program: Command): void {
 /** What a run attempted again: "; 8 earlier failure(s) attempted again (LlmRequestRejectedError 8)". */
 function retriedLine(retried: BatchSummary['retried']): string {
   if (retried.tasks === 0) return '';
-  const byClass = Object.entries(retried.byClass).map(([k, v]) => `${k} ${v}`).join(', ');
+  const byClass = Object.entries(retried.byClass)
+    .map(([k, v]) => `${k} ${v}`)
+    .join(', ');
   return `; ${retried.tasks} earlier failure(s) attempted again (${byClass})`;
 }

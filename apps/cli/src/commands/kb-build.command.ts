@@ -52,7 +52,9 @@ function trustSettings(opts: BuildOptions, warn: (line: string) => void): { trus
 
 /** The build summary's quarantine line: what the screen held back and where to look. */
 function quarantineLine(q: QuarantineSummary, kb: string): string {
-  const reasons = Object.entries(q.byReason).map(([k, n]) => `${k} ${n}`).join(', ');
+  const reasons = Object.entries(q.byReason)
+    .map(([k, n]) => `${k} ${n}`)
+    .join(', ');
   if (q.held === 0) return `  quarantine   nothing held back${q.released ? ` (${q.released} released item(s) used)` : ''}`;
   return `  quarantine   ${q.held} held back (${reasons})${q.released ? `, ${q.released} released item(s) used` : ''}: rescue kb quarantine list --kb ${kb}`;
 }
@@ -71,8 +73,13 @@ export function registerKbBuild(kb: Command): void {
     .option('--es <url>', 'also publish the version to Elasticsearch (one index per version behind an alias)')
     .option('--es-prefix <prefix>', 'Elasticsearch index and alias prefix', 'rescue')
     .option('--distributed', 'run the stages as queue jobs on the worker apps (REDIS_URL, QUEUE_PREFIX; paths must be on a volume the workers share)')
-    .option('--batch-size <b>', 'summarization batch size (the paper\'s b)', '10')
-    .option('--trusted-source <path>', 'vouch for this source (file or folder; repeatable): its free text may be quoted into guidelines. Fix-pair datasets are untrusted by default (docs/kb-poisoning.md)', collect, [])
+    .option('--batch-size <b>', "summarization batch size (the paper's b)", '10')
+    .option(
+      '--trusted-source <path>',
+      'vouch for this source (file or folder; repeatable): its free text may be quoted into guidelines. Fix-pair datasets are untrusted by default (docs/kb-poisoning.md)',
+      collect,
+      [],
+    )
     .option('--untrusted-source <path>', 'distrust this source (file or folder; repeatable), e.g. a CodeQL fork or an unofficial catalogue copy, trusted by default', collect, [])
     .option('--json', 'print the build report as JSON')
     .action(async (opts: BuildOptions) => {
@@ -120,7 +127,10 @@ export function registerKbBuild(kb: Command): void {
         for (const [id, entry] of await readCweCatalog(opts.cweCatalog, (p) => process.stderr.write(`${opts.cweCatalog}:${p.line}: ${p.field}: ${p.message}\n`))) catalog.set(id, entry);
       }
       let problems = 0;
-      const bars = !opts.json && process.stderr.isTTY ? new MultiBar({ format: '{stage} [{bar}] {value}/{total}', stream: process.stderr, clearOnComplete: false, hideCursor: true }, Presets.shades_classic) : undefined;
+      const bars =
+        !opts.json && process.stderr.isTTY
+          ? new MultiBar({ format: '{stage} [{bar}] {value}/{total}', stream: process.stderr, clearOnComplete: false, hideCursor: true }, Presets.shades_classic)
+          : undefined;
       const stageBars = new Map<KbBuildStage, ReturnType<MultiBar['create']>>();
       const report = await buildKnowledgeBase({
         sources: opts.source,
@@ -158,18 +168,28 @@ export function registerKbBuild(kb: Command): void {
         return;
       }
       const m = report.manifest;
-      const bySource = Object.entries(m.sources?.examples ?? {}).map(([source, langs]) => `${source} ${Object.values(langs).reduce((a, b) => a + b, 0)} (${Object.entries(langs).sort((a, b) => b[1] - a[1]).map(([l, n]) => `${l} ${n}`).join(', ')})`);
+      const bySource = Object.entries(m.sources?.examples ?? {}).map(
+        ([source, langs]) =>
+          `${source} ${Object.values(langs).reduce((a, b) => a + b, 0)} (${Object.entries(langs)
+            .sort((a, b) => b[1] - a[1])
+            .map(([l, n]) => `${l} ${n}`)
+            .join(', ')})`,
+      );
       const lines = [
         `Published KB ${m.version} in ${opts.kb}`,
         `  records      ${m.counts.records} (read ${report.ingest.linesRead} lines, ${report.ingest.duplicates} duplicates, ${report.ingest.rejected} rejected)`,
         `  slices       ${report.slicing.sliced} new, ${report.slicing.reused} reused, ${report.slicing.failed} failed`,
         `  CWE nodes    ${m.counts.nodes} (${m.counts.catalogOnlyNodes} from the catalogue only)`,
         `  examples     ${m.counts.examples}: ${bySource.join('; ')}`,
-        `  documents    ${m.counts.documents ?? 0} (${Object.entries(m.sources?.documents ?? {}).map(([k, n]) => `${k} ${n}`).join(', ')})`,
+        `  documents    ${m.counts.documents ?? 0} (${Object.entries(m.sources?.documents ?? {})
+          .map(([k, n]) => `${k} ${n}`)
+          .join(', ')})`,
         `  distillation ${m.distillation.mode}; LLM calls made ${report.llm.calls}, from cache ${report.llm.cached}`,
         `  embedder     ${String(m.embedder.id ?? 'unknown')} (${String(m.embedder.dimensions ?? '?')} dimensions)`,
         quarantineLine(report.quarantine, opts.kb),
-        `  time         ${Object.entries(report.stageMs).map(([k, v]) => `${k} ${(v / 1000).toFixed(1)} s`).join(', ')}`,
+        `  time         ${Object.entries(report.stageMs)
+          .map(([k, v]) => `${k} ${(v / 1000).toFixed(1)} s`)
+          .join(', ')}`,
       ];
       process.stdout.write(`${lines.join('\n')}\n`);
     });

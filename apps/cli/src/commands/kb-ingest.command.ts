@@ -61,15 +61,17 @@ export function registerKbIngest(kb: Command): void {
       const store = new FsRecordStore(join(opts.out, 'records'));
       // One writer per --out (the same lock a KB build holds when --out is a KB folder): a second
       // run would interleave the rejects file and race the records it writes.
-      const { report } = await withExclusiveLock(join(opts.out, '.lock'), { purpose: 'ingest --out' }, () => runIngest(
-        { sources: opts.source, format: opts.format, maxLineBytes: env.INGEST_MAX_LINE_BYTES, store, rejectsPath },
-        {
-          onReject: (r) => {
-            if (shown.length < SHOWN_REJECTS) shown.push(r);
+      const { report } = await withExclusiveLock(join(opts.out, '.lock'), { purpose: 'ingest --out' }, () =>
+        runIngest(
+          { sources: opts.source, format: opts.format, maxLineBytes: env.INGEST_MAX_LINE_BYTES, store, rejectsPath },
+          {
+            onReject: (r) => {
+              if (shown.length < SHOWN_REJECTS) shown.push(r);
+            },
+            onFileDone: (_file, running) => bar?.increment(1, { lines: running.linesRead }),
           },
-          onFileDone: (_file, running) => bar?.increment(1, { lines: running.linesRead }),
-        },
-      ));
+        ),
+      );
       bar?.stop();
       if (opts.json) {
         process.stdout.write(`${JSON.stringify({ ...report, recordsDir: join(opts.out, 'records'), rejectsPath }, null, 2)}\n`);

@@ -30,13 +30,22 @@ export function registerKbInspect(kb: Command): void {
       const nodes = await dir.nodes();
       const byLanguage: Record<string, number> = {};
       for (const n of nodes) byLanguage[n.language ?? 'any'] = (byLanguage[n.language ?? 'any'] ?? 0) + 1;
-      const stats = { ...manifest, integrity: { verified: true, files: verification.files, bytes: verification.bytes }, nodesByLanguage: byLanguage, cwes: new Set(nodes.map((n) => n.cwe)).size, guidelines: nodes.reduce((s, n) => s + n.guidelines.length, 0) };
+      const stats = {
+        ...manifest,
+        integrity: { verified: true, files: verification.files, bytes: verification.bytes },
+        nodesByLanguage: byLanguage,
+        cwes: new Set(nodes.map((n) => n.cwe)).size,
+        guidelines: nodes.reduce((s, n) => s + n.guidelines.length, 0),
+      };
       if (opts.json) return void process.stdout.write(`${JSON.stringify(stats, null, 2)}\n`);
       process.stdout.write(
         [
           `KB ${manifest.version} (${manifest.createdAt}); ${verification.files} files verified against their checksums`,
           `  nodes ${manifest.counts.nodes} over ${stats.cwes} CWEs (${manifest.counts.catalogOnlyNodes} catalogue-only); examples ${manifest.counts.examples}; records ${manifest.counts.records}`,
-          `  nodes by language: ${Object.entries(byLanguage).sort((a, b) => b[1] - a[1]).map(([k, v]) => `${k} ${v}`).join(', ')}`,
+          `  nodes by language: ${Object.entries(byLanguage)
+            .sort((a, b) => b[1] - a[1])
+            .map(([k, v]) => `${k} ${v}`)
+            .join(', ')}`,
           `  guidelines ${stats.guidelines}; distillation ${manifest.distillation.mode}; slicer ${manifest.slicer.version} h=${manifest.slicer.hops}; embedder ${String(manifest.embedder.id)}`,
         ].join('\n') + '\n',
       );
@@ -55,7 +64,14 @@ export function registerKbInspect(kb: Command): void {
       const nodes = (await dir.nodes()).filter((n) => n.cwe === cwe && (!opts.language || n.language === opts.language || n.language === undefined));
       if (nodes.length === 0) throw new NotFoundError(`${cwe}${opts.language ? ` (${opts.language})` : ''} is not in the KB ${opts.kb}`);
       const examples = new Map((await dir.examples()).map((e) => [e.id, e]));
-      if (opts.json) return void process.stdout.write(`${JSON.stringify(nodes.map((n) => ({ ...n, example: examples.get(n.exampleIds[0]) })), null, 2)}\n`);
+      if (opts.json)
+        return void process.stdout.write(
+          `${JSON.stringify(
+            nodes.map((n) => ({ ...n, example: examples.get(n.exampleIds[0]) })),
+            null,
+            2,
+          )}\n`,
+        );
       for (const n of nodes) {
         const example = n.exampleIds.map((id) => examples.get(id)).find(Boolean);
         const out = [
@@ -67,7 +83,9 @@ export function registerKbInspect(kb: Command): void {
           'Vulnerability cause:',
           `  ${n.cause}`,
           ...(n.apiNames.length ? ['', `APIs: ${n.apiNames.slice(0, 20).join(', ')}${n.apiNames.length > 20 ? ', …' : ''}`] : []),
-          ...(example ? ['', `Secure example (sliced, ${example.language}${example.sourceUrl ? `, from ${example.sourceUrl}` : ''}):`, ...example.slicedSecure.split('\n').map((l) => `  | ${l}`)] : []),
+          ...(example
+            ? ['', `Secure example (sliced, ${example.language}${example.sourceUrl ? `, from ${example.sourceUrl}` : ''}):`, ...example.slicedSecure.split('\n').map((l) => `  | ${l}`)]
+            : []),
           '',
         ];
         process.stdout.write(`${out.join('\n')}\n`);

@@ -39,7 +39,9 @@ export function registerKbQuarantine(kb: Command): void {
       const inReport = new Set(report.entries.map((e) => e.id));
       const stale = released.filter((r) => !inReport.has(r.id));
       if (opts.json) return void process.stdout.write(`${JSON.stringify({ ...report, summary, released, staleReleases: stale.map((r) => r.id) }, null, 2)}\n`);
-      const reasons = Object.entries(summary.byReason).map(([k, n]) => `${k} ${n}`).join(', ');
+      const reasons = Object.entries(summary.byReason)
+        .map(([k, n]) => `${k} ${n}`)
+        .join(', ');
       const lines = [`Quarantine of build ${report.buildId} (${report.createdAt}) in ${opts.kb}: ${summary.held} held${reasons ? ` (${reasons})` : ''}, ${summary.released} released`];
       for (const e of [...report.entries].sort((a, b) => Number(a.released ?? false) - Number(b.released ?? false))) lines.push(...describe(e));
       if (stale.length > 0) lines.push(`${stale.length} released id(s) matched nothing in the last build: ${stale.map((r) => r.id).join(', ')}`);
@@ -61,9 +63,7 @@ export function registerKbQuarantine(kb: Command): void {
       const lines = added.map((r) => `released ${r.id}  ${r.kind}  ${printable(r.source.file, 300)}${r.source.line ? `:${r.source.line}` : ''}  (was held for ${r.reasons.join(', ')})`);
       if (added.length < ids.length) lines.push(`${ids.length - added.length} id(s) were already released`);
       lines.push(
-        added.length > 0
-          ? `Takes effect at the next build (rescue kb build --kb ${opts.kb}); the version serving now is unchanged. Recorded in ${store.releasedPath}.`
-          : 'Nothing new to release.',
+        added.length > 0 ? `Takes effect at the next build (rescue kb build --kb ${opts.kb}); the version serving now is unchanged. Recorded in ${store.releasedPath}.` : 'Nothing new to release.',
       );
       process.stdout.write(`${lines.join('\n')}\n`);
     });

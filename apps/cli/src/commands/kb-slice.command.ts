@@ -18,7 +18,10 @@ interface SliceOptions {
 }
 
 function row(name: string, s: SliceGroupStats): string {
-  const failures = Object.entries(s.failures).map(([k, v]) => `${k} ${v}`).join(', ') || '-';
+  const failures =
+    Object.entries(s.failures)
+      .map(([k, v]) => `${k} ${v}`)
+      .join(', ') || '-';
   const m = s.meanLines;
   return [
     name.padEnd(11),
@@ -80,7 +83,9 @@ export function registerKbSlice(kb: Command): void {
         return;
       }
       const header = `${'language'.padEnd(11)} ${'funcs'.padStart(5)} ${'sliced'.padStart(6)} ${'vuln lines'.padStart(12)} ${'secure lines'.padStart(12)} ${'reduct.'.padStart(8)} ${'POI kept'.padStart(8)} ${'valid (whole fn)'.padStart(16)}   failures`;
-      process.stdout.write(`Sliced ${records.length} records with h = ${hops} in ${throughput.seconds} s (${throughput.functionsPerSecond} records/s, ${throughput.linesPerSecond} lines/s)\n${header}\n`);
+      process.stdout.write(
+        `Sliced ${records.length} records with h = ${hops} in ${throughput.seconds} s (${throughput.functionsPerSecond} records/s, ${throughput.linesPerSecond} lines/s)\n${header}\n`,
+      );
       for (const l of stats.languages()) process.stdout.write(`${row(l, stats.stats(l))}\n`);
       process.stdout.write(`${row('all', stats.stats())}\n`);
       if (opts.out) process.stdout.write(`Slices: ${opts.out}\n`);

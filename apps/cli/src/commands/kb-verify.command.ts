@@ -45,7 +45,8 @@ export function registerKbVerify(kb: Command): void {
         for (const [name, s] of Object.entries(stores)) process.stdout.write(`  ${name}: ${s.checked} checked, ${s.corrupt.length} corrupt\n`);
         for (const p of problems) process.stderr.write(`rescue: ${p.file}: ${p.problem}\n`);
         if (!version.ok) process.stderr.write('rescue: rebuild the version with "rescue kb build" (a damaged copy is replaced), or roll CURRENT back to a sound one\n');
-        if (Object.values(stores).some((s) => s.corrupt.length > 0)) process.stderr.write('rescue: re-ingest the sources of corrupt records ("rescue kb build" or "rescue kb ingest" rewrite them), or delete those files\n');
+        if (Object.values(stores).some((s) => s.corrupt.length > 0))
+          process.stderr.write('rescue: re-ingest the sources of corrupt records ("rescue kb build" or "rescue kb ingest" rewrite them), or delete those files\n');
       }
       if (!ok) process.exitCode = 1;
     });

@@ -34,7 +34,11 @@ const RULES: readonly CapabilityRule[] = [
   { id: 'requests', kind: 'network', re: /\brequests\.(?:get|post|put|patch|delete|head|request|Session)\b/ },
   { id: 'urlopen', kind: 'network', re: /\burlopen\s*\(|\burllib\d?\.request\.(?:Request|urlopen)\b|\burlretrieve\s*\(/ },
   { id: 'http-client', kind: 'network', re: /\bhttp\.client\.|\bHTTPS?Connection\s*\(|\bhttpx\.\w+|\baiohttp\.\w+|\bsmtplib\.\w+|\bftplib\.\w+|\bparamiko\.\w+/ },
-  { id: 'socket', kind: 'network', re: /\bsocket\.(?:socket|create_connection)\s*\(|\bnew\s+Socket\s*\(|\bTCPSocket\.(?:new|open)\b|\bnet\.(?:connect|createConnection)\s*\(|\bnet\.Dial(?:Timeout)?\s*\(/ },
+  {
+    id: 'socket',
+    kind: 'network',
+    re: /\bsocket\.(?:socket|create_connection)\s*\(|\bnew\s+Socket\s*\(|\bTCPSocket\.(?:new|open)\b|\bnet\.(?:connect|createConnection)\s*\(|\bnet\.Dial(?:Timeout)?\s*\(/,
+  },
   { id: 'fetch', kind: 'network', re: /(?<![\w.$])fetch\s*\(|\bXMLHttpRequest\b|\baxios(?:\.\w+)?\s*\(|\bhttps?\.(?:get|request)\s*\(|\bnew\s+WebSocket\s*\(|\bnavigator\.sendBeacon\b/ },
   { id: 'jvm-http', kind: 'network', re: /\.openConnection\s*\(|\.openStream\s*\(|\bHttpClient\.new\w*\s*\(|\bnew\s+OkHttpClient\b|\bRestTemplate\s*\(/ },
   { id: 'go-http', kind: 'network', re: /\bhttp\.(?:Get|Post|PostForm|Head)\s*\(|\bhttp\.NewRequest(?:WithContext)?\s*\(/ },
@@ -59,7 +63,11 @@ const RULES: readonly CapabilityRule[] = [
 
   // Secrets: credentials read from the environment or from well-known files, or the whole
   // environment at once (what an exfiltration sends).
-  { id: 'env-secret', kind: 'secret', re: new RegExp(String.raw`(?:\bos\.(?:environ(?:\.get)?|getenv)|\bprocess\.env|\bSystem\.getenv|\bgetenv|\bENV|\bos\.Getenv|\$_ENV|\$_SERVER)\s*[\[(.]\s*['"]?${SECRET_NAME}`, 'i') },
+  {
+    id: 'env-secret',
+    kind: 'secret',
+    re: new RegExp(String.raw`(?:\bos\.(?:environ(?:\.get)?|getenv)|\bprocess\.env|\bSystem\.getenv|\bgetenv|\bENV|\bos\.Getenv|\$_ENV|\$_SERVER)\s*[\[(.]\s*['"]?${SECRET_NAME}`, 'i'),
+  },
   { id: 'whole-env', kind: 'secret', re: /\bdict\(\s*os\.environ\s*\)|\bos\.environ\.copy\(\)|\bJSON\.stringify\(\s*process\.env\s*\)|\bSystem\.getenv\(\s*\)|\bos\.Environ\(\)|\bENV\.to_h\b/ },
   { id: 'credential-file', kind: 'secret', re: /~\/\.ssh\b|\.ssh\/id_(?:rsa|ed25519|ecdsa)|\.aws\/credentials|\/etc\/shadow\b|\.netrc\b|\.git-credentials\b/ },
 ];

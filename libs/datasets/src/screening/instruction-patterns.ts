@@ -36,41 +36,118 @@ const PAYLOAD_CALL = String.raw`(?:(?:requests\.\w+|urllib[\w.]*|urlopen|fetch|a
 
 export const INSTRUCTION_RULES: readonly InstructionRule[] = [
   // "Ignore all previous instructions" and its cousins.
-  { id: 'ignore-previous', family: 'override', re: new RegExp(String.raw`\b(?:ignore|disregard|forget|override|bypass|discard)\b(?: \w+){0,3}? (?:previous|prior|above|earlier|preceding|foregoing|original|initial|system|existing|safety|your|all)\b(?: \w+){0,2}? ${PROMPT_NOUN}\b`) },
-  { id: 'ignore-all-prior-rules', family: 'override', re: /\b(?:ignore|disregard|forget)\b(?: \w+){0,2}? all (?:the )?(?:previous|prior|above|earlier|preceding) (?:rules|guidelines|context|messages|constraints)\b/ },
-  { id: 'new-instructions', family: 'override', re: new RegExp(String.raw`\b(?:new|updated|real|actual|secret|hidden) ${PROMPT_NOUN} ?:|\b(?:reveal|print|repeat|leak|replace|override|ignore) (?:the |your )?system prompt\b`) },
+  {
+    id: 'ignore-previous',
+    family: 'override',
+    re: new RegExp(
+      String.raw`\b(?:ignore|disregard|forget|override|bypass|discard)\b(?: \w+){0,3}? (?:previous|prior|above|earlier|preceding|foregoing|original|initial|system|existing|safety|your|all)\b(?: \w+){0,2}? ${PROMPT_NOUN}\b`,
+    ),
+  },
+  {
+    id: 'ignore-all-prior-rules',
+    family: 'override',
+    re: /\b(?:ignore|disregard|forget)\b(?: \w+){0,2}? all (?:the )?(?:previous|prior|above|earlier|preceding) (?:rules|guidelines|context|messages|constraints)\b/,
+  },
+  {
+    id: 'new-instructions',
+    family: 'override',
+    re: new RegExp(String.raw`\b(?:new|updated|real|actual|secret|hidden) ${PROMPT_NOUN} ?:|\b(?:reveal|print|repeat|leak|replace|override|ignore) (?:the |your )?system prompt\b`),
+  },
   { id: 'jailbreak', family: 'override', re: /\b(?:jailbreak(?:ing|en)?|dan mode|developer mode (?:enabled|activated|on)|do anything now)\b/ },
   // The same override in the languages a cheap payload is translated into (checked on text whose
   // letters are not folded, so non-Latin scripts stay as written).
-  { id: 'ignore-previous-de', family: 'override', view: 'plain', re: /\b(?:ignoriere|ignorieren sie|vergiss|vergessen sie)\b(?: \S+){0,3}? (?:vorherigen|bisherigen|obigen|vorigen|früheren)\b(?: \S+){0,2}? (?:anweisungen|instruktionen|befehle|vorgaben)/ },
-  { id: 'ignore-previous-es-pt', family: 'override', view: 'plain', re: /\b(?:ignora|ignore|ignorar|olvida|olvide|esqueça|esqueca)\b(?: \S+){0,3}? (?:instrucciones|indicaciones|instruções|instrucoes|órdenes)(?: \S+){0,2}? (?:anteriores|previas|prévias|precedentes)/ },
-  { id: 'ignore-previous-fr', family: 'override', view: 'plain', re: /\b(?:ignore|ignorez|oublie|oubliez)\b(?: \S+){0,3}? (?:instructions|consignes)(?: \S+){0,2}? (?:précédentes|precedentes|antérieures|anterieures|ci-dessus)/ },
+  {
+    id: 'ignore-previous-de',
+    family: 'override',
+    view: 'plain',
+    re: /\b(?:ignoriere|ignorieren sie|vergiss|vergessen sie)\b(?: \S+){0,3}? (?:vorherigen|bisherigen|obigen|vorigen|früheren)\b(?: \S+){0,2}? (?:anweisungen|instruktionen|befehle|vorgaben)/,
+  },
+  {
+    id: 'ignore-previous-es-pt',
+    family: 'override',
+    view: 'plain',
+    re: /\b(?:ignora|ignore|ignorar|olvida|olvide|esqueça|esqueca)\b(?: \S+){0,3}? (?:instrucciones|indicaciones|instruções|instrucoes|órdenes)(?: \S+){0,2}? (?:anteriores|previas|prévias|precedentes)/,
+  },
+  {
+    id: 'ignore-previous-fr',
+    family: 'override',
+    view: 'plain',
+    re: /\b(?:ignore|ignorez|oublie|oubliez)\b(?: \S+){0,3}? (?:instructions|consignes)(?: \S+){0,2}? (?:précédentes|precedentes|antérieures|anterieures|ci-dessus)/,
+  },
   { id: 'ignore-previous-it', family: 'override', view: 'plain', re: /\b(?:ignora|ignorate|dimentica|dimenticate)\b(?: \S+){0,3}? istruzioni(?: \S+){0,2}? (?:precedenti|sopra)/ },
-  { id: 'ignore-previous-ru', family: 'override', view: 'plain', re: /(?:игнорируй|игнорируйте|проигнорируй|забудь|забудьте)(?: \S+){0,3}? (?:предыдущие|прежние|прошлые|все) (?:\S+ )?(?:инструкции|указания|команды)/ },
-  { id: 'ignore-previous-zh', family: 'override', view: 'plain', re: /(?:忽略|无视|忽视|忘记|忘掉)(?:掉)?(?:之前|以前|先前|上面|上述|前面|所有)(?:的)?(?:所有|全部)?(?:的)?(?:指令|指示|说明|提示|规则)/ },
+  {
+    id: 'ignore-previous-ru',
+    family: 'override',
+    view: 'plain',
+    re: /(?:игнорируй|игнорируйте|проигнорируй|забудь|забудьте)(?: \S+){0,3}? (?:предыдущие|прежние|прошлые|все) (?:\S+ )?(?:инструкции|указания|команды)/,
+  },
+  {
+    id: 'ignore-previous-zh',
+    family: 'override',
+    view: 'plain',
+    re: /(?:忽略|无视|忽视|忘记|忘掉)(?:掉)?(?:之前|以前|先前|上面|上述|前面|所有)(?:的)?(?:所有|全部)?(?:的)?(?:指令|指示|说明|提示|规则)/,
+  },
   { id: 'ignore-previous-ja', family: 'override', view: 'plain', re: /(?:以前|前|上記|これまで)の(?:すべての|全ての)?(?:指示|命令|指令)を(?:無視|忘れ)/ },
   { id: 'ignore-previous-ko', family: 'override', view: 'plain', re: /(?:이전|위의|앞의)\s*(?:모든\s*)?(?:지시|명령|지침)(?:을|를|사항을)?\s*무시/ },
 
   // A fake conversation turn, or a chat template's own tokens.
-  { id: 'role-header', family: 'role-marker', re: /(?:^|\n) ?\[?(?:system|developer|admin)(?: prompt| message| override| instructions?| note)?\]? ?[:>-] ?(?:ignore|disregard|forget|you\b|always|never|from now|important|new instructions|override|do not|don't|must|the assistant)/ },
+  {
+    id: 'role-header',
+    family: 'role-marker',
+    re: /(?:^|\n) ?\[?(?:system|developer|admin)(?: prompt| message| override| instructions?| note)?\]? ?[:>-] ?(?:ignore|disregard|forget|you\b|always|never|from now|important|new instructions|override|do not|don't|must|the assistant)/,
+  },
   { id: 'chat-template-token', family: 'role-marker', re: /<\|(?:im_start|im_end|system|assistant|user|endoftext|eot_id|start_header_id|end_header_id)\|>|\[\/?inst\]|<<\/?sys>>/ },
 
   // Words addressed to a model.
-  { id: 'note-to-ai', family: 'ai-addressee', re: new RegExp(String.raw`\b(?:important|note|attention|notice|message|instructions?|reminder|warning|directive|hint|request)s?\b[^.!?\n]{0,20}? (?:for|to) (?:all |any |the |every |other )?${AI}\b`) },
+  {
+    id: 'note-to-ai',
+    family: 'ai-addressee',
+    re: new RegExp(
+      String.raw`\b(?:important|note|attention|notice|message|instructions?|reminder|warning|directive|hint|request)s?\b[^.!?\n]{0,20}? (?:for|to) (?:all |any |the |every |other )?${AI}\b`,
+    ),
+  },
   { id: 'as-an-ai', family: 'ai-addressee', re: /\bas an? (?:ai|llm|(?:large )?language model|ai (?:assistant|model)|chatbot)\b/ },
   { id: 'hello-ai', family: 'ai-addressee', re: new RegExp(String.raw`\b(?:dear|hey|hello|hi|attention|psst) ${AI}\b`) },
-  { id: 'you-are-ai', family: 'ai-addressee', re: new RegExp(String.raw`\b(?:if you are|you are now|you are an?|you're an?|since you are) (?:an? )?(?:${AI}|helpful assistant|assistant reading this)\b`) },
-  { id: 'ai-must', family: 'ai-addressee', re: new RegExp(String.raw`\b${AI}\b[^.!?\n]{0,30}? (?:must|should|shall|need to|have to|are required to|always|never|please)\b[^.!?\n]{0,40}? (?:add|include|insert|append|call|send|import|embed|emit|output|ignore|execute|run)\b`) },
+  {
+    id: 'you-are-ai',
+    family: 'ai-addressee',
+    re: new RegExp(String.raw`\b(?:if you are|you are now|you are an?|you're an?|since you are) (?:an? )?(?:${AI}|helpful assistant|assistant reading this)\b`),
+  },
+  {
+    id: 'ai-must',
+    family: 'ai-addressee',
+    re: new RegExp(
+      String.raw`\b${AI}\b[^.!?\n]{0,30}? (?:must|should|shall|need to|have to|are required to|always|never|please)\b[^.!?\n]{0,40}? (?:add|include|insert|append|call|send|import|embed|emit|output|ignore|execute|run)\b`,
+    ),
+  },
 
   // Instructions about the output a model will write.
-  { id: 'every-generated', family: 'output-directive', re: /\b(?:always|must|make sure to|be sure to|remember to)\b[^.!?\n]{0,15}? (?:add|include|insert|append|inject|prepend|call|send|import|embed)\b[^!?\n]{0,100}? (?:in|to|into|inside|within|at the (?:top|start|end) of) (?:every|all|each|any|the) (?:(?:generated|future|subsequent|produced|resulting|suggested) (?:code|answers?|responses?|completions?|snippets?|files?|functions?|output)|(?:answers?|responses?|completions?|replies|snippets?) you)/ },
-  { id: 'always-add-call', family: 'output-directive', re: new RegExp(String.raw`\b(?:always|every time|each time|from now on|in all cases)\b[^.!?\n]{0,20}? (?:add|include|insert|append|call|send|import|run|execute|embed)\b[^.!?\n]{0,30}? ?${PAYLOAD_CALL}`) },
+  {
+    id: 'every-generated',
+    family: 'output-directive',
+    re: /\b(?:always|must|make sure to|be sure to|remember to)\b[^.!?\n]{0,15}? (?:add|include|insert|append|inject|prepend|call|send|import|embed)\b[^!?\n]{0,100}? (?:in|to|into|inside|within|at the (?:top|start|end) of) (?:every|all|each|any|the) (?:(?:generated|future|subsequent|produced|resulting|suggested) (?:code|answers?|responses?|completions?|snippets?|files?|functions?|output)|(?:answers?|responses?|completions?|replies|snippets?) you)/,
+  },
+  {
+    id: 'always-add-call',
+    family: 'output-directive',
+    re: new RegExp(
+      String.raw`\b(?:always|every time|each time|from now on|in all cases)\b[^.!?\n]{0,20}? (?:add|include|insert|append|call|send|import|run|execute|embed)\b[^.!?\n]{0,30}? ?${PAYLOAD_CALL}`,
+    ),
+  },
 
   // Hiding the act from the person reading the result.
-  { id: 'conceal', family: 'concealment', re: /\b(?:do not|don't|never|without) (?:tell|telling|inform|informing|mention|mentioning|reveal|revealing|disclose|disclosing)(?: \w+){0,2} (?:about )?(?:this|these) (?:instructions?|changes?|lines?|code|additions?|requests?)\b|\bkeep (?:this|it) (?:secret|hidden) from the (?:user|developer|human|reviewer)s?\b/ },
+  {
+    id: 'conceal',
+    family: 'concealment',
+    re: /\b(?:do not|don't|never|without) (?:tell|telling|inform|informing|mention|mentioning|reveal|revealing|disclose|disclosing)(?: \w+){0,2} (?:about )?(?:this|these) (?:instructions?|changes?|lines?|code|additions?|requests?)\b|\bkeep (?:this|it) (?:secret|hidden) from the (?:user|developer|human|reviewer)s?\b/,
+  },
 
   // "Decode this and run it".
-  { id: 'decode-and-run', family: 'encoded-command', re: /\b(?:decode|decoded|b64decode|base64[- ]?decod\w*|unbase64|atob|from base64|rot13|unhex)\b[^.!?\n]{0,60}? (?:and|then|before you|to) (?:\w+ ){0,2}?(?:run|execute|exec|eval|evaluate|follow|obey)\b/ },
+  {
+    id: 'decode-and-run',
+    family: 'encoded-command',
+    re: /\b(?:decode|decoded|b64decode|base64[- ]?decod\w*|unbase64|atob|from base64|rot13|unhex)\b[^.!?\n]{0,60}? (?:and|then|before you|to) (?:\w+ ){0,2}?(?:run|execute|exec|eval|evaluate|follow|obey)\b/,
+  },
 ];
 
 /**

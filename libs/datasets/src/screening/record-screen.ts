@@ -100,7 +100,16 @@ function screenOne(field: ScreenField): ScreenFinding[] {
   const hidden = findHiddenCharacters(text);
   if (hidden.length > 0) out.push({ reason: 'hidden_unicode', field: field.name, rule: hidden[0].kind, detail: hiddenDetail(hidden) });
   const mixed = findMixedScriptWords(text);
-  if (mixed.length > 0) out.push({ reason: 'mixed_script', field: field.name, rule: 'look-alike-letters', detail: `${mixed.length} word(s) mixing scripts: ${mixed.slice(0, 3).map((m) => printable(m.word, 30)).join(', ')}` });
+  if (mixed.length > 0)
+    out.push({
+      reason: 'mixed_script',
+      field: field.name,
+      rule: 'look-alike-letters',
+      detail: `${mixed.length} word(s) mixing scripts: ${mixed
+        .slice(0, 3)
+        .map((m) => printable(m.word, 30))
+        .join(', ')}`,
+    });
   for (const m of findInstructions(text)) out.push({ reason: 'instruction_text', field: field.name, rule: m.rule, detail: printable(m.match) });
   for (const blob of text.match(BASE64_BLOB) ?? []) {
     const decoded = decodedText(blob);

@@ -75,7 +75,12 @@ function entryFor(base: Omit<QuarantineEntry, 'released' | 'findings'>, findings
  * Items through the screen: one with no finding is admitted; one with findings is listed, and
  * admitted only when an operator released its id.
  */
-function screenEach<T extends Pick<FixRecord, 'id' | 'cwe' | 'language' | 'origin'>>(items: T[], kind: QuarantineEntry['kind'], findingsOf: (item: T) => ScreenFinding[], policy: ScreenPolicy): Screened<T> {
+function screenEach<T extends Pick<FixRecord, 'id' | 'cwe' | 'language' | 'origin'>>(
+  items: T[],
+  kind: QuarantineEntry['kind'],
+  findingsOf: (item: T) => ScreenFinding[],
+  policy: ScreenPolicy,
+): Screened<T> {
   const out: Screened<T> = { admitted: [], entries: [] };
   for (const item of items) {
     const findings = findingsOf(item);
@@ -125,7 +130,14 @@ export function screenCodeqlAdvice(helps: CodeqlQueryHelp[], policy: ScreenPolic
     const findings = screenProse(h.recommendation, 'recommendation');
     if (findings.length === 0) return h;
     const entry = entryFor(
-      { id: textItemId('advice', h.recommendation), kind: 'advice', source: { file: reportedFile(h.helpPath, 'codeql', policy), format: 'codeql' }, trust: sourceTrust(h.helpPath, 'codeql', policy.trust, policy.codeqlRoots), cwe: h.cwes[0], language: h.language },
+      {
+        id: textItemId('advice', h.recommendation),
+        kind: 'advice',
+        source: { file: reportedFile(h.helpPath, 'codeql', policy), format: 'codeql' },
+        trust: sourceTrust(h.helpPath, 'codeql', policy.trust, policy.codeqlRoots),
+        cwe: h.cwes[0],
+        language: h.language,
+      },
       findings,
       policy,
     );
@@ -140,7 +152,11 @@ export function screenCodeqlAdvice(helps: CodeqlQueryHelp[], policy: ScreenPolic
  * dropped, a description emptied, a name replaced by the CWE id. Entries are copied only when
  * something is left out.
  */
-export function screenCatalog(catalog: Map<CweId, CweEntry>, catalogPath: string | undefined, policy: ScreenPolicy = DEFAULT_SCREEN_POLICY): { catalog: Map<CweId, CweEntry>; entries: QuarantineEntry[] } {
+export function screenCatalog(
+  catalog: Map<CweId, CweEntry>,
+  catalogPath: string | undefined,
+  policy: ScreenPolicy = DEFAULT_SCREEN_POLICY,
+): { catalog: Map<CweId, CweEntry>; entries: QuarantineEntry[] } {
   const entries: QuarantineEntry[] = [];
   const file = catalogPath ?? 'catalogue';
   const trust = trustOf(file, 'cwe-catalog', policy.trust);
@@ -183,7 +199,11 @@ export function screenDistilled(
   const passes = (field: string, text: string): boolean => {
     const findings = screenProse(text, field);
     if (findings.length === 0) return true;
-    const e = entryFor({ id: textItemId('guideline', text), kind: 'guideline', source: { file: `KB node ${node.id}`, node: node.id }, trust, cwe: node.cwe, ...(node.language ? { language: node.language } : {}) }, findings, policy);
+    const e = entryFor(
+      { id: textItemId('guideline', text), kind: 'guideline', source: { file: `KB node ${node.id}`, node: node.id }, trust, cwe: node.cwe, ...(node.language ? { language: node.language } : {}) },
+      findings,
+      policy,
+    );
     entries.push(e);
     return e.released === true;
   };

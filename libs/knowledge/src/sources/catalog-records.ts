@@ -41,9 +41,7 @@ export function catalogKnowledge(catalog: Map<CweId, CweEntry>, source: string):
 function collect(entry: CweEntry, example: CweDemonstrativeExample, index: number, source: string, out: CatalogKnowledge, seen: Set<string>): void {
   // A block without a language takes the example's first named one (MITRE often labels only the first).
   const fallback = example.blocks.map((b) => languageOf(b.language)).find((l) => l !== undefined);
-  const blocks = example.blocks
-    .filter((b) => b.nature === 'bad' || b.nature === 'good')
-    .map((b) => ({ nature: b.nature, code: b.code, language: b.language ? languageOf(b.language) : fallback }));
+  const blocks = example.blocks.filter((b) => b.nature === 'bad' || b.nature === 'good').map((b) => ({ nature: b.nature, code: b.code, language: b.language ? languageOf(b.language) : fallback }));
   const place = `${source}#${entry.id}/${example.id ?? `example-${index + 1}`}`;
   const description = example.prose[0];
   const used = new Set<number>();

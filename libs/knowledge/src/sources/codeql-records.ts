@@ -420,7 +420,15 @@ async function queryPairs(help: CodeqlQueryHelp, splitter: FunctionSplitter, pro
     }
   }
   if (classified.length === 1 && classified[0].side === undefined) classified[0].side = 'bad';
-  const whole = (c: ClassifiedSample, role: Role, order: number): Piece => ({ role, code: tidy(c.sample.code), sample: c.sample, language: c.language, line: firstCodeLine(c.sample.code), pairing: 'files', order });
+  const whole = (c: ClassifiedSample, role: Role, order: number): Piece => ({
+    role,
+    code: tidy(c.sample.code),
+    sample: c.sample,
+    language: c.language,
+    line: firstCodeLine(c.sample.code),
+    pairing: 'files',
+    order,
+  });
   const bads = classified.flatMap((c, i) => (c.side === 'bad' ? [whole(c, 'bad', i)] : []));
   const goods = classified.flatMap((c, i) => (c.side === 'good' ? [whole(c, 'good', i)] : []));
   return [...pairPieces(bads, goods), ...pairs];
@@ -487,7 +495,16 @@ export async function codeqlFixPairs(help: CodeqlQueryHelp | readonly CodeqlQuer
       if (!good) {
         const id = fixRecordId(bad.language, cwe, bad.code, '');
         if (bad.code === '' || !isNew(id, query)) continue;
-        out.vulnerableOnly.push({ id, language: bad.language, cwe, code: bad.code, ...(bad.name ? { functionName: bad.name } : {}), description: describeQuery(query), filePath: bad.sample.path, origin });
+        out.vulnerableOnly.push({
+          id,
+          language: bad.language,
+          cwe,
+          code: bad.code,
+          ...(bad.name ? { functionName: bad.name } : {}),
+          description: describeQuery(query),
+          filePath: bad.sample.path,
+          origin,
+        });
         remember({ id, kind: 'vulnerable-only', ...from });
         continue;
       }

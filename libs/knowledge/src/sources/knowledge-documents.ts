@@ -40,7 +40,14 @@ export function descriptionDocuments(input: { examples: CodeExample[]; helps: Co
   for (const entry of input.catalog.values()) {
     (entry.demonstrativeExamples ?? []).forEach((example, i) => {
       if (example.prose.length === 0) return;
-      docs.push({ id: `catalog:${entry.id}/${example.id ?? i + 1}`, kind: 'description', cwes: [entry.id], title: `${entry.id} example ${example.id ?? i + 1}`, text: example.prose[0], source: `${entry.id}/${example.id ?? i + 1}` });
+      docs.push({
+        id: `catalog:${entry.id}/${example.id ?? i + 1}`,
+        kind: 'description',
+        cwes: [entry.id],
+        title: `${entry.id} example ${example.id ?? i + 1}`,
+        text: example.prose[0],
+        source: `${entry.id}/${example.id ?? i + 1}`,
+      });
     });
   }
   return docs;

@@ -32,8 +32,7 @@ export const causeOutput = z.object({
 /** Output of both cause templates. */
 export type CauseOutput = z.output<typeof causeOutput>;
 
-const SYSTEM =
-  'You are an application-security reviewer. You explain why code is vulnerable; you do not propose fixes. ' + DATA_NOTICE;
+const SYSTEM = 'You are an application-security reviewer. You explain why code is vulnerable; you do not propose fixes. ' + DATA_NOTICE;
 
 // The worked example is ours (a path traversal in Node), deliberately a different weakness and
 // language from most tasks so the model copies the form of the answer, not its content.

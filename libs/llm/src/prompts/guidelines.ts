@@ -28,7 +28,10 @@ export type GuidelineExtractInput = z.output<typeof guidelineExtractInput>;
 
 /** Input of {@link guidelineMergeTemplate}: two or more guideline lists to fold into one. */
 export const guidelineMergeInput = weaknessContext.extend({
-  lists: z.array(z.array(z.string().min(1).max(2_000)).min(1).max(200)).min(1).max(50),
+  lists: z
+    .array(z.array(z.string().min(1).max(2_000)).min(1).max(200))
+    .min(1)
+    .max(50),
 });
 
 /** Input of {@link guidelineMergeTemplate}. */
@@ -42,9 +45,7 @@ export const guidelinesOutput = z.object({
 /** Output of both guideline templates. */
 export type GuidelinesOutput = z.output<typeof guidelinesOutput>;
 
-const SYSTEM =
-  'You are an application-security engineer who turns real vulnerability fixes into short, reusable secure-coding ' +
-  `rules for developers. ${DATA_NOTICE}`;
+const SYSTEM = 'You are an application-security engineer who turns real vulnerability fixes into short, reusable secure-coding ' + `rules for developers. ${DATA_NOTICE}`;
 
 const RULES = [
   'Each guideline is one clear sentence that tells a developer what to do or what to avoid.',

@@ -60,7 +60,7 @@ export async function sliceStage(payload: Pick<JobPayload<JobName.RecordSlice>, 
     throw new SliceFailure(
       'timeout',
       `${timedOut.length} record(s) hit the slicer's wall-clock safety net and were not stored: ${timedOut.slice(0, 5).join(', ')}${timedOut.length > 5 ? ', …' : ''}; ` +
-        'the machine was overloaded (the work budget, not the clock, decides a record\'s outcome): run the batch again, or raise SLICER_TIME_BUDGET_MS',
+        "the machine was overloaded (the work budget, not the clock, decides a record's outcome): run the batch again, or raise SLICER_TIME_BUDGET_MS",
     );
   }
   if (missing.length > 0) {

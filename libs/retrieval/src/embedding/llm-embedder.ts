@@ -11,7 +11,10 @@ export class LlmEmbedder implements Embedder {
   readonly id = 'openai-compatible';
   private dims = 0;
 
-  constructor(private readonly llm: Llm, private readonly model: string) {}
+  constructor(
+    private readonly llm: Llm,
+    private readonly model: string,
+  ) {}
 
   get dimensions(): number {
     return this.dims;

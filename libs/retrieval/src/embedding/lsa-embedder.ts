@@ -270,9 +270,7 @@ export class LsaEmbedder implements Embedder {
    * model, so two models fitted on different corpora never pass for the same embedder.
    */
   describe(): EmbedderDescription {
-    this.fingerprint ??= createHash('sha256')
-      .update(canonicalJson(this.toJSON()))
-      .digest('hex');
+    this.fingerprint ??= createHash('sha256').update(canonicalJson(this.toJSON())).digest('hex');
     return {
       id: this.id,
       dimensions: this.dimensions,

@@ -50,7 +50,5 @@ export function thresholdedRrf(facets: FacetRanking[], options: RrfOptions = {})
       }
     });
   }
-  return [...items.values()]
-    .filter((item) => item.score > 0)
-    .sort((a, b) => b.score - a.score || (bestRank.get(a.id) as number) - (bestRank.get(b.id) as number) || (a.id < b.id ? -1 : 1));
+  return [...items.values()].filter((item) => item.score > 0).sort((a, b) => b.score - a.score || (bestRank.get(a.id) as number) - (bestRank.get(b.id) as number) || (a.id < b.id ? -1 : 1));
 }

@@ -60,14 +60,19 @@ const shardName = (base: string, i: number): string => (i === 0 ? base : `${base
 const isShardOf = (base: string, name: string): boolean => name === base || new RegExp(`^${base}__\\d+$`).test(name);
 
 /** The best `k` of several shards' hits. */
-const mergeHits = <T extends Hit>(lists: T[][], k: number): T[] => lists.flat().sort((a, b) => b.score - a.score).slice(0, k);
+const mergeHits = <T extends Hit>(lists: T[][], k: number): T[] =>
+  lists
+    .flat()
+    .sort((a, b) => b.score - a.score)
+    .slice(0, k);
 
 /**
  * Text columns hold search terms (see `searchTerms`), already lowercased, split, stemmed and
  * stop-word free, so the index only splits on whitespace: LanceDB's own analyzer would split
  * identifiers differently from the query side and from Elasticsearch.
  */
-const TERMS_INDEX = (): lancedb.Index => lance().Index.fts({ baseTokenizer: 'whitespace', lowercase: false, stem: false, removeStopWords: false, asciiFolding: false, withPosition: false, maxTokenLength: 64 });
+const TERMS_INDEX = (): lancedb.Index =>
+  lance().Index.fts({ baseTokenizer: 'whitespace', lowercase: false, stem: false, removeStopWords: false, asciiFolding: false, withPosition: false, maxTokenLength: 64 });
 
 /** Writes rows as one table per shard, each with the same full-text and bitmap indexes. */
 async function writeSharded<T>(
@@ -100,14 +105,29 @@ export class LanceKnowledgeIndex implements KnowledgeIndexReader {
   private constructor(private readonly tables: Record<SearchCollection, lancedb.Table[]>) {}
 
   /** Writes the tables under `<versionDir>/lance` (overwriting: a version folder is written once). */
-  static async write(versionDir: string, nodes: IndexedNode[], examples: IndexedExample[], documents: IndexedDocument[] = [], shardBudget = { maxRows: SHARD_MAX_ROWS, maxBytes: SHARD_MAX_TEXT_BYTES }): Promise<void> {
+  static async write(
+    versionDir: string,
+    nodes: IndexedNode[],
+    examples: IndexedExample[],
+    documents: IndexedDocument[] = [],
+    shardBudget = { maxRows: SHARD_MAX_ROWS, maxBytes: SHARD_MAX_TEXT_BYTES },
+  ): Promise<void> {
     const db = await lance().connect(join(versionDir, 'lance'));
     await writeSharded(
       db,
       TABLES.nodes,
       nodes,
       (n) => bytes(n.text, n.apiText, n.docTerms ?? '', n.catalogTerms ?? ''),
-      (n) => ({ id: n.id, cwe: n.cwe, language: n.language, text: text(n.text), api_text: text(n.apiText), doc_terms: text(n.docTerms), catalog_terms: text(n.catalogTerms), vector: Array.from(n.causeVector) }),
+      (n) => ({
+        id: n.id,
+        cwe: n.cwe,
+        language: n.language,
+        text: text(n.text),
+        api_text: text(n.apiText),
+        doc_terms: text(n.docTerms),
+        catalog_terms: text(n.catalogTerms),
+        vector: Array.from(n.causeVector),
+      }),
       { fts: ['text', 'api_text', 'doc_terms', 'catalog_terms'], bitmap: ['language'] },
       shardBudget,
     );
@@ -152,7 +172,11 @@ export class LanceKnowledgeIndex implements KnowledgeIndexReader {
     const columns = collection === 'nodes' ? ['id', 'cwe', 'language'] : collection === 'examples' ? ['id', 'cwe', 'language', 'node_id'] : ['id', 'cwes', 'language'];
     const lists = await Promise.all(
       tables.map(async (table) => {
-        let builder = table.query().fullTextSearch(q, { columns: field }).select([...columns, '_score']).limit(k);
+        let builder = table
+          .query()
+          .fullTextSearch(q, { columns: field })
+          .select([...columns, '_score'])
+          .limit(k);
         if (clause) builder = builder.where(clause);
         const rows = (await builder.toArray()) as Record<string, unknown>[];
         return rows.map((r) => toTextHit(r));
@@ -168,7 +192,11 @@ export class LanceKnowledgeIndex implements KnowledgeIndexReader {
     const query = Array.from(vector);
     const lists = await Promise.all(
       tables.map(async (table) => {
-        let builder = table.vectorSearch(query).distanceType('cosine').select([...(collection === 'nodes' ? ['id', 'cwe', 'language'] : ['id', 'cwe', 'language', 'node_id']), '_distance']).limit(k);
+        let builder = table
+          .vectorSearch(query)
+          .distanceType('cosine')
+          .select([...(collection === 'nodes' ? ['id', 'cwe', 'language'] : ['id', 'cwe', 'language', 'node_id']), '_distance'])
+          .limit(k);
         if (clause) builder = builder.where(clause);
         const rows = (await builder.toArray()) as Record<string, unknown>[];
         // A zero vector (text with no known term) has no cosine; it matches nothing.

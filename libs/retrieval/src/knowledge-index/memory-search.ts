@@ -37,7 +37,10 @@ export class Bm25Index {
   /** A search's accumulators (cleared after each) and the last query's touched rows and scores. */
   private scratch?: { acc: Float64Array; touched: Int32Array; scores: Float64Array; query: string | undefined; count: number };
 
-  constructor(readonly rows: MemoryRow[], terms: string[]) {
+  constructor(
+    readonly rows: MemoryRow[],
+    terms: string[],
+  ) {
     const n = rows.length;
     const lengths = new Float32Array(n);
     // One pass over the text: (term id, tf) pairs document after document, then regrouped by term
@@ -187,7 +190,11 @@ export class VectorTable {
   /** √(row · row), or 0 for a zero row. */
   private readonly rowNorms: Float64Array;
 
-  constructor(readonly rows: MemoryRow[], vectors: Float32Array[], readonly dims: number) {
+  constructor(
+    readonly rows: MemoryRow[],
+    vectors: Float32Array[],
+    readonly dims: number,
+  ) {
     this.data = new Float32Array(rows.length * dims);
     vectors.forEach((v, i) => this.data.set(v.subarray(0, dims), i * dims));
     this.rowNorms = new Float64Array(rows.length);
@@ -417,7 +424,10 @@ export class MemoryKnowledgeIndex implements KnowledgeIndexReader {
   async searchText(collection: SearchCollection, field: TextField, query: string, k: number, filter?: SearchFilter): Promise<TextHit[]> {
     const index = await this.textIndex(collection, field);
     if (!index) return this.backend.searchText(collection, field, query, k, filter);
-    const q = query.replace(/[^\p{L}\p{N}_\s]/gu, ' ').trim().replace(/\s+/g, ' ');
+    const q = query
+      .replace(/[^\p{L}\p{N}_\s]/gu, ' ')
+      .trim()
+      .replace(/\s+/g, ' ');
     return q ? index.search(q, k, index.columns.test(filter, collection)) : [];
   }
 
@@ -442,7 +452,10 @@ export class MemoryKnowledgeIndex implements KnowledgeIndexReader {
       found = (async () => {
         if (!(await this.small(collection))) return undefined;
         const rows = await this.backend.scan(collection, ['id', ...COLUMNS[collection], field]);
-        return new Bm25Index(rows.map(rowOf), rows.map((r) => String(r[field] ?? '').trim()));
+        return new Bm25Index(
+          rows.map(rowOf),
+          rows.map((r) => String(r[field] ?? '').trim()),
+        );
       })();
       this.text.set(key, found);
       found.catch(() => this.text.delete(key));

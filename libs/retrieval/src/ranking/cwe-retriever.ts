@@ -154,11 +154,11 @@ export class CweRetriever {
     const t0 = performance.now();
     const { search, terms, rankings, candidates } = await this.analyse(q, options.facets);
     const gate = options.gate !== false ? c.gate : undefined;
-    const scored = candidates.map((cand) => ({ cwe: cand.cwe, score: scoreCandidate(c.ranker, cand.features), agreement: facetAgreement(c.ranker, cand.features) })).sort((a, b) => b.score - a.score || (a.cwe < b.cwe ? -1 : 1));
+    const scored = candidates
+      .map((cand) => ({ cwe: cand.cwe, score: scoreCandidate(c.ranker, cand.features), agreement: facetAgreement(c.ranker, cand.features) }))
+      .sort((a, b) => b.score - a.score || (a.cwe < b.cwe ? -1 : 1));
     const agreement = scored[0]?.agreement ?? 0;
-    const ranked = scored
-      .slice(0, options.topK ?? c.topK)
-      .map((r) => ({ id: this.knowledge.nodeFor(r.cwe, q.language), cwe: r.cwe, score: r.score, facets: facetTrace(rankings, r.cwe) }));
+    const ranked = scored.slice(0, options.topK ?? c.topK).map((r) => ({ id: this.knowledge.nodeFor(r.cwe, q.language), cwe: r.cwe, score: r.score, facets: facetTrace(rankings, r.cwe) }));
     const t1 = performance.now();
     const relevance = gate ? { score: this.relevance(terms, gate), threshold: gate.threshold, agreement, keepAgreement: c.ranker.keepAgreement } : undefined;
     const kept = c.ranker.keepAgreement !== undefined && agreement >= c.ranker.keepAgreement;

@@ -47,13 +47,42 @@ export interface CweFacetSpec {
  */
 export const CWE_FACETS = {
   examples: { collection: 'examples', field: 'code_text', input: 'code', k: 200, about: 'BM25 of the task over whole fixes and vulnerable examples, every language; a CWE scores its best example' },
-  'examples-language': { collection: 'examples', field: 'code_text', input: 'code', k: 200, otherLanguage: 0.5, about: 'the examples search with other languages\' examples at half weight' },
-  codeql: { collection: 'documents', field: 'terms', input: 'text', k: 100, filter: { kind: 'codeql-help' }, about: 'BM25 over CodeQL query help (name, description, overview, recommendation, example prose)' },
+  'examples-language': { collection: 'examples', field: 'code_text', input: 'code', k: 200, otherLanguage: 0.5, about: "the examples search with other languages' examples at half weight" },
+  codeql: {
+    collection: 'documents',
+    field: 'terms',
+    input: 'text',
+    k: 100,
+    filter: { kind: 'codeql-help' },
+    about: 'BM25 over CodeQL query help (name, description, overview, recommendation, example prose)',
+  },
   cwe: { collection: 'nodes', field: 'doc_terms', input: 'text', k: 100, filter: { neutral: true }, about: 'BM25 over one document per CWE holding all the KB knows of it' },
-  descriptions: { collection: 'documents', field: 'terms', input: 'text', k: 200, filter: { kind: 'description' }, about: 'BM25 over functional descriptions of vulnerable code (fixes, CodeQL queries, catalogue examples)' },
-  catalog: { collection: 'nodes', field: 'catalog_terms', input: 'text', k: 100, filter: { neutral: true }, about: 'BM25 over the catalogue entry (name, description, alternate terms, example prose, mitigations)' },
-  api: { collection: 'examples', field: 'api_text', input: 'api', k: 200, about: 'BM25 of the task\'s API names over the examples\' API calls (the paper\'s API facet)' },
-  cause: { collection: 'nodes', field: 'vector', input: 'cause', k: 100, filter: { neutral: true }, llmOnly: true, about: 'cosine of the LLM\'s cause analysis and each CWE\'s cause (the paper\'s cause facet)' },
+  descriptions: {
+    collection: 'documents',
+    field: 'terms',
+    input: 'text',
+    k: 200,
+    filter: { kind: 'description' },
+    about: 'BM25 over functional descriptions of vulnerable code (fixes, CodeQL queries, catalogue examples)',
+  },
+  catalog: {
+    collection: 'nodes',
+    field: 'catalog_terms',
+    input: 'text',
+    k: 100,
+    filter: { neutral: true },
+    about: 'BM25 over the catalogue entry (name, description, alternate terms, example prose, mitigations)',
+  },
+  api: { collection: 'examples', field: 'api_text', input: 'api', k: 200, about: "BM25 of the task's API names over the examples' API calls (the paper's API facet)" },
+  cause: {
+    collection: 'nodes',
+    field: 'vector',
+    input: 'cause',
+    k: 100,
+    filter: { neutral: true },
+    llmOnly: true,
+    about: "cosine of the LLM's cause analysis and each CWE's cause (the paper's cause facet)",
+  },
 } as const satisfies Record<string, CweFacetSpec>;
 
 export type CweFacetName = keyof typeof CWE_FACETS;
@@ -62,7 +91,10 @@ export const CWE_FACET_NAMES = Object.keys(CWE_FACETS) as CweFacetName[];
 
 /** Facet names as given by a user (`--facets examples,codeql`), checked: an unknown one is an error, not a silent text search. */
 export function parseFacetNames(list: string): CweFacetName[] {
-  const names = list.split(',').map((s) => s.trim()).filter(Boolean);
+  const names = list
+    .split(',')
+    .map((s) => s.trim())
+    .filter(Boolean);
   const unknown = names.filter((n) => !Object.hasOwn(CWE_FACETS, n));
   if (unknown.length > 0) throw new InvalidInputError(`unknown facet ${unknown.map((u) => JSON.stringify(u)).join(', ')}: the facets are ${CWE_FACET_NAMES.join(', ')}`);
   if (names.length === 0) throw new InvalidInputError(`no facet given: choose from ${CWE_FACET_NAMES.join(', ')}`);
@@ -78,7 +110,10 @@ const apiQuery = (apis: string[]): string => [...new Set(apis.flatMap((a) => [a.
 export class FacetSearch {
   private readonly memo = new Map<string, Promise<TextHit[]>>();
 
-  constructor(private readonly index: KnowledgeIndexReader, readonly query: SearchQuery) {}
+  constructor(
+    private readonly index: KnowledgeIndexReader,
+    readonly query: SearchQuery,
+  ) {}
 
   async run(name: CweFacetName): Promise<CweScore[]> {
     const spec: CweFacetSpec = CWE_FACETS[name];

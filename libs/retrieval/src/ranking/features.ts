@@ -58,7 +58,12 @@ export function featureNames(facets: readonly CweFacetName[]): string[] {
  * Candidates (the top `depth` CWEs of each facet, each once) and their features: 1/rank in each
  * facet (0 beyond `depth`), then {@link PRIOR_FEATURES}.
  */
-export function candidateFeatures(rankings: { name: CweFacetName; hits: CweScore[] }[], facts: (cwe: string) => CweFacts | undefined, language: string | undefined, depth: number): { cwe: string; features: number[] }[] {
+export function candidateFeatures(
+  rankings: { name: CweFacetName; hits: CweScore[] }[],
+  facts: (cwe: string) => CweFacts | undefined,
+  language: string | undefined,
+  depth: number,
+): { cwe: string; features: number[] }[] {
   const ranks = rankings.map((r) => {
     const m = new Map<string, number>();
     r.hits.slice(0, depth).forEach((h, i) => m.set(h.cwe, i + 1));

@@ -50,7 +50,8 @@ export function validateRanker(value: unknown, where: string): RankerModel {
   for (const f of m.facets) if (!Object.hasOwn(CWE_FACETS, f)) throw new InvalidInputError(`${where}: unknown facet ${JSON.stringify(f)}`);
   const names = featureNames(m.facets);
   if (JSON.stringify(names) !== JSON.stringify(m.features)) throw new InvalidInputError(`${where}: its features (${m.features.join(', ')}) are not this version's (${names.join(', ')}); fit it again`);
-  if (m.mean.length !== names.length || m.scale.length !== names.length || m.weights.length !== names.length) throw new InvalidInputError(`${where}: ${names.length} features but ${m.weights.length} weights`);
+  if (m.mean.length !== names.length || m.scale.length !== names.length || m.weights.length !== names.length)
+    throw new InvalidInputError(`${where}: ${names.length} features but ${m.weights.length} weights`);
   return m;
 }
 
@@ -114,7 +115,16 @@ export function fitRanker(lists: TrainingList[], facets: CweFacetName[], depth: 
   let best = { weight: 0, score: -Infinity };
   for (const weight of PRIOR_WEIGHT_GRID) {
     const model = simpleRanker(facets, depth, weight, fittedOn);
-    const score = sets.reduce((sum, set) => sum + objective(model, lists.filter((l) => l.set === set && l.gold.some(Boolean))), 0) / Math.max(1, sets.length);
+    const score =
+      sets.reduce(
+        (sum, set) =>
+          sum +
+          objective(
+            model,
+            lists.filter((l) => l.set === set && l.gold.some(Boolean)),
+          ),
+        0,
+      ) / Math.max(1, sets.length);
     if (score > best.score) best = { weight, score };
   }
   return simpleRanker(facets, depth, best.weight, `${fittedOn}; prior weight ${best.weight}`);

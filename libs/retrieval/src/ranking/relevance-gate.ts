@@ -33,7 +33,8 @@ export interface GateModel {
 
 export function validateGate(value: unknown, where: string): GateModel {
   const g = value as GateModel;
-  if (!g || g.format !== 'rescue-gate-1' || typeof g.threshold !== 'number' || !g.ordinary || typeof g.ordinary.total !== 'number') throw new InvalidInputError(`${where} is not a Rescue relevance gate (format rescue-gate-1)`);
+  if (!g || g.format !== 'rescue-gate-1' || typeof g.threshold !== 'number' || !g.ordinary || typeof g.ordinary.total !== 'number')
+    throw new InvalidInputError(`${where} is not a Rescue relevance gate (format rescue-gate-1)`);
   return g;
 }
 

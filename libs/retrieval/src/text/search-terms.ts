@@ -15,7 +15,9 @@ export const SEARCH_TERMS_VERSION = 1;
  */
 const SEARCH_STOP_WORDS: readonly string[] = Object.freeze([
   ...DEFAULT_STOP_WORDS,
-  ...'about all also any each every given just more most not no only other over same some than then under up very via per use used uses using one two first second third new make makes made take takes create creates write writes generate generates following function functions method methods code program return returns returned value values def var let const self this null none true false int void str string char'.split(' '),
+  ...'about all also any each every given just more most not no only other over same some than then under up very via per use used uses using one two first second third new make makes made take takes create creates write writes generate generates following function functions method methods code program return returns returned value values def var let const self this null none true false int void str string char'.split(
+    ' ',
+  ),
 ]);
 
 /**

@@ -8,7 +8,11 @@ const PREFIX = 'acme';
 const V = 'kb-3333333333333333';
 const INDEX = `${PREFIX}-docs-${V}`;
 const shards = { total: 1, successful: 1, skipped: 0, failed: 0 };
-const bulkOk = (ids: string[]) => ({ took: 3, errors: false, items: ids.map((id) => ({ index: { _index: INDEX, _id: id, _version: 1, result: 'created', status: 201, _shards: shards, _seq_no: 0, _primary_term: 1 } })) });
+const bulkOk = (ids: string[]) => ({
+  took: 3,
+  errors: false,
+  items: ids.map((id) => ({ index: { _index: INDEX, _id: id, _version: 1, result: 'created', status: 201, _shards: shards, _seq_no: 0, _primary_term: 1 } })),
+});
 const getDoc = (id: string, source: unknown) => ({ _index: INDEX, _id: id, _version: 1, _seq_no: 0, _primary_term: 1, found: true, _source: source });
 const notFound = (id: string) => ({ httpStatus: 404, body: { _index: INDEX, _id: id, found: false } });
 const searchHits = (hits: { id: string; ord: number; body: unknown; kind: string }[]) => ({
@@ -89,7 +93,9 @@ describe('ElasticsearchKbDocuments', () => {
     const throttled = { took: 1, errors: true, items: [{ index: { _index: INDEX, _id: 'manifest', status: 429, error: { type: 'es_rejected_execution_exception', reason: 'busy' } } }] };
     const write = (replies: Record<string, unknown>[]) => {
       const es = new ScriptedElasticsearch();
-      scriptWrite(es, ['manifest']).clear('POST', `/${INDEX}/_bulk`).on('POST', `/${INDEX}/_bulk`, ...replies);
+      scriptWrite(es, ['manifest'])
+        .clear('POST', `/${INDEX}/_bulk`)
+        .on('POST', `/${INDEX}/_bulk`, ...replies);
       return { es, done: new ElasticsearchKbDocuments(es.client(), PREFIX, { retries: 1, wait: 0 }).write(V, { manifest: {}, nodes: [], examples: [], documents: [] }) };
     };
 
@@ -98,7 +104,10 @@ describe('ElasticsearchKbDocuments', () => {
     expect(recovered.es.requests.filter((r) => r.path.endsWith('/_bulk'))).toHaveLength(2);
 
     const stuck = write([throttled, throttled]);
-    const err = await stuck.done.then(() => undefined, (e: unknown) => e);
+    const err = await stuck.done.then(
+      () => undefined,
+      (e: unknown) => e,
+    );
     expect(err).toBeInstanceOf(TransientUpstreamError);
     expect(err).not.toBeInstanceOf(InvalidInputError);
     expect((err as Error).message).toContain('refused 1 of 1 KB documents of kb-3333333333333333 (first: manifest: too_many_requests still throttled after 2 attempts)');

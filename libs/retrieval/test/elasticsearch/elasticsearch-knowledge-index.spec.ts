@@ -3,11 +3,7 @@
 // They prove the adapter's protocol, not retrieval quality: the mock runs no BM25 or kNN.
 import { errors } from '@elastic/elasticsearch';
 import { InvalidInputError } from '@rescue/domain';
-import {
-  ElasticsearchKnowledgeIndex,
-  KnowledgeIndexPublishError,
-  type ElasticsearchKnowledgeIndexOptions,
-} from '../../src/knowledge-index/elasticsearch';
+import { ElasticsearchKnowledgeIndex, KnowledgeIndexPublishError, type ElasticsearchKnowledgeIndexOptions } from '../../src/knowledge-index/elasticsearch';
 import type { IndexedDocument, IndexedExample, IndexedKnowledge, IndexedNode, KnowledgeIndexReader } from '../../src/knowledge-index/knowledge-index';
 import type { LanceKnowledgeIndex } from '../../src/knowledge-index/lance-knowledge-index';
 import { ScriptedElasticsearch, type RecordedRequest } from './es-script';
@@ -81,7 +77,16 @@ const documentsMappings = { dynamic: 'strict', properties: { id: keyword, kind: 
 // Text fields hold search terms, as the KB build writes them.
 const n1: IndexedNode = { id: 'n1', cwe: 'CWE-787', language: 'c', text: 'cwe 787 out bound write', apiText: 'strcpy memcpy', causeVector: new Float32Array([1, 0.5, 0.25]) };
 /** Language-neutral, with the CWE-level term fields, and its vector is all zeros (text with no known term). */
-const n2: IndexedNode = { id: 'n2', cwe: 'CWE-787', language: '', text: 'write past end buffer', apiText: '', docTerms: 'write past end buffer strcpy overflow', catalogTerms: 'out bound write', causeVector: new Float32Array(3) };
+const n2: IndexedNode = {
+  id: 'n2',
+  cwe: 'CWE-787',
+  language: '',
+  text: 'write past end buffer',
+  apiText: '',
+  docTerms: 'write past end buffer strcpy overflow',
+  catalogTerms: 'out bound write',
+  causeVector: new Float32Array(3),
+};
 const n3: IndexedNode = { id: 'n3', cwe: 'CWE-787', language: 'c', text: 'node whose cwe es refus', apiText: 'get', causeVector: new Float32Array([0, 0, 1]) };
 /** No kind: a fix pair, as the embedded backend reads it. */
 const e1: IndexedExample = { id: 'e1', nodeId: 'n1', cwe: 'CWE-787', language: 'c', apiText: 'strcpy', codeText: 'strcpy buf src strncpy', codeVector: new Float32Array([0, 1, 0.5]) };
@@ -138,8 +143,7 @@ function scriptPublishOfV2(es: ScriptedElasticsearch): void {
     .on('GET', SETTINGS_PATH, creationDates);
 }
 
-const only = (es: ScriptedElasticsearch, method: string, suffix: string): RecordedRequest[] =>
-  es.requests.filter((r) => r.method === method && r.path.endsWith(suffix));
+const only = (es: ScriptedElasticsearch, method: string, suffix: string): RecordedRequest[] => es.requests.filter((r) => r.method === method && r.path.endsWith(suffix));
 
 async function publishError(p: Promise<unknown>): Promise<KnowledgeIndexPublishError> {
   const err = await p.then(
@@ -336,9 +340,7 @@ describe('ElasticsearchKnowledgeIndex.publish', () => {
     // Refused for its content (400): resending fails the same way, so the queue does not retry.
     expect(err.kind).toBe('invalid-input');
     expect(err.version).toBe(V2);
-    expect(err.failures).toEqual([
-      { collection: 'nodes', id: 'n3', status: 400, type: 'document_parsing_exception', reason: expect.stringContaining('immense term in field="cwe"') },
-    ]);
+    expect(err.failures).toEqual([{ collection: 'nodes', id: 'n3', status: 400, type: 'document_parsing_exception', reason: expect.stringContaining('immense term in field="cwe"') }]);
     expect(err.message).toContain('nodes/n3: 400 document_parsing_exception');
     expect(err.cleanupError).toBeUndefined();
 
@@ -585,11 +587,7 @@ describe('ElasticsearchKnowledgeIndex.publish', () => {
 
   it('writes nothing when the version is already live with the same counts', async () => {
     const { es, kb } = harness();
-    scriptAliasesOnV2(es)
-      .on('GET', `/${N2}/_count`, count2)
-      .on('GET', `/${E2}/_count`, count1)
-      .on('GET', `/${D2}/_count`, count1)
-      .on('GET', SETTINGS_PATH, creationDates);
+    scriptAliasesOnV2(es).on('GET', `/${N2}/_count`, count2).on('GET', `/${E2}/_count`, count1).on('GET', `/${D2}/_count`, count1).on('GET', SETTINGS_PATH, creationDates);
 
     const result = await kb.publish(V2, knowledge(), { dims: 3 });
 
@@ -768,7 +766,13 @@ describe('ElasticsearchKnowledgeIndex searches', () => {
         size: 20,
         _source: ['cwe', 'language', 'node_id'],
         track_total_hits: false,
-        knn: { field: 'code_vector', query_vector: [0, 1, 0.5], k: 20, num_candidates: 200, filter: [{ term: { kind: 'fix' } }, { terms: { cwe: ['CWE-787'] } }, { terms: { node_id: ['n1', 'n2'] } }] },
+        knn: {
+          field: 'code_vector',
+          query_vector: [0, 1, 0.5],
+          k: 20,
+          num_candidates: 200,
+          filter: [{ term: { kind: 'fix' } }, { terms: { cwe: ['CWE-787'] } }, { terms: { node_id: ['n1', 'n2'] } }],
+        },
       },
     ]);
     expect(hits).toEqual([

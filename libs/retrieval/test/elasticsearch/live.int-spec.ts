@@ -30,7 +30,16 @@ const nodes: IndexedNode[] = [
     causeVector: vec(0.9, 0.1, 0, 0),
   },
   { id: 'n-py', cwe: 'CWE-78', language: 'python', text: 'os command inject shell', apiText: 'os system subprocess popen', causeVector: vec(0, 0, 1, 0) },
-  { id: 'any:CWE-78', cwe: 'CWE-78', language: '', text: 'os command inject', apiText: '', docTerms: 'os command inject shell', catalogTerms: 'os command inject shell metacharact', causeVector: vec(0, 0, 0.9, 0.1) },
+  {
+    id: 'any:CWE-78',
+    cwe: 'CWE-78',
+    language: '',
+    text: 'os command inject',
+    apiText: '',
+    docTerms: 'os command inject shell',
+    catalogTerms: 'os command inject shell metacharact',
+    causeVector: vec(0, 0, 0.9, 0.1),
+  },
   // No known term: an all-zero vector, stored without the field.
   { id: 'n-zero', cwe: 'CWE-787', language: 'c', text: 'strcpy', apiText: 'strcpy', causeVector: vec(0, 0, 0, 0) },
 ];
@@ -71,7 +80,12 @@ describeLive('ElasticsearchKnowledgeIndex against a live Elasticsearch', () => {
 
     // The analyzer only splits on whitespace: tokens come back as written (the standard analyzer would
     // lowercase `Buffer` and split `cwe-787`), on every text field of every collection.
-    for (const [collection, field] of [['nodes', 'text'], ['nodes', 'catalog_terms'], ['examples', 'code_text'], ['documents', 'terms']]) {
+    for (const [collection, field] of [
+      ['nodes', 'text'],
+      ['nodes', 'catalog_terms'],
+      ['examples', 'code_text'],
+      ['documents', 'terms'],
+    ]) {
       const analyzed = await client.indices.analyze({ index: `${prefix}-${collection}-v1`, field, text: 'Buffer cwe-787 a/b' });
       expect(analyzed.tokens?.map((t) => t.token)).toEqual(['Buffer', 'cwe-787', 'a/b']);
     }

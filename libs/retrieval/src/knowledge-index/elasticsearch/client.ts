@@ -35,7 +35,10 @@ export function elasticsearchSearchFor(url: string, prefix: string, client = ela
     } catch (err) {
       throw new TransientUpstreamError(`Elasticsearch at ${urlForMessages(url)} did not answer (${(err as Error).message}); check the address, or search the KB folder instead`, { cause: err });
     }
-    if (!exists) throw new NotFoundError(`KB version ${version} is not in Elasticsearch at ${urlForMessages(url)} under prefix "${prefix}" (${all.join(', ')}); publish it with \`rescue kb build --es ${urlForMessages(url)} --es-prefix ${prefix}\``);
+    if (!exists)
+      throw new NotFoundError(
+        `KB version ${version} is not in Elasticsearch at ${urlForMessages(url)} under prefix "${prefix}" (${all.join(', ')}); publish it with \`rescue kb build --es ${urlForMessages(url)} --es-prefix ${prefix}\``,
+      );
     return index;
   };
 }

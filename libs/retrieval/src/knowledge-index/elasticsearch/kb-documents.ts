@@ -142,7 +142,8 @@ export class ElasticsearchKbDocuments {
       }
     };
     const manifest = await one('manifest');
-    if (manifest === undefined) throw new NotFoundError(`KB version ${version} has no documents in Elasticsearch (${index}); publish it with \`rescue kb build --es <url> --es-prefix ${this.prefix}\``);
+    if (manifest === undefined)
+      throw new NotFoundError(`KB version ${version} has no documents in Elasticsearch (${index}); publish it with \`rescue kb build --es <url> --es-prefix ${this.prefix}\``);
     const embedder = jsonOf(await one('embedder'), 'embedder', index);
     const termCounts = jsonOf(await one('term-counts'), 'term-counts', index);
     return {

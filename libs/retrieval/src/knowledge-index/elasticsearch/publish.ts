@@ -84,7 +84,10 @@ export async function publishVersion(target: PublishTarget, version: string, ind
   const live = COLLECTIONS.filter((c) => previous[c].includes(names[c]));
   if (live.length > 0) {
     // Rebuilding in place would delete what readers are using; deleting an index drops its aliases.
-    if (live.length < COLLECTIONS.length) throw new KnowledgeIndexPublishError(version, 'prepare', `only its ${live.join(' and ')} ${live.length === 1 ? 'index is' : 'indices are'} live; fix the aliases by hand`, [], { kind: 'invalid-input' });
+    if (live.length < COLLECTIONS.length)
+      throw new KnowledgeIndexPublishError(version, 'prepare', `only its ${live.join(' and ')} ${live.length === 1 ? 'index is' : 'indices are'} live; fix the aliases by hand`, [], {
+        kind: 'invalid-input',
+      });
     let counts: Record<KnowledgeCollection, number>;
     try {
       counts = await versions.counts(names);
@@ -93,7 +96,9 @@ export async function publishVersion(target: PublishTarget, version: string, ind
     }
     if (COLLECTIONS.some((c) => counts[c] !== expected[c])) {
       // A rerun sends the same content to the same version: only a new version can succeed.
-      throw new KnowledgeIndexPublishError(version, 'prepare', `version is live with ${describeCounts(counts)}, not ${describeCounts(expected)}; publish under a new version`, [], { kind: 'invalid-input' });
+      throw new KnowledgeIndexPublishError(version, 'prepare', `version is live with ${describeCounts(counts)}, not ${describeCounts(expected)}; publish under a new version`, [], {
+        kind: 'invalid-input',
+      });
     }
     // Still prune: the run that made it live may have crashed before doing so.
     return { ...base, alreadyLive: true, indexed: counts, retried: 0, ...(await pruneQuietly(versions, keep, version)) };

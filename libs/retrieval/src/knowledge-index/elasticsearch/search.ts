@@ -25,7 +25,10 @@ export async function searchText(target: SearchTarget, collection: SearchCollect
   const filters = filtersFor(collection, filter);
   // The embedded backend drops everything but letters, digits and '_' from a query, so `os.system`
   // searches `os` and `system` there; the same here, or the whitespace analyzer would keep it whole.
-  const q = query.replace(/[^\p{L}\p{N}_\s]/gu, ' ').replace(/\s+/g, ' ').trim();
+  const q = query
+    .replace(/[^\p{L}\p{N}_\s]/gu, ' ')
+    .replace(/\s+/g, ' ')
+    .trim();
   if (!q || k === 0 || filters === NO_MATCH) return [];
   const match: estypes.QueryDslQueryContainer = { match: { [field]: { query: q, operator: 'or' } } };
   const response = await target.client.search<HitSource>({
@@ -36,7 +39,10 @@ export async function searchText(target: SearchTarget, collection: SearchCollect
     track_total_hits: false,
     query: filters.length > 0 ? { bool: { must: [match], filter: filters } } : match,
   });
-  return best(response.hits.hits.flatMap((h) => (h._id !== undefined && typeof h._score === 'number' ? [toTextHit(h._id, h._score, h._source)] : [])), k);
+  return best(
+    response.hits.hits.flatMap((h) => (h._id !== undefined && typeof h._score === 'number' ? [toTextHit(h._id, h._score, h._source)] : [])),
+    k,
+  );
 }
 
 /** See {@link ElasticsearchKnowledgeIndex.searchVector}. */
@@ -58,7 +64,10 @@ export async function searchVector(target: SearchTarget, collection: VectorColle
     // A kNN `filter` is applied during the graph search, so k hits come back even when the filter is selective.
     knn: { field: schema.vector, query_vector: Array.from(vector), k: kk, num_candidates: numCandidates, ...(filters.length > 0 ? { filter: filters } : {}) },
   });
-  return best(response.hits.hits.flatMap((h) => (h._id !== undefined && typeof h._score === 'number' ? [toTextHit(h._id, cosineFromScore(h._score), h._source)] : [])), kk);
+  return best(
+    response.hits.hits.flatMap((h) => (h._id !== undefined && typeof h._score === 'number' ? [toTextHit(h._id, cosineFromScore(h._score), h._source)] : [])),
+    kk,
+  );
 }
 
 function assertK(k: number): void {
