@@ -1,6 +1,7 @@
 import type { IncomingMessage } from 'node:http';
 import type { ApiConfig } from './api.config';
 import { type Middleware, hasBody, replyError } from './http-middleware';
+import { TransientUpstreamError } from '@rescue/domain';
 
 const SIGNAL = Symbol('rescue.requestSignal');
 type WithSignal = IncomingMessage & { [SIGNAL]?: AbortSignal };
@@ -21,12 +22,12 @@ export function requestTimeout(config: Pick<ApiConfig, 'API_REQUEST_TIMEOUT_MS'>
     (req as WithSignal)[SIGNAL] = controller.signal;
     const timer = setTimeout(() => {
       replyError(res, 503, 'timeout', `the request was not answered within ${config.API_REQUEST_TIMEOUT_MS} ms (API_REQUEST_TIMEOUT_MS); retry later`, { headers: { 'retry-after': '1' } });
-      controller.abort(new Error('request timed out'));
+      controller.abort(new TransientUpstreamError('request timed out'));
     }, config.API_REQUEST_TIMEOUT_MS);
     timer.unref();
     res.on('close', () => {
       clearTimeout(timer);
-      if (!res.writableFinished) controller.abort(new Error('the client went away'));
+      if (!res.writableFinished) controller.abort(new TransientUpstreamError('the client went away'));
     });
     next();
   };

@@ -6,6 +6,7 @@ import { Piscina } from 'piscina';
 import type { ApiConfig } from './api.config';
 import { API_CONFIG } from './api.tokens';
 import type { RetrievalTask, RetrievalTaskResult } from './retrieval-task';
+import { ConfigError } from '@rescue/domain';
 
 /**
  * The worker file. Built, it sits beside this one; under ts-jest (this file is .ts) the threads
@@ -16,7 +17,7 @@ export function retrievalWorkerFile(): string {
   if (existsSync(here)) return here;
   const built = resolve(__dirname, '../../../dist/apps/api/src/retrieval.worker.js');
   if (existsSync(built)) return built;
-  throw new Error(`the retrieval worker is not built (looked for ${here} and ${built}): run \`npm run build\``);
+  throw new ConfigError([`the retrieval worker is not built (looked for ${here} and ${built}): run \`npm run build\``]);
 }
 
 /** Thrown when both the threads and the queue in front of them are full: answered 503 + Retry-After. */

@@ -4,6 +4,7 @@ import type { ApiConfig } from './api.config';
 import { API_CONFIG } from './api.tokens';
 import { RetrievalPool } from './retrieval-pool';
 import type { RetrieveRequest } from './retrieve-request';
+import { TransientUpstreamError } from '@rescue/domain';
 
 /**
  * Offline retrieval for upstream services, run in the worker-thread pool: each request is answered
@@ -34,7 +35,7 @@ export class RetrievalService {
       throw err;
     });
     if (answer.ok && answer.result) return { ...answer.result, kbVersion: answer.kbVersion };
-    if (answer.ok) throw new Error('the retrieval worker answered without a result');
+    if (answer.ok) throw new TransientUpstreamError('the retrieval worker answered without a result');
     if (answer.status >= 500 && answer.status !== 503) {
       // The cause is the operator's to read, not the client's (it may name files or hosts).
       this.logger.error(`retrieval failed: ${answer.message}`);

@@ -80,7 +80,8 @@ export async function assertWritableFilePath(path: string, what: string): Promis
 async function kindOf(path: string): Promise<string> {
   try {
     return fileKind(await stat(path));
-  } catch {
+  } catch (_unstattable) {
+    // Only for the message: a path that cannot even be stat'ed is described, the caller refuses it.
     return 'not openable';
   }
 }

@@ -29,7 +29,8 @@ function bullObjects(app: INestApplicationContext): Array<{ emitter: QueueBase; 
     const worker = (() => {
       try {
         return (instance as { worker?: unknown } | undefined)?.worker;
-      } catch {
+      } catch (_notYetCreated) {
+        // The getter throws until the worker exists: no worker to watch yet.
         return undefined;
       }
     })();

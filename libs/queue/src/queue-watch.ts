@@ -96,7 +96,7 @@ export class QueueWatch {
       // A command in flight when the connection dropped may never settle; a check that does not
       // end within the timeout counts as Redis not answering, and the next check starts afresh.
       const stuck = new Promise<never>((_, reject) => {
-        timer = setTimeout(() => reject(new Error(`no answer within ${this.options.timeoutMs} ms`)), this.options.timeoutMs);
+        timer = setTimeout(() => reject(new TransientUpstreamError(`no answer within ${this.options.timeoutMs} ms`)), this.options.timeoutMs);
       });
       await Promise.race([this.checkOnce(), stuck]);
       this.lastReachable = Date.now();

@@ -14,8 +14,9 @@ describe('ordinaryTaskTerms cache', () => {
     writeFileSync(file, `${JSON.stringify({ prompt: `Sort the list of names ${randomUUID()}` })}\n${JSON.stringify({ prompt: 'Parse the dates in a CSV file' })}\n`);
   });
   afterAll(() => {
-    rmSync(dir, { recursive: true, force: true });
+    // The cache's name is read from the file, so it goes before the folder.
     rmSync(ordinaryTermsCacheFile([file]), { force: true });
+    rmSync(dir, { recursive: true, force: true });
   });
 
   it('computes the terms once, reads them back, and recomputes a damaged or stale cache', () => {

@@ -4,6 +4,7 @@ import { Logger } from '@nestjs/common';
 import type { Redis } from 'ioredis';
 import { WEBHOOK_HEADERS, signWebhook } from './webhook-signature';
 import { guardedLookup, literalHostIsInternal } from './webhook-target';
+import { InvalidInputError, TransientUpstreamError } from '@rescue/domain';
 
 export interface WebhookSettings {
   secret: string;
@@ -99,7 +100,7 @@ export class WebhookDeliveries {
   /** One POST, signed now; resolves on a 2xx answer, rejects with why otherwise. */
   private send(d: Delivery): Promise<void> {
     const url = new URL(d.url);
-    if (!this.settings.allowInternal && literalHostIsInternal(url)) return Promise.reject(new Error(`refused: ${url.hostname} is an internal address`));
+    if (!this.settings.allowInternal && literalHostIsInternal(url)) return Promise.reject(new InvalidInputError(`refused: ${url.hostname} is an internal address`));
     const timestamp = Math.floor(Date.now() / 1000);
     const headers = {
       'content-type': 'application/json',
@@ -117,10 +118,12 @@ export class WebhookDeliveries {
         res.resume();
         const status = res.statusCode ?? 0;
         if (status >= 200 && status < 300) resolve();
-        else reject(new Error(`the receiver answered ${status}`));
+        else reject(new TransientUpstreamError(`the receiver answered ${status}`));
       });
-      req.on('timeout', () => req.destroy(new Error(`no answer within ${this.settings.timeoutMs} ms`)));
-      req.on('error', (err: NodeJS.ErrnoException) => reject(new Error(err.code === 'EINTERNALADDRESS' ? `refused: ${err.message}` : err.message)));
+      req.on('timeout', () => req.destroy(new TransientUpstreamError(`no answer within ${this.settings.timeoutMs} ms`)));
+      req.on('error', (err: NodeJS.ErrnoException) =>
+        reject(err.code === 'EINTERNALADDRESS' ? new InvalidInputError(`refused: ${err.message}`) : new TransientUpstreamError(err.message, { cause: err })),
+      );
       req.end(d.body);
     });
   }

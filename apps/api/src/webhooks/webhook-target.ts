@@ -85,7 +85,7 @@ export function guardedLookup(allowInternal: boolean) {
     dnsLookup(hostname, { ...options, all: true }, (err, addresses) => {
       if (err) return callback(err, []);
       const bad = allowInternal ? undefined : addresses.find((a) => isInternalAddress(a.address));
-      if (bad) return callback(Object.assign(new Error(`${hostname} resolves to an internal address (${bad.address})`), { code: 'EINTERNALADDRESS' }), []);
+      if (bad) return callback(Object.assign(new InvalidInputError(`${hostname} resolves to an internal address (${bad.address})`), { code: 'EINTERNALADDRESS' }), []);
       if (options.all) return callback(null, addresses);
       callback(null, addresses[0].address, addresses[0].family);
     });

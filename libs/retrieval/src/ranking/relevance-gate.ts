@@ -216,7 +216,7 @@ export function ordinaryTaskTerms(files = ordinaryTaskFiles()): string[][] {
   try {
     mkdirSync(dirname(cache), { recursive: true });
     writeFileAtomic.sync(cache, JSON.stringify(out));
-  } catch {
+  } catch (_unwritable) {
     // Unwritable temporary folder: the next run computes the terms again, nothing else changes.
   }
   return out;
@@ -233,7 +233,7 @@ function readCachedTerms(path: string): string[][] | undefined {
   let parsed: unknown;
   try {
     parsed = JSON.parse(readFileSync(path, 'utf8'));
-  } catch {
+  } catch (_absentOrDamaged) {
     // Absent (the first run) or damaged: computed again and rewritten.
     return undefined;
   }
