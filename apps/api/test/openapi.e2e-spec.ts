@@ -43,6 +43,14 @@ describe('OpenAPI document', () => {
       const ok = validate(JSON.parse(text));
       expect({ route: `${method} ${template} ${res.status}`, errors: ok ? null : validate.errors }).toEqual({ route: `${method} ${template} ${res.status}`, errors: null });
     }
+    // NDJSON: the documented schema is one line's.
+    if (type === 'application/x-ndjson' && schema) {
+      const validate = ajv.compile(schema);
+      const lines = text.split('\n').filter((l) => l.length > 0);
+      expect(lines.length).toBeGreaterThan(0);
+      const bad = lines.map((l) => (validate(JSON.parse(l)) ? null : validate.errors)).filter((e) => e !== null);
+      expect({ route: `${method} ${template} ${res.status} ndjson`, errors: bad }).toEqual({ route: `${method} ${template} ${res.status} ndjson`, errors: [] });
+    }
     checked.add(`${method} ${template} ${res.status}`);
   }
   const call = (path: string, init: RequestInit & { key?: string; json?: unknown } = {}): Promise<Response> =>
@@ -64,6 +72,8 @@ describe('OpenAPI document', () => {
       QUEUE_PREFIX: prefix,
       RESCUE_KB_DIR: join(dir, 'kb'),
       RESCUE_DATA_DIR: join(dir, 'data'),
+      // The repo's examples: a build is started, never run (no workers here), to check its status' shape.
+      KB_SOURCES_ROOT: join(__dirname, '../../../examples'),
       API_KEYS: `${KEY}@retrieve,${ADMIN}@admin,${GENERATE}@generate`,
       API_RATE_LIMIT_PER_MINUTE: '1000',
       API_BODY_LIMIT_BYTES: '65536',
@@ -133,5 +143,95 @@ describe('OpenAPI document', () => {
     await conforms('get', '/v1/kb/builds/{id}', await call('/v1/kb/builds/no-such-build', { key: ADMIN }));
     await conforms('get', '/v1/kb/versions', await call('/v1/kb/versions', { key: ADMIN }));
     await conforms('post', '/v1/kb/versions/{version}/publish', await call('/v1/kb/versions/kb-nope/publish', { method: 'POST', key: ADMIN }));
+  });
+
+  it('job routes: real answers (batch submit, status, results, cancel; build start and status; versions) match the document', async () => {
+    // Without workers the tasks stay pending and the build queued: the answers carry `warnings`
+    // naming the app to start, which the document must describe too.
+    const tasks = [
+      { id: 'a', language: 'python', prompt: 'def find_user(db, name):\n' },
+      { id: 'b', language: 'python', prompt: 'def render(name):\n' },
+      { id: 'bad', language: '{x}', prompt: '' },
+    ];
+    const submit = await call('/v1/generation/batches', { method: 'POST', key: GENERATE, json: { tasks, samples: 1 }, headers: { 'idempotency-key': 'openapi-spec-0001' } });
+    const submitted = (await submit.clone().json()) as { id: string; rejected: number; rejectedTasks: { at: string }[] };
+    await conforms('post', '/v1/generation/batches', submit);
+    // The bad task is refused (one entry per bad field), the two good ones make the batch.
+    expect(submitted.rejectedTasks.length).toBeGreaterThan(0);
+    expect(submitted.rejectedTasks.every((r) => r.at === 'tasks.2')).toBe(true);
+    await conforms(
+      'post',
+      '/v1/generation/batches',
+      await call('/v1/generation/batches', { method: 'POST', key: GENERATE, json: { tasks, samples: 1 }, headers: { 'idempotency-key': 'openapi-spec-0001' } }),
+    );
+    await conforms(
+      'post',
+      '/v1/generation/batches',
+      await call('/v1/generation/batches', { method: 'POST', key: GENERATE, json: { tasks, samples: 2 }, headers: { 'idempotency-key': 'openapi-spec-0001' } }),
+    );
+    const id = submitted.id;
+    const status = await call(`/v1/generation/batches/${id}`, { key: GENERATE });
+    const statusJson = (await status.clone().json()) as { status: string; warnings?: string[] };
+    await conforms('get', '/v1/generation/batches/{id}', status);
+    expect(statusJson.status).toBe('running');
+    expect(statusJson.warnings?.length).toBeGreaterThan(0);
+    await conforms('get', '/v1/generation/batches/{id}/results', await call(`/v1/generation/batches/${id}/results?limit=1`, { key: GENERATE }));
+    await conforms('get', '/v1/generation/batches/{id}/results', await call(`/v1/generation/batches/${id}/results`, { key: GENERATE, headers: { accept: 'application/x-ndjson' } }));
+    await conforms('get', '/v1/generation/batches/{id}/results', await call(`/v1/generation/batches/${id}/results?limit=0`, { key: GENERATE }));
+    await conforms('get', '/v1/generation/batches/{id}/results', await call('/v1/generation/batches/no-such-batch/results', { key: GENERATE }));
+    await conforms('post', '/v1/generation/batches/{id}/retry-failed', await call(`/v1/generation/batches/${id}/retry-failed`, { method: 'POST', key: GENERATE }));
+    await conforms('post', '/v1/generation/batches/{id}/cancel', await call(`/v1/generation/batches/${id}/cancel`, { method: 'POST', key: GENERATE }));
+    await conforms('post', '/v1/generation/batches/{id}/retry-failed', await call(`/v1/generation/batches/${id}/retry-failed`, { method: 'POST', key: GENERATE }));
+
+    const start = await call('/v1/kb/builds', { method: 'POST', key: ADMIN, json: { sources: ['fix-pairs'] } });
+    const build = (await start.clone().json()) as { id: string };
+    await conforms('post', '/v1/kb/builds', start);
+    const buildStatus = await call(`/v1/kb/builds/${build.id}`, { key: ADMIN });
+    const buildJson = (await buildStatus.clone().json()) as { status: string; warnings?: string[] };
+    await conforms('get', '/v1/kb/builds/{id}', buildStatus);
+    expect(buildJson.status).toBe('queued');
+    expect(buildJson.warnings?.length).toBeGreaterThan(0);
+    await conforms('post', '/v1/kb/builds', await call('/v1/kb/builds', { method: 'POST', key: ADMIN, json: { sources: ['../etc'] } }));
+
+    const versions = await call('/v1/kb/versions', { key: ADMIN });
+    const listed = (await versions.clone().json()) as { current?: string; versions: unknown[] };
+    await conforms('get', '/v1/kb/versions', versions);
+    expect(listed.versions.length).toBeGreaterThan(0);
+    await conforms('post', '/v1/kb/versions/{version}/publish', await call(`/v1/kb/versions/${listed.current}/publish`, { method: 'POST', key: ADMIN }));
+
+    for (const answer of [
+      'post /v1/generation/batches 201',
+      'post /v1/generation/batches 200',
+      'post /v1/generation/batches 409',
+      'get /v1/generation/batches/{id} 200',
+      'get /v1/generation/batches/{id}/results 200',
+      'get /v1/generation/batches/{id}/results 400',
+      'post /v1/generation/batches/{id}/retry-failed 409',
+      'post /v1/generation/batches/{id}/cancel 200',
+      'post /v1/kb/builds 202',
+      'get /v1/kb/builds/{id} 200',
+      'get /v1/kb/versions 200',
+      'post /v1/kb/versions/{version}/publish 200',
+    ])
+      expect(checked).toContain(answer);
+  });
+
+  it('closes the objects it owns: an undocumented field in a job answer fails the check', () => {
+    const schema = doc.paths['/v1/generation/batches/{id}'].get.responses['200'].content?.['application/json'].schema as object;
+    expect(schema).toMatchObject({ additionalProperties: false });
+    const validate = ajv.compile(schema);
+    const base = {
+      id: 'x',
+      status: 'running',
+      createdAt: 't',
+      kbVersion: 'v',
+      round: 1,
+      counts: { total: 1, pending: 1, active: 0, done: 0, failed: 0, cancelled: 0 },
+      rejected: 0,
+      failuresByClass: {},
+    };
+    expect(validate(base)).toBe(true);
+    expect(validate({ ...base, warnings: ['start a generator'] })).toBe(true);
+    expect(validate({ ...base, surprise: 1 })).toBe(false);
   });
 });

@@ -1,7 +1,8 @@
 import { z } from 'zod';
 import { GenerationBatchQuery, GenerationBatchRequest, KbBuildRequest, KbBuildUploadQuery } from '@rescue/contracts';
 import { RetrieveRequestSchema } from '../retrieve-request';
-import type { ResponseDoc, RouteDoc } from './route-docs';
+import { type ResponseDoc, type RouteDoc, jsonSchemaOf } from './route-docs';
+import { BatchResultItemBody, BatchResultsPage, BatchStatusBody, BatchSubmitBody, KbBuildStatusBody, KbPublishBody, KbVersionsBody, RetryFailedBody } from './job-schemas';
 import { AnyObject, ErrorBody, HealthBody, RetrieveResponse } from './schemas';
 
 const error = (description: string, headers?: Record<string, string>): ResponseDoc => ({ description, schema: ErrorBody, ...(headers ? { headers } : {}) });
@@ -74,7 +75,7 @@ export const API_ROUTES: RouteDoc[] = [
     body: { schema: KbBuildRequest, alsoAccepts: [{ type: 'application/x-ndjson', description: 'Fix pairs, one JSON object a line (docs/generic-fix-pair-format.md)' }] },
     query: KbBuildUploadQuery,
     responses: {
-      202: { description: "The build's status; Location says where to follow it", schema: AnyObject, headers: { Location: 'The build' } },
+      202: { description: "The build's status; Location says where to follow it", schema: KbBuildStatusBody, headers: { Location: 'The build' } },
       400: error('Invalid request'),
       ...guarded,
       ...withBody,
@@ -87,7 +88,7 @@ export const API_ROUTES: RouteDoc[] = [
     tag: 'kb builds',
     summary: "A build's progress per stage",
     scopes: ['admin'],
-    responses: { 200: { description: 'Status', schema: AnyObject }, ...notFound, ...guarded, ...needsRedis },
+    responses: { 200: { description: 'Status', schema: KbBuildStatusBody }, ...notFound, ...guarded, ...needsRedis },
   },
   {
     method: 'get',
@@ -95,7 +96,7 @@ export const API_ROUTES: RouteDoc[] = [
     tag: 'kb builds',
     summary: 'The KB versions, and which is live',
     scopes: ['admin'],
-    responses: { 200: { description: 'Versions', schema: AnyObject }, ...guarded, ...needsRedis },
+    responses: { 200: { description: 'Versions', schema: KbVersionsBody }, ...guarded, ...needsRedis },
   },
   {
     method: 'post',
@@ -103,7 +104,7 @@ export const API_ROUTES: RouteDoc[] = [
     tag: 'kb builds',
     summary: 'Make a version live (publish a new one, or roll back to an older one)',
     scopes: ['admin'],
-    responses: { 200: { description: 'The live version and the one before', schema: AnyObject }, 400: error('Not a version name'), ...notFound, ...guarded, ...needsRedis },
+    responses: { 200: { description: 'The live version and the one before', schema: KbPublishBody }, 400: error('Not a version name'), ...notFound, ...guarded, ...needsRedis },
   },
   {
     method: 'post',
@@ -115,8 +116,12 @@ export const API_ROUTES: RouteDoc[] = [
     query: GenerationBatchQuery,
     headers: [{ name: 'Idempotency-Key', description: '1-255 visible ASCII characters; the same key and body return the same batch' }],
     responses: {
-      201: { description: 'The new batch', schema: AnyObject },
-      200: { description: 'The batch an earlier request with the same Idempotency-Key created (Idempotent-Replayed: true)', schema: AnyObject },
+      201: { description: 'The new batch, and the first 100 refused tasks (`rejected` counts them all)', schema: BatchSubmitBody, headers: { Location: 'The batch' } },
+      200: {
+        description: 'The batch an earlier request with the same Idempotency-Key created (Idempotent-Replayed: true)',
+        schema: BatchSubmitBody,
+        headers: { Location: 'The batch', 'Idempotent-Replayed': 'true' },
+      },
       400: error('Invalid request, or no valid task'),
       409: error('The Idempotency-Key was used for another body, or its first request is still being handled'),
       ...guarded,
@@ -130,7 +135,7 @@ export const API_ROUTES: RouteDoc[] = [
     tag: 'generation',
     summary: "A batch's status with counts",
     scopes: ['generate'],
-    responses: { 200: { description: 'Status', schema: AnyObject }, ...notFound, ...guarded, ...needsRedis },
+    responses: { 200: { description: 'Status', schema: BatchStatusBody }, ...notFound, ...guarded, ...needsRedis },
   },
   {
     method: 'get',
@@ -139,7 +144,17 @@ export const API_ROUTES: RouteDoc[] = [
     summary: "A batch's results: pages (cursor, limit), or a stream with Accept: application/x-ndjson",
     scopes: ['generate'],
     query: z.object({ cursor: z.string().optional(), limit: z.string().optional() }),
-    responses: { 200: { description: 'A page of results, or NDJSON', schema: AnyObject }, 400: error('Invalid cursor or limit'), ...notFound, ...guarded, ...needsRedis },
+    responses: {
+      200: {
+        description: 'A page of results (JSON), or every result from `cursor` on, one JSON line each (application/x-ndjson)',
+        schema: BatchResultsPage,
+        media: { type: 'application/x-ndjson', schema: jsonSchemaOf(BatchResultItemBody, 'output') },
+      },
+      400: error('Invalid cursor or limit'),
+      ...notFound,
+      ...guarded,
+      ...needsRedis,
+    },
   },
   {
     method: 'post',
@@ -148,7 +163,7 @@ export const API_ROUTES: RouteDoc[] = [
     summary: "Re-attempt a batch's failed tasks",
     scopes: ['generate'],
     responses: {
-      202: { description: 'How many tasks were re-enqueued, and the round', schema: AnyObject },
+      202: { description: 'How many tasks were re-enqueued, and the round', schema: RetryFailedBody },
       ...notFound,
       409: error('The batch is cancelled or still running'),
       ...guarded,
@@ -161,6 +176,6 @@ export const API_ROUTES: RouteDoc[] = [
     tag: 'generation',
     summary: 'Cancel a batch: its pending tasks are not generated',
     scopes: ['generate'],
-    responses: { 200: { description: 'Status', schema: AnyObject }, ...notFound, ...guarded, ...needsRedis },
+    responses: { 200: { description: 'Status', schema: BatchStatusBody }, ...notFound, ...guarded, ...needsRedis },
   },
 ];

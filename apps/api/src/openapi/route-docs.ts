@@ -4,7 +4,7 @@ import type { Scope } from '../api-keys';
 /** A response as documented: its JSON body's zod schema, or a non-JSON media type. */
 export interface ResponseDoc {
   description: string;
-  /** The body (application/json), as the zod schema that produces or checks it. */
+  /** The body (application/json), as the zod schema that produces or checks it; with `media` too, the route answers either by Accept. */
   schema?: z.ZodType;
   /** For bodies that are not JSON (Prometheus text, HTML, NDJSON): media type and a JSON Schema of one item. */
   media?: { type: string; schema?: Record<string, unknown> };
@@ -59,11 +59,12 @@ export function buildOpenApiDocument(info: ApiInfo, routes: readonly RouteDoc[])
     for (const h of route.headers ?? []) parameters.push({ name: h.name, in: 'header', required: h.required ?? false, description: h.description, schema: { type: 'string' } });
     const responses: Record<string, unknown> = {};
     for (const [status, doc] of Object.entries(route.responses)) {
-      const content = doc.schema
-        ? { 'application/json': { schema: jsonSchemaOf(doc.schema, 'output') } }
-        : doc.media
-          ? { [doc.media.type]: { schema: doc.media.schema ?? { type: 'string' } } }
-          : undefined;
+      // A route may answer JSON and another type by Accept (the results page or its NDJSON stream).
+      const types = {
+        ...(doc.schema ? { 'application/json': { schema: jsonSchemaOf(doc.schema, 'output') } } : {}),
+        ...(doc.media ? { [doc.media.type]: { schema: doc.media.schema ?? { type: 'string' } } } : {}),
+      };
+      const content = Object.keys(types).length > 0 ? types : undefined;
       responses[status] = {
         description: doc.description || statusText[Number(status)] || 'answer',
         ...(content ? { content } : {}),

@@ -27,5 +27,5 @@ export const RetrieveResponse = z.object({
 /** Probe answers: `status` and whatever each check reports (owned by the health controller). */
 export const HealthBody = z.looseObject({ status: z.string() });
 
-/** An answer this document does not describe field by field yet (job routes: see their controllers). */
+/** An answer this document does not describe field by field (the OpenAPI document itself). */
 export const AnyObject = z.looseObject({});
