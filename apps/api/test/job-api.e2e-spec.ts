@@ -4,6 +4,7 @@ import { type IncomingHttpHeaders, type Server, createServer } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
+import Ajv2020 from 'ajv/dist/2020';
 import { Queue } from 'bullmq';
 import { QueueName } from '@rescue/contracts';
 import { connectionOptions } from '@rescue/queue';
@@ -52,6 +53,12 @@ async function until<T>(what: string, probe: () => Promise<T | undefined>, timeo
     if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
     await sleep(200);
   }
+}
+
+/** The generate queue's job count in one state, from the API's Prometheus text. */
+function queueGauge(text: string, state: string): number | undefined {
+  const line = text.split('\n').find((l) => l.startsWith('rescue_queue_jobs{') && l.includes(`queue="${QueueName.Generate}"`) && l.includes(`state="${state}"`));
+  return line === undefined ? undefined : Number(line.slice(line.lastIndexOf(' ') + 1));
 }
 
 async function freePort(): Promise<number> {
@@ -303,6 +310,21 @@ describe('job API: KB builds and generation batches over HTTP, real workers and 
       );
       expect(settled.counts).toEqual({ total: N, pending: 0, active: 0, done: N - 20, failed: 20, cancelled: 0 });
       expect(settled.failuresByClass).toEqual({ LlmRequestRejectedError: 20 });
+      // /metrics agrees with the batch: this prefix's generate queue holds this batch's jobs only
+      // (the builds above use other queues), one job per task, a refused task's job failed once.
+      const metrics1 = (await http('GET', '/metrics')).text;
+      expect({ completed: queueGauge(metrics1, 'completed'), failed: queueGauge(metrics1, 'failed'), active: queueGauge(metrics1, 'active'), waiting: queueGauge(metrics1, 'waiting') }).toEqual({
+        completed: settled.counts.done,
+        failed: settled.counts.failed,
+        active: settled.counts.active,
+        waiting: settled.counts.pending,
+      });
+
+      // Real answers, done and failed items included, match the OpenAPI document's results page.
+      const doc = (await http('GET', '/openapi.json')).json as AnyJson;
+      const checkPage = new Ajv2020({ strict: false, validateFormats: false, allErrors: true }).compile(
+        doc.paths['/v1/generation/batches/{id}/results'].get.responses['200'].content['application/json'].schema,
+      );
 
       // Pages of 64, in submit order: every task exactly once.
       const seen: ResultItem[] = [];
@@ -310,6 +332,7 @@ describe('job API: KB builds and generation batches over HTTP, real workers and 
       let pages = 0;
       do {
         const page = (await http('GET', `/v1/generation/batches/${id}/results?limit=64${cursor ? `&cursor=${cursor}` : ''}`)).json as { items: ResultItem[]; nextCursor?: string };
+        expect({ page: pages, errors: checkPage(page) ? null : checkPage.errors }).toEqual({ page: pages, errors: null });
         seen.push(...page.items);
         cursor = page.nextCursor;
         pages += 1;
@@ -344,6 +367,10 @@ describe('job API: KB builds and generation batches over HTTP, real workers and 
       // One new job per re-attempted task; the failed ones are kept for people to read.
       expect(await jobCount()).toBe(N + 20);
       expect(await generate.getFailedCount()).toBe(20);
+      // /metrics after round 2: every task's last job completed; the round-1 failures stay in the
+      // failed set (kept a week for people to read), so `failed` is round 1's count, not round 2's.
+      const metrics2 = (await http('GET', '/metrics')).text;
+      expect({ completed: queueGauge(metrics2, 'completed'), failed: queueGauge(metrics2, 'failed') }).toEqual({ completed: done.counts.done, failed: settled.counts.failed });
 
       const hook2 = await until('the second webhook', async () => hooks[1], 30_000);
       expect(verifyWebhook(SECRET, { timestamp: hook2.headers['x-rescue-timestamp'] as string, signature: hook2.headers['x-rescue-signature'] as string }, hook2.body)).toBe(true);
