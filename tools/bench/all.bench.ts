@@ -2,6 +2,7 @@ import { spawn } from 'node:child_process';
 import { existsSync, mkdirSync, readFileSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
 import { cpus, loadavg, tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
+import { type Figure } from './bench-figures';
 
 // `npm run bench`: every benchmark, one after another (they would skew each other in parallel on
 // two cores), each in its own process. Writes bench-results/latest.json and bench-results/latest.md
@@ -22,14 +23,6 @@ const BENCHES = [
 ];
 const root = resolve(__dirname, '../../..');
 const outDir = join(root, 'bench-results');
-
-interface Figure {
-  name: string;
-  value: number;
-  unit: string;
-  baseline?: { name: string; value: number };
-  goal?: string;
-}
 
 interface BenchRun {
   status: 'ok' | 'failed' | 'skipped';

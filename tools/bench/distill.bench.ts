@@ -1,5 +1,5 @@
 import { type ChildProcess, fork } from 'node:child_process';
-import { existsSync, mkdtempSync, readFileSync, readdirSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { llmEnv, loadConfig } from '@rescue/config';
@@ -7,6 +7,7 @@ import { type ClusterDistiller, DEFAULT_LLM_DISTILLER, llmDistiller, localEmbedd
 import { buildKnowledgeBase } from '@rescue/pipeline';
 import { type Llm, llmFromEnv } from '@rescue/llm';
 import { FakeOpenAiServer } from '@rescue/testing';
+import { type Figure, jsonlFiles } from './bench-figures';
 
 // `npm run bench:distill`: does the LLM distillation keep the LLM busy? A KB build of a sample of
 // the shared fix pairs against the repo's fake OpenAI-compatible server (real `openai` client,
@@ -31,22 +32,6 @@ interface Setting {
   latencyMs: number;
   cap: number;
 }
-
-interface Figure {
-  name: string;
-  value: number;
-  unit: string;
-  baseline?: { name: string; value: number };
-  goal?: string;
-}
-
-const jsonlFiles = (dir: string): string[] =>
-  readdirSync(dir)
-    .sort()
-    .flatMap((name) => {
-      const p = join(dir, name);
-      return statSync(p).isDirectory() ? jsonlFiles(p) : p.endsWith('.jsonl') ? [p] : [];
-    });
 
 /** The first `fraction` of every file's lines: every source and cluster shape, fewer records. */
 function sample(kbSource: string, fraction: number, out: string): number {

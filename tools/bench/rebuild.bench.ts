@@ -1,9 +1,10 @@
-import { existsSync, mkdtempSync, readFileSync, readdirSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { readCweCatalog } from '@rescue/datasets';
 import { localEmbedder } from '@rescue/knowledge';
 import { type KbBuildReport, buildKnowledgeBase } from '@rescue/pipeline';
+import { type Figure, jsonlFiles } from './bench-figures';
 
 // `npm run bench:rebuild`: what an incremental rebuild costs. A full embedded build (extractive
 // distiller, so no LLM) of the shared fix pairs plus the CWE catalogue into a fresh KB folder; then
@@ -17,22 +18,6 @@ import { type KbBuildReport, buildKnowledgeBase } from '@rescue/pipeline';
 
 const shared = resolve(__dirname, '../../../../shared/data');
 const GOAL = 0.15;
-
-interface Figure {
-  name: string;
-  value: number;
-  unit: string;
-  baseline?: { name: string; value: number };
-  goal?: string;
-}
-
-const jsonlFiles = (dir: string): string[] =>
-  readdirSync(dir)
-    .sort()
-    .flatMap((name) => {
-      const p = join(dir, name);
-      return statSync(p).isDirectory() ? jsonlFiles(p) : p.endsWith('.jsonl') ? [p] : [];
-    });
 
 /**
  * Every 100th record of the shared data, made new: a comment line naming the copy appended to

@@ -1,0 +1,20 @@
+import { readdirSync, statSync } from 'node:fs';
+import { join } from 'node:path';
+
+/** One measured figure as `npm run bench` collects it: beside its same-run baseline, with the goal it is held to. */
+export interface Figure {
+  name: string;
+  value: number;
+  unit: string;
+  baseline?: { name: string; value: number };
+  goal?: string;
+}
+
+/** Every .jsonl file under a folder, in a stable order (the benches read the same data each run). */
+export const jsonlFiles = (dir: string): string[] =>
+  readdirSync(dir)
+    .sort()
+    .flatMap((name) => {
+      const p = join(dir, name);
+      return statSync(p).isDirectory() ? jsonlFiles(p) : p.endsWith('.jsonl') ? [p] : [];
+    });
