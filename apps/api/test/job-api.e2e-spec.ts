@@ -199,6 +199,15 @@ describe('job API: KB builds and generation batches over HTTP, real workers and 
     rmSync(dir, { recursive: true, force: true });
   });
 
+  /** Fails unless `body` matches what the OpenAPI document says `method path` answers with `status`. */
+  const ajv = new Ajv2020({ strict: false, validateFormats: false, allErrors: true });
+  let openapi: AnyJson;
+  const matchesDocument = async (method: string, path: string, status: number, body: unknown): Promise<void> => {
+    openapi ??= (await http('GET', '/openapi.json')).json;
+    const validate = ajv.compile(openapi.paths[path][method].responses[String(status)].content['application/json'].schema);
+    expect({ route: `${method} ${path} ${status}`, errors: validate(body) ? null : validate.errors }).toEqual({ route: `${method} ${path} ${status}`, errors: null });
+  };
+
   const followBuild = (id: string) =>
     until(
       `build ${id}`,
@@ -249,6 +258,8 @@ describe('job API: KB builds and generation batches over HTTP, real workers and 
       expect(stage.completed).toBe(stage.total);
     }
     expect(built.ingest.kept).toBe(15);
+    // A published build (stages, ingest report, manifest) and the versions list, as documented.
+    await matchesDocument('get', '/v1/kb/builds/{id}', 200, built);
     firstVersion = built.version;
     expect((await http('GET', '/v1/kb/versions')).json.current).toBe(firstVersion);
 
@@ -260,6 +271,7 @@ describe('job API: KB builds and generation batches over HTTP, real workers and 
     expect(second.ingest.kept).toBe(12);
     expect(second.version).not.toBe(firstVersion);
     const versions = (await http('GET', '/v1/kb/versions')).json;
+    await matchesDocument('get', '/v1/kb/versions', 200, versions);
     expect(versions.current).toBe(second.version);
     expect(versions.versions.map((v: { version: string }) => v.version).sort()).toEqual([firstVersion, second.version].sort());
 
@@ -310,6 +322,7 @@ describe('job API: KB builds and generation batches over HTTP, real workers and 
       );
       expect(settled.counts).toEqual({ total: N, pending: 0, active: 0, done: N - 20, failed: 20, cancelled: 0 });
       expect(settled.failuresByClass).toEqual({ LlmRequestRejectedError: 20 });
+      await matchesDocument('get', '/v1/generation/batches/{id}', 200, settled);
       // /metrics agrees with the batch: this prefix's generate queue holds this batch's jobs only
       // (the builds above use other queues), one job per task, a refused task's job failed once.
       const metrics1 = (await http('GET', '/metrics')).text;
@@ -320,19 +333,13 @@ describe('job API: KB builds and generation batches over HTTP, real workers and 
         waiting: settled.counts.pending,
       });
 
-      // Real answers, done and failed items included, match the OpenAPI document's results page.
-      const doc = (await http('GET', '/openapi.json')).json as AnyJson;
-      const checkPage = new Ajv2020({ strict: false, validateFormats: false, allErrors: true }).compile(
-        doc.paths['/v1/generation/batches/{id}/results'].get.responses['200'].content['application/json'].schema,
-      );
-
-      // Pages of 64, in submit order: every task exactly once.
+      // Pages of 64, in submit order: every task exactly once, each page (done and failed items) as documented.
       const seen: ResultItem[] = [];
       let cursor: string | undefined;
       let pages = 0;
       do {
         const page = (await http('GET', `/v1/generation/batches/${id}/results?limit=64${cursor ? `&cursor=${cursor}` : ''}`)).json as { items: ResultItem[]; nextCursor?: string };
-        expect({ page: pages, errors: checkPage(page) ? null : checkPage.errors }).toEqual({ page: pages, errors: null });
+        await matchesDocument('get', '/v1/generation/batches/{id}/results', 200, page);
         seen.push(...page.items);
         cursor = page.nextCursor;
         pages += 1;

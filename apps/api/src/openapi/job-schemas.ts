@@ -6,7 +6,8 @@ import { z } from 'zod';
 // interfaces, not zod, so they are restated here; the OpenAPI test checks real answers against
 // these, which is what catches the two drifting apart. Objects are closed (z.object emits
 // additionalProperties: false for responses) where this API owns the shape, open where the shape
-// belongs to another layer that may add fields (the KB manifest, a generation result's retrieval).
+// belongs to another layer that may add fields (the KB manifest, the ingest job's report, a
+// generation result).
 
 const tokens = z.object({ prompt: z.number().int(), completion: z.number().int() });
 const warnings = z.array(z.string()).optional().describe('Present while work waits in a queue no worker consumes, saying which app to start');
@@ -93,7 +94,7 @@ export const KbBuildStatusBody = z.object({
   stages: z
     .object({ ingest: StageProgressBody.optional(), slice: StageProgressBody.optional(), summarize: StageProgressBody.optional(), index: StageProgressBody.optional() })
     .describe('Jobs per stage, in pipeline order; a stage not planned yet is absent'),
-  ingest: z.object({ linesRead: z.number().int(), kept: z.number().int(), duplicates: z.number().int(), rejected: z.number().int() }).optional(),
+  ingest: z.looseObject({ linesRead: z.number().int(), kept: z.number().int(), duplicates: z.number().int(), rejected: z.number().int() }).optional(),
   clusters: z.number().int().optional(),
   version: z.string().optional().describe('The published version'),
   manifest: KbManifestBody.optional(),
