@@ -52,19 +52,26 @@ export class FsRecordStore<T extends StoredDocument = FixRecord> implements Reco
   }
 
   /**
-   * Writes one record unless a sound copy is stored. A corrupt copy is overwritten (that is how
+   * Writes one record unless an identical sound copy is stored (a sound copy with other free text
+   * is replaced but not counted as added). A corrupt copy is overwritten (that is how
    * re-ingesting repairs the store) and returned, so the caller can say what was repaired.
    */
   private async putOne(record: T): Promise<{ written: boolean; repaired?: CorruptEntry }> {
     const path = this.pathOf(record.id);
     const text = await this.read(path);
+    const json = JSON.stringify(record);
     let repaired: CorruptEntry | undefined;
     if (text !== undefined) {
       const checked = checkStoredDocument(text, record.id, path);
-      if (checked.ok) return { written: false };
+      if (checked.ok) {
+        // Same id, other free text or origin (the same fix read from another source): the latest
+        // reading replaces it, so a build's records never carry an earlier build's words.
+        if (text !== json) await writeFileAtomic(path, json);
+        return { written: false };
+      }
       repaired = checked.corrupt;
     }
-    await writeFileAtomic(path, JSON.stringify(record));
+    await writeFileAtomic(path, json);
     return { written: true, repaired };
   }
 

@@ -9,10 +9,9 @@ export class MemoryRecordStore<T extends StoredDocument = FixRecord> implements 
     let added = 0;
     for (const r of records) {
       assertRecordId(r.id);
-      if (!this.records.has(r.id)) {
-        this.records.set(r.id, r);
-        added += 1;
-      }
+      // The latest reading of an id replaces an earlier one (see FsRecordStore.putOne); only new ids count as added.
+      if (!this.records.has(r.id)) added += 1;
+      this.records.set(r.id, r);
     }
     return { added, existing: records.length - added };
   }

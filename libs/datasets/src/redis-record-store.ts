@@ -21,11 +21,13 @@ export class RedisRecordStore<T extends StoredDocument = FixRecord> implements R
 
   async putMany(records: T[]): Promise<{ added: number; existing: number }> {
     if (records.length === 0) return { added: 0, existing: 0 };
+    records.forEach((r) => assertRecordId(r.id));
+    // One HSET per id with its latest reading (the same fix read from another source replaces the
+    // earlier free text, as in the folder store); HSET answers 1 for a field it created, 0 for one
+    // it overwrote, so a repeated id inside the batch counts once.
+    const latest = new Map(records.map((r) => [r.id, JSON.stringify(r)]));
     const pipeline = this.redis.pipeline();
-    for (const r of records) {
-      assertRecordId(r.id);
-      pipeline.hsetnx(this.key, r.id, JSON.stringify(r));
-    }
+    for (const [id, json] of latest) pipeline.hset(this.key, id, json);
     const results = (await pipeline.exec()) ?? [];
     let added = 0;
     for (const [err, value] of results) {

@@ -90,13 +90,16 @@ describe.each<[string, Factory]>([
     expect(await store.count()).toBe(4);
   });
 
-  it('a second put of the same records is idempotent and keeps the first version', async () => {
+  it('a second put of the same id counts as existing, and its latest reading replaces the first', async () => {
     const first = record(5);
     expect(await store.putMany([first])).toEqual({ added: 1, existing: 0 });
-    const sameIdOtherOrigin: FixRecord = { ...first, origin: { file: 'elsewhere.jsonl', line: 99, format: 'sven' } };
-    expect(await store.putMany([sameIdOtherOrigin])).toEqual({ added: 0, existing: 1 });
+    expect(await store.putMany([first])).toEqual({ added: 0, existing: 1 });
+    // The same fix read from another source with other free text: a build reading it now must get
+    // its own words back, not an earlier build's (the distributed build reads records from here).
+    const sameIdOtherText: FixRecord = { ...first, description: 'another source says it otherwise', origin: { file: 'elsewhere.jsonl', line: 99, format: 'sven' } };
+    expect(await store.putMany([sameIdOtherText])).toEqual({ added: 0, existing: 1 });
     expect(await store.count()).toBe(1);
-    expect((await store.get(first.id))?.origin).toEqual(first.origin);
+    expect(await store.get(first.id)).toEqual(sameIdOtherText);
   });
 
   it('counts a record repeated inside one batch once', async () => {
