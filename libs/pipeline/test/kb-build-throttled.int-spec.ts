@@ -5,6 +5,7 @@ import { FsRecordStore } from '@rescue/datasets';
 import { type BuildEmbedder, KbDirectory } from '@rescue/knowledge';
 import { buildKnowledgeBase } from '@rescue/pipeline';
 import type { SliceDocument } from '@rescue/slicing';
+import { bagOfWordsEmbedder } from '@rescue/testing';
 
 // Issue 11, problem 4: a KB must not depend on the load of the machine that built it. A throttled
 // machine is simulated by a clock that jumps at every reading (the slicer sees every stretch of
@@ -13,21 +14,7 @@ import type { SliceDocument } from '@rescue/slicing';
 
 const examples = resolve(__dirname, '../../../examples/fix-pairs');
 
-/** A tiny deterministic bag-of-words embedder: the version must not depend on a model either. */
-function testEmbedder(): BuildEmbedder {
-  const dims = 32;
-  const embed = (t: string): Float32Array => {
-    const v = new Float32Array(dims);
-    for (const w of t.toLowerCase().match(/[a-z_]+/g) ?? []) {
-      let h = 0;
-      for (const ch of w) h = (h * 31 + ch.charCodeAt(0)) >>> 0;
-      v[h % dims] += 1;
-    }
-    const n = Math.hypot(...v) || 1;
-    return v.map((x) => x / n);
-  };
-  return { describe: () => ({ id: 'test-bow', dimensions: dims }), embed: async (texts) => texts.map(embed) };
-}
+const testEmbedder = (): BuildEmbedder => bagOfWordsEmbedder();
 
 async function onSlowClock<T>(msPerRead: number, fn: () => Promise<T>): Promise<T> {
   const real = performance.now.bind(performance);

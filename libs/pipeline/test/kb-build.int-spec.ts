@@ -4,24 +4,11 @@ import { join, resolve } from 'node:path';
 import { KbDirectory, type BuildEmbedder } from '@rescue/knowledge';
 import { buildKnowledgeBase } from '@rescue/pipeline';
 import { LanceKnowledgeIndex, searchText } from '@rescue/retrieval';
+import { bagOfWordsEmbedder } from '@rescue/testing';
 
 const examples = resolve(__dirname, '../../../examples/fix-pairs');
 
-/** A tiny deterministic bag-of-words embedder, enough to exercise the index without the real one. */
-function testEmbedder(): BuildEmbedder {
-  const dims = 32;
-  const embed = (t: string): Float32Array => {
-    const v = new Float32Array(dims);
-    for (const w of t.toLowerCase().match(/[a-z_]+/g) ?? []) {
-      let h = 0;
-      for (const ch of w) h = (h * 31 + ch.charCodeAt(0)) >>> 0;
-      v[h % dims] += 1;
-    }
-    const n = Math.hypot(...v) || 1;
-    return v.map((x) => x / n);
-  };
-  return { describe: () => ({ id: 'test-bow', dimensions: dims }), embed: async (texts) => texts.map(embed) };
-}
+const testEmbedder = (): BuildEmbedder => bagOfWordsEmbedder();
 
 describe('buildKnowledgeBase (embedded, extractive)', () => {
   let kbDir: string;
