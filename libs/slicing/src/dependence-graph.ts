@@ -19,7 +19,10 @@ export interface StatementNode {
   defs: { name: string; strong: boolean }[];
   uses: string[];
   kind: 'root' | 'function' | 'loop' | 'try' | 'clause' | 'leave' | 'break' | 'continue' | 'plain';
-  /** The tree-sitter node that bounds this statement's group of siblings. */
+  /**
+   * The syntax node that bounds this statement's group of siblings (its parent, or a clause
+   * itself), by its index in the statement walk's pre-order.
+   */
   containerId: number;
   isClause: boolean;
   /** Whether an exit (return, throw, break, continue, goto) is inside, outside nested functions. */
@@ -38,8 +41,18 @@ export interface DependenceGraph {
   codeLines: Set<number>;
 }
 
-/** Reaching definitions: for each variable, the statements whose definition may reach here. */
-type State = Map<string, Set<number>>;
+/** The comment nodes' ids, and their types: the walk asks a node its id only when its type is one of them. */
+interface Comments {
+  ids: Set<number>;
+  types: Set<string>;
+}
+
+/**
+ * Reaching definitions: for each variable, the statements whose definition may reach here. A set
+ * in a state is never changed once the state is built: states share sets (copy on write), as most
+ * joins and copies leave most variables as they were.
+ */
+type State = Map<string, ReadonlySet<number>>;
 
 const BODY_FIELDS = new Set(['body', 'consequence', 'alternative']);
 /** Fields that hold expressions read, never targets written, on the way up from an identifier. */
@@ -115,8 +128,9 @@ function nodeKinds(spec: LanguageSpec): NodeKinds {
  * Pass 0: the comments, found by the language's comments query. A comment is neither a statement
  * nor code: the statement walk skips it, so a line holding only a comment is never a code line.
  */
-function commentIds(tree: Tree, queries: LanguageQueries, budget: Budget): Set<number> {
-  return new Set(matchesInOrder(queries.comments, tree.rootNode, ['comment'], budget.meter).map(({ node }) => node.id));
+function commentIds(tree: Tree, queries: LanguageQueries, budget: Budget): Comments {
+  const nodes = matchesInOrder(queries.comments, tree.rootNode, ['comment'], budget.meter).map(({ node }) => node);
+  return { ids: new Set(nodes.map((n) => n.id)), types: new Set(nodes.map((n) => n.type)) };
 }
 
 function kindOf(type: string, kinds: NodeKinds): StatementNode['kind'] {
@@ -133,44 +147,74 @@ function kindOf(type: string, kinds: NodeKinds): StatementNode['kind'] {
 /**
  * Whether a syntax node is a statement of the graph: a clause; a child of a block (its condition
  * or value excepted); the body of a statement; or a statement-like node directly in a clause.
+ * Only named nodes are statements: the caller checks that last, as it costs a WebAssembly call.
  */
-function isStatement(node: Node, parent: Node, field: string | null, parentIsStatement: boolean, kinds: NodeKinds): boolean {
-  if (!node.isNamed || kinds.block.has(node.type)) return false;
-  if (kinds.clause.has(node.type)) return true;
-  if (kinds.block.has(parent.type)) return field !== 'condition' && field !== 'value';
-  if (field && BODY_FIELDS.has(field) && parentIsStatement && !kinds.fn.has(parent.type)) return true;
-  if (kinds.clause.has(parent.type) && !(field && (USE_FIELDS.has(field) || field === 'value' || field === 'parameter')) && STATEMENTISH.test(node.type)) return true;
+function isStatement(type: string, parentType: string, field: string | null, parentIsStatement: boolean, kinds: NodeKinds): boolean {
+  if (kinds.block.has(type)) return false;
+  if (kinds.clause.has(type)) return true;
+  if (kinds.block.has(parentType)) return field !== 'condition' && field !== 'value';
+  if (field && BODY_FIELDS.has(field) && parentIsStatement && !kinds.fn.has(parentType)) return true;
+  if (kinds.clause.has(parentType) && !(field && (USE_FIELDS.has(field) || field === 'value' || field === 'parameter')) && STATEMENTISH.test(type)) return true;
   return false;
+}
+
+/**
+ * The syntax nodes the statement walk (pass 1) visited, by visit (pre-order) index; index 0 is the
+ * root. Pass 3 climbs from identifiers through these instead of through tree-sitter nodes: every
+ * property of a web-tree-sitter node is a call into WebAssembly, which made the walk and the climbs
+ * most of the slicer's time.
+ */
+interface SyntaxNodes {
+  types: string[];
+  /** The field the node sits in within its parent, or null. */
+  fields: (string | null)[];
+  parents: number[];
+  /** The index of the first named child, for nodes of the language's access types (else -1). */
+  firstNamed: number[];
+  /** The text of the child in the `operator` field, where a node has one. */
+  operators: Map<number, string>;
 }
 
 /** What the statement walk (pass 1) gathers for the passes after it. */
 interface WalkedStatements {
   statements: StatementNode[];
-  /** The syntax node of each statement. */
-  nodeOf: Node[];
+  /** The syntax-node index of each statement. */
+  nodeIndexOf: number[];
   /** Whether a function node lies between a statement and the statement owning it. */
   viaFunctionOf: boolean[];
-  /** Every identifier, with the statement that owns it. */
-  identifiers: { node: Node; owner: number }[];
+  /** Every identifier (its syntax-node index and text), with the statement that owns it. */
+  identifiers: { index: number; text: string; owner: number }[];
   codeLines: Set<number>;
-  /**
-   * Field names and parents seen on the way down: web-tree-sitter computes `node.parent` by a
-   * search from the root, and field names by scanning siblings, both slow in pass 3's climbs.
-   */
-  fieldById: Map<number, string | null>;
-  parentById: Map<number, Node>;
+  syntax: SyntaxNodes;
+}
+
+/** The walk's context for the children of one syntax node. */
+interface Frame {
+  index: number;
+  type: string;
+  depth: number;
+  /** The statement that owns the children, and whether this node is that statement. */
+  owner: number;
+  ownerIsStatementNode: boolean;
+  /** A function node lies between the children and their owning statement. */
+  childVia: boolean;
 }
 
 /**
- * Pass 1: the statement tree, code lines, and each identifier's owning statement, in one walk of
- * the syntax tree. Iterative, with a depth limit, so a hostile nesting cannot overflow the stack.
+ * Pass 1: the statement tree, code lines, and each identifier's owning statement, in one pre-order
+ * walk of the syntax tree with a tree cursor (one WebAssembly call per move and per property,
+ * where a node costs several). Iterative, with a depth limit, so a hostile nesting cannot
+ * overflow the stack.
  */
-function walkStatements(root: Node, kinds: NodeKinds, comments: Set<number>, budget: Budget): WalkedStatements {
-  const walked: WalkedStatements = { statements: [], nodeOf: [root], viaFunctionOf: [false], identifiers: [], codeLines: new Set(), fieldById: new Map(), parentById: new Map() };
-  const { statements, codeLines, identifiers, fieldById, parentById } = walked;
+function walkStatements(root: Node, kinds: NodeKinds, comments: Comments, budget: Budget): WalkedStatements {
+  const rootType = root.type;
+  const syntax: SyntaxNodes = { types: [rootType], fields: [null], parents: [-1], firstNamed: [-1], operators: new Map() };
+  const walked: WalkedStatements = { statements: [], nodeIndexOf: [0], viaFunctionOf: [false], identifiers: [], codeLines: new Set(), syntax };
+  const { statements, codeLines, identifiers } = walked;
+  const { types, fields, parents, firstNamed, operators } = syntax;
   statements.push({
     id: 0,
-    type: root.type,
+    type: rootType,
     parent: -1,
     children: [],
     startRow: root.startPosition.row,
@@ -183,64 +227,87 @@ function walkStatements(root: Node, kinds: NodeKinds, comments: Set<number>, bud
     isClause: false,
     containsExit: false,
   });
-  // `viaFunction`: a function node lies between this node and its owning statement (an exported
+  const typeNames = root.tree.language.types;
+  const fieldNames = root.tree.language.fields;
+  // `childVia`: a function node lies between a node and its owning statement (an exported
   // function, an arrow function in a declaration, a decorated definition, a callback argument).
-  const stack: { node: Node; parent: Node; owner: number; depth: number; field: string | null; ownerIsStatementNode: boolean; viaFunction: boolean }[] = [];
-  for (let i = root.childCount - 1; i >= 0; i -= 1) {
-    const c = root.child(i);
-    if (c) stack.push({ node: c, parent: root, owner: 0, depth: 1, field: root.fieldNameForChild(i), ownerIsStatementNode: true, viaFunction: false });
+  const frames: Frame[] = [{ index: 0, type: rootType, depth: 0, owner: 0, ownerIsStatementNode: true, childVia: false }];
+  const cursor = root.walk();
+  try {
+    if (!cursor.gotoFirstChild()) return walked;
+    for (;;) {
+      const frame = frames[frames.length - 1];
+      const index = types.length;
+      const type = typeNames[cursor.nodeTypeId] || 'ERROR';
+      const field = fieldNames[cursor.currentFieldId] ?? null;
+      types.push(type);
+      fields.push(field);
+      parents.push(frame.index);
+      firstNamed.push(-1);
+      if (firstNamed[frame.index] === -1 && kinds.access.has(frame.type) && cursor.nodeIsNamed) firstNamed[frame.index] = index;
+      if (field === 'operator' && !operators.has(frame.index)) operators.set(frame.index, cursor.nodeText);
+      const depth = frame.depth + 1;
+      if (depth > budget.maxDepth) throw new SliceFailure('too_deep', `syntax nesting deeper than ${budget.maxDepth} levels`);
+      budget.meter.spend(1);
+      if (!(comments.types.has(type) && comments.ids.has(cursor.nodeId))) {
+        let current = frame.owner;
+        let currentIsStatementNode = false;
+        const statement = isStatement(type, frame.type, field, frame.ownerIsStatementNode, kinds) && cursor.nodeIsNamed;
+        let startRow = -1;
+        let endRow = -1;
+        if (statement) {
+          startRow = cursor.startPosition.row;
+          endRow = cursor.endPosition.row;
+          current = addStatement(walked, index, type, frame, startRow, endRow, kinds);
+          currentIsStatementNode = true;
+        }
+        if (kinds.ident.has(type)) identifiers.push({ index, text: cursor.nodeText, owner: current });
+        if (cursor.gotoFirstChild()) {
+          const childVia = currentIsStatementNode ? kinds.fn.has(type) : frame.childVia || kinds.fn.has(type);
+          frames.push({ index, type, depth, owner: current, ownerIsStatementNode: currentIsStatementNode, childVia });
+          continue;
+        }
+        if (!statement) {
+          startRow = cursor.startPosition.row;
+          endRow = cursor.endPosition.row;
+        }
+        for (let r = startRow; r <= endRow; r += 1) codeLines.add(r + 1);
+      }
+      while (!cursor.gotoNextSibling()) {
+        if (frames.length === 1) return walked;
+        cursor.gotoParent();
+        frames.pop();
+      }
+    }
+  } finally {
+    cursor.delete();
   }
-  while (stack.length > 0) {
-    const { node, parent, owner, depth, field, ownerIsStatementNode, viaFunction } = stack.pop() as (typeof stack)[number];
-    fieldById.set(node.id, field);
-    parentById.set(node.id, parent);
-    if (depth > budget.maxDepth) throw new SliceFailure('too_deep', `syntax nesting deeper than ${budget.maxDepth} levels`);
-    budget.meter.spend(1);
-    if (comments.has(node.id)) continue;
-    let current = owner;
-    let currentIsStatementNode = false;
-    if (isStatement(node, parent, field, ownerIsStatementNode, kinds)) {
-      current = addStatement(walked, node, parent, owner, viaFunction, kinds);
-      currentIsStatementNode = true;
-    }
-    if (node.childCount === 0) {
-      for (let r = node.startPosition.row; r <= node.endPosition.row; r += 1) codeLines.add(r + 1);
-      if (kinds.ident.has(node.type)) identifiers.push({ node, owner: current });
-      continue;
-    }
-    if (kinds.ident.has(node.type)) identifiers.push({ node, owner: current });
-    for (let i = node.childCount - 1; i >= 0; i -= 1) {
-      const c = node.child(i);
-      const via = currentIsStatementNode ? kinds.fn.has(node.type) : viaFunction || kinds.fn.has(node.type);
-      if (c) stack.push({ node: c, parent: node, owner: current, depth: depth + 1, field: node.fieldNameForChild(i), ownerIsStatementNode: currentIsStatementNode, viaFunction: via });
-    }
-  }
-  return walked;
 }
 
-/** Adds a statement under its owner; returns its id. */
-function addStatement(walked: WalkedStatements, node: Node, parent: Node, owner: number, viaFunction: boolean, kinds: NodeKinds): number {
+/** Adds a statement under its owner (the frame's); returns its id. */
+function addStatement(walked: WalkedStatements, index: number, type: string, frame: Frame, startRow: number, endRow: number, kinds: NodeKinds): number {
   const { statements } = walked;
+  const owner = frame.owner;
   const id = statements.length;
-  const kind = kindOf(node.type, kinds);
-  const isClause = kinds.clause.has(node.type);
+  const kind = kindOf(type, kinds);
+  const isClause = kinds.clause.has(type);
   statements.push({
     id,
-    type: node.type,
+    type,
     parent: owner,
     children: [],
-    startRow: node.startPosition.row,
-    endRow: node.endPosition.row,
+    startRow,
+    endRow,
     ownLines: [],
     defs: [],
     uses: [],
     kind,
-    containerId: isClause ? node.id : parent.id,
+    containerId: isClause ? index : frame.index,
     isClause,
     containsExit: false,
   });
-  walked.nodeOf.push(node);
-  walked.viaFunctionOf.push(viaFunction);
+  walked.nodeIndexOf.push(index);
+  walked.viaFunctionOf.push(frame.childVia);
   statements[owner].children.push(id);
   if (kind === 'leave' || kind === 'break' || kind === 'continue') markEnclosingExits(statements, owner, kind);
   return id;
@@ -292,11 +359,10 @@ function assignOwnLines(statements: StatementNode[], codeLines: Set<number>, met
 function collectDefsAndUses(walked: WalkedStatements, kinds: NodeKinds, spec: LanguageSpec): void {
   const defSites = new Map(spec.definitions.map((d) => [d.type, d]));
   const paramFields = new Set(spec.parameterFields);
-  for (const { node, owner } of walked.identifiers) {
-    const role = roleOf(node, owner, walked, kinds, defSites, paramFields);
+  for (const { index, text: name, owner } of walked.identifiers) {
+    const role = roleOf(index, owner, walked, kinds, defSites, paramFields);
     if (role === undefined) continue;
     const s = walked.statements[owner];
-    const name = node.text;
     if (role === 'use') s.uses.push(name);
     else if (role === 'def') s.defs.push({ name, strong: true });
     else {
@@ -306,66 +372,56 @@ function collectDefsAndUses(walked: WalkedStatements, kinds: NodeKinds, spec: La
   }
 }
 
-function fieldOf(node: Node): string | null {
-  const parent = node.parent;
-  if (!parent) return null;
-  for (let i = 0; i < parent.childCount; i += 1) {
-    const child = parent.child(i);
-    if (child && child.id === node.id) return parent.fieldNameForChild(i);
-  }
-  return null;
-}
-
 /**
  * Whether an identifier is read, written (strongly: it replaces earlier definitions; weakly:
  * written through a member or subscript, which updates its base) or both; undefined when it names
  * no variable (a field, a keyword argument, a function's own name). Decided by climbing from the
- * identifier to the statement that owns it.
+ * identifier (a syntax-node index of the walk) to the statement that owns it.
  */
 function roleOf(
-  node: Node,
+  index: number,
   owner: number,
   walked: WalkedStatements,
   kinds: NodeKinds,
   defSites: Map<string, LanguageSpec['definitions'][number]>,
   paramFields: Set<string>,
 ): 'use' | 'def' | 'weak' | 'both' | undefined {
-  const { fieldById, parentById } = walked;
-  const field0 = fieldById.has(node.id) ? (fieldById.get(node.id) as string | null) : fieldOf(node);
-  const parent0 = parentById.get(node.id) ?? node.parent;
-  if (parent0 && kinds.nonVar.has(`${parent0.type}.${field0}`)) return undefined;
-  if (parent0 && kinds.fn.has(parent0.type) && field0 === 'name') return undefined;
+  const { types, fields, parents, firstNamed, operators } = walked.syntax;
+  const field0 = fields[index];
+  const parent0 = parents[index];
+  if (parent0 >= 0 && kinds.nonVar.has(`${types[parent0]}.${field0}`)) return undefined;
+  if (parent0 >= 0 && kinds.fn.has(types[parent0]) && field0 === 'name') return undefined;
   let role: 'use' | 'def' | 'weak' | 'both' = 'use';
   let throughAccess = false;
-  let child: Node = node;
+  let child = index;
   let field = field0;
-  const ownerNode = walked.nodeOf[owner];
-  const up = (n: Node): Node | null => parentById.get(n.id) ?? n.parent;
-  const stopAt = owner === 0 ? -1 : (up(ownerNode)?.id ?? -1);
-  for (let anc = parent0; anc && anc.id !== stopAt; anc = up(anc)) {
-    const site = defSites.get(anc.type);
+  const ownerIndex = walked.nodeIndexOf[owner];
+  const stopAt = owner === 0 ? -1 : parents[ownerIndex];
+  for (let anc = parent0; anc >= 0 && anc !== stopAt; anc = parents[anc]) {
+    const type = types[anc];
+    const site = defSites.get(type);
     if (site) {
       if (site.fields.length === 0 || (field !== null && site.fields.includes(field))) {
         // `x += 1` is `assignment_expression` with an operator in C, C++, Java and Go: it reads x too.
-        const op = anc.childForFieldName('operator')?.text;
+        const op = operators.get(anc);
         const compound = op !== undefined && op !== '=' && op !== ':=';
         role = throughAccess ? 'weak' : site.alsoUse || compound ? 'both' : 'def';
       }
       break;
     }
-    if (kinds.fn.has(anc.type)) {
+    if (kinds.fn.has(type)) {
       if (field !== null && paramFields.has(field)) role = 'def';
       break;
     }
-    if (kinds.access.has(anc.type)) {
-      if (field !== null && ACCESS_BASE_FIELDS.has(field) && child.id === anc.namedChild(0)?.id) throughAccess = true;
+    if (kinds.access.has(type)) {
+      if (field !== null && ACCESS_BASE_FIELDS.has(field) && child === firstNamed[anc]) throughAccess = true;
       else break;
     } else if (field !== null && USE_FIELDS.has(field)) {
       break;
     }
-    if (anc.id === ownerNode.id) break;
+    if (anc === ownerIndex) break;
     child = anc;
-    field = fieldById.has(anc.id) ? (fieldById.get(anc.id) as string | null) : fieldOf(anc);
+    field = fields[anc];
   }
   return role;
 }
@@ -402,16 +458,29 @@ function addEnclosingControlEdges(statements: StatementNode[], viaFunctionOf: bo
   }
 }
 
-/** The join of states; `meter` is charged one step per definition copied, the work of the join. */
+/**
+ * The join of states; `meter` is charged one step per definition copied, the work of the join
+ * (charged as if every set were copied, though a set only one state holds is shared, not copied).
+ */
 function union(meter: WorkMeter, ...states: (State | undefined)[]): State {
   const out: State = new Map();
+  // The sets this join made, which it may still add to; any other set belongs to an input state.
+  let made: Set<Set<number>> | undefined;
   for (const st of states) {
     if (!st) continue;
     for (const [k, v] of st) {
       meter.spend(v.size);
       const cur = out.get(k);
-      if (cur) for (const d of v) cur.add(d);
-      else out.set(k, new Set(v));
+      if (!cur) out.set(k, v);
+      else if (cur !== v) {
+        let own = cur as Set<number>;
+        if (!made?.has(own)) {
+          own = new Set(cur);
+          (made ??= new Set()).add(own);
+          out.set(k, own);
+        }
+        for (const d of v) own.add(d);
+      }
     }
   }
   return out;
@@ -504,7 +573,7 @@ class ReachingDefinitions {
     const out = this.union(state);
     for (const d of s.defs) {
       if (d.strong) out.set(d.name, new Set([s.id]));
-      else (out.get(d.name) ?? (out.set(d.name, new Set()).get(d.name) as Set<number>)).add(s.id);
+      else out.set(d.name, new Set(out.get(d.name)).add(s.id));
     }
     return out;
   }
