@@ -13,3 +13,4 @@ export * from './sources/knowledge-documents';
 export * from './kb-reader';
 export * from './quarantine/quarantine-store';
 export * from './quarantine/screen-knowledge';
+export * from './build-cache';

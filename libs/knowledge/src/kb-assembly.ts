@@ -14,6 +14,12 @@ export interface ClusterDistiller {
   readonly mode: 'llm' | 'extractive';
   /** How many clusters a runner may distil at once with this distiller (1 when absent: nothing to overlap). */
   readonly clusterConcurrency?: number;
+  /**
+   * What makes this distiller write what it writes (its kind, model, prompts, batch sizes): two
+   * distillers with the same identity write the same text for the same cluster, so a summary
+   * cached under it may be reused. Absent: its summaries are never cached (a test double, say).
+   */
+  readonly identity?: string;
   distill(cwe: CweId, records: FixRecord[], entry: CweEntry | undefined, context?: DistillContext): Promise<{ guidelines: string[]; cause: string; provenance: Provenance }>;
 }
 
@@ -25,6 +31,8 @@ export interface DistillContext {
   screen?: ScreenPolicy;
   /** False when the catalogue is untrusted: its mitigations and descriptions are then never quoted. */
   quoteCatalog?: boolean;
+  /** How the examples' search terms are worked out: searchText, or a memo of it (the KB folder's cache). */
+  searchTerms?: (text: string) => string;
 }
 
 /** The trust of a node's distilled text: trusted only when every record and piece of advice it may quote is. */
@@ -34,6 +42,8 @@ function distilledTrust(records: FixRecord[], advice: Advice[]): SourceTrust {
 
 export const extractiveDistiller: ClusterDistiller = {
   mode: 'extractive',
+  // Its code is this library's, which the summary cache's key covers.
+  identity: 'extractive',
   async distill(_cwe, records, entry, context) {
     const s = extractiveSummary(context?.quoteCatalog === false ? undefined : entry, records, records[0]?.language, context?.advice, context?.isGeneric);
     return { guidelines: s.guidelines, cause: s.cause, provenance: { mode: 'extractive', sources: s.sources } };
@@ -101,8 +111,9 @@ export async function summarizeCluster(
   // holds up the answers and next calls of the clusters distilled beside it.
   distilling.catch(() => undefined); // awaited below; this only keeps a failure during the loop from counting as unhandled
   const examples: CodeExample[] = [];
+  const terms = context?.searchTerms ?? searchText;
   for (const r of records) {
-    examples.push(toExample(r, key, slices.get(r.id), policy));
+    examples.push(toExample(r, key, slices.get(r.id), policy, terms));
     if (examples.length % EXAMPLES_PER_TURN === 0) await nextTurn();
   }
   const distilled = await distilling;
@@ -192,7 +203,7 @@ export function cweLevelNodes(input: {
 }
 
 /** Vulnerable-only examples under their language's cluster node when the CWE has one there, else under the CWE's node. */
-export function vulnerableExamples(items: VulnerableExample[], clusterIds: Set<string>, clusterBy: ClusterBy): CodeExample[] {
+export function vulnerableExamples(items: VulnerableExample[], clusterIds: Set<string>, clusterBy: ClusterBy, terms: (text: string) => string = searchText): CodeExample[] {
   return [...items]
     .sort((a, b) => (a.id < b.id ? -1 : 1))
     .map((v) => {
@@ -208,7 +219,7 @@ export function vulnerableExamples(items: VulnerableExample[], clusterIds: Set<s
         apiNames: [],
         description: v.description,
         sourceUrl: v.filePath,
-        searchText: searchText([v.code, v.description ?? ''].join('\n')),
+        searchText: terms([v.code, v.description ?? ''].join('\n')),
         kind: 'vulnerable' as const,
         source: v.origin.format,
       };
@@ -230,10 +241,12 @@ export function completeKnowledge(input: {
   includeCatalog: boolean;
   screen?: ScreenPolicy;
   quoteCatalog?: boolean;
+  /** searchText, or a memo of it (the KB folder's cache). */
+  searchTerms?: (text: string) => string;
 }): AssembledKnowledge & { withheld: QuarantineEntry[] } {
   const clusterNodes = [...input.clusterNodes].sort((a, b) => (a.id < b.id ? -1 : 1));
   const byNode = (a: CodeExample, b: CodeExample): number => (a.cweNodeId < b.cweNodeId ? -1 : a.cweNodeId > b.cweNodeId ? 1 : a.id < b.id ? -1 : a.id > b.id ? 1 : 0);
-  const examples = [...[...input.clusterExamples].sort(byNode), ...vulnerableExamples(input.vulnerableOnly, new Set(clusterNodes.map((n) => n.id)), input.clusterBy)];
+  const examples = [...[...input.clusterExamples].sort(byNode), ...vulnerableExamples(input.vulnerableOnly, new Set(clusterNodes.map((n) => n.id)), input.clusterBy, input.searchTerms)];
   const documents = [...input.sourceDocuments, ...descriptionDocuments({ examples, helps: [], catalog: new Map() })].sort((a, b) => (a.id < b.id ? -1 : 1));
   const withheld: QuarantineEntry[] = [];
   const nodes = [
@@ -253,7 +266,7 @@ export function completeKnowledge(input: {
   return { nodes, examples, documents, withheld };
 }
 
-function toExample(r: FixRecord, nodeId: string, slice: SliceDocument | undefined, policy: ScreenPolicy): CodeExample {
+function toExample(r: FixRecord, nodeId: string, slice: SliceDocument | undefined, policy: ScreenPolicy, terms: (text: string) => string): CodeExample {
   const sliced = slice?.status === 'sliced' ? slice : undefined;
   const apiNames = sliced ? [...new Set([...sliced.secure.apiCalls, ...sliced.vulnerable.apiCalls].flatMap((c) => [c.callee, c.name]))].sort() : [];
   return {
@@ -270,7 +283,7 @@ function toExample(r: FixRecord, nodeId: string, slice: SliceDocument | undefine
     sourceUrl: r.sourceUrl,
     // The whole fix, not the slices: a task's code shares its context (imports, framework calls)
     // with the whole function, which is what tells one weakness's code from another's.
-    searchText: searchText([r.before, r.after, r.description ?? '', r.commitMessage?.split('\n')[0] ?? ''].join('\n')),
+    searchText: terms([r.before, r.after, r.description ?? '', r.commitMessage?.split('\n')[0] ?? ''].join('\n')),
     kind: 'fix',
     source: r.origin.format,
     ...(r.origin.trust ? { trust: r.origin.trust } : {}),

@@ -64,6 +64,8 @@ export interface PublishInput {
   inputs?: KbManifest['inputs'];
   /** How to wait for another build holding the KB folder's lock (default: up to 10 minutes, told on stderr). */
   lock?: PublishOptions;
+  /** How texts' search terms are worked out: searchText, or a memo of it (the KB folder's cache). */
+  searchTerms?: (text: string) => string;
 }
 
 /** Examples that join a CWE's whole-knowledge document, at most. */
@@ -78,8 +80,10 @@ export function indexRows(
   input: { nodes: CweNode[]; examples: CodeExample[]; documents: KnowledgeDocument[]; catalog: Map<CweId, CweEntry> },
   causeVectors: Float32Array[],
   codeVectors: Float32Array[],
+  /** searchText, or a memo of it (the KB folder's cache): the same terms either way. */
+  terms: (text: string) => string = searchText,
 ): IndexedKnowledge {
-  const documentTerms = new Map(input.documents.map((d) => [d.id, searchText(d.text)]));
+  const documentTerms = new Map(input.documents.map((d) => [d.id, terms(d.text)]));
   const byCwe = new Map<string, string[]>();
   const add = (cwe: string, terms: string): void => {
     const list = byCwe.get(cwe);
@@ -100,14 +104,15 @@ export function indexRows(
   const nodes: IndexedNode[] = input.nodes.map((n, i) => {
     const neutral = !n.language;
     const entry = input.catalog.get(n.cwe);
-    const catalogTerms = neutral && entry ? searchText(catalogText(entry)) : '';
+    const catalogTerms = neutral && entry ? terms(catalogText(entry)) : '';
+    const text = terms(nodeText(n));
     return {
       id: n.id,
       cwe: n.cwe,
       language: n.language ?? '',
-      text: searchText(nodeText(n)),
+      text,
       apiText: apiText(n.apiNames),
-      docTerms: neutral ? [searchText(nodeText(n)), catalogTerms, entry ? searchText(catalogCode(entry)) : '', ...(byCwe.get(n.cwe) ?? [])].filter(Boolean).join(' ') : '',
+      docTerms: neutral ? [text, catalogTerms, entry ? terms(catalogCode(entry)) : '', ...(byCwe.get(n.cwe) ?? [])].filter(Boolean).join(' ') : '',
       catalogTerms,
       causeVector: causeVectors[i],
     };
@@ -119,7 +124,7 @@ export function indexRows(
     language: e.language,
     kind: e.kind ?? 'fix',
     apiText: apiText(e.apiNames),
-    codeText: e.searchText ?? searchText([e.slicedVulnerable, e.slicedSecure, e.description ?? ''].join('\n')),
+    codeText: e.searchText ?? terms([e.slicedVulnerable, e.slicedSecure, e.description ?? ''].join('\n')),
     codeVector: codeVectors[i],
   }));
   const documents: IndexedDocument[] = input.documents.map((d) => ({ id: d.id, kind: d.kind, cwes: d.cwes, language: d.language, terms: documentTerms.get(d.id) ?? '' }));
@@ -160,7 +165,7 @@ export async function publishKnowledgeBase(input: PublishInput): Promise<KbManif
   const embedder = await input.embedder(corpus);
   const causeVectors = await embedder.embed(nodes.map((n) => `${n.name ?? ''}\n${n.cause}`));
   const codeVectors = await embedder.embed(examples.map((e) => (e.kind === 'vulnerable' ? e.slicedVulnerable : e.slicedSecure)));
-  const rows = indexRows({ nodes, examples, documents, catalog: input.catalog ?? new Map() }, causeVectors, codeVectors);
+  const rows = indexRows({ nodes, examples, documents, catalog: input.catalog ?? new Map() }, causeVectors, codeVectors, input.searchTerms);
   // Every distinct term up to a generous bound: retrieval picks a query's rarest terms by these counts.
   const termCounts = countTerms([...rows.examples.map((e) => e.codeText ?? ''), ...rows.documents.map((d) => d.terms), ...rows.nodes.map((n) => n.catalogTerms ?? '')], 400_000);
   const manifest = await new KbDirectory(input.kbDir).publish(

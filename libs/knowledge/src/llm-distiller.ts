@@ -92,6 +92,9 @@ export function llmDistiller(llm: Llm, options: LlmDistillerOptions): ClusterDis
     // Enough clusters at once that their ready calls fill the slots even when most are at their
     // last merge (each cluster has two trees, so two runnable calls at least until it ends).
     clusterConcurrency: Math.max(2, options.concurrency * 2),
+    // The model and the prompts' versions decide the answers (the response cache keys on the same),
+    // the batch sizes the shape of the tree; the in-flight cap changes neither.
+    identity: JSON.stringify({ mode: 'llm', model: options.model, templates, batchSize: options.batchSize, maxBatchChars: options.maxBatchChars }),
     async distill(cwe: CweId, records: FixRecord[], entry: CweEntry | undefined) {
       const context = { cwe, cweName: entry?.name, language: records[0]?.language };
       const cases = records.map((r) => ({

@@ -4,8 +4,11 @@ import {
   type ExtraKnowledge,
   type KnowledgeDocument,
   type QuarantineEntry,
+  type ScreenMemo,
   type ScreenPolicy,
+  contentKey,
   genericMitigations,
+  openScreenMemo,
   readExtraKnowledge,
   screenCatalog,
   screenCodeqlAdvice,
@@ -36,11 +39,16 @@ export interface BuildKnowledge {
   screen: ScreenPolicy;
   /** What the screen held back of the catalogue and the extra knowledge (records are screened at ingest, with the datasets'). */
   quarantined: QuarantineEntry[];
+  /**
+   * A hash of the screened catalogue and its trust: what a cluster's summary depends on beyond its
+   * own entry (which sentences are boilerplate is decided over the whole catalogue).
+   */
+  catalogDigest: string;
 }
 
-/** The screen a build spec asks for: its trust settings and released ids. */
-export function screenPolicyOf(build: { trust?: { trusted: string[]; untrusted: string[] }; releasedIds?: string[]; codeqlRoots?: string[] }): ScreenPolicy {
-  return { trust: build.trust ?? NO_TRUST_SETTINGS, released: new Set(build.releasedIds ?? []), codeqlRoots: [...(build.codeqlRoots ?? [])].sort() };
+/** The screen a build spec asks for: its trust settings and released ids (and the KB folder's memo of verdicts, when given). */
+export function screenPolicyOf(build: { trust?: { trusted: string[]; untrusted: string[] }; releasedIds?: string[]; codeqlRoots?: string[] }, memo?: ScreenMemo): ScreenPolicy {
+  return { trust: build.trust ?? NO_TRUST_SETTINGS, released: new Set(build.releasedIds ?? []), codeqlRoots: [...(build.codeqlRoots ?? [])].sort(), ...(memo ? { memo } : {}) };
 }
 
 /**
@@ -54,14 +62,16 @@ export function knowledgeFrom(catalog: Map<CweId, CweEntry>, extra: ExtraKnowled
   const vulnerable = screenVulnerableExamples(extra.vulnerableOnly, screen);
   const screened: ExtraKnowledge = { ...extra, helps: advice.helps, vulnerableOnly: vulnerable.admitted };
   const documents = sourceDocuments(screened, screenedCatalog.catalog).map((d) => (d.kind === 'codeql-help' ? { ...d, trust: sourceTrust(d.source, 'codeql', screen.trust, screen.codeqlRoots) } : d));
+  const catalogTrust = trustOf(options.catalogPath ?? 'catalogue', 'cwe-catalog', screen.trust);
   return {
     catalog: screenedCatalog.catalog,
-    catalogTrust: trustOf(options.catalogPath ?? 'catalogue', 'cwe-catalog', screen.trust),
+    catalogTrust,
     extra: screened,
     documents,
     isGeneric: genericMitigations(screenedCatalog.catalog.values()),
     screen,
     quarantined: [...screenedCatalog.entries, ...advice.entries, ...vulnerable.entries],
+    catalogDigest: contentKey([catalogTrust, [...screenedCatalog.catalog]]),
   };
 }
 
@@ -82,18 +92,27 @@ export function catalogAt(path: string | undefined): Promise<Map<CweId, CweEntry
 
 /**
  * A build spec's knowledge, read once per process: the queue runner's ingest, summarize and index
- * workers each need it, and it is the same for every job of a build.
+ * workers each need it, and it is the same for every job of a build. With the spec's KB folder,
+ * its screen verdicts are remembered there between builds (the ingest stage saves them).
  */
-export function knowledgeOfBuild(build: { codeqlRoots?: string[]; catalogPath?: string; trust?: { trusted: string[]; untrusted: string[] }; releasedIds?: string[] }): Promise<BuildKnowledge> {
+export function knowledgeOfBuild(build: {
+  codeqlRoots?: string[];
+  catalogPath?: string;
+  trust?: { trusted: string[]; untrusted: string[] };
+  releasedIds?: string[];
+  kbDir?: string;
+}): Promise<BuildKnowledge> {
   const codeqlRoots = [...(build.codeqlRoots ?? [])].sort();
-  // Trust and releases change what the screen lets through, so they are part of what is cached.
-  const key = JSON.stringify([codeqlRoots, build.catalogPath ?? '', build.trust ?? null, [...(build.releasedIds ?? [])].sort()]);
+  // Trust and releases change what the screen lets through, so they are part of what is cached;
+  // the KB folder holds the memo of verdicts.
+  const key = JSON.stringify([codeqlRoots, build.catalogPath ?? '', build.trust ?? null, [...(build.releasedIds ?? [])].sort(), build.kbDir ?? '']);
   let found = knowledge.get(key);
   if (!found) {
     found = (async () => {
       const catalog = await catalogAt(build.catalogPath);
       const extra = await readExtraKnowledge({ codeqlRoots, catalog, catalogPath: build.catalogPath, splitter: await Slicer.create() });
-      return knowledgeFrom(catalog, extra, { catalogPath: build.catalogPath, screen: screenPolicyOf(build) });
+      const memo = build.kbDir ? await openScreenMemo(build.kbDir) : undefined;
+      return knowledgeFrom(catalog, extra, { catalogPath: build.catalogPath, screen: screenPolicyOf(build, memo) });
     })();
     knowledge.set(key, found);
     found.catch(() => knowledge.delete(key));

@@ -13,6 +13,7 @@ import {
   type QuarantineSummary,
   QuarantineStore,
   extractiveDistiller,
+  openScreenMemo,
   readExtraKnowledge,
   splitSources,
   summarizeQuarantine,
@@ -72,6 +73,11 @@ export interface KbBuildReport {
   /** What the screen held back, at ingest and at distillation (`rescue kb quarantine list`). */
   quarantine: QuarantineSummary;
   stageMs: Record<KbBuildStage, number>;
+  /**
+   * What came from the KB folder's build caches instead of being worked out again: clusters whose
+   * summary was reused (of all clusters), and screen verdicts remembered (of all asked for).
+   */
+  reused: { clusters: number; of: number; screenVerdicts: number; screenVerdictsOf: number };
 }
 
 /** A stage's work on one job in this process; `children` are the results of the jobs it waited for. */
@@ -106,13 +112,15 @@ export async function buildKnowledgeBase(options: KbBuildOptions): Promise<KbBui
   const [root, ...planned] = kbBuildStages();
   const quarantine = new QuarantineStore(options.kbDir);
 
-  const { ingest, plan, knowledge } = await timed(STAGE_NAME[root], async () => {
+  const { ingest, plan, knowledge, screenMemo } = await timed(STAGE_NAME[root], async () => {
+    const screenMemo = await openScreenMemo(options.kbDir);
     const { fixPairSources, codeqlRoots } = await splitSources(options.sources);
     const build = inlineBuildSpec(options, codeqlRoots, await quarantine.releasedIds());
     // CodeQL checkouts and the catalogue's examples are sources too: their fix pairs join the store.
     const extra = await readExtraKnowledge({ codeqlRoots, catalog: options.catalog, catalogPath: options.catalogPath, splitter: slicer });
     for (const p of extra.problems) options.onProblem?.(p);
-    const knowledge = knowledgeFrom(options.catalog, extra, { catalogPath: options.catalogPath, screen: screenPolicyOf(build) });
+    // Screen verdicts of earlier builds into this folder, by content: only new texts are screened.
+    const knowledge = knowledgeFrom(options.catalog, extra, { catalogPath: options.catalogPath, screen: screenPolicyOf(build, screenMemo) });
     const ingested = await ingestStage(
       {
         sources: fixPairSources,
@@ -124,7 +132,7 @@ export async function buildKnowledgeBase(options: KbBuildOptions): Promise<KbBui
       },
       { records, knowledge, quarantine: { store: quarantine, buildId: INLINE_BUILD_ID } },
     );
-    return { ingest: ingested.report, plan: planKbBuild(build, ingested.records), knowledge };
+    return { ingest: ingested.report, plan: planKbBuild(build, ingested.records), knowledge, screenMemo };
   });
 
   const distiller = options.distiller ?? extractiveDistiller;
@@ -182,6 +190,12 @@ export async function buildKnowledgeBase(options: KbBuildOptions): Promise<KbBui
     slicing: { sliced: sliced.reduce((n, s) => n + s.sliced, 0), failed: sliced.reduce((n, s) => n + s.failed, 0), reused: sliced.reduce((n, s) => n + s.alreadyStored, 0) },
     quarantine: summarizeQuarantine((await quarantine.report())?.entries ?? [], quarantine.reportPath),
     stageMs,
+    reused: {
+      clusters: summarized.filter((s) => s.reused).length,
+      of: summarized.length,
+      screenVerdicts: screenMemo.stats.hits,
+      screenVerdictsOf: screenMemo.stats.hits + screenMemo.stats.misses,
+    },
   };
 }
 

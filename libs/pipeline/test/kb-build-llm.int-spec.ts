@@ -69,8 +69,17 @@ describe('KB build with an LLM (real openai client against the fake server)', ()
     fake.clearRequests();
     const second = await build(client(), [examples]);
     expect(fake.requests).toHaveLength(0);
-    expect(second.llm).toEqual({ calls: 0, cached: first.llm.calls });
+    // Every cluster's summary comes from the KB folder's cache: not even the response cache is asked.
+    expect(second.llm).toEqual({ calls: 0, cached: 0 });
+    expect(second.reused.clusters).toBe(second.reused.of);
     expect(second.manifest.version).toBe(first.manifest.version);
+
+    // Without the summaries, the response cache answers every call: the same KB again.
+    rmSync(join(kbDir, 'cache', 'clusters'), { recursive: true });
+    const third = await build(client(), [examples]);
+    expect(fake.requests).toHaveLength(0);
+    expect(third.llm).toEqual({ calls: 0, cached: first.llm.calls });
+    expect(third.manifest.version).toBe(first.manifest.version);
   });
 
   it('a new record re-summarizes only the cluster it joins', async () => {

@@ -3,3 +3,4 @@ export * from './instruction-patterns';
 export * from './record-screen';
 export * from './trust';
 export * from './unicode';
+export * from './screen-fingerprint';

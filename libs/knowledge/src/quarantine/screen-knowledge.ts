@@ -2,6 +2,7 @@ import { existsSync } from 'node:fs';
 import { isAbsolute, join } from 'node:path';
 import { type CodeqlQueryHelp, type CweEntry, NO_TRUST_SETTINGS, type ScreenFinding, type SourceKind, type TrustSettings, screenFixRecord, screenProse, screenTexts, trustOf } from '@rescue/datasets';
 import type { CweId, DatasetFormat, FixRecord, Language, SourceTrust } from '@rescue/domain';
+import type { ScreenMemo } from '../build-cache/screen-memo';
 import type { VulnerableExample } from '../sources/codeql-records';
 import { type QuarantineEntry, textItemId } from './quarantine-store';
 
@@ -23,6 +24,12 @@ export interface ScreenPolicy {
    * (`ql/python/ql/src/…`), so their trust and their place in the report are found under these.
    */
   codeqlRoots?: readonly string[];
+  /**
+   * Verdicts of earlier builds, by content (the KB folder's cache): an item whose texts were
+   * screened before under the same rules is not screened again. Findings only: trust and releases
+   * are applied here, each build.
+   */
+  memo?: ScreenMemo;
 }
 
 export const DEFAULT_SCREEN_POLICY: ScreenPolicy = { trust: NO_TRUST_SETTINGS, released: new Set() };
@@ -100,9 +107,23 @@ function screenEach<T extends Pick<FixRecord, 'id' | 'cwe' | 'language' | 'origi
   return out;
 }
 
+/** `compute`'s findings, or the memo's verdict for the same texts. */
+function remembered(policy: ScreenPolicy, kind: string, texts: readonly (string | undefined)[], compute: () => ScreenFinding[]): ScreenFinding[] {
+  return policy.memo ? policy.memo.findings(kind, texts, compute) : compute();
+}
+
+/** A prose text's findings (through the policy's memo). */
+const proseFindings = (policy: ScreenPolicy, text: string, field: string): ScreenFinding[] => remembered(policy, 'prose', [field, text], () => screenProse(text, field));
+
 /** Fix pairs through the screen. */
 export function screenRecords(records: FixRecord[], policy: ScreenPolicy = DEFAULT_SCREEN_POLICY): Screened<FixRecord> {
-  return screenEach(records, 'fix-record', screenFixRecord, policy);
+  return screenEach(
+    records,
+    'fix-record',
+    // Every field screenFixRecord reads: the same texts, the same findings.
+    (r) => remembered(policy, 'fix-record', [r.before, r.after, r.language, r.commitMessage, r.description, r.functionName, r.filePath], () => screenFixRecord(r)),
+    policy,
+  );
 }
 
 /** Vulnerable-only examples through the screen (their code and description). */
@@ -111,11 +132,13 @@ export function screenVulnerableExamples(items: VulnerableExample[], policy: Scr
     items,
     'vulnerable-example',
     (v) =>
-      screenTexts([
-        { name: 'code', text: v.code, code: true },
-        { name: 'description', text: v.description, prose: true },
-        { name: 'functionName', text: v.functionName },
-      ]),
+      remembered(policy, 'vulnerable-example', [v.code, v.description, v.functionName], () =>
+        screenTexts([
+          { name: 'code', text: v.code, code: true },
+          { name: 'description', text: v.description, prose: true },
+          { name: 'functionName', text: v.functionName },
+        ]),
+      ),
     policy,
   );
 }
@@ -127,7 +150,7 @@ export function screenVulnerableExamples(items: VulnerableExample[], policy: Scr
 export function screenCodeqlAdvice(helps: CodeqlQueryHelp[], policy: ScreenPolicy = DEFAULT_SCREEN_POLICY): { helps: CodeqlQueryHelp[]; entries: QuarantineEntry[] } {
   const entries: QuarantineEntry[] = [];
   const cleaned = helps.map((h) => {
-    const findings = screenProse(h.recommendation, 'recommendation');
+    const findings = proseFindings(policy, h.recommendation, 'recommendation');
     if (findings.length === 0) return h;
     const entry = entryFor(
       {
@@ -164,7 +187,7 @@ export function screenCatalog(
   for (const [id, entry] of catalog) {
     const held = (field: string, text: string | undefined): boolean => {
       if (!text) return false;
-      const findings = screenProse(text, field);
+      const findings = proseFindings(policy, text, field);
       if (findings.length === 0) return false;
       const e = entryFor({ id: textItemId('catalog-text', `${id}\n${field}\n${text}`), kind: 'catalog-text', source: { file, format: 'cwe-catalog', node: id }, trust, cwe: id }, findings, policy);
       entries.push(e);

@@ -1,6 +1,17 @@
 import type { JobName, JobPayload } from '@rescue/contracts';
 import { InvalidInputError } from '@rescue/domain';
-import { type BuildEmbedder, type KbManifest, type PublishInput, QuarantineStore, completeKnowledge, publishKnowledgeBase } from '@rescue/knowledge';
+import {
+  type BuildEmbedder,
+  ClusterSummaryCache,
+  type KbManifest,
+  type PublishInput,
+  QuarantineStore,
+  completeKnowledge,
+  indexTermsFile,
+  openSearchTermsMemo,
+  publishKnowledgeBase,
+  retainClusterTerms,
+} from '@rescue/knowledge';
 import type { BuildKnowledge } from '../build-knowledge';
 import type { BuildStaging } from '../build-staging';
 import type { SummarizeJobResult } from './summarize.stage';
@@ -29,6 +40,9 @@ export async function indexStage(payload: JobPayload<JobName.KbIndex>, summarize
   }
   const { catalog, extra, documents: sourceDocuments, screen, catalogTrust } = deps.knowledge;
   const clusterExamples = clusters.flatMap((c) => c.examples);
+  // Search terms of the catalogue's text, CWE documents and nodes, remembered by text in the KB
+  // folder: most of them are the same from one build to the next (this stage alone writes the memo).
+  const terms = await openSearchTermsMemo(indexTermsFile(build.kbDir));
   const { nodes, examples, documents, withheld } = completeKnowledge({
     clusterNodes: clusters.map((c) => c.node),
     clusterExamples,
@@ -39,6 +53,7 @@ export async function indexStage(payload: JobPayload<JobName.KbIndex>, summarize
     includeCatalog: build.catalogOnlyNodes,
     screen,
     quoteCatalog: catalogTrust === 'trusted',
+    searchTerms: terms.terms,
   });
   // The distillation screen's findings join the ingest screen's in the KB folder's report, before
   // the version is published: a build never serves text whose withholding it did not report.
@@ -58,7 +73,17 @@ export async function indexStage(payload: JobPayload<JobName.KbIndex>, summarize
     llmCallsCached: summarized.reduce((n, c) => n + c.llmCached, 0),
     embedder: deps.embedder,
     keepVersions: deps.keepVersions,
+    searchTerms: terms.terms,
   });
+  await terms.flush();
   await deps.staging.clear(payload.buildId);
+  // Cached cluster summaries this build did not use are for clusters that changed or went: dropped,
+  // so the cache holds one build's worth (every cluster of the build passes through here).
+  const used = new Set(summarized.flatMap((s) => (s.cacheKey ? [s.cacheKey] : [])));
+  if (used.size > 0) await ClusterSummaryCache.of(build.kbDir).retainOnly(used);
+  await retainClusterTerms(
+    build.kbDir,
+    summarized.map((s) => s.clusterKey),
+  );
   return manifest;
 }

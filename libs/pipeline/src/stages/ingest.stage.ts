@@ -52,6 +52,8 @@ export async function ingestStage(input: IngestStageInput, deps: IngestStageDeps
     records.map((r) => withTrust(r, policy.trust, policy.codeqlRoots)),
     policy,
   );
+  // The verdicts go back to the KB folder's memo: the next build screens only what is new.
+  await policy.memo?.flush();
   const entries = [...screened.entries, ...deps.knowledge.quarantined];
   let path: string | undefined;
   if (deps.quarantine) {

@@ -1,7 +1,21 @@
 import type { JobName, JobPayload } from '@rescue/contracts';
 import type { RecordStore } from '@rescue/datasets';
 import { type FixRecord, InvalidInputError, NotFoundError } from '@rescue/domain';
-import { type ClusterDistiller, type QuarantineEntry, adviceFor, countLlmCalls, summarizeCluster, withTrust } from '@rescue/knowledge';
+import { screenRulesFingerprint } from '@rescue/datasets';
+import {
+  type ClusterDistiller,
+  ClusterSummaryCache,
+  type QuarantineEntry,
+  adviceFor,
+  clusterTermsFile,
+  contentKey,
+  countLlmCalls,
+  knowledgeCodeFingerprint,
+  openSearchTermsMemo,
+  summarizeCluster,
+  withTrust,
+} from '@rescue/knowledge';
+import { SEARCH_TERMS_VERSION } from '@rescue/retrieval';
 import { type SliceDocument, sliceId } from '@rescue/slicing';
 import type { BuildKnowledge } from '../build-knowledge';
 import type { BuildStaging } from '../build-staging';
@@ -22,6 +36,10 @@ export interface SummarizeJobResult {
   llmCached: number;
   /** Guidelines and causes the distillation screen held back (few; the index stage adds them to the quarantine report). */
   withheld?: QuarantineEntry[];
+  /** The key of the cluster's cached summary (used or written), which the index stage keeps while it drops the rest. */
+  cacheKey?: string;
+  /** Whether the summary came from the KB folder's cache (nothing distilled). */
+  reused?: boolean;
 }
 
 /**
@@ -44,18 +62,52 @@ export async function summarizeStage(payload: JobPayload<JobName.ClusterSummariz
     const s = await deps.slices.get(sliceId(r.id, payload.build.hops));
     if (s) slices.set(r.id, s);
   }
-  const { catalog, documents, isGeneric, screen, catalogTrust } = deps.knowledge;
+  const { catalog, documents, isGeneric, screen, catalogTrust, catalogDigest } = deps.knowledge;
   const cwe = records[0].cwe;
   const { clusterBy } = payload.build;
+  const entry = catalog.get(cwe);
+  const advice = adviceFor(cwe, documents);
+  const quoteCatalog = catalogTrust === 'trusted';
+  // Everything the summary is a function of: a cluster whose key is unchanged since an earlier
+  // build into this KB folder is not distilled again. The code that summarizes (this library's,
+  // the screen's, the search terms' version) is part of it, so new code never reuses old text.
+  const cache = deps.distiller.identity ? ClusterSummaryCache.of(payload.build.kbDir) : undefined;
+  const cacheKey = cache
+    ? contentKey([
+        'cluster-summary',
+        knowledgeCodeFingerprint(),
+        screenRulesFingerprint(),
+        SEARCH_TERMS_VERSION,
+        deps.distiller.identity,
+        payload.clusterKey,
+        clusterBy,
+        payload.build.hops,
+        records,
+        records.map((r) => slices.get(r.id) ?? null),
+        entry ?? null,
+        advice,
+        catalogDigest,
+        quoteCatalog,
+        [...screen.released].sort(),
+      ])
+    : undefined;
+  const recordIds = records.map((r) => r.id);
+  const cached = cache && cacheKey ? await cache.get(cacheKey, payload.clusterKey, recordIds) : undefined;
+  if (cached) {
+    const { withheld, ...result } = cached;
+    await deps.staging.put(payload.buildId, result);
+    return { clusterKey: payload.clusterKey, examples: result.examples.length, llmCalls: 0, llmCached: 0, ...(withheld.length > 0 ? { withheld } : {}), cacheKey, reused: true };
+  }
+  // The cluster's examples' search terms, remembered per text: a cluster that gained a record
+  // stems only that record's fix (this job alone writes the cluster's memo).
+  const terms = await openSearchTermsMemo(clusterTermsFile(payload.build.kbDir, payload.clusterKey));
   // Counted for this cluster alone: other clusters may be distilled at the same time with the same client.
   const counted = await countLlmCalls(() =>
-    summarizeCluster(payload.clusterKey, records, slices, catalog.get(cwe), clusterBy, deps.distiller, {
-      advice: adviceFor(cwe, documents),
-      isGeneric,
-      screen,
-      quoteCatalog: catalogTrust === 'trusted',
-    }),
+    summarizeCluster(payload.clusterKey, records, slices, entry, clusterBy, deps.distiller, { advice, isGeneric, screen, quoteCatalog, searchTerms: terms.terms }),
   );
+  await terms.flush();
+  // Stored as the staging stores it (through JSON), so a reused summary is the one a fresh build stages.
+  if (cache && cacheKey) await cache.put(cacheKey, JSON.parse(JSON.stringify(counted.value)) as typeof counted.value);
   const { withheld, ...result } = counted.value;
   await deps.staging.put(payload.buildId, result);
   return {
@@ -64,5 +116,6 @@ export async function summarizeStage(payload: JobPayload<JobName.ClusterSummariz
     llmCalls: counted.calls,
     llmCached: counted.cached,
     ...(withheld.length > 0 ? { withheld } : {}),
+    ...(cacheKey ? { cacheKey, reused: false } : {}),
   };
 }

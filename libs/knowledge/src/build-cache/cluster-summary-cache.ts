@@ -1,0 +1,129 @@
+import { createHash } from 'node:crypto';
+import { mkdir, readdir, readFile, rm } from 'node:fs/promises';
+import { join } from 'node:path';
+import writeFileAtomic from 'write-file-atomic';
+import type { CodeExample, CweNode } from '../kb-model';
+import type { QuarantineEntry } from '../quarantine/quarantine-store';
+import { buildCacheDir } from './screen-memo';
+
+/*
+ * A cluster's summary (its CWE node, examples and what the distillation screen withheld) kept by a
+ * key over everything that went into it: the records (with the trust the build gave them), their
+ * slices, the catalogue entry, the advice, the distiller's identity, the screen's rules and this
+ * library's code (see the summarize stage for the whole key). A cluster whose inputs did not
+ * change is not distilled again: no LLM call, no search terms recomputed.
+ *
+ * One file per cluster (`cache/clusters/<key>.json`), written whole and atomically: the summarize
+ * jobs of a distributed build write theirs concurrently. A file holds its key and a checksum of
+ * its body; one whose checksum, key or shape does not match is ignored, and the cluster distilled
+ * again (and the file rewritten). The index stage, which sees every cluster of a build, drops the
+ * files no cluster of it used, so the folder holds one build's worth.
+ */
+
+export interface ClusterSummary {
+  node: CweNode;
+  examples: CodeExample[];
+  withheld: QuarantineEntry[];
+}
+
+const FORMAT = 'rescue-cluster-summary-1';
+
+const sha = (text: string): string => createHash('sha256').update(text).digest('hex');
+
+/** The shape a summary must have to be used: the cluster's node, one example per record, in order. */
+function fits(v: unknown, clusterKey: string, recordIds: readonly string[]): v is ClusterSummary {
+  if (typeof v !== 'object' || v === null) return false;
+  const s = v as ClusterSummary;
+  return (
+    typeof s.node === 'object' &&
+    s.node !== null &&
+    s.node.id === clusterKey &&
+    Array.isArray(s.node.guidelines) &&
+    typeof s.node.cause === 'string' &&
+    Array.isArray(s.withheld) &&
+    Array.isArray(s.examples) &&
+    s.examples.length === recordIds.length &&
+    s.examples.every((e, i) => typeof e === 'object' && e !== null && e.recordId === recordIds[i] && e.cweNodeId === clusterKey)
+  );
+}
+
+export interface ClusterSummaryCacheStats {
+  hits: number;
+  misses: number;
+  /** Files found but not trusted (checksum, key or shape). */
+  ignored: number;
+}
+
+export class ClusterSummaryCache {
+  readonly stats: ClusterSummaryCacheStats = { hits: 0, misses: 0, ignored: 0 };
+
+  constructor(readonly dir: string) {}
+
+  /** The cache of a KB folder. */
+  static of(kbDir: string): ClusterSummaryCache {
+    return new ClusterSummaryCache(join(buildCacheDir(kbDir), 'clusters'));
+  }
+
+  private fileOf(key: string): string {
+    if (!/^[0-9a-f]{64}$/.test(key)) throw new RangeError(`not a cluster cache key: ${key}`);
+    return join(this.dir, `${key}.json`);
+  }
+
+  /** The summary stored under `key` for the cluster `clusterKey` of these records, when it can be trusted. */
+  async get(key: string, clusterKey: string, recordIds: readonly string[]): Promise<ClusterSummary | undefined> {
+    let text: string;
+    try {
+      text = await readFile(this.fileOf(key), 'utf8');
+    } catch (err) {
+      if ((err as NodeJS.ErrnoException).code !== 'ENOENT') throw err;
+      this.stats.misses += 1;
+      return undefined;
+    }
+    const newline = text.indexOf('\n');
+    let header: { format?: unknown; key?: unknown; sha256?: unknown } | undefined;
+    try {
+      header = JSON.parse(text.slice(0, newline)) as typeof header;
+    } catch (_unreadableHeader) {
+      // An unreadable header: the file is not trusted (below).
+      header = undefined;
+    }
+    const body = text.slice(newline + 1);
+    let value: unknown;
+    if (newline > 0 && header?.format === FORMAT && header.key === key && header.sha256 === sha(body)) {
+      try {
+        value = JSON.parse(body);
+      } catch (_unparsable) {
+        // Checksummed but unparsable: written wrong; not trusted (below).
+        value = undefined;
+      }
+    }
+    if (value !== undefined && fits(value, clusterKey, recordIds)) {
+      this.stats.hits += 1;
+      return value;
+    }
+    this.stats.ignored += 1;
+    this.stats.misses += 1;
+    return undefined;
+  }
+
+  async put(key: string, summary: ClusterSummary): Promise<void> {
+    const body = JSON.stringify(summary);
+    await mkdir(this.dir, { recursive: true });
+    await writeFileAtomic(this.fileOf(key), `${JSON.stringify({ format: FORMAT, key, sha256: sha(body) })}\n${body}`);
+  }
+
+  /** Removes every cached summary but those under `keep` (what the build just used). */
+  async retainOnly(keep: ReadonlySet<string>): Promise<number> {
+    let names: string[];
+    try {
+      names = await readdir(this.dir);
+    } catch (err) {
+      if ((err as NodeJS.ErrnoException).code === 'ENOENT') return 0;
+      throw err;
+    }
+    // Only finished entries: a writer's temporary file (write-file-atomic's) is left to its rename.
+    const stale = names.filter((n) => /^[0-9a-f]{64}\.json$/.test(n) && !keep.has(n.slice(0, 64)));
+    await Promise.all(stale.map((n) => rm(join(this.dir, n), { force: true, recursive: true })));
+    return stale.length;
+  }
+}

@@ -1,0 +1,5 @@
+export * from './keyed-cache';
+export * from './screen-memo';
+export * from './cluster-summary-cache';
+export * from './code-fingerprint';
+export * from './search-terms-memo';

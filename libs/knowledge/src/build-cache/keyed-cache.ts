@@ -1,0 +1,143 @@
+import { createHash } from 'node:crypto';
+import { mkdir, readFile } from 'node:fs/promises';
+import { dirname } from 'node:path';
+import writeFileAtomic from 'write-file-atomic';
+
+/*
+ * A build's memo of pure results keyed by content (a screen verdict, a text's search terms), kept
+ * in one file under the KB folder's `cache/` between builds. What it must never do is hand back a
+ * wrong answer, so:
+ * - the file starts with the version of whatever computes the values (the screen's rules, the
+ *   analyzer's version): another version and the whole file is ignored;
+ * - every entry is one line carrying a checksum of its own bytes, checked before the line is
+ *   parsed, and its value is checked against the caller's shape: a line that fails either
+ *   (truncated, edited, half-written) is skipped and its value computed again;
+ * - it is rewritten whole (write-file-atomic, a rename), sorted by key, holding only the entries
+ *   this process used: the same build twice leaves the same file, and entries of records no build
+ *   reads any more are dropped rather than kept for ever.
+ * Several processes writing the same file (queue workers) lose each other's entries, never corrupt
+ * them: the cost is a recomputation.
+ */
+
+const FORMAT = 'rescue-keyed-cache-1';
+
+/** A line's checksum: the first 16 hex digits of sha256 over the key and the value's JSON. */
+function checksumOf(key: string, json: string): string {
+  return createHash('sha256').update(key).update('\t').update(json).digest('hex').slice(0, 16);
+}
+
+/** sha256 (hex) of values joined unambiguously: what callers key entries by. */
+export function contentKey(parts: readonly unknown[]): string {
+  const h = createHash('sha256');
+  for (const p of parts) {
+    const text = typeof p === 'string' ? p : (JSON.stringify(p) ?? 'undefined');
+    // Length-prefixed, so ["ab","c"] and ["a","bc"] differ.
+    h.update(`${typeof p === 'string' ? 's' : 'j'}${text.length}:`).update(text);
+  }
+  return h.digest('hex');
+}
+
+export interface KeyedCacheStats {
+  /** Entries read from the file and kept. */
+  loaded: number;
+  /** Lines of the file that were skipped (bad checksum, unparsable, wrong shape). */
+  ignored: number;
+  hits: number;
+  misses: number;
+}
+
+export class KeyedCache<V> {
+  private readonly used = new Map<string, V>();
+  private dirty = false;
+  readonly stats: KeyedCacheStats = { loaded: 0, ignored: 0, hits: 0, misses: 0 };
+
+  private constructor(
+    readonly file: string,
+    private readonly version: string,
+    private readonly loaded: Map<string, string>,
+    private readonly isValue: (v: unknown) => v is V,
+  ) {}
+
+  /**
+   * The cache in `file` for values computed by `version`. A missing file, another version or an
+   * unreadable header is an empty cache; a bad line is skipped (see the file comment).
+   */
+  static async open<V>(file: string, version: string, isValue: (v: unknown) => v is V): Promise<KeyedCache<V>> {
+    let text = '';
+    try {
+      text = await readFile(file, 'utf8');
+    } catch (err) {
+      // No file yet: the first build into this folder. Anything else is real.
+      if ((err as NodeJS.ErrnoException).code !== 'ENOENT') throw err;
+    }
+    const lines = text.split('\n');
+    const loaded = new Map<string, string>();
+    let ignored = 0;
+    if (lines[0] === JSON.stringify({ format: FORMAT, version })) {
+      for (const line of lines.slice(1)) {
+        if (line === '') continue;
+        const [sum, key, json] = line.split('\t', 3);
+        if (json === undefined || checksumOf(key, json) !== sum) ignored += 1;
+        // Kept as text: parsed (and shape-checked) only when asked for.
+        else loaded.set(key, json);
+      }
+    } else if (text !== '') {
+      ignored = lines.filter((l) => l !== '').length;
+    }
+    const cache = new KeyedCache<V>(file, version, loaded, isValue);
+    cache.stats.loaded = loaded.size;
+    cache.stats.ignored = ignored;
+    return cache;
+  }
+
+  /** The value under `key`, computed (and remembered) when absent or not trustworthy. */
+  get(key: string, compute: () => V): V {
+    const seen = this.used.get(key);
+    if (seen !== undefined) {
+      this.stats.hits += 1;
+      return seen;
+    }
+    const json = this.loaded.get(key);
+    if (json !== undefined) {
+      let value: unknown;
+      try {
+        value = JSON.parse(json);
+      } catch (_unparsable) {
+        // Checksummed text that does not parse was written wrong: recomputed below.
+        value = undefined;
+      }
+      if (value !== undefined && this.isValue(value)) {
+        this.stats.hits += 1;
+        this.used.set(key, value);
+        return value;
+      }
+      this.stats.ignored += 1;
+    }
+    this.stats.misses += 1;
+    const value = compute();
+    this.used.set(key, value);
+    this.dirty = true;
+    return value;
+  }
+
+  /**
+   * Writes the entries used since the cache was opened, when they differ from the file's: a new
+   * value, or a loaded entry that was not used (dropped).
+   */
+  async flush(): Promise<void> {
+    const unchanged = !this.dirty && this.stats.ignored === 0 && [...this.loaded.keys()].every((k) => this.used.has(k));
+    if (unchanged) return;
+    const keys = [...this.used.keys()].sort();
+    const lines = [JSON.stringify({ format: FORMAT, version: this.version })];
+    for (const key of keys) {
+      const json = JSON.stringify(this.used.get(key));
+      lines.push(`${checksumOf(key, json)}\t${key}\t${json}`);
+    }
+    await mkdir(dirname(this.file), { recursive: true });
+    await writeFileAtomic(this.file, `${lines.join('\n')}\n`);
+    this.loaded.clear();
+    for (const key of keys) this.loaded.set(key, JSON.stringify(this.used.get(key)));
+    this.stats.ignored = 0;
+    this.dirty = false;
+  }
+}
