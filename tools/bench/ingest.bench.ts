@@ -1,8 +1,11 @@
-import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdir, readFile } from 'node:fs/promises';
+import { availableParallelism, loadavg, tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
+import writeFileAtomic from 'write-file-atomic';
 import { FixPairIngestor, FsRecordStore, type RecordStore, expandSources } from '@rescue/datasets';
 import type { FixRecord } from '@rescue/domain';
+import type { Figure } from './bench-figures';
 
 // Ingest throughput over the shared fix-pair data, against a baseline measured in the same run:
 // reading the same files and JSON.parse of every line (the least any ingest must do). Reported
@@ -26,6 +29,31 @@ class NullStore implements RecordStore {
     return 0;
   }
   async close() {}
+}
+
+/**
+ * The folder store's old layout, one file per record written atomically (what FsRecordStore was
+ * before its segments), kept here only as a same-run reference for the figure it replaced.
+ */
+class OneFilePerRecordStore extends NullStore {
+  constructor(private readonly dir: string) {
+    super();
+  }
+  override async putMany(records: FixRecord[]) {
+    const unique = [...new Map(records.map((r) => [r.id, r])).values()];
+    await Promise.all([...new Set(unique.map((r) => r.id.slice(0, 2)))].map((s) => mkdir(join(this.dir, s), { recursive: true })));
+    const written = await Promise.all(
+      unique.map(async (r) => {
+        const path = join(this.dir, r.id.slice(0, 2), `${r.id}.json`);
+        const json = JSON.stringify(r);
+        const old = await readFile(path, 'utf8').catch(() => undefined);
+        if (old !== json) await writeFileAtomic(path, json);
+        return old === undefined;
+      }),
+    );
+    const added = written.filter(Boolean).length;
+    return { added, existing: records.length - added };
+  }
 }
 
 const median = (xs: number[]): number => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)];
@@ -61,38 +89,55 @@ async function main(): Promise<void> {
   const parseOnly = async (): Promise<void> => {
     kept = (await new FixPairIngestor(new NullStore()).ingest([dataDir], { format: 'auto', maxLineBytes: 8 << 20 })).kept;
   };
-  const withFsStore = async (): Promise<void> => {
+  const intoFolder = (open: (dir: string) => RecordStore) => async (): Promise<void> => {
     const dir = mkdtempSync(join(tmpdir(), 'rescue-bench-'));
     try {
-      await new FixPairIngestor(new FsRecordStore(dir)).ingest([dataDir], { format: 'auto', maxLineBytes: 8 << 20 });
+      await new FixPairIngestor(open(dir)).ingest([dataDir], { format: 'auto', maxLineBytes: 8 << 20 });
     } finally {
       rmSync(dir, { recursive: true, force: true });
     }
   };
+  const withFsStore = intoFolder((dir) => new FsRecordStore(dir));
+  const withOneFilePerRecord = intoFolder((dir) => new OneFilePerRecordStore(dir));
   await baseline();
   await parseOnly();
   const tBase: number[] = [];
   const tParse: number[] = [];
   const tFs: number[] = [];
+  const tOld: number[] = [];
+  const loadBefore = loadavg()[0];
   for (let i = 0; i < RUNS; i += 1) {
     tBase.push(await time(baseline));
     tParse.push(await time(parseOnly));
     tFs.push(await time(withFsStore));
+    tOld.push(await time(withOneFilePerRecord));
   }
   const b = median(tBase);
   const p = median(tParse);
   const f = median(tFs);
+  const o = median(tOld);
   const rate = (n: number, ms: number) => Math.round((n / ms) * 1000);
   const rows = [
     ['baseline: read + JSON.parse', b, rate(lines, b)],
     ['ingest (validate, normalize, dedupe), no store', p, rate(lines, p)],
     ['ingest into the filesystem record store', f, rate(lines, f)],
+    ['  the same into one file per record (old layout)', o, rate(lines, o)],
   ] as const;
-  process.stdout.write(`bench:ingest over ${files.length} files, ${lines} lines, ${(bytes / 1e6).toFixed(1)} MB, ${kept} records kept; median of ${RUNS} runs\n`);
+  process.stdout.write(
+    `bench:ingest over ${files.length} files, ${lines} lines, ${(bytes / 1e6).toFixed(1)} MB, ${kept} records kept; median of ${RUNS} runs; load average ${loadBefore.toFixed(2)} → ${loadavg()[0].toFixed(2)} on ${availableParallelism()} cores\n`,
+  );
   for (const [name, ms, lps] of rows) {
     process.stdout.write(`  ${name.padEnd(48)} ${ms.toFixed(1).padStart(8)} ms  ${String(lps).padStart(7)} lines/s  ${(ms / b).toFixed(2)}× baseline\n`);
   }
   process.stdout.write(`  records/s (filesystem store): ${rate(kept, f)}   MB/s: ${(bytes / 1e6 / (f / 1000)).toFixed(1)}\n`);
+  // BENCH_JSON=<file>: the figures `npm run bench` tabulates, each beside this run's read + parse.
+  const baselineOf = { name: 'read + JSON.parse', value: Math.round(b * 10) / 10 };
+  const figures: Figure[] = [
+    { name: 'ingest, no store', value: Math.round(p * 10) / 10, unit: 'ms', baseline: baselineOf },
+    { name: 'ingest into the filesystem store', value: Math.round(f * 10) / 10, unit: 'ms', baseline: baselineOf, goal: '≤ 3× baseline' },
+    { name: 'ingest into one file per record (old layout)', value: Math.round(o * 10) / 10, unit: 'ms', baseline: baselineOf },
+  ];
+  if (process.env.BENCH_JSON) writeFileSync(process.env.BENCH_JSON, JSON.stringify({ load: loadavg(), figures }, null, 1));
 }
 
 void main();

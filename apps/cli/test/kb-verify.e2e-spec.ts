@@ -1,9 +1,9 @@
 import { execFile } from 'node:child_process';
-import { appendFileSync, mkdtempSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
+import { appendFileSync, closeSync, mkdtempSync, openSync, readFileSync, readdirSync, rmSync, writeFileSync, writeSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { promisify } from 'node:util';
-import { acquireExclusiveLock } from '@rescue/datasets';
+import { acquireExclusiveLock, scanSegment, segmentNumber } from '@rescue/datasets';
 
 const run = promisify(execFile);
 const root = resolve(__dirname, '../../..');
@@ -44,16 +44,20 @@ describe('rescue kb verify and one writer per --out (the built command)', () => 
     if (!data) throw new Error(`no LanceDB data file under ${lance}`);
     const damaged = join(data.parentPath, data.name);
     appendFileSync(damaged, 'x');
-    const shard = readdirSync(join(kb, 'records')).find((n) => /^[0-9a-f]{2}$/.test(n)) as string;
-    const recordFile = join(kb, 'records', shard, readdirSync(join(kb, 'records', shard))[0]);
-    writeFileSync(recordFile, '{"id": "trunc');
+    // A damaged block inside the first stored record (the records live in append-only segments).
+    const segment = join(kb, 'records', readdirSync(join(kb, 'records')).find((n) => segmentNumber(n) !== undefined) as string);
+    const [entry] = scanSegment(readFileSync(segment), 0).entries;
+    const fd = openSync(segment, 'r+');
+    writeSync(fd, 'trunc', entry.payloadOffset + 3);
+    closeSync(fd);
+    const recordFile = `${segment} at byte ${entry.start}`;
 
     const bad = await fails(['kb', 'verify', '--kb', kb]);
     expect(bad.code).toBe(1);
     expect(bad.stdout).toContain(`KB ${version} in ${kb}: 1 problem(s)`);
     expect(bad.stdout).toContain('records: 15 checked, 1 corrupt');
     expect(bad.stderr).toContain(`rescue: ${damaged}: content changed`);
-    expect(bad.stderr).toContain(`rescue: ${recordFile}: is not valid JSON, truncated or damaged`);
+    expect(bad.stderr).toContain(`rescue: ${recordFile}: fails its checksum`);
     // kb stats no longer reads counts from a damaged version as if it were healthy.
     const stats = await fails(['kb', 'stats', '--kb', kb]);
     expect(stats.stderr).toContain(`${damaged}: content changed`);

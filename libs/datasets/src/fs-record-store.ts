@@ -1,122 +1,687 @@
-import { mkdir, readdir } from 'node:fs/promises';
+import { statSync } from 'node:fs';
+import { type FileHandle, mkdir, open, readdir, readFile, rmdir, unlink } from 'node:fs/promises';
 import { join } from 'node:path';
-import { readTextIfExists } from './optional-file';
-import writeFileAtomic from 'write-file-atomic';
-import type { FixRecord } from '@rescue/domain';
-import { assertRecordId, checkStoredDocument, type CorruptEntry, parseStoredDocument, type RecordStore, RECORD_ID_PATTERN, type StoredDocument } from './record-store';
+import { ConflictError, type FixRecord } from '@rescue/domain';
+import { acquireExclusiveLock, type HeldLock } from './exclusive-lock';
+import { crc32, type SegmentScan, scanSegment, segmentName, segmentNumber } from './record-segments';
+import { assertRecordId, checkStoredDocument, type CorruptEntry, describeCorrupt, parseStoredDocument, type RecordStore, RecordStoreError, type StoredDocument } from './record-store';
+
+export interface FsRecordStoreOptions {
+  /**
+   * A segment at least this big is closed and the next append starts a new one. Every handle on
+   * one folder must use the same size (readers look for a new segment once the last one is full).
+   */
+  segmentBytes?: number;
+  /** Compaction runs once the segments hold at least this much and over half of it is superseded. */
+  compactMinBytes?: number;
+}
+
+const SEGMENT_BYTES = 64 << 20;
+const COMPACT_MIN_BYTES = 16 << 20;
+/** The folders of the old layout, `<dir>/<first two hex of the id>/<id>.json`. */
+const LEGACY_SHARD = /^[0-9a-f]{2}$/;
+const LEGACY_FILE = /^([0-9a-f]{32})\.json$/;
+/** A writer that holds the folder's lock this long without refreshing it is taken to be dead. */
+const LOCK_STALE_MS = 30_000;
+/** How long a writer waits for another one. */
+const LOCK_WAIT_MS = 60_000;
+
+/** Where the latest entry of an id is. `damage` when its bytes are not a sound entry. */
+interface Location {
+  seg: number;
+  start: number;
+  end: number;
+  payloadOffset: number;
+  length: number;
+  crc: number;
+  damage?: string;
+  /** The content check's verdict, once made: entries never change, so it is made once. */
+  verdict?: true | CorruptEntry;
+}
+
+/** A held folder lock, and the last segment open for appends while it is held. */
+interface Writer {
+  held: HeldLock;
+  timer?: NodeJS.Timeout;
+  append?: { seg: number; fh: FileHandle };
+}
 
 /**
- * The embedded store: one JSON file per document under `<dir>/<first two hex>/<id>.json`.
- * Each file is written atomically (write-file-atomic: a temporary name, then a rename), so a crash
- * never leaves half a record and concurrent writers of the same id both end with the same complete file.
- * A file damaged some other way (a copy cut short, a disk fault, a hand edit) is detected on every
- * read and named; writing the same record again replaces it.
+ * How long a writer keeps the lock after a batch. An ingest puts a batch every few tens of
+ * milliseconds: taking the lock (and catching up with the folder) once for the run instead of once
+ * per batch halves its cost. Another process waits at most this long after the run's last batch.
+ */
+const LINGER_MS = 100;
+
+/** Damaged bytes that name no id: reported by {@link FsRecordStore.check}. */
+interface Region {
+  seg: number;
+  start: number;
+  end: number;
+  problem: string;
+}
+
+const NEWLINE = Buffer.from('\n');
+
+/** Whether the lock went stale and may have been taken over (the holder's event loop stalled for `staleMs`). */
+function lost(writer: Writer): Error | undefined {
+  try {
+    writer.held.assertHeld();
+    return undefined;
+  } catch (err) {
+    return err as Error;
+  }
+}
+
+const isErrno = (err: unknown, code: string): boolean => (err as NodeJS.ErrnoException | undefined)?.code === code;
+
+/**
+ * The embedded store: append-only segment files under `<dir>` (`segment-000001.log`, …), each a
+ * run of length-prefixed, checksummed entries (see record-segments.ts), the latest entry of an id
+ * being its value. One file per record (the old layout) cost a file creation, an fsync and a
+ * rename per record: an ingest ran at 8–28× of reading and parsing its input. Here a batch is one
+ * append and one fsync.
+ *
+ * - Writers, in this process or others (the workers of a distributed build share the folder),
+ *   append under the folder's lock (`write.lock`, proper-lockfile: an atomic mkdir, refreshed while
+ *   held, taken over when stale). A writer waits about a minute for another, then fails naming it.
+ * - Readers need no lock: every call catches up with what other handles appended (a stat, and a
+ *   read of the new bytes), so another process's records are seen once its putMany has returned.
+ * - An append cut short (a crash, a full disk) is an unfinished tail: readers ignore it, the next
+ *   writer truncates it rather than trust it. Damage elsewhere (a bad block) is skipped to the next
+ *   sound entry and named; a damaged or altered document counts as absent for has(), is named by
+ *   get() and check(), and putting the record again supersedes it (re-ingest repairs).
+ * - When over half of the bytes are superseded entries, a writer compacts: the latest entry of
+ *   each id is copied to new segments and the old ones are removed (entries too damaged to copy
+ *   are dropped, so their ids read as absent and the next ingest writes them again).
+ * - A folder in the old layout is migrated on first open: each file's bytes become an entry as
+ *   they are (a corrupt one is still named as corrupt), then the file is removed.
  */
 export class FsRecordStore<T extends StoredDocument = FixRecord> implements RecordStore<T> {
-  constructor(readonly dir: string) {}
+  private readonly segmentBytes: number;
+  private readonly compactMinBytes: number;
+  private index = new Map<string, Location>();
+  private regions: Region[] = [];
+  /** Segment numbers, ascending; the last one is where appends go. */
+  private segments: number[] = [];
+  /** How far each segment has been read: just past its last entry that was sound or skipped. */
+  private scanned = new Map<number, number>();
+  private totalBytes = 0;
+  private liveBytes = 0;
+  private loaded = false;
+  /** Serializes this handle's own index updates and appends; other processes are kept out by the lock. */
+  private queue: Promise<unknown> = Promise.resolve();
+  /** The folder's lock while this handle writes, kept for a moment after a batch for the next one. */
+  private writer?: Writer;
 
-  private pathOf(id: string): string {
-    assertRecordId(id);
-    return join(this.dir, id.slice(0, 2), `${id}.json`);
+  constructor(
+    readonly dir: string,
+    options: FsRecordStoreOptions = {},
+  ) {
+    this.segmentBytes = options.segmentBytes ?? SEGMENT_BYTES;
+    this.compactMinBytes = options.compactMinBytes ?? COMPACT_MIN_BYTES;
   }
 
-  /** The stored text of a document, or undefined when there is none. */
-  private read(path: string): Promise<string | undefined> {
-    return readTextIfExists(path);
+  private exclusive<R>(fn: () => Promise<R>): Promise<R> {
+    const run = this.queue.then(fn, fn);
+    this.queue = run.catch(() => undefined);
+    return run;
+  }
+
+  private segPath(n: number): string {
+    return join(this.dir, segmentName(n));
+  }
+
+  private where(seg: number, start: number): string {
+    return `${this.segPath(seg)} at byte ${start}`;
+  }
+
+  private corruptOf(id: string, loc: Location, problem: string): CorruptEntry {
+    return { id, where: this.where(loc.seg, loc.start), problem };
+  }
+
+  // ---- reading the segments into the index ----
+
+  private reset(): void {
+    this.index = new Map();
+    this.regions = [];
+    this.segments = [];
+    this.scanned = new Map();
+    this.totalBytes = 0;
+    this.liveBytes = 0;
+    this.loaded = false;
+  }
+
+  private setLocation(id: string, loc: Location): void {
+    const prev = this.index.get(id);
+    if (prev) this.liveBytes -= prev.end - prev.start;
+    this.liveBytes += loc.end - loc.start;
+    this.index.set(id, loc);
+  }
+
+  /** Indexes what a scan of segment `seg` found; `size` is where the scanned bytes stop. */
+  private apply(seg: number, scan: SegmentScan, size: number, isLast: boolean): void {
+    const damage = [...scan.damaged];
+    // Only the last segment can be mid-append; an unfinished tail anywhere else is damage.
+    if (!isLast && scan.end < size) damage.push({ ...(scan.tailId ? { id: scan.tailId } : {}), start: scan.end, end: size, problem: 'is cut short (the segment ends inside it)' });
+    // In file order: the latest entry of an id wins, whether sound or damaged.
+    const found: (Location & { id?: string; problem?: string })[] = [
+      ...scan.entries.map((e) => ({ seg, id: e.id, start: e.start, end: e.end, payloadOffset: e.payloadOffset, length: e.length, crc: e.crc })),
+      ...damage.map((d) => ({ seg, ...(d.id ? { id: d.id } : {}), start: d.start, end: d.end, payloadOffset: -1, length: 0, crc: 0, damage: d.problem })),
+    ].sort((a, b) => a.start - b.start);
+    for (const { id, ...loc } of found) {
+      if (id) this.setLocation(id, loc);
+      else this.regions.push({ seg, start: loc.start, end: loc.end, problem: loc.damage as string });
+    }
+    const to = isLast ? scan.end : size;
+    this.totalBytes += to - (this.scanned.get(seg) ?? 0);
+    this.scanned.set(seg, to);
+    if (!this.segments.includes(seg)) this.segments.push(seg);
+  }
+
+  private async loadSegment(seg: number, isLast: boolean): Promise<void> {
+    const buf = await readFile(this.segPath(seg));
+    this.apply(seg, scanSegment(buf, 0), buf.length, isLast);
+  }
+
+  /** Reads segment `seg` from where it was last read up to `size`. */
+  private async scanTail(seg: number, size: number, isLast: boolean): Promise<void> {
+    const from = this.scanned.get(seg) ?? 0;
+    const buf = Buffer.alloc(size - from);
+    const fh = await open(this.segPath(seg), 'r');
+    try {
+      const { bytesRead } = await fh.read(buf, 0, buf.length, from);
+      const got = buf.subarray(0, bytesRead);
+      this.apply(seg, scanSegment(got, from), from + bytesRead, isLast);
+    } finally {
+      await fh.close();
+    }
+  }
+
+  /** The folder's entries; an absent folder is an empty store, anything else unreadable is an error. */
+  private async listDir(): Promise<string[]> {
+    try {
+      return await readdir(this.dir);
+    } catch (err) {
+      if (isErrno(err, 'ENOENT')) return [];
+      throw err;
+    }
+  }
+
+  private static segmentsIn(names: string[]): number[] {
+    return names
+      .map(segmentNumber)
+      .filter((n): n is number => n !== undefined)
+      .sort((a, b) => a - b);
+  }
+
+  /** Reads every segment from the start; migrates an old-layout folder first (under the lock). */
+  private async reload(locked: boolean): Promise<void> {
+    this.reset();
+    const names = await this.listDir();
+    const segs = FsRecordStore.segmentsIn(names);
+    for (const [i, n] of segs.entries()) await this.loadSegment(n, i === segs.length - 1);
+    this.loaded = true;
+    const legacy = names.filter((n) => LEGACY_SHARD.test(n)).sort();
+    if (legacy.length === 0) return;
+    if (!locked) {
+      // Another process may be migrating too: under the lock, look again.
+      await this.withFolderLock(() => this.reload(true));
+      return;
+    }
+    await this.truncateTail();
+    await this.migrate(legacy);
   }
 
   /**
-   * Whether a sound copy is stored. A corrupt file (truncated, another id, altered content) counts
-   * as absent, so that a stage which skips stored work (the slicer) redoes it and overwrites the
-   * file instead of tripping on it later; {@link check} and {@link get} name such a file.
+   * Catches up with what other handles wrote since this one last looked. `list` also looks for
+   * new segments (a writer rolls to one once the last is full, so a stat of that is enough unless
+   * it is full; a miss looks anyway, to be sure). A segment gone means another handle compacted:
+   * everything is read again.
    */
-  async has(id: string): Promise<boolean> {
-    const path = this.pathOf(id);
-    const text = await this.read(path);
-    return text !== undefined && checkStoredDocument(text, id, path).ok;
+  private async sync(list: boolean, locked = false): Promise<void> {
+    if (!this.loaded) return this.reload(locked);
+    // While this handle holds the lock, no one else appends: the index is the folder.
+    if (this.writer && !lost(this.writer)) return;
+    const active = this.segments.at(-1);
+    const sizeOf = (n: number): number | undefined => {
+      try {
+        return statSync(this.segPath(n)).size;
+      } catch (err) {
+        if (isErrno(err, 'ENOENT')) return undefined;
+        throw err;
+      }
+    };
+    let size = active === undefined ? undefined : sizeOf(active);
+    if (active !== undefined && size === undefined) return this.reload(locked);
+    let newer: number[] = [];
+    if (list || active === undefined || size! >= this.segmentBytes) {
+      const names = await this.listDir();
+      const found = FsRecordStore.segmentsIn(names);
+      if (this.segments.some((n) => !found.includes(n))) return this.reload(locked);
+      if (this.segments.length === 0 && names.some((n) => LEGACY_SHARD.test(n))) return this.reload(locked);
+      newer = found.filter((n) => active === undefined || n > active);
+      // Stat again after listing: whatever was appended to it before a roll is in it by now.
+      if (active !== undefined) size = sizeOf(active);
+      if (active !== undefined && size === undefined) return this.reload(locked);
+    }
+    if (active !== undefined && size! > (this.scanned.get(active) ?? 0)) await this.scanTail(active, size!, newer.length === 0);
+    for (const [i, n] of newer.entries()) await this.loadSegment(n, i === newer.length - 1);
+  }
+
+  // ---- writing ----
+
+  /**
+   * Takes the folder's lock (exclusive-lock.ts: proper-lockfile, the holder named beside it, a lock
+   * left by a killed process on this host taken over at once); waits about a minute for another
+   * writer, then fails naming it.
+   */
+  private async lockFolder(): Promise<Writer> {
+    await mkdir(this.dir, { recursive: true });
+    try {
+      return { held: await acquireExclusiveLock(join(this.dir, 'write.lock'), { purpose: 'record store writer', waitMs: LOCK_WAIT_MS, staleMs: LOCK_STALE_MS }) };
+    } catch (err) {
+      if (!(err instanceof ConflictError)) throw err;
+      throw new RecordStoreError(`the record store ${this.dir} takes one writer at a time: ${err.message}`, { cause: err });
+    }
+  }
+
+  /** Runs `fn` holding the folder's lock, taken for it alone (a migration opened by a reader). */
+  private async withFolderLock<R>(fn: () => Promise<R>): Promise<R> {
+    const writer = await this.lockFolder();
+    try {
+      return await fn();
+    } finally {
+      await writer.held.release();
+    }
+  }
+
+  /**
+   * The held lock for a batch, taken (and the index caught up with the folder, an unfinished tail
+   * cut) unless this handle still holds it from its last batch: then no other writer can have
+   * written meanwhile, and nothing need be read again.
+   */
+  private async writerForBatch(repaired: CorruptEntry[]): Promise<Writer> {
+    const held = this.writer;
+    if (held) {
+      clearTimeout(held.timer);
+      if (!lost(held)) return held;
+      // The lock went stale and may have been taken over: start again from what is on disk.
+      this.writer = undefined;
+      await held.append?.fh.close();
+      this.loaded = false;
+    }
+    const writer = await this.lockFolder();
+    try {
+      await this.sync(true, true);
+      const cut = await this.truncateTail();
+      if (cut) repaired.push(cut);
+    } catch (err) {
+      await writer.held.release();
+      throw err;
+    }
+    this.writer = writer;
+    return writer;
+  }
+
+  /** Lets the lock go (after {@link LINGER_MS} without a batch, or at close). */
+  private async releaseWriter(): Promise<void> {
+    const writer = this.writer;
+    if (!writer) return;
+    this.writer = undefined;
+    clearTimeout(writer.timer);
+    try {
+      await writer.append?.fh.close();
+    } finally {
+      await writer.held.release();
+    }
+  }
+
+  /** Under the lock: cuts an unfinished tail off the last segment; returns what it was, if it named an id. */
+  private async truncateTail(): Promise<CorruptEntry | undefined> {
+    const active = this.segments.at(-1);
+    if (active === undefined) return undefined;
+    const path = this.segPath(active);
+    const scannedTo = this.scanned.get(active) ?? 0;
+    const fh = await open(path, 'r+');
+    try {
+      const { size } = await fh.stat();
+      if (size <= scannedTo) return undefined;
+      const head = Buffer.alloc(Math.min(64, size - scannedTo));
+      await fh.read(head, 0, head.length, scannedTo);
+      await fh.truncate(scannedTo);
+      await fh.datasync();
+      const id = /^([0-9a-f]{32}) /.exec(head.toString('latin1'))?.[1];
+      return id ? { id, where: this.where(active, scannedTo), problem: `was an append cut short (${size - scannedTo} bytes, a write that never finished); truncated` } : undefined;
+    } finally {
+      await fh.close();
+    }
+  }
+
+  /**
+   * Under the lock, caught up: appends the entries, rolling to a new segment when the last is
+   * full, and indexes them once they are on disk.
+   */
+  private async append(items: { id: string; payload: Buffer; crc: number }[]): Promise<void> {
+    if (items.length === 0) return;
+    let active = this.segments.at(-1);
+    let created = false;
+    if (active === undefined || (this.scanned.get(active) ?? 0) >= this.segmentBytes) {
+      active = (active ?? 0) + 1;
+      created = true;
+    }
+    const base = created ? 0 : (this.scanned.get(active) ?? 0);
+    const parts: Buffer[] = [];
+    const located: [string, Location][] = [];
+    let at = base;
+    for (const { id, payload, crc } of items) {
+      const header = Buffer.from(`${id} ${payload.length} ${crc.toString(16).padStart(8, '0')}\n`, 'latin1');
+      const start = at;
+      const payloadOffset = start + header.length;
+      at = payloadOffset + payload.length + 1;
+      parts.push(header, payload, NEWLINE);
+      located.push([id, { seg: active, start, end: at, payloadOffset, length: payload.length, crc }]);
+    }
+    await this.writev(active, parts);
+    if (created) await this.syncDir();
+    if (!this.segments.includes(active)) this.segments.push(active);
+    this.scanned.set(active, at);
+    this.totalBytes += at - base;
+    for (const [id, loc] of located) this.setLocation(id, loc);
+  }
+
+  /**
+   * Appends to segment `seg` and makes it durable before the batch counts as stored. The file stays
+   * open while this handle holds the lock; a handle without one (a migration) opens it for the call.
+   */
+  private async writev(seg: number, parts: Buffer[]): Promise<void> {
+    const writer = this.writer;
+    if (!writer) {
+      const fh = await open(this.segPath(seg), 'a');
+      try {
+        await fh.writev(parts);
+        await fh.datasync();
+      } finally {
+        await fh.close();
+      }
+      return;
+    }
+    if (writer.append?.seg !== seg) {
+      await writer.append?.fh.close();
+      writer.append = undefined;
+      writer.append = { seg, fh: await open(this.segPath(seg), 'a') };
+    }
+    await writer.append.fh.writev(parts);
+    await writer.append.fh.datasync();
+  }
+
+  /** Makes a new or removed file name durable. */
+  private async syncDir(): Promise<void> {
+    const dh = await open(this.dir, 'r');
+    try {
+      await dh.sync();
+    } finally {
+      await dh.close();
+    }
   }
 
   async putMany(records: T[]): Promise<{ added: number; existing: number; repaired?: CorruptEntry[] }> {
-    // Files are independent, so a batch is written concurrently; the shard directories are
-    // created once per batch rather than once per record.
     records.forEach((r) => assertRecordId(r.id));
-    // A record repeated inside the batch is written once and counted as existing, as in Redis.
-    const unique = [...new Map(records.map((r) => [r.id, r])).values()];
-    const shards = [...new Set(unique.map((r) => r.id.slice(0, 2)))];
-    await Promise.all(shards.map((shard) => mkdir(join(this.dir, shard), { recursive: true })));
-    const outcomes = await Promise.all(unique.map((record) => this.putOne(record)));
-    const added = outcomes.filter((o) => o.written).length;
-    const repaired = outcomes.flatMap((o) => (o.repaired ? [o.repaired] : []));
-    // `repaired` only when there was something to repair: the common answer stays the contract's.
-    return { added, existing: records.length - added, ...(repaired.length > 0 ? { repaired } : {}) };
+    if (records.length === 0) return { added: 0, existing: 0 };
+    return this.exclusive(async () => {
+      const repaired: CorruptEntry[] = [];
+      const writer = await this.writerForBatch(repaired);
+      try {
+        const added = await this.putLocked(records, repaired);
+        // Another writer may have appended beside this one: say so, and let the caller retry (puts are idempotent).
+        const gone = lost(writer);
+        if (gone) throw new RecordStoreError(`${gone.message} (while writing to the record store ${this.dir}; a put is idempotent)`, { cause: gone });
+        return { added, existing: records.length - added, ...(repaired.length > 0 ? { repaired } : {}) };
+      } catch (err) {
+        // What is on disk is no longer what the index says (a failed write may have left a tail).
+        await this.releaseWriter();
+        this.loaded = false;
+        throw err;
+      } finally {
+        if (this.writer === writer) writer.timer = setTimeout(() => void this.exclusive(() => this.releaseWriter()), LINGER_MS).unref();
+      }
+    });
+  }
+
+  /** Under the lock, caught up: appends what is new or changed; returns how many ids were added. */
+  private async putLocked(records: T[], repaired: CorruptEntry[]): Promise<number> {
+    // A record repeated inside the batch is written once (its last reading) and counted as existing.
+    const latest = new Map(records.map((r) => [r.id, r]));
+    const items: { id: string; payload: Buffer; crc: number }[] = [];
+    let added = 0;
+    for (const [id, record] of latest) {
+      const payload = Buffer.from(JSON.stringify(record));
+      const crc = crc32(payload);
+      const loc = this.index.get(id);
+      if (!loc) {
+        added += 1;
+        items.push({ id, payload, crc });
+        continue;
+      }
+      const verdict = await this.verdictOf(id, loc, loc.length === payload.length && loc.crc === crc ? payload : undefined);
+      if (verdict === 'identical') continue;
+      if (verdict === true) {
+        // Same id, other free text or origin (the same fix read from another source): the latest
+        // reading replaces it, so a build's records never carry an earlier build's words.
+        items.push({ id, payload, crc });
+        continue;
+      }
+      // A corrupt entry is superseded by a sound one: that is how re-ingesting repairs the store.
+      repaired.push(verdict);
+      added += 1;
+      items.push({ id, payload, crc });
+    }
+    await this.append(items);
+    if (this.totalBytes >= this.compactMinBytes && this.liveBytes * 2 < this.totalBytes) await this.compact();
+    return added;
   }
 
   /**
-   * Writes one record unless an identical sound copy is stored (a sound copy with other free text
-   * is replaced but not counted as added). A corrupt copy is overwritten (that is how
-   * re-ingesting repairs the store) and returned, so the caller can say what was repaired.
+   * Whether an existing entry is sound (`true`), names what is wrong with it, or (given the bytes
+   * about to be written, when length and CRC already agree) holds exactly those bytes.
    */
-  private async putOne(record: T): Promise<{ written: boolean; repaired?: CorruptEntry }> {
-    const path = this.pathOf(record.id);
-    const text = await this.read(path);
-    const json = JSON.stringify(record);
-    let repaired: CorruptEntry | undefined;
-    if (text !== undefined) {
-      const checked = checkStoredDocument(text, record.id, path);
-      if (checked.ok) {
-        // Same id, other free text or origin (the same fix read from another source): the latest
-        // reading replaces it, so a build's records never carry an earlier build's words.
-        if (text !== json) await writeFileAtomic(path, json);
-        return { written: false };
-      }
-      repaired = checked.corrupt;
+  private async verdictOf(id: string, loc: Location, same?: Buffer): Promise<true | CorruptEntry | 'identical'> {
+    if (loc.damage) return this.corruptOf(id, loc, loc.damage);
+    if (loc.verdict && !same) return loc.verdict;
+    const stored = await this.readPayload(loc);
+    if (loc.damage) return this.corruptOf(id, loc, loc.damage);
+    if (same && stored.equals(same)) return 'identical';
+    if (!loc.verdict) {
+      const checked = checkStoredDocument(stored.toString('utf8'), id, this.where(loc.seg, loc.start));
+      loc.verdict = checked.ok ? true : checked.corrupt;
     }
-    await writeFileAtomic(path, json);
-    return { written: true, repaired };
+    return loc.verdict;
   }
 
-  /** Every corrupt entry in the store, each named with its file and fault (for `rescue kb verify`). */
-  async check(): Promise<{ checked: number; corrupt: CorruptEntry[] }> {
-    const corrupt: CorruptEntry[] = [];
-    let checked = 0;
-    for await (const id of this.ids()) {
-      const path = this.pathOf(id);
-      const text = await this.read(path);
-      if (text === undefined) continue;
-      checked += 1;
-      const result = checkStoredDocument(text, id, path);
-      if (!result.ok) corrupt.push(result.corrupt);
+  /** Under the lock: copies the latest entry of each id to new segments, then removes the old ones. */
+  private async compact(): Promise<void> {
+    const old = [...this.segments];
+    const byseg = new Map<number, Location[]>();
+    for (const loc of this.index.values()) {
+      if (loc.damage) continue;
+      const list = byseg.get(loc.seg);
+      if (list) list.push(loc);
+      else byseg.set(loc.seg, [loc]);
     }
-    return { checked, corrupt };
+    let next = (old.at(-1) ?? 0) + 1;
+    let parts: Buffer[] = [];
+    let bytes = 0;
+    const flush = async (): Promise<void> => {
+      if (bytes === 0) return;
+      const fh = await open(this.segPath(next), 'wx');
+      try {
+        await fh.writev(parts);
+        await fh.datasync();
+      } finally {
+        await fh.close();
+      }
+      next += 1;
+      parts = [];
+      bytes = 0;
+    };
+    for (const seg of old) {
+      const locs = (byseg.get(seg) ?? []).sort((a, b) => a.start - b.start);
+      if (locs.length === 0) continue;
+      const buf = await readFile(this.segPath(seg));
+      for (const loc of locs) {
+        parts.push(buf.subarray(loc.start, loc.end));
+        bytes += loc.end - loc.start;
+        if (bytes >= this.segmentBytes) await flush();
+      }
+    }
+    await flush();
+    await this.syncDir();
+    // The copies are durable before the originals go; a crash in between leaves both, which read
+    // the same (the copies come later, so they are the latest) until the next compaction.
+    for (const seg of old) await unlink(this.segPath(seg));
+    await this.syncDir();
+    await this.reload(true);
+  }
+
+  /** Under the lock: moves an old one-file-per-record folder's documents into segments, bytes unchanged. */
+  private async migrate(shards: string[]): Promise<void> {
+    for (const shard of shards) {
+      const shardDir = join(this.dir, shard);
+      const names = (await readdir(shardDir)).filter((n) => LEGACY_FILE.test(n)).sort();
+      const items: { id: string; payload: Buffer; crc: number }[] = [];
+      for (const name of names) {
+        const payload = await readFile(join(shardDir, name));
+        items.push({ id: name.slice(0, 32), payload, crc: crc32(payload) });
+      }
+      await this.append(items);
+      for (const name of names) await unlink(join(shardDir, name));
+      try {
+        await rmdir(shardDir);
+      } catch (err) {
+        // Something else lives there (a temporary file of an old writer): leave the folder.
+        if (!isErrno(err, 'ENOTEMPTY')) throw err;
+      }
+    }
+  }
+
+  // ---- reading documents ----
+
+  /**
+   * An entry's payload, its checksum checked again: bytes damaged after the entry was indexed (a
+   * bad block, a hand edit) mark it damaged, and the empty buffer comes back.
+   */
+  private async readPayload(loc: Location): Promise<Buffer> {
+    const fh = await open(this.segPath(loc.seg), 'r');
+    try {
+      const buf = Buffer.alloc(loc.length);
+      const { bytesRead } = await fh.read(buf, 0, loc.length, loc.payloadOffset);
+      if (bytesRead !== loc.length) loc.damage = 'is cut short (the segment was truncated after it was read)';
+      else if (crc32(buf) !== loc.crc) loc.damage = 'fails its checksum (damaged after it was written)';
+      return loc.damage ? Buffer.alloc(0) : buf;
+    } finally {
+      await fh.close();
+    }
+  }
+
+  /** The current location of `id`, looking for new segments when it is not (yet) known. */
+  private async locate(id: string): Promise<Location | undefined> {
+    assertRecordId(id);
+    await this.exclusive(() => this.sync(false));
+    if (this.index.has(id)) return this.index.get(id);
+    await this.exclusive(() => this.sync(true));
+    return this.index.get(id);
+  }
+
+  /** Reads an entry's payload; a segment removed meanwhile (another handle compacted) is looked up again once. */
+  private async payloadOf(id: string): Promise<{ loc: Location; text: string } | undefined> {
+    for (let attempt = 0; ; attempt += 1) {
+      const loc = await this.locate(id);
+      if (!loc || loc.damage) return loc ? { loc, text: '' } : undefined;
+      try {
+        return { loc, text: (await this.readPayload(loc)).toString('utf8') };
+      } catch (err) {
+        if (!isErrno(err, 'ENOENT') || attempt > 0) throw err;
+        await this.exclusive(() => this.reload(false));
+      }
+    }
+  }
+
+  /**
+   * Whether a sound copy is stored. A corrupt entry (damaged, another id, altered content) counts
+   * as absent, so that a stage which skips stored work (the slicer) redoes it and supersedes the
+   * entry instead of tripping on it later; {@link check} and {@link get} name it.
+   */
+  async has(id: string): Promise<boolean> {
+    const found = await this.payloadOf(id);
+    if (!found || found.loc.damage) return false;
+    if (!found.loc.verdict) {
+      const checked = checkStoredDocument(found.text, id, this.where(found.loc.seg, found.loc.start));
+      found.loc.verdict = checked.ok ? true : checked.corrupt;
+    }
+    return found.loc.verdict === true;
   }
 
   async get(id: string): Promise<T | undefined> {
-    const path = this.pathOf(id);
-    const text = await this.read(path);
-    return text === undefined ? undefined : parseStoredDocument<T>(text, id, path);
+    const found = await this.payloadOf(id);
+    if (!found) return undefined;
+    const where = this.where(found.loc.seg, found.loc.start);
+    if (found.loc.damage) throw new RecordStoreError(describeCorrupt({ id, where, problem: found.loc.damage }), { kind: 'invalid-input' });
+    return parseStoredDocument<T>(found.text, id, where);
   }
 
-  async *ids(): AsyncIterable<string> {
-    let shards: string[];
-    try {
-      shards = (await readdir(this.dir)).filter((d) => /^[0-9a-f]{2}$/.test(d)).sort();
-    } catch (err) {
-      if ((err as NodeJS.ErrnoException).code === 'ENOENT') return;
-      throw err;
-    }
-    for (const shard of shards) {
-      for (const name of (await readdir(join(this.dir, shard))).sort()) {
-        const id = name.replace(/\.json$/, '');
-        if (name.endsWith('.json') && RECORD_ID_PATTERN.test(id)) yield id;
+  /** Every corrupt entry in the store, each named with its segment, offset and fault (for `rescue kb verify`). */
+  async check(): Promise<{ checked: number; corrupt: CorruptEntry[] }> {
+    return this.exclusive(async () => {
+      await this.sync(true);
+      const corrupt: CorruptEntry[] = this.regions.map((r) => ({
+        id: '(unknown)',
+        where: this.where(r.seg, r.start),
+        problem: `${r.problem}: ${r.end - r.start} bytes that are no entry were skipped`,
+      }));
+      const byseg = new Map<number, [string, Location][]>();
+      for (const [id, loc] of this.index) {
+        if (loc.damage) corrupt.push(this.corruptOf(id, loc, loc.damage));
+        else {
+          const list = byseg.get(loc.seg);
+          if (list) list.push([id, loc]);
+          else byseg.set(loc.seg, [[id, loc]]);
+        }
       }
-    }
+      for (const [seg, locs] of byseg) {
+        const buf = await readFile(this.segPath(seg));
+        for (const [id, loc] of locs) {
+          if (crc32(buf.subarray(loc.payloadOffset, loc.payloadOffset + loc.length)) !== loc.crc) {
+            loc.damage = 'fails its checksum (damaged after it was written)';
+            corrupt.push(this.corruptOf(id, loc, loc.damage));
+            continue;
+          }
+          const checked = checkStoredDocument(buf.toString('utf8', loc.payloadOffset, loc.payloadOffset + loc.length), id, this.where(seg, loc.start));
+          loc.verdict = checked.ok ? true : checked.corrupt;
+          if (!checked.ok) corrupt.push(checked.corrupt);
+        }
+      }
+      return { checked: this.index.size, corrupt };
+    });
+  }
+
+  /** Every stored id (a corrupt entry's too), sorted, as the one-file layout listed them. */
+  async *ids(): AsyncIterable<string> {
+    const ids = await this.exclusive(async () => {
+      await this.sync(true);
+      return [...this.index.keys()].sort();
+    });
+    yield* ids;
   }
 
   async count(): Promise<number> {
-    let n = 0;
-    for await (const _ of this.ids()) n += 1;
-    return n;
+    return this.exclusive(async () => {
+      await this.sync(true);
+      return this.index.size;
+    });
   }
 
-  async close(): Promise<void> {}
+  /** Lets go of the folder's lock now rather than after {@link LINGER_MS}. */
+  async close(): Promise<void> {
+    await this.exclusive(() => this.releaseWriter());
+  }
 }

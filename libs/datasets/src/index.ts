@@ -4,6 +4,7 @@ export * from './cwe-entry';
 export * from './fix-pair-formats';
 export * from './fix-pair-ingestor';
 export * from './fs-record-store';
+export * from './record-segments';
 export * from './line-reader';
 export * from './regular-file';
 export * from './normalize';

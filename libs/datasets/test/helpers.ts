@@ -2,9 +2,10 @@
  * Shared helpers for the datasets tests (not a test file itself: jest only runs *.spec.ts and
  * *.int-spec.ts). Temporary directories live under os.tmpdir() and are removed by the caller.
  */
-import { mkdtempSync, rmSync } from 'node:fs';
+import { mkdtempSync, readFileSync, readdirSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { scanSegment, segmentNumber } from '@rescue/datasets';
 
 /** Creates temp dirs on demand and removes every one of them in `cleanup()`. */
 export class TempDirs {
@@ -31,4 +32,15 @@ export function seededRandom(seed: number): () => number {
     t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
     return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
   };
+}
+
+/** Where each entry of a folder record store's segments is, in the order written (for tests that damage one). */
+export function segmentEntries(dir: string): { id: string; path: string; start: number; payloadOffset: number; length: number; end: number }[] {
+  return readdirSync(dir)
+    .filter((n) => segmentNumber(n) !== undefined)
+    .sort()
+    .flatMap((name) => {
+      const path = join(dir, name);
+      return scanSegment(readFileSync(path), 0).entries.map((e) => ({ ...e, path }));
+    });
 }

@@ -1,8 +1,8 @@
-import { readFileSync, rmSync, statSync, utimesSync, writeFileSync } from 'node:fs';
+import { closeSync, openSync, readFileSync, statSync, utimesSync, writeFileSync, writeSync } from 'node:fs';
 import { join } from 'node:path';
 import { FsRecordStore, type IngestReport, type IngestRunResult, runIngest } from '@rescue/datasets';
 import type { FixRecord } from '@rescue/domain';
-import { TempDirs } from './helpers';
+import { TempDirs, segmentEntries } from './helpers';
 
 const dirs = new TempDirs();
 afterEach(() => dirs.cleanup());
@@ -73,11 +73,16 @@ describe('ingest manifest: unchanged source files are not read again', () => {
     expect(second.records.map((r) => r.before)).not.toContain('buf[3] = 0;\n');
   });
 
-  it('reads a file again when one of its records left the store, or the read options changed', async () => {
+  it('reads a file again when one of its records is no longer sound in the store, or the read options changed', async () => {
     const { dir, run } = setUp();
     const first = await run();
     const gone = first.records.find((r) => r.cwe === 'CWE-125') as FixRecord;
-    rmSync(join(dir, 'kb', 'records', gone.id.slice(0, 2), `${gone.id}.json`));
+    // A damaged block in its entry: the store no longer has a sound copy of it.
+    const entry = segmentEntries(join(dir, 'kb', 'records')).find((e) => e.id === gone.id);
+    if (!entry) throw new Error(`no entry for ${gone.id}`);
+    const fd = openSync(entry.path, 'r+');
+    writeSync(fd, '!!', entry.payloadOffset);
+    closeSync(fd);
     const second = await run();
     // a is skipped (its records are all there); b is read and its record stored again.
     expect(second.result.report.filesSkipped).toBe(1);

@@ -1,68 +1,97 @@
-import { readFileSync, writeFileSync } from 'node:fs';
+import { appendFileSync, closeSync, existsSync, mkdirSync, openSync, readFileSync, readdirSync, statSync, writeFileSync, writeSync } from 'node:fs';
 import { join, resolve } from 'node:path';
-import { FsRecordStore, RecordStoreError, runIngest } from '@rescue/datasets';
+import { FsRecordStore, RecordStoreError, encodeEntry, normalizeGenericRecord, runIngest, scanSegment } from '@rescue/datasets';
 import type { FixRecord } from '@rescue/domain';
-import { TempDirs } from './helpers';
+import { TempDirs, segmentEntries } from './helpers';
 
 const dirs = new TempDirs();
 afterEach(() => dirs.cleanup());
 
 const fixPairs = resolve(__dirname, '../../../examples/fix-pairs');
 
-async function ids(store: FsRecordStore): Promise<string[]> {
+async function ids(store: FsRecordStore<{ id: string }>): Promise<string[]> {
   const out: string[] = [];
   for await (const id of store.ids()) out.push(id);
   return out.sort();
 }
 
+function record(i: number): FixRecord {
+  const r = normalizeGenericRecord({ language: 'python', cwe: 'CWE-78', before: `os.system(x${i})\n`, after: `subprocess.run([x${i}])\n` }, { file: 'm.jsonl', line: i, format: 'generic' });
+  if (!r.ok) throw new Error(r.problem.message);
+  return r.record;
+}
+
+/** Overwrites bytes of a file in place, as a damaged disk block or a hand edit would. */
+function overwrite(path: string, at: number, text: string): void {
+  const fd = openSync(path, 'r+');
+  try {
+    writeSync(fd, text, at);
+  } finally {
+    closeSync(fd);
+  }
+}
+
+const segmentsOf = (dir: string): string[] => readdirSync(dir).filter((n) => n.startsWith('segment-'));
+
 /**
  * Issue 11 (corruption): a truncated record failed the build five retries later with a bare
- * "Unterminated string in JSON" and re-ingesting never repaired it (putMany skipped any file that
- * existed). Now each way a stored file goes bad is named with its path, and the next ingest of the
- * same source rewrites it.
+ * "Unterminated string in JSON" and re-ingesting never repaired it. Each way a stored entry goes
+ * bad is named with its segment and offset, and the next ingest of the same source supersedes it.
  */
 describe('FsRecordStore: corrupt entries are named and re-ingest repairs them', () => {
-  it('names a truncated file, a file holding another id and altered code, then repairs all three', async () => {
+  it('names a damaged entry, an entry holding another id and altered code, then repairs all three', async () => {
     const root = dirs.make('store-repair');
-    const store = new FsRecordStore(join(root, 'records'));
+    const dir = join(root, 'records');
+    const store = new FsRecordStore(dir);
     const ingest = () => runIngest({ sources: [fixPairs], format: 'auto', maxLineBytes: 1 << 20, store, rejectsPath: join(root, 'rejects.jsonl') });
     const first = await ingest();
     const all = await ids(store);
     expect(all.length).toBeGreaterThanOrEqual(4);
     expect(first.report.newInStore).toBe(all.length);
-    const [truncated, renamed, altered] = all;
-    const pathOf = (id: string) => join(root, 'records', id.slice(0, 2), `${id}.json`);
-    const originals = new Map(all.map((id) => [id, readFileSync(pathOf(id), 'utf8')]));
+    const originals = new Map(await Promise.all(all.map(async (id) => [id, await store.get(id)] as const)));
+    // Hand edits below bypass the folder's lock, so the handle must not be holding it.
+    await store.close();
+    const entries = segmentEntries(dir);
+    expect(entries.map((e) => e.id).sort()).toEqual(all);
+    const [damaged, renamed, altered] = entries;
+    const segment = damaged.path;
 
-    writeFileSync(pathOf(truncated), originals.get(truncated)!.slice(0, 20));
-    writeFileSync(pathOf(renamed), JSON.stringify({ ...(JSON.parse(originals.get(renamed)!) as FixRecord), id: altered }));
-    const record = JSON.parse(originals.get(altered)!) as FixRecord;
-    writeFileSync(pathOf(altered), JSON.stringify({ ...record, before: record.before.replace(/\w+/, 'tampered') }));
+    // A damaged block inside the first entry's payload; then two entries appended by hand, sound as
+    // entries (their checksums agree) but not as documents.
+    overwrite(segment, damaged.payloadOffset + 5, 'XXXX');
+    const renamedAt = statSync(segment).size;
+    appendFileSync(segment, encodeEntry(renamed.id, Buffer.from(JSON.stringify({ ...originals.get(renamed.id), id: altered.id }))));
+    const alteredAt = statSync(segment).size;
+    const rec = originals.get(altered.id) as FixRecord;
+    appendFileSync(segment, encodeEntry(altered.id, Buffer.from(JSON.stringify({ ...rec, before: rec.before.replace(/\w+/, 'tampered') }))));
 
     const found = await store.check();
     expect(found.checked).toBe(all.length);
-    expect(found.corrupt.map((c) => c.id).sort()).toEqual([truncated, renamed, altered].sort());
+    expect(found.corrupt.map((c) => c.id).sort()).toEqual([damaged.id, renamed.id, altered.id].sort());
     const problem = (id: string) => found.corrupt.find((c) => c.id === id);
-    expect(problem(truncated)).toEqual({ id: truncated, where: pathOf(truncated), problem: expect.stringMatching(/not valid JSON, truncated or damaged/) });
-    expect(problem(renamed)?.problem).toBe(`holds id "${altered}", not the id ${renamed} it is stored under`);
-    expect(problem(altered)?.problem).toMatch(/content does not hash to its id/);
+    expect(problem(damaged.id)).toEqual({ id: damaged.id, where: `${segment} at byte ${damaged.start}`, problem: expect.stringMatching(/fails its checksum/) });
+    expect(problem(renamed.id)).toEqual({ id: renamed.id, where: `${segment} at byte ${renamedAt}`, problem: `holds id "${altered.id}", not the id ${renamed.id} it is stored under` });
+    expect(problem(altered.id)).toEqual({ id: altered.id, where: `${segment} at byte ${alteredAt}`, problem: expect.stringMatching(/content does not hash to its id/) });
 
-    // A reader is told which file and what is wrong, not a raw JSON error, and is not retried.
-    const err = await store.get(truncated).catch((e: unknown) => e);
+    // A reader is told which entry and what is wrong, not a raw JSON error, and is not retried.
+    const err = await store.get(damaged.id).catch((e: unknown) => e);
     expect(err).toBeInstanceOf(RecordStoreError);
-    expect(err).toMatchObject({ kind: 'invalid-input', message: expect.stringContaining(`stored document ${truncated} in ${pathOf(truncated)} is not valid JSON`) });
-    await expect(store.get(altered)).rejects.toThrow(/content does not hash to its id.*re-ingest its source/);
+    expect(err).toMatchObject({ kind: 'invalid-input', message: expect.stringContaining(`stored document ${damaged.id} in ${segment} at byte ${damaged.start} fails its checksum`) });
+    await expect(store.get(altered.id)).rejects.toThrow(/content does not hash to its id.*re-ingest its source/);
     // A stage that skips stored work must redo a corrupt one.
-    expect(await store.has(truncated)).toBe(false);
-    expect(await store.has(all[3])).toBe(true);
+    expect(await store.has(damaged.id)).toBe(false);
+    expect(await store.has(renamed.id)).toBe(false);
+    expect(await store.has(entries[3].id)).toBe(true);
 
     const again = await ingest();
     expect(again.report.newInStore).toBe(3);
     expect((await store.check()).corrupt).toEqual([]);
-    for (const id of all) expect(readFileSync(pathOf(id), 'utf8')).toBe(originals.get(id));
+    const reopened = new FsRecordStore(dir);
+    for (const id of all) expect(await reopened.get(id)).toEqual(originals.get(id));
+    expect(await reopened.count()).toBe(all.length);
   });
 
-  it('reports what putMany repaired, and counts a sound file as existing', async () => {
+  it('reports what putMany repaired, and counts a sound entry as existing', async () => {
     const root = dirs.make('store-putmany');
     const store = new FsRecordStore<{ id: string; v: number }>(root);
     const id = 'aa'.repeat(16);
@@ -73,14 +102,104 @@ describe('FsRecordStore: corrupt entries are named and re-ingest repairs them', 
         { id: other, v: 1 },
       ]),
     ).toEqual({ added: 2, existing: 0 });
-    writeFileSync(join(root, 'aa', `${id}.json`), '{"id":"aa');
-    const put = await store.putMany([
+    await store.close();
+    const [entry] = segmentEntries(root);
+    expect(entry.id).toBe(id);
+    overwrite(entry.path, entry.payloadOffset, '!');
+    const put = await new FsRecordStore<{ id: string; v: number }>(root).putMany([
       { id, v: 2 },
       { id: other, v: 2 },
     ]);
-    expect(put).toMatchObject({ added: 1, existing: 1, repaired: [{ id, where: join(root, 'aa', `${id}.json`), problem: expect.stringMatching(/not valid JSON/) }] });
+    expect(put).toMatchObject({ added: 1, existing: 1, repaired: [{ id, where: `${entry.path} at byte ${entry.start}`, problem: expect.stringMatching(/fails its checksum/) }] });
     expect(await store.get(id)).toEqual({ id, v: 2 });
-    // A sound copy is not "repaired" (nor counted as added); its latest reading replaces it.
+    // A sound entry is not "repaired" (nor counted as added); its latest reading replaces it.
     expect(await store.get(other)).toEqual({ id: other, v: 2 });
+  });
+
+  it('ignores an append cut short at the tail, and the next writer truncates it rather than trust it', async () => {
+    const dir = dirs.make('store-torn');
+    const [a, b, c] = [record(1), record(2), record(3)];
+    const store = new FsRecordStore(dir);
+    await store.putMany([a, b]);
+    await store.close();
+    const [segment] = segmentsOf(dir);
+    const path = join(dir, segment);
+    const sound = statSync(path).size;
+    const whole = encodeEntry(c.id, Buffer.from(JSON.stringify(c)));
+    appendFileSync(path, whole.subarray(0, Math.floor(whole.length / 2)));
+
+    // Readers (which cannot tell a crash from another process mid-append) neither see it nor cut it.
+    const reader = new FsRecordStore(dir);
+    expect(await reader.count()).toBe(2);
+    expect(await reader.has(c.id)).toBe(false);
+    expect(await reader.get(c.id)).toBeUndefined();
+    expect((await reader.check()).corrupt).toEqual([]);
+    expect(statSync(path).size).toBeGreaterThan(sound);
+
+    const writer = new FsRecordStore(dir);
+    const put = await writer.putMany([c]);
+    expect(put).toEqual({ added: 1, existing: 0, repaired: [{ id: c.id, where: `${path} at byte ${sound}`, problem: expect.stringMatching(/append cut short .*truncated/) }] });
+    await writer.close();
+    expect(statSync(path).size).toBe(sound + whole.length);
+    const scan = scanSegment(readFileSync(path), 0);
+    expect(scan.damaged).toEqual([]);
+    expect(scan.entries.map((e) => e.id)).toEqual([a.id, b.id, c.id]);
+    // The other handle catches up with what was appended since it last looked.
+    expect(await reader.get(c.id)).toEqual(c);
+    expect(await reader.count()).toBe(3);
+  });
+
+  it('skips a damaged header to the next sound entry and names the bytes it skipped', async () => {
+    const dir = dirs.make('store-block');
+    const recs = [record(4), record(5), record(6)];
+    const store = new FsRecordStore(dir);
+    await store.putMany(recs);
+    const [, middle] = segmentEntries(dir);
+    overwrite(middle.path, middle.start, 'zz');
+    const reader = new FsRecordStore(dir);
+    expect(await reader.get(recs[2].id)).toEqual(recs[2]);
+    expect(await reader.has(recs[1].id)).toBe(false);
+    expect(await reader.count()).toBe(2);
+    const { corrupt } = await reader.check();
+    expect(corrupt).toEqual([{ id: '(unknown)', where: `${middle.path} at byte ${middle.start}`, problem: `is no entry header: ${middle.end - middle.start} bytes that are no entry were skipped` }]);
+    expect(await reader.putMany([recs[1]])).toEqual({ added: 1, existing: 0 });
+    expect(await new FsRecordStore(dir).get(recs[1].id)).toEqual(recs[1]);
+  });
+});
+
+describe('FsRecordStore: a folder in the old one-file-per-record layout', () => {
+  it('is migrated on first open, each file’s bytes kept as they were (a corrupt one still named, then repaired)', async () => {
+    const dir = dirs.make('store-legacy');
+    const recs = [record(7), record(8), record(9)];
+    const legacyPath = (id: string) => join(dir, id.slice(0, 2), `${id}.json`);
+    const texts = new Map(recs.map((r) => [r.id, JSON.stringify(r)]));
+    for (const r of recs) {
+      mkdirSync(join(dir, r.id.slice(0, 2)), { recursive: true });
+      writeFileSync(legacyPath(r.id), texts.get(r.id) as string);
+    }
+    const broken = '0123456789abcdef0123456789abcdef';
+    mkdirSync(join(dir, '01'), { recursive: true });
+    writeFileSync(legacyPath(broken), '{"id": "0123');
+
+    const store = new FsRecordStore(dir);
+    expect(await ids(store)).toEqual([...recs.map((r) => r.id), broken].sort());
+    for (const r of recs) expect(await store.get(r.id)).toEqual(r);
+    // The old files are gone; their bytes are the entries' payloads, unchanged.
+    for (const id of [...texts.keys(), broken]) expect(existsSync(legacyPath(id))).toBe(false);
+    expect(readdirSync(dir).filter((n) => /^[0-9a-f]{2}$/.test(n))).toEqual([]);
+    const entries = segmentEntries(dir);
+    for (const e of entries) {
+      const bytes = readFileSync(e.path)
+        .subarray(e.payloadOffset, e.payloadOffset + e.length)
+        .toString();
+      expect(bytes).toBe(e.id === broken ? '{"id": "0123' : texts.get(e.id));
+    }
+    const { corrupt } = await store.check();
+    expect(corrupt).toEqual([{ id: broken, where: expect.stringContaining(entries[0].path), problem: expect.stringMatching(/not valid JSON/) }]);
+    expect(await store.has(broken)).toBe(false);
+    const fixed = { ...recs[0], id: broken };
+    expect(await store.putMany([fixed as FixRecord])).toMatchObject({ added: 1, existing: 0, repaired: [{ id: broken }] });
+    // A second handle (another process, later) finds nothing left to migrate.
+    expect(await new FsRecordStore(dir).count()).toBe(4);
   });
 });

@@ -22,21 +22,24 @@ describe('RecordStoreError kinds (no Redis)', () => {
   });
 
   it('names a corrupt stored record, as invalid input', async () => {
+    // Written in the old one-file layout: opening the store migrates the bytes as they are.
     const dir = dirs.make('store-corrupt');
     mkdirSync(join(dir, ID.slice(0, 2)));
-    const path = join(dir, ID.slice(0, 2), `${ID}.json`);
-    writeFileSync(path, '{"id": "0123');
+    writeFileSync(join(dir, ID.slice(0, 2), `${ID}.json`), '{"id": "0123');
     const store = new FsRecordStore(dir);
     const err = await store.get(ID).catch((e: unknown) => e);
     expect(err).toBeInstanceOf(RecordStoreError);
-    expect(err).toMatchObject({ kind: 'invalid-input', message: expect.stringContaining(`stored document ${ID} in ${path} is not valid JSON`) });
+    expect(err).toMatchObject({ kind: 'invalid-input', message: expect.stringContaining(`stored document ${ID} in ${join(dir, 'segment-000001.log')} at byte 0 is not valid JSON`) });
   });
 
-  it('answers "not there" only for a missing file; a shard it cannot read is an error', async () => {
+  it('answers "not there" only for a missing folder; a folder it cannot read is an error', async () => {
     const dir = dirs.make('store-unreadable');
+    expect(await new FsRecordStore(join(dir, 'absent')).has(ID)).toBe(false);
+    // A file where the store's folder should be.
+    writeFileSync(join(dir, 'records'), 'not a folder');
+    await expect(new FsRecordStore(join(dir, 'records')).has(ID)).rejects.toMatchObject({ code: 'ENOTDIR' });
+    // …and where an old-layout shard folder should be.
     const store = new FsRecordStore(dir);
-    expect(await store.has(ID)).toBe(false);
-    // A file where the shard folder should be.
     writeFileSync(join(dir, ID.slice(0, 2)), 'not a folder');
     await expect(store.has(ID)).rejects.toMatchObject({ code: 'ENOTDIR' });
   });

@@ -1,0 +1,141 @@
+import { spawn } from 'node:child_process';
+import { readFileSync, readdirSync } from 'node:fs';
+import { join } from 'node:path';
+import { FsRecordStore, scanSegment } from '@rescue/datasets';
+import { TempDirs } from './helpers';
+
+const dirs = new TempDirs();
+afterEach(() => dirs.cleanup());
+
+interface Doc {
+  id: string;
+  n: number;
+  text: string;
+}
+
+const idOf = (i: number): string => i.toString(16).padStart(32, '0');
+const doc = (i: number, text = `document ${i}`): Doc => ({ id: idOf(i), n: i, text });
+const segmentsOf = (dir: string): string[] =>
+  readdirSync(dir)
+    .filter((n) => n.startsWith('segment-'))
+    .sort();
+
+async function all<T>(it: AsyncIterable<T>): Promise<T[]> {
+  const out: T[] = [];
+  for await (const x of it) out.push(x);
+  return out;
+}
+
+/**
+ * Runs a script in another Node process (cwd: the repository, so it finds our node_modules):
+ * `started` once it prints its first line, `done` when it exits.
+ */
+function inAnotherProcess(script: string): { started: Promise<void>; done: Promise<void> } {
+  const child = spawn(process.execPath, ['-e', script], { cwd: join(__dirname, '../../..'), stdio: ['ignore', 'pipe', 'inherit'] });
+  const done = new Promise<void>((resolve, reject) => child.once('exit', (code) => (code === 0 ? resolve() : reject(new Error(`child exited with ${code}`)))));
+  const started = new Promise<void>((resolve, reject) => {
+    child.stdout.once('data', () => resolve());
+    done.catch(reject);
+  });
+  return { started, done };
+}
+
+describe('FsRecordStore segments: rolling, compaction and several writers', () => {
+  it('rolls to a new segment once one is full; another handle reads across all of them', async () => {
+    const dir = dirs.make('seg-roll');
+    const store = new FsRecordStore<Doc>(dir, { segmentBytes: 2000 });
+    const docs = Array.from({ length: 120 }, (_, i) => doc(i));
+    for (let i = 0; i < docs.length; i += 10) expect(await store.putMany(docs.slice(i, i + 10))).toEqual({ added: 10, existing: 0 });
+    const segments = segmentsOf(dir);
+    expect(segments.length).toBeGreaterThan(3);
+    // Only a full segment is left behind: every one but the last holds at least segmentBytes.
+    for (const name of segments.slice(0, -1)) expect(readFileSync(join(dir, name)).length).toBeGreaterThanOrEqual(2000);
+    const reader = new FsRecordStore<Doc>(dir, { segmentBytes: 2000 });
+    expect(await reader.count()).toBe(120);
+    for (const d of docs) expect(await reader.get(d.id)).toEqual(d);
+    // Written after the reader looked, into a new segment: the reader sees it on its next call.
+    await store.putMany([doc(500)]);
+    expect(await reader.get(idOf(500))).toEqual(doc(500));
+    await store.close();
+  });
+
+  it('compacts once superseded entries dominate, keeping the latest reading of each id; a reader opened before follows', async () => {
+    const dir = dirs.make('seg-compact');
+    const options = { segmentBytes: 4000, compactMinBytes: 8000 };
+    const store = new FsRecordStore<Doc>(dir, options);
+    const ids = Array.from({ length: 20 }, (_, i) => i);
+    await store.putMany(ids.map((i) => doc(i, 'first')));
+    const reader = new FsRecordStore<Doc>(dir, options);
+    expect(await reader.get(idOf(3))).toEqual(doc(3, 'first'));
+    const before = segmentsOf(dir);
+    for (let round = 0; round < 30; round += 1) expect(await store.putMany(ids.map((i) => doc(i, `round ${round}`)))).toEqual({ added: 0, existing: 20 });
+    await store.close();
+    const after = segmentsOf(dir);
+    // The first segment went away with a compaction, and what is left is about one round's worth.
+    expect(after).not.toContain(before[0]);
+    const bytes = after.reduce((sum, name) => sum + readFileSync(join(dir, name)).length, 0);
+    const oneRound = scanSegment(readFileSync(join(dir, after[0])), 0)
+      .entries.slice(0, 20)
+      .reduce((sum, e) => sum + e.end - e.start, 0);
+    expect(bytes).toBeLessThan(oneRound * 4);
+    for (const i of ids) expect(await reader.get(idOf(i))).toEqual(doc(i, 'round 29'));
+    expect(await reader.count()).toBe(20);
+    expect((await reader.check()).corrupt).toEqual([]);
+  });
+
+  it('several writers at once: each id is added exactly once, and no entry is torn or lost', async () => {
+    const dir = dirs.make('seg-writers');
+    // Separate handles contend for the folder's lock as separate processes do (an atomic mkdir).
+    const writers = Array.from({ length: 4 }, () => new FsRecordStore<Doc>(dir, { segmentBytes: 8000 }));
+    const results = await Promise.all(
+      writers.map(async (w, k) => {
+        let added = 0;
+        // Writer k puts ids 50k … 50k+99: each overlaps the next writer by half.
+        const mine = Array.from({ length: 100 }, (_, i) => doc(50 * k + i));
+        for (let i = 0; i < mine.length; i += 10) added += (await w.putMany(mine.slice(i, i + 10))).added;
+        return added;
+      }),
+    );
+    await Promise.all(writers.map((w) => w.close()));
+    const union = 50 * 3 + 100;
+    expect(results.reduce((a, b) => a + b, 0)).toBe(union);
+    const reader = new FsRecordStore<Doc>(dir, { segmentBytes: 8000 });
+    expect(await reader.count()).toBe(union);
+    expect((await all(reader.ids())).length).toBe(union);
+    for (let i = 0; i < union; i += 1) expect(await reader.get(idOf(i))).toEqual(doc(i));
+    for (const name of segmentsOf(dir)) expect(scanSegment(readFileSync(join(dir, name)), 0)).toMatchObject({ damaged: [], end: readFileSync(join(dir, name)).length });
+  });
+
+  it('waits for a writer in another process and then sees what it appended', async () => {
+    const dir = dirs.make('seg-process');
+    const store = new FsRecordStore<Doc>(dir);
+    await store.putMany([doc(1)]);
+    await store.close();
+    expect(await store.has(idOf(2))).toBe(false);
+    // Another process takes the folder's lock as the store does, appends an entry in the documented
+    // framing (`<id> <length> <crc32>\n<payload>\n`), holds on a moment, and lets go.
+    const payload = JSON.stringify(doc(2, 'from another process'));
+    const child = inAnotherProcess(`
+      const { lock } = require('proper-lockfile');
+      const fs = require('node:fs');
+      const zlib = require('node:zlib');
+      const dir = ${JSON.stringify(dir)};
+      lock(dir, { lockfilePath: dir + '/write.lock', realpath: false }).then(async (release) => {
+        process.stdout.write('locked\\n');
+        const payload = Buffer.from(${JSON.stringify(payload)});
+        const header = '${idOf(2)} ' + payload.length + ' ' + zlib.crc32(payload).toString(16).padStart(8, '0') + '\\n';
+        await new Promise((r) => setTimeout(r, 400));
+        fs.appendFileSync(dir + '/segment-000001.log', Buffer.concat([Buffer.from(header), payload, Buffer.from('\\n')]));
+        await release();
+      });`);
+    // Once the child holds the lock, write: the put waits for it, and its "existing" count already
+    // knows the other process's entry.
+    await child.started;
+    const put = await store.putMany([doc(2, 'from another process'), doc(3)]);
+    await child.done;
+    expect(put).toEqual({ added: 1, existing: 1 });
+    expect(await store.get(idOf(2))).toEqual(doc(2, 'from another process'));
+    await store.close();
+    expect(scanSegment(readFileSync(join(dir, 'segment-000001.log')), 0).entries.map((e) => e.id)).toEqual([idOf(1), idOf(2), idOf(3)]);
+  });
+});
