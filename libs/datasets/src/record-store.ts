@@ -28,7 +28,7 @@ export interface StoredDocument {
 export interface RecordStore<T extends StoredDocument = FixRecord> {
   /**
    * Stores documents not yet present; returns how many were new and how many already stored. A
-   * store that can tell a corrupt copy (the folder store) overwrites it and lists it in `repaired`.
+   * store that can tell a corrupt copy (the folder store) supersedes it and lists it in `repaired`.
    */
   putMany(records: T[]): Promise<{ added: number; existing: number; repaired?: CorruptEntry[] }>;
   get(id: string): Promise<T | undefined>;
@@ -88,7 +88,8 @@ export function checkStoredDocument<T>(json: string, id: string, where: string):
 
 /** How a corrupt entry is reported: where, what is wrong, and what repairs it. */
 export function describeCorrupt(c: CorruptEntry): string {
-  return `stored document ${c.id} in ${c.where} ${c.problem}; re-ingest its source ("rescue kb ingest" or "rescue kb build" rewrite a corrupt entry) or delete the file`;
+  // Not "delete the file": in the folder store a segment holds many documents, and a later sound entry supersedes a bad one.
+  return `stored document ${c.id} in ${c.where} ${c.problem}; re-ingest its source ("rescue kb ingest" or "rescue kb build" write a sound entry over a corrupt one)`;
 }
 
 /** A stored document read back; a corrupt one is named by id, place and fault, and is not retried. */

@@ -141,6 +141,13 @@ describe.each<[string, Factory]>([
     expect(await again.count()).toBe(2);
     expect(await again.get(recs[1].id)).toEqual(recs[1]);
     expect(await again.putMany(recs)).toEqual({ added: 0, existing: 2 });
+    // A newer reading written through the other handle is what this one reads next (the stages
+    // of a distributed build read what another worker wrote).
+    const newer: FixRecord = { ...recs[0], description: 'read again from another source' };
+    expect(await again.putMany([newer, record(12)])).toEqual({ added: 1, existing: 1 });
+    expect(await store.get(recs[0].id)).toEqual(newer);
+    expect(await store.count()).toBe(3);
+    await again.close();
     const other = backend.other();
     expect(await other.count()).toBe(0);
     expect(await other.has(recs[0].id)).toBe(false);
