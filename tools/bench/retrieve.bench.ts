@@ -10,6 +10,8 @@ import { buildKnowledgeBase } from '@rescue/pipeline';
 import {
   CweRetriever,
   DEFAULT_CODE_LEVEL,
+  DEFAULT_GATE_FIT,
+  DEFAULT_GATE_SHAPE,
   DEFAULT_RANKER,
   type IndexedKnowledge,
   type KnowledgeIndexReader,
@@ -154,7 +156,7 @@ async function main(): Promise<void> {
     const causeVecs = await embedder.embed(nodes.map((n) => `${n.name ?? ''}\n${n.cause}`));
     const codeVecs = await embedder.embed(examples.map((e) => (e.kind === 'vulnerable' ? e.slicedVulnerable : e.slicedSecure)));
     const facts = knowledgeFacts(new Map(nodes.map((n) => [n.id, n])), examples, documents, termCounts);
-    const gate = fitGate(ordinaryTaskTerms(), termCounts);
+    const gate = fitGate(ordinaryTaskTerms(), termCounts, DEFAULT_GATE_FIT, DEFAULT_GATE_SHAPE);
     const slicer = await Slicer.create();
     const tasks = await readSecEvalScenarios(join(shared, 'dev-eval', 'safecoder-sec-eval'));
     for (const name of ['cweval', 'llmseceval', 'humaneval-even']) for await (const t of readTaskLines(join(shared, 'dev-eval', name, 'tasks.jsonl'), () => undefined)) tasks.push(t);

@@ -91,7 +91,8 @@ describe('rescue eval retrieval / eval fit / kb calibrate / retrieve --tasks (of
     const fit = JSON.parse((await run('node', [bin, 'eval', 'fit', '--tasks', tasksFile, '--tasks', second, '--kb', kb, '--json'], { maxBuffer: 1 << 24 })).stdout);
     expect(fit.leaveOneSetOut.map((r: { held: string }) => r.held)).toEqual(['sec-tasks', 'second']);
     expect(fit.ranker.format).toBe('rescue-ranker-1');
-    expect(fit.ranker.keepAgreement).toBeGreaterThan(0);
+    expect(fit.gate.format).toBe('rescue-gate-2');
+    expect(fit.gate.shape).toEqual({ lengthWeight: expect.any(Number), agreementWeight: expect.any(Number), agreementCenter: expect.any(Number) });
 
     const { stdout } = await run('node', [bin, 'kb', 'calibrate', '--tasks', tasksFile, '--kb', kb, '--json'], { maxBuffer: 1 << 24 });
     const cal = JSON.parse(stdout);
@@ -101,6 +102,7 @@ describe('rescue eval retrieval / eval fit / kb calibrate / retrieve --tasks (of
     const stored = JSON.parse(readFileSync(join(kb, 'calibration', `${cal.version}.json`), 'utf8'));
     expect(stored.ranker.format).toBe('rescue-ranker-1');
     expect(stored.gate.threshold).toBe(cal.gateThreshold);
+    expect(stored.gate.shape).toEqual(fit.gate.shape);
 
     const outFile = join(dir, 'retrieval.jsonl');
     await run('node', [bin, 'retrieve', '--tasks', tasksFile, '--kb', kb, '--out', outFile]);
@@ -112,6 +114,8 @@ describe('rescue eval retrieval / eval fit / kb calibrate / retrieve --tasks (of
     const sql = lines.find((l) => l.id === 'sql');
     expect(sql).toMatchObject({ mode: 'offline', abstained: false });
     expect(sql.relevance.threshold).toBeCloseTo(cal.gateThreshold, 2);
+    expect(sql.relevance).toEqual({ score: expect.any(Number), threshold: expect.any(Number), lexical: expect.any(Number), terms: expect.any(Number), agreement: expect.any(Number) });
+    expect(sql.relevance.score).toBeGreaterThanOrEqual(sql.relevance.threshold);
     expect(sql.cwes[0].cwe).toBe('CWE-89');
     expect(Object.keys(sql.cwes[0].facets)).toEqual(expect.arrayContaining(['examples', 'cwe']));
     expect(existsSync(versionDir)).toBe(true);

@@ -1,5 +1,6 @@
 import type { CodingTask } from '@rescue/datasets';
 import { type OpenedKb, type TaskCodeReader, offlineQuery } from '@rescue/knowledge';
+import type { GateVerdict } from '@rescue/retrieval';
 import { chooseContext } from './security-context';
 
 /** The security context for one task without an LLM: what `rescue retrieve` prints and the API returns. */
@@ -9,9 +10,10 @@ export interface OfflineRetrieval {
   abstained: boolean;
   /**
    * The relevance gate's score and threshold (below it, the task is not about security and gets no
-   * context), and the facets' agreement on the best CWE, which keeps the context when it reaches `keepAgreement`.
+   * context), and what the score is made of: the lexical score, the task's distinct terms, the
+   * facets' agreement on the best CWE.
    */
-  relevance?: { score: number; threshold: number; agreement: number; keepAgreement?: number };
+  relevance?: GateVerdict;
   /** The kept CWEs, best first, with each facet's score and rank. */
   cwes: { cwe: string; node: string; score: number; facets: Record<string, unknown> }[];
   guidelines: string[];
@@ -35,7 +37,15 @@ export async function retrieveOffline(
     mode: 'offline',
     abstained: result.abstained,
     ...(result.relevance
-      ? { relevance: { ...result.relevance, score: round(result.relevance.score), threshold: round(result.relevance.threshold), agreement: round(result.relevance.agreement) } }
+      ? {
+          relevance: {
+            ...result.relevance,
+            score: round(result.relevance.score),
+            threshold: round(result.relevance.threshold),
+            lexical: round(result.relevance.lexical),
+            agreement: round(result.relevance.agreement),
+          },
+        }
       : {}),
     cwes: result.cwes.map((c) => ({ cwe: c.cwe, node: c.id, score: round(c.score), facets: c.facets })),
     guidelines: context?.guidelines ?? [],

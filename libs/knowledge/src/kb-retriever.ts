@@ -27,6 +27,8 @@ import {
   type RetrievalConfig,
   type RetrievalQuery,
   type TermCounts,
+  DEFAULT_GATE_FIT,
+  DEFAULT_GATE_SHAPE,
   elasticsearchClient,
   fitGate,
   ordinaryTaskTerms,
@@ -61,9 +63,7 @@ export async function readCalibration(path: string): Promise<CalibrationFile | u
 }
 
 function checkCalibration(c: CalibrationFile, where: string): CalibrationFile {
-  if (c.ranker) validateRanker(c.ranker, `${where} (ranker)`);
-  if (c.gate) validateGate(c.gate, `${where} (gate)`);
-  return c;
+  return { ...c, ...(c.ranker ? { ranker: validateRanker(c.ranker, `${where} (ranker)`) } : {}), ...(c.gate ? { gate: validateGate(c.gate, `${where} (gate)`) } : {}) };
 }
 
 /** A path inside a published version folder (`…/versions/kb-<16 hex>/…`). */
@@ -160,7 +160,7 @@ let ordinaryTerms: string[][] | undefined;
  */
 function kbGate(termCounts: TermCounts): GateModel {
   ordinaryTerms ??= ordinaryTaskTerms();
-  return fitGate(ordinaryTerms, termCounts);
+  return fitGate(ordinaryTerms, termCounts, DEFAULT_GATE_FIT, DEFAULT_GATE_SHAPE);
 }
 
 /** Retrieval settings a caller may change per opened KB (evaluation compares rankers and gates). */

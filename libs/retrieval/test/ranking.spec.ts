@@ -101,7 +101,9 @@ describe('the ranker', () => {
   it('weighs every facet at 1 and the language and prevalence priors at the chosen weight', () => {
     const m = simpleRanker(facets, 20, 0.2, 'test');
     expect(scoreCandidate(m, vec([1, 0.5], { platformFit: 1, observedExamples: 1, codeqlQueries: 2, class: 1 }))).toBeCloseTo(1.5 + 0.2 * 4);
-    expect(validateRanker(m, 'x')).toBe(m);
+    expect(validateRanker(m, 'x')).toEqual(m);
+    // An earlier ranker's agreement bar is dropped: the gate's shape weighs agreement now.
+    expect(validateRanker({ ...m, keepAgreement: 4.8 }, 'x')).toEqual(m);
     expect(() => validateRanker({ ...m, features: ['rank:examples'] }, 'model.json')).toThrow(/model.json: its features/);
     expect(() => validateRanker({ ...m, facets: ['bogus'] }, 'model.json')).toThrow(/unknown facet "bogus"/);
   });

@@ -16,7 +16,7 @@ export const RetrieveResponse = z.object({
   id: z.string(),
   mode: z.literal('offline'),
   abstained: z.boolean(),
-  relevance: z.object({ score: z.number(), threshold: z.number(), agreement: z.number(), keepAgreement: z.number().optional() }).optional(),
+  relevance: z.object({ score: z.number(), threshold: z.number(), lexical: z.number(), terms: z.number().int(), agreement: z.number() }).optional(),
   cwes: z.array(z.object({ cwe: z.string(), node: z.string(), score: z.number(), facets: z.record(z.string(), z.unknown()) })),
   guidelines: z.array(z.string()),
   moreGuidance: z.array(z.object({ cwe: z.string(), name: z.string().optional(), guidelines: z.array(z.string()) })).optional(),

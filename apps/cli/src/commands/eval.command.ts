@@ -120,8 +120,8 @@ async function catalogFor(opts: { cweCatalog?: string }, kb: OpenedKb): Promise<
 /** Fitting inputs for a KB: the facets and depth of its ranker, our ordinary-task fixtures, the gate's score against it. */
 async function fitInputFor(kb: OpenedKb, ordinaryFiles: string[], ordinaryFired: number): Promise<FitInput> {
   const ranker = kb.retriever.config.ranker;
-  // The ordinary tasks are retrieved for too: how often the facets agree on a CWE for them sets
-  // how much agreement it takes to keep a task the gate would turn away.
+  // The ordinary tasks are retrieved for too: the facets' agreement they reach is the gate's
+  // agreement centre.
   const ordinarySets = await setsOf({ tasks: ordinaryFiles });
   const slicer = await Slicer.create();
   const ordinaryAnalyses = await analyseTasks(kb, ordinarySets, (t) => offlineQuery(t, slicer));
@@ -130,15 +130,11 @@ async function fitInputFor(kb: OpenedKb, ordinaryFiles: string[], ordinaryFired:
     depth: ranker.depth,
     ordinary: ordinaryTaskTerms(ordinaryFiles),
     ordinaryAnalyses,
-    agreementFired: AGREEMENT_FIRED,
     kb: kb.facts.termCounts,
     relevance: (terms, gate) => kb.retriever.relevance(terms, gate),
     gate: { ...DEFAULT_GATE_FIT, ordinaryFired },
   };
 }
-
-/** The share of our ordinary tasks the facets' agreement may keep past the relevance gate. */
-const AGREEMENT_FIRED = 0.03;
 
 function formatHeldOut(results: HeldOutResult[]): string {
   const lines = ['leave-one-set-out (ranker and gate fitted on the other sets, measured on this one):'];
@@ -222,7 +218,10 @@ export function registerEval(program: Command): void {
     .option('--dev <dir>', 'a SafeCoder-style scenario folder (repeatable)', collect)
     .option('--ordinary <jsonl>', 'ordinary programming tasks the gate learns "not about security" from (repeatable; default: our fixtures in libs/evaluation/data)', collect)
     .option('--ordinary-fired <share>', 'share of the ordinary tasks (out of fold) the gate may let through', String(DEFAULT_GATE_FIT.ordinaryFired))
-    .option('--write-defaults <dir>', 'write the ranker fitted on all sets as default-ranker.json in this folder (each KB fits its own relevance gate when opened)')
+    .option(
+      '--write-defaults <dir>',
+      "write the ranker and the gate's shape fitted on all sets as default-ranker.json and default-gate-shape.json in this folder (each KB fits its own gate threshold when opened)",
+    )
     .option('--json', 'print JSON')
     .action(async (opts: SetOptions & { ordinary?: string[]; ordinaryFired: string; writeDefaults?: string; json?: boolean } & KbOptions) => {
       const keep = shareOption('--ordinary-fired', opts.ordinaryFired);
@@ -246,13 +245,14 @@ export function registerEval(program: Command): void {
       }));
       if (opts.writeDefaults) {
         await writeFile(join(opts.writeDefaults, 'default-ranker.json'), `${JSON.stringify(models.ranker, null, 2)}\n`);
+        await writeFile(join(opts.writeDefaults, 'default-gate-shape.json'), `${JSON.stringify({ shape: models.gate.shape, fittedOn: models.gate.fittedOn }, null, 2)}\n`);
       }
       if (opts.json)
         return void process.stdout.write(
           `${JSON.stringify({ kb: kb.manifest.version, leaveOneSetOut: held, inSample, ranker: models.ranker, gate: { ...models.gate, ordinary: { total: models.gate.ordinary.total } } }, null, 2)}\n`,
         );
       process.stdout.write(
-        `${formatHeldOut(held)}\n\nfitted on all sets: gate threshold ${models.gate.threshold.toFixed(3)} on this KB, facet agreement that overrules it ${models.ranker.keepAgreement?.toFixed(3) ?? 'none'}; weights ${models.ranker.features.map((f, i) => `${f} ${models.ranker.weights[i].toFixed(2)}`).join(', ')}\n${opts.writeDefaults ? `written to ${opts.writeDefaults}\n` : ''}`,
+        `${formatHeldOut(held)}\n\nfitted on all sets: gate threshold ${models.gate.threshold.toFixed(3)} on this KB, gate shape: length weight ${models.gate.shape.lengthWeight}, agreement weight ${models.gate.shape.agreementWeight} about ${models.gate.shape.agreementCenter}; ranker weights ${models.ranker.features.map((f, i) => `${f} ${models.ranker.weights[i].toFixed(2)}`).join(', ')}\n${opts.writeDefaults ? `written to ${opts.writeDefaults}\n` : ''}`,
       );
     });
 }

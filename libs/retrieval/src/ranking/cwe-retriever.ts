@@ -5,7 +5,7 @@ import { searchTerms } from '../text/search-terms';
 import { type CweFacetName, type CweScore, FacetSearch, type SearchQuery } from './facets';
 import { type CweFacts, candidateFeatures } from './features';
 import { type RankerModel, facetAgreement, scoreCandidate } from './linear-ranker';
-import { type GateModel, type TermCounts, countOf, relevanceScore } from './relevance-gate';
+import { type GateModel, type TermCounts, countOf, gateScore, relevanceScore } from './relevance-gate';
 
 /** What a task offers retrieval, whichever mode produced it (paper §4.1). */
 export interface RetrievalQuery {
@@ -69,10 +69,23 @@ export interface RankedCwe {
   facets: Record<string, { rank: number; score: number }>;
 }
 
+/** What the relevance gate read of a task and what it concluded: below `threshold`, retrieval abstains. */
+export interface GateVerdict {
+  /** The gate's score: `lexical`, corrected for the task's length (`terms`) and the facets' `agreement` by the gate's shape. */
+  score: number;
+  threshold: number;
+  /** How much likelier the task's most telling words are in the KB than in ordinary tasks. */
+  lexical: number;
+  /** The task's distinct search terms. */
+  terms: number;
+  /** The facets' agreement on the best CWE: the sum of its reciprocal ranks over the facets. */
+  agreement: number;
+}
+
 export interface RetrievalResult {
   abstained: boolean;
-  /** The relevance gate's verdict, when it ran, and the facets' agreement on the best CWE (which can overrule it). */
-  relevance?: { score: number; threshold: number; agreement: number; keepAgreement?: number };
+  /** The relevance gate's verdict, when it ran (see {@link GateVerdict}). */
+  relevance?: GateVerdict;
   /** Ranked CWEs, best first (at most topK). */
   cwes: RankedCwe[];
   /** The best fix under those CWEs, when any passes. */
@@ -144,9 +157,15 @@ export class CweRetriever {
     return { search, terms: [...new Set([...allText, ...allCode])], rankings, candidates };
   }
 
-  /** The relevance gate's score of some query terms against this KB (see {@link GateModel}). */
+  /** The relevance gate's lexical score of some query terms against this KB (see {@link GateModel}). */
   relevance(terms: string[], gate: GateModel): number {
     return relevanceScore(terms, this.knowledge.termCounts, gate);
+  }
+
+  /** The relevance gate's verdict on a query's terms (each once) and the facets' agreement on its best CWE. */
+  gateVerdict(terms: string[], agreement: number, gate: GateModel): GateVerdict {
+    const lexical = this.relevance(terms, gate);
+    return { score: gateScore(lexical, terms.length, agreement, gate.shape), threshold: gate.threshold, lexical, terms: terms.length, agreement };
   }
 
   async retrieve(q: RetrievalQuery, options: QueryOptions = {}): Promise<RetrievalResult> {
@@ -160,9 +179,8 @@ export class CweRetriever {
     const agreement = scored[0]?.agreement ?? 0;
     const ranked = scored.slice(0, options.topK ?? c.topK).map((r) => ({ id: this.knowledge.nodeFor(r.cwe, q.language), cwe: r.cwe, score: r.score, facets: facetTrace(rankings, r.cwe) }));
     const t1 = performance.now();
-    const relevance = gate ? { score: this.relevance(terms, gate), threshold: gate.threshold, agreement, keepAgreement: c.ranker.keepAgreement } : undefined;
-    const kept = c.ranker.keepAgreement !== undefined && agreement >= c.ranker.keepAgreement;
-    const abstained = ranked.length === 0 || (relevance !== undefined && relevance.score < relevance.threshold && !kept);
+    const relevance = gate ? this.gateVerdict(terms, agreement, gate) : undefined;
+    const abstained = ranked.length === 0 || (relevance !== undefined && relevance.score < relevance.threshold);
     if (abstained) return { abstained: true, relevance, cwes: [], rankings: { cwe: rankings, code: [] }, timings: { cweMs: t1 - t0, codeMs: 0 } };
 
     const { example, code } = await this.chooseExample(ranked, search, q);

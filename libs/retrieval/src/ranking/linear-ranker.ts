@@ -16,13 +16,6 @@ export interface RankerModel {
   weights: number[];
   /** Candidates per facet (ranks beyond count 0). */
   depth: number;
-  /**
-   * A task whose best CWE reaches this facet agreement (the sum of its reciprocal ranks over the
-   * facets) keeps its context even when the relevance gate would abstain: when several sources
-   * independently point at one weakness, the task is about it, however ordinary its words. Fitted
-   * on our ordinary-task fixtures (few of them reach it); absent: the gate alone decides.
-   */
-  keepAgreement?: number;
   /** What it was fitted on, for the record. */
   fittedOn: string;
 }
@@ -30,7 +23,11 @@ export interface RankerModel {
 /** Standardized features are clipped: one extreme value must not decide a ranking on its own. */
 const CLIP = 5;
 
-/** The facet agreement of a candidate: the sum of its reciprocal ranks over the facets (see {@link RankerModel.keepAgreement}). */
+/**
+ * The facet agreement of a candidate: the sum of its reciprocal ranks over the facets. When
+ * several sources independently point at one weakness, the task is likelier about it, however
+ * ordinary its words: the relevance gate weighs it (see `GateShape`).
+ */
 export function facetAgreement(model: RankerModel, features: number[]): number {
   let s = 0;
   for (let j = 0; j < model.facets.length; j++) s += features[j];
@@ -52,7 +49,10 @@ export function validateRanker(value: unknown, where: string): RankerModel {
   if (JSON.stringify(names) !== JSON.stringify(m.features)) throw new InvalidInputError(`${where}: its features (${m.features.join(', ')}) are not this version's (${names.join(', ')}); fit it again`);
   if (m.mean.length !== names.length || m.scale.length !== names.length || m.weights.length !== names.length)
     throw new InvalidInputError(`${where}: ${names.length} features but ${m.weights.length} weights`);
-  return m;
+  // Rankers fitted before the relevance gate weighed the facets' agreement carried a bar of their
+  // own (keepAgreement); the gate's shape holds that now, so an old bar is dropped, not obeyed.
+  const { keepAgreement: _superseded, ...model } = m as RankerModel & { keepAgreement?: number };
+  return model;
 }
 
 /** One task's candidates for fitting: their feature vectors and which are gold, and the set it belongs to. */

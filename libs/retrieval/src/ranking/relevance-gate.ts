@@ -15,27 +15,66 @@ export interface TermCounts {
 }
 
 /**
- * Whether a task is about security at all, decided before any guidance is given: how much more
- * likely the task's most telling words are in the KB's text than in ordinary programming tasks.
- * The score is the mean of the `topTerms` largest per-term log-likelihood ratios (additively
- * smoothed), so a few words like "password", "query" or "upload" speak for the task while the
- * words every task shares cancel out. Below `threshold`, retrieval abstains.
+ * How the gate weighs its evidence besides the task's most telling words, fitted on the
+ * development sets by `rescue eval fit` (shipped as `default-gate-shape.json`) or by `kb calibrate`.
+ */
+export interface GateShape {
+  /**
+   * Subtracted per unit of ln(1 + the task's distinct terms): the lexical score is a maximum over
+   * the task's words, so a long ordinary task has more chances to hold a telling word by accident
+   * (a docstring that mentions a "hash" or a "path") than a two-line security instruction.
+   */
+  lengthWeight: number;
+  /** Added per unit of the facets' agreement on the best CWE (see {@link facetAgreement}) above `agreementCenter`. */
+  agreementWeight: number;
+  /** The agreement our ordinary-task fixtures reach (their median): where the agreement term is zero. */
+  agreementCenter: number;
+}
+
+/** A gate of the lexical score alone (what a `rescue-gate-1` file held). */
+export const LEXICAL_GATE_SHAPE: GateShape = { lengthWeight: 0, agreementWeight: 0, agreementCenter: 0 };
+
+/**
+ * Whether a task is about security at all, decided before any guidance is given. Its lexical score:
+ * how much more likely the task's most telling words are in the KB's text than in ordinary
+ * programming tasks — the mean of the `topTerms` largest per-term log-likelihood ratios
+ * (additively smoothed), so a few words like "password", "query" or "upload" speak for the task
+ * while the words every task shares cancel out. The gate's score adds the {@link GateShape}'s
+ * corrections for the task's length and the facets' agreement; below `threshold`, retrieval abstains.
  */
 export interface GateModel {
-  format: 'rescue-gate-1';
+  format: 'rescue-gate-2';
   ordinary: TermCounts;
   smoothing: number;
   vocabulary: number;
   topTerms: number;
+  shape: GateShape;
   threshold: number;
   fittedOn: string;
 }
 
+const isShape = (s: unknown): s is GateShape => !!s && typeof s === 'object' && ['lengthWeight', 'agreementWeight', 'agreementCenter'].every((k) => Number.isFinite((s as Record<string, unknown>)[k]));
+
+/** Checks a gate read from a file; a `rescue-gate-1` gate (lexical score alone) is read as the same gate in this format. */
 export function validateGate(value: unknown, where: string): GateModel {
-  const g = value as GateModel;
-  if (!g || g.format !== 'rescue-gate-1' || typeof g.threshold !== 'number' || !g.ordinary || typeof g.ordinary.total !== 'number')
-    throw new InvalidInputError(`${where} is not a Rescue relevance gate (format rescue-gate-1)`);
-  return g;
+  const g = value as Omit<GateModel, 'format'> & { format: string };
+  const known = g?.format === 'rescue-gate-2' || g?.format === 'rescue-gate-1';
+  if (!g || !known || typeof g.threshold !== 'number' || !g.ordinary || typeof g.ordinary.total !== 'number')
+    throw new InvalidInputError(`${where} is not a Rescue relevance gate (format rescue-gate-2)`);
+  if (g.format === 'rescue-gate-1') return { ...g, format: 'rescue-gate-2', shape: LEXICAL_GATE_SHAPE };
+  if (!isShape(g.shape)) throw new InvalidInputError(`${where}: shape must hold finite lengthWeight, agreementWeight and agreementCenter`);
+  return g as GateModel;
+}
+
+/** Checks a gate shape read from a file. */
+export function validateGateShape(value: unknown, where: string): GateShape {
+  if (!isShape(value)) throw new InvalidInputError(`${where} is not a gate shape: it needs finite lengthWeight, agreementWeight and agreementCenter`);
+  return { lengthWeight: value.lengthWeight, agreementWeight: value.agreementWeight, agreementCenter: value.agreementCenter };
+}
+
+/** The gate's score of a task: its lexical score (see {@link relevanceScore}) corrected by the gate's shape. */
+export function gateScore(lexical: number, distinctTerms: number, agreement: number, shape: GateShape): number {
+  return lexical - shape.lengthWeight * Math.log1p(distinctTerms) + shape.agreementWeight * (agreement - shape.agreementCenter);
 }
 
 /** Counts terms (each occurrence) over texts already turned into search terms. */
@@ -72,8 +111,8 @@ function keptCounts(counts: Map<string, number>, total: number, keep: number): T
 
 export const countOf = (c: TermCounts, t: string): number => (Object.hasOwn(c.counts, t) ? c.counts[t] : 0);
 
-/** The relevance score of a query's terms (see {@link GateModel}). */
-export function relevanceScore(queryTerms: string[], kb: TermCounts, gate: Omit<GateModel, 'threshold' | 'fittedOn' | 'format'>): number {
+/** The lexical score of a query's terms (see {@link GateModel}). */
+export function relevanceScore(queryTerms: string[], kb: TermCounts, gate: Pick<GateModel, 'ordinary' | 'smoothing' | 'vocabulary' | 'topTerms'>): number {
   return scoreAgainst(queryTerms, kb, (t) => countOf(gate.ordinary, t), gate.ordinary.total, gate);
 }
 
@@ -104,11 +143,13 @@ export interface GateFitOptions {
 }
 
 /**
- * 10% of ordinary tasks, out of fold: the rate an ordinary task may get security context at most.
- * Three terms: a task's three most telling words decide (five let common words dilute "rsa private
- * pem"; one let a single stray word decide).
+ * 4% of ordinary tasks, out of fold: what our fixtures, which include deliberately borderline
+ * tasks (hashing a checksum, parsing a path), may get security context at most. At 5% the shape
+ * fitted without humaneval-even let 10% of it through (at 4% and 3%, 2.5%, with the same hits on
+ * the security sets): the margin is worth more than the last borderline fixture. Three terms: a task's three most telling words
+ * decide (five let common words dilute "rsa private pem"; one let a single stray word decide).
  */
-export const DEFAULT_GATE_FIT: GateFitOptions = { ordinaryFired: 0.1, smoothing: 0.5, vocabulary: 50_000, topTerms: 3, folds: 5 };
+export const DEFAULT_GATE_FIT: GateFitOptions = { ordinaryFired: 0.04, smoothing: 0.5, vocabulary: 50_000, topTerms: 3, folds: 5 };
 
 const quantile = (xs: number[], q: number): number => {
   const s = [...xs].sort((a, b) => a - b);
@@ -119,21 +160,19 @@ const quantile = (xs: number[], q: number): number => {
  * A relevance gate for one KB: ordinary-task term counts from every fixture, and the threshold the
  * fixtures' own scores set against the KB's counts — each fixture scored by a gate whose counts
  * leave out its fold (a task scored against counts that include its own words looks more ordinary
- * than a new one would), the threshold the score `ordinaryFired` of them reach. No security task
- * is involved, so every development set measures the gate, and each KB gets the threshold its own
- * vocabulary calls for (a 15-record KB and a 3,000-example one score the same task differently).
+ * than a new one would), the threshold the score `ordinaryFired` of them reach. A fixture's
+ * agreement is taken at the shape's centre (what ordinary tasks reach), so the threshold needs no
+ * retrieval. No security task is involved, so every development set measures the gate, and each
+ * KB gets the threshold its own vocabulary calls for (a 15-record KB and a 3,000-example one score
+ * the same task differently).
  */
-export function fitGate(ordinary: string[][], kb: TermCounts, options: GateFitOptions = DEFAULT_GATE_FIT): GateModel {
+export function fitGate(ordinary: string[][], kb: TermCounts, options: GateFitOptions, shape: GateShape): GateModel {
+  return fitGates(ordinary, kb, options, [shape])[0];
+}
+
+/** {@link fitGate} for several shapes at once: the out-of-fold scoring, most of the work, is done once. */
+export function fitGates(ordinary: string[][], kb: TermCounts, options: GateFitOptions, shapes: GateShape[]): GateModel[] {
   const ORDINARY_KEEP = 20_000;
-  const gateOf = (ordinaryCounts: TermCounts, threshold: number): GateModel => ({
-    format: 'rescue-gate-1',
-    ordinary: ordinaryCounts,
-    smoothing: options.smoothing,
-    vocabulary: options.vocabulary,
-    topTerms: options.topTerms,
-    threshold,
-    fittedOn: `${ordinary.length} ordinary tasks; threshold: ${Math.round(options.ordinaryFired * 1000) / 10}% of them fire (out of fold)`,
-  });
   // Each fold's tasks are counted once, and a fold's out-of-fold counts are all counts less the
   // fold's own: the same counts as counting those tasks' texts again, which for every fold and
   // the final gate was most of the fit (60 ms of each CLI retrieval). Out-of-fold counts are
@@ -150,7 +189,7 @@ export function fitGate(ordinary: string[][], kb: TermCounts, options: GateFitOp
     allTotal += f.total;
     for (const [t, c] of f.counts) all.set(t, (all.get(t) ?? 0) + c);
   }
-  const outOfFold: number[] = [];
+  const outOfFold: { lexical: number; distinct: number }[] = [];
   for (let fold = 0; fold < options.folds; fold++) {
     const counts = new Map(all);
     for (const [t, c] of folds[fold].counts) {
@@ -162,10 +201,26 @@ export function fitGate(ordinary: string[][], kb: TermCounts, options: GateFitOp
     const cut = counts.size > ORDINARY_KEEP ? keptCounts(counts, total, ORDINARY_KEEP) : undefined;
     const count = cut ? (t: string) => countOf(cut, t) : (t: string) => counts.get(t) ?? 0;
     ordinary.forEach((t, i) => {
-      if (i % options.folds === fold) outOfFold.push(scoreAgainst(t, kb, count, total, options));
+      if (i % options.folds === fold) outOfFold.push({ lexical: scoreAgainst(t, kb, count, total, options), distinct: new Set(t).size });
     });
   }
-  return gateOf(keptCounts(all, allTotal, ORDINARY_KEEP), Math.round(quantile(outOfFold, 1 - options.ordinaryFired) * 1e6) / 1e6);
+  const ordinaryCounts = keptCounts(all, allTotal, ORDINARY_KEEP);
+  return shapes.map((shape) => ({
+    format: 'rescue-gate-2',
+    ordinary: ordinaryCounts,
+    smoothing: options.smoothing,
+    vocabulary: options.vocabulary,
+    topTerms: options.topTerms,
+    shape,
+    threshold:
+      Math.round(
+        quantile(
+          outOfFold.map((o) => gateScore(o.lexical, o.distinct, shape.agreementCenter, shape)),
+          1 - options.ordinaryFired,
+        ) * 1e6,
+      ) / 1e6,
+    fittedOn: `${ordinary.length} ordinary tasks; threshold: ${Math.round(options.ordinaryFired * 1000) / 10}% of them fire (out of fold)`,
+  }));
 }
 
 /** The folder of our ordinary-task fixtures (`libs/retrieval/data`), found from source and from `dist/`. */
