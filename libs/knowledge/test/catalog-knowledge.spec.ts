@@ -109,3 +109,14 @@ describe("the catalogue's demonstrative examples as knowledge", () => {
     expect(descriptionDocuments({ examples: [{ ...fix, source: 'codeql' }], helps: [], catalog: new Map() })).toEqual([]);
   });
 });
+
+describe('catalogue knowledge and the path it was read from', () => {
+  it('names the examples by the catalogue file, so a KB does not change with how its path is spelled', async () => {
+    const { readExtraKnowledge } = await import('@rescue/knowledge');
+    const splitter = { functions: () => [] } as never;
+    const a = await readExtraKnowledge({ codeqlRoots: [], catalog, catalogPath: '../shared/data/cwe/cwec.xml.zip', splitter });
+    const b = await readExtraKnowledge({ codeqlRoots: [], catalog, catalogPath: '/work/shared/data/cwe/cwec.xml.zip', splitter });
+    expect(JSON.stringify(a)).toBe(JSON.stringify(b));
+    expect(a.records[0].origin.file).toBe('cwec.xml.zip#CWE-120/DX-1');
+  });
+});

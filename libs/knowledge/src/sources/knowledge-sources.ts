@@ -1,5 +1,5 @@
 import { opendir, stat } from 'node:fs/promises';
-import { join } from 'node:path';
+import { basename, join } from 'node:path';
 import { type CodeqlProblem, type CodeqlQueryHelp, type CweEntry, readCodeqlHelp } from '@rescue/datasets';
 import type { CweId, FixRecord } from '@rescue/domain';
 import type { KnowledgeDocument } from '../kb-model';
@@ -74,7 +74,10 @@ export async function readExtraKnowledge(input: { codeqlRoots: string[]; catalog
     problems.push(...pairs.problems.map((p: CodeqlPairProblem) => ({ file: join(root, p.file), line: p.line, message: p.message })));
   }
   if (input.catalog.size > 0) {
-    const fromCatalog = catalogKnowledge(input.catalog, input.catalogPath ?? 'catalogue');
+    // The examples are named by the catalogue's file name (cwec_v4.14.xml.zip#CWE-89/DX-1), not by
+    // the path as typed: the file name says which MITRE release it is, and a KB's version id must
+    // not change with how the path is spelled (`../shared/…` or `/work/shared/…`).
+    const fromCatalog = catalogKnowledge(input.catalog, input.catalogPath ? basename(input.catalogPath) : 'catalogue');
     records.push(...fromCatalog.records);
     vulnerableOnly.push(...fromCatalog.vulnerableOnly);
   }
