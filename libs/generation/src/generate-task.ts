@@ -83,7 +83,7 @@ export async function analyzeTask(task: CodingTask, llm: Llm, options: Pick<Gene
   return {
     // The analysis joins the task's words (it names the weakness the words only imply) and the
     // draft joins its code; the cause alone feeds the dense cause facet.
-    query: { language: task.language, cause: cause.value.cause, apis: [...new Set(apis)], code: `${task.prompt}\n${draftCode}`, text: `${task.prompt}\n${cause.value.cause}` },
+    query: { language: task.language, cause: cause.value.cause, apis: [...new Set(apis)], code: `${task.prompt}\n${draftCode}`, text: `${task.prompt}\n${cause.value.cause}`, gateText: task.prompt },
     model: draft.model,
     tokens,
     analysisMs: performance.now() - t0,

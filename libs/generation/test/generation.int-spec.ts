@@ -66,6 +66,14 @@ describe('generation with the fake LLM (real openai client)', () => {
     expect(prompt).toContain('cur.execute("SELECT id, email FROM users WHERE name = %s", (name,))');
   });
 
+  it('gates on the task itself: an ordinary task still abstains when the analysis (which names weaknesses for any task) speaks of SQL', async () => {
+    const llm = await start();
+    const ordinary: CodingTask = { id: 'plain', language: 'python', prompt: 'def average(numbers):\n    """Return the mean of a list of numbers, 0.0 for an empty list."""\n', kind: 'completion' };
+    const result = await generateForTask(ordinary, kb, llm, { ...opts, samples: 1 });
+    expect(result.retrieval.cause).toContain('SQL');
+    expect(result.abstained).toBe(true);
+  });
+
   it("with --guidance-cwes, adds further retrieved CWEs' guidelines to the prompt within the budget and records them", async () => {
     const llm = await start();
     const paper = await generateForTask(TASK, kb, llm, { ...opts, samples: 1 });

@@ -18,6 +18,12 @@ export interface RetrievalQuery {
   apis: string[];
   /** The LLM's vulnerability-cause analysis, for the dense cause facet (LLM mode only). */
   cause?: string;
+  /**
+   * The task's own words, what the relevance gate reads when given (else the text and the code):
+   * an LLM asked how a task could be vulnerable names weaknesses for any task, so its analysis
+   * and draft are no evidence that the task is about security (the gate is calibrated on tasks alone).
+   */
+  gateText?: string;
 }
 
 /** What the retriever reads about the KB besides its index: facts per CWE, the node to answer with, the KB's term counts. */
@@ -54,7 +60,7 @@ export interface QueryOptions {
 /** One query's CWE level before ranking (see {@link CweRetriever.analyse}). */
 export interface QueryAnalysis {
   search: SearchQuery;
-  /** The query's search terms (text and code), each once: what the relevance gate reads. */
+  /** The task's search terms (its gate text, else text and code), each once: what the relevance gate reads. */
   terms: string[];
   rankings: { name: CweFacetName; hits: CweScore[] }[];
   candidates: { cwe: string; features: number[] }[];
@@ -153,8 +159,9 @@ export class CweRetriever {
     const facetSearch = new FacetSearch(this.index, search);
     const rankings = await Promise.all(ranker.facets.map(async (name) => ({ name, hits: wanted.has(name) ? await facetSearch.run(name) : [] })));
     const candidates = candidateFeatures(rankings, (cwe) => this.knowledge.facts(cwe), q.language, ranker.depth);
-    // The gate reads every term: an ordinary word the cut dropped is evidence too.
-    return { search, terms: [...new Set([...allText, ...allCode])], rankings, candidates };
+    // The gate reads every term of the task: an ordinary word the cut dropped is evidence too.
+    const terms = q.gateText !== undefined ? [...new Set(searchTerms(q.gateText))] : [...new Set([...allText, ...allCode])];
+    return { search, terms, rankings, candidates };
   }
 
   /** The relevance gate's lexical score of some query terms against this KB (see {@link GateModel}). */
