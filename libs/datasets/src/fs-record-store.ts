@@ -1,4 +1,5 @@
 import { statSync } from 'node:fs';
+import writeFileAtomic from 'write-file-atomic';
 import { type FileHandle, mkdir, open, readdir, readFile, rmdir, unlink } from 'node:fs/promises';
 import { join } from 'node:path';
 import { ConflictError, type FixRecord } from '@rescue/domain';
@@ -14,10 +15,31 @@ export interface FsRecordStoreOptions {
   segmentBytes?: number;
   /** Compaction runs once the segments hold at least this much and over half of it is superseded. */
   compactMinBytes?: number;
+  /** The index snapshot is written again once this much (and a quarter of the store) is not in it. */
+  snapshotMinBytes?: number;
 }
 
 const SEGMENT_BYTES = 64 << 20;
 const COMPACT_MIN_BYTES = 16 << 20;
+const SNAPSHOT_MIN_BYTES = 4 << 20;
+const SNAPSHOT_FILE = 'index.json';
+
+/**
+ * The index as a writer last saved it (`index.json`, written atomically under the lock): where the
+ * latest entry of each id is, and how far each segment had been read. Opening a big store reads
+ * this and scans only what was appended since, instead of every segment. It is a cache: one that
+ * does not match the folder (a segment missing or shorter, an entry header not where it says) is
+ * ignored and the segments are scanned.
+ */
+interface Snapshot {
+  v: 1;
+  segments: [number, number][];
+  ids: string[];
+  /** Per id, flattened: segment, start, end, payload offset, length, CRC. */
+  locs: number[];
+  damaged: [string, number, number, number, string][];
+  regions: Region[];
+}
 /** The folders of the old layout, `<dir>/<first two hex of the id>/<id>.json`. */
 const LEGACY_SHARD = /^[0-9a-f]{2}$/;
 const LEGACY_FILE = /^([0-9a-f]{32})\.json$/;
@@ -100,6 +122,9 @@ const isErrno = (err: unknown, code: string): boolean => (err as NodeJS.ErrnoExc
 export class FsRecordStore<T extends StoredDocument = FixRecord> implements RecordStore<T> {
   private readonly segmentBytes: number;
   private readonly compactMinBytes: number;
+  private readonly snapshotMinBytes: number;
+  /** How many bytes of the segments the snapshot on disk covers (as this handle knows it). */
+  private snapshotBytes = 0;
   private index = new Map<string, Location>();
   private regions: Region[] = [];
   /** Segment numbers, ascending; the last one is where appends go. */
@@ -120,6 +145,7 @@ export class FsRecordStore<T extends StoredDocument = FixRecord> implements Reco
   ) {
     this.segmentBytes = options.segmentBytes ?? SEGMENT_BYTES;
     this.compactMinBytes = options.compactMinBytes ?? COMPACT_MIN_BYTES;
+    this.snapshotMinBytes = options.snapshotMinBytes ?? SNAPSHOT_MIN_BYTES;
   }
 
   private exclusive<R>(fn: () => Promise<R>): Promise<R> {
@@ -149,6 +175,7 @@ export class FsRecordStore<T extends StoredDocument = FixRecord> implements Reco
     this.scanned = new Map();
     this.totalBytes = 0;
     this.liveBytes = 0;
+    this.snapshotBytes = 0;
     this.loaded = false;
   }
 
@@ -215,14 +242,23 @@ export class FsRecordStore<T extends StoredDocument = FixRecord> implements Reco
       .sort((a, b) => a - b);
   }
 
-  /** Reads every segment from the start; migrates an old-layout folder first (under the lock). */
-  private async reload(locked: boolean): Promise<void> {
+  /**
+   * Reads the index again: from the snapshot and what was appended after it, or (`fresh`, or
+   * without a usable snapshot) every segment from the start. Migrates an old-layout folder first
+   * (under the lock).
+   */
+  private async reload(locked: boolean, fresh = false): Promise<void> {
     this.reset();
     const names = await this.listDir();
     const segs = FsRecordStore.segmentsIn(names);
+    const legacy = names.filter((n) => LEGACY_SHARD.test(n)).sort();
+    if (!fresh && legacy.length === 0 && (await this.loadSnapshot(segs))) {
+      this.loaded = true;
+      return this.catchUp(true, locked);
+    }
+    this.reset();
     for (const [i, n] of segs.entries()) await this.loadSegment(n, i === segs.length - 1);
     this.loaded = true;
-    const legacy = names.filter((n) => LEGACY_SHARD.test(n)).sort();
     if (legacy.length === 0) return;
     if (!locked) {
       // Another process may be migrating too: under the lock, look again.
@@ -231,6 +267,79 @@ export class FsRecordStore<T extends StoredDocument = FixRecord> implements Reco
     }
     await this.truncateTail();
     await this.migrate(legacy);
+  }
+
+  /** Takes the index from the snapshot when it matches the segments on disk; false when it cannot be used. */
+  private async loadSnapshot(segs: number[]): Promise<boolean> {
+    let snap: Snapshot;
+    try {
+      snap = JSON.parse(await readFile(join(this.dir, SNAPSHOT_FILE), 'utf8')) as Snapshot;
+    } catch (_absentOrDamaged) {
+      // No snapshot yet, or one cut short: scanning the segments gives the same index, only slower.
+      return false;
+    }
+    if (snap?.v !== 1 || !Array.isArray(snap.segments) || snap.segments.length === 0 || snap.locs?.length !== snap.ids?.length * 6) return false;
+    const last = snap.segments.at(-1)![0];
+    // Segments are numbered upwards and never reused: the snapshot's must all be there, newer ones may follow.
+    const known = segs.filter((n) => n <= last);
+    if (known.length !== snap.segments.length || known.some((n, i) => n !== snap.segments[i][0])) return false;
+    for (const [n, to] of snap.segments) {
+      const size = statSync(this.segPath(n), { throwIfNoEntry: false })?.size;
+      if (size === undefined || size < to) return false;
+    }
+    const lastEntry = new Map<number, [string, number]>();
+    for (let i = 0; i < snap.ids.length; i += 1) {
+      const [seg, start, end, payloadOffset, length, crc] = snap.locs.slice(i * 6, i * 6 + 6);
+      this.setLocation(snap.ids[i], { seg, start, end, payloadOffset, length, crc });
+      if ((lastEntry.get(seg)?.[1] ?? -1) < start) lastEntry.set(seg, [snap.ids[i], start]);
+    }
+    for (const [id, seg, start, end, problem] of snap.damaged) this.setLocation(id, { seg, start, end, payloadOffset: -1, length: 0, crc: 0, damage: problem });
+    this.regions = snap.regions;
+    // One header per segment read back: a folder rebuilt under the same names would not match.
+    for (const [seg, [id, start]] of lastEntry) {
+      const fh = await open(this.segPath(seg), 'r');
+      try {
+        const head = Buffer.alloc(33);
+        await fh.read(head, 0, 33, start);
+        if (head.toString('latin1') !== `${id} `) return false;
+      } finally {
+        await fh.close();
+      }
+    }
+    for (const [n, to] of snap.segments) {
+      this.segments.push(n);
+      this.scanned.set(n, to);
+      this.totalBytes += to;
+    }
+    this.snapshotBytes = this.totalBytes;
+    return true;
+  }
+
+  /**
+   * Under the lock: saves the index once enough is not in the snapshot (at least
+   * `snapshotMinBytes` and a quarter of the store), so that rewriting it costs a bounded share of
+   * the writes while an open scans at most about that much.
+   */
+  private async maybeSnapshot(): Promise<void> {
+    const behind = this.totalBytes - this.snapshotBytes;
+    if (behind < this.snapshotMinBytes || behind * 4 < this.totalBytes || this.segments.length === 0) return;
+    await this.writeSnapshot();
+  }
+
+  private async writeSnapshot(): Promise<void> {
+    const ids: string[] = [];
+    const locs: number[] = [];
+    const damaged: Snapshot['damaged'] = [];
+    for (const [id, loc] of this.index) {
+      if (loc.damage) damaged.push([id, loc.seg, loc.start, loc.end, loc.damage]);
+      else {
+        ids.push(id);
+        locs.push(loc.seg, loc.start, loc.end, loc.payloadOffset, loc.length, loc.crc);
+      }
+    }
+    const snap: Snapshot = { v: 1, segments: this.segments.map((n) => [n, this.scanned.get(n) ?? 0]), ids, locs, damaged, regions: this.regions };
+    await writeFileAtomic(join(this.dir, SNAPSHOT_FILE), JSON.stringify(snap));
+    this.snapshotBytes = this.totalBytes;
   }
 
   /**
@@ -243,6 +352,10 @@ export class FsRecordStore<T extends StoredDocument = FixRecord> implements Reco
     if (!this.loaded) return this.reload(locked);
     // While this handle holds the lock, no one else appends: the index is the folder.
     if (this.writer && !lost(this.writer)) return;
+    return this.catchUp(list, locked);
+  }
+
+  private async catchUp(list: boolean, locked: boolean): Promise<void> {
     const active = this.segments.at(-1);
     const sizeOf = (n: number): number | undefined => {
       try {
@@ -332,6 +445,7 @@ export class FsRecordStore<T extends StoredDocument = FixRecord> implements Reco
     clearTimeout(writer.timer);
     try {
       await writer.append?.fh.close();
+      if (!lost(writer)) await this.maybeSnapshot();
     } finally {
       await writer.held.release();
     }
@@ -540,7 +654,9 @@ export class FsRecordStore<T extends StoredDocument = FixRecord> implements Reco
     // the same (the copies come later, so they are the latest) until the next compaction.
     for (const seg of old) await unlink(this.segPath(seg));
     await this.syncDir();
-    await this.reload(true);
+    await this.reload(true, true);
+    // The old snapshot names segments that are gone: replace it now rather than let every open scan.
+    await this.writeSnapshot();
   }
 
   /** Under the lock: moves an old one-file-per-record folder's documents into segments, bytes unchanged. */
@@ -632,7 +748,9 @@ export class FsRecordStore<T extends StoredDocument = FixRecord> implements Reco
   /** Every corrupt entry in the store, each named with its segment, offset and fault (for `rescue kb verify`). */
   async check(): Promise<{ checked: number; corrupt: CorruptEntry[] }> {
     return this.exclusive(async () => {
-      await this.sync(true);
+      // Every segment scanned, not the snapshot trusted: damage between entries shows only so.
+      await this.releaseWriter();
+      await this.reload(false, true);
       const corrupt: CorruptEntry[] = this.regions.map((r) => ({
         id: '(unknown)',
         where: this.where(r.seg, r.start),

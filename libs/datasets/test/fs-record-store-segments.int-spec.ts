@@ -1,5 +1,5 @@
 import { spawn } from 'node:child_process';
-import { readFileSync, readdirSync } from 'node:fs';
+import { closeSync, openSync, readFileSync, readdirSync, writeFileSync, writeSync } from 'node:fs';
 import { join } from 'node:path';
 import { FsRecordStore, scanSegment } from '@rescue/datasets';
 import { TempDirs } from './helpers';
@@ -19,6 +19,17 @@ const segmentsOf = (dir: string): string[] =>
   readdirSync(dir)
     .filter((n) => n.startsWith('segment-'))
     .sort();
+
+const segmentEntriesOf = (dir: string) => segmentsOf(dir).flatMap((name) => scanSegment(readFileSync(join(dir, name)), 0).entries.map((e) => ({ ...e, path: join(dir, name) })));
+
+function overwrite(path: string, at: number, text: string): void {
+  const fd = openSync(path, 'r+');
+  try {
+    writeSync(fd, text, at);
+  } finally {
+    closeSync(fd);
+  }
+}
 
 async function all<T>(it: AsyncIterable<T>): Promise<T[]> {
   const out: T[] = [];
@@ -137,5 +148,33 @@ describe('FsRecordStore segments: rolling, compaction and several writers', () =
     expect(await store.get(idOf(2))).toEqual(doc(2, 'from another process'));
     await store.close();
     expect(scanSegment(readFileSync(join(dir, 'segment-000001.log')), 0).entries.map((e) => e.id)).toEqual([idOf(1), idOf(2), idOf(3)]);
+  });
+
+  it('opens from the index snapshot plus what was appended after it; check() and a mismatched snapshot scan everything', async () => {
+    const dir = dirs.make('seg-snapshot');
+    const writer = new FsRecordStore<Doc>(dir, { snapshotMinBytes: 1 });
+    await writer.putMany(Array.from({ length: 10 }, (_, i) => doc(i)));
+    await writer.close();
+    expect(readdirSync(dir)).toContain('index.json');
+    // Appended by a handle that never saves the snapshot: a later open must scan this part.
+    const late = new FsRecordStore<Doc>(dir, { snapshotMinBytes: 1 << 30 });
+    await late.putMany([doc(10), doc(3, 'a newer reading')]);
+    await late.close();
+    // A damaged header inside what the snapshot covers: an open from the snapshot does not read it
+    // (the payload is intact, so the document still reads back), while check() scans every byte.
+    const [, second] = segmentEntriesOf(dir);
+    overwrite(second.path, second.start, 'zz');
+    const reader = new FsRecordStore<Doc>(dir);
+    expect(await reader.count()).toBe(11);
+    expect(await reader.get(idOf(3))).toEqual(doc(3, 'a newer reading'));
+    expect(await reader.get(idOf(10))).toEqual(doc(10));
+    expect(await reader.get(second.id)).toEqual(doc(1));
+    expect((await reader.check()).corrupt).toEqual([expect.objectContaining({ id: '(unknown)', where: `${second.path} at byte ${second.start}` })]);
+    expect(await reader.has(second.id)).toBe(false);
+    // A snapshot that is not JSON, or names another folder's segments, is passed over for a scan.
+    writeFileSync(join(dir, 'index.json'), '{"v": 1, "segm');
+    expect(await new FsRecordStore<Doc>(dir).count()).toBe(10);
+    writeFileSync(join(dir, 'index.json'), JSON.stringify({ v: 1, segments: [[7, 10]], ids: [], locs: [], damaged: [], regions: [] }));
+    expect(await new FsRecordStore<Doc>(dir).count()).toBe(10);
   });
 });
