@@ -76,12 +76,13 @@ interface Budget {
  * edges from each statement's nearest enclosing statement (function entries excepted), and from a
  * statement holding an early exit to the statements after it in the same block.
  *
- * Each pass below reads what the ones before it built, in this order.
+ * Each pass below reads what the ones before it built, in this order. `source` is the text the
+ * tree was parsed from.
  */
-export function buildDependenceGraph(tree: Tree, spec: LanguageSpec, queries: LanguageQueries, budget: Budget): DependenceGraph {
+export function buildDependenceGraph(tree: Tree, spec: LanguageSpec, queries: LanguageQueries, budget: Budget, source: string): DependenceGraph {
   const kinds = nodeKinds(spec);
   const comments = commentIds(tree, queries, budget);
-  const walked = walkStatements(tree.rootNode, kinds, comments, budget);
+  const walked = walkStatements(tree.rootNode, source, kinds, comments, budget);
   const lineOwner = assignOwnLines(walked.statements, walked.codeLines, budget.meter);
   collectDefsAndUses(walked, kinds, spec);
   const edges = new Edges(walked.statements.length);
@@ -206,7 +207,7 @@ interface Frame {
  * where a node costs several). Iterative, with a depth limit, so a hostile nesting cannot
  * overflow the stack.
  */
-function walkStatements(root: Node, kinds: NodeKinds, comments: Comments, budget: Budget): WalkedStatements {
+function walkStatements(root: Node, source: string, kinds: NodeKinds, comments: Comments, budget: Budget): WalkedStatements {
   const rootType = root.type;
   const syntax: SyntaxNodes = { types: [rootType], fields: [null], parents: [-1], firstNamed: [-1], operators: new Map() };
   const walked: WalkedStatements = { statements: [], nodeIndexOf: [0], viaFunctionOf: [false], identifiers: [], codeLines: new Set(), syntax };
@@ -232,6 +233,9 @@ function walkStatements(root: Node, kinds: NodeKinds, comments: Comments, budget
   // `childVia`: a function node lies between a node and its owning statement (an exported
   // function, an arrow function in a declaration, a decorated definition, a callback argument).
   const frames: Frame[] = [{ index: 0, type: rootType, depth: 0, owner: 0, ownerIsStatementNode: true, childVia: false }];
+  const rowOf = rowFinder(source);
+  // The end of the last leaf seen: the next leaf starts at or after it (tokens do not overlap).
+  let lastEnd = -1;
   const cursor = root.walk();
   try {
     if (!cursor.gotoFirstChild()) return walked;
@@ -245,7 +249,7 @@ function walkStatements(root: Node, kinds: NodeKinds, comments: Comments, budget
       parents.push(frame.index);
       firstNamed.push(-1);
       if (firstNamed[frame.index] === -1 && kinds.access.has(frame.type) && cursor.nodeIsNamed) firstNamed[frame.index] = index;
-      if (field === 'operator' && !operators.has(frame.index)) operators.set(frame.index, cursor.nodeText);
+      if (field === 'operator' && !operators.has(frame.index)) operators.set(frame.index, source.slice(cursor.startIndex, cursor.endIndex));
       const depth = frame.depth + 1;
       if (depth > budget.maxDepth) throw new SliceFailure('too_deep', `syntax nesting deeper than ${budget.maxDepth} levels`);
       budget.meter.spend(1);
@@ -261,15 +265,27 @@ function walkStatements(root: Node, kinds: NodeKinds, comments: Comments, budget
           current = addStatement(walked, index, type, frame, startRow, endRow, kinds);
           currentIsStatementNode = true;
         }
-        if (kinds.ident.has(type)) identifiers.push({ index, text: cursor.nodeText, owner: current });
+        // Text is read from the source by index: tree-sitter's text of a node costs several calls.
+        let start = -1;
+        let end = -1;
+        if (kinds.ident.has(type)) {
+          start = cursor.startIndex;
+          end = cursor.endIndex;
+          identifiers.push({ index, text: source.slice(start, end), owner: current });
+        }
         if (cursor.gotoFirstChild()) {
           const childVia = currentIsStatementNode ? kinds.fn.has(type) : frame.childVia || kinds.fn.has(type);
           frames.push({ index, type, depth, owner: current, ownerIsStatementNode: currentIsStatementNode, childVia });
           continue;
         }
         if (!statement) {
-          startRow = cursor.startPosition.row;
-          endRow = cursor.endPosition.row;
+          // A leaf: its rows from its indices. Most tokens end on the row where the one before
+          // them ended, and then start there too, so their start need not be asked for.
+          if (end < 0) end = cursor.endIndex;
+          endRow = rowOf(end);
+          if (start < 0 && lastEnd >= 0 && rowOf(lastEnd) === endRow) startRow = endRow;
+          else startRow = rowOf(start < 0 ? cursor.startIndex : start);
+          lastEnd = end;
         }
         for (let r = startRow; r <= endRow; r += 1) codeLines.add(r + 1);
       }
@@ -282,6 +298,25 @@ function walkStatements(root: Node, kinds: NodeKinds, comments: Comments, budget
   } finally {
     cursor.delete();
   }
+}
+
+/**
+ * The 0-based row of a position in `source` (an index in UTF-16 code units, as web-tree-sitter
+ * gives them): tree-sitter starts a row after each line feed, and so does this.
+ */
+function rowFinder(source: string): (index: number) => number {
+  const starts = [0];
+  for (let i = source.indexOf('\n'); i >= 0; i = source.indexOf('\n', i + 1)) starts.push(i + 1);
+  return (index) => {
+    let lo = 0;
+    let hi = starts.length - 1;
+    while (lo < hi) {
+      const mid = (lo + hi + 1) >> 1;
+      if (starts[mid] <= index) lo = mid;
+      else hi = mid - 1;
+    }
+    return lo;
+  };
 }
 
 /** Adds a statement under its owner (the frame's); returns its id. */

@@ -364,22 +364,23 @@ export class Slicer {
     // a class method, a function whose leading comment was cut). Each language lists wrappers
     // that make such a fragment parse; the least erroneous reading wins, and line numbers are
     // shifted back so nothing outside the function is ever shown.
-    let best: { tree: Tree; share: number; score: number; wrapper: Wrapper } | undefined;
+    let best: { tree: Tree; source: string; share: number; score: number; wrapper: Wrapper } | undefined;
     for (const wrapper of [NO_WRAPPER, ...(spec.fragmentWrappers ?? [])]) {
       if (best && !best.tree.rootNode.hasError) break;
       if (wrapper.when && !wrapper.when.test(code)) continue;
-      const tree = await this.registry.parse(language, `${wrapper.prefix}${code}${wrapper.suffix}`, this.limits, meter);
+      const source = `${wrapper.prefix}${code}${wrapper.suffix}`;
+      const tree = await this.registry.parse(language, source, this.limits, meter);
       trees.push(tree);
       const share = errorShare(tree);
       // Fewest bytes in ERROR nodes wins; on a tie, a tree without MISSING tokens; then the plain parse.
       const score = share + (tree.rootNode.hasError ? 1e-6 : 0);
-      if (!best || score < best.score) best = { tree, share, score, wrapper };
+      if (!best || score < best.score) best = { tree, source, share, score, wrapper };
     }
-    const { tree, share, wrapper } = best as NonNullable<typeof best>;
+    const { tree, source, share, wrapper } = best as NonNullable<typeof best>;
     if (share > MAX_ERROR_SHARE) throw new SliceFailure('parse_error', `${Math.round(share * 100)}% of the code does not parse as ${language}`);
     const offset = lineCount(wrapper.prefix) - 1;
     const lines = code.split('\n');
-    const graph = shiftLines(buildDependenceGraph(tree, spec, queries, { meter, maxDepth: this.limits.maxDepth }), offset, lines.length);
+    const graph = shiftLines(buildDependenceGraph(tree, spec, queries, { meter, maxDepth: this.limits.maxDepth }, source), offset, lines.length);
     if (graph.statements.length <= 1) throw new SliceFailure('parse_error', 'no statements found: the code does not parse as a function of this language');
     return { lines, graph, tree, valid: !tree.rootNode.hasError, wrapper };
   }
