@@ -4,6 +4,7 @@ export * from './language-specs';
 export * from './parsers';
 export * from './slice-failure';
 export * from './slicer';
+export * from './slicer-pool';
 export * from './slice-stats';
 export * from './slice-document';
 export * from './work-meter';
