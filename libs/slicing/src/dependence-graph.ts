@@ -605,7 +605,9 @@ class ReachingDefinitions {
       for (const d of reaching) this.edges.add(d, s.id);
     }
     if (s.defs.length === 0) return state;
-    const out = this.union(state);
+    // The join of this one state: a copy sharing every set, charged as the join is.
+    for (const v of state.values()) this.meter.spend(v.size);
+    const out: State = new Map(state);
     for (const d of s.defs) {
       if (d.strong) out.set(d.name, new Set([s.id]));
       else out.set(d.name, new Set(out.get(d.name)).add(s.id));
