@@ -212,10 +212,17 @@ export class KbDirectory {
     const tmp = join(this.root, 'versions', `${TEMPORARY}${version}-${randomBytes(4).toString('hex')}`);
     await mkdir(tmp, { recursive: true });
     try {
-      await writeFile(join(tmp, 'nodes.jsonl'), content.nodes.map((n) => JSON.stringify(n)).join('\n') + '\n');
-      await writeFile(join(tmp, 'examples.jsonl'), content.examples.map((e) => JSON.stringify(e)).join('\n') + '\n');
-      await writeFile(join(tmp, 'documents.jsonl'), (content.documents ?? []).map((d) => JSON.stringify(d)).join('\n') + '\n');
-      await extra(tmp);
+      // `extra` (the index tables) starts first and the content files are written while it runs:
+      // different files, and LanceDB does its work off this thread.
+      const extraWritten = extra(tmp);
+      const contentWritten = (async () => {
+        await writeFile(join(tmp, 'nodes.jsonl'), content.nodes.map((n) => JSON.stringify(n)).join('\n') + '\n');
+        await writeFile(join(tmp, 'examples.jsonl'), content.examples.map((e) => JSON.stringify(e)).join('\n') + '\n');
+        await writeFile(join(tmp, 'documents.jsonl'), (content.documents ?? []).map((d) => JSON.stringify(d)).join('\n') + '\n');
+      })();
+      // Both settled before anything is thrown, so the clean-up below never races a write.
+      const failed = (await Promise.allSettled([extraWritten, contentWritten])).find((r) => r.status === 'rejected');
+      if (failed) throw failed.reason;
       const files: Record<string, string> = {};
       for (const rel of await filesUnder(tmp)) if (rel !== 'manifest.json') files[rel] = (await sha256Of(join(tmp, rel))).digest;
       const manifest: KbManifest = { version, createdAt: new Date().toISOString(), ...content.manifest, checksums: { algorithm: 'sha256', files, manifest: '' } };

@@ -190,10 +190,19 @@ export async function publishKnowledgeBase(input: PublishInput): Promise<KbManif
       examples,
       documents,
     },
+    // The LanceDB tables first: their full-text indexes are built off this thread, while this
+    // thread writes the embedder model and the term counts (different files of the same folder).
+    // Both settle before a failure is thrown: the publish removes the folder then, and no write may still be going.
     async (versionDir) => {
-      if (embedder.toJSON) await writeFile(join(versionDir, 'embedder.json'), JSON.stringify(embedder.toJSON()));
-      await writeFile(join(versionDir, 'term-counts.json'), JSON.stringify(termCounts));
-      await LanceKnowledgeIndex.write(versionDir, rows.nodes, rows.examples, rows.documents);
+      const settled = await Promise.allSettled([
+        LanceKnowledgeIndex.write(versionDir, rows.nodes, rows.examples, rows.documents),
+        (async () => {
+          if (embedder.toJSON) await writeFile(join(versionDir, 'embedder.json'), JSON.stringify(embedder.toJSON()));
+          await writeFile(join(versionDir, 'term-counts.json'), JSON.stringify(termCounts));
+        })(),
+      ]);
+      const failed = settled.find((r) => r.status === 'rejected');
+      if (failed) throw failed.reason;
     },
     input.keepVersions,
     input.lock,
