@@ -177,4 +177,28 @@ describe('FsRecordStore segments: rolling, compaction and several writers', () =
     writeFileSync(join(dir, 'index.json'), JSON.stringify({ v: 1, segments: [[7, 10]], ids: [], locs: [], damaged: [], regions: [] }));
     expect(await new FsRecordStore<Doc>(dir).count()).toBe(10);
   });
+
+  it('takes over at once the lock of a writer that was killed (kill -9 leaves it behind)', async () => {
+    const dir = dirs.make('seg-killed');
+    const lockPath = join(dir, 'write.lock');
+    // A writer in another process holds the folder's lock as the store takes it (proper-lockfile,
+    // its owner written beside it) and is killed before it can let go.
+    const holder = inAnotherProcess(`
+      const { lock } = require('proper-lockfile');
+      const fs = require('node:fs');
+      const os = require('node:os');
+      lock(${JSON.stringify(lockPath)}, { lockfilePath: ${JSON.stringify(lockPath)}, realpath: false, stale: 30000 }).then(() => {
+        fs.writeFileSync(${JSON.stringify(`${lockPath}-owner.json`)}, JSON.stringify({ pid: process.pid, host: os.hostname(), since: new Date().toISOString(), purpose: 'record store writer' }));
+        process.stdout.write('locked\\n');
+        process.kill(process.pid, 'SIGKILL');
+      });`);
+    await holder.started;
+    await holder.done.catch(() => undefined);
+    const store = new FsRecordStore<Doc>(dir);
+    expect(await store.putMany([doc(1)])).toEqual({ added: 1, existing: 0 });
+    await store.close();
+    expect(await new FsRecordStore<Doc>(dir).get(idOf(1))).toEqual(doc(1));
+    // The test's own timeout is below the 30 s after which an abandoned lock counts as stale: a
+    // store that waited for staleness instead of seeing the holder is gone would fail it.
+  }, 20_000);
 });
