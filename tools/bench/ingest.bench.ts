@@ -92,7 +92,10 @@ async function main(): Promise<void> {
   const intoFolder = (open: (dir: string) => RecordStore) => async (): Promise<void> => {
     const dir = mkdtempSync(join(tmpdir(), 'rescue-bench-'));
     try {
-      await new FixPairIngestor(open(dir)).ingest([dataDir], { format: 'auto', maxLineBytes: 8 << 20 });
+      const store = open(dir);
+      await new FixPairIngestor(store).ingest([dataDir], { format: 'auto', maxLineBytes: 8 << 20 });
+      // Timed too: the folder store lets its lock go and saves its index snapshot here.
+      await store.close();
     } finally {
       rmSync(dir, { recursive: true, force: true });
     }
