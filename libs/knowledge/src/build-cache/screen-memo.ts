@@ -34,9 +34,13 @@ function isFindings(v: unknown): v is ScreenFinding[] {
 /** Where a KB folder keeps its build caches. */
 export const buildCacheDir = (kbDir: string): string => join(kbDir, 'cache');
 
-/** The screen memo of a KB folder, for the screen's current rules (another rule set starts empty). */
-export async function openScreenMemo(kbDir: string): Promise<ScreenMemo & { stats: KeyedCache<ScreenFinding[]>['stats'] }> {
-  const cache = await KeyedCache.open(join(buildCacheDir(kbDir), 'screen-findings.jsonl'), screenRulesFingerprint(), isFindings);
+/**
+ * The screen memo of a KB folder, for the screen's current rules (another rule set starts empty).
+ * One file per stage that saves it (`ingest`: records and sources; `index`: the CWE nodes'
+ * distilled text), so workers of different stages never drop each other's verdicts.
+ */
+export async function openScreenMemo(kbDir: string, stage: 'ingest' | 'index' = 'ingest'): Promise<ScreenMemo & { stats: KeyedCache<ScreenFinding[]>['stats'] }> {
+  const cache = await KeyedCache.open(join(buildCacheDir(kbDir), stage === 'ingest' ? 'screen-findings.jsonl' : `screen-findings-${stage}.jsonl`), screenRulesFingerprint(), isFindings);
   return {
     stats: cache.stats,
     findings: (kind, texts, compute) => cache.get(contentKey([kind, ...texts.map((t) => t ?? null)]), compute),

@@ -220,7 +220,7 @@ export function screenDistilled(
 ): { guidelines: string[]; cause: string; entries: QuarantineEntry[] } {
   const entries: QuarantineEntry[] = [];
   const passes = (field: string, text: string): boolean => {
-    const findings = screenProse(text, field);
+    const findings = proseFindings(policy, text, field);
     if (findings.length === 0) return true;
     const e = entryFor(
       { id: textItemId('guideline', text), kind: 'guideline', source: { file: `KB node ${node.id}`, node: node.id }, trust, cwe: node.cwe, ...(node.language ? { language: node.language } : {}) },

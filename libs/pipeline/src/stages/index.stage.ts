@@ -8,6 +8,7 @@ import {
   QuarantineStore,
   completeKnowledge,
   indexTermsFile,
+  openScreenMemo,
   openSearchTermsMemo,
   publishKnowledgeBase,
   retainClusterTerms,
@@ -43,6 +44,9 @@ export async function indexStage(payload: JobPayload<JobName.KbIndex>, summarize
   // Search terms of the catalogue's text, CWE documents and nodes, remembered by text in the KB
   // folder: most of them are the same from one build to the next (this stage alone writes the memo).
   const terms = await openSearchTermsMemo(indexTermsFile(build.kbDir));
+  // The distilled text of every CWE's language-neutral node is screened here: verdicts remembered
+  // in this stage's own memo (the ingest stage saves the records').
+  const screenMemo = await openScreenMemo(build.kbDir, 'index');
   const { nodes, examples, documents, withheld } = completeKnowledge({
     clusterNodes: clusters.map((c) => c.node),
     clusterExamples,
@@ -51,7 +55,7 @@ export async function indexStage(payload: JobPayload<JobName.KbIndex>, summarize
     catalog,
     clusterBy: build.clusterBy,
     includeCatalog: build.catalogOnlyNodes,
-    screen,
+    screen: { ...screen, memo: screenMemo },
     quoteCatalog: catalogTrust === 'trusted',
     searchTerms: terms.terms,
   });
@@ -75,7 +79,7 @@ export async function indexStage(payload: JobPayload<JobName.KbIndex>, summarize
     keepVersions: deps.keepVersions,
     searchTerms: terms.terms,
   });
-  await terms.flush();
+  await Promise.all([terms.flush(), screenMemo.flush()]);
   await deps.staging.clear(payload.buildId);
   // Cached cluster summaries this build did not use are for clusters that changed or went: dropped,
   // so the cache holds one build's worth (every cluster of the build passes through here).

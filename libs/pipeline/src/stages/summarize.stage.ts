@@ -102,8 +102,11 @@ export async function summarizeStage(payload: JobPayload<JobName.ClusterSummariz
   // stems only that record's fix (this job alone writes the cluster's memo).
   const terms = await openSearchTermsMemo(clusterTermsFile(payload.build.kbDir, payload.clusterKey));
   // Counted for this cluster alone: other clusters may be distilled at the same time with the same client.
+  // Without the ingest stage's memo of verdicts: this job would add to it and never save it (the
+  // cluster's own summary is what is remembered).
+  const { memo: _ingestMemo, ...distillScreen } = screen;
   const counted = await countLlmCalls(() =>
-    summarizeCluster(payload.clusterKey, records, slices, entry, clusterBy, deps.distiller, { advice, isGeneric, screen, quoteCatalog, searchTerms: terms.terms }),
+    summarizeCluster(payload.clusterKey, records, slices, entry, clusterBy, deps.distiller, { advice, isGeneric, screen: distillScreen, quoteCatalog, searchTerms: terms.terms }),
   );
   await terms.flush();
   // Stored as the staging stores it (through JSON), so a reused summary is the one a fresh build stages.
