@@ -72,6 +72,9 @@ export function registerKbIngest(kb: Command): void {
           },
         ),
       );
+      // Closing releases the store's writer lock and writes its index snapshot now, before the
+      // process may exit (the next open would otherwise scan every segment).
+      await store.close();
       bar?.stop();
       if (opts.json) {
         process.stdout.write(`${JSON.stringify({ ...report, recordsDir: join(opts.out, 'records'), rejectsPath }, null, 2)}\n`);

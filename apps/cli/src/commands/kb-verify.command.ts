@@ -46,7 +46,7 @@ export function registerKbVerify(kb: Command): void {
         for (const p of problems) process.stderr.write(`rescue: ${p.file}: ${p.problem}\n`);
         if (!version.ok) process.stderr.write('rescue: rebuild the version with "rescue kb build" (a damaged copy is replaced), or roll CURRENT back to a sound one\n');
         if (Object.values(stores).some((s) => s.corrupt.length > 0))
-          process.stderr.write('rescue: re-ingest the sources of corrupt records ("rescue kb build" or "rescue kb ingest" rewrite them), or delete those files\n');
+          process.stderr.write('rescue: re-ingest the sources of corrupt records ("rescue kb build" or "rescue kb ingest"): a sound entry replaces a corrupt one\n');
       }
       if (!ok) process.exitCode = 1;
     });
