@@ -10,6 +10,10 @@ import { type Figure } from './bench-figures';
 // the machine's load before and after each benchmark, since a loaded machine moves every figure.
 // A benchmark writes its figures as JSON to BENCH_JSON when it can; one that prints text only is
 // kept as its text.
+//
+// BENCH_CWE_SCALES=1,10,100,1000 also runs bench:retrieve for the CWE level alone at those scales
+// (issue 13's 1,000× curve; BENCH_LEVEL=cwe, one round, see retrieve.bench.ts): off by default,
+// since 1,000× takes tens of minutes and ~5 GB. bench:scale runs its default scales (1×, 10×).
 
 // These in this order (a missing one is reported as skipped), then any other *.bench.js found here.
 const KNOWN = ['ingest', 'slice', 'kb', 'retrieve', 'startup', 'api'];
@@ -36,7 +40,7 @@ interface BenchRun {
 
 const load = (): number[] => loadavg().map((l) => Math.round(l * 100) / 100);
 
-function run(name: string): Promise<BenchRun> {
+function run(name: string, env: Record<string, string> = {}): Promise<BenchRun> {
   const entry = join(__dirname, `${name}.bench.js`);
   if (!existsSync(entry)) {
     process.stdout.write(`bench:${name} skipped: there is no ${name} benchmark (${entry})\n`);
@@ -47,7 +51,7 @@ function run(name: string): Promise<BenchRun> {
   const loadBefore = load();
   const t = performance.now();
   return new Promise((done) => {
-    const child = spawn(process.execPath, [entry], { env: { ...process.env, BENCH_JSON: json }, stdio: ['ignore', 'pipe', 'inherit'] });
+    const child = spawn(process.execPath, [entry], { env: { ...process.env, ...env, BENCH_JSON: json }, stdio: ['ignore', 'pipe', 'inherit'] });
     let output = '';
     child.stdout.on('data', (chunk: Buffer) => {
       output += chunk.toString();
@@ -89,6 +93,16 @@ async function main(): Promise<void> {
   const loadAtStart = load();
   const runs: Record<string, BenchRun> = {};
   for (const name of BENCHES) if (!only || only.includes(name)) runs[name] = await run(name);
+  const cweScales = process.env.BENCH_CWE_SCALES;
+  if (cweScales && (!only || only.includes('retrieve-cwe')))
+    // 1,000× holds ~5 GB, past Node's default heap limit (~4 GB here).
+    runs['retrieve-cwe'] = await run('retrieve', {
+      BENCH_LEVEL: 'cwe',
+      BENCH_SCALES: cweScales,
+      BENCH_ROUNDS: '1',
+      BENCH_FACETS: '0',
+      NODE_OPTIONS: [process.env.NODE_OPTIONS, '--max-old-space-size=12288'].filter(Boolean).join(' '),
+    });
   mkdirSync(outDir, { recursive: true });
   const machine = { cpus: cpus().length, model: cpus()[0]?.model, node: process.version, loadAtStart, loadAtEnd: load() };
   writeFileSync(join(outDir, 'latest.json'), JSON.stringify({ started, machine, runs }, null, 1));
