@@ -62,8 +62,9 @@ async function main(): Promise<void> {
   const catalogPath = join(shared, 'cwe', 'cwe-1000-research-view.csv');
   const catalog = await readCweCatalog(catalogPath);
   const work = mkdtempSync(join(tmpdir(), 'rescue-bench-rebuild-'));
-  const build = async (sources: string[], kbDir = join(work, 'kb'), distiller?: ClusterDistiller): Promise<{ ms: number; report: KbBuildReport }> => {
+  const build = async (sources: string[], kbDir = join(work, 'kb'), distiller?: ClusterDistiller): Promise<{ ms: number; cpuMs: number; report: KbBuildReport }> => {
     const t = performance.now();
+    const cpu = process.cpuUsage();
     const report = await buildKnowledgeBase({
       sources,
       kbDir,
@@ -76,7 +77,10 @@ async function main(): Promise<void> {
       embedder: localEmbedder,
       ...(distiller ? { distiller } : {}),
     });
-    return { ms: performance.now() - t, report };
+    const used = process.cpuUsage(cpu);
+    // CPU time of the process (this thread, LanceDB's and the pool's threads): on a loaded
+    // machine wall time follows the load more than the work, CPU time much less.
+    return { ms: performance.now() - t, cpuMs: (used.user + used.system) / 1000, report };
   };
   const load = (): string =>
     loadavg()
@@ -93,11 +97,12 @@ async function main(): Promise<void> {
     // The incremental result must be the KB a fresh build of the same sources makes.
     const fresh = await build([kbSource, extra], join(work, 'kb-fresh'));
     const loadAfter = load();
-    const line = (name: string, r: { ms: number; report: KbBuildReport }): string => {
+    const line = (name: string, r: { ms: number; cpuMs: number; report: KbBuildReport }): string => {
       const stages = Object.entries(r.report.stageMs)
         .map(([s, ms]) => `${s} ${(ms / 1000).toFixed(2)}`)
         .join(', ');
-      const ratio = r === full ? '' : ` = ${(r.ms / full.ms).toFixed(2)} of the full build`;
+      const ratio =
+        r === full ? `, CPU ${(r.cpuMs / 1000).toFixed(2)} s` : ` = ${(r.ms / full.ms).toFixed(2)} of the full build, CPU ${(r.cpuMs / 1000).toFixed(2)} s = ${(r.cpuMs / full.cpuMs).toFixed(2)}`;
       return `  ${name.padEnd(34)} ${(r.ms / 1000).toFixed(2).padStart(6)} s${ratio} (${stages}; of ingest, reading the sources ${(r.report.ingest.durationMs / 1000).toFixed(2)}; records ${r.report.manifest.counts.records}, read ${r.report.ingest.linesRead} lines, skipped ${r.report.ingest.filesSkipped ?? 0} unchanged files, sliced ${r.report.slicing.sliced} / reused ${r.report.slicing.reused}, clusters reused ${r.report.reused.clusters} / ${r.report.reused.of}, screen verdicts reused ${r.report.reused.screenVerdicts} / ${r.report.reused.screenVerdictsOf}, LLM calls ${r.report.llm.calls}), version ${r.report.manifest.version}\n`;
     };
     process.stdout.write(
@@ -122,6 +127,7 @@ async function main(): Promise<void> {
     figures.push(
       { name: 'rebuild with +1% records / full build', value: Math.round((plus.ms / full.ms) * 1000) / 1000, unit: 'of full', goal: `≤ ${GOAL}` },
       { name: 'rebuild +1% records: wall time', value: Math.round(plus.ms), unit: 'ms', baseline: { name: 'full build', value: Math.round(full.ms) } },
+      { name: 'rebuild with +1% records / full build, CPU time', value: Math.round((plus.cpuMs / full.cpuMs) * 1000) / 1000, unit: 'of full', goal: `≤ ${GOAL}` },
       { name: 'rebuild +1% records: LLM calls (extractive)', value: plus.report.llm.calls, unit: 'calls', goal: '0' },
       { name: 'rebuild, nothing changed / full build', value: Math.round((same.ms / full.ms) * 1000) / 1000, unit: 'of full' },
       ...(llm
