@@ -18,7 +18,7 @@ import {
   splitSources,
   summarizeQuarantine,
 } from '@rescue/knowledge';
-import { type SliceDocument, Slicer } from '@rescue/slicing';
+import { type SliceDocument, Slicer, SlicerPool } from '@rescue/slicing';
 import { knowledgeFrom, screenPolicyOf } from './build-knowledge';
 import { MemoryBuildStaging } from './build-staging';
 import { KB_BUILD_ROOT, type KbBuildJob, type PlannedJob, jobsByStage, kbBuildStages, planJobs, planKbBuild } from './kb-build-plan';
@@ -52,6 +52,8 @@ export interface KbBuildOptions {
   trust?: TrustSettings;
   alsoPublish?: PublishInput['alsoPublish'];
   onStage?: (stage: KbBuildStage, event: 'start' | 'progress' | 'done', done?: number, total?: number) => void;
+  /** Worker threads that slice records (default: one per core); 0 slices in this thread. */
+  sliceThreads?: number;
 }
 
 export type KbBuildStage = 'ingest' | 'slice' | 'summarize' | 'index';
@@ -107,8 +109,31 @@ export async function buildKnowledgeBase(options: KbBuildOptions): Promise<KbBui
 
   const records = new FsRecordStore(join(options.kbDir, 'records'));
   const slices = new FsRecordStore<SliceDocument>(join(options.kbDir, 'slices'));
-  const staging = new MemoryBuildStaging();
+  // This thread's Slicer splits CodeQL examples into functions; the records are sliced on worker
+  // threads, one per core (slicing is most of a build's CPU).
   const slicer = await Slicer.create();
+  const slicerPool = options.sliceThreads === 0 ? undefined : await SlicerPool.create({ threads: options.sliceThreads });
+  try {
+    return await runInline(options, { records, slices, slicer, slicerPool, timed, stageMs });
+  } finally {
+    // The stores' close lets the folder's writer lock go and saves their index snapshots now, not
+    // after the process may have exited.
+    await Promise.all([slicerPool?.close(), records.close(), slices.close()]);
+  }
+}
+
+interface InlineResources {
+  records: FsRecordStore;
+  slices: FsRecordStore<SliceDocument>;
+  slicer: Slicer;
+  /** Absent: records are sliced by `slicer`, in this thread. */
+  slicerPool?: SlicerPool;
+  timed: <T>(stage: KbBuildStage, fn: () => Promise<T>) => Promise<T>;
+  stageMs: Record<KbBuildStage, number>;
+}
+
+async function runInline(options: KbBuildOptions, { records, slices, slicer, slicerPool, timed, stageMs }: InlineResources): Promise<KbBuildReport> {
+  const staging = new MemoryBuildStaging();
   const [root, ...planned] = kbBuildStages();
   const quarantine = new QuarantineStore(options.kbDir);
 
@@ -137,7 +162,7 @@ export async function buildKnowledgeBase(options: KbBuildOptions): Promise<KbBui
 
   const distiller = options.distiller ?? extractiveDistiller;
   const stages: InlineStages = {
-    [JobName.RecordSlice]: (payload) => sliceStage(payload, { slicer, records, slices }),
+    [JobName.RecordSlice]: (payload) => sliceStage(payload, { slicer: slicerPool ?? slicer, records, slices }),
     [JobName.ClusterSummarize]: (payload) => summarizeStage(payload, { records, slices, staging, knowledge, distiller }),
     [JobName.KbIndex]: (payload, children) =>
       indexStage(payload, children as SummarizeJobResult[], {
@@ -158,7 +183,8 @@ export async function buildKnowledgeBase(options: KbBuildOptions): Promise<KbBui
     // Clusters are independent: distilled several at once when the distiller can overlap them (the
     // LLM one shares one in-flight cap among them). Results are kept by job, so their order (and the
     // KB) does not depend on which finishes first.
-    const concurrency = stage === JobName.ClusterSummarize ? Math.max(1, distiller.clusterConcurrency ?? 1) : 1;
+    // Slice batches are per cluster and often small: several at once keep every pool thread busy.
+    const concurrency = stage === JobName.ClusterSummarize ? Math.max(1, distiller.clusterConcurrency ?? 1) : stage === JobName.RecordSlice ? (slicerPool?.concurrency ?? 1) : 1;
     let done = 0;
     await timed(STAGE_NAME[stage], async () => {
       await pMap(

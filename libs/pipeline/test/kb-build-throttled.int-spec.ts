@@ -62,6 +62,8 @@ describe('a KB built on a throttled machine', () => {
       hops: 2,
       maxLineBytes: 1 << 20,
       embedder: async () => testEmbedder(),
+      // The slow clock is this thread's: the records are sliced here, not on worker threads.
+      sliceThreads: 0,
     });
 
   let idleVersion: string;
