@@ -1,5 +1,6 @@
 import { readdirSync, statSync } from 'node:fs';
 import { join } from 'node:path';
+import { localEmbedder } from '@rescue/knowledge';
 
 /** One measured figure as `npm run bench` collects it: beside its same-run baseline, with the goal it is held to. */
 export interface Figure {
@@ -18,3 +19,10 @@ export const jsonlFiles = (dir: string): string[] =>
       const p = join(dir, name);
       return statSync(p).isDirectory() ? jsonlFiles(p) : p.endsWith('.jsonl') ? [p] : [];
     });
+
+/**
+ * The embedded build the build benchmarks run over the shared data (language × CWE clusters,
+ * catalogue-only nodes, h = 2, the local embedder, the extractive distiller), so that their
+ * figures measure the same build.
+ */
+export const EMBEDDED_BUILD = { clusterBy: 'language-cwe', catalogOnlyNodes: true, hops: 2, maxLineBytes: 8 << 20, embedder: localEmbedder } as const;

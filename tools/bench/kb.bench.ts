@@ -7,6 +7,7 @@ import { DEFAULT_LLM_DISTILLER, llmDistiller, localEmbedder } from '@rescue/know
 import { buildKnowledgeBase } from '@rescue/pipeline';
 import { type Llm, llmFromEnv } from '@rescue/llm';
 import { FakeOpenAiServer } from '@rescue/testing';
+import { EMBEDDED_BUILD } from './bench-figures';
 
 // 1. The embedded build (no LLM) of all the shared fix pairs plus the CWE catalogue: time per stage.
 // 2. LLM-bound efficiency: the same distillation against a local fake OpenAI server answering
@@ -29,11 +30,7 @@ async function main(): Promise<void> {
       sources: [kbSource],
       kbDir: join(work, 'kb'),
       catalog,
-      clusterBy: 'language-cwe',
-      catalogOnlyNodes: true,
-      hops: 2,
-      maxLineBytes: 8 << 20,
-      embedder: localEmbedder,
+      ...EMBEDDED_BUILD,
     });
     const total = Object.values(embedded.stageMs).reduce((a, b) => a + b, 0);
     process.stdout.write(`bench:kb embedded build (extractive) of ${embedded.manifest.counts.records} records + ${catalog.size} catalogue entries: ${embedded.manifest.counts.nodes} nodes\n`);

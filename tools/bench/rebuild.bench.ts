@@ -3,11 +3,11 @@ import { loadavg, tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { llmEnv, loadConfig } from '@rescue/config';
 import { readCweCatalog } from '@rescue/datasets';
-import { type ClusterDistiller, DEFAULT_LLM_DISTILLER, llmDistiller, localEmbedder } from '@rescue/knowledge';
+import { type ClusterDistiller, DEFAULT_LLM_DISTILLER, llmDistiller } from '@rescue/knowledge';
 import { type Llm, llmFromEnv } from '@rescue/llm';
 import { type KbBuildReport, buildKnowledgeBase } from '@rescue/pipeline';
 import { FakeOpenAiServer } from '@rescue/testing';
-import { type Figure, jsonlFiles } from './bench-figures';
+import { type Figure, jsonlFiles, EMBEDDED_BUILD } from './bench-figures';
 
 // `npm run bench:rebuild`: what an incremental rebuild costs. A full embedded build (extractive
 // distiller, so no LLM) of the shared fix pairs plus the CWE catalogue into a fresh KB folder; then
@@ -70,11 +70,7 @@ async function main(): Promise<void> {
       kbDir,
       catalog,
       catalogPath,
-      clusterBy: 'language-cwe',
-      catalogOnlyNodes: true,
-      hops: 2,
-      maxLineBytes: 8 << 20,
-      embedder: localEmbedder,
+      ...EMBEDDED_BUILD,
       ...(distiller ? { distiller } : {}),
     });
     const used = process.cpuUsage(cpu);

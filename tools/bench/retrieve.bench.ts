@@ -5,7 +5,7 @@ import { join, resolve } from 'node:path';
 import { setFlagsFromString } from 'node:v8';
 import { runInNewContext } from 'node:vm';
 import { readCweCatalog, readSecEvalScenarios, readTaskLines } from '@rescue/datasets';
-import { KbDirectory, indexRows, knowledgeFacts, localEmbedder, offlineQuery } from '@rescue/knowledge';
+import { KbDirectory, indexRows, knowledgeFacts, offlineQuery } from '@rescue/knowledge';
 import { buildKnowledgeBase } from '@rescue/pipeline';
 import {
   CWE_FACETS,
@@ -33,6 +33,7 @@ import {
   scoreCandidate,
 } from '@rescue/retrieval';
 import { Slicer } from '@rescue/slicing';
+import { EMBEDDED_BUILD } from './bench-figures';
 
 // Retrieval latency per level at 1×, 10×, 100× (and 1,000× when asked) the shared KB (kb-source,
 // CodeQL help and the XML catalogue), with the four development sets as queries (offline mode).
@@ -207,11 +208,7 @@ async function main(): Promise<void> {
       kbDir: join(work, 'kb'),
       catalog,
       catalogPath: xml,
-      clusterBy: 'language-cwe',
-      catalogOnlyNodes: true,
-      hops: 2,
-      maxLineBytes: 8 << 20,
-      embedder: localEmbedder,
+      ...EMBEDDED_BUILD,
     });
     const dir = new KbDirectory(join(work, 'kb'));
     const versionDir = dir.versionDir(built.manifest.version);

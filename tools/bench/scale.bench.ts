@@ -5,9 +5,8 @@ import { join, resolve } from 'node:path';
 import { setFlagsFromString } from 'node:v8';
 import { runInNewContext } from 'node:vm';
 import { readCweCatalog } from '@rescue/datasets';
-import { localEmbedder } from '@rescue/knowledge';
 import { type KbBuildStage, buildKnowledgeBase } from '@rescue/pipeline';
-import { type Figure, jsonlFiles } from './bench-figures';
+import { type Figure, jsonlFiles, EMBEDDED_BUILD } from './bench-figures';
 
 // `npm run bench:scale`: build time and peak memory of the embedded KB build (extractive
 // distiller, local embedder, the CWE catalogue) at 1×, 10×, … the shared fix pairs, the curve
@@ -94,11 +93,7 @@ async function child(scale: number, sources: string[], kbDir: string): Promise<v
     kbDir,
     catalog,
     catalogPath,
-    clusterBy: 'language-cwe',
-    catalogOnlyNodes: true,
-    hops: 2,
-    maxLineBytes: 8 << 20,
-    embedder: localEmbedder,
+    ...EMBEDDED_BUILD,
     onStage: (stage, event) => {
       if (event === 'start') peak = process.memoryUsage.rss();
       if (event !== 'done') return;

@@ -1,8 +1,8 @@
 import { spawn } from 'node:child_process';
-import { closeSync, openSync, readFileSync, readdirSync, writeFileSync, writeSync } from 'node:fs';
+import { readFileSync, readdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { FsRecordStore, scanSegment } from '@rescue/datasets';
-import { TempDirs } from './helpers';
+import { TempDirs, overwrite } from './helpers';
 
 const dirs = new TempDirs();
 afterEach(() => dirs.cleanup());
@@ -21,15 +21,6 @@ const segmentsOf = (dir: string): string[] =>
     .sort();
 
 const segmentEntriesOf = (dir: string) => segmentsOf(dir).flatMap((name) => scanSegment(readFileSync(join(dir, name)), 0).entries.map((e) => ({ ...e, path: join(dir, name) })));
-
-function overwrite(path: string, at: number, text: string): void {
-  const fd = openSync(path, 'r+');
-  try {
-    writeSync(fd, text, at);
-  } finally {
-    closeSync(fd);
-  }
-}
 
 async function all<T>(it: AsyncIterable<T>): Promise<T[]> {
   const out: T[] = [];

@@ -2,7 +2,7 @@
  * Shared helpers for the datasets tests (not a test file itself: jest only runs *.spec.ts and
  * *.int-spec.ts). Temporary directories live under os.tmpdir() and are removed by the caller.
  */
-import { mkdtempSync, readFileSync, readdirSync, rmSync } from 'node:fs';
+import { closeSync, mkdtempSync, openSync, readFileSync, readdirSync, rmSync, writeSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { scanSegment, segmentNumber } from '@rescue/datasets';
@@ -43,4 +43,14 @@ export function segmentEntries(dir: string): { id: string; path: string; start: 
       const path = join(dir, name);
       return scanSegment(readFileSync(path), 0).entries.map((e) => ({ ...e, path }));
     });
+}
+
+/** Overwrites bytes of a file in place, as a damaged disk block or a hand edit would. */
+export function overwrite(path: string, at: number, text: string): void {
+  const fd = openSync(path, 'r+');
+  try {
+    writeSync(fd, text, at);
+  } finally {
+    closeSync(fd);
+  }
 }

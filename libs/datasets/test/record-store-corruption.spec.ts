@@ -1,8 +1,8 @@
-import { appendFileSync, closeSync, existsSync, mkdirSync, openSync, readFileSync, readdirSync, statSync, writeFileSync, writeSync } from 'node:fs';
+import { appendFileSync, existsSync, mkdirSync, readFileSync, readdirSync, statSync, writeFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { FsRecordStore, RecordStoreError, encodeEntry, normalizeGenericRecord, runIngest, scanSegment } from '@rescue/datasets';
 import type { FixRecord } from '@rescue/domain';
-import { TempDirs, segmentEntries } from './helpers';
+import { TempDirs, overwrite, segmentEntries } from './helpers';
 
 const dirs = new TempDirs();
 afterEach(() => dirs.cleanup());
@@ -19,16 +19,6 @@ function record(i: number): FixRecord {
   const r = normalizeGenericRecord({ language: 'python', cwe: 'CWE-78', before: `os.system(x${i})\n`, after: `subprocess.run([x${i}])\n` }, { file: 'm.jsonl', line: i, format: 'generic' });
   if (!r.ok) throw new Error(r.problem.message);
   return r.record;
-}
-
-/** Overwrites bytes of a file in place, as a damaged disk block or a hand edit would. */
-function overwrite(path: string, at: number, text: string): void {
-  const fd = openSync(path, 'r+');
-  try {
-    writeSync(fd, text, at);
-  } finally {
-    closeSync(fd);
-  }
 }
 
 const segmentsOf = (dir: string): string[] => readdirSync(dir).filter((n) => n.startsWith('segment-'));
