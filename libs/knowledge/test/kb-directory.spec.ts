@@ -3,33 +3,8 @@ import { writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { InvalidInputError, NotFoundError } from '@rescue/domain';
-import { type CweNode, KbDirectory, type KbVersionContent } from '@rescue/knowledge';
-
-function content(guideline: string): KbVersionContent {
-  const node: CweNode = {
-    id: 'python:CWE-89',
-    cwe: 'CWE-89',
-    language: 'python',
-    parents: [],
-    guidelines: [guideline],
-    cause: 'string-built SQL',
-    apiNames: ['execute'],
-    exampleIds: [],
-    provenance: { mode: 'catalog-only' },
-  };
-  return {
-    manifest: {
-      clusterBy: 'language-cwe',
-      counts: { nodes: 1, catalogOnlyNodes: 0, examples: 0, records: 0 },
-      embedder: { id: 'test' },
-      distillation: { mode: 'extractive', llmCalls: 0, llmCallsCached: 0 },
-      slicer: { version: 'pdg-1', hops: 2 },
-      searchTerms: 1,
-    },
-    nodes: [node],
-    examples: [],
-  };
-}
+import { KbDirectory } from '@rescue/knowledge';
+import { oneNodeVersion } from './one-node-version';
 
 describe('KbDirectory versions', () => {
   let root: string;
@@ -40,16 +15,16 @@ describe('KbDirectory versions', () => {
 
   it('publishes immutable, content-addressed versions and moves the pointer atomically', async () => {
     const dir = new KbDirectory(root);
-    const v1 = await dir.publish(content('Use parameters.'), async (d) => writeFile(join(d, 'extra.txt'), 'x'));
+    const v1 = await dir.publish(oneNodeVersion('Use parameters.'), async (d) => writeFile(join(d, 'extra.txt'), 'x'));
     expect(await dir.current()).toBe(v1.version);
     expect(existsSync(join(dir.versionDir(v1.version), 'extra.txt'))).toBe(true);
     expect((await dir.nodes())[0].guidelines).toEqual(['Use parameters.']);
 
-    const again = await dir.publish(content('Use parameters.'), async () => undefined);
+    const again = await dir.publish(oneNodeVersion('Use parameters.'), async () => undefined);
     expect(again.version).toBe(v1.version);
     expect(again.createdAt).toBe(v1.createdAt);
 
-    const v2 = await dir.publish(content('Never concatenate SQL.'), async () => undefined);
+    const v2 = await dir.publish(oneNodeVersion('Never concatenate SQL.'), async () => undefined);
     expect(v2.version).not.toBe(v1.version);
     expect(await dir.current()).toBe(v2.version);
     expect((await dir.list()).map((m) => m.version).sort()).toEqual([v1.version, v2.version].sort());
@@ -57,9 +32,9 @@ describe('KbDirectory versions', () => {
 
   it('leaves the previous version serving when a build fails before publishing', async () => {
     const dir = new KbDirectory(root);
-    const v1 = await dir.publish(content('Use parameters.'), async () => undefined);
+    const v1 = await dir.publish(oneNodeVersion('Use parameters.'), async () => undefined);
     await expect(
-      dir.publish(content('half-written'), async () => {
+      dir.publish(oneNodeVersion('half-written'), async () => {
         throw new Error('index write failed');
       }),
     ).rejects.toThrow('index write failed');
@@ -71,7 +46,7 @@ describe('KbDirectory versions', () => {
   it('keeps only the newest versions it is told to keep', async () => {
     const dir = new KbDirectory(root);
     for (const g of ['a rule one', 'a rule two', 'a rule three', 'a rule four']) {
-      await dir.publish(content(g), async () => undefined, 2);
+      await dir.publish(oneNodeVersion(g), async () => undefined, 2);
       await new Promise((r) => setTimeout(r, 5));
     }
     const versions = await dir.list();

@@ -5,33 +5,8 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { acquireExclusiveLock } from '@rescue/datasets';
 import { ConflictError, NotFoundError } from '@rescue/domain';
-import { type CweNode, KbDirectory, KbIntegrityError, type KbManifest, type KbVersionContent, calibrationPath, writeCalibration } from '@rescue/knowledge';
-
-function content(guideline: string): KbVersionContent {
-  const node: CweNode = {
-    id: 'python:CWE-89',
-    cwe: 'CWE-89',
-    language: 'python',
-    parents: [],
-    guidelines: [guideline],
-    cause: 'string-built SQL',
-    apiNames: ['execute'],
-    exampleIds: [],
-    provenance: { mode: 'catalog-only' },
-  };
-  return {
-    manifest: {
-      clusterBy: 'language-cwe',
-      counts: { nodes: 1, catalogOnlyNodes: 0, examples: 0, records: 0 },
-      embedder: { id: 'test' },
-      distillation: { mode: 'extractive', llmCalls: 0, llmCallsCached: 0 },
-      slicer: { version: 'pdg-1', hops: 2 },
-      searchTerms: 1,
-    },
-    nodes: [node],
-    examples: [],
-  };
-}
+import { KbDirectory, KbIntegrityError, type KbManifest, calibrationPath, writeCalibration } from '@rescue/knowledge';
+import { oneNodeVersion } from './one-node-version';
 
 /** What a real publish adds: an embedder file and a table folder with nested files, as LanceDB writes. */
 async function extra(dir: string): Promise<void> {
@@ -52,10 +27,10 @@ describe('KB version integrity (issue 11)', () => {
 
   it('records a sha256 per file, LanceDB folders file by file, and keeps the version id the content hash', async () => {
     const dir = new KbDirectory(root);
-    const m = await dir.publish(content('Use parameters.'), extra, 3, quiet);
+    const m = await dir.publish(oneNodeVersion('Use parameters.'), extra, 3, quiet);
     // Pinned: the id of this content before checksums existed. Checksums are metadata, not content.
     expect(m.version).toBe('kb-373d36d5f361362c');
-    expect(m.version).toBe(KbDirectory.versionOf(content('Use parameters.')));
+    expect(m.version).toBe(KbDirectory.versionOf(oneNodeVersion('Use parameters.')));
     expect(Object.keys(m.checksums?.files ?? {}).sort()).toEqual([
       'documents.jsonl',
       'examples.jsonl',
@@ -97,7 +72,7 @@ describe('KB version integrity (issue 11)', () => {
     ];
     it.each(cases)('%s', async (_name, damage, problem, file) => {
       const dir = new KbDirectory(root);
-      const m = await dir.publish(content('Use parameters.'), extra, 3, quiet);
+      const m = await dir.publish(oneNodeVersion('Use parameters.'), extra, 3, quiet);
       damage(dir.versionDir(m.version));
       const result = await dir.verify();
       expect(result.ok).toBe(false);
@@ -106,7 +81,7 @@ describe('KB version integrity (issue 11)', () => {
 
     it('a CURRENT naming a version that is not there', async () => {
       const dir = new KbDirectory(root);
-      await dir.publish(content('Use parameters.'), extra, 3, quiet);
+      await dir.publish(oneNodeVersion('Use parameters.'), extra, 3, quiet);
       writeFileSync(join(root, 'CURRENT'), 'kb-00000000000000aa\n');
       expect((await dir.verify()).problems).toEqual([{ file: join(root, 'versions', 'kb-00000000000000aa'), problem: 'is missing' }]);
       writeFileSync(join(root, 'CURRENT'), 'garbage');
@@ -116,10 +91,10 @@ describe('KB version integrity (issue 11)', () => {
 
   it('a rebuild onto a damaged version replaces it, and never reports success with CURRENT broken', async () => {
     const dir = new KbDirectory(root);
-    const m = await dir.publish(content('Use parameters.'), extra, 3, quiet);
+    const m = await dir.publish(oneNodeVersion('Use parameters.'), extra, 3, quiet);
     truncateSync(join(dir.versionDir(m.version), 'nodes.jsonl'), 5);
     expect((await dir.verify()).ok).toBe(false);
-    const again = await dir.publish(content('Use parameters.'), extra, 3, quiet);
+    const again = await dir.publish(oneNodeVersion('Use parameters.'), extra, 3, quiet);
     expect(again.version).toBe(m.version);
     expect(await dir.current()).toBe(m.version);
     expect(await dir.verify()).toMatchObject({ ok: true });
@@ -129,7 +104,7 @@ describe('KB version integrity (issue 11)', () => {
 
   it('fails a publish whose written version does not verify, and leaves CURRENT where it was', async () => {
     const dir = new KbDirectory(root);
-    const v1 = await dir.publish(content('Use parameters.'), extra, 3, quiet);
+    const v1 = await dir.publish(oneNodeVersion('Use parameters.'), extra, 3, quiet);
     // A file that changes under the writer (as a faulty disk or another process would): it is
     // hashed when the manifest is written, then differs when the folder is checked before the switch.
     let n = 0;
@@ -142,7 +117,7 @@ describe('KB version integrity (issue 11)', () => {
       writeSync(fd, 'first', 0);
       timer = setInterval(() => writeSync(fd as number, `changed ${(n += 1)}`, 0), 1);
     };
-    const err = await dir.publish(content('Never concatenate SQL.'), unstable, 3, quiet).catch((e: unknown) => e);
+    const err = await dir.publish(oneNodeVersion('Never concatenate SQL.'), unstable, 3, quiet).catch((e: unknown) => e);
     expect(err).toBeInstanceOf(KbIntegrityError);
     expect((err as Error).message).toMatch(/after writing it \(CURRENT was not moved\): .*unstable\.bin: content changed/);
     expect(await dir.current()).toBe(v1.version);
@@ -153,12 +128,12 @@ describe('KB version integrity (issue 11)', () => {
 
   it('a damaged older version neither fails the next publish nor outlives sound ones', async () => {
     const dir = new KbDirectory(root);
-    const old = await dir.publish(content('rule one'), extra, 2, quiet);
+    const old = await dir.publish(oneNodeVersion('rule one'), extra, 2, quiet);
     await new Promise((r) => setTimeout(r, 5));
-    const kept = await dir.publish(content('rule two'), extra, 2, quiet);
+    const kept = await dir.publish(oneNodeVersion('rule two'), extra, 2, quiet);
     truncateSync(join(dir.versionDir(old.version), 'manifest.json'), 12);
     await new Promise((r) => setTimeout(r, 5));
-    const latest = await dir.publish(content('rule three'), extra, 2, quiet);
+    const latest = await dir.publish(oneNodeVersion('rule three'), extra, 2, quiet);
     expect(readdirSync(join(root, 'versions')).sort()).toEqual([kept.version, latest.version].sort());
   });
 
@@ -167,7 +142,7 @@ describe('KB version integrity (issue 11)', () => {
     const left = join(root, 'versions', '.tmp-kb-0123456789abcdef-dead');
     mkdirSync(join(left, 'lance'), { recursive: true });
     writeFileSync(join(left, 'nodes.jsonl'), '{}\n');
-    await dir.publish(content('Use parameters.'), extra, 3, quiet);
+    await dir.publish(oneNodeVersion('Use parameters.'), extra, 3, quiet);
     expect(existsSync(left)).toBe(false);
   });
 
@@ -179,7 +154,7 @@ describe('KB version integrity (issue 11)', () => {
     mkdirSync(live);
     const told: string[] = [];
     try {
-      const err = await dir.publish(content('Use parameters.'), extra, 3, { lockWaitMs: 600, onLockWait: (m) => told.push(m) }).catch((e: unknown) => e);
+      const err = await dir.publish(oneNodeVersion('Use parameters.'), extra, 3, { lockWaitMs: 600, onLockWait: (m) => told.push(m) }).catch((e: unknown) => e);
       expect(err).toBeInstanceOf(ConflictError);
       expect((err as Error).message).toMatch(new RegExp(`another build holds ${join(root, '.lock').replace(/[.\\/]/g, '\\$&')} since \\d{4}-\\d\\d-\\d\\dT[\\d:.]+Z, pid ${process.pid}`));
       expect(told).toHaveLength(1);
@@ -190,15 +165,15 @@ describe('KB version integrity (issue 11)', () => {
       await held.release();
     }
     // Released: the waiting build would now go ahead.
-    await dir.publish(content('Use parameters.'), extra, 3, quiet);
+    await dir.publish(oneNodeVersion('Use parameters.'), extra, 3, quiet);
     expect(existsSync(live)).toBe(false);
   });
 
   it('serialises concurrent builds into one folder (no ENOTEMPTY): both succeed and CURRENT verifies', async () => {
     const dir = new KbDirectory(root);
-    const same = await Promise.all([dir.publish(content('Use parameters.'), extra, 3, quiet), new KbDirectory(root).publish(content('Use parameters.'), extra, 3, quiet)]);
+    const same = await Promise.all([dir.publish(oneNodeVersion('Use parameters.'), extra, 3, quiet), new KbDirectory(root).publish(oneNodeVersion('Use parameters.'), extra, 3, quiet)]);
     expect(same[0].version).toBe(same[1].version);
-    const different = await Promise.all([dir.publish(content('rule A'), extra, 5, quiet), new KbDirectory(root).publish(content('rule B'), extra, 5, quiet)]);
+    const different = await Promise.all([dir.publish(oneNodeVersion('rule A'), extra, 5, quiet), new KbDirectory(root).publish(oneNodeVersion('rule B'), extra, 5, quiet)]);
     expect(different.map((m) => m.version)).toContain(await dir.current());
     expect(await dir.verify()).toMatchObject({ ok: true });
     expect(existsSync(join(root, '.lock'))).toBe(false);
@@ -206,7 +181,7 @@ describe('KB version integrity (issue 11)', () => {
 
   it('verifyOnce hashes a version once, and again when it was rebuilt in place', async () => {
     const dir = new KbDirectory(root);
-    const m = await dir.publish(content('Use parameters.'), extra, 3, quiet);
+    const m = await dir.publish(oneNodeVersion('Use parameters.'), extra, 3, quiet);
     const first = await dir.verifyOnce();
     expect(first.ok).toBe(true);
     truncateSync(join(dir.versionDir(m.version), 'nodes.jsonl'), 5);
@@ -219,8 +194,8 @@ describe('KB version integrity (issue 11)', () => {
 
   it('activate points CURRENT at a kept version only when it verifies', async () => {
     const dir = new KbDirectory(root);
-    const v1 = await dir.publish(content('rule one'), extra, 3, quiet);
-    const v2 = await dir.publish(content('rule two'), extra, 3, quiet);
+    const v1 = await dir.publish(oneNodeVersion('rule one'), extra, 3, quiet);
+    const v2 = await dir.publish(oneNodeVersion('rule two'), extra, 3, quiet);
     expect((await dir.activate(v1.version, quiet)).version).toBe(v1.version);
     expect(await dir.current()).toBe(v1.version);
     rmSync(join(dir.versionDir(v2.version), 'term-counts.json'));
@@ -233,7 +208,7 @@ describe('KB version integrity (issue 11)', () => {
 
   it('calibration is written beside a version, never into it', async () => {
     const dir = new KbDirectory(root);
-    const m = await dir.publish(content('Use parameters.'), extra, 3, quiet);
+    const m = await dir.publish(oneNodeVersion('Use parameters.'), extra, 3, quiet);
     const fitted = { fittedOn: 'tasks.jsonl', createdAt: '2026-11-30T00:00:00.000Z' };
     await expect(writeCalibration(join(dir.versionDir(m.version), 'calibration.json'), fitted)).rejects.toThrow(/inside a published KB version folder, which is immutable/);
     await writeCalibration(calibrationPath(root, m.version), fitted);

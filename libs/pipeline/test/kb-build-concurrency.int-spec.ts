@@ -7,6 +7,7 @@ import { type BuildEmbedder, DEFAULT_LLM_DISTILLER, KbDirectory, llmDistiller } 
 import { buildKnowledgeBase } from '@rescue/pipeline';
 import { type Llm, llmFromEnv } from '@rescue/llm';
 import { FakeOpenAiServer } from '@rescue/testing';
+import { SMALL_BUILD } from './small-build';
 
 // Structural, not timed: the fake server counts the requests in flight, so the test sees whether
 // a build's clusters were distilled at once, under the cap and up to it, without reading a clock.
@@ -61,11 +62,7 @@ describe('KB build: clusters distilled concurrently under one LLM in-flight cap'
     return buildKnowledgeBase({
       sources: [join(work, 'pairs.jsonl')],
       kbDir,
-      catalog: new Map(),
-      clusterBy: 'language-cwe',
-      catalogOnlyNodes: false,
-      hops: 2,
-      maxLineBytes: 1 << 20,
+      ...SMALL_BUILD,
       embedder: async () => embedder(),
       distiller: llmDistiller(llm, { ...DEFAULT_LLM_DISTILLER, batchSize: 2, concurrency, model: 'fake-model' }),
     });

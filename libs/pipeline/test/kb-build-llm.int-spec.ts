@@ -6,6 +6,7 @@ import { type BuildEmbedder, DEFAULT_LLM_DISTILLER, KbDirectory, llmDistiller } 
 import { buildKnowledgeBase } from '@rescue/pipeline';
 import { type Llm, llmFromEnv } from '@rescue/llm';
 import { FakeOpenAiServer } from '@rescue/testing';
+import { SMALL_BUILD } from './small-build';
 
 const examples = resolve(__dirname, '../../../examples/fix-pairs');
 
@@ -41,11 +42,7 @@ describe('KB build with an LLM (real openai client against the fake server)', ()
     buildKnowledgeBase({
       sources,
       kbDir,
-      catalog: new Map(),
-      clusterBy: 'language-cwe',
-      catalogOnlyNodes: false,
-      hops: 2,
-      maxLineBytes: 1 << 20,
+      ...SMALL_BUILD,
       embedder: async () => embedder(),
       distiller: llmDistiller(llm, { ...DEFAULT_LLM_DISTILLER, batchSize: 2, model: 'fake-model' }),
       llmStats: () => llm.stats(),

@@ -6,6 +6,7 @@ import { type BuildEmbedder, KbDirectory } from '@rescue/knowledge';
 import { buildKnowledgeBase } from '@rescue/pipeline';
 import type { SliceDocument } from '@rescue/slicing';
 import { bagOfWordsEmbedder } from '@rescue/testing';
+import { SMALL_BUILD } from './small-build';
 
 // Issue 11, problem 4: a KB must not depend on the load of the machine that built it. A throttled
 // machine is simulated by a clock that jumps at every reading (the slicer sees every stretch of
@@ -56,11 +57,7 @@ describe('a KB built on a throttled machine', () => {
     buildKnowledgeBase({
       sources: [examples, big],
       kbDir,
-      catalog: new Map(),
-      clusterBy: 'language-cwe',
-      catalogOnlyNodes: false,
-      hops: 2,
-      maxLineBytes: 1 << 20,
+      ...SMALL_BUILD,
       embedder: async () => testEmbedder(),
       // The slow clock is this thread's: the records are sliced here, not on worker threads.
       sliceThreads: 0,

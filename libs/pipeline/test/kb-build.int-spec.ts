@@ -5,6 +5,7 @@ import { KbDirectory, type BuildEmbedder } from '@rescue/knowledge';
 import { buildKnowledgeBase } from '@rescue/pipeline';
 import { LanceKnowledgeIndex, searchText } from '@rescue/retrieval';
 import { bagOfWordsEmbedder } from '@rescue/testing';
+import { SMALL_BUILD } from './small-build';
 
 const examples = resolve(__dirname, '../../../examples/fix-pairs');
 
@@ -23,11 +24,7 @@ describe('buildKnowledgeBase (embedded, extractive)', () => {
     buildKnowledgeBase({
       sources,
       kbDir,
-      catalog: new Map(),
-      clusterBy: 'language-cwe',
-      catalogOnlyNodes: false,
-      hops: 2,
-      maxLineBytes: 1 << 20,
+      ...SMALL_BUILD,
       embedder: async () => testEmbedder(),
       trust: { trusted, untrusted: [] },
     });

@@ -10,6 +10,7 @@ import { type Llm, llmFromEnv } from '@rescue/llm';
 import { type KbBuildReport, buildKnowledgeBase } from '@rescue/pipeline';
 import { Slicer } from '@rescue/slicing';
 import { FakeOpenAiServer } from '@rescue/testing';
+import { SMALL_BUILD } from './small-build';
 
 /*
  * The red-team fixtures (issue 11, docs/kb-poisoning.md): our own poisoned fix pairs, CodeQL help
@@ -217,11 +218,7 @@ describe('KB poisoning: the red-team fixtures', () => {
       const report = await buildKnowledgeBase({
         sources: [join(FIX_PAIRS, 'clean.jsonl')],
         kbDir,
-        catalog: new Map(),
-        clusterBy: 'language-cwe',
-        catalogOnlyNodes: false,
-        hops: 2,
-        maxLineBytes: 1 << 20,
+        ...SMALL_BUILD,
         embedder,
         distiller: llmDistiller(llm, { ...DEFAULT_LLM_DISTILLER, batchSize: 10, model: 'fake-model' }),
       });
