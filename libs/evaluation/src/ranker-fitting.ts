@@ -67,17 +67,21 @@ export function fitModels(train: TaskAnalysis[], input: FitInput, fittedOn: stri
   const agreementCenter = Math.round(median(input.ordinaryAnalyses.map((t) => topAgreement(t, ranker))) * 1e6) / 1e6;
   const shapes: GateShape[] = GATE_SHAPE_GRID.lengthWeight.flatMap((lengthWeight) => GATE_SHAPE_GRID.agreementWeight.map((agreementWeight) => ({ lengthWeight, agreementWeight, agreementCenter })));
   const gates = fitGates(input.ordinary, input.kb, input.gate ?? DEFAULT_GATE_FIT, shapes);
-  // Every gate shares the ordinary counts, so a task's lexical score is one number for them all.
-  const lexical = new Map(train.map((t) => [t, input.relevance(t.terms, gates[0])]));
+  // The ranking, the agreement and (every gate shares the ordinary counts) the lexical score of a
+  // task are the same under every shape: worked out once, each shape only decides who abstains.
+  const ranked = new Map(train.map((t) => [t, { ...rankedCwes(t, ranker), lexical: input.relevance(t.terms, gates[0]) }]));
   const sets = [...new Set(train.map((t) => t.set))];
-  let best: { gate: GateModel; score: number; worstFired: number } | undefined;
-  for (const gate of gates) {
+  const judged = gates.map((gate) => {
     let score = 0;
     let scored = 0;
     let worstFired = 0;
     for (const set of sets) {
       const tasks = train.filter((t) => t.set === set);
-      const outcomes = tasks.map((t) => ({ ...gatedRanking(t, ranker, gate, lexical.get(t) as number), gold: t.gold, seen: t.seen }));
+      const outcomes = tasks.map((t) => {
+        const r = ranked.get(t) as ReturnType<typeof rankedCwes> & { lexical: number };
+        const abstained = gateScore(r.lexical, t.terms.length, r.agreement, gate.shape) < gate.threshold || r.ranked.length === 0;
+        return { ranked: abstained ? [] : r.ranked, abstained, gold: t.gold, seen: t.seen };
+      });
       if (tasks.every((t) => t.negative)) {
         worstFired = Math.max(worstFired, outcomes.filter((o) => !o.abstained).length / Math.max(1, outcomes.length));
       } else {
@@ -86,12 +90,12 @@ export function fitModels(train: TaskAnalysis[], input: FitInput, fittedOn: stri
         scored += 1;
       }
     }
-    const candidate = { gate, score: score / Math.max(1, scored), worstFired };
-    const feasible = (c: typeof candidate): boolean => c.worstFired <= MAX_NEGATIVE_FIRED;
-    // Feasible beats infeasible; then the better score; with none feasible, the one that fires least.
-    if (!best || (feasible(candidate) && (!feasible(best) || candidate.score > best.score)) || (!feasible(candidate) && !feasible(best) && candidate.worstFired < best.worstFired)) best = candidate;
-  }
-  const gate = (best as { gate: GateModel }).gate;
+    return { gate, score: score / Math.max(1, scored), worstFired };
+  });
+  // The best score among the shapes within the limit (the first on a tie); with none within it, the one that fires least.
+  const feasible = judged.filter((j) => j.worstFired <= MAX_NEGATIVE_FIRED);
+  const best = feasible.length > 0 ? feasible.reduce((a, b) => (b.score > a.score ? b : a)) : judged.reduce((a, b) => (b.worstFired < a.worstFired ? b : a));
+  const gate = best.gate;
   const s = gate.shape;
   return { ranker, gate: { ...gate, fittedOn: `${gate.fittedOn}; shape fitted on ${fittedOn}: length weight ${s.lengthWeight}, agreement weight ${s.agreementWeight} about ${s.agreementCenter}` } };
 }
@@ -112,20 +116,21 @@ function topAgreement(t: TaskAnalysis, ranker: RankerModel): number {
   return best?.a ?? 0;
 }
 
-/** A task's CWEs under a ranker (best first, at most 10) and whether a gate abstains, given the task's lexical score. */
-function gatedRanking(t: TaskAnalysis, ranker: RankerModel, gate: GateModel | undefined, lexical: number): { ranked: string[]; abstained: boolean } {
-  const abstained = gate !== undefined && gateScore(lexical, t.terms.length, topAgreement(t, ranker), gate.shape) < gate.threshold;
+/** A task's CWEs under a ranker (best first, at most 10) and the facets' agreement on the first. */
+function rankedCwes(t: TaskAnalysis, ranker: RankerModel): { ranked: string[]; agreement: number } {
   const ranked = t.candidates
     .map((c) => ({ cwe: c.cwe, s: scoreCandidate(ranker, c.features) }))
     .sort((a, b) => b.s - a.s || (a.cwe < b.cwe ? -1 : 1))
     .slice(0, 10)
     .map((c) => c.cwe);
-  return { ranked: abstained ? [] : ranked, abstained: abstained || ranked.length === 0 };
+  return { ranked, agreement: topAgreement(t, ranker) };
 }
 
 /** CWEs of a task under a ranker (best first, at most 10) and whether the gate abstains. */
 export function rankTask(t: TaskAnalysis, ranker: RankerModel, gate: GateModel | undefined, relevance: FitInput['relevance']): { ranked: string[]; abstained: boolean } {
-  return gatedRanking(t, ranker, gate, gate ? relevance(t.terms, gate) : 0);
+  const { ranked, agreement } = rankedCwes(t, ranker);
+  const abstained = (gate !== undefined && gateScore(relevance(t.terms, gate), t.terms.length, agreement, gate.shape) < gate.threshold) || ranked.length === 0;
+  return { ranked: abstained ? [] : ranked, abstained };
 }
 
 export interface HeldOutResult {
