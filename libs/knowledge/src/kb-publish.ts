@@ -2,7 +2,20 @@ import { writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { CweEntry } from '@rescue/datasets';
 import type { CweId } from '@rescue/domain';
-import { type IndexedDocument, type IndexedExample, type IndexedKnowledge, type IndexedNode, LanceKnowledgeIndex, LsaEmbedder, SEARCH_TERMS_VERSION, countTerms, searchText } from '@rescue/retrieval';
+import {
+  type IndexedDocument,
+  type IndexedExample,
+  type IndexedKnowledge,
+  type IndexedNode,
+  LanceKnowledgeIndex,
+  LsaEmbedder,
+  MEMORY_INDEX_FILE,
+  SEARCH_TERMS_VERSION,
+  WrittenRows,
+  countTerms,
+  searchText,
+  writeMemoryIndexSnapshot,
+} from '@rescue/retrieval';
 import { SLICER_VERSION } from '@rescue/slicing';
 import { KbDirectory, type KbManifest, type PublishOptions } from './kb-directory';
 import type { ClusterBy, CodeExample, CweNode, KnowledgeDocument } from './kb-model';
@@ -191,7 +204,8 @@ export async function publishKnowledgeBase(input: PublishInput): Promise<KbManif
       documents,
     },
     // The LanceDB tables first: their full-text indexes are built off this thread, while this
-    // thread writes the embedder model and the term counts (different files of the same folder).
+    // thread writes the embedder model, the term counts and the in-memory index snapshot
+    // (different files of the same folder).
     // Both settle before a failure is thrown: the publish removes the folder then, and no write may still be going.
     async (versionDir) => {
       const settled = await Promise.allSettled([
@@ -199,6 +213,9 @@ export async function publishKnowledgeBase(input: PublishInput): Promise<KbManif
         (async () => {
           if (embedder.toJSON) await writeFile(join(versionDir, 'embedder.json'), JSON.stringify(embedder.toJSON()));
           await writeFile(join(versionDir, 'term-counts.json'), JSON.stringify(termCounts));
+          // What a reader's in-memory search index would build from the tables, built from the
+          // same rows here: opening the version then costs one file read (see memory-snapshot.ts).
+          await writeMemoryIndexSnapshot(join(versionDir, MEMORY_INDEX_FILE), new WrittenRows(rows));
         })(),
       ]);
       const failed = settled.find((r) => r.status === 'rejected');

@@ -20,8 +20,11 @@ import {
   type KnowledgeFacts,
   type KnowledgeIndexReader,
   LanceKnowledgeIndex,
+  LazyLanceKnowledgeIndex,
   LlmEmbedder,
   LsaEmbedder,
+  MEMORY_INDEX_FILE,
+  MEMORY_SEARCH_MAX_ROWS,
   MemoryKnowledgeIndex,
   type RankerModel,
   type RetrievalConfig,
@@ -35,6 +38,7 @@ import {
   elasticsearchSearchFor,
   urlForMessages,
   validateGate,
+  readMemoryIndexSnapshot,
   validateRanker,
 } from '@rescue/retrieval';
 import { SliceFailure } from '@rescue/slicing';
@@ -220,6 +224,26 @@ async function readTermCounts(versionDir: string): Promise<TermCounts> {
 }
 
 /**
+ * A version folder's search index. Small collections are searched in memory (a LanceDB query costs
+ * ~6 ms whatever the size), from the snapshot of that index published with the version when it has
+ * one: one file read instead of loading LanceDB and tokenizing every row again (most of a cold
+ * `rescue retrieve`). A version published before snapshots, or with a snapshot of another format,
+ * is read from its tables as before; one whose manifest lists a snapshot that is gone is damaged.
+ */
+async function folderIndex(versionDir: string, manifest: KbManifest): Promise<KnowledgeIndexReader> {
+  const snapshotPath = join(versionDir, MEMORY_INDEX_FILE);
+  if (existsSync(snapshotPath)) {
+    const prebuilt = await readMemoryIndexSnapshot(snapshotPath);
+    if (prebuilt) return new MemoryKnowledgeIndex(new LazyLanceKnowledgeIndex(versionDir), MEMORY_SEARCH_MAX_ROWS, prebuilt);
+  } else if (manifest.checksums && Object.hasOwn(manifest.checksums.files, MEMORY_INDEX_FILE)) {
+    throw new InvalidInputError(
+      `${snapshotPath} is missing, though KB version ${manifest.version} was published with it: the version is damaged; check it with "rescue kb verify" and rebuild it with "rescue kb build"`,
+    );
+  }
+  return new MemoryKnowledgeIndex(await LanceKnowledgeIndex.open(versionDir));
+}
+
+/**
  * Opens the serving (or a given) KB version for retrieval with the embedder it was built with, so
  * queries land in the same vector space, and the calibration stored beside it when it has one.
  * The searches run on the folder's LanceDB tables unless `searchIndex` gives another backend for
@@ -247,8 +271,7 @@ export async function openKnowledgeBase(
       nodes: await dir.nodes(manifest.version),
       examples: await dir.examples(manifest.version),
       documents: await dir.documents(manifest.version),
-      // Small collections are searched in memory (a LanceDB query costs ~6 ms whatever the size).
-      index: searchIndex ? await searchIndex(manifest.version) : new MemoryKnowledgeIndex(await LanceKnowledgeIndex.open(versionDir)),
+      index: searchIndex ? await searchIndex(manifest.version) : await folderIndex(versionDir, manifest),
       saveCalibration: (file) => writeCalibration(calibration, file),
     },
     options,

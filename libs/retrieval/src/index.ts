@@ -18,3 +18,4 @@ export * from './ranking/relevance-gate';
 export * from './ranking/cwe-retriever';
 export * from './ranking/default-models';
 export * from './knowledge-index/memory-search';
+export * from './knowledge-index/memory-snapshot';

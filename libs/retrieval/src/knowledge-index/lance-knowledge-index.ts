@@ -1,7 +1,8 @@
 import { join } from 'node:path';
 import type * as lancedb from '@lancedb/lancedb';
 import { InvalidInputError } from '@rescue/domain';
-import type { Hit, IndexedDocument, IndexedExample, IndexedNode, KnowledgeIndexReader, SearchCollection, SearchFilter, TextField, TextHit } from './knowledge-index';
+import type { Hit, IndexedDocument, IndexedExample, IndexedKnowledge, IndexedNode, KnowledgeIndexReader, SearchCollection, SearchFilter, TextField, TextHit } from './knowledge-index';
+import type { RowSource } from './memory-search';
 
 /** LanceDB (and its Arrow), loaded on first use: a tenth of a second that commands not reading a KB never need. */
 function lance(): typeof import('@lancedb/lancedb') {
@@ -74,26 +75,82 @@ const mergeHits = <T extends Hit>(lists: T[][], k: number): T[] =>
 const TERMS_INDEX = (): lancedb.Index =>
   lance().Index.fts({ baseTokenizer: 'whitespace', lowercase: false, stem: false, removeStopWords: false, asciiFolding: false, withPosition: false, maxTokenLength: 64 });
 
+/** How one collection's items become table rows: their text size (for sharding), the row, and its indexes. */
+interface TableSpec<T> {
+  textBytes: (item: T) => number;
+  toRow: (item: T) => Record<string, unknown>;
+  indexes: { fts: string[]; bitmap: string[] };
+}
+
 /** Writes rows as one table per shard, each with the same full-text and bitmap indexes. */
-async function writeSharded<T>(
-  db: lancedb.Connection,
-  base: string,
-  items: T[],
-  textBytes: (item: T) => number,
-  toRow: (item: T) => Record<string, unknown>,
-  indexes: { fts: string[]; bitmap: string[] },
-  budget: { maxRows: number; maxBytes: number },
-): Promise<void> {
-  for (const [i, shard] of shardRows(items, textBytes, budget.maxRows, budget.maxBytes).entries()) {
-    const table = await db.createTable(shardName(base, i), shard.map(toRow), { mode: 'overwrite' });
-    for (const column of indexes.fts) await table.createIndex(column, { config: TERMS_INDEX() });
-    for (const column of indexes.bitmap) await table.createIndex(column, { config: lance().Index.bitmap() });
+async function writeSharded<T>(db: lancedb.Connection, base: string, items: T[], spec: TableSpec<T>, budget: { maxRows: number; maxBytes: number }): Promise<void> {
+  for (const [i, shard] of shardRows(items, spec.textBytes, budget.maxRows, budget.maxBytes).entries()) {
+    const table = await db.createTable(shardName(base, i), shard.map(spec.toRow), { mode: 'overwrite' });
+    for (const column of spec.indexes.fts) await table.createIndex(column, { config: TERMS_INDEX() });
+    for (const column of spec.indexes.bitmap) await table.createIndex(column, { config: lance().Index.bitmap() });
   }
 }
 
 const bytes = (...texts: string[]): number => texts.reduce((n, t) => n + Buffer.byteLength(t), 0);
 // LanceDB cannot index an empty string column value; one space matches nothing.
 const text = (s: string | undefined): string => (s && s.length > 0 ? s : ' ');
+
+const SPECS: { nodes: TableSpec<IndexedNode>; examples: TableSpec<IndexedExample>; documents: TableSpec<IndexedDocument> } = {
+  nodes: {
+    textBytes: (n) => bytes(n.text, n.apiText, n.docTerms ?? '', n.catalogTerms ?? ''),
+    toRow: (n) => ({
+      id: n.id,
+      cwe: n.cwe,
+      language: n.language,
+      text: text(n.text),
+      api_text: text(n.apiText),
+      doc_terms: text(n.docTerms),
+      catalog_terms: text(n.catalogTerms),
+      vector: Array.from(n.causeVector),
+    }),
+    indexes: { fts: ['text', 'api_text', 'doc_terms', 'catalog_terms'], bitmap: ['language'] },
+  },
+  examples: {
+    textBytes: (e) => bytes(e.apiText, e.codeText ?? ''),
+    toRow: (e) => ({ id: e.id, node_id: e.nodeId, cwe: e.cwe, language: e.language, kind: e.kind ?? 'fix', api_text: text(e.apiText), code_text: text(e.codeText), vector: Array.from(e.codeVector) }),
+    indexes: { fts: ['api_text', 'code_text'], bitmap: ['node_id', 'language', 'cwe', 'kind'] },
+  },
+  documents: {
+    textBytes: (d) => bytes(d.terms),
+    toRow: (d) => ({ id: d.id, kind: d.kind, cwes: d.cwes.join(' '), language: d.language ?? '', terms: text(d.terms) }),
+    indexes: { fts: ['terms'], bitmap: ['kind'] },
+  },
+};
+
+/**
+ * The rows {@link LanceKnowledgeIndex.write} stores for these items, in the order a scan of the
+ * opened index returns them (its shards by table name, as LanceDB lists them: `__10` before
+ * `__2`), served from memory: what lets a publish build the in-memory search index without reading
+ * back the tables it just wrote, and get exactly the index an open of them would.
+ */
+export class WrittenRows implements RowSource {
+  constructor(
+    private readonly knowledge: IndexedKnowledge,
+    private readonly shardBudget = { maxRows: SHARD_MAX_ROWS, maxBytes: SHARD_MAX_TEXT_BYTES },
+  ) {}
+
+  async counts(): Promise<Record<SearchCollection, number>> {
+    return { nodes: this.knowledge.nodes.length, examples: this.knowledge.examples.length, documents: this.knowledge.documents.length };
+  }
+
+  async scan(collection: SearchCollection, fields: string[]): Promise<Record<string, unknown>[]> {
+    const items: unknown[] = this.knowledge[collection];
+    const spec = SPECS[collection] as TableSpec<unknown>;
+    const shards = shardRows(items, spec.textBytes, this.shardBudget.maxRows, this.shardBudget.maxBytes).map((rows, i) => ({ name: shardName(TABLES[collection], i), rows }));
+    shards.sort((a, b) => (a.name < b.name ? -1 : a.name > b.name ? 1 : 0));
+    return shards.flatMap(({ rows }) =>
+      rows.map((item) => {
+        const row = spec.toRow(item);
+        return Object.fromEntries(fields.filter((f) => f in row).map((f) => [f, row[f]]));
+      }),
+    );
+  }
+}
 
 /**
  * The embedded knowledge index: three LanceDB tables in a KB version's folder (each split into
@@ -113,46 +170,9 @@ export class LanceKnowledgeIndex implements KnowledgeIndexReader {
     shardBudget = { maxRows: SHARD_MAX_ROWS, maxBytes: SHARD_MAX_TEXT_BYTES },
   ): Promise<void> {
     const db = await lance().connect(join(versionDir, 'lance'));
-    await writeSharded(
-      db,
-      TABLES.nodes,
-      nodes,
-      (n) => bytes(n.text, n.apiText, n.docTerms ?? '', n.catalogTerms ?? ''),
-      (n) => ({
-        id: n.id,
-        cwe: n.cwe,
-        language: n.language,
-        text: text(n.text),
-        api_text: text(n.apiText),
-        doc_terms: text(n.docTerms),
-        catalog_terms: text(n.catalogTerms),
-        vector: Array.from(n.causeVector),
-      }),
-      { fts: ['text', 'api_text', 'doc_terms', 'catalog_terms'], bitmap: ['language'] },
-      shardBudget,
-    );
-    if (examples.length > 0) {
-      await writeSharded(
-        db,
-        TABLES.examples,
-        examples,
-        (e) => bytes(e.apiText, e.codeText ?? ''),
-        (e) => ({ id: e.id, node_id: e.nodeId, cwe: e.cwe, language: e.language, kind: e.kind ?? 'fix', api_text: text(e.apiText), code_text: text(e.codeText), vector: Array.from(e.codeVector) }),
-        { fts: ['api_text', 'code_text'], bitmap: ['node_id', 'language', 'cwe', 'kind'] },
-        shardBudget,
-      );
-    }
-    if (documents.length > 0) {
-      await writeSharded(
-        db,
-        TABLES.documents,
-        documents,
-        (d) => bytes(d.terms),
-        (d) => ({ id: d.id, kind: d.kind, cwes: d.cwes.join(' '), language: d.language ?? '', terms: text(d.terms) }),
-        { fts: ['terms'], bitmap: ['kind'] },
-        shardBudget,
-      );
-    }
+    await writeSharded(db, TABLES.nodes, nodes, SPECS.nodes, shardBudget);
+    if (examples.length > 0) await writeSharded(db, TABLES.examples, examples, SPECS.examples, shardBudget);
+    if (documents.length > 0) await writeSharded(db, TABLES.documents, documents, SPECS.documents, shardBudget);
   }
 
   static async open(versionDir: string): Promise<LanceKnowledgeIndex> {
@@ -225,4 +245,40 @@ function toTextHit(r: Record<string, unknown>): TextHit {
   if (typeof r.language === 'string') hit.language = r.language;
   if (typeof r.node_id === 'string') hit.nodeId = r.node_id;
   return hit;
+}
+
+/**
+ * A version's LanceDB tables opened on first use: the backend of an in-memory index built from a
+ * snapshot, which needs the tables only for a collection too large to hold in memory. A retrieval
+ * that never needs them never loads LanceDB (a tenth of a second of a cold start).
+ */
+export class LazyLanceKnowledgeIndex implements KnowledgeIndexReader, RowSource {
+  private opened?: Promise<LanceKnowledgeIndex>;
+
+  constructor(readonly versionDir: string) {}
+
+  private index(): Promise<LanceKnowledgeIndex> {
+    if (!this.opened) {
+      this.opened = LanceKnowledgeIndex.open(this.versionDir);
+      // A failed open is tried again by the next search, not remembered.
+      this.opened.catch(() => (this.opened = undefined));
+    }
+    return this.opened;
+  }
+
+  async searchText(collection: SearchCollection, field: TextField, query: string, k: number, filter?: SearchFilter): Promise<TextHit[]> {
+    return (await this.index()).searchText(collection, field, query, k, filter);
+  }
+
+  async searchVector(collection: 'nodes' | 'examples', vector: Float32Array, k: number, filter?: SearchFilter): Promise<TextHit[]> {
+    return (await this.index()).searchVector(collection, vector, k, filter);
+  }
+
+  async scan(collection: SearchCollection, fields: string[]): Promise<Record<string, unknown>[]> {
+    return (await this.index()).scan(collection, fields);
+  }
+
+  async counts(): Promise<Record<SearchCollection, number>> {
+    return (await this.index()).counts();
+  }
 }

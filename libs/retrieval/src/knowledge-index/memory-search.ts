@@ -12,6 +12,24 @@ export interface MemoryRow {
 const K1 = 1.2;
 const B = 0.75;
 
+/** The BM25 parameters the in-memory index's stored norms were computed with (a snapshot made with others is not used). */
+export const BM25_PARAMS = { k1: K1, b: B } as const;
+
+/**
+ * What a {@link Bm25Index} holds besides its rows: the postings and what a query would recompute
+ * for each of them. A KB version stores them (see memory-snapshot.ts), so opening it does not
+ * tokenize every document again; `terms` lists the terms by id.
+ */
+export interface Bm25Parts {
+  terms: string[];
+  /** Per term id: where its postings start in `docs`/`tfs` (one more entry than terms). */
+  starts: Int32Array;
+  docs: Int32Array;
+  tfs: Float32Array;
+  docNorm: Float64Array;
+  idfs: Float64Array;
+}
+
 /**
  * BM25 (k1 = 1.2, b = 0.75, Lucene's idf: the same formula LanceDB and Elasticsearch use) over
  * documents already turned into search terms, held in memory as postings in typed arrays.
@@ -27,7 +45,7 @@ const B = 0.75;
  * it skipped nothing here and cost more than the sweep (measured at 10× and 100× our KB).
  */
 export class Bm25Index {
-  private readonly termIds = new Map<string, number>();
+  private readonly termIds: Map<string, number>;
   private readonly starts: Int32Array;
   private readonly docs: Int32Array;
   private readonly tfs: Float32Array;
@@ -37,79 +55,23 @@ export class Bm25Index {
   /** A search's accumulators (cleared after each) and the last query's touched rows and scores. */
   private scratch?: { acc: Float64Array; touched: Int32Array; scores: Float64Array; query: string | undefined; count: number };
 
+  /** From each row's search terms, or from the parts an index built from them holds ({@link parts}). */
   constructor(
     readonly rows: MemoryRow[],
-    terms: string[],
+    source: string[] | Bm25Parts,
   ) {
-    const n = rows.length;
-    const lengths = new Float32Array(n);
-    // One pass over the text: (term id, tf) pairs document after document, then regrouped by term
-    // with a counting sort, documents ascending within a term.
-    let pairTerms = new Int32Array(1024);
-    let pairTfs = new Float32Array(1024);
-    const docEnds = new Int32Array(n);
-    let pairs = 0;
-    const df: number[] = [];
-    // Per term: the last document that counted it and its count there; per document, its terms in
-    // order of first use (cheaper than a Map per document: loading a KB's index is this loop).
-    const seenIn: number[] = [];
-    const tfIn: number[] = [];
-    const docTerms: number[] = [];
-    terms.forEach((text, doc) => {
-      docTerms.length = 0;
-      let length = 0;
-      for (const t of text.split(' ')) {
-        if (!t) continue;
-        let id = this.termIds.get(t);
-        if (id === undefined) {
-          id = df.length;
-          this.termIds.set(t, id);
-          df.push(0);
-          seenIn.push(-1);
-          tfIn.push(0);
-        }
-        if (seenIn[id] !== doc) {
-          seenIn[id] = doc;
-          tfIn[id] = 0;
-          docTerms.push(id);
-        }
-        tfIn[id] += 1;
-        length += 1;
-      }
-      lengths[doc] = length;
-      if (pairs + docTerms.length > pairTerms.length) {
-        const size = Math.max(pairTerms.length * 2, pairs + docTerms.length);
-        pairTerms = grow(pairTerms, size);
-        pairTfs = grow(pairTfs, size);
-      }
-      for (const id of docTerms) {
-        pairTerms[pairs] = id;
-        pairTfs[pairs] = tfIn[id];
-        pairs += 1;
-        df[id] += 1;
-      }
-      docEnds[doc] = pairs;
-    });
-    const termCount = df.length;
-    this.starts = new Int32Array(termCount + 1);
-    for (let t = 0; t < termCount; t++) this.starts[t + 1] = this.starts[t] + df[t];
-    this.docs = new Int32Array(pairs);
-    this.tfs = new Float32Array(pairs);
-    const fill = this.starts.slice(0, termCount);
-    for (let doc = 0, i = 0; doc < n; doc++) {
-      for (; i < docEnds[doc]; i++) {
-        const at = fill[pairTerms[i]]++;
-        this.docs[at] = doc;
-        this.tfs[at] = pairTfs[i];
-      }
-    }
-    let total = 0;
-    for (let doc = 0; doc < n; doc++) total += lengths[doc];
-    const avgLength = n === 0 ? 0 : total / n;
-    this.docNorm = new Float64Array(n);
-    for (let doc = 0; doc < n; doc++) this.docNorm[doc] = K1 * (1 - B + (B * lengths[doc]) / avgLength);
-    this.idfs = new Float64Array(termCount);
-    for (let t = 0; t < termCount; t++) this.idfs[t] = Math.log(1 + (n - df[t] + 0.5) / (df[t] + 0.5));
+    const built = Array.isArray(source) ? buildPostings(source, rows.length) : { ...source, termIds: termIdsOf(source.terms) };
+    this.termIds = built.termIds;
+    this.starts = built.starts;
+    this.docs = built.docs;
+    this.tfs = built.tfs;
+    this.docNorm = built.docNorm;
+    this.idfs = built.idfs;
+  }
+
+  /** What rebuilds this index exactly (with the same rows): the terms by id and the typed arrays. */
+  parts(): Bm25Parts {
+    return { terms: [...this.termIds.keys()], starts: this.starts, docs: this.docs, tfs: this.tfs, docNorm: this.docNorm, idfs: this.idfs };
   }
 
   private filterColumns?: RowColumns;
@@ -175,10 +137,98 @@ export class Bm25Index {
   }
 }
 
+/** The postings of documents given as search terms (one string each, split on spaces), with each document's norm and each term's idf. */
+function buildPostings(terms: string[], n: number): Bm25Parts & { termIds: Map<string, number> } {
+  const termIds = new Map<string, number>();
+  const lengths = new Float32Array(n);
+  // One pass over the text: (term id, tf) pairs document after document, then regrouped by term
+  // with a counting sort, documents ascending within a term.
+  let pairTerms = new Int32Array(1024);
+  let pairTfs = new Float32Array(1024);
+  const docEnds = new Int32Array(n);
+  let pairs = 0;
+  const df: number[] = [];
+  // Per term: the last document that counted it and its count there; per document, its terms in
+  // order of first use (cheaper than a Map per document: loading a KB's index is this loop).
+  const seenIn: number[] = [];
+  const tfIn: number[] = [];
+  const docTerms: number[] = [];
+  terms.forEach((text, doc) => {
+    docTerms.length = 0;
+    let length = 0;
+    for (const t of text.split(' ')) {
+      if (!t) continue;
+      let id = termIds.get(t);
+      if (id === undefined) {
+        id = df.length;
+        termIds.set(t, id);
+        df.push(0);
+        seenIn.push(-1);
+        tfIn.push(0);
+      }
+      if (seenIn[id] !== doc) {
+        seenIn[id] = doc;
+        tfIn[id] = 0;
+        docTerms.push(id);
+      }
+      tfIn[id] += 1;
+      length += 1;
+    }
+    lengths[doc] = length;
+    if (pairs + docTerms.length > pairTerms.length) {
+      const size = Math.max(pairTerms.length * 2, pairs + docTerms.length);
+      pairTerms = grow(pairTerms, size);
+      pairTfs = grow(pairTfs, size);
+    }
+    for (const id of docTerms) {
+      pairTerms[pairs] = id;
+      pairTfs[pairs] = tfIn[id];
+      pairs += 1;
+      df[id] += 1;
+    }
+    docEnds[doc] = pairs;
+  });
+  const termCount = df.length;
+  const starts = new Int32Array(termCount + 1);
+  for (let t = 0; t < termCount; t++) starts[t + 1] = starts[t] + df[t];
+  const docs = new Int32Array(pairs);
+  const tfs = new Float32Array(pairs);
+  const fill = starts.slice(0, termCount);
+  for (let doc = 0, i = 0; doc < n; doc++) {
+    for (; i < docEnds[doc]; i++) {
+      const at = fill[pairTerms[i]]++;
+      docs[at] = doc;
+      tfs[at] = pairTfs[i];
+    }
+  }
+  let total = 0;
+  for (let doc = 0; doc < n; doc++) total += lengths[doc];
+  const avgLength = n === 0 ? 0 : total / n;
+  const docNorm = new Float64Array(n);
+  for (let doc = 0; doc < n; doc++) docNorm[doc] = K1 * (1 - B + (B * lengths[doc]) / avgLength);
+  const idfs = new Float64Array(termCount);
+  for (let t = 0; t < termCount; t++) idfs[t] = Math.log(1 + (n - df[t] + 0.5) / (df[t] + 0.5));
+  return { terms: [...termIds.keys()], termIds, starts, docs, tfs, docNorm, idfs };
+}
+
+/** Term → id for terms listed by id; a term listed twice would make every id after it wrong. */
+function termIdsOf(terms: string[]): Map<string, number> {
+  const ids = new Map<string, number>();
+  for (let id = 0; id < terms.length; id++) ids.set(terms[id], id);
+  if (ids.size !== terms.length) throw new RangeError(`BM25 index parts list ${terms.length} terms of which ${ids.size} distinct`);
+  return ids;
+}
+
 function grow<T extends Int32Array | Float32Array>(a: T, size: number): T {
   const bigger = new (a.constructor as new (n: number) => T)(size);
   bigger.set(a);
   return bigger;
+}
+
+/** What a {@link VectorTable} holds besides its rows: the vectors row after row, and their norms. */
+export interface VectorParts {
+  data: Float32Array;
+  rowNorms: Float64Array;
 }
 
 /**
@@ -190,11 +240,17 @@ export class VectorTable {
   /** √(row · row), or 0 for a zero row. */
   private readonly rowNorms: Float64Array;
 
+  /** From one vector a row, or from the parts a table built from them holds ({@link parts}). */
   constructor(
     readonly rows: MemoryRow[],
-    vectors: Float32Array[],
+    vectors: Float32Array[] | VectorParts,
     readonly dims: number,
   ) {
+    if (!Array.isArray(vectors)) {
+      this.data = vectors.data;
+      this.rowNorms = vectors.rowNorms;
+      return;
+    }
     this.data = new Float32Array(rows.length * dims);
     vectors.forEach((v, i) => this.data.set(v.subarray(0, dims), i * dims));
     this.rowNorms = new Float64Array(rows.length);
@@ -204,6 +260,11 @@ export class VectorTable {
       for (let j = 0; j < dims; j++) rowNorm += this.data[base + j] * this.data[base + j];
       this.rowNorms[i] = Math.sqrt(rowNorm);
     }
+  }
+
+  /** What rebuilds this table exactly (with the same rows and dims). */
+  parts(): VectorParts {
+    return { data: this.data, rowNorms: this.rowNorms };
   }
 
   private filterColumns?: RowColumns;
@@ -406,10 +467,45 @@ export function predicate(filter: SearchFilter | undefined, collection: SearchCo
     (nodeIds === undefined || (row.nodeId !== undefined && nodeIds.has(row.nodeId)));
 }
 
+/** The term fields of each collection (what text searches run on): what a snapshot of the in-memory index holds. */
+export const TEXT_FIELDS: Record<SearchCollection, TextField[]> = {
+  nodes: ['text', 'api_text', 'doc_terms', 'catalog_terms'],
+  examples: ['api_text', 'code_text'],
+  documents: ['terms'],
+};
+
+/** A collection's BM25 index on one field, from every row of the source. */
+export async function loadBm25Index(source: RowSource, collection: SearchCollection, field: TextField): Promise<Bm25Index> {
+  const rows = await source.scan(collection, ['id', ...COLUMNS[collection], field]);
+  return new Bm25Index(
+    rows.map(rowOf),
+    rows.map((r) => String(r[field] ?? '').trim()),
+  );
+}
+
+/** A collection's vectors, from every row of the source. */
+export async function loadVectorTable(source: RowSource, collection: 'nodes' | 'examples'): Promise<VectorTable> {
+  const rows = await source.scan(collection, ['id', ...COLUMNS[collection], 'vector']);
+  const vectors = rows.map((r) => Float32Array.from(r.vector as ArrayLike<number>));
+  return new VectorTable(rows.map(rowOf), vectors, vectors[0]?.length ?? 0);
+}
+
+/**
+ * In-memory indexes built before (stored with a KB version: see memory-snapshot.ts), with the row
+ * counts of the backend they were built from. A collection or field it lacks is loaded from the
+ * backend as usual.
+ */
+export interface PrebuiltMemoryIndex {
+  counts: Record<SearchCollection, number>;
+  text(collection: SearchCollection, field: TextField): Bm25Index | undefined;
+  vectors(collection: 'nodes' | 'examples'): VectorTable | undefined;
+}
+
 /**
  * A knowledge index that answers from memory for the collections small enough to hold (a KB's
  * CWE nodes always; its examples and documents up to {@link MEMORY_SEARCH_MAX_ROWS}) and passes
- * the rest to the backend it wraps. Each collection's field is loaded on its first search, once.
+ * the rest to the backend it wraps. Each collection's field is loaded on its first search, once:
+ * from `prebuilt` when it holds it, else from the backend.
  */
 export class MemoryKnowledgeIndex implements KnowledgeIndexReader {
   private readonly text = new Map<string, Promise<Bm25Index | undefined>>();
@@ -419,6 +515,7 @@ export class MemoryKnowledgeIndex implements KnowledgeIndexReader {
   constructor(
     private readonly backend: KnowledgeIndexReader & RowSource,
     private readonly maxRows = MEMORY_SEARCH_MAX_ROWS,
+    private readonly prebuilt?: PrebuiltMemoryIndex,
   ) {}
 
   async searchText(collection: SearchCollection, field: TextField, query: string, k: number, filter?: SearchFilter): Promise<TextHit[]> {
@@ -437,7 +534,7 @@ export class MemoryKnowledgeIndex implements KnowledgeIndexReader {
   }
 
   counts(): Promise<Record<SearchCollection, number>> {
-    this.sizes ??= this.backend.counts();
+    this.sizes ??= this.prebuilt ? Promise.resolve(this.prebuilt.counts) : this.backend.counts();
     return this.sizes;
   }
 
@@ -451,11 +548,7 @@ export class MemoryKnowledgeIndex implements KnowledgeIndexReader {
     if (!found) {
       found = (async () => {
         if (!(await this.small(collection))) return undefined;
-        const rows = await this.backend.scan(collection, ['id', ...COLUMNS[collection], field]);
-        return new Bm25Index(
-          rows.map(rowOf),
-          rows.map((r) => String(r[field] ?? '').trim()),
-        );
+        return this.prebuilt?.text(collection, field) ?? loadBm25Index(this.backend, collection, field);
       })();
       this.text.set(key, found);
       found.catch(() => this.text.delete(key));
@@ -468,9 +561,7 @@ export class MemoryKnowledgeIndex implements KnowledgeIndexReader {
     if (!found) {
       found = (async () => {
         if (!(await this.small(collection))) return undefined;
-        const rows = await this.backend.scan(collection, ['id', ...COLUMNS[collection], 'vector']);
-        const vectors = rows.map((r) => Float32Array.from(r.vector as ArrayLike<number>));
-        return new VectorTable(rows.map(rowOf), vectors, vectors[0]?.length ?? 0);
+        return this.prebuilt?.vectors(collection) ?? loadVectorTable(this.backend, collection);
       })();
       this.vectors.set(collection, found);
       found.catch(() => this.vectors.delete(collection));

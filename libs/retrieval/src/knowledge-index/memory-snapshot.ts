@@ -1,0 +1,279 @@
+import { open, readFile } from 'node:fs/promises';
+import { endianness } from 'node:os';
+import { InvalidInputError, NotFoundError } from '@rescue/domain';
+import type { SearchCollection, TextField } from './knowledge-index';
+import {
+  BM25_PARAMS,
+  Bm25Index,
+  type Bm25Parts,
+  MEMORY_SEARCH_MAX_ROWS,
+  type MemoryRow,
+  type PrebuiltMemoryIndex,
+  type RowSource,
+  TEXT_FIELDS,
+  VectorTable,
+  loadBm25Index,
+  loadVectorTable,
+} from './memory-search';
+
+/**
+ * A snapshot of the in-memory search index, written into a KB version folder when it is published
+ * (so the version's checksums cover it) and read back with one file read: opening a KB then
+ * neither loads LanceDB nor tokenizes every document again, which was most of a cold
+ * `rescue retrieve`. It holds exactly what {@link MemoryKnowledgeIndex} would build from the
+ * version's tables (the same code builds it, from the same rows in the same order), so searches
+ * answer bit for bit the same.
+ *
+ * Layout: `MAGIC`, then sections (each 8-byte aligned: typed arrays in the machine's byte order,
+ * or UTF-8 JSON), then the header (JSON: what each section holds, and where), then the header's
+ * offset and length (two float64 LE: exact past 4 GB) and `MAGIC` again. The header comes last so the writer can
+ * write one field's index and drop it before building the next.
+ */
+export const MEMORY_INDEX_FILE = 'memory-index.bin';
+
+const MAGIC = Buffer.from('RSCMIDX\n', 'latin1');
+const FORMAT = 'rescue-memory-index';
+/**
+ * Bumped when what the in-memory index derives from rows changes (postings, norms, idf, vector
+ * norms): a snapshot of another format version is not used, and the tables are read instead.
+ */
+export const MEMORY_INDEX_FORMAT_VERSION = 1;
+
+type ArrayKind = 'i32' | 'f32' | 'f64';
+interface ArraySection {
+  kind: ArrayKind;
+  offset: number;
+  length: number;
+}
+interface JsonSection {
+  kind: 'json';
+  offset: number;
+  bytes: number;
+}
+
+interface Bm25Sections {
+  terms: JsonSection;
+  starts: ArraySection;
+  docs: ArraySection;
+  tfs: ArraySection;
+  docNorm: ArraySection;
+  idfs: ArraySection;
+}
+
+interface CollectionSections {
+  rows: JsonSection;
+  text: Partial<Record<TextField, Bm25Sections>>;
+  vectors?: { dims: number; data: ArraySection; rowNorms: ArraySection };
+}
+
+interface Header {
+  format: typeof FORMAT;
+  version: number;
+  endianness: 'LE' | 'BE';
+  bm25: { k1: number; b: number };
+  counts: Record<SearchCollection, number>;
+  collections: Partial<Record<SearchCollection, CollectionSections>>;
+}
+
+/** Rows stored column by column (what a hit carries and filters test); absent values are null. */
+interface StoredRows {
+  id: string[];
+  cwes: string[][];
+  language: string[];
+  nodeId: (string | null)[];
+  kind: (string | null)[];
+}
+
+const ELEMENT_BYTES: Record<ArrayKind, number> = { i32: 4, f32: 4, f64: 8 };
+const COLLECTIONS: SearchCollection[] = ['nodes', 'examples', 'documents'];
+
+/**
+ * Builds the in-memory index of every collection of `source` small enough to be searched in memory
+ * (up to `maxRows` rows), one field at a time, and writes it to `path`.
+ */
+export async function writeMemoryIndexSnapshot(path: string, source: RowSource, maxRows = MEMORY_SEARCH_MAX_ROWS): Promise<void> {
+  const file = await open(path, 'w');
+  try {
+    let at = 0;
+    const put = async (data: Buffer): Promise<number> => {
+      const offset = at;
+      await file.write(data);
+      at += data.length;
+      const pad = (8 - (at % 8)) % 8;
+      if (pad > 0) {
+        await file.write(Buffer.alloc(pad));
+        at += pad;
+      }
+      return offset;
+    };
+    const json = async (value: unknown): Promise<JsonSection> => {
+      const data = Buffer.from(JSON.stringify(value), 'utf8');
+      return { kind: 'json', offset: await put(data), bytes: data.length };
+    };
+    const array = async (kind: ArrayKind, a: Int32Array | Float32Array | Float64Array): Promise<ArraySection> => ({
+      kind,
+      offset: await put(Buffer.from(a.buffer, a.byteOffset, a.byteLength)),
+      length: a.length,
+    });
+    await put(MAGIC);
+    const counts = await source.counts();
+    const header: Header = { format: FORMAT, version: MEMORY_INDEX_FORMAT_VERSION, endianness: endianness(), bm25: { ...BM25_PARAMS }, counts, collections: {} };
+    for (const collection of COLLECTIONS) {
+      if (counts[collection] > maxRows) continue;
+      let rows: MemoryRow[] | undefined;
+      const text: CollectionSections['text'] = {};
+      for (const field of TEXT_FIELDS[collection]) {
+        const index = await loadBm25Index(source, collection, field);
+        rows ??= index.rows;
+        const p = index.parts();
+        text[field] = {
+          terms: await json(p.terms),
+          starts: await array('i32', p.starts),
+          docs: await array('i32', p.docs),
+          tfs: await array('f32', p.tfs),
+          docNorm: await array('f64', p.docNorm),
+          idfs: await array('f64', p.idfs),
+        };
+      }
+      let vectors: CollectionSections['vectors'];
+      if (collection !== 'documents') {
+        const table = await loadVectorTable(source, collection);
+        const p = table.parts();
+        vectors = { dims: table.dims, data: await array('f32', p.data), rowNorms: await array('f64', p.rowNorms) };
+      }
+      const stored: StoredRows = { id: [], cwes: [], language: [], nodeId: [], kind: [] };
+      for (const r of rows ?? []) {
+        stored.id.push(r.id);
+        stored.cwes.push(r.cwes);
+        stored.language.push(r.language);
+        stored.nodeId.push(r.nodeId ?? null);
+        stored.kind.push(r.kind ?? null);
+      }
+      header.collections[collection] = { rows: await json(stored), text, ...(vectors ? { vectors } : {}) };
+    }
+    const headerData = Buffer.from(JSON.stringify(header), 'utf8');
+    const headerOffset = await put(headerData);
+    const trailer = Buffer.alloc(16);
+    trailer.writeDoubleLE(headerOffset, 0);
+    trailer.writeDoubleLE(headerData.length, 8);
+    await file.write(Buffer.concat([trailer, MAGIC]));
+  } finally {
+    await file.close();
+  }
+}
+
+/** A snapshot that cannot be read as one: truncated, altered, or not a snapshot at all. Named by its file. */
+export class MemoryIndexSnapshotError extends InvalidInputError {
+  constructor(
+    readonly file: string,
+    problem: string,
+  ) {
+    super(`${file} ${problem}: the KB version is damaged; check it with "rescue kb verify" and rebuild it with "rescue kb build"`);
+  }
+}
+
+/**
+ * Reads a snapshot written by {@link writeMemoryIndexSnapshot}. Undefined when it was written for
+ * another format version, BM25 parameters or byte order (its indexes would not be the ones this
+ * code builds: the tables are read instead); throws {@link MemoryIndexSnapshotError} when the file
+ * is damaged, and NotFoundError when it is not there.
+ */
+export async function readMemoryIndexSnapshot(path: string): Promise<PrebuiltMemoryIndex | undefined> {
+  let file: Buffer;
+  try {
+    file = await readFile(path);
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code === 'ENOENT') throw new NotFoundError(`${path} is missing`, { cause: err });
+    throw err;
+  }
+  // Typed arrays are views on the file's bytes, which need the buffer aligned to 8 (a large read
+  // is its own ArrayBuffer, so this copy is for small files from Node's shared pool).
+  if (file.byteOffset % 8 !== 0) file = Buffer.from(new Uint8Array(file));
+  const bad = (problem: string): MemoryIndexSnapshotError => new MemoryIndexSnapshotError(path, problem);
+  const tail = file.length - MAGIC.length;
+  if (file.length < 2 * MAGIC.length + 16 || !file.subarray(0, MAGIC.length).equals(MAGIC) || !file.subarray(tail).equals(MAGIC))
+    throw bad(`is not a memory index snapshot, or is truncated (${file.length} bytes)`);
+  const headerOffset = file.readDoubleLE(tail - 16);
+  const headerBytes = file.readDoubleLE(tail - 8);
+  if (!(Number.isSafeInteger(headerOffset) && Number.isSafeInteger(headerBytes) && headerOffset >= 0 && headerBytes >= 0 && headerOffset + headerBytes <= tail - 16))
+    throw bad(`names a header at bytes ${headerOffset}+${headerBytes}, past its end`);
+  let header: Header;
+  try {
+    header = JSON.parse(file.toString('utf8', headerOffset, headerOffset + headerBytes)) as Header;
+  } catch (err) {
+    throw bad(`has a header that is not JSON (${(err as Error).message})`);
+  }
+  if (header.format !== FORMAT || typeof header.counts !== 'object' || typeof header.collections !== 'object') throw bad('has a header that does not describe a memory index');
+  if (header.version !== MEMORY_INDEX_FORMAT_VERSION || header.endianness !== endianness() || header.bm25?.k1 !== BM25_PARAMS.k1 || header.bm25?.b !== BM25_PARAMS.b) return undefined;
+
+  const dataEnd = headerOffset;
+  const json = <T>(s: JsonSection, what: string): T => {
+    if (s?.kind !== 'json' || !(s.offset >= 0 && s.offset + s.bytes <= dataEnd)) throw bad(`has ${what} outside its data`);
+    try {
+      return JSON.parse(file.toString('utf8', s.offset, s.offset + s.bytes)) as T;
+    } catch (err) {
+      throw bad(`has ${what} that is not JSON (${(err as Error).message})`);
+    }
+  };
+  function array(s: ArraySection, kind: 'i32', length: number, what: string): Int32Array;
+  function array(s: ArraySection, kind: 'f32', length: number, what: string): Float32Array;
+  function array(s: ArraySection, kind: 'f64', length: number, what: string): Float64Array;
+  function array(s: ArraySection, kind: ArrayKind, length: number, what: string): Int32Array | Float32Array | Float64Array {
+    if (s?.kind !== kind || s.length !== length) throw bad(`has ${what} of ${s?.length} ${s?.kind} values, expected ${length} ${kind}`);
+    const bytes = length * ELEMENT_BYTES[kind];
+    if (!(s.offset >= 0 && s.offset % 8 === 0 && s.offset + bytes <= dataEnd)) throw bad(`has ${what} outside its data`);
+    const start = file.byteOffset + s.offset;
+    return kind === 'i32' ? new Int32Array(file.buffer, start, length) : kind === 'f32' ? new Float32Array(file.buffer, start, length) : new Float64Array(file.buffer, start, length);
+  }
+
+  // Rows and indexes are decoded on first use: a query may search only some fields.
+  const rowsOf = new Map<SearchCollection, MemoryRow[]>();
+  const rows = (collection: SearchCollection, sections: CollectionSections): MemoryRow[] => {
+    let found = rowsOf.get(collection);
+    if (!found) {
+      const s = json<StoredRows>(sections.rows, `${collection} rows`);
+      const n = header.counts[collection];
+      if (![s.id, s.cwes, s.language, s.nodeId, s.kind].every((column) => Array.isArray(column) && column.length === n)) throw bad(`has ${collection} rows that are not ${n} rows`);
+      found = s.id.map((id, i) => ({
+        id,
+        cwes: s.cwes[i],
+        language: s.language[i],
+        ...(s.nodeId[i] !== null ? { nodeId: s.nodeId[i] as string } : {}),
+        ...(s.kind[i] !== null ? { kind: s.kind[i] as string } : {}),
+      }));
+      rowsOf.set(collection, found);
+    }
+    return found;
+  };
+
+  return {
+    counts: header.counts,
+    text(collection, field) {
+      const sections = header.collections[collection];
+      const t = sections?.text?.[field];
+      if (!sections || !t) return undefined;
+      const what = `${collection} ${field}`;
+      const r = rows(collection, sections);
+      const terms = json<string[]>(t.terms, `${what} terms`);
+      if (!Array.isArray(terms)) throw bad(`has ${what} terms that are not a list`);
+      const starts = array(t.starts, 'i32', terms.length + 1, `${what} postings starts`);
+      const postings = starts[terms.length];
+      const parts: Bm25Parts = {
+        terms,
+        starts,
+        docs: array(t.docs, 'i32', postings, `${what} postings`),
+        tfs: array(t.tfs, 'f32', postings, `${what} term frequencies`),
+        docNorm: array(t.docNorm, 'f64', r.length, `${what} document norms`),
+        idfs: array(t.idfs, 'f64', terms.length, `${what} idfs`),
+      };
+      return new Bm25Index(r, parts);
+    },
+    vectors(collection) {
+      const sections = header.collections[collection];
+      const v = sections?.vectors;
+      if (!sections || !v) return undefined;
+      const r = rows(collection, sections);
+      return new VectorTable(r, { data: array(v.data, 'f32', r.length * v.dims, `${collection} vectors`), rowNorms: array(v.rowNorms, 'f64', r.length, `${collection} vector norms`) }, v.dims);
+    },
+  };
+}
