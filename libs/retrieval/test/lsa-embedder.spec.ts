@@ -235,6 +235,7 @@ describe('LsaEmbedder', () => {
       const json = model.toJSON();
       expect(() => LsaEmbedder.fromJSON({ ...json, projection: json.projection.slice(0, 16) })).toThrow(InvalidInputError);
       expect(() => LsaEmbedder.fromJSON({ ...json, projection: json.projection.slice(0, 16) })).toThrow(/LSA model projection: .* values, expected/);
+      expect(() => LsaEmbedder.fromJSON({ ...json, idf: `!${json.idf.slice(1)}` })).toThrow(/LSA model idf: not base64/);
       expect(() => LsaEmbedder.fromJSON({ ...json, tokenizerVersion: 999 })).toThrow(/tokenizer v999/);
       expect(() => LsaEmbedder.fromJSON({ ...json, vocabulary: 'x' } as unknown as typeof json)).toThrow(/not a valid LSA model/);
     });
