@@ -15,13 +15,21 @@ const B = 0.75;
 /** The BM25 parameters the in-memory index's stored norms were computed with (a snapshot made with others is not used). */
 export const BM25_PARAMS = { k1: K1, b: B } as const;
 
+/** Each term's id in a {@link Bm25Index}: a Map when built, a search over stored sorted terms when read back (see memory-snapshot.ts). */
+export interface TermIds {
+  get(term: string): number | undefined;
+  readonly size: number;
+  /** The terms in id order. */
+  keys(): Iterable<string>;
+}
+
 /**
- * What a {@link Bm25Index} holds besides its rows: the postings and what a query would recompute
- * for each of them. A KB version stores them (see memory-snapshot.ts), so opening it does not
- * tokenize every document again; `terms` lists the terms by id.
+ * What a {@link Bm25Index} holds besides its rows: the terms' ids, the postings, and what a query
+ * would recompute for each of them. A KB version stores them (see memory-snapshot.ts), so opening
+ * it does not tokenize every document again.
  */
 export interface Bm25Parts {
-  terms: string[];
+  termIds: TermIds;
   /** Per term id: where its postings start in `docs`/`tfs` (one more entry than terms). */
   starts: Int32Array;
   docs: Int32Array;
@@ -45,7 +53,7 @@ export interface Bm25Parts {
  * it skipped nothing here and cost more than the sweep (measured at 10× and 100× our KB).
  */
 export class Bm25Index {
-  private readonly termIds: Map<string, number>;
+  private readonly termIds: TermIds;
   private readonly starts: Int32Array;
   private readonly docs: Int32Array;
   private readonly tfs: Float32Array;
@@ -60,7 +68,7 @@ export class Bm25Index {
     readonly rows: MemoryRow[],
     source: string[] | Bm25Parts,
   ) {
-    const built = Array.isArray(source) ? buildPostings(source, rows.length) : { ...source, termIds: termIdsOf(source.terms) };
+    const built = Array.isArray(source) ? buildPostings(source, rows.length) : source;
     this.termIds = built.termIds;
     this.starts = built.starts;
     this.docs = built.docs;
@@ -69,9 +77,9 @@ export class Bm25Index {
     this.idfs = built.idfs;
   }
 
-  /** What rebuilds this index exactly (with the same rows): the terms by id and the typed arrays. */
+  /** What rebuilds this index exactly (with the same rows): the term ids and the typed arrays. */
   parts(): Bm25Parts {
-    return { terms: [...this.termIds.keys()], starts: this.starts, docs: this.docs, tfs: this.tfs, docNorm: this.docNorm, idfs: this.idfs };
+    return { termIds: this.termIds, starts: this.starts, docs: this.docs, tfs: this.tfs, docNorm: this.docNorm, idfs: this.idfs };
   }
 
   private filterColumns?: RowColumns;
@@ -138,7 +146,7 @@ export class Bm25Index {
 }
 
 /** The postings of documents given as search terms (one string each, split on spaces), with each document's norm and each term's idf. */
-function buildPostings(terms: string[], n: number): Bm25Parts & { termIds: Map<string, number> } {
+function buildPostings(terms: string[], n: number): Bm25Parts {
   const termIds = new Map<string, number>();
   const lengths = new Float32Array(n);
   // One pass over the text: (term id, tf) pairs document after document, then regrouped by term
@@ -208,15 +216,7 @@ function buildPostings(terms: string[], n: number): Bm25Parts & { termIds: Map<s
   for (let doc = 0; doc < n; doc++) docNorm[doc] = K1 * (1 - B + (B * lengths[doc]) / avgLength);
   const idfs = new Float64Array(termCount);
   for (let t = 0; t < termCount; t++) idfs[t] = Math.log(1 + (n - df[t] + 0.5) / (df[t] + 0.5));
-  return { terms: [...termIds.keys()], termIds, starts, docs, tfs, docNorm, idfs };
-}
-
-/** Term → id for terms listed by id; a term listed twice would make every id after it wrong. */
-function termIdsOf(terms: string[]): Map<string, number> {
-  const ids = new Map<string, number>();
-  for (let id = 0; id < terms.length; id++) ids.set(terms[id], id);
-  if (ids.size !== terms.length) throw new RangeError(`BM25 index parts list ${terms.length} terms of which ${ids.size} distinct`);
-  return ids;
+  return { termIds, starts, docs, tfs, docNorm, idfs };
 }
 
 function grow<T extends Int32Array | Float32Array>(a: T, size: number): T {

@@ -11,6 +11,7 @@ import {
   type PrebuiltMemoryIndex,
   type RowSource,
   TEXT_FIELDS,
+  type TermIds,
   VectorTable,
   loadBm25Index,
   loadVectorTable,
@@ -50,9 +51,17 @@ interface JsonSection {
   offset: number;
   bytes: number;
 }
+/** UTF-8 text: a BM25 index's terms, sorted, one a line. */
+interface TextSection {
+  kind: 'lines';
+  offset: number;
+  bytes: number;
+}
 
 interface Bm25Sections {
-  terms: JsonSection;
+  /** The terms in sorted order, and the id of each: read back without building a Map of every term. */
+  sortedTerms: TextSection;
+  sortedIds: ArraySection;
   starts: ArraySection;
   docs: ArraySection;
   tfs: ArraySection;
@@ -126,8 +135,11 @@ export async function writeMemoryIndexSnapshot(path: string, source: RowSource, 
         const index = await loadBm25Index(source, collection, field);
         rows ??= index.rows;
         const p = index.parts();
+        const { sorted, ids } = sortTerms(p.termIds);
+        const lines = Buffer.from(sorted.join('\n'), 'utf8');
         text[field] = {
-          terms: await json(p.terms),
+          sortedTerms: { kind: 'lines', offset: await put(lines), bytes: lines.length },
+          sortedIds: await array('i32', ids),
           starts: await array('i32', p.starts),
           docs: await array('i32', p.docs),
           tfs: await array('f32', p.tfs),
@@ -159,6 +171,50 @@ export async function writeMemoryIndexSnapshot(path: string, source: RowSource, 
     await file.write(Buffer.concat([trailer, MAGIC]));
   } finally {
     await file.close();
+  }
+}
+
+/** A field's terms sorted (as `<` orders strings), with the id of each. Terms never hold a newline: they are split on whitespace. */
+function sortTerms(termIds: TermIds): { sorted: string[]; ids: Int32Array } {
+  const byId = [...termIds.keys()];
+  const order = byId.map((_, id) => id).sort((a, b) => (byId[a] < byId[b] ? -1 : byId[a] > byId[b] ? 1 : 0));
+  const sorted = order.map((id) => byId[id]);
+  const withNewline = sorted.find((t) => t.includes('\n'));
+  if (withNewline !== undefined) throw new RangeError(`search term ${JSON.stringify(withNewline)} holds a newline; terms are split on whitespace`);
+  return { sorted, ids: Int32Array.from(order) };
+}
+
+/**
+ * Term ids found by binary search over the sorted terms: a query looks up a few dozen terms, and
+ * a Map of every term (tens of thousands a field) cost more to build at open than all the lookups.
+ */
+class SortedTerms implements TermIds {
+  constructor(
+    private readonly sorted: string[],
+    private readonly ids: Int32Array,
+  ) {}
+
+  get size(): number {
+    return this.sorted.length;
+  }
+
+  get(term: string): number | undefined {
+    let lo = 0;
+    let hi = this.sorted.length - 1;
+    while (lo <= hi) {
+      const mid = (lo + hi) >>> 1;
+      const t = this.sorted[mid];
+      if (t === term) return this.ids[mid];
+      if (t < term) lo = mid + 1;
+      else hi = mid - 1;
+    }
+    return undefined;
+  }
+
+  keys(): string[] {
+    const byId: string[] = new Array<string>(this.sorted.length);
+    for (let i = 0; i < this.sorted.length; i++) byId[this.ids[i]] = this.sorted[i];
+    return byId;
   }
 }
 
@@ -226,6 +282,22 @@ export async function readMemoryIndexSnapshot(path: string): Promise<PrebuiltMem
     return kind === 'i32' ? new Int32Array(file.buffer, start, length) : kind === 'f32' ? new Float32Array(file.buffer, start, length) : new Float64Array(file.buffer, start, length);
   }
 
+  /** A field's terms: sorted, each once, and their ids each id once. */
+  const sortedTerms = (t: Bm25Sections, what: string): SortedTerms => {
+    const s = t.sortedTerms;
+    if (s?.kind !== 'lines' || !(s.offset >= 0 && s.offset + s.bytes <= dataEnd)) throw bad(`has ${what} terms outside its data`);
+    const sorted = s.bytes === 0 ? [] : file.toString('utf8', s.offset, s.offset + s.bytes).split('\n');
+    const ids = array(t.sortedIds, 'i32', sorted.length, `${what} term ids`);
+    const seen = new Uint8Array(sorted.length);
+    for (let i = 0; i < sorted.length; i++) {
+      if (i > 0 && !(sorted[i - 1] < sorted[i])) throw bad(`has ${what} terms out of order or repeated (${JSON.stringify(sorted[i])})`);
+      const id = ids[i];
+      if (!(id >= 0 && id < sorted.length) || seen[id] === 1) throw bad(`has ${what} term ids that are not each term's own`);
+      seen[id] = 1;
+    }
+    return new SortedTerms(sorted, ids);
+  };
+
   // Rows and indexes are decoded on first use: a query may search only some fields.
   const rowsOf = new Map<SearchCollection, MemoryRow[]>();
   const rows = (collection: SearchCollection, sections: CollectionSections): MemoryRow[] => {
@@ -254,17 +326,16 @@ export async function readMemoryIndexSnapshot(path: string): Promise<PrebuiltMem
       if (!sections || !t) return undefined;
       const what = `${collection} ${field}`;
       const r = rows(collection, sections);
-      const terms = json<string[]>(t.terms, `${what} terms`);
-      if (!Array.isArray(terms)) throw bad(`has ${what} terms that are not a list`);
-      const starts = array(t.starts, 'i32', terms.length + 1, `${what} postings starts`);
-      const postings = starts[terms.length];
+      const termIds = sortedTerms(t, what);
+      const starts = array(t.starts, 'i32', termIds.size + 1, `${what} postings starts`);
+      const postings = starts[termIds.size];
       const parts: Bm25Parts = {
-        terms,
+        termIds,
         starts,
         docs: array(t.docs, 'i32', postings, `${what} postings`),
         tfs: array(t.tfs, 'f32', postings, `${what} term frequencies`),
         docNorm: array(t.docNorm, 'f64', r.length, `${what} document norms`),
-        idfs: array(t.idfs, 'f64', terms.length, `${what} idfs`),
+        idfs: array(t.idfs, 'f64', termIds.size, `${what} idfs`),
       };
       return new Bm25Index(r, parts);
     },
