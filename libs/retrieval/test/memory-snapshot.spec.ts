@@ -8,6 +8,7 @@ import {
   type IndexedNode,
   type KnowledgeIndexReader,
   LanceKnowledgeIndex,
+  MEMORY_INDEX_FORMAT_VERSION,
   MemoryIndexSnapshotError,
   MemoryKnowledgeIndex,
   type RowSource,
@@ -129,9 +130,12 @@ describe('memory index snapshot', () => {
   it('is ignored when written for another format version (undefined: the tables are read instead)', async () => {
     const other = join(dir, 'other-version.bin');
     const bytes = readFileSync(snapshot);
-    const at = bytes.lastIndexOf('"version":1,');
+    const current = `"version":${MEMORY_INDEX_FORMAT_VERSION},`;
+    const at = bytes.lastIndexOf(current);
     expect(at).toBeGreaterThan(0);
-    bytes.write('"version":9,', at, 'latin1');
+    const next = `"version":${MEMORY_INDEX_FORMAT_VERSION + 1},`;
+    expect(next.length).toBe(current.length);
+    bytes.write(next, at, 'latin1');
     writeFileSync(other, bytes);
     expect(await readMemoryIndexSnapshot(other)).toBeUndefined();
   });

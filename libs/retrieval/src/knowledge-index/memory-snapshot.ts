@@ -36,9 +36,10 @@ const MAGIC = Buffer.from('RSCMIDX\n', 'latin1');
 const FORMAT = 'rescue-memory-index';
 /**
  * Bumped when what the in-memory index derives from rows changes (postings, norms, idf, vector
- * norms): a snapshot of another format version is not used, and the tables are read instead.
+ * norms) or how it is laid out: a snapshot of another format version is not used, and the tables
+ * are read instead. 2: terms sorted, one a line, with their ids (1 held them as a JSON list).
  */
-export const MEMORY_INDEX_FORMAT_VERSION = 1;
+export const MEMORY_INDEX_FORMAT_VERSION = 2;
 
 type ArrayKind = 'i32' | 'f32' | 'f64';
 interface ArraySection {
