@@ -78,14 +78,27 @@ const TERMS_INDEX = (): lancedb.Index =>
 /** How one collection's items become table rows: their text size (for sharding), the row, and its indexes. */
 interface TableSpec<T> {
   textBytes: (item: T) => number;
+  /** The row, its vector as the item holds it (see {@link tableRow}). */
   toRow: (item: T) => Record<string, unknown>;
   indexes: { fts: string[]; bitmap: string[] };
 }
 
+/**
+ * The row as LanceDB is given it: the vector as a plain array, from which it makes its float list
+ * column. Only here: copying every vector into an array of numbers for rows read from memory
+ * ({@link WrittenRows}, which mostly wants their text) would cost 8 bytes a dimension of every row.
+ */
+const tableRow =
+  <T>(spec: TableSpec<T>) =>
+  (item: T): Record<string, unknown> => {
+    const row = spec.toRow(item);
+    return row.vector instanceof Float32Array ? { ...row, vector: Array.from(row.vector) } : row;
+  };
+
 /** Writes rows as one table per shard, each with the same full-text and bitmap indexes. */
 async function writeSharded<T>(db: lancedb.Connection, base: string, items: T[], spec: TableSpec<T>, budget: { maxRows: number; maxBytes: number }): Promise<void> {
   for (const [i, shard] of shardRows(items, spec.textBytes, budget.maxRows, budget.maxBytes).entries()) {
-    const table = await db.createTable(shardName(base, i), shard.map(spec.toRow), { mode: 'overwrite' });
+    const table = await db.createTable(shardName(base, i), shard.map(tableRow(spec)), { mode: 'overwrite' });
     for (const column of spec.indexes.fts) await table.createIndex(column, { config: TERMS_INDEX() });
     for (const column of spec.indexes.bitmap) await table.createIndex(column, { config: lance().Index.bitmap() });
   }
@@ -106,13 +119,13 @@ const SPECS: { nodes: TableSpec<IndexedNode>; examples: TableSpec<IndexedExample
       api_text: text(n.apiText),
       doc_terms: text(n.docTerms),
       catalog_terms: text(n.catalogTerms),
-      vector: Array.from(n.causeVector),
+      vector: n.causeVector,
     }),
     indexes: { fts: ['text', 'api_text', 'doc_terms', 'catalog_terms'], bitmap: ['language'] },
   },
   examples: {
     textBytes: (e) => bytes(e.apiText, e.codeText ?? ''),
-    toRow: (e) => ({ id: e.id, node_id: e.nodeId, cwe: e.cwe, language: e.language, kind: e.kind ?? 'fix', api_text: text(e.apiText), code_text: text(e.codeText), vector: Array.from(e.codeVector) }),
+    toRow: (e) => ({ id: e.id, node_id: e.nodeId, cwe: e.cwe, language: e.language, kind: e.kind ?? 'fix', api_text: text(e.apiText), code_text: text(e.codeText), vector: e.codeVector }),
     indexes: { fts: ['api_text', 'code_text'], bitmap: ['node_id', 'language', 'cwe', 'kind'] },
   },
   documents: {
