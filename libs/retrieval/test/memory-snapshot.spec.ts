@@ -159,6 +159,19 @@ describe('memory index snapshot', () => {
     const prebuilt = await readMemoryIndexSnapshot(lying);
     expect(() => prebuilt?.text('nodes', 'text')).toThrow(`${lying} has nodes text document norms of`);
 
+    // Term ids that are not a permutation (one id twice) would send a query term to another's postings.
+    const repeated = join(dir, 'repeated-id.bin');
+    const file = readFileSync(snapshot);
+    const trailer = file.length - 24;
+    const layout = JSON.parse(file.toString('utf8', file.readDoubleLE(trailer), file.readDoubleLE(trailer) + file.readDoubleLE(trailer + 8))) as {
+      collections: { nodes: { text: { text: { sortedIds: { offset: number } } } } };
+    };
+    const ids = layout.collections.nodes.text.text.sortedIds.offset;
+    file.writeInt32LE(file.readInt32LE(ids), ids + 4);
+    writeFileSync(repeated, file);
+    const withRepeat = await readMemoryIndexSnapshot(repeated);
+    expect(() => withRepeat?.text('nodes', 'text')).toThrow(`${repeated} has nodes text term ids that are not each term's own`);
+
     await expect(readMemoryIndexSnapshot(join(dir, 'absent.bin'))).rejects.toThrow(NotFoundError);
   });
 });
