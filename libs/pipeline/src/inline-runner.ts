@@ -54,6 +54,8 @@ export interface KbBuildOptions {
   onStage?: (stage: KbBuildStage, event: 'start' | 'progress' | 'done', done?: number, total?: number) => void;
   /** Worker threads that slice records (default: one per core); 0 slices in this thread. */
   sliceThreads?: number;
+  /** Documents the embedder is fitted on, at most (default FIT_CORPUS_MAX_DOCUMENTS: a sample by content above it). */
+  maxFitDocuments?: number;
 }
 
 export type KbBuildStage = 'ingest' | 'slice' | 'summarize' | 'index';
@@ -171,6 +173,7 @@ async function runInline(options: KbBuildOptions, { records, slices, slicer, sli
         embedder: options.embedder,
         alsoPublish: options.alsoPublish,
         keepVersions: options.keepVersions,
+        ...(options.maxFitDocuments ? { maxFitDocuments: options.maxFitDocuments } : {}),
         inputs: { sources: options.sources.map((p) => resolve(p)), ...(options.catalogPath ? { catalog: resolve(options.catalogPath) } : {}) },
       }),
   };
