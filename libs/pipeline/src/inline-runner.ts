@@ -20,7 +20,7 @@ import {
 } from '@rescue/knowledge';
 import { type SliceDocument, Slicer, SlicerPool } from '@rescue/slicing';
 import { knowledgeFrom, screenPolicyOf } from './build-knowledge';
-import { MemoryBuildStaging } from './build-staging';
+import { FsBuildStaging, SpillingBuildStaging } from './build-staging';
 import { KB_BUILD_ROOT, type KbBuildJob, type PlannedJob, jobsByStage, kbBuildStages, planJobs, planKbBuild } from './kb-build-plan';
 import { ingestStage } from './stages/ingest.stage';
 import { indexStage } from './stages/index.stage';
@@ -135,7 +135,11 @@ interface InlineResources {
 }
 
 async function runInline(options: KbBuildOptions, { records, slices, slicer, slicerPool, timed, stageMs }: InlineResources): Promise<KbBuildReport> {
-  const staging = new MemoryBuildStaging();
+  // Summarized clusters wait for the index stage in memory while small, past that in the KB
+  // folder (a 100× build's clusters do not fit beside everything else). A killed earlier build may
+  // have left clusters there: cleared first, or they would join this build's.
+  const staging = new SpillingBuildStaging(new FsBuildStaging(join(options.kbDir, 'staging')));
+  await staging.clear(INLINE_BUILD_ID);
   const [root, ...planned] = kbBuildStages();
   const quarantine = new QuarantineStore(options.kbDir);
 
