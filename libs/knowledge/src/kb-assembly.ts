@@ -57,19 +57,19 @@ export interface AssembledKnowledge {
 }
 
 /** Records grouped by cluster key, keys sorted, records in each sorted by id (a stable order). */
-export function groupClusters(records: FixRecord[], by: ClusterBy): Map<string, FixRecord[]> {
-  const clusters = new Map<string, FixRecord[]>();
+export function groupClusters<R extends Pick<FixRecord, 'id' | 'cwe' | 'language'>>(records: R[], by: ClusterBy): Map<string, R[]> {
+  const clusters = new Map<string, R[]>();
   for (const r of records) {
     const key = clusterKey(r.cwe, r.language, by);
     const list = clusters.get(key);
     if (list) list.push(r);
     else clusters.set(key, [r]);
   }
-  const sorted = new Map<string, FixRecord[]>();
+  const sorted = new Map<string, R[]>();
   for (const key of [...clusters.keys()].sort())
     sorted.set(
       key,
-      (clusters.get(key) as FixRecord[]).sort((a, b) => (a.id < b.id ? -1 : 1)),
+      (clusters.get(key) as R[]).sort((a, b) => (a.id < b.id ? -1 : 1)),
     );
   return sorted;
 }

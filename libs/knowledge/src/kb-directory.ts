@@ -1,6 +1,6 @@
 import { createHash, randomBytes } from 'node:crypto';
 import { createReadStream, existsSync } from 'node:fs';
-import { mkdir, readdir, readFile, rename, rm, stat, writeFile } from 'node:fs/promises';
+import { mkdir, open, readdir, readFile, rename, rm, stat, writeFile } from 'node:fs/promises';
 import { join, resolve } from 'node:path';
 import writeFileAtomic from 'write-file-atomic';
 import { type ExclusiveLockOptions, readTextIfExists, withExclusiveLock } from '@rescue/datasets';
@@ -142,6 +142,33 @@ function buildLockOptions(options: PublishOptions): ExclusiveLockOptions {
 /** Bumped when what a version folder holds changes (index columns), so old folders are not reused. */
 export const KB_FORMAT = 'kb-format-4';
 
+/** Lines of JSON written per write call: a few MB at a time, never the whole file as one string. */
+const JSON_LINES_PER_WRITE = 1000;
+
+/**
+ * One JSON document per line, each line ended by a newline (an empty list is one empty line), as
+ * `items.map(JSON.stringify).join('\n') + '\n'` would write it, but a chunk at a time: the
+ * examples' JSON grows with the records, and as one string it would double, for a while, the
+ * memory the examples already take.
+ */
+async function writeJsonLines(path: string, items: readonly unknown[]): Promise<void> {
+  const file = await open(path, 'w');
+  try {
+    // The handle's writeFile writes all of its data from the current position (write() may write part).
+    if (items.length === 0) await file.writeFile('\n');
+    for (let i = 0; i < items.length; i += JSON_LINES_PER_WRITE) {
+      await file.writeFile(
+        `${items
+          .slice(i, i + JSON_LINES_PER_WRITE)
+          .map((item) => JSON.stringify(item))
+          .join('\n')}\n`,
+      );
+    }
+  } finally {
+    await file.close();
+  }
+}
+
 /**
  * The embedded KB: immutable versions under `versions/<id>/`, and a `CURRENT` pointer file
  * replaced by rename, so publishing is atomic and a failed build leaves the old version serving.
@@ -216,9 +243,9 @@ export class KbDirectory {
       // different files, and LanceDB does its work off this thread.
       const extraWritten = extra(tmp);
       const contentWritten = (async () => {
-        await writeFile(join(tmp, 'nodes.jsonl'), content.nodes.map((n) => JSON.stringify(n)).join('\n') + '\n');
-        await writeFile(join(tmp, 'examples.jsonl'), content.examples.map((e) => JSON.stringify(e)).join('\n') + '\n');
-        await writeFile(join(tmp, 'documents.jsonl'), (content.documents ?? []).map((d) => JSON.stringify(d)).join('\n') + '\n');
+        await writeJsonLines(join(tmp, 'nodes.jsonl'), content.nodes);
+        await writeJsonLines(join(tmp, 'examples.jsonl'), content.examples);
+        await writeJsonLines(join(tmp, 'documents.jsonl'), content.documents ?? []);
       })();
       // Both settled before anything is thrown, so the clean-up below never races a write.
       const failed = (await Promise.allSettled([extraWritten, contentWritten])).find((r) => r.status === 'rejected');

@@ -13,6 +13,7 @@ import {
   SEARCH_TERMS_VERSION,
   WrittenRows,
   countTerms,
+  fitSampleIndices,
   searchText,
   writeMemoryIndexSnapshot,
 } from '@rescue/retrieval';
@@ -79,7 +80,22 @@ export interface PublishInput {
   lock?: PublishOptions;
   /** How texts' search terms are worked out: searchText, or a memo of it (the KB folder's cache). */
   searchTerms?: (text: string) => string;
+  /** Documents the embedder is fitted on, at most (default {@link FIT_CORPUS_MAX_DOCUMENTS}). */
+  maxFitDocuments?: number;
 }
+
+/**
+ * Documents the build's embedder is fitted on, at most. The LSA fit's memory grows with its
+ * corpus (a term map and a TF-IDF row per document, and dense documents × 266 float64 matrices in
+ * the randomized SVD, 266 MB each for the ~125k examples of a 100× build), while 20,000 documents
+ * already hold the vocabulary of every CWE and language the data has. Above what the shared data
+ * at 1× and 10× reach (about 2,300 and 14,300 documents), so those KBs are fitted, and come out,
+ * exactly as before.
+ */
+export const FIT_CORPUS_MAX_DOCUMENTS = 20_000;
+
+/** An example's text in the embedder's fit corpus. */
+const fitText = (e: CodeExample): string => `${e.kind === 'vulnerable' ? e.slicedVulnerable : e.slicedSecure}\n${e.description ?? ''}`;
 
 /** Examples that join a CWE's whole-knowledge document, at most. */
 export const MAX_EXAMPLES_PER_CWE_DOCUMENT = 100;
@@ -174,7 +190,11 @@ function sourcesOf(examples: CodeExample[], documents: KnowledgeDocument[]): Non
 export async function publishKnowledgeBase(input: PublishInput): Promise<KbManifest> {
   const { nodes, examples } = input;
   const documents = input.documents ?? [];
-  const corpus = [...nodes.map(nodeText), ...examples.map((e) => `${e.kind === 'vulnerable' ? e.slicedVulnerable : e.slicedSecure}\n${e.description ?? ''}`)];
+  // Every node (as many as the catalogue has CWEs, whatever the records), and the examples, which
+  // grow with the records, up to the cap: a sample chosen by content when there are more.
+  const room = Math.max(1, (input.maxFitDocuments ?? FIT_CORPUS_MAX_DOCUMENTS) - nodes.length);
+  const sampled = fitSampleIndices(examples.length, room, (i) => fitText(examples[i]));
+  const corpus = [...nodes.map(nodeText), ...sampled.map((i) => fitText(examples[i]))];
   const embedder = await input.embedder(corpus);
   const causeVectors = await embedder.embed(nodes.map((n) => `${n.name ?? ''}\n${n.cause}`));
   const codeVectors = await embedder.embed(examples.map((e) => (e.kind === 'vulnerable' ? e.slicedVulnerable : e.slicedSecure)));

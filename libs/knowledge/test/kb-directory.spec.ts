@@ -1,9 +1,9 @@
-import { existsSync, mkdirSync, mkdtempSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, mkdtempSync, readFileSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
 import { writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { InvalidInputError, NotFoundError } from '@rescue/domain';
-import { KbDirectory } from '@rescue/knowledge';
+import { type CodeExample, KbDirectory } from '@rescue/knowledge';
 import { oneNodeVersion } from './one-node-version';
 
 describe('KbDirectory versions', () => {
@@ -28,6 +28,29 @@ describe('KbDirectory versions', () => {
     expect(v2.version).not.toBe(v1.version);
     expect(await dir.current()).toBe(v2.version);
     expect((await dir.list()).map((m) => m.version).sort()).toEqual([v1.version, v2.version].sort());
+  });
+
+  it('writes each content file as one JSON document per line, chunk by chunk, byte for byte as one joined string would be', async () => {
+    const content = oneNodeVersion('Use parameters.');
+    // More examples than one write takes (1,000), so the file is written in several chunks.
+    const examples = Array.from({ length: 2345 }, (_, i): CodeExample => ({
+      id: `e${i}`,
+      recordId: `r${i}`,
+      cweNodeId: 'python:CWE-89',
+      cwe: 'CWE-89',
+      language: 'python',
+      slicedSecure: `ok(${i})`,
+      slicedVulnerable: `bad(${i})`,
+      apiNames: [],
+    }));
+    const dir = new KbDirectory(root);
+    const m = await dir.publish({ ...content, examples }, async () => undefined);
+    const joined = (items: unknown[]): string => items.map((x) => JSON.stringify(x)).join('\n') + '\n';
+    expect(readFileSync(join(dir.versionDir(m.version), 'examples.jsonl'), 'utf8')).toBe(joined(examples));
+    expect(readFileSync(join(dir.versionDir(m.version), 'nodes.jsonl'), 'utf8')).toBe(joined(content.nodes));
+    // No documents: one empty line, as the joined form writes it.
+    expect(readFileSync(join(dir.versionDir(m.version), 'documents.jsonl'), 'utf8')).toBe('\n');
+    expect((await dir.examples()).map((e) => e.id)).toEqual(examples.map((e) => e.id));
   });
 
   it('leaves the previous version serving when a build fails before publishing', async () => {

@@ -20,7 +20,7 @@ import {
 } from '@rescue/knowledge';
 import { type SliceDocument, Slicer, SlicerPool } from '@rescue/slicing';
 import { knowledgeFrom, screenPolicyOf } from './build-knowledge';
-import { MemoryBuildStaging } from './build-staging';
+import { FsBuildStaging, SpillingBuildStaging } from './build-staging';
 import { KB_BUILD_ROOT, type KbBuildJob, type PlannedJob, jobsByStage, kbBuildStages, planJobs, planKbBuild } from './kb-build-plan';
 import { ingestStage } from './stages/ingest.stage';
 import { indexStage } from './stages/index.stage';
@@ -54,6 +54,8 @@ export interface KbBuildOptions {
   onStage?: (stage: KbBuildStage, event: 'start' | 'progress' | 'done', done?: number, total?: number) => void;
   /** Worker threads that slice records (default: one per core); 0 slices in this thread. */
   sliceThreads?: number;
+  /** Documents the embedder is fitted on, at most (default FIT_CORPUS_MAX_DOCUMENTS: a sample by content above it). */
+  maxFitDocuments?: number;
 }
 
 export type KbBuildStage = 'ingest' | 'slice' | 'summarize' | 'index';
@@ -133,7 +135,11 @@ interface InlineResources {
 }
 
 async function runInline(options: KbBuildOptions, { records, slices, slicer, slicerPool, timed, stageMs }: InlineResources): Promise<KbBuildReport> {
-  const staging = new MemoryBuildStaging();
+  // Summarized clusters wait for the index stage in memory while small, past that in the KB
+  // folder (a 100× build's clusters do not fit beside everything else). A killed earlier build may
+  // have left clusters there: cleared first, or they would join this build's.
+  const staging = new SpillingBuildStaging(new FsBuildStaging(join(options.kbDir, 'staging')));
+  await staging.clear(INLINE_BUILD_ID);
   const [root, ...planned] = kbBuildStages();
   const quarantine = new QuarantineStore(options.kbDir);
 
@@ -171,6 +177,7 @@ async function runInline(options: KbBuildOptions, { records, slices, slicer, sli
         embedder: options.embedder,
         alsoPublish: options.alsoPublish,
         keepVersions: options.keepVersions,
+        ...(options.maxFitDocuments ? { maxFitDocuments: options.maxFitDocuments } : {}),
         inputs: { sources: options.sources.map((p) => resolve(p)), ...(options.catalogPath ? { catalog: resolve(options.catalogPath) } : {}) },
       }),
   };

@@ -33,7 +33,7 @@ export interface KbBuildPlan {
 export type PlannedJob = { [N in KbBuildJob]: { name: N; data: JobPayload<N>; children: PlannedJob[] } }[KbBuildJob];
 
 /** Clusters of the ingested records (sorted keys, sorted record ids: the same plan for the same records). */
-export function planKbBuild(build: KbBuildSpecValue, records: FixRecord[]): KbBuildPlan {
+export function planKbBuild(build: KbBuildSpecValue, records: Pick<FixRecord, 'id' | 'cwe' | 'language'>[]): KbBuildPlan {
   return { build, clusters: [...groupClusters(records, build.clusterBy)].map(([key, rs]) => ({ key, recordIds: rs.map((r) => r.id) })) };
 }
 

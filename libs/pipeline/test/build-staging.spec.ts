@@ -2,7 +2,7 @@ import { mkdirSync, mkdtempSync, readdirSync, rmSync, writeFileSync } from 'node
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { InvalidInputError } from '@rescue/domain';
-import { type ClusterResult, FsBuildStaging } from '@rescue/pipeline';
+import { type ClusterResult, FsBuildStaging, SpillingBuildStaging } from '@rescue/pipeline';
 
 const cluster = (id: string): ClusterResult => ({
   node: { id, cwe: 'CWE-89', language: 'python', parents: [], guidelines: ['Use parameters.'], cause: 'string-built SQL', apiNames: [], exampleIds: [], provenance: { mode: 'catalog-only' } },
@@ -44,5 +44,64 @@ describe('FsBuildStaging.all', () => {
 
   it('refuses a build id that could name another folder', async () => {
     await expect(new FsBuildStaging(dataDir).all('../x')).rejects.toThrow(InvalidInputError);
+  });
+});
+
+describe('SpillingBuildStaging', () => {
+  let dataDir: string;
+  beforeEach(() => {
+    dataDir = mkdtempSync(join(tmpdir(), 'rescue-spill-'));
+  });
+  afterEach(() => rmSync(dataDir, { recursive: true, force: true }));
+  const spilledFiles = (buildId: string): string[] => {
+    try {
+      return readdirSync(join(dataDir, 'builds', buildId, 'clusters'));
+    } catch (err) {
+      // No folder: nothing spilled. Anything else is a real failure of the test.
+      if ((err as NodeJS.ErrnoException).code === 'ENOENT') return [];
+      throw err;
+    }
+  };
+  const oneCluster = JSON.stringify(cluster('python:CWE-89')).length;
+
+  it('keeps clusters in memory up to its budget, spills the rest to the folder, and answers them all sorted by key', async () => {
+    const staging = new SpillingBuildStaging(new FsBuildStaging(dataDir), oneCluster * 2);
+    for (const id of ['python:CWE-89', 'c:CWE-787', 'go:CWE-22', 'java:CWE-79']) await staging.put('b1', cluster(id));
+    expect(spilledFiles('b1')).toHaveLength(2);
+    expect((await staging.all('b1')).map((c) => c.node.id)).toEqual(['c:CWE-787', 'go:CWE-22', 'java:CWE-79', 'python:CWE-89']);
+  });
+
+  it('answers what an in-memory staging answers, however much of it spilled', async () => {
+    const ids = ['python:CWE-89', 'c:CWE-787', 'go:CWE-22', 'java:CWE-79', 'js:CWE-94'];
+    const results: ClusterResult[][] = [];
+    for (const budget of [Number.MAX_SAFE_INTEGER, oneCluster * 3, 0]) {
+      const staging = new SpillingBuildStaging(new FsBuildStaging(join(dataDir, String(budget))), budget);
+      for (const id of ids) await staging.put('b', { ...cluster(id), examples: [] });
+      results.push(await staging.all('b'));
+    }
+    expect(results[1]).toEqual(results[0]);
+    expect(results[2]).toEqual(results[0]);
+  });
+
+  it('replaces a cluster put again, held or spilled, instead of answering it twice', async () => {
+    const staging = new SpillingBuildStaging(new FsBuildStaging(dataDir), oneCluster);
+    await staging.put('b1', cluster('c:CWE-787'));
+    await staging.put('b1', cluster('python:CWE-89'));
+    await staging.put('b1', { ...cluster('c:CWE-787'), node: { ...cluster('c:CWE-787').node, cause: 'again' } });
+    await staging.put('b1', { ...cluster('python:CWE-89'), node: { ...cluster('python:CWE-89').node, cause: 'again' } });
+    const all = await staging.all('b1');
+    expect(all.map((c) => [c.node.id, c.node.cause])).toEqual([
+      ['c:CWE-787', 'again'],
+      ['python:CWE-89', 'again'],
+    ]);
+  });
+
+  it('clears what a killed earlier build left in the folder', async () => {
+    await new FsBuildStaging(dataDir).put('b1', cluster('go:CWE-22'));
+    const staging = new SpillingBuildStaging(new FsBuildStaging(dataDir));
+    await staging.clear('b1');
+    await staging.put('b1', cluster('c:CWE-787'));
+    expect((await staging.all('b1')).map((c) => c.node.id)).toEqual(['c:CWE-787']);
+    expect(spilledFiles('b1')).toEqual([]);
   });
 });

@@ -3,6 +3,7 @@ export * from './embedding/text-tokens';
 export * from './embedding/vectors';
 export * from './embedding/linalg';
 export * from './embedding/lsa-embedder';
+export * from './embedding/fit-sample';
 export * from './embedding/hashing-embedder';
 export * from './knowledge-index/lance-knowledge-index';
 export * from './knowledge-index/knowledge-index';

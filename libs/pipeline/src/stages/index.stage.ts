@@ -25,6 +25,8 @@ export interface IndexStageDeps {
   keepVersions?: number;
   /** The source and catalogue paths the manifest records (the inline runner knows them). */
   inputs?: PublishInput['inputs'];
+  /** Documents the embedder is fitted on, at most (publishKnowledgeBase's default when absent). */
+  maxFitDocuments?: number;
 }
 
 /**
@@ -78,6 +80,7 @@ export async function indexStage(payload: JobPayload<JobName.KbIndex>, summarize
     embedder: deps.embedder,
     keepVersions: deps.keepVersions,
     searchTerms: terms.terms,
+    ...(deps.maxFitDocuments ? { maxFitDocuments: deps.maxFitDocuments } : {}),
   });
   await Promise.all([terms.flush(), screenMemo.flush()]);
   await deps.staging.clear(payload.buildId);
