@@ -25,7 +25,10 @@ export interface IngestHooks {
   onReject?: (reject: Reject) => void;
   /** Called once for each record kept (its first occurrence in the run). */
   onRecord?: (record: FixRecord) => void;
-  /** Called after each file with the running totals. */
+  /**
+   * Called after each file with the running totals. `newInStore` counts the batches written so far:
+   * without a manifest, a file's last records may still wait in a batch that spans files.
+   */
   onFileDone?: (file: string, report: IngestReport) => void;
 }
 
@@ -260,9 +263,13 @@ export class FixPairIngestor {
         readable = false;
         reject({ file, line: 0, code: 'unreadable_file', message: `cannot read file: ${e.code ?? e.message}` });
       }
-      await flush();
-      // Kept only once its records are in the store (flushed above), and never for a file that could not be read.
-      if (known && readable) await options.manifest?.keep(file, known.fingerprint, outcome);
+      // Kept only once its records are in the store, and never for a file that could not be read.
+      // Without a manifest to keep, a batch may span files: each putMany is a durable write (an
+      // fsync), and most source files hold far fewer records than a batch.
+      if (known && readable) {
+        await flush();
+        await options.manifest?.keep(file, known.fingerprint, outcome);
+      }
       report.durationMs = performance.now() - started;
       hooks.onFileDone?.(file, report);
     }
