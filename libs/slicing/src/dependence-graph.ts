@@ -103,11 +103,20 @@ interface NodeKinds {
   cont: Set<string>;
   ident: Set<string>;
   access: Set<string>;
-  /** `parent type.field` pairs naming something other than a variable. */
-  nonVar: Set<string>;
+  /** Per parent type, the fields naming something other than a variable. */
+  nonVar: Map<string, Set<string>>;
 }
 
+/** The sets of each spec, built once: every function sliced would otherwise build eleven sets. */
+const kindsOfSpec = new WeakMap<LanguageSpec, NodeKinds>();
+
 function nodeKinds(spec: LanguageSpec): NodeKinds {
+  let kinds = kindsOfSpec.get(spec);
+  if (!kinds) kindsOfSpec.set(spec, (kinds = buildNodeKinds(spec)));
+  return kinds;
+}
+
+function buildNodeKinds(spec: LanguageSpec): NodeKinds {
   return {
     // Tree-sitter wraps what it cannot parse (macros, fragments) in ERROR nodes; reading them as
     // blocks keeps the statements inside them separate instead of one statement of many lines.
@@ -121,7 +130,7 @@ function nodeKinds(spec: LanguageSpec): NodeKinds {
     cont: new Set(spec.exits.continueLoop),
     ident: new Set(spec.identifierTypes),
     access: new Set(spec.accessTypes),
-    nonVar: new Set(spec.nonVariableFields.map(([t, f]) => `${t}.${f}`)),
+    nonVar: spec.nonVariableFields.reduce((m, [t, f]) => m.set(t, (m.get(t) ?? new Set<string>()).add(f)), new Map<string, Set<string>>()),
   };
 }
 
@@ -236,6 +245,7 @@ function walkStatements(root: Node, source: string, kinds: NodeKinds, comments: 
   const rowOf = rowFinder(source);
   // The end of the last leaf seen: the next leaf starts at or after it (tokens do not overlap).
   let lastEnd = -1;
+  let lastCodeLine = -1;
   const cursor = root.walk();
   try {
     if (!cursor.gotoFirstChild()) return walked;
@@ -259,18 +269,21 @@ function walkStatements(root: Node, source: string, kinds: NodeKinds, comments: 
         const statement = isStatement(type, frame.type, field, frame.ownerIsStatementNode, kinds) && cursor.nodeIsNamed;
         let startRow = -1;
         let endRow = -1;
+        let start = -1;
+        let end = -1;
         if (statement) {
-          startRow = cursor.startPosition.row;
-          endRow = cursor.endPosition.row;
+          // Rows from indices, as for leaves: a position costs an object and two more reads of WebAssembly memory.
+          start = cursor.startIndex;
+          end = cursor.endIndex;
+          startRow = rowOf(start);
+          endRow = rowOf(end);
           current = addStatement(walked, index, type, frame, startRow, endRow, kinds);
           currentIsStatementNode = true;
         }
         // Text is read from the source by index: tree-sitter's text of a node costs several calls.
-        let start = -1;
-        let end = -1;
         if (kinds.ident.has(type)) {
-          start = cursor.startIndex;
-          end = cursor.endIndex;
+          if (start < 0) start = cursor.startIndex;
+          if (end < 0) end = cursor.endIndex;
           identifiers.push({ index, text: source.slice(start, end), owner: current });
         }
         if (cursor.gotoFirstChild()) {
@@ -287,7 +300,12 @@ function walkStatements(root: Node, source: string, kinds: NodeKinds, comments: 
           else startRow = rowOf(start < 0 ? cursor.startIndex : start);
           lastEnd = end;
         }
-        for (let r = startRow; r <= endRow; r += 1) codeLines.add(r + 1);
+        // Most leaves are on the line the one before them was on: that line is in the set already.
+        for (let r = startRow; r <= endRow; r += 1)
+          if (r + 1 !== lastCodeLine) {
+            codeLines.add(r + 1);
+            lastCodeLine = r + 1;
+          }
       }
       while (!cursor.gotoNextSibling()) {
         if (frames.length === 1) return walked;
@@ -307,7 +325,10 @@ function walkStatements(root: Node, source: string, kinds: NodeKinds, comments: 
 function rowFinder(source: string): (index: number) => number {
   const starts = [0];
   for (let i = source.indexOf('\n'); i >= 0; i = source.indexOf('\n', i + 1)) starts.push(i + 1);
+  // The walk asks in source order, mostly on the row it asked last: that row is tried first.
+  let last = 0;
   return (index) => {
+    if (starts[last] <= index && (last + 1 === starts.length || index < starts[last + 1])) return last;
     let lo = 0;
     let hi = starts.length - 1;
     while (lo < hi) {
@@ -315,6 +336,7 @@ function rowFinder(source: string): (index: number) => number {
       if (starts[mid] <= index) lo = mid;
       else hi = mid - 1;
     }
+    last = lo;
     return lo;
   };
 }
@@ -365,20 +387,23 @@ function markEnclosingExits(statements: StatementNode[], owner: number, kind: 'l
  * Each statement's span is charged twice (nested blocks make the spans add up to lines × depth).
  */
 function assignOwnLines(statements: StatementNode[], codeLines: Set<number>, meter: WorkMeter): Map<number, number> {
-  const covered = new Map<number, Set<number>>();
+  let lastRow = 0;
   for (const s of statements) {
     if (s.id === 0) continue;
     meter.spend(2 * (s.endRow - s.startRow + 1));
-    const p = statements[s.parent];
-    let set = covered.get(p.id);
-    if (!set) covered.set(p.id, (set = new Set()));
-    for (let r = s.startRow; r <= s.endRow; r += 1) set.add(r + 1);
   }
+  for (const s of statements) lastRow = Math.max(lastRow, s.endRow);
+  // coveredBy[line] is the last statement one of whose nested statements spans the line: a stamp
+  // per statement instead of a set of lines per statement.
+  const coveredBy = new Int32Array(lastRow + 2).fill(-1);
   const lineOwner = new Map<number, number>();
   for (const s of statements) {
-    const inner = covered.get(s.id);
+    for (const c of s.children) {
+      const child = statements[c];
+      for (let r = child.startRow; r <= child.endRow; r += 1) coveredBy[r + 1] = s.id;
+    }
     for (let line = s.startRow + 1; line <= s.endRow + 1; line += 1) {
-      if (codeLines.has(line) && !inner?.has(line)) {
+      if (codeLines.has(line) && coveredBy[line] !== s.id) {
         s.ownLines.push(line);
         lineOwner.set(line, s.id);
       }
@@ -424,7 +449,8 @@ function roleOf(
   const { types, fields, parents, firstNamed, operators } = walked.syntax;
   const field0 = fields[index];
   const parent0 = parents[index];
-  if (parent0 >= 0 && kinds.nonVar.has(`${types[parent0]}.${field0}`)) return undefined;
+  // String(null) as the field: the pairs were once looked up as `type.field` strings.
+  if (parent0 >= 0 && kinds.nonVar.get(types[parent0])?.has(String(field0))) return undefined;
   if (parent0 >= 0 && kinds.fn.has(types[parent0]) && field0 === 'name') return undefined;
   let role: 'use' | 'def' | 'weak' | 'both' = 'use';
   let throughAccess = false;
@@ -498,11 +524,21 @@ function addEnclosingControlEdges(statements: StatementNode[], viaFunctionOf: bo
  * (charged as if every set were copied, though a set only one state holds is shared, not copied).
  */
 function union(meter: WorkMeter, ...states: (State | undefined)[]): State {
-  const out: State = new Map();
+  let out: State | undefined;
   // The sets this join made, which it may still add to; any other set belongs to an input state.
   let made: Set<Set<number>> | undefined;
   for (const st of states) {
     if (!st) continue;
+    if (!out) {
+      // The first state is taken whole, as a copy (entry by entry it would only add each one).
+      // Charged at once within the budget; past it, set by set, so the work stops at the same step.
+      let size = 0;
+      for (const v of st.values()) size += v.size;
+      if (size <= meter.remaining) meter.spend(size);
+      else for (const v of st.values()) meter.spend(v.size);
+      out = new Map(st);
+      continue;
+    }
     for (const [k, v] of st) {
       meter.spend(v.size);
       const cur = out.get(k);
@@ -518,7 +554,7 @@ function union(meter: WorkMeter, ...states: (State | undefined)[]): State {
       }
     }
   }
-  return out;
+  return out ?? new Map();
 }
 
 function sameState(a: State, b: State): boolean {
@@ -605,8 +641,12 @@ class ReachingDefinitions {
       for (const d of reaching) this.edges.add(d, s.id);
     }
     if (s.defs.length === 0) return state;
-    // The join of this one state: a copy sharing every set, charged as the join is.
-    for (const v of state.values()) this.meter.spend(v.size);
+    // The join of this one state: a copy sharing every set, charged as the join is. Within the
+    // budget, charged at once; past it, set by set as ever, so the work stops at the same step.
+    let size = 0;
+    for (const v of state.values()) size += v.size;
+    if (size <= this.meter.remaining) this.meter.spend(size);
+    else for (const v of state.values()) this.meter.spend(v.size);
     const out: State = new Map(state);
     for (const d of s.defs) {
       if (d.strong) out.set(d.name, new Set([s.id]));
