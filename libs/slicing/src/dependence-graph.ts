@@ -1,4 +1,4 @@
-import type { Node, Tree } from 'web-tree-sitter';
+import type { Language as Grammar, Node, Tree } from 'web-tree-sitter';
 import type { LanguageSpec } from './language-specs';
 import { SliceFailure } from './slice-failure';
 import { type LanguageQueries, matchesInOrder } from './syntax-queries';
@@ -157,7 +157,7 @@ function kindOf(type: string, kinds: NodeKinds): StatementNode['kind'] {
 /**
  * Whether a syntax node is a statement of the graph: a clause; a child of a block (its condition
  * or value excepted); the body of a statement; or a statement-like node directly in a clause.
- * Only named nodes are statements: the caller checks that last, as it costs a WebAssembly call.
+ * Only named nodes are statements: the caller checks that last.
  */
 function isStatement(type: string, parentType: string, field: string | null, parentIsStatement: boolean, kinds: NodeKinds): boolean {
   if (kinds.block.has(type)) return false;
@@ -208,6 +208,8 @@ interface Frame {
   ownerIsStatementNode: boolean;
   /** A function node lies between the children and their owning statement. */
   childVia: boolean;
+  /** The row the node lies on, when it is known to lie on one (a one-line statement, or inside one); else -1. */
+  row: number;
 }
 
 /**
@@ -239,9 +241,10 @@ function walkStatements(root: Node, source: string, kinds: NodeKinds, comments: 
   });
   const typeNames = root.tree.language.types;
   const fieldNames = root.tree.language.fields;
+  const isNamed = namedTypeTest(root.tree.language);
   // `childVia`: a function node lies between a node and its owning statement (an exported
   // function, an arrow function in a declaration, a decorated definition, a callback argument).
-  const frames: Frame[] = [{ index: 0, type: rootType, depth: 0, owner: 0, ownerIsStatementNode: true, childVia: false }];
+  const frames: Frame[] = [{ index: 0, type: rootType, depth: 0, owner: 0, ownerIsStatementNode: true, childVia: false, row: -1 }];
   const rowOf = rowFinder(source);
   // The end of the last leaf seen: the next leaf starts at or after it (tokens do not overlap).
   let lastEnd = -1;
@@ -252,13 +255,14 @@ function walkStatements(root: Node, source: string, kinds: NodeKinds, comments: 
     for (;;) {
       const frame = frames[frames.length - 1];
       const index = types.length;
-      const type = typeNames[cursor.nodeTypeId] || 'ERROR';
+      const typeId = cursor.nodeTypeId;
+      const type = typeNames[typeId] || 'ERROR';
       const field = fieldNames[cursor.currentFieldId] ?? null;
       types.push(type);
       fields.push(field);
       parents.push(frame.index);
       firstNamed.push(-1);
-      if (firstNamed[frame.index] === -1 && kinds.access.has(frame.type) && cursor.nodeIsNamed) firstNamed[frame.index] = index;
+      if (firstNamed[frame.index] === -1 && kinds.access.has(frame.type) && isNamed(typeId)) firstNamed[frame.index] = index;
       if (field === 'operator' && !operators.has(frame.index)) operators.set(frame.index, source.slice(cursor.startIndex, cursor.endIndex));
       const depth = frame.depth + 1;
       if (depth > budget.maxDepth) throw new SliceFailure('too_deep', `syntax nesting deeper than ${budget.maxDepth} levels`);
@@ -266,7 +270,7 @@ function walkStatements(root: Node, source: string, kinds: NodeKinds, comments: 
       if (!(comments.types.has(type) && comments.ids.has(cursor.nodeId))) {
         let current = frame.owner;
         let currentIsStatementNode = false;
-        const statement = isStatement(type, frame.type, field, frame.ownerIsStatementNode, kinds) && cursor.nodeIsNamed;
+        const statement = isStatement(type, frame.type, field, frame.ownerIsStatementNode, kinds) && isNamed(typeId);
         let startRow = -1;
         let endRow = -1;
         let start = -1;
@@ -288,10 +292,16 @@ function walkStatements(root: Node, source: string, kinds: NodeKinds, comments: 
         }
         if (cursor.gotoFirstChild()) {
           const childVia = currentIsStatementNode ? kinds.fn.has(type) : frame.childVia || kinds.fn.has(type);
-          frames.push({ index, type, depth, owner: current, ownerIsStatementNode: currentIsStatementNode, childVia });
+          const row = frame.row >= 0 ? frame.row : statement && startRow === endRow ? startRow : -1;
+          frames.push({ index, type, depth, owner: current, ownerIsStatementNode: currentIsStatementNode, childVia, row });
           continue;
         }
-        if (!statement) {
+        if (!statement && start < 0 && frame.row >= 0) {
+          // A leaf inside a one-line node lies on that line: its indices need not be asked for.
+          // (The last leaf end seen stays a lower bound of the next leaf's start.)
+          startRow = frame.row;
+          endRow = frame.row;
+        } else if (!statement) {
           // A leaf: its rows from its indices. Most tokens end on the row where the one before
           // them ended, and then start there too, so their start need not be asked for.
           if (end < 0) end = cursor.endIndex;
@@ -316,6 +326,21 @@ function walkStatements(root: Node, source: string, kinds: NodeKinds, comments: 
   } finally {
     cursor.delete();
   }
+}
+
+/** Whether a node type is named, asked of the grammar once per type. */
+const namedTypesOf = new WeakMap<Grammar, boolean[]>();
+
+/**
+ * Whether a node of a type is named. A node is named when its type is (tree-sitter gives an alias
+ * its own type id), so the grammar answers once per type instead of the cursor once per node, each
+ * a WebAssembly call.
+ */
+function namedTypeTest(grammar: Grammar): (typeId: number) => boolean {
+  let named = namedTypesOf.get(grammar);
+  if (!named) namedTypesOf.set(grammar, (named = []));
+  const known = named;
+  return (typeId) => (known[typeId] ??= grammar.nodeTypeIsNamed(typeId));
 }
 
 /**
