@@ -159,20 +159,35 @@ export class FixPairIngestor {
       bump(report.rejectedByReason, r.code);
       hooks.onReject?.(r);
     };
+    // One batch at a time is written while the next is read: a put waits mostly on the disk (its
+    // fsync), which the reading need not wait for. The next put, the manifest and the end of the
+    // run wait for it first, so puts never overlap and a failing store still stops the run.
+    let writing: Promise<void> | undefined;
+    const settle = async (): Promise<void> => {
+      const pending = writing;
+      writing = undefined;
+      await pending;
+    };
     const flush = async (): Promise<void> => {
+      await settle();
       if (batch.length === 0) return;
-      let added: number;
-      try {
-        ({ added } = await this.store.putMany(batch));
-      } catch (err) {
-        // The store's own verdict on a bad id stands; any other failure is the store's, so may pass on retry.
-        throw new RecordStoreError(`writing ${batch.length} records to the record store failed: ${(err as Error).message}`, {
-          cause: err,
-          kind: err instanceof RecordStoreError ? err.kind : 'transient',
-        });
-      }
-      report.newInStore += added;
+      const records = batch;
       batch = [];
+      writing = this.store.putMany(records).then(
+        ({ added }) => {
+          report.newInStore += added;
+        },
+        (err: unknown) => {
+          // The store's own verdict on a bad id stands; any other failure is the store's, so may pass on retry.
+          throw new RecordStoreError(`writing ${records.length} records to the record store failed: ${(err as Error).message}`, {
+            cause: err,
+            kind: err instanceof RecordStoreError ? err.kind : 'transient',
+          });
+        },
+      );
+      // Handled now and thrown by the next settle(), as a rejection nobody awaits yet would end the
+      // process. Should the run fail otherwise before that, its own failure is the one thrown.
+      writing.catch(() => undefined);
     };
 
     const { files, problems } = await expandSources(sources);
@@ -268,12 +283,14 @@ export class FixPairIngestor {
       // fsync), and most source files hold far fewer records than a batch.
       if (known && readable) {
         await flush();
+        await settle();
         await options.manifest?.keep(file, known.fingerprint, outcome);
       }
       report.durationMs = performance.now() - started;
       hooks.onFileDone?.(file, report);
     }
     await flush();
+    await settle();
     await options.manifest?.save();
     report.durationMs = performance.now() - started;
     return report;
