@@ -159,13 +159,42 @@ function kindOf(type: string, kinds: NodeKinds): StatementNode['kind'] {
  * or value excepted); the body of a statement; or a statement-like node directly in a clause.
  * Only named nodes are statements: the caller checks that last.
  */
-function isStatement(type: string, parentType: string, field: string | null, parentIsStatement: boolean, kinds: NodeKinds): boolean {
-  if (kinds.block.has(type)) return false;
-  if (kinds.clause.has(type)) return true;
-  if (kinds.block.has(parentType)) return field !== 'condition' && field !== 'value';
-  if (field && BODY_FIELDS.has(field) && parentIsStatement && !kinds.fn.has(parentType)) return true;
-  if (kinds.clause.has(parentType) && !(field && (USE_FIELDS.has(field) || field === 'value' || field === 'parameter')) && STATEMENTISH.test(type)) return true;
+function isStatement(kind: number, parentKind: number, field: string | null, parentIsStatement: boolean): boolean {
+  if (kind & BLOCK) return false;
+  if (kind & CLAUSE) return true;
+  if (parentKind & BLOCK) return field !== 'condition' && field !== 'value';
+  if (field && BODY_FIELDS.has(field) && parentIsStatement && !(parentKind & FUNCTION)) return true;
+  if (parentKind & CLAUSE && !(field && (USE_FIELDS.has(field) || field === 'value' || field === 'parameter')) && kind & STATEMENT_LIKE) return true;
   return false;
+}
+
+/** What the statement walk asks of a node type, as bits: one lookup per syntax node instead of a set or a pattern each. */
+const BLOCK = 1;
+const CLAUSE = 2;
+const FUNCTION = 4;
+const IDENTIFIER = 8;
+const ACCESS = 16;
+const STATEMENT_LIKE = 32;
+const COMMENT = 64;
+
+/** The bits of each node type, worked out on first sight within one walk (the comment types are the tree's). */
+function typeKinds(kinds: NodeKinds, comments: Comments): (type: string) => number {
+  const known = new Map<string, number>();
+  return (type) => {
+    let bits = known.get(type);
+    if (bits === undefined) {
+      bits =
+        (kinds.block.has(type) ? BLOCK : 0) |
+        (kinds.clause.has(type) ? CLAUSE : 0) |
+        (kinds.fn.has(type) ? FUNCTION : 0) |
+        (kinds.ident.has(type) ? IDENTIFIER : 0) |
+        (kinds.access.has(type) ? ACCESS : 0) |
+        (STATEMENTISH.test(type) ? STATEMENT_LIKE : 0) |
+        (comments.types.has(type) ? COMMENT : 0);
+      known.set(type, bits);
+    }
+    return bits;
+  };
 }
 
 /**
@@ -210,6 +239,8 @@ interface Frame {
   childVia: boolean;
   /** The row the node lies on, when it is known to lie on one (a one-line statement, or inside one); else -1. */
   row: number;
+  /** The node type's bits ({@link typeKinds}). */
+  kind: number;
 }
 
 /**
@@ -244,7 +275,8 @@ function walkStatements(root: Node, source: string, kinds: NodeKinds, comments: 
   const isNamed = namedTypeTest(root.tree.language);
   // `childVia`: a function node lies between a node and its owning statement (an exported
   // function, an arrow function in a declaration, a decorated definition, a callback argument).
-  const frames: Frame[] = [{ index: 0, type: rootType, depth: 0, owner: 0, ownerIsStatementNode: true, childVia: false, row: -1 }];
+  const kindOfType = typeKinds(kinds, comments);
+  const frames: Frame[] = [{ index: 0, type: rootType, depth: 0, owner: 0, ownerIsStatementNode: true, childVia: false, row: -1, kind: kindOfType(rootType) }];
   const rowOf = rowFinder(source);
   // The end of the last leaf seen: the next leaf starts at or after it (tokens do not overlap).
   let lastEnd = -1;
@@ -257,20 +289,21 @@ function walkStatements(root: Node, source: string, kinds: NodeKinds, comments: 
       const index = types.length;
       const typeId = cursor.nodeTypeId;
       const type = typeNames[typeId] || 'ERROR';
+      const kind = kindOfType(type);
       const field = fieldNames[cursor.currentFieldId] ?? null;
       types.push(type);
       fields.push(field);
       parents.push(frame.index);
       firstNamed.push(-1);
-      if (firstNamed[frame.index] === -1 && kinds.access.has(frame.type) && isNamed(typeId)) firstNamed[frame.index] = index;
+      if (firstNamed[frame.index] === -1 && frame.kind & ACCESS && isNamed(typeId)) firstNamed[frame.index] = index;
       if (field === 'operator' && !operators.has(frame.index)) operators.set(frame.index, source.slice(cursor.startIndex, cursor.endIndex));
       const depth = frame.depth + 1;
       if (depth > budget.maxDepth) throw new SliceFailure('too_deep', `syntax nesting deeper than ${budget.maxDepth} levels`);
       budget.meter.spend(1);
-      if (!(comments.types.has(type) && comments.ids.has(cursor.nodeId))) {
+      if (!(kind & COMMENT && comments.ids.has(cursor.nodeId))) {
         let current = frame.owner;
         let currentIsStatementNode = false;
-        const statement = isStatement(type, frame.type, field, frame.ownerIsStatementNode, kinds) && isNamed(typeId);
+        const statement = isStatement(kind, frame.kind, field, frame.ownerIsStatementNode) && isNamed(typeId);
         let startRow = -1;
         let endRow = -1;
         let start = -1;
@@ -285,15 +318,15 @@ function walkStatements(root: Node, source: string, kinds: NodeKinds, comments: 
           currentIsStatementNode = true;
         }
         // Text is read from the source by index: tree-sitter's text of a node costs several calls.
-        if (kinds.ident.has(type)) {
+        if (kind & IDENTIFIER) {
           if (start < 0) start = cursor.startIndex;
           if (end < 0) end = cursor.endIndex;
           identifiers.push({ index, text: source.slice(start, end), owner: current });
         }
         if (cursor.gotoFirstChild()) {
-          const childVia = currentIsStatementNode ? kinds.fn.has(type) : frame.childVia || kinds.fn.has(type);
+          const childVia = currentIsStatementNode ? (kind & FUNCTION) !== 0 : frame.childVia || (kind & FUNCTION) !== 0;
           const row = frame.row >= 0 ? frame.row : statement && startRow === endRow ? startRow : -1;
-          frames.push({ index, type, depth, owner: current, ownerIsStatementNode: currentIsStatementNode, childVia, row });
+          frames.push({ index, type, depth, owner: current, ownerIsStatementNode: currentIsStatementNode, childVia, row, kind });
           continue;
         }
         if (!statement && start < 0 && frame.row >= 0) {
