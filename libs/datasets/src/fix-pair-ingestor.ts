@@ -25,7 +25,10 @@ export interface IngestHooks {
   onReject?: (reject: Reject) => void;
   /** Called once for each record kept (its first occurrence in the run). */
   onRecord?: (record: FixRecord) => void;
-  /** Called after each file with the running totals. */
+  /**
+   * Called after each file with the running totals. `newInStore` counts the batches written so far:
+   * without a manifest, a file's last records may still wait in a batch that spans files.
+   */
   onFileDone?: (file: string, report: IngestReport) => void;
 }
 
@@ -156,20 +159,35 @@ export class FixPairIngestor {
       bump(report.rejectedByReason, r.code);
       hooks.onReject?.(r);
     };
+    // One batch at a time is written while the next is read: a put waits mostly on the disk (its
+    // fsync), which the reading need not wait for. The next put, the manifest and the end of the
+    // run wait for it first, so puts never overlap and a failing store still stops the run.
+    let writing: Promise<void> | undefined;
+    const settle = async (): Promise<void> => {
+      const pending = writing;
+      writing = undefined;
+      await pending;
+    };
     const flush = async (): Promise<void> => {
+      await settle();
       if (batch.length === 0) return;
-      let added: number;
-      try {
-        ({ added } = await this.store.putMany(batch));
-      } catch (err) {
-        // The store's own verdict on a bad id stands; any other failure is the store's, so may pass on retry.
-        throw new RecordStoreError(`writing ${batch.length} records to the record store failed: ${(err as Error).message}`, {
-          cause: err,
-          kind: err instanceof RecordStoreError ? err.kind : 'transient',
-        });
-      }
-      report.newInStore += added;
+      const records = batch;
       batch = [];
+      writing = this.store.putMany(records).then(
+        ({ added }) => {
+          report.newInStore += added;
+        },
+        (err: unknown) => {
+          // The store's own verdict on a bad id stands; any other failure is the store's, so may pass on retry.
+          throw new RecordStoreError(`writing ${records.length} records to the record store failed: ${(err as Error).message}`, {
+            cause: err,
+            kind: err instanceof RecordStoreError ? err.kind : 'transient',
+          });
+        },
+      );
+      // Handled now and thrown by the next settle(), as a rejection nobody awaits yet would end the
+      // process. Should the run fail otherwise before that, its own failure is the one thrown.
+      writing.catch(() => undefined);
     };
 
     const { files, problems } = await expandSources(sources);
@@ -260,13 +278,19 @@ export class FixPairIngestor {
         readable = false;
         reject({ file, line: 0, code: 'unreadable_file', message: `cannot read file: ${e.code ?? e.message}` });
       }
-      await flush();
-      // Kept only once its records are in the store (flushed above), and never for a file that could not be read.
-      if (known && readable) await options.manifest?.keep(file, known.fingerprint, outcome);
+      // Kept only once its records are in the store, and never for a file that could not be read.
+      // Without a manifest to keep, a batch may span files: each putMany is a durable write (an
+      // fsync), and most source files hold far fewer records than a batch.
+      if (known && readable) {
+        await flush();
+        await settle();
+        await options.manifest?.keep(file, known.fingerprint, outcome);
+      }
       report.durationMs = performance.now() - started;
       hooks.onFileDone?.(file, report);
     }
     await flush();
+    await settle();
     await options.manifest?.save();
     report.durationMs = performance.now() - started;
     return report;

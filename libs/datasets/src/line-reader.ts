@@ -4,6 +4,13 @@ import { openRegularFile } from './regular-file';
 /** Bytes sniffed at the start of a file to decide whether it is text. */
 export const BINARY_SNIFF_BYTES = 64 * 1024;
 
+/**
+ * Bytes read from the file at a time. Each read is a round trip through libuv's thread pool and the
+ * stream: reading kb-source's 9 MB took about 2/3 of the CPU time at 128-256 KiB than at 64 KiB,
+ * and more again at 512 KiB-1 MiB (a fresh buffer per read, mostly unused by a smaller file).
+ */
+export const READ_CHUNK_BYTES = 256 * 1024;
+
 export type RawLine =
   | { lineNo: number; kind: 'text'; text: string; byteLength: number }
   | { lineNo: number; kind: 'too-long'; byteLength: number }
@@ -72,6 +79,8 @@ export interface ReadLinesOptions {
   onVerdict?: (verdict: FileVerdict) => void;
   /** How the path is named in the error when it is not a regular file (`tasks file`); default `file`. */
   what?: string;
+  /** Bytes per read; default {@link READ_CHUNK_BYTES}. */
+  chunkBytes?: number;
 }
 
 /**
@@ -85,7 +94,7 @@ export interface ReadLinesOptions {
  */
 export async function* readLines(path: string, options: ReadLinesOptions): AsyncGenerator<RawLine> {
   const handle = await openRegularFile(path, options.what ?? 'file');
-  const stream = createReadStream(path, { fd: handle, highWaterMark: BINARY_SNIFF_BYTES });
+  const stream = createReadStream(path, { fd: handle, highWaterMark: options.chunkBytes ?? READ_CHUNK_BYTES });
   let lineNo = 1;
   let parts: Buffer[] = [];
   let size = 0;
@@ -155,7 +164,7 @@ export async function* readLines(path: string, options: ReadLinesOptions): Async
         head.push(chunk);
         headSize += chunk.length;
         if (headSize < BINARY_SNIFF_BYTES) continue;
-        const data = Buffer.concat(head, headSize);
+        const data = head.length === 1 ? head[0] : Buffer.concat(head, headSize);
         head = undefined;
         if (judge(data)) return;
         yield* split(data);

@@ -22,15 +22,19 @@ export function normalizeLineEndings(code: string): string {
 /** The content id of a record: 32 hex digits of sha256 over language, CWE, before and after. */
 export function fixRecordId(language: Language, cwe: CweId, before: string, after: string): string {
   const h = createHash('sha256');
-  for (const part of [language, cwe, before, after])
-    h.update(String(Buffer.byteLength(part)))
-      .update(':')
-      .update(part);
+  for (const part of [language, cwe, before, after]) {
+    // Encoded once: hashing the string would encode it again after Buffer.byteLength had scanned it.
+    const bytes = Buffer.from(part, 'utf8');
+    h.update(String(bytes.length)).update(':').update(bytes);
+  }
   return h.digest('hex').slice(0, 32);
 }
 
+/** Lines of `code` (one more than its line feeds), counted without splitting it into strings. */
 function lineCount(code: string): number {
-  return code.split('\n').length;
+  let lines = 1;
+  for (let i = code.indexOf('\n'); i !== -1; i = code.indexOf('\n', i + 1)) lines += 1;
+  return lines;
 }
 
 /**
@@ -52,7 +56,7 @@ export function diffChangedLines(before: string, after: string): ChangedLines {
   let afterLine = 1;
   // A missing final newline on one side would make its last line look changed.
   const withEol = (s: string): string => (s.endsWith('\n') ? s : `${s}\n`);
-  const lines = (s: string): number => withEol(s).split('\n').length - 1;
+  const lines = (s: string): number => lineCount(s) - (s.endsWith('\n') ? 1 : 0);
   const size = lines(before) + lines(after);
   const parts = diffLines(withEol(before), withEol(after), { maxEditLength: Math.max(1, Math.floor(DIFF_COMPARISONS / size)) });
   if (!parts) {

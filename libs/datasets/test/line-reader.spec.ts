@@ -19,9 +19,9 @@ function file(content: string | Buffer): string {
   return p;
 }
 
-async function collect(path: string, maxLineBytes = 1024, verdicts: FileVerdict[] = []): Promise<RawLine[]> {
+async function collect(path: string, maxLineBytes = 1024, verdicts: FileVerdict[] = [], chunkBytes?: number): Promise<RawLine[]> {
   const out: RawLine[] = [];
-  for await (const line of readLines(path, { maxLineBytes, onVerdict: (v) => verdicts.push(v) })) out.push(line);
+  for await (const line of readLines(path, { maxLineBytes, onVerdict: (v) => verdicts.push(v), chunkBytes })) out.push(line);
   return out;
 }
 
@@ -168,11 +168,15 @@ describe('readLines', () => {
     const content = Buffer.concat(parts);
     expect(content.length).toBeGreaterThan(2 * BINARY_SNIFF_BYTES);
 
-    const verdicts: FileVerdict[] = [];
-    const lines = await collect(file(content), BINARY_SNIFF_BYTES, verdicts);
-    expect(verdicts).toEqual([{ binary: false }]);
-    expect(lines).toHaveLength(expected.length);
-    expect(text(lines)).toEqual(expected);
+    // Read in chunks of the sniffed size, so the boundaries above are chunk boundaries; and at the
+    // default chunk size, where they fall inside the first chunk.
+    for (const chunkBytes of [BINARY_SNIFF_BYTES, undefined]) {
+      const verdicts: FileVerdict[] = [];
+      const lines = await collect(file(content), BINARY_SNIFF_BYTES, verdicts, chunkBytes);
+      expect(verdicts).toEqual([{ binary: false }]);
+      expect(lines).toHaveLength(expected.length);
+      expect(text(lines)).toEqual(expected);
+    }
   });
 
   it('reports a 1 MB single line as too-long under a 64 KiB limit without failing, then reads on', async () => {
