@@ -1,5 +1,6 @@
 import { readdirSync, statSync } from 'node:fs';
 import { join } from 'node:path';
+import { readCweCatalog } from '@rescue/datasets';
 import { localEmbedder } from '@rescue/knowledge';
 
 /** One measured figure as `npm run bench` collects it: beside its same-run baseline, with the goal it is held to. */
@@ -26,3 +27,9 @@ export const jsonlFiles = (dir: string): string[] =>
  * figures measure the same build.
  */
 export const EMBEDDED_BUILD = { clusterBy: 'language-cwe', catalogOnlyNodes: true, hops: 2, maxLineBytes: 8 << 20, embedder: localEmbedder } as const;
+
+/** The catalogue the build benchmarks build with (the shared CWE-1000 CSV), and its path for the manifest. */
+export async function sharedCatalog(shared: string): Promise<{ catalog: Awaited<ReturnType<typeof readCweCatalog>>; catalogPath: string }> {
+  const catalogPath = join(shared, 'cwe', 'cwe-1000-research-view.csv');
+  return { catalog: await readCweCatalog(catalogPath), catalogPath };
+}

@@ -2,12 +2,11 @@ import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'no
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { llmEnv, loadConfig } from '@rescue/config';
-import { readCweCatalog } from '@rescue/datasets';
 import { DEFAULT_LLM_DISTILLER, llmDistiller, localEmbedder } from '@rescue/knowledge';
 import { buildKnowledgeBase } from '@rescue/pipeline';
 import { type Llm, llmFromEnv } from '@rescue/llm';
 import { FakeOpenAiServer } from '@rescue/testing';
-import { EMBEDDED_BUILD } from './bench-figures';
+import { EMBEDDED_BUILD, sharedCatalog } from './bench-figures';
 
 // 1. The embedded build (no LLM) of all the shared fix pairs plus the CWE catalogue: time per stage.
 // 2. LLM-bound efficiency: the same distillation against a local fake OpenAI server answering
@@ -23,7 +22,7 @@ async function main(): Promise<void> {
     process.stdout.write(`bench:kb skipped: ${kbSource} is absent (the shared data sits beside the repository)\n`);
     return;
   }
-  const catalog = await readCweCatalog(join(shared, 'cwe', 'cwe-1000-research-view.csv'));
+  const { catalog } = await sharedCatalog(shared);
   const work = mkdtempSync(join(tmpdir(), 'rescue-bench-kb-'));
   try {
     const embedded = await buildKnowledgeBase({

@@ -2,12 +2,11 @@ import { cpSync, existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } 
 import { loadavg, tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { llmEnv, loadConfig } from '@rescue/config';
-import { readCweCatalog } from '@rescue/datasets';
 import { type ClusterDistiller, DEFAULT_LLM_DISTILLER, llmDistiller } from '@rescue/knowledge';
 import { type Llm, llmFromEnv } from '@rescue/llm';
 import { type KbBuildReport, buildKnowledgeBase } from '@rescue/pipeline';
 import { FakeOpenAiServer } from '@rescue/testing';
-import { type Figure, jsonlFiles, EMBEDDED_BUILD } from './bench-figures';
+import { type Figure, jsonlFiles, EMBEDDED_BUILD, sharedCatalog } from './bench-figures';
 
 // `npm run bench:rebuild`: what an incremental rebuild costs. A full embedded build (extractive
 // distiller, so no LLM) of the shared fix pairs plus the CWE catalogue into a fresh KB folder; then
@@ -59,8 +58,7 @@ async function main(): Promise<void> {
     process.stdout.write(`bench:rebuild skipped: ${kbSource} is absent (the shared data sits beside the repository)\n`);
     return;
   }
-  const catalogPath = join(shared, 'cwe', 'cwe-1000-research-view.csv');
-  const catalog = await readCweCatalog(catalogPath);
+  const { catalog, catalogPath } = await sharedCatalog(shared);
   const work = mkdtempSync(join(tmpdir(), 'rescue-bench-rebuild-'));
   const build = async (sources: string[], kbDir = join(work, 'kb'), distiller?: ClusterDistiller): Promise<{ ms: number; cpuMs: number; report: KbBuildReport }> => {
     const t = performance.now();

@@ -4,9 +4,8 @@ import { loadavg, tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { setFlagsFromString } from 'node:v8';
 import { runInNewContext } from 'node:vm';
-import { readCweCatalog } from '@rescue/datasets';
 import { type KbBuildStage, buildKnowledgeBase } from '@rescue/pipeline';
-import { type Figure, jsonlFiles, EMBEDDED_BUILD } from './bench-figures';
+import { type Figure, jsonlFiles, EMBEDDED_BUILD, sharedCatalog } from './bench-figures';
 
 // `npm run bench:scale`: build time and peak memory of the embedded KB build (extractive
 // distiller, local embedder, the CWE catalogue) at 1×, 10×, … the shared fix pairs, the curve
@@ -78,8 +77,7 @@ function writeCopies(kbSource: string, dir: string, from: number, to: number): v
 async function child(scale: number, sources: string[], kbDir: string): Promise<void> {
   setFlagsFromString('--expose-gc');
   const gc = runInNewContext('gc') as () => void;
-  const catalogPath = join(shared, 'cwe', 'cwe-1000-research-view.csv');
-  const catalog = await readCweCatalog(catalogPath);
+  const { catalog, catalogPath } = await sharedCatalog(shared);
   const stages: Partial<Record<KbBuildStage, StageFigures>> = {};
   let peak = 0;
   const sample = (): void => {
