@@ -14,3 +14,4 @@ export * from './kb-reader';
 export * from './quarantine/quarantine-store';
 export * from './quarantine/screen-knowledge';
 export * from './build-cache';
+export * from './gate-cache';

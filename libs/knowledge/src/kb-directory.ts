@@ -5,6 +5,7 @@ import { join, resolve } from 'node:path';
 import writeFileAtomic from 'write-file-atomic';
 import { type ExclusiveLockOptions, readTextIfExists, withExclusiveLock } from '@rescue/datasets';
 import { InvalidInputError, NotFoundError, canonicalJson } from '@rescue/domain';
+import { gateCachePath } from './gate-cache';
 import type { CodeExample, CweNode, KnowledgeDocument } from './kb-model';
 
 /** What a KB version says about itself. */
@@ -472,7 +473,10 @@ export class KbDirectory {
     }
     dated.sort((a, b) => (a.createdAt < b.createdAt ? 1 : a.createdAt > b.createdAt ? -1 : 0));
     for (const m of dated.slice(Math.max(1, keep))) {
-      if (m.version !== current) await rm(this.versionDir(m.version), { recursive: true, force: true });
+      if (m.version === current) continue;
+      await rm(this.versionDir(m.version), { recursive: true, force: true });
+      // The gate cached for it (see gate-cache.ts) would otherwise outlive it.
+      await rm(gateCachePath(this.root, m.version), { force: true });
     }
   }
 }

@@ -19,6 +19,7 @@ import {
 } from '@rescue/retrieval';
 import { SLICER_VERSION } from '@rescue/slicing';
 import { KbDirectory, type KbManifest, type PublishOptions } from './kb-directory';
+import { folderDefaultGate } from './kb-retriever';
 import type { ClusterBy, CodeExample, CweNode, KnowledgeDocument } from './kb-model';
 
 /** The embedder a build fits (or is given) and stores with the version. */
@@ -244,6 +245,9 @@ export async function publishKnowledgeBase(input: PublishInput): Promise<KbManif
     input.keepVersions,
     input.lock,
   );
+  // The version's default relevance gate, fitted now and cached beside it (see gate-cache.ts): the
+  // first open, a `rescue retrieve` right after the build, then reads it instead of fitting it.
+  await folderDefaultGate(input.kbDir, manifest.version);
   if (input.alsoPublish) await input.alsoPublish(manifest.version, rows, causeVectors[0]?.length ?? 0);
   return manifest;
 }

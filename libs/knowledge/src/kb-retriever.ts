@@ -30,11 +30,7 @@ import {
   type RetrievalConfig,
   type RetrievalQuery,
   type TermCounts,
-  DEFAULT_GATE_FIT,
-  DEFAULT_GATE_SHAPE,
   elasticsearchClient,
-  fitGate,
-  ordinaryTaskTerms,
   elasticsearchSearchFor,
   urlForMessages,
   validateGate,
@@ -42,6 +38,7 @@ import {
   validateRanker,
 } from '@rescue/retrieval';
 import { SliceFailure } from '@rescue/slicing';
+import { type GateCacheNotice, cachedDefaultGate, fitDefaultGate } from './gate-cache';
 import { KbDirectory, type KbManifest } from './kb-directory';
 import { type CodeExample, type CweNode, type KnowledgeDocument, cweNodeId } from './kb-model';
 
@@ -155,18 +152,6 @@ export function knowledgeFacts(nodes: Map<string, CweNode>, examples: Iterable<C
   };
 }
 
-let ordinaryTerms: string[][] | undefined;
-
-/**
- * The relevance gate of a KB that has not been calibrated: fitted on the spot against its own
- * term counts and our ordinary-task fixtures (a few milliseconds), so every KB, small or large,
- * gets the threshold its vocabulary calls for.
- */
-function kbGate(termCounts: TermCounts): GateModel {
-  ordinaryTerms ??= ordinaryTaskTerms();
-  return fitGate(ordinaryTerms, termCounts, DEFAULT_GATE_FIT, DEFAULT_GATE_SHAPE);
-}
-
 /** Retrieval settings a caller may change per opened KB (evaluation compares rankers and gates). */
 export interface OpenOptions {
   ranker?: RankerModel;
@@ -175,6 +160,8 @@ export interface OpenOptions {
   topK?: number;
   /** The query embedder for a KB not embedded locally (see {@link llmEmbedderFor}). */
   embedderFor?: (description: EmbedderDescription) => Embedder | undefined;
+  /** Told when a folder KB's cached relevance gate is stale or damaged, and fitted again (default: a line on stderr). */
+  onGateCacheProblem?: GateCacheNotice;
 }
 
 function assemble(
@@ -183,6 +170,12 @@ function assemble(
   parts: {
     embedderJson?: string;
     termCounts: TermCounts;
+    /**
+     * The relevance gate of an uncalibrated KB (see gate-cache.ts): a folder KB's comes from its
+     * cache; without one it is fitted here, against the KB's own term counts and our ordinary-task
+     * fixtures, so every KB, small or large, gets the threshold its vocabulary calls for.
+     */
+    defaultGate?: GateModel;
     calibration?: CalibrationFile;
     nodes: CweNode[];
     examples: CodeExample[];
@@ -196,7 +189,7 @@ function assemble(
   const nodes = new Map(parts.nodes.map((n) => [n.id, n]));
   const examples = new Map(parts.examples.map((e) => [e.id, e]));
   const facts = knowledgeFacts(nodes, parts.examples, parts.documents, parts.termCounts);
-  const gate = options.gate === false ? undefined : (options.gate ?? parts.calibration?.gate ?? kbGate(parts.termCounts));
+  const gate = options.gate === false ? undefined : (options.gate ?? parts.calibration?.gate ?? parts.defaultGate ?? fitDefaultGate(parts.termCounts));
   const config: RetrievalConfig = {
     ...DEFAULT_CODE_LEVEL,
     topK: options.topK ?? 4,
@@ -217,10 +210,24 @@ function assemble(
   };
 }
 
-async function readTermCounts(versionDir: string): Promise<TermCounts> {
+async function readTermCountsText(versionDir: string): Promise<string> {
   const path = join(versionDir, 'term-counts.json');
   if (!existsSync(path)) throw new InvalidInputError(`KB version folder ${versionDir} has no term-counts.json; rebuild it with "rescue kb build"`);
-  return JSON.parse(await readFile(path, 'utf8')) as TermCounts;
+  return readFile(path, 'utf8');
+}
+
+async function readTermCounts(versionDir: string): Promise<TermCounts> {
+  return JSON.parse(await readTermCountsText(versionDir)) as TermCounts;
+}
+
+/**
+ * The default relevance gate of a published folder version, from the KB folder's gate cache
+ * (fitted and cached when absent, stale or damaged). A publish calls it so that the first open of
+ * a new version finds it cached.
+ */
+export async function folderDefaultGate(kbDir: string, version: string, notice?: GateCacheNotice): Promise<GateModel> {
+  const text = await readTermCountsText(new KbDirectory(kbDir).versionDir(version));
+  return cachedDefaultGate(kbDir, version, text, JSON.parse(text) as TermCounts, notice);
 }
 
 /**
@@ -261,13 +268,19 @@ export async function openKnowledgeBase(
   const versionDir = dir.versionDir(manifest.version);
   const calibration = calibrationPath(kbDir, manifest.version);
   const embedderPath = join(versionDir, 'embedder.json');
+  const termCountsText = await readTermCountsText(versionDir);
+  const termCounts = JSON.parse(termCountsText) as TermCounts;
+  const calibrated = await readCalibration(calibration);
+  // Only a KB answered with its default gate needs it (a calibration or the caller may give one).
+  const needsDefaultGate = options.gate === undefined && !calibrated?.gate;
   return assemble(
     manifest,
     versionDir,
     {
       embedderJson: existsSync(embedderPath) ? await readFile(embedderPath, 'utf8') : undefined,
-      termCounts: await readTermCounts(versionDir),
-      calibration: await readCalibration(calibration),
+      termCounts,
+      defaultGate: needsDefaultGate ? await cachedDefaultGate(kbDir, manifest.version, termCountsText, termCounts, options.onGateCacheProblem) : undefined,
+      calibration: calibrated,
       nodes: await dir.nodes(manifest.version),
       examples: await dir.examples(manifest.version),
       documents: await dir.documents(manifest.version),

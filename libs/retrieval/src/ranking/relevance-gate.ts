@@ -277,6 +277,25 @@ export function ordinaryTaskTerms(files = ordinaryTaskFiles()): string[][] {
   return out;
 }
 
+/**
+ * An identity of what a gate fitted by {@link fitGate} on these fixtures depends on besides the
+ * KB's term counts and the fit's options and shape: this module's own code (the fit and the
+ * scoring), the search-terms version (the fixtures' terms) and the fixture files' names and
+ * contents. A gate kept for later (a KB folder's gate cache) is keyed by it, so a change to any of
+ * them makes the kept gate stale instead of trusted, without anyone having to bump a version.
+ */
+export function gateFitFingerprint(files = ordinaryTaskFiles()): string {
+  const hash = createHash('sha256').update(`rescue-gate-fit\0${SEARCH_TERMS_VERSION}\0`);
+  // This module as it runs (compiled JS, or the TypeScript under ts-jest): the fit is all in it.
+  hash.update(readFileSync(__filename)).update('\0');
+  for (const file of files)
+    hash
+      .update(`${basename(file)}\0`)
+      .update(readFileSync(file))
+      .update('\0');
+  return hash.digest('hex');
+}
+
 /** Where {@link ordinaryTaskTerms} caches the terms of these files with these contents. */
 export function ordinaryTermsCacheFile(files: string[], texts = files.map((file) => readFileSync(file, 'utf8'))): string {
   const hash = createHash('sha256').update(`${SEARCH_TERMS_VERSION}\0`);
