@@ -11,7 +11,8 @@ const base = {
   roots: ['<rootDir>/apps', '<rootDir>/libs', '<rootDir>/test'],
   transform: { '^.+\\.ts$': ['ts-jest', { tsconfig: '<rootDir>/tsconfig.json' }] },
   moduleFileExtensions: ['ts', 'js', 'json'],
-  moduleNameMapper: { '^@rescue/([a-z-]+)$': '<rootDir>/libs/$1/src' },
+  // `@rescue/<lib>/<module>`: one module of a library, for entry points that must not load all of it (see apps/cli/src/commands/retrieve.command.ts).
+  moduleNameMapper: { '^@rescue/([a-z-]+)$': '<rootDir>/libs/$1/src', '^@rescue/([a-z-]+)/(.+)$': '<rootDir>/libs/$1/src/$2' },
 };
 
 module.exports = {

@@ -1,6 +1,8 @@
-import { llmEnv, loadConfig } from '@rescue/config';
-import { type OpenOptions, type OpenedKb, llmEmbedderFor, openKnowledgeBaseAt } from '@rescue/knowledge';
-import { llmFromEnv } from '@rescue/llm';
+import type * as Config from '@rescue/config';
+import type * as LlmLib from '@rescue/llm';
+// The module, not the library's index (which loads the build: ingestors, LLM distiller, zod): every
+// `rescue retrieve` loads this file.
+import { type OpenOptions, type OpenedKb, llmEmbedderFor, openKnowledgeBaseAt } from '@rescue/knowledge/kb-retriever';
 import type { Command } from 'commander';
 
 export interface KbOptions {
@@ -26,6 +28,14 @@ export const isUrl = (kb: string): boolean => /^https?:\/\//i.test(kb);
 export function openKb(opts: KbOptions, options: OpenOptions = {}): Promise<OpenedKb> {
   const location = isUrl(opts.kb) ? { elasticsearchUrl: opts.kb } : { dir: opts.kb, elasticsearchUrl: opts.es };
   // A KB built with `--embedder llm` is queried through the same endpoint (configured only then).
-  const embedderFor: OpenOptions['embedderFor'] = (description) => llmEmbedderFor(llmFromEnv(loadConfig(llmEnv)))?.(description);
+  // The settings and the client are loaded only then too: for a KB embedded locally, their zod
+  // schemas and the LLM library were a tenth of a `rescue retrieve`.
+  const embedderFor: OpenOptions['embedderFor'] = (description) => {
+    // eslint-disable-next-line @typescript-eslint/no-require-imports
+    const { llmEnv, loadConfig } = require('@rescue/config') as typeof Config;
+    // eslint-disable-next-line @typescript-eslint/no-require-imports
+    const { llmFromEnv } = require('@rescue/llm') as typeof LlmLib;
+    return llmEmbedderFor(llmFromEnv(loadConfig(llmEnv)))?.(description);
+  };
   return openKnowledgeBaseAt({ ...location, elasticsearchPrefix: opts.esPrefix }, { embedderFor, ...options });
 }

@@ -1,4 +1,6 @@
-import { type CodingTask, type TaskLineProblem, readSecEvalScenarios, readTaskLines } from '@rescue/datasets';
+import type { CodingTask } from '@rescue/datasets';
+// The module itself, not the library's index: `rescue retrieve` loads it (see retrieve.command.ts).
+import { type TaskLineProblem, readSecEvalScenarios, readTaskLines } from '@rescue/datasets/task-files';
 import { InvalidInputError } from '@rescue/domain';
 
 const describe = (p: TaskLineProblem): string => `${p.file}${p.line ? `:${p.line}` : ''}: ${p.field ? `${p.field}: ` : ''}${p.message}`;

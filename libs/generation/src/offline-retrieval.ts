@@ -1,5 +1,6 @@
 import type { CodingTask } from '@rescue/datasets';
-import { type OpenedKb, type TaskCodeReader, offlineQuery } from '@rescue/knowledge';
+// The module, not the library's index (which loads the build: ingestors, LLM distiller, zod): `rescue retrieve` loads this file.
+import { type OpenedKb, type TaskCodeReader, offlineQuery } from '@rescue/knowledge/kb-retriever';
 import type { GateVerdict } from '@rescue/retrieval';
 import { chooseContext } from './security-context';
 

@@ -1,5 +1,7 @@
-import { stripHiddenCharacters } from '@rescue/datasets';
-import { type ChatMessage, oneLine } from '@rescue/llm';
+// The modules, not the libraries' indexes (their zod schemas and clients): `rescue retrieve` loads this file.
+import { stripHiddenCharacters } from '@rescue/datasets/screening/unicode';
+import type { ChatMessage } from '@rescue/llm';
+import { oneLine } from '@rescue/llm/prompts/quote';
 
 /** Prompt styles: chat models get messages; completion models get a text to continue (paper §4.5). */
 export type PromptStyle = 'chat' | 'completion';

@@ -3,7 +3,6 @@ import { mkdir, readFile } from 'node:fs/promises';
 import { dirname, join } from 'node:path';
 import writeFileAtomic from 'write-file-atomic';
 import { DEFAULT_GATE_FIT, DEFAULT_GATE_SHAPE, type GateModel, type TermCounts, fitGate, gateFitFingerprint, ordinaryTaskTerms, validateGate } from '@rescue/retrieval';
-import { buildCacheDir } from './build-cache/screen-memo';
 
 /*
  * The relevance gate of an uncalibrated KB is fitted against the version's term counts and our
@@ -24,7 +23,9 @@ import { buildCacheDir } from './build-cache/screen-memo';
 const FORMAT = 'rescue-gate-cache-1';
 
 /** Where a KB folder keeps the fitted default gate of a version. */
-export const gateCachePath = (kbDir: string, version: string): string => join(buildCacheDir(kbDir), 'gates', `${version}.json`);
+// Under the folder's build caches (`cache/`, see buildCacheDir), spelled out: the screen memo that
+// names it imports the datasets library, which a `rescue retrieve` does not load.
+export const gateCachePath = (kbDir: string, version: string): string => join(kbDir, 'cache', 'gates', `${version}.json`);
 
 interface GateCacheFile {
   format: typeof FORMAT;

@@ -3,7 +3,9 @@ import { createReadStream, existsSync } from 'node:fs';
 import { mkdir, open, readdir, readFile, rename, rm, stat, writeFile } from 'node:fs/promises';
 import { join, resolve } from 'node:path';
 import writeFileAtomic from 'write-file-atomic';
-import { type ExclusiveLockOptions, readTextIfExists, withExclusiveLock } from '@rescue/datasets';
+// The modules, not the library's index (its ingestors and zod schemas): `rescue retrieve` loads this file.
+import { type ExclusiveLockOptions, withExclusiveLock } from '@rescue/datasets/exclusive-lock';
+import { readTextIfExists } from '@rescue/datasets/optional-file';
 import { InvalidInputError, NotFoundError, canonicalJson } from '@rescue/domain';
 import { gateCachePath } from './gate-cache';
 import type { CodeExample, CweNode, KnowledgeDocument } from './kb-model';

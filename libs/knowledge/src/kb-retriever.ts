@@ -4,7 +4,8 @@ import { join, resolve } from 'node:path';
 import type { Client } from '@elastic/elasticsearch';
 import writeFileAtomic from 'write-file-atomic';
 import { ConfigError, InvalidInputError, NotFoundError, TransientUpstreamError } from '@rescue/domain';
-import { readJsonIfExists } from '@rescue/datasets';
+// The module, not the library's index (its ingestors and zod schemas): `rescue retrieve` loads this file.
+import { readJsonIfExists } from '@rescue/datasets/optional-file';
 import type { Llm } from '@rescue/llm';
 import {
   type CweFacts,

@@ -1,5 +1,5 @@
 import { InvalidInputError } from '@rescue/domain';
-import { HashingEmbedder, LsaEmbedder, SeededRandom, cosine, sameEmbedder, tokenize } from '@rescue/retrieval';
+import { HashingEmbedder, LsaEmbedder, SeededRandom, cosine, lsaModelSchemaVerdict, readLsaModel, sameEmbedder, tokenize } from '@rescue/retrieval';
 
 /** The raw bits of a vector, so "identical" means bit-identical (not merely toBeCloseTo). */
 const bits = (v: Float32Array): string => Buffer.from(v.buffer, v.byteOffset, v.byteLength).toString('hex');
@@ -238,6 +238,59 @@ describe('LsaEmbedder', () => {
       expect(() => LsaEmbedder.fromJSON({ ...json, idf: `!${json.idf.slice(1)}` })).toThrow(/LSA model idf: not base64/);
       expect(() => LsaEmbedder.fromJSON({ ...json, tokenizerVersion: 999 })).toThrow(/tokenizer v999/);
       expect(() => LsaEmbedder.fromJSON({ ...json, vocabulary: 'x' } as unknown as typeof json)).toThrow(/not a valid LSA model/);
+    });
+
+    it("reads a stored model exactly as its schema does: what the schema refuses is refused with the schema's message", () => {
+      const json = JSON.parse(JSON.stringify(model.toJSON())) as Record<string, unknown>;
+      const tokenizer = json.tokenizer as Record<string, unknown>;
+      const params = json.params as Record<string, unknown>;
+      // The stored model, and variants the schema accepts or refuses, field by field.
+      const variants: unknown[] = [
+        json,
+        { ...json, extra: 'left out' },
+        { ...json, tokenizer: { ...tokenizer, extra: 1 } },
+        null,
+        [],
+        'rescue-lsa',
+        { ...json, format: 'other' },
+        { ...json, version: 2 },
+        { ...json, tokenizerVersion: 1.5 },
+        { ...json, tokenizer: { ...tokenizer, keepJoined: 'yes' } },
+        { ...json, tokenizer: { ...tokenizer, stopWords: ['a', 1] } },
+        { ...json, tokenizer: { ...tokenizer, minLength: -1 } },
+        { ...json, tokenizer: { ...tokenizer, maxLength: 0 } },
+        { ...json, tokenizer: [] },
+        { ...json, params: { ...params, requestedDimensions: 0 } },
+        { ...json, params: { ...params, seed: 0.5 } },
+        { ...json, params: { ...params, minDf: 0 } },
+        { ...json, params: { ...params, maxVocab: '10' } },
+        { ...json, params: { ...params, oversampling: -1 } },
+        { ...json, params: { ...params, powerIterations: -2 } },
+        { ...json, params: { ...params, sigmaExponent: Infinity } },
+        { ...json, params: { ...params, seed: 2 ** 60 } },
+        { ...json, corpusSize: -1 },
+        { ...json, dimensions: 0 },
+        { ...json, vocabulary: ['ok', ''] },
+        { ...json, vocabulary: 'x' },
+        { ...json, singularValues: [1, Number.NaN] },
+        { ...json, idf: 1 },
+        { ...json, projection: undefined },
+      ];
+      let refused = 0;
+      for (const v of variants) {
+        const verdict = lsaModelSchemaVerdict(v);
+        if (verdict.success) {
+          expect(readLsaModel(v)).toEqual(verdict.data);
+        } else {
+          refused += 1;
+          expect(() => readLsaModel(v)).toThrow(InvalidInputError);
+          expect(() => readLsaModel(v)).toThrow(/^not a valid LSA model: ✖/);
+        }
+      }
+      expect(refused).toBeGreaterThan(20);
+      // What is read is the model's own fields in new objects: unknown fields left out, as the schema does.
+      expect(readLsaModel({ ...json, extra: 'left out' })).toEqual(json);
+      expect(readLsaModel(json).vocabulary).not.toBe(json.vocabulary);
     });
   });
 

@@ -1,8 +1,10 @@
 import { createWriteStream } from 'node:fs';
 import type { Command } from 'commander';
-import { assertWritableFilePath } from '@rescue/datasets';
+// The modules it uses, not the libraries' indexes: those load every command's code (the LLM
+// client, the ingestors, their zod schemas), a third of a `rescue retrieve` before it reads the KB.
+import { assertWritableFilePath } from '@rescue/datasets/regular-file';
 import { InvalidInputError, taskLanguage } from '@rescue/domain';
-import { retrieveOffline } from '@rescue/generation';
+import { retrieveOffline } from '@rescue/generation/offline-retrieval';
 import { Slicer } from '@rescue/slicing';
 import { type KbOptions, addKbOptions, openKb } from '../kb-location';
 import { intOption } from '../options';

@@ -1,5 +1,5 @@
 import { createHash } from 'node:crypto';
-import { z } from 'zod';
+import type * as Zod from 'zod';
 import { InvalidInputError, canonicalJson, float32FromBase64, float32ToBase64 } from '@rescue/domain';
 import type { Embedder, EmbedderDescription } from './embedder';
 import { type CsrMatrix, randomizedSvd } from './linalg';
@@ -66,34 +66,125 @@ export interface LsaModelJson {
   projection: string;
 }
 
-const LSA_MODEL_SCHEMA = z.object({
-  format: z.literal('rescue-lsa'),
-  version: z.literal(1),
-  tokenizerVersion: z.number().int(),
-  tokenizer: z.object({
-    keepJoined: z.boolean(),
-    stopWords: z.array(z.string()),
-    minLength: z.number().int().nonnegative(),
-    maxLength: z.number().int().positive(),
-  }),
-  params: z.object({
-    requestedDimensions: z.number().int().positive(),
-    seed: z.number().int(),
-    minDf: z.number().int().positive(),
-    maxVocab: z.number().int().positive(),
-    oversampling: z.number().int().nonnegative(),
-    powerIterations: z.number().int().nonnegative(),
-    sigmaExponent: z.number().finite(),
-  }),
-  corpusSize: z.number().int().nonnegative(),
-  dimensions: z.number().int().positive(),
-  vocabulary: z.array(z.string().min(1)),
-  singularValues: z.array(z.number().finite()),
-  // Checked as base64 by float32FromBase64, which decodes them: a second regex pass here over the
-  // projection (12 MB in our KB) cost a fifth of a cold `rescue retrieve` (a regex's first run is interpreted).
-  idf: z.string(),
-  projection: z.string(),
-});
+/**
+ * The model's schema, what decides whether a stored model is valid and what is wrong with it. Built
+ * on first use, and used only when {@link readLsaModel}'s own check does not accept a model: zod is
+ * a sixth of a `rescue retrieve` just to load, and every retrieval reads a model.
+ */
+function lsaModelSchema() {
+  // eslint-disable-next-line @typescript-eslint/no-require-imports
+  const { z } = require('zod') as typeof Zod;
+  return z.object({
+    format: z.literal('rescue-lsa'),
+    version: z.literal(1),
+    tokenizerVersion: z.number().int(),
+    tokenizer: z.object({
+      keepJoined: z.boolean(),
+      stopWords: z.array(z.string()),
+      minLength: z.number().int().nonnegative(),
+      maxLength: z.number().int().positive(),
+    }),
+    params: z.object({
+      requestedDimensions: z.number().int().positive(),
+      seed: z.number().int(),
+      minDf: z.number().int().positive(),
+      maxVocab: z.number().int().positive(),
+      oversampling: z.number().int().nonnegative(),
+      powerIterations: z.number().int().nonnegative(),
+      sigmaExponent: z.number().finite(),
+    }),
+    corpusSize: z.number().int().nonnegative(),
+    dimensions: z.number().int().positive(),
+    vocabulary: z.array(z.string().min(1)),
+    singularValues: z.array(z.number().finite()),
+    // Checked as base64 by float32FromBase64, which decodes them: a second regex pass here over the
+    // projection (12 MB in our KB) cost a fifth of a cold `rescue retrieve` (a regex's first run is interpreted).
+    idf: z.string(),
+    projection: z.string(),
+  });
+}
+
+let schema: ReturnType<typeof lsaModelSchema> | undefined;
+
+const isObject = (v: unknown): v is Record<string, unknown> => typeof v === 'object' && v !== null && !Array.isArray(v);
+const isInt = (v: unknown, min = -Infinity): v is number => Number.isSafeInteger(v) && (v as number) >= min;
+const isFinite = (v: unknown): v is number => typeof v === 'number' && Number.isFinite(v);
+
+/**
+ * A stored model (parsed JSON) as the schema returns it: its fields, in a new object, unknown
+ * fields left out. A model this check accepts is one the schema accepts and returns the same for
+ * (a test holds the two together); any other value goes to the schema, which rejects it with its
+ * message, or returns what it accepts.
+ */
+export function readLsaModel(value: unknown): LsaModelJson {
+  const m = value as Record<string, unknown>;
+  const t = isObject(m) ? m.tokenizer : undefined;
+  const p = isObject(m) ? m.params : undefined;
+  const ok =
+    isObject(m) &&
+    m.format === 'rescue-lsa' &&
+    m.version === 1 &&
+    isInt(m.tokenizerVersion) &&
+    isObject(t) &&
+    typeof t.keepJoined === 'boolean' &&
+    Array.isArray(t.stopWords) &&
+    t.stopWords.every((w) => typeof w === 'string') &&
+    isInt(t.minLength, 0) &&
+    isInt(t.maxLength, 1) &&
+    isObject(p) &&
+    isInt(p.requestedDimensions, 1) &&
+    isInt(p.seed) &&
+    isInt(p.minDf, 1) &&
+    isInt(p.maxVocab, 1) &&
+    isInt(p.oversampling, 0) &&
+    isInt(p.powerIterations, 0) &&
+    isFinite(p.sigmaExponent) &&
+    isInt(m.corpusSize, 0) &&
+    isInt(m.dimensions, 1) &&
+    Array.isArray(m.vocabulary) &&
+    m.vocabulary.every((w) => typeof w === 'string' && w.length > 0) &&
+    Array.isArray(m.singularValues) &&
+    m.singularValues.every(isFinite) &&
+    typeof m.idf === 'string' &&
+    typeof m.projection === 'string';
+  if (ok) {
+    // Checked above, field by field: typed as the model from here.
+    const { tokenizer, params, ...rest } = m as unknown as LsaModelJson;
+    return {
+      format: rest.format,
+      version: rest.version,
+      tokenizerVersion: rest.tokenizerVersion,
+      tokenizer: { keepJoined: tokenizer.keepJoined, stopWords: [...tokenizer.stopWords], minLength: tokenizer.minLength, maxLength: tokenizer.maxLength },
+      params: {
+        requestedDimensions: params.requestedDimensions,
+        seed: params.seed,
+        minDf: params.minDf,
+        maxVocab: params.maxVocab,
+        oversampling: params.oversampling,
+        powerIterations: params.powerIterations,
+        sigmaExponent: params.sigmaExponent,
+      },
+      corpusSize: rest.corpusSize,
+      dimensions: rest.dimensions,
+      vocabulary: [...rest.vocabulary],
+      singularValues: [...rest.singularValues],
+      idf: rest.idf,
+      projection: rest.projection,
+    };
+  }
+  schema ??= lsaModelSchema();
+  const parsed = schema.safeParse(value);
+  // eslint-disable-next-line @typescript-eslint/no-require-imports
+  if (!parsed.success) throw new InvalidInputError(`not a valid LSA model: ${(require('zod') as typeof Zod).z.prettifyError(parsed.error)}`);
+  return parsed.data;
+}
+
+/** The schema's own verdict on a value: what the test holding {@link readLsaModel} to the schema compares with. */
+export function lsaModelSchemaVerdict(value: unknown): { success: true; data: LsaModelJson } | { success: false } {
+  schema ??= lsaModelSchema();
+  const parsed = schema.safeParse(value);
+  return parsed.success ? { success: true, data: parsed.data } : { success: false };
+}
 
 /** Sublinear term frequency: the 10th repeat of a word adds far less than the 2nd. */
 function sublinearTf(count: number): number {
@@ -232,9 +323,7 @@ export class LsaEmbedder implements Embedder {
    * @throws InvalidInputError when the input is not a valid model, or was written by another tokenizer version.
    */
   static fromJSON(json: LsaModelJson | string): LsaEmbedder {
-    const parsed = LSA_MODEL_SCHEMA.safeParse(typeof json === 'string' ? JSON.parse(json) : json);
-    if (!parsed.success) throw new InvalidInputError(`not a valid LSA model: ${z.prettifyError(parsed.error)}`);
-    const m = parsed.data;
+    const m = readLsaModel(typeof json === 'string' ? JSON.parse(json) : json);
     if (m.tokenizerVersion !== TOKENIZER_VERSION) {
       throw new InvalidInputError(`LSA model was built with tokenizer v${m.tokenizerVersion}; this build tokenizes as v${TOKENIZER_VERSION}, refit the model`);
     }
