@@ -27,9 +27,13 @@ export function float32FromBase64(text: string, what: string, expectedLength?: n
   if (bytes.length % 4 !== 0) throw new InvalidInputError(`${what}: base64 float32 data has ${bytes.length} bytes, not a multiple of 4`);
   const n = bytes.length / 4;
   if (expectedLength !== undefined && n !== expectedLength) throw new InvalidInputError(`${what}: base64 float32 data has ${n} values, expected ${expectedLength}`);
+  // On a little-endian machine the bytes are the array's own. A decoded buffer that owns its whole
+  // memory (Buffer.from allocates one for anything but small data) is viewed as floats in place:
+  // no second copy of the 9 MB a KB's LSA projection decodes to, read by every cold `rescue
+  // retrieve`, where touching fresh memory costs as much as decoding. A small one, a slice of
+  // Buffer's shared pool, is copied out (an array must neither pin the pool nor start unaligned).
+  if (LITTLE_ENDIAN && bytes.byteOffset === 0 && bytes.buffer.byteLength === bytes.length) return new Float32Array(bytes.buffer, 0, n);
   const out = new Float32Array(n);
-  // On a little-endian machine the bytes are the array's own: one copy instead of a read per value
-  // (a KB's LSA projection is millions of values, read by every cold `rescue retrieve`).
   if (LITTLE_ENDIAN) new Uint8Array(out.buffer).set(bytes);
   else for (let i = 0; i < n; i += 1) out[i] = bytes.readFloatLE(i * 4);
   return out;
