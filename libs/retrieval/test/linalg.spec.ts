@@ -131,14 +131,15 @@ function referenceMgs(a: Float64Array, rows: number, cols: number): Float64Array
 describe('orthonormalizeColumns, blocked', () => {
   it('gives the bits of one-column MGS: dependent, zero, nearly dependent columns, a partial last block', () => {
     const rows = 40;
-    const cols = 15;
+    // Blocks of eight after column 0: 1-8 and 9-16 whole, 17-19 a partial last one.
+    const cols = 20;
     const r = new SeededRandom(11);
     const a = Float64Array.from({ length: rows * cols }, () => r.nextGaussian());
     for (let i = 0; i < rows; i += 1) {
       a[i * cols + 3] = a[i * cols] - a[i * cols + 1]; // dependent: zeroed
-      a[i * cols + 6] = 0; // zero from the start
-      a[i * cols + 9] = a[i * cols + 2] + 1e-5 * a[i * cols + 9]; // cancels all but 1e-5: a second pass
-      a[i * cols + 10] *= Math.pow(0.5, 40); // tiny but independent
+      a[i * cols + 5] = a[i * cols + 2] + 1e-5 * a[i * cols + 5]; // cancels all but 1e-5: a second pass
+      a[i * cols + 12] *= Math.pow(0.5, 40); // tiny but independent
+      a[i * cols + 18] = 0; // zero from the start
     }
     const got = orthonormalizeColumns(a, rows, cols);
     const want = referenceMgs(a, rows, cols);

@@ -218,22 +218,22 @@ export function orthonormalizeColumns(a: Float64Array, rows: number, cols: numbe
   // Column-major working copy: the inner loops then run over contiguous memory.
   const q = new Float64Array(rows * cols);
   for (let r = 0; r < rows; r += 1) for (let c = 0; c < cols; c += 1) q[c * rows + r] = a[r * cols + c];
-  // Column 0 has nothing to project out; then blocks of four columns. Each column's arithmetic is
+  // Column 0 has nothing to project out; then blocks of MGS_BLOCK columns. Each column's arithmetic is
   // exactly the one-column MGS below (same operations in the same order, so the same bits); a
-  // block only shares the sweeps over the columns before it, see projectFourOut.
+  // block only shares the sweeps over the columns before it, see projectBlockOut.
   if (cols > 0) {
     const norm = Math.sqrt(dot(q, 0, q, 0, rows));
     finishColumn(q, 0, rows, norm, norm);
   }
-  for (let c0 = 1; c0 < cols; c0 += 4) {
-    const c1 = Math.min(c0 + 4, cols);
+  for (let c0 = 1; c0 < cols; c0 += MGS_BLOCK) {
+    const c1 = Math.min(c0 + MGS_BLOCK, cols);
     const originalNorms = [];
     for (let c = c0; c < c1; c += 1) originalNorms.push(Math.sqrt(dot(q, c * rows, q, c * rows, rows)));
-    // First pass, steps 0..c0-2 for all four columns at once (their next columns are all final),
+    // First pass, steps 0..c0-2 for the whole block at once (their next columns are all final),
     // then each column in turn finishes its first pass from step c0-1 on, once the columns of the
     // block before it are final.
     const proj = originalNorms.map((_, i) => dot(q, 0, q, (c0 + i) * rows, rows));
-    if (c1 - c0 === 4 && originalNorms.every((n) => n > 0)) projectFourOut(q, c0, rows, proj);
+    if (c1 - c0 === MGS_BLOCK && originalNorms.every((n) => n > 0)) projectBlockOut(q, c0, rows, proj);
     else for (let i = 0; i < c1 - c0; i += 1) if (originalNorms[i] > 0) proj[i] = projectSteps(q, (c0 + i) * rows, c0 + i, rows, 0, c0 - 1, proj[i]);
     for (let c = c0; c < c1; c += 1) {
       const i = c - c0;
@@ -305,20 +305,27 @@ function projectSteps(q: Float64Array, off: number, c: number, rows: number, fro
 }
 
 /**
- * Steps 0..c0-2 of {@link projectSteps} for columns c0..c0+3 at once: one sweep over columns j and
- * j + 1 serves four columns, and the four running sums are independent, so the loop is no longer
- * bound by the latency of one chain of additions (about 3x faster). Each column sees exactly the
- * operations of its own pass, in the same order. `proj` holds the four columns' running values.
+ * Columns orthonormalized together by {@link projectBlockOut}. On the fit's 2243 × 266 block (a
+ * loaded 2-core machine) eight took 1.4-1.7x less time than one at a time, and a quarter less than four.
  */
-function projectFourOut(q: Float64Array, c0: number, rows: number, proj: number[]): void {
+const MGS_BLOCK = 8;
+
+/**
+ * Steps 0..c0-2 of {@link projectSteps} for columns c0..c0+7 at once: one sweep over columns j and
+ * j + 1 serves eight columns, and the eight running sums are independent, so the loop is no longer
+ * bound by the latency of one chain of additions. Each column sees exactly the operations of its
+ * own pass, in the same order. `proj` holds the eight columns' running values.
+ */
+function projectBlockOut(q: Float64Array, c0: number, rows: number, proj: number[]): void {
   const o0 = c0 * rows;
   const o1 = o0 + rows;
   const o2 = o1 + rows;
   const o3 = o2 + rows;
-  let p0 = proj[0];
-  let p1 = proj[1];
-  let p2 = proj[2];
-  let p3 = proj[3];
+  const o4 = o3 + rows;
+  const o5 = o4 + rows;
+  const o6 = o5 + rows;
+  const o7 = o6 + rows;
+  let [p0, p1, p2, p3, p4, p5, p6, p7] = proj;
   for (let j = 0; j + 1 < c0; j += 1) {
     const offJ = j * rows;
     const offN = offJ + rows;
@@ -326,31 +333,48 @@ function projectFourOut(q: Float64Array, c0: number, rows: number, proj: number[
     let n1 = 0;
     let n2 = 0;
     let n3 = 0;
+    let n4 = 0;
+    let n5 = 0;
+    let n6 = 0;
+    let n7 = 0;
     for (let r = 0; r < rows; r += 1) {
       const x = q[offJ + r];
       const y = q[offN + r];
       const v0 = q[o0 + r] - p0 * x;
-      const v1 = q[o1 + r] - p1 * x;
-      const v2 = q[o2 + r] - p2 * x;
-      const v3 = q[o3 + r] - p3 * x;
       q[o0 + r] = v0;
-      q[o1 + r] = v1;
-      q[o2 + r] = v2;
-      q[o3 + r] = v3;
       n0 += y * v0;
+      const v1 = q[o1 + r] - p1 * x;
+      q[o1 + r] = v1;
       n1 += y * v1;
+      const v2 = q[o2 + r] - p2 * x;
+      q[o2 + r] = v2;
       n2 += y * v2;
+      const v3 = q[o3 + r] - p3 * x;
+      q[o3 + r] = v3;
       n3 += y * v3;
+      const v4 = q[o4 + r] - p4 * x;
+      q[o4 + r] = v4;
+      n4 += y * v4;
+      const v5 = q[o5 + r] - p5 * x;
+      q[o5 + r] = v5;
+      n5 += y * v5;
+      const v6 = q[o6 + r] - p6 * x;
+      q[o6 + r] = v6;
+      n6 += y * v6;
+      const v7 = q[o7 + r] - p7 * x;
+      q[o7 + r] = v7;
+      n7 += y * v7;
     }
     p0 = n0;
     p1 = n1;
     p2 = n2;
     p3 = n3;
+    p4 = n4;
+    p5 = n5;
+    p6 = n6;
+    p7 = n7;
   }
-  proj[0] = p0;
-  proj[1] = p1;
-  proj[2] = p2;
-  proj[3] = p3;
+  proj.splice(0, MGS_BLOCK, p0, p1, p2, p3, p4, p5, p6, p7);
 }
 
 function dot(a: Float64Array, offA: number, b: Float64Array, offB: number, n: number): number {
