@@ -195,7 +195,7 @@ async function runInline(options: KbBuildOptions, { records, slices, slicer, sli
     let done = 0;
     await timed(STAGE_NAME[stage], async () => {
       await pMap(
-        todo,
+        stage === JobName.ClusterSummarize ? largestFirst(todo) : todo,
         async (job) => {
           const run = stages[job.name] as (payload: unknown, children: unknown[]) => Promise<unknown>;
           results.set(
@@ -251,4 +251,17 @@ function inlineBuildSpec(options: KbBuildOptions, codeqlRoots: string[], release
     ...(options.trust ? { trust: options.trust } : {}),
     ...(releasedIds.length > 0 ? { releasedIds } : {}),
   };
+}
+
+/**
+ * Summarize jobs with the most records first (stable among equals): a large cluster has the
+ * longest chain of merges and the most calls, so started last it would leave its chain running
+ * alone at the end of the stage while the other slots sat idle (longest-first list scheduling).
+ */
+function largestFirst(jobs: PlannedJob[]): PlannedJob[] {
+  const size = (job: PlannedJob): number => (job.name === JobName.ClusterSummarize ? (job.data.recordIds?.length ?? 0) : 0);
+  return jobs
+    .map((job, i) => ({ job, i }))
+    .sort((a, b) => size(b.job) - size(a.job) || a.i - b.i)
+    .map((x) => x.job);
 }

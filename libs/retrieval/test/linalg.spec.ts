@@ -62,6 +62,8 @@ describe('sparse and dense products', () => {
     const m = denseToCsr(a);
     const d = Float64Array.from({ length: 9 * 6 }, (_, i) => Math.sin(i));
     const got = csrTimesDense(m, d, 6);
+    // Into a reused buffer (left dirty by an earlier product): the same values.
+    expect(Array.from(csrTimesDense(m, d, 6, new Float64Array(got.length).fill(7)))).toEqual(Array.from(got));
     const want = denseTimesDense(Float64Array.from(a.flat()), d, 7, 9, 6);
     got.forEach((v, i) => expect(v).toBeCloseTo(want[i], 12));
     const t = transposeCsr(m);
@@ -91,6 +93,62 @@ describe('orthonormalizeColumns', () => {
         const want = x === y && x !== 4 ? 1 : 0;
         expect(Math.abs(d - want)).toBeLessThan(1e-12);
       }
+    }
+  });
+});
+
+/** Modified Gram–Schmidt one column at a time, written plainly: what the blocked version must match bit for bit. */
+function referenceMgs(a: Float64Array, rows: number, cols: number): Float64Array {
+  const q = Float64Array.from(a);
+  const col = (c: number, r: number): number => c + r * cols;
+  for (let c = 0; c < cols; c += 1) {
+    let originalNorm = 0;
+    for (let r = 0; r < rows; r += 1) originalNorm += q[col(c, r)] * q[col(c, r)];
+    originalNorm = Math.sqrt(originalNorm);
+    let norm = originalNorm;
+    for (let pass = 0; pass < 2 && norm > 0 && c > 0; pass += 1) {
+      const before = norm;
+      let proj = 0;
+      for (let r = 0; r < rows; r += 1) proj += q[col(0, r)] * q[col(c, r)];
+      for (let j = 0; j < c; j += 1) {
+        let next = 0;
+        for (let r = 0; r < rows; r += 1) {
+          const v = q[col(c, r)] - proj * q[col(j, r)];
+          q[col(c, r)] = v;
+          next += j + 1 < c ? q[col(j + 1, r)] * v : v * v;
+        }
+        proj = next;
+      }
+      norm = Math.sqrt(proj);
+      if (norm > 1e-3 * before) break;
+    }
+    if (!(norm > 1e-10 * originalNorm)) for (let r = 0; r < rows; r += 1) q[col(c, r)] = 0;
+    else for (let r = 0; r < rows; r += 1) q[col(c, r)] *= 1 / norm;
+  }
+  return q;
+}
+
+describe('orthonormalizeColumns, blocked', () => {
+  it('gives the bits of one-column MGS: dependent, zero, nearly dependent columns, a partial last block', () => {
+    const rows = 40;
+    // Blocks of eight after column 0: 1-8 and 9-16 whole, 17-19 a partial last one.
+    const cols = 20;
+    const r = new SeededRandom(11);
+    const a = Float64Array.from({ length: rows * cols }, () => r.nextGaussian());
+    for (let i = 0; i < rows; i += 1) {
+      a[i * cols + 3] = a[i * cols] - a[i * cols + 1]; // dependent: zeroed
+      a[i * cols + 5] = a[i * cols + 2] + 1e-5 * a[i * cols + 5]; // cancels all but 1e-5: a second pass
+      a[i * cols + 12] *= Math.pow(0.5, 40); // tiny but independent
+      a[i * cols + 18] = 0; // zero from the start
+    }
+    const got = orthonormalizeColumns(a, rows, cols);
+    const want = referenceMgs(a, rows, cols);
+    expect(Buffer.from(got.buffer).equals(Buffer.from(want.buffer))).toBe(true);
+    for (let c = 0; c < 2; c += 1) {
+      // And narrower blocks: 1 and 2 columns (the last block shorter than four).
+      const n = c + 1;
+      const sub = Float64Array.from({ length: rows * n }, (_, k) => a[Math.floor(k / n) * cols + (k % n)]);
+      expect(Buffer.from(orthonormalizeColumns(sub, rows, n).buffer).equals(Buffer.from(referenceMgs(sub, rows, n).buffer))).toBe(true);
     }
   });
 });

@@ -1,3 +1,4 @@
+import PQueue from 'p-queue';
 import type { JobName, JobPayload } from '@rescue/contracts';
 import type { RecordStore } from '@rescue/datasets';
 import { type FixRecord, InvalidInputError, NotFoundError } from '@rescue/domain';
@@ -19,6 +20,14 @@ import { SEARCH_TERMS_VERSION } from '@rescue/retrieval';
 import { type SliceDocument, sliceId } from '@rescue/slicing';
 import type { BuildKnowledge } from '../build-knowledge';
 import type { BuildStaging } from '../build-staging';
+
+/**
+ * Record and slice reads in flight, for all the clusters being summarized in this process. One
+ * FIFO queue, so the clusters' reads complete in the order the clusters started (the runner starts
+ * the largest first): with a queue per cluster, every cluster's reads interleaved with every other's
+ * in the file system's thread pool, and each made its first LLM call only once nearly all were read.
+ */
+const reads = new PQueue({ concurrency: 32 });
 
 export interface SummarizeStageDeps {
   records: RecordStore;
@@ -48,20 +57,26 @@ export interface SummarizeJobResult {
  */
 export async function summarizeStage(payload: JobPayload<JobName.ClusterSummarize>, deps: SummarizeStageDeps): Promise<SummarizeJobResult> {
   if (!payload.build || !payload.recordIds) throw new InvalidInputError(`summarize job for ${payload.clusterKey} carries no build spec or record ids`);
+  // Read several at a time (each read is a few file operations): read one after another, a large
+  // cluster, interleaved with every other cluster's reads, made its first LLM call last of all and
+  // its chain of merges ran alone at the end of the stage (bench:distill).
+  const ids = [...payload.recordIds].sort();
+  const { hops } = payload.build;
+  const [found, foundSlices] = await Promise.all([
+    Promise.all(ids.map((id) => reads.add(() => deps.records.get(id)))),
+    Promise.all(ids.map((id) => reads.add(() => deps.slices.get(sliceId(id, hops))))),
+  ]);
   const records: FixRecord[] = [];
   const missing: string[] = [];
-  for (const id of [...payload.recordIds].sort()) {
-    const r = await deps.records.get(id);
+  const slices = new Map<string, SliceDocument>();
+  found.forEach((r, i) => {
     // Trust is the build's verdict on the record's source, not a property stored with the record.
     if (r) records.push(withTrust(r, deps.knowledge.screen.trust, deps.knowledge.screen.codeqlRoots));
-    else missing.push(id);
-  }
+    else missing.push(ids[i]);
+    const s = foundSlices[i];
+    if (r && s) slices.set(r.id, s);
+  });
   if (missing.length > 0) throw new NotFoundError(`${missing.length} record(s) of ${payload.clusterKey} are not in the record store: ${missing.slice(0, 3).join(', ')}`);
-  const slices = new Map<string, SliceDocument>();
-  for (const r of records) {
-    const s = await deps.slices.get(sliceId(r.id, payload.build.hops));
-    if (s) slices.set(r.id, s);
-  }
   const { catalog, documents, isGeneric, screen, catalogTrust, catalogDigest } = deps.knowledge;
   const cwe = records[0].cwe;
   const { clusterBy } = payload.build;

@@ -106,10 +106,15 @@ export function transposeCsr(m: CsrMatrix): CsrMatrix {
   return { rows: m.cols, cols: m.rows, rowPtr, colIdx, values };
 }
 
-/** M (rows × cols, sparse) · D (cols × width, dense row-major) → rows × width, dense row-major. */
-export function csrTimesDense(m: CsrMatrix, d: Float64Array, width: number): Float64Array {
+/**
+ * M (rows × cols, sparse) · D (cols × width, dense row-major) → rows × width, dense row-major.
+ * `into`, when given (rows × width values), is zeroed and written instead of a new array: the fit
+ * makes several products of the same shapes, and each new array of megabytes costs a collection.
+ */
+export function csrTimesDense(m: CsrMatrix, d: Float64Array, width: number, into?: Float64Array): Float64Array {
   if (d.length !== m.cols * width) throw new RangeError(`dense operand has ${d.length} values, expected ${m.cols * width}`);
-  const out = new Float64Array(m.rows * width);
+  if (into && into.length !== m.rows * width) throw new RangeError(`output has ${into.length} values, expected ${m.rows * width}`);
+  const out = into ? into.fill(0) : new Float64Array(m.rows * width);
   const { rowPtr, colIdx, values } = m;
   for (let i = 0; i < m.rows; i += 1) {
     const o = i * width;
@@ -213,25 +218,52 @@ export function orthonormalizeColumns(a: Float64Array, rows: number, cols: numbe
   // Column-major working copy: the inner loops then run over contiguous memory.
   const q = new Float64Array(rows * cols);
   for (let r = 0; r < rows; r += 1) for (let c = 0; c < cols; c += 1) q[c * rows + r] = a[r * cols + c];
-  for (let c = 0; c < cols; c += 1) {
-    const off = c * rows;
-    const originalNorm = Math.sqrt(dot(q, off, q, off, rows));
-    let norm = originalNorm;
-    for (let pass = 0; pass < 2 && norm > 0 && c > 0; pass += 1) {
-      const before = norm;
-      norm = Math.sqrt(projectOut(q, off, c, rows));
-      if (norm > 1e-3 * before) break;
+  // Column 0 has nothing to project out; then blocks of MGS_BLOCK columns. Each column's arithmetic is
+  // exactly the one-column MGS below (same operations in the same order, so the same bits); a
+  // block only shares the sweeps over the columns before it, see projectBlockOut.
+  if (cols > 0) {
+    const norm = Math.sqrt(dot(q, 0, q, 0, rows));
+    finishColumn(q, 0, rows, norm, norm);
+  }
+  for (let c0 = 1; c0 < cols; c0 += MGS_BLOCK) {
+    const c1 = Math.min(c0 + MGS_BLOCK, cols);
+    const originalNorms = [];
+    for (let c = c0; c < c1; c += 1) originalNorms.push(Math.sqrt(dot(q, c * rows, q, c * rows, rows)));
+    // First pass, steps 0..c0-2 for the whole block at once (their next columns are all final),
+    // then each column in turn finishes its first pass from step c0-1 on, once the columns of the
+    // block before it are final.
+    const proj = originalNorms.map((_, i) => dot(q, 0, q, (c0 + i) * rows, rows));
+    if (c1 - c0 === MGS_BLOCK && originalNorms.every((n) => n > 0)) projectBlockOut(q, c0, rows, proj);
+    else for (let i = 0; i < c1 - c0; i += 1) if (originalNorms[i] > 0) proj[i] = projectSteps(q, (c0 + i) * rows, c0 + i, rows, 0, c0 - 1, proj[i]);
+    for (let c = c0; c < c1; c += 1) {
+      const i = c - c0;
+      const originalNorm = originalNorms[i];
+      let norm = originalNorm;
+      if (norm > 0) {
+        // The rest of the first pass; a second, whole one only when the first cancelled all but 1e-3.
+        norm = Math.sqrt(projectSteps(q, c * rows, c, rows, c0 - 1, c, proj[i]));
+        if (!(norm > 1e-3 * originalNorm) && norm > 0) norm = Math.sqrt(projectOut(q, c * rows, c, rows));
+      }
+      finishColumn(q, c, rows, norm, originalNorm);
     }
-    if (!(norm > 1e-10 * originalNorm)) {
-      q.fill(0, off, off + rows);
-      continue;
-    }
-    const inv = 1 / norm;
-    for (let r = 0; r < rows; r += 1) q[off + r] *= inv;
   }
   const out = new Float64Array(rows * cols);
   for (let c = 0; c < cols; c += 1) for (let r = 0; r < rows; r += 1) out[r * cols + c] = q[c * rows + r];
   return out;
+}
+
+/**
+ * Scales column `c` to unit norm, or zeroes it when it is numerically in the span of the previous
+ * ones (rank deficiency stays visible and deterministic rather than an arbitrary direction).
+ */
+function finishColumn(q: Float64Array, c: number, rows: number, norm: number, originalNorm: number): void {
+  const off = c * rows;
+  if (!(norm > 1e-10 * originalNorm)) {
+    q.fill(0, off, off + rows);
+    return;
+  }
+  const inv = 1 / norm;
+  for (let r = 0; r < rows; r += 1) q[off + r] *= inv;
 }
 
 /**
@@ -241,8 +273,16 @@ export function orthonormalizeColumns(a: Float64Array, rows: number, cols: numbe
  * what MGS needs next), so the vector is swept once per column instead of twice.
  */
 function projectOut(q: Float64Array, off: number, c: number, rows: number): number {
-  let proj = dot(q, 0, q, off, rows);
-  for (let j = 0; j < c; j += 1) {
+  return projectSteps(q, off, c, rows, 0, c, dot(q, 0, q, off, rows));
+}
+
+/**
+ * Steps `from`..`to`-1 of {@link projectOut}'s pass over column `c`, `proj` being the dot product
+ * with column `from` that the step before left: what it leaves for step `to` (the squared norm
+ * when `to` is `c`).
+ */
+function projectSteps(q: Float64Array, off: number, c: number, rows: number, from: number, to: number, proj: number): number {
+  for (let j = from; j < to; j += 1) {
     const offJ = j * rows;
     let next = 0;
     if (j + 1 < c) {
@@ -262,6 +302,79 @@ function projectOut(q: Float64Array, off: number, c: number, rows: number): numb
     proj = next;
   }
   return proj;
+}
+
+/**
+ * Columns orthonormalized together by {@link projectBlockOut}. On the fit's 2243 × 266 block (a
+ * loaded 2-core machine) eight took 1.4-1.7x less time than one at a time, and a quarter less than four.
+ */
+const MGS_BLOCK = 8;
+
+/**
+ * Steps 0..c0-2 of {@link projectSteps} for columns c0..c0+7 at once: one sweep over columns j and
+ * j + 1 serves eight columns, and the eight running sums are independent, so the loop is no longer
+ * bound by the latency of one chain of additions. Each column sees exactly the operations of its
+ * own pass, in the same order. `proj` holds the eight columns' running values.
+ */
+function projectBlockOut(q: Float64Array, c0: number, rows: number, proj: number[]): void {
+  const o0 = c0 * rows;
+  const o1 = o0 + rows;
+  const o2 = o1 + rows;
+  const o3 = o2 + rows;
+  const o4 = o3 + rows;
+  const o5 = o4 + rows;
+  const o6 = o5 + rows;
+  const o7 = o6 + rows;
+  let [p0, p1, p2, p3, p4, p5, p6, p7] = proj;
+  for (let j = 0; j + 1 < c0; j += 1) {
+    const offJ = j * rows;
+    const offN = offJ + rows;
+    let n0 = 0;
+    let n1 = 0;
+    let n2 = 0;
+    let n3 = 0;
+    let n4 = 0;
+    let n5 = 0;
+    let n6 = 0;
+    let n7 = 0;
+    for (let r = 0; r < rows; r += 1) {
+      const x = q[offJ + r];
+      const y = q[offN + r];
+      const v0 = q[o0 + r] - p0 * x;
+      q[o0 + r] = v0;
+      n0 += y * v0;
+      const v1 = q[o1 + r] - p1 * x;
+      q[o1 + r] = v1;
+      n1 += y * v1;
+      const v2 = q[o2 + r] - p2 * x;
+      q[o2 + r] = v2;
+      n2 += y * v2;
+      const v3 = q[o3 + r] - p3 * x;
+      q[o3 + r] = v3;
+      n3 += y * v3;
+      const v4 = q[o4 + r] - p4 * x;
+      q[o4 + r] = v4;
+      n4 += y * v4;
+      const v5 = q[o5 + r] - p5 * x;
+      q[o5 + r] = v5;
+      n5 += y * v5;
+      const v6 = q[o6 + r] - p6 * x;
+      q[o6 + r] = v6;
+      n6 += y * v6;
+      const v7 = q[o7 + r] - p7 * x;
+      q[o7 + r] = v7;
+      n7 += y * v7;
+    }
+    p0 = n0;
+    p1 = n1;
+    p2 = n2;
+    p3 = n3;
+    p4 = n4;
+    p5 = n5;
+    p6 = n6;
+    p7 = n7;
+  }
+  proj.splice(0, MGS_BLOCK, p0, p1, p2, p3, p4, p5, p6, p7);
 }
 
 function dot(a: Float64Array, offA: number, b: Float64Array, offB: number, n: number): number {
@@ -337,10 +450,34 @@ export function jacobiEigenSymmetric(matrix: Float64Array, n: number, maxSweeps 
         d[p] -= h;
         d[q] += h;
         a[p * n + q] = 0;
-        for (let j = 0; j < p; j += 1) rotate(a, j * n + p, j * n + q, s, tau);
-        for (let j = p + 1; j < q; j += 1) rotate(a, p * n + j, j * n + q, s, tau);
-        for (let j = q + 1; j < n; j += 1) rotate(a, p * n + j, q * n + j, s, tau);
-        for (let j = 0; j < n; j += 1) rotate(vt, p * n + j, q * n + j, s, tau);
+        // The rotation written out per loop with the offsets hoisted (the same operations as
+        // rotate(), in the same order): this is the inner loop of the whole fit.
+        const rowP = p * n;
+        const rowQ = q * n;
+        for (let i = p, k = q; i < rowP; i += n, k += n) {
+          const g0 = a[i];
+          const h0 = a[k];
+          a[i] = g0 - s * (h0 + g0 * tau);
+          a[k] = h0 + s * (g0 - h0 * tau);
+        }
+        for (let j = p + 1, k = (p + 1) * n + q; j < q; j += 1, k += n) {
+          const g0 = a[rowP + j];
+          const h0 = a[k];
+          a[rowP + j] = g0 - s * (h0 + g0 * tau);
+          a[k] = h0 + s * (g0 - h0 * tau);
+        }
+        for (let j = q + 1; j < n; j += 1) {
+          const g0 = a[rowP + j];
+          const h0 = a[rowQ + j];
+          a[rowP + j] = g0 - s * (h0 + g0 * tau);
+          a[rowQ + j] = h0 + s * (g0 - h0 * tau);
+        }
+        for (let j = 0; j < n; j += 1) {
+          const g0 = vt[rowP + j];
+          const h0 = vt[rowQ + j];
+          vt[rowP + j] = g0 - s * (h0 + g0 * tau);
+          vt[rowQ + j] = h0 + s * (g0 - h0 * tau);
+        }
       }
     }
     for (let p = 0; p < n; p += 1) {
@@ -358,13 +495,6 @@ export function jacobiEigenSymmetric(matrix: Float64Array, n: number, maxSweeps 
     vectors.set(vt.subarray(src * n, src * n + n), dst * n);
   });
   return { values, vectors, sweeps };
-}
-
-function rotate(a: Float64Array, i: number, k: number, s: number, tau: number): void {
-  const g = a[i];
-  const h = a[k];
-  a[i] = g - s * (h + g * tau);
-  a[k] = h + s * (g - h * tau);
 }
 
 /** Options of {@link randomizedSvd}. */
@@ -429,13 +559,17 @@ export function randomizedSvd(a: CsrMatrix, k: number, options: RandomizedSvdOpt
   const omega = new Float64Array(t * l);
   for (let i = 0; i < omega.length; i += 1) omega[i] = rng.nextGaussian();
 
-  let q = orthonormalizeColumns(csrTimesDense(m, omega, l), s, l);
+  // The products' buffers are reused from one power iteration to the next (same values, fewer collections).
+  const y = csrTimesDense(m, omega, l);
+  // Ω is t × l, as Mᵀ Q is: its buffer is free once Y = M Ω is taken.
+  const z = omega;
+  let q = orthonormalizeColumns(y, s, l);
   for (let it = 0; it < powerIterations; it += 1) {
-    q = orthonormalizeColumns(csrTimesDense(m, csrTimesDense(mt, q, l), l), s, l);
+    q = orthonormalizeColumns(csrTimesDense(m, csrTimesDense(mt, q, l, z), l, y), s, l);
   }
   // B Bᵀ = Qᵀ M Mᵀ Q, accumulated on the short side (s × l blocks) rather than as Zᵀ Z over the
   // long side (t × l): half the work when there are twice as many terms as documents.
-  const eig = jacobiEigenSymmetric(symmetricCrossProduct(q, csrTimesDense(m, csrTimesDense(mt, q, l), l), s, l), l);
+  const eig = jacobiEigenSymmetric(symmetricCrossProduct(q, csrTimesDense(m, csrTimesDense(mt, q, l, z), l, y), s, l), l);
 
   const largest = Math.sqrt(Math.max(eig.values[0], 0));
   let keep = 0;

@@ -203,6 +203,65 @@ function intAtLeast(name: string, value: number, min = 1): number {
 }
 
 /**
+ * The fit's vocabulary, IDF and L2-normalized sublinear TF-IDF rows (CSR, columns ascending).
+ *
+ * @throws RangeError when no term occurs in at least `minDf` documents.
+ */
+function tfidfMatrix(corpus: readonly string[], tokenizer: ResolvedTokenizeOptions, params: LsaModelJson['params']): { vocabulary: string[]; idf: Float32Array; matrix: CsrMatrix } {
+  const docCounts = corpus.map((text) => countTerms(tokenize(text, tokenizer)));
+  const df = new Map<string, number>();
+  for (const counts of docCounts) for (const term of counts.keys()) df.set(term, (df.get(term) ?? 0) + 1);
+  // Most frequent first, ties by code unit order (not localeCompare, which depends on ICU data):
+  // the cut at maxVocab and the term order are then independent of Map insertion order.
+  const vocabulary = [...df.entries()]
+    .filter(([, n]) => n >= params.minDf)
+    .sort((a, b) => b[1] - a[1] || (a[0] < b[0] ? -1 : a[0] > b[0] ? 1 : 0))
+    .slice(0, params.maxVocab)
+    .map(([term]) => term);
+  if (vocabulary.length === 0) {
+    throw new RangeError(`no term occurs in at least minDf=${params.minDf} of the ${corpus.length} documents`);
+  }
+  const termIndex = new Map(vocabulary.map((t, i) => [t, i]));
+  const n = corpus.length;
+  // Smoothed IDF (as scikit-learn's smooth_idf): finite for every term, ≥ 1, so a term present
+  // in all documents still counts a little. Rounded to float32 now, because that is what the
+  // stored model holds and the fitted and reloaded models must agree bit for bit.
+  const idf = Float32Array.from(vocabulary, (t) => Math.log((1 + n) / (1 + (df.get(t) ?? 0))) + 1);
+
+  const rowPtr = new Int32Array(n + 1);
+  let nnz = 0;
+  for (const counts of docCounts) for (const term of counts.keys()) if (termIndex.has(term)) nnz += 1;
+  const colIdx = new Int32Array(nnz);
+  const values = new Float64Array(nnz);
+  // Each row's term counts by column, sorted by column (a document has each term once, so the
+  // order is total): the same weights summed in the same order as before, without a pair per entry.
+  const countOf = new Float64Array(vocabulary.length);
+  let at = 0;
+  docCounts.forEach((counts, i) => {
+    const start = at;
+    for (const [term, count] of counts) {
+      const j = termIndex.get(term);
+      if (j === undefined) continue;
+      colIdx[at] = j;
+      countOf[j] = count;
+      at += 1;
+    }
+    const row = colIdx.subarray(start, at).sort();
+    let norm = 0;
+    for (let p = 0; p < row.length; p += 1) {
+      const j = row[p];
+      const w = sublinearTf(countOf[j]) * idf[j];
+      values[start + p] = w;
+      norm += w * w;
+    }
+    const inv = norm > 0 ? 1 / Math.sqrt(norm) : 0;
+    for (let p = start; p < at; p += 1) values[p] *= inv;
+    rowPtr[i + 1] = at;
+  });
+  return { vocabulary, idf, matrix: { rows: n, cols: vocabulary.length, rowPtr, colIdx, values } };
+}
+
+/**
  * A weights-free local embedder by latent semantic analysis: sublinear TF-IDF over a corpus, then
  * a truncated SVD of the documents × terms matrix. Words that occur in similar documents get
  * similar latent coordinates, so "directory" lands near "path" even in texts that share no word
@@ -262,46 +321,9 @@ export class LsaEmbedder implements Embedder {
     if (corpus.length === 0) throw new RangeError('cannot fit LSA on an empty corpus');
     const tokenizer = resolveTokenizeOptions({ keepJoined: true, ...options.tokenizer });
 
-    const docCounts = corpus.map((text) => countTerms(tokenize(text, tokenizer)));
-    const df = new Map<string, number>();
-    for (const counts of docCounts) for (const term of counts.keys()) df.set(term, (df.get(term) ?? 0) + 1);
-    // Most frequent first, ties by code unit order (not localeCompare, which depends on ICU data):
-    // the cut at maxVocab and the term order are then independent of Map insertion order.
-    const vocabulary = [...df.entries()]
-      .filter(([, n]) => n >= params.minDf)
-      .sort((a, b) => b[1] - a[1] || (a[0] < b[0] ? -1 : a[0] > b[0] ? 1 : 0))
-      .slice(0, params.maxVocab)
-      .map(([term]) => term);
-    if (vocabulary.length === 0) {
-      throw new RangeError(`no term occurs in at least minDf=${params.minDf} of the ${corpus.length} documents`);
-    }
-    const termIndex = new Map(vocabulary.map((t, i) => [t, i]));
+    // In a function of its own, so the per-document term counts can be collected before the SVD.
+    const { vocabulary, idf, matrix } = tfidfMatrix(corpus, tokenizer, params);
     const n = corpus.length;
-    // Smoothed IDF (as scikit-learn's smooth_idf): finite for every term, ≥ 1, so a term present
-    // in all documents still counts a little. Rounded to float32 now, because that is what the
-    // stored model holds and the fitted and reloaded models must agree bit for bit.
-    const idf = Float32Array.from(vocabulary, (t) => Math.log((1 + n) / (1 + (df.get(t) ?? 0))) + 1);
-
-    const rowPtr = new Int32Array(n + 1);
-    const cols: number[] = [];
-    const vals: number[] = [];
-    docCounts.forEach((counts, i) => {
-      const row: [number, number][] = [];
-      for (const [term, count] of counts) {
-        const j = termIndex.get(term);
-        if (j !== undefined) row.push([j, sublinearTf(count) * idf[j]]);
-      }
-      row.sort((a, b) => a[0] - b[0]);
-      let norm = 0;
-      for (const [, w] of row) norm += w * w;
-      const inv = norm > 0 ? 1 / Math.sqrt(norm) : 0;
-      for (const [j, w] of row) {
-        cols.push(j);
-        vals.push(w * inv);
-      }
-      rowPtr[i + 1] = cols.length;
-    });
-    const matrix: CsrMatrix = { rows: n, cols: vocabulary.length, rowPtr, colIdx: Int32Array.from(cols), values: Float64Array.from(vals) };
 
     const svd = randomizedSvd(matrix, params.requestedDimensions, {
       seed: params.seed,
