@@ -78,6 +78,17 @@ describe('Bm25Index', () => {
     }
   });
 
+  it('finds the same rows and scores whether a query has few postings for its rows or many', () => {
+    // One rare term (a posting for under an eighth of the rows) and every common term (many).
+    const { rows, texts: common } = corpus(5, 300, 4);
+    const rare = 'zz';
+    const texts = common.map((t, i) => (i % 100 === 7 ? `${t} ${rare}` : t));
+    const index = new Bm25Index(rows, texts);
+    for (const query of [rare, `${rare} w0`, 'w0 w1 w2 w3 w4 w5', `w3 ${rare} w1`]) {
+      for (const k of [1, 20, 2000]) expect([query, k, index.search(query, k).map((h) => [h.id, h.score])]).toEqual([query, k, exhaustiveBm25(rows, texts, query, k)]);
+    }
+  });
+
   it('asks the filter only about rows that could still enter the top k', () => {
     // 500 equal rows: after the first k, a tie with a later row never displaces an earlier one.
     const rows: MemoryRow[] = Array.from({ length: 500 }, (_, i) => ({ id: `r${i}`, cwes: [], language: 'c' }));
@@ -140,6 +151,37 @@ describe('VectorTable', () => {
   });
 });
 
+describe('VectorTable under CWE row lists', () => {
+  it.each([
+    ['one CWE a row', false],
+    ['several CWEs a row', true],
+  ])('answers exactly the search over every row with the filter (%s)', (_name, several) => {
+    const r = rng(several ? 11 : 13);
+    const dims = 24;
+    const rows: MemoryRow[] = Array.from({ length: 600 }, (_, i) => ({
+      id: `v${i}`,
+      cwes: several && i % 3 === 0 ? [`CWE-${i % 6}`, `CWE-${(i * 7) % 6}`] : [`CWE-${Math.floor(r() * 6)}`],
+      language: i % 2 === 0 ? 'c' : 'python',
+      kind: i % 5 === 0 ? 'vulnerable' : 'fix',
+    }));
+    // Copies of a few vectors (exact ties, as in a replicated KB) and some zero rows.
+    const base = Array.from({ length: 40 }, () => Float32Array.from({ length: dims }, () => r() - 0.5));
+    const vectors = rows.map((_, i) => (i % 97 === 0 ? new Float32Array(dims) : base[Math.floor(r() * base.length)]));
+    const table = new VectorTable(rows, vectors, dims);
+    for (const filter of [{ cwes: ['CWE-1', 'CWE-4'], kind: 'fix' }, { cwe: 'CWE-2' }, { cwes: ['CWE-0', 'CWE-3', 'CWE-5', 'CWE-404'], language: 'c' }, { cwes: ['CWE-404'] }] as SearchFilter[]) {
+      const query = Float32Array.from({ length: dims }, () => r() - 0.5);
+      for (const k of [1, 10, 50, 1000]) {
+        const under = table.columns.candidates(filter, 'examples');
+        expect(under).toBeDefined();
+        const got = table.search(query, k, under?.keep, under?.lists).map((h) => [h.id, h.score]);
+        const want = table.search(query, k, predicate(filter, 'examples')).map((h) => [h.id, h.score]);
+        expect([filter, k, got]).toEqual([filter, k, want]);
+        if (!filter.cwes?.includes('CWE-404') || filter.cwes.length > 1) expect(want.length).toBeGreaterThan(0);
+      }
+    }
+  });
+});
+
 describe('RowColumns', () => {
   it('accepts exactly the rows the row-object filter accepts, for every filter field alone and combined', () => {
     const r = rng(31);
@@ -162,6 +204,8 @@ describe('RowColumns', () => {
       { cwe: 'CWE-99' },
       { cwes: ['CWE-1', 'CWE-4', 'CWE-99'] },
       { cwes: [] },
+      { cwe: 'CWE-2', cwes: ['CWE-2', 'CWE-7'] },
+      { kind: 'fix', cwes: ['CWE-6'] },
       { nodeIds: ['c:CWE-1', 'python:CWE-2', 'nowhere'] },
       { language: 'python', kind: 'fix', cwes: ['CWE-2', 'CWE-5'] },
       { neutral: true, cwe: 'CWE-0', nodeIds: [':CWE-0', ':CWE-1'] },
@@ -174,6 +218,17 @@ describe('RowColumns', () => {
         expect([collection, filter, rows.map((row, i) => byNumber?.(row, i))]).toEqual([collection, filter, want]);
         // Not every row fails (or passes): the comparison says something for most filters.
         if (filter.language !== 'rust' && filter.kind !== 'codeql-help' && filter.cwe !== 'CWE-99' && filter.cwes?.length !== 0) expect(want.some(Boolean)).toBe(true);
+        // A filter naming CWEs: its CWEs' rows (each once, ascending in each list) under the rest
+        // of the filter are exactly the rows the filter accepts.
+        const under = columns.candidates(filter, collection);
+        expect(under === undefined).toBe(filter.cwe === undefined && filter.cwes === undefined);
+        if (under) {
+          const visited = under.lists.flatMap((list) => [...list]);
+          expect(new Set(visited).size).toBe(visited.length);
+          for (const list of under.lists) expect([...list]).toEqual([...list].sort((a, b) => a - b));
+          const passing = visited.filter((i) => !under.keep || under.keep(rows[i], i)).sort((a, b) => a - b);
+          expect([collection, filter, passing]).toEqual([collection, filter, want.flatMap((ok, i) => (ok ? [i] : []))]);
+        }
       }
     }
     expect(columns.test(undefined, 'examples')).toBeUndefined();

@@ -12,6 +12,12 @@ export interface MemoryRow {
 const K1 = 1.2;
 const B = 0.75;
 
+/**
+ * A search sums its postings and then finds the rows touched in one pass over every row when it
+ * has more than one posting for this many rows (else it notes each row when first touched).
+ */
+const SCAN_RATIO = 8;
+
 /** The BM25 parameters the in-memory index's stored norms were computed with (a snapshot made with others is not used). */
 export const BM25_PARAMS = { k1: K1, b: B } as const;
 
@@ -122,22 +128,50 @@ export class Bm25Index {
     // Scores accumulate in a dense array with a list of the rows touched: at tens of thousands of
     // rows a Map per query costs ten times more than the arithmetic.
     const { acc, touched } = s;
-    let count = 0;
+    const terms: number[] = [];
+    let postings = 0;
     for (const term of new Set(query.split(' '))) {
       const t = term ? this.termIds.get(term) : undefined;
       if (t === undefined) continue;
-      const idf = this.idfs[t];
-      for (let p = starts[t]; p < starts[t + 1]; p++) {
-        const doc = docs[p];
-        const tf = tfs[p];
-        if (acc[doc] === 0) touched[count++] = doc;
-        acc[doc] += (idf * tf * (K1 + 1)) / (tf + docNorm[doc]);
-      }
+      terms.push(t);
+      postings += starts[t + 1] - starts[t];
     }
-    // The scores of the rows touched, in the same order, so the dense array can be cleared.
-    for (let i = 0; i < count; i++) {
-      s.scores[i] = acc[touched[i]];
-      acc[touched[i]] = 0;
+    let count = 0;
+    if (postings * SCAN_RATIO < n) {
+      // Few postings: the rows touched listed as they are first met.
+      for (const t of terms) {
+        const idf = this.idfs[t];
+        for (let p = starts[t]; p < starts[t + 1]; p++) {
+          const doc = docs[p];
+          const tf = tfs[p];
+          if (acc[doc] === 0) touched[count++] = doc;
+          acc[doc] += (idf * tf * (K1 + 1)) / (tf + docNorm[doc]);
+        }
+      }
+      // The scores of the rows touched, in the same order, so the dense array can be cleared.
+      for (let i = 0; i < count; i++) {
+        s.scores[i] = acc[touched[i]];
+        acc[touched[i]] = 0;
+      }
+    } else {
+      // Many: the sums alone, then one pass over the rows for those touched (every score is
+      // positive). Testing each posting's row for a first touch cost more than this pass: at 100×
+      // our KB a query's postings are a good part of the rows, and the test a branch the processor
+      // cannot predict. Each row's sum is the same, added in the same order.
+      for (const t of terms) {
+        const idf = this.idfs[t];
+        for (let p = starts[t]; p < starts[t + 1]; p++) {
+          const doc = docs[p];
+          const tf = tfs[p];
+          acc[doc] += (idf * tf * (K1 + 1)) / (tf + docNorm[doc]);
+        }
+      }
+      for (let doc = 0; doc < n; doc++) {
+        if (acc[doc] === 0) continue;
+        touched[count] = doc;
+        s.scores[count++] = acc[doc];
+        acc[doc] = 0;
+      }
     }
     s.query = query;
     s.count = count;
@@ -234,6 +268,13 @@ export interface VectorParts {
 /**
  * Exact cosine nearest neighbours over unit vectors held in one Float32Array. Each row's norm is
  * computed once at load, in the order a query would, so a query costs one dot product a row.
+ *
+ * Tried and dropped (measured on the bench's queries at 10× and 100× our KB): bounding each row's
+ * cosine by its first d dimensions plus |q_rest|·|x_rest| (Cauchy–Schwarz) ruled out 0%, 1%, 6%,
+ * 21% and 49% of the candidate rows at d = 32, 64, 96, 128 and 160 of 256 (the embedder's axes
+ * are scaled by σ^−0.5, so a vector's weight is spread over all of them); and a first pass
+ * summing four products at once (then the ordered sum for the near-top rows only) cost as much as
+ * the ordered sum itself. What made the code level cheaper is visiting only its CWEs' rows.
  */
 export class VectorTable {
   private readonly data: Float32Array;
@@ -275,34 +316,43 @@ export class VectorTable {
     return this.filterColumns;
   }
 
-  search(vector: Float32Array, k: number, keep?: RowTest): TextHit[] {
+  /**
+   * The best `k` rows by cosine among those `keep` accepts, best first, ties by row order; when
+   * `lists` are given, among their rows only (disjoint lists of rows, each ascending: see
+   * {@link RowColumns.candidates}), so a search under a few CWEs costs their rows, not the table's.
+   */
+  search(vector: Float32Array, k: number, keep?: RowTest, lists?: Int32Array[]): TextHit[] {
     const dims = this.dims;
-    const data = this.data;
     let norm = 0;
     for (let j = 0; j < dims; j++) norm += vector[j] * vector[j];
     if (norm === 0) return [];
     const scale = 1 / Math.sqrt(norm);
     const q = Float64Array.from(vector.subarray(0, dims));
     const best = new TopK(k);
-    for (let i = 0; i < this.rows.length; i++) {
-      // A zero vector (text with no known term) has no cosine; it matches nothing.
-      const rowNorm = this.rowNorms[i];
-      if (rowNorm === 0 || (keep && !keep(this.rows[i], i))) continue;
-      let dot = 0;
-      const base = i * dims;
-      // Four products a turn, added one after another in index order (the same sums, bit for
-      // bit): fewer loop tests, and the code level's dot products are most of its time at 100×.
-      let j = 0;
-      for (; j + 3 < dims; j += 4) {
-        dot += data[base + j] * q[j];
-        dot += data[base + j + 1] * q[j + 1];
-        dot += data[base + j + 2] * q[j + 2];
-        dot += data[base + j + 3] * q[j + 3];
-      }
-      for (; j < dims; j++) dot += data[base + j] * q[j];
-      best.offer(i, (dot * scale) / rowNorm);
-    }
+    if (lists) for (const list of lists) for (let c = 0; c < list.length; c++) this.offerRow(list[c], q, scale, best, keep);
+    else for (let i = 0; i < this.rows.length; i++) this.offerRow(i, q, scale, best, keep);
     return best.sorted().map(([i, score]) => toHit(this.rows[i], score));
+  }
+
+  /** Row `i`'s cosine with the query (`q` scaled by `scale` is the unit query), offered to `best` if `keep` accepts the row. */
+  private offerRow(i: number, q: Float64Array, scale: number, best: TopK, keep: RowTest | undefined): void {
+    // A zero vector (text with no known term) has no cosine; it matches nothing.
+    const rowNorm = this.rowNorms[i];
+    if (rowNorm === 0 || (keep && !keep(this.rows[i], i))) return;
+    const { dims, data } = this;
+    let dot = 0;
+    const base = i * dims;
+    // Four products a turn, added one after another in index order (the same sums, bit for
+    // bit): fewer loop tests, and the code level's dot products are most of its time at 100×.
+    let j = 0;
+    for (; j + 3 < dims; j += 4) {
+      dot += data[base + j] * q[j];
+      dot += data[base + j + 1] * q[j + 1];
+      dot += data[base + j + 2] * q[j + 2];
+      dot += data[base + j + 3] * q[j + 3];
+    }
+    for (; j < dims; j++) dot += data[base + j] * q[j];
+    best.offer(i, (dot * scale) / rowNorm);
   }
 }
 
@@ -418,6 +468,58 @@ export class RowColumns {
     this.cwes = Int32Array.from(cwes);
   }
 
+  /** Per CWE (by its number here): its rows, ascending; built on the first search that names CWEs. */
+  private cweRowLists?: Int32Array[];
+  /** Whether some row has several CWEs (then CWEs' row lists overlap). */
+  private severalCwes = false;
+
+  /**
+   * Where a search under a filter naming CWEs need look: those CWEs' rows (disjoint lists, each
+   * ascending) and the test of the rest of the filter, so it visits a few CWEs' rows rather than
+   * the collection's (the code level searches a query's kept CWEs among every example, and testing
+   * every example was most of it at 100× our KB). Undefined when the filter names no CWE.
+   */
+  candidates(filter: SearchFilter | undefined, collection: SearchCollection): { lists: Int32Array[]; keep: RowTest | undefined } | undefined {
+    if (filter?.cwe === undefined && filter?.cwes === undefined) return undefined;
+    const lists = this.cweLists();
+    // The rows of `cwe` when given (then `cwes` is still tested), else of `cwes`.
+    const names = filter.cwe !== undefined ? [filter.cwe] : (filter.cwes as string[]);
+    const ids = [...new Set(names.map((c) => this.cweIds.get(c)).filter((id) => id !== undefined))];
+    const rest: SearchFilter = { ...filter, cwe: undefined, cwes: filter.cwe !== undefined ? filter.cwes : undefined };
+    const keep = this.test(rest, collection);
+    if (!this.severalCwes || ids.length <= 1) return { lists: ids.map((id) => lists[id]), keep };
+    // A row of several of these CWEs is in several lists: one list, each row once.
+    const all = new Int32Array(ids.reduce((sum, id) => sum + lists[id].length, 0));
+    let at = 0;
+    for (const id of ids) {
+      all.set(lists[id], at);
+      at += lists[id].length;
+    }
+    all.sort();
+    let out = 0;
+    for (let i = 0; i < all.length; i++) if (i === 0 || all[i] !== all[i - 1]) all[out++] = all[i];
+    return { lists: [all.subarray(0, out)], keep };
+  }
+
+  private cweLists(): Int32Array[] {
+    if (this.cweRowLists) return this.cweRowLists;
+    const { cweStarts, cwes } = this;
+    const sizes = new Int32Array(this.cweIds.size);
+    for (let c = 0; c < cwes.length; c++) sizes[cwes[c]] += 1;
+    const lists = Array.from(sizes, (size) => new Int32Array(size));
+    const fill = new Int32Array(this.cweIds.size);
+    for (let row = 0; row + 1 < cweStarts.length; row++) {
+      for (let c = cweStarts[row]; c < cweStarts[row + 1]; c++) {
+        // A row naming one CWE twice is listed once.
+        const list = lists[cwes[c]];
+        if (fill[cwes[c]] === 0 || list[fill[cwes[c]] - 1] !== row) list[fill[cwes[c]]++] = row;
+      }
+      if (cweStarts[row + 1] - cweStarts[row] > 1) this.severalCwes = true;
+    }
+    this.cweRowLists = lists.map((list, id) => list.subarray(0, fill[id]));
+    return this.cweRowLists;
+  }
+
   /** The same filter as the backends' `where` (and {@link predicate}), testing row numbers. */
   test(filter: SearchFilter | undefined, collection: SearchCollection): RowTest | undefined {
     if (!filter) return undefined;
@@ -530,7 +632,9 @@ export class MemoryKnowledgeIndex implements KnowledgeIndexReader {
 
   async searchVector(collection: 'nodes' | 'examples', vector: Float32Array, k: number, filter?: SearchFilter): Promise<TextHit[]> {
     const table = await this.vectorTable(collection);
-    return table ? table.search(vector, k, table.columns.test(filter, collection)) : this.backend.searchVector(collection, vector, k, filter);
+    if (!table) return this.backend.searchVector(collection, vector, k, filter);
+    const under = table.columns.candidates(filter, collection);
+    return under ? table.search(vector, k, under.keep, under.lists) : table.search(vector, k, table.columns.test(filter, collection));
   }
 
   counts(): Promise<Record<SearchCollection, number>> {
