@@ -100,6 +100,13 @@ export const FIT_CORPUS_MAX_DOCUMENTS = 20_000;
 /** An example's text in the embedder's fit corpus. */
 const fitText = (e: CodeExample): string => `${e.kind === 'vulnerable' ? e.slicedVulnerable : e.slicedSecure}\n${e.description ?? ''}`;
 
+/**
+ * Examples up to which the LanceDB tables and the in-memory index snapshot are written at the same
+ * time (the shared data at 1× has about 2,900): above, one after the other, so their memory does
+ * not add up (at 10× the snapshot's postings and the tables' Arrow buffers peaked together).
+ */
+export const SIDE_BY_SIDE_MAX_EXAMPLES = 5_000;
+
 /** Examples that join a CWE's whole-knowledge document, at most. */
 export const MAX_EXAMPLES_PER_CWE_DOCUMENT = 100;
 
@@ -289,8 +296,10 @@ export async function publishKnowledgeBase(input: PublishInput): Promise<KbManif
   let at = 0;
   for await (const batch of examples.batches()) {
     const vectors = await embedder.embed(batch.map((e) => (e.kind === 'vulnerable' ? e.slicedVulnerable : e.slicedSecure)));
+    if (at + vectors.length > exampleRows.length) throw new InvalidInputError(`the examples' passes disagree: more than ${exampleRows.length} examples the third time`);
     for (const v of vectors) exampleRows[at++].codeVector = v;
   }
+  if (at !== exampleRows.length) throw new InvalidInputError(`the examples' passes disagree: ${exampleRows.length} examples, then ${at}`);
   const rows: IndexedKnowledge = { ...nodeAndDocumentRows({ nodes, documents, catalog: input.catalog ?? new Map() }, first, causeVectors, terms), examples: exampleRows };
   // Every distinct term up to a generous bound: retrieval picks a query's rarest terms by these counts.
   const termCounts = countTerms([...rows.examples.map((e) => e.codeText ?? ''), ...rows.documents.map((d) => d.terms), ...rows.nodes.map((n) => n.catalogTerms ?? '')], 400_000);
@@ -318,19 +327,25 @@ export async function publishKnowledgeBase(input: PublishInput): Promise<KbManif
     },
     // The LanceDB tables first: their full-text indexes are built off this thread, while this
     // thread writes the embedder model, the term counts and the in-memory index snapshot
-    // (different files of the same folder).
+    // (different files of the same folder). Past a few thousand examples one after the other
+    // instead: each holds memory that grows with the examples (the tables' Arrow buffers, a
+    // shard at a time; the snapshot's postings), and side by side their peaks add up.
     // Both settle before a failure is thrown: the publish removes the folder then, and no write may still be going.
     async (versionDir) => {
-      const settled = await Promise.allSettled([
-        LanceKnowledgeIndex.write(versionDir, rows.nodes, rows.examples, rows.documents),
-        (async () => {
-          if (embedder.toJSON) await writeFile(join(versionDir, 'embedder.json'), JSON.stringify(embedder.toJSON()));
-          await writeFile(join(versionDir, 'term-counts.json'), JSON.stringify(termCounts));
-          // What a reader's in-memory search index would build from the tables, built from the
-          // same rows here: opening the version then costs one file read (see memory-snapshot.ts).
-          await writeMemoryIndexSnapshot(join(versionDir, MEMORY_INDEX_FILE), new WrittenRows(rows));
-        })(),
-      ]);
+      const tables = (): Promise<void> => LanceKnowledgeIndex.write(versionDir, rows.nodes, rows.examples, rows.documents);
+      const files = async (): Promise<void> => {
+        if (embedder.toJSON) await writeFile(join(versionDir, 'embedder.json'), JSON.stringify(embedder.toJSON()));
+        await writeFile(join(versionDir, 'term-counts.json'), JSON.stringify(termCounts));
+        // What a reader's in-memory search index would build from the tables, built from the
+        // same rows here: opening the version then costs one file read (see memory-snapshot.ts).
+        await writeMemoryIndexSnapshot(join(versionDir, MEMORY_INDEX_FILE), new WrittenRows(rows));
+      };
+      if (examples.count > SIDE_BY_SIDE_MAX_EXAMPLES) {
+        await files();
+        await tables();
+        return;
+      }
+      const settled = await Promise.allSettled([tables(), files()]);
       const failed = settled.find((r) => r.status === 'rejected');
       if (failed) throw failed.reason;
     },

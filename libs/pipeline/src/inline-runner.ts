@@ -216,6 +216,9 @@ async function runInline(options: KbBuildOptions, { records, slices, slicer, sli
         { concurrency },
       );
     });
+    // The slicing threads (a V8 isolate and a parser each, a hundred MB or more of memory) have no
+    // more work once the slice stage is done: ended now, not after the summarize and index stages.
+    if (stage === JobName.RecordSlice) await slicerPool?.close();
   }
 
   const resultsOf = <T>(stage: KbBuildJob): T[] => (jobs.get(stage) ?? []).map((job) => results.get(job) as T);
