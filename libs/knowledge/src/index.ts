@@ -1,5 +1,6 @@
 export * from './extractive-summarizer';
 export * from './kb-assembly';
+export * from './example-source';
 export * from './kb-model';
 export * from './recursive-summarize';
 export * from './kb-directory';

@@ -5,6 +5,7 @@ import type { SliceDocument } from '@rescue/slicing';
 import { type Advice, extractiveSummary, genericMitigations } from './extractive-summarizer';
 import { type ClusterBy, type CodeExample, type CweNode, type CwePriors, type KnowledgeDocument, type Provenance, clusterKey, cweNodeId } from './kb-model';
 import type { VulnerableExample } from './sources/codeql-records';
+import { type ExampleSource, concatExamples, exampleList } from './example-source';
 import { descriptionDocuments } from './sources/knowledge-documents';
 import type { QuarantineEntry } from './quarantine/quarantine-store';
 import { DEFAULT_SCREEN_POLICY, type ScreenPolicy, screenDistilled } from './quarantine/screen-knowledge';
@@ -149,6 +150,31 @@ export function priorsOf(entry: CweEntry): CwePriors {
 }
 
 /**
+ * What {@link cweLevelNodes} reads of the examples, gathered one batch at a time: the CWEs they
+ * show with the API names of each (sorted when used, so in any order), and the ids of the examples
+ * of each node, in the examples' order.
+ */
+export interface ExampleFacts {
+  apiNamesByCwe: Map<CweId, Set<string>>;
+  idsByNode: Map<string, string[]>;
+}
+
+export const newExampleFacts = (): ExampleFacts => ({ apiNamesByCwe: new Map(), idsByNode: new Map() });
+
+/** Adds a batch of examples (in the examples' order) to `facts`; returns it. */
+export function addExampleFacts(facts: ExampleFacts, examples: readonly CodeExample[]): ExampleFacts {
+  for (const e of examples) {
+    let names = facts.apiNamesByCwe.get(e.cwe);
+    if (!names) facts.apiNamesByCwe.set(e.cwe, (names = new Set()));
+    for (const a of e.apiNames) names.add(a);
+    const ids = facts.idsByNode.get(e.cweNodeId);
+    if (ids) ids.push(e.id);
+    else facts.idsByNode.set(e.cweNodeId, [e.id]);
+  }
+  return facts;
+}
+
+/**
  * The language-neutral node of every weakness the KB knows: each CWE with fix data, vulnerable
  * examples or documents, and (with `includeCatalog`) every catalogue CWE. With clustering by CWE
  * the cluster node already is that node and only gains its priors. Guidelines come from the
@@ -156,7 +182,8 @@ export function priorsOf(entry: CweEntry): CwePriors {
  */
 export function cweLevelNodes(input: {
   clusterNodes: CweNode[];
-  examples: CodeExample[];
+  /** The examples, or what this reads of them (see {@link ExampleFacts}). */
+  examples: CodeExample[] | ExampleFacts;
   catalog: Map<CweId, CweEntry>;
   documents: KnowledgeDocument[];
   includeCatalog: boolean;
@@ -166,7 +193,8 @@ export function cweLevelNodes(input: {
   /** Receives what the screen held back of these nodes' guidelines and causes. */
   onWithheld?: (entries: QuarantineEntry[]) => void;
 }): CweNode[] {
-  const cwes = new Set<CweId>([...input.clusterNodes.map((n) => n.cwe), ...input.examples.map((e) => e.cwe), ...input.documents.flatMap((d) => d.cwes)]);
+  const facts = Array.isArray(input.examples) ? addExampleFacts(newExampleFacts(), input.examples) : input.examples;
+  const cwes = new Set<CweId>([...input.clusterNodes.map((n) => n.cwe), ...facts.apiNamesByCwe.keys(), ...input.documents.flatMap((d) => d.cwes)]);
   if (input.includeCatalog) for (const id of input.catalog.keys()) cwes.add(id);
   const existing = new Map(input.clusterNodes.map((n) => [n.id, n]));
   const withData = new Set(input.clusterNodes.map((n) => n.cwe));
@@ -179,7 +207,7 @@ export function cweLevelNodes(input: {
       if (entry) cluster.priors = priorsOf(entry);
       continue;
     }
-    const own = input.examples.filter((e) => e.cweNodeId === id);
+    const own = facts.idsByNode.get(id) ?? [];
     const advice = adviceFor(cwe, input.documents);
     const extracted = extractiveSummary(input.quoteCatalog === false ? undefined : entry, [], undefined, advice, input.isGeneric);
     const screened = screenDistilled({ id, cwe }, extracted, distilledTrust([], advice), input.screen ?? DEFAULT_SCREEN_POLICY);
@@ -193,8 +221,8 @@ export function cweLevelNodes(input: {
       parents: entry?.parents ?? [],
       guidelines: s.guidelines,
       cause: s.cause,
-      apiNames: [...new Set(input.examples.filter((e) => e.cwe === cwe).flatMap((e) => e.apiNames))].sort(),
-      exampleIds: own.map((e) => e.id),
+      apiNames: [...(facts.apiNamesByCwe.get(cwe) ?? [])].sort(),
+      exampleIds: [...own],
       provenance: withData.has(cwe) || own.length > 0 || s.sources.includes('codeql') ? { mode: 'extractive', sources: s.sources } : { mode: 'catalog-only' },
       ...(entry ? { priors: priorsOf(entry) } : {}),
     });
@@ -254,6 +282,43 @@ export function completeKnowledge(input: {
     ...cweLevelNodes({
       clusterNodes,
       examples,
+      catalog: input.catalog,
+      documents,
+      includeCatalog: input.includeCatalog,
+      isGeneric: genericMitigations(input.catalog.values()),
+      screen: input.screen,
+      quoteCatalog: input.quoteCatalog,
+      onWithheld: (e) => withheld.push(...e),
+    }),
+  ];
+  return { nodes, examples, documents, withheld };
+}
+
+/**
+ * {@link completeKnowledge} over examples read pass by pass (see {@link ExampleSource}): the same
+ * nodes, documents and examples, in the same order, with the clusters' examples never all held at
+ * once. `clusterExamples` must already be in the KB's order (by node, then id), as a build's
+ * staging yields them (clusters by key, each cluster's examples by id); the vulnerable-only
+ * examples follow them.
+ */
+export async function completeKnowledgeStreamed(
+  input: Omit<Parameters<typeof completeKnowledge>[0], 'clusterExamples'> & { clusterExamples: ExampleSource },
+): Promise<{ nodes: CweNode[]; examples: ExampleSource; documents: KnowledgeDocument[]; withheld: QuarantineEntry[] }> {
+  const clusterNodes = [...input.clusterNodes].sort((a, b) => (a.id < b.id ? -1 : 1));
+  const examples = concatExamples(input.clusterExamples, exampleList(vulnerableExamples(input.vulnerableOnly, new Set(clusterNodes.map((n) => n.id)), input.clusterBy, input.searchTerms)));
+  const facts = newExampleFacts();
+  const described: KnowledgeDocument[] = [];
+  for await (const batch of examples.batches()) {
+    addExampleFacts(facts, batch);
+    for (const d of descriptionDocuments({ examples: batch, helps: [], catalog: new Map() })) described.push(d);
+  }
+  const documents = [...input.sourceDocuments, ...described].sort((a, b) => (a.id < b.id ? -1 : 1));
+  const withheld: QuarantineEntry[] = [];
+  const nodes = [
+    ...clusterNodes,
+    ...cweLevelNodes({
+      clusterNodes,
+      examples: facts,
       catalog: input.catalog,
       documents,
       includeCatalog: input.includeCatalog,

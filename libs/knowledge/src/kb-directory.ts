@@ -1,4 +1,4 @@
-import { createHash, randomBytes } from 'node:crypto';
+import { type Hash, createHash, randomBytes } from 'node:crypto';
 import { createReadStream, existsSync } from 'node:fs';
 import { mkdir, open, readdir, readFile, rename, rm, stat, writeFile } from 'node:fs/promises';
 import { join, resolve } from 'node:path';
@@ -7,6 +7,7 @@ import writeFileAtomic from 'write-file-atomic';
 import { type ExclusiveLockOptions, withExclusiveLock } from '@rescue/datasets/exclusive-lock';
 import { readTextIfExists } from '@rescue/datasets/optional-file';
 import { InvalidInputError, NotFoundError, canonicalJson } from '@rescue/domain';
+import { type ExampleSource, asExampleSource } from './example-source';
 import { gateCachePath } from './gate-cache';
 import type { CodeExample, CweNode, KnowledgeDocument } from './kb-model';
 
@@ -85,7 +86,8 @@ export interface PublishOptions {
 export interface KbVersionContent {
   manifest: Omit<KbManifest, 'version' | 'createdAt'>;
   nodes: CweNode[];
-  examples: CodeExample[];
+  /** A list, or a source read pass by pass (the version id, then `examples.jsonl`). */
+  examples: CodeExample[] | ExampleSource;
   documents?: KnowledgeDocument[];
 }
 
@@ -148,25 +150,32 @@ export const KB_FORMAT = 'kb-format-4';
 /** Lines of JSON written per write call: a few MB at a time, never the whole file as one string. */
 const JSON_LINES_PER_WRITE = 1000;
 
+const isList = (items: readonly unknown[] | ExampleSource): items is readonly unknown[] => Array.isArray(items);
+
 /**
  * One JSON document per line, each line ended by a newline (an empty list is one empty line), as
  * `items.map(JSON.stringify).join('\n') + '\n'` would write it, but a chunk at a time: the
  * examples' JSON grows with the records, and as one string it would double, for a while, the
  * memory the examples already take.
  */
-async function writeJsonLines(path: string, items: readonly unknown[]): Promise<void> {
+async function writeJsonLines(path: string, items: readonly unknown[] | ExampleSource): Promise<void> {
   const file = await open(path, 'w');
   try {
-    // The handle's writeFile writes all of its data from the current position (write() may write part).
-    if (items.length === 0) await file.writeFile('\n');
-    for (let i = 0; i < items.length; i += JSON_LINES_PER_WRITE) {
-      await file.writeFile(
-        `${items
-          .slice(i, i + JSON_LINES_PER_WRITE)
-          .map((item) => JSON.stringify(item))
-          .join('\n')}\n`,
-      );
+    let written = 0;
+    // A list is one batch; a source's batches are read as they come, never all at once.
+    for await (const batch of isList(items) ? [items] : items.batches()) {
+      // The handle's writeFile writes all of its data from the current position (write() may write part).
+      for (let i = 0; i < batch.length; i += JSON_LINES_PER_WRITE) {
+        await file.writeFile(
+          `${batch
+            .slice(i, i + JSON_LINES_PER_WRITE)
+            .map((item) => JSON.stringify(item))
+            .join('\n')}\n`,
+        );
+      }
+      written += batch.length;
     }
+    if (written === 0) await file.writeFile('\n');
   } finally {
     await file.close();
   }
@@ -190,13 +199,31 @@ export class KbDirectory {
     return join(this.root, 'versions', version);
   }
 
-  static versionOf(content: KbVersionContent): string {
+  static versionOf(content: KbVersionContent & { examples: CodeExample[] }): string {
+    const h = KbDirectory.versionHash(content);
+    for (const e of content.examples) h.update(JSON.stringify(e));
+    return KbDirectory.versionDigest(h, content);
+  }
+
+  /** {@link versionOf} of content whose examples may be a source, read in one pass. */
+  static async versionOfContent(content: KbVersionContent): Promise<string> {
+    const h = KbDirectory.versionHash(content);
+    for await (const batch of asExampleSource(content.examples).batches()) for (const e of batch) h.update(JSON.stringify(e));
+    return KbDirectory.versionDigest(h, content);
+  }
+
+  /** The version hash up to the examples: the format, the embedder, the slicer, the nodes. */
+  private static versionHash(content: KbVersionContent): Hash {
     const h = createHash('sha256');
     h.update(KB_FORMAT);
     h.update(JSON.stringify(content.manifest.embedder));
     h.update(JSON.stringify(content.manifest.slicer));
     for (const n of content.nodes) h.update(JSON.stringify(n));
-    for (const e of content.examples) h.update(JSON.stringify(e));
+    return h;
+  }
+
+  /** The version id: the hash after the examples, with the documents. */
+  private static versionDigest(h: Hash, content: KbVersionContent): string {
     for (const d of content.documents ?? []) h.update(JSON.stringify(d));
     return `kb-${h.digest('hex').slice(0, 16)}`;
   }
@@ -213,7 +240,7 @@ export class KbDirectory {
    * `CURRENT` points to a broken version.
    */
   async publish(content: KbVersionContent, extra: (dir: string) => Promise<void>, keep = 3, options: PublishOptions = {}): Promise<KbManifest> {
-    const version = KbDirectory.versionOf(content);
+    const version = await KbDirectory.versionOfContent(content);
     const target = this.versionDir(version);
     return withExclusiveLock(this.lockPath(), buildLockOptions(options), async (held) => {
       await this.removeTemporaries();

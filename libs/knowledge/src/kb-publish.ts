@@ -1,7 +1,7 @@
 import { writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { CweEntry } from '@rescue/datasets';
-import type { CweId } from '@rescue/domain';
+import { type CweId, InvalidInputError } from '@rescue/domain';
 import {
   type IndexedDocument,
   type IndexedExample,
@@ -13,11 +13,13 @@ import {
   SEARCH_TERMS_VERSION,
   WrittenRows,
   countTerms,
-  fitSampleIndices,
+  fitSampleKey,
+  fitSampleOfKeys,
   searchText,
   writeMemoryIndexSnapshot,
 } from '@rescue/retrieval';
 import { SLICER_VERSION } from '@rescue/slicing';
+import { type ExampleSource, asExampleSource } from './example-source';
 import { KbDirectory, type KbManifest, type PublishOptions } from './kb-directory';
 import { folderDefaultGate } from './kb-retriever';
 import type { ClusterBy, CodeExample, CweNode, KnowledgeDocument } from './kb-model';
@@ -62,7 +64,8 @@ export function apiText(names: string[]): string {
 export interface PublishInput {
   kbDir: string;
   nodes: CweNode[];
-  examples: CodeExample[];
+  /** In the KB's order: a list, or a source read pass by pass (a build's staging). */
+  examples: CodeExample[] | ExampleSource;
   documents?: KnowledgeDocument[];
   /** The catalogue the nodes were enriched from (its text joins each CWE's search document). */
   catalog?: Map<CweId, CweEntry>;
@@ -98,8 +101,97 @@ export const FIT_CORPUS_MAX_DOCUMENTS = 20_000;
 /** An example's text in the embedder's fit corpus. */
 const fitText = (e: CodeExample): string => `${e.kind === 'vulnerable' ? e.slicedVulnerable : e.slicedSecure}\n${e.description ?? ''}`;
 
+/**
+ * Examples up to which the LanceDB tables and the in-memory index snapshot are written at the same
+ * time (the shared data at 1× has about 2,900): above, one after the other, so their memory does
+ * not add up (at 10× the snapshot's postings and the tables' Arrow buffers peaked together).
+ */
+export const SIDE_BY_SIDE_MAX_EXAMPLES = 5_000;
+
 /** Examples that join a CWE's whole-knowledge document, at most. */
 export const MAX_EXAMPLES_PER_CWE_DOCUMENT = 100;
+
+/**
+ * Up to `max` examples of each CWE, the first by id, gathered in any order: what joins a CWE's
+ * whole-knowledge document. Ids are unique in a KB (slice or record ids, content-addressed).
+ */
+class FirstExamplesByCwe {
+  private readonly byCwe = new Map<string, { id: string; terms: string }[]>();
+
+  constructor(private readonly max: number) {}
+
+  offer(cwe: string, id: string, terms: string): void {
+    let list = this.byCwe.get(cwe);
+    if (!list) this.byCwe.set(cwe, (list = []));
+    if (list.length >= this.max && !(id < list[list.length - 1].id)) return;
+    let lo = 0;
+    let hi = list.length;
+    while (lo < hi) {
+      const mid = (lo + hi) >>> 1;
+      if (list[mid].id <= id) lo = mid + 1;
+      else hi = mid;
+    }
+    list.splice(lo, 0, { id, terms });
+    if (list.length > this.max) list.pop();
+  }
+
+  terms(cwe: string): string[] {
+    return (this.byCwe.get(cwe) ?? []).map((e) => e.terms);
+  }
+}
+
+/** An example's row, without its vector (added once the embedder is fitted). */
+function indexedExample(e: CodeExample, terms: (text: string) => string): IndexedExample {
+  return {
+    id: e.id,
+    nodeId: e.cweNodeId,
+    cwe: e.cwe,
+    language: e.language,
+    kind: e.kind ?? 'fix',
+    apiText: apiText(e.apiNames),
+    codeText: e.searchText ?? terms([e.slicedVulnerable, e.slicedSecure, e.description ?? ''].join('\n')),
+    codeVector: new Float32Array(0),
+  };
+}
+
+/**
+ * The node and document rows, given the example rows: each CWE's whole-knowledge document
+ * (catalogue text and code, its first examples, its documents) on its language-neutral node.
+ */
+function nodeAndDocumentRows(
+  input: { nodes: CweNode[]; documents: KnowledgeDocument[]; catalog: Map<CweId, CweEntry> },
+  firstExamples: FirstExamplesByCwe,
+  causeVectors: Float32Array[],
+  terms: (text: string) => string,
+): { nodes: IndexedNode[]; documents: IndexedDocument[] } {
+  const documentTerms = new Map(input.documents.map((d) => [d.id, terms(d.text)]));
+  const byDocumentCwe = new Map<string, string[]>();
+  for (const d of input.documents)
+    for (const cwe of d.cwes) {
+      const list = byDocumentCwe.get(cwe);
+      const t = documentTerms.get(d.id) ?? '';
+      if (list) list.push(t);
+      else byDocumentCwe.set(cwe, [t]);
+    }
+  const nodes: IndexedNode[] = input.nodes.map((n, i) => {
+    const neutral = !n.language;
+    const entry = input.catalog.get(n.cwe);
+    const catalogTerms = neutral && entry ? terms(catalogText(entry)) : '';
+    const text = terms(nodeText(n));
+    return {
+      id: n.id,
+      cwe: n.cwe,
+      language: n.language ?? '',
+      text,
+      apiText: apiText(n.apiNames),
+      docTerms: neutral ? [text, catalogTerms, entry ? terms(catalogCode(entry)) : '', ...firstExamples.terms(n.cwe), ...(byDocumentCwe.get(n.cwe) ?? [])].filter(Boolean).join(' ') : '',
+      catalogTerms,
+      causeVector: causeVectors[i],
+    };
+  });
+  const documents: IndexedDocument[] = input.documents.map((d) => ({ id: d.id, kind: d.kind, cwes: d.cwes, language: d.language, terms: documentTerms.get(d.id) ?? '' }));
+  return { nodes, documents };
+}
 
 /**
  * The index rows of a version: search terms for every text field, each CWE's whole-knowledge
@@ -113,52 +205,13 @@ export function indexRows(
   /** searchText, or a memo of it (the KB folder's cache): the same terms either way. */
   terms: (text: string) => string = searchText,
 ): IndexedKnowledge {
-  const documentTerms = new Map(input.documents.map((d) => [d.id, terms(d.text)]));
-  const byCwe = new Map<string, string[]>();
-  const add = (cwe: string, terms: string): void => {
-    const list = byCwe.get(cwe);
-    if (list) list.push(terms);
-    else byCwe.set(cwe, [terms]);
-  };
   // A CWE's document holds at most MAX_EXAMPLES_PER_CWE_DOCUMENT of its examples (the first by id,
   // so the choice is stable): the catalogue, the CodeQL help and a hundred fixes say what the
   // weakness looks like, and the document stays the same size when the KB grows a hundredfold.
-  const perCwe = new Map<string, number>();
-  for (const e of [...input.examples].sort((a, b) => (a.id < b.id ? -1 : 1))) {
-    const n = perCwe.get(e.cwe) ?? 0;
-    if (n >= MAX_EXAMPLES_PER_CWE_DOCUMENT) continue;
-    perCwe.set(e.cwe, n + 1);
-    add(e.cwe, e.searchText ?? '');
-  }
-  for (const d of input.documents) for (const cwe of d.cwes) add(cwe, documentTerms.get(d.id) ?? '');
-  const nodes: IndexedNode[] = input.nodes.map((n, i) => {
-    const neutral = !n.language;
-    const entry = input.catalog.get(n.cwe);
-    const catalogTerms = neutral && entry ? terms(catalogText(entry)) : '';
-    const text = terms(nodeText(n));
-    return {
-      id: n.id,
-      cwe: n.cwe,
-      language: n.language ?? '',
-      text,
-      apiText: apiText(n.apiNames),
-      docTerms: neutral ? [text, catalogTerms, entry ? terms(catalogCode(entry)) : '', ...(byCwe.get(n.cwe) ?? [])].filter(Boolean).join(' ') : '',
-      catalogTerms,
-      causeVector: causeVectors[i],
-    };
-  });
-  const examples: IndexedExample[] = input.examples.map((e, i) => ({
-    id: e.id,
-    nodeId: e.cweNodeId,
-    cwe: e.cwe,
-    language: e.language,
-    kind: e.kind ?? 'fix',
-    apiText: apiText(e.apiNames),
-    codeText: e.searchText ?? terms([e.slicedVulnerable, e.slicedSecure, e.description ?? ''].join('\n')),
-    codeVector: codeVectors[i],
-  }));
-  const documents: IndexedDocument[] = input.documents.map((d) => ({ id: d.id, kind: d.kind, cwes: d.cwes, language: d.language, terms: documentTerms.get(d.id) ?? '' }));
-  return { nodes, examples, documents };
+  const first = new FirstExamplesByCwe(MAX_EXAMPLES_PER_CWE_DOCUMENT);
+  for (const e of input.examples) first.offer(e.cwe, e.id, e.searchText ?? '');
+  const examples = input.examples.map((e, i) => ({ ...indexedExample(e, terms), codeVector: codeVectors[i] }));
+  return { ...nodeAndDocumentRows(input, first, causeVectors, terms), examples };
 }
 
 /**
@@ -170,17 +223,23 @@ export function distillationOf(nodes: CweNode[]): { mode: 'llm' | 'extractive'; 
   return llm && llm.provenance.mode === 'llm' ? { mode: 'llm', model: llm.provenance.model } : { mode: 'extractive' };
 }
 
-/** Examples by source and language, documents by kind: what a version was built from. */
-function sourcesOf(examples: CodeExample[], documents: KnowledgeDocument[]): NonNullable<KbManifest['sources']> {
-  const ex: Record<string, Record<string, number>> = {};
-  for (const e of examples) {
-    const key = `${e.source ?? 'generic'}${e.kind === 'vulnerable' ? ' (vulnerable only)' : ''}`;
-    ex[key] ??= {};
-    ex[key][e.language] = (ex[key][e.language] ?? 0) + 1;
+/** Examples by source and language, documents by kind: what a version was built from (examples added batch by batch). */
+class SourceCounts {
+  private readonly examples: Record<string, Record<string, number>> = {};
+
+  add(batch: readonly CodeExample[]): void {
+    for (const e of batch) {
+      const key = `${e.source ?? 'generic'}${e.kind === 'vulnerable' ? ' (vulnerable only)' : ''}`;
+      this.examples[key] ??= {};
+      this.examples[key][e.language] = (this.examples[key][e.language] ?? 0) + 1;
+    }
   }
-  const docs: Record<string, number> = {};
-  for (const d of documents) docs[d.kind] = (docs[d.kind] ?? 0) + 1;
-  return { examples: ex, documents: docs };
+
+  of(documents: KnowledgeDocument[]): NonNullable<KbManifest['sources']> {
+    const docs: Record<string, number> = {};
+    for (const d of documents) docs[d.kind] = (docs[d.kind] ?? 0) + 1;
+    return { examples: this.examples, documents: docs };
+  }
 }
 
 /**
@@ -189,17 +248,60 @@ function sourcesOf(examples: CodeExample[], documents: KnowledgeDocument[]): Non
  * the version atomically.
  */
 export async function publishKnowledgeBase(input: PublishInput): Promise<KbManifest> {
-  const { nodes, examples } = input;
+  const { nodes } = input;
+  const examples = asExampleSource(input.examples);
   const documents = input.documents ?? [];
+  const terms = input.searchTerms ?? searchText;
+  // The examples are read pass by pass and never held (see ExampleSource): the first pass keeps
+  // their rows (ids, search terms; the vectors come in the third), what the manifest counts, the
+  // first examples of each CWE's document, and the embedder's fit sample or the keys it is chosen by.
   // Every node (as many as the catalogue has CWEs, whatever the records), and the examples, which
   // grow with the records, up to the cap: a sample chosen by content when there are more.
   const room = Math.max(1, (input.maxFitDocuments ?? FIT_CORPUS_MAX_DOCUMENTS) - nodes.length);
-  const sampled = fitSampleIndices(examples.length, room, (i) => fitText(examples[i]));
-  const corpus = [...nodes.map(nodeText), ...sampled.map((i) => fitText(examples[i]))];
-  const embedder = await input.embedder(corpus);
+  const sampling = examples.count > room;
+  const exampleRows: IndexedExample[] = [];
+  const fitKeys: string[] = [];
+  let fitTexts: string[] = [];
+  const first = new FirstExamplesByCwe(MAX_EXAMPLES_PER_CWE_DOCUMENT);
+  const sources = new SourceCounts();
+  for await (const batch of examples.batches()) {
+    sources.add(batch);
+    for (const e of batch) {
+      exampleRows.push(indexedExample(e, terms));
+      first.offer(e.cwe, e.id, e.searchText ?? '');
+      if (sampling) fitKeys.push(fitSampleKey(fitText(e)));
+      else fitTexts.push(fitText(e));
+    }
+  }
+  if (exampleRows.length !== examples.count) throw new InvalidInputError(`the publish was promised ${examples.count} examples and read ${exampleRows.length}`);
+  if (sampling) {
+    // Second pass: the texts of the sample, in the examples' order.
+    const chosen = fitSampleOfKeys(fitKeys, room);
+    fitKeys.length = 0;
+    fitTexts = [];
+    let index = 0;
+    let next = 0;
+    for await (const batch of examples.batches())
+      for (const e of batch) {
+        if (chosen[next] === index) {
+          fitTexts.push(fitText(e));
+          next += 1;
+        }
+        index += 1;
+      }
+  }
+  const embedder = await input.embedder([...nodes.map(nodeText), ...fitTexts]);
+  fitTexts = [];
   const causeVectors = await embedder.embed(nodes.map((n) => `${n.name ?? ''}\n${n.cause}`));
-  const codeVectors = await embedder.embed(examples.map((e) => (e.kind === 'vulnerable' ? e.slicedVulnerable : e.slicedSecure)));
-  const rows = indexRows({ nodes, examples, documents, catalog: input.catalog ?? new Map() }, causeVectors, codeVectors, input.searchTerms);
+  // Third pass: the examples' vectors, a batch at a time.
+  let at = 0;
+  for await (const batch of examples.batches()) {
+    const vectors = await embedder.embed(batch.map((e) => (e.kind === 'vulnerable' ? e.slicedVulnerable : e.slicedSecure)));
+    if (at + vectors.length > exampleRows.length) throw new InvalidInputError(`the examples' passes disagree: more than ${exampleRows.length} examples the third time`);
+    for (const v of vectors) exampleRows[at++].codeVector = v;
+  }
+  if (at !== exampleRows.length) throw new InvalidInputError(`the examples' passes disagree: ${exampleRows.length} examples, then ${at}`);
+  const rows: IndexedKnowledge = { ...nodeAndDocumentRows({ nodes, documents, catalog: input.catalog ?? new Map() }, first, causeVectors, terms), examples: exampleRows };
   // Every distinct term up to a generous bound: retrieval picks a query's rarest terms by these counts.
   const termCounts = countTerms([...rows.examples.map((e) => e.codeText ?? ''), ...rows.documents.map((d) => d.terms), ...rows.nodes.map((n) => n.catalogTerms ?? '')], 400_000);
   const manifest = await new KbDirectory(input.kbDir).publish(
@@ -209,11 +311,11 @@ export async function publishKnowledgeBase(input: PublishInput): Promise<KbManif
         counts: {
           nodes: nodes.length,
           catalogOnlyNodes: nodes.filter((n) => n.provenance.mode === 'catalog-only').length,
-          examples: examples.length,
+          examples: examples.count,
           records: input.records,
           documents: documents.length,
         },
-        sources: sourcesOf(examples, documents),
+        sources: sources.of(documents),
         embedder: embedder.describe(),
         distillation: { ...distillationOf(nodes), llmCalls: input.llmCalls, llmCallsCached: input.llmCallsCached },
         slicer: { version: SLICER_VERSION, hops: input.hops },
@@ -226,19 +328,25 @@ export async function publishKnowledgeBase(input: PublishInput): Promise<KbManif
     },
     // The LanceDB tables first: their full-text indexes are built off this thread, while this
     // thread writes the embedder model, the term counts and the in-memory index snapshot
-    // (different files of the same folder).
+    // (different files of the same folder). Past a few thousand examples one after the other
+    // instead: each holds memory that grows with the examples (the tables' Arrow buffers, a
+    // shard at a time; the snapshot's postings), and side by side their peaks add up.
     // Both settle before a failure is thrown: the publish removes the folder then, and no write may still be going.
     async (versionDir) => {
-      const settled = await Promise.allSettled([
-        LanceKnowledgeIndex.write(versionDir, rows.nodes, rows.examples, rows.documents),
-        (async () => {
-          if (embedder.toJSON) await writeFile(join(versionDir, 'embedder.json'), JSON.stringify(embedder.toJSON()));
-          await writeFile(join(versionDir, 'term-counts.json'), JSON.stringify(termCounts));
-          // What a reader's in-memory search index would build from the tables, built from the
-          // same rows here: opening the version then costs one file read (see memory-snapshot.ts).
-          await writeMemoryIndexSnapshot(join(versionDir, MEMORY_INDEX_FILE), new WrittenRows(rows));
-        })(),
-      ]);
+      const tables = (): Promise<void> => LanceKnowledgeIndex.write(versionDir, rows.nodes, rows.examples, rows.documents);
+      const files = async (): Promise<void> => {
+        if (embedder.toJSON) await writeFile(join(versionDir, 'embedder.json'), JSON.stringify(embedder.toJSON()));
+        await writeFile(join(versionDir, 'term-counts.json'), JSON.stringify(termCounts));
+        // What a reader's in-memory search index would build from the tables, built from the
+        // same rows here: opening the version then costs one file read (see memory-snapshot.ts).
+        await writeMemoryIndexSnapshot(join(versionDir, MEMORY_INDEX_FILE), new WrittenRows(rows));
+      };
+      if (examples.count > SIDE_BY_SIDE_MAX_EXAMPLES) {
+        await files();
+        await tables();
+        return;
+      }
+      const settled = await Promise.allSettled([tables(), files()]);
       const failed = settled.find((r) => r.status === 'rejected');
       if (failed) throw failed.reason;
     },

@@ -1,3 +1,4 @@
+import { createHash } from 'node:crypto';
 import { mkdtempSync, readFileSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -110,6 +111,22 @@ describe('build caches', () => {
       expect(contentKey(['ab', 'c'])).not.toBe(contentKey(['a', 'bc']));
       expect(contentKey(['1'])).not.toBe(contentKey([1]));
       expect(contentKey([null])).not.toBe(contentKey(['null']));
+    });
+
+    it('hashes an array item by item, as the hash of its whole JSON (keys written before stay valid)', () => {
+      const whole = (parts: unknown[]): string => {
+        const h = createHash('sha256');
+        for (const p of parts) {
+          const text = typeof p === 'string' ? p : (JSON.stringify(p) ?? 'undefined');
+          h.update(`${typeof p === 'string' ? 's' : 'j'}${text.length}:`).update(text);
+        }
+        return h.digest('hex');
+      };
+      const records = [{ id: 'a', before: 'x = "é ✓ 😀"\n', after: null, n: [1, 2] }, null, { id: 'b', nested: [{ deep: undefined }] }, undefined, 'text', 3];
+      // Past a thousand items the array's JSON is hashed item by item.
+      const many = Array.from({ length: 2500 }, (_, i) => records[i % records.length]);
+      for (const parts of [[records], [many], [[]], [[undefined]], ['cluster', many, [null], { k: [many] }, 2], [Array.from({ length: 1001 }, () => undefined)]])
+        expect(contentKey(parts)).toBe(whole(parts));
     });
   });
 

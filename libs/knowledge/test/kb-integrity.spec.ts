@@ -30,7 +30,7 @@ describe('KB version integrity (issue 11)', () => {
     const m = await dir.publish(oneNodeVersion('Use parameters.'), extra, 3, quiet);
     // Pinned: the id of this content before checksums existed. Checksums are metadata, not content.
     expect(m.version).toBe('kb-373d36d5f361362c');
-    expect(m.version).toBe(KbDirectory.versionOf(oneNodeVersion('Use parameters.')));
+    expect(m.version).toBe(await KbDirectory.versionOfContent(oneNodeVersion('Use parameters.')));
     expect(Object.keys(m.checksums?.files ?? {}).sort()).toEqual([
       'documents.jsonl',
       'examples.jsonl',

@@ -21,6 +21,15 @@ export interface BuildStaging {
   put(buildId: string, result: ClusterResult): Promise<void>;
   /** Every cluster of the build, sorted by cluster key (the inline runner's order). */
   all(buildId: string): Promise<ClusterResult[]>;
+  /** One cluster of the build by key (its node's id); undefined when it was not staged. */
+  get(buildId: string, key: string): Promise<ClusterResult | undefined>;
+  /** How many clusters of the build are staged. */
+  count(buildId: string): Promise<number>;
+  /**
+   * Whether reading the build's clusters back costs more than a copy in memory (files, Redis):
+   * the index stage then reads them cluster by cluster, pass after pass, instead of all at once.
+   */
+  outOfMemory(buildId: string): boolean;
   clear(buildId: string): Promise<void>;
 }
 
@@ -70,6 +79,31 @@ export class FsBuildStaging implements BuildStaging {
     return out.sort(byKey);
   }
 
+  async get(buildId: string, key: string): Promise<ClusterResult | undefined> {
+    const path = join(this.dir(buildId), fileOf(key));
+    let text: string;
+    try {
+      text = await readFile(path, 'utf8');
+    } catch (err) {
+      if ((err as NodeJS.ErrnoException).code === 'ENOENT') return undefined;
+      throw err;
+    }
+    return parseCluster(text, path);
+  }
+
+  async count(buildId: string): Promise<number> {
+    try {
+      return (await readdir(this.dir(buildId))).filter((n) => n.endsWith('.json')).length;
+    } catch (err) {
+      if ((err as NodeJS.ErrnoException).code === 'ENOENT') return 0;
+      throw err;
+    }
+  }
+
+  outOfMemory(): boolean {
+    return true;
+  }
+
   async clear(buildId: string): Promise<void> {
     await rm(join(this.dataDir, 'builds', safeBuild(buildId)), { recursive: true, force: true });
   }
@@ -95,6 +129,20 @@ export class RedisBuildStaging implements BuildStaging {
     return values.map((v) => parseCluster(v, `in Redis hash ${key}`)).sort(byKey);
   }
 
+  async get(buildId: string, key: string): Promise<ClusterResult | undefined> {
+    const hash = this.key(buildId);
+    const value = await this.redis.hget(hash, key);
+    return value === null ? undefined : parseCluster(value, `${key} in Redis hash ${hash}`);
+  }
+
+  async count(buildId: string): Promise<number> {
+    return this.redis.hlen(this.key(buildId));
+  }
+
+  outOfMemory(): boolean {
+    return true;
+  }
+
   async clear(buildId: string): Promise<void> {
     await this.redis.del(this.key(buildId));
   }
@@ -116,6 +164,19 @@ export class MemoryBuildStaging implements BuildStaging {
 
   async all(buildId: string): Promise<ClusterResult[]> {
     return [...(this.builds.get(buildId)?.values() ?? [])].map((text) => parseCluster(text, `of build ${buildId} in memory`)).sort(byKey);
+  }
+
+  async get(buildId: string, key: string): Promise<ClusterResult | undefined> {
+    const text = this.builds.get(buildId)?.get(key);
+    return text === undefined ? undefined : parseCluster(text, `${key} of build ${buildId} in memory`);
+  }
+
+  async count(buildId: string): Promise<number> {
+    return this.builds.get(buildId)?.size ?? 0;
+  }
+
+  outOfMemory(): boolean {
+    return false;
   }
 
   async clear(buildId: string): Promise<void> {
@@ -166,6 +227,21 @@ export class SpillingBuildStaging implements BuildStaging {
     const held = [...(this.held.get(buildId)?.values() ?? [])].map((text) => parseCluster(text, `of build ${buildId} in memory`));
     const spilled = this.spilled.has(buildId) ? await this.spill.all(buildId) : [];
     return [...held, ...spilled].sort(byKey);
+  }
+
+  async get(buildId: string, key: string): Promise<ClusterResult | undefined> {
+    const text = this.held.get(buildId)?.get(key);
+    if (text !== undefined) return parseCluster(text, `${key} of build ${buildId} in memory`);
+    return this.spilled.get(buildId)?.has(key) ? this.spill.get(buildId, key) : undefined;
+  }
+
+  async count(buildId: string): Promise<number> {
+    return (this.held.get(buildId)?.size ?? 0) + (this.spilled.get(buildId)?.size ?? 0);
+  }
+
+  /** Only once something spilled: below that the clusters are a few MB of JSON in memory. */
+  outOfMemory(buildId: string): boolean {
+    return (this.spilled.get(buildId)?.size ?? 0) > 0;
   }
 
   async clear(buildId: string): Promise<void> {

@@ -56,6 +56,11 @@ export interface KbBuildOptions {
   sliceThreads?: number;
   /** Documents the embedder is fitted on, at most (default FIT_CORPUS_MAX_DOCUMENTS: a sample by content above it). */
   maxFitDocuments?: number;
+  /**
+   * Characters of summarized clusters' JSON held in memory for the index stage (default 64M);
+   * past that they wait in `<kb>/staging`, and the index stage reads them cluster by cluster.
+   */
+  stagingMemoryChars?: number;
 }
 
 export type KbBuildStage = 'ingest' | 'slice' | 'summarize' | 'index';
@@ -138,7 +143,7 @@ async function runInline(options: KbBuildOptions, { records, slices, slicer, sli
   // Summarized clusters wait for the index stage in memory while small, past that in the KB
   // folder (a 100× build's clusters do not fit beside everything else). A killed earlier build may
   // have left clusters there: cleared first, or they would join this build's.
-  const staging = new SpillingBuildStaging(new FsBuildStaging(join(options.kbDir, 'staging')));
+  const staging = new SpillingBuildStaging(new FsBuildStaging(join(options.kbDir, 'staging')), options.stagingMemoryChars);
   await staging.clear(INLINE_BUILD_ID);
   const [root, ...planned] = kbBuildStages();
   const quarantine = new QuarantineStore(options.kbDir);
@@ -211,6 +216,9 @@ async function runInline(options: KbBuildOptions, { records, slices, slicer, sli
         { concurrency },
       );
     });
+    // The slicing threads (a V8 isolate and a parser each, a hundred MB or more of memory) have no
+    // more work once the slice stage is done: ended now, not after the summarize and index stages.
+    if (stage === JobName.RecordSlice) await slicerPool?.close();
   }
 
   const resultsOf = <T>(stage: KbBuildJob): T[] => (jobs.get(stage) ?? []).map((job) => results.get(job) as T);

@@ -42,6 +42,17 @@ describe('FsBuildStaging.all', () => {
     await expect(staging.all('b3')).rejects.toThrow(`staged cluster ${join(dir, file)} is not valid JSON`);
   });
 
+  it('answers one cluster by key (undefined when not staged) and counts them', async () => {
+    const staging = new FsBuildStaging(dataDir);
+    expect(await staging.count('b4')).toBe(0);
+    expect(await staging.get('b4', 'python:CWE-89')).toBeUndefined();
+    await staging.put('b4', cluster('python:CWE-89'));
+    await staging.put('b4', cluster('c:CWE-787'));
+    expect(await staging.count('b4')).toBe(2);
+    expect(await staging.get('b4', 'c:CWE-787')).toEqual(cluster('c:CWE-787'));
+    expect(await staging.get('b4', 'go:CWE-22')).toBeUndefined();
+  });
+
   it('refuses a build id that could name another folder', async () => {
     await expect(new FsBuildStaging(dataDir).all('../x')).rejects.toThrow(InvalidInputError);
   });
@@ -81,6 +92,23 @@ describe('SpillingBuildStaging', () => {
     }
     expect(results[1]).toEqual(results[0]);
     expect(results[2]).toEqual(results[0]);
+  });
+
+  it('answers one cluster by key and counts them, held or spilled, and says when any is out of memory', async () => {
+    const staging = new SpillingBuildStaging(new FsBuildStaging(dataDir), oneCluster * 2);
+    await staging.put('b1', cluster('python:CWE-89'));
+    await staging.put('b1', cluster('c:CWE-787'));
+    expect(staging.outOfMemory('b1')).toBe(false);
+    await staging.put('b1', cluster('go:CWE-22'));
+    expect(spilledFiles('b1')).toHaveLength(1);
+    expect(staging.outOfMemory('b1')).toBe(true);
+    expect(await staging.count('b1')).toBe(3);
+    for (const id of ['python:CWE-89', 'c:CWE-787', 'go:CWE-22']) expect((await staging.get('b1', id))?.node.id).toBe(id);
+    expect(await staging.get('b1', 'java:CWE-79')).toBeUndefined();
+    expect(await staging.count('b2')).toBe(0);
+    await staging.clear('b1');
+    expect(await staging.count('b1')).toBe(0);
+    expect(await staging.get('b1', 'go:CWE-22')).toBeUndefined();
   });
 
   it('replaces a cluster put again, held or spilled, instead of answering it twice', async () => {

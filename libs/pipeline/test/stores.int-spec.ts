@@ -61,3 +61,37 @@ describe('openStores', () => {
     }
   });
 });
+
+describe('RedisBuildStaging', () => {
+  it('answers one cluster by key (undefined when not staged) and counts them, as the index stage reads them', async () => {
+    const prefix = uniquePrefix('staging');
+    const redis = new Redis(testRedisUrl(), { maxRetriesPerRequest: 1 });
+    const staging = new RedisBuildStaging(redis, prefix);
+    const cluster = (id: string) => ({
+      node: {
+        id,
+        cwe: 'CWE-89' as const,
+        language: 'python' as const,
+        parents: [],
+        guidelines: ['Use parameters.'],
+        cause: 'string-built SQL',
+        apiNames: [],
+        exampleIds: [],
+        provenance: { mode: 'catalog-only' as const },
+      },
+      examples: [],
+    });
+    try {
+      expect(await staging.count('b1')).toBe(0);
+      await staging.put('b1', cluster('python:CWE-89'));
+      await staging.put('b1', cluster('c:CWE-787'));
+      expect(await staging.count('b1')).toBe(2);
+      expect(await staging.get('b1', 'c:CWE-787')).toEqual(cluster('c:CWE-787'));
+      expect(await staging.get('b1', 'go:CWE-22')).toBeUndefined();
+      expect(staging.outOfMemory()).toBe(true);
+    } finally {
+      redis.disconnect();
+      await deletePrefix(prefix);
+    }
+  });
+});

@@ -1,5 +1,5 @@
 import { createHash } from 'node:crypto';
-import { fitSampleIndices } from '@rescue/retrieval';
+import { fitSampleIndices, fitSampleKey, fitSampleOfKeys } from '@rescue/retrieval';
 
 const docs = Array.from({ length: 200 }, (_, i) => `document ${i} about ${i % 7 === 0 ? 'paths' : 'queries'}`);
 const sha = (t: string): string => createHash('sha256').update(t).digest('hex');
@@ -43,5 +43,15 @@ describe('fitSampleIndices', () => {
 
   it('refuses a cap below 1', () => {
     expect(() => fitSampleIndices(5, 0, (i) => docs[i])).toThrow(RangeError);
+  });
+});
+
+describe('fitSampleOfKeys', () => {
+  it('chooses what fitSampleIndices chooses, from keys hashed as the documents went by', () => {
+    const keys = docs.map(fitSampleKey);
+    expect(keys[0]).toBe(sha(docs[0]));
+    for (const max of [1, 10, 199, 200, 500]) expect(fitSampleOfKeys(keys, max)).toEqual(fitSampleIndices(docs.length, max, (i) => docs[i]));
+    expect(fitSampleOfKeys(['b', 'a', 'a'], 2)).toEqual([1, 2]);
+    expect(() => fitSampleOfKeys(keys, 0)).toThrow(RangeError);
   });
 });

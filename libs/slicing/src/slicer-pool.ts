@@ -91,7 +91,11 @@ export class SlicerPool implements RecordSlicer {
   }
 
   /** Ends the threads (after the records already handed to them). */
-  async close(): Promise<void> {
-    await this.pool.close();
+  /** Ends the worker threads; a second call waits for the first (the inline build closes it after slicing, then again when done). */
+  close(): Promise<void> {
+    this.closing ??= this.pool.close();
+    return this.closing;
   }
+
+  private closing?: Promise<void>;
 }

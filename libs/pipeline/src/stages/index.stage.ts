@@ -3,6 +3,12 @@ import { InvalidInputError } from '@rescue/domain';
 import {
   type BuildEmbedder,
   ClusterSummaryCache,
+  type CodeExample,
+  type CweNode,
+  type ExampleSource,
+  type KnowledgeDocument,
+  type QuarantineEntry,
+  completeKnowledgeStreamed,
   type KbManifest,
   type PublishInput,
   QuarantineStore,
@@ -14,7 +20,7 @@ import {
   retainClusterTerms,
 } from '@rescue/knowledge';
 import type { BuildKnowledge } from '../build-knowledge';
-import type { BuildStaging } from '../build-staging';
+import type { BuildStaging, ClusterResult } from '../build-staging';
 import type { SummarizeJobResult } from './summarize.stage';
 
 export interface IndexStageDeps {
@@ -37,21 +43,19 @@ export interface IndexStageDeps {
 export async function indexStage(payload: JobPayload<JobName.KbIndex>, summarized: SummarizeJobResult[], deps: IndexStageDeps): Promise<KbManifest> {
   const build = payload.build;
   if (!build) throw new InvalidInputError(`index job ${payload.buildId} carries no build spec`);
-  const clusters = await deps.staging.all(payload.buildId);
-  if (clusters.length !== summarized.length) {
-    throw new InvalidInputError(`build ${payload.buildId}: ${summarized.length} clusters summarized but ${clusters.length} staged`);
+  const keys = summarized.map((s) => s.clusterKey).sort();
+  const staged = await deps.staging.count(payload.buildId);
+  if (staged !== summarized.length) {
+    throw new InvalidInputError(`build ${payload.buildId}: ${summarized.length} clusters summarized but ${staged} staged`);
   }
   const { catalog, extra, documents: sourceDocuments, screen, catalogTrust } = deps.knowledge;
-  const clusterExamples = clusters.flatMap((c) => c.examples);
   // Search terms of the catalogue's text, CWE documents and nodes, remembered by text in the KB
   // folder: most of them are the same from one build to the next (this stage alone writes the memo).
   const terms = await openSearchTermsMemo(indexTermsFile(build.kbDir));
   // The distilled text of every CWE's language-neutral node is screened here: verdicts remembered
   // in this stage's own memo (the ingest stage saves the records').
   const screenMemo = await openScreenMemo(build.kbDir, 'index');
-  const { nodes, examples, documents, withheld } = completeKnowledge({
-    clusterNodes: clusters.map((c) => c.node),
-    clusterExamples,
+  const assembly = {
     vulnerableOnly: extra.vulnerableOnly,
     sourceDocuments,
     catalog,
@@ -60,7 +64,27 @@ export async function indexStage(payload: JobPayload<JobName.KbIndex>, summarize
     screen: { ...screen, memo: screenMemo },
     quoteCatalog: catalogTrust === 'trusted',
     searchTerms: terms.terms,
-  });
+  };
+  let completed: { nodes: CweNode[]; examples: CodeExample[] | ExampleSource; documents: KnowledgeDocument[]; withheld: QuarantineEntry[] };
+  let records: number;
+  if (deps.staging.outOfMemory(payload.buildId)) {
+    // Staged in files or Redis (a big build): read cluster by cluster, pass after pass, so the
+    // build's examples are never all in memory at once; the nodes are few and kept.
+    const clusterNodes: CweNode[] = [];
+    records = 0;
+    for (const key of keys) {
+      const c = await stagedCluster(deps.staging, payload.buildId, key);
+      clusterNodes.push(c.node);
+      records += c.examples.length;
+    }
+    completed = await completeKnowledgeStreamed({ ...assembly, clusterNodes, clusterExamples: stagedExamples(deps.staging, payload.buildId, keys, records) });
+  } else {
+    const clusters = await deps.staging.all(payload.buildId);
+    const clusterExamples = clusters.flatMap((c) => c.examples);
+    records = clusterExamples.length;
+    completed = completeKnowledge({ ...assembly, clusterNodes: clusters.map((c) => c.node), clusterExamples });
+  }
+  const { nodes, examples, documents, withheld } = completed;
   // The distillation screen's findings join the ingest screen's in the KB folder's report, before
   // the version is published: a build never serves text whose withholding it did not report.
   await new QuarantineStore(build.kbDir).addToReport(payload.buildId, [...summarized.flatMap((s) => s.withheld ?? []), ...withheld]);
@@ -71,7 +95,7 @@ export async function indexStage(payload: JobPayload<JobName.KbIndex>, summarize
     documents,
     catalog,
     inputs: deps.inputs ?? { sources: [], ...(build.catalogPath ? { catalog: build.catalogPath } : {}) },
-    records: clusterExamples.length,
+    records,
     clusterBy: build.clusterBy,
     hops: build.hops,
     alsoPublish: deps.alsoPublish,
@@ -93,4 +117,32 @@ export async function indexStage(payload: JobPayload<JobName.KbIndex>, summarize
     summarized.map((s) => s.clusterKey),
   );
   return manifest;
+}
+
+/** A staged cluster that must be there (its summarize job said so). */
+async function stagedCluster(staging: BuildStaging, buildId: string, key: string): Promise<ClusterResult> {
+  const c = await staging.get(buildId, key);
+  if (!c) throw new InvalidInputError(`build ${buildId}: cluster ${key} was summarized but is not staged`);
+  return c;
+}
+
+const byId = (a: CodeExample, b: CodeExample): number => (a.id < b.id ? -1 : a.id > b.id ? 1 : 0);
+
+/**
+ * The clusters' examples in the KB's order (by node, then id: see completeKnowledge), one cluster
+ * a batch, read from the staging again on every pass: clusters by key, which is their node's id
+ * and every one of their examples' node id, each cluster's examples by id.
+ */
+function stagedExamples(staging: BuildStaging, buildId: string, keys: string[], count: number): ExampleSource {
+  return {
+    count,
+    async *batches() {
+      for (const key of keys) {
+        const { examples } = await stagedCluster(staging, buildId, key);
+        const stray = examples.find((e) => e.cweNodeId !== key);
+        if (stray) throw new InvalidInputError(`build ${buildId}: staged cluster ${key} holds example ${stray.id} of node ${stray.cweNodeId}`);
+        yield examples.sort(byId);
+      }
+    },
+  };
 }

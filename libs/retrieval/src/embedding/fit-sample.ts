@@ -17,8 +17,24 @@ import { createHash } from 'node:crypto';
 export function fitSampleIndices(count: number, max: number, textOf: (index: number) => string): number[] {
   if (!Number.isInteger(max) || max < 1) throw new RangeError(`the fit sample's size must be an integer ≥ 1, got ${max}`);
   if (count <= max) return Array.from({ length: count }, (_, i) => i);
-  const keyed: { key: string; index: number }[] = [];
-  for (let index = 0; index < count; index += 1) keyed.push({ key: createHash('sha256').update(textOf(index)).digest('hex'), index });
+  return fitSampleOfKeys(
+    Array.from({ length: count }, (_, index) => fitSampleKey(textOf(index))),
+    max,
+  );
+}
+
+/** A document's key in the fit sample's choice: its text's SHA-256 (hex). */
+export const fitSampleKey = (text: string): string => createHash('sha256').update(text).digest('hex');
+
+/**
+ * {@link fitSampleIndices} given every document's {@link fitSampleKey}, in order: for a caller
+ * that reads its documents as a stream, hashing each once as it passes and reading the chosen
+ * ones again afterwards.
+ */
+export function fitSampleOfKeys(keys: readonly string[], max: number): number[] {
+  if (!Number.isInteger(max) || max < 1) throw new RangeError(`the fit sample's size must be an integer ≥ 1, got ${max}`);
+  if (keys.length <= max) return Array.from({ length: keys.length }, (_, i) => i);
+  const keyed = keys.map((key, index) => ({ key, index }));
   // Equal texts have equal keys: the earlier one first, so the choice is still a function of the input.
   keyed.sort((a, b) => (a.key < b.key ? -1 : a.key > b.key ? 1 : a.index - b.index));
   return keyed

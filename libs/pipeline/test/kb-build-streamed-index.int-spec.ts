@@ -1,0 +1,56 @@
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join, resolve } from 'node:path';
+import { KbDirectory, localEmbedder } from '@rescue/knowledge';
+import { buildKnowledgeBase } from '@rescue/pipeline';
+import { SMALL_BUILD } from './small-build';
+
+const examples = resolve(__dirname, '../../../examples/fix-pairs');
+
+// A build whose summarized clusters spill out of memory is indexed from the staging cluster by
+// cluster, pass after pass (see ExampleSource), instead of from one list of every example. Both
+// ways must publish the same version, byte for byte.
+describe('buildKnowledgeBase: the index stage streamed from spilled clusters', () => {
+  let work: string;
+  beforeAll(() => {
+    work = mkdtempSync(join(tmpdir(), 'rescue-streamed-index-'));
+  });
+  afterAll(() => rmSync(work, { recursive: true, force: true }));
+
+  const build = (name: string, options: { stagingMemoryChars?: number; maxFitDocuments?: number }) =>
+    buildKnowledgeBase({ sources: [examples], kbDir: join(work, name), ...SMALL_BUILD, embedder: localEmbedder, sliceThreads: 0, ...options });
+
+  /**
+   * The digest of every file of the version but the manifest (which holds the time of the build)
+   * and LanceDB's tables (whose file names are random ids, build after build), by path.
+   */
+  const files = async (name: string): Promise<Record<string, string>> => {
+    const manifest = await new KbDirectory(join(work, name)).manifest();
+    return Object.fromEntries(Object.entries(manifest.checksums?.files ?? {}).filter(([path]) => !path.startsWith('lance/')));
+  };
+
+  it('publishes the same version and files as the build that held its clusters in memory', async () => {
+    const held = await build('held', {});
+    // Nothing held: every cluster spills to <kb>/staging.
+    const streamed = await build('streamed', { stagingMemoryChars: 0 });
+    expect(held.manifest.counts.examples).toBeGreaterThan(1);
+    expect(streamed.manifest.version).toBe(held.manifest.version);
+    expect(streamed.manifest.counts).toEqual(held.manifest.counts);
+    expect(streamed.manifest.sources).toEqual(held.manifest.sources);
+    expect(Object.keys(await files('held'))).toEqual(expect.arrayContaining(['examples.jsonl', 'nodes.jsonl', 'documents.jsonl', 'memory-index.bin', 'term-counts.json', 'embedder.json']));
+    expect(await files('streamed')).toEqual(await files('held'));
+    const examplesFile = (name: string): string => readFileSync(join(work, name, 'versions', held.manifest.version, 'examples.jsonl'), 'utf8');
+    expect(examplesFile('streamed')).toBe(examplesFile('held'));
+  }, 180_000);
+
+  it('chooses the same fit sample when the examples pass the cap (its texts read in a second pass)', async () => {
+    const whole = await build('whole', {});
+    const cap = whole.manifest.counts.nodes + 3;
+    const held = await build('held-sampled', { maxFitDocuments: cap });
+    const streamed = await build('streamed-sampled', { maxFitDocuments: cap, stagingMemoryChars: 0 });
+    expect((held.manifest.embedder.params as Record<string, unknown>).corpusSize).toBe(cap);
+    expect(held.manifest.version).not.toBe(whole.manifest.version);
+    expect(streamed.manifest.version).toBe(held.manifest.version);
+    expect(await files('streamed-sampled')).toEqual(await files('held-sampled'));
+  }, 180_000);
+});
