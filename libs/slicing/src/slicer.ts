@@ -131,7 +131,7 @@ interface Analysed {
 }
 
 /** Nodes within `hops` edges of the start set, following `edges`. */
-function reach(start: Iterable<number>, edges: Set<number>[], hops: number): Set<number> {
+function reach(start: Iterable<number>, edges: ReadonlySet<number>[], hops: number): Set<number> {
   const seen = new Set(start);
   let frontier = [...seen];
   for (let h = 0; h < hops && frontier.length > 0; h += 1) {
