@@ -488,11 +488,19 @@ function markEnclosingExits(statements: StatementNode[], owner: number, kind: 'l
  */
 function assignOwnLines(statements: StatementNode[], codeLines: Set<number>, meter: WorkMeter): Map<number, number> {
   let lastRow = 0;
-  for (const s of statements) {
-    if (s.id === 0) continue;
-    meter.spend(2 * (s.endRow - s.startRow + 1));
-  }
+  let charge = 0;
+  for (const s of statements) if (s.id !== 0) charge += 2 * (s.endRow - s.startRow + 1);
+  // At once within the budget; past it, statement by statement, so the work stops at the same step.
+  if (charge <= meter.remaining) meter.spend(charge);
+  else
+    for (const s of statements) {
+      if (s.id === 0) continue;
+      meter.spend(2 * (s.endRow - s.startRow + 1));
+    }
   for (const s of statements) lastRow = Math.max(lastRow, s.endRow);
+  // The code lines as a table, looked up once per line of every statement's span.
+  const isCode = new Uint8Array(lastRow + 2);
+  for (const line of codeLines) if (line < isCode.length) isCode[line] = 1;
   // coveredBy[line] is the last statement one of whose nested statements spans the line: a stamp
   // per statement instead of a set of lines per statement.
   const coveredBy = new Int32Array(lastRow + 2).fill(-1);
@@ -503,7 +511,7 @@ function assignOwnLines(statements: StatementNode[], codeLines: Set<number>, met
       for (let r = child.startRow; r <= child.endRow; r += 1) coveredBy[r + 1] = s.id;
     }
     for (let line = s.startRow + 1; line <= s.endRow + 1; line += 1) {
-      if (codeLines.has(line) && coveredBy[line] !== s.id) {
+      if (isCode[line] === 1 && coveredBy[line] !== s.id) {
         s.ownLines.push(line);
         lineOwner.set(line, s.id);
       }

@@ -66,7 +66,15 @@ export function sliceId(recordId: string, hops: number): string {
   return createHash('sha256').update(`${recordId}:${SLICER_VERSION}:${hops}`).digest('hex').slice(0, 32);
 }
 
-const nonBlank = (line: string | undefined): boolean => line !== undefined && line.trim() !== '';
+// `\S` is any character trim() keeps (both go by ECMAScript's WhiteSpace and LineTerminator): the same test without a trimmed copy.
+const NOT_WHITESPACE = /\S/;
+const nonBlank = (line: string | undefined): boolean => line !== undefined && NOT_WHITESPACE.test(line);
+
+/** Whether any of `lines[from]` up to (not including) `lines[to]` is not blank. */
+function anyNonBlank(lines: string[], from: number, to: number): boolean {
+  for (let i = Math.max(0, from); i < Math.min(to, lines.length); i += 1) if (NOT_WHITESPACE.test(lines[i])) return true;
+  return false;
+}
 
 /**
  * Real functions often hold a few unparsable bits (C macros, fragments), which tree-sitter wraps
@@ -105,7 +113,12 @@ interface Wrapper {
 
 const NO_WRAPPER: Wrapper = { prefix: '', suffix: '' };
 
-const lineCount = (text: string): number => text.split('\n').length;
+/** Lines of `text` (one more than its line feeds), counted without splitting it into strings. */
+function lineCount(text: string): number {
+  let lines = 1;
+  for (let i = text.indexOf('\n'); i !== -1; i = text.indexOf('\n', i + 1)) lines += 1;
+  return lines;
+}
 
 /** The graph with every line number moved up by `offset` and clipped to the function's lines. */
 function shiftLines(graph: DependenceGraph, offset: number, maxLine: number): DependenceGraph {
@@ -280,6 +293,8 @@ export class Slicer {
 
       // Cross-completion: what one version keeps of the unchanged code, the other keeps too.
       const { b2a, a2b } = alignUnchanged(record.before, record.after, meter);
+      const poiSetV = new Set(poiV);
+      const poiSetS = new Set(poiS);
       for (let round = 0; round < 4; round += 1) {
         const sizeV = keptV.size;
         const sizeS = keptS.size;
@@ -291,8 +306,8 @@ export class Slicer {
           const m = a2b.get(l);
           if (m !== undefined) keptV.add(m);
         }
-        closeOverAncestors(keptV, before.graph, before.lines, new Set(poiV));
-        closeOverAncestors(keptS, after.graph, after.lines, new Set(poiS));
+        closeOverAncestors(keptV, before.graph, before.lines, poiSetV);
+        closeOverAncestors(keptS, after.graph, after.lines, poiSetS);
         if (keptV.size === sizeV && keptS.size === sizeS) break;
       }
       const vulnerable = await this.render(record.language, spec, queries, before, keptV, poiV, meter, trees);
@@ -405,7 +420,7 @@ export class Slicer {
     const out: string[] = [];
     let previous = 0;
     for (const l of lines) {
-      const skipped = version.lines.slice(previous, l - 1).some(nonBlank);
+      const skipped = anyNonBlank(version.lines, previous, l - 1);
       if (skipped) {
         const indent = /^\s*/.exec(version.lines[l - 1])?.[0] ?? '';
         out.push(`${indent}${spec.lineComment} ...`);
@@ -413,7 +428,7 @@ export class Slicer {
       out.push(version.lines[l - 1]);
       previous = l;
     }
-    if (version.lines.slice(previous).some(nonBlank)) out.push(`${spec.lineComment} ...`);
+    if (anyNonBlank(version.lines, previous, version.lines.length)) out.push(`${spec.lineComment} ...`);
     const code = out.join('\n');
     const { prefix, suffix } = version.wrapper;
     // The slice is never larger than the function, so the size limits are not checked again.
