@@ -645,13 +645,24 @@ function union(meter: WorkMeter, ...states: (State | undefined)[]): State {
   let out: State | undefined;
   // The sets this join made, which it may still add to; any other set belongs to an input state.
   let made: Set<Set<number>> | undefined;
-  for (const st of states) {
+  const joined = states.length > 8 ? new Set<State | undefined>() : undefined;
+  for (let i = 0; i < states.length; i += 1) {
+    const st = states[i];
     if (!st) continue;
     if (!out) {
       // The first state is taken whole (entry by entry, the join would only add each of its sets).
       out = copyCharged(st, meter);
+      joined?.add(st);
       continue;
     }
+    // A state joined already (branches that left their state as it was hand back the same one)
+    // adds nothing: only its charge is made. (A try's join takes a state per statement of its
+    // body: past a few inputs they are looked up in a set, not searched.)
+    if (joined ? joined.has(st) : states.indexOf(st) < i) {
+      chargeCopy(st, meter);
+      continue;
+    }
+    joined?.add(st);
     for (const [k, v] of st) {
       meter.spend(v.size);
       const cur = out.get(k);
