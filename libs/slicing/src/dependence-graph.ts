@@ -234,8 +234,8 @@ interface WalkedStatements {
   nodeIndexOf: number[];
   /** Whether a function node lies between a statement and the statement owning it. */
   viaFunctionOf: boolean[];
-  /** Every identifier (its syntax-node index and text), with the statement that owns it. */
-  identifiers: { index: number; text: string; owner: number }[];
+  /** Every identifier (its syntax-node index and text), with the statement that owns it, as three parallel arrays (no object each). */
+  identifiers: { index: number[]; text: string[]; owner: number[] };
   codeLines: Set<number>;
   syntax: SyntaxNodes;
 }
@@ -267,7 +267,7 @@ interface Frame {
 function walkStatements(root: Node, source: string, kinds: NodeKinds, comments: Comments, budget: Budget): WalkedStatements {
   const rootType = root.type;
   const syntax: SyntaxNodes = { types: [rootType], fields: [null], parents: [-1], firstNamed: [-1], operators: new Map() };
-  const walked: WalkedStatements = { statements: [], nodeIndexOf: [0], viaFunctionOf: [false], identifiers: [], codeLines: new Set(), syntax };
+  const walked: WalkedStatements = { statements: [], nodeIndexOf: [0], viaFunctionOf: [false], identifiers: { index: [], text: [], owner: [] }, codeLines: new Set(), syntax };
   const { statements, codeLines, identifiers } = walked;
   const { types, fields, parents, firstNamed, operators } = syntax;
   statements.push({
@@ -294,7 +294,10 @@ function walkStatements(root: Node, source: string, kinds: NodeKinds, comments: 
   const bitsOfType = new Int32Array(typeCount + 1).fill(-1);
   // `childVia`: a function node lies between a node and its owning statement (an exported
   // function, an arrow function in a declaration, a decorated definition, a callback argument).
+  // The frames of the nodes from the root down to the current one's parent: `frames[top]` is the
+  // parent's. A frame is reused by the next node at its depth, not allocated per node with children.
   const frames: Frame[] = [{ index: 0, type: rootType, depth: 0, owner: 0, ownerIsStatementNode: true, childVia: false, row: -1, kind: typeBits(rootType, kinds, comments), fieldPending: false }];
+  let top = 0;
   const rowOf = rowFinder(source);
   // The end of the last leaf seen: the next leaf starts at or after it (tokens do not overlap).
   let lastEnd = -1;
@@ -303,7 +306,7 @@ function walkStatements(root: Node, source: string, kinds: NodeKinds, comments: 
   try {
     if (!cursor.gotoFirstChild()) return walked;
     for (;;) {
-      const frame = frames[frames.length - 1];
+      const frame = frames[top];
       const index = types.length;
       const typeId = cursor.nodeTypeId;
       const type = typeNames[typeId] || 'ERROR';
@@ -347,12 +350,27 @@ function walkStatements(root: Node, source: string, kinds: NodeKinds, comments: 
         if (kind & IDENTIFIER) {
           if (start < 0) start = cursor.startIndex;
           if (end < 0) end = cursor.endIndex;
-          identifiers.push({ index, text: source.slice(start, end), owner: current });
+          identifiers.index.push(index);
+          identifiers.text.push(source.slice(start, end));
+          identifiers.owner.push(current);
         }
         if (cursor.gotoFirstChild()) {
           const childVia = currentIsStatementNode ? (kind & FUNCTION) !== 0 : frame.childVia || (kind & FUNCTION) !== 0;
           const row = frame.row >= 0 ? frame.row : statement && startRow === endRow ? startRow : -1;
-          frames.push({ index, type, depth, owner: current, ownerIsStatementNode: currentIsStatementNode, childVia, row, kind, fieldPending: !fieldNow });
+          top += 1;
+          const next = frames[top];
+          if (next === undefined) frames.push({ index, type, depth, owner: current, ownerIsStatementNode: currentIsStatementNode, childVia, row, kind, fieldPending: !fieldNow });
+          else {
+            next.index = index;
+            next.type = type;
+            next.depth = depth;
+            next.owner = current;
+            next.ownerIsStatementNode = currentIsStatementNode;
+            next.childVia = childVia;
+            next.row = row;
+            next.kind = kind;
+            next.fieldPending = !fieldNow;
+          }
           continue;
         }
         if (!statement && start < 0 && frame.row >= 0) {
@@ -377,9 +395,10 @@ function walkStatements(root: Node, source: string, kinds: NodeKinds, comments: 
           }
       }
       while (!cursor.gotoNextSibling()) {
-        if (frames.length === 1) return walked;
+        if (top === 0) return walked;
         cursor.gotoParent();
-        const left = frames.pop() as Frame;
+        const left = frames[top];
+        top -= 1;
         if (left.fieldPending) fields[left.index] = fieldNames[cursor.currentFieldId] ?? null;
       }
     }
@@ -527,7 +546,11 @@ function assignOwnLines(statements: StatementNode[], codeLines: Set<number>, met
 function collectDefsAndUses(walked: WalkedStatements, kinds: NodeKinds, spec: LanguageSpec): void {
   const defSites = new Map(spec.definitions.map((d) => [d.type, d]));
   const paramFields = new Set(spec.parameterFields);
-  for (const { index, text: name, owner } of walked.identifiers) {
+  const { index: indices, text: names, owner: owners } = walked.identifiers;
+  for (let i = 0; i < indices.length; i += 1) {
+    const index = indices[i];
+    const name = names[i];
+    const owner = owners[i];
     const role = roleOf(index, owner, walked, kinds, defSites, paramFields);
     if (role === undefined) continue;
     const s = walked.statements[owner];
