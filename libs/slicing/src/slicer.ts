@@ -218,16 +218,22 @@ function closeOverAncestors(lines: Set<number>, graph: DependenceGraph, source: 
  */
 const DIFF_COMPARISONS_PER_STEP = 8;
 
-/** Unchanged lines of before and after, paired by a line diff charged to the meter. */
-function alignUnchanged(before: string, after: string, meter: WorkMeter): { b2a: Map<number, number>; a2b: Map<number, number> } {
+/**
+ * Unchanged lines of before and after, paired by a line diff charged to the meter: `b2a[l]` is
+ * the line of after that line `l` of before is (0 when it changed), and `a2b` the other way.
+ */
+function alignUnchanged(before: string, after: string, meter: WorkMeter): { b2a: Int32Array; a2b: Int32Array } {
   const eol = (s: string): string => (s.endsWith('\n') ? s : `${s}\n`);
-  const size = lineCount(before) + lineCount(after);
+  const beforeLines = lineCount(before);
+  const afterLines = lineCount(after);
+  const size = beforeLines + afterLines;
   const parts = diffLines(eol(before), eol(after), { maxEditLength: Math.floor((meter.remaining * DIFF_COMPARISONS_PER_STEP) / size) + 1 });
   if (!parts) throw new SliceFailure('too_complex', `the two versions differ in too many of their ${size} lines to be paired within the work budget`);
   const changed = parts.reduce((n, p) => n + (p.added || p.removed ? (p.count ?? 0) : 0), 0);
   meter.spend(Math.ceil((size * Math.max(1, changed)) / DIFF_COMPARISONS_PER_STEP));
-  const b2a = new Map<number, number>();
-  const a2b = new Map<number, number>();
+  // Tables by line number (the diff counts at most lineCount lines of each), not maps.
+  const b2a = new Int32Array(beforeLines + 2);
+  const a2b = new Int32Array(afterLines + 2);
   let b = 1;
   let a = 1;
   for (const part of parts) {
@@ -236,8 +242,8 @@ function alignUnchanged(before: string, after: string, meter: WorkMeter): { b2a:
     else if (part.removed) b += n;
     else {
       for (let i = 0; i < n; i += 1) {
-        b2a.set(b + i, a + i);
-        a2b.set(a + i, b + i);
+        b2a[b + i] = a + i;
+        a2b[a + i] = b + i;
       }
       a += n;
       b += n;
@@ -299,12 +305,12 @@ export class Slicer {
         const sizeV = keptV.size;
         const sizeS = keptS.size;
         for (const l of [...keptV]) {
-          const m = b2a.get(l);
-          if (m !== undefined) keptS.add(m);
+          const m = b2a[l];
+          if (m > 0) keptS.add(m);
         }
         for (const l of [...keptS]) {
-          const m = a2b.get(l);
-          if (m !== undefined) keptV.add(m);
+          const m = a2b[l];
+          if (m > 0) keptV.add(m);
         }
         closeOverAncestors(keptV, before.graph, before.lines, poiSetV);
         closeOverAncestors(keptS, after.graph, after.lines, poiSetS);
