@@ -112,10 +112,7 @@ export async function acquireExclusiveLock(lockPath: string, options: ExclusiveL
         },
       });
       const owner: LockOwner = { pid: process.pid, host: hostname(), since: new Date().toISOString(), purpose: options.purpose };
-      // Not synced: the file only names the holder (the lock folder decides), a reader takes an absent
-      // or half-written one as "owner unknown", and after a machine crash no holder is alive anyway.
-      // Its fsync was a disk wait on every lock taken (each record-store writer, each build).
-      await writeFileAtomic(ownerPath(lockPath), JSON.stringify(owner), { fsync: false });
+      await writeFileAtomic(ownerPath(lockPath), JSON.stringify(owner));
       return {
         path: lockPath,
         assertHeld: () => {

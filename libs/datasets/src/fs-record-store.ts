@@ -344,11 +344,7 @@ export class FsRecordStore<T extends StoredDocument = FixRecord> implements Reco
       }
     }
     const snap: Snapshot = { v: 1, segments: this.segments.map((n) => [n, this.scanned.get(n) ?? 0]), ids, locs, damaged, regions: this.regions };
-    // Without an fsync: the snapshot is a cache that an open checks against the segments (which are
-    // synced before it is written), and a copy a crash left empty, cut short or old is ignored or
-    // rejected by those checks, and the segments are scanned instead. The fsync was one of the few
-    // disk waits an ingest does not overlap with reading (it comes after the last batch).
-    await writeFileAtomic(join(this.dir, SNAPSHOT_FILE), JSON.stringify(snap), { fsync: false });
+    await writeFileAtomic(join(this.dir, SNAPSHOT_FILE), JSON.stringify(snap));
     this.snapshotBytes = this.totalBytes;
   }
 
