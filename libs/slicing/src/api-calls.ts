@@ -4,6 +4,11 @@ import type { WorkMeter } from './work-meter';
 
 const STRING_LITERAL = /^(?:[rbufRBUF]{0,2})(?:"""[\s\S]*?"""|'''[\s\S]*?'''|"(?:\\.|[^"\\])*"|'(?:\\.|[^'\\])*'|`[^`]*`)/;
 
+const WHITESPACE = /\s/;
+
+/** Whether the unit at `i` is whitespace as `\s` has it (ASCII answered without the pattern). */
+const isWhitespace = (c: number, text: string, i: number): boolean => (c < 128 ? c === 32 || (c >= 9 && c <= 13) : WHITESPACE.test(text[i]));
+
 /** One API call: the dotted callee as written (normalized) and its last segment. */
 export interface ApiCall {
   callee: string;
@@ -18,16 +23,24 @@ export interface ApiCall {
 export function normalizeCallee(text: string): string {
   // A call on a literal (`"...".format`, `'a,b'.split`) is named by the literal's type.
   text = text.replace(STRING_LITERAL, 'str').replace(/->|::/g, '.');
+  // What stays are the runs of characters outside brackets and not whitespace, copied run by run.
+  // By UTF-16 unit: brackets and whitespace are single units, so a surrogate pair stays whole.
   let out = '';
   let depth = 0;
-  for (const ch of text) {
-    if (ch === '(' || ch === '[' || ch === '<') depth += 1;
-    else if ((ch === ')' || ch === ']' || ch === '>') && depth > 0) {
-      depth -= 1;
-      continue;
-    }
-    if (depth === 0 && !/\s/.test(ch)) out += ch;
+  let run = 0;
+  for (let i = 0; i < text.length; i += 1) {
+    const c = text.charCodeAt(i);
+    let keep = false;
+    if (c === 40 || c === 91 || c === 60)
+      depth += 1; // ( [ <
+    else if ((c === 41 || c === 93 || c === 62) && depth > 0)
+      depth -= 1; // ) ] >
+    else keep = depth === 0 && !isWhitespace(c, text, i);
+    if (keep) continue;
+    if (run < i) out += text.slice(run, i);
+    run = i + 1;
   }
+  if (run < text.length) out += text.slice(run);
   return out
     .replace(/->|::/g, '.')
     .replace(/\?\./g, '.')

@@ -32,9 +32,9 @@ export interface StatementNode {
 export interface DependenceGraph {
   statements: StatementNode[];
   /** Edges from a statement to those that depend on it (data or control). */
-  forward: Set<number>[];
+  forward: ReadonlySet<number>[];
   /** The same edges reversed, plus guard edges (below). */
-  backward: Set<number>[];
+  backward: ReadonlySet<number>[];
   /** 1-based line → the statement that owns it. */
   lineOwner: Map<number, number>;
   /** 1-based lines holding code (not blank, not only comments). */
@@ -103,6 +103,8 @@ interface NodeKinds {
   cont: Set<string>;
   ident: Set<string>;
   access: Set<string>;
+  /** Where definitions happen (the spec's `definitions`). */
+  defSite: Set<string>;
   /** Per parent type, the fields naming something other than a variable. */
   nonVar: Map<string, Set<string>>;
 }
@@ -130,6 +132,7 @@ function buildNodeKinds(spec: LanguageSpec): NodeKinds {
     cont: new Set(spec.exits.continueLoop),
     ident: new Set(spec.identifierTypes),
     access: new Set(spec.accessTypes),
+    defSite: new Set(spec.definitions.map((d) => d.type)),
     nonVar: spec.nonVariableFields.reduce((m, [t, f]) => m.set(t, (m.get(t) ?? new Set<string>()).add(f)), new Map<string, Set<string>>()),
   };
 }
@@ -176,25 +179,35 @@ const IDENTIFIER = 8;
 const ACCESS = 16;
 const STATEMENT_LIKE = 32;
 const COMMENT = 64;
+const DEF_SITE = 128;
+/** Set beside a type's bits in the walk's table, not by {@link typeBits}. */
+const NAMED = 256;
 
-/** The bits of each node type, worked out on first sight within one walk (the comment types are the tree's). */
-function typeKinds(kinds: NodeKinds, comments: Comments): (type: string) => number {
-  const known = new Map<string, number>();
-  return (type) => {
-    let bits = known.get(type);
-    if (bits === undefined) {
-      bits =
-        (kinds.block.has(type) ? BLOCK : 0) |
-        (kinds.clause.has(type) ? CLAUSE : 0) |
-        (kinds.fn.has(type) ? FUNCTION : 0) |
-        (kinds.ident.has(type) ? IDENTIFIER : 0) |
-        (kinds.access.has(type) ? ACCESS : 0) |
-        (STATEMENTISH.test(type) ? STATEMENT_LIKE : 0) |
-        (comments.types.has(type) ? COMMENT : 0);
-      known.set(type, bits);
-    }
-    return bits;
-  };
+/** The bits of a node type (the comment types are the tree's). */
+function typeBits(type: string, kinds: NodeKinds, comments: Comments): number {
+  return (
+    (kinds.block.has(type) ? BLOCK : 0) |
+    (kinds.clause.has(type) ? CLAUSE : 0) |
+    (kinds.fn.has(type) ? FUNCTION : 0) |
+    (kinds.ident.has(type) ? IDENTIFIER : 0) |
+    (kinds.access.has(type) ? ACCESS : 0) |
+    (STATEMENTISH.test(type) ? STATEMENT_LIKE : 0) |
+    (comments.types.has(type) ? COMMENT : 0) |
+    (kinds.defSite.has(type) ? DEF_SITE : 0)
+  );
+}
+
+/**
+ * Whether the walk needs a node's field while at the node: for an identifier (pass 3 starts from
+ * it), under a definition site (its `operator`), and where the field decides whether a named
+ * node is a statement ({@link isStatement}; elsewhere the answer is the same without it). Any
+ * other node's field is read only if it has children (pass 3 climbs through those), when the walk
+ * leaves it: the field is one WebAssembly call, and most nodes are leaves that need none.
+ */
+function fieldNeeded(kind: number, named: boolean, parentKind: number, parentIsStatement: boolean): boolean {
+  if (kind & IDENTIFIER || parentKind & DEF_SITE) return true;
+  if (!named || kind & (BLOCK | CLAUSE)) return false;
+  return (parentKind & BLOCK) !== 0 || (parentIsStatement && !(parentKind & FUNCTION)) || (parentKind & CLAUSE && kind & STATEMENT_LIKE) !== 0;
 }
 
 /**
@@ -205,12 +218,12 @@ function typeKinds(kinds: NodeKinds, comments: Comments): (type: string) => numb
  */
 interface SyntaxNodes {
   types: string[];
-  /** The field the node sits in within its parent, or null. */
+  /** The field the node sits in within its parent, or null (for a leaf: only where pass 1 or 3 needs it, see {@link fieldNeeded}). */
   fields: (string | null)[];
   parents: number[];
   /** The index of the first named child, for nodes of the language's access types (else -1). */
   firstNamed: number[];
-  /** The text of the child in the `operator` field, where a node has one. */
+  /** The text of the child in the `operator` field, where a definition site has one. */
   operators: Map<number, string>;
 }
 
@@ -221,8 +234,8 @@ interface WalkedStatements {
   nodeIndexOf: number[];
   /** Whether a function node lies between a statement and the statement owning it. */
   viaFunctionOf: boolean[];
-  /** Every identifier (its syntax-node index and text), with the statement that owns it. */
-  identifiers: { index: number; text: string; owner: number }[];
+  /** Every identifier (its syntax-node index and text), with the statement that owns it, as three parallel arrays (no object each). */
+  identifiers: { index: number[]; text: string[]; owner: number[] };
   codeLines: Set<number>;
   syntax: SyntaxNodes;
 }
@@ -239,8 +252,10 @@ interface Frame {
   childVia: boolean;
   /** The row the node lies on, when it is known to lie on one (a one-line statement, or inside one); else -1. */
   row: number;
-  /** The node type's bits ({@link typeKinds}). */
+  /** The node type's bits ({@link typeBits}). */
   kind: number;
+  /** The node's field is still to be read (when the walk leaves it). */
+  fieldPending: boolean;
 }
 
 /**
@@ -252,7 +267,7 @@ interface Frame {
 function walkStatements(root: Node, source: string, kinds: NodeKinds, comments: Comments, budget: Budget): WalkedStatements {
   const rootType = root.type;
   const syntax: SyntaxNodes = { types: [rootType], fields: [null], parents: [-1], firstNamed: [-1], operators: new Map() };
-  const walked: WalkedStatements = { statements: [], nodeIndexOf: [0], viaFunctionOf: [false], identifiers: [], codeLines: new Set(), syntax };
+  const walked: WalkedStatements = { statements: [], nodeIndexOf: [0], viaFunctionOf: [false], identifiers: { index: [], text: [], owner: [] }, codeLines: new Set(), syntax };
   const { statements, codeLines, identifiers } = walked;
   const { types, fields, parents, firstNamed, operators } = syntax;
   statements.push({
@@ -273,10 +288,16 @@ function walkStatements(root: Node, source: string, kinds: NodeKinds, comments: 
   const typeNames = root.tree.language.types;
   const fieldNames = root.tree.language.fields;
   const isNamed = namedTypeTest(root.tree.language);
+  // Each node type's bits and whether it is named, by type slot, worked out on first sight
+  // (typed, as ERROR's id 65535 would make a plain array a slow sparse one).
+  const typeCount = root.tree.language.nodeTypeCount;
+  const bitsOfType = new Int32Array(typeCount + 1).fill(-1);
   // `childVia`: a function node lies between a node and its owning statement (an exported
   // function, an arrow function in a declaration, a decorated definition, a callback argument).
-  const kindOfType = typeKinds(kinds, comments);
-  const frames: Frame[] = [{ index: 0, type: rootType, depth: 0, owner: 0, ownerIsStatementNode: true, childVia: false, row: -1, kind: kindOfType(rootType) }];
+  // The frames of the nodes from the root down to the current one's parent: `frames[top]` is the
+  // parent's. A frame is reused by the next node at its depth, not allocated per node with children.
+  const frames: Frame[] = [{ index: 0, type: rootType, depth: 0, owner: 0, ownerIsStatementNode: true, childVia: false, row: -1, kind: typeBits(rootType, kinds, comments), fieldPending: false }];
+  let top = 0;
   const rowOf = rowFinder(source);
   // The end of the last leaf seen: the next leaf starts at or after it (tokens do not overlap).
   let lastEnd = -1;
@@ -285,25 +306,33 @@ function walkStatements(root: Node, source: string, kinds: NodeKinds, comments: 
   try {
     if (!cursor.gotoFirstChild()) return walked;
     for (;;) {
-      const frame = frames[frames.length - 1];
+      const frame = frames[top];
       const index = types.length;
       const typeId = cursor.nodeTypeId;
       const type = typeNames[typeId] || 'ERROR';
-      const kind = kindOfType(type);
-      const field = fieldNames[cursor.currentFieldId] ?? null;
+      const slot = typeSlot(typeId, typeCount);
+      let bits = slot < 0 ? -1 : bitsOfType[slot];
+      if (bits < 0) {
+        bits = typeBits(type, kinds, comments) | (isNamed(typeId) ? NAMED : 0);
+        if (slot >= 0) bitsOfType[slot] = bits;
+      }
+      const kind = bits;
+      const named = (bits & NAMED) !== 0;
+      const fieldNow = fieldNeeded(kind, named, frame.kind, frame.ownerIsStatementNode);
+      const field = fieldNow ? (fieldNames[cursor.currentFieldId] ?? null) : null;
       types.push(type);
       fields.push(field);
       parents.push(frame.index);
       firstNamed.push(-1);
-      if (firstNamed[frame.index] === -1 && frame.kind & ACCESS && isNamed(typeId)) firstNamed[frame.index] = index;
-      if (field === 'operator' && !operators.has(frame.index)) operators.set(frame.index, source.slice(cursor.startIndex, cursor.endIndex));
+      if (firstNamed[frame.index] === -1 && frame.kind & ACCESS && named) firstNamed[frame.index] = index;
+      if (field === 'operator' && frame.kind & DEF_SITE && !operators.has(frame.index)) operators.set(frame.index, source.slice(cursor.startIndex, cursor.endIndex));
       const depth = frame.depth + 1;
       if (depth > budget.maxDepth) throw new SliceFailure('too_deep', `syntax nesting deeper than ${budget.maxDepth} levels`);
       budget.meter.spend(1);
       if (!(kind & COMMENT && comments.ids.has(cursor.nodeId))) {
         let current = frame.owner;
         let currentIsStatementNode = false;
-        const statement = isStatement(kind, frame.kind, field, frame.ownerIsStatementNode) && isNamed(typeId);
+        const statement = isStatement(kind, frame.kind, field, frame.ownerIsStatementNode) && named;
         let startRow = -1;
         let endRow = -1;
         let start = -1;
@@ -321,12 +350,27 @@ function walkStatements(root: Node, source: string, kinds: NodeKinds, comments: 
         if (kind & IDENTIFIER) {
           if (start < 0) start = cursor.startIndex;
           if (end < 0) end = cursor.endIndex;
-          identifiers.push({ index, text: source.slice(start, end), owner: current });
+          identifiers.index.push(index);
+          identifiers.text.push(source.slice(start, end));
+          identifiers.owner.push(current);
         }
         if (cursor.gotoFirstChild()) {
           const childVia = currentIsStatementNode ? (kind & FUNCTION) !== 0 : frame.childVia || (kind & FUNCTION) !== 0;
           const row = frame.row >= 0 ? frame.row : statement && startRow === endRow ? startRow : -1;
-          frames.push({ index, type, depth, owner: current, ownerIsStatementNode: currentIsStatementNode, childVia, row, kind });
+          top += 1;
+          const next = frames[top];
+          if (next === undefined) frames.push({ index, type, depth, owner: current, ownerIsStatementNode: currentIsStatementNode, childVia, row, kind, fieldPending: !fieldNow });
+          else {
+            next.index = index;
+            next.type = type;
+            next.depth = depth;
+            next.owner = current;
+            next.ownerIsStatementNode = currentIsStatementNode;
+            next.childVia = childVia;
+            next.row = row;
+            next.kind = kind;
+            next.fieldPending = !fieldNow;
+          }
           continue;
         }
         if (!statement && start < 0 && frame.row >= 0) {
@@ -351,9 +395,11 @@ function walkStatements(root: Node, source: string, kinds: NodeKinds, comments: 
           }
       }
       while (!cursor.gotoNextSibling()) {
-        if (frames.length === 1) return walked;
+        if (top === 0) return walked;
         cursor.gotoParent();
-        frames.pop();
+        const left = frames[top];
+        top -= 1;
+        if (left.fieldPending) fields[left.index] = fieldNames[cursor.currentFieldId] ?? null;
       }
     }
   } finally {
@@ -361,8 +407,17 @@ function walkStatements(root: Node, source: string, kinds: NodeKinds, comments: 
   }
 }
 
-/** Whether a node type is named, asked of the grammar once per type. */
-const namedTypesOf = new WeakMap<Grammar, boolean[]>();
+/** Tree-sitter's type id of ERROR nodes, past the grammar's own types. */
+const ERROR_TYPE_ID = 0xffff;
+
+/**
+ * The slot of a type id in a table of the grammar's types (ERROR's after them); -1 for any other
+ * id past them, which is looked up without a table.
+ */
+const typeSlot = (typeId: number, typeCount: number): number => (typeId < typeCount ? typeId : typeId === ERROR_TYPE_ID ? typeCount : -1);
+
+/** Per grammar, whether each node type is named (by {@link typeSlot}; 0: not asked yet, 1: no, 2: yes). */
+const namedTypesOf = new WeakMap<Grammar, Uint8Array>();
 
 /**
  * Whether a node of a type is named. A node is named when its type is (tree-sitter gives an alias
@@ -370,10 +425,16 @@ const namedTypesOf = new WeakMap<Grammar, boolean[]>();
  * a WebAssembly call.
  */
 function namedTypeTest(grammar: Grammar): (typeId: number) => boolean {
-  let named = namedTypesOf.get(grammar);
-  if (!named) namedTypesOf.set(grammar, (named = []));
-  const known = named;
-  return (typeId) => (known[typeId] ??= grammar.nodeTypeIsNamed(typeId));
+  const typeCount = grammar.nodeTypeCount;
+  let known = namedTypesOf.get(grammar);
+  if (!known) namedTypesOf.set(grammar, (known = new Uint8Array(typeCount + 1)));
+  const table = known;
+  return (typeId) => {
+    const slot = typeSlot(typeId, typeCount);
+    if (slot < 0) return grammar.nodeTypeIsNamed(typeId);
+    if (table[slot] === 0) table[slot] = grammar.nodeTypeIsNamed(typeId) ? 2 : 1;
+    return table[slot] === 2;
+  };
 }
 
 /**
@@ -446,11 +507,19 @@ function markEnclosingExits(statements: StatementNode[], owner: number, kind: 'l
  */
 function assignOwnLines(statements: StatementNode[], codeLines: Set<number>, meter: WorkMeter): Map<number, number> {
   let lastRow = 0;
-  for (const s of statements) {
-    if (s.id === 0) continue;
-    meter.spend(2 * (s.endRow - s.startRow + 1));
-  }
+  let charge = 0;
+  for (const s of statements) if (s.id !== 0) charge += 2 * (s.endRow - s.startRow + 1);
+  // At once within the budget; past it, statement by statement, so the work stops at the same step.
+  if (charge <= meter.remaining) meter.spend(charge);
+  else
+    for (const s of statements) {
+      if (s.id === 0) continue;
+      meter.spend(2 * (s.endRow - s.startRow + 1));
+    }
   for (const s of statements) lastRow = Math.max(lastRow, s.endRow);
+  // The code lines as a table, looked up once per line of every statement's span.
+  const isCode = new Uint8Array(lastRow + 2);
+  for (const line of codeLines) if (line < isCode.length) isCode[line] = 1;
   // coveredBy[line] is the last statement one of whose nested statements spans the line: a stamp
   // per statement instead of a set of lines per statement.
   const coveredBy = new Int32Array(lastRow + 2).fill(-1);
@@ -461,7 +530,7 @@ function assignOwnLines(statements: StatementNode[], codeLines: Set<number>, met
       for (let r = child.startRow; r <= child.endRow; r += 1) coveredBy[r + 1] = s.id;
     }
     for (let line = s.startRow + 1; line <= s.endRow + 1; line += 1) {
-      if (codeLines.has(line) && coveredBy[line] !== s.id) {
+      if (isCode[line] === 1 && coveredBy[line] !== s.id) {
         s.ownLines.push(line);
         lineOwner.set(line, s.id);
       }
@@ -477,7 +546,11 @@ function assignOwnLines(statements: StatementNode[], codeLines: Set<number>, met
 function collectDefsAndUses(walked: WalkedStatements, kinds: NodeKinds, spec: LanguageSpec): void {
   const defSites = new Map(spec.definitions.map((d) => [d.type, d]));
   const paramFields = new Set(spec.parameterFields);
-  for (const { index, text: name, owner } of walked.identifiers) {
+  const { index: indices, text: names, owner: owners } = walked.identifiers;
+  for (let i = 0; i < indices.length; i += 1) {
+    const index = indices[i];
+    const name = names[i];
+    const owner = owners[i];
     const role = roleOf(index, owner, walked, kinds, defSites, paramFields);
     if (role === undefined) continue;
     const s = walked.statements[owner];
@@ -547,24 +620,34 @@ function roleOf(
 
 /** The graph's edges, both ways: slicing follows them backward and forward. */
 class Edges {
-  readonly forward: Set<number>[];
-  readonly backward: Set<number>[];
+  readonly forward: ReadonlySet<number>[];
+  readonly backward: ReadonlySet<number>[];
 
   constructor(count: number) {
-    this.forward = Array.from({ length: count }, () => new Set<number>());
-    this.backward = Array.from({ length: count }, () => new Set<number>());
+    // Most statements have few or no edges one way: each starts with one shared empty set.
+    this.forward = new Array<ReadonlySet<number>>(count).fill(NO_EDGES);
+    this.backward = new Array<ReadonlySet<number>>(count).fill(NO_EDGES);
   }
 
   add(from: number, to: number): void {
     if (from === to) return;
-    this.forward[from].add(to);
-    this.backward[to].add(from);
+    setAt(this.forward, from).add(to);
+    setAt(this.backward, to).add(from);
   }
 
   /** A backward-only edge: followed from `to` back to `from`, never the other way. */
   addBackward(from: number, to: number): void {
-    this.backward[to].add(from);
+    setAt(this.backward, to).add(from);
   }
+}
+
+const NO_EDGES: ReadonlySet<number> = new Set();
+
+/** The edge set at `i`, made on the first edge added to it. */
+function setAt(sets: ReadonlySet<number>[], i: number): Set<number> {
+  let set = sets[i];
+  if (set === NO_EDGES) sets[i] = set = new Set<number>();
+  return set as Set<number>;
 }
 
 /**
@@ -585,13 +668,24 @@ function union(meter: WorkMeter, ...states: (State | undefined)[]): State {
   let out: State | undefined;
   // The sets this join made, which it may still add to; any other set belongs to an input state.
   let made: Set<Set<number>> | undefined;
-  for (const st of states) {
+  const joined = states.length > 8 ? new Set<State | undefined>() : undefined;
+  for (let i = 0; i < states.length; i += 1) {
+    const st = states[i];
     if (!st) continue;
     if (!out) {
       // The first state is taken whole (entry by entry, the join would only add each of its sets).
       out = copyCharged(st, meter);
+      joined?.add(st);
       continue;
     }
+    // A state joined already (branches that left their state as it was hand back the same one)
+    // adds nothing: only its charge is made. (A try's join takes a state per statement of its
+    // body: past a few inputs they are looked up in a set, not searched.)
+    if (joined ? joined.has(st) : states.indexOf(st) < i) {
+      chargeCopy(st, meter);
+      continue;
+    }
+    joined?.add(st);
     for (const [k, v] of st) {
       meter.spend(v.size);
       const cur = out.get(k);
@@ -625,6 +719,14 @@ function copyCharged(state: State, meter: WorkMeter): State {
   if (size <= meter.remaining) meter.spend(size);
   else for (const v of state.values()) meter.spend(v.size);
   return out;
+}
+
+/** The charge of {@link copyCharged} without the copy, for a state its holder may change in place. */
+function chargeCopy(state: State, meter: WorkMeter): void {
+  let size = 0;
+  for (const v of state.values()) size += v.size;
+  if (size <= meter.remaining) meter.spend(size);
+  else for (const v of state.values()) meter.spend(v.size);
 }
 
 /** A set's copy, element by element: `new Set(set)` took over twice as long in V8 (Node 20). */
@@ -671,28 +773,39 @@ class ReachingDefinitions {
   }
 
   run(): void {
-    this.statement(this.statements[0], new Map(), undefined, []);
+    this.statement(this.statements[0], new Map(), false, undefined, []);
   }
 
   /** The statements of one block, in order. */
   private sequence(ids: number[], state: State, loop: LoopCtx | undefined, tries: TryCtx[]): State {
     let cur = state;
+    // Whether `cur` is this sequence's alone, to change in place: a state a statement returns is
+    // new (its own copy, a join, an empty state) unless it is the one it was given, and it is
+    // shared once an enclosing try keeps it. The state the sequence starts from is its caller's.
+    let owned = false;
     const guards: number[] = [];
     for (const id of ids) {
       // A statement after an early-exit guard (`if (n < 3) return -1;`) runs only when the guard
       // lets it. The edge is followed backward only: a slice reaching the statement shows its
       // guard, but a changed guard does not pull in the rest of the function.
       for (const g of guards) if (g !== id) this.edges.addBackward(g, id);
-      cur = this.statement(this.statements[id], cur, loop, tries);
-      for (const t of tries) t.seen.push(cur);
-      if (this.statements[id].containsExit || ['leave', 'break', 'continue'].includes(this.statements[id].kind)) guards.push(id);
+      const next = this.statement(this.statements[id], cur, owned, loop, tries);
+      if (next !== cur) owned = true;
+      cur = next;
+      if (tries.length > 0) {
+        for (const t of tries) t.seen.push(cur);
+        owned = false;
+      }
+      const kind = this.statements[id].kind;
+      if (this.statements[id].containsExit || kind === 'leave' || kind === 'break' || kind === 'continue') guards.push(id);
     }
     return cur;
   }
 
-  private statement(s: StatementNode, state: State, loop: LoopCtx | undefined, tries: TryCtx[]): State {
+  /** `owned`: the caller holds `state` alone, and the statement may change it in place. */
+  private statement(s: StatementNode, state: State, owned: boolean, loop: LoopCtx | undefined, tries: TryCtx[]): State {
     this.meter.spend(1);
-    const afterOwn = this.applyOwn(s, state);
+    const afterOwn = this.applyOwn(s, state, owned);
     if (s.kind === 'leave') return new Map();
     if (s.kind === 'break') {
       loop?.breaks.push(afterOwn);
@@ -710,7 +823,7 @@ class ReachingDefinitions {
   }
 
   /** Uses read the reaching definitions; definitions replace (strong) or join (weak) them. */
-  private applyOwn(s: StatementNode, state: State): State {
+  private applyOwn(s: StatementNode, state: State, owned: boolean): State {
     for (const u of s.uses) {
       const reaching = state.get(u);
       if (!reaching) continue;
@@ -718,8 +831,11 @@ class ReachingDefinitions {
       for (const d of reaching) this.edges.add(d, s.id);
     }
     if (s.defs.length === 0) return state;
-    // The join of this one state: a copy sharing every set, charged as the join is.
-    const out = copyCharged(state, this.meter);
+    // The join of this one state: a copy sharing every set, charged as the join is (a state
+    // nobody else holds is changed in place, charged the same). Sets are never changed in place.
+    let out = state;
+    if (owned) chargeCopy(state, this.meter);
+    else out = copyCharged(state, this.meter);
     for (const d of s.defs) {
       if (d.strong) out.set(d.name, new Set([s.id]));
       else out.set(d.name, copySet(out.get(d.name)).add(s.id));

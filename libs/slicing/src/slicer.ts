@@ -66,7 +66,15 @@ export function sliceId(recordId: string, hops: number): string {
   return createHash('sha256').update(`${recordId}:${SLICER_VERSION}:${hops}`).digest('hex').slice(0, 32);
 }
 
-const nonBlank = (line: string | undefined): boolean => line !== undefined && line.trim() !== '';
+// `\S` is any character trim() keeps (both go by ECMAScript's WhiteSpace and LineTerminator): the same test without a trimmed copy.
+const NOT_WHITESPACE = /\S/;
+const nonBlank = (line: string | undefined): boolean => line !== undefined && NOT_WHITESPACE.test(line);
+
+/** Whether any of `lines[from]` up to (not including) `lines[to]` is not blank. */
+function anyNonBlank(lines: string[], from: number, to: number): boolean {
+  for (let i = Math.max(0, from); i < Math.min(to, lines.length); i += 1) if (NOT_WHITESPACE.test(lines[i])) return true;
+  return false;
+}
 
 /**
  * Real functions often hold a few unparsable bits (C macros, fragments), which tree-sitter wraps
@@ -105,7 +113,12 @@ interface Wrapper {
 
 const NO_WRAPPER: Wrapper = { prefix: '', suffix: '' };
 
-const lineCount = (text: string): number => text.split('\n').length;
+/** Lines of `text` (one more than its line feeds), counted without splitting it into strings. */
+function lineCount(text: string): number {
+  let lines = 1;
+  for (let i = text.indexOf('\n'); i !== -1; i = text.indexOf('\n', i + 1)) lines += 1;
+  return lines;
+}
 
 /** The graph with every line number moved up by `offset` and clipped to the function's lines. */
 function shiftLines(graph: DependenceGraph, offset: number, maxLine: number): DependenceGraph {
@@ -131,7 +144,7 @@ interface Analysed {
 }
 
 /** Nodes within `hops` edges of the start set, following `edges`. */
-function reach(start: Iterable<number>, edges: Set<number>[], hops: number): Set<number> {
+function reach(start: Iterable<number>, edges: ReadonlySet<number>[], hops: number): Set<number> {
   const seen = new Set(start);
   let frontier = [...seen];
   for (let h = 0; h < hops && frontier.length > 0; h += 1) {
@@ -205,16 +218,22 @@ function closeOverAncestors(lines: Set<number>, graph: DependenceGraph, source: 
  */
 const DIFF_COMPARISONS_PER_STEP = 8;
 
-/** Unchanged lines of before and after, paired by a line diff charged to the meter. */
-function alignUnchanged(before: string, after: string, meter: WorkMeter): { b2a: Map<number, number>; a2b: Map<number, number> } {
+/**
+ * Unchanged lines of before and after, paired by a line diff charged to the meter: `b2a[l]` is
+ * the line of after that line `l` of before is (0 when it changed), and `a2b` the other way.
+ */
+function alignUnchanged(before: string, after: string, meter: WorkMeter): { b2a: Int32Array; a2b: Int32Array } {
   const eol = (s: string): string => (s.endsWith('\n') ? s : `${s}\n`);
-  const size = lineCount(before) + lineCount(after);
+  const beforeLines = lineCount(before);
+  const afterLines = lineCount(after);
+  const size = beforeLines + afterLines;
   const parts = diffLines(eol(before), eol(after), { maxEditLength: Math.floor((meter.remaining * DIFF_COMPARISONS_PER_STEP) / size) + 1 });
   if (!parts) throw new SliceFailure('too_complex', `the two versions differ in too many of their ${size} lines to be paired within the work budget`);
   const changed = parts.reduce((n, p) => n + (p.added || p.removed ? (p.count ?? 0) : 0), 0);
   meter.spend(Math.ceil((size * Math.max(1, changed)) / DIFF_COMPARISONS_PER_STEP));
-  const b2a = new Map<number, number>();
-  const a2b = new Map<number, number>();
+  // Tables by line number (the diff counts at most lineCount lines of each), not maps.
+  const b2a = new Int32Array(beforeLines + 2);
+  const a2b = new Int32Array(afterLines + 2);
   let b = 1;
   let a = 1;
   for (const part of parts) {
@@ -223,8 +242,8 @@ function alignUnchanged(before: string, after: string, meter: WorkMeter): { b2a:
     else if (part.removed) b += n;
     else {
       for (let i = 0; i < n; i += 1) {
-        b2a.set(b + i, a + i);
-        a2b.set(a + i, b + i);
+        b2a[b + i] = a + i;
+        a2b[a + i] = b + i;
       }
       a += n;
       b += n;
@@ -280,19 +299,21 @@ export class Slicer {
 
       // Cross-completion: what one version keeps of the unchanged code, the other keeps too.
       const { b2a, a2b } = alignUnchanged(record.before, record.after, meter);
+      const poiSetV = new Set(poiV);
+      const poiSetS = new Set(poiS);
       for (let round = 0; round < 4; round += 1) {
         const sizeV = keptV.size;
         const sizeS = keptS.size;
         for (const l of [...keptV]) {
-          const m = b2a.get(l);
-          if (m !== undefined) keptS.add(m);
+          const m = b2a[l];
+          if (m > 0) keptS.add(m);
         }
         for (const l of [...keptS]) {
-          const m = a2b.get(l);
-          if (m !== undefined) keptV.add(m);
+          const m = a2b[l];
+          if (m > 0) keptV.add(m);
         }
-        closeOverAncestors(keptV, before.graph, before.lines, new Set(poiV));
-        closeOverAncestors(keptS, after.graph, after.lines, new Set(poiS));
+        closeOverAncestors(keptV, before.graph, before.lines, poiSetV);
+        closeOverAncestors(keptS, after.graph, after.lines, poiSetS);
         if (keptV.size === sizeV && keptS.size === sizeS) break;
       }
       const vulnerable = await this.render(record.language, spec, queries, before, keptV, poiV, meter, trees);
@@ -405,7 +426,7 @@ export class Slicer {
     const out: string[] = [];
     let previous = 0;
     for (const l of lines) {
-      const skipped = version.lines.slice(previous, l - 1).some(nonBlank);
+      const skipped = anyNonBlank(version.lines, previous, l - 1);
       if (skipped) {
         const indent = /^\s*/.exec(version.lines[l - 1])?.[0] ?? '';
         out.push(`${indent}${spec.lineComment} ...`);
@@ -413,7 +434,7 @@ export class Slicer {
       out.push(version.lines[l - 1]);
       previous = l;
     }
-    if (version.lines.slice(previous).some(nonBlank)) out.push(`${spec.lineComment} ...`);
+    if (anyNonBlank(version.lines, previous, version.lines.length)) out.push(`${spec.lineComment} ...`);
     const code = out.join('\n');
     const { prefix, suffix } = version.wrapper;
     // The slice is never larger than the function, so the size limits are not checked again.
