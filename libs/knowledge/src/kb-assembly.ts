@@ -276,21 +276,7 @@ export function completeKnowledge(input: {
   const byNode = (a: CodeExample, b: CodeExample): number => (a.cweNodeId < b.cweNodeId ? -1 : a.cweNodeId > b.cweNodeId ? 1 : a.id < b.id ? -1 : a.id > b.id ? 1 : 0);
   const examples = [...[...input.clusterExamples].sort(byNode), ...vulnerableExamples(input.vulnerableOnly, new Set(clusterNodes.map((n) => n.id)), input.clusterBy, input.searchTerms)];
   const documents = [...input.sourceDocuments, ...descriptionDocuments({ examples, helps: [], catalog: new Map() })].sort((a, b) => (a.id < b.id ? -1 : 1));
-  const withheld: QuarantineEntry[] = [];
-  const nodes = [
-    ...clusterNodes,
-    ...cweLevelNodes({
-      clusterNodes,
-      examples,
-      catalog: input.catalog,
-      documents,
-      includeCatalog: input.includeCatalog,
-      isGeneric: genericMitigations(input.catalog.values()),
-      screen: input.screen,
-      quoteCatalog: input.quoteCatalog,
-      onWithheld: (e) => withheld.push(...e),
-    }),
-  ];
+  const { nodes, withheld } = allNodes(input, clusterNodes, examples, documents);
   return { nodes, examples, documents, withheld };
 }
 
@@ -313,12 +299,23 @@ export async function completeKnowledgeStreamed(
     for (const d of descriptionDocuments({ examples: batch, helps: [], catalog: new Map() })) described.push(d);
   }
   const documents = [...input.sourceDocuments, ...described].sort((a, b) => (a.id < b.id ? -1 : 1));
+  const { nodes, withheld } = allNodes(input, clusterNodes, facts, documents);
+  return { nodes, examples, documents, withheld };
+}
+
+/** The clusters' nodes followed by every CWE's language-neutral node (both assemblies), and what the screen withheld of the catalogue's text. */
+function allNodes(
+  input: Pick<Parameters<typeof completeKnowledge>[0], 'catalog' | 'includeCatalog' | 'screen' | 'quoteCatalog'>,
+  clusterNodes: CweNode[],
+  examples: Parameters<typeof cweLevelNodes>[0]['examples'],
+  documents: KnowledgeDocument[],
+): { nodes: CweNode[]; withheld: QuarantineEntry[] } {
   const withheld: QuarantineEntry[] = [];
   const nodes = [
     ...clusterNodes,
     ...cweLevelNodes({
       clusterNodes,
-      examples: facts,
+      examples,
       catalog: input.catalog,
       documents,
       includeCatalog: input.includeCatalog,
@@ -328,7 +325,7 @@ export async function completeKnowledgeStreamed(
       onWithheld: (e) => withheld.push(...e),
     }),
   ];
-  return { nodes, examples, documents, withheld };
+  return { nodes, withheld };
 }
 
 function toExample(r: FixRecord, nodeId: string, slice: SliceDocument | undefined, policy: ScreenPolicy, terms: (text: string) => string): CodeExample {

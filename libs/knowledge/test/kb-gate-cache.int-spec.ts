@@ -1,17 +1,13 @@
 import { existsSync, readFileSync, rmSync, writeFileSync, mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';
-import { join, resolve } from 'node:path';
-import { readCweCatalog, readTaskLines } from '@rescue/datasets';
-import { KbDirectory, type OpenOptions, fitDefaultGate, gateCachePath, localEmbedder, offlineQuery, openKnowledgeBase } from '@rescue/knowledge';
-import { buildKnowledgeBase } from '@rescue/pipeline';
+import { join } from 'node:path';
+import { KbDirectory, type OpenOptions, fitDefaultGate, gateCachePath } from '@rescue/knowledge';
 import type { TermCounts } from '@rescue/retrieval';
-import { Slicer } from '@rescue/slicing';
+import { buildSampleKb, retrieveSampleTasks } from './sample-kb';
 
 // A publish caches the version's default relevance gate beside it, and an open reads it instead of
 // fitting it: every task must be answered exactly as with the gate fitted at open, and a damaged
 // cache must change nothing but a message.
-
-const root = resolve(__dirname, '../../..');
 
 describe("a KB version's cached relevance gate", () => {
   let work: string;
@@ -20,31 +16,11 @@ describe("a KB version's cached relevance gate", () => {
   beforeAll(async () => {
     work = mkdtempSync(join(tmpdir(), 'rescue-kb-gate-cache-'));
     kbDir = join(work, 'kb');
-    const built = await buildKnowledgeBase({
-      sources: [join(root, 'examples/fix-pairs')],
-      kbDir,
-      catalog: await readCweCatalog(join(root, 'examples/cwe-catalog-sample.csv')),
-      clusterBy: 'language-cwe',
-      catalogOnlyNodes: true,
-      hops: 2,
-      maxLineBytes: 1 << 20,
-      embedder: localEmbedder,
-    });
-    version = built.manifest.version;
+    version = await buildSampleKb(kbDir);
   }, 120_000);
   afterAll(() => rmSync(work, { recursive: true, force: true }));
 
-  /** Every sample task's retrieval result (but how long it took), with the KB opened with `options`. */
-  async function retrieveAll(options: OpenOptions): Promise<unknown[]> {
-    const kb = await openKnowledgeBase(kbDir, options);
-    const slicer = await Slicer.create();
-    const results: unknown[] = [];
-    for await (const task of readTaskLines(join(root, 'examples/tasks-sample.jsonl'), (p) => {
-      throw new Error(`${p.file}:${p.line}: ${p.message}`);
-    }))
-      results.push({ ...(await kb.retriever.retrieve(await offlineQuery(task, slicer))), timings: undefined });
-    return results;
-  }
+  const retrieveAll = (options: OpenOptions): Promise<unknown[]> => retrieveSampleTasks(kbDir, options);
 
   it('is written by the publish, outside the checksummed version folder', async () => {
     expect(existsSync(gateCachePath(kbDir, version))).toBe(true);

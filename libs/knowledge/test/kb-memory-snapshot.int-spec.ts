@@ -1,18 +1,14 @@
 import { cpSync, mkdtempSync, readFileSync, rmSync, unlinkSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
-import { join, resolve } from 'node:path';
-import { readCweCatalog, readTaskLines } from '@rescue/datasets';
+import { join } from 'node:path';
 import { InvalidInputError } from '@rescue/domain';
-import { KbDirectory, type KbManifest, localEmbedder, offlineQuery, openKnowledgeBase } from '@rescue/knowledge';
-import { buildKnowledgeBase } from '@rescue/pipeline';
+import { KbDirectory, type KbManifest, openKnowledgeBase } from '@rescue/knowledge';
 import { MEMORY_INDEX_FILE, MemoryIndexSnapshotError } from '@rescue/retrieval';
-import { Slicer } from '@rescue/slicing';
+import { buildSampleKb, retrieveSampleTasks } from './sample-kb';
 
 // A published version carries a snapshot of its in-memory search index, which an open reads
 // instead of the LanceDB tables. It must answer every task exactly as the tables do, and a version
 // published before snapshots must still open (from its tables) with the same answers.
-
-const root = resolve(__dirname, '../../..');
 
 describe('a KB version opened from its memory index snapshot', () => {
   let work: string;
@@ -21,31 +17,11 @@ describe('a KB version opened from its memory index snapshot', () => {
   beforeAll(async () => {
     work = mkdtempSync(join(tmpdir(), 'rescue-kb-snapshot-'));
     kbDir = join(work, 'kb');
-    const built = await buildKnowledgeBase({
-      sources: [join(root, 'examples/fix-pairs')],
-      kbDir,
-      catalog: await readCweCatalog(join(root, 'examples/cwe-catalog-sample.csv')),
-      clusterBy: 'language-cwe',
-      catalogOnlyNodes: true,
-      hops: 2,
-      maxLineBytes: 1 << 20,
-      embedder: localEmbedder,
-    });
-    version = built.manifest.version;
+    version = await buildSampleKb(kbDir);
   }, 120_000);
   afterAll(() => rmSync(work, { recursive: true, force: true }));
 
-  /** Every sample task's whole retrieval result from the KB folder given (but how long it took). */
-  async function retrieveAll(dir: string): Promise<unknown[]> {
-    const kb = await openKnowledgeBase(dir);
-    const slicer = await Slicer.create();
-    const results: unknown[] = [];
-    for await (const task of readTaskLines(join(root, 'examples/tasks-sample.jsonl'), (p) => {
-      throw new Error(`${p.file}:${p.line}: ${p.message}`);
-    }))
-      results.push({ ...(await kb.retriever.retrieve(await offlineQuery(task, slicer))), timings: undefined });
-    return results;
-  }
+  const retrieveAll = (dir: string): Promise<unknown[]> => retrieveSampleTasks(dir);
 
   /** A copy of the KB whose version folder is changed by `change`. */
   function copyWith(name: string, change: (versionDir: string) => void): string {
