@@ -48,6 +48,11 @@ export class QueueWatch {
     this.sentinel = `${queue.opts.prefix ?? 'bull'}:watch:${randomUUID()}`;
   }
 
+  /** How long Redis may stay unreachable, or the queue without a worker, before the wait fails. */
+  get timeoutMs(): number {
+    return this.options.timeoutMs;
+  }
+
   /** Writes the sentinel (expiring long after any sane wait) and starts checking. */
   async start(): Promise<this> {
     await this.redis.set(this.sentinel, String(Date.now()), 'PX', Math.max(24 * 3600 * 1000, this.options.timeoutMs * 10));

@@ -75,3 +75,22 @@ export class RedisLink {
     return `${this.connection.host ?? '127.0.0.1'}:${this.connection.port ?? 6379}`;
   }
 }
+
+/**
+ * Runs a Redis read again while the link is down, up to `timeoutMs`, backing off to 2 s. A
+ * producer's connection queues no commands offline (see redis-connection.ts), so after Redis
+ * restarts, a read that lands before its reconnect fails with a link error although the job it
+ * asks about has settled; the wait that told us so rode another connection. Other errors, and a
+ * link still down at the deadline, are thrown. (Ten lines, so no retry library for it.)
+ */
+export async function whileRedisLinkDown<T>(read: () => Promise<T>, timeoutMs: number): Promise<T> {
+  const deadline = Date.now() + (Number.isFinite(timeoutMs) ? timeoutMs : 0);
+  for (let attempt = 0; ; attempt++) {
+    try {
+      return await read();
+    } catch (err) {
+      if (!isRedisLinkError(err) || Date.now() >= deadline) throw err;
+      await new Promise((r) => setTimeout(r, Math.min(100 * 2 ** attempt, 2000, Math.max(0, deadline - Date.now()))));
+    }
+  }
+}

@@ -2,6 +2,7 @@ import type { Job, Queue, QueueEvents } from 'bullmq';
 import type { Redis } from 'ioredis';
 import { NotFoundError } from '@rescue/domain';
 import { QueueWatch, type QueueWatchOptions } from './queue-watch';
+import { whileRedisLinkDown } from './redis-link';
 
 /** QUEUE_WAIT_TIMEOUT_MS's default, for callers whose configuration does not carry it. */
 export const DEFAULT_QUEUE_WAIT_TIMEOUT_MS = 60_000;
@@ -18,10 +19,11 @@ export const DEFAULT_QUEUE_WAIT_TIMEOUT_MS = 60_000;
  * that many ms the job is returned as it is, unsettled.
  */
 export async function settledJob(queue: Queue, jobId: string, events: QueueEvents, watch: QueueWatch | Partial<QueueWatchOptions> | number = {}): Promise<Job> {
-  const job = await queue.getJob(jobId);
-  if (!job) throw new NotFoundError(`job ${jobId} is not in the ${queue.name} queue`);
   const finishTimeoutMs = typeof watch === 'number' ? watch : undefined;
   const options = typeof watch === 'number' ? {} : watch;
+  const linkTimeoutMs = options instanceof QueueWatch ? options.timeoutMs : (options.timeoutMs ?? DEFAULT_QUEUE_WAIT_TIMEOUT_MS);
+  const job = await whileRedisLinkDown(() => queue.getJob(jobId), linkTimeoutMs);
+  if (!job) throw new NotFoundError(`job ${jobId} is not in the ${queue.name} queue`);
   const own =
     options instanceof QueueWatch
       ? undefined
@@ -36,7 +38,7 @@ export async function settledJob(queue: Queue, jobId: string, events: QueueEvent
   } finally {
     await own?.close();
   }
-  const fresh = await queue.getJob(jobId);
+  const fresh = await whileRedisLinkDown(() => queue.getJob(jobId), linkTimeoutMs);
   if (!fresh) throw new NotFoundError(`job ${jobId} vanished from the ${queue.name} queue before it settled (removed, or Redis lost its data): run the same command again to enqueue it anew`);
   return fresh;
 }

@@ -1,5 +1,5 @@
 import { EventEmitter } from 'node:events';
-import { RedisLink, isRedisLinkError } from '../src/redis-link';
+import { RedisLink, isRedisLinkError, whileRedisLinkDown } from '../src/redis-link';
 
 const refused = Object.assign(new Error('connect ECONNREFUSED 127.0.0.1:6391'), { code: 'ECONNREFUSED' });
 
@@ -37,5 +37,40 @@ describe('RedisLink (no Redis)', () => {
     expect(link.isDown).toBe(false);
     expect(isRedisLinkError(new Error('Connection is closed.'))).toBe(true);
     expect(isRedisLinkError(new Error('Missing lock for job 7'))).toBe(false);
+  });
+});
+
+describe('whileRedisLinkDown', () => {
+  const linkDown = (): Error => new Error("Stream isn't writeable and enableOfflineQueue options is false");
+
+  it('reads again while the link is down and returns the first answer', async () => {
+    let calls = 0;
+    const value = await whileRedisLinkDown(async () => {
+      calls += 1;
+      if (calls < 3) throw linkDown();
+      return 'completed';
+    }, 5000);
+    expect(value).toBe('completed');
+    expect(calls).toBe(3);
+  });
+
+  it('throws any other error at once', async () => {
+    let calls = 0;
+    const read = async (): Promise<string> => {
+      calls += 1;
+      throw new Error('WRONGTYPE Operation against a key holding the wrong kind of value');
+    };
+    await expect(whileRedisLinkDown(read, 5000)).rejects.toThrow('WRONGTYPE');
+    expect(calls).toBe(1);
+  });
+
+  it('throws the link error once the deadline has passed', async () => {
+    let calls = 0;
+    const read = async (): Promise<string> => {
+      calls += 1;
+      throw Object.assign(new Error('connect ECONNREFUSED 127.0.0.1:1'), { code: 'ECONNREFUSED' });
+    };
+    await expect(whileRedisLinkDown(read, 250)).rejects.toThrow('ECONNREFUSED');
+    expect(calls).toBeGreaterThan(1);
   });
 });

@@ -8,7 +8,7 @@ import type { CodingTask } from '@rescue/datasets';
 import { type BatchSummary, type GenerationResult, newBatchSummary, resumeOutput } from '@rescue/generation';
 import { KbDirectory } from '@rescue/knowledge';
 import { openStores } from '@rescue/pipeline';
-import { PipelineQueue, QueueWatch, boundedClose, connectRedis, connectionOptions, settledJob } from '@rescue/queue';
+import { PipelineQueue, QueueWatch, boundedClose, connectRedis, connectionOptions, settledJob, whileRedisLinkDown } from '@rescue/queue';
 
 export interface DistributedGenerateInput {
   tasks: CodingTask[];
@@ -101,7 +101,8 @@ export async function generateDistributed(input: DistributedGenerateInput, confi
       jobs.map(async ({ jobId }, i) => {
         const task = pending[i];
         const fresh = await settledJob(queue.queue(QueueName.Generate), jobId, events, watch);
-        const result = (await fresh.getState()) === 'completed' ? await store.result(batchId, task.id) : undefined;
+        // Settled means Redis answered the wait; this connection may still be reconnecting.
+        const result = await whileRedisLinkDown(async () => ((await fresh.getState()) === 'completed' ? await store.result(batchId, task.id) : undefined), config.QUEUE_WAIT_TIMEOUT_MS);
         if (result) return record(result);
         const reason = fresh.failedReason ?? 'no result stored';
         const cls = /^(\w+):/.exec(reason)?.[1] ?? 'Error';
