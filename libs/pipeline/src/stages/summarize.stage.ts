@@ -57,9 +57,7 @@ export interface SummarizeJobResult {
  */
 export async function summarizeStage(payload: JobPayload<JobName.ClusterSummarize>, deps: SummarizeStageDeps): Promise<SummarizeJobResult> {
   if (!payload.build || !payload.recordIds) throw new InvalidInputError(`summarize job for ${payload.clusterKey} carries no build spec or record ids`);
-  // Read several at a time (each read is a few file operations): read one after another, a large
-  // cluster, interleaved with every other cluster's reads, made its first LLM call last of all and
-  // its chain of merges ran alone at the end of the stage (bench:distill).
+  // Several reads at a time, through the stage's one queue (see `reads`).
   const ids = [...payload.recordIds].sort();
   const { hops } = payload.build;
   const [found, foundSlices] = await Promise.all([

@@ -285,22 +285,24 @@ export function ordinaryTaskTerms(files = ordinaryTaskFiles()): string[][] {
  * them makes the kept gate stale instead of trusted, without anyone having to bump a version.
  */
 export function gateFitFingerprint(files = ordinaryTaskFiles()): string {
-  const hash = createHash('sha256').update(`rescue-gate-fit\0${SEARCH_TERMS_VERSION}\0`);
   // This module as it runs (compiled JS, or the TypeScript under ts-jest): the fit is all in it.
-  hash.update(readFileSync(__filename)).update('\0');
-  for (const file of files)
-    hash
-      .update(`${basename(file)}\0`)
-      .update(readFileSync(file))
-      .update('\0');
+  return createHash('sha256')
+    .update('rescue-gate-fit\0')
+    .update(readFileSync(__filename))
+    .update(`\0${fixturesDigest(files)}`)
+    .digest('hex');
+}
+
+/** The search-terms version and the fixture files' names and contents, hashed: what the fixtures' terms depend on. */
+function fixturesDigest(files: string[], texts = files.map((file) => readFileSync(file, 'utf8'))): string {
+  const hash = createHash('sha256').update(`${SEARCH_TERMS_VERSION}\0`);
+  files.forEach((file, i) => hash.update(`${basename(file)}\0${texts[i]}\0`));
   return hash.digest('hex');
 }
 
 /** Where {@link ordinaryTaskTerms} caches the terms of these files with these contents. */
 export function ordinaryTermsCacheFile(files: string[], texts = files.map((file) => readFileSync(file, 'utf8'))): string {
-  const hash = createHash('sha256').update(`${SEARCH_TERMS_VERSION}\0`);
-  files.forEach((file, i) => hash.update(`${basename(file)}\0${texts[i]}\0`));
-  return join(tmpdir(), 'rescue-cache', `ordinary-terms-${hash.digest('hex').slice(0, 24)}.json`);
+  return join(tmpdir(), 'rescue-cache', `ordinary-terms-${fixturesDigest(files, texts).slice(0, 24)}.json`);
 }
 
 function readCachedTerms(path: string): string[][] | undefined {
