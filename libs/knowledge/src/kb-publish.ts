@@ -292,18 +292,26 @@ export async function publishKnowledgeBase(input: PublishInput): Promise<KbManif
   }
   const embedder = await input.embedder([...nodes.map(nodeText), ...fitTexts]);
   fitTexts = [];
-  const causeVectors = await embedder.embed(nodes.map((n) => `${n.name ?? ''}\n${n.cause}`));
-  // Third pass: the examples' vectors, a batch at a time.
-  let at = 0;
-  for await (const batch of examples.batches()) {
-    const vectors = await embedder.embed(batch.map((e) => (e.kind === 'vulnerable' ? e.slicedVulnerable : e.slicedSecure)));
-    if (at + vectors.length > exampleRows.length) throw new InvalidInputError(`the examples' passes disagree: more than ${exampleRows.length} examples the third time`);
-    for (const v of vectors) exampleRows[at++].codeVector = v;
-  }
-  if (at !== exampleRows.length) throw new InvalidInputError(`the examples' passes disagree: ${exampleRows.length} examples, then ${at}`);
-  const rows: IndexedKnowledge = { ...nodeAndDocumentRows({ nodes, documents, catalog: input.catalog ?? new Map() }, first, causeVectors, terms), examples: exampleRows };
-  // Every distinct term up to a generous bound: retrieval picks a query's rarest terms by these counts.
-  const termCounts = countTerms([...rows.examples.map((e) => e.codeText ?? ''), ...rows.documents.map((d) => d.terms), ...rows.nodes.map((n) => n.catalogTerms ?? '')], 400_000);
+  // The vectors, the index rows and the term counts: all of them change with the embedder (every
+  // vector does when it is refitted), and they are what writing a version costs. Worked out only
+  // when the version is written (or another index is published to): a rebuild whose sources make
+  // a version this folder already holds, verified, reuses it without them.
+  let computed: { rows: IndexedKnowledge; causeVectors: Float32Array[] } | undefined;
+  const rowsAndVectors = async (): Promise<{ rows: IndexedKnowledge; causeVectors: Float32Array[] }> => {
+    if (computed) return computed;
+    const causeVectors = await embedder.embed(nodes.map((n) => `${n.name ?? ''}\n${n.cause}`));
+    // Third pass: the examples' vectors, a batch at a time.
+    let at = 0;
+    for await (const batch of examples.batches()) {
+      const vectors = await embedder.embed(batch.map((e) => (e.kind === 'vulnerable' ? e.slicedVulnerable : e.slicedSecure)));
+      if (at + vectors.length > exampleRows.length) throw new InvalidInputError(`the examples' passes disagree: more than ${exampleRows.length} examples the third time`);
+      for (const v of vectors) exampleRows[at++].codeVector = v;
+    }
+    if (at !== exampleRows.length) throw new InvalidInputError(`the examples' passes disagree: ${exampleRows.length} examples, then ${at}`);
+    const rows: IndexedKnowledge = { ...nodeAndDocumentRows({ nodes, documents, catalog: input.catalog ?? new Map() }, first, causeVectors, terms), examples: exampleRows };
+    computed = { rows, causeVectors };
+    return computed;
+  };
   const manifest = await new KbDirectory(input.kbDir).publish(
     {
       manifest: {
@@ -333,6 +341,9 @@ export async function publishKnowledgeBase(input: PublishInput): Promise<KbManif
     // shard at a time; the snapshot's postings), and side by side their peaks add up.
     // Both settle before a failure is thrown: the publish removes the folder then, and no write may still be going.
     async (versionDir) => {
+      const { rows } = await rowsAndVectors();
+      // Every distinct term up to a generous bound: retrieval picks a query's rarest terms by these counts.
+      const termCounts = countTerms([...rows.examples.map((e) => e.codeText ?? ''), ...rows.documents.map((d) => d.terms), ...rows.nodes.map((n) => n.catalogTerms ?? '')], 400_000);
       const tables = (): Promise<void> => LanceKnowledgeIndex.write(versionDir, rows.nodes, rows.examples, rows.documents);
       const files = async (): Promise<void> => {
         if (embedder.toJSON) await writeFile(join(versionDir, 'embedder.json'), JSON.stringify(embedder.toJSON()));
@@ -356,6 +367,9 @@ export async function publishKnowledgeBase(input: PublishInput): Promise<KbManif
   // The version's default relevance gate, fitted now and cached beside it (see gate-cache.ts): the
   // first open, a `rescue retrieve` right after the build, then reads it instead of fitting it.
   await folderDefaultGate(input.kbDir, manifest.version);
-  if (input.alsoPublish) await input.alsoPublish(manifest.version, rows, causeVectors[0]?.length ?? 0);
+  if (input.alsoPublish) {
+    const { rows, causeVectors } = await rowsAndVectors();
+    await input.alsoPublish(manifest.version, rows, causeVectors[0]?.length ?? 0);
+  }
   return manifest;
 }
