@@ -1,7 +1,7 @@
 import { Inject, Injectable, type OnModuleDestroy } from '@nestjs/common';
 import type { JobName, JobPayload } from '@rescue/contracts';
 import { ConfigError, InvalidInputError } from '@rescue/domain';
-import { type BuildEmbedder, type KbManifest, elasticsearchPublisher, localEmbedder } from '@rescue/knowledge';
+import { type EmbedderFactory, type KbManifest, elasticsearchPublisher, localEmbedder } from '@rescue/knowledge';
 import { type Llm, llmFromEnv } from '@rescue/llm';
 import { type PipelineStores, type SummarizeJobResult, indexStage, knowledgeOfBuild, openStores } from '@rescue/pipeline';
 import { LlmEmbedder } from '@rescue/retrieval';
@@ -27,7 +27,7 @@ export class IndexerService implements OnModuleDestroy {
   async index(payload: JobPayload<JobName.KbIndex>, summarized: SummarizeJobResult[]): Promise<KbManifest> {
     const build = payload.build;
     if (!build) throw new InvalidInputError(`index job ${payload.buildId} carries no build spec`);
-    let embedder: (corpus: string[]) => Promise<BuildEmbedder> = localEmbedder;
+    let embedder: EmbedderFactory = localEmbedder;
     if (build.embedder === 'llm') {
       const llm = this.llm;
       if (!llm) throw new ConfigError([`build ${build.buildId} asks for the LLM embedder, but this indexer has no LLM: set LLM_BASE_URL and LLM_MODEL_EMBEDDER on it`]);

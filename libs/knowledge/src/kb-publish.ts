@@ -15,10 +15,13 @@ import {
   countTerms,
   fitSampleKey,
   fitSampleOfKeys,
+  lsaCodeFingerprint,
   searchText,
   writeMemoryIndexSnapshot,
 } from '@rescue/retrieval';
 import { SLICER_VERSION } from '@rescue/slicing';
+import { type EmbedderRefit, rememberFit, reusedFit } from './build-cache/embedder-fit-cache';
+import { contentKey } from './build-cache/keyed-cache';
 import { type ExampleSource, asExampleSource } from './example-source';
 import { KbDirectory, type KbManifest, type PublishOptions } from './kb-directory';
 import { folderDefaultGate } from './kb-retriever';
@@ -31,8 +34,22 @@ export interface BuildEmbedder {
   toJSON?(): unknown;
 }
 
+/**
+ * What fits a build's embedder on the KB's text. One that can read back a model it fitted
+ * (`refit`) is not fitted again on a corpus a version of the same KB folder was fitted on (see
+ * reusedFit): the model read back is the one the fit would make.
+ */
+export type EmbedderFactory = ((corpus: string[]) => Promise<BuildEmbedder>) & { refit?: EmbedderRefit<BuildEmbedder> };
+
+const LOCAL_FIT = { dimensions: 256, seed: 1 } as const;
+
 /** The embedded default: LSA fitted on the KB's own text (same parameters in both runners). */
-export const localEmbedder = async (corpus: string[]): Promise<BuildEmbedder> => LsaEmbedder.fit(corpus, { dimensions: 256, seed: 1 });
+export const localEmbedder: EmbedderFactory = Object.assign(async (corpus: string[]): Promise<BuildEmbedder> => LsaEmbedder.fit(corpus, LOCAL_FIT), {
+  refit: {
+    identity: () => `local-lsa ${JSON.stringify(LOCAL_FIT)} ${lsaCodeFingerprint()}`,
+    fromJSON: (json: string): BuildEmbedder => LsaEmbedder.fromJSON(json),
+  },
+});
 
 /** What a CWE node contributes to text search: name, description, guidelines and cause. */
 export function nodeText(n: CweNode): string {
@@ -74,7 +91,7 @@ export interface PublishInput {
   hops: number;
   llmCalls: number;
   llmCallsCached: number;
-  embedder: (corpus: string[]) => Promise<BuildEmbedder>;
+  embedder: EmbedderFactory;
   keepVersions?: number;
   /** Another index to publish the same version to (Elasticsearch), after the local one. */
   alsoPublish?: (version: string, index: IndexedKnowledge, dims: number) => Promise<void>;
@@ -290,8 +307,15 @@ export async function publishKnowledgeBase(input: PublishInput): Promise<KbManif
         index += 1;
       }
   }
-  const embedder = await input.embedder([...nodes.map(nodeText), ...fitTexts]);
+  const corpus = [...nodes.map(nodeText), ...fitTexts];
   fitTexts = [];
+  // A rebuild whose fit corpus is the one this folder's embedder was last fitted on (nothing
+  // changed, or only what the fit does not read) reads that model back instead of fitting again.
+  const refit = input.embedder.refit;
+  const fitKey = refit ? contentKey(['embedder-fit', refit.identity(), corpus]) : undefined;
+  const reused = refit && fitKey ? await reusedFit(input.kbDir, fitKey, refit.fromJSON) : undefined;
+  const embedder = reused ?? (await input.embedder(corpus));
+  corpus.length = 0;
   // The vectors, the index rows and the term counts: all of them change with the embedder (every
   // vector does when it is refitted), and they are what writing a version costs. Worked out only
   // when the version is written (or another index is published to): a rebuild whose sources make
@@ -367,6 +391,7 @@ export async function publishKnowledgeBase(input: PublishInput): Promise<KbManif
   // The version's default relevance gate, fitted now and cached beside it (see gate-cache.ts): the
   // first open, a `rescue retrieve` right after the build, then reads it instead of fitting it.
   await folderDefaultGate(input.kbDir, manifest.version);
+  if (fitKey && embedder.toJSON) await rememberFit(input.kbDir, fitKey, manifest.version);
   if (input.alsoPublish) {
     const { rows, causeVectors } = await rowsAndVectors();
     await input.alsoPublish(manifest.version, rows, causeVectors[0]?.length ?? 0);

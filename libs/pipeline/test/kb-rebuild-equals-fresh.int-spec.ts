@@ -2,7 +2,7 @@ import { mkdirSync, mkdtempSync, readFileSync, readdirSync, rmSync, statSync, wr
 import { tmpdir } from 'node:os';
 import { join, relative, resolve } from 'node:path';
 import { readCweCatalog, readTaskLines } from '@rescue/datasets';
-import { KbDirectory, localEmbedder, offlineQuery, openKnowledgeBase } from '@rescue/knowledge';
+import { type EmbedderFactory, KbDirectory, localEmbedder, offlineQuery, openKnowledgeBase } from '@rescue/knowledge';
 import { buildKnowledgeBase } from '@rescue/pipeline';
 import { LanceKnowledgeIndex, type SearchCollection } from '@rescue/retrieval';
 import { Slicer } from '@rescue/slicing';
@@ -71,6 +71,15 @@ describe('an incremental KB rebuild publishes what a fresh build publishes', () 
   });
   afterAll(() => rmSync(work, { recursive: true, force: true }));
 
+  // The local embedder, its fits counted (a model read back from an earlier version is not a fit).
+  let fits = 0;
+  const embedder: EmbedderFactory = Object.assign(
+    async (corpus: string[]) => {
+      fits += 1;
+      return localEmbedder(corpus);
+    },
+    { refit: localEmbedder.refit },
+  );
   const build = async (kbDir: string, sources: string[]) =>
     buildKnowledgeBase({
       sources,
@@ -80,7 +89,7 @@ describe('an incremental KB rebuild publishes what a fresh build publishes', () 
       catalogOnlyNodes: true,
       hops: 2,
       maxLineBytes: 1 << 20,
-      embedder: localEmbedder,
+      embedder,
     });
 
   it('records added to a built folder: the same version, the same files and rows, the same retrieval; nothing changed: the version kept as it is', async () => {
@@ -99,7 +108,10 @@ describe('an incremental KB rebuild publishes what a fresh build publishes', () 
 
     const kbDir = join(work, 'kb');
     const first = await build(kbDir, [sources]);
+    fits = 0;
     const rebuilt = await build(kbDir, [sources, later]);
+    // New records are new text to fit on: the model is fitted again.
+    expect(fits).toBe(1);
     expect(rebuilt.manifest.version).not.toBe(first.manifest.version);
     expect(rebuilt.reused.clusters).toBeGreaterThan(0);
 
@@ -114,9 +126,23 @@ describe('an incremental KB rebuild publishes what a fresh build publishes', () 
     // once, is not rewritten), and it is still the fresh build's.
     const manifestPath = join(new KbDirectory(kbDir).versionDir(rebuilt.manifest.version), 'manifest.json');
     const before = readFileSync(manifestPath, 'utf8');
+    fits = 0;
     const again = await build(kbDir, [sources, later]);
     expect(again.manifest.version).toBe(fresh.manifest.version);
+    // The same text to fit on: the version's model is read back, not fitted again.
+    expect(fits).toBe(0);
     expect(readFileSync(manifestPath, 'utf8')).toBe(before);
     expect(await publishedContent(kbDir)).toEqual(await publishedContent(freshDir));
+
+    // A damaged model in the version is never read back: fitted again, and the version (a broken
+    // copy now) written anew, the fresh build's still.
+    const model = join(new KbDirectory(kbDir).versionDir(again.manifest.version), 'embedder.json');
+    writeFileSync(model, readFileSync(model, 'utf8').replace('"corpusSize":', '"corpusSize":1'));
+    fits = 0;
+    const repaired = await build(kbDir, [sources, later]);
+    expect(fits).toBe(1);
+    expect(repaired.manifest.version).toBe(fresh.manifest.version);
+    expect(await publishedContent(kbDir)).toEqual(await publishedContent(freshDir));
+    expect(await retrieveSampleTasks(kbDir)).toEqual(await retrieveSampleTasks(freshDir));
   }, 240_000);
 });

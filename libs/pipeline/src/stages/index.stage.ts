@@ -1,7 +1,7 @@
 import type { JobName, JobPayload } from '@rescue/contracts';
 import { InvalidInputError } from '@rescue/domain';
 import {
-  type BuildEmbedder,
+  type EmbedderFactory,
   ClusterSummaryCache,
   type CodeExample,
   type CweNode,
@@ -26,7 +26,7 @@ import type { SummarizeJobResult } from './summarize.stage';
 export interface IndexStageDeps {
   staging: BuildStaging;
   knowledge: BuildKnowledge;
-  embedder: (corpus: string[]) => Promise<BuildEmbedder>;
+  embedder: EmbedderFactory;
   alsoPublish?: PublishInput['alsoPublish'];
   keepVersions?: number;
   /** The source and catalogue paths the manifest records (the inline runner knows them). */

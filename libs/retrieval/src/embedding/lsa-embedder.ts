@@ -1,4 +1,6 @@
 import { createHash } from 'node:crypto';
+import { readdirSync, readFileSync } from 'node:fs';
+import { join } from 'node:path';
 import type * as Zod from 'zod';
 import { InvalidInputError, canonicalJson, float32FromBase64, float32ToBase64 } from '@rescue/domain';
 import type { Embedder, EmbedderDescription } from './embedder';
@@ -429,4 +431,24 @@ export class LsaEmbedder implements Embedder {
     }
     return l2NormalizeToFloat32(acc);
   }
+}
+
+let codeFingerprint: string | undefined;
+
+/**
+ * An identity of the code that fits and applies an LSA model (this folder: the tokenizer, the
+ * linear algebra, the embedder), as this process runs it: a hash of its source files. A model
+ * remembered from an earlier fit is reused only by the same code, so a change that moves a single
+ * bit of a fit (an operation reordered) makes the old model stale, without a version to bump.
+ */
+export function lsaCodeFingerprint(): string {
+  if (codeFingerprint) return codeFingerprint;
+  const h = createHash('sha256').update('rescue-lsa-code\n');
+  for (const name of readdirSync(__dirname).sort())
+    if (/\.(?:ts|js)$/.test(name) && !/\.d\.ts$|\.spec\./.test(name))
+      h.update(`${name}\n`)
+        .update(readFileSync(join(__dirname, name)))
+        .update('\n');
+  codeFingerprint = h.digest('hex');
+  return codeFingerprint;
 }

@@ -1,0 +1,50 @@
+import { createHash } from 'node:crypto';
+import { mkdir, readFile } from 'node:fs/promises';
+import { dirname, join } from 'node:path';
+import writeFileAtomic from 'write-file-atomic';
+import { canonicalJson } from '@rescue/domain';
+import { KbDirectory } from '../kb-directory';
+import { buildCacheDir } from './screen-memo';
+
+/** What an embedder needs to be restored instead of fitted: what it fits with, and how its saved model is read back. */
+export interface EmbedderRefit<E extends { describe(): Record<string, unknown> } = { describe(): Record<string, unknown> }> {
+  /** The fit's parameters and the code that fits (a model of other code or parameters is never reused). */
+  identity(): string;
+  /** The model from its `embedder.json` text, as the fit made it (the same description, the same vectors). */
+  fromJSON(json: string): E;
+}
+
+const FORMAT = 'rescue-embedder-fit-1';
+const fitFile = (kbDir: string): string => join(buildCacheDir(kbDir), 'embedder-fit.json');
+
+/**
+ * The model a version of this KB folder was fitted on the very same corpus with (`key`: a hash of
+ * the fit's identity and every text it was fitted on), read back from that version's
+ * `embedder.json`: a rebuild whose corpus did not change (nothing changed, or only what the fit
+ * does not read) need not fit again, and the model is the one the fit would make. Nothing (and so
+ * a fit) when the folder remembers another corpus, the version is gone, its file is not the one
+ * its manifest's checksum names, or the model read back is not described as the manifest says.
+ */
+export async function reusedFit<E extends { describe(): Record<string, unknown> }>(kbDir: string, key: string, fromJSON: (json: string) => E): Promise<E | undefined> {
+  try {
+    const remembered = JSON.parse(await readFile(fitFile(kbDir), 'utf8')) as { format?: unknown; key?: unknown; version?: unknown };
+    if (remembered.format !== FORMAT || remembered.key !== key || typeof remembered.version !== 'string') return undefined;
+    const dir = new KbDirectory(kbDir);
+    const manifest = await dir.manifest(remembered.version);
+    const expected = manifest.checksums?.files['embedder.json'];
+    const text = await readFile(join(dir.versionDir(remembered.version), 'embedder.json'));
+    if (!expected || createHash('sha256').update(text).digest('hex') !== expected) return undefined;
+    const embedder = fromJSON(text.toString('utf8'));
+    return canonicalJson(JSON.parse(JSON.stringify(embedder.describe()))) === canonicalJson(manifest.embedder) ? embedder : undefined;
+  } catch (_unusable) {
+    // No file yet, a version pruned, a damaged file or model: fitted again, which is always right.
+    return undefined;
+  }
+}
+
+/** Remembers that `version`'s embedder was fitted on the corpus of `key` (one corpus: the latest build's). */
+export async function rememberFit(kbDir: string, key: string, version: string): Promise<void> {
+  const file = fitFile(kbDir);
+  await mkdir(dirname(file), { recursive: true });
+  await writeFileAtomic(file, `${JSON.stringify({ format: FORMAT, key, version })}\n`);
+}
