@@ -4,7 +4,7 @@ import { JobName, type JobPayload, type KbBuildSpecValue } from '@rescue/contrac
 import { type CweEntry, FsRecordStore, type IngestReport, type TrustSettings } from '@rescue/datasets';
 import type { CweId } from '@rescue/domain';
 import {
-  type BuildEmbedder,
+  type EmbedderFactory,
   type ClusterBy,
   type ClusterDistiller,
   type KbManifest,
@@ -46,7 +46,7 @@ export interface KbBuildOptions {
    */
   llmStats?: () => { requests: number; cacheHits: number };
   /** Fits the embedder on the KB's own text (so the local LSA embedder learns its vocabulary). */
-  embedder: (corpus: string[]) => Promise<BuildEmbedder>;
+  embedder: EmbedderFactory;
   keepVersions?: number;
   /** Which sources are trusted beyond their kind's default (docs/kb-poisoning.md); released quarantine ids are read from the KB folder. */
   trust?: TrustSettings;
