@@ -260,6 +260,19 @@ class SourceCounts {
 }
 
 /**
+ * The embedder fitted on `corpus`, and the key the corpus is remembered by when the embedder can
+ * be read back: a rebuild whose fit corpus is the one this folder's embedder was last fitted on
+ * (nothing changed, or only what the fit does not read) reads that model back instead of fitting
+ * again (see reusedFit). The corpus is held only while fitting (a 100× build's is tens of MB).
+ */
+async function fittedEmbedder(input: PublishInput, corpus: string[]): Promise<{ embedder: BuildEmbedder; fitKey?: string }> {
+  const refit = input.embedder.refit;
+  if (!refit) return { embedder: await input.embedder(corpus) };
+  const fitKey = contentKey(['embedder-fit', refit.identity(), corpus]);
+  return { embedder: (await reusedFit(input.kbDir, fitKey, refit.fromJSON)) ?? (await input.embedder(corpus)), fitKey };
+}
+
+/**
  * The index stage, in both runners: fit the embedder on the KB's own text, embed causes and secure
  * examples, write the search tables and the KB's term counts (for the relevance gate), and publish
  * the version atomically.
@@ -307,15 +320,8 @@ export async function publishKnowledgeBase(input: PublishInput): Promise<KbManif
         index += 1;
       }
   }
-  const corpus = [...nodes.map(nodeText), ...fitTexts];
+  const { embedder, fitKey } = await fittedEmbedder(input, [...nodes.map(nodeText), ...fitTexts]);
   fitTexts = [];
-  // A rebuild whose fit corpus is the one this folder's embedder was last fitted on (nothing
-  // changed, or only what the fit does not read) reads that model back instead of fitting again.
-  const refit = input.embedder.refit;
-  const fitKey = refit ? contentKey(['embedder-fit', refit.identity(), corpus]) : undefined;
-  const reused = refit && fitKey ? await reusedFit(input.kbDir, fitKey, refit.fromJSON) : undefined;
-  const embedder = reused ?? (await input.embedder(corpus));
-  corpus.length = 0;
   // The vectors, the index rows and the term counts: all of them change with the embedder (every
   // vector does when it is refitted), and they are what writing a version costs. Worked out only
   // when the version is written (or another index is published to): a rebuild whose sources make
