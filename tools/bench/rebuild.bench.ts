@@ -2,9 +2,10 @@ import { cpSync, existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } 
 import { loadavg, tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { llmEnv, loadConfig } from '@rescue/config';
-import { type ClusterDistiller, DEFAULT_LLM_DISTILLER, llmDistiller } from '@rescue/knowledge';
+import { type ClusterDistiller, DEFAULT_LLM_DISTILLER, KbDirectory, llmDistiller } from '@rescue/knowledge';
 import { type Llm, llmFromEnv } from '@rescue/llm';
 import { type KbBuildReport, buildKnowledgeBase } from '@rescue/pipeline';
+import { LanceKnowledgeIndex, type SearchCollection } from '@rescue/retrieval';
 import { FakeOpenAiServer } from '@rescue/testing';
 import { type Figure, jsonlFiles, EMBEDDED_BUILD, sharedCatalog } from './bench-figures';
 
@@ -111,6 +112,13 @@ async function main(): Promise<void> {
       sameVersion ? '  the rebuilds published the version a fresh build of the same sources publishes\n' : '  !! the rebuilds and a fresh build of the same sources published different versions\n',
     );
     if (!sameVersion) process.exitCode = 1;
+    const differ = await publishedDifferences(join(work, 'kb'), join(work, 'kb-fresh'));
+    process.stdout.write(
+      differ.length === 0
+        ? "  and the same files: every published file byte for byte (the LanceDB tables' rows, their files carry random ids), as the manifests' checksums say\n"
+        : `  !! the rebuilt and the fresh version differ: ${differ.join(', ')}\n`,
+    );
+    if (differ.length > 0) process.exitCode = 1;
     const llm = process.env.BENCH_REBUILD_LLM === '0' ? undefined : await llmCalls(build, work, kbSource, extra);
     if (llm) {
       process.stdout.write(
@@ -135,6 +143,28 @@ async function main(): Promise<void> {
     rmSync(work, { recursive: true, force: true });
   }
   if (process.env.BENCH_JSON) writeFileSync(process.env.BENCH_JSON, JSON.stringify({ figures }, null, 2));
+}
+
+const TABLE_COLUMNS: Record<SearchCollection, string[]> = {
+  nodes: ['id', 'cwe', 'language', 'text', 'api_text', 'doc_terms', 'catalog_terms', 'vector'],
+  examples: ['id', 'node_id', 'cwe', 'language', 'kind', 'api_text', 'code_text', 'vector'],
+  documents: ['id', 'kind', 'cwes', 'language', 'terms'],
+};
+
+/**
+ * What differs between the versions two KB folders serve: files (by the sha256 their manifests
+ * record, but the LanceDB tables' files, which carry random ids and times) and the tables' rows.
+ */
+async function publishedDifferences(a: string, b: string): Promise<string[]> {
+  const versionDirs = await Promise.all([a, b].map(async (root) => new KbDirectory(root).versionDir((await new KbDirectory(root).manifest()).version)));
+  const [fa, fb] = await Promise.all([a, b].map(async (root) => (await new KbDirectory(root).manifest()).checksums?.files ?? {}));
+  const differ: string[] = [];
+  for (const file of new Set([...Object.keys(fa), ...Object.keys(fb)])) if (!file.startsWith('lance/') && fa[file] !== fb[file]) differ.push(file);
+  const [ia, ib] = await Promise.all(versionDirs.map((dir) => LanceKnowledgeIndex.open(dir)));
+  const rows = async (index: LanceKnowledgeIndex, collection: SearchCollection): Promise<string> =>
+    JSON.stringify((await index.scan(collection, TABLE_COLUMNS[collection])).map((r) => (r.vector ? { ...r, vector: Array.from(r.vector as ArrayLike<number>) } : r)));
+  for (const collection of Object.keys(TABLE_COLUMNS) as SearchCollection[]) if ((await rows(ia, collection)) !== (await rows(ib, collection))) differ.push(`the ${collection} table's rows`);
+  return differ;
 }
 
 /**
