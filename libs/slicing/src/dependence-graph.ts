@@ -2,6 +2,7 @@ import type { Language as Grammar, Node, Tree } from 'web-tree-sitter';
 import type { LanguageSpec } from './language-specs';
 import { SliceFailure } from './slice-failure';
 import { type LanguageQueries, matchesInOrder } from './syntax-queries';
+import { fastCursor } from './wasm-cursor';
 import type { WorkMeter } from './work-meter';
 
 /** One node of the program dependence graph: a statement (or a clause, or the parse root). */
@@ -302,7 +303,7 @@ function walkStatements(root: Node, source: string, kinds: NodeKinds, comments: 
   // The end of the last leaf seen: the next leaf starts at or after it (tokens do not overlap).
   let lastEnd = -1;
   let lastCodeLine = -1;
-  const cursor = root.walk();
+  const cursor = fastCursor(root.walk());
   try {
     if (!cursor.gotoFirstChild()) return walked;
     for (;;) {
