@@ -87,6 +87,15 @@ export function fastCursor(cursor: TreeCursor): WalkCursor {
 class DirectCursor implements WalkCursor {
   private readonly tree: number;
   private readonly word: number;
+  // The exports, read off the module once: it is a large object, slower to look a property up in than this one.
+  private readonly typeId: (tree: number) => number;
+  private readonly id: (tree: number) => number;
+  private readonly fieldId: (tree: number) => number;
+  private readonly start: (tree: number) => number;
+  private readonly end: (tree: number) => number;
+  private readonly firstChild: (tree: number) => number;
+  private readonly nextSibling: (tree: number) => number;
+  private readonly parent: (tree: number) => number;
 
   constructor(
     private readonly cursor: CursorInternals,
@@ -95,40 +104,48 @@ class DirectCursor implements WalkCursor {
   ) {
     this.tree = cursor.tree[0];
     this.word = buffer >> 2;
+    this.typeId = m._ts_tree_cursor_current_node_type_id_wasm;
+    this.id = m._ts_tree_cursor_current_node_id_wasm;
+    this.fieldId = m._ts_tree_cursor_current_field_id_wasm;
+    this.start = m._ts_tree_cursor_start_index_wasm;
+    this.end = m._ts_tree_cursor_end_index_wasm;
+    this.firstChild = m._ts_tree_cursor_goto_first_child_wasm;
+    this.nextSibling = m._ts_tree_cursor_goto_next_sibling_wasm;
+    this.parent = m._ts_tree_cursor_goto_parent_wasm;
     const heap = m.HEAP32;
     for (let i = 0; i < 4; i += 1) heap[this.word + i] = cursor[i as 0 | 1 | 2 | 3];
   }
 
   get nodeTypeId(): number {
-    return this.m._ts_tree_cursor_current_node_type_id_wasm(this.tree);
+    return this.typeId(this.tree);
   }
 
   get nodeId(): number {
-    return this.m._ts_tree_cursor_current_node_id_wasm(this.tree);
+    return this.id(this.tree);
   }
 
   get currentFieldId(): number {
-    return this.m._ts_tree_cursor_current_field_id_wasm(this.tree);
+    return this.fieldId(this.tree);
   }
 
   get startIndex(): number {
-    return this.m._ts_tree_cursor_start_index_wasm(this.tree);
+    return this.start(this.tree);
   }
 
   get endIndex(): number {
-    return this.m._ts_tree_cursor_end_index_wasm(this.tree);
+    return this.end(this.tree);
   }
 
   gotoFirstChild(): boolean {
-    return this.m._ts_tree_cursor_goto_first_child_wasm(this.tree) === 1;
+    return this.firstChild(this.tree) === 1;
   }
 
   gotoNextSibling(): boolean {
-    return this.m._ts_tree_cursor_goto_next_sibling_wasm(this.tree) === 1;
+    return this.nextSibling(this.tree) === 1;
   }
 
   gotoParent(): boolean {
-    return this.m._ts_tree_cursor_goto_parent_wasm(this.tree) === 1;
+    return this.parent(this.tree) === 1;
   }
 
   /** Takes the state back (a move may have grown the module's memory: HEAP32 is read again) and frees the cursor. */
