@@ -2,6 +2,7 @@ import type { Language as Grammar, Node, Tree } from 'web-tree-sitter';
 import type { LanguageSpec } from './language-specs';
 import { SliceFailure } from './slice-failure';
 import { type LanguageQueries, matchesInOrder } from './syntax-queries';
+import { fastCursor } from './wasm-cursor';
 import type { WorkMeter } from './work-meter';
 
 /** One node of the program dependence graph: a statement (or a clause, or the parse root). */
@@ -288,10 +289,10 @@ function walkStatements(root: Node, source: string, kinds: NodeKinds, comments: 
   const typeNames = root.tree.language.types;
   const fieldNames = root.tree.language.fields;
   const isNamed = namedTypeTest(root.tree.language);
-  // Each node type's bits and whether it is named, by type slot, worked out on first sight
-  // (typed, as ERROR's id 65535 would make a plain array a slow sparse one).
+  // Each node type's bits and whether it is named, by type slot, worked out on first sight by
+  // any walk (typed, as ERROR's id 65535 would make a plain array a slow sparse one).
   const typeCount = root.tree.language.nodeTypeCount;
-  const bitsOfType = new Int32Array(typeCount + 1).fill(-1);
+  const bitsOfType = bitsTable(root.tree.language, kinds, comments);
   // `childVia`: a function node lies between a node and its owning statement (an exported
   // function, an arrow function in a declaration, a decorated definition, a callback argument).
   // The frames of the nodes from the root down to the current one's parent: `frames[top]` is the
@@ -302,7 +303,7 @@ function walkStatements(root: Node, source: string, kinds: NodeKinds, comments: 
   // The end of the last leaf seen: the next leaf starts at or after it (tokens do not overlap).
   let lastEnd = -1;
   let lastCodeLine = -1;
-  const cursor = root.walk();
+  const cursor = fastCursor(root.walk());
   try {
     if (!cursor.gotoFirstChild()) return walked;
     for (;;) {
@@ -415,6 +416,25 @@ const ERROR_TYPE_ID = 0xffff;
  * id past them, which is looked up without a table.
  */
 const typeSlot = (typeId: number, typeCount: number): number => (typeId < typeCount ? typeId : typeId === ERROR_TYPE_ID ? typeCount : -1);
+
+/** Per spec (its kinds), grammar and set of comment types, the table of type bits the walks have worked out so far. */
+const bitTables = new WeakMap<NodeKinds, WeakMap<Grammar, Map<string, Int32Array>>>();
+
+/**
+ * The table of type bits (and NAMED) by {@link typeSlot}, -1 where not worked out yet. A type's
+ * bits depend on the spec, the grammar and the tree's comment types only, so walks share a table
+ * (a tree's comment types are few: most share one) instead of each making its own.
+ */
+function bitsTable(grammar: Grammar, kinds: NodeKinds, comments: Comments): Int32Array {
+  let byGrammar = bitTables.get(kinds);
+  if (!byGrammar) bitTables.set(kinds, (byGrammar = new WeakMap()));
+  let byComments = byGrammar.get(grammar);
+  if (!byComments) byGrammar.set(grammar, (byComments = new Map()));
+  const key = [...comments.types].sort().join('\n');
+  let table = byComments.get(key);
+  if (!table) byComments.set(key, (table = new Int32Array(grammar.nodeTypeCount + 1).fill(-1)));
+  return table;
+}
 
 /** Per grammar, whether each node type is named (by {@link typeSlot}; 0: not asked yet, 1: no, 2: yes). */
 const namedTypesOf = new WeakMap<Grammar, Uint8Array>();

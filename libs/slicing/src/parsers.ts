@@ -4,6 +4,7 @@ import type { Language } from '@rescue/domain';
 import { LANGUAGE_SPECS, type LanguageSpec } from './language-specs';
 import { SliceFailure } from './slice-failure';
 import { type LanguageQueries, compileQueries } from './syntax-queries';
+import { useWasmExports } from './wasm-cursor';
 import { STEPS_PER_PROGRESS_CALLBACK, WORK_BUDGET, WorkMeter } from './work-meter';
 
 /**
@@ -56,7 +57,11 @@ export class ParserRegistry {
   private readonly compiled = new Map<Language, LanguageQueries>();
 
   static async create(): Promise<ParserRegistry> {
-    initialized ??= Parser.init({ wasmBinary: loadBytes('web-tree-sitter/tree-sitter.wasm') } as object);
+    if (!initialized) {
+      const moduleOptions = { wasmBinary: loadBytes('web-tree-sitter/tree-sitter.wasm') };
+      // The options object becomes the WebAssembly module: statement walks call its cursor exports directly.
+      initialized = Parser.init(moduleOptions as object).then(() => useWasmExports(moduleOptions));
+    }
     await initialized;
     return new ParserRegistry();
   }
