@@ -4,7 +4,18 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { screenFixRecord } from '@rescue/datasets';
 import type { FixRecord } from '@rescue/domain';
-import { ClusterSummaryCache, type ClusterSummary, KeyedCache, clusterTermsFile, contentKey, openScreenMemo, openSearchTermsMemo, retainClusterTerms, screenRecords } from '@rescue/knowledge';
+import {
+  ClusterSummaryCache,
+  type ClusterSummary,
+  KeyedCache,
+  jsonPieces,
+  clusterTermsFile,
+  contentKey,
+  openScreenMemo,
+  openSearchTermsMemo,
+  retainClusterTerms,
+  screenRecords,
+} from '@rescue/knowledge';
 import { searchText } from '@rescue/retrieval';
 
 const isNumber = (v: unknown): v is number => typeof v === 'number';
@@ -244,6 +255,17 @@ describe('build caches', () => {
       expect(cache.stats.ignored).toBe(3);
     });
 
+    it('writes the header and the JSON of the summary, as one stringify of it would', async () => {
+      const cache = ClusterSummaryCache.of(dir);
+      const value = { ...summary('python:CWE-22', ['r1', 'r2', 'r3']), withheld: [] };
+      await cache.put(key, value);
+      const body = JSON.stringify(value);
+      expect(readFileSync(join(cache.dir, `${key}.json`), 'utf8')).toBe(
+        `${JSON.stringify({ format: 'rescue-cluster-summary-1', key, sha256: createHash('sha256').update(body).digest('hex') })}\n${body}`,
+      );
+      expect(readdirSync(cache.dir)).toEqual([`${key}.json`]);
+    });
+
     it('keeps only the summaries a build used', async () => {
       const cache = ClusterSummaryCache.of(dir);
       await cache.put(key, summary('python:CWE-22', ['r1']));
@@ -251,6 +273,20 @@ describe('build caches', () => {
       expect(await cache.retainOnly(new Set([other]))).toBe(1);
       expect(await cache.get(key, 'python:CWE-22', ['r1'])).toBeUndefined();
       expect(await cache.get(other, 'python:CWE-79', ['r2'])).toEqual(summary('python:CWE-79', ['r2']));
+    });
+  });
+
+  describe('jsonPieces', () => {
+    it('joins to JSON.stringify of the object, one piece a field and an item of the spread array', () => {
+      const values: object[] = [
+        { node: { id: 'n', x: undefined }, examples: [{ id: 'a' }, undefined, 'é\u2028\ud800', 3], withheld: [] },
+        { examples: [], after: 1 },
+        { before: 'x', skipped: undefined, fn: () => 1, examples: [{ id: 'only' }] },
+        { examples: 'not an array', n: null },
+        {},
+      ];
+      for (const value of values) expect([...jsonPieces(value, 'examples')].join('')).toBe(JSON.stringify(value));
+      expect([...jsonPieces({ node: 1, examples: [1, 2, 3] }, 'examples')]).toHaveLength(8);
     });
   });
 });

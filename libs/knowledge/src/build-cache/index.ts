@@ -3,3 +3,4 @@ export * from './screen-memo';
 export * from './cluster-summary-cache';
 export * from './code-fingerprint';
 export * from './search-terms-memo';
+export * from './json-pieces';

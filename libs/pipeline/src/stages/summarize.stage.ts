@@ -74,6 +74,9 @@ export async function summarizeStage(payload: JobPayload<JobName.ClusterSummariz
     const s = foundSlices[i];
     if (r && s) slices.set(r.id, s);
   });
+  // The store's copies (each record is held once more with the build's trust) let go now.
+  found.length = 0;
+  foundSlices.length = 0;
   if (missing.length > 0) throw new NotFoundError(`${missing.length} record(s) of ${payload.clusterKey} are not in the record store: ${missing.slice(0, 3).join(', ')}`);
   const { catalog, documents, isGeneric, screen, catalogTrust, catalogDigest } = deps.knowledge;
   const cwe = records[0].cwe;
@@ -121,9 +124,14 @@ export async function summarizeStage(payload: JobPayload<JobName.ClusterSummariz
   const counted = await countLlmCalls(() =>
     summarizeCluster(payload.clusterKey, records, slices, entry, clusterBy, deps.distiller, { advice, isGeneric, screen: distillScreen, quoteCatalog, searchTerms: terms.terms }),
   );
+  // Nothing reads the records and slices after the distillation: let go before the cluster is
+  // written out, which at 100× the shared data is the stage's biggest moment for the biggest cluster.
+  records.length = 0;
+  slices.clear();
   await terms.flush();
-  // Stored as the staging stores it (through JSON), so a reused summary is the one a fresh build stages.
-  if (cache && cacheKey) await cache.put(cacheKey, JSON.parse(JSON.stringify(counted.value)) as typeof counted.value);
+  // Stored as its JSON, as the staging stores it, so a reused summary is the one a fresh build
+  // stages (not through a copy: JSON.parse(JSON.stringify()) of a big cluster held it twice more).
+  if (cache && cacheKey) await cache.put(cacheKey, counted.value);
   const { withheld, ...result } = counted.value;
   await deps.staging.put(payload.buildId, result);
   return {
