@@ -61,6 +61,8 @@ export interface KbBuildOptions {
    * past that they wait in `<kb>/staging`, and the index stage reads them cluster by cluster.
    */
   stagingMemoryChars?: number;
+  /** Examples above which the publish keeps their search terms in a file (default SPILL_TEXTS_ABOVE_EXAMPLES). */
+  spillTextsAbove?: number;
 }
 
 export type KbBuildStage = 'ingest' | 'slice' | 'summarize' | 'index';
@@ -183,6 +185,7 @@ async function runInline(options: KbBuildOptions, { records, slices, slicer, sli
         alsoPublish: options.alsoPublish,
         keepVersions: options.keepVersions,
         ...(options.maxFitDocuments ? { maxFitDocuments: options.maxFitDocuments } : {}),
+        ...(options.spillTextsAbove !== undefined ? { spillTextsAbove: options.spillTextsAbove } : {}),
         inputs: { sources: options.sources.map((p) => resolve(p)), ...(options.catalogPath ? { catalog: resolve(options.catalogPath) } : {}) },
       }),
   };
