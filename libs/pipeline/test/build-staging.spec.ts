@@ -56,7 +56,7 @@ describe('FsBuildStaging.all', () => {
   it("answers a cluster's head and its examples by id, a batch at a time, without reading it whole", async () => {
     const staging = new FsBuildStaging(dataDir);
     const ids = Array.from({ length: 1203 }, (_, i) => `e${String((i * 7919) % 1203).padStart(5, '0')}`);
-    const examples = ids.map((id) => ({ id, recordId: id, cweNodeId: 'python:CWE-89', cwe: 'CWE-89', language: 'python', slicedSecure: 's', slicedVulnerable: 'v', apiNames: [] }));
+    const examples = ids.map((id) => ({ id, recordId: id, cweNodeId: 'python:CWE-89', cwe: 'CWE-89' as const, language: 'python' as const, slicedSecure: 's', slicedVulnerable: 'v', apiNames: [] }));
     await staging.put('b5', { ...cluster('python:CWE-89'), examples });
     expect(await staging.head('b5', 'python:CWE-89')).toEqual({ node: cluster('python:CWE-89').node, examples: 1203 });
     expect(await staging.head('b5', 'c:CWE-787')).toBeUndefined();
@@ -70,7 +70,7 @@ describe('FsBuildStaging.all', () => {
 
   it('refuses a cluster file whose examples are not as many as its head says', async () => {
     const staging = new FsBuildStaging(dataDir);
-    const example = { id: 'e1', recordId: 'e1', cweNodeId: 'python:CWE-89', cwe: 'CWE-89', language: 'python', slicedSecure: 's', slicedVulnerable: 'v', apiNames: [] };
+    const example = { id: 'e1', recordId: 'e1', cweNodeId: 'python:CWE-89', cwe: 'CWE-89' as const, language: 'python' as const, slicedSecure: 's', slicedVulnerable: 'v', apiNames: [] };
     await staging.put('b6', { ...cluster('python:CWE-89'), examples: [example, { ...example, id: 'e2' }] });
     const dir = join(dataDir, 'builds', 'b6', 'clusters');
     const [file] = readdirSync(dir);
