@@ -116,6 +116,12 @@ export async function summarizeCluster(
   clusterBy: ClusterBy,
   distiller: ClusterDistiller,
   context?: DistillContext,
+  /**
+   * The records (whole, in `records`' order) with their slices, read again a few at a time, to
+   * build the examples from when `records` holds them without their code (a big cluster, with a
+   * distiller that reads no code): then `slices` is not read.
+   */
+  reread?: () => AsyncIterable<[FixRecord, SliceDocument | undefined]>,
 ): Promise<{ node: CweNode; examples: CodeExample[]; withheld: QuarantineEntry[] }> {
   const { cwe, language } = records[0];
   const policy = context?.screen ?? DEFAULT_SCREEN_POLICY;
@@ -127,7 +133,14 @@ export async function summarizeCluster(
   const examples: CodeExample[] = [];
   const terms = context?.searchTerms ?? searchText;
   const releaseCode = distiller.readsRecordCode === false;
-  for (let i = 0; i < records.length; i++) {
+  if (reread) {
+    for await (const [r, slice] of reread()) {
+      examples.push(toExample(r, key, slice, policy, terms));
+      if (examples.length % EXAMPLES_PER_TURN === 0) await nextTurn();
+    }
+    if (examples.length !== records.length) throw new RangeError(`cluster ${key}: ${records.length} records, ${examples.length} read again`);
+  }
+  for (let i = 0; i < (reread ? 0 : records.length); i++) {
     const r = records[i];
     examples.push(toExample(r, key, slices.get(r.id), policy, terms));
     if (releaseCode) {

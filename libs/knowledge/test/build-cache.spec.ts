@@ -8,6 +8,8 @@ import {
   ClusterSummaryCache,
   type ClusterSummary,
   KeyedCache,
+  StreamedJsonArray,
+  contentKeyStreamed,
   jsonPieces,
   clusterTermsFile,
   contentKey,
@@ -273,6 +275,21 @@ describe('build caches', () => {
       expect(await cache.retainOnly(new Set([other]))).toBe(1);
       expect(await cache.get(key, 'python:CWE-22', ['r1'])).toBeUndefined();
       expect(await cache.get(other, 'python:CWE-79', ['r2'])).toEqual(summary('python:CWE-79', ['r2']));
+    });
+  });
+
+  describe('contentKeyStreamed', () => {
+    it('keys parts with arrays read item by item as contentKey keys them held whole', async () => {
+      const big = Array.from({ length: 1500 }, (_, i) => ({ id: `r${i}`, code: 'é'.repeat(i % 4), n: i % 3 === 0 ? null : i }));
+      const small = [{ a: 1 }, null, 'x'];
+      const stream = (items: unknown[]): StreamedJsonArray =>
+        new StreamedJsonArray(JSON.stringify(items).length, async function* () {
+          yield* items;
+        });
+      const parts = ['cluster', 3, big, small, { e: undefined }];
+      expect(await contentKeyStreamed([parts[0], parts[1], stream(big), stream(small), parts[4]])).toBe(contentKey(parts));
+      expect(await contentKeyStreamed(parts)).toBe(contentKey(parts));
+      expect(await contentKeyStreamed([parts[0], parts[1], stream(small), stream(big), parts[4]])).not.toBe(contentKey(parts));
     });
   });
 

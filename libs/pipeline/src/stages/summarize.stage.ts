@@ -9,7 +9,8 @@ import {
   type QuarantineEntry,
   adviceFor,
   clusterTermsFile,
-  contentKey,
+  StreamedJsonArray,
+  contentKeyStreamed,
   countLlmCalls,
   knowledgeCodeFingerprint,
   openSearchTermsMemo,
@@ -28,6 +29,10 @@ import type { BuildStaging } from '../build-staging';
  * in the file system's thread pool, and each made its first LLM call only once nearly all were read.
  */
 const reads = new PQueue({ concurrency: 32 });
+
+/** Records above which a cluster is read a chunk at a time (when its distiller reads no code), and the chunk. */
+export const CHUNKED_ABOVE_RECORDS = 1000;
+const READ_CHUNK = 500;
 
 export interface SummarizeStageDeps {
   records: RecordStore;
@@ -60,23 +65,52 @@ export async function summarizeStage(payload: JobPayload<JobName.ClusterSummariz
   // Several reads at a time, through the stage's one queue (see `reads`).
   const ids = [...payload.recordIds].sort();
   const { hops } = payload.build;
-  const [found, foundSlices] = await Promise.all([
-    Promise.all(ids.map((id) => reads.add(() => deps.records.get(id)))),
-    Promise.all(ids.map((id) => reads.add(() => deps.slices.get(sliceId(id, hops))))),
-  ]);
+  const trusted = (r: FixRecord): FixRecord => withTrust(r, deps.knowledge.screen.trust, deps.knowledge.screen.codeqlRoots);
+  const readAll = (chunk: string[]): Promise<[(FixRecord | undefined)[], (SliceDocument | undefined)[]]> =>
+    Promise.all([Promise.all(chunk.map((id) => reads.add(() => deps.records.get(id)))), Promise.all(chunk.map((id) => reads.add(() => deps.slices.get(sliceId(id, hops)))))]);
+  // A big cluster with a distiller that reads no code is read a chunk at a time, pass after pass
+  // (its key, then its examples), and only its records' metadata is held: read whole, the biggest
+  // cluster at 100× the shared data (24,300 records) held well over a GB.
+  const chunked = deps.distiller.readsRecordCode === false && ids.length > CHUNKED_ABOVE_RECORDS;
+  /** The records (with the build's trust) and their slices, in `ids`' order, a chunk at a time. */
+  const reread = async function* (): AsyncIterable<[FixRecord, SliceDocument | undefined]> {
+    for (let i = 0; i < ids.length; i += READ_CHUNK) {
+      const chunk = ids.slice(i, i + READ_CHUNK);
+      const [rs, ss] = await readAll(chunk);
+      for (let j = 0; j < chunk.length; j++) {
+        const r = rs[j];
+        if (!r) throw new NotFoundError(`record ${chunk[j]} of ${payload.clusterKey} is no longer in the record store`);
+        yield [trusted(r), ss[j]];
+      }
+    }
+  };
   const records: FixRecord[] = [];
   const missing: string[] = [];
   const slices = new Map<string, SliceDocument>();
-  found.forEach((r, i) => {
-    // Trust is the build's verdict on the record's source, not a property stored with the record.
-    if (r) records.push(withTrust(r, deps.knowledge.screen.trust, deps.knowledge.screen.codeqlRoots));
-    else missing.push(ids[i]);
-    const s = foundSlices[i];
-    if (r && s) slices.set(r.id, s);
-  });
-  // The store's copies (each record is held once more with the build's trust) let go now.
-  found.length = 0;
-  foundSlices.length = 0;
+  // The JSON lengths of the records and slices (for the key, when chunked).
+  let recordsJson = 2 + Math.max(0, ids.length - 1);
+  let slicesJson = 2 + Math.max(0, ids.length - 1);
+  for (let i = 0; i < ids.length; i += chunked ? READ_CHUNK : ids.length) {
+    const chunk = ids.slice(i, i + (chunked ? READ_CHUNK : ids.length));
+    const [found, foundSlices] = await readAll(chunk);
+    found.forEach((stored, j) => {
+      if (!stored) {
+        missing.push(chunk[j]);
+        return;
+      }
+      // Trust is the build's verdict on the record's source, not a property stored with the record.
+      const r = trusted(stored);
+      const s = foundSlices[j];
+      if (!chunked) {
+        records.push(r);
+        if (s) slices.set(r.id, s);
+        return;
+      }
+      recordsJson += JSON.stringify(r).length;
+      slicesJson += (JSON.stringify(s ?? null) ?? 'null').length;
+      records.push({ ...r, before: '', after: '' });
+    });
+  }
   if (missing.length > 0) throw new NotFoundError(`${missing.length} record(s) of ${payload.clusterKey} are not in the record store: ${missing.slice(0, 3).join(', ')}`);
   const { catalog, documents, isGeneric, screen, catalogTrust, catalogDigest } = deps.knowledge;
   const cwe = records[0].cwe;
@@ -89,7 +123,7 @@ export async function summarizeStage(payload: JobPayload<JobName.ClusterSummariz
   // the screen's, the search terms' version) is part of it, so new code never reuses old text.
   const cache = deps.distiller.identity ? ClusterSummaryCache.of(payload.build.kbDir) : undefined;
   const cacheKey = cache
-    ? contentKey([
+    ? await contentKeyStreamed([
         'cluster-summary',
         knowledgeCodeFingerprint(),
         screenRulesFingerprint(),
@@ -98,8 +132,16 @@ export async function summarizeStage(payload: JobPayload<JobName.ClusterSummariz
         payload.clusterKey,
         clusterBy,
         payload.build.hops,
-        records,
-        records.map((r) => slices.get(r.id) ?? null),
+        ...(chunked
+          ? [
+              new StreamedJsonArray(recordsJson, async function* () {
+                for await (const [r] of reread()) yield r;
+              }),
+              new StreamedJsonArray(slicesJson, async function* () {
+                for await (const [, s] of reread()) yield s ?? null;
+              }),
+            ]
+          : [records, records.map((r) => slices.get(r.id) ?? null)]),
         entry ?? null,
         advice,
         catalogDigest,
@@ -122,7 +164,16 @@ export async function summarizeStage(payload: JobPayload<JobName.ClusterSummariz
   // cluster's own summary is what is remembered).
   const { memo: _ingestMemo, ...distillScreen } = screen;
   const counted = await countLlmCalls(() =>
-    summarizeCluster(payload.clusterKey, records, slices, entry, clusterBy, deps.distiller, { advice, isGeneric, screen: distillScreen, quoteCatalog, searchTerms: terms.terms }),
+    summarizeCluster(
+      payload.clusterKey,
+      records,
+      slices,
+      entry,
+      clusterBy,
+      deps.distiller,
+      { advice, isGeneric, screen: distillScreen, quoteCatalog, searchTerms: terms.terms },
+      chunked ? reread : undefined,
+    ),
   );
   // Nothing reads the records and slices after the distillation: let go before the cluster is
   // written out, which at 100× the shared data is the stage's biggest moment for the biggest cluster.
