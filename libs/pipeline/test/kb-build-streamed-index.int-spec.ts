@@ -17,7 +17,7 @@ describe('buildKnowledgeBase: the index stage streamed from spilled clusters', (
   });
   afterAll(() => rmSync(work, { recursive: true, force: true }));
 
-  const build = (name: string, options: { stagingMemoryChars?: number; maxFitDocuments?: number; spillTextsAbove?: number }) =>
+  const build = (name: string, options: { stagingMemoryChars?: number; maxFitDocuments?: number; spillTextsAbove?: number; chunkedAboveRecords?: number }) =>
     buildKnowledgeBase({ sources: [examples], kbDir: join(work, name), ...SMALL_BUILD, embedder: localEmbedder, sliceThreads: 0, ...options });
 
   /**
@@ -46,6 +46,12 @@ describe('buildKnowledgeBase: the index stage streamed from spilled clusters', (
     expect(spilled.manifest.version).toBe(held.manifest.version);
     expect(await files('spilled')).toEqual(await files('held'));
     expect(readdirSync(join(work, 'spilled', 'staging', 'publish'))).toEqual([]);
+    // Every cluster summarized a chunk at a time (a big cluster's way), its key the same.
+    const chunked = await build('chunked', { chunkedAboveRecords: 0 });
+    expect(chunked.manifest.version).toBe(held.manifest.version);
+    expect(await files('chunked')).toEqual(await files('held'));
+    const cacheKeys = (name: string): string[] => readdirSync(join(work, name, 'cache', 'clusters')).sort();
+    expect(cacheKeys('chunked')).toEqual(cacheKeys('held'));
   }, 180_000);
 
   it('chooses the same fit sample when the examples pass the cap (its texts read in a second pass)', async () => {

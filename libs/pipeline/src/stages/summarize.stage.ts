@@ -40,6 +40,8 @@ export interface SummarizeStageDeps {
   staging: BuildStaging;
   knowledge: BuildKnowledge;
   distiller: ClusterDistiller;
+  /** Records above which a cluster is read a chunk at a time (default {@link CHUNKED_ABOVE_RECORDS}). */
+  chunkedAboveRecords?: number;
 }
 
 /** What a summarize job returns (small: the cluster itself goes to the staging). */
@@ -71,7 +73,7 @@ export async function summarizeStage(payload: JobPayload<JobName.ClusterSummariz
   // A big cluster with a distiller that reads no code is read a chunk at a time, pass after pass
   // (its key, then its examples), and only its records' metadata is held: read whole, the biggest
   // cluster at 100× the shared data (24,300 records) held well over a GB.
-  const chunked = deps.distiller.readsRecordCode === false && ids.length > CHUNKED_ABOVE_RECORDS;
+  const chunked = deps.distiller.readsRecordCode === false && ids.length > (deps.chunkedAboveRecords ?? CHUNKED_ABOVE_RECORDS);
   /** The records (with the build's trust) and their slices, in `ids`' order, a chunk at a time. */
   const reread = async function* (): AsyncIterable<[FixRecord, SliceDocument | undefined]> {
     for (let i = 0; i < ids.length; i += READ_CHUNK) {
