@@ -68,12 +68,14 @@ export async function summarizeStage(payload: JobPayload<JobName.ClusterSummariz
   const ids = [...payload.recordIds].sort();
   const { hops } = payload.build;
   const trusted = (r: FixRecord): FixRecord => withTrust(r, deps.knowledge.screen.trust, deps.knowledge.screen.codeqlRoots);
-  const readAll = (chunk: string[]): Promise<[(FixRecord | undefined)[], (SliceDocument | undefined)[]]> =>
-    Promise.all([Promise.all(chunk.map((id) => reads.add(() => deps.records.get(id)))), Promise.all(chunk.map((id) => reads.add(() => deps.slices.get(sliceId(id, hops)))))]);
+  const readRecords = (chunk: string[]): Promise<(FixRecord | undefined)[]> => Promise.all(chunk.map((id) => reads.add(() => deps.records.get(id))));
+  const readSlices = (chunk: string[]): Promise<(SliceDocument | undefined)[]> => Promise.all(chunk.map((id) => reads.add(() => deps.slices.get(sliceId(id, hops)))));
+  const readAll = (chunk: string[]): Promise<[(FixRecord | undefined)[], (SliceDocument | undefined)[]]> => Promise.all([readRecords(chunk), readSlices(chunk)]);
   // A big cluster with a distiller that reads no code is read a chunk at a time, pass after pass
   // (its key, then its examples), and only its records' metadata is held: read whole, the biggest
   // cluster at 100× the shared data (24,300 records) held well over a GB.
   const chunked = deps.distiller.readsRecordCode === false && ids.length > (deps.chunkedAboveRecords ?? CHUNKED_ABOVE_RECORDS);
+  const missingNow = (id: string): NotFoundError => new NotFoundError(`record ${id} of ${payload.clusterKey} is no longer in the record store`);
   /** The records (with the build's trust) and their slices, in `ids`' order, a chunk at a time. */
   const reread = async function* (): AsyncIterable<[FixRecord, SliceDocument | undefined]> {
     for (let i = 0; i < ids.length; i += READ_CHUNK) {
@@ -81,10 +83,25 @@ export async function summarizeStage(payload: JobPayload<JobName.ClusterSummariz
       const [rs, ss] = await readAll(chunk);
       for (let j = 0; j < chunk.length; j++) {
         const r = rs[j];
-        if (!r) throw new NotFoundError(`record ${chunk[j]} of ${payload.clusterKey} is no longer in the record store`);
+        if (!r) throw missingNow(chunk[j]);
         yield [trusted(r), ss[j]];
       }
     }
+  };
+  /** The records alone, then the slices alone, as {@link reread} gives them: the key hashes each on its own pass. */
+  const rereadRecords = async function* (): AsyncIterable<FixRecord> {
+    for (let i = 0; i < ids.length; i += READ_CHUNK) {
+      const chunk = ids.slice(i, i + READ_CHUNK);
+      const rs = await readRecords(chunk);
+      for (let j = 0; j < chunk.length; j++) {
+        const r = rs[j];
+        if (!r) throw missingNow(chunk[j]);
+        yield trusted(r);
+      }
+    }
+  };
+  const rereadSlices = async function* (): AsyncIterable<SliceDocument | null> {
+    for (let i = 0; i < ids.length; i += READ_CHUNK) for (const s of await readSlices(ids.slice(i, i + READ_CHUNK))) yield s ?? null;
   };
   const records: FixRecord[] = [];
   const missing: string[] = [];
@@ -134,16 +151,7 @@ export async function summarizeStage(payload: JobPayload<JobName.ClusterSummariz
         payload.clusterKey,
         clusterBy,
         payload.build.hops,
-        ...(chunked
-          ? [
-              new StreamedJsonArray(recordsJson, async function* () {
-                for await (const [r] of reread()) yield r;
-              }),
-              new StreamedJsonArray(slicesJson, async function* () {
-                for await (const [, s] of reread()) yield s ?? null;
-              }),
-            ]
-          : [records, records.map((r) => slices.get(r.id) ?? null)]),
+        ...(chunked ? [new StreamedJsonArray(recordsJson, rereadRecords), new StreamedJsonArray(slicesJson, rereadSlices)] : [records, records.map((r) => slices.get(r.id) ?? null)]),
         entry ?? null,
         advice,
         catalogDigest,
