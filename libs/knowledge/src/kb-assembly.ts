@@ -21,6 +21,13 @@ export interface ClusterDistiller {
    * cached under it may be reused. Absent: its summaries are never cached (a test double, say).
    */
   readonly identity?: string;
+  /**
+   * False when `distill` reads a record's metadata alone (its CWE, language, function name,
+   * description and origin), never its code, and is done with the records when its promise is
+   * made: the caller may then let each record's code go once the record's example is built (a big
+   * cluster's code is most of what summarizing it holds). Absent: the records are kept whole.
+   */
+  readonly readsRecordCode?: boolean;
   distill(cwe: CweId, records: FixRecord[], entry: CweEntry | undefined, context?: DistillContext): Promise<{ guidelines: string[]; cause: string; provenance: Provenance }>;
 }
 
@@ -45,6 +52,8 @@ export const extractiveDistiller: ClusterDistiller = {
   mode: 'extractive',
   // Its code is this library's, which the summary cache's key covers.
   identity: 'extractive',
+  // extractiveSummary quotes descriptions and function names, and is synchronous.
+  readsRecordCode: false,
   async distill(_cwe, records, entry, context) {
     const s = extractiveSummary(context?.quoteCatalog === false ? undefined : entry, records, records[0]?.language, context?.advice, context?.isGeneric);
     return { guidelines: s.guidelines, cause: s.cause, provenance: { mode: 'extractive', sources: s.sources } };
@@ -94,7 +103,11 @@ function nextTurn(): Promise<void> {
   return turn;
 }
 
-/** One cluster's CWE node and its examples: the summarize stage's unit of work, in both runners. */
+/**
+ * One cluster's CWE node and its examples: the summarize stage's unit of work, in both runners.
+ * With a distiller that does not read records' code ({@link ClusterDistiller.readsRecordCode}),
+ * `records` is left holding them without their code and `slices` without the slices used.
+ */
 export async function summarizeCluster(
   key: string,
   records: FixRecord[],
@@ -103,6 +116,12 @@ export async function summarizeCluster(
   clusterBy: ClusterBy,
   distiller: ClusterDistiller,
   context?: DistillContext,
+  /**
+   * The records (whole, in `records`' order) with their slices, read again a few at a time, to
+   * build the examples from when `records` holds them without their code (a big cluster, with a
+   * distiller that reads no code): then `slices` is not read.
+   */
+  reread?: () => AsyncIterable<[FixRecord, SliceDocument | undefined]>,
 ): Promise<{ node: CweNode; examples: CodeExample[]; withheld: QuarantineEntry[] }> {
   const { cwe, language } = records[0];
   const policy = context?.screen ?? DEFAULT_SCREEN_POLICY;
@@ -113,8 +132,23 @@ export async function summarizeCluster(
   distilling.catch(() => undefined); // awaited below; this only keeps a failure during the loop from counting as unhandled
   const examples: CodeExample[] = [];
   const terms = context?.searchTerms ?? searchText;
-  for (const r of records) {
+  const releaseCode = distiller.readsRecordCode === false;
+  if (reread) {
+    for await (const [r, slice] of reread()) {
+      examples.push(toExample(r, key, slice, policy, terms));
+      if (examples.length % EXAMPLES_PER_TURN === 0) await nextTurn();
+    }
+    if (examples.length !== records.length) throw new RangeError(`cluster ${key}: ${records.length} records, ${examples.length} read again`);
+  }
+  for (let i = 0; i < (reread ? 0 : records.length); i++) {
+    const r = records[i];
     examples.push(toExample(r, key, slices.get(r.id), policy, terms));
+    if (releaseCode) {
+      // The example holds what it needs of the record and its slice; the rest goes now rather
+      // than after the whole cluster (the caller's list and map: it reads neither after this).
+      records[i] = { ...r, before: '', after: '' };
+      slices.delete(r.id);
+    }
     if (examples.length % EXAMPLES_PER_TURN === 0) await nextTurn();
   }
   const distilled = await distilling;

@@ -23,6 +23,7 @@ import { SLICER_VERSION } from '@rescue/slicing';
 import { type EmbedderRefit, rememberFit, reusedFit } from './build-cache/embedder-fit-cache';
 import { contentKey } from './build-cache/keyed-cache';
 import { type ExampleSource, asExampleSource } from './example-source';
+import { SpilledTexts } from './spilled-texts';
 import { KbDirectory, type KbManifest, type PublishOptions } from './kb-directory';
 import { folderDefaultGate } from './kb-retriever';
 import type { ClusterBy, CodeExample, CweNode, KnowledgeDocument } from './kb-model';
@@ -103,6 +104,8 @@ export interface PublishInput {
   searchTerms?: (text: string) => string;
   /** Documents the embedder is fitted on, at most (default {@link FIT_CORPUS_MAX_DOCUMENTS}). */
   maxFitDocuments?: number;
+  /** Examples above which their search terms wait in a file while the version is written (default {@link SPILL_TEXTS_ABOVE_EXAMPLES}). */
+  spillTextsAbove?: number;
 }
 
 /**
@@ -124,6 +127,13 @@ const fitText = (e: CodeExample): string => `${e.kind === 'vulnerable' ? e.slice
  * not add up (at 10× the snapshot's postings and the tables' Arrow buffers peaked together).
  */
 export const SIDE_BY_SIDE_MAX_EXAMPLES = 5_000;
+
+/**
+ * Examples above which a publish keeps their search terms in a file under `<kb>/staging` rather
+ * than in memory (see SpilledTexts): above what the shared data at 1× has, so a small KB is
+ * written as before, without the reads.
+ */
+export const SPILL_TEXTS_ABOVE_EXAMPLES = 5_000;
 
 /** Examples that join a CWE's whole-knowledge document, at most. */
 export const MAX_EXAMPLES_PER_CWE_DOCUMENT = 100;
@@ -282,6 +292,21 @@ export async function publishKnowledgeBase(input: PublishInput): Promise<KbManif
   const examples = asExampleSource(input.examples);
   const documents = input.documents ?? [];
   const terms = input.searchTerms ?? searchText;
+  // A big build's example terms wait in a file (see SpilledTexts), each row reading its own back
+  // when a step that writes the version asks for it.
+  const spilled = examples.count > (input.spillTextsAbove ?? SPILL_TEXTS_ABOVE_EXAMPLES) ? await SpilledTexts.create(join(input.kbDir, 'staging', 'publish')) : undefined;
+  try {
+    return await publishRows(input, { nodes, examples, documents, terms, spilled });
+  } finally {
+    await spilled?.remove();
+  }
+}
+
+/** {@link publishKnowledgeBase}, its example terms in `spilled` when given. */
+async function publishRows(
+  input: PublishInput,
+  { nodes, examples, documents, terms, spilled }: { nodes: CweNode[]; examples: ExampleSource; documents: KnowledgeDocument[]; terms: (text: string) => string; spilled?: SpilledTexts },
+): Promise<KbManifest> {
   // The examples are read pass by pass and never held (see ExampleSource): the first pass keeps
   // their rows (ids, search terms; the vectors come in the third), what the manifest counts, the
   // first examples of each CWE's document, and the embedder's fit sample or the keys it is chosen by.
@@ -297,12 +322,23 @@ export async function publishKnowledgeBase(input: PublishInput): Promise<KbManif
   for await (const batch of examples.batches()) {
     sources.add(batch);
     for (const e of batch) {
-      exampleRows.push(indexedExample(e, terms));
+      const row = indexedExample(e, terms);
+      if (spilled) {
+        const at = await spilled.add(row.codeText ?? '');
+        const { codeText: _held, ...rest } = row;
+        exampleRows.push({
+          ...rest,
+          get codeText(): string {
+            return spilled.get(at);
+          },
+        });
+      } else exampleRows.push(row);
       first.offer(e.cwe, e.id, e.searchText ?? '');
       if (sampling) fitKeys.push(fitSampleKey(fitText(e)));
       else fitTexts.push(fitText(e));
     }
   }
+  await spilled?.seal();
   if (exampleRows.length !== examples.count) throw new InvalidInputError(`the publish was promised ${examples.count} examples and read ${exampleRows.length}`);
   if (sampling) {
     // Second pass: the texts of the sample, in the examples' order.
@@ -373,7 +409,15 @@ export async function publishKnowledgeBase(input: PublishInput): Promise<KbManif
     async (versionDir) => {
       const { rows } = await rowsAndVectors();
       // Every distinct term up to a generous bound: retrieval picks a query's rarest terms by these counts.
-      const termCounts = countTerms([...rows.examples.map((e) => e.codeText ?? ''), ...rows.documents.map((d) => d.terms), ...rows.nodes.map((n) => n.catalogTerms ?? '')], 400_000);
+      // (Read one text at a time: the examples' may be spilled.)
+      const termCounts = countTerms(
+        (function* () {
+          for (const e of rows.examples) yield e.codeText ?? '';
+          for (const d of rows.documents) yield d.terms;
+          for (const n of rows.nodes) yield n.catalogTerms ?? '';
+        })(),
+        400_000,
+      );
       const tables = (): Promise<void> => LanceKnowledgeIndex.write(versionDir, rows.nodes, rows.examples, rows.documents);
       const files = async (): Promise<void> => {
         if (embedder.toJSON) await writeFile(join(versionDir, 'embedder.json'), JSON.stringify(embedder.toJSON()));

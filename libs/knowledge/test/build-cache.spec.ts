@@ -4,7 +4,20 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { screenFixRecord } from '@rescue/datasets';
 import type { FixRecord } from '@rescue/domain';
-import { ClusterSummaryCache, type ClusterSummary, KeyedCache, clusterTermsFile, contentKey, openScreenMemo, openSearchTermsMemo, retainClusterTerms, screenRecords } from '@rescue/knowledge';
+import {
+  ClusterSummaryCache,
+  type ClusterSummary,
+  KeyedCache,
+  StreamedJsonArray,
+  contentKeyStreamed,
+  jsonPieces,
+  clusterTermsFile,
+  contentKey,
+  openScreenMemo,
+  openSearchTermsMemo,
+  retainClusterTerms,
+  screenRecords,
+} from '@rescue/knowledge';
 import { searchText } from '@rescue/retrieval';
 
 const isNumber = (v: unknown): v is number => typeof v === 'number';
@@ -244,6 +257,17 @@ describe('build caches', () => {
       expect(cache.stats.ignored).toBe(3);
     });
 
+    it('writes the header and the JSON of the summary, as one stringify of it would', async () => {
+      const cache = ClusterSummaryCache.of(dir);
+      const value = { ...summary('python:CWE-22', ['r1', 'r2', 'r3']), withheld: [] };
+      await cache.put(key, value);
+      const body = JSON.stringify(value);
+      expect(readFileSync(join(cache.dir, `${key}.json`), 'utf8')).toBe(
+        `${JSON.stringify({ format: 'rescue-cluster-summary-1', key, sha256: createHash('sha256').update(body).digest('hex') })}\n${body}`,
+      );
+      expect(readdirSync(cache.dir)).toEqual([`${key}.json`]);
+    });
+
     it('keeps only the summaries a build used', async () => {
       const cache = ClusterSummaryCache.of(dir);
       await cache.put(key, summary('python:CWE-22', ['r1']));
@@ -251,6 +275,35 @@ describe('build caches', () => {
       expect(await cache.retainOnly(new Set([other]))).toBe(1);
       expect(await cache.get(key, 'python:CWE-22', ['r1'])).toBeUndefined();
       expect(await cache.get(other, 'python:CWE-79', ['r2'])).toEqual(summary('python:CWE-79', ['r2']));
+    });
+  });
+
+  describe('contentKeyStreamed', () => {
+    it('keys parts with arrays read item by item as contentKey keys them held whole', async () => {
+      const big = Array.from({ length: 1500 }, (_, i) => ({ id: `r${i}`, code: 'é'.repeat(i % 4), n: i % 3 === 0 ? null : i }));
+      const small = [{ a: 1 }, null, 'x'];
+      const stream = (items: unknown[]): StreamedJsonArray =>
+        new StreamedJsonArray(JSON.stringify(items).length, async function* () {
+          yield* items;
+        });
+      const parts = ['cluster', 3, big, small, { e: undefined }];
+      expect(await contentKeyStreamed([parts[0], parts[1], stream(big), stream(small), parts[4]])).toBe(contentKey(parts));
+      expect(await contentKeyStreamed(parts)).toBe(contentKey(parts));
+      expect(await contentKeyStreamed([parts[0], parts[1], stream(small), stream(big), parts[4]])).not.toBe(contentKey(parts));
+    });
+  });
+
+  describe('jsonPieces', () => {
+    it('joins to JSON.stringify of the object, one piece a field and an item of the spread array', () => {
+      const values: object[] = [
+        { node: { id: 'n', x: undefined }, examples: [{ id: 'a' }, undefined, 'é\u2028\ud800', 3], withheld: [] },
+        { examples: [], after: 1 },
+        { before: 'x', skipped: undefined, fn: () => 1, examples: [{ id: 'only' }] },
+        { examples: 'not an array', n: null },
+        {},
+      ];
+      for (const value of values) expect([...jsonPieces(value, 'examples')].join('')).toBe(JSON.stringify(value));
+      expect([...jsonPieces({ node: 1, examples: [1, 2, 3] }, 'examples')]).toHaveLength(8);
     });
   });
 });

@@ -1,10 +1,11 @@
 import { createHash } from 'node:crypto';
-import { mkdir, readdir, readFile, rm } from 'node:fs/promises';
+import { createReadStream } from 'node:fs';
+import { mkdir, readdir, rm } from 'node:fs/promises';
 import { join } from 'node:path';
+import { createInterface } from 'node:readline';
 import type { Redis } from 'ioredis';
-import writeFileAtomic from 'write-file-atomic';
 import { InvalidInputError } from '@rescue/domain';
-import type { CodeExample, CweNode } from '@rescue/knowledge';
+import { type CodeExample, type CweNode, jsonPieces, writePiecesAtomic } from '@rescue/knowledge';
 
 /** One summarized cluster, as the summarize stage hands it to the index stage. */
 export interface ClusterResult {
@@ -23,6 +24,14 @@ export interface BuildStaging {
   all(buildId: string): Promise<ClusterResult[]>;
   /** One cluster of the build by key (its node's id); undefined when it was not staged. */
   get(buildId: string, key: string): Promise<ClusterResult | undefined>;
+  /** A staged cluster's node and how many examples it has, without its examples; undefined when it was not staged. */
+  head(buildId: string, key: string): Promise<{ node: CweNode; examples: number } | undefined>;
+  /**
+   * A staged cluster's examples by id (as the KB orders a node's examples), a batch at a time: a
+   * big cluster is never read whole where the staging keeps it in files (see FsBuildStaging).
+   * Nothing when it was not staged.
+   */
+  examples(buildId: string, key: string): AsyncIterable<CodeExample[]>;
   /** How many clusters of the build are staged. */
   count(buildId: string): Promise<number>;
   /**
@@ -32,6 +41,19 @@ export interface BuildStaging {
   outOfMemory(buildId: string): boolean;
   clear(buildId: string): Promise<void>;
 }
+
+/** Examples a batch of {@link BuildStaging.examples} holds, at most. */
+const EXAMPLES_BATCH = 500;
+
+const byId = (a: CodeExample, b: CodeExample): number => (a.id < b.id ? -1 : a.id > b.id ? 1 : 0);
+
+/** A cluster read whole, as the stagings that keep one value a cluster answer head and examples. */
+async function* examplesOf(result: ClusterResult | undefined): AsyncIterable<CodeExample[]> {
+  if (!result) return;
+  const sorted = [...result.examples].sort(byId);
+  for (let i = 0; i < sorted.length; i += EXAMPLES_BATCH) yield sorted.slice(i, i + EXAMPLES_BATCH);
+}
+const headOf = (result: ClusterResult | undefined): { node: CweNode; examples: number } | undefined => (result ? { node: result.node, examples: result.examples.length } : undefined);
 
 const fileOf = (key: string): string => `${createHash('sha256').update(key).digest('hex').slice(0, 32)}.json`;
 const byKey = (a: ClusterResult, b: ClusterResult): number => (a.node.id < b.node.id ? -1 : a.node.id > b.node.id ? 1 : 0);
@@ -52,6 +74,12 @@ function parseCluster(text: string, where: string): ClusterResult {
   }
 }
 
+/**
+ * Clusters staged in a folder, one file a cluster: a line with the node and its example count,
+ * then one example a line, by id. Written and read an example at a time, so the index stage's
+ * passes hold one batch of a cluster, never the whole of it (the biggest cluster at 100× the
+ * shared data is tens of thousands of examples, a few hundred MB of JSON).
+ */
 export class FsBuildStaging implements BuildStaging {
   constructor(private readonly dataDir: string) {}
 
@@ -62,7 +90,39 @@ export class FsBuildStaging implements BuildStaging {
   async put(buildId: string, result: ClusterResult): Promise<void> {
     const dir = this.dir(buildId);
     await mkdir(dir, { recursive: true });
-    await writeFileAtomic(join(dir, fileOf(result.node.id)), JSON.stringify(result));
+    const sorted = [...result.examples].sort(byId);
+    await writePiecesAtomic(
+      join(dir, fileOf(result.node.id)),
+      (function* () {
+        yield `${JSON.stringify({ node: result.node, examples: sorted.length })}\n`;
+        for (const e of sorted) yield `${JSON.stringify(e)}\n`;
+      })(),
+    );
+  }
+
+  /** The lines of a staged cluster's file: its head, then its examples; nothing when it is not there. */
+  private async *lines(path: string): AsyncIterable<string> {
+    let input: ReturnType<typeof createReadStream> | undefined;
+    try {
+      input = createReadStream(path, { encoding: 'utf8' });
+      await new Promise<void>((ready, failed) => input?.once('open', () => ready()).once('error', failed));
+    } catch (err) {
+      input?.destroy();
+      if ((err as NodeJS.ErrnoException).code === 'ENOENT') return;
+      throw err;
+    }
+    const lines = createInterface({ input, crlfDelay: Infinity });
+    try {
+      for await (const line of lines) if (line !== '') yield line;
+    } finally {
+      lines.close();
+      input.destroy();
+    }
+  }
+
+  private async readHead(path: string): Promise<{ node: CweNode; examples: number } | undefined> {
+    for await (const line of this.lines(path)) return parseHead(line, path);
+    return undefined;
   }
 
   async all(buildId: string): Promise<ClusterResult[]> {
@@ -71,24 +131,55 @@ export class FsBuildStaging implements BuildStaging {
     try {
       names = (await readdir(dir)).filter((n) => n.endsWith('.json'));
     } catch (err) {
-      // No folder: no summarize job has finished yet. Anything else (unreadable, not a folder) is real.
       if ((err as NodeJS.ErrnoException).code === 'ENOENT') return [];
       throw err;
     }
-    const out = await Promise.all(names.map(async (n) => parseCluster(await readFile(join(dir, n), 'utf8'), join(dir, n))));
-    return out.sort(byKey);
+    const out = await Promise.all(names.map((n) => this.readWhole(join(dir, n))));
+    return out.filter((c): c is ClusterResult => c !== undefined).sort(byKey);
+  }
+
+  private async readWhole(path: string): Promise<ClusterResult | undefined> {
+    let node: CweNode | undefined;
+    let expected = 0;
+    const examples: CodeExample[] = [];
+    for await (const line of this.lines(path)) {
+      if (!node) ({ node, examples: expected } = parseHead(line, path));
+      else examples.push(parseCluster(line, path) as unknown as CodeExample);
+    }
+    if (!node) return undefined;
+    if (examples.length !== expected) throw new InvalidInputError(`staged cluster ${path} holds ${examples.length} examples, its head says ${expected}; rerun the build`);
+    return { node, examples };
   }
 
   async get(buildId: string, key: string): Promise<ClusterResult | undefined> {
+    return this.readWhole(join(this.dir(buildId), fileOf(key)));
+  }
+
+  async head(buildId: string, key: string): Promise<{ node: CweNode; examples: number } | undefined> {
+    return this.readHead(join(this.dir(buildId), fileOf(key)));
+  }
+
+  async *examples(buildId: string, key: string): AsyncIterable<CodeExample[]> {
     const path = join(this.dir(buildId), fileOf(key));
-    let text: string;
-    try {
-      text = await readFile(path, 'utf8');
-    } catch (err) {
-      if ((err as NodeJS.ErrnoException).code === 'ENOENT') return undefined;
-      throw err;
+    let head = true;
+    let expected = 0;
+    let read = 0;
+    let batch: CodeExample[] = [];
+    for await (const line of this.lines(path)) {
+      if (head) {
+        expected = parseHead(line, path).examples;
+        head = false;
+        continue;
+      }
+      batch.push(parseCluster(line, path) as unknown as CodeExample);
+      read += 1;
+      if (batch.length >= EXAMPLES_BATCH) {
+        yield batch;
+        batch = [];
+      }
     }
-    return parseCluster(text, path);
+    if (batch.length > 0) yield batch;
+    if (!head && read !== expected) throw new InvalidInputError(`staged cluster ${path} holds ${read} examples, its head says ${expected}; rerun the build`);
   }
 
   async count(buildId: string): Promise<number> {
@@ -107,6 +198,14 @@ export class FsBuildStaging implements BuildStaging {
   async clear(buildId: string): Promise<void> {
     await rm(join(this.dataDir, 'builds', safeBuild(buildId)), { recursive: true, force: true });
   }
+}
+
+/** A staged cluster file's first line: its node and example count. */
+function parseHead(line: string, where: string): { node: CweNode; examples: number } {
+  const head = parseCluster(line, where) as unknown as { node?: CweNode; examples?: unknown };
+  if (typeof head.node !== 'object' || head.node === null || typeof head.examples !== 'number')
+    throw new InvalidInputError(`staged cluster ${where} does not start with its node and example count; rerun the build`);
+  return { node: head.node, examples: head.examples };
 }
 
 export class RedisBuildStaging implements BuildStaging {
@@ -133,6 +232,16 @@ export class RedisBuildStaging implements BuildStaging {
     const hash = this.key(buildId);
     const value = await this.redis.hget(hash, key);
     return value === null ? undefined : parseCluster(value, `${key} in Redis hash ${hash}`);
+  }
+
+  async head(buildId: string, key: string): Promise<{ node: CweNode; examples: number } | undefined> {
+    return headOf(await this.get(buildId, key));
+  }
+
+  examples(buildId: string, key: string): AsyncIterable<CodeExample[]> {
+    return (async function* (staging) {
+      yield* examplesOf(await staging.get(buildId, key));
+    })(this);
   }
 
   async count(buildId: string): Promise<number> {
@@ -169,6 +278,16 @@ export class MemoryBuildStaging implements BuildStaging {
   async get(buildId: string, key: string): Promise<ClusterResult | undefined> {
     const text = this.builds.get(buildId)?.get(key);
     return text === undefined ? undefined : parseCluster(text, `${key} of build ${buildId} in memory`);
+  }
+
+  async head(buildId: string, key: string): Promise<{ node: CweNode; examples: number } | undefined> {
+    return headOf(await this.get(buildId, key));
+  }
+
+  examples(buildId: string, key: string): AsyncIterable<CodeExample[]> {
+    return (async function* (staging) {
+      yield* examplesOf(await staging.get(buildId, key));
+    })(this);
   }
 
   async count(buildId: string): Promise<number> {
@@ -211,9 +330,13 @@ export class SpillingBuildStaging implements BuildStaging {
       clusters.delete(key);
       this.heldChars -= previous.length;
     }
-    const text = JSON.stringify(result);
+    // Measured a piece at a time: a cluster too big to hold is never one string here (the spill
+    // writes it an example at a time).
+    let length = 0;
+    for (const piece of jsonPieces(result, 'examples')) length += piece.length;
     const spilled = this.spilled.get(buildId);
-    if (!spilled?.has(key) && this.heldChars + text.length <= this.maxHeldChars) {
+    if (!spilled?.has(key) && this.heldChars + length <= this.maxHeldChars) {
+      const text = JSON.stringify(result);
       clusters.set(key, text);
       this.heldChars += text.length;
       return;
@@ -233,6 +356,18 @@ export class SpillingBuildStaging implements BuildStaging {
     const text = this.held.get(buildId)?.get(key);
     if (text !== undefined) return parseCluster(text, `${key} of build ${buildId} in memory`);
     return this.spilled.get(buildId)?.has(key) ? this.spill.get(buildId, key) : undefined;
+  }
+
+  async head(buildId: string, key: string): Promise<{ node: CweNode; examples: number } | undefined> {
+    const text = this.held.get(buildId)?.get(key);
+    if (text !== undefined) return headOf(parseCluster(text, `${key} of build ${buildId} in memory`));
+    return this.spilled.get(buildId)?.has(key) ? this.spill.head(buildId, key) : undefined;
+  }
+
+  async *examples(buildId: string, key: string): AsyncIterable<CodeExample[]> {
+    const text = this.held.get(buildId)?.get(key);
+    if (text !== undefined) yield* examplesOf(parseCluster(text, `${key} of build ${buildId} in memory`));
+    else if (this.spilled.get(buildId)?.has(key)) yield* this.spill.examples(buildId, key);
   }
 
   async count(buildId: string): Promise<number> {

@@ -61,6 +61,10 @@ export interface KbBuildOptions {
    * past that they wait in `<kb>/staging`, and the index stage reads them cluster by cluster.
    */
   stagingMemoryChars?: number;
+  /** Examples above which the publish keeps their search terms in a file (default SPILL_TEXTS_ABOVE_EXAMPLES). */
+  spillTextsAbove?: number;
+  /** Records above which a cluster is summarized a chunk at a time, with a distiller that reads no code (default CHUNKED_ABOVE_RECORDS). */
+  chunkedAboveRecords?: number;
 }
 
 export type KbBuildStage = 'ingest' | 'slice' | 'summarize' | 'index';
@@ -174,7 +178,8 @@ async function runInline(options: KbBuildOptions, { records, slices, slicer, sli
   const distiller = options.distiller ?? extractiveDistiller;
   const stages: InlineStages = {
     [JobName.RecordSlice]: (payload) => sliceStage(payload, { slicer: slicerPool ?? slicer, records, slices }),
-    [JobName.ClusterSummarize]: (payload) => summarizeStage(payload, { records, slices, staging, knowledge, distiller }),
+    [JobName.ClusterSummarize]: (payload) =>
+      summarizeStage(payload, { records, slices, staging, knowledge, distiller, ...(options.chunkedAboveRecords !== undefined ? { chunkedAboveRecords: options.chunkedAboveRecords } : {}) }),
     [JobName.KbIndex]: (payload, children) =>
       indexStage(payload, children as SummarizeJobResult[], {
         staging,
@@ -183,6 +188,7 @@ async function runInline(options: KbBuildOptions, { records, slices, slicer, sli
         alsoPublish: options.alsoPublish,
         keepVersions: options.keepVersions,
         ...(options.maxFitDocuments ? { maxFitDocuments: options.maxFitDocuments } : {}),
+        ...(options.spillTextsAbove !== undefined ? { spillTextsAbove: options.spillTextsAbove } : {}),
         inputs: { sources: options.sources.map((p) => resolve(p)), ...(options.catalogPath ? { catalog: resolve(options.catalogPath) } : {}) },
       }),
   };

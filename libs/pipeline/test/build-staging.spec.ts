@@ -1,4 +1,4 @@
-import { mkdirSync, mkdtempSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, readFileSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { InvalidInputError } from '@rescue/domain';
@@ -53,6 +53,35 @@ describe('FsBuildStaging.all', () => {
     expect(await staging.get('b4', 'go:CWE-22')).toBeUndefined();
   });
 
+  it("answers a cluster's head and its examples by id, a batch at a time, without reading it whole", async () => {
+    const staging = new FsBuildStaging(dataDir);
+    const ids = Array.from({ length: 1203 }, (_, i) => `e${String((i * 7919) % 1203).padStart(5, '0')}`);
+    const examples = ids.map((id) => ({ id, recordId: id, cweNodeId: 'python:CWE-89', cwe: 'CWE-89' as const, language: 'python' as const, slicedSecure: 's', slicedVulnerable: 'v', apiNames: [] }));
+    await staging.put('b5', { ...cluster('python:CWE-89'), examples });
+    expect(await staging.head('b5', 'python:CWE-89')).toEqual({ node: cluster('python:CWE-89').node, examples: 1203 });
+    expect(await staging.head('b5', 'c:CWE-787')).toBeUndefined();
+    const batches: string[][] = [];
+    for await (const batch of staging.examples('b5', 'python:CWE-89')) batches.push(batch.map((e) => e.id));
+    expect(batches.map((b) => b.length)).toEqual([500, 500, 203]);
+    expect(batches.flat()).toEqual([...ids].sort());
+    for await (const _ of staging.examples('b5', 'c:CWE-787')) throw new Error('a cluster not staged has no examples');
+    expect((await staging.get('b5', 'python:CWE-89'))?.examples.map((e) => e.id)).toEqual([...ids].sort());
+  });
+
+  it('refuses a cluster file whose examples are not as many as its head says', async () => {
+    const staging = new FsBuildStaging(dataDir);
+    const example = { id: 'e1', recordId: 'e1', cweNodeId: 'python:CWE-89', cwe: 'CWE-89' as const, language: 'python' as const, slicedSecure: 's', slicedVulnerable: 'v', apiNames: [] };
+    await staging.put('b6', { ...cluster('python:CWE-89'), examples: [example, { ...example, id: 'e2' }] });
+    const dir = join(dataDir, 'builds', 'b6', 'clusters');
+    const [file] = readdirSync(dir);
+    writeFileSync(join(dir, file), readFileSync(join(dir, file), 'utf8').split('\n').slice(0, 2).join('\n'));
+    await expect(staging.get('b6', 'python:CWE-89')).rejects.toThrow('holds 1 examples, its head says 2');
+    const read = async (): Promise<void> => {
+      for await (const _ of staging.examples('b6', 'python:CWE-89'));
+    };
+    await expect(read()).rejects.toThrow(InvalidInputError);
+  });
+
   it('refuses a build id that could name another folder', async () => {
     await expect(new FsBuildStaging(dataDir).all('../x')).rejects.toThrow(InvalidInputError);
   });
@@ -105,6 +134,8 @@ describe('SpillingBuildStaging', () => {
     expect(await staging.count('b1')).toBe(3);
     for (const id of ['python:CWE-89', 'c:CWE-787', 'go:CWE-22']) expect((await staging.get('b1', id))?.node.id).toBe(id);
     expect(await staging.get('b1', 'java:CWE-79')).toBeUndefined();
+    for (const id of ['python:CWE-89', 'go:CWE-22']) expect(await staging.head('b1', id)).toEqual({ node: cluster(id).node, examples: 0 });
+    expect(await staging.head('b1', 'java:CWE-79')).toBeUndefined();
     expect(await staging.count('b2')).toBe(0);
     await staging.clear('b1');
     expect(await staging.count('b1')).toBe(0);

@@ -1,4 +1,4 @@
-import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { mkdtempSync, readFileSync, readdirSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { KbDirectory, localEmbedder } from '@rescue/knowledge';
@@ -17,7 +17,7 @@ describe('buildKnowledgeBase: the index stage streamed from spilled clusters', (
   });
   afterAll(() => rmSync(work, { recursive: true, force: true }));
 
-  const build = (name: string, options: { stagingMemoryChars?: number; maxFitDocuments?: number }) =>
+  const build = (name: string, options: { stagingMemoryChars?: number; maxFitDocuments?: number; spillTextsAbove?: number; chunkedAboveRecords?: number }) =>
     buildKnowledgeBase({ sources: [examples], kbDir: join(work, name), ...SMALL_BUILD, embedder: localEmbedder, sliceThreads: 0, ...options });
 
   /**
@@ -41,6 +41,17 @@ describe('buildKnowledgeBase: the index stage streamed from spilled clusters', (
     expect(await files('streamed')).toEqual(await files('held'));
     const examplesFile = (name: string): string => readFileSync(join(work, name, 'versions', held.manifest.version, 'examples.jsonl'), 'utf8');
     expect(examplesFile('streamed')).toBe(examplesFile('held'));
+    // The examples' search terms in a file while the version is written (a big build's way), and removed after.
+    const spilled = await build('spilled', { stagingMemoryChars: 0, spillTextsAbove: 0 });
+    expect(spilled.manifest.version).toBe(held.manifest.version);
+    expect(await files('spilled')).toEqual(await files('held'));
+    expect(readdirSync(join(work, 'spilled', 'staging', 'publish'))).toEqual([]);
+    // Every cluster summarized a chunk at a time (a big cluster's way), its key the same.
+    const chunked = await build('chunked', { chunkedAboveRecords: 0 });
+    expect(chunked.manifest.version).toBe(held.manifest.version);
+    expect(await files('chunked')).toEqual(await files('held'));
+    const cacheKeys = (name: string): string[] => readdirSync(join(work, name, 'cache', 'clusters')).sort();
+    expect(cacheKeys('chunked')).toEqual(cacheKeys('held'));
   }, 180_000);
 
   it('chooses the same fit sample when the examples pass the cap (its texts read in a second pass)', async () => {

@@ -117,6 +117,37 @@ describe('Bm25Index', () => {
     expect(index.postings).toBe(3);
     expect(index.search('', 5)).toEqual([]);
   });
+
+  it("holds each term's documents ascending with their counts, terms numbered in order of first use", () => {
+    const texts = ['b a b', '', 'c  a', 'a b c b', 'd'];
+    const { termIds, starts, docs, tfs, idfs, docNorm } = new Bm25Index(
+      texts.map((_, i) => ({ id: `r${i}`, cwes: [], language: '' })),
+      texts,
+    ).parts();
+    expect([...termIds.keys()]).toEqual(['b', 'a', 'c', 'd']);
+    const postings = (term: string): [number, number][] => {
+      const t = termIds.get(term) as number;
+      return [...docs.subarray(starts[t], starts[t + 1])].map((d, i) => [d, tfs[starts[t] + i]]);
+    };
+    expect(postings('b')).toEqual([
+      [0, 2],
+      [3, 2],
+    ]);
+    expect(postings('a')).toEqual([
+      [0, 1],
+      [2, 1],
+      [3, 1],
+    ]);
+    expect(postings('c')).toEqual([
+      [2, 1],
+      [3, 1],
+    ]);
+    expect(postings('d')).toEqual([[4, 1]]);
+    expect(starts[termIds.size]).toBe(docs.length);
+    expect(idfs[termIds.get('a') as number]).toBe(Math.log(1 + (5 - 3 + 0.5) / (3 + 0.5)));
+    // Lengths 3, 0, 2, 4, 1: an average of 2.
+    expect([...docNorm]).toEqual([3, 0, 2, 4, 1].map((length) => 1.2 * (1 - 0.75 + (0.75 * length) / 2)));
+  });
 });
 
 describe('VectorTable', () => {

@@ -1,9 +1,9 @@
 import { createHash } from 'node:crypto';
 import { mkdir, readdir, readFile, rm } from 'node:fs/promises';
 import { join } from 'node:path';
-import writeFileAtomic from 'write-file-atomic';
 import type { CodeExample, CweNode } from '../kb-model';
 import type { QuarantineEntry } from '../quarantine/quarantine-store';
+import { jsonPieces, writePiecesAtomic } from './json-pieces';
 import { buildCacheDir } from './screen-memo';
 
 /*
@@ -106,10 +106,23 @@ export class ClusterSummaryCache {
     return undefined;
   }
 
+  /**
+   * Stores the summary as its JSON (so a reused summary is what a fresh build stages), made an
+   * example at a time, twice (for the checksum in the header, then to write it): a big cluster's
+   * JSON is never one string (see jsonPieces).
+   */
   async put(key: string, summary: ClusterSummary): Promise<void> {
-    const body = JSON.stringify(summary);
+    const h = createHash('sha256');
+    for (const piece of jsonPieces(summary, 'examples')) h.update(piece);
     await mkdir(this.dir, { recursive: true });
-    await writeFileAtomic(this.fileOf(key), `${JSON.stringify({ format: FORMAT, key, sha256: sha(body) })}\n${body}`);
+    const header = JSON.stringify({ format: FORMAT, key, sha256: h.digest('hex') });
+    await writePiecesAtomic(
+      this.fileOf(key),
+      (function* () {
+        yield `${header}\n`;
+        yield* jsonPieces(summary, 'examples');
+      })(),
+    );
   }
 
   /** Removes every cached summary but those under `keep` (what the build just used). */

@@ -4,3 +4,4 @@ export * from './cluster-summary-cache';
 export * from './code-fingerprint';
 export * from './search-terms-memo';
 export * from './embedder-fit-cache';
+export * from './json-pieces';

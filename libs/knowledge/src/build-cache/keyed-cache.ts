@@ -41,6 +41,44 @@ export function contentKey(parts: readonly unknown[]): string {
   return h.digest('hex');
 }
 
+/**
+ * An array whose items are read when hashed, for {@link contentKeyStreamed}: its JSON's length
+ * (what JSON.stringify of the whole array would give) and the items, in order, as often as asked.
+ */
+export class StreamedJsonArray {
+  constructor(
+    readonly jsonLength: number,
+    readonly items: () => AsyncIterable<unknown>,
+  ) {}
+}
+
+/**
+ * {@link contentKey} of parts some of which are arrays read item by item ({@link StreamedJsonArray}):
+ * the same key as contentKey of the parts with those arrays held whole (the same bytes are hashed:
+ * `j<length>:` and the array's JSON), for a cluster too big to hold its records and slices at once.
+ */
+export async function contentKeyStreamed(parts: readonly unknown[]): Promise<string> {
+  const h = createHash('sha256');
+  for (const p of parts) {
+    if (!(p instanceof StreamedJsonArray)) {
+      if (Array.isArray(p) && p.length > WHOLE_JSON_MAX_ITEMS) hashJsonArray(h, p);
+      else {
+        const text = typeof p === 'string' ? p : (JSON.stringify(p) ?? 'undefined');
+        h.update(`${typeof p === 'string' ? 's' : 'j'}${text.length}:`).update(text);
+      }
+      continue;
+    }
+    h.update(`j${p.jsonLength}:[`);
+    let first = true;
+    for await (const item of p.items()) {
+      h.update(`${first ? '' : ','}${JSON.stringify(item) ?? 'null'}`);
+      first = false;
+    }
+    h.update(']');
+  }
+  return h.digest('hex');
+}
+
 /** Arrays up to this many items are hashed as one JSON string (once, faster than item by item twice). */
 const WHOLE_JSON_MAX_ITEMS = 1000;
 

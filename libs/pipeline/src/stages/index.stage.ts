@@ -20,7 +20,7 @@ import {
   retainClusterTerms,
 } from '@rescue/knowledge';
 import type { BuildKnowledge } from '../build-knowledge';
-import type { BuildStaging, ClusterResult } from '../build-staging';
+import type { BuildStaging } from '../build-staging';
 import type { SummarizeJobResult } from './summarize.stage';
 
 export interface IndexStageDeps {
@@ -33,6 +33,8 @@ export interface IndexStageDeps {
   inputs?: PublishInput['inputs'];
   /** Documents the embedder is fitted on, at most (publishKnowledgeBase's default when absent). */
   maxFitDocuments?: number;
+  /** Examples above which the publish keeps their search terms in a file (publishKnowledgeBase's default when absent). */
+  spillTextsAbove?: number;
 }
 
 /**
@@ -73,9 +75,10 @@ export async function indexStage(payload: JobPayload<JobName.KbIndex>, summarize
     const clusterNodes: CweNode[] = [];
     records = 0;
     for (const key of keys) {
-      const c = await stagedCluster(deps.staging, payload.buildId, key);
-      clusterNodes.push(c.node);
-      records += c.examples.length;
+      const head = await deps.staging.head(payload.buildId, key);
+      if (!head) throw notStaged(payload.buildId, key);
+      clusterNodes.push(head.node);
+      records += head.examples;
     }
     completed = await completeKnowledgeStreamed({ ...assembly, clusterNodes, clusterExamples: stagedExamples(deps.staging, payload.buildId, keys, records) });
   } else {
@@ -105,6 +108,7 @@ export async function indexStage(payload: JobPayload<JobName.KbIndex>, summarize
     keepVersions: deps.keepVersions,
     searchTerms: terms.terms,
     ...(deps.maxFitDocuments ? { maxFitDocuments: deps.maxFitDocuments } : {}),
+    ...(deps.spillTextsAbove !== undefined ? { spillTextsAbove: deps.spillTextsAbove } : {}),
   });
   await Promise.all([terms.flush(), screenMemo.flush()]);
   await deps.staging.clear(payload.buildId);
@@ -119,29 +123,27 @@ export async function indexStage(payload: JobPayload<JobName.KbIndex>, summarize
   return manifest;
 }
 
-/** A staged cluster that must be there (its summarize job said so). */
-async function stagedCluster(staging: BuildStaging, buildId: string, key: string): Promise<ClusterResult> {
-  const c = await staging.get(buildId, key);
-  if (!c) throw new InvalidInputError(`build ${buildId}: cluster ${key} was summarized but is not staged`);
-  return c;
-}
-
-const byId = (a: CodeExample, b: CodeExample): number => (a.id < b.id ? -1 : a.id > b.id ? 1 : 0);
+const notStaged = (buildId: string, key: string): InvalidInputError => new InvalidInputError(`build ${buildId}: cluster ${key} was summarized but is not staged`);
 
 /**
- * The clusters' examples in the KB's order (by node, then id: see completeKnowledge), one cluster
- * a batch, read from the staging again on every pass: clusters by key, which is their node's id
- * and every one of their examples' node id, each cluster's examples by id.
+ * The clusters' examples in the KB's order (by node, then id: see completeKnowledge), read from
+ * the staging again on every pass: clusters by key, which is their node's id and every one of
+ * their examples' node id, each cluster's examples by id, a batch at a time (the staging keeps
+ * them by id), so a pass holds one batch, not the biggest cluster.
  */
 function stagedExamples(staging: BuildStaging, buildId: string, keys: string[], count: number): ExampleSource {
   return {
     count,
     async *batches() {
       for (const key of keys) {
-        const { examples } = await stagedCluster(staging, buildId, key);
-        const stray = examples.find((e) => e.cweNodeId !== key);
-        if (stray) throw new InvalidInputError(`build ${buildId}: staged cluster ${key} holds example ${stray.id} of node ${stray.cweNodeId}`);
-        yield examples.sort(byId);
+        let found = false;
+        for await (const examples of staging.examples(buildId, key)) {
+          found = true;
+          const stray = examples.find((e) => e.cweNodeId !== key);
+          if (stray) throw new InvalidInputError(`build ${buildId}: staged cluster ${key} holds example ${stray.id} of node ${stray.cweNodeId}`);
+          yield examples;
+        }
+        if (!found && !(await staging.head(buildId, key))) throw notStaged(buildId, key);
       }
     },
   };

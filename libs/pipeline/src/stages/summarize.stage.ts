@@ -9,7 +9,8 @@ import {
   type QuarantineEntry,
   adviceFor,
   clusterTermsFile,
-  contentKey,
+  StreamedJsonArray,
+  contentKeyStreamed,
   countLlmCalls,
   knowledgeCodeFingerprint,
   openSearchTermsMemo,
@@ -29,12 +30,18 @@ import type { BuildStaging } from '../build-staging';
  */
 const reads = new PQueue({ concurrency: 32 });
 
+/** Records above which a cluster is read a chunk at a time (when its distiller reads no code), and the chunk. */
+export const CHUNKED_ABOVE_RECORDS = 1000;
+const READ_CHUNK = 500;
+
 export interface SummarizeStageDeps {
   records: RecordStore;
   slices: RecordStore<SliceDocument>;
   staging: BuildStaging;
   knowledge: BuildKnowledge;
   distiller: ClusterDistiller;
+  /** Records above which a cluster is read a chunk at a time (default {@link CHUNKED_ABOVE_RECORDS}). */
+  chunkedAboveRecords?: number;
 }
 
 /** What a summarize job returns (small: the cluster itself goes to the staging). */
@@ -60,20 +67,69 @@ export async function summarizeStage(payload: JobPayload<JobName.ClusterSummariz
   // Several reads at a time, through the stage's one queue (see `reads`).
   const ids = [...payload.recordIds].sort();
   const { hops } = payload.build;
-  const [found, foundSlices] = await Promise.all([
-    Promise.all(ids.map((id) => reads.add(() => deps.records.get(id)))),
-    Promise.all(ids.map((id) => reads.add(() => deps.slices.get(sliceId(id, hops))))),
-  ]);
+  const trusted = (r: FixRecord): FixRecord => withTrust(r, deps.knowledge.screen.trust, deps.knowledge.screen.codeqlRoots);
+  const readRecords = (chunk: string[]): Promise<(FixRecord | undefined)[]> => Promise.all(chunk.map((id) => reads.add(() => deps.records.get(id))));
+  const readSlices = (chunk: string[]): Promise<(SliceDocument | undefined)[]> => Promise.all(chunk.map((id) => reads.add(() => deps.slices.get(sliceId(id, hops)))));
+  const readAll = (chunk: string[]): Promise<[(FixRecord | undefined)[], (SliceDocument | undefined)[]]> => Promise.all([readRecords(chunk), readSlices(chunk)]);
+  // A big cluster with a distiller that reads no code is read a chunk at a time, pass after pass
+  // (its key, then its examples), and only its records' metadata is held: read whole, the biggest
+  // cluster at 100× the shared data (24,300 records) held well over a GB.
+  const chunked = deps.distiller.readsRecordCode === false && ids.length > (deps.chunkedAboveRecords ?? CHUNKED_ABOVE_RECORDS);
+  const missingNow = (id: string): NotFoundError => new NotFoundError(`record ${id} of ${payload.clusterKey} is no longer in the record store`);
+  /** The records (with the build's trust) and their slices, in `ids`' order, a chunk at a time. */
+  const reread = async function* (): AsyncIterable<[FixRecord, SliceDocument | undefined]> {
+    for (let i = 0; i < ids.length; i += READ_CHUNK) {
+      const chunk = ids.slice(i, i + READ_CHUNK);
+      const [rs, ss] = await readAll(chunk);
+      for (let j = 0; j < chunk.length; j++) {
+        const r = rs[j];
+        if (!r) throw missingNow(chunk[j]);
+        yield [trusted(r), ss[j]];
+      }
+    }
+  };
+  /** The records alone, then the slices alone, as {@link reread} gives them: the key hashes each on its own pass. */
+  const rereadRecords = async function* (): AsyncIterable<FixRecord> {
+    for (let i = 0; i < ids.length; i += READ_CHUNK) {
+      const chunk = ids.slice(i, i + READ_CHUNK);
+      const rs = await readRecords(chunk);
+      for (let j = 0; j < chunk.length; j++) {
+        const r = rs[j];
+        if (!r) throw missingNow(chunk[j]);
+        yield trusted(r);
+      }
+    }
+  };
+  const rereadSlices = async function* (): AsyncIterable<SliceDocument | null> {
+    for (let i = 0; i < ids.length; i += READ_CHUNK) for (const s of await readSlices(ids.slice(i, i + READ_CHUNK))) yield s ?? null;
+  };
   const records: FixRecord[] = [];
   const missing: string[] = [];
   const slices = new Map<string, SliceDocument>();
-  found.forEach((r, i) => {
-    // Trust is the build's verdict on the record's source, not a property stored with the record.
-    if (r) records.push(withTrust(r, deps.knowledge.screen.trust, deps.knowledge.screen.codeqlRoots));
-    else missing.push(ids[i]);
-    const s = foundSlices[i];
-    if (r && s) slices.set(r.id, s);
-  });
+  // The JSON lengths of the records and slices (for the key, when chunked).
+  let recordsJson = 2 + Math.max(0, ids.length - 1);
+  let slicesJson = 2 + Math.max(0, ids.length - 1);
+  for (let i = 0; i < ids.length; i += chunked ? READ_CHUNK : ids.length) {
+    const chunk = ids.slice(i, i + (chunked ? READ_CHUNK : ids.length));
+    const [found, foundSlices] = await readAll(chunk);
+    found.forEach((stored, j) => {
+      if (!stored) {
+        missing.push(chunk[j]);
+        return;
+      }
+      // Trust is the build's verdict on the record's source, not a property stored with the record.
+      const r = trusted(stored);
+      const s = foundSlices[j];
+      if (!chunked) {
+        records.push(r);
+        if (s) slices.set(r.id, s);
+        return;
+      }
+      recordsJson += JSON.stringify(r).length;
+      slicesJson += (JSON.stringify(s ?? null) ?? 'null').length;
+      records.push({ ...r, before: '', after: '' });
+    });
+  }
   if (missing.length > 0) throw new NotFoundError(`${missing.length} record(s) of ${payload.clusterKey} are not in the record store: ${missing.slice(0, 3).join(', ')}`);
   const { catalog, documents, isGeneric, screen, catalogTrust, catalogDigest } = deps.knowledge;
   const cwe = records[0].cwe;
@@ -86,7 +142,7 @@ export async function summarizeStage(payload: JobPayload<JobName.ClusterSummariz
   // the screen's, the search terms' version) is part of it, so new code never reuses old text.
   const cache = deps.distiller.identity ? ClusterSummaryCache.of(payload.build.kbDir) : undefined;
   const cacheKey = cache
-    ? contentKey([
+    ? await contentKeyStreamed([
         'cluster-summary',
         knowledgeCodeFingerprint(),
         screenRulesFingerprint(),
@@ -95,8 +151,7 @@ export async function summarizeStage(payload: JobPayload<JobName.ClusterSummariz
         payload.clusterKey,
         clusterBy,
         payload.build.hops,
-        records,
-        records.map((r) => slices.get(r.id) ?? null),
+        ...(chunked ? [new StreamedJsonArray(recordsJson, rereadRecords), new StreamedJsonArray(slicesJson, rereadSlices)] : [records, records.map((r) => slices.get(r.id) ?? null)]),
         entry ?? null,
         advice,
         catalogDigest,
@@ -119,11 +174,25 @@ export async function summarizeStage(payload: JobPayload<JobName.ClusterSummariz
   // cluster's own summary is what is remembered).
   const { memo: _ingestMemo, ...distillScreen } = screen;
   const counted = await countLlmCalls(() =>
-    summarizeCluster(payload.clusterKey, records, slices, entry, clusterBy, deps.distiller, { advice, isGeneric, screen: distillScreen, quoteCatalog, searchTerms: terms.terms }),
+    summarizeCluster(
+      payload.clusterKey,
+      records,
+      slices,
+      entry,
+      clusterBy,
+      deps.distiller,
+      { advice, isGeneric, screen: distillScreen, quoteCatalog, searchTerms: terms.terms },
+      chunked ? reread : undefined,
+    ),
   );
+  // Nothing reads the records and slices after the distillation: let go before the cluster is
+  // written out, which at 100× the shared data is the stage's biggest moment for the biggest cluster.
+  records.length = 0;
+  slices.clear();
   await terms.flush();
-  // Stored as the staging stores it (through JSON), so a reused summary is the one a fresh build stages.
-  if (cache && cacheKey) await cache.put(cacheKey, JSON.parse(JSON.stringify(counted.value)) as typeof counted.value);
+  // Stored as its JSON, as the staging stores it, so a reused summary is the one a fresh build
+  // stages (not through a copy: JSON.parse(JSON.stringify()) of a big cluster held it twice more).
+  if (cache && cacheKey) await cache.put(cacheKey, counted.value);
   const { withheld, ...result } = counted.value;
   await deps.staging.put(payload.buildId, result);
   return {

@@ -81,6 +81,8 @@ interface TableSpec<T> {
   /** The row, its vector as the item holds it (see {@link tableRow}). */
   toRow: (item: T) => Record<string, unknown>;
   indexes: { fts: string[]; bitmap: string[] };
+  /** Each full-text column's value alone, as `toRow` gives it (without reading the item's other texts). */
+  texts: Record<string, (item: T) => string>;
 }
 
 /**
@@ -122,16 +124,19 @@ const SPECS: { nodes: TableSpec<IndexedNode>; examples: TableSpec<IndexedExample
       vector: n.causeVector,
     }),
     indexes: { fts: ['text', 'api_text', 'doc_terms', 'catalog_terms'], bitmap: ['language'] },
+    texts: { text: (n) => text(n.text), api_text: (n) => text(n.apiText), doc_terms: (n) => text(n.docTerms), catalog_terms: (n) => text(n.catalogTerms) },
   },
   examples: {
     textBytes: (e) => bytes(e.apiText, e.codeText ?? ''),
     toRow: (e) => ({ id: e.id, node_id: e.nodeId, cwe: e.cwe, language: e.language, kind: e.kind ?? 'fix', api_text: text(e.apiText), code_text: text(e.codeText), vector: e.codeVector }),
     indexes: { fts: ['api_text', 'code_text'], bitmap: ['node_id', 'language', 'cwe', 'kind'] },
+    texts: { api_text: (e) => text(e.apiText), code_text: (e) => text(e.codeText) },
   },
   documents: {
     textBytes: (d) => bytes(d.terms),
     toRow: (d) => ({ id: d.id, kind: d.kind, cwes: d.cwes.join(' '), language: d.language ?? '', terms: text(d.terms) }),
     indexes: { fts: ['terms'], bitmap: ['kind'] },
+    texts: { terms: (d) => text(d.terms) },
   },
 };
 
@@ -152,16 +157,29 @@ export class WrittenRows implements RowSource {
   }
 
   async scan(collection: SearchCollection, fields: string[]): Promise<Record<string, unknown>[]> {
+    const spec = SPECS[collection] as TableSpec<unknown>;
+    return this.scanOrder(collection).map((item) => {
+      const row = spec.toRow(item);
+      return Object.fromEntries(fields.filter((f) => f in row).map((f) => [f, row[f]]));
+    });
+  }
+
+  /** A full-text column's values in {@link scan}'s order, each read from its item when asked (see RowSource.textColumn). */
+  async textColumn(collection: SearchCollection, field: TextField): Promise<(row: number) => unknown> {
+    const spec = SPECS[collection] as TableSpec<unknown>;
+    const value = spec.texts[field];
+    if (!value) throw new InvalidInputError(`${collection} rows have no full-text column ${field}`);
+    const items = this.scanOrder(collection);
+    return (row) => value(items[row]);
+  }
+
+  /** The items in the order an opened index's scan returns their rows (its shards by table name). */
+  private scanOrder(collection: SearchCollection): unknown[] {
     const items: unknown[] = this.knowledge[collection];
     const spec = SPECS[collection] as TableSpec<unknown>;
     const shards = shardRows(items, spec.textBytes, this.shardBudget.maxRows, this.shardBudget.maxBytes).map((rows, i) => ({ name: shardName(TABLES[collection], i), rows }));
     shards.sort((a, b) => (a.name < b.name ? -1 : a.name > b.name ? 1 : 0));
-    return shards.flatMap(({ rows }) =>
-      rows.map((item) => {
-        const row = spec.toRow(item);
-        return Object.fromEntries(fields.filter((f) => f in row).map((f) => [f, row[f]]));
-      }),
-    );
+    return shards.flatMap(({ rows }) => rows);
   }
 }
 

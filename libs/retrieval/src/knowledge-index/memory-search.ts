@@ -72,9 +72,9 @@ export class Bm25Index {
   /** From each row's search terms, or from the parts an index built from them holds ({@link parts}). */
   constructor(
     readonly rows: MemoryRow[],
-    source: string[] | Bm25Parts,
+    source: string[] | TextColumn | Bm25Parts,
   ) {
-    const built = Array.isArray(source) ? buildPostings(source, rows.length) : source;
+    const built = Array.isArray(source) ? buildPostings((i) => source[i], rows.length) : typeof source === 'function' ? buildPostings(source, rows.length) : source;
     this.termIds = built.termIds;
     this.starts = built.starts;
     this.docs = built.docs;
@@ -179,29 +179,32 @@ export class Bm25Index {
   }
 }
 
-/** The postings of documents given as search terms (one string each, split on spaces), with each document's norm and each term's idf. */
-function buildPostings(terms: string[], n: number): Bm25Parts {
+/**
+ * The postings of documents given as search terms (one string each, split on spaces), with each
+ * document's norm and each term's idf. Two passes over the text: the first gives every term its
+ * id (in order of first use) and counts its documents, so the second writes each (document, tf)
+ * pair straight into its term's slice. Collecting the pairs first and regrouping them afterwards
+ * held them twice over (in arrays grown by doubling, then the postings): at 100× our KB, a few
+ * hundred MB at the publish's peak, where the postings alone are 8 bytes a pair.
+ */
+function buildPostings(textOf: TextColumn, n: number): Bm25Parts {
   const termIds = new Map<string, number>();
   const lengths = new Float32Array(n);
-  // One pass over the text: (term id, tf) pairs document after document, then regrouped by term
-  // with a counting sort, documents ascending within a term.
-  let pairTerms = new Int32Array(1024);
-  let pairTfs = new Float32Array(1024);
-  const docEnds = new Int32Array(n);
-  let pairs = 0;
   const df: number[] = [];
   // Per term: the last document that counted it and its count there; per document, its terms in
   // order of first use (cheaper than a Map per document: loading a KB's index is this loop).
   const seenIn: number[] = [];
   const tfIn: number[] = [];
   const docTerms: number[] = [];
-  terms.forEach((text, doc) => {
+  /** Document `doc`'s distinct terms into `docTerms` (their counts in `tfIn`); its length. */
+  const countDocument = (text: string, doc: number, assign: boolean): number => {
     docTerms.length = 0;
     let length = 0;
     for (const t of text.split(' ')) {
       if (!t) continue;
       let id = termIds.get(t);
       if (id === undefined) {
+        if (!assign) throw new RangeError(`term ${JSON.stringify(t)} of document ${doc} was not seen in the first pass`);
         id = df.length;
         termIds.set(t, id);
         df.push(0);
@@ -216,31 +219,27 @@ function buildPostings(terms: string[], n: number): Bm25Parts {
       tfIn[id] += 1;
       length += 1;
     }
-    lengths[doc] = length;
-    if (pairs + docTerms.length > pairTerms.length) {
-      const size = Math.max(pairTerms.length * 2, pairs + docTerms.length);
-      pairTerms = grow(pairTerms, size);
-      pairTfs = grow(pairTfs, size);
-    }
-    for (const id of docTerms) {
-      pairTerms[pairs] = id;
-      pairTfs[pairs] = tfIn[id];
-      pairs += 1;
-      df[id] += 1;
-    }
-    docEnds[doc] = pairs;
-  });
+    return length;
+  };
+  for (let doc = 0; doc < n; doc++) {
+    lengths[doc] = countDocument(textOf(doc), doc, true);
+    for (const id of docTerms) df[id] += 1;
+  }
   const termCount = df.length;
   const starts = new Int32Array(termCount + 1);
   for (let t = 0; t < termCount; t++) starts[t + 1] = starts[t] + df[t];
+  const pairs = starts[termCount];
   const docs = new Int32Array(pairs);
   const tfs = new Float32Array(pairs);
   const fill = starts.slice(0, termCount);
-  for (let doc = 0, i = 0; doc < n; doc++) {
-    for (; i < docEnds[doc]; i++) {
-      const at = fill[pairTerms[i]]++;
+  seenIn.fill(-1);
+  // Documents in order, so each term's documents come out ascending.
+  for (let doc = 0; doc < n; doc++) {
+    countDocument(textOf(doc), doc, false);
+    for (const id of docTerms) {
+      const at = fill[id]++;
       docs[at] = doc;
-      tfs[at] = pairTfs[i];
+      tfs[at] = tfIn[id];
     }
   }
   let total = 0;
@@ -251,12 +250,6 @@ function buildPostings(terms: string[], n: number): Bm25Parts {
   const idfs = new Float64Array(termCount);
   for (let t = 0; t < termCount; t++) idfs[t] = Math.log(1 + (n - df[t] + 0.5) / (df[t] + 0.5));
   return { termIds, starts, docs, tfs, docNorm, idfs };
-}
-
-function grow<T extends Int32Array | Float32Array>(a: T, size: number): T {
-  const bigger = new (a.constructor as new (n: number) => T)(size);
-  bigger.set(a);
-  return bigger;
 }
 
 /** What a {@link VectorTable} holds besides its rows: the vectors row after row, and their norms. */
@@ -415,7 +408,16 @@ export const MEMORY_SEARCH_MAX_ROWS = 400_000;
 export interface RowSource {
   counts(): Promise<Record<SearchCollection, number>>;
   scan(collection: SearchCollection, fields: string[]): Promise<Record<string, unknown>[]>;
+  /**
+   * A text field's value of each row, by its place in `scan`'s order, read when asked: a source
+   * that can (a publish's rows, whose example terms wait on disk) need not hold every row's text
+   * at once while an index is built from it.
+   */
+  textColumn?(collection: SearchCollection, field: TextField): Promise<(row: number) => unknown>;
 }
+
+/** Each document's search terms by its number, read when asked (twice each, in order, while the postings are built). */
+export type TextColumn = (doc: number) => string;
 
 const rowOf = (r: Record<string, unknown>): MemoryRow => ({
   id: String(r.id),
@@ -578,6 +580,11 @@ export const TEXT_FIELDS: Record<SearchCollection, TextField[]> = {
 
 /** A collection's BM25 index on one field, from every row of the source. */
 export async function loadBm25Index(source: RowSource, collection: SearchCollection, field: TextField): Promise<Bm25Index> {
+  if (source.textColumn) {
+    const rows = await source.scan(collection, ['id', ...COLUMNS[collection]]);
+    const valueOf = await source.textColumn(collection, field);
+    return new Bm25Index(rows.map(rowOf), (i) => String(valueOf(i) ?? '').trim());
+  }
   const rows = await source.scan(collection, ['id', ...COLUMNS[collection], field]);
   return new Bm25Index(
     rows.map(rowOf),
@@ -588,7 +595,10 @@ export async function loadBm25Index(source: RowSource, collection: SearchCollect
 /** A collection's vectors, from every row of the source. */
 export async function loadVectorTable(source: RowSource, collection: 'nodes' | 'examples'): Promise<VectorTable> {
   const rows = await source.scan(collection, ['id', ...COLUMNS[collection], 'vector']);
-  const vectors = rows.map((r) => Float32Array.from(r.vector as ArrayLike<number>));
+  // A row's vector is copied only when it is not a Float32Array already (rows from memory, a
+  // publish's: the table copies them once more into its own array, and at 100× our KB each copy of
+  // every example's vector is over a hundred MB).
+  const vectors = rows.map((r) => (r.vector instanceof Float32Array ? r.vector : Float32Array.from(r.vector as ArrayLike<number>)));
   return new VectorTable(rows.map(rowOf), vectors, vectors[0]?.length ?? 0);
 }
 

@@ -14,7 +14,6 @@ import {
   type TermIds,
   VectorTable,
   loadBm25Index,
-  loadVectorTable,
 } from './memory-search';
 
 /**
@@ -149,11 +148,7 @@ export async function writeMemoryIndexSnapshot(path: string, source: RowSource, 
         };
       }
       let vectors: CollectionSections['vectors'];
-      if (collection !== 'documents') {
-        const table = await loadVectorTable(source, collection);
-        const p = table.parts();
-        vectors = { dims: table.dims, data: await array('f32', p.data), rowNorms: await array('f64', p.rowNorms) };
-      }
+      if (collection !== 'documents') vectors = await writeVectors(source, collection, put);
       const stored: StoredRows = { id: [], cwes: [], language: [], nodeId: [], kind: [] };
       for (const r of rows ?? []) {
         stored.id.push(r.id);
@@ -173,6 +168,47 @@ export async function writeMemoryIndexSnapshot(path: string, source: RowSource, 
   } finally {
     await file.close();
   }
+}
+
+/** Rows whose vectors are copied into one write of a snapshot's vector data, at most. */
+const VECTOR_ROWS_PER_WRITE = 4096;
+
+/**
+ * A collection's vectors and their norms as {@link VectorTable} holds them (each row's first `dims`
+ * values, `dims` being the first row's length, zeros past a shorter row's end; each norm summed
+ * over the float32 values in order), written a few thousand rows at a time: the table itself
+ * would be a second copy of every vector (128 MB at 100× our KB) beside the rows that hold them.
+ */
+async function writeVectors(source: RowSource, collection: 'nodes' | 'examples', put: (data: Buffer) => Promise<number>): Promise<NonNullable<CollectionSections['vectors']>> {
+  const rows = await source.scan(collection, ['vector']);
+  const vectorOf = (r: Record<string, unknown>): Float32Array => (r.vector instanceof Float32Array ? r.vector : Float32Array.from(r.vector as ArrayLike<number>));
+  const dims = rows.length > 0 ? vectorOf(rows[0]).length : 0;
+  const rowNorms = new Float64Array(rows.length);
+  const chunk = new Float32Array(Math.min(rows.length, VECTOR_ROWS_PER_WRITE) * dims);
+  let offset = -1;
+  for (let start = 0; start < rows.length; start += VECTOR_ROWS_PER_WRITE) {
+    const end = Math.min(rows.length, start + VECTOR_ROWS_PER_WRITE);
+    chunk.fill(0);
+    for (let i = start; i < end; i++) {
+      const base = (i - start) * dims;
+      chunk.set(vectorOf(rows[i]).subarray(0, dims), base);
+      let rowNorm = 0;
+      for (let j = 0; j < dims; j++) rowNorm += chunk[base + j] * chunk[base + j];
+      rowNorms[i] = Math.sqrt(rowNorm);
+    }
+    const bytes = Buffer.from(chunk.buffer, chunk.byteOffset, (end - start) * dims * 4);
+    // Written back to back: only the last write may pad (to 8 bytes), and every write but the
+    // last is a multiple of 8 bytes (4,096 rows of 4-byte values).
+    const at = await put(bytes);
+    if (offset < 0) offset = at;
+  }
+  // No rows: an empty section where the table's would be.
+  if (offset < 0) offset = await put(Buffer.alloc(0));
+  return {
+    dims,
+    data: { kind: 'f32', offset, length: rows.length * dims },
+    rowNorms: { kind: 'f64', offset: await put(Buffer.from(rowNorms.buffer, rowNorms.byteOffset, rowNorms.byteLength)), length: rowNorms.length },
+  };
 }
 
 /** A field's terms sorted (as `<` orders strings), with the id of each. Terms never hold a newline: they are split on whitespace. */

@@ -1,0 +1,62 @@
+import { randomBytes } from 'node:crypto';
+import { open, rename, rm } from 'node:fs/promises';
+
+/**
+ * JSON.stringify of a plain object, a piece at a time: each of its fields, and the items of its
+ * array field `spread` one by one. The pieces joined are exactly JSON.stringify(value) (fields
+ * whose value JSON leaves out are left out, an array's undefined items are null), but no piece
+ * holds more than one item. A summarized cluster at 100× the shared data is a few hundred MB of
+ * JSON: written whole it was one string of that size, and its UTF-8 copy, at once.
+ */
+export function* jsonPieces(value: object, spread: string): Generator<string> {
+  let first = true;
+  yield '{';
+  for (const [key, field] of Object.entries(value)) {
+    if (key === spread && Array.isArray(field)) {
+      yield `${first ? '' : ','}${JSON.stringify(key)}:[`;
+      for (let i = 0; i < field.length; i += 1) yield `${i === 0 ? '' : ','}${JSON.stringify(field[i]) ?? 'null'}`;
+      yield ']';
+      first = false;
+      continue;
+    }
+    const json = JSON.stringify(field) as string | undefined;
+    if (json === undefined) continue;
+    yield `${first ? '' : ','}${JSON.stringify(key)}:${json}`;
+    first = false;
+  }
+  yield '}';
+}
+
+/** Pieces written to a file this many characters at a time, at most (so a write is one call, not one per piece). */
+const WRITE_CHARS = 1 << 20;
+
+/**
+ * Writes pieces of text to `path` atomically: into a temporary file beside it, then renamed over it
+ * (as write-file-atomic does, without the whole text in one string). The temporary file's name
+ * ends in `.tmp`, which the caches' sweeps (whole names of hex digits) leave alone.
+ */
+export async function writePiecesAtomic(path: string, pieces: Iterable<string>): Promise<void> {
+  const tmp = `${path}.${process.pid}.${randomBytes(6).toString('hex')}.tmp`;
+  const file = await open(tmp, 'w');
+  try {
+    let buffered: string[] = [];
+    let chars = 0;
+    for (const piece of pieces) {
+      buffered.push(piece);
+      chars += piece.length;
+      if (chars >= WRITE_CHARS) {
+        await file.write(buffered.join(''));
+        buffered = [];
+        chars = 0;
+      }
+    }
+    if (buffered.length > 0) await file.write(buffered.join(''));
+    await file.sync();
+    await file.close();
+    await rename(tmp, path);
+  } catch (err) {
+    await file.close().catch(() => undefined);
+    await rm(tmp, { force: true });
+    throw err;
+  }
+}
