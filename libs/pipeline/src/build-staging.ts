@@ -47,13 +47,34 @@ const EXAMPLES_BATCH = 500;
 
 const byId = (a: CodeExample, b: CodeExample): number => (a.id < b.id ? -1 : a.id > b.id ? 1 : 0);
 
-/** A cluster read whole, as the stagings that keep one value a cluster answer head and examples. */
+/** A cluster read whole, its examples by id a batch at a time. */
 async function* examplesOf(result: ClusterResult | undefined): AsyncIterable<CodeExample[]> {
   if (!result) return;
   const sorted = [...result.examples].sort(byId);
   for (let i = 0; i < sorted.length; i += EXAMPLES_BATCH) yield sorted.slice(i, i + EXAMPLES_BATCH);
 }
 const headOf = (result: ClusterResult | undefined): { node: CweNode; examples: number } | undefined => (result ? { node: result.node, examples: result.examples.length } : undefined);
+
+/**
+ * A staging that keeps one value a cluster (a Redis hash field, a string in memory): head and
+ * examples read the cluster whole, then hand its examples out by id a batch at a time.
+ */
+abstract class WholeClusterStaging implements BuildStaging {
+  abstract put(buildId: string, result: ClusterResult): Promise<void>;
+  abstract all(buildId: string): Promise<ClusterResult[]>;
+  abstract get(buildId: string, key: string): Promise<ClusterResult | undefined>;
+  abstract count(buildId: string): Promise<number>;
+  abstract outOfMemory(buildId: string): boolean;
+  abstract clear(buildId: string): Promise<void>;
+
+  async head(buildId: string, key: string): Promise<{ node: CweNode; examples: number } | undefined> {
+    return headOf(await this.get(buildId, key));
+  }
+
+  async *examples(buildId: string, key: string): AsyncIterable<CodeExample[]> {
+    yield* examplesOf(await this.get(buildId, key));
+  }
+}
 
 const fileOf = (key: string): string => `${createHash('sha256').update(key).digest('hex').slice(0, 32)}.json`;
 const byKey = (a: ClusterResult, b: ClusterResult): number => (a.node.id < b.node.id ? -1 : a.node.id > b.node.id ? 1 : 0);
@@ -208,11 +229,13 @@ function parseHead(line: string, where: string): { node: CweNode; examples: numb
   return { node: head.node, examples: head.examples };
 }
 
-export class RedisBuildStaging implements BuildStaging {
+export class RedisBuildStaging extends WholeClusterStaging {
   constructor(
     private readonly redis: Redis,
     private readonly prefix: string,
-  ) {}
+  ) {
+    super();
+  }
 
   private key(buildId: string): string {
     return `${this.prefix}:build:${safeBuild(buildId)}`;
@@ -234,16 +257,6 @@ export class RedisBuildStaging implements BuildStaging {
     return value === null ? undefined : parseCluster(value, `${key} in Redis hash ${hash}`);
   }
 
-  async head(buildId: string, key: string): Promise<{ node: CweNode; examples: number } | undefined> {
-    return headOf(await this.get(buildId, key));
-  }
-
-  examples(buildId: string, key: string): AsyncIterable<CodeExample[]> {
-    return (async function* (staging) {
-      yield* examplesOf(await staging.get(buildId, key));
-    })(this);
-  }
-
   async count(buildId: string): Promise<number> {
     return this.redis.hlen(this.key(buildId));
   }
@@ -262,7 +275,7 @@ export class RedisBuildStaging implements BuildStaging {
  * kept as JSON, as the other stagings keep them, so the index stage reads what it would read back
  * from a file or from Redis (a copy, without undefined fields), and both runners publish the same.
  */
-export class MemoryBuildStaging implements BuildStaging {
+export class MemoryBuildStaging extends WholeClusterStaging {
   private readonly builds = new Map<string, Map<string, string>>();
 
   async put(buildId: string, result: ClusterResult): Promise<void> {
@@ -278,16 +291,6 @@ export class MemoryBuildStaging implements BuildStaging {
   async get(buildId: string, key: string): Promise<ClusterResult | undefined> {
     const text = this.builds.get(buildId)?.get(key);
     return text === undefined ? undefined : parseCluster(text, `${key} of build ${buildId} in memory`);
-  }
-
-  async head(buildId: string, key: string): Promise<{ node: CweNode; examples: number } | undefined> {
-    return headOf(await this.get(buildId, key));
-  }
-
-  examples(buildId: string, key: string): AsyncIterable<CodeExample[]> {
-    return (async function* (staging) {
-      yield* examplesOf(await staging.get(buildId, key));
-    })(this);
   }
 
   async count(buildId: string): Promise<number> {

@@ -1,11 +1,11 @@
 import { mkdirSync, mkdtempSync, readFileSync, readdirSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, relative, resolve } from 'node:path';
-import { readCweCatalog, readTaskLines } from '@rescue/datasets';
-import { type EmbedderFactory, KbDirectory, localEmbedder, offlineQuery, openKnowledgeBase } from '@rescue/knowledge';
+import { readCweCatalog } from '@rescue/datasets';
+import { type EmbedderFactory, KbDirectory, localEmbedder } from '@rescue/knowledge';
 import { buildKnowledgeBase } from '@rescue/pipeline';
 import { LanceKnowledgeIndex, type SearchCollection } from '@rescue/retrieval';
-import { Slicer } from '@rescue/slicing';
+import { retrieveSampleTasks } from '../../knowledge/test/sample-kb';
 
 // The hard rule of incremental rebuilds: a KB rebuilt into a folder that holds an earlier build
 // (its records, slices, cluster summaries, memos and versions) is exactly the KB a build from
@@ -50,18 +50,6 @@ async function publishedContent(kbDir: string): Promise<Record<string, unknown>>
     out[`lance:${collection}`] = rows.map((r) => ({ ...r, ...(r.vector ? { vector: Array.from(r.vector as ArrayLike<number>) } : {}) }));
   }
   return out;
-}
-
-/** Every sample task's retrieval result (timings left out). */
-async function retrieveSampleTasks(kbDir: string): Promise<unknown[]> {
-  const kb = await openKnowledgeBase(kbDir);
-  const slicer = await Slicer.create();
-  const results: unknown[] = [];
-  for await (const task of readTaskLines(join(root, 'examples/tasks-sample.jsonl'), (p) => {
-    throw new Error(`${p.file}:${p.line}: ${p.message}`);
-  }))
-    results.push({ ...(await kb.retriever.retrieve(await offlineQuery(task, slicer))), timings: undefined });
-  return results;
 }
 
 describe('an incremental KB rebuild publishes what a fresh build publishes', () => {
