@@ -6,15 +6,18 @@
 import { join, resolve } from 'node:path';
 import { readCweCatalog, readTaskLines } from '@rescue/datasets';
 import { type OpenOptions, localEmbedder, offlineQuery, openKnowledgeBase } from '@rescue/knowledge';
-import { buildKnowledgeBase } from '@rescue/pipeline';
+import { type KbBuildOptions, buildKnowledgeBase } from '@rescue/pipeline';
 import { Slicer } from '@rescue/slicing';
 
 const root = resolve(__dirname, '../../..');
 
-/** Builds the sample KB into `kbDir`; returns the version it published. */
-export async function buildSampleKb(kbDir: string): Promise<string> {
-  const built = await buildKnowledgeBase({
-    sources: [join(root, 'examples/fix-pairs')],
+/**
+ * Builds our example fix pairs (or `sources`) and the sample catalogue into `kbDir`, as the KB
+ * folder specs and the rebuild specs do; `options` may swap the embedder or the distiller.
+ */
+export async function buildSample(kbDir: string, sources: string[] = [join(root, 'examples/fix-pairs')], options: Partial<Pick<KbBuildOptions, 'embedder' | 'distiller'>> = {}) {
+  return buildKnowledgeBase({
+    sources,
     kbDir,
     catalog: await readCweCatalog(join(root, 'examples/cwe-catalog-sample.csv')),
     clusterBy: 'language-cwe',
@@ -22,8 +25,13 @@ export async function buildSampleKb(kbDir: string): Promise<string> {
     hops: 2,
     maxLineBytes: 1 << 20,
     embedder: localEmbedder,
+    ...options,
   });
-  return built.manifest.version;
+}
+
+/** Builds the sample KB into `kbDir`; returns the version it published. */
+export async function buildSampleKb(kbDir: string): Promise<string> {
+  return (await buildSample(kbDir)).manifest.version;
 }
 
 /** Every sample task's retrieval result from the KB folder `kbDir` opened with `options`, timings left out. */

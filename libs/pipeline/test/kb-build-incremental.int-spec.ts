@@ -1,10 +1,9 @@
 import { mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
-import { readCweCatalog } from '@rescue/datasets';
 import { type BuildEmbedder, type ClusterDistiller, KbDirectory, extractiveDistiller } from '@rescue/knowledge';
-import { buildKnowledgeBase } from '@rescue/pipeline';
 import { bagOfWordsEmbedder } from '@rescue/testing';
+import { buildSample } from '../../knowledge/test/sample-kb';
 
 // A rebuild into the same KB folder reuses what the folder's build caches remember (screen
 // verdicts, cluster summaries, search terms) and must publish exactly what a fresh build of the
@@ -26,18 +25,8 @@ describe('incremental KB rebuilds (build caches in the KB folder)', () => {
   });
   afterEach(() => rmSync(work, { recursive: true, force: true }));
 
-  const build = async (kbDir: string, sources: string[], distiller: ClusterDistiller = extractiveDistiller) =>
-    buildKnowledgeBase({
-      sources,
-      kbDir,
-      catalog: await readCweCatalog(join(root, 'examples/cwe-catalog-sample.csv')),
-      clusterBy: 'language-cwe',
-      catalogOnlyNodes: true,
-      hops: 2,
-      maxLineBytes: 1 << 20,
-      embedder: async (): Promise<BuildEmbedder> => bagOfWordsEmbedder(),
-      distiller,
-    });
+  const build = (kbDir: string, sources: string[], distiller: ClusterDistiller = extractiveDistiller) =>
+    buildSample(kbDir, sources, { embedder: async (): Promise<BuildEmbedder> => bagOfWordsEmbedder(), distiller });
   const content = async (kbDir: string) => {
     const dir = new KbDirectory(kbDir);
     return { nodes: await dir.nodes(), examples: await dir.examples(), documents: await dir.documents() };

@@ -1,11 +1,9 @@
 import { mkdirSync, mkdtempSync, readFileSync, readdirSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, relative, resolve } from 'node:path';
-import { readCweCatalog } from '@rescue/datasets';
 import { type EmbedderFactory, KbDirectory, localEmbedder } from '@rescue/knowledge';
-import { buildKnowledgeBase } from '@rescue/pipeline';
 import { LanceKnowledgeIndex, type SearchCollection } from '@rescue/retrieval';
-import { retrieveSampleTasks } from '../../knowledge/test/sample-kb';
+import { buildSample, retrieveSampleTasks } from '../../knowledge/test/sample-kb';
 
 // The hard rule of incremental rebuilds: a KB rebuilt into a folder that holds an earlier build
 // (its records, slices, cluster summaries, memos and versions) is exactly the KB a build from
@@ -68,17 +66,7 @@ describe('an incremental KB rebuild publishes what a fresh build publishes', () 
     },
     { refit: localEmbedder.refit },
   );
-  const build = async (kbDir: string, sources: string[]) =>
-    buildKnowledgeBase({
-      sources,
-      kbDir,
-      catalog: await readCweCatalog(join(root, 'examples/cwe-catalog-sample.csv')),
-      clusterBy: 'language-cwe',
-      catalogOnlyNodes: true,
-      hops: 2,
-      maxLineBytes: 1 << 20,
-      embedder,
-    });
+  const build = (kbDir: string, sources: string[]) => buildSample(kbDir, sources, { embedder });
 
   it('records added to a built folder: the same version, the same files and rows, the same retrieval; nothing changed: the version kept as it is', async () => {
     // The example fix pairs split in two files: the first build reads one, the rebuild both.
