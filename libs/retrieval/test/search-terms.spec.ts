@@ -1,3 +1,4 @@
+import stem from 'wink-porter2-stemmer';
 import { searchTerms, searchText } from '../src/text/search-terms';
 
 describe('searchTerms', () => {
@@ -23,5 +24,16 @@ describe('searchTerms', () => {
   it('joins terms with single spaces for the indexes', () => {
     expect(searchText('yaml.safe_load(data)')).toBe('yaml safe load safeload data');
     expect(searchText('  ')).toBe('');
+  });
+
+  it('stems a word the same whether its stem is remembered or not, also once the memo of stems has started over', () => {
+    // Past the memo's bound (200,000 distinct words) it is cleared: words stemmed before and after
+    // that, and again after it, must still get the stemmer's own answer.
+    const suffixes = ['ing', 'ations', 'ness', 'ed', 'ies', 'ly', 's', 'ational'];
+    const words: string[] = [];
+    for (let i = 0; words.length < 210_000; i += 1) words.push(`w${i.toString(36).replace(/\d/g, (d) => 'abcdefghij'[Number(d)])}${suffixes[i % suffixes.length]}`);
+    // Then again some stemmed before the memo started over, and some after (remembered).
+    const text = [...words, ...words.slice(0, 1_000), ...words.slice(205_000, 206_000)];
+    expect(searchText(text.join(' '))).toBe(text.map((w) => stem(w)).join(' '));
   });
 });

@@ -33,9 +33,29 @@ export function searchTerms(text: string): string[] {
   const singular = text.replace(/\b([A-Z]{2,})s\b/g, '$1');
   for (const token of tokenize(singular, { keepJoined: true, stopWords: SEARCH_STOP_WORDS })) {
     if (/^\d+$/.test(token)) continue;
-    out.push(stem(token));
+    out.push(stemOf(token));
   }
   return out;
+}
+
+/** Distinct tokens whose stems are remembered, at most: a few MB, far more than one build's common words. */
+const STEM_MEMO_MAX = 200_000;
+const stems = new Map<string, string>();
+
+/**
+ * Porter2's stem of a token, remembered: stemming was most of what indexing a fix costs (about
+ * 5 ms a record), and code repeats the same few thousand words in every function. The stemmer is
+ * a pure function, so remembering changes no output. When the memo is full it starts over, which
+ * bounds its memory whatever the corpus (a 100× build's joined identifiers are mostly unique).
+ */
+function stemOf(token: string): string {
+  let s = stems.get(token);
+  if (s === undefined) {
+    if (stems.size >= STEM_MEMO_MAX) stems.clear();
+    s = stem(token);
+    stems.set(token, s);
+  }
+  return s;
 }
 
 /** {@link searchTerms} as one whitespace-separated string, the form the indexes store and search. */
