@@ -1,4 +1,3 @@
-import { setImmediate as eventLoopTurn } from 'node:timers/promises';
 import type { z } from 'zod';
 import type { DatasetFormat, FixRecord } from '@rescue/domain';
 import { detectFormat, genericRecordSchema, svenRecordSchema } from './fix-pair-formats';
@@ -60,13 +59,6 @@ export type LineOutcome = { ok: true; record: FixRecord } | { ok: false; reject:
 
 /** One line of a skipped file, as the manifest and the store give it back. */
 type Replayed = { record: FixRecord; line: number } | { duplicate: string; line: number } | { reject: Reject; line: number };
-
-/**
- * While a batch is being written, the event loop gets a turn every this many lines. Each step of a
- * write (the append, its fsync) goes on only in a turn, and lines already read give none: without
- * them a write waited for the next flush to move at all, and the run for it (bench:ingest).
- */
-const LINES_PER_TURN = 8;
 
 const excerpt = (s: string, max = 80): string => (s.length > max ? `${s.slice(0, max)}…` : s);
 
@@ -171,7 +163,6 @@ export class FixPairIngestor {
     // fsync), which the reading need not wait for. The next put, the manifest and the end of the
     // run wait for it first, so puts never overlap and a failing store still stops the run.
     let writing: Promise<void> | undefined;
-    let linesSinceTurn = 0;
     const settle = async (): Promise<void> => {
       const pending = writing;
       writing = undefined;
@@ -250,10 +241,6 @@ export class FixPairIngestor {
             if (v.binary) rejectHere({ file, line: 0, code: 'binary_file', message: `not a text file: ${v.reason}; nothing read from it` });
           },
         })) {
-          if (writing && ++linesSinceTurn >= LINES_PER_TURN) {
-            linesSinceTurn = 0;
-            await eventLoopTurn();
-          }
           report.linesRead += 1;
           report.bytesRead += line.byteLength;
           outcome.lines += 1;
