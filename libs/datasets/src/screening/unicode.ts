@@ -204,9 +204,12 @@ const LOOKALIKE_RE = new RegExp(`[${Object.keys(LOOKALIKES).join('')}]`, 'gu');
  * lowercase. Only for matching: retrieved text is never rewritten this way.
  */
 export function foldForMatching(text: string): string {
-  return stripHiddenCharacters(text.normalize('NFKC'))
-    .replace(LOOKALIKE_RE, (c) => LOOKALIKES[c] ?? c)
-    .toLowerCase();
+  return foldLookalikes(stripHiddenCharacters(text.normalize('NFKC'))).toLowerCase();
+}
+
+/** Look-alike letters replaced by the Latin ones they imitate (the text itself when it has none). */
+export function foldLookalikes(text: string): string {
+  return text.replace(LOOKALIKE_RE, (c) => LOOKALIKES[c] ?? c);
 }
 
 /** A word mixing Latin with look-alike letters of another script, as found in a text. */
