@@ -574,15 +574,8 @@ export class FsRecordStore<T extends StoredDocument = FixRecord> implements Reco
     const latest = new Map(records.map((r) => [r.id, r]));
     const items: { id: string; payload: Buffer; crc: number }[] = [];
     let added = 0;
-    // The batch's documents encoded into one buffer: a buffer per document was as many allocations
-    // outside the heap for the garbage collector to track (bench:ingest).
-    const texts = [...latest].map(([id, record]) => [id, JSON.stringify(record)] as const);
-    const bytes = Buffer.allocUnsafeSlow(texts.reduce((n, [, text]) => n + Buffer.byteLength(text, 'utf8'), 0));
-    let at = 0;
-    for (const [id, text] of texts) {
-      const from = at;
-      at += bytes.write(text, at, 'utf8');
-      const payload = bytes.subarray(from, at);
+    for (const [id, record] of latest) {
+      const payload = Buffer.from(JSON.stringify(record));
       const crc = crc32(payload);
       const loc = this.index.get(id);
       if (!loc) {
