@@ -22,11 +22,9 @@ export function normalizeLineEndings(code: string): string {
 /** The content id of a record: 32 hex digits of sha256 over language, CWE, before and after. */
 export function fixRecordId(language: Language, cwe: CweId, before: string, after: string): string {
   const h = createHash('sha256');
-  for (const part of [language, cwe, before, after]) {
-    // Encoded once: hashing the string would encode it again after Buffer.byteLength had scanned it.
-    const bytes = Buffer.from(part, 'utf8');
-    h.update(String(bytes.length)).update(':').update(bytes);
-  }
+  // The string itself is hashed (as UTF-8, as Buffer.byteLength counts it): a Buffer of each
+  // function's bytes first was a copy of the code per record for the garbage collector to free.
+  for (const part of [language, cwe, before, after]) h.update(`${Buffer.byteLength(part, 'utf8')}:`).update(part, 'utf8');
   return h.digest('hex').slice(0, 32);
 }
 

@@ -1,4 +1,4 @@
-import { writeFileSync } from 'node:fs';
+import { readdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { BINARY_SNIFF_BYTES, type FileVerdict, type RawLine, firstInvalidUtf8Offset, readLines, sniffBinary } from '@rescue/datasets';
 import { TempDirs, seededRandom } from './helpers';
@@ -192,6 +192,21 @@ describe('readLines', () => {
   it('reports a 1 MB file that is one line without a newline as too-long', async () => {
     const lines = await collect(file(Buffer.alloc(1024 * 1024, 'z')), 64 * 1024);
     expect(lines).toEqual([{ lineNo: 1, kind: 'too-long', byteLength: 1024 * 1024 }]);
+  });
+
+  it('closes the file when the caller stops early, with the next chunk still being read', async () => {
+    // Linux lists this process's open descriptors in /proc/self/fd; a file left open would add one.
+    const openFiles = (): number => readdirSync('/proc/self/fd').length;
+    const path = file(Array.from({ length: 20_000 }, (_, i) => `{"n":${i}}`).join('\n'));
+    const before = openFiles();
+    let seen = 0;
+    for await (const line of readLines(path, { maxLineBytes: 1024, chunkBytes: BINARY_SNIFF_BYTES })) {
+      expect(line).toMatchObject({ lineNo: 1, kind: 'text', text: '{"n":0}' });
+      seen += 1;
+      break;
+    }
+    expect(seen).toBe(1);
+    expect(openFiles()).toBe(before);
   });
 
   it('rejects a missing file with ENOENT', async () => {

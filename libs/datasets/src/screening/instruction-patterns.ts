@@ -1,4 +1,4 @@
-import { foldForMatching, stripHiddenCharacters } from './unicode';
+import { foldLookalikes, stripHiddenCharacters } from './unicode';
 
 /*
  * Text written for a model rather than for a developer: what a poisoned fix carries so that the
@@ -217,8 +217,13 @@ function flatten(text: string): string {
 }
 
 export function viewsOf(text: string): TextViews {
-  const plain = stripHiddenCharacters(text.normalize('NFKC')).toLowerCase();
-  return { folded: flatten(foldForMatching(text)), plain: flatten(plain) };
+  // foldForMatching's steps, shared with the plain view: a text without look-alike letters (nearly
+  // every one) has one view, flattened once.
+  const visible = stripHiddenCharacters(text.normalize('NFKC'));
+  const plain = visible.toLowerCase();
+  const folded = foldLookalikes(visible).toLowerCase();
+  const flatPlain = flatten(plain);
+  return { folded: folded === plain ? flatPlain : flatten(folded), plain: flatPlain };
 }
 
 /** One instruction-like passage found in a text. */
@@ -238,7 +243,8 @@ export function findInstructions(text: string): InstructionMatch[] {
   const views = viewsOf(text);
   // Phrases may run over lines: the line-free form serves every rule but the role header, which
   // needs the line start.
-  const oneLine = { folded: views.folded.replace(/\n/g, ' '), plain: views.plain.replace(/\n/g, ' ') };
+  const foldedLine = views.folded.replace(/\n/g, ' ');
+  const oneLine = { folded: foldedLine, plain: views.plain === views.folded ? foldedLine : views.plain.replace(/\n/g, ' ') };
   const out: InstructionMatch[] = [];
   for (const rule of INSTRUCTION_RULES) {
     const view = rule.view ?? 'folded';

@@ -8,7 +8,8 @@
 /** Why a character is hidden, as the quarantine report names it. */
 export type HiddenCharClass = 'bidi-control' | 'zero-width' | 'tag-character' | 'variation-selector' | 'control-character' | 'filler';
 
-function classOf(cp: number): HiddenCharClass | undefined {
+/** Why a code point is hidden, or undefined for one that shows. */
+export function hiddenCharClass(cp: number): HiddenCharClass | undefined {
   // Explicit directional embeddings, overrides and isolates, and the implicit marks: they reorder
   // what is displayed, so `if (admin) /* … */` can read differently from how it parses.
   if ((cp >= 0x202a && cp <= 0x202e) || (cp >= 0x2066 && cp <= 0x2069) || cp === 0x200e || cp === 0x200f || cp === 0x061c) return 'bidi-control';
@@ -28,6 +29,35 @@ function classOf(cp: number): HiddenCharClass | undefined {
   return undefined;
 }
 
+/** The code points {@link hiddenCharClass} names, as inclusive ranges. */
+const HIDDEN_RANGES: readonly [number, number][] = [
+  [0x00, 0x08],
+  [0x0b, 0x0b],
+  [0x0e, 0x1f],
+  [0x7f, 0x9f],
+  [0xad, 0xad],
+  [0x34f, 0x34f],
+  [0x61c, 0x61c],
+  [0x115f, 0x1160],
+  [0x180e, 0x180e],
+  [0x200b, 0x200f],
+  [0x202a, 0x202e],
+  [0x2060, 0x2064],
+  [0x2066, 0x2069],
+  [0x3164, 0x3164],
+  [0xfeff, 0xfeff],
+  [0xffa0, 0xffa0],
+  [0xe0000, 0xe007f],
+  [0xe0100, 0xe01ef],
+];
+const codePointEscape = (cp: number): string => `\\u{${cp.toString(16)}}`;
+/**
+ * Every code point {@link hiddenCharClass} names, as one character class: a text without any
+ * (nearly every text) is told so by one native scan instead of a call per character (the screen
+ * spent a tenth of its time walking clean code here). screening.spec checks it on every code point.
+ */
+export const HIDDEN_CHAR_CLASS = new RegExp(`[${HIDDEN_RANGES.map(([from, to]) => (from === to ? codePointEscape(from) : `${codePointEscape(from)}-${codePointEscape(to)}`)).join('')}]`, 'u');
+
 /** One hidden character, with its UTF-16 offset in the text. */
 export interface HiddenChar {
   index: number;
@@ -44,11 +74,12 @@ const isAsciiWordish = (ch: string | undefined): boolean => ch === undefined || 
  * A byte-order mark at the very start is an encoding artefact, not content.
  */
 export function findHiddenCharacters(text: string): HiddenChar[] {
+  if (!HIDDEN_CHAR_CLASS.test(text)) return [];
   const out: HiddenChar[] = [];
   let i = 0;
   for (const ch of text) {
     const cp = ch.codePointAt(0) as number;
-    const kind = classOf(cp);
+    const kind = hiddenCharClass(cp);
     if (kind && !(cp === 0xfeff && i === 0)) {
       const joiner = cp === 0x200c || cp === 0x200d;
       if (!joiner || isAsciiWordish(text[i - 1]) || isAsciiWordish(text[i + 1])) out.push({ index: i, codePoint: cp, kind });
@@ -63,10 +94,11 @@ export function findHiddenCharacters(text: string): HiddenChar[] {
  * retrieved text loses nothing a model needs by losing them). Tabs, newlines and form feeds stay.
  */
 export function stripHiddenCharacters(text: string): string {
+  if (!HIDDEN_CHAR_CLASS.test(text)) return text;
   let out = '';
   let changed = false;
   for (const ch of text) {
-    if (classOf(ch.codePointAt(0) as number) !== undefined) {
+    if (hiddenCharClass(ch.codePointAt(0) as number) !== undefined) {
       changed = true;
       continue;
     }
@@ -172,9 +204,12 @@ const LOOKALIKE_RE = new RegExp(`[${Object.keys(LOOKALIKES).join('')}]`, 'gu');
  * lowercase. Only for matching: retrieved text is never rewritten this way.
  */
 export function foldForMatching(text: string): string {
-  return stripHiddenCharacters(text.normalize('NFKC'))
-    .replace(LOOKALIKE_RE, (c) => LOOKALIKES[c] ?? c)
-    .toLowerCase();
+  return foldLookalikes(stripHiddenCharacters(text.normalize('NFKC'))).toLowerCase();
+}
+
+/** Look-alike letters replaced by the Latin ones they imitate (the text itself when it has none). */
+export function foldLookalikes(text: string): string {
+  return text.replace(LOOKALIKE_RE, (c) => LOOKALIKES[c] ?? c);
 }
 
 /** A word mixing Latin with look-alike letters of another script, as found in a text. */
@@ -191,6 +226,9 @@ export interface MixedScriptWord {
 export function findMixedScriptWords(text: string): MixedScriptWord[] {
   const out: MixedScriptWord[] = [];
   const nfkc = text.normalize('NFKC');
+  // A word is flagged only for a look-alike letter in it: a text with none has no such word.
+  LOOKALIKE_RE.lastIndex = 0;
+  if (!LOOKALIKE_RE.test(nfkc)) return out;
   for (const m of nfkc.matchAll(/[\p{L}\p{M}]{3,}/gu)) {
     const word = m[0];
     if (!/[A-Za-z]/.test(word)) continue;
