@@ -151,7 +151,7 @@ describe('Bm25Index', () => {
 });
 
 describe('VectorTable', () => {
-  // 16 and 19 dimensions: the dot product takes four products a turn, and 19 leaves three over.
+  // Rows are scored eight at a time: 234 rows pass the filter here, so two are scored alone after the eights.
   it.each([16, 19])('ranks by cosine exactly as computing each norm per query, skips zero rows, filters (%i dimensions)', (dims) => {
     const r = rng(7 + dims);
     const rows: MemoryRow[] = Array.from({ length: 300 }, (_, i) => ({ id: `v${i}`, cwes: [`CWE-${i % 5}`], language: 'python' }));
