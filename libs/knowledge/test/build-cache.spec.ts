@@ -6,6 +6,7 @@ import { screenFixRecord } from '@rescue/datasets';
 import type { FixRecord } from '@rescue/domain';
 import {
   ClusterSummaryCache,
+  ExampleSpool,
   type ClusterSummary,
   KeyedCache,
   StreamedJsonArray,
@@ -268,6 +269,23 @@ describe('build caches', () => {
       expect(readdirSync(cache.dir)).toEqual([`${key}.json`]);
     });
 
+    it('writes the same file from a spool of the examples (their JSON in a file) as from the summary', async () => {
+      const cache = ClusterSummaryCache.of(dir);
+      const value = summary('python:CWE-22', ['r3', 'r1', 'r2']);
+      await cache.put(key, value);
+      const whole = readFileSync(join(cache.dir, `${key}.json`), 'utf8');
+      const spool = await ExampleSpool.create(join(dir, 'spool'));
+      try {
+        for (const e of value.examples) await spool.add(e);
+        await spool.seal();
+        await cache.put(other, { node: value.node, withheld: value.withheld }, spool.inOrder());
+      } finally {
+        await spool.remove();
+      }
+      expect(readFileSync(join(cache.dir, `${other}.json`), 'utf8')).toBe(whole.replace(key, other));
+      expect(await cache.get(other, 'python:CWE-22', ['r3', 'r1', 'r2'])).toEqual(value);
+    });
+
     it('keeps only the summaries a build used', async () => {
       const cache = ClusterSummaryCache.of(dir);
       await cache.put(key, summary('python:CWE-22', ['r1']));
@@ -304,6 +322,13 @@ describe('build caches', () => {
       ];
       for (const value of values) expect([...jsonPieces(value, 'examples')].join('')).toBe(JSON.stringify(value));
       expect([...jsonPieces({ node: 1, examples: [1, 2, 3] }, 'examples')]).toHaveLength(8);
+    });
+
+    it('takes the spread array items from their JSON texts when given (the field keeps its place)', () => {
+      const items = [{ id: 'a' }, 'é', null];
+      const texts = { count: items.length, json: (i: number) => JSON.stringify(items[i]) };
+      expect([...jsonPieces({ node: { id: 'n' }, examples: [], withheld: [1] }, 'examples', texts)].join('')).toBe(JSON.stringify({ node: { id: 'n' }, examples: items, withheld: [1] }));
+      expect([...jsonPieces({ examples: [], n: 1 }, 'examples', { count: 0, json: () => 'never read' })].join('')).toBe('{"examples":[],"n":1}');
     });
   });
 });
