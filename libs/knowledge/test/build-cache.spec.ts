@@ -1,5 +1,5 @@
 import { createHash } from 'node:crypto';
-import { mkdtempSync, readFileSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdtempSync, readFileSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { screenFixRecord } from '@rescue/datasets';
@@ -50,6 +50,25 @@ describe('build caches', () => {
       expect(second.get('c', c2.compute('c', 3))).toBe(3);
       expect(c2.calls).toEqual(['c']);
       expect(second.stats).toMatchObject({ loaded: 2, hits: 1, misses: 1, ignored: 0 });
+    });
+
+    it('after a flush, answers from memory, writes again only when something new was computed, and then every entry', async () => {
+      const memo = await KeyedCache.open(file(), 'v1', isNumber);
+      memo.get('a', () => 1);
+      memo.get('b', () => 2);
+      await memo.flush();
+      const written = readFileSync(file(), 'utf8');
+      rmSync(file());
+      const c = counting();
+      expect(memo.get('a', c.compute('a', 9))).toBe(1);
+      await memo.flush();
+      expect(existsSync(file())).toBe(false);
+      memo.get('c', c.compute('c', 3));
+      await memo.flush();
+      expect(c.calls).toEqual(['c']);
+      const lines = readFileSync(file(), 'utf8').split('\n');
+      expect(lines.slice(0, 3)).toEqual(written.split('\n').slice(0, 3));
+      expect(lines.map((l) => l.split('\t')[1]).filter(Boolean)).toEqual(['a', 'b', 'c']);
     });
 
     it('another version of what computes the values ignores the whole file', async () => {

@@ -168,9 +168,6 @@ export async function summarizeStage(payload: JobPayload<JobName.ClusterSummariz
     await deps.staging.put(payload.buildId, result);
     return { clusterKey: payload.clusterKey, examples: result.examples.length, llmCalls: 0, llmCached: 0, ...(withheld.length > 0 ? { withheld } : {}), cacheKey, reused: true };
   }
-  // The cluster's examples' search terms, remembered per text: a cluster that gained a record
-  // stems only that record's fix (this job alone writes the cluster's memo).
-  const terms = await openSearchTermsMemo(clusterTermsFile(payload.build.kbDir, payload.clusterKey));
   // Counted for this cluster alone: other clusters may be distilled at the same time with the same client.
   // Without the ingest stage's memo of verdicts: this job would add to it and never save it (the
   // cluster's own summary is what is remembered).
@@ -179,26 +176,35 @@ export async function summarizeStage(payload: JobPayload<JobName.ClusterSummariz
   // (their JSON, as the cache and the staging store it), and from it to the cache and the staging,
   // one at a time. Held, they were most of the stage's memory (the biggest cluster at 100× the
   // shared data: about 0.65–0.8 GB peak), and then a copy of each was made to write them out.
-  const spool = chunked ? await ExampleSpool.create(join(payload.build.kbDir, 'staging', 'summarize')) : undefined;
+  const { kbDir } = payload.build;
+  const spool = chunked ? await ExampleSpool.create(join(kbDir, 'staging', 'summarize')) : undefined;
   try {
-    const counted = await countLlmCalls(() =>
-      summarizeCluster(
-        payload.clusterKey,
-        records,
-        slices,
-        entry,
-        clusterBy,
-        deps.distiller,
-        { advice, isGeneric, screen: distillScreen, quoteCatalog, searchTerms: terms.terms },
-        chunked ? reread : undefined,
-        spool,
-      ),
-    );
-    // Nothing reads the records and slices after the distillation: let go before the cluster is
-    // written out, which at 100× the shared data is the stage's biggest moment for the biggest cluster.
-    records.length = 0;
-    slices.clear();
-    await terms.flush();
+    // In a function of its own, so the memo (every example's search terms) is let go once saved,
+    // before the cluster is written out.
+    const counted = await (async () => {
+      // The cluster's examples' search terms, remembered per text: a cluster that gained a record
+      // stems only that record's fix (this job alone writes the cluster's memo).
+      const terms = await openSearchTermsMemo(clusterTermsFile(kbDir, payload.clusterKey));
+      const summarized = await countLlmCalls(() =>
+        summarizeCluster(
+          payload.clusterKey,
+          records,
+          slices,
+          entry,
+          clusterBy,
+          deps.distiller,
+          { advice, isGeneric, screen: distillScreen, quoteCatalog, searchTerms: terms.terms },
+          chunked ? reread : undefined,
+          spool,
+        ),
+      );
+      // Nothing reads the records and slices after the distillation: let go before the cluster is
+      // written out, which at 100× the shared data is the stage's biggest moment for the biggest cluster.
+      records.length = 0;
+      slices.clear();
+      await terms.flush();
+      return summarized;
+    })();
     await spool?.seal();
     const { withheld, ...result } = counted.value;
     // Stored as its JSON, as the staging stores it, so a reused summary is the one a fresh build
