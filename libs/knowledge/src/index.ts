@@ -1,6 +1,7 @@
 export * from './extractive-summarizer';
 export * from './kb-assembly';
 export * from './example-source';
+export * from './example-spool';
 export * from './kb-model';
 export * from './recursive-summarize';
 export * from './kb-directory';

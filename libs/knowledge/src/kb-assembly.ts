@@ -122,7 +122,13 @@ export async function summarizeCluster(
    * distiller that reads no code): then `slices` is not read.
    */
   reread?: () => AsyncIterable<[FixRecord, SliceDocument | undefined]>,
+  /**
+   * Where the examples go, one at a time, as they are built from `reread` (which it requires):
+   * then they are not kept, and the result's `examples` is empty (the node still lists them all).
+   */
+  spool?: { add(example: CodeExample): Promise<void> },
 ): Promise<{ node: CweNode; examples: CodeExample[]; withheld: QuarantineEntry[] }> {
+  if (spool && !reread) throw new RangeError(`cluster ${key}: examples are spooled only when the records are read again`);
   const { cwe, language } = records[0];
   const policy = context?.screen ?? DEFAULT_SCREEN_POLICY;
   const distilling = distiller.distill(cwe, records, entry, context);
@@ -131,18 +137,28 @@ export async function summarizeCluster(
   // holds up the answers and next calls of the clusters distilled beside it.
   distilling.catch(() => undefined); // awaited below; this only keeps a failure during the loop from counting as unhandled
   const examples: CodeExample[] = [];
+  // What the node lists of its examples, gathered as they are built (spooled, they are not kept).
+  const exampleIds: string[] = [];
+  const apiNames = new Set<string>();
   const terms = context?.searchTerms ?? searchText;
   const releaseCode = distiller.readsRecordCode === false;
   if (reread) {
     for await (const [r, slice] of reread()) {
-      examples.push(toExample(r, key, slice, policy, terms));
-      if (examples.length % EXAMPLES_PER_TURN === 0) await nextTurn();
+      const example = toExample(r, key, slice, policy, terms);
+      exampleIds.push(example.id);
+      for (const a of example.apiNames) apiNames.add(a);
+      if (spool) await spool.add(example);
+      else examples.push(example);
+      if (exampleIds.length % EXAMPLES_PER_TURN === 0) await nextTurn();
     }
-    if (examples.length !== records.length) throw new RangeError(`cluster ${key}: ${records.length} records, ${examples.length} read again`);
+    if (exampleIds.length !== records.length) throw new RangeError(`cluster ${key}: ${records.length} records, ${exampleIds.length} read again`);
   }
   for (let i = 0; i < (reread ? 0 : records.length); i++) {
     const r = records[i];
-    examples.push(toExample(r, key, slices.get(r.id), policy, terms));
+    const example = toExample(r, key, slices.get(r.id), policy, terms);
+    exampleIds.push(example.id);
+    for (const a of example.apiNames) apiNames.add(a);
+    examples.push(example);
     if (releaseCode) {
       // The example holds what it needs of the record and its slice; the rest goes now rather
       // than after the whole cluster (the caller's list and map: it reads neither after this).
@@ -165,8 +181,8 @@ export async function summarizeCluster(
     parents: entry?.parents ?? [],
     guidelines: summary.guidelines,
     cause: summary.cause,
-    apiNames: [...new Set(examples.flatMap((e) => e.apiNames))].sort(),
-    exampleIds: examples.map((e) => e.id),
+    apiNames: [...apiNames].sort(),
+    exampleIds,
     provenance: summary.provenance,
   };
   return { node, examples, withheld: screened.entries };

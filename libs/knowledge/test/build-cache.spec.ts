@@ -1,11 +1,12 @@
 import { createHash } from 'node:crypto';
-import { mkdtempSync, readFileSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdtempSync, readFileSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { screenFixRecord } from '@rescue/datasets';
 import type { FixRecord } from '@rescue/domain';
 import {
   ClusterSummaryCache,
+  ExampleSpool,
   type ClusterSummary,
   KeyedCache,
   StreamedJsonArray,
@@ -49,6 +50,25 @@ describe('build caches', () => {
       expect(second.get('c', c2.compute('c', 3))).toBe(3);
       expect(c2.calls).toEqual(['c']);
       expect(second.stats).toMatchObject({ loaded: 2, hits: 1, misses: 1, ignored: 0 });
+    });
+
+    it('after a flush, answers from memory, writes again only when something new was computed, and then every entry', async () => {
+      const memo = await KeyedCache.open(file(), 'v1', isNumber);
+      memo.get('a', () => 1);
+      memo.get('b', () => 2);
+      await memo.flush();
+      const written = readFileSync(file(), 'utf8');
+      rmSync(file());
+      const c = counting();
+      expect(memo.get('a', c.compute('a', 9))).toBe(1);
+      await memo.flush();
+      expect(existsSync(file())).toBe(false);
+      memo.get('c', c.compute('c', 3));
+      await memo.flush();
+      expect(c.calls).toEqual(['c']);
+      const lines = readFileSync(file(), 'utf8').split('\n');
+      expect(lines.slice(0, 3)).toEqual(written.split('\n').slice(0, 3));
+      expect(lines.map((l) => l.split('\t')[1]).filter(Boolean)).toEqual(['a', 'b', 'c']);
     });
 
     it('another version of what computes the values ignores the whole file', async () => {
@@ -268,6 +288,23 @@ describe('build caches', () => {
       expect(readdirSync(cache.dir)).toEqual([`${key}.json`]);
     });
 
+    it('writes the same file from a spool of the examples (their JSON in a file) as from the summary', async () => {
+      const cache = ClusterSummaryCache.of(dir);
+      const value = summary('python:CWE-22', ['r3', 'r1', 'r2']);
+      await cache.put(key, value);
+      const whole = readFileSync(join(cache.dir, `${key}.json`), 'utf8');
+      const spool = await ExampleSpool.create(join(dir, 'spool'));
+      try {
+        for (const e of value.examples) await spool.add(e);
+        await spool.seal();
+        await cache.put(other, { node: value.node, withheld: value.withheld }, spool.inOrder());
+      } finally {
+        await spool.remove();
+      }
+      expect(readFileSync(join(cache.dir, `${other}.json`), 'utf8')).toBe(whole.replace(key, other));
+      expect(await cache.get(other, 'python:CWE-22', ['r3', 'r1', 'r2'])).toEqual(value);
+    });
+
     it('keeps only the summaries a build used', async () => {
       const cache = ClusterSummaryCache.of(dir);
       await cache.put(key, summary('python:CWE-22', ['r1']));
@@ -304,6 +341,13 @@ describe('build caches', () => {
       ];
       for (const value of values) expect([...jsonPieces(value, 'examples')].join('')).toBe(JSON.stringify(value));
       expect([...jsonPieces({ node: 1, examples: [1, 2, 3] }, 'examples')]).toHaveLength(8);
+    });
+
+    it('takes the spread array items from their JSON texts when given (the field keeps its place)', () => {
+      const items = [{ id: 'a' }, 'é', null];
+      const texts = { count: items.length, json: (i: number) => JSON.stringify(items[i]) };
+      expect([...jsonPieces({ node: { id: 'n' }, examples: [], withheld: [1] }, 'examples', texts)].join('')).toBe(JSON.stringify({ node: { id: 'n' }, examples: items, withheld: [1] }));
+      expect([...jsonPieces({ examples: [], n: 1 }, 'examples', { count: 0, json: () => 'never read' })].join('')).toBe('{"examples":[],"n":1}');
     });
   });
 });

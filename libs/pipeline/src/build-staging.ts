@@ -5,7 +5,7 @@ import { join } from 'node:path';
 import { createInterface } from 'node:readline';
 import type { Redis } from 'ioredis';
 import { InvalidInputError } from '@rescue/domain';
-import { type CodeExample, type CweNode, jsonPieces, writePiecesAtomic } from '@rescue/knowledge';
+import { type CodeExample, type CweNode, type JsonItems, jsonPieces, writePiecesAtomic } from '@rescue/knowledge';
 
 /** One summarized cluster, as the summarize stage hands it to the index stage. */
 export interface ClusterResult {
@@ -20,6 +20,12 @@ export interface ClusterResult {
  */
 export interface BuildStaging {
   put(buildId: string, result: ClusterResult): Promise<void>;
+  /**
+   * Stages a cluster whose examples wait in a file (a big one: see ExampleSpool), `examples` being
+   * their JSON sorted by id: what {@link put} of the cluster would stage, without the examples
+   * ever all in memory where the staging keeps clusters in files.
+   */
+  putSpooled(buildId: string, node: CweNode, examples: JsonItems): Promise<void>;
   /** Every cluster of the build, sorted by cluster key (the inline runner's order). */
   all(buildId: string): Promise<ClusterResult[]>;
   /** One cluster of the build by key (its node's id); undefined when it was not staged. */
@@ -66,6 +72,13 @@ abstract class WholeClusterStaging implements BuildStaging {
   abstract count(buildId: string): Promise<number>;
   abstract outOfMemory(buildId: string): boolean;
   abstract clear(buildId: string): Promise<void>;
+
+  /** A cluster kept as one value is read into memory to be staged. */
+  async putSpooled(buildId: string, node: CweNode, examples: JsonItems): Promise<void> {
+    const list: CodeExample[] = [];
+    for (let i = 0; i < examples.count; i += 1) list.push(parseCluster(examples.json(i), `example ${i} of ${node.id}, spooled`) as unknown as CodeExample);
+    await this.put(buildId, { node, examples: list });
+  }
 
   async head(buildId: string, key: string): Promise<{ node: CweNode; examples: number } | undefined> {
     return headOf(await this.get(buildId, key));
@@ -117,6 +130,18 @@ export class FsBuildStaging implements BuildStaging {
       (function* () {
         yield `${JSON.stringify({ node: result.node, examples: sorted.length })}\n`;
         for (const e of sorted) yield `${JSON.stringify(e)}\n`;
+      })(),
+    );
+  }
+
+  async putSpooled(buildId: string, node: CweNode, examples: JsonItems): Promise<void> {
+    const dir = this.dir(buildId);
+    await mkdir(dir, { recursive: true });
+    await writePiecesAtomic(
+      join(dir, fileOf(node.id)),
+      (function* () {
+        yield `${JSON.stringify({ node, examples: examples.count })}\n`;
+        for (let i = 0; i < examples.count; i += 1) yield `${examples.json(i)}\n`;
       })(),
     );
   }
@@ -308,14 +333,15 @@ export class MemoryBuildStaging extends WholeClusterStaging {
 
 /**
  * The inline runner's staging for builds of any size: clusters are kept in memory, as JSON, up to
- * `maxHeldChars` characters of it, and those past that go to `spill` (a folder). A build of the
+ * `maxHeldChars` characters of it; once a cluster does not fit, it and every cluster of the build,
+ * held or still to come, go to `spill` (a folder). A build of the
  * shared data at 1× stages about 13 MB and never touches the disk; at 100× the clusters' examples
  * are well over a gigabyte of JSON, which would otherwise stay in memory from the first summarize
  * job until the index job, beside the clusters the index job reads back.
  */
 export class SpillingBuildStaging implements BuildStaging {
   private readonly held = new Map<string, Map<string, string>>();
-  /** Cluster keys of each build that went to the spill, so a cluster put again replaces its spilled copy. */
+  /** Cluster keys of each build that went to the spill (present once the build spills: then every cluster of it does). */
   private readonly spilled = new Map<string, Set<string>>();
   private heldChars = 0;
 
@@ -337,16 +363,49 @@ export class SpillingBuildStaging implements BuildStaging {
     // writes it an example at a time).
     let length = 0;
     for (const piece of jsonPieces(result, 'examples')) length += piece.length;
-    const spilled = this.spilled.get(buildId);
-    if (!spilled?.has(key) && this.heldChars + length <= this.maxHeldChars) {
+    if (!this.spilled.has(buildId) && this.heldChars + length <= this.maxHeldChars) {
       const text = JSON.stringify(result);
       clusters.set(key, text);
       this.heldChars += text.length;
       return;
     }
-    if (spilled) spilled.add(key);
-    else this.spilled.set(buildId, new Set([key]));
+    (await this.spilling(buildId)).add(key);
     await this.spill.put(buildId, result);
+  }
+
+  /** A spooled cluster is a big one: spilled, as is then every cluster of its build (see `spilling`). */
+  async putSpooled(buildId: string, node: CweNode, examples: JsonItems): Promise<void> {
+    const held = this.held.get(buildId)?.get(node.id);
+    if (held !== undefined) {
+      this.held.get(buildId)?.delete(node.id);
+      this.heldChars -= held.length;
+    }
+    (await this.spilling(buildId)).add(node.id);
+    await this.spill.putSpooled(buildId, node, examples);
+  }
+
+  /**
+   * The build's spilled keys, once it spills. At its first cluster that does not fit, the build is
+   * a big one, whose index stage reads every cluster back pass after pass: the clusters held so
+   * far go to the spill too (one at a time, each dropped once written), and so does every later
+   * one. Held, they would sit in memory (up to the budget, 64M characters by default) through the
+   * whole index stage, beside its own peak, where read from the folder they cost a batch of
+   * examples at a time.
+   */
+  private async spilling(buildId: string): Promise<Set<string>> {
+    let spilled = this.spilled.get(buildId);
+    if (spilled) return spilled;
+    this.spilled.set(buildId, (spilled = new Set()));
+    const clusters = this.held.get(buildId) ?? new Map<string, string>();
+    // Each is marked spilled before it is written: a job of the build runs one cluster, so no
+    // other put of the same cluster can be writing it meanwhile.
+    for (const [key, text] of [...clusters]) {
+      clusters.delete(key);
+      this.heldChars -= text.length;
+      spilled.add(key);
+      await this.spill.put(buildId, parseCluster(text, `${key} of build ${buildId} in memory`));
+    }
+    return spilled;
   }
 
   async all(buildId: string): Promise<ClusterResult[]> {

@@ -2,12 +2,39 @@ import { mkdirSync, mkdtempSync, readFileSync, readdirSync, rmSync, writeFileSyn
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { InvalidInputError } from '@rescue/domain';
-import { type ClusterResult, FsBuildStaging, SpillingBuildStaging } from '@rescue/pipeline';
+import { type CodeExample, ExampleSpool } from '@rescue/knowledge';
+import { type ClusterResult, FsBuildStaging, MemoryBuildStaging, SpillingBuildStaging } from '@rescue/pipeline';
 
 const cluster = (id: string): ClusterResult => ({
   node: { id, cwe: 'CWE-89', language: 'python', parents: [], guidelines: ['Use parameters.'], cause: 'string-built SQL', apiNames: [], exampleIds: [], provenance: { mode: 'catalog-only' } },
   examples: [],
 });
+
+/** Examples of a cluster, not in id order (ids e0 … e9 shuffled, the last id twice), with a field JSON leaves out. */
+const unsorted = (key: string): CodeExample[] =>
+  ['e7', 'e2', 'e9', 'e0', 'e5', 'e9'].map((id, i) => ({
+    id,
+    recordId: `r${i}`,
+    cweNodeId: key,
+    cwe: 'CWE-89',
+    language: 'python',
+    slicedSecure: `s${i}`,
+    slicedVulnerable: 'v',
+    apiNames: [],
+    description: undefined,
+  }));
+
+/** Stages `examples` of the cluster `key` through a spool, as the summarize stage stages a big cluster. */
+async function putSpooled(staging: { putSpooled: FsBuildStaging['putSpooled'] }, dir: string, buildId: string, key: string, examples: CodeExample[]): Promise<void> {
+  const spool = await ExampleSpool.create(join(dir, 'spool'));
+  try {
+    for (const e of examples) await spool.add(e);
+    await spool.seal();
+    await staging.putSpooled(buildId, cluster(key).node, spool.byId());
+  } finally {
+    await spool.remove();
+  }
+}
 
 describe('FsBuildStaging.all', () => {
   let dataDir: string;
@@ -82,6 +109,27 @@ describe('FsBuildStaging.all', () => {
     await expect(read()).rejects.toThrow(InvalidInputError);
   });
 
+  it('stages a spooled cluster as it stages the same cluster put whole (examples by id, the same file)', async () => {
+    const whole = new FsBuildStaging(join(dataDir, 'whole'));
+    const spooled = new FsBuildStaging(join(dataDir, 'spooled'));
+    await whole.put('b7', { ...cluster('python:CWE-89'), examples: unsorted('python:CWE-89') });
+    await putSpooled(spooled, dataDir, 'b7', 'python:CWE-89', unsorted('python:CWE-89'));
+    const fileOf = (root: string): string => {
+      const dir = join(root, 'builds', 'b7', 'clusters');
+      return readFileSync(join(dir, readdirSync(dir)[0]), 'utf8');
+    };
+    expect(fileOf(join(dataDir, 'spooled'))).toBe(fileOf(join(dataDir, 'whole')));
+    expect((await spooled.get('b7', 'python:CWE-89'))?.examples.map((e) => [e.id, e.recordId])).toEqual([
+      ['e0', 'r3'],
+      ['e2', 'r1'],
+      ['e5', 'r4'],
+      ['e7', 'r0'],
+      ['e9', 'r2'],
+      ['e9', 'r5'],
+    ]);
+    expect(readdirSync(join(dataDir, 'spool'))).toEqual([]);
+  });
+
   it('refuses a build id that could name another folder', async () => {
     await expect(new FsBuildStaging(dataDir).all('../x')).rejects.toThrow(InvalidInputError);
   });
@@ -104,11 +152,21 @@ describe('SpillingBuildStaging', () => {
   };
   const oneCluster = JSON.stringify(cluster('python:CWE-89')).length;
 
-  it('keeps clusters in memory up to its budget, spills the rest to the folder, and answers them all sorted by key', async () => {
+  it('keeps clusters in memory up to its budget; past it spills that cluster, those held and every later one; answers them all sorted by key', async () => {
     const staging = new SpillingBuildStaging(new FsBuildStaging(dataDir), oneCluster * 2);
-    for (const id of ['python:CWE-89', 'c:CWE-787', 'go:CWE-22', 'java:CWE-79']) await staging.put('b1', cluster(id));
-    expect(spilledFiles('b1')).toHaveLength(2);
+    await staging.put('b1', cluster('python:CWE-89'));
+    await staging.put('b1', cluster('c:CWE-787'));
+    expect(spilledFiles('b1')).toHaveLength(0);
+    // The third does not fit: it and the two held go to the folder (held, they would stay in memory through the index stage).
+    await staging.put('b1', cluster('go:CWE-22'));
+    expect(spilledFiles('b1')).toHaveLength(3);
+    // Room in memory again, but the build is out of memory already: a later cluster is spilled too.
+    await staging.put('b1', cluster('java:CWE-79'));
+    expect(spilledFiles('b1')).toHaveLength(4);
     expect((await staging.all('b1')).map((c) => c.node.id)).toEqual(['c:CWE-787', 'go:CWE-22', 'java:CWE-79', 'python:CWE-89']);
+    // Another build's budget is its own.
+    await staging.put('b2', cluster('python:CWE-89'));
+    expect(spilledFiles('b2')).toHaveLength(0);
   });
 
   it('answers what an in-memory staging answers, however much of it spilled', async () => {
@@ -129,7 +187,7 @@ describe('SpillingBuildStaging', () => {
     await staging.put('b1', cluster('c:CWE-787'));
     expect(staging.outOfMemory('b1')).toBe(false);
     await staging.put('b1', cluster('go:CWE-22'));
-    expect(spilledFiles('b1')).toHaveLength(1);
+    expect(spilledFiles('b1')).toHaveLength(3);
     expect(staging.outOfMemory('b1')).toBe(true);
     expect(await staging.count('b1')).toBe(3);
     for (const id of ['python:CWE-89', 'c:CWE-787', 'go:CWE-22']) expect((await staging.get('b1', id))?.node.id).toBe(id);
@@ -140,6 +198,27 @@ describe('SpillingBuildStaging', () => {
     await staging.clear('b1');
     expect(await staging.count('b1')).toBe(0);
     expect(await staging.get('b1', 'go:CWE-22')).toBeUndefined();
+  });
+
+  it('spills a spooled cluster, with the clusters held before it, and answers it as the in-memory staging answers it put whole', async () => {
+    const staging = new SpillingBuildStaging(new FsBuildStaging(dataDir));
+    await staging.put('b1', cluster('c:CWE-787'));
+    expect(staging.outOfMemory('b1')).toBe(false);
+    await putSpooled(staging, join(dataDir, 'tmp'), 'b1', 'python:CWE-89', unsorted('python:CWE-89'));
+    expect(staging.outOfMemory('b1')).toBe(true);
+    expect(spilledFiles('b1')).toHaveLength(2);
+    const memory = new MemoryBuildStaging();
+    await memory.put('b1', cluster('c:CWE-787'));
+    await putSpooled(memory, join(dataDir, 'tmp'), 'b1', 'python:CWE-89', unsorted('python:CWE-89'));
+    await memory.put('b2', { ...cluster('python:CWE-89'), examples: unsorted('python:CWE-89') });
+    expect(await staging.all('b1')).toEqual(await memory.all('b1'));
+    const examplesOf = async (buildId: string): Promise<CodeExample[]> => {
+      const out: CodeExample[] = [];
+      for await (const batch of memory.examples(buildId, 'python:CWE-89')) out.push(...batch);
+      return out;
+    };
+    expect(await examplesOf('b1')).toEqual(await examplesOf('b2'));
+    expect(await examplesOf('b1')).toHaveLength(6);
   });
 
   it('replaces a cluster put again, held or spilled, instead of answering it twice', async () => {

@@ -52,6 +52,14 @@ describe('buildKnowledgeBase: the index stage streamed from spilled clusters', (
     expect(await files('chunked')).toEqual(await files('held'));
     const cacheKeys = (name: string): string[] => readdirSync(join(work, name, 'cache', 'clusters')).sort();
     expect(cacheKeys('chunked')).toEqual(cacheKeys('held'));
+    // Its examples went through a spool (a file) to the cache and the staging: the same cached summaries, byte for byte, and the spool removed.
+    const cached = (name: string): string[] => cacheKeys(name).map((k) => readFileSync(join(work, name, 'cache', 'clusters', k), 'utf8'));
+    expect(cached('chunked')).toEqual(cached('held'));
+    expect(readdirSync(join(work, 'chunked', 'staging', 'summarize'))).toEqual([]);
+    // And a rebuild into the chunked folder reuses those summaries: the same version again.
+    const again = await build('chunked', { chunkedAboveRecords: 0 });
+    expect(again.reused.clusters).toBe(again.reused.of);
+    expect(again.manifest.version).toBe(held.manifest.version);
   }, 180_000);
 
   it('chooses the same fit sample when the examples pass the cap (its texts read in a second pass)', async () => {

@@ -47,6 +47,7 @@ describe('LanceKnowledgeIndex over shards', () => {
     dir = mkdtempSync(join(tmpdir(), 'rescue-shards-'));
     await LanceKnowledgeIndex.write(join(dir, 'one'), nodes, examples, documents);
     await LanceKnowledgeIndex.write(join(dir, 'many'), nodes, examples, documents, { maxRows: 7, maxBytes: 1 << 20 });
+    await LanceKnowledgeIndex.write(join(dir, 'batched'), nodes, examples, documents, { maxRows: 1000, maxBytes: 1 << 20, batchRows: 7 });
   }, 60_000);
   afterAll(() => rmSync(dir, { recursive: true, force: true }));
 
@@ -56,6 +57,31 @@ describe('LanceKnowledgeIndex over shards', () => {
     const many = await LanceKnowledgeIndex.open(join(dir, 'many'));
     expect(readdirSync(join(dir, 'many', 'lance')).filter((n) => n.startsWith('documents')).length).toBe(3);
     expect(await many.counts()).toEqual({ nodes: 30, examples: 60, documents: 20 });
+  });
+
+  it('holds and finds the same rows, in the same order, when a table is written a batch of rows at a time', async () => {
+    const one = await LanceKnowledgeIndex.open(join(dir, 'one'));
+    const batched = await LanceKnowledgeIndex.open(join(dir, 'batched'));
+    // One table per collection (no shards), added to 7 rows at a time.
+    expect(
+      readdirSync(join(dir, 'batched', 'lance'))
+        .filter((n) => n.endsWith('.lance'))
+        .sort(),
+    ).toEqual(['code_examples.lance', 'cwe_nodes.lance', 'documents.lance']);
+    // 60 examples, 7 rows a call: 9 data files.
+    expect(readdirSync(join(dir, 'batched', 'lance', 'code_examples.lance', 'data'))).toHaveLength(9);
+    const fields = { nodes: ['id', 'text', 'doc_terms', 'vector'], examples: ['id', 'node_id', 'kind', 'code_text', 'api_text', 'vector'], documents: ['id', 'cwes', 'terms'] } as const;
+    for (const collection of ['nodes', 'examples', 'documents'] as const) {
+      const rows = (await batched.scan(collection, [...fields[collection]])).map((r) => JSON.stringify({ ...r, vector: r.vector ? Array.from(r.vector as ArrayLike<number>) : undefined }));
+      const expected = (await one.scan(collection, [...fields[collection]])).map((r) => JSON.stringify({ ...r, vector: r.vector ? Array.from(r.vector as ArrayLike<number>) : undefined }));
+      expect(rows).toEqual(expected);
+      expect(rows).toHaveLength({ nodes: 30, examples: 60, documents: 20 }[collection]);
+    }
+    for (const q of ['buffer length', 'query path command', 'def f56(x)']) {
+      expect(await batched.searchText('examples', 'code_text', searchText(q), 20)).toEqual(await one.searchText('examples', 'code_text', searchText(q), 20));
+      expect(await batched.searchText('nodes', 'text', searchText(q), 20, { language: 'python' })).toEqual(await one.searchText('nodes', 'text', searchText(q), 20, { language: 'python' }));
+    }
+    for (const seed of [3, 11]) expect(await batched.searchVector('examples', vec(seed + 0.5), 10, { kind: 'fix' })).toEqual(await one.searchVector('examples', vec(seed + 0.5), 10, { kind: 'fix' }));
   });
 
   it('finds the same nearest vectors with and without shards, filters applied in each shard', async () => {

@@ -3,7 +3,7 @@ import { mkdir, readdir, readFile, rm } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { CodeExample, CweNode } from '../kb-model';
 import type { QuarantineEntry } from '../quarantine/quarantine-store';
-import { jsonPieces, writePiecesAtomic } from './json-pieces';
+import { type JsonItems, jsonPieces, writePiecesAtomic } from './json-pieces';
 import { buildCacheDir } from './screen-memo';
 
 /*
@@ -111,16 +111,21 @@ export class ClusterSummaryCache {
    * example at a time, twice (for the checksum in the header, then to write it): a big cluster's
    * JSON is never one string (see jsonPieces).
    */
-  async put(key: string, summary: ClusterSummary): Promise<void> {
+  async put(key: string, summary: ClusterSummary): Promise<void>;
+  /** The same, with the examples' JSON read one at a time from `examples` (a spool: see ExampleSpool), in the records' order. */
+  async put(key: string, summary: Omit<ClusterSummary, 'examples'>, examples: JsonItems): Promise<void>;
+  async put(key: string, summary: ClusterSummary | Omit<ClusterSummary, 'examples'>, examples?: JsonItems): Promise<void> {
+    // The examples' place among the fields is kept (the file is the JSON of { node, examples, withheld }).
+    const value = examples ? { node: summary.node, examples: [], withheld: summary.withheld } : summary;
     const h = createHash('sha256');
-    for (const piece of jsonPieces(summary, 'examples')) h.update(piece);
+    for (const piece of jsonPieces(value, 'examples', examples)) h.update(piece);
     await mkdir(this.dir, { recursive: true });
     const header = JSON.stringify({ format: FORMAT, key, sha256: h.digest('hex') });
     await writePiecesAtomic(
       this.fileOf(key),
       (function* () {
         yield `${header}\n`;
-        yield* jsonPieces(summary, 'examples');
+        yield* jsonPieces(value, 'examples', examples);
       })(),
     );
   }

@@ -7,11 +7,21 @@ import { open, rename, rm } from 'node:fs/promises';
  * whose value JSON leaves out are left out, an array's undefined items are null), but no piece
  * holds more than one item. A summarized cluster at 100× the shared data is a few hundred MB of
  * JSON: written whole it was one string of that size, and its UTF-8 copy, at once.
+ *
+ * With `items`, the array field `spread` is their JSON texts instead of its own value (which is
+ * then only a placeholder keeping the field's place): items waiting in a file (see SpilledTexts).
  */
-export function* jsonPieces(value: object, spread: string): Generator<string> {
+export function* jsonPieces(value: object, spread: string, items?: JsonItems): Generator<string> {
   let first = true;
   yield '{';
   for (const [key, field] of Object.entries(value)) {
+    if (key === spread && items) {
+      yield `${first ? '' : ','}${JSON.stringify(key)}:[`;
+      for (let i = 0; i < items.count; i += 1) yield `${i === 0 ? '' : ','}${items.json(i)}`;
+      yield ']';
+      first = false;
+      continue;
+    }
     if (key === spread && Array.isArray(field)) {
       yield `${first ? '' : ','}${JSON.stringify(key)}:[`;
       for (let i = 0; i < field.length; i += 1) yield `${i === 0 ? '' : ','}${JSON.stringify(field[i]) ?? 'null'}`;
@@ -25,6 +35,12 @@ export function* jsonPieces(value: object, spread: string): Generator<string> {
     first = false;
   }
   yield '}';
+}
+
+/** The JSON texts of an array's items, read one at a time (`JSON.stringify` of each). */
+export interface JsonItems {
+  readonly count: number;
+  json(i: number): string;
 }
 
 /** Pieces written to a file this many characters at a time, at most (so a write is one call, not one per piece). */

@@ -1,7 +1,7 @@
 import { type Hash, createHash } from 'node:crypto';
 import { mkdir, readFile } from 'node:fs/promises';
 import { dirname } from 'node:path';
-import writeFileAtomic from 'write-file-atomic';
+import { writePiecesAtomic } from './json-pieces';
 
 /*
  * A build's memo of pure results keyed by content (a screen verdict, a text's search terms), kept
@@ -12,7 +12,7 @@ import writeFileAtomic from 'write-file-atomic';
  * - every entry is one line carrying a checksum of its own bytes, checked before the line is
  *   parsed, and its value is checked against the caller's shape: a line that fails either
  *   (truncated, edited, half-written) is skipped and its value computed again;
- * - it is rewritten whole (write-file-atomic, a rename), sorted by key, holding only the entries
+ * - it is rewritten whole (atomically: a temporary file, then a rename), sorted by key, holding only the entries
  *   this process used: the same build twice leaves the same file, and entries of records no build
  *   reads any more are dropped rather than kept for ever.
  * Several processes writing the same file (queue workers) lose each other's entries, never corrupt
@@ -189,15 +189,24 @@ export class KeyedCache<V> {
     const unchanged = !this.dirty && this.stats.ignored === 0 && [...this.loaded.keys()].every((k) => this.used.has(k));
     if (unchanged) return;
     const keys = [...this.used.keys()].sort();
-    const lines = [JSON.stringify({ format: FORMAT, version: this.version })];
-    for (const key of keys) {
-      const json = JSON.stringify(this.used.get(key));
-      lines.push(`${checksumOf(key, json)}\t${key}\t${json}`);
-    }
+    const { used, version } = this;
     await mkdir(dirname(this.file), { recursive: true });
-    await writeFileAtomic(this.file, `${lines.join('\n')}\n`);
+    // Written a line at a time (atomically, as write-file-atomic writes): a big cluster's memo
+    // holds every example's search terms (tens of thousands at 100× the shared data), which as one
+    // string, its lines and its UTF-8 bytes were three more copies of them at once.
+    await writePiecesAtomic(
+      this.file,
+      (function* () {
+        yield `${JSON.stringify({ format: FORMAT, version })}\n`;
+        for (const key of keys) {
+          const json = JSON.stringify(used.get(key));
+          yield `${checksumOf(key, json)}\t${key}\t${json}\n`;
+        }
+      })(),
+    );
+    // What the file holds now is what `used` holds: nothing loaded is left to compare it with
+    // (a copy of every entry's JSON kept here was as big as the memo).
     this.loaded.clear();
-    for (const key of keys) this.loaded.set(key, JSON.stringify(this.used.get(key)));
     this.stats.ignored = 0;
     this.dirty = false;
   }

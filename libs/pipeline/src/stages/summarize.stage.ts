@@ -1,3 +1,4 @@
+import { join } from 'node:path';
 import PQueue from 'p-queue';
 import type { JobName, JobPayload } from '@rescue/contracts';
 import type { RecordStore } from '@rescue/datasets';
@@ -6,6 +7,7 @@ import { screenRulesFingerprint } from '@rescue/datasets';
 import {
   type ClusterDistiller,
   ClusterSummaryCache,
+  ExampleSpool,
   type QuarantineEntry,
   adviceFor,
   clusterTermsFile,
@@ -166,41 +168,59 @@ export async function summarizeStage(payload: JobPayload<JobName.ClusterSummariz
     await deps.staging.put(payload.buildId, result);
     return { clusterKey: payload.clusterKey, examples: result.examples.length, llmCalls: 0, llmCached: 0, ...(withheld.length > 0 ? { withheld } : {}), cacheKey, reused: true };
   }
-  // The cluster's examples' search terms, remembered per text: a cluster that gained a record
-  // stems only that record's fix (this job alone writes the cluster's memo).
-  const terms = await openSearchTermsMemo(clusterTermsFile(payload.build.kbDir, payload.clusterKey));
   // Counted for this cluster alone: other clusters may be distilled at the same time with the same client.
   // Without the ingest stage's memo of verdicts: this job would add to it and never save it (the
   // cluster's own summary is what is remembered).
   const { memo: _ingestMemo, ...distillScreen } = screen;
-  const counted = await countLlmCalls(() =>
-    summarizeCluster(
-      payload.clusterKey,
-      records,
-      slices,
-      entry,
-      clusterBy,
-      deps.distiller,
-      { advice, isGeneric, screen: distillScreen, quoteCatalog, searchTerms: terms.terms },
-      chunked ? reread : undefined,
-    ),
-  );
-  // Nothing reads the records and slices after the distillation: let go before the cluster is
-  // written out, which at 100× the shared data is the stage's biggest moment for the biggest cluster.
-  records.length = 0;
-  slices.clear();
-  await terms.flush();
-  // Stored as its JSON, as the staging stores it, so a reused summary is the one a fresh build
-  // stages (not through a copy: JSON.parse(JSON.stringify()) of a big cluster held it twice more).
-  if (cache && cacheKey) await cache.put(cacheKey, counted.value);
-  const { withheld, ...result } = counted.value;
-  await deps.staging.put(payload.buildId, result);
-  return {
-    clusterKey: payload.clusterKey,
-    examples: result.examples.length,
-    llmCalls: counted.calls,
-    llmCached: counted.cached,
-    ...(withheld.length > 0 ? { withheld } : {}),
-    ...(cacheKey ? { cacheKey, reused: false } : {}),
-  };
+  // A cluster read a chunk at a time is a big one: its examples go to a file as they are built
+  // (their JSON, as the cache and the staging store it), and from it to the cache and the staging,
+  // one at a time. Held, they were most of the stage's memory (the biggest cluster at 100× the
+  // shared data: about 0.65–0.8 GB peak), and then a copy of each was made to write them out.
+  const { kbDir } = payload.build;
+  const spool = chunked ? await ExampleSpool.create(join(kbDir, 'staging', 'summarize')) : undefined;
+  try {
+    // In a function of its own, so the memo (every example's search terms) is let go once saved,
+    // before the cluster is written out.
+    const counted = await (async () => {
+      // The cluster's examples' search terms, remembered per text: a cluster that gained a record
+      // stems only that record's fix (this job alone writes the cluster's memo).
+      const terms = await openSearchTermsMemo(clusterTermsFile(kbDir, payload.clusterKey));
+      const summarized = await countLlmCalls(() =>
+        summarizeCluster(
+          payload.clusterKey,
+          records,
+          slices,
+          entry,
+          clusterBy,
+          deps.distiller,
+          { advice, isGeneric, screen: distillScreen, quoteCatalog, searchTerms: terms.terms },
+          chunked ? reread : undefined,
+          spool,
+        ),
+      );
+      // Nothing reads the records and slices after the distillation: let go before the cluster is
+      // written out, which at 100× the shared data is the stage's biggest moment for the biggest cluster.
+      records.length = 0;
+      slices.clear();
+      await terms.flush();
+      return summarized;
+    })();
+    await spool?.seal();
+    const { withheld, ...result } = counted.value;
+    // Stored as its JSON, as the staging stores it, so a reused summary is the one a fresh build
+    // stages (not through a copy: JSON.parse(JSON.stringify()) of a big cluster held it twice more).
+    if (cache && cacheKey) await (spool ? cache.put(cacheKey, { node: result.node, withheld }, spool.inOrder()) : cache.put(cacheKey, counted.value));
+    if (spool) await deps.staging.putSpooled(payload.buildId, result.node, spool.byId());
+    else await deps.staging.put(payload.buildId, result);
+    return {
+      clusterKey: payload.clusterKey,
+      examples: spool ? spool.count : result.examples.length,
+      llmCalls: counted.calls,
+      llmCached: counted.cached,
+      ...(withheld.length > 0 ? { withheld } : {}),
+      ...(cacheKey ? { cacheKey, reused: false } : {}),
+    };
+  } finally {
+    await spool?.remove();
+  }
 }

@@ -97,10 +97,23 @@ const tableRow =
     return row.vector instanceof Float32Array ? { ...row, vector: Array.from(row.vector) } : row;
   };
 
+/**
+ * Rows handed to LanceDB in one call, at most: a shard's rows (up to 20,000, 24 MB of text) are
+ * added a batch at a time. Each call turns its rows into an Arrow table and then one IPC buffer,
+ * beside the rows (a vector as 256 numbers of 8 bytes), so a whole shard at once held several
+ * copies of it (at 30× the shared data the index stage peaked there, with about 250 MB of array
+ * buffers). Above what the shared data at 1× puts in a table, so those tables are written in one
+ * call, as before. The rows end up the same, in the same order (a table of several fragments).
+ */
+export const WRITE_BATCH_ROWS = 5_000;
+
 /** Writes rows as one table per shard, each with the same full-text and bitmap indexes. */
-async function writeSharded<T>(db: lancedb.Connection, base: string, items: T[], spec: TableSpec<T>, budget: { maxRows: number; maxBytes: number }): Promise<void> {
+async function writeSharded<T>(db: lancedb.Connection, base: string, items: T[], spec: TableSpec<T>, budget: { maxRows: number; maxBytes: number; batchRows?: number }): Promise<void> {
+  const batch = Math.max(1, budget.batchRows ?? WRITE_BATCH_ROWS);
+  const toRow = tableRow(spec);
   for (const [i, shard] of shardRows(items, spec.textBytes, budget.maxRows, budget.maxBytes).entries()) {
-    const table = await db.createTable(shardName(base, i), shard.map(tableRow(spec)), { mode: 'overwrite' });
+    const table = await db.createTable(shardName(base, i), shard.slice(0, batch).map(toRow), { mode: 'overwrite' });
+    for (let at = batch; at < shard.length; at += batch) await table.add(shard.slice(at, at + batch).map(toRow));
     for (const column of spec.indexes.fts) await table.createIndex(column, { config: TERMS_INDEX() });
     for (const column of spec.indexes.bitmap) await table.createIndex(column, { config: lance().Index.bitmap() });
   }
@@ -198,7 +211,7 @@ export class LanceKnowledgeIndex implements KnowledgeIndexReader {
     nodes: IndexedNode[],
     examples: IndexedExample[],
     documents: IndexedDocument[] = [],
-    shardBudget = { maxRows: SHARD_MAX_ROWS, maxBytes: SHARD_MAX_TEXT_BYTES },
+    shardBudget: { maxRows: number; maxBytes: number; batchRows?: number } = { maxRows: SHARD_MAX_ROWS, maxBytes: SHARD_MAX_TEXT_BYTES },
   ): Promise<void> {
     const db = await lance().connect(join(versionDir, 'lance'));
     await writeSharded(db, TABLES.nodes, nodes, SPECS.nodes, shardBudget);
