@@ -141,12 +141,16 @@ export async function summarizeCluster(
   const exampleIds: string[] = [];
   const apiNames = new Set<string>();
   const terms = context?.searchTerms ?? searchText;
+  const built = (r: FixRecord, slice: SliceDocument | undefined): CodeExample => {
+    const example = toExample(r, key, slice, policy, terms);
+    exampleIds.push(example.id);
+    for (const a of example.apiNames) apiNames.add(a);
+    return example;
+  };
   const releaseCode = distiller.readsRecordCode === false;
   if (reread) {
     for await (const [r, slice] of reread()) {
-      const example = toExample(r, key, slice, policy, terms);
-      exampleIds.push(example.id);
-      for (const a of example.apiNames) apiNames.add(a);
+      const example = built(r, slice);
       if (spool) await spool.add(example);
       else examples.push(example);
       if (exampleIds.length % EXAMPLES_PER_TURN === 0) await nextTurn();
@@ -155,10 +159,7 @@ export async function summarizeCluster(
   }
   for (let i = 0; i < (reread ? 0 : records.length); i++) {
     const r = records[i];
-    const example = toExample(r, key, slices.get(r.id), policy, terms);
-    exampleIds.push(example.id);
-    for (const a of example.apiNames) apiNames.add(a);
-    examples.push(example);
+    examples.push(built(r, slices.get(r.id)));
     if (releaseCode) {
       // The example holds what it needs of the record and its slice; the rest goes now rather
       // than after the whole cluster (the caller's list and map: it reads neither after this).

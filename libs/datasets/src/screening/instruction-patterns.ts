@@ -1,4 +1,4 @@
-import { foldLookalikes, stripHiddenCharacters } from './unicode';
+import { foldLookalikes, visibleForm } from './unicode';
 
 /*
  * Text written for a model rather than for a developer: what a poisoned fix carries so that the
@@ -217,9 +217,9 @@ function flatten(text: string): string {
 }
 
 export function viewsOf(text: string): TextViews {
-  // foldForMatching's steps, shared with the plain view: a text without look-alike letters (nearly
-  // every one) has one view, flattened once.
-  const visible = stripHiddenCharacters(text.normalize('NFKC'));
+  // foldForMatching in two steps, the first shared with the plain view: a text without look-alike
+  // letters (nearly every one) has one view, flattened once.
+  const visible = visibleForm(text);
   const plain = visible.toLowerCase();
   const folded = foldLookalikes(visible).toLowerCase();
   const flatPlain = flatten(plain);

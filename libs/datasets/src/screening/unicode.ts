@@ -204,7 +204,12 @@ const LOOKALIKE_RE = new RegExp(`[${Object.keys(LOOKALIKES).join('')}]`, 'gu');
  * lowercase. Only for matching: retrieved text is never rewritten this way.
  */
 export function foldForMatching(text: string): string {
-  return foldLookalikes(stripHiddenCharacters(text.normalize('NFKC'))).toLowerCase();
+  return foldLookalikes(visibleForm(text)).toLowerCase();
+}
+
+/** NFKC with hidden characters removed: the first steps of {@link foldForMatching}, before look-alikes are folded. */
+export function visibleForm(text: string): string {
+  return stripHiddenCharacters(text.normalize('NFKC'));
 }
 
 /** Look-alike letters replaced by the Latin ones they imitate (the text itself when it has none). */
