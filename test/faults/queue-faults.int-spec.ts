@@ -429,7 +429,11 @@ describe('queue faults (generator workers, real Redis, fake LLM)', () => {
       expect(run.error).toBeUndefined();
       expect(run.value).toMatchObject({ done: 12, failed: 0 });
       expect(acc).toMatchObject({ lost: 0, duplicated: 0, ok: 12 });
-      expect(run.seconds).toBeLessThan(45);
+      // Usually a few seconds. AOF fsyncs once a second, so a kill -9 may lose the last second of
+      // writes: a job whose completion was lost is back in the active list with no worker on it,
+      // and BullMQ returns it only after its lock expires (30 s) and a stalled check has seen it
+      // twice (every 30 s), as in the SIGKILL case above: up to about 90 s.
+      expect(run.seconds).toBeLessThan(120);
       // One line for the loss and one for the recovery, not a stack per connection and retry.
       expect(log.match(/Redis lost/g) ?? []).toHaveLength(1);
       expect(log.match(/Redis back/g) ?? []).toHaveLength(1);
@@ -437,7 +441,7 @@ describe('queue faults (generator workers, real Redis, fake LLM)', () => {
     } finally {
       await redis.stop();
     }
-  }, 90_000);
+  }, 150_000);
 
   it('Redis restarted empty mid-batch: the run fails within the wait timeout saying Redis lost its data; a re-run completes every task once', async () => {
     scriptFake();

@@ -69,6 +69,9 @@ describe('KB build: clusters distilled concurrently under one LLM in-flight cap'
   };
 
   it('keeps exactly the cap in flight when there is enough independent work, never more, and counts every call once', async () => {
+    // The first answers wait until 8 calls are in flight: on a loaded machine the 25 ms answers
+    // could otherwise come back before the client has dispatched the eighth call.
+    fake.holdUntilInFlight(8);
     const report = await build(join(work, 'kb'), 8);
     // 12 clusters × (3 guideline leaves + 2 merges, 5 cause analyses + 4 merges) = 168 calls.
     expect(fake.requests).toHaveLength(168);
@@ -77,6 +80,7 @@ describe('KB build: clusters distilled concurrently under one LLM in-flight cap'
   });
 
   it("a merge waits for its own children only: another cluster's calls run while it waits", async () => {
+    fake.holdUntilInFlight(4);
     await build(join(work, 'kb'), 4);
     // With clusters one after another, every call of cluster k would end before the first of k+1 starts.
     // Code prompts name the cluster's table (t<c>); merge prompts its CWE (CWE-<100 + c>).
@@ -97,6 +101,7 @@ describe('KB build: clusters distilled concurrently under one LLM in-flight cap'
     const one = await build(join(work, 'kb-1'), 1);
     expect(fake.maxConcurrency).toBe(1);
     fake.clearRequests();
+    fake.holdUntilInFlight(8);
     const eight = await build(join(work, 'kb-8'), 8);
     expect(fake.maxConcurrency).toBe(8);
     expect(eight.manifest.version).toBe(one.manifest.version);

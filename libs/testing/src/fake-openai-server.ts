@@ -117,6 +117,7 @@ export class FakeOpenAiServer {
   private peakInFlight = 0;
   private readonly sockets = new Set<Socket>();
   private readonly timers = new Set<NodeJS.Timeout>();
+  private barrier: { count: number; held: Array<() => void>; timer: NodeJS.Timeout } | undefined;
   private closed = false;
 
   private constructor(
@@ -166,6 +167,29 @@ export class FakeOpenAiServer {
   /** Sets the latency added to requests whose rule does not set its own. */
   setLatency(ms: number): void {
     this.globalLatencyMs = ms;
+  }
+
+  /**
+   * Holds every answer until `count` requests are in flight at once, then lets them all go (once;
+   * later requests are answered as usual). A test of a client's concurrency cap thereby sees the cap
+   * reached however slowly a loaded machine dispatches, instead of racing the first answers. When
+   * the client never gets that many in flight, the held requests go after `timeoutMs`, and the
+   * peak it did reach is what {@link maxConcurrency} reports.
+   */
+  holdUntilInFlight(count: number, timeoutMs = 10_000): void {
+    this.releaseBarrier();
+    const timer = setTimeout(() => this.releaseBarrier(), timeoutMs);
+    this.barrier = { count, held: [], timer };
+    this.timers.add(timer);
+  }
+
+  private releaseBarrier(): void {
+    const barrier = this.barrier;
+    if (!barrier) return;
+    this.barrier = undefined;
+    clearTimeout(barrier.timer);
+    this.timers.delete(barrier.timer);
+    for (const go of barrier.held) go();
   }
 
   /** Forgets the recorded requests and the peak concurrency. */
@@ -237,6 +261,11 @@ export class FakeOpenAiServer {
       });
       if (tooLarge) return this.sendError(res, record, 413, 'request body too large');
       if (parseError) return this.sendError(res, record, 400, 'request body is not valid JSON');
+      if (this.barrier) {
+        this.barrier.held.push(() => this.respond(res, record));
+        if (this.inFlight >= this.barrier.count) this.releaseBarrier();
+        return;
+      }
       this.respond(res, record);
     });
   }

@@ -252,6 +252,28 @@ describe('FakeOpenAiServer', () => {
     expect(fake.requests[0].endedAt! - fake.requests[0].startedAt).toBeGreaterThanOrEqual(50);
   });
 
+  it('holds answers until the asked-for number of requests is in flight, once; a client that never gets there is let go at the timeout', async () => {
+    fake.holdUntilInFlight(3, 30_000);
+    const first = post(fake, '/chat/completions', chat('a'));
+    const second = post(fake, '/chat/completions', chat('b'));
+    let settled = false;
+    void Promise.all([first, second]).then(() => (settled = true));
+    await waitFor(() => fake.requests.length === 2);
+    await new Promise((resolve) => setTimeout(resolve, 100));
+    expect(settled).toBe(false); // two in flight: both still held
+    await Promise.all([first, second, post(fake, '/chat/completions', chat('c'))]);
+    expect(fake.maxConcurrency).toBe(3);
+    // Once released, the barrier is gone: a lone request is answered at once.
+    expect((await post(fake, '/chat/completions', chat('d'))).status).toBe(200);
+
+    fake.clearRequests();
+    fake.holdUntilInFlight(5, 200);
+    const lone = await post(fake, '/chat/completions', chat('e'));
+    expect(lone.status).toBe(200);
+    expect(fake.requests[0].endedAt! - fake.requests[0].startedAt).toBeGreaterThanOrEqual(150);
+    expect(fake.maxConcurrency).toBe(1);
+  });
+
   it('requires the bearer key when configured', async () => {
     const secured = await FakeOpenAiServer.start({ apiKey: 'sk-right' });
     try {
