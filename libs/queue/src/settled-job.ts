@@ -7,6 +7,32 @@ import { whileRedisLinkDown } from './redis-link';
 /** QUEUE_WAIT_TIMEOUT_MS's default, for callers whose configuration does not carry it. */
 export const DEFAULT_QUEUE_WAIT_TIMEOUT_MS = 60_000;
 
+/** Node's own default: the room an emitter has for listeners of one event before it warns. */
+const DEFAULT_MAX_LISTENERS = 10;
+
+/** Waits in progress per queue (see {@link listenerRoom}). */
+const waitsOn = new WeakMap<Queue, number>();
+
+/**
+ * BullMQ's `waitUntilFinished` adds a 'closing' listener to the queue for each job waited on, so a
+ * producer waiting on more than ten jobs at once (a batch's in-flight tasks) made Node print a
+ * "possible EventEmitter memory leak" warning that operators would chase. The queue's listener
+ * limit follows the waits in progress instead, keeping Node's default room of ten for any other
+ * listener, so a real leak still warns. Returns what gives the room back.
+ */
+function listenerRoom(queue: Queue): () => void {
+  const roomFor = (waits: number): number => waits + DEFAULT_MAX_LISTENERS;
+  const waiting = (waitsOn.get(queue) ?? 0) + 1;
+  waitsOn.set(queue, waiting);
+  if (queue.getMaxListeners() < roomFor(waiting)) queue.setMaxListeners(roomFor(waiting));
+  return () => {
+    const left = (waitsOn.get(queue) ?? 1) - 1;
+    waitsOn.set(queue, left);
+    // Shrunk back only from the room these waits made (a limit someone else raised stays).
+    if (queue.getMaxListeners() === roomFor(left + 1)) queue.setMaxListeners(roomFor(left));
+  };
+}
+
 /**
  * Waits until a job has completed or failed for good (after its retries) and returns it re-read,
  * so its state, return value and failure reason are current. A failure of the job is not thrown:
@@ -29,6 +55,7 @@ export async function settledJob(queue: Queue, jobId: string, events: QueueEvent
       ? undefined
       : await new QueueWatch(queue, (await queue.backend.client) as unknown as Redis, { ...options, timeoutMs: options.timeoutMs ?? DEFAULT_QUEUE_WAIT_TIMEOUT_MS }).start();
   const watching = own ?? (options as QueueWatch);
+  const release = listenerRoom(queue);
   try {
     const finished = job.waitUntilFinished(events, finishTimeoutMs).then(
       () => undefined,
@@ -36,6 +63,7 @@ export async function settledJob(queue: Queue, jobId: string, events: QueueEvent
     );
     await Promise.race([finished.then(() => watching.forget(jobId)), watching.settled(jobId)]);
   } finally {
+    release();
     await own?.close();
   }
   const fresh = await whileRedisLinkDown(() => queue.getJob(jobId), linkTimeoutMs);

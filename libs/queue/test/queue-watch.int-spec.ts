@@ -77,6 +77,28 @@ describe('QueueWatch and settledJob, on a real Redis', () => {
     expect(ms).toBeLessThan(3000);
   });
 
+  it("waits on many jobs of one queue at once within the queue's listener limit (no leak warning), and gives the room back", async () => {
+    const queue = queueOf(QueueName.Generate);
+    const events = eventsOf(QueueName.Generate);
+    await events.waitUntilReady();
+    const watch = await new QueueWatch(queue, redis, { timeoutMs: 10_000, intervalMs: 100 }).start();
+    closers.push(() => watch.close());
+    const ids = Array.from({ length: 25 }, (_, i) => `many-${i}`);
+    for (const id of ids) await queue.add('TaskGenerate', {}, { jobId: id });
+    // No worker yet: every wait is in progress, each with BullMQ's 'closing' listener on the queue.
+    const waits = Promise.all(ids.map((id) => settledJob(queue, id, events, watch)));
+    const deadline = Date.now() + 5000;
+    while (queue.listenerCount('closing') < ids.length && Date.now() < deadline) await new Promise((r) => setTimeout(r, 20));
+    expect(queue.listenerCount('closing')).toBe(ids.length);
+    // Node warns of a possible leak once an event has more listeners than this.
+    expect(queue.getMaxListeners()).toBeGreaterThanOrEqual(ids.length);
+    workerOn(QueueName.Generate, async () => 'ok');
+    const jobs = await waits;
+    expect(await Promise.all(jobs.map((j) => j.getState()))).toEqual(ids.map(() => 'completed'));
+    expect(queue.listenerCount('closing')).toBe(0);
+    expect(queue.getMaxListeners()).toBe(10);
+  });
+
   it('tells a vanished job from a Redis that lost its data', async () => {
     const queue = queueOf(QueueName.Generate);
     const events = eventsOf(QueueName.Generate);
