@@ -18,7 +18,7 @@ const FLOORS = {
   datasets: ['domain'],
   slicing: ['domain'],
   llm: ['config', 'domain'],
-  retrieval: ['llm', 'domain'],
+  retrieval: ['llm', 'config', 'domain'],
   knowledge: ['datasets', 'slicing', 'retrieval', 'llm', 'domain'],
   generation: ['knowledge', 'retrieval', 'slicing', 'llm', 'datasets', 'domain'],
   evaluation: ['knowledge', 'retrieval', 'datasets', 'domain'],

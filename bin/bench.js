@@ -8,6 +8,4 @@ if (!name || !fs.existsSync(entry)) {
   process.stderr.write(`bench: no compiled benchmark ${entry}; run "npm run build" first\n`);
   process.exit(1);
 }
-// As in bin/rescue.js: LanceDB's native notices stay off unless LANCEDB_LOG asks for them.
-process.env.LANCEDB_LOG ??= 'error';
 require(entry);

@@ -1,7 +1,8 @@
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import * as lancedb from '@lancedb/lancedb';
+import type * as lancedb from '@lancedb/lancedb';
+import { lanceDb } from '@rescue/retrieval';
 
 /** One raw fix record (or vulnerable example) as the naive baseline indexes it. */
 export interface BaselineRecord {
@@ -50,13 +51,14 @@ export class NaiveBaselines {
   static async build(records: BaselineRecord[], catalog: BaselineEntry[]): Promise<NaiveBaselines> {
     const dir = mkdtempSync(join(tmpdir(), 'rescue-naive-'));
     try {
-      const db = await lancedb.connect(dir);
+      const lance = lanceDb();
+      const db = await lance.connect(dir);
       const table = await db.createTable(
         'records',
         records.map((r) => ({ id: r.id, cwe: r.cwe, language: r.language, text: r.text || ' ' })),
         { mode: 'overwrite' },
       );
-      await table.createIndex('text', { config: lancedb.Index.fts() });
+      await table.createIndex('text', { config: lance.Index.fts() });
       let cat: lancedb.Table | undefined;
       if (catalog.length > 0) {
         cat = await db.createTable(
@@ -64,7 +66,7 @@ export class NaiveBaselines {
           catalog.map((e) => ({ cwe: e.cwe, text: e.text || ' ' })),
           { mode: 'overwrite' },
         );
-        await cat.createIndex('text', { config: lancedb.Index.fts() });
+        await cat.createIndex('text', { config: lance.Index.fts() });
       }
       return new NaiveBaselines(table, cat, new Set(records.map((r) => r.language)), dir);
     } catch (err) {

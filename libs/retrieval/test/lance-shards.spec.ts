@@ -1,3 +1,4 @@
+import { spawnSync } from 'node:child_process';
 import { mkdtempSync, readdirSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -195,5 +196,39 @@ describe('MemoryKnowledgeIndex (small collections searched in memory)', () => {
     const tiny = new MemoryKnowledgeIndex(lance, 10);
     const q = searchText('buffer query copy');
     expect(await tiny.searchText('examples', 'code_text', q, 5)).toEqual(await lance.searchText('examples', 'code_text', q, 5));
+  });
+});
+
+describe('LanceDB native logging', () => {
+  // The native module reads LANCEDB_LOG once, when it loads: each case needs a process of its own,
+  // run on the compiled code (`npm test` builds first).
+  const root = join(__dirname, '../../..');
+  const script = `
+    const { lanceDb } = require(${JSON.stringify(join(root, 'dist/libs/retrieval/src'))});
+    (async () => {
+      const db = await lanceDb().connect(process.argv[1]);
+      // Overwrite mode on a new table: LanceDB's "no existing dataset, it will be created" notice.
+      await db.createTable('t', [{ id: 'a', n: 1 }], { mode: 'overwrite' });
+      // Its log lines are written from a native thread: give them time to arrive before exiting.
+      await new Promise((resolve) => setTimeout(resolve, 500));
+    })().catch((e) => { console.error('FAILED', e); process.exit(1); });`;
+  const run = (env: NodeJS.ProcessEnv): { status: number | null; stderr: string } => {
+    const dir = mkdtempSync(join(tmpdir(), 'rescue-lance-log-'));
+    try {
+      const r = spawnSync(process.execPath, ['-e', script, join(dir, 'db')], { env, encoding: 'utf8' });
+      return { status: r.status, stderr: r.stderr };
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
+  };
+
+  it('keeps its notices off stderr by default in every process that loads it, and LANCEDB_LOG still turns them on', () => {
+    const { LANCEDB_LOG: _unset, ...env } = process.env;
+    const quiet = run(env);
+    expect(quiet.status).toBe(0);
+    expect(quiet.stderr).not.toMatch(/WARN|INFO/);
+    const asked = run({ ...env, LANCEDB_LOG: 'warn' });
+    expect(asked.status).toBe(0);
+    expect(asked.stderr).toMatch(/WARN .*No existing dataset/);
   });
 });

@@ -1,11 +1,17 @@
 import { join } from 'node:path';
 import type * as lancedb from '@lancedb/lancedb';
+import { quietLanceDbNotices } from '@rescue/config';
 import { InvalidInputError } from '@rescue/domain';
 import type { Hit, IndexedDocument, IndexedExample, IndexedKnowledge, IndexedNode, KnowledgeIndexReader, SearchCollection, SearchFilter, TextField, TextHit } from './knowledge-index';
 import type { RowSource } from './memory-search';
 
-/** LanceDB (and its Arrow), loaded on first use: a tenth of a second that commands not reading a KB never need. */
-function lance(): typeof import('@lancedb/lancedb') {
+/**
+ * LanceDB (and its Arrow), loaded on first use: a tenth of a second that commands not reading a KB
+ * never need. Every use in the project loads it through here, so its native notices are kept off
+ * stderr in every process (see quietLanceDbNotices).
+ */
+export function lanceDb(): typeof import('@lancedb/lancedb') {
+  quietLanceDbNotices();
   // eslint-disable-next-line @typescript-eslint/no-require-imports
   return require('@lancedb/lancedb') as typeof import('@lancedb/lancedb');
 }
@@ -73,7 +79,7 @@ const mergeHits = <T extends Hit>(lists: T[][], k: number): T[] =>
  * identifiers differently from the query side and from Elasticsearch.
  */
 const TERMS_INDEX = (): lancedb.Index =>
-  lance().Index.fts({ baseTokenizer: 'whitespace', lowercase: false, stem: false, removeStopWords: false, asciiFolding: false, withPosition: false, maxTokenLength: 64 });
+  lanceDb().Index.fts({ baseTokenizer: 'whitespace', lowercase: false, stem: false, removeStopWords: false, asciiFolding: false, withPosition: false, maxTokenLength: 64 });
 
 /** How one collection's items become table rows: their text size (for sharding), the row, and its indexes. */
 interface TableSpec<T> {
@@ -115,7 +121,7 @@ async function writeSharded<T>(db: lancedb.Connection, base: string, items: T[],
     const table = await db.createTable(shardName(base, i), shard.slice(0, batch).map(toRow), { mode: 'overwrite' });
     for (let at = batch; at < shard.length; at += batch) await table.add(shard.slice(at, at + batch).map(toRow));
     for (const column of spec.indexes.fts) await table.createIndex(column, { config: TERMS_INDEX() });
-    for (const column of spec.indexes.bitmap) await table.createIndex(column, { config: lance().Index.bitmap() });
+    for (const column of spec.indexes.bitmap) await table.createIndex(column, { config: lanceDb().Index.bitmap() });
   }
 }
 
@@ -213,14 +219,14 @@ export class LanceKnowledgeIndex implements KnowledgeIndexReader {
     documents: IndexedDocument[] = [],
     shardBudget: { maxRows: number; maxBytes: number; batchRows?: number } = { maxRows: SHARD_MAX_ROWS, maxBytes: SHARD_MAX_TEXT_BYTES },
   ): Promise<void> {
-    const db = await lance().connect(join(versionDir, 'lance'));
+    const db = await lanceDb().connect(join(versionDir, 'lance'));
     await writeSharded(db, TABLES.nodes, nodes, SPECS.nodes, shardBudget);
     if (examples.length > 0) await writeSharded(db, TABLES.examples, examples, SPECS.examples, shardBudget);
     if (documents.length > 0) await writeSharded(db, TABLES.documents, documents, SPECS.documents, shardBudget);
   }
 
   static async open(versionDir: string): Promise<LanceKnowledgeIndex> {
-    const db = await lance().connect(join(versionDir, 'lance'));
+    const db = await lanceDb().connect(join(versionDir, 'lance'));
     const names = await db.tableNames();
     const openAll = (base: string): Promise<lancedb.Table[]> => Promise.all(names.filter((n) => isShardOf(base, n)).map((n) => db.openTable(n)));
     const nodes = await openAll(TABLES.nodes);
