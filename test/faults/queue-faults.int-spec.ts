@@ -410,12 +410,22 @@ describe('queue faults (generator workers, real Redis, fake LLM)', () => {
       fake.setLatency(100);
       const worker = await startWorker(workerEnv);
       const ts = tasks('aof', 12);
-      const running = timed(() => generateDistributed(input(ts), config));
-      await until('3 results', () => account(out, ts).ok >= 3, 30_000);
-      await redis.kill9();
-      await sleep(500);
-      await redis.start();
-      const run = await running;
+      // What this process (the producer: the CLI's run) prints while Redis is away.
+      const printed: string[] = [];
+      const stderr = jest.spyOn(process.stderr, 'write').mockImplementation((chunk: string | Uint8Array) => (printed.push(String(chunk)), true));
+      const consoleError = jest.spyOn(console, 'error').mockImplementation((...args: unknown[]) => void printed.push(`console.error ${args.map(String).join(' ')}`));
+      let run: { value?: unknown; error?: unknown; seconds: number };
+      try {
+        const running = timed(() => generateDistributed(input(ts), config));
+        await until('3 results', () => account(out, ts).ok >= 3, 30_000);
+        await redis.kill9();
+        await sleep(500);
+        await redis.start();
+        run = await running;
+      } finally {
+        stderr.mockRestore();
+        consoleError.mockRestore();
+      }
       const acc = account(out, ts);
       const log = worker.log();
       rows.push({
@@ -438,6 +448,11 @@ describe('queue faults (generator workers, real Redis, fake LLM)', () => {
       expect(log.match(/Redis lost/g) ?? []).toHaveLength(1);
       expect(log.match(/Redis back/g) ?? []).toHaveLength(1);
       expect(log).not.toContain('ECONNREFUSED\n    at');
+      // The producer too: one line each way, no raw stack from its queues and queue events.
+      const said = printed.join('');
+      expect(said.match(/rescue: Redis lost/g) ?? []).toHaveLength(1);
+      expect(said.match(/rescue: Redis back/g) ?? []).toHaveLength(1);
+      expect(said).not.toMatch(/console\.error|ECONNREFUSED\n\s+at|ECONNRESET\n\s+at/);
     } finally {
       await redis.stop();
     }

@@ -6,7 +6,7 @@ import { JOB_QUEUE, type JobName, type JobPayload, type KbBuildSpecInput, type Q
 import { type IngestReport, type RecordStore, expandSources, fileSha256 } from '@rescue/datasets';
 import { InvalidInputError, TransientUpstreamError } from '@rescue/domain';
 import { type KbManifest, QuarantineStore, type QuarantineSummary, splitSources, summarizeQuarantine } from '@rescue/knowledge';
-import { PipelineQueue, connectRedis, connectionOptions, jobOptionsFor, rootFailure, settledJob } from '@rescue/queue';
+import { PipelineQueue, connectRedis, connectionOptions, jobOptionsFor, producerLink, rootFailure, settledJob } from '@rescue/queue';
 import { knowledgeOfBuild } from './build-knowledge';
 import { KB_BUILD_ROOT, type KbBuildPlan, type PlannedJob, kbBuildStages, planJobs, planKbBuild } from './kb-build-plan';
 import { ingestStage } from './stages/ingest.stage';
@@ -95,6 +95,8 @@ export interface DistributedBuildInput {
   /** Paths (as the workers see them) the operator vouches for or distrusts, beyond each source kind's default (docs/kb-poisoning.md). */
   trust?: { trusted: string[]; untrusted: string[] };
   onEvent?: (message: string) => void;
+  /** Where a Redis outage's "lost" and "back" lines go (told even when progress events are not). */
+  onWarning?: (message: string) => void;
 }
 
 export interface DistributedBuildResult {
@@ -106,7 +108,7 @@ export interface DistributedBuildResult {
   quarantine: QuarantineSummary;
 }
 
-export type KbBuildEnqueueInput = Omit<DistributedBuildInput, 'onEvent'> & {
+export type KbBuildEnqueueInput = Omit<DistributedBuildInput, 'onEvent' | 'onWarning'> & {
   /** Chosen by the caller (the job API records it before enqueueing); a fresh one when absent. */
   buildId?: string;
   /** Paths (as the workers see them) the operator vouches for: the build spec's `trust`. */
@@ -160,8 +162,14 @@ export async function runDistributedBuild(
   const first = JOB_QUEUE[KB_BUILD_ROOT];
   const last = JOB_QUEUE[stages[stages.length - 1]];
   const redis = await connectRedis('producer', config.REDIS_URL);
-  const queue = new PipelineQueue(redis, config.QUEUE_PREFIX);
-  const eventsOf = (name: QueueName): QueueEvents => new QueueEvents(name, { connection: connectionOptions('worker', config.REDIS_URL) as never, prefix: config.QUEUE_PREFIX });
+  // A Redis outage mid-build is one "lost" and one "back" line, not a stack per reconnect.
+  const link = producerLink(config.REDIS_URL, (line) => (input.onWarning ?? input.onEvent)?.(line));
+  const queue = new PipelineQueue(redis, config.QUEUE_PREFIX).reportTo(link);
+  const eventsOf = (name: QueueName): QueueEvents => {
+    const events = new QueueEvents(name, { connection: connectionOptions('worker', config.REDIS_URL) as never, prefix: config.QUEUE_PREFIX });
+    link.watch(events, `queue events ${name}`);
+    return events;
+  };
   const events = { first: eventsOf(first), last: eventsOf(last) };
   try {
     await Promise.all([events.first.waitUntilReady(), events.last.waitUntilReady()]);
@@ -183,6 +191,7 @@ export async function runDistributedBuild(
     };
   } finally {
     await Promise.all([events.first.close(), events.last.close(), queue.close()]);
+    link.stop();
     redis.disconnect();
   }
 }

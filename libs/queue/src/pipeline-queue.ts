@@ -2,6 +2,7 @@ import { Queue } from 'bullmq';
 import type { Redis } from 'ioredis';
 import { JOB_QUEUE, type JobName, type JobPayloadInput, QueueName, parsePayload } from '@rescue/contracts';
 import { jobOptionsFor } from './job-options';
+import type { RedisLink } from './redis-link';
 
 export interface EnqueuedJob {
   queue: QueueName;
@@ -30,13 +31,27 @@ export class PipelineQueue {
     private readonly attempts = 5,
   ) {}
 
+  private link?: RedisLink;
+
   queue(name: QueueName): Queue {
     let q = this.queues.get(name);
     if (!q) {
       q = new Queue(name, { connection: this.connection, prefix: this.prefix });
+      this.link?.watch(q, `queue ${name}`);
       this.queues.set(name, q);
     }
     return q;
+  }
+
+  /**
+   * Reports the errors of its queues, made so far and later, to `link`: a Redis outage is one
+   * "lost" and one "back" line for the process. Without a listener, BullMQ prints each queue's
+   * every failed reconnect as a raw stack.
+   */
+  reportTo(link: RedisLink): this {
+    this.link = link;
+    for (const [name, q] of this.queues) link.watch(q, `queue ${name}`);
+    return this;
   }
 
   async enqueue<N extends JobName>(name: N, data: JobPayloadInput<N>): Promise<EnqueuedJob> {

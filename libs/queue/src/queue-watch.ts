@@ -195,7 +195,12 @@ export class QueueWatch {
   private queueOf(name: string): Queue {
     if (name === this.queue.name) return this.queue;
     let q = this.queues.get(name);
-    if (!q) this.queues.set(name, (q = new Queue(name as QueueName, { connection: this.redis, prefix: this.queue.opts.prefix })));
+    if (!q) {
+      q = new Queue(name as QueueName, { connection: this.redis, prefix: this.queue.opts.prefix });
+      // Its connection is the watched queue's: its errors are told where that queue's are.
+      q.on('error', (err) => this.queue.emit('error', err));
+      this.queues.set(name, q);
+    }
     return q;
   }
 }

@@ -1,5 +1,6 @@
 import type { EventEmitter } from 'node:events';
 import { Redis, type RedisOptions } from 'ioredis';
+import { connectionOptions } from './redis-connection';
 
 /** Error codes and messages that mean "the link to Redis is down", not a fault of one command. */
 const LINK_CODES = new Set(['ECONNREFUSED', 'ECONNRESET', 'ETIMEDOUT', 'EPIPE', 'ENOTFOUND', 'EHOSTUNREACH', 'ENETUNREACH', 'EAI_AGAIN']);
@@ -74,6 +75,14 @@ export class RedisLink {
   private where(): string {
     return `${this.connection.host ?? '127.0.0.1'}:${this.connection.port ?? 6379}`;
   }
+}
+
+/**
+ * The link of a producer process (the CLI's `--distributed` runs): its probe on the Redis at
+ * `url`, its lines to `log`. Watch the run's BullMQ objects with it, and stop it when done.
+ */
+export function producerLink(url: string, log: (line: string) => void): RedisLink {
+  return new RedisLink(connectionOptions('worker', url), log).start();
 }
 
 /**

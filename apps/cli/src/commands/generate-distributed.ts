@@ -8,7 +8,7 @@ import type { CodingTask } from '@rescue/datasets';
 import { type BatchSummary, type GenerationResult, newBatchSummary, resumeOutput } from '@rescue/generation';
 import { KbDirectory } from '@rescue/knowledge';
 import { openStores } from '@rescue/pipeline';
-import { PipelineQueue, QueueWatch, boundedClose, connectRedis, connectionOptions, settledJob, whileRedisLinkDown } from '@rescue/queue';
+import { PipelineQueue, QueueWatch, boundedClose, connectRedis, connectionOptions, producerLink, settledJob, whileRedisLinkDown } from '@rescue/queue';
 
 export interface DistributedGenerateInput {
   tasks: CodingTask[];
@@ -53,8 +53,11 @@ export async function generateDistributed(input: DistributedGenerateInput, confi
   const redis = await connectRedis('producer', config.REDIS_URL);
   const stores = openStores(config);
   const store = stores.generation;
-  const queue = new PipelineQueue(redis, config.QUEUE_PREFIX);
+  // A Redis outage mid-run is one "lost" and one "back" line on stderr, not a stack per reconnect.
+  const link = producerLink(config.REDIS_URL, (line) => process.stderr.write(`rescue: ${line}\n`));
+  const queue = new PipelineQueue(redis, config.QUEUE_PREFIX).reportTo(link);
   const events = new QueueEvents(QueueName.Generate, { connection: connectionOptions('worker', config.REDIS_URL) as never, prefix: config.QUEUE_PREFIX });
+  link.watch(events, `queue events ${QueueName.Generate}`);
   const watch = new QueueWatch(queue.queue(QueueName.Generate), redis, { timeoutMs: config.QUEUE_WAIT_TIMEOUT_MS });
   const out = createWriteStream(input.out, { flags: 'a' });
   const summary: DistributedBatchSummary = {
@@ -116,6 +119,7 @@ export async function generateDistributed(input: DistributedGenerateInput, confi
     await watch.close();
     // Bounded: after Redis vanished, a close may never settle, and the outcome must still be told.
     await boundedClose([events.close(), queue.close()], 5000);
+    link.stop();
     redis.disconnect();
     await stores.close();
   }

@@ -108,6 +108,7 @@ export function registerKbBuild(kb: Command): void {
           elasticsearchPrefix: opts.es ? opts.esPrefix : undefined,
           trust,
           onEvent: opts.json ? undefined : (m) => process.stderr.write(`${m}\n`),
+          onWarning: (m) => process.stderr.write(`rescue: ${m}\n`),
         });
         if (opts.json) return void process.stdout.write(`${JSON.stringify(result, null, 2)}\n`);
         const m = result.manifest;
