@@ -1,6 +1,6 @@
 import { type CanActivate, type DynamicModule, Inject, Injectable, Logger, Module, type OnApplicationShutdown, ServiceUnavailableException } from '@nestjs/common';
 import { Redis } from 'ioredis';
-import { PRODUCER_REDIS, PipelineQueue, connectionOptions } from '@rescue/queue';
+import { PRODUCER_REDIS, PipelineQueue, type RedisLink, connectionOptions, isRedisLinkError } from '@rescue/queue';
 import type { ApiConfig } from './api.config';
 
 /**
@@ -29,6 +29,20 @@ export function lazyApiRedis(url: string): Redis {
   });
   redis.connect().catch(() => undefined);
   return redis;
+}
+
+/**
+ * Where the job queues' errors go. The queues share the connection of {@link lazyApiRedis}, whose
+ * own listener tells an outage once per cause; without listeners of their own, BullMQ would print
+ * every queue's every failed reconnect as a raw stack. Their other errors are logged, one line each.
+ */
+export function apiQueueErrors(logger = new Logger('queue')): Pick<RedisLink, 'watch'> {
+  return {
+    watch: (emitter, what) =>
+      emitter.on('error', (err: unknown) => {
+        if (!isRedisLinkError(err)) logger.warn(`${what}: ${(err as Error)?.message ?? String(err)}`);
+      }),
+  };
 }
 
 /** Whether Redis answers now; for readiness and the job endpoints' guard. */
@@ -92,7 +106,7 @@ export class ApiRedisModule {
       global: true,
       providers: [
         { provide: PRODUCER_REDIS, useFactory: () => lazyApiRedis(config.REDIS_URL) },
-        { provide: PipelineQueue, inject: [PRODUCER_REDIS], useFactory: (redis: Redis) => new PipelineQueue(redis, config.QUEUE_PREFIX) },
+        { provide: PipelineQueue, inject: [PRODUCER_REDIS], useFactory: (redis: Redis) => new PipelineQueue(redis, config.QUEUE_PREFIX).reportTo(apiQueueErrors()) },
         RedisStatus,
         RedisRequiredGuard,
         ApiRedisShutdown,

@@ -31,7 +31,7 @@ export class PipelineQueue {
     private readonly attempts = 5,
   ) {}
 
-  private link?: RedisLink;
+  private link?: Pick<RedisLink, 'watch'>;
 
   queue(name: QueueName): Queue {
     let q = this.queues.get(name);
@@ -48,7 +48,7 @@ export class PipelineQueue {
    * "lost" and one "back" line for the process. Without a listener, BullMQ prints each queue's
    * every failed reconnect as a raw stack.
    */
-  reportTo(link: RedisLink): this {
+  reportTo(link: Pick<RedisLink, 'watch'>): this {
     this.link = link;
     for (const [name, q] of this.queues) link.watch(q, `queue ${name}`);
     return this;
