@@ -20,6 +20,7 @@ import { type Figure, jsonlFiles, EMBEDDED_BUILD, sharedCatalog } from './bench-
 // full collection when it ends (what the stage left held for the next one).
 //
 // BENCH_BUILD_SCALES (default 1,10) picks the scales; BENCH_JSON=<file> writes the figures.
+// BENCH_BUILD_LIVE=1 also samples what each stage holds live (a full collection every second).
 
 const shared = resolve(__dirname, '../../../../shared/data');
 const SCALES = (process.env.BENCH_BUILD_SCALES ?? '1,10')
@@ -37,6 +38,13 @@ interface StageFigures {
   /** Heap live after a full collection at the stage's end (MB), and array buffers outside the heap. */
   liveHeapMb: number;
   arrayBuffersMb: number;
+  /**
+   * BENCH_BUILD_LIVE=1 only: the most the stage held live, from a full collection every second
+   * (heap, array buffers and other native memory V8 knows of; MB). What the RSS peak is beside
+   * garbage. The collections slow the build and lower its RSS, so those runs' other figures are
+   * not comparable.
+   */
+  livePeak?: { totalMb: number; heapMb: number; arrayBuffersMb: number; externalMb: number };
 }
 
 interface BuildRun {
@@ -84,6 +92,17 @@ async function child(scale: number, sources: string[], kbDir: string): Promise<v
     peak = Math.max(peak, process.memoryUsage.rss());
   };
   const sampler = setInterval(sample, 50);
+  let stage: KbBuildStage | undefined;
+  const livePeaks: Partial<Record<KbBuildStage, NonNullable<StageFigures['livePeak']>>> = {};
+  const liveSampler = process.env.BENCH_BUILD_LIVE
+    ? setInterval(() => {
+        if (!stage) return;
+        gc();
+        const m = process.memoryUsage();
+        const now = { totalMb: mb(m.heapUsed + m.external), heapMb: mb(m.heapUsed), arrayBuffersMb: mb(m.arrayBuffers), externalMb: mb(m.external - m.arrayBuffers) };
+        if (now.totalMb > (livePeaks[stage]?.totalMb ?? -1)) livePeaks[stage] = now;
+      }, 1000)
+    : undefined;
   const before = load();
   const t = performance.now();
   const report = await buildKnowledgeBase({
@@ -92,18 +111,30 @@ async function child(scale: number, sources: string[], kbDir: string): Promise<v
     catalog,
     catalogPath,
     ...EMBEDDED_BUILD,
-    onStage: (stage, event) => {
-      if (event === 'start') peak = process.memoryUsage.rss();
+    onStage: (name, event) => {
+      if (event === 'start') {
+        peak = process.memoryUsage.rss();
+        stage = name;
+      }
       if (event !== 'done') return;
       sample();
       const peakRssMb = mb(peak);
       gc();
       const m = process.memoryUsage();
-      stages[stage] = { ms: 0, peakRssMb, maxRssMb: Math.round(process.resourceUsage().maxRSS / 1024), liveHeapMb: mb(m.heapUsed), arrayBuffersMb: mb(m.arrayBuffers) };
+      stages[name] = {
+        ms: 0,
+        peakRssMb,
+        maxRssMb: Math.round(process.resourceUsage().maxRSS / 1024),
+        liveHeapMb: mb(m.heapUsed),
+        arrayBuffersMb: mb(m.arrayBuffers),
+        ...(livePeaks[name] ? { livePeak: livePeaks[name] } : {}),
+      };
+      stage = undefined;
     },
   });
   const wallMs = Math.round(performance.now() - t);
   clearInterval(sampler);
+  if (liveSampler) clearInterval(liveSampler);
   for (const [stage, ms] of Object.entries(report.stageMs)) if (stages[stage as KbBuildStage]) (stages[stage as KbBuildStage] as StageFigures).ms = ms;
   const run: BuildRun = {
     scale,
@@ -182,7 +213,8 @@ function line(r: BuildRun, one: BuildRun): string {
   const stages = Object.entries(r.stages)
     .map(
       ([s, f]) =>
-        `\n        ${s.padEnd(10)} ${(f.ms / 1000).toFixed(1).padStart(7)} s  rss peak ${String(f.peakRssMb).padStart(5)} MB (process peak ${f.maxRssMb})  live heap after ${f.liveHeapMb} MB, buffers ${f.arrayBuffersMb} MB`,
+        `\n        ${s.padEnd(10)} ${(f.ms / 1000).toFixed(1).padStart(7)} s  rss peak ${String(f.peakRssMb).padStart(5)} MB (process peak ${f.maxRssMb})  live heap after ${f.liveHeapMb} MB, buffers ${f.arrayBuffersMb} MB` +
+        (f.livePeak ? `; live at most ${f.livePeak.totalMb} MB (heap ${f.livePeak.heapMb}, array buffers ${f.livePeak.arrayBuffersMb}, other native ${f.livePeak.externalMb})` : ''),
     )
     .join('');
   return `  ${String(r.scale).padStart(4)}× ${r.records} records, ${r.nodes} nodes: ${(r.wallMs / 1000).toFixed(1)} s, peak RSS ${r.maxRssMb} MB${perRecord} (load ${r.load.before[0]} → ${r.load.after[0]})${stages}\n`;
