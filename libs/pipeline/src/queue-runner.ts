@@ -190,8 +190,9 @@ export async function runDistributedBuild(
       quarantine: summarizeQuarantine((await quarantine.report())?.entries ?? [], quarantine.reportPath),
     };
   } finally {
-    await Promise.all([events.first.close(), events.last.close(), queue.close()]);
+    // First: its probe must not keep the process alive should a close fail.
     link.stop();
+    await Promise.all([events.first.close(), events.last.close(), queue.close()]);
     redis.disconnect();
   }
 }
