@@ -34,6 +34,10 @@ function freePort() {
 }
 
 module.exports = async function globalSetup() {
+  // Tests run the KB code in jest's workers, whose sandboxed process.env is a copy the native
+  // LanceDB module never sees: set the product's default here, where the workers inherit it, so
+  // the test output is not buried in LanceDB's notices (a test that wants them passes its own env).
+  process.env.LANCEDB_LOG ??= 'error';
   // One folder per run for fixtures built once and shared by spec files (libs/testing prebuiltKb).
   process.env.RESCUE_TEST_FIXTURES_DIR = fs.mkdtempSync(path.join(os.tmpdir(), 'rescue-test-fixtures-'));
   globalThis.__RESCUE_TEST_FIXTURES__ = process.env.RESCUE_TEST_FIXTURES_DIR;
