@@ -150,7 +150,9 @@ async function child(scale: number, sources: string[], kbDir: string): Promise<v
 
 function runChild(scale: number, sources: string[], kbDir: string): Promise<BuildRun> {
   return new Promise((done) => {
-    const proc = spawn(process.execPath, [__filename, 'child', String(scale), kbDir, ...sources], { stdio: ['ignore', 'pipe', 'pipe'] });
+    // The parent's Node flags go to each build (`node --heap-growing-percent=10 bin/bench.js scale`),
+    // as its environment does (MALLOC_ARENA_MAX): the memory settings the README measures.
+    const proc = spawn(process.execPath, [...process.execArgv, __filename, 'child', String(scale), kbDir, ...sources], { stdio: ['ignore', 'pipe', 'pipe'] });
     let out = '';
     let err = '';
     proc.stdout.on('data', (c: Buffer) => (out += c.toString()));
