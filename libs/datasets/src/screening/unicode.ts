@@ -197,6 +197,8 @@ const LOOKALIKES: Record<string, string> = {
   ց: 'g',
 };
 const LOOKALIKE_RE = new RegExp(`[${Object.keys(LOOKALIKES).join('')}]`, 'gu');
+/** The same class without the global flag, for tests: a global regex's `test` moves its `lastIndex`. */
+const HAS_LOOKALIKE = new RegExp(LOOKALIKE_RE.source, 'u');
 
 /**
  * The form screen patterns are matched against: NFKC (full-width and styled letters become
@@ -232,13 +234,11 @@ export function findMixedScriptWords(text: string): MixedScriptWord[] {
   const out: MixedScriptWord[] = [];
   const nfkc = text.normalize('NFKC');
   // A word is flagged only for a look-alike letter in it: a text with none has no such word.
-  LOOKALIKE_RE.lastIndex = 0;
-  if (!LOOKALIKE_RE.test(nfkc)) return out;
+  if (!HAS_LOOKALIKE.test(nfkc)) return out;
   for (const m of nfkc.matchAll(/[\p{L}\p{M}]{3,}/gu)) {
     const word = m[0];
     if (!/[A-Za-z]/.test(word)) continue;
-    LOOKALIKE_RE.lastIndex = 0;
-    if (!LOOKALIKE_RE.test(word)) continue;
+    if (!HAS_LOOKALIKE.test(word)) continue;
     // Mixed only when the Latin part and the look-alike part are both letters of the same word:
     // a Latin word next to a fully Cyrillic one is two words and never gets here.
     out.push({ word, index: m.index ?? 0 });
