@@ -26,11 +26,10 @@ import {
   type RowSource,
   type SearchCollection,
   type TermCounts,
-  facetAgreement,
+  rankCandidates,
   FacetSearch,
   fitGate,
   ordinaryTaskTerms,
-  scoreCandidate,
 } from '@rescue/retrieval';
 import { Slicer } from '@rescue/slicing';
 import { EMBEDDED_BUILD } from './bench-figures';
@@ -340,10 +339,7 @@ async function measureWhole(retriever: CweRetriever, queries: RetrievalQuery[]):
 async function cweLevel(retriever: CweRetriever, q: RetrievalQuery): Promise<string> {
   const { ranker, gate, topK } = retriever.config;
   const { terms, candidates } = await retriever.analyse(q);
-  const scored = candidates
-    .map((c) => ({ cwe: c.cwe, score: scoreCandidate(ranker, c.features), agreement: facetAgreement(ranker, c.features) }))
-    .sort((a, b) => b.score - a.score || (a.cwe < b.cwe ? -1 : 1))
-    .slice(0, topK);
+  const scored = rankCandidates(ranker, candidates, topK).slice(0, topK);
   if (scored.length === 0) return 'abstain';
   const verdict = gate ? retriever.gateVerdict(terms, scored[0].agreement, gate) : undefined;
   return verdict && verdict.score < verdict.threshold ? 'abstain' : scored[0].cwe;

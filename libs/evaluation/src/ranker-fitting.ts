@@ -1,4 +1,5 @@
 import {
+  type Candidate,
   type CweFacetName,
   DEFAULT_GATE_FIT,
   type GateFitOptions,
@@ -6,11 +7,10 @@ import {
   type GateShape,
   type RankerModel,
   type TermCounts,
-  facetAgreement,
+  rankCandidates,
   fitGates,
   fitRanker,
   gateScore,
-  scoreCandidate,
 } from '@rescue/retrieval';
 import { type RetrievalMetrics, retrievalMetrics } from './retrieval-metrics';
 
@@ -22,7 +22,7 @@ export interface TaskAnalysis {
   gold: string[];
   /** Whether a gold CWE has fix-pair data in the KB. */
   seen: boolean;
-  candidates: { cwe: string; features: number[] }[];
+  candidates: Candidate[];
   /** The task's search terms, each once. */
   terms: string[];
 }
@@ -59,7 +59,7 @@ export const GATE_SHAPE_GRID = { lengthWeight: [0, 0.5, 1, 1.5, 2], agreementWei
 export function fitModels(train: TaskAnalysis[], input: FitInput, fittedOn: string): { ranker: RankerModel; gate: GateModel } {
   const positives = train.filter((t) => !t.negative && t.gold.length > 0);
   const ranker = fitRanker(
-    positives.map((t) => ({ features: t.candidates.map((c) => c.features), gold: t.candidates.map((c) => t.gold.includes(c.cwe)), set: t.set })),
+    positives.map((t) => ({ candidates: t.candidates, gold: t.candidates.map((c) => t.gold.includes(c.cwe)), set: t.set })),
     input.facets,
     input.depth,
     fittedOn,
@@ -106,24 +106,18 @@ const median = (xs: number[]): number => {
   return s[Math.floor((s.length - 1) / 2)];
 };
 
+/** The CWEs the product keeps (the paper's k): the ranker diversifies that many places. */
+const TOP_K = 4;
+
 /** The facet agreement on a task's best-ranked CWE. */
 function topAgreement(t: TaskAnalysis, ranker: RankerModel): number {
-  let best: { s: number; a: number } | undefined;
-  for (const c of t.candidates) {
-    const s = scoreCandidate(ranker, c.features);
-    if (!best || s > best.s) best = { s, a: facetAgreement(ranker, c.features) };
-  }
-  return best?.a ?? 0;
+  return rankCandidates(ranker, t.candidates, TOP_K)[0]?.agreement ?? 0;
 }
 
 /** A task's CWEs under a ranker (best first, at most 10) and the facets' agreement on the first. */
 function rankedCwes(t: TaskAnalysis, ranker: RankerModel): { ranked: string[]; agreement: number } {
-  const ranked = t.candidates
-    .map((c) => ({ cwe: c.cwe, s: scoreCandidate(ranker, c.features) }))
-    .sort((a, b) => b.s - a.s || (a.cwe < b.cwe ? -1 : 1))
-    .slice(0, 10)
-    .map((c) => c.cwe);
-  return { ranked, agreement: topAgreement(t, ranker) };
+  const all = rankCandidates(ranker, t.candidates, TOP_K);
+  return { ranked: all.slice(0, 10).map((c) => c.cwe), agreement: all[0]?.agreement ?? 0 };
 }
 
 /** CWEs of a task under a ranker (best first, at most 10) and whether the gate abstains. */

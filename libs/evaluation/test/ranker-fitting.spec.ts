@@ -70,7 +70,7 @@ describe('fitting the ranker and the gate', () => {
 
   it('never fits the ranker on ordinary tasks or tasks without gold', () => {
     const only = fitModels([ordinaryTask(0), ordinaryTask(1)], input, 'nothing to learn');
-    expect(only.ranker).toEqual(simpleRanker(facets, 20, 0, 'nothing to learn; prior weight 0'));
+    expect(only.ranker).toEqual(simpleRanker(facets, 20, 0, 'nothing to learn; rank exponent 1, prior weight 0'));
   });
 
   it('chooses the gate shape with the best training score among those that keep every training set of ordinary tasks at most 10% fired', () => {

@@ -128,7 +128,8 @@ export function knowledgeFacts(nodes: Map<string, CweNode>, examples: Iterable<C
   const of = (cwe: string): CweFacts => {
     let f = facts.get(cwe);
     if (!f) {
-      const p = nodes.get(cweNodeId(cwe))?.priors;
+      const node = nodes.get(cweNodeId(cwe));
+      const p = node?.priors;
       f = {
         abstraction: p?.abstraction,
         mappingUsage: p?.mappingUsage,
@@ -137,6 +138,7 @@ export function knowledgeFacts(nodes: Map<string, CweNode>, examples: Iterable<C
         platforms: p?.platforms ?? [],
         codeqlQueries: 0,
         fixesByLanguage: {},
+        parents: node?.parents ?? [],
       };
       facts.set(cwe, f);
     }

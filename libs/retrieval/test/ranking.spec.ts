@@ -2,7 +2,10 @@ import {
   CWE_FACET_NAMES,
   type CweFacts,
   PRIOR_WEIGHT_GRID,
+  RANK_EXPONENT_GRID,
+  ancestorsOf,
   candidateFeatures,
+  rankCandidates,
   countTerms,
   featureNames,
   fitRanker,
@@ -110,15 +113,79 @@ describe('the ranker', () => {
 
   it('fits the prior weight on the training sets, each set counting once', () => {
     // Gold is second by the facets but has the language prior: a positive weight puts it first.
-    const list = (set: string) => ({ set, features: [vec([1, 1]), vec([0.5, 0.5], { platformFit: 1, codeqlQueries: 3, observedExamples: 3 })], gold: [false, true] });
+    const list = (set: string) => ({
+      set,
+      candidates: [
+        { cwe: 'CWE-1', features: vec([1, 1]) },
+        { cwe: 'CWE-2', features: vec([0.5, 0.5], { platformFit: 1, codeqlQueries: 3, observedExamples: 3 }) },
+      ],
+      gold: [false, true],
+    });
     const fitted = fitRanker([list('a'), list('b')], facets, 20, 'test');
     const weight = fitted.weights[names.indexOf('platformFit')];
     expect(weight).toBeGreaterThan(0);
     expect(PRIOR_WEIGHT_GRID).toContain(weight);
     expect(fitted.fittedOn).toMatch(/prior weight/);
     // When the prior points away from gold, no weight is best.
-    const against = (set: string) => ({ set, features: [vec([1, 1]), vec([0.5, 0.5], { platformFit: 1, codeqlQueries: 3 })], gold: [true, false] });
+    const against = (set: string) => ({
+      set,
+      candidates: [
+        { cwe: 'CWE-1', features: vec([1, 1]) },
+        { cwe: 'CWE-2', features: vec([0.5, 0.5], { platformFit: 1, codeqlQueries: 3 }) },
+      ],
+      gold: [true, false],
+    });
     expect(fitRanker([against('a')], facets, 20, 'test').weights[names.indexOf('platformFit')]).toBe(0);
+  });
+
+  it('raises reciprocal ranks to the rank exponent, and fits it: a flatter curve lets agreement beat one first place', () => {
+    // CWE-1 is first in one facet only; CWE-2 is third in both. 1 + 0 against 2/3 at exponent 1;
+    // 1 against 2/sqrt(3) at 0.5.
+    const one = vec([1, 0]);
+    const both = vec([1 / 3, 1 / 3]);
+    expect(scoreCandidate(simpleRanker(facets, 20, 0, 'test'), both)).toBeLessThan(scoreCandidate(simpleRanker(facets, 20, 0, 'test'), one));
+    expect(scoreCandidate(simpleRanker(facets, 20, 0, 'test', 0.5), both)).toBeGreaterThan(scoreCandidate(simpleRanker(facets, 20, 0, 'test', 0.5), one));
+    const list = (set: string) => ({
+      set,
+      candidates: [
+        { cwe: 'CWE-1', features: one },
+        { cwe: 'CWE-2', features: both },
+      ],
+      gold: [false, true],
+    });
+    const fitted = fitRanker([list('a'), list('b')], facets, 20, 'test');
+    expect(fitted.rankExponent).toBeLessThan(1);
+    expect(RANK_EXPONENT_GRID).toContain(fitted.rankExponent);
+    expect(fitted.fittedOn).toMatch(/rank exponent/);
+    expect(() => validateRanker({ ...fitted, rankExponent: 0 }, 'model.json')).toThrow(/model.json: rankExponent 0/);
+    expect(() => validateRanker({ ...fitted, rankExponent: 'x' }, 'model.json')).toThrow(/rankExponent "x"/);
+  });
+
+  it('keeps no weakness in the top k beneath another kept one, and keeps an ancestor after its descendant', () => {
+    const m = simpleRanker(facets, 20, 0, 'test');
+    const c = (cwe: string, rr: number, ancestors: string[] = []) => ({ cwe, features: vec([rr, 0]), ancestors });
+    const candidates = [
+      c('CWE-327', 1),
+      c('CWE-916', 1 / 2, ['CWE-328', 'CWE-327']),
+      c('CWE-89', 1 / 3),
+      c('CWE-759', 1 / 4, ['CWE-916', 'CWE-328', 'CWE-327']),
+      c('CWE-522', 1 / 5),
+      c('CWE-312', 1 / 6),
+    ];
+    expect(rankCandidates(m, candidates, 4).map((r) => r.cwe)).toEqual(['CWE-327', 'CWE-89', 'CWE-522', 'CWE-312', 'CWE-916', 'CWE-759']);
+    // A descendant first, then its ancestor: both kept (a benchmark may name either).
+    expect(rankCandidates(m, [c('CWE-125', 1, ['CWE-119']), c('CWE-119', 1 / 2)], 4).map((r) => r.cwe)).toEqual(['CWE-125', 'CWE-119']);
+    // A model without the flag (fitted before it) ranks by score alone.
+    const { diversifyLineage: _, ...plain } = m;
+    expect(rankCandidates(plain, candidates, 4).map((r) => r.cwe)).toEqual(['CWE-327', 'CWE-916', 'CWE-89', 'CWE-759', 'CWE-522', 'CWE-312']);
+  });
+
+  it("gathers a candidate's ancestors within three ChildOf steps, nearest first, through cycles", () => {
+    const parents: Record<string, string[]> = { 'CWE-759': ['CWE-916'], 'CWE-916': ['CWE-328'], 'CWE-328': ['CWE-327', 'CWE-326'], 'CWE-327': ['CWE-693'], 'CWE-693': ['CWE-759'] };
+    const f = (cwe: string) => facts({ parents: parents[cwe] });
+    expect(ancestorsOf('CWE-759', f)).toEqual(['CWE-916', 'CWE-328', 'CWE-327', 'CWE-326']);
+    expect(ancestorsOf('CWE-327', f, 9)).toEqual(['CWE-693', 'CWE-759', 'CWE-916', 'CWE-328', 'CWE-326']);
+    expect(ancestorsOf('CWE-1', () => undefined)).toEqual([]);
   });
 });
 

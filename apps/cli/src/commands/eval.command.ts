@@ -252,7 +252,7 @@ export function registerEval(program: Command): void {
           `${JSON.stringify({ kb: kb.manifest.version, leaveOneSetOut: held, inSample, ranker: models.ranker, gate: { ...models.gate, ordinary: { total: models.gate.ordinary.total } } }, null, 2)}\n`,
         );
       process.stdout.write(
-        `${formatHeldOut(held)}\n\nfitted on all sets: gate threshold ${models.gate.threshold.toFixed(3)} on this KB, gate shape: length weight ${models.gate.shape.lengthWeight}, agreement weight ${models.gate.shape.agreementWeight} about ${models.gate.shape.agreementCenter}; ranker weights ${models.ranker.features.map((f, i) => `${f} ${models.ranker.weights[i].toFixed(2)}`).join(', ')}\n${opts.writeDefaults ? `written to ${opts.writeDefaults}\n` : ''}`,
+        `${formatHeldOut(held)}\n\nfitted on all sets: gate threshold ${models.gate.threshold.toFixed(3)} on this KB, gate shape: length weight ${models.gate.shape.lengthWeight}, agreement weight ${models.gate.shape.agreementWeight} about ${models.gate.shape.agreementCenter}; ranker: rank exponent ${models.ranker.rankExponent ?? 1}, top k diversified by lineage: ${models.ranker.diversifyLineage ? 'yes' : 'no'}, weights ${models.ranker.features.map((f, i) => `${f} ${models.ranker.weights[i].toFixed(2)}`).join(', ')}\n${opts.writeDefaults ? `written to ${opts.writeDefaults}\n` : ''}`,
       );
     });
 }

@@ -3,8 +3,8 @@ import { type FacetRanking, type FusedItem, thresholdedRrf } from '../fusion/thr
 import type { KnowledgeIndexReader } from '../knowledge-index/knowledge-index';
 import { searchTerms } from '../text/search-terms';
 import { type CweFacetName, type CweScore, FacetSearch, type SearchQuery } from './facets';
-import { type CweFacts, candidateFeatures } from './features';
-import { type RankerModel, facetAgreement, scoreCandidate } from './linear-ranker';
+import { type Candidate, type CweFacts, candidateFeatures } from './features';
+import { type RankerModel, rankCandidates } from './linear-ranker';
 import { type GateModel, type TermCounts, countOf, gateScore, relevanceScore } from './relevance-gate';
 
 /** What a task offers retrieval, whichever mode produced it (paper §4.1). */
@@ -63,7 +63,7 @@ export interface QueryAnalysis {
   /** The task's search terms (its gate text, else text and code), each once: what the relevance gate reads. */
   terms: string[];
   rankings: { name: CweFacetName; hits: CweScore[] }[];
-  candidates: { cwe: string; features: number[] }[];
+  candidates: Candidate[];
 }
 
 export interface RankedCwe {
@@ -180,11 +180,10 @@ export class CweRetriever {
     const t0 = performance.now();
     const { search, terms, rankings, candidates } = await this.analyse(q, options.facets);
     const gate = options.gate !== false ? c.gate : undefined;
-    const scored = candidates
-      .map((cand) => ({ cwe: cand.cwe, score: scoreCandidate(c.ranker, cand.features), agreement: facetAgreement(c.ranker, cand.features) }))
-      .sort((a, b) => b.score - a.score || (a.cwe < b.cwe ? -1 : 1));
+    const topK = options.topK ?? c.topK;
+    const scored = rankCandidates(c.ranker, candidates, topK);
     const agreement = scored[0]?.agreement ?? 0;
-    const ranked = scored.slice(0, options.topK ?? c.topK).map((r) => ({ id: this.knowledge.nodeFor(r.cwe, q.language), cwe: r.cwe, score: r.score, facets: facetTrace(rankings, r.cwe) }));
+    const ranked = scored.slice(0, topK).map((r) => ({ id: this.knowledge.nodeFor(r.cwe, q.language), cwe: r.cwe, score: r.score, facets: facetTrace(rankings, r.cwe) }));
     const t1 = performance.now();
     const relevance = gate ? this.gateVerdict(terms, agreement, gate) : undefined;
     const abstained = ranked.length === 0 || (relevance !== undefined && relevance.score < relevance.threshold);

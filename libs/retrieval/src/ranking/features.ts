@@ -11,6 +11,41 @@ export interface CweFacts {
   codeqlQueries: number;
   /** Fix examples of the CWE, by language. */
   fixesByLanguage: Record<string, number>;
+  /** The catalogue's ChildOf parents (absent: none known). */
+  parents?: string[];
+}
+
+/**
+ * How many ChildOf steps up a candidate's ancestors are gathered: far enough to join a variant to
+ * the class it refines (CWE-759 → 916 → 328 → 327), short of the pillars every weakness descends from.
+ */
+export const LINEAGE_STEPS = 3;
+
+/** The ancestors of a CWE within `steps` ChildOf steps, nearest first. */
+export function ancestorsOf(cwe: string, facts: (cwe: string) => CweFacts | undefined, steps = LINEAGE_STEPS): string[] {
+  const seen = new Set<string>([cwe]);
+  const out: string[] = [];
+  let frontier = [cwe];
+  for (let step = 0; step < steps && frontier.length > 0; step++) {
+    const next: string[] = [];
+    for (const c of frontier)
+      for (const p of facts(c)?.parents ?? [])
+        if (!seen.has(p)) {
+          seen.add(p);
+          out.push(p);
+          next.push(p);
+        }
+    frontier = next;
+  }
+  return out;
+}
+
+/** A candidate CWE of one query: its features (see {@link featureNames}) and its ancestors (see {@link ancestorsOf}). */
+export interface Candidate {
+  cwe: string;
+  features: number[];
+  /** Absent: not known (no diversification by lineage for it). */
+  ancestors?: string[];
 }
 
 /** The features of one candidate besides its facets' ranks, in this order. */
@@ -56,14 +91,9 @@ export function featureNames(facets: readonly CweFacetName[]): string[] {
 
 /**
  * Candidates (the top `depth` CWEs of each facet, each once) and their features: 1/rank in each
- * facet (0 beyond `depth`), then {@link PRIOR_FEATURES}.
+ * facet (0 beyond `depth`), then {@link PRIOR_FEATURES}; with each, its ancestors.
  */
-export function candidateFeatures(
-  rankings: { name: CweFacetName; hits: CweScore[] }[],
-  facts: (cwe: string) => CweFacts | undefined,
-  language: string | undefined,
-  depth: number,
-): { cwe: string; features: number[] }[] {
+export function candidateFeatures(rankings: { name: CweFacetName; hits: CweScore[] }[], facts: (cwe: string) => CweFacts | undefined, language: string | undefined, depth: number): Candidate[] {
   const ranks = rankings.map((r) => {
     const m = new Map<string, number>();
     r.hits.slice(0, depth).forEach((h, i) => m.set(h.cwe, i + 1));
@@ -84,6 +114,6 @@ export function candidateFeatures(
       f?.abstraction === 'Variant' ? 1 : 0,
       usage === 'Discouraged' || usage === 'Prohibited' ? 1 : 0,
     ];
-    return { cwe, features: [...rr, ...priors] };
+    return { cwe, features: [...rr, ...priors], ancestors: ancestorsOf(cwe, facts) };
   });
 }
