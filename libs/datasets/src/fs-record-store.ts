@@ -76,6 +76,13 @@ interface Writer {
  */
 const LINGER_MS = 100;
 
+/** A segment open for reading, and the reads in flight on it (it is closed once retired and idle). */
+interface SegmentReader {
+  fh: Promise<FileHandle>;
+  reads: number;
+  retired: boolean;
+}
+
 /** Damaged bytes that name no id: reported by {@link FsRecordStore.check}. */
 interface Region {
   seg: number;
@@ -94,6 +101,14 @@ function lost(writer: Writer): Error | undefined {
   } catch (err) {
     return err as Error;
   }
+}
+
+/**
+ * Closes a segment opened for reading. A failure to close a read-only handle loses nothing (no
+ * write is pending on it) and has no caller left to tell: the descriptor is gone either way.
+ */
+function closeReader(reader: SegmentReader): void {
+  reader.fh.then((fh) => fh.close()).catch(() => undefined);
 }
 
 const isErrno = (err: unknown, code: string): boolean => (err as NodeJS.ErrnoException | undefined)?.code === code;
@@ -144,6 +159,13 @@ export class FsRecordStore<T extends StoredDocument = FixRecord> implements Reco
   private queue: Promise<unknown> = Promise.resolve();
   /** The folder's lock while this handle writes, kept for a moment after a batch for the next one. */
   private writer?: Writer;
+  /**
+   * Segments open for reading, kept for {@link LINGER_MS} after the last read. A stage reads its
+   * records one get at a time: an open and a close per get were two of its four file system calls
+   * (a rebuild's stages read every record again).
+   */
+  private readers = new Map<number, SegmentReader>();
+  private readersTimer?: NodeJS.Timeout;
 
   constructor(
     readonly dir: string,
@@ -175,6 +197,9 @@ export class FsRecordStore<T extends StoredDocument = FixRecord> implements Reco
   // ---- reading the segments into the index ----
 
   private reset(): void {
+    // A reload may follow another handle's compaction or a folder made anew: segment numbers that
+    // are gone, or name other files now, must be opened again.
+    this.retireReaders();
     this.index = new Map();
     this.regions = [];
     this.segments = [];
@@ -693,16 +718,50 @@ export class FsRecordStore<T extends StoredDocument = FixRecord> implements Reco
    * bad block, a hand edit) mark it damaged, and the empty buffer comes back.
    */
   private async readPayload(loc: Location): Promise<Buffer> {
-    const fh = await open(this.segPath(loc.seg), 'r');
+    const reader = this.readerOf(loc.seg);
+    reader.reads += 1;
     try {
+      const fh = await reader.fh;
       const buf = Buffer.alloc(loc.length);
       const { bytesRead } = await fh.read(buf, 0, loc.length, loc.payloadOffset);
       if (bytesRead !== loc.length) loc.damage = 'is cut short (the segment was truncated after it was read)';
       else if (crc32(buf) !== loc.crc) loc.damage = 'fails its checksum (damaged after it was written)';
       return loc.damage ? Buffer.alloc(0) : buf;
+    } catch (err) {
+      // A segment that could not be opened (removed meanwhile) is opened afresh by the next read.
+      if (this.readers.get(loc.seg) === reader) this.readers.delete(loc.seg);
+      reader.retired = true;
+      throw err;
     } finally {
-      await fh.close();
+      reader.reads -= 1;
+      if (reader.retired && reader.reads === 0) closeReader(reader);
+      if (this.readersTimer) this.readersTimer.refresh();
+      else this.readersTimer = setTimeout(() => this.retireReaders(), LINGER_MS).unref();
     }
+  }
+
+  /** The open reader of segment `seg`, opened now if it is not. */
+  private readerOf(seg: number): SegmentReader {
+    let reader = this.readers.get(seg);
+    if (!reader) {
+      const fh = open(this.segPath(seg), 'r');
+      // Its failure is thrown to the read that awaits it; marked handled meanwhile.
+      fh.catch(() => undefined);
+      reader = { fh, reads: 0, retired: false };
+      this.readers.set(seg, reader);
+    }
+    return reader;
+  }
+
+  /** Closes the open readers, each once no read is in flight on it. */
+  private retireReaders(): void {
+    clearTimeout(this.readersTimer);
+    this.readersTimer = undefined;
+    for (const reader of this.readers.values()) {
+      reader.retired = true;
+      if (reader.reads === 0) closeReader(reader);
+    }
+    this.readers.clear();
   }
 
   /** The current location of `id`, looking for new segments when it is not (yet) known. */
@@ -804,8 +863,9 @@ export class FsRecordStore<T extends StoredDocument = FixRecord> implements Reco
     });
   }
 
-  /** Lets go of the folder's lock now rather than after {@link LINGER_MS}. */
+  /** Lets go of the folder's lock, and of the segments open for reading, now rather than after {@link LINGER_MS}. */
   async close(): Promise<void> {
+    this.retireReaders();
     await this.exclusive(() => this.releaseWriter());
   }
 }

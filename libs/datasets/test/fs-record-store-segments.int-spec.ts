@@ -1,5 +1,5 @@
 import { spawn } from 'node:child_process';
-import { readFileSync, readdirSync, writeFileSync } from 'node:fs';
+import { existsSync, readFileSync, readdirSync, readlinkSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { FsRecordStore, scanSegment } from '@rescue/datasets';
 import { TempDirs, overwrite } from './helpers';
@@ -59,6 +59,39 @@ describe('FsRecordStore segments: rolling, compaction and several writers', () =
     await store.putMany([doc(500)]);
     expect(await reader.get(idOf(500))).toEqual(doc(500));
     await store.close();
+  });
+
+  it('keeps a segment open while reads follow one another, one descriptor per segment, and lets it go when idle or closed', async () => {
+    if (!existsSync('/proc/self/fd')) return void process.stdout.write('skipped: no /proc/self/fd to count open files on this system\n');
+    const dir = dirs.make('seg-readers');
+    const store = new FsRecordStore<Doc>(dir, { segmentBytes: 2000 });
+    const docs = Array.from({ length: 60 }, (_, i) => doc(i));
+    for (let i = 0; i < docs.length; i += 10) await store.putMany(docs.slice(i, i + 10));
+    await store.close();
+    const openSegments = (): string[] =>
+      readdirSync('/proc/self/fd')
+        .map((fd) => {
+          try {
+            return readlinkSync(join('/proc/self/fd', fd));
+          } catch {
+            return '';
+          }
+        })
+        .filter((target) => target.startsWith(dir));
+    const reader = new FsRecordStore<Doc>(dir, { segmentBytes: 2000 });
+    await Promise.all(docs.map(async (d) => expect(await reader.get(d.id)).toEqual(d)));
+    for (const d of docs) expect(await reader.get(d.id)).toEqual(d);
+    const held = openSegments();
+    expect(held.length).toBeGreaterThan(1);
+    expect(new Set(held).size).toBe(held.length);
+    await new Promise((r) => setTimeout(r, 300));
+    expect(openSegments()).toEqual([]);
+    expect(await reader.get(docs[0].id)).toEqual(docs[0]);
+    expect(openSegments().length).toBe(1);
+    await reader.close();
+    // Closing is asynchronous: the descriptor goes once the close the store started has run.
+    await new Promise((r) => setTimeout(r, 50));
+    expect(openSegments()).toEqual([]);
   });
 
   it('compacts once superseded entries dominate, keeping the latest reading of each id; a reader opened before follows', async () => {
