@@ -24,6 +24,7 @@ import { type EmbedderRefit, rememberFit, reusedFit } from './build-cache/embedd
 import { contentKey } from './build-cache/keyed-cache';
 import { type ExampleSource, asExampleSource } from './example-source';
 import { SpilledTexts } from './spilled-texts';
+import { SpilledVectors } from './spilled-vectors';
 import { KbDirectory, type KbManifest, type PublishOptions } from './kb-directory';
 import { folderDefaultGate } from './kb-retriever';
 import type { ClusterBy, CodeExample, CweNode, KnowledgeDocument } from './kb-model';
@@ -294,9 +295,16 @@ export async function publishKnowledgeBase(input: PublishInput): Promise<KbManif
   const terms = input.searchTerms ?? searchText;
   // A big build's example terms wait in a file (see SpilledTexts), each row reading its own back
   // when a step that writes the version asks for it.
-  const spilled = examples.count > (input.spillTextsAbove ?? SPILL_TEXTS_ABOVE_EXAMPLES) ? await SpilledTexts.create(join(input.kbDir, 'staging', 'publish')) : undefined;
+  const spill = examples.count > (input.spillTextsAbove ?? SPILL_TEXTS_ABOVE_EXAMPLES);
+  const spilled = spill ? await SpilledTexts.create(join(input.kbDir, 'staging', 'publish')) : undefined;
   try {
-    return await publishRows(input, { nodes, examples, documents, terms, spilled });
+    // Their vectors too, once the embedder has made them (see SpilledVectors).
+    const vectors = spill ? await SpilledVectors.create(join(input.kbDir, 'staging', 'publish')) : undefined;
+    try {
+      return await publishRows(input, { nodes, examples, documents, terms, spilled, vectors });
+    } finally {
+      await vectors?.remove();
+    }
   } finally {
     await spilled?.remove();
   }
@@ -305,7 +313,14 @@ export async function publishKnowledgeBase(input: PublishInput): Promise<KbManif
 /** {@link publishKnowledgeBase}, its example terms in `spilled` when given. */
 async function publishRows(
   input: PublishInput,
-  { nodes, examples, documents, terms, spilled }: { nodes: CweNode[]; examples: ExampleSource; documents: KnowledgeDocument[]; terms: (text: string) => string; spilled?: SpilledTexts },
+  {
+    nodes,
+    examples,
+    documents,
+    terms,
+    spilled,
+    vectors,
+  }: { nodes: CweNode[]; examples: ExampleSource; documents: KnowledgeDocument[]; terms: (text: string) => string; spilled?: SpilledTexts; vectors?: SpilledVectors },
 ): Promise<KbManifest> {
   // The examples are read pass by pass and never held (see ExampleSource): the first pass keeps
   // their rows (ids, search terms; the vectors come in the third), what the manifest counts, the
@@ -323,13 +338,17 @@ async function publishRows(
     sources.add(batch);
     for (const e of batch) {
       const row = indexedExample(e, terms);
-      if (spilled) {
+      if (spilled && vectors) {
         const at = await spilled.add(row.codeText ?? '');
-        const { codeText: _held, ...rest } = row;
+        // The vectors are added in the same order, in the third pass: example `at` is vector `at`.
+        const { codeText: _held, codeVector: _none, ...rest } = row;
         exampleRows.push({
           ...rest,
           get codeText(): string {
             return spilled.get(at);
+          },
+          get codeVector(): Float32Array {
+            return vectors.get(at);
           },
         });
       } else exampleRows.push(row);
@@ -369,11 +388,16 @@ async function publishRows(
     // Third pass: the examples' vectors, a batch at a time.
     let at = 0;
     for await (const batch of examples.batches()) {
-      const vectors = await embedder.embed(batch.map((e) => (e.kind === 'vulnerable' ? e.slicedVulnerable : e.slicedSecure)));
-      if (at + vectors.length > exampleRows.length) throw new InvalidInputError(`the examples' passes disagree: more than ${exampleRows.length} examples the third time`);
-      for (const v of vectors) exampleRows[at++].codeVector = v;
+      const batchVectors = await embedder.embed(batch.map((e) => (e.kind === 'vulnerable' ? e.slicedVulnerable : e.slicedSecure)));
+      if (at + batchVectors.length > exampleRows.length) throw new InvalidInputError(`the examples' passes disagree: more than ${exampleRows.length} examples the third time`);
+      for (const v of batchVectors) {
+        if (vectors) await vectors.add(v);
+        else exampleRows[at].codeVector = v;
+        at += 1;
+      }
     }
     if (at !== exampleRows.length) throw new InvalidInputError(`the examples' passes disagree: ${exampleRows.length} examples, then ${at}`);
+    await vectors?.seal();
     const rows: IndexedKnowledge = { ...nodeAndDocumentRows({ nodes, documents, catalog: input.catalog ?? new Map() }, first, causeVectors, terms), examples: exampleRows };
     computed = { rows, causeVectors };
     return computed;

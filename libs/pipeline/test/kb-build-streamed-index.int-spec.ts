@@ -3,6 +3,7 @@ import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { KbDirectory, localEmbedder } from '@rescue/knowledge';
 import { buildKnowledgeBase } from '@rescue/pipeline';
+import { LanceKnowledgeIndex } from '@rescue/retrieval';
 import { SMALL_BUILD } from './small-build';
 
 const examples = resolve(__dirname, '../../../examples/fix-pairs');
@@ -41,10 +42,18 @@ describe('buildKnowledgeBase: the index stage streamed from spilled clusters', (
     expect(await files('streamed')).toEqual(await files('held'));
     const examplesFile = (name: string): string => readFileSync(join(work, name, 'versions', held.manifest.version, 'examples.jsonl'), 'utf8');
     expect(examplesFile('streamed')).toBe(examplesFile('held'));
-    // The examples' search terms in a file while the version is written (a big build's way), and removed after.
+    // The examples' search terms and vectors in files while the version is written (a big build's way), and removed after.
     const spilled = await build('spilled', { stagingMemoryChars: 0, spillTextsAbove: 0 });
     expect(spilled.manifest.version).toBe(held.manifest.version);
     expect(await files('spilled')).toEqual(await files('held'));
+    // The LanceDB tables' files carry random ids: their rows, vectors included, are what must agree.
+    const exampleRows = async (name: string): Promise<unknown[]> => {
+      const index = await LanceKnowledgeIndex.open(join(work, name, 'versions', held.manifest.version));
+      return (await index.scan('examples', ['id', 'code_text', 'api_text', 'vector'])).map((r) => ({ ...r, vector: Array.from(r.vector as ArrayLike<number>) }));
+    };
+    const heldRows = await exampleRows('held');
+    expect(heldRows).toHaveLength(held.manifest.counts.examples);
+    expect(await exampleRows('spilled')).toEqual(heldRows);
     expect(readdirSync(join(work, 'spilled', 'staging', 'publish'))).toEqual([]);
     // Every cluster summarized a chunk at a time (a big cluster's way), its key the same.
     const chunked = await build('chunked', { chunkedAboveRecords: 0 });
