@@ -122,6 +122,10 @@ async function writeSharded<T>(db: lancedb.Connection, base: string, items: T[],
     for (let at = batch; at < shard.length; at += batch) await table.add(shard.slice(at, at + batch).map(toRow));
     for (const column of spec.indexes.fts) await table.createIndex(column, { config: TERMS_INDEX() });
     for (const column of spec.indexes.bitmap) await table.createIndex(column, { config: lanceDb().Index.bitmap() });
+    // Let go of the shard's native memory (its dataset and index caches) now rather than when the
+    // garbage collector, which does not see that memory, gets to the table object (a 100× build
+    // peaked at 1,068 MB before and 1,017 MB after, one run each: within run-to-run spread).
+    table.close();
   }
 }
 
@@ -220,9 +224,13 @@ export class LanceKnowledgeIndex implements KnowledgeIndexReader {
     shardBudget: { maxRows: number; maxBytes: number; batchRows?: number } = { maxRows: SHARD_MAX_ROWS, maxBytes: SHARD_MAX_TEXT_BYTES },
   ): Promise<void> {
     const db = await lanceDb().connect(join(versionDir, 'lance'));
-    await writeSharded(db, TABLES.nodes, nodes, SPECS.nodes, shardBudget);
-    if (examples.length > 0) await writeSharded(db, TABLES.examples, examples, SPECS.examples, shardBudget);
-    if (documents.length > 0) await writeSharded(db, TABLES.documents, documents, SPECS.documents, shardBudget);
+    try {
+      await writeSharded(db, TABLES.nodes, nodes, SPECS.nodes, shardBudget);
+      if (examples.length > 0) await writeSharded(db, TABLES.examples, examples, SPECS.examples, shardBudget);
+      if (documents.length > 0) await writeSharded(db, TABLES.documents, documents, SPECS.documents, shardBudget);
+    } finally {
+      db.close();
+    }
   }
 
   static async open(versionDir: string): Promise<LanceKnowledgeIndex> {
