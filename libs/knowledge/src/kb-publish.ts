@@ -293,34 +293,33 @@ export async function publishKnowledgeBase(input: PublishInput): Promise<KbManif
   const examples = asExampleSource(input.examples);
   const documents = input.documents ?? [];
   const terms = input.searchTerms ?? searchText;
-  // A big build's example terms wait in a file (see SpilledTexts), each row reading its own back
-  // when a step that writes the version asks for it.
-  const spill = examples.count > (input.spillTextsAbove ?? SPILL_TEXTS_ABOVE_EXAMPLES);
-  const spilled = spill ? await SpilledTexts.create(join(input.kbDir, 'staging', 'publish')) : undefined;
+  // A big build's example terms and vectors wait in files (see SpilledTexts, SpilledVectors), each
+  // row reading its own back when a step that writes the version asks for it.
+  if (examples.count <= (input.spillTextsAbove ?? SPILL_TEXTS_ABOVE_EXAMPLES)) return publishRows(input, { nodes, examples, documents, terms });
+  const dir = join(input.kbDir, 'staging', 'publish');
+  const texts = await SpilledTexts.create(dir);
   try {
-    // Their vectors too, once the embedder has made them (see SpilledVectors).
-    const vectors = spill ? await SpilledVectors.create(join(input.kbDir, 'staging', 'publish')) : undefined;
+    const vectors = await SpilledVectors.create(dir);
     try {
-      return await publishRows(input, { nodes, examples, documents, terms, spilled, vectors });
+      return await publishRows(input, { nodes, examples, documents, terms, spilled: { texts, vectors } });
     } finally {
-      await vectors?.remove();
+      await vectors.remove();
     }
   } finally {
-    await spilled?.remove();
+    await texts.remove();
   }
 }
 
-/** {@link publishKnowledgeBase}, its example terms in `spilled` when given. */
+/** The files a big publish keeps its example rows' terms and vectors in. */
+interface SpilledRows {
+  texts: SpilledTexts;
+  vectors: SpilledVectors;
+}
+
+/** {@link publishKnowledgeBase}, its example rows' terms and vectors in `spilled` when given. */
 async function publishRows(
   input: PublishInput,
-  {
-    nodes,
-    examples,
-    documents,
-    terms,
-    spilled,
-    vectors,
-  }: { nodes: CweNode[]; examples: ExampleSource; documents: KnowledgeDocument[]; terms: (text: string) => string; spilled?: SpilledTexts; vectors?: SpilledVectors },
+  { nodes, examples, documents, terms, spilled }: { nodes: CweNode[]; examples: ExampleSource; documents: KnowledgeDocument[]; terms: (text: string) => string; spilled?: SpilledRows },
 ): Promise<KbManifest> {
   // The examples are read pass by pass and never held (see ExampleSource): the first pass keeps
   // their rows (ids, search terms; the vectors come in the third), what the manifest counts, the
@@ -338,14 +337,15 @@ async function publishRows(
     sources.add(batch);
     for (const e of batch) {
       const row = indexedExample(e, terms);
-      if (spilled && vectors) {
-        const at = await spilled.add(row.codeText ?? '');
+      if (spilled) {
+        const { texts, vectors } = spilled;
+        const at = await texts.add(row.codeText ?? '');
         // The vectors are added in the same order, in the third pass: example `at` is vector `at`.
         const { codeText: _held, codeVector: _none, ...rest } = row;
         exampleRows.push({
           ...rest,
           get codeText(): string {
-            return spilled.get(at);
+            return texts.get(at);
           },
           get codeVector(): Float32Array {
             return vectors.get(at);
@@ -357,7 +357,7 @@ async function publishRows(
       else fitTexts.push(fitText(e));
     }
   }
-  await spilled?.seal();
+  await spilled?.texts.seal();
   if (exampleRows.length !== examples.count) throw new InvalidInputError(`the publish was promised ${examples.count} examples and read ${exampleRows.length}`);
   if (sampling) {
     // Second pass: the texts of the sample, in the examples' order.
@@ -391,13 +391,13 @@ async function publishRows(
       const batchVectors = await embedder.embed(batch.map((e) => (e.kind === 'vulnerable' ? e.slicedVulnerable : e.slicedSecure)));
       if (at + batchVectors.length > exampleRows.length) throw new InvalidInputError(`the examples' passes disagree: more than ${exampleRows.length} examples the third time`);
       for (const v of batchVectors) {
-        if (vectors) await vectors.add(v);
+        if (spilled) await spilled.vectors.add(v);
         else exampleRows[at].codeVector = v;
         at += 1;
       }
     }
     if (at !== exampleRows.length) throw new InvalidInputError(`the examples' passes disagree: ${exampleRows.length} examples, then ${at}`);
-    await vectors?.seal();
+    await spilled?.vectors.seal();
     const rows: IndexedKnowledge = { ...nodeAndDocumentRows({ nodes, documents, catalog: input.catalog ?? new Map() }, first, causeVectors, terms), examples: exampleRows };
     computed = { rows, causeVectors };
     return computed;
