@@ -161,7 +161,7 @@ describe('the ranker', () => {
     expect(() => validateRanker({ ...fitted, rankExponent: 'x' }, 'model.json')).toThrow(/rankExponent "x"/);
   });
 
-  it('keeps no weakness in the top k beneath another kept one, and keeps an ancestor after its descendant', () => {
+  it('keeps one weakness per lineage in the top k: none beneath or above another kept one', () => {
     const m = simpleRanker(facets, 20, 0, 'test');
     const c = (cwe: string, rr: number, ancestors: string[] = []) => ({ cwe, features: vec([rr, 0]), ancestors });
     const candidates = [
@@ -173,8 +173,8 @@ describe('the ranker', () => {
       c('CWE-312', 1 / 6),
     ];
     expect(rankCandidates(m, candidates, 4).map((r) => r.cwe)).toEqual(['CWE-327', 'CWE-89', 'CWE-522', 'CWE-312', 'CWE-916', 'CWE-759']);
-    // A descendant first, then its ancestor: both kept (a benchmark may name either).
-    expect(rankCandidates(m, [c('CWE-125', 1, ['CWE-119']), c('CWE-119', 1 / 2)], 4).map((r) => r.cwe)).toEqual(['CWE-125', 'CWE-119']);
+    // A descendant first, then its ancestor: the ancestor follows the top k, after an unrelated weakness.
+    expect(rankCandidates(m, [c('CWE-916', 1, ['CWE-328', 'CWE-327']), c('CWE-327', 1 / 2), c('CWE-522', 1 / 3)], 4).map((r) => r.cwe)).toEqual(['CWE-916', 'CWE-522', 'CWE-327']);
     // A model without the flag (fitted before it) ranks by score alone.
     const { diversifyLineage: _, ...plain } = m;
     expect(rankCandidates(plain, candidates, 4).map((r) => r.cwe)).toEqual(['CWE-327', 'CWE-916', 'CWE-89', 'CWE-759', 'CWE-522', 'CWE-312']);

@@ -21,7 +21,7 @@ export interface RankerModel {
    * flatter: a weakness third in three facets can outweigh one first in a single facet.
    */
   rankExponent?: number;
-  /** Whether the top k hold no weakness beneath another kept one (see {@link rankCandidates}; absent: false). */
+  /** Whether the top k hold one weakness per lineage, none beneath or above another kept one (see {@link rankCandidates}; absent: false). */
   diversifyLineage?: boolean;
   /** What it was fitted on, for the record. */
   fittedOn: string;
@@ -61,12 +61,14 @@ export interface RankedCandidate {
 
 /**
  * Candidates best first by the model's score. With `diversifyLineage`, the first `topK` places
- * go to weaknesses none of which descends (within the candidates' known ancestors) from another
- * placed before it; a descendant so passed over follows the top k in its own order. A variant
- * beneath a weakness already kept adds little guidance the broader one lacks, while the place it
- * takes could hold a different weakness the task invites (password hashing answered with CWE-327,
- * 916 and 759, one lineage, when the task's credentials are CWE-522). An ancestor after its
- * descendant is kept: benchmarks and scanners often name the broader class.
+ * go to weaknesses of different lineages: none descends (within the candidates' known ancestors)
+ * from another placed before it, nor is an ancestor of one; a candidate so passed over follows the
+ * top k in its own order. A variant beneath a weakness already kept, or the class above one, adds
+ * little guidance the kept one lacks, while the place it takes could hold a different weakness the
+ * task invites (password hashing answered with CWE-916, 327 and 759, one lineage, when the task's
+ * credentials are CWE-522). Passing over ancestors too was measured on the development sets: two
+ * CWE-522 tasks of llmseceval reach the top 4, one cweval task naming CWE-327 after CWE-916 falls
+ * from 2nd to 5th, nothing else moves.
  */
 export function rankCandidates(model: RankerModel, candidates: Candidate[], topK: number): RankedCandidate[] {
   const scored = candidates
@@ -77,7 +79,7 @@ export function rankCandidates(model: RankerModel, candidates: Candidate[], topK
   const top: typeof scored = [];
   const later: typeof scored = [];
   for (const c of scored) {
-    if (top.length < topK && !top.some((kept) => c.ancestors?.includes(kept.cwe))) top.push(c);
+    if (top.length < topK && !top.some((kept) => c.ancestors?.includes(kept.cwe) || kept.ancestors?.includes(c.cwe))) top.push(c);
     else later.push(c);
   }
   return [...top, ...later].map(strip);
