@@ -10,3 +10,4 @@ export * from './stages/summarize.stage';
 export * from './stores';
 export * from './generation-batches';
 export * from './kb-build-jobs';
+export * from './lean-heap';

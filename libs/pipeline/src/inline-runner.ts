@@ -22,6 +22,7 @@ import { type SliceDocument, Slicer, SlicerPool } from '@rescue/slicing';
 import { knowledgeFrom, screenPolicyOf } from './build-knowledge';
 import { FsBuildStaging, SpillingBuildStaging } from './build-staging';
 import { KB_BUILD_ROOT, type KbBuildJob, type PlannedJob, jobsByStage, kbBuildStages, planJobs, planKbBuild } from './kb-build-plan';
+import { LEAN_HEAP_ABOVE_RECORDS, growHeapLeanly } from './lean-heap';
 import { ingestStage } from './stages/ingest.stage';
 import { indexStage } from './stages/index.stage';
 import { type SliceBatchResult, sliceStage } from './stages/slice.stage';
@@ -65,6 +66,8 @@ export interface KbBuildOptions {
   spillTextsAbove?: number;
   /** Records above which a cluster is summarized a chunk at a time, with a distiller that reads no code (default CHUNKED_ABOVE_RECORDS). */
   chunkedAboveRecords?: number;
+  /** Records above which the stages after ingest run with a lean V8 heap (default LEAN_HEAP_ABOVE_RECORDS; Infinity: never). */
+  leanHeapAboveRecords?: number;
 }
 
 export type KbBuildStage = 'ingest' | 'slice' | 'summarize' | 'index';
@@ -124,9 +127,11 @@ export async function buildKnowledgeBase(options: KbBuildOptions): Promise<KbBui
   // threads, one per core (slicing is most of a build's CPU).
   const slicer = await Slicer.create();
   const slicerPool = options.sliceThreads === 0 ? undefined : await SlicerPool.create({ threads: options.sliceThreads });
+  const heap: InlineResources['heap'] = {};
   try {
-    return await runInline(options, { records, slices, slicer, slicerPool, timed, stageMs });
+    return await runInline(options, { records, slices, slicer, slicerPool, timed, stageMs, heap });
   } finally {
+    heap.restore?.();
     // The stores' close lets the folder's writer lock go and saves their index snapshots now, not
     // after the process may have exited.
     await Promise.all([slicerPool?.close(), records.close(), slices.close()]);
@@ -141,9 +146,11 @@ interface InlineResources {
   slicerPool?: SlicerPool;
   timed: <T>(stage: KbBuildStage, fn: () => Promise<T>) => Promise<T>;
   stageMs: Record<KbBuildStage, number>;
+  /** Undoes the lean heap when the build set it (see {@link growHeapLeanly}). */
+  heap: { restore?: () => void };
 }
 
-async function runInline(options: KbBuildOptions, { records, slices, slicer, slicerPool, timed, stageMs }: InlineResources): Promise<KbBuildReport> {
+async function runInline(options: KbBuildOptions, { records, slices, slicer, slicerPool, timed, stageMs, heap }: InlineResources): Promise<KbBuildReport> {
   // Summarized clusters wait for the index stage in memory while small, past that in the KB
   // folder (a 100× build's clusters do not fit beside everything else). A killed earlier build may
   // have left clusters there: cleared first, or they would join this build's.
@@ -172,6 +179,7 @@ async function runInline(options: KbBuildOptions, { records, slices, slicer, sli
       },
       { records, knowledge, quarantine: { store: quarantine, buildId: INLINE_BUILD_ID } },
     );
+    if (ingested.records.length > (options.leanHeapAboveRecords ?? LEAN_HEAP_ABOVE_RECORDS)) heap.restore = growHeapLeanly();
     return { ingest: ingested.report, plan: planKbBuild(build, ingested.records), knowledge, screenMemo };
   });
 
