@@ -4,8 +4,8 @@ import { setFlagsFromString } from 'node:v8';
  * Records above which an inline build asks V8 to grow its heap by at most
  * {@link LEAN_HEAP_GROWING_PERCENT} per collection for the rest of the build. Much of a big build's
  * resident memory is garbage V8 has not collected yet (at 30x the index stage's heap grew from 256
- * to 917 MB and fell to 295 MB at the next full collection), and the flag is what brought a 100x
- * build (134k records) under 1 GB. It costs CPU (about 12% at 10x), so small builds (the shared
+ * to 917 MB and fell to 295 MB at the next full collection). With it and the image's
+ * MALLOC_ARENA_MAX=2 a 100x build (134k records) peaked at 887 MB, with it alone at 1,046 MB. It costs CPU (about 12% at 10x), so small builds (the shared
  * data at 1x and 10x stays under 20,000 records) keep V8's default.
  */
 export const LEAN_HEAP_ABOVE_RECORDS = 20_000;

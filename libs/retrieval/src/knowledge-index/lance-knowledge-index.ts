@@ -42,7 +42,8 @@ function where(filter: SearchFilter | undefined, collection: SearchCollection): 
  * search cluster shards an index: BM25 statistics are per shard, which with shards filled in
  * order from the same data moves scores only slightly; vector scores are exact. The budget is
  * half of what still indexes safely because a shard's index build is the build's memory peak:
- * a 100x build (134k records) peaked at 888 MB with these budgets, 1,017-1,024 MB with twice them.
+ * a 100x build (134k records, with the README's two memory settings) peaked at 888 and 897 MB with
+ * these budgets, 1,017-1,024 MB with twice them.
  */
 export const SHARD_MAX_ROWS = 10_000;
 export const SHARD_MAX_TEXT_BYTES = 12 << 20;
