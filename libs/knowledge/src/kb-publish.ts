@@ -10,6 +10,7 @@ import {
   LanceKnowledgeIndex,
   LsaEmbedder,
   MEMORY_INDEX_FILE,
+  MEMORY_SEARCH_MAX_ROWS,
   SEARCH_TERMS_VERSION,
   WrittenRows,
   countTerms,
@@ -442,7 +443,10 @@ async function publishRows(
         })(),
         400_000,
       );
-      const tables = (): Promise<void> => LanceKnowledgeIndex.write(versionDir, rows.nodes, rows.examples, rows.documents);
+      // A collection the snapshot below holds is searched from it (see folderIndex): its table is
+      // written without LanceDB's own indexes, which would never be queried (at 1x they were
+      // a third of the index stage, and a shard's full-text index was a 100x build's memory peak).
+      const tables = (): Promise<void> => LanceKnowledgeIndex.write(versionDir, rows.nodes, rows.examples, rows.documents, undefined, MEMORY_SEARCH_MAX_ROWS);
       const files = async (): Promise<void> => {
         if (embedder.toJSON) await writeFile(join(versionDir, 'embedder.json'), JSON.stringify(embedder.toJSON()));
         await writeFile(join(versionDir, 'term-counts.json'), JSON.stringify(termCounts));

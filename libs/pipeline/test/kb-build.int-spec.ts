@@ -3,7 +3,7 @@ import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { KbDirectory, type BuildEmbedder } from '@rescue/knowledge';
 import { buildKnowledgeBase } from '@rescue/pipeline';
-import { LanceKnowledgeIndex, searchText } from '@rescue/retrieval';
+import { LanceKnowledgeIndex, MemoryKnowledgeIndex, searchText } from '@rescue/retrieval';
 import { bagOfWordsEmbedder } from '@rescue/testing';
 import { SMALL_BUILD } from './small-build';
 
@@ -54,7 +54,9 @@ describe('buildKnowledgeBase (embedded, extractive)', () => {
     expect(documents.every((d) => d.kind === 'description')).toBe(true);
     expect(documents.length).toBeGreaterThan(0);
 
-    const index = await LanceKnowledgeIndex.open(dir.versionDir(first.manifest.version));
+    // Searched as a reader without the version's snapshot would: in memory, from the tables' rows
+    // (the tables of a KB this small carry no LanceDB indexes of their own).
+    const index = new MemoryKnowledgeIndex(await LanceKnowledgeIndex.open(dir.versionDir(first.manifest.version)));
     expect(await index.counts()).toEqual({ nodes: nodes.length, examples: 15, documents: documents.length });
     const apiHits = await index.searchText('nodes', 'api_text', 'subprocess run', 3);
     expect(apiHits[0]?.id).toBe('python:CWE-78');

@@ -4,7 +4,7 @@ import { join, resolve } from 'node:path';
 import { readCweCatalog } from '@rescue/datasets';
 import { KbDirectory, localEmbedder } from '@rescue/knowledge';
 import { buildKnowledgeBase } from '@rescue/pipeline';
-import { LanceKnowledgeIndex, searchText } from '@rescue/retrieval';
+import { LanceKnowledgeIndex, MemoryKnowledgeIndex, searchText } from '@rescue/retrieval';
 
 // The embedded build (no LLM) of all the third-party fix pairs, CodeQL's query help and MITRE's
 // XML catalogue, read in place.
@@ -65,7 +65,9 @@ if (!present) process.stdout.write(`shared-data KB build test skipped: ${SHARED}
     // A CWE without fix pairs anywhere still has its node, with catalogue guidance.
     const unseen = nodes.find((n) => n.id === 'any:CWE-1336');
     expect(unseen?.description).toBeTruthy();
-    const index = await LanceKnowledgeIndex.open(dir.versionDir(report.manifest.version));
+    // Searched as a reader without the version's snapshot would: in memory, from the tables' rows
+    // (the tables of a KB this small carry no LanceDB indexes of their own).
+    const index = new MemoryKnowledgeIndex(await LanceKnowledgeIndex.open(dir.versionDir(report.manifest.version)));
     const hits = await index.searchText('nodes', 'doc_terms', searchText('sql injection query cursor execute'), 5, { neutral: true });
     expect(hits.map((h) => h.id)).toContain('any:CWE-89');
     process.stdout.write(

@@ -2,7 +2,7 @@ import { spawnSync } from 'node:child_process';
 import { mkdtempSync, readdirSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { type IndexedDocument, type IndexedExample, type IndexedNode, LanceKnowledgeIndex, MemoryKnowledgeIndex, searchText, shardRows } from '@rescue/retrieval';
+import { type IndexedDocument, type IndexedExample, type IndexedNode, LanceKnowledgeIndex, MemoryKnowledgeIndex, lanceDb, searchText, shardRows } from '@rescue/retrieval';
 
 describe('shardRows', () => {
   it('closes a shard at the row budget or before the text budget is passed, keeping order', () => {
@@ -117,6 +117,35 @@ describe('LanceKnowledgeIndex over shards', () => {
     expect(neutral.every((h) => h.language === '')).toBe(true);
     const docs = await many.searchText('documents', 'terms', searchText('help7'), 5, { kind: 'description' });
     expect(docs[0]).toMatchObject({ id: 'd7', cwes: ['CWE-7', 'CWE-8'] });
+  });
+  it('leaves a collection that is searched in memory without LanceDB indexes, and indexes one past the bound', async () => {
+    // 20 documents, 30 nodes, 60 examples: a bound of 30 leaves documents and nodes unindexed.
+    await LanceKnowledgeIndex.write(join(dir, 'partly'), nodes, examples, documents, undefined, 30);
+    const db = await lanceDb().connect(join(dir, 'partly', 'lance'));
+    try {
+      const indexes = async (name: string): Promise<string[]> => {
+        const table = await db.openTable(name);
+        try {
+          return (await table.listIndices()).flatMap((i) => i.columns).sort();
+        } finally {
+          table.close();
+        }
+      };
+      expect(await indexes('documents')).toEqual([]);
+      expect(await indexes('cwe_nodes')).toEqual([]);
+      expect(await indexes('code_examples')).toEqual(['api_text', 'code_text', 'cwe', 'kind', 'language', 'node_id']);
+    } finally {
+      db.close();
+    }
+    // The rows are the same, and the collections without indexes are searched as a reader does
+    // (in memory, from the rows): the same answers as from the fully indexed tables.
+    const partly = new MemoryKnowledgeIndex(await LanceKnowledgeIndex.open(join(dir, 'partly')), 30);
+    const one = new MemoryKnowledgeIndex(await LanceKnowledgeIndex.open(join(dir, 'one')), 30);
+    for (const q of ['buffer length', 'query path command', 'def f56(x)']) {
+      expect(await partly.searchText('examples', 'code_text', searchText(q), 20)).toEqual(await one.searchText('examples', 'code_text', searchText(q), 20));
+      expect(await partly.searchText('nodes', 'text', searchText(q), 20, { language: 'python' })).toEqual(await one.searchText('nodes', 'text', searchText(q), 20, { language: 'python' }));
+      expect(await partly.searchText('documents', 'terms', searchText(q), 5)).toEqual(await one.searchText('documents', 'terms', searchText(q), 5));
+    }
   });
 });
 

@@ -116,15 +116,24 @@ const tableRow =
  */
 export const WRITE_BATCH_ROWS = 5_000;
 
-/** Writes rows as one table per shard, each with the same full-text and bitmap indexes. */
-async function writeSharded<T>(db: lancedb.Connection, base: string, items: T[], spec: TableSpec<T>, budget: { maxRows: number; maxBytes: number; batchRows?: number }): Promise<void> {
+/** Writes rows as one table per shard, each with the same full-text and bitmap indexes when `indexed`. */
+async function writeSharded<T>(
+  db: lancedb.Connection,
+  base: string,
+  items: T[],
+  spec: TableSpec<T>,
+  budget: { maxRows: number; maxBytes: number; batchRows?: number },
+  indexed: boolean,
+): Promise<void> {
   const batch = Math.max(1, budget.batchRows ?? WRITE_BATCH_ROWS);
   const toRow = tableRow(spec);
   for (const [i, shard] of shardRows(items, spec.textBytes, budget.maxRows, budget.maxBytes).entries()) {
     const table = await db.createTable(shardName(base, i), shard.slice(0, batch).map(toRow), { mode: 'overwrite' });
     for (let at = batch; at < shard.length; at += batch) await table.add(shard.slice(at, at + batch).map(toRow));
-    for (const column of spec.indexes.fts) await table.createIndex(column, { config: TERMS_INDEX() });
-    for (const column of spec.indexes.bitmap) await table.createIndex(column, { config: lanceDb().Index.bitmap() });
+    if (indexed) {
+      for (const column of spec.indexes.fts) await table.createIndex(column, { config: TERMS_INDEX() });
+      for (const column of spec.indexes.bitmap) await table.createIndex(column, { config: lanceDb().Index.bitmap() });
+    }
     // Let go of the shard's native memory (its dataset and index caches) now rather than when the
     // garbage collector, which does not see that memory, gets to the table object (a 100× build
     // peaked at 1,068 MB before, one run, and at 1,017 and 1,024 MB after, two runs).
@@ -218,19 +227,27 @@ export class WrittenRows implements RowSource {
 export class LanceKnowledgeIndex implements KnowledgeIndexReader {
   private constructor(private readonly tables: Record<SearchCollection, lancedb.Table[]>) {}
 
-  /** Writes the tables under `<versionDir>/lance` (overwriting: a version folder is written once). */
+  /**
+   * Writes the tables under `<versionDir>/lance` (overwriting: a version folder is written once).
+   * `unindexedUpTo`: a collection of at most that many rows is written without its full-text and
+   * bitmap indexes (a publish passes MEMORY_SEARCH_MAX_ROWS: such a collection is searched from
+   * the version's in-memory index, built from its rows, and LanceDB's indexes on it would never
+   * be queried); by default every collection is indexed.
+   */
   static async write(
     versionDir: string,
     nodes: IndexedNode[],
     examples: IndexedExample[],
     documents: IndexedDocument[] = [],
     shardBudget: { maxRows: number; maxBytes: number; batchRows?: number } = { maxRows: SHARD_MAX_ROWS, maxBytes: SHARD_MAX_TEXT_BYTES },
+    unindexedUpTo = -1,
   ): Promise<void> {
     const db = await lanceDb().connect(join(versionDir, 'lance'));
+    const indexed = (rows: number): boolean => rows > unindexedUpTo;
     try {
-      await writeSharded(db, TABLES.nodes, nodes, SPECS.nodes, shardBudget);
-      if (examples.length > 0) await writeSharded(db, TABLES.examples, examples, SPECS.examples, shardBudget);
-      if (documents.length > 0) await writeSharded(db, TABLES.documents, documents, SPECS.documents, shardBudget);
+      await writeSharded(db, TABLES.nodes, nodes, SPECS.nodes, shardBudget, indexed(nodes.length));
+      if (examples.length > 0) await writeSharded(db, TABLES.examples, examples, SPECS.examples, shardBudget, indexed(examples.length));
+      if (documents.length > 0) await writeSharded(db, TABLES.documents, documents, SPECS.documents, shardBudget, indexed(documents.length));
     } finally {
       db.close();
     }
