@@ -78,6 +78,19 @@ describe('Bm25Index', () => {
     }
   });
 
+  it('builds the same postings whether its first pass keeps every document\'s pairs, some, or none', () => {
+    const { rows, texts } = corpus(6, 150, 2);
+    const parts = (rememberPairs: number): unknown => {
+      const p = new Bm25Index(rows, texts, rememberPairs).parts();
+      return { ...p, termIds: [...p.termIds.keys()].map((t) => [t, p.termIds.get(t)]) };
+    };
+    // 0 keeps nothing (every document counted twice); 700 stops part way; the default keeps them all.
+    const none = parts(0);
+    expect(parts(700)).toEqual(none);
+    expect(parts(Number.MAX_SAFE_INTEGER)).toEqual(none);
+    expect(new Bm25Index(rows, texts).search('w1 w5 w9', 20)).toEqual(new Bm25Index(rows, texts, 0).search('w1 w5 w9', 20));
+  });
+
   it('finds the same rows and scores whether a query has few postings for its rows or many', () => {
     // One rare term (a posting for under an eighth of the rows) and every common term (many).
     const { rows, texts: common } = corpus(5, 300, 4);

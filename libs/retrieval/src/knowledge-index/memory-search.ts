@@ -73,12 +73,21 @@ export class Bm25Index {
   /** Per posting: its term's BM25 weight in its document (see {@link impacts}). */
   private postingScores?: Float64Array;
 
-  /** From each row's search terms, or from the parts an index built from them holds ({@link parts}). */
+  /**
+   * From each row's search terms, or from the parts an index built from them holds ({@link parts}).
+   * `rememberPairs`: how many (term, tf) pairs building it keeps between its two passes (see
+   * {@link REMEMBERED_PAIRS_MAX}); the index is the same whatever it is.
+   */
   constructor(
     readonly rows: MemoryRow[],
     source: string[] | TextColumn | Bm25Parts,
+    rememberPairs = REMEMBERED_PAIRS_MAX,
   ) {
-    const built = Array.isArray(source) ? buildPostings((i) => source[i], rows.length) : typeof source === 'function' ? buildPostings(source, rows.length) : source;
+    const built = Array.isArray(source)
+      ? buildPostings((i) => source[i], rows.length, rememberPairs)
+      : typeof source === 'function'
+        ? buildPostings(source, rows.length, rememberPairs)
+        : source;
     this.termIds = built.termIds;
     this.starts = built.starts;
     this.docs = built.docs;
@@ -212,7 +221,7 @@ export class Bm25Index {
  * held them twice over (in arrays grown by doubling, then the postings): at 100× our KB, a few
  * hundred MB at the publish's peak, where the postings alone are 8 bytes a pair.
  */
-function buildPostings(textOf: TextColumn, n: number): Bm25Parts {
+function buildPostings(textOf: TextColumn, n: number, rememberPairs: number): Bm25Parts {
   const termIds = new Map<string, number>();
   const lengths = new Float32Array(n);
   const df: number[] = [];
@@ -246,9 +255,15 @@ function buildPostings(textOf: TextColumn, n: number): Bm25Parts {
     }
     return length;
   };
+  // The first pass also keeps each document's (term, tf) pairs, while they fit in
+  // REMEMBERED_PAIRS_MAX, so the second pass reads them back instead of splitting the text and
+  // looking up every word again (that was most of writing a 1x KB's snapshot); documents past
+  // the bound are counted again, as before. The pairs come out the same either way.
+  const remembered = new RememberedPairs(n, rememberPairs);
   for (let doc = 0; doc < n; doc++) {
     lengths[doc] = countDocument(textOf(doc), doc, true);
     for (const id of docTerms) df[id] += 1;
+    remembered.offer(doc, docTerms, tfIn);
   }
   const termCount = df.length;
   const starts = new Int32Array(termCount + 1);
@@ -260,6 +275,15 @@ function buildPostings(textOf: TextColumn, n: number): Bm25Parts {
   seenIn.fill(-1);
   // Documents in order, so each term's documents come out ascending.
   for (let doc = 0; doc < n; doc++) {
+    const pairs = remembered.of(doc);
+    if (pairs) {
+      for (let p = pairs.from; p < pairs.to; p++) {
+        const at = fill[pairs.ids[p]]++;
+        docs[at] = doc;
+        tfs[at] = pairs.tfs[p];
+      }
+      continue;
+    }
     countDocument(textOf(doc), doc, false);
     for (const id of docTerms) {
       const at = fill[id]++;
@@ -275,6 +299,61 @@ function buildPostings(textOf: TextColumn, n: number): Bm25Parts {
   const idfs = new Float64Array(termCount);
   for (let t = 0; t < termCount; t++) idfs[t] = Math.log(1 + (n - df[t] + 0.5) / (df[t] + 0.5));
   return { termIds, starts, docs, tfs, docNorm, idfs };
+}
+
+/**
+ * Pairs a first pass of {@link buildPostings} keeps, at most: 8 bytes each, so 8 MB. A field of
+ * the shared data at 1× has up to about 100,000 (the examples' code terms, the CWE documents);
+ * at 100× the postings alone are hundreds of MB, and keeping them all twice over was once a
+ * build's memory peak, so a big field keeps its first million and counts the rest again.
+ */
+export const REMEMBERED_PAIRS_MAX = 1 << 20;
+
+/** Each document's distinct term ids and their counts, in order of first use, for the first documents whose pairs fit. */
+class RememberedPairs {
+  private ids = new Int32Array(0);
+  private tfs = new Int32Array(0);
+  private readonly ends: Int32Array;
+  private used = 0;
+  /** Documents [0, complete) are kept whole; none after the first that did not fit. */
+  private complete = 0;
+  private full = false;
+
+  constructor(
+    n: number,
+    private readonly max: number,
+  ) {
+    this.ends = new Int32Array(n);
+  }
+
+  offer(doc: number, termIds: readonly number[], tfOf: readonly number[]): void {
+    if (this.full) return;
+    const need = this.used + termIds.length;
+    if (need > this.max) {
+      this.full = true;
+      return;
+    }
+    if (need > this.ids.length) {
+      const size = Math.min(this.max, Math.max(need, 1024, this.ids.length * 2));
+      const ids = new Int32Array(size);
+      const tfs = new Int32Array(size);
+      ids.set(this.ids.subarray(0, this.used));
+      tfs.set(this.tfs.subarray(0, this.used));
+      this.ids = ids;
+      this.tfs = tfs;
+    }
+    for (const id of termIds) {
+      this.ids[this.used] = id;
+      this.tfs[this.used++] = tfOf[id];
+    }
+    this.ends[doc] = this.used;
+    this.complete = doc + 1;
+  }
+
+  of(doc: number): { ids: Int32Array; tfs: Int32Array; from: number; to: number } | undefined {
+    if (doc >= this.complete) return undefined;
+    return { ids: this.ids, tfs: this.tfs, from: doc === 0 ? 0 : this.ends[doc - 1], to: this.ends[doc] };
+  }
 }
 
 /** What a {@link VectorTable} holds besides its rows: the vectors row after row, and their norms. */
