@@ -78,7 +78,7 @@ describe('Bm25Index', () => {
     }
   });
 
-  it('builds the same postings whether its first pass keeps every document\'s pairs, some, or none', () => {
+  it("builds the same postings whether its first pass keeps every document's pairs, some, or none", () => {
     const { rows, texts } = corpus(6, 150, 2);
     const parts = (rememberPairs: number): unknown => {
       const p = new Bm25Index(rows, texts, rememberPairs).parts();

@@ -83,11 +83,7 @@ export class Bm25Index {
     source: string[] | TextColumn | Bm25Parts,
     rememberPairs = REMEMBERED_PAIRS_MAX,
   ) {
-    const built = Array.isArray(source)
-      ? buildPostings((i) => source[i], rows.length, rememberPairs)
-      : typeof source === 'function'
-        ? buildPostings(source, rows.length, rememberPairs)
-        : source;
+    const built = Array.isArray(source) ? buildPostings((i) => source[i], rows.length, rememberPairs) : typeof source === 'function' ? buildPostings(source, rows.length, rememberPairs) : source;
     this.termIds = built.termIds;
     this.starts = built.starts;
     this.docs = built.docs;
