@@ -5,7 +5,8 @@ import { type RetrievalMetrics, type RetrievalOutcome, retrievalMetrics } from '
 /** A retrieval system under evaluation: CWEs for a task, best first, or an abstention. */
 export interface EvaluatedSystem {
   name: string;
-  rank(task: CodingTask): Promise<{ ranked: string[]; abstained: boolean } | undefined>;
+  /** `exampleCwe`: the CWE of the example it chose for the prompt (null: none), for a system that chooses one. */
+  rank(task: CodingTask): Promise<{ ranked: string[]; abstained: boolean; exampleCwe?: string | null } | undefined>;
 }
 
 export interface SystemOnSet {
@@ -30,7 +31,7 @@ export interface SetReport {
 export interface EvaluationReport {
   sets: SetReport[];
   /** Per system, the mean over the sets with gold CWEs of each metric over all their tasks, and the mean fired rate over the negative sets. */
-  macro: Record<string, { hitAt1: number; hitAt4: number; hitAt10: number; mrr: number; unseenHitAt4: number; firedOnNegatives?: number }>;
+  macro: Record<string, { hitAt1: number; hitAt4: number; hitAt10: number; mrr: number; unseenHitAt4: number; exampleHit?: number; firedOnNegatives?: number }>;
 }
 
 const round = (x: number): number => Math.round(x * 1000) / 1000;
@@ -60,7 +61,13 @@ export async function evaluateRetrieval(
           skipped[system.name] += 1;
           continue;
         }
-        outcomes[system.name].push({ gold, ranked: r.abstained ? [] : r.ranked, abstained: r.abstained, seen: gold.some(isSeen) });
+        outcomes[system.name].push({
+          gold,
+          ranked: r.abstained ? [] : r.ranked,
+          abstained: r.abstained,
+          seen: gold.some(isSeen),
+          ...(r.exampleCwe !== undefined ? { exampleCwe: r.abstained ? null : r.exampleCwe } : {}),
+        });
       }
       onTask?.(set.name, (done += 1), set.tasks.length);
     }
@@ -86,6 +93,7 @@ export async function evaluateRetrieval(
       hitAt10: mean(positive.map((p) => p.all.hitAt10)),
       mrr: mean(positive.map((p) => p.all.mrr)),
       unseenHitAt4: mean(positive.filter((p) => p.unseen.tasks > 0).map((p) => p.unseen.hitAt4)),
+      ...(positive.some((p) => p.all.exampleHit !== undefined) ? { exampleHit: mean(positive.map((p) => p.all.exampleHit ?? 0)) } : {}),
       ...(negative.length > 0 ? { firedOnNegatives: mean(negative.map((n) => n.fired)) } : {}),
     };
   }

@@ -6,6 +6,11 @@ export interface RetrievalOutcome {
   abstained: boolean;
   /** Whether the gold CWE has fix data in the KB (seen) or only a catalogue node, or none (unseen). */
   seen: boolean;
+  /**
+   * The CWE of the secure example chosen for the prompt, null when none was; absent for a system
+   * that chooses no example (the naive baselines).
+   */
+  exampleCwe?: string | null;
 }
 
 export interface RetrievalMetrics {
@@ -18,6 +23,12 @@ export interface RetrievalMetrics {
   hitAt10: number;
   /** Mean reciprocal rank of the first gold CWE (0 when absent). */
   mrr: number;
+  /**
+   * Share of tasks whose chosen example is a fix of a gold CWE (none chosen counts as a miss): the
+   * code level's half of the prompt, which the CWE ranks alone do not measure. Only for a system
+   * that chooses examples.
+   */
+  exampleHit?: number;
 }
 
 const round = (x: number): number => Math.round(x * 1000) / 1000;
@@ -39,6 +50,7 @@ export function retrievalMetrics(outcomes: RetrievalOutcome[]): RetrievalMetrics
     hitAt4: hit(4),
     hitAt10: hit(10),
     mrr: round(firstHit.reduce((s, r) => s + (Number.isFinite(r) ? 1 / r : 0), 0) / n),
+    ...(outcomes.some((o) => o.exampleCwe !== undefined) ? { exampleHit: round(outcomes.filter((o) => typeof o.exampleCwe === 'string' && o.gold.includes(o.exampleCwe)).length / n) } : {}),
   };
 }
 

@@ -88,7 +88,7 @@ function formatReport(report: EvaluationReport, header: string): string {
   const row = (name: string, m: EvaluationReport['sets'][number]['systems'][string], negative: boolean): string =>
     negative
       ? `  ${name.padEnd(19)} fired ${pct(m.fired)}`
-      : `  ${name.padEnd(19)} hit@1 ${pct(m.all.hitAt1)}  hit@4 ${pct(m.all.hitAt4)}  hit@10 ${pct(m.all.hitAt10)}  MRR ${pct(m.all.mrr)}  seen hit@4 ${pct(m.seen.hitAt4)} (${m.seen.tasks})  unseen hit@4 ${pct(m.unseen.hitAt4)} (${m.unseen.tasks})  fired ${pct(m.fired)}${m.skipped ? `  skipped ${m.skipped}` : ''}`;
+      : `  ${name.padEnd(19)} hit@1 ${pct(m.all.hitAt1)}  hit@4 ${pct(m.all.hitAt4)}  hit@10 ${pct(m.all.hitAt10)}  MRR ${pct(m.all.mrr)}  seen hit@4 ${pct(m.seen.hitAt4)} (${m.seen.tasks})  unseen hit@4 ${pct(m.unseen.hitAt4)} (${m.unseen.tasks})  fired ${pct(m.fired)}${m.all.exampleHit !== undefined ? `  example of a gold CWE ${pct(m.all.exampleHit)}` : ''}${m.skipped ? `  skipped ${m.skipped}` : ''}`;
   for (const set of report.sets) {
     lines.push(`${set.set} (${set.tasks} tasks${set.negative ? ', ordinary: retrieval should abstain' : ''})`);
     for (const [name, m] of Object.entries(set.systems)) lines.push(row(name, m, set.negative));
@@ -106,7 +106,7 @@ function formatReport(report: EvaluationReport, header: string): string {
   lines.push('macro average over the sets with gold CWEs (fired: over the ordinary sets)');
   for (const [name, m] of Object.entries(report.macro))
     lines.push(
-      `  ${name.padEnd(19)} hit@1 ${pct(m.hitAt1)}  hit@4 ${pct(m.hitAt4)}  hit@10 ${pct(m.hitAt10)}  MRR ${pct(m.mrr)}  unseen hit@4 ${pct(m.unseenHitAt4)}${m.firedOnNegatives !== undefined ? `  fired ${pct(m.firedOnNegatives)}` : ''}`,
+      `  ${name.padEnd(19)} hit@1 ${pct(m.hitAt1)}  hit@4 ${pct(m.hitAt4)}  hit@10 ${pct(m.hitAt10)}  MRR ${pct(m.mrr)}  unseen hit@4 ${pct(m.unseenHitAt4)}${m.exampleHit !== undefined ? `  example of a gold CWE ${pct(m.exampleHit)}` : ''}${m.firedOnNegatives !== undefined ? `  fired ${pct(m.firedOnNegatives)}` : ''}`,
     );
   return `${lines.join('\n')}\n`;
 }
@@ -180,7 +180,7 @@ export function registerEval(program: Command): void {
             const q = queries.get(task.id);
             if (!q) return undefined;
             const r = await kb.retriever.retrieve(q, { facets, topK: 10 });
-            return { ranked: r.cwes.map((c) => c.cwe), abstained: r.abstained };
+            return { ranked: r.cwes.map((c) => c.cwe), abstained: r.abstained, exampleCwe: r.example ? (kb.examples.get(r.example.id)?.cwe ?? null) : null };
           },
         },
       ];
