@@ -32,6 +32,20 @@ describe('rescue eval retrieval / eval fit / kb calibrate / retrieve --tasks (of
   }, 60_000);
   afterAll(() => rmSync(dir, { recursive: true, force: true }));
 
+  it("answers a retrieve on a folder KB without loading the settings' zod schemas, LanceDB or the LLM client (a cold start)", async () => {
+    // A module preloaded into the CLI's process lists, as it exits, the packages it loaded.
+    const hook = join(dir, 'loaded-packages.js');
+    writeFileSync(
+      hook,
+      "process.on('exit', () => { const names = new Set(Object.keys(require.cache).map((f) => (f.match(/node_modules\\/((?:@[^/]+\\/)?[^/]+)\\//) || [])[1]).filter(Boolean)); process.stderr.write('LOADED ' + JSON.stringify([...names]) + '\\n'); });\n",
+    );
+    const { stdout, stderr } = await run('node', ['--require', hook, bin, 'retrieve', '--kb', kb, '--language', 'python', 'def find_user(db, name):  # look up the user by name with an SQL query']);
+    expect(JSON.parse(stdout).cwes[0].cwe).toBe('CWE-89');
+    const loaded = JSON.parse(/LOADED (.*)/.exec(stderr)?.[1] ?? 'null') as string[];
+    expect(loaded).toEqual(expect.arrayContaining(['commander']));
+    for (const heavy of ['zod', '@lancedb/lancedb', 'apache-arrow', 'openai']) expect(loaded).not.toContain(heavy);
+  });
+
   it('reports Rescue beside the naive baselines, per set and macro-averaged, split by seen and unseen', async () => {
     const ordinary = join(dir, 'ordinary.jsonl');
     writeFileSync(

@@ -1,6 +1,7 @@
 import { join } from 'node:path';
 import type * as lancedb from '@lancedb/lancedb';
-import { quietLanceDbNotices } from '@rescue/config';
+// The one module, not the library: its settings' zod schemas cost a tenth of a `rescue retrieve`.
+import { quietLanceDbNotices } from '@rescue/config/native-logging';
 import { InvalidInputError } from '@rescue/domain';
 import type { Hit, IndexedDocument, IndexedExample, IndexedKnowledge, IndexedNode, KnowledgeIndexReader, SearchCollection, SearchFilter, TextField, TextHit } from './knowledge-index';
 import type { RowSource } from './memory-search';
