@@ -444,8 +444,8 @@ async function publishRows(
         400_000,
       );
       // A collection the snapshot below holds is searched from it (see folderIndex): its table is
-      // written without LanceDB's own indexes, which would never be queried (at 1x they were
-      // a third of the index stage, and a shard's full-text index was a 100x build's memory peak).
+      // written without LanceDB's own indexes, which would never be queried (at 1x building them
+      // was about half of writing the tables).
       const tables = (): Promise<void> => LanceKnowledgeIndex.write(versionDir, rows.nodes, rows.examples, rows.documents, undefined, MEMORY_SEARCH_MAX_ROWS);
       const files = async (): Promise<void> => {
         if (embedder.toJSON) await writeFile(join(versionDir, 'embedder.json'), JSON.stringify(embedder.toJSON()));
