@@ -1,0 +1,72 @@
+import { mkdtempSync, readFileSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join, resolve } from 'node:path';
+import type { CweEntry } from '@rescue/datasets';
+import type { CweId } from '@rescue/domain';
+import { MIN_KNOWLEDGE_FIT_DOCUMENTS, localEmbedder } from '@rescue/knowledge';
+import { buildKnowledgeBase } from '@rescue/pipeline';
+import { SMALL_BUILD } from './small-build';
+
+const examples = resolve(__dirname, '../../../examples/fix-pairs');
+
+/** A made-up catalogue of `size` entries, worded from a small vocabulary so terms recur across entries. */
+function catalogue(size: number): Map<CweId, CweEntry> {
+  const words = ['input', 'query', 'path', 'buffer', 'length', 'password', 'token', 'command', 'shell', 'file', 'user', 'server', 'memory', 'bound', 'check', 'encode'];
+  const pick = (i: number, k: number): string => words[(i * 7 + k * 3) % words.length];
+  const entries = new Map<CweId, CweEntry>();
+  for (let i = 1; i <= size; i += 1) {
+    const id = `CWE-${i}` as CweId;
+    entries.set(id, {
+      id,
+      name: `Improper ${pick(i, 0)} ${pick(i, 1)} handling`,
+      description: `The product uses ${pick(i, 2)} from the ${pick(i, 3)} without a ${pick(i, 4)} of its ${pick(i, 5)}.`,
+      mitigations: [{ description: `Validate the ${pick(i, 6)} before it reaches the ${pick(i, 7)}.` }],
+      parents: [],
+    });
+  }
+  return entries;
+}
+
+/** One record of the example fix pairs made new: a comment line after the vulnerable and the fixed function. */
+function oneNewRecord(out: string): void {
+  const file = readdirSync(examples).find((f) => f.endsWith('.jsonl')) as string;
+  const record = JSON.parse(readFileSync(join(examples, file), 'utf8').split('\n')[0]) as Record<string, unknown>;
+  const [before, after] = 'func_src_before' in record ? ['func_src_before', 'func_src_after'] : ['before', 'after'];
+  const append = (code: unknown): string => `${String(code).replace(/\n?$/, '')}\n# a new copy\n`;
+  writeFileSync(out, `${JSON.stringify({ ...record, [before]: append(record[before]), [after]: append(record[after]) })}\n`);
+}
+
+// With a catalogue big enough to hold the vocabulary, the embedder is fitted on the security
+// knowledge alone: new records then keep the same model (and every unchanged vector), while the
+// same sources still give the same version whatever the folder held before.
+describe('buildKnowledgeBase: the embedder fitted on the security knowledge', () => {
+  let work: string;
+  beforeAll(() => {
+    work = mkdtempSync(join(tmpdir(), 'rescue-knowledge-fit-'));
+  });
+  afterAll(() => rmSync(work, { recursive: true, force: true }));
+
+  const build = (kb: string, sources: string[], entries: number) =>
+    buildKnowledgeBase({ sources, kbDir: join(work, kb), ...SMALL_BUILD, catalog: catalogue(entries), embedder: localEmbedder, sliceThreads: 0 });
+  const params = (manifest: { embedder: Record<string, unknown> }): Record<string, unknown> => manifest.embedder.params as Record<string, unknown>;
+
+  it('fits on the catalogue, keeps the model when records are added, and a fresh build of the same sources matches the rebuild', async () => {
+    const extra = join(work, 'new-record.jsonl');
+    oneNewRecord(extra);
+    const first = await build('kb', [examples], MIN_KNOWLEDGE_FIT_DOCUMENTS);
+    expect(params(first.manifest).corpusSize).toBe(MIN_KNOWLEDGE_FIT_DOCUMENTS);
+
+    const plus = await build('kb', [examples, extra], MIN_KNOWLEDGE_FIT_DOCUMENTS);
+    expect(plus.manifest.counts.records).toBe(first.manifest.counts.records + 1);
+    expect(plus.manifest.version).not.toBe(first.manifest.version);
+    expect(params(plus.manifest).sha256).toBe(params(first.manifest).sha256);
+
+    const fresh = await build('kb-fresh', [examples, extra], MIN_KNOWLEDGE_FIT_DOCUMENTS);
+    expect(fresh.manifest.version).toBe(plus.manifest.version);
+  }, 180_000);
+
+  it('fits on the records and nodes when the catalogue is smaller than the bound', async () => {
+    const small = await build('kb-small', [examples], MIN_KNOWLEDGE_FIT_DOCUMENTS - 1);
+    expect(params(small.manifest).corpusSize).toBe(small.manifest.counts.nodes + small.manifest.counts.examples);
+  }, 180_000);
+});
