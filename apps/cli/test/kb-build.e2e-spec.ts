@@ -21,7 +21,7 @@ describe('rescue kb build / list / stats / show (embedded, no LLM)', () => {
     const report = JSON.parse(stdout);
     expect(report.manifest.counts.records).toBe(15);
     expect(report.manifest.counts.examples).toBe(15);
-    expect(report.slicing).toEqual({ sliced: 15, failed: 0, reused: 0 });
+    expect(report.slicing).toEqual({ sliced: 15, failed: 0, reused: 0, threads: 0 });
     expect(report.manifest.embedder.id).toBe('local-lsa');
 
     const list = await run('node', [bin, 'kb', 'list', '--kb', kb]);

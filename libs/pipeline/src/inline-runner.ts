@@ -18,7 +18,7 @@ import {
   splitSources,
   summarizeQuarantine,
 } from '@rescue/knowledge';
-import { type SliceDocument, Slicer, SlicerPool } from '@rescue/slicing';
+import { type RecordSlicer, type SliceDocument, Slicer, SlicerPool, sliceId } from '@rescue/slicing';
 import { knowledgeFrom, screenPolicyOf } from './build-knowledge';
 import { FsBuildStaging, SpillingBuildStaging } from './build-staging';
 import { KB_BUILD_ROOT, type KbBuildJob, type PlannedJob, jobsByStage, kbBuildStages, planJobs, planKbBuild } from './kb-build-plan';
@@ -53,8 +53,10 @@ export interface KbBuildOptions {
   trust?: TrustSettings;
   alsoPublish?: PublishInput['alsoPublish'];
   onStage?: (stage: KbBuildStage, event: 'start' | 'progress' | 'done', done?: number, total?: number) => void;
-  /** Worker threads that slice records (default: one per core); 0 slices in this thread. */
+  /** Worker threads that slice records when there are many to slice (default: one per core; see SLICE_THREADS_FROM_RECORDS); 0 slices in this thread. */
   sliceThreads?: number;
+  /** Records without a slice from which the worker threads are started (default {@link SLICE_THREADS_FROM_RECORDS}). */
+  sliceThreadsFromRecords?: number;
   /** Documents the embedder is fitted on, at most (default FIT_CORPUS_MAX_DOCUMENTS: a sample by content above it). */
   maxFitDocuments?: number;
   /**
@@ -85,7 +87,8 @@ export interface KbBuildReport {
   /** LLM calls of this build (the manifest keeps those of the build that first wrote the version). */
   llm: { calls: number; cached: number };
   ingest: IngestReport;
-  slicing: { sliced: number; failed: number; reused: number };
+  /** `threads`: the worker threads that sliced (0: this thread did, see SLICE_THREADS_FROM_RECORDS). */
+  slicing: { sliced: number; failed: number; reused: number; threads: number };
   /** What the screen held back, at ingest and at distillation (`rescue kb quarantine list`). */
   quarantine: QuarantineSummary;
   stageMs: Record<KbBuildStage, number>;
@@ -123,18 +126,19 @@ export async function buildKnowledgeBase(options: KbBuildOptions): Promise<KbBui
 
   const records = new FsRecordStore(join(options.kbDir, 'records'));
   const slices = new FsRecordStore<SliceDocument>(join(options.kbDir, 'slices'));
-  // This thread's Slicer splits CodeQL examples into functions; the records are sliced on worker
-  // threads, one per core (slicing is most of a build's CPU).
+  // This thread's Slicer splits CodeQL examples into functions, and slices the records when they
+  // are few; many are sliced on worker threads, one per core (slicing is most of a build's CPU),
+  // started once the ingest has told how many records have no slice yet (see slicerFor).
   const slicer = await Slicer.create();
-  const slicerPool = options.sliceThreads === 0 ? undefined : await SlicerPool.create({ threads: options.sliceThreads });
+  const pool: InlineResources['pool'] = {};
   const heap: InlineResources['heap'] = {};
   try {
-    return await runInline(options, { records, slices, slicer, slicerPool, timed, stageMs, heap });
+    return await runInline(options, { records, slices, slicer, pool, timed, stageMs, heap });
   } finally {
     heap.restore?.();
     // The stores' close lets the folder's writer lock go and saves their index snapshots now, not
     // after the process may have exited.
-    await Promise.all([slicerPool?.close(), records.close(), slices.close()]);
+    await Promise.all([pool.started?.close(), records.close(), slices.close()]);
   }
 }
 
@@ -142,15 +146,57 @@ interface InlineResources {
   records: FsRecordStore;
   slices: FsRecordStore<SliceDocument>;
   slicer: Slicer;
-  /** Absent: records are sliced by `slicer`, in this thread. */
-  slicerPool?: SlicerPool;
+  /** The slicing threads, once started (see slicerFor): closed with the build. */
+  pool: { started?: SlicerPool };
   timed: <T>(stage: KbBuildStage, fn: () => Promise<T>) => Promise<T>;
   stageMs: Record<KbBuildStage, number>;
   /** Undoes the lean heap when the build set it (see {@link growHeapLeanly}). */
   heap: { restore?: () => void };
 }
 
-async function runInline(options: KbBuildOptions, { records, slices, slicer, slicerPool, timed, stageMs, heap }: InlineResources): Promise<KbBuildReport> {
+/**
+ * Records without a slice at and above which they are sliced on worker threads. Below, this
+ * thread slices them: starting the threads (each loads the slicer and compiles its grammars'
+ * queries again) cost about half a second of a +1% rebuild that had 13 records to slice, about
+ * what this thread takes for a few hundred records.
+ */
+export const SLICE_THREADS_FROM_RECORDS = 256;
+
+/**
+ * What slices this build's records: worker threads when `threads` is not 0 and at least `from`
+ * of the slice jobs' records have no slice in the store, else
+ * this thread's slicer. Both give the same slices (the same code, the same work budget).
+ */
+async function slicerFor(
+  sliceJobs: PlannedJob[],
+  { slicer, pool, slices, threads, from }: { slicer: Slicer; pool: InlineResources['pool']; slices: FsRecordStore<SliceDocument>; threads?: number; from: number },
+): Promise<{ recordSlicer: RecordSlicer; few: boolean }> {
+  if (threads === 0) return { recordSlicer: slicer, few: false };
+  let unsliced = 0;
+  for (const job of sliceJobs) {
+    const { recordIds, hops } = job.data as JobPayload<JobName.RecordSlice>;
+    for (const id of recordIds) if (!(await slices.has(sliceId(id, hops)))) unsliced += 1;
+    if (unsliced >= from) {
+      pool.started = await SlicerPool.create({ threads });
+      return { recordSlicer: pool.started, few: false };
+    }
+  }
+  return { recordSlicer: slicer, few: true };
+}
+
+/**
+ * The slice jobs as one batch: what the inline build runs when it has few records to slice. Each
+ * batch ends in an fsync of the slice store, which took 50–250 ms a batch here: a +1% rebuild's 13
+ * new records, one in each of 13 cluster batches, spent most of its slice stage waiting on them.
+ */
+function asOneSliceJob(sliceJobs: PlannedJob[]): PlannedJob[] {
+  const [first] = sliceJobs;
+  if (sliceJobs.length < 2 || first.name !== JobName.RecordSlice) return sliceJobs;
+  const recordIds = sliceJobs.flatMap((job) => (job.data as JobPayload<JobName.RecordSlice>).recordIds);
+  return [{ name: JobName.RecordSlice, data: { ...first.data, recordIds }, children: [] }];
+}
+
+async function runInline(options: KbBuildOptions, { records, slices, slicer, pool, timed, stageMs, heap }: InlineResources): Promise<KbBuildReport> {
   // Summarized clusters wait for the index stage in memory while small, past that in the KB
   // folder (a 100× build's clusters do not fit beside everything else). A killed earlier build may
   // have left clusters there: cleared first, or they would join this build's.
@@ -184,8 +230,20 @@ async function runInline(options: KbBuildOptions, { records, slices, slicer, sli
   });
 
   const distiller = options.distiller ?? extractiveDistiller;
+  const top = planJobs(plan);
+  const jobs = jobsByStage(top);
+  const { recordSlicer, few } = await slicerFor(jobs.get(JobName.RecordSlice) ?? [], {
+    slicer,
+    pool,
+    slices,
+    threads: options.sliceThreads,
+    from: options.sliceThreadsFromRecords ?? SLICE_THREADS_FROM_RECORDS,
+  });
+  // No summarize job reads its slice jobs' results (they read the slice store), so the slice jobs
+  // may run as one batch; the report sums the batches' counts whatever their number.
+  if (few) jobs.set(JobName.RecordSlice, asOneSliceJob(jobs.get(JobName.RecordSlice) ?? []));
   const stages: InlineStages = {
-    [JobName.RecordSlice]: (payload) => sliceStage(payload, { slicer: slicerPool ?? slicer, records, slices }),
+    [JobName.RecordSlice]: (payload) => sliceStage(payload, { slicer: recordSlicer, records, slices }),
     [JobName.ClusterSummarize]: (payload) =>
       summarizeStage(payload, { records, slices, staging, knowledge, distiller, ...(options.chunkedAboveRecords !== undefined ? { chunkedAboveRecords: options.chunkedAboveRecords } : {}) }),
     [JobName.KbIndex]: (payload, children) =>
@@ -201,8 +259,6 @@ async function runInline(options: KbBuildOptions, { records, slices, slicer, sli
       }),
   };
 
-  const top = planJobs(plan);
-  const jobs = jobsByStage(top);
   const results = new Map<PlannedJob, unknown>();
   for (const stage of planned) {
     const todo = jobs.get(stage) ?? [];
@@ -210,7 +266,7 @@ async function runInline(options: KbBuildOptions, { records, slices, slicer, sli
     // LLM one shares one in-flight cap among them). Results are kept by job, so their order (and the
     // KB) does not depend on which finishes first.
     // Slice batches are per cluster and often small: several at once keep every pool thread busy.
-    const concurrency = stage === JobName.ClusterSummarize ? Math.max(1, distiller.clusterConcurrency ?? 1) : stage === JobName.RecordSlice ? (slicerPool?.concurrency ?? 1) : 1;
+    const concurrency = stage === JobName.ClusterSummarize ? Math.max(1, distiller.clusterConcurrency ?? 1) : stage === JobName.RecordSlice ? (recordSlicer.concurrency ?? 1) : 1;
     let done = 0;
     await timed(STAGE_NAME[stage], async () => {
       await pMap(
@@ -232,7 +288,7 @@ async function runInline(options: KbBuildOptions, { records, slices, slicer, sli
     });
     // The slicing threads (a V8 isolate and a parser each, a hundred MB or more of memory) have no
     // more work once the slice stage is done: ended now, not after the summarize and index stages.
-    if (stage === JobName.RecordSlice) await slicerPool?.close();
+    if (stage === JobName.RecordSlice) await pool.started?.close();
   }
 
   const resultsOf = <T>(stage: KbBuildJob): T[] => (jobs.get(stage) ?? []).map((job) => results.get(job) as T);
@@ -242,7 +298,7 @@ async function runInline(options: KbBuildOptions, { records, slices, slicer, sli
     manifest: results.get(top) as KbManifest,
     llm: { calls: summarized.reduce((n, s) => n + s.llmCalls, 0), cached: summarized.reduce((n, s) => n + s.llmCached, 0) },
     ingest,
-    slicing: { sliced: sliced.reduce((n, s) => n + s.sliced, 0), failed: sliced.reduce((n, s) => n + s.failed, 0), reused: sliced.reduce((n, s) => n + s.alreadyStored, 0) },
+    slicing: { sliced: sliced.reduce((n, s) => n + s.sliced, 0), failed: sliced.reduce((n, s) => n + s.failed, 0), reused: sliced.reduce((n, s) => n + s.alreadyStored, 0), threads: pool.started?.concurrency ?? 0 },
     quarantine: summarizeQuarantine((await quarantine.report())?.entries ?? [], quarantine.reportPath),
     stageMs,
     reused: {

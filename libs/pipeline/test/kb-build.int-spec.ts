@@ -31,7 +31,7 @@ describe('buildKnowledgeBase (embedded, extractive)', () => {
 
   it('publishes a version whose nodes, examples and index agree, and a rebuild re-slices nothing', async () => {
     const first = await build([examples]);
-    expect(first.slicing).toEqual({ sliced: 15, failed: 0, reused: 0 });
+    expect(first.slicing).toEqual({ sliced: 15, failed: 0, reused: 0, threads: 0 });
     const dir = new KbDirectory(kbDir);
     expect(await dir.current()).toBe(first.manifest.version);
     const nodes = await dir.nodes();
@@ -71,7 +71,7 @@ describe('buildKnowledgeBase (embedded, extractive)', () => {
     expect(cweLevel[0]?.id).toBe('any:CWE-787');
 
     const second = await build([examples]);
-    expect(second.slicing).toEqual({ sliced: 0, failed: 0, reused: 15 });
+    expect(second.slicing).toEqual({ sliced: 0, failed: 0, reused: 15, threads: 0 });
     expect(second.manifest.version).toBe(first.manifest.version);
   });
 
@@ -83,7 +83,7 @@ describe('buildKnowledgeBase (embedded, extractive)', () => {
       `${JSON.stringify({ language: 'python', cwe: 'CWE-79', before: 'def page(n):\n    return "<b>" + n + "</b>"\n', after: 'def page(n):\n    return "<b>" + html.escape(n) + "</b>"\n' })}\n`,
     );
     const second = await build([examples, extra]);
-    expect(second.slicing).toEqual({ sliced: 1, failed: 0, reused: 15 });
+    expect(second.slicing).toEqual({ sliced: 1, failed: 0, reused: 15, threads: 0 });
     expect(second.manifest.version).not.toBe(first.manifest.version);
     expect(readFileSync(join(kbDir, 'CURRENT'), 'utf8').trim()).toBe(second.manifest.version);
   });

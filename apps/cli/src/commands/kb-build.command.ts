@@ -179,7 +179,7 @@ export function registerKbBuild(kb: Command): void {
       const lines = [
         `Published KB ${m.version} in ${opts.kb}`,
         `  records      ${m.counts.records} (read ${report.ingest.linesRead} lines, ${report.ingest.duplicates} duplicates, ${report.ingest.rejected} rejected)`,
-        `  slices       ${report.slicing.sliced} new, ${report.slicing.reused} reused, ${report.slicing.failed} failed`,
+        `  slices       ${report.slicing.sliced} new, ${report.slicing.reused} reused, ${report.slicing.failed} failed (${report.slicing.threads > 0 ? `${report.slicing.threads} slicing threads` : 'sliced in this thread'})`,
         `  CWE nodes    ${m.counts.nodes} (${m.counts.catalogOnlyNodes} from the catalogue only)`,
         `  examples     ${m.counts.examples}: ${bySource.join('; ')}`,
         `  documents    ${m.counts.documents ?? 0} (${Object.entries(m.sources?.documents ?? {})
