@@ -244,20 +244,26 @@ export class KbDirectory {
     const target = this.versionDir(version);
     return withExclusiveLock(this.lockPath(), buildLockOptions(options), async (held) => {
       await this.removeTemporaries();
-      let manifest: KbManifest | undefined;
-      if (existsSync(target)) {
-        const found = await this.verify(version);
-        if (found.ok && found.manifest) manifest = found.manifest;
-        // A damaged copy of this very version (the same content): moved aside and written anew.
-        else await this.discard(target);
+      // The version is hashed once: the copy found here when it verifies, else the one written
+      // (and the check once CURRENT names it does not hash it again, see assertServing).
+      let manifestFile = existsSync(target) ? await this.manifestFileIdentity(version) : undefined;
+      let found = existsSync(target) ? await this.verify(version) : undefined;
+      // A damaged copy of this very version (the same content): moved aside and written anew.
+      if (found && !(found.ok && found.manifest)) {
+        await this.discard(target);
+        found = undefined;
       }
-      manifest ??= await this.writeVersion(version, content, extra);
-      const written = await this.verify(version);
-      if (!written.ok) throw new KbIntegrityError(written, 'fails verification after writing it (CURRENT was not moved)');
+      let manifest = found?.manifest;
+      if (!found || !manifest) {
+        manifest = await this.writeVersion(version, content, extra);
+        manifestFile = await this.manifestFileIdentity(version);
+        const written = await this.verify(version);
+        if (!written.ok) throw new KbIntegrityError(written, 'fails verification after writing it (CURRENT was not moved)');
+      }
       const previous = await this.current();
       held.assertHeld();
       await writeFileAtomic(join(this.root, CURRENT), `${version}\n`);
-      await this.assertServing(version, previous);
+      await this.assertServing(version, previous, manifestFile);
       await this.prune(keep, version);
       return manifest;
     });
@@ -312,7 +318,11 @@ export class KbDirectory {
   }
 
   /** After CURRENT moved to `version`: verified again; when broken, back to a sound previous version, and thrown. */
-  private async assertServing(version: string, previous: string | undefined): Promise<void> {
+  private async assertServing(version: string, previous: string | undefined, verifiedManifestFile?: string): Promise<void> {
+    // Just verified under the build lock (every file hashed), and still the same manifest file:
+    // what is left to check is that CURRENT names it. Hashing every file again here was a third of
+    // a small rebuild's checksum work.
+    if (verifiedManifestFile && (await this.current()) === version && (await this.manifestFileIdentity(version)) === verifiedManifestFile) return;
     const serving = await this.verify();
     if (serving.ok && serving.version === version) return;
     // Broken between the two checks (the disk, another process): serve the previous version
@@ -396,6 +406,17 @@ export class KbDirectory {
     return result;
   }
 
+  /** The version's manifest file as the file system knows it (inode, mtime, size); undefined when it has none. */
+  private async manifestFileIdentity(version: string): Promise<string | undefined> {
+    try {
+      const st = await stat(join(this.versionDir(version), 'manifest.json'));
+      return `${st.ino}:${st.mtimeMs}:${st.size}`;
+    } catch (_absent) {
+      // No manifest: the full verification that follows reports it.
+      return undefined;
+    }
+  }
+
   /**
    * {@link verify}, once per version folder for the life of the process (the readiness probe and
    * long-lived readers call it on every open or switch, and must stay cheap). A version rebuilt in
@@ -404,15 +425,10 @@ export class KbDirectory {
   async verifyOnce(version?: string): Promise<KbVerification> {
     const v = version ?? (await this.current());
     if (!v) throw new NotFoundError(`no KB published in ${this.root}: run "rescue kb build" first`);
-    let identity = 'absent';
-    try {
-      const st = await stat(join(this.versionDir(v), 'manifest.json'));
-      identity = `${st.ino}:${st.mtimeMs}:${st.size}`;
-    } catch (_absent) {
-      // A missing or unreadable manifest, or a CURRENT that names no version id, is what verify()
-      // reports; it is not cached under a file identity.
-      return this.verify(version);
-    }
+    const identity = await this.manifestFileIdentity(v);
+    // A missing or unreadable manifest, or a CURRENT that names no version id, is what verify()
+    // reports; it is not cached under a file identity.
+    if (identity === undefined) return this.verify(version);
     const key = `${resolve(this.root)}\0${v}\0${identity}`;
     let result = verified.get(key);
     if (!result) {
