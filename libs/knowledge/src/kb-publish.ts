@@ -1,4 +1,4 @@
-import { writeFile } from 'node:fs/promises';
+import { copyFile, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { CweEntry } from '@rescue/datasets';
 import { type CweId, InvalidInputError } from '@rescue/domain';
@@ -50,7 +50,7 @@ const LOCAL_FIT = { dimensions: 256, seed: 1 } as const;
 export const localEmbedder: EmbedderFactory = Object.assign(async (corpus: string[]): Promise<BuildEmbedder> => LsaEmbedder.fit(corpus, LOCAL_FIT), {
   refit: {
     identity: () => `local-lsa ${JSON.stringify(LOCAL_FIT)} ${lsaCodeFingerprint()}`,
-    fromJSON: (json: string): BuildEmbedder => LsaEmbedder.fromJSON(json),
+    fromJSON: (json: string, fingerprint?: string): BuildEmbedder => LsaEmbedder.fromJSON(json, fingerprint),
   },
 });
 
@@ -307,11 +307,12 @@ class SourceCounts {
  * (nothing changed, or only what the fit does not read) reads that model back instead of fitting
  * again (see reusedFit). The corpus is held only while fitting (a 100× build's is tens of MB).
  */
-async function fittedEmbedder(input: PublishInput, corpus: string[]): Promise<{ embedder: BuildEmbedder; fitKey?: string }> {
+async function fittedEmbedder(input: PublishInput, corpus: string[]): Promise<{ embedder: BuildEmbedder; fitKey?: string; modelFile?: string }> {
   const refit = input.embedder.refit;
   if (!refit) return { embedder: await input.embedder(corpus) };
   const fitKey = contentKey(['embedder-fit', refit.identity(), corpus]);
-  return { embedder: (await reusedFit(input.kbDir, fitKey, refit.fromJSON)) ?? (await input.embedder(corpus)), fitKey };
+  const reused = await reusedFit(input.kbDir, fitKey, refit.fromJSON);
+  return reused ? { embedder: reused.embedder, fitKey, modelFile: reused.file } : { embedder: await input.embedder(corpus), fitKey };
 }
 
 /**
@@ -408,7 +409,7 @@ async function publishRows(
         index += 1;
       }
   }
-  const { embedder, fitKey } = await fittedEmbedder(input, knowledgeCorpus ?? [...nodes.map(nodeText), ...fitTexts]);
+  const { embedder, fitKey, modelFile } = await fittedEmbedder(input, knowledgeCorpus ?? [...nodes.map(nodeText), ...fitTexts]);
   fitTexts = [];
   // The vectors, the index rows and the term counts: all of them change with the embedder (every
   // vector does when it is refitted), and they are what writing a version costs. Worked out only
@@ -480,7 +481,9 @@ async function publishRows(
       // was about half of writing the tables).
       const tables = (): Promise<void> => LanceKnowledgeIndex.write(versionDir, rows.nodes, rows.examples, rows.documents, undefined, MEMORY_SEARCH_MAX_ROWS);
       const files = async (): Promise<void> => {
-        if (embedder.toJSON) await writeFile(join(versionDir, 'embedder.json'), JSON.stringify(embedder.toJSON()));
+        // A model read back is the earlier version's file, byte for byte: copied, not serialized again.
+        if (modelFile) await copyFile(modelFile, join(versionDir, 'embedder.json'));
+        else if (embedder.toJSON) await writeFile(join(versionDir, 'embedder.json'), JSON.stringify(embedder.toJSON()));
         await writeFile(join(versionDir, 'term-counts.json'), JSON.stringify(termCounts));
         // What a reader's in-memory search index would build from the tables, built from the
         // same rows here: opening the version then costs one file read (see memory-snapshot.ts).

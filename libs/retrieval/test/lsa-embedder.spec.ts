@@ -131,6 +131,9 @@ describe('LsaEmbedder', () => {
       }
       expect(sameEmbedder(reloaded.describe(), model.describe())).toBe(true);
       expect(JSON.stringify(reloaded.toJSON())).toBe(text);
+      // Given the fingerprint the caller holds for these bytes, the same description without hashing the model.
+      const known = LsaEmbedder.fromJSON(text, model.describe().params.sha256 as string);
+      expect(known.describe()).toEqual(model.describe());
     });
 
     it('describes itself as JSON that tells models apart', () => {

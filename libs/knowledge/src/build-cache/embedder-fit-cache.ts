@@ -10,8 +10,11 @@ import { buildCacheDir } from './screen-memo';
 export interface EmbedderRefit<E extends { describe(): Record<string, unknown> } = { describe(): Record<string, unknown> }> {
   /** The fit's parameters and the code that fits (a model of other code or parameters is never reused). */
   identity(): string;
-  /** The model from its `embedder.json` text, as the fit made it (the same description, the same vectors). */
-  fromJSON(json: string): E;
+  /**
+   * The model from its `embedder.json` text, as the fit made it (the same description, the same
+   * vectors); `fingerprint`, the description's `sha256` when the caller holds it for these bytes.
+   */
+  fromJSON(json: string, fingerprint?: string): E;
 }
 
 const FORMAT = 'rescue-embedder-fit-1';
@@ -25,17 +28,25 @@ const fitFile = (kbDir: string): string => join(buildCacheDir(kbDir), 'embedder-
  * a fit) when the folder remembers another corpus, the version is gone, its file is not the one
  * its manifest's checksum names, or the model read back is not described as the manifest says.
  */
-export async function reusedFit<E extends { describe(): Record<string, unknown> }>(kbDir: string, key: string, fromJSON: (json: string) => E): Promise<E | undefined> {
+export async function reusedFit<E extends { describe(): Record<string, unknown> }>(
+  kbDir: string,
+  key: string,
+  fromJSON: EmbedderRefit<E>['fromJSON'],
+): Promise<{ embedder: E; file: string } | undefined> {
   try {
     const remembered = JSON.parse(await readFile(fitFile(kbDir), 'utf8')) as { format?: unknown; key?: unknown; version?: unknown };
     if (remembered.format !== FORMAT || remembered.key !== key || typeof remembered.version !== 'string') return undefined;
     const dir = new KbDirectory(kbDir);
     const manifest = await dir.manifest(remembered.version);
     const expected = manifest.checksums?.files['embedder.json'];
-    const text = await readFile(join(dir.versionDir(remembered.version), 'embedder.json'));
+    const file = join(dir.versionDir(remembered.version), 'embedder.json');
+    const text = await readFile(file);
     if (!expected || createHash('sha256').update(text).digest('hex') !== expected) return undefined;
-    const embedder = fromJSON(text.toString('utf8'));
-    return canonicalJson(JSON.parse(JSON.stringify(embedder.describe()))) === canonicalJson(manifest.embedder) ? embedder : undefined;
+    // The bytes are the version's (its checksum), so the manifest's fingerprint of them holds; the
+    // rest of the description is still worked out from the model read back and compared.
+    const sha256 = (manifest.embedder.params as Record<string, unknown> | undefined)?.sha256;
+    const embedder = fromJSON(text.toString('utf8'), typeof sha256 === 'string' ? sha256 : undefined);
+    return canonicalJson(JSON.parse(JSON.stringify(embedder.describe()))) === canonicalJson(manifest.embedder) ? { embedder, file } : undefined;
   } catch (_unusable) {
     // No file yet, a version pruned, a damaged file or model: fitted again, which is always right.
     return undefined;
