@@ -232,16 +232,8 @@ async function runInline(options: KbBuildOptions, { records, slices, slicer, poo
   const distiller = options.distiller ?? extractiveDistiller;
   const top = planJobs(plan);
   const jobs = jobsByStage(top);
-  const { recordSlicer, few } = await slicerFor(jobs.get(JobName.RecordSlice) ?? [], {
-    slicer,
-    pool,
-    slices,
-    threads: options.sliceThreads,
-    from: options.sliceThreadsFromRecords ?? SLICE_THREADS_FROM_RECORDS,
-  });
-  // No summarize job reads its slice jobs' results (they read the slice store), so the slice jobs
-  // may run as one batch; the report sums the batches' counts whatever their number.
-  if (few) jobs.set(JobName.RecordSlice, asOneSliceJob(jobs.get(JobName.RecordSlice) ?? []));
+  // What slices the records, chosen when the slice stage starts (its time is the stage's).
+  let recordSlicer: RecordSlicer = slicer;
   const stages: InlineStages = {
     [JobName.RecordSlice]: (payload) => sliceStage(payload, { slicer: recordSlicer, records, slices }),
     [JobName.ClusterSummarize]: (payload) =>
@@ -261,14 +253,27 @@ async function runInline(options: KbBuildOptions, { records, slices, slicer, poo
 
   const results = new Map<PlannedJob, unknown>();
   for (const stage of planned) {
-    const todo = jobs.get(stage) ?? [];
-    // Clusters are independent: distilled several at once when the distiller can overlap them (the
-    // LLM one shares one in-flight cap among them). Results are kept by job, so their order (and the
-    // KB) does not depend on which finishes first.
-    // Slice batches are per cluster and often small: several at once keep every pool thread busy.
-    const concurrency = stage === JobName.ClusterSummarize ? Math.max(1, distiller.clusterConcurrency ?? 1) : stage === JobName.RecordSlice ? (recordSlicer.concurrency ?? 1) : 1;
     let done = 0;
     await timed(STAGE_NAME[stage], async () => {
+      if (stage === JobName.RecordSlice) {
+        const chosen = await slicerFor(jobs.get(stage) ?? [], {
+          slicer,
+          pool,
+          slices,
+          threads: options.sliceThreads,
+          from: options.sliceThreadsFromRecords ?? SLICE_THREADS_FROM_RECORDS,
+        });
+        recordSlicer = chosen.recordSlicer;
+        // No summarize job reads its slice jobs' results (they read the slice store), so the slice
+        // jobs may run as one batch; the report sums the batches' counts whatever their number.
+        if (chosen.few) jobs.set(stage, asOneSliceJob(jobs.get(stage) ?? []));
+      }
+      const todo = jobs.get(stage) ?? [];
+      // Clusters are independent: distilled several at once when the distiller can overlap them (the
+      // LLM one shares one in-flight cap among them). Results are kept by job, so their order (and the
+      // KB) does not depend on which finishes first.
+      // Slice batches are per cluster and often small: several at once keep every pool thread busy.
+      const concurrency = stage === JobName.ClusterSummarize ? Math.max(1, distiller.clusterConcurrency ?? 1) : stage === JobName.RecordSlice ? (recordSlicer.concurrency ?? 1) : 1;
       await pMap(
         stage === JobName.ClusterSummarize ? largestFirst(todo) : todo,
         async (job) => {
