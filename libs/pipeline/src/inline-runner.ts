@@ -170,30 +170,35 @@ export const SLICE_THREADS_FROM_RECORDS = 256;
 async function slicerFor(
   sliceJobs: PlannedJob[],
   { slicer, pool, slices, threads, from }: { slicer: Slicer; pool: InlineResources['pool']; slices: FsRecordStore<SliceDocument>; threads?: number; from: number },
-): Promise<{ recordSlicer: RecordSlicer; few: boolean }> {
-  if (threads === 0) return { recordSlicer: slicer, few: false };
-  let unsliced = 0;
+): Promise<{ recordSlicer: RecordSlicer; few?: { unsliced: string[]; stored: number } }> {
+  if (threads === 0) return { recordSlicer: slicer };
+  const unsliced: string[] = [];
+  let stored = 0;
   for (const job of sliceJobs) {
     const { recordIds, hops } = job.data as JobPayload<JobName.RecordSlice>;
-    for (const id of recordIds) if (!(await slices.has(sliceId(id, hops)))) unsliced += 1;
-    if (unsliced >= from) {
+    for (const id of recordIds) {
+      if (await slices.has(sliceId(id, hops))) stored += 1;
+      else unsliced.push(id);
+    }
+    if (unsliced.length >= from) {
       pool.started = await SlicerPool.create({ threads });
-      return { recordSlicer: pool.started, few: false };
+      return { recordSlicer: pool.started };
     }
   }
-  return { recordSlicer: slicer, few: true };
+  return { recordSlicer: slicer, few: { unsliced, stored } };
 }
 
 /**
- * The slice jobs as one batch: what the inline build runs when it has few records to slice. Each
- * batch ends in an fsync of the slice store, which took 50–250 ms a batch here: a +1% rebuild's 13
- * new records, one in each of 13 cluster batches, spent most of its slice stage waiting on them.
+ * The slice jobs as one batch of the records they have without a slice (none when all have one):
+ * what the inline build runs when it has few records to slice. Each batch ends in an fsync of the
+ * slice store, which took 50–250 ms a batch here: a +1% rebuild's 13 new records, one in each of
+ * 13 cluster batches, spent most of its slice stage waiting on them. And the records already
+ * sliced, each looked up (and its stored slice checked) by slicerFor, are not looked up again.
  */
-function asOneSliceJob(sliceJobs: PlannedJob[]): PlannedJob[] {
+function asOneSliceJob(sliceJobs: PlannedJob[], unsliced: string[]): PlannedJob[] {
   const [first] = sliceJobs;
-  if (sliceJobs.length < 2 || first.name !== JobName.RecordSlice) return sliceJobs;
-  const recordIds = sliceJobs.flatMap((job) => (job.data as JobPayload<JobName.RecordSlice>).recordIds);
-  return [{ name: JobName.RecordSlice, data: { ...first.data, recordIds }, children: [] }];
+  if (!first || first.name !== JobName.RecordSlice || unsliced.length === 0) return [];
+  return [{ name: JobName.RecordSlice, data: { ...first.data, recordIds: unsliced }, children: [] }];
 }
 
 async function runInline(options: KbBuildOptions, { records, slices, slicer, pool, timed, stageMs, heap }: InlineResources): Promise<KbBuildReport> {
@@ -234,6 +239,8 @@ async function runInline(options: KbBuildOptions, { records, slices, slicer, poo
   const jobs = jobsByStage(top);
   // What slices the records, chosen when the slice stage starts (its time is the stage's).
   let recordSlicer: RecordSlicer = slicer;
+  // Records found sliced already when choosing it, and so in no slice job (see asOneSliceJob).
+  let storedBeforeSlicing = 0;
   const stages: InlineStages = {
     [JobName.RecordSlice]: (payload) => sliceStage(payload, { slicer: recordSlicer, records, slices }),
     [JobName.ClusterSummarize]: (payload) =>
@@ -266,7 +273,10 @@ async function runInline(options: KbBuildOptions, { records, slices, slicer, poo
         recordSlicer = chosen.recordSlicer;
         // No summarize job reads its slice jobs' results (they read the slice store), so the slice
         // jobs may run as one batch; the report sums the batches' counts whatever their number.
-        if (chosen.few) jobs.set(stage, asOneSliceJob(jobs.get(stage) ?? []));
+        if (chosen.few) {
+          jobs.set(stage, asOneSliceJob(jobs.get(stage) ?? [], chosen.few.unsliced));
+          storedBeforeSlicing = chosen.few.stored;
+        }
       }
       const todo = jobs.get(stage) ?? [];
       // Clusters are independent: distilled several at once when the distiller can overlap them (the
@@ -303,7 +313,7 @@ async function runInline(options: KbBuildOptions, { records, slices, slicer, poo
     manifest: results.get(top) as KbManifest,
     llm: { calls: summarized.reduce((n, s) => n + s.llmCalls, 0), cached: summarized.reduce((n, s) => n + s.llmCached, 0) },
     ingest,
-    slicing: { sliced: sliced.reduce((n, s) => n + s.sliced, 0), failed: sliced.reduce((n, s) => n + s.failed, 0), reused: sliced.reduce((n, s) => n + s.alreadyStored, 0), threads: pool.started?.concurrency ?? 0 },
+    slicing: { sliced: sliced.reduce((n, s) => n + s.sliced, 0), failed: sliced.reduce((n, s) => n + s.failed, 0), reused: storedBeforeSlicing + sliced.reduce((n, s) => n + s.alreadyStored, 0), threads: pool.started?.concurrency ?? 0 },
     quarantine: summarizeQuarantine((await quarantine.report())?.entries ?? [], quarantine.reportPath),
     stageMs,
     reused: {
