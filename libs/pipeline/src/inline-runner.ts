@@ -313,7 +313,12 @@ async function runInline(options: KbBuildOptions, { records, slices, slicer, poo
     manifest: results.get(top) as KbManifest,
     llm: { calls: summarized.reduce((n, s) => n + s.llmCalls, 0), cached: summarized.reduce((n, s) => n + s.llmCached, 0) },
     ingest,
-    slicing: { sliced: sliced.reduce((n, s) => n + s.sliced, 0), failed: sliced.reduce((n, s) => n + s.failed, 0), reused: storedBeforeSlicing + sliced.reduce((n, s) => n + s.alreadyStored, 0), threads: pool.started?.concurrency ?? 0 },
+    slicing: {
+      sliced: sliced.reduce((n, s) => n + s.sliced, 0),
+      failed: sliced.reduce((n, s) => n + s.failed, 0),
+      reused: storedBeforeSlicing + sliced.reduce((n, s) => n + s.alreadyStored, 0),
+      threads: pool.started?.concurrency ?? 0,
+    },
     quarantine: summarizeQuarantine((await quarantine.report())?.entries ?? [], quarantine.reportPath),
     stageMs,
     reused: {

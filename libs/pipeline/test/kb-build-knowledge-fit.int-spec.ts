@@ -55,8 +55,7 @@ describe('buildKnowledgeBase: the embedder fitted on the security knowledge', ()
     },
     { refit: localEmbedder.refit },
   );
-  const build = (kb: string, sources: string[], entries: number) =>
-    buildKnowledgeBase({ sources, kbDir: join(work, kb), ...SMALL_BUILD, catalog: catalogue(entries), embedder, sliceThreads: 0 });
+  const build = (kb: string, sources: string[], entries: number) => buildKnowledgeBase({ sources, kbDir: join(work, kb), ...SMALL_BUILD, catalog: catalogue(entries), embedder, sliceThreads: 0 });
   const params = (manifest: { embedder: Record<string, unknown> }): Record<string, unknown> => manifest.embedder.params as Record<string, unknown>;
 
   it('fits on the catalogue, keeps the model when records are added, and a fresh build of the same sources matches the rebuild', async () => {
