@@ -3,8 +3,9 @@ import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import type { CweEntry } from '@rescue/datasets';
 import type { CweId } from '@rescue/domain';
-import { type EmbedderFactory, KbDirectory, MIN_KNOWLEDGE_FIT_DOCUMENTS, localEmbedder } from '@rescue/knowledge';
+import { KbDirectory, MIN_KNOWLEDGE_FIT_DOCUMENTS } from '@rescue/knowledge';
 import { buildKnowledgeBase } from '@rescue/pipeline';
+import { countingEmbedder } from './counting-embedder';
 import { SMALL_BUILD } from './small-build';
 
 const examples = resolve(__dirname, '../../../examples/fix-pairs');
@@ -46,15 +47,8 @@ describe('buildKnowledgeBase: the embedder fitted on the security knowledge', ()
   });
   afterAll(() => rmSync(work, { recursive: true, force: true }));
 
-  // The local embedder, its fits counted (a model read back from an earlier version is not a fit).
-  let fits = 0;
-  const embedder: EmbedderFactory = Object.assign(
-    async (corpus: string[]) => {
-      fits += 1;
-      return localEmbedder(corpus);
-    },
-    { refit: localEmbedder.refit },
-  );
+  // The local embedder, its fits counted.
+  const { embedder, fits, reset } = countingEmbedder();
   const build = (kb: string, sources: string[], entries: number) => buildKnowledgeBase({ sources, kbDir: join(work, kb), ...SMALL_BUILD, catalog: catalogue(entries), embedder, sliceThreads: 0 });
   const params = (manifest: { embedder: Record<string, unknown> }): Record<string, unknown> => manifest.embedder.params as Record<string, unknown>;
 
@@ -64,16 +58,16 @@ describe('buildKnowledgeBase: the embedder fitted on the security knowledge', ()
     const first = await build('kb', [examples], MIN_KNOWLEDGE_FIT_DOCUMENTS);
     expect(params(first.manifest).corpusSize).toBe(MIN_KNOWLEDGE_FIT_DOCUMENTS);
 
-    fits = 0;
+    reset();
     const plus = await build('kb', [examples, extra], MIN_KNOWLEDGE_FIT_DOCUMENTS);
     // Read back from the first version, not fitted again.
-    expect(fits).toBe(0);
+    expect(fits()).toBe(0);
     expect(plus.manifest.counts.records).toBe(first.manifest.counts.records + 1);
     expect(plus.manifest.version).not.toBe(first.manifest.version);
     expect(params(plus.manifest).sha256).toBe(params(first.manifest).sha256);
 
     const fresh = await build('kb-fresh', [examples, extra], MIN_KNOWLEDGE_FIT_DOCUMENTS);
-    expect(fits).toBe(1);
+    expect(fits()).toBe(1);
     expect(fresh.manifest.version).toBe(plus.manifest.version);
     // The model file copied from the first version is the one the fresh build serialized.
     const model = (kb: string, version: string): Buffer => readFileSync(join(new KbDirectory(join(work, kb)).versionDir(version), 'embedder.json'));

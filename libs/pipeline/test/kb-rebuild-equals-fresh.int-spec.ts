@@ -1,9 +1,10 @@
 import { mkdirSync, mkdtempSync, readFileSync, readdirSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, relative, resolve } from 'node:path';
-import { type EmbedderFactory, KbDirectory, localEmbedder } from '@rescue/knowledge';
+import { KbDirectory } from '@rescue/knowledge';
 import { LanceKnowledgeIndex, type SearchCollection } from '@rescue/retrieval';
 import { buildSample, retrieveSampleTasks } from '../../knowledge/test/sample-kb';
+import { countingEmbedder } from './counting-embedder';
 
 // The hard rule of incremental rebuilds: a KB rebuilt into a folder that holds an earlier build
 // (its records, slices, cluster summaries, memos and versions) is exactly the KB a build from
@@ -57,15 +58,8 @@ describe('an incremental KB rebuild publishes what a fresh build publishes', () 
   });
   afterAll(() => rmSync(work, { recursive: true, force: true }));
 
-  // The local embedder, its fits counted (a model read back from an earlier version is not a fit).
-  let fits = 0;
-  const embedder: EmbedderFactory = Object.assign(
-    async (corpus: string[]) => {
-      fits += 1;
-      return localEmbedder(corpus);
-    },
-    { refit: localEmbedder.refit },
-  );
+  // The local embedder, its fits counted.
+  const { embedder, fits, reset } = countingEmbedder();
   const build = (kbDir: string, sources: string[]) => buildSample(kbDir, sources, { embedder });
 
   it('records added to a built folder: the same version, the same files and rows, the same retrieval; nothing changed: the version kept as it is', async () => {
@@ -84,10 +78,10 @@ describe('an incremental KB rebuild publishes what a fresh build publishes', () 
 
     const kbDir = join(work, 'kb');
     const first = await build(kbDir, [sources]);
-    fits = 0;
+    reset();
     const rebuilt = await build(kbDir, [sources, later]);
     // New records are new text to fit on: the model is fitted again.
-    expect(fits).toBe(1);
+    expect(fits()).toBe(1);
     expect(rebuilt.manifest.version).not.toBe(first.manifest.version);
     expect(rebuilt.reused.clusters).toBeGreaterThan(0);
 
@@ -102,11 +96,11 @@ describe('an incremental KB rebuild publishes what a fresh build publishes', () 
     // once, is not rewritten), and it is still the fresh build's.
     const manifestPath = join(new KbDirectory(kbDir).versionDir(rebuilt.manifest.version), 'manifest.json');
     const before = readFileSync(manifestPath, 'utf8');
-    fits = 0;
+    reset();
     const again = await build(kbDir, [sources, later]);
     expect(again.manifest.version).toBe(fresh.manifest.version);
     // The same text to fit on: the version's model is read back, not fitted again.
-    expect(fits).toBe(0);
+    expect(fits()).toBe(0);
     expect(readFileSync(manifestPath, 'utf8')).toBe(before);
     expect(await publishedContent(kbDir)).toEqual(await publishedContent(freshDir));
 
@@ -114,9 +108,9 @@ describe('an incremental KB rebuild publishes what a fresh build publishes', () 
     // copy now) written anew, the fresh build's still.
     const model = join(new KbDirectory(kbDir).versionDir(again.manifest.version), 'embedder.json');
     writeFileSync(model, readFileSync(model, 'utf8').replace('"corpusSize":', '"corpusSize":1'));
-    fits = 0;
+    reset();
     const repaired = await build(kbDir, [sources, later]);
-    expect(fits).toBe(1);
+    expect(fits()).toBe(1);
     expect(repaired.manifest.version).toBe(fresh.manifest.version);
     expect(await publishedContent(kbDir)).toEqual(await publishedContent(freshDir));
     expect(await retrieveSampleTasks(kbDir)).toEqual(await retrieveSampleTasks(freshDir));
