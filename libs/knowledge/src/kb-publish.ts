@@ -1,4 +1,4 @@
-import { copyFile, writeFile } from 'node:fs/promises';
+import { writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { CweEntry } from '@rescue/datasets';
 import { type CweId, InvalidInputError } from '@rescue/domain';
@@ -307,12 +307,12 @@ class SourceCounts {
  * (nothing changed, or only what the fit does not read) reads that model back instead of fitting
  * again (see reusedFit). The corpus is held only while fitting (a 100× build's is tens of MB).
  */
-async function fittedEmbedder(input: PublishInput, corpus: string[]): Promise<{ embedder: BuildEmbedder; fitKey?: string; modelFile?: string }> {
+async function fittedEmbedder(input: PublishInput, corpus: string[]): Promise<{ embedder: BuildEmbedder; fitKey?: string; modelBytes?: Buffer }> {
   const refit = input.embedder.refit;
   if (!refit) return { embedder: await input.embedder(corpus) };
   const fitKey = contentKey(['embedder-fit', refit.identity(), corpus]);
   const reused = await reusedFit(input.kbDir, fitKey, refit.fromJSON);
-  return reused ? { embedder: reused.embedder, fitKey, modelFile: reused.file } : { embedder: await input.embedder(corpus), fitKey };
+  return reused ? { embedder: reused.embedder, fitKey, modelBytes: reused.bytes } : { embedder: await input.embedder(corpus), fitKey };
 }
 
 /**
@@ -409,7 +409,7 @@ async function publishRows(
         index += 1;
       }
   }
-  const { embedder, fitKey, modelFile } = await fittedEmbedder(input, knowledgeCorpus ?? [...nodes.map(nodeText), ...fitTexts]);
+  const { embedder, fitKey, modelBytes } = await fittedEmbedder(input, knowledgeCorpus ?? [...nodes.map(nodeText), ...fitTexts]);
   fitTexts = [];
   // The vectors, the index rows and the term counts: all of them change with the embedder (every
   // vector does when it is refitted), and they are what writing a version costs. Worked out only
@@ -481,8 +481,10 @@ async function publishRows(
       // was about half of writing the tables).
       const tables = (): Promise<void> => LanceKnowledgeIndex.write(versionDir, rows.nodes, rows.examples, rows.documents, undefined, MEMORY_SEARCH_MAX_ROWS);
       const files = async (): Promise<void> => {
-        // A model read back is the earlier version's file, byte for byte: copied, not serialized again.
-        if (modelFile) await copyFile(modelFile, join(versionDir, 'embedder.json'));
+        // A model read back is written as the bytes it was read from (the earlier version's file,
+        // checked against its checksum), not serialized again. Not copied from that file: when the
+        // version rebuilt is that very one, damaged, it is moved aside before this is written.
+        if (modelBytes) await writeFile(join(versionDir, 'embedder.json'), modelBytes);
         else if (embedder.toJSON) await writeFile(join(versionDir, 'embedder.json'), JSON.stringify(embedder.toJSON()));
         await writeFile(join(versionDir, 'term-counts.json'), JSON.stringify(termCounts));
         // What a reader's in-memory search index would build from the tables, built from the

@@ -69,7 +69,7 @@ describe('buildKnowledgeBase: the embedder fitted on the security knowledge', ()
     const fresh = await build('kb-fresh', [examples, extra], MIN_KNOWLEDGE_FIT_DOCUMENTS);
     expect(fits()).toBe(1);
     expect(fresh.manifest.version).toBe(plus.manifest.version);
-    // The model file copied from the first version is the one the fresh build serialized.
+    // The model written from the bytes read back is the one the fresh build serialized.
     const model = (kb: string, version: string): Buffer => readFileSync(join(new KbDirectory(join(work, kb)).versionDir(version), 'embedder.json'));
     expect(model('kb', plus.manifest.version).equals(model('kb-fresh', fresh.manifest.version))).toBe(true);
   }, 180_000);

@@ -32,21 +32,20 @@ export async function reusedFit<E extends { describe(): Record<string, unknown> 
   kbDir: string,
   key: string,
   fromJSON: EmbedderRefit<E>['fromJSON'],
-): Promise<{ embedder: E; file: string } | undefined> {
+): Promise<{ embedder: E; bytes: Buffer } | undefined> {
   try {
     const remembered = JSON.parse(await readFile(fitFile(kbDir), 'utf8')) as { format?: unknown; key?: unknown; version?: unknown };
     if (remembered.format !== FORMAT || remembered.key !== key || typeof remembered.version !== 'string') return undefined;
     const dir = new KbDirectory(kbDir);
     const manifest = await dir.manifest(remembered.version);
     const expected = manifest.checksums?.files['embedder.json'];
-    const file = join(dir.versionDir(remembered.version), 'embedder.json');
-    const text = await readFile(file);
+    const text = await readFile(join(dir.versionDir(remembered.version), 'embedder.json'));
     if (!expected || createHash('sha256').update(text).digest('hex') !== expected) return undefined;
     // The bytes are the version's (its checksum), so the manifest's fingerprint of them holds; the
     // rest of the description is still worked out from the model read back and compared.
     const sha256 = (manifest.embedder.params as Record<string, unknown> | undefined)?.sha256;
     const embedder = fromJSON(text.toString('utf8'), typeof sha256 === 'string' ? sha256 : undefined);
-    return canonicalJson(JSON.parse(JSON.stringify(embedder.describe()))) === canonicalJson(manifest.embedder) ? { embedder, file } : undefined;
+    return canonicalJson(JSON.parse(JSON.stringify(embedder.describe()))) === canonicalJson(manifest.embedder) ? { embedder, bytes: text } : undefined;
   } catch (_unusable) {
     // No file yet, a version pruned, a damaged file or model: fitted again, which is always right.
     return undefined;
