@@ -246,24 +246,22 @@ export class KbDirectory {
       await this.removeTemporaries();
       // The version is hashed once: the copy found here when it verifies, else the one written
       // (and the check once CURRENT names it does not hash it again, see assertServing).
-      let manifestFile = existsSync(target) ? await this.manifestFileIdentity(version) : undefined;
-      let found = existsSync(target) ? await this.verify(version) : undefined;
+      let checked = existsSync(target) ? await this.verifiedNow(version) : undefined;
       // A damaged copy of this very version (the same content): moved aside and written anew.
-      if (found && !(found.ok && found.manifest)) {
+      if (checked && !(checked.verification.ok && checked.verification.manifest)) {
         await this.discard(target);
-        found = undefined;
+        checked = undefined;
       }
-      let manifest = found?.manifest;
-      if (!found || !manifest) {
+      let manifest = checked?.verification.manifest;
+      if (!checked || !manifest) {
         manifest = await this.writeVersion(version, content, extra);
-        manifestFile = await this.manifestFileIdentity(version);
-        const written = await this.verify(version);
-        if (!written.ok) throw new KbIntegrityError(written, 'fails verification after writing it (CURRENT was not moved)');
+        checked = await this.verifiedNow(version);
+        if (!checked.verification.ok) throw new KbIntegrityError(checked.verification, 'fails verification after writing it (CURRENT was not moved)');
       }
       const previous = await this.current();
       held.assertHeld();
       await writeFileAtomic(join(this.root, CURRENT), `${version}\n`);
-      await this.assertServing(version, previous, manifestFile);
+      await this.assertServing(version, previous, checked.manifestFile);
       await this.prune(keep, version);
       return manifest;
     });
@@ -404,6 +402,12 @@ export class KbDirectory {
     for (const rel of present) if (rel !== 'manifest.json' && !Object.hasOwn(sums.files, rel)) problem(join(dir, rel), 'was added after publishing');
     result.ok = result.problems.length === 0;
     return result;
+  }
+
+  /** {@link verify}, with the version's manifest file as it was just before (see assertServing). */
+  private async verifiedNow(version: string): Promise<{ verification: KbVerification; manifestFile?: string }> {
+    const manifestFile = await this.manifestFileIdentity(version);
+    return { verification: await this.verify(version), manifestFile };
   }
 
   /** The version's manifest file as the file system knows it (inode, mtime, size); undefined when it has none. */

@@ -46,7 +46,7 @@ export type EmbedderFactory = ((corpus: string[]) => Promise<BuildEmbedder>) & {
 
 const LOCAL_FIT = { dimensions: 256, seed: 1 } as const;
 
-/** The embedded default: LSA fitted on the KB's security knowledge, or its own text (see knowledgeFitCorpus; same parameters in both runners). */
+/** The embedded default: LSA (same parameters in both runners), fitted on what knowledgeFitCorpus says. */
 export const localEmbedder: EmbedderFactory = Object.assign(async (corpus: string[]): Promise<BuildEmbedder> => LsaEmbedder.fit(corpus, LOCAL_FIT), {
   refit: {
     identity: () => `local-lsa ${JSON.stringify(LOCAL_FIT)} ${lsaCodeFingerprint()}`,
@@ -113,8 +113,9 @@ export interface PublishInput {
 /**
  * Documents the build's embedder is fitted on, at most, when it is fitted on the records (see
  * knowledgeFitCorpus). The LSA fit's memory grows with its corpus (a term map and a TF-IDF row per
- * document, and dense documents × 266 float64 matrices in the randomized SVD, 266 MB each for the ~125k examples of a 100× build), while 20,000 documents
- * already hold the vocabulary of every CWE and language the data has. Above what the shared data
+ * document, and dense documents × 266 float64 matrices in the randomized SVD, 266 MB each for the
+ * ~125k examples of a 100× build), while 20,000 documents already hold the vocabulary of every CWE
+ * and language the data has. Above what the shared data
  * at 1× and 10× reach (about 2,300 and 14,300 documents), so those KBs are fitted, and come out,
  * exactly as before.
  */
@@ -142,11 +143,9 @@ export const MIN_KNOWLEDGE_FIT_DOCUMENTS = 500;
  * Undefined when there is less than {@link MIN_KNOWLEDGE_FIT_DOCUMENTS} of it.
  */
 function knowledgeFitCorpus(catalog: Map<CweId, CweEntry> | undefined, documents: KnowledgeDocument[]): string[] | undefined {
-  const byId = <T>(entries: [string, T][]): [string, T][] => entries.sort((a, b) => (a[0] < b[0] ? -1 : a[0] > b[0] ? 1 : 0));
-  const corpus = [
-    ...byId([...(catalog ?? new Map<CweId, CweEntry>())]).map(([id, entry]) => `${id}\n${catalogText(entry)}`),
-    ...byId(documents.filter((d) => d.kind === 'codeql-help').map((d): [string, KnowledgeDocument] => [d.id, d])).map(([, d]) => `${d.title}\n${d.text}`),
-  ];
+  const entries = [...(catalog?.values() ?? [])].sort((a, b) => (a.id < b.id ? -1 : 1));
+  const help = documents.filter((d) => d.kind === 'codeql-help').sort((a, b) => (a.id < b.id ? -1 : 1));
+  const corpus = [...entries.map((e) => `${e.id}\n${catalogText(e)}`), ...help.map((d) => `${d.title}\n${d.text}`)];
   return corpus.length >= MIN_KNOWLEDGE_FIT_DOCUMENTS ? corpus : undefined;
 }
 
