@@ -4,7 +4,10 @@ import { connectionOptions } from './redis-connection';
 
 /** Error codes and messages that mean "the link to Redis is down", not a fault of one command. */
 const LINK_CODES = new Set(['ECONNREFUSED', 'ECONNRESET', 'ETIMEDOUT', 'EPIPE', 'ENOTFOUND', 'EHOSTUNREACH', 'ENETUNREACH', 'EAI_AGAIN']);
-const LINK_MESSAGES = /Connection is closed|connect ETIMEDOUT|Stream isn't writeable|Socket closed unexpectedly|LOADING/;
+// "Reached the max retries per request limit": ioredis's MaxRetriesPerRequestError, what a
+// producer's command (maxRetriesPerRequest 1, see redis-connection.ts) fails with when it was sent
+// while the client reconnects; it failed a distributed generate once in the AOF restart fault spec.
+const LINK_MESSAGES = /Connection is closed|connect ETIMEDOUT|Stream isn't writeable|Socket closed unexpectedly|LOADING|Reached the max retries per request limit/;
 
 export function isRedisLinkError(err: unknown): boolean {
   const e = err as { code?: unknown; message?: unknown } | undefined;

@@ -1,5 +1,7 @@
 import { EventEmitter } from 'node:events';
 import { RedisLink, isRedisLinkError, whileRedisLinkDown } from '../src/redis-link';
+// Not exported from ioredis's main module; the real class, so the test holds its real message.
+import { MaxRetriesPerRequestError } from 'ioredis/built/errors';
 
 const refused = Object.assign(new Error('connect ECONNREFUSED 127.0.0.1:6391'), { code: 'ECONNREFUSED' });
 
@@ -36,6 +38,8 @@ describe('RedisLink (no Redis)', () => {
     expect(lines).toEqual(['worker generate: Missing lock for job 7']);
     expect(link.isDown).toBe(false);
     expect(isRedisLinkError(new Error('Connection is closed.'))).toBe(true);
+    // ioredis's own error for a command sent while it reconnects.
+    expect(isRedisLinkError(new MaxRetriesPerRequestError(1))).toBe(true);
     expect(isRedisLinkError(new Error('Missing lock for job 7'))).toBe(false);
   });
 });
