@@ -24,6 +24,12 @@ class NullStore implements RecordStore {
   async has() {
     return false;
   }
+  async getMany(ids: readonly string[]) {
+    return ids.map(() => undefined);
+  }
+  async hasMany(ids: readonly string[]) {
+    return ids.map(() => false);
+  }
   async *ids() {}
   async count() {
     return 0;

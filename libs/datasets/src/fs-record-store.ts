@@ -93,6 +93,15 @@ interface Region {
 
 const NEWLINE = Buffer.from('\n');
 
+/**
+ * A batch read ({@link FsRecordStore.getMany}) reads a segment's wanted entries in runs of up to
+ * this many bytes, a run taking in the bytes between two wanted entries up to
+ * {@link READ_RUN_GAP_BYTES}: a rebuild's stages read every record and slice again, and one read
+ * per entry (each a round trip to the file system's thread pool) was most of that time.
+ */
+const READ_RUN_BYTES = 1 << 20;
+const READ_RUN_GAP_BYTES = 16 << 10;
+
 /** Whether the lock went stale and may have been taken over (the holder's event loop stalled for `staleMs`). */
 function lost(writer: Writer): Error | undefined {
   try {
@@ -718,18 +727,33 @@ export class FsRecordStore<T extends StoredDocument = FixRecord> implements Reco
    * bad block, a hand edit) mark it damaged, and the empty buffer comes back.
    */
   private async readPayload(loc: Location): Promise<Buffer> {
-    const reader = this.readerOf(loc.seg);
+    const { buf, bytesRead } = await this.readRange(loc.seg, loc.payloadOffset, loc.length);
+    return this.checkedPayload(loc, buf, 0, bytesRead);
+  }
+
+  /**
+   * The payload of `loc` from `buf` (read from the segment at `loc.payloadOffset - at`, `bytesRead`
+   * of it), its checksum checked: damage marks the location, and the empty buffer comes back.
+   */
+  private checkedPayload(loc: Location, buf: Buffer, at: number, bytesRead: number): Buffer {
+    const payload = buf.subarray(at, at + loc.length);
+    if (bytesRead < at + loc.length) loc.damage = 'is cut short (the segment was truncated after it was read)';
+    else if (crc32(payload) !== loc.crc) loc.damage = 'fails its checksum (damaged after it was written)';
+    return loc.damage ? Buffer.alloc(0) : payload;
+  }
+
+  /** `length` bytes of segment `seg` from `position`, through the segment's open reader. */
+  private async readRange(seg: number, position: number, length: number): Promise<{ buf: Buffer; bytesRead: number }> {
+    const reader = this.readerOf(seg);
     reader.reads += 1;
     try {
       const fh = await reader.fh;
-      const buf = Buffer.alloc(loc.length);
-      const { bytesRead } = await fh.read(buf, 0, loc.length, loc.payloadOffset);
-      if (bytesRead !== loc.length) loc.damage = 'is cut short (the segment was truncated after it was read)';
-      else if (crc32(buf) !== loc.crc) loc.damage = 'fails its checksum (damaged after it was written)';
-      return loc.damage ? Buffer.alloc(0) : buf;
+      const buf = Buffer.alloc(length);
+      const { bytesRead } = await fh.read(buf, 0, length, position);
+      return { buf, bytesRead };
     } catch (err) {
       // A segment that could not be opened (removed meanwhile) is opened afresh by the next read.
-      if (this.readers.get(loc.seg) === reader) this.readers.delete(loc.seg);
+      if (this.readers.get(seg) === reader) this.readers.delete(seg);
       reader.retired = true;
       throw err;
     } finally {
@@ -788,13 +812,70 @@ export class FsRecordStore<T extends StoredDocument = FixRecord> implements Reco
   }
 
   /**
+   * The payloads of `ids` (in their order; undefined where absent): the entries of each segment
+   * read in runs of neighbours, one read per run (see {@link READ_RUN_BYTES}), instead of one read
+   * per entry. A run whose segment is gone (another handle compacted) is read entry by entry.
+   */
+  private async payloadsOf(ids: readonly string[]): Promise<({ loc: Location; text: string } | undefined)[]> {
+    ids.forEach(assertRecordId);
+    await this.exclusive(() => this.sync(false));
+    if (ids.some((id) => !this.index.has(id))) await this.exclusive(() => this.sync(true));
+    const out: ({ loc: Location; text: string } | undefined)[] = new Array(ids.length).fill(undefined);
+    const bySegment = new Map<number, { at: number; loc: Location }[]>();
+    ids.forEach((id, at) => {
+      const loc = this.index.get(id);
+      if (!loc) return;
+      if (loc.damage) out[at] = { loc, text: '' };
+      else {
+        const list = bySegment.get(loc.seg);
+        if (list) list.push({ at, loc });
+        else bySegment.set(loc.seg, [{ at, loc }]);
+      }
+    });
+    const runs: { seg: number; start: number; end: number; entries: { at: number; loc: Location }[] }[] = [];
+    for (const [seg, entries] of bySegment) {
+      entries.sort((a, b) => a.loc.payloadOffset - b.loc.payloadOffset);
+      for (const e of entries) {
+        const last = runs[runs.length - 1];
+        const end = e.loc.payloadOffset + e.loc.length;
+        if (last && last.seg === seg && e.loc.payloadOffset - last.end <= READ_RUN_GAP_BYTES && end - last.start <= READ_RUN_BYTES) {
+          last.end = Math.max(last.end, end);
+          last.entries.push(e);
+        } else runs.push({ seg, start: e.loc.payloadOffset, end, entries: [e] });
+      }
+    }
+    await Promise.all(
+      runs.map(async (run) => {
+        let read: { buf: Buffer; bytesRead: number };
+        try {
+          read = await this.readRange(run.seg, run.start, run.end - run.start);
+        } catch (err) {
+          if (!isErrno(err, 'ENOENT')) throw err;
+          for (const { at } of run.entries) out[at] = await this.payloadOf(ids[at]);
+          return;
+        }
+        for (const { at, loc } of run.entries) {
+          const payload = this.checkedPayload(loc, read.buf, loc.payloadOffset - run.start, read.bytesRead);
+          out[at] = { loc, text: payload.toString('utf8') };
+        }
+      }),
+    );
+    return out;
+  }
+
+  /**
    * Whether a sound copy is stored. A corrupt entry (damaged, another id, altered content) counts
    * as absent, so that a stage which skips stored work (the slicer) redoes it and supersedes the
    * entry instead of tripping on it later; {@link check} and {@link get} name it.
    */
   async has(id: string): Promise<boolean> {
     const found = await this.payloadOf(id);
-    if (!found || found.loc.damage) return false;
+    return found !== undefined && this.isSound(id, found);
+  }
+
+  /** Whether a payload read for `id` is a sound copy of it (its content checked once per entry). */
+  private isSound(id: string, found: { loc: Location; text: string }): boolean {
+    if (found.loc.damage) return false;
     if (!found.loc.verdict) {
       const checked = checkStoredDocument(found.text, id, this.where(found.loc.seg, found.loc.start));
       found.loc.verdict = checked.ok ? true : checked.corrupt;
@@ -811,6 +892,21 @@ export class FsRecordStore<T extends StoredDocument = FixRecord> implements Reco
   }
 
   /** Every corrupt entry in the store, each named with its segment, offset and fault (for `rescue kb verify`). */
+  /** {@link get} of each of `ids`, in their order, read a run of neighbouring entries at a time; throws as get does for the first damaged one. */
+  async getMany(ids: readonly string[]): Promise<(T | undefined)[]> {
+    return (await this.payloadsOf(ids)).map((found, i) => {
+      if (!found) return undefined;
+      const where = this.where(found.loc.seg, found.loc.start);
+      if (found.loc.damage) throw new RecordStoreError(describeCorrupt({ id: ids[i], where, problem: found.loc.damage }), { kind: 'invalid-input' });
+      return parseStoredDocument<T>(found.text, ids[i], where);
+    });
+  }
+
+  /** {@link has} of each of `ids`, in their order, read a run of neighbouring entries at a time. */
+  async hasMany(ids: readonly string[]): Promise<boolean[]> {
+    return (await this.payloadsOf(ids)).map((found, i) => found !== undefined && this.isSound(ids[i], found));
+  }
+
   async check(): Promise<{ checked: number; corrupt: CorruptEntry[] }> {
     return this.exclusive(async () => {
       // Every segment scanned, not the snapshot trusted: damage between entries shows only so.

@@ -24,6 +24,14 @@ export class MemoryRecordStore<T extends StoredDocument = FixRecord> implements 
     return this.records.has(id);
   }
 
+  async getMany(ids: readonly string[]): Promise<(T | undefined)[]> {
+    return ids.map((id) => this.records.get(id));
+  }
+
+  async hasMany(ids: readonly string[]): Promise<boolean[]> {
+    return ids.map((id) => this.records.has(id));
+  }
+
   async *ids(): AsyncIterable<string> {
     yield* [...this.records.keys()];
   }

@@ -33,6 +33,13 @@ export interface RecordStore<T extends StoredDocument = FixRecord> {
   putMany(records: T[]): Promise<{ added: number; existing: number; repaired?: CorruptEntry[] }>;
   get(id: string): Promise<T | undefined>;
   has(id: string): Promise<boolean>;
+  /**
+   * {@link get} of each of `ids`, in their order: what a stage that reads many documents calls, so
+   * a store can read them together (neighbouring segment entries in one read, one HMGET).
+   */
+  getMany(ids: readonly string[]): Promise<(T | undefined)[]>;
+  /** {@link has} of each of `ids`, in their order, read together as getMany is. */
+  hasMany(ids: readonly string[]): Promise<boolean[]>;
   /** Every stored id, in no particular order. */
   ids(): AsyncIterable<string>;
   count(): Promise<number>;

@@ -48,6 +48,25 @@ export class RedisRecordStore<T extends StoredDocument = FixRecord> implements R
     return (await this.redis.hexists(this.key, id)) === 1;
   }
 
+  async getMany(ids: readonly string[]): Promise<(T | undefined)[]> {
+    if (ids.length === 0) return [];
+    ids.forEach(assertRecordId);
+    const found = await this.redis.hmget(this.key, ...ids);
+    return found.map((json, i) => (json === null ? undefined : parseStoredDocument<T>(json, ids[i], `Redis hash ${this.key}`)));
+  }
+
+  /** Whether each is stored: one pipeline of HEXISTS, answering as has() does. */
+  async hasMany(ids: readonly string[]): Promise<boolean[]> {
+    if (ids.length === 0) return [];
+    ids.forEach(assertRecordId);
+    const pipeline = this.redis.pipeline();
+    for (const id of ids) pipeline.hexists(this.key, id);
+    return ((await pipeline.exec()) ?? []).map(([err, value]) => {
+      if (err) throw err;
+      return value === 1;
+    });
+  }
+
   async *ids(): AsyncIterable<string> {
     let cursor = '0';
     do {

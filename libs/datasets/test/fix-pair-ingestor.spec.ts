@@ -491,6 +491,8 @@ describe('FixPairIngestor', () => {
       },
       get: async () => undefined,
       has: async () => false,
+      getMany: async (ids) => ids.map(() => undefined),
+      hasMany: async (ids) => ids.map(() => false),
       ids: async function* () {},
       count: async () => 0,
       close: async () => {},

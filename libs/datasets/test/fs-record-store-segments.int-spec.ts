@@ -114,6 +114,25 @@ describe('FsRecordStore segments: rolling, compaction and several writers', () =
       .reduce((sum, e) => sum + e.end - e.start, 0);
     expect(bytes).toBeLessThan(oneRound * 4);
     for (const i of ids) expect(await reader.get(idOf(i))).toEqual(doc(i, 'round 29'));
+    // Another writer compacts between a batch read's index lookup and its reads (the race, made to
+    // happen there): the segments it had located are gone, and it reads the entries again.
+    const racing = new FsRecordStore<Doc>(dir, options);
+    const readRange = (racing as unknown as { readRange: (...args: unknown[]) => Promise<unknown> }).readRange.bind(racing);
+    let compactedFirst = false;
+    jest.spyOn(racing as unknown as { readRange: (...args: unknown[]) => Promise<unknown> }, 'readRange').mockImplementation(async (...args: unknown[]) => {
+      if (!compactedFirst) {
+        compactedFirst = true;
+        const writer = new FsRecordStore<Doc>(dir, options);
+        for (let round = 30; round < 60; round += 1) await writer.putMany(ids.map((i) => doc(i, `round ${round}`)));
+        await writer.close();
+        expect(segmentsOf(dir).some((name) => after.includes(name))).toBe(false);
+      }
+      return readRange(...args);
+    });
+    expect(await racing.getMany(ids.map(idOf))).toEqual(ids.map((i) => doc(i, 'round 59')));
+    expect(compactedFirst).toBe(true);
+    expect(await racing.hasMany(ids.map(idOf))).toEqual(ids.map(() => true));
+    await racing.close();
     expect(await reader.count()).toBe(20);
     expect((await reader.check()).corrupt).toEqual([]);
   });

@@ -72,6 +72,13 @@ describe('FsRecordStore: corrupt entries are named and re-ingest repairs them', 
     expect(await store.has(damaged.id)).toBe(false);
     expect(await store.has(renamed.id)).toBe(false);
     expect(await store.has(entries[3].id)).toBe(true);
+    // Read together, the same verdicts: the damaged entry read in one run with its sound neighbour.
+    expect(await store.hasMany([damaged.id, entries[3].id, renamed.id, altered.id])).toEqual([false, true, false, false]);
+    await expect(store.getMany([entries[3].id, damaged.id])).rejects.toMatchObject({
+      kind: 'invalid-input',
+      message: expect.stringContaining(`stored document ${damaged.id} in ${segment} at byte ${damaged.start} fails its checksum`),
+    });
+    expect(await store.getMany([entries[3].id])).toEqual([originals.get(entries[3].id)]);
 
     const again = await ingest();
     expect(again.report.newInStore).toBe(3);

@@ -118,6 +118,23 @@ describe.each<[string, Factory]>([
     expect(await store.has(b.id)).toBe(false);
   });
 
+  it('getMany and hasMany answer as get and has do, in the order asked, repeats and unknown ids included', async () => {
+    const stored = [record(20), record(21), record(22), record(23)];
+    await store.putMany(stored);
+    const unknown = '0123456789abcdef0123456789abcdef';
+    const asked = [stored[2].id, unknown, stored[0].id, stored[2].id, stored[3].id];
+    expect(await store.getMany(asked)).toEqual([stored[2], undefined, stored[0], stored[2], stored[3]]);
+    expect(await store.hasMany(asked)).toEqual([true, false, true, true, true]);
+    expect(await store.getMany([])).toEqual([]);
+    expect(await store.hasMany([])).toEqual([]);
+    // Through another handle, which has not read the folder yet.
+    const again = backend.reopen();
+    expect(await again.getMany(asked)).toEqual(await Promise.all(asked.map((id) => store.get(id))));
+    await again.close();
+    await expect(store.getMany([stored[0].id, '../etc/passwd'])).rejects.toThrow(/not a record id/);
+    await expect(store.hasMany(['constructor'])).rejects.toThrow(/not a record id/);
+  });
+
   it('get of an unknown (well-formed) id is undefined', async () => {
     await store.putMany([record(8)]);
     expect(await store.get('0123456789abcdef0123456789abcdef')).toBeUndefined();

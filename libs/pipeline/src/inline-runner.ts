@@ -176,10 +176,12 @@ async function slicerFor(
   let stored = 0;
   for (const job of sliceJobs) {
     const { recordIds, hops } = job.data as JobPayload<JobName.RecordSlice>;
-    for (const id of recordIds) {
-      if (await slices.has(sliceId(id, hops))) stored += 1;
+    // A job's stored slices read together (see RecordStore.hasMany), not one has() each.
+    const present = await slices.hasMany(recordIds.map((id) => sliceId(id, hops)));
+    recordIds.forEach((id, i) => {
+      if (present[i]) stored += 1;
       else unsliced.push(id);
-    }
+    });
     if (unsliced.length >= from) {
       pool.started = await SlicerPool.create({ threads });
       return { recordSlicer: pool.started };

@@ -2,7 +2,7 @@ import { existsSync } from 'node:fs';
 import { availableParallelism } from 'node:os';
 import { join, resolve } from 'node:path';
 import type { Piscina } from 'piscina';
-import { ConfigError, type FixRecord } from '@rescue/domain';
+import { ConfigError, type FixRecord, type Language } from '@rescue/domain';
 import type { ParseLimits } from './parsers';
 import type { SliceOutcome } from './slicer';
 import type { SliceTask } from './slicer.worker';
@@ -11,6 +11,8 @@ import type { SliceTask } from './slicer.worker';
 export interface RecordSlicer {
   sliceRecord(record: FixRecord, hops?: number): Promise<SliceOutcome>;
   readonly concurrency?: number;
+  /** Readies the slicer for records of `languages` before a batch of them (see Slicer.prepare). */
+  prepare?(languages: Iterable<Language>): Promise<void>;
 }
 
 /**

@@ -278,6 +278,29 @@ export class Slicer {
     }
   }
 
+  /**
+   * Loads the grammars and compiles the queries of `languages` at once, before any is parsed with:
+   * what a batch of records of several languages calls first. A grammar is instantiated
+   * asynchronously, and one loaded after another grammar has parsed waited behind the optimizing
+   * compiler's work on the code that just ran: 13 records in C, C++, JavaScript and Python took
+   * about 0.15–0.25 s more for each of C++ and JavaScript, loaded one after the other's first parse.
+   * A grammar that fails to load fails here silently and again, classified, for each of its
+   * records in {@link sliceRecord} (its rejection is kept): that is where its records learn it.
+   */
+  async prepare(languages: Iterable<Language>): Promise<void> {
+    const supported = [...new Set(languages)].filter((l) => this.supports(l));
+    await Promise.all(
+      supported.map(async (language) => {
+        try {
+          await this.registry.parser(language);
+          await this.registry.queries(language);
+        } catch (err) {
+          if (!(err instanceof SliceFailure)) throw err;
+        }
+      }),
+    );
+  }
+
   /** Slices one record; every failure is returned classified, never thrown. */
   async sliceRecord(record: FixRecord, hops = 2): Promise<SliceOutcome> {
     const trees: Tree[] = [];

@@ -520,3 +520,20 @@ describe('Slicer: exact slices per language', () => {
     });
   });
 });
+
+describe('Slicer.prepare: a batch readies its languages first', () => {
+  it('slices records of several languages alike with or without it; a language it cannot load still fails per record', async () => {
+    const records = [
+      fixRecord('c', src('int f(int a) {', '    return g(a);', '}'), src('int f(int a) {', '    return h(a);', '}')),
+      fixRecord('cpp', src('int f(int a) {', '    return g(a);', '}'), src('int f(int a) {', '    return h(a);', '}')),
+      fixRecord('javascript', src('function f(a) {', '  return eval(a);', '}'), src('function f(a) {', '  return JSON.parse(a);', '}')),
+      fixRecord('python', src('def f(a):', '    return eval(a)'), src('def f(a):', '    return int(a)')),
+    ];
+    const unknown = { ...records[0], language: 'cobol' as Language };
+    const prepared = await Slicer.create();
+    await prepared.prepare([...records.map((r) => r.language), unknown.language]);
+    const plain = await Slicer.create();
+    for (const r of records) expect(await prepared.sliceRecord(r, 2)).toEqual(await plain.sliceRecord(r, 2));
+    expect(await prepared.sliceRecord(unknown, 2)).toMatchObject({ ok: false, failure: { failureClass: 'unsupported_language' } });
+  });
+});

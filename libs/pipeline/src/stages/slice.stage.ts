@@ -38,18 +38,17 @@ export async function sliceStage(payload: Pick<JobPayload<JobName.RecordSlice>, 
   const missing: string[] = [];
   const notLasting: { recordId: string; failureClass: string }[] = [];
   const todo: FixRecord[] = [];
-  for (const recordId of recordIds) {
-    if (await deps.slices.has(sliceId(recordId, hops))) {
-      result.alreadyStored += 1;
-      continue;
-    }
-    const record = await deps.records.get(recordId);
-    if (!record) {
-      missing.push(recordId);
-      continue;
-    }
-    todo.push(record);
-  }
+  // The batch's stored slices and records read together (see RecordStore.getMany).
+  const stored = await deps.slices.hasMany(recordIds.map((id) => sliceId(id, hops)));
+  const toRead = recordIds.filter((_, i) => !stored[i]);
+  result.alreadyStored = recordIds.length - toRead.length;
+  const read = await deps.records.getMany(toRead);
+  toRead.forEach((recordId, i) => {
+    const record = read[i];
+    if (record) todo.push(record);
+    else missing.push(recordId);
+  });
+  await deps.slicer.prepare?.(todo.map((r) => r.language));
   // p-map keeps the input's order in its result and at most `concurrency` records in flight.
   const outcomes = await pMap(todo, (record) => deps.slicer.sliceRecord(record, hops), { concurrency: Math.max(1, deps.slicer.concurrency ?? 1) });
   const done: SliceDocument[] = [];

@@ -25,12 +25,13 @@ import type { BuildKnowledge } from '../build-knowledge';
 import type { BuildStaging } from '../build-staging';
 
 /**
- * Record and slice reads in flight, for all the clusters being summarized in this process. One
- * FIFO queue, so the clusters' reads complete in the order the clusters started (the runner starts
- * the largest first): with a queue per cluster, every cluster's reads interleaved with every other's
- * in the file system's thread pool, and each made its first LLM call only once nearly all were read.
+ * Record and slice reads in flight, for all the clusters being summarized in this process: each a
+ * chunk of a cluster's records or slices, read together (see RecordStore.getMany). One FIFO queue,
+ * so the clusters' reads complete in the order the clusters started (the runner starts the largest
+ * first): with a queue per cluster, every cluster's reads interleaved with every other's in the
+ * file system's thread pool, and each made its first LLM call only once nearly all were read.
  */
-const reads = new PQueue({ concurrency: 32 });
+const reads = new PQueue({ concurrency: 4 });
 
 /** Records above which a cluster is read a chunk at a time (when its distiller reads no code), and the chunk. */
 export const CHUNKED_ABOVE_RECORDS = 1000;
@@ -70,8 +71,8 @@ export async function summarizeStage(payload: JobPayload<JobName.ClusterSummariz
   const ids = [...payload.recordIds].sort();
   const { hops } = payload.build;
   const trusted = (r: FixRecord): FixRecord => withTrust(r, deps.knowledge.screen.trust, deps.knowledge.screen.codeqlRoots);
-  const readRecords = (chunk: string[]): Promise<(FixRecord | undefined)[]> => Promise.all(chunk.map((id) => reads.add(() => deps.records.get(id))));
-  const readSlices = (chunk: string[]): Promise<(SliceDocument | undefined)[]> => Promise.all(chunk.map((id) => reads.add(() => deps.slices.get(sliceId(id, hops)))));
+  const readRecords = (chunk: string[]): Promise<(FixRecord | undefined)[]> => reads.add(() => deps.records.getMany(chunk));
+  const readSlices = (chunk: string[]): Promise<(SliceDocument | undefined)[]> => reads.add(() => deps.slices.getMany(chunk.map((id) => sliceId(id, hops))));
   const readAll = (chunk: string[]): Promise<[(FixRecord | undefined)[], (SliceDocument | undefined)[]]> => Promise.all([readRecords(chunk), readSlices(chunk)]);
   // A big cluster with a distiller that reads no code is read a chunk at a time, pass after pass
   // (its key, then its examples), and only its records' metadata is held: read whole, the biggest
