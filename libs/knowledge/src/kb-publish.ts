@@ -3,6 +3,7 @@ import { join } from 'node:path';
 import type { CweEntry } from '@rescue/datasets';
 import { type CweId, InvalidInputError } from '@rescue/domain';
 import {
+  type FieldPostings,
   type IndexedDocument,
   type IndexedExample,
   type IndexedKnowledge,
@@ -12,15 +13,20 @@ import {
   MEMORY_INDEX_FILE,
   MEMORY_SEARCH_MAX_ROWS,
   SEARCH_TERMS_VERSION,
+  type SearchCollection,
+  type TermCounts,
+  type TextField,
   WrittenRows,
   countTerms,
   fitSampleKey,
   fitSampleOfKeys,
   lsaCodeFingerprint,
   searchText,
+  termCountsOf,
   writeMemoryIndexSnapshot,
 } from '@rescue/retrieval';
 import { SLICER_VERSION } from '@rescue/slicing';
+import { REUSE_VECTORS_MAX_EXAMPLES, earlierExampleVectors } from './build-cache/earlier-vectors';
 import { type EmbedderRefit, rememberFit, reusedFit } from './build-cache/embedder-fit-cache';
 import { contentKey } from './build-cache/keyed-cache';
 import { type ExampleSource, asExampleSource } from './example-source';
@@ -281,6 +287,46 @@ export function distillationOf(nodes: CweNode[]): { mode: 'llm' | 'extractive'; 
   return llm && llm.provenance.mode === 'llm' ? { mode: 'llm', model: llm.provenance.model } : { mode: 'extractive' };
 }
 
+/** Distinct terms the KB's term counts keep, at most (the most frequent). */
+const TERM_COUNTS_KEEP = 400_000;
+
+/** The fields whose texts the KB's term counts are over: the examples' code, the documents, each node's catalogue text. */
+const TERM_COUNT_FIELDS: readonly (readonly [SearchCollection, TextField])[] = [
+  ['examples', 'code_text'],
+  ['documents', 'terms'],
+  ['nodes', 'catalog_terms'],
+];
+
+/**
+ * The KB's term counts read off the BM25 postings of the snapshot being written: a term's
+ * occurrences in a field are the sum of its postings' term frequencies, the same tokens (the
+ * texts split on spaces) that counting the texts again found. That count, over every example,
+ * document and node, was about a tenth of writing a version at 1×.
+ */
+class TermOccurrences {
+  private readonly counts = new Map<string, number>();
+  private total = 0;
+  private readonly shown = new Set<string>();
+
+  add(postings: FieldPostings): void {
+    if (!TERM_COUNT_FIELDS.some(([collection, field]) => collection === postings.collection && field === postings.field)) return;
+    this.shown.add(`${postings.collection} ${postings.field}`);
+    const { terms, termIds, starts, tfs } = postings;
+    for (let i = 0; i < terms.length; i++) {
+      const t = termIds[i];
+      let occurrences = 0;
+      for (let at = starts[t]; at < starts[t + 1]; at++) occurrences += tfs[at];
+      this.counts.set(terms[i], (this.counts.get(terms[i]) ?? 0) + occurrences);
+      this.total += occurrences;
+    }
+  }
+
+  /** The counts, when every field was shown (a collection too big for the snapshot is not): else undefined. */
+  counted(keep: number): TermCounts | undefined {
+    return this.shown.size === TERM_COUNT_FIELDS.length ? termCountsOf(this.counts, this.total, keep) : undefined;
+  }
+}
+
 /** Examples by source and language, documents by kind: what a version was built from (examples added batch by batch). */
 class SourceCounts {
   private readonly examples: Record<string, Record<string, number>> = {};
@@ -306,13 +352,16 @@ class SourceCounts {
  * (nothing changed, or only what the fit does not read) reads that model back instead of fitting
  * again (see reusedFit). The corpus is held only while fitting (a 100× build's is tens of MB).
  */
-async function fittedEmbedder(input: PublishInput, corpus: string[]): Promise<{ embedder: BuildEmbedder; fitKey?: string; modelBytes?: Buffer }> {
+async function fittedEmbedder(input: PublishInput, corpus: string[]): Promise<{ embedder: BuildEmbedder; fitKey?: string; modelBytes?: Buffer; modelOf?: string }> {
   const refit = input.embedder.refit;
   if (!refit) return { embedder: await input.embedder(corpus) };
   const fitKey = contentKey(['embedder-fit', refit.identity(), corpus]);
   const reused = await reusedFit(input.kbDir, fitKey, refit.fromJSON);
-  return reused ? { embedder: reused.embedder, fitKey, modelBytes: reused.bytes } : { embedder: await input.embedder(corpus), fitKey };
+  return reused ? { embedder: reused.embedder, fitKey, modelBytes: reused.bytes, modelOf: reused.version } : { embedder: await input.embedder(corpus), fitKey };
 }
+
+/** What an example's vector is embedded from: its fixed code, or the vulnerable code of a vulnerable-only example. */
+const embedText = (e: CodeExample): string => (e.kind === 'vulnerable' ? e.slicedVulnerable : e.slicedSecure);
 
 /**
  * The index stage, in both runners: fit the embedder (see knowledgeFitCorpus), embed causes and secure
@@ -408,7 +457,7 @@ async function publishRows(
         index += 1;
       }
   }
-  const { embedder, fitKey, modelBytes } = await fittedEmbedder(input, knowledgeCorpus ?? [...nodes.map(nodeText), ...fitTexts]);
+  const { embedder, fitKey, modelBytes, modelOf } = await fittedEmbedder(input, knowledgeCorpus ?? [...nodes.map(nodeText), ...fitTexts]);
   fitTexts = [];
   // The vectors, the index rows and the term counts: all of them change with the embedder (every
   // vector does when it is refitted), and they are what writing a version costs. Worked out only
@@ -418,10 +467,16 @@ async function publishRows(
   const rowsAndVectors = async (): Promise<{ rows: IndexedKnowledge; causeVectors: Float32Array[] }> => {
     if (computed) return computed;
     const causeVectors = await embedder.embed(nodes.map((n) => `${n.name ?? ''}\n${n.cause}`));
-    // Third pass: the examples' vectors, a batch at a time.
+    // Third pass: the examples' vectors, a batch at a time. With the model read back from an
+    // earlier version, its examples keep their vectors (see earlierExampleVectors) and only the
+    // new ones are embedded: at 1× embedding every example was about a tenth of a +1% rebuild.
+    const earlier = modelOf && exampleRows.length <= REUSE_VECTORS_MAX_EXAMPLES ? await earlierExampleVectors(input.kbDir, modelOf) : undefined;
     let at = 0;
     for await (const batch of examples.batches()) {
-      const batchVectors = await embedder.embed(batch.map((e) => (e.kind === 'vulnerable' ? e.slicedVulnerable : e.slicedSecure)));
+      const toEmbed = earlier ? batch.filter((e) => !earlier.has(e.id)) : batch;
+      const embedded = toEmbed.length > 0 ? await embedder.embed(toEmbed.map(embedText)) : [];
+      let next = 0;
+      const batchVectors = earlier ? batch.map((e) => earlier.get(e.id) ?? embedded[next++]) : embedded;
       if (at + batchVectors.length > exampleRows.length) throw new InvalidInputError(`the examples' passes disagree: more than ${exampleRows.length} examples the third time`);
       for (const v of batchVectors) {
         if (spilled) await spilled.vectors.add(v);
@@ -465,16 +520,6 @@ async function publishRows(
     // Both settle before a failure is thrown: the publish removes the folder then, and no write may still be going.
     async (versionDir) => {
       const { rows } = await rowsAndVectors();
-      // Every distinct term up to a generous bound: retrieval picks a query's rarest terms by these counts.
-      // (Read one text at a time: the examples' may be spilled.)
-      const termCounts = countTerms(
-        (function* () {
-          for (const e of rows.examples) yield e.codeText ?? '';
-          for (const d of rows.documents) yield d.terms;
-          for (const n of rows.nodes) yield n.catalogTerms ?? '';
-        })(),
-        400_000,
-      );
       // A collection the snapshot below holds is searched from it (see folderIndex): its table is
       // written without LanceDB's own indexes, which would never be queried (at 1x building them
       // was about half of writing the tables).
@@ -485,10 +530,24 @@ async function publishRows(
         // version rebuilt is that very one, damaged, it is moved aside before this is written.
         if (modelBytes) await writeFile(join(versionDir, 'embedder.json'), modelBytes);
         else if (embedder.toJSON) await writeFile(join(versionDir, 'embedder.json'), JSON.stringify(embedder.toJSON()));
-        await writeFile(join(versionDir, 'term-counts.json'), JSON.stringify(termCounts));
         // What a reader's in-memory search index would build from the tables, built from the
         // same rows here: opening the version then costs one file read (see memory-snapshot.ts).
-        await writeMemoryIndexSnapshot(join(versionDir, MEMORY_INDEX_FILE), new WrittenRows(rows));
+        // The KB's term counts are read off its postings (see TermOccurrences).
+        const occurrences = new TermOccurrences();
+        await writeMemoryIndexSnapshot(join(versionDir, MEMORY_INDEX_FILE), new WrittenRows(rows), MEMORY_SEARCH_MAX_ROWS, (postings) => occurrences.add(postings));
+        // Every distinct term up to a generous bound: retrieval picks a query's rarest terms by these counts.
+        // (Counted afresh, one text at a time, when the snapshot left a collection out: the examples' may be spilled.)
+        const termCounts =
+          occurrences.counted(TERM_COUNTS_KEEP) ??
+          countTerms(
+            (function* () {
+              for (const e of rows.examples) yield e.codeText ?? '';
+              for (const d of rows.documents) yield d.terms;
+              for (const n of rows.nodes) yield n.catalogTerms ?? '';
+            })(),
+            TERM_COUNTS_KEEP,
+          );
+        await writeFile(join(versionDir, 'term-counts.json'), JSON.stringify(termCounts));
       };
       if (examples.count > SIDE_BY_SIDE_MAX_EXAMPLES) {
         await files();

@@ -48,7 +48,7 @@ describe('buildKnowledgeBase: the embedder fitted on the security knowledge', ()
   afterAll(() => rmSync(work, { recursive: true, force: true }));
 
   // The local embedder, its fits counted.
-  const { embedder, fits, reset } = countingEmbedder();
+  const { embedder, fits, embedded, reset } = countingEmbedder();
   const build = (kb: string, sources: string[], entries: number) => buildKnowledgeBase({ sources, kbDir: join(work, kb), ...SMALL_BUILD, catalog: catalogue(entries), embedder, sliceThreads: 0 });
   const params = (manifest: { embedder: Record<string, unknown> }): Record<string, unknown> => manifest.embedder.params as Record<string, unknown>;
 
@@ -60,8 +60,10 @@ describe('buildKnowledgeBase: the embedder fitted on the security knowledge', ()
 
     reset();
     const plus = await build('kb', [examples, extra], MIN_KNOWLEDGE_FIT_DOCUMENTS);
-    // Read back from the first version, not fitted again.
+    // Read back from the first version, not fitted again; and of the examples, only the new
+    // record's is embedded (the rest keep the first version's vectors), beside every node's cause.
     expect(fits()).toBe(0);
+    expect(embedded()).toBe(plus.manifest.counts.nodes + 1);
     expect(plus.manifest.counts.records).toBe(first.manifest.counts.records + 1);
     expect(plus.manifest.version).not.toBe(first.manifest.version);
     expect(params(plus.manifest).sha256).toBe(params(first.manifest).sha256);
@@ -72,6 +74,26 @@ describe('buildKnowledgeBase: the embedder fitted on the security knowledge', ()
     // The model written from the bytes read back is the one the fresh build serialized.
     const model = (kb: string, version: string): Buffer => readFileSync(join(new KbDirectory(join(work, kb)).versionDir(version), 'embedder.json'));
     expect(model('kb', plus.manifest.version).equals(model('kb-fresh', fresh.manifest.version))).toBe(true);
+    // And the vectors kept are the ones the fresh build embedded: the same index snapshot, byte for byte.
+    const files = (m: typeof plus.manifest): Record<string, string> => Object.fromEntries(Object.entries(m.checksums?.files ?? {}).filter(([f]) => !f.startsWith('lance/')));
+    expect(files(plus.manifest)).toEqual(files(fresh.manifest));
+    expect(files(plus.manifest)['memory-index.bin']).toEqual(expect.any(String));
+  }, 180_000);
+
+  it("embeds every example again when the earlier version's index snapshot is damaged", async () => {
+    const extra = join(work, 'new-record-2.jsonl');
+    oneNewRecord(extra);
+    const first = await build('kb-damaged', [examples], MIN_KNOWLEDGE_FIT_DOCUMENTS);
+    const snapshot = join(new KbDirectory(join(work, 'kb-damaged')).versionDir(first.manifest.version), 'memory-index.bin');
+    const bytes = readFileSync(snapshot);
+    bytes[bytes.length >> 1] ^= 0xff;
+    writeFileSync(snapshot, bytes);
+    reset();
+    const plus = await build('kb-damaged', [examples, extra], MIN_KNOWLEDGE_FIT_DOCUMENTS);
+    expect(fits()).toBe(0);
+    expect(embedded()).toBe(plus.manifest.counts.nodes + plus.manifest.counts.examples);
+    const fresh = await build('kb-damaged-fresh', [examples, extra], MIN_KNOWLEDGE_FIT_DOCUMENTS);
+    expect(plus.manifest.checksums?.files['memory-index.bin']).toBe(fresh.manifest.checksums?.files['memory-index.bin']);
   }, 180_000);
 
   it('fits on the records and nodes when the catalogue is smaller than the bound', async () => {

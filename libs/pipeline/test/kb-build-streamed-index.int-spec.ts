@@ -3,7 +3,7 @@ import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { KbDirectory, localEmbedder } from '@rescue/knowledge';
 import { buildKnowledgeBase } from '@rescue/pipeline';
-import { LanceKnowledgeIndex } from '@rescue/retrieval';
+import { LanceKnowledgeIndex, type TermCounts, countTerms } from '@rescue/retrieval';
 import { SMALL_BUILD } from './small-build';
 
 const examples = resolve(__dirname, '../../../examples/fix-pairs');
@@ -69,6 +69,20 @@ describe('buildKnowledgeBase: the index stage streamed from spilled clusters', (
     const again = await build('chunked', { chunkedAboveRecords: 0 });
     expect(again.reused.clusters).toBe(again.reused.of);
     expect(again.manifest.version).toBe(held.manifest.version);
+  }, 180_000);
+
+  it("writes the term counts the examples', documents' and catalogue texts give when counted again", async () => {
+    const built = await build('term-counts', {});
+    const versionDir = join(work, 'term-counts', 'versions', built.manifest.version);
+    const index = await LanceKnowledgeIndex.open(versionDir);
+    const texts = [
+      ...(await index.scan('examples', ['code_text'])).map((r) => String(r.code_text)),
+      ...(await index.scan('documents', ['terms'])).map((r) => String(r.terms)),
+      ...(await index.scan('nodes', ['catalog_terms'])).map((r) => String(r.catalog_terms)),
+    ];
+    const written = JSON.parse(readFileSync(join(versionDir, 'term-counts.json'), 'utf8')) as TermCounts;
+    expect(written.total).toBeGreaterThan(0);
+    expect(written).toEqual(JSON.parse(JSON.stringify(countTerms(texts, 400_000))));
   }, 180_000);
 
   it('chooses the same fit sample when the examples pass the cap (its texts read in a second pass)', async () => {

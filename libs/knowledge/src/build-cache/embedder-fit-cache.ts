@@ -32,7 +32,7 @@ export async function reusedFit<E extends { describe(): Record<string, unknown> 
   kbDir: string,
   key: string,
   fromJSON: EmbedderRefit<E>['fromJSON'],
-): Promise<{ embedder: E; bytes: Buffer } | undefined> {
+): Promise<{ embedder: E; bytes: Buffer; version: string } | undefined> {
   try {
     const remembered = JSON.parse(await readFile(fitFile(kbDir), 'utf8')) as { format?: unknown; key?: unknown; version?: unknown };
     if (remembered.format !== FORMAT || remembered.key !== key || typeof remembered.version !== 'string') return undefined;
@@ -45,7 +45,7 @@ export async function reusedFit<E extends { describe(): Record<string, unknown> 
     // rest of the description is still worked out from the model read back and compared.
     const sha256 = (manifest.embedder.params as Record<string, unknown> | undefined)?.sha256;
     const embedder = fromJSON(text.toString('utf8'), typeof sha256 === 'string' ? sha256 : undefined);
-    return canonicalJson(JSON.parse(JSON.stringify(embedder.describe()))) === canonicalJson(manifest.embedder) ? { embedder, bytes: text } : undefined;
+    return canonicalJson(JSON.parse(JSON.stringify(embedder.describe()))) === canonicalJson(manifest.embedder) ? { embedder, bytes: text, version: remembered.version } : undefined;
   } catch (_unusable) {
     // No file yet, a version pruned, a damaged file or model: fitted again, which is always right.
     return undefined;

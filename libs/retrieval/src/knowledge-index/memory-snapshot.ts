@@ -96,11 +96,24 @@ interface StoredRows {
 const ELEMENT_BYTES: Record<ArrayKind, number> = { i32: 4, f32: 4, f64: 8 };
 const COLLECTIONS: SearchCollection[] = ['nodes', 'examples', 'documents'];
 
+/** A field's postings as a snapshot is written: its terms with their ids, where each term's postings start, and their term frequencies. */
+export interface FieldPostings {
+  collection: SearchCollection;
+  field: TextField;
+  /** The field's terms, and `termIds[i]` the id of `terms[i]`. */
+  terms: string[];
+  termIds: Int32Array;
+  /** Term `t`'s postings are `starts[t]` up to `starts[t + 1]`. */
+  starts: Int32Array;
+  tfs: Float32Array;
+}
+
 /**
  * Builds the in-memory index of every collection of `source` small enough to be searched in memory
- * (up to `maxRows` rows), one field at a time, and writes it to `path`.
+ * (up to `maxRows` rows), one field at a time, and writes it to `path`. `onField` is shown each
+ * field's postings once built (what else a publish derives from them: the KB's term counts).
  */
-export async function writeMemoryIndexSnapshot(path: string, source: RowSource, maxRows = MEMORY_SEARCH_MAX_ROWS): Promise<void> {
+export async function writeMemoryIndexSnapshot(path: string, source: RowSource, maxRows = MEMORY_SEARCH_MAX_ROWS, onField?: (postings: FieldPostings) => void): Promise<void> {
   const file = await open(path, 'w');
   try {
     let at = 0;
@@ -136,6 +149,7 @@ export async function writeMemoryIndexSnapshot(path: string, source: RowSource, 
         rows ??= index.rows;
         const p = index.parts();
         const { sorted, ids } = sortTerms(p.termIds);
+        onField?.({ collection, field, terms: sorted, termIds: ids, starts: p.starts, tfs: p.tfs });
         const lines = Buffer.from(sorted.join('\n'), 'utf8');
         text[field] = {
           sortedTerms: { kind: 'lines', offset: await put(lines), bytes: lines.length },
@@ -279,6 +293,11 @@ export async function readMemoryIndexSnapshot(path: string): Promise<PrebuiltMem
     if ((err as NodeJS.ErrnoException).code === 'ENOENT') throw new NotFoundError(`${path} is missing`, { cause: err });
     throw err;
   }
+  return memoryIndexSnapshotOf(file, path);
+}
+
+/** {@link readMemoryIndexSnapshot} of a snapshot's bytes already read (from `path`, which errors name). */
+export function memoryIndexSnapshotOf(file: Buffer, path: string): PrebuiltMemoryIndex | undefined {
   // Typed arrays are views on the file's bytes, which need the buffer aligned to 8 (a large read
   // is its own ArrayBuffer, so this copy is for small files from Node's shared pool).
   if (file.byteOffset % 8 !== 0) file = Buffer.from(new Uint8Array(file));

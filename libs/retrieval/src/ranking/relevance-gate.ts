@@ -85,6 +85,14 @@ export function countTerms(termTexts: Iterable<string>, keep = 60_000): TermCoun
   return keptCounts(counts, total, keep);
 }
 
+/**
+ * {@link countTerms} of texts whose terms were counted elsewhere: `counts` each term's
+ * occurrences, `total` all of them (a publish reads them off the BM25 postings it builds anyway).
+ */
+export function termCountsOf(counts: Map<string, number>, total: number, keep = 60_000): TermCounts {
+  return keptCounts(counts, total, keep);
+}
+
 /** Adds each term occurrence to `counts` (a term holding spaces counts as its words, as in a joined text); returns how many. */
 function addTerms(counts: Map<string, number>, terms: readonly string[]): number {
   let added = 0;

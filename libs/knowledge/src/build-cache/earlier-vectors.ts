@@ -1,0 +1,52 @@
+import { createHash } from 'node:crypto';
+import { readFile } from 'node:fs/promises';
+import { join } from 'node:path';
+import { InvalidInputError } from '@rescue/domain';
+import { MEMORY_INDEX_FILE, memoryIndexSnapshotOf } from '@rescue/retrieval';
+import { KbDirectory } from '../kb-directory';
+
+/**
+ * Examples up to which a rebuild takes their vectors from the earlier version (see
+ * {@link earlierExampleVectors}): they are held as a map while the version is written, a KB of
+ * 20,000 examples about 20 MB. Above (a 100× build has about 125,000), every example is embedded.
+ */
+export const REUSE_VECTORS_MAX_EXAMPLES = 20_000;
+
+/**
+ * The example vectors of an earlier version of this KB folder, by example id, from its in-memory
+ * index snapshot: what a rebuild whose embedder is that version's model, read back (see
+ * reusedFit), takes instead of embedding every example again. An example's id is a hash of what
+ * it is embedded from (a slice's id hashes its record's id, the slicer's version and h; a record's
+ * id its language, CWE and code; a vulnerable-only example's id its code), so under the same model
+ * the same id is the same vector, as the slice store already relies on for the slices themselves.
+ * Nothing when the version is gone, or its snapshot is not the file its manifest names by
+ * checksum or was written in another format: then every example is embedded, which is always right.
+ */
+export async function earlierExampleVectors(kbDir: string, version: string): Promise<Map<string, Float32Array> | undefined> {
+  const dir = new KbDirectory(kbDir);
+  let expected: string | undefined;
+  try {
+    expected = (await dir.manifest(version)).checksums?.files[MEMORY_INDEX_FILE];
+  } catch (err) {
+    // The version is gone or its manifest unreadable: it is the one being rebuilt after damage
+    // (moved aside by the publish before the vectors are worked out), or was pruned meanwhile.
+    if (err instanceof InvalidInputError) return undefined;
+    throw err;
+  }
+  const path = join(dir.versionDir(version), MEMORY_INDEX_FILE);
+  let bytes: Buffer;
+  try {
+    bytes = await readFile(path);
+  } catch (err) {
+    // A version written before it had a snapshot, or damaged since: embedded again.
+    if ((err as NodeJS.ErrnoException).code === 'ENOENT') return undefined;
+    throw err;
+  }
+  if (!expected || createHash('sha256').update(bytes).digest('hex') !== expected) return undefined;
+  const table = memoryIndexSnapshotOf(bytes, path)?.vectors('examples');
+  if (!table) return undefined;
+  const { data } = table.parts();
+  const { dims } = table;
+  // Copied out, so the snapshot's bytes (its postings too) are let go.
+  return new Map(table.rows.map((row, i) => [row.id, data.slice(i * dims, (i + 1) * dims)]));
+}
