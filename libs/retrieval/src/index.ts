@@ -6,6 +6,7 @@ export * from './embedding/lsa-embedder';
 export * from './embedding/fit-sample';
 export * from './embedding/hashing-embedder';
 export * from './knowledge-index/lance-knowledge-index';
+export * from './knowledge-index/arrow-rows';
 export * from './knowledge-index/knowledge-index';
 export * from './knowledge-index/elasticsearch';
 export * from './embedding/llm-embedder';

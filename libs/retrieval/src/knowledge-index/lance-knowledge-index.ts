@@ -5,6 +5,7 @@ import { quietLanceDbNotices } from '@rescue/config/native-logging';
 import { InvalidInputError } from '@rescue/domain';
 import type { Hit, IndexedDocument, IndexedExample, IndexedKnowledge, IndexedNode, KnowledgeIndexReader, SearchCollection, SearchFilter, TextField, TextHit } from './knowledge-index';
 import type { RowSource } from './memory-search';
+import { arrowTable } from './arrow-rows';
 
 /**
  * LanceDB (and its Arrow), loaded on first use: a tenth of a second that commands not reading a KB
@@ -88,24 +89,25 @@ const TERMS_INDEX = (): lancedb.Index =>
 /** How one collection's items become table rows: their text size (for sharding), the row, and its indexes. */
 interface TableSpec<T> {
   textBytes: (item: T) => number;
-  /** The row, its vector as the item holds it (see {@link tableRow}). */
+  /** The row, its vector as the item holds it. */
   toRow: (item: T) => Record<string, unknown>;
+  /** The row's text columns, in the table's order, and its vector column (written after them). */
+  columns: string[];
+  vector?: string;
   indexes: { fts: string[]; bitmap: string[] };
   /** Each full-text column's value alone, as `toRow` gives it (without reading the item's other texts). */
   texts: Record<string, (item: T) => string>;
 }
 
 /**
- * The row as LanceDB is given it: the vector as a plain array, from which it makes its float list
- * column. Only here: copying every vector into an array of numbers for rows read from memory
- * ({@link WrittenRows}, which mostly wants their text) would cost 8 bytes a dimension of every row.
+ * Items as the Arrow table LanceDB is given (see arrowTable): the rows' text columns in the
+ * spec's order, then their vectors (of the first row's dimensions) when the spec has them.
  */
-const tableRow =
-  <T>(spec: TableSpec<T>) =>
-  (item: T): Record<string, unknown> => {
-    const row = spec.toRow(item);
-    return row.vector instanceof Float32Array ? { ...row, vector: Array.from(row.vector) } : row;
-  };
+function tableOf<T>(spec: TableSpec<T>, items: T[]): ReturnType<typeof arrowTable> {
+  const rows = items.map(spec.toRow);
+  const first = spec.vector ? (rows[0]?.[spec.vector] as ArrayLike<number> | undefined) : undefined;
+  return arrowTable(rows, { text: spec.columns, ...(spec.vector && first ? { vector: { name: spec.vector, dims: first.length } } : {}) });
+}
 
 /**
  * Rows handed to LanceDB in one call, at most: a shard's rows (up to 20,000, 24 MB of text) are
@@ -127,10 +129,9 @@ async function writeSharded<T>(
   indexed: boolean,
 ): Promise<void> {
   const batch = Math.max(1, budget.batchRows ?? WRITE_BATCH_ROWS);
-  const toRow = tableRow(spec);
   for (const [i, shard] of shardRows(items, spec.textBytes, budget.maxRows, budget.maxBytes).entries()) {
-    const table = await db.createTable(shardName(base, i), shard.slice(0, batch).map(toRow), { mode: 'overwrite' });
-    for (let at = batch; at < shard.length; at += batch) await table.add(shard.slice(at, at + batch).map(toRow));
+    const table = await db.createTable(shardName(base, i), tableOf(spec, shard.slice(0, batch)), { mode: 'overwrite' });
+    for (let at = batch; at < shard.length; at += batch) await table.add(tableOf(spec, shard.slice(at, at + batch)));
     if (indexed) {
       for (const column of spec.indexes.fts) await table.createIndex(column, { config: TERMS_INDEX() });
       for (const column of spec.indexes.bitmap) await table.createIndex(column, { config: lanceDb().Index.bitmap() });
@@ -159,18 +160,23 @@ const SPECS: { nodes: TableSpec<IndexedNode>; examples: TableSpec<IndexedExample
       catalog_terms: text(n.catalogTerms),
       vector: n.causeVector,
     }),
+    columns: ['id', 'cwe', 'language', 'text', 'api_text', 'doc_terms', 'catalog_terms'],
+    vector: 'vector',
     indexes: { fts: ['text', 'api_text', 'doc_terms', 'catalog_terms'], bitmap: ['language'] },
     texts: { text: (n) => text(n.text), api_text: (n) => text(n.apiText), doc_terms: (n) => text(n.docTerms), catalog_terms: (n) => text(n.catalogTerms) },
   },
   examples: {
     textBytes: (e) => bytes(e.apiText, e.codeText ?? ''),
     toRow: (e) => ({ id: e.id, node_id: e.nodeId, cwe: e.cwe, language: e.language, kind: e.kind ?? 'fix', api_text: text(e.apiText), code_text: text(e.codeText), vector: e.codeVector }),
+    columns: ['id', 'node_id', 'cwe', 'language', 'kind', 'api_text', 'code_text'],
+    vector: 'vector',
     indexes: { fts: ['api_text', 'code_text'], bitmap: ['node_id', 'language', 'cwe', 'kind'] },
     texts: { api_text: (e) => text(e.apiText), code_text: (e) => text(e.codeText) },
   },
   documents: {
     textBytes: (d) => bytes(d.terms),
     toRow: (d) => ({ id: d.id, kind: d.kind, cwes: d.cwes.join(' '), language: d.language ?? '', terms: text(d.terms) }),
+    columns: ['id', 'kind', 'cwes', 'language', 'terms'],
     indexes: { fts: ['terms'], bitmap: ['kind'] },
     texts: { terms: (d) => text(d.terms) },
   },
