@@ -891,7 +891,6 @@ export class FsRecordStore<T extends StoredDocument = FixRecord> implements Reco
     return parseStoredDocument<T>(found.text, id, where);
   }
 
-  /** Every corrupt entry in the store, each named with its segment, offset and fault (for `rescue kb verify`). */
   /** {@link get} of each of `ids`, in their order, read a run of neighbouring entries at a time; throws as get does for the first damaged one. */
   async getMany(ids: readonly string[]): Promise<(T | undefined)[]> {
     return (await this.payloadsOf(ids)).map((found, i) => {
@@ -907,6 +906,7 @@ export class FsRecordStore<T extends StoredDocument = FixRecord> implements Reco
     return (await this.payloadsOf(ids)).map((found, i) => found !== undefined && this.isSound(ids[i], found));
   }
 
+  /** Every corrupt entry in the store, each named with its segment, offset and fault (for `rescue kb verify`). */
   async check(): Promise<{ checked: number; corrupt: CorruptEntry[] }> {
     return this.exclusive(async () => {
       // Every segment scanned, not the snapshot trusted: damage between entries shows only so.
