@@ -473,6 +473,25 @@ export class KbDirectory {
     return out.sort((a, b) => (a.createdAt < b.createdAt ? 1 : -1));
   }
 
+  /**
+   * A file of `version` read whole, with the version's manifest, when its bytes are the ones the
+   * manifest's checksum names: undefined when they are not or the file is absent (what a rebuild
+   * reads back from an earlier version, and then does without). Throws as {@link manifest} does.
+   */
+  async checkedFile(version: string, file: string): Promise<{ bytes: Buffer; manifest: KbManifest } | undefined> {
+    const manifest = await this.manifest(version);
+    const expected = manifest.checksums?.files[file];
+    if (!expected) return undefined;
+    let bytes: Buffer;
+    try {
+      bytes = await readFile(join(this.versionDir(version), file));
+    } catch (err) {
+      if ((err as NodeJS.ErrnoException).code === 'ENOENT') return undefined;
+      throw err;
+    }
+    return createHash('sha256').update(bytes).digest('hex') === expected ? { bytes, manifest } : undefined;
+  }
+
   async manifest(version?: string): Promise<KbManifest> {
     const v = version ?? (await this.current());
     if (!v) throw new NotFoundError(`no KB published in ${this.root}: run "rescue kb build" first`);

@@ -1,5 +1,3 @@
-import { createHash } from 'node:crypto';
-import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { InvalidInputError } from '@rescue/domain';
 import { MEMORY_INDEX_FILE, memoryIndexSnapshotOf } from '@rescue/retrieval';
@@ -24,26 +22,16 @@ export const REUSE_VECTORS_MAX_EXAMPLES = 20_000;
  */
 export async function earlierExampleVectors(kbDir: string, version: string): Promise<Map<string, Float32Array> | undefined> {
   const dir = new KbDirectory(kbDir);
-  let expected: string | undefined;
+  let checked: Awaited<ReturnType<KbDirectory['checkedFile']>>;
   try {
-    expected = (await dir.manifest(version)).checksums?.files[MEMORY_INDEX_FILE];
+    checked = await dir.checkedFile(version, MEMORY_INDEX_FILE);
   } catch (err) {
     // The version is gone or its manifest unreadable: it is the one being rebuilt after damage
     // (moved aside by the publish before the vectors are worked out), or was pruned meanwhile.
     if (err instanceof InvalidInputError) return undefined;
     throw err;
   }
-  const path = join(dir.versionDir(version), MEMORY_INDEX_FILE);
-  let bytes: Buffer;
-  try {
-    bytes = await readFile(path);
-  } catch (err) {
-    // A version written before it had a snapshot, or damaged since: embedded again.
-    if ((err as NodeJS.ErrnoException).code === 'ENOENT') return undefined;
-    throw err;
-  }
-  if (!expected || createHash('sha256').update(bytes).digest('hex') !== expected) return undefined;
-  const table = memoryIndexSnapshotOf(bytes, path)?.vectors('examples');
+  const table = checked && memoryIndexSnapshotOf(checked.bytes, join(dir.versionDir(version), MEMORY_INDEX_FILE))?.vectors('examples');
   if (!table) return undefined;
   const { data } = table.parts();
   const { dims } = table;

@@ -1,4 +1,3 @@
-import { createHash } from 'node:crypto';
 import { mkdir, readFile } from 'node:fs/promises';
 import { dirname, join } from 'node:path';
 import writeFileAtomic from 'write-file-atomic';
@@ -36,11 +35,9 @@ export async function reusedFit<E extends { describe(): Record<string, unknown> 
   try {
     const remembered = JSON.parse(await readFile(fitFile(kbDir), 'utf8')) as { format?: unknown; key?: unknown; version?: unknown };
     if (remembered.format !== FORMAT || remembered.key !== key || typeof remembered.version !== 'string') return undefined;
-    const dir = new KbDirectory(kbDir);
-    const manifest = await dir.manifest(remembered.version);
-    const expected = manifest.checksums?.files['embedder.json'];
-    const text = await readFile(join(dir.versionDir(remembered.version), 'embedder.json'));
-    if (!expected || createHash('sha256').update(text).digest('hex') !== expected) return undefined;
+    const checked = await new KbDirectory(kbDir).checkedFile(remembered.version, 'embedder.json');
+    if (!checked) return undefined;
+    const { bytes: text, manifest } = checked;
     // The bytes are the version's (its checksum), so the manifest's fingerprint of them holds; the
     // rest of the description is still worked out from the model read back and compared.
     const sha256 = (manifest.embedder.params as Record<string, unknown> | undefined)?.sha256;

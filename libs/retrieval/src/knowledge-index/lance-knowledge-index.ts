@@ -89,24 +89,23 @@ const TERMS_INDEX = (): lancedb.Index =>
 /** How one collection's items become table rows: their text size (for sharding), the row, and its indexes. */
 interface TableSpec<T> {
   textBytes: (item: T) => number;
-  /** The row, its vector as the item holds it. */
+  /** The row: its text columns in the table's order, then its vector (as the item holds it), if any. */
   toRow: (item: T) => Record<string, unknown>;
-  /** The row's text columns, in the table's order, and its vector column (written after them). */
-  columns: string[];
-  vector?: string;
   indexes: { fts: string[]; bitmap: string[] };
   /** Each full-text column's value alone, as `toRow` gives it (without reading the item's other texts). */
   texts: Record<string, (item: T) => string>;
 }
 
 /**
- * Items as the Arrow table LanceDB is given (see arrowTable): the rows' text columns in the
- * spec's order, then their vectors (of the first row's dimensions) when the spec has them.
+ * Items as the Arrow table LanceDB is given (see arrowTable): the columns are the rows' own, in
+ * `toRow`'s order, a typed array being the vector column (of the first row's dimensions).
  */
 function tableOf<T>(spec: TableSpec<T>, items: T[]): ReturnType<typeof arrowTable> {
   const rows = items.map(spec.toRow);
-  const first = spec.vector ? (rows[0]?.[spec.vector] as ArrayLike<number> | undefined) : undefined;
-  return arrowTable(rows, { text: spec.columns, ...(spec.vector && first ? { vector: { name: spec.vector, dims: first.length } } : {}) });
+  const first = Object.entries(rows[0] ?? {});
+  const vector = first.find(([, v]) => ArrayBuffer.isView(v)) as [string, Float32Array] | undefined;
+  const text = first.filter(([, v]) => !ArrayBuffer.isView(v)).map(([name]) => name);
+  return arrowTable(rows, { text, ...(vector ? { vector: { name: vector[0], dims: vector[1].length } } : {}) });
 }
 
 /**
@@ -160,23 +159,18 @@ const SPECS: { nodes: TableSpec<IndexedNode>; examples: TableSpec<IndexedExample
       catalog_terms: text(n.catalogTerms),
       vector: n.causeVector,
     }),
-    columns: ['id', 'cwe', 'language', 'text', 'api_text', 'doc_terms', 'catalog_terms'],
-    vector: 'vector',
     indexes: { fts: ['text', 'api_text', 'doc_terms', 'catalog_terms'], bitmap: ['language'] },
     texts: { text: (n) => text(n.text), api_text: (n) => text(n.apiText), doc_terms: (n) => text(n.docTerms), catalog_terms: (n) => text(n.catalogTerms) },
   },
   examples: {
     textBytes: (e) => bytes(e.apiText, e.codeText ?? ''),
     toRow: (e) => ({ id: e.id, node_id: e.nodeId, cwe: e.cwe, language: e.language, kind: e.kind ?? 'fix', api_text: text(e.apiText), code_text: text(e.codeText), vector: e.codeVector }),
-    columns: ['id', 'node_id', 'cwe', 'language', 'kind', 'api_text', 'code_text'],
-    vector: 'vector',
     indexes: { fts: ['api_text', 'code_text'], bitmap: ['node_id', 'language', 'cwe', 'kind'] },
     texts: { api_text: (e) => text(e.apiText), code_text: (e) => text(e.codeText) },
   },
   documents: {
     textBytes: (d) => bytes(d.terms),
     toRow: (d) => ({ id: d.id, kind: d.kind, cwes: d.cwes.join(' '), language: d.language ?? '', terms: text(d.terms) }),
-    columns: ['id', 'kind', 'cwes', 'language', 'terms'],
     indexes: { fts: ['terms'], bitmap: ['kind'] },
     texts: { terms: (d) => text(d.terms) },
   },
