@@ -6,6 +6,7 @@ import { ConflictError, type FixRecord } from '@rescue/domain';
 import { acquireExclusiveLock, type HeldLock } from './exclusive-lock';
 import { crc32, type SegmentScan, scanSegment, segmentName, segmentNumber } from './record-segments';
 import { assertRecordId, checkStoredDocument, type CorruptEntry, describeCorrupt, parseStoredDocument, type RecordStore, RecordStoreError, type StoredDocument } from './record-store';
+import { encodeStoredPayload } from './stored-payload';
 
 export interface FsRecordStoreOptions {
   /**
@@ -92,6 +93,7 @@ interface Region {
 }
 
 const NEWLINE = Buffer.from('\n');
+const EMPTY = Buffer.alloc(0);
 
 /**
  * A batch read ({@link FsRecordStore.getMany}) reads a segment's wanted entries in runs of up to
@@ -148,6 +150,10 @@ const isErrno = (err: unknown, code: string): boolean => (err as NodeJS.ErrnoExc
  * - A folder in the old layout is migrated on first open: each file's bytes become an entry as
  *   they are (a corrupt one is still named as corrupt), then the file is removed.
  * - `index.json` caches the index (see {@link Snapshot}) so that an open need not scan everything.
+ * - A payload is the document as JSON, its long strings (a record's code) written after it as raw
+ *   UTF-8 (stored-payload.ts): escaping code for JSON was a third of an ingest. Readers take both
+ *   forms, so a store written before keeps reading; a document re-put in the new form is rewritten
+ *   once (its bytes differ), after which re-puts are identical again.
  */
 export class FsRecordStore<T extends StoredDocument = FixRecord> implements RecordStore<T> {
   private readonly segmentBytes: number;
@@ -378,7 +384,10 @@ export class FsRecordStore<T extends StoredDocument = FixRecord> implements Reco
       }
     }
     const snap: Snapshot = { v: 1, segments: this.segments.map((n) => [n, this.scanned.get(n) ?? 0]), ids, locs, damaged, regions: this.regions };
-    await writeFileAtomic(join(this.dir, SNAPSHOT_FILE), JSON.stringify(snap));
+    // Not fsynced: it is a cache checked against the segments on open, so one a crash left empty
+    // or cut short is only ignored (the segments are scanned), and an fsync here was a disk wait
+    // at the end of every ingest.
+    await writeFileAtomic(join(this.dir, SNAPSHOT_FILE), JSON.stringify(snap), { fsync: false });
     this.snapshotBytes = this.totalBytes;
   }
 
@@ -609,7 +618,7 @@ export class FsRecordStore<T extends StoredDocument = FixRecord> implements Reco
     const items: { id: string; payload: Buffer; crc: number }[] = [];
     let added = 0;
     for (const [id, record] of latest) {
-      const payload = Buffer.from(JSON.stringify(record));
+      const payload = encodeStoredPayload(record);
       const crc = crc32(payload);
       const loc = this.index.get(id);
       if (!loc) {
@@ -646,7 +655,7 @@ export class FsRecordStore<T extends StoredDocument = FixRecord> implements Reco
     if (loc.damage) return this.corruptOf(id, loc, loc.damage);
     if (same && stored.equals(same)) return 'identical';
     if (!loc.verdict) {
-      const checked = checkStoredDocument(stored.toString('utf8'), id, this.where(loc.seg, loc.start));
+      const checked = checkStoredDocument(stored, id, this.where(loc.seg, loc.start));
       loc.verdict = checked.ok ? true : checked.corrupt;
     }
     return loc.verdict;
@@ -798,12 +807,12 @@ export class FsRecordStore<T extends StoredDocument = FixRecord> implements Reco
   }
 
   /** Reads an entry's payload; a segment removed meanwhile (another handle compacted) is looked up again once. */
-  private async payloadOf(id: string): Promise<{ loc: Location; text: string } | undefined> {
+  private async payloadOf(id: string): Promise<{ loc: Location; payload: Buffer } | undefined> {
     for (let attempt = 0; ; attempt += 1) {
       const loc = await this.locate(id);
-      if (!loc || loc.damage) return loc ? { loc, text: '' } : undefined;
+      if (!loc || loc.damage) return loc ? { loc, payload: EMPTY } : undefined;
       try {
-        return { loc, text: (await this.readPayload(loc)).toString('utf8') };
+        return { loc, payload: await this.readPayload(loc) };
       } catch (err) {
         if (!isErrno(err, 'ENOENT') || attempt > 0) throw err;
         await this.exclusive(() => this.reload(false));
@@ -816,16 +825,16 @@ export class FsRecordStore<T extends StoredDocument = FixRecord> implements Reco
    * read in runs of neighbours, one read per run (see {@link READ_RUN_BYTES}), instead of one read
    * per entry. A run whose segment is gone (another handle compacted) is read entry by entry.
    */
-  private async payloadsOf(ids: readonly string[]): Promise<({ loc: Location; text: string } | undefined)[]> {
+  private async payloadsOf(ids: readonly string[]): Promise<({ loc: Location; payload: Buffer } | undefined)[]> {
     ids.forEach(assertRecordId);
     await this.exclusive(() => this.sync(false));
     if (ids.some((id) => !this.index.has(id))) await this.exclusive(() => this.sync(true));
-    const out: ({ loc: Location; text: string } | undefined)[] = new Array(ids.length).fill(undefined);
+    const out: ({ loc: Location; payload: Buffer } | undefined)[] = new Array(ids.length).fill(undefined);
     const bySegment = new Map<number, { at: number; loc: Location }[]>();
     ids.forEach((id, at) => {
       const loc = this.index.get(id);
       if (!loc) return;
-      if (loc.damage) out[at] = { loc, text: '' };
+      if (loc.damage) out[at] = { loc, payload: EMPTY };
       else {
         const list = bySegment.get(loc.seg);
         if (list) list.push({ at, loc });
@@ -855,8 +864,7 @@ export class FsRecordStore<T extends StoredDocument = FixRecord> implements Reco
           return;
         }
         for (const { at, loc } of run.entries) {
-          const payload = this.checkedPayload(loc, read.buf, loc.payloadOffset - run.start, read.bytesRead);
-          out[at] = { loc, text: payload.toString('utf8') };
+          out[at] = { loc, payload: this.checkedPayload(loc, read.buf, loc.payloadOffset - run.start, read.bytesRead) };
         }
       }),
     );
@@ -874,10 +882,10 @@ export class FsRecordStore<T extends StoredDocument = FixRecord> implements Reco
   }
 
   /** Whether a payload read for `id` is a sound copy of it (its content checked once per entry). */
-  private isSound(id: string, found: { loc: Location; text: string }): boolean {
+  private isSound(id: string, found: { loc: Location; payload: Buffer }): boolean {
     if (found.loc.damage) return false;
     if (!found.loc.verdict) {
-      const checked = checkStoredDocument(found.text, id, this.where(found.loc.seg, found.loc.start));
+      const checked = checkStoredDocument(found.payload, id, this.where(found.loc.seg, found.loc.start));
       found.loc.verdict = checked.ok ? true : checked.corrupt;
     }
     return found.loc.verdict === true;
@@ -888,7 +896,7 @@ export class FsRecordStore<T extends StoredDocument = FixRecord> implements Reco
     if (!found) return undefined;
     const where = this.where(found.loc.seg, found.loc.start);
     if (found.loc.damage) throw new RecordStoreError(describeCorrupt({ id, where, problem: found.loc.damage }), { kind: 'invalid-input' });
-    return parseStoredDocument<T>(found.text, id, where);
+    return parseStoredDocument<T>(found.payload, id, where);
   }
 
   /** {@link get} of each of `ids`, in their order, read a run of neighbouring entries at a time; throws as get does for the first damaged one. */
@@ -897,7 +905,7 @@ export class FsRecordStore<T extends StoredDocument = FixRecord> implements Reco
       if (!found) return undefined;
       const where = this.where(found.loc.seg, found.loc.start);
       if (found.loc.damage) throw new RecordStoreError(describeCorrupt({ id: ids[i], where, problem: found.loc.damage }), { kind: 'invalid-input' });
-      return parseStoredDocument<T>(found.text, ids[i], where);
+      return parseStoredDocument<T>(found.payload, ids[i], where);
     });
   }
 
@@ -934,7 +942,7 @@ export class FsRecordStore<T extends StoredDocument = FixRecord> implements Reco
             corrupt.push(this.corruptOf(id, loc, loc.damage));
             continue;
           }
-          const checked = checkStoredDocument(buf.toString('utf8', loc.payloadOffset, loc.payloadOffset + loc.length), id, this.where(seg, loc.start));
+          const checked = checkStoredDocument(buf.subarray(loc.payloadOffset, loc.payloadOffset + loc.length), id, this.where(seg, loc.start));
           loc.verdict = checked.ok ? true : checked.corrupt;
           if (!checked.ok) corrupt.push(checked.corrupt);
         }

@@ -5,6 +5,7 @@ export * from './fix-pair-formats';
 export * from './fix-pair-ingestor';
 export * from './fs-record-store';
 export * from './record-segments';
+export * from './stored-payload';
 export * from './line-reader';
 export * from './regular-file';
 export * from './normalize';

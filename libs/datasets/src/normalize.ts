@@ -35,6 +35,16 @@ function lineCount(code: string): number {
   return lines;
 }
 
+/** Whether `code` has at least `n` lines: its line feeds are counted only that far. */
+function hasLines(code: string, n: number): boolean {
+  let lines = 1;
+  for (let i = code.indexOf('\n'); lines < n && i !== -1; i = code.indexOf('\n', i + 1)) lines += 1;
+  return lines >= n;
+}
+
+/** Any character trim() would keep (`\s` is its set); a test instead of trim(), which copied the code. */
+const NOT_BLANK = /\S/;
+
 /**
  * A line diff (Myers) costs about (lines of both) × (lines changed) comparisons, unbounded by
  * anything else at ingest: two unrelated 10,000-line functions took 66 s, and a longer line of
@@ -76,9 +86,9 @@ export function diffChangedLines(before: string, after: string): ChangedLines {
 /** The dataset's own changed lines when they fit the functions, else a diff. */
 function resolveChangedLines(before: string, after: string, given: { deleted: number[]; added: number[] } | undefined): ChangedLines {
   if (given && given.deleted.length + given.added.length > 0) {
-    const beforeLines = lineCount(before);
-    const afterLines = lineCount(after);
-    const fits = given.deleted.every((n) => n <= beforeLines) && given.added.every((n) => n <= afterLines);
+    // A loop, not Math.max(...xs): a line of JSONL may list more numbers than a call takes arguments.
+    const highest = (xs: number[]): number => xs.reduce((m, x) => (x > m ? x : m), 0);
+    const fits = hasLines(before, highest(given.deleted)) && hasLines(after, highest(given.added));
     if (fits) {
       const uniqSorted = (xs: number[]) => [...new Set(xs)].sort((a, b) => a - b);
       return { deleted: uniqSorted(given.deleted), added: uniqSorted(given.added), source: 'dataset' };
@@ -121,8 +131,8 @@ function build(fields: CommonFields, origin: RecordOrigin): NormalizeResult {
   }
   const before = normalizeLineEndings(fields.before);
   const after = normalizeLineEndings(fields.after);
-  if (before.trim() === '') return { ok: false, problem: { code: 'empty_code', field: fields.beforeField, message: 'the vulnerable function is empty' } };
-  if (after.trim() === '') return { ok: false, problem: { code: 'empty_code', field: fields.afterField, message: 'the fixed function is empty' } };
+  if (!NOT_BLANK.test(before)) return { ok: false, problem: { code: 'empty_code', field: fields.beforeField, message: 'the vulnerable function is empty' } };
+  if (!NOT_BLANK.test(after)) return { ok: false, problem: { code: 'empty_code', field: fields.afterField, message: 'the fixed function is empty' } };
   if (before === after) {
     return { ok: false, problem: { code: 'identical_before_after', field: `${fields.beforeField},${fields.afterField}`, message: 'before and after are identical, so the record shows no fix' } };
   }

@@ -1,5 +1,6 @@
 import { type CweId, type FixRecord, type Language, RescueError } from '@rescue/domain';
 import { fixRecordId } from './normalize';
+import { decodeStoredPayload } from './stored-payload';
 
 /**
  * A record store failed: the run stops rather than drop data. `transient` (the default) when the
@@ -77,11 +78,12 @@ export function contentIdOf(doc: unknown): string | undefined {
  * under, and (for a fix record) content that still hashes to that id. A truncated write, a hand
  * edit or a damaged disk block each show up here, named, instead of as a raw JSON error later.
  */
-export function checkStoredDocument<T>(json: string, id: string, where: string): { ok: true; doc: T } | { ok: false; corrupt: CorruptEntry } {
+export function checkStoredDocument<T>(payload: string | Buffer, id: string, where: string): { ok: true; doc: T } | { ok: false; corrupt: CorruptEntry } {
   const bad = (problem: string): { ok: false; corrupt: CorruptEntry } => ({ ok: false, corrupt: { id, where, problem } });
   let doc: unknown;
   try {
-    doc = JSON.parse(json);
+    // Plain JSON, or the folder store's split form of it (see stored-payload.ts).
+    doc = decodeStoredPayload(payload);
   } catch (err) {
     return bad(`is not valid JSON, truncated or damaged (${(err as Error).message})`);
   }
@@ -100,8 +102,8 @@ export function describeCorrupt(c: CorruptEntry): string {
 }
 
 /** A stored document read back; a corrupt one is named by id, place and fault, and is not retried. */
-export function parseStoredDocument<T>(json: string, id: string, where: string): T {
-  const checked = checkStoredDocument<T>(json, id, where);
+export function parseStoredDocument<T>(payload: string | Buffer, id: string, where: string): T {
+  const checked = checkStoredDocument<T>(payload, id, where);
   if (!checked.ok) throw new RecordStoreError(describeCorrupt(checked.corrupt), { kind: 'invalid-input' });
   return checked.doc;
 }

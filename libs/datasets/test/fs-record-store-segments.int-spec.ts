@@ -1,7 +1,7 @@
 import { spawn } from 'node:child_process';
 import { existsSync, readFileSync, readdirSync, readlinkSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { FsRecordStore, scanSegment } from '@rescue/datasets';
+import { FsRecordStore, encodeEntry, scanSegment } from '@rescue/datasets';
 import { TempDirs, overwrite } from './helpers';
 
 const dirs = new TempDirs();
@@ -244,4 +244,25 @@ describe('FsRecordStore segments: rolling, compaction and several writers', () =
     // The test's own timeout is below the 30 s after which an abandoned lock counts as stale: a
     // store that waited for staleness instead of seeing the holder is gone would fail it.
   }, 20_000);
+
+  it('writes long strings raw after the JSON, reads a store of plain JSON payloads as before, and rewrites such an entry once', async () => {
+    const dir = dirs.make('seg-split');
+    const long = (i: number): Doc => doc(i, `\tif (x == "${i}") {\n\t\treturn 'é';\n\t}\n`.repeat(20));
+    // A segment as an earlier version wrote it: every payload plain JSON.
+    writeFileSync(join(dir, 'segment-000001.log'), Buffer.concat([1, 2].map((i) => encodeEntry(idOf(i), Buffer.from(JSON.stringify(long(i)))))));
+    const store = new FsRecordStore<Doc>(dir);
+    expect(await store.getMany([idOf(1), idOf(2)])).toEqual([long(1), long(2)]);
+    // Put again, the same documents are rewritten in the split form once, then left alone.
+    expect(await store.putMany([long(1), long(2), long(3)])).toEqual({ added: 1, existing: 2 });
+    const after = segmentEntriesOf(dir);
+    expect(after.map((e) => e.id)).toEqual([idOf(1), idOf(2), idOf(1), idOf(2), idOf(3)]);
+    const payload = (e: (typeof after)[number]): string => readFileSync(e.path).toString('utf8', e.payloadOffset, e.payloadOffset + e.length);
+    expect(payload(after[4])).toMatch(/^#split text:\d+\n\{"id":"0+3","n":3,"text":0\}\n\tif \(x == "3"\)/);
+    expect(await store.putMany([long(1), long(2), long(3)])).toEqual({ added: 0, existing: 3 });
+    expect(segmentEntriesOf(dir)).toHaveLength(5);
+    await store.close();
+    const reader = new FsRecordStore<Doc>(dir);
+    expect(await reader.getMany([idOf(1), idOf(2), idOf(3)])).toEqual([long(1), long(2), long(3)]);
+    expect(await reader.check()).toEqual({ checked: 3, corrupt: [] });
+  });
 });
