@@ -503,4 +503,44 @@ describe('FixPairIngestor', () => {
     );
     expect(rejects).toEqual([]);
   });
+
+  it('keeps a few puts outstanding while it reads on, waits for all of them before it returns, and fails with the first that fails', async () => {
+    const dir = dirs.make('ingest-outstanding');
+    const a = join(dir, 'a.jsonl');
+    writeFileSync(a, `${Array.from({ length: 12 }, (_, i) => goodLine(40 + i).text).join('\n')}\n`);
+    let outstanding = 0;
+    let most = 0;
+    const stored = new Set<string>();
+    const slow = (failOn?: number): RecordStore => {
+      let calls = 0;
+      return {
+        putMany: async (records) => {
+          calls += 1;
+          const call = calls;
+          outstanding += 1;
+          most = Math.max(most, outstanding);
+          await new Promise((r) => setTimeout(r, 15));
+          outstanding -= 1;
+          if (call === failOn) throw new Error('disk full');
+          records.forEach((r) => stored.add(r.id));
+          return { added: records.length, existing: 0 };
+        },
+        get: async () => undefined,
+        has: async () => false,
+        getMany: async (ids) => ids.map(() => undefined),
+        hasMany: async (ids) => ids.map(() => false),
+        ids: async function* () {},
+        count: async () => 0,
+        close: async () => {},
+      };
+    };
+    const report = await new FixPairIngestor(slow()).ingest([a], { format: 'auto', maxLineBytes: MAX_LINE_BYTES, batchSize: 2 });
+    expect(report).toMatchObject({ kept: 12, newInStore: 12 });
+    expect(stored.size).toBe(12);
+    expect(outstanding).toBe(0);
+    expect(most).toBeGreaterThan(1);
+    expect(most).toBeLessThanOrEqual(3);
+    most = 0;
+    await expect(new FixPairIngestor(slow(2)).ingest([a], { format: 'auto', maxLineBytes: MAX_LINE_BYTES, batchSize: 2 })).rejects.toThrow(/writing 2 records to the record store failed: disk full/);
+  });
 });
