@@ -26,7 +26,7 @@ import {
   writeMemoryIndexSnapshot,
 } from '@rescue/retrieval';
 import { SLICER_VERSION } from '@rescue/slicing';
-import { REUSE_VECTORS_MAX_EXAMPLES, earlierExampleVectors } from './build-cache/earlier-vectors';
+import { REUSE_VECTORS_MAX_EXAMPLES, earlierExampleVectors, earlierMemoryIndex } from './build-cache/earlier-vectors';
 import { type EmbedderRefit, rememberFit, reusedFit } from './build-cache/embedder-fit-cache';
 import { contentKey } from './build-cache/keyed-cache';
 import { type ExampleSource, asExampleSource } from './example-source';
@@ -534,7 +534,11 @@ async function publishRows(
         // same rows here: opening the version then costs one file read (see memory-snapshot.ts).
         // The KB's term counts are read off its postings (see TermOccurrences).
         const occurrences = new TermOccurrences();
-        await writeMemoryIndexSnapshot(join(versionDir, MEMORY_INDEX_FILE), new WrittenRows(rows), MEMORY_SEARCH_MAX_ROWS, (postings) => occurrences.add(postings));
+        // The version CURRENT names (this one's predecessor): its unchanged documents' postings are
+        // taken rather than tokenized again. Held while this snapshot is written, so only up to
+        // the bound on examples that the earlier vectors are kept for.
+        const earlier = exampleRows.length <= REUSE_VECTORS_MAX_EXAMPLES ? await earlierMemoryIndex(input.kbDir) : undefined;
+        await writeMemoryIndexSnapshot(join(versionDir, MEMORY_INDEX_FILE), new WrittenRows(rows), MEMORY_SEARCH_MAX_ROWS, (postings) => occurrences.add(postings), earlier);
         // Every distinct term up to a generous bound: retrieval picks a query's rarest terms by these counts.
         // (Counted afresh, one text at a time, when the snapshot left a collection out: the examples' may be spilled.)
         const termCounts =

@@ -1,6 +1,6 @@
 import { join } from 'node:path';
 import { InvalidInputError } from '@rescue/domain';
-import { MEMORY_INDEX_FILE, memoryIndexSnapshotOf } from '@rescue/retrieval';
+import { MEMORY_INDEX_FILE, type PrebuiltMemoryIndex, memoryIndexSnapshotOf } from '@rescue/retrieval';
 import { KbDirectory } from '../kb-directory';
 
 /**
@@ -21,20 +21,34 @@ export const REUSE_VECTORS_MAX_EXAMPLES = 20_000;
  * checksum or was written in another format: then every example is embedded, which is always right.
  */
 export async function earlierExampleVectors(kbDir: string, version: string): Promise<Map<string, Float32Array> | undefined> {
+  const table = (await earlierMemoryIndex(kbDir, version))?.vectors('examples');
+  if (!table) return undefined;
+  const { data } = table.parts();
+  const { dims } = table;
+  // Copied out, so the snapshot's bytes (its postings too) are let go.
+  return new Map(table.rows.map((row, i) => [row.id, data.slice(i * dims, (i + 1) * dims)]));
+}
+
+/**
+ * The in-memory index snapshot of version `version` of this KB folder (the one CURRENT names when
+ * absent), read and checked against its manifest's checksum: what a rebuild takes unchanged
+ * vectors and postings from. Nothing when there is no such version, it is gone or unreadable, or
+ * its snapshot is not the file its manifest names or was written in another format: then the
+ * rebuild works everything out afresh, which is always right.
+ */
+export async function earlierMemoryIndex(kbDir: string, version?: string): Promise<PrebuiltMemoryIndex | undefined> {
   const dir = new KbDirectory(kbDir);
   let checked: Awaited<ReturnType<KbDirectory['checkedFile']>>;
+  let v: string | undefined;
   try {
-    checked = await dir.checkedFile(version, MEMORY_INDEX_FILE);
+    v = version ?? (await dir.current());
+    if (!v) return undefined;
+    checked = await dir.checkedFile(v, MEMORY_INDEX_FILE);
   } catch (err) {
     // The version is gone or its manifest unreadable: it is the one being rebuilt after damage
     // (moved aside by the publish before the vectors are worked out), or was pruned meanwhile.
     if (err instanceof InvalidInputError) return undefined;
     throw err;
   }
-  const table = checked && memoryIndexSnapshotOf(checked.bytes, join(dir.versionDir(version), MEMORY_INDEX_FILE))?.vectors('examples');
-  if (!table) return undefined;
-  const { data } = table.parts();
-  const { dims } = table;
-  // Copied out, so the snapshot's bytes (its postings too) are let go.
-  return new Map(table.rows.map((row, i) => [row.id, data.slice(i * dims, (i + 1) * dims)]));
+  return checked && memoryIndexSnapshotOf(checked.bytes, join(dir.versionDir(v), MEMORY_INDEX_FILE));
 }

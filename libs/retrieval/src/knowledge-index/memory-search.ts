@@ -1,3 +1,4 @@
+import { createHash } from 'node:crypto';
 import type { KnowledgeIndexReader, SearchCollection, SearchFilter, TextField, TextHit } from './knowledge-index';
 
 /** A row as the in-memory searches hold it: what a hit carries, and what filters test. */
@@ -82,8 +83,10 @@ export class Bm25Index {
     readonly rows: MemoryRow[],
     source: string[] | TextColumn | Bm25Parts,
     rememberPairs = REMEMBERED_PAIRS_MAX,
+    reuse?: PostingsReuse,
   ) {
-    const built = Array.isArray(source) ? buildPostings((i) => source[i], rows.length, rememberPairs) : typeof source === 'function' ? buildPostings(source, rows.length, rememberPairs) : source;
+    const textOf: TextColumn | undefined = Array.isArray(source) ? (i) => source[i] : typeof source === 'function' ? source : undefined;
+    const built = textOf ? buildPostings(textOf, rows.length, rememberPairs, reuse && reusePlan(rows, reuse)) : (source as Bm25Parts);
     this.termIds = built.termIds;
     this.starts = built.starts;
     this.docs = built.docs;
@@ -217,7 +220,7 @@ export class Bm25Index {
  * held them twice over (in arrays grown by doubling, then the postings): at 100× our KB, a few
  * hundred MB at the publish's peak, where the postings alone are 8 bytes a pair.
  */
-function buildPostings(textOf: TextColumn, n: number, rememberPairs: number): Bm25Parts {
+function buildPostings(textOf: TextColumn, n: number, rememberPairs: number, plan?: ReusePlan): Bm25Parts {
   const termIds = new Map<string, number>();
   const lengths = new Float32Array(n);
   const df: number[] = [];
@@ -240,6 +243,7 @@ function buildPostings(textOf: TextColumn, n: number, rememberPairs: number): Bm
         df.push(0);
         seenIn.push(-1);
         tfIn.push(0);
+        if (plan) plan.assigned(t, id);
       }
       if (seenIn[id] !== doc) {
         seenIn[id] = doc;
@@ -256,8 +260,41 @@ function buildPostings(textOf: TextColumn, n: number, rememberPairs: number): Bm
   // looking up every word again (that was most of writing a 1x KB's snapshot); documents past
   // the bound are counted again, as before. The pairs come out the same either way.
   const remembered = new RememberedPairs(n, rememberPairs);
+  /**
+   * An unchanged document's pairs, from the earlier index (see {@link reusePlan}), into `docTerms`
+   * and `tfIn` as countDocument would put them; its length, or -1 when its text must be read: a term
+   * it holds that has no id yet was first met, in the earlier index, in another document, so the
+   * order in which this text first uses such terms (which decides their ids) is not known.
+   */
+  const fromEarlier = (p: ReusePlan, old: number, doc: number): number => {
+    const { pairStart, pairTerm, pairTf, firstDoc, newIdOfOld, oldTerms } = p;
+    for (let q = pairStart[old]; q < pairStart[old + 1]; q++) if (newIdOfOld[pairTerm[q]] === -1 && firstDoc[pairTerm[q]] !== old) return -1;
+    docTerms.length = 0;
+    let length = 0;
+    // In the earlier ids' order: the terms this document was the first to use got their ids in the
+    // order its text first uses them, so among those still without an id that order is the same.
+    for (let q = pairStart[old]; q < pairStart[old + 1]; q++) {
+      const t = pairTerm[q];
+      let id = newIdOfOld[t];
+      if (id === -1) {
+        id = df.length;
+        termIds.set(oldTerms[t], id);
+        df.push(0);
+        seenIn.push(-1);
+        tfIn.push(0);
+        newIdOfOld[t] = id;
+      }
+      seenIn[id] = doc;
+      tfIn[id] = pairTf[q];
+      docTerms.push(id);
+      length += pairTf[q];
+    }
+    return length;
+  };
   for (let doc = 0; doc < n; doc++) {
-    lengths[doc] = countDocument(textOf(doc), doc, true);
+    const old = plan ? plan.oldDocOf[doc] : -1;
+    const taken = old >= 0 ? fromEarlier(plan as ReusePlan, old, doc) : -1;
+    lengths[doc] = taken >= 0 ? taken : countDocument(textOf(doc), doc, true);
     for (const id of docTerms) df[id] += 1;
     remembered.offer(doc, docTerms, tfIn);
   }
@@ -295,6 +332,117 @@ function buildPostings(textOf: TextColumn, n: number, rememberPairs: number): Bm
   const idfs = new Float64Array(termCount);
   for (let t = 0; t < termCount; t++) idfs[t] = Math.log(1 + (n - df[t] + 0.5) / (df[t] + 0.5));
   return { termIds, starts, docs, tfs, docNorm, idfs };
+}
+
+/** Words of a text's hash kept per document (see {@link textHashes}). */
+export const TEXT_HASH_WORDS = 4;
+
+/**
+ * Each text's hash, {@link TEXT_HASH_WORDS} 32-bit words of its SHA-256 per document: what tells
+ * a rebuild which documents of an earlier index are unchanged (see {@link PostingsReuse}).
+ */
+export function textHashes(textOf: TextColumn, n: number): Int32Array {
+  const out = new Int32Array(n * TEXT_HASH_WORDS);
+  for (let doc = 0; doc < n; doc++) {
+    const digest = createHash('sha256').update(textOf(doc), 'utf8').digest();
+    for (let w = 0; w < TEXT_HASH_WORDS; w++) out[doc * TEXT_HASH_WORDS + w] = digest.readInt32LE(w * 4);
+  }
+  return out;
+}
+
+/** An earlier index of the same field, as a KB version's snapshot keeps it (see memory-snapshot.ts). */
+export interface EarlierPostings {
+  /** Its row ids, in its order. */
+  ids: readonly string[];
+  /** Its documents' {@link textHashes}. */
+  hashes: Int32Array;
+  parts: Bm25Parts;
+}
+
+/**
+ * What a rebuild's index may take from an earlier one: a document under the same row id whose
+ * text hashes the same is not tokenized again, its (term, count) pairs are read off the earlier
+ * postings. The index comes out exactly as built from every text (the same term ids, postings,
+ * norms and idfs): a +1% rebuild's snapshot tokenized every document of every field again, about
+ * a third of its publish.
+ */
+export interface PostingsReuse {
+  /** This index's documents' {@link textHashes}. */
+  hashes: Int32Array;
+  earlier: EarlierPostings;
+}
+
+/** The earlier index read document by document, for the documents this build takes from it. */
+interface ReusePlan {
+  /** Per document of this build, the earlier document it is (-1: tokenized). */
+  oldDocOf: Int32Array;
+  /** Per earlier document taken, its pairs: `pairTerm`/`pairTf` from `pairStart[d]` (earlier term ids ascending). */
+  pairStart: Int32Array;
+  pairTerm: Int32Array;
+  pairTf: Float32Array;
+  /** Per earlier term: the first earlier document that used it. */
+  firstDoc: Int32Array;
+  /** Per earlier term: its id in this build, once it has one (-1 before). */
+  newIdOfOld: Int32Array;
+  oldTerms: string[];
+  /** Told of each term a tokenized document gives an id, so `newIdOfOld` knows it. */
+  assigned(term: string, id: number): void;
+}
+
+function reusePlan(rows: MemoryRow[], { hashes, earlier }: PostingsReuse): ReusePlan | undefined {
+  const { ids, parts } = earlier;
+  const oldN = ids.length;
+  const n = rows.length;
+  if (hashes.length !== n * TEXT_HASH_WORDS || earlier.hashes.length !== oldN * TEXT_HASH_WORDS || parts.docNorm.length !== oldN) return undefined;
+  const oldAt = new Map<string, number>();
+  ids.forEach((id, i) => oldAt.set(id, i));
+  const oldDocOf = new Int32Array(n).fill(-1);
+  const taken = new Uint8Array(oldN);
+  let any = false;
+  for (let doc = 0; doc < n; doc++) {
+    const old = oldAt.get(rows[doc].id);
+    if (old === undefined || taken[old] === 1) continue;
+    let same = true;
+    for (let w = 0; w < TEXT_HASH_WORDS && same; w++) same = hashes[doc * TEXT_HASH_WORDS + w] === earlier.hashes[old * TEXT_HASH_WORDS + w];
+    if (!same) continue;
+    oldDocOf[doc] = old;
+    taken[old] = 1;
+    any = true;
+  }
+  if (!any) return undefined;
+  const { starts, docs, tfs, termIds } = parts;
+  const termCount = starts.length - 1;
+  const pairStart = new Int32Array(oldN + 1);
+  for (let p = 0; p < docs.length; p++) if (taken[docs[p]] === 1) pairStart[docs[p] + 1] += 1;
+  for (let d = 0; d < oldN; d++) pairStart[d + 1] += pairStart[d];
+  const fill = pairStart.slice(0, oldN);
+  const pairTerm = new Int32Array(pairStart[oldN]);
+  const pairTf = new Float32Array(pairStart[oldN]);
+  const firstDoc = new Int32Array(termCount);
+  // Terms in id order, each term's documents ascending: each document's pairs come out by term id.
+  for (let t = 0; t < termCount; t++) {
+    firstDoc[t] = starts[t] < starts[t + 1] ? docs[starts[t]] : -1;
+    for (let p = starts[t]; p < starts[t + 1]; p++) {
+      const d = docs[p];
+      if (taken[d] === 0) continue;
+      pairTerm[fill[d]] = t;
+      pairTf[fill[d]++] = tfs[p];
+    }
+  }
+  const newIdOfOld = new Int32Array(termCount).fill(-1);
+  return {
+    oldDocOf,
+    pairStart,
+    pairTerm,
+    pairTf,
+    firstDoc,
+    newIdOfOld,
+    oldTerms: [...termIds.keys()],
+    assigned(term, id) {
+      const old = termIds.get(term);
+      if (old !== undefined) newIdOfOld[old] = id;
+    },
+  };
 }
 
 /**
@@ -727,18 +875,22 @@ export const TEXT_FIELDS: Record<SearchCollection, TextField[]> = {
   documents: ['terms'],
 };
 
-/** A collection's BM25 index on one field, from every row of the source. */
-export async function loadBm25Index(source: RowSource, collection: SearchCollection, field: TextField): Promise<Bm25Index> {
+/** A collection's rows and one field's text of each, as its BM25 index reads them. */
+export async function textColumnOf(source: RowSource, collection: SearchCollection, field: TextField): Promise<{ rows: MemoryRow[]; textOf: TextColumn }> {
   if (source.textColumn) {
     const rows = await source.scan(collection, ['id', ...COLUMNS[collection]]);
     const valueOf = await source.textColumn(collection, field);
-    return new Bm25Index(rows.map(rowOf), (i) => String(valueOf(i) ?? '').trim());
+    return { rows: rows.map(rowOf), textOf: (i) => String(valueOf(i) ?? '').trim() };
   }
   const rows = await source.scan(collection, ['id', ...COLUMNS[collection], field]);
-  return new Bm25Index(
-    rows.map(rowOf),
-    rows.map((r) => String(r[field] ?? '').trim()),
-  );
+  const texts = rows.map((r) => String(r[field] ?? '').trim());
+  return { rows: rows.map(rowOf), textOf: (i) => texts[i] };
+}
+
+/** A collection's BM25 index on one field, from every row of the source. */
+export async function loadBm25Index(source: RowSource, collection: SearchCollection, field: TextField): Promise<Bm25Index> {
+  const { rows, textOf } = await textColumnOf(source, collection, field);
+  return new Bm25Index(rows, textOf);
 }
 
 /** A collection's vectors, from every row of the source. */
@@ -759,6 +911,8 @@ export async function loadVectorTable(source: RowSource, collection: 'nodes' | '
 export interface PrebuiltMemoryIndex {
   counts: Record<SearchCollection, number>;
   text(collection: SearchCollection, field: TextField): Bm25Index | undefined;
+  /** A field's index as a rebuild may take from it (see {@link PostingsReuse}), when it was stored with its texts' hashes. */
+  earlierPostings?(collection: SearchCollection, field: TextField): EarlierPostings | undefined;
   vectors(collection: 'nodes' | 'examples'): VectorTable | undefined;
 }
 

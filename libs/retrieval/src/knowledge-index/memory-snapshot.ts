@@ -6,14 +6,17 @@ import {
   BM25_PARAMS,
   Bm25Index,
   type Bm25Parts,
+  type EarlierPostings,
   MEMORY_SEARCH_MAX_ROWS,
   type MemoryRow,
   type PrebuiltMemoryIndex,
   type RowSource,
   TEXT_FIELDS,
+  TEXT_HASH_WORDS,
   type TermIds,
   VectorTable,
-  loadBm25Index,
+  textColumnOf,
+  textHashes,
 } from './memory-search';
 
 /**
@@ -67,6 +70,11 @@ interface Bm25Sections {
   tfs: ArraySection;
   docNorm: ArraySection;
   idfs: ArraySection;
+  /**
+   * Each document's text hash (see textHashes): what lets the next build take unchanged documents'
+   * postings from this snapshot. Absent from snapshots written before it, which read as before.
+   */
+  textHashes?: ArraySection;
 }
 
 interface CollectionSections {
@@ -112,8 +120,16 @@ export interface FieldPostings {
  * Builds the in-memory index of every collection of `source` small enough to be searched in memory
  * (up to `maxRows` rows), one field at a time, and writes it to `path`. `onField` is shown each
  * field's postings once built (what else a publish derives from them: the KB's term counts).
+ * `earlier`: the snapshot of an earlier version, whose unchanged documents' postings are taken
+ * rather than their texts tokenized again (the snapshot written is the same either way).
  */
-export async function writeMemoryIndexSnapshot(path: string, source: RowSource, maxRows = MEMORY_SEARCH_MAX_ROWS, onField?: (postings: FieldPostings) => void): Promise<void> {
+export async function writeMemoryIndexSnapshot(
+  path: string,
+  source: RowSource,
+  maxRows = MEMORY_SEARCH_MAX_ROWS,
+  onField?: (postings: FieldPostings) => void,
+  earlier?: PrebuiltMemoryIndex,
+): Promise<void> {
   const file = await open(path, 'w');
   try {
     let at = 0;
@@ -145,7 +161,10 @@ export async function writeMemoryIndexSnapshot(path: string, source: RowSource, 
       let rows: MemoryRow[] | undefined;
       const text: CollectionSections['text'] = {};
       for (const field of TEXT_FIELDS[collection]) {
-        const index = await loadBm25Index(source, collection, field);
+        const column = await textColumnOf(source, collection, field);
+        const hashes = textHashes(column.textOf, column.rows.length);
+        const before = earlier?.earlierPostings?.(collection, field);
+        const index = new Bm25Index(column.rows, column.textOf, undefined, before ? { hashes, earlier: before } : undefined);
         rows ??= index.rows;
         const p = index.parts();
         const { sorted, ids } = sortTerms(p.termIds);
@@ -159,6 +178,7 @@ export async function writeMemoryIndexSnapshot(path: string, source: RowSource, 
           tfs: await array('f32', p.tfs),
           docNorm: await array('f64', p.docNorm),
           idfs: await array('f64', p.idfs),
+          textHashes: await array('i32', hashes),
         };
       }
       let vectors: CollectionSections['vectors'];
@@ -394,6 +414,14 @@ export function memoryIndexSnapshotOf(file: Buffer, path: string): PrebuiltMemor
         idfs: array(t.idfs, 'f64', termIds.size, `${what} idfs`),
       };
       return new Bm25Index(r, parts);
+    },
+    earlierPostings(collection, field): EarlierPostings | undefined {
+      const sections = header.collections[collection];
+      const t = sections?.text?.[field];
+      if (!sections || !t?.textHashes) return undefined;
+      const r = rows(collection, sections);
+      const index = this.text(collection, field) as Bm25Index;
+      return { ids: r.map((row) => row.id), hashes: array(t.textHashes, 'i32', r.length * TEXT_HASH_WORDS, `${collection} ${field} text hashes`), parts: index.parts() };
     },
     vectors(collection) {
       const sections = header.collections[collection];
