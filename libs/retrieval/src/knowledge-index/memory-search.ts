@@ -357,6 +357,8 @@ export interface EarlierPostings {
   /** Its documents' {@link textHashes}. */
   hashes: Int32Array;
   parts: Bm25Parts;
+  /** Its terms, sorted (what the snapshot stores): a rebuild's terms are sorted by merging into them. */
+  sorted?: readonly string[];
 }
 
 /**
