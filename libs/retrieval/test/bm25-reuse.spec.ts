@@ -64,6 +64,24 @@ describe('BM25 postings taken from an earlier index', () => {
     expect((fresh as { terms: string[] }).terms).toEqual(['c', 'b']);
   });
 
+  it.each([
+    ['a document number out of range', (docs: Int32Array) => (docs[0] = 99)],
+    ['documents out of order', (docs: Int32Array) => docs.reverse()],
+  ])('takes nothing from postings with %s, and builds from the texts', (_what, damage) => {
+    const texts = ['a b c', 'b c d', 'c d e', 'a e'];
+    const earlier = new Bm25Index(
+      texts.map((_, i) => row(`d${i}`)),
+      texts,
+    );
+    const parts = earlier.parts();
+    const docs = Int32Array.from(parts.docs);
+    damage(docs);
+    const textOf = (i: number): string => texts[i];
+    const rows = texts.map((_, i) => row(`d${i}`));
+    const reused = new Bm25Index(rows, textOf, undefined, { hashes: textHashes(textOf, 4), earlier: { ids: rows.map((r) => r.id), hashes: textHashes(textOf, 4), parts: { ...parts, docs } } });
+    expect(partsOf(reused)).toEqual(partsOf(new Bm25Index(rows, textOf)));
+  });
+
   it('through the snapshot: a version written with the earlier one is the file written without it', async () => {
     const dir = mkdtempSync(join(tmpdir(), 'rescue-bm25-reuse-'));
     try {

@@ -391,6 +391,16 @@ interface ReusePlan {
   assigned(term: string, id: number): void;
 }
 
+/** Whether term slices run from 0 to the end of `docs` without going back, each one's documents ascending and in range, each count positive. */
+function postingsAreSound(starts: Int32Array, docs: Int32Array, tfs: Float32Array, n: number): boolean {
+  if (starts.length === 0 || starts[0] !== 0 || starts[starts.length - 1] !== docs.length || tfs.length !== docs.length) return false;
+  for (let t = 0; t + 1 < starts.length; t++) {
+    if (starts[t + 1] < starts[t]) return false;
+    for (let p = starts[t]; p < starts[t + 1]; p++) if (!(docs[p] >= 0 && docs[p] < n && (p === starts[t] || docs[p] > docs[p - 1]) && tfs[p] >= 1)) return false;
+  }
+  return true;
+}
+
 function reusePlan(rows: MemoryRow[], { hashes, earlier }: PostingsReuse): ReusePlan | undefined {
   const { ids, parts } = earlier;
   const oldN = ids.length;
@@ -414,6 +424,9 @@ function reusePlan(rows: MemoryRow[], { hashes, earlier }: PostingsReuse): Reuse
   if (!any) return undefined;
   const { starts, docs, tfs, termIds } = parts;
   const termCount = starts.length - 1;
+  // Postings that are not what an index builds (its snapshot passed its checksum, but was written
+  // by other code): nothing is taken from them, rather than pairs read out of place.
+  if (!postingsAreSound(starts, docs, tfs, oldN) || termIds.size !== termCount) return undefined;
   const pairStart = new Int32Array(oldN + 1);
   for (let p = 0; p < docs.length; p++) if (taken[docs[p]] === 1) pairStart[docs[p] + 1] += 1;
   for (let d = 0; d < oldN; d++) pairStart[d + 1] += pairStart[d];
