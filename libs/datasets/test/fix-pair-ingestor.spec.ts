@@ -42,6 +42,18 @@ const svenOk = {
   char_changes: { deleted: [], added: [] },
 };
 
+/** A store that holds nothing and puts with `putMany`. */
+const storeThatPuts = (putMany: RecordStore['putMany']): RecordStore => ({
+  putMany,
+  get: async () => undefined,
+  has: async () => false,
+  getMany: async (ids) => ids.map(() => undefined),
+  hasMany: async (ids) => ids.map(() => false),
+  ids: async function* () {},
+  count: async () => 0,
+  close: async () => {},
+});
+
 describe('parseFixPairLine rejects', () => {
   it.each<[string, string, RejectCode, string | undefined]>([
     ['invalid_json', '{"cwe": "CWE-79", "before": ', 'invalid_json', undefined],
@@ -485,18 +497,9 @@ describe('FixPairIngestor', () => {
     const dir = dirs.make('ingest-storefail');
     const a = join(dir, 'a.jsonl');
     writeFileSync(a, `${goodLine(30).text}\n${goodLine(31).text}\n`);
-    const failing: RecordStore = {
-      putMany: async () => {
-        throw new Error('disk full');
-      },
-      get: async () => undefined,
-      has: async () => false,
-      getMany: async (ids) => ids.map(() => undefined),
-      hasMany: async (ids) => ids.map(() => false),
-      ids: async function* () {},
-      count: async () => 0,
-      close: async () => {},
-    };
+    const failing = storeThatPuts(async () => {
+      throw new Error('disk full');
+    });
     const rejects: Reject[] = [];
     await expect(new FixPairIngestor(failing).ingest([a], { format: 'auto', maxLineBytes: MAX_LINE_BYTES, batchSize: 1 }, { onReject: (r) => rejects.push(r) })).rejects.toBeInstanceOf(
       RecordStoreError,
@@ -513,26 +516,17 @@ describe('FixPairIngestor', () => {
     const stored = new Set<string>();
     const slow = (failOn?: number): RecordStore => {
       let calls = 0;
-      return {
-        putMany: async (records) => {
-          calls += 1;
-          const call = calls;
-          outstanding += 1;
-          most = Math.max(most, outstanding);
-          await new Promise((r) => setTimeout(r, 15));
-          outstanding -= 1;
-          if (call === failOn) throw new Error('disk full');
-          records.forEach((r) => stored.add(r.id));
-          return { added: records.length, existing: 0 };
-        },
-        get: async () => undefined,
-        has: async () => false,
-        getMany: async (ids) => ids.map(() => undefined),
-        hasMany: async (ids) => ids.map(() => false),
-        ids: async function* () {},
-        count: async () => 0,
-        close: async () => {},
-      };
+      return storeThatPuts(async (records) => {
+        calls += 1;
+        const call = calls;
+        outstanding += 1;
+        most = Math.max(most, outstanding);
+        await new Promise((r) => setTimeout(r, 15));
+        outstanding -= 1;
+        if (call === failOn) throw new Error('disk full');
+        records.forEach((r) => stored.add(r.id));
+        return { added: records.length, existing: 0 };
+      });
     };
     const report = await new FixPairIngestor(slow()).ingest([a], { format: 'auto', maxLineBytes: MAX_LINE_BYTES, batchSize: 2 });
     expect(report).toMatchObject({ kept: 12, newInStore: 12 });
