@@ -26,7 +26,7 @@ import {
   writeMemoryIndexSnapshot,
 } from '@rescue/retrieval';
 import { SLICER_VERSION } from '@rescue/slicing';
-import { REUSE_VECTORS_MAX_EXAMPLES, earlierExampleVectors, earlierMemoryIndex } from './build-cache/earlier-vectors';
+import { REUSE_VECTORS_MAX_EXAMPLES, earlierExampleVectors, earlierMemoryIndexes } from './build-cache/earlier-vectors';
 import { type EmbedderRefit, rememberFit, reusedFit } from './build-cache/embedder-fit-cache';
 import { contentKey } from './build-cache/keyed-cache';
 import { type ExampleSource, asExampleSource } from './example-source';
@@ -463,6 +463,8 @@ async function publishRows(
   // vector does when it is refitted), and they are what writing a version costs. Worked out only
   // when the version is written (or another index is published to): a rebuild whose sources make
   // a version this folder already holds, verified, reuses it without them.
+  // Earlier versions' snapshots, each read once: the embedder's version gives vectors, CURRENT's postings.
+  const earlierIndex = earlierMemoryIndexes(input.kbDir);
   let computed: { rows: IndexedKnowledge; causeVectors: Float32Array[] } | undefined;
   const rowsAndVectors = async (): Promise<{ rows: IndexedKnowledge; causeVectors: Float32Array[] }> => {
     if (computed) return computed;
@@ -470,7 +472,7 @@ async function publishRows(
     // Third pass: the examples' vectors, a batch at a time. With the model read back from an
     // earlier version, its examples keep their vectors (see earlierExampleVectors) and only the
     // new ones are embedded: at 1× embedding every example was about a tenth of a +1% rebuild.
-    const earlier = modelOf && exampleRows.length <= REUSE_VECTORS_MAX_EXAMPLES ? await earlierExampleVectors(input.kbDir, modelOf) : undefined;
+    const earlier = modelOf && exampleRows.length <= REUSE_VECTORS_MAX_EXAMPLES ? earlierExampleVectors(await earlierIndex(modelOf)) : undefined;
     let at = 0;
     for await (const batch of examples.batches()) {
       const toEmbed = earlier ? batch.filter((e) => !earlier.has(e.id)) : batch;
@@ -537,7 +539,7 @@ async function publishRows(
         // The version CURRENT names (this one's predecessor): its unchanged documents' postings are
         // taken rather than tokenized again. Held while this snapshot is written, so only up to
         // the bound on examples that the earlier vectors are kept for.
-        const earlier = exampleRows.length <= REUSE_VECTORS_MAX_EXAMPLES ? await earlierMemoryIndex(input.kbDir) : undefined;
+        const earlier = exampleRows.length <= REUSE_VECTORS_MAX_EXAMPLES ? await earlierIndex() : undefined;
         await writeMemoryIndexSnapshot(join(versionDir, MEMORY_INDEX_FILE), new WrittenRows(rows), MEMORY_SEARCH_MAX_ROWS, (postings) => occurrences.add(postings), earlier);
         // Every distinct term up to a generous bound: retrieval picks a query's rarest terms by these counts.
         // (Counted afresh, one text at a time, when the snapshot left a collection out: the examples' may be spilled.)

@@ -17,11 +17,11 @@ export const REUSE_VECTORS_MAX_EXAMPLES = 20_000;
  * it is embedded from (a slice's id hashes its record's id, the slicer's version and h; a record's
  * id its language, CWE and code; a vulnerable-only example's id its code), so under the same model
  * the same id is the same vector, as the slice store already relies on for the slices themselves.
- * Nothing when the version is gone, or its snapshot is not the file its manifest names by
- * checksum or was written in another format: then every example is embedded, which is always right.
+ * Nothing without that version's snapshot (see {@link earlierMemoryIndex}): then every example is
+ * embedded, which is always right.
  */
-export async function earlierExampleVectors(kbDir: string, version: string): Promise<Map<string, Float32Array> | undefined> {
-  const table = (await earlierMemoryIndex(kbDir, version))?.vectors('examples');
+export function earlierExampleVectors(earlier: PrebuiltMemoryIndex | undefined): Map<string, Float32Array> | undefined {
+  const table = earlier?.vectors('examples');
   if (!table) return undefined;
   const { data } = table.parts();
   const { dims } = table;
@@ -51,4 +51,22 @@ export async function earlierMemoryIndex(kbDir: string, version?: string): Promi
     throw err;
   }
   return checked && memoryIndexSnapshotOf(checked.bytes, join(dir.versionDir(v), MEMORY_INDEX_FILE));
+}
+
+/**
+ * {@link earlierMemoryIndex} of each version asked for, read once: a rebuild takes the vectors of
+ * the version its embedder came from and the postings of the one CURRENT names, most often the same.
+ */
+export function earlierMemoryIndexes(kbDir: string): (version?: string) => Promise<PrebuiltMemoryIndex | undefined> {
+  const read = new Map<string, Promise<PrebuiltMemoryIndex | undefined>>();
+  return async (version) => {
+    const v = version ?? (await new KbDirectory(kbDir).current());
+    if (!v) return undefined;
+    let found = read.get(v);
+    if (!found) {
+      found = earlierMemoryIndex(kbDir, v);
+      read.set(v, found);
+    }
+    return found;
+  };
 }

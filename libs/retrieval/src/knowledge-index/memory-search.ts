@@ -229,6 +229,15 @@ function buildPostings(textOf: TextColumn, n: number, rememberPairs: number, pla
   const seenIn: number[] = [];
   const tfIn: number[] = [];
   const docTerms: number[] = [];
+  /** The next id, given to `term` on its first use. */
+  const newTerm = (term: string): number => {
+    const id = df.length;
+    termIds.set(term, id);
+    df.push(0);
+    seenIn.push(-1);
+    tfIn.push(0);
+    return id;
+  };
   /** Document `doc`'s distinct terms into `docTerms` (their counts in `tfIn`); its length. */
   const countDocument = (text: string, doc: number, assign: boolean): number => {
     docTerms.length = 0;
@@ -238,11 +247,7 @@ function buildPostings(textOf: TextColumn, n: number, rememberPairs: number, pla
       let id = termIds.get(t);
       if (id === undefined) {
         if (!assign) throw new RangeError(`term ${JSON.stringify(t)} of document ${doc} was not seen in the first pass`);
-        id = df.length;
-        termIds.set(t, id);
-        df.push(0);
-        seenIn.push(-1);
-        tfIn.push(0);
+        id = newTerm(t);
         if (plan) plan.assigned(t, id);
       }
       if (seenIn[id] !== doc) {
@@ -277,11 +282,7 @@ function buildPostings(textOf: TextColumn, n: number, rememberPairs: number, pla
       const t = pairTerm[q];
       let id = newIdOfOld[t];
       if (id === -1) {
-        id = df.length;
-        termIds.set(oldTerms[t], id);
-        df.push(0);
-        seenIn.push(-1);
-        tfIn.push(0);
+        id = newTerm(oldTerms[t]);
         newIdOfOld[t] = id;
       }
       seenIn[id] = doc;
