@@ -5,8 +5,8 @@ import { join } from 'node:path';
 import { ConflictError, type FixRecord } from '@rescue/domain';
 import { acquireExclusiveLock, type HeldLock } from './exclusive-lock';
 import { crc32, type SegmentScan, scanSegment, segmentName, segmentNumber } from './record-segments';
-import { assertRecordId, checkStoredDocument, type CorruptEntry, describeCorrupt, parseStoredDocument, type RecordStore, RecordStoreError, type StoredDocument } from './record-store';
-import { encodeStoredPayload } from './stored-payload';
+import { assertRecordId, checkStoredDocument, type CorruptEntry, describeCorrupt, type RecordStore, RecordStoreError, type StoredDocument, type StoredEntry } from './record-store';
+import { decodeStoredPayload, encodeStoredPayload } from './stored-payload';
 
 export interface FsRecordStoreOptions {
   /**
@@ -893,19 +893,38 @@ export class FsRecordStore<T extends StoredDocument = FixRecord> implements Reco
 
   async get(id: string): Promise<T | undefined> {
     const found = await this.payloadOf(id);
-    if (!found) return undefined;
-    const where = this.where(found.loc.seg, found.loc.start);
-    if (found.loc.damage) throw new RecordStoreError(describeCorrupt({ id, where, problem: found.loc.damage }), { kind: 'invalid-input' });
-    return parseStoredDocument<T>(found.payload, id, where);
+    return found ? this.documentOf(id, found) : undefined;
   }
 
   /** {@link get} of each of `ids`, in their order, read a run of neighbouring entries at a time; throws as get does for the first damaged one. */
   async getMany(ids: readonly string[]): Promise<(T | undefined)[]> {
+    return (await this.payloadsOf(ids)).map((found, i) => (found ? this.documentOf(ids[i], found) : undefined));
+  }
+
+  /**
+   * The document a read payload holds; throws, naming it, for a damaged or corrupt entry. Its
+   * content is checked once per entry (a record's code hashed to its id): a later read of the same
+   * entry, its checksum checked again, is only decoded. A rebuild reads every record twice (the
+   * ingest's replay, then the summarize stage), and hashing the code again was most of the second.
+   */
+  private documentOf(id: string, found: { loc: Location; payload: Buffer }): T {
+    const { loc, payload } = found;
+    const where = this.where(loc.seg, loc.start);
+    if (loc.damage) throw new RecordStoreError(describeCorrupt({ id, where, problem: loc.damage }), { kind: 'invalid-input' });
+    if (loc.verdict === true) return decodeStoredPayload(payload) as T;
+    const checked = checkStoredDocument<T>(payload, id, where);
+    loc.verdict = checked.ok ? true : checked.corrupt;
+    if (!checked.ok) throw new RecordStoreError(describeCorrupt(checked.corrupt), { kind: 'invalid-input' });
+    return checked.doc;
+  }
+
+  /** {@link getMany}, its documents decoded only when asked; a damaged entry throws here, as getMany throws. */
+  async entriesMany(ids: readonly string[]): Promise<(StoredEntry<T> | undefined)[]> {
     return (await this.payloadsOf(ids)).map((found, i) => {
       if (!found) return undefined;
-      const where = this.where(found.loc.seg, found.loc.start);
-      if (found.loc.damage) throw new RecordStoreError(describeCorrupt({ id: ids[i], where, problem: found.loc.damage }), { kind: 'invalid-input' });
-      return parseStoredDocument<T>(found.payload, ids[i], where);
+      if (found.loc.damage) throw new RecordStoreError(describeCorrupt({ id: ids[i], where: this.where(found.loc.seg, found.loc.start), problem: found.loc.damage }), { kind: 'invalid-input' });
+      let doc: T | undefined;
+      return { bytes: found.payload, document: () => (doc ??= this.documentOf(ids[i], found)) };
     });
   }
 

@@ -41,10 +41,24 @@ export interface RecordStore<T extends StoredDocument = FixRecord> {
   getMany(ids: readonly string[]): Promise<(T | undefined)[]>;
   /** {@link has} of each of `ids`, in their order, read together as getMany is. */
   hasMany(ids: readonly string[]): Promise<boolean[]>;
+  /**
+   * Optional: {@link getMany}'s documents as the bytes stored, each decoded only when asked (and
+   * then checked as getMany checks it). What a stage keys a cache by: the summarize stage hashes a
+   * cluster's stored bytes, so a cluster whose summary is reused never decodes its slices, nor
+   * serializes anything again to hash it.
+   */
+  entriesMany?(ids: readonly string[]): Promise<(StoredEntry<T> | undefined)[]>;
   /** Every stored id, in no particular order. */
   ids(): AsyncIterable<string>;
   count(): Promise<number>;
   close(): Promise<void>;
+}
+
+/** A stored document: its bytes (the same document always stores as the same bytes), and the document they hold. */
+export interface StoredEntry<T> {
+  bytes: Buffer;
+  /** Decoded on the first call, then the same object; throws, naming the entry, when it is corrupt. */
+  document(): T;
 }
 
 export const RECORD_ID_PATTERN = /^[0-9a-f]{32}$/;

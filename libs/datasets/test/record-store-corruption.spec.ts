@@ -79,6 +79,17 @@ describe('FsRecordStore: corrupt entries are named and re-ingest repairs them', 
       message: expect.stringContaining(`stored document ${damaged.id} in ${segment} at byte ${damaged.start} fails its checksum`),
     });
     expect(await store.getMany([entries[3].id])).toEqual([originals.get(entries[3].id)]);
+    // Read as stored bytes (what the summarize stage keys its cache by): a damaged entry throws at
+    // once, a corrupt one when its document is asked for; a sound one gives the bytes its entry
+    // holds, and decodes (once) to what get() reads.
+    await expect(store.entriesMany([entries[3].id, damaged.id])).rejects.toThrow(/fails its checksum/);
+    const [sound, tampered, absent] = await store.entriesMany([entries[3].id, altered.id, '0'.repeat(32)]);
+    const soundEntry = entries[3];
+    expect(sound?.bytes.equals(readFileSync(soundEntry.path).subarray(soundEntry.payloadOffset, soundEntry.payloadOffset + soundEntry.length))).toBe(true);
+    expect(sound?.document()).toEqual(originals.get(soundEntry.id));
+    expect(sound?.document()).toBe(sound?.document());
+    expect(() => tampered?.document()).toThrow(/content does not hash to its id/);
+    expect(absent).toBeUndefined();
 
     const again = await ingest();
     expect(again.report.newInStore).toBe(3);
