@@ -13,9 +13,9 @@ const root = resolve(__dirname, '../../..');
 
 /**
  * Builds our example fix pairs (or `sources`) and the sample catalogue into `kbDir`, as the KB
- * folder specs and the rebuild specs do; `options` may swap the embedder or the distiller.
+ * folder specs and the rebuild specs do; `options` may swap the embedder or the distiller, or trust sources.
  */
-export async function buildSample(kbDir: string, sources: string[] = [join(root, 'examples/fix-pairs')], options: Partial<Pick<KbBuildOptions, 'embedder' | 'distiller'>> = {}) {
+export async function buildSample(kbDir: string, sources: string[] = [join(root, 'examples/fix-pairs')], options: Partial<Pick<KbBuildOptions, 'embedder' | 'distiller' | 'trust'>> = {}) {
   return buildKnowledgeBase({
     sources,
     kbDir,

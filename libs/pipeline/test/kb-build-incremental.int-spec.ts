@@ -3,6 +3,7 @@ import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { type BuildEmbedder, type ClusterDistiller, KbDirectory, extractiveDistiller } from '@rescue/knowledge';
 import { bagOfWordsEmbedder } from '@rescue/testing';
+import type { TrustSettings } from '@rescue/datasets';
 import { buildSample } from '../../knowledge/test/sample-kb';
 
 // A rebuild into the same KB folder reuses what the folder's build caches remember (screen
@@ -25,8 +26,8 @@ describe('incremental KB rebuilds (build caches in the KB folder)', () => {
   });
   afterEach(() => rmSync(work, { recursive: true, force: true }));
 
-  const build = (kbDir: string, sources: string[], distiller: ClusterDistiller = extractiveDistiller) =>
-    buildSample(kbDir, sources, { embedder: async (): Promise<BuildEmbedder> => bagOfWordsEmbedder(), distiller });
+  const build = (kbDir: string, sources: string[], distiller: ClusterDistiller = extractiveDistiller, trust?: TrustSettings) =>
+    buildSample(kbDir, sources, { embedder: async (): Promise<BuildEmbedder> => bagOfWordsEmbedder(), distiller, ...(trust ? { trust } : {}) });
   const content = async (kbDir: string) => {
     const dir = new KbDirectory(kbDir);
     return { nodes: await dir.nodes(), examples: await dir.examples(), documents: await dir.documents() };
@@ -56,6 +57,31 @@ describe('incremental KB rebuilds (build caches in the KB folder)', () => {
     const third = await build(kbDir, [examples, extra]);
     expect(third.reused.clusters).toBe(third.reused.of);
     expect(third.manifest.version).toBe(fresh.manifest.version);
+  });
+
+  // A cluster's summary is keyed by its records' and slices' stored bytes and the records' trust
+  // (not their ids): a record read again with other words, or from a source now trusted, is a
+  // changed input, and only its cluster is summarized again.
+  it("a record read again with another description, or trusted now, re-summarizes its cluster alone; the KB is the fresh build's", async () => {
+    const kbDir = join(work, 'kb');
+    const extra = join(work, 'extra.jsonl');
+    writeFileSync(extra, `${JSON.stringify({ ...NEW_RECORD, description: 'Render a name in bold.' })}\n`);
+    const first = await build(kbDir, [examples, extra]);
+
+    // The same code (the same content id), other free text: the store keeps the latest reading.
+    writeFileSync(extra, `${JSON.stringify({ ...NEW_RECORD, description: 'Show the name of a user, escaped.' })}\n`);
+    const reworded = await build(kbDir, [examples, extra]);
+    expect(reworded.reused.of).toBe(first.reused.of);
+    expect(reworded.reused.clusters).toBe(reworded.reused.of - 1);
+    const fresh = await build(join(work, 'fresh'), [examples, extra]);
+    expect(reworded.manifest.version).toBe(fresh.manifest.version);
+    expect(await content(kbDir)).toEqual(await content(join(work, 'fresh')));
+    expect(JSON.stringify(await content(kbDir))).toContain('Show the name of a user');
+
+    // The same records, their source trusted now: their trust is an input of the summary.
+    const trusted = await build(kbDir, [examples, extra], extractiveDistiller, { trusted: [extra], untrusted: [] });
+    expect(trusted.reused.clusters).toBe(trusted.reused.of - 1);
+    expect((await build(kbDir, [examples, extra], extractiveDistiller, { trusted: [extra], untrusted: [] })).reused.clusters).toBe(trusted.reused.of);
   });
 
   it("damaged cache files are ignored: the rebuild recomputes them and still publishes the fresh build's KB", async () => {

@@ -1,7 +1,8 @@
+import { createHash } from 'node:crypto';
 import { join } from 'node:path';
 import PQueue from 'p-queue';
 import type { JobName, JobPayload } from '@rescue/contracts';
-import type { RecordStore } from '@rescue/datasets';
+import type { RecordStore, StoredEntry } from '@rescue/datasets';
 import { type FixRecord, InvalidInputError, NotFoundError } from '@rescue/domain';
 import { screenRulesFingerprint } from '@rescue/datasets';
 import {
@@ -45,6 +46,41 @@ export interface SummarizeStageDeps {
   distiller: ClusterDistiller;
   /** Records above which a cluster is read a chunk at a time (default {@link CHUNKED_ABOVE_RECORDS}). */
   chunkedAboveRecords?: number;
+}
+
+/** A cluster's records and slices as their stores hold them (see RecordStore.entriesMany), in its ids' order. */
+interface StoredCluster {
+  records: (StoredEntry<FixRecord> | undefined)[];
+  slices: (StoredEntry<SliceDocument> | undefined)[];
+}
+
+/** The cluster's stored entries, when both stores give their bytes; else undefined (its documents are read as such). */
+async function readStored(deps: SummarizeStageDeps, ids: string[], hops: number): Promise<StoredCluster | undefined> {
+  const { records, slices } = deps;
+  if (!records.entriesMany || !slices.entriesMany) return undefined;
+  const [r, s] = await Promise.all([
+    reads.add(() => (records.entriesMany as NonNullable<typeof records.entriesMany>)(ids)),
+    reads.add(() => (slices.entriesMany as NonNullable<typeof slices.entriesMany>)(ids.map((id) => sliceId(id, hops)))),
+  ]);
+  return { records: r, slices: s };
+}
+
+/**
+ * One digest of a cluster's stored records and slices, each with its id and length. The same
+ * document always stores as the same bytes, so with the records' trust (the build's, beside the
+ * stored record) this stands for the records and slices the summary is made from; serializing
+ * them again to hash their JSON was most of what a reused cluster cost.
+ */
+function storedDigest(ids: string[], stored: StoredCluster): string {
+  const h = createHash('sha256');
+  ids.forEach((id, j) => {
+    const record = stored.records[j]?.bytes;
+    const slice = stored.slices[j]?.bytes;
+    h.update(`${id} ${record?.length ?? -1} ${slice?.length ?? -1}\n`);
+    if (record) h.update(record);
+    if (slice) h.update(slice);
+  });
+  return h.digest('hex');
 }
 
 /** What a summarize job returns (small: the cluster itself goes to the staging). */
@@ -112,7 +148,16 @@ export async function summarizeStage(payload: JobPayload<JobName.ClusterSummariz
   // The JSON lengths of the records and slices (for the key, when chunked).
   let recordsJson = 2 + Math.max(0, ids.length - 1);
   let slicesJson = 2 + Math.max(0, ids.length - 1);
-  for (let i = 0; i < ids.length; i += chunked ? READ_CHUNK : ids.length) {
+  // A cluster read whole from stores that give their bytes is keyed by those bytes (see storedDigest).
+  const stored = !chunked ? await readStored(deps, ids, hops) : undefined;
+  if (stored) {
+    stored.records.forEach((entry, j) => {
+      if (!entry) missing.push(ids[j]);
+      // Decoded now, for the records' trust (a part of the key): only the slices wait for a miss.
+      else records.push(trusted(entry.document()));
+    });
+  }
+  for (let i = 0; i < (stored ? 0 : ids.length); i += chunked ? READ_CHUNK : ids.length) {
     const chunk = ids.slice(i, i + (chunked ? READ_CHUNK : ids.length));
     const [found, foundSlices] = await readAll(chunk);
     found.forEach((stored, j) => {
@@ -154,7 +199,11 @@ export async function summarizeStage(payload: JobPayload<JobName.ClusterSummariz
         payload.clusterKey,
         clusterBy,
         payload.build.hops,
-        ...(chunked ? [new StreamedJsonArray(recordsJson, rereadRecords), new StreamedJsonArray(slicesJson, rereadSlices)] : [records, records.map((r) => slices.get(r.id) ?? null)]),
+        ...(stored
+          ? [{ stored: storedDigest(ids, stored), trust: records.map((r) => r.origin.trust ?? null) }]
+          : chunked
+            ? [new StreamedJsonArray(recordsJson, rereadRecords), new StreamedJsonArray(slicesJson, rereadSlices)]
+            : [records, records.map((r) => slices.get(r.id) ?? null)]),
         entry ?? null,
         advice,
         catalogDigest,
@@ -169,6 +218,9 @@ export async function summarizeStage(payload: JobPayload<JobName.ClusterSummariz
     await deps.staging.put(payload.buildId, result);
     return { clusterKey: payload.clusterKey, examples: result.examples.length, llmCalls: 0, llmCached: 0, ...(withheld.length > 0 ? { withheld } : {}), cacheKey, reused: true };
   }
+  stored?.slices.forEach((entry, j) => {
+    if (entry) slices.set(ids[j], entry.document());
+  });
   // Counted for this cluster alone: other clusters may be distilled at the same time with the same client.
   // Without the ingest stage's memo of verdicts: this job would add to it and never save it (the
   // cluster's own summary is what is remembered).
