@@ -173,7 +173,7 @@ const isList = (items: readonly unknown[] | ExampleSource): items is readonly un
  * examples' JSON grows with the records, and as one string it would double, for a while, the
  * memory the examples already take.
  */
-async function writeJsonLines(path: string, items: readonly unknown[] | ExampleSource): Promise<void> {
+async function writeJsonLines(path: string, items: readonly unknown[] | ExampleSource, json: (item: unknown) => string = JSON.stringify): Promise<void> {
   const file = await open(path, 'w');
   try {
     let written = 0;
@@ -184,7 +184,7 @@ async function writeJsonLines(path: string, items: readonly unknown[] | ExampleS
         await file.writeFile(
           `${batch
             .slice(i, i + JSON_LINES_PER_WRITE)
-            .map((item) => JSON.stringify(item))
+            .map((item) => json(item))
             .join('\n')}\n`,
         );
       }
@@ -193,6 +193,27 @@ async function writeJsonLines(path: string, items: readonly unknown[] | ExampleS
     if (written === 0) await file.writeFile('\n');
   } finally {
     await file.close();
+  }
+}
+
+/**
+ * Each item's JSON, made once for a publish: the version id hashes every node's, example's and
+ * document's JSON, and the version's files are that JSON line by line (at 1× serializing the
+ * examples took 30–50 ms each time). Only items of lists are kept, which the publish holds anyway;
+ * a source's items are new objects on each pass, and their JSON is not kept.
+ */
+class JsonOnce {
+  private readonly made = new WeakMap<object, string>();
+
+  /** `item`'s JSON; kept for the next call when `keep`. */
+  of(item: unknown, keep: boolean): string {
+    if (typeof item !== 'object' || item === null) return JSON.stringify(item);
+    let json = this.made.get(item);
+    if (json === undefined) {
+      json = JSON.stringify(item);
+      if (keep) this.made.set(item, json);
+    }
+    return json;
   }
 }
 
@@ -221,25 +242,26 @@ export class KbDirectory {
   }
 
   /** {@link versionOf} of content whose examples may be a source, read in one pass. */
-  static async versionOfContent(content: KbVersionContent): Promise<string> {
-    const h = KbDirectory.versionHash(content);
-    for await (const batch of asExampleSource(content.examples).batches()) for (const e of batch) h.update(JSON.stringify(e));
-    return KbDirectory.versionDigest(h, content);
+  static async versionOfContent(content: KbVersionContent, json = new JsonOnce()): Promise<string> {
+    const h = KbDirectory.versionHash(content, json);
+    const kept = isList(content.examples);
+    for await (const batch of asExampleSource(content.examples).batches()) for (const e of batch) h.update(json.of(e, kept));
+    return KbDirectory.versionDigest(h, content, json);
   }
 
   /** The version hash up to the examples: the format, the embedder, the slicer, the nodes. */
-  private static versionHash(content: KbVersionContent): Hash {
+  private static versionHash(content: KbVersionContent, json = new JsonOnce()): Hash {
     const h = createHash('sha256');
     h.update(KB_FORMAT);
     h.update(JSON.stringify(content.manifest.embedder));
     h.update(JSON.stringify(content.manifest.slicer));
-    for (const n of content.nodes) h.update(JSON.stringify(n));
+    for (const n of content.nodes) h.update(json.of(n, true));
     return h;
   }
 
   /** The version id: the hash after the examples, with the documents. */
-  private static versionDigest(h: Hash, content: KbVersionContent): string {
-    for (const d of content.documents ?? []) h.update(JSON.stringify(d));
+  private static versionDigest(h: Hash, content: KbVersionContent, json = new JsonOnce()): string {
+    for (const d of content.documents ?? []) h.update(json.of(d, true));
     return `kb-${h.digest('hex').slice(0, 16)}`;
   }
 
@@ -255,7 +277,8 @@ export class KbDirectory {
    * `CURRENT` points to a broken version.
    */
   async publish(content: KbVersionContent, extra: (dir: string) => Promise<void>, keep = 3, options: PublishOptions = {}): Promise<KbManifest> {
-    const version = await KbDirectory.versionOfContent(content);
+    const json = new JsonOnce();
+    const version = await KbDirectory.versionOfContent(content, json);
     const target = this.versionDir(version);
     return withExclusiveLock(this.lockPath(), buildLockOptions(options), async (held) => {
       await this.removeTemporaries();
@@ -269,7 +292,7 @@ export class KbDirectory {
       }
       let manifest = checked?.verification.manifest;
       if (!checked || !manifest) {
-        manifest = await this.writeVersion(version, content, extra);
+        manifest = await this.writeVersion(version, content, extra, json);
         checked = await this.verifiedNow(version);
         if (!checked.verification.ok) throw new KbIntegrityError(checked.verification, 'fails verification after writing it (CURRENT was not moved)');
       }
@@ -282,7 +305,7 @@ export class KbDirectory {
     });
   }
 
-  private async writeVersion(version: string, content: KbVersionContent, extra: (dir: string) => Promise<void>): Promise<KbManifest> {
+  private async writeVersion(version: string, content: KbVersionContent, extra: (dir: string) => Promise<void>, json = new JsonOnce()): Promise<KbManifest> {
     // A version is a folder, which write-file-atomic (single files) cannot replace: it is
     // assembled under a temporary name and renamed into place whole, so readers never see half.
     const tmp = join(this.root, 'versions', `${TEMPORARY}${version}-${randomBytes(4).toString('hex')}`);
@@ -292,9 +315,11 @@ export class KbDirectory {
       // different files, and LanceDB does its work off this thread.
       const extraWritten = extra(tmp);
       const contentWritten = (async () => {
-        await writeJsonLines(join(tmp, 'nodes.jsonl'), content.nodes);
-        await writeJsonLines(join(tmp, 'examples.jsonl'), content.examples);
-        await writeJsonLines(join(tmp, 'documents.jsonl'), content.documents ?? []);
+        // Each item's JSON as the version id hashed it: made once (see JsonOnce).
+        const line = (item: unknown): string => json.of(item, false);
+        await writeJsonLines(join(tmp, 'nodes.jsonl'), content.nodes, line);
+        await writeJsonLines(join(tmp, 'examples.jsonl'), content.examples, line);
+        await writeJsonLines(join(tmp, 'documents.jsonl'), content.documents ?? [], line);
       })();
       // Both settled before anything is thrown, so the clean-up below never races a write.
       const failed = (await Promise.allSettled([extraWritten, contentWritten])).find((r) => r.status === 'rejected');
