@@ -103,3 +103,6 @@ export const cweNodeId = (cwe: CweId | string): string => `any:${cwe}`;
 
 /** Whether an example came from a fix-pair dataset (SVEN, SafeCoder, the generic format) rather than CodeQL or the catalogue. */
 export const isDatasetExample = (e: CodeExample): boolean => e.source === undefined || e.source === 'sven' || e.source === 'safecoder' || e.source === 'generic';
+
+/** What a node's cause vector is embedded from: its name, then its cause. */
+export const causeText = (n: Pick<CweNode, 'name' | 'cause'>): string => `${n.name ?? ''}\n${n.cause}`;

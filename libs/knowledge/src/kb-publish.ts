@@ -26,7 +26,7 @@ import {
   writeMemoryIndexSnapshot,
 } from '@rescue/retrieval';
 import { SLICER_VERSION } from '@rescue/slicing';
-import { REUSE_VECTORS_MAX_EXAMPLES, earlierExampleVectors, earlierMemoryIndexes } from './build-cache/earlier-vectors';
+import { REUSE_VECTORS_MAX_EXAMPLES, earlierCauseVectors, earlierExampleVectors, earlierMemoryIndexes } from './build-cache/earlier-vectors';
 import { type EmbedderRefit, rememberFit, reusedFit } from './build-cache/embedder-fit-cache';
 import { contentKey } from './build-cache/keyed-cache';
 import { type ExampleSource, asExampleSource } from './example-source';
@@ -34,7 +34,7 @@ import { SpilledTexts } from './spilled-texts';
 import { SpilledVectors } from './spilled-vectors';
 import { KbDirectory, type KbManifest, type PublishOptions } from './kb-directory';
 import { folderDefaultGate } from './kb-retriever';
-import type { ClusterBy, CodeExample, CweNode, KnowledgeDocument } from './kb-model';
+import { type ClusterBy, type CodeExample, type CweNode, type KnowledgeDocument, causeText } from './kb-model';
 
 /** The embedder a build fits (or is given) and stores with the version. */
 export interface BuildEmbedder {
@@ -468,7 +468,14 @@ async function publishRows(
   let computed: { rows: IndexedKnowledge; causeVectors: Float32Array[] } | undefined;
   const rowsAndVectors = async (): Promise<{ rows: IndexedKnowledge; causeVectors: Float32Array[] }> => {
     if (computed) return computed;
-    const causeVectors = await embedder.embed(nodes.map((n) => `${n.name ?? ''}\n${n.cause}`));
+    // With the model read back from an earlier version, a cause embedded there keeps its vector
+    // (see earlierCauseVectors): only the causes of the clusters that changed are embedded.
+    const causeTexts = nodes.map(causeText);
+    const earlierCauses = modelOf ? await earlierCauseVectors(input.kbDir, modelOf, await earlierIndex(modelOf)) : undefined;
+    const toEmbedCauses = earlierCauses ? causeTexts.filter((t) => !earlierCauses.has(t)) : causeTexts;
+    const embeddedCauses = toEmbedCauses.length > 0 ? await embedder.embed(toEmbedCauses) : [];
+    let nextCause = 0;
+    const causeVectors = causeTexts.map((t) => earlierCauses?.get(t) ?? embeddedCauses[nextCause++]);
     // Third pass: the examples' vectors, a batch at a time. With the model read back from an
     // earlier version, its examples keep their vectors (see earlierExampleVectors) and only the
     // new ones are embedded: at 1× embedding every example was about a tenth of a +1% rebuild.

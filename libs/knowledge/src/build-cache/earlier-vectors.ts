@@ -2,6 +2,7 @@ import { join } from 'node:path';
 import { InvalidInputError } from '@rescue/domain';
 import { MEMORY_INDEX_FILE, type PrebuiltMemoryIndex, memoryIndexSnapshotOf } from '@rescue/retrieval';
 import { KbDirectory } from '../kb-directory';
+import { type CweNode, causeText } from '../kb-model';
 
 /**
  * Examples up to which a rebuild takes their vectors from the earlier version (see
@@ -27,6 +28,39 @@ export function earlierExampleVectors(earlier: PrebuiltMemoryIndex | undefined):
   const { dims } = table;
   // Copied out, so the snapshot's bytes (its postings too) are let go.
   return new Map(table.rows.map((row, i) => [row.id, data.slice(i * dims, (i + 1) * dims)]));
+}
+
+/**
+ * The cause vectors of version `version`'s nodes by the text they were embedded from (a node's
+ * name and cause, see {@link causeText}): what a rebuild whose embedder is that version's model
+ * takes instead of embedding every node's cause again (at 1× about 50 ms of a +1% rebuild, where
+ * a few clusters' causes change). Keyed by the text itself, so a node whose cause changed is
+ * embedded, whatever its id. Nothing when the version's nodes file does not match its checksum,
+ * or its snapshot holds no node vectors: then every cause is embedded, which is always right.
+ */
+export async function earlierCauseVectors(kbDir: string, version: string, index: PrebuiltMemoryIndex | undefined): Promise<Map<string, Float32Array> | undefined> {
+  const table = index?.vectors('nodes');
+  if (!table) return undefined;
+  let checked: Awaited<ReturnType<KbDirectory['checkedFile']>>;
+  try {
+    checked = await new KbDirectory(kbDir).checkedFile(version, 'nodes.jsonl');
+  } catch (err) {
+    // Gone or its manifest unreadable since its snapshot was read (see earlierMemoryIndex).
+    if (err instanceof InvalidInputError) return undefined;
+    throw err;
+  }
+  if (!checked) return undefined;
+  const { data } = table.parts();
+  const { dims } = table;
+  const rowOf = new Map(table.rows.map((row, i) => [row.id, i]));
+  const out = new Map<string, Float32Array>();
+  for (const line of checked.bytes.toString('utf8').split('\n')) {
+    if (!line) continue;
+    const node = JSON.parse(line) as Pick<CweNode, 'id' | 'name' | 'cause'>;
+    const i = rowOf.get(node.id);
+    if (i !== undefined) out.set(causeText(node), data.slice(i * dims, (i + 1) * dims));
+  }
+  return out;
 }
 
 /**
