@@ -6,7 +6,7 @@ import { ConflictError, type FixRecord } from '@rescue/domain';
 import { acquireExclusiveLock, type HeldLock } from './exclusive-lock';
 import { crc32, type SegmentScan, scanSegment, segmentName, segmentNumber } from './record-segments';
 import { assertRecordId, checkStoredDocument, type CorruptEntry, describeCorrupt, type RecordStore, RecordStoreError, type StoredDocument, type StoredEntry } from './record-store';
-import { decodeStoredPayload, encodeStoredPayload } from './stored-payload';
+import { decodeStoredHead, decodeStoredPayload, encodeStoredPayload } from './stored-payload';
 
 export interface FsRecordStoreOptions {
   /**
@@ -924,7 +924,17 @@ export class FsRecordStore<T extends StoredDocument = FixRecord> implements Reco
       if (!found) return undefined;
       if (found.loc.damage) throw new RecordStoreError(describeCorrupt({ id: ids[i], where: this.where(found.loc.seg, found.loc.start), problem: found.loc.damage }), { kind: 'invalid-input' });
       let doc: T | undefined;
-      return { bytes: found.payload, document: () => (doc ??= this.documentOf(ids[i], found)) };
+      const document = (): T => (doc ??= this.documentOf(ids[i], found));
+      const head = (): T => {
+        if (doc) return doc;
+        try {
+          return decodeStoredHead(found.payload) as T;
+        } catch (_undecodable) {
+          // Not a sound payload: the whole check names the entry and what is wrong with it.
+          return document();
+        }
+      };
+      return { bytes: found.payload, document, head };
     });
   }
 

@@ -59,6 +59,13 @@ export interface StoredEntry<T> {
   bytes: Buffer;
   /** Decoded on the first call, then the same object; throws, naming the entry, when it is corrupt. */
   document(): T;
+  /**
+   * The document without its long strings (a record's code, a slice's code: empty here), its small
+   * fields as stored: what a reader needs of its origin or its CWE. Not checked against its id's
+   * content hash, which covers the code (document() checks it); throws as document() does when
+   * the bytes do not decode.
+   */
+  head(): T;
 }
 
 export const RECORD_ID_PATTERN = /^[0-9a-f]{32}$/;

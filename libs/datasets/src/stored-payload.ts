@@ -61,7 +61,7 @@ export function encodeStoredPayload(doc: object): Buffer {
  * holds). Throws an Error saying what is wrong when the bytes are neither plain JSON nor a sound
  * split payload (cut short, a header that does not match the strings after it).
  */
-export function decodeStoredPayload(payload: Buffer | string): unknown {
+export function decodeStoredPayload(payload: Buffer | string, readStrings = true): unknown {
   if (typeof payload === 'string') payload = Buffer.from(payload, 'utf8');
   if (payload.length < MARK_BYTES.length || !payload.subarray(0, MARK_BYTES.length).equals(MARK_BYTES)) return JSON.parse(payload.toString('utf8'));
   const headerEnd = payload.indexOf(NEWLINE);
@@ -83,9 +83,18 @@ export function decodeStoredPayload(payload: Buffer | string): unknown {
     if (FORBIDDEN_KEYS.has(key) || !Object.hasOwn(target, key) || target[key] !== 0) throw new Error(`split payload header names "${key}", which its JSON line does not hold as a moved string`);
     const end = at + length;
     if (end >= payload.length || payload[end] !== NEWLINE) throw new Error(`split payload string "${key}" does not end where its header says`);
-    target[key] = payload.toString('utf8', at, end);
+    if (readStrings) target[key] = payload.toString('utf8', at, end);
     at = end + 1;
   }
   if (at !== payload.length) throw new Error(`split payload has ${payload.length - at} bytes past its last string`);
   return doc;
+}
+
+/**
+ * {@link decodeStoredPayload} without its long strings: each moved one stays 0, as the JSON line
+ * holds it (the payload is checked alike). What a reader that needs a document's small fields (a
+ * record's origin, its CWE) reads without decoding its code; a plain JSON payload is decoded whole.
+ */
+export function decodeStoredHead(payload: Buffer | string): unknown {
+  return decodeStoredPayload(payload, false);
 }

@@ -89,6 +89,9 @@ describe('FsRecordStore: corrupt entries are named and re-ingest repairs them', 
     expect(sound?.document()).toEqual(originals.get(soundEntry.id));
     expect(sound?.document()).toBe(sound?.document());
     expect(() => tampered?.document()).toThrow(/content does not hash to its id/);
+    // Its head (small fields only) is read without the content check, which covers the code.
+    expect(sound?.head()).toMatchObject({ id: soundEntry.id, cwe: originals.get(soundEntry.id)?.cwe, origin: originals.get(soundEntry.id)?.origin });
+    expect(tampered?.head().id).toBe(altered.id);
     expect(absent).toBeUndefined();
 
     const again = await ingest();

@@ -1,5 +1,5 @@
 import fc from 'fast-check';
-import { decodeStoredPayload, encodeStoredPayload } from '@rescue/datasets';
+import { decodeStoredHead, decodeStoredPayload, encodeStoredPayload } from '@rescue/datasets';
 
 const code = (n: number): string => Array.from({ length: n }, (_, i) => `\tline ${i} "quoted" \\ back\\slash é 🔒\r\n`).join('');
 
@@ -20,6 +20,19 @@ describe('stored payloads', () => {
     expect(back).toEqual(doc);
     expect(Object.keys(back as object)).toEqual(Object.keys(doc));
     expect(JSON.stringify(back)).toBe(JSON.stringify(doc));
+  });
+
+  it("reads a document's head, its long strings left 0, and checks the payload as a whole read does", () => {
+    const doc = { id: 'd'.repeat(32), before: code(40), cwe: 'CWE-79', origin: { file: 'a.jsonl', line: 3 }, after: code(2) };
+    const payload = encodeStoredPayload(doc);
+    const head = decodeStoredHead(payload);
+    // `after` is too short to be moved: it stays in the JSON, and in the head.
+    expect(head).toEqual({ ...doc, before: 0 });
+    expect(Object.keys(head as object)).toEqual(Object.keys(doc));
+    expect(decodeStoredHead(encodeStoredPayload({ id: 'e', n: 1 }))).toEqual({ id: 'e', n: 1 });
+    // Cut short, or a byte past the end: refused, as decodeStoredPayload refuses it.
+    expect(() => decodeStoredHead(payload.subarray(0, payload.length - 5))).toThrow(/does not end where its header says/);
+    expect(() => decodeStoredHead(Buffer.concat([payload, Buffer.from('x')]))).toThrow(/past its last string/);
   });
 
   it('leaves a string with a lone surrogate in the JSON, where it survives', () => {

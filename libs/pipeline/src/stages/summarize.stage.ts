@@ -153,8 +153,9 @@ export async function summarizeStage(payload: JobPayload<JobName.ClusterSummariz
   if (stored) {
     stored.records.forEach((entry, j) => {
       if (!entry) missing.push(ids[j]);
-      // Decoded now, for the records' trust (a part of the key): only the slices wait for a miss.
-      else records.push(trusted(entry.document()));
+      // Their small fields only, for the records' trust (a part of the key) and the CWE: their code
+      // and the slices are decoded on a miss.
+      else records.push(trusted(entry.head()));
     });
   }
   for (let i = 0; i < (stored ? 0 : ids.length); i += chunked ? READ_CHUNK : ids.length) {
@@ -218,9 +219,14 @@ export async function summarizeStage(payload: JobPayload<JobName.ClusterSummariz
     await deps.staging.put(payload.buildId, result);
     return { clusterKey: payload.clusterKey, examples: result.examples.length, llmCalls: 0, llmCached: 0, ...(withheld.length > 0 ? { withheld } : {}), cacheKey, reused: true };
   }
-  stored?.slices.forEach((entry, j) => {
-    if (entry) slices.set(ids[j], entry.document());
-  });
+  if (stored) {
+    stored.records.forEach((entry, j) => {
+      if (entry) records[j] = trusted(entry.document());
+    });
+    stored.slices.forEach((entry, j) => {
+      if (entry) slices.set(ids[j], entry.document());
+    });
+  }
   // Counted for this cluster alone: other clusters may be distilled at the same time with the same client.
   // Without the ingest stage's memo of verdicts: this job would add to it and never save it (the
   // cluster's own summary is what is remembered).
