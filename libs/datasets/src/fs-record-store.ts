@@ -5,7 +5,7 @@ import { join } from 'node:path';
 import { ConflictError, type FixRecord } from '@rescue/domain';
 import { acquireExclusiveLock, type HeldLock } from './exclusive-lock';
 import { crc32, type SegmentScan, scanSegment, segmentName, segmentNumber } from './record-segments';
-import { assertRecordId, checkStoredDocument, type CorruptEntry, describeCorrupt, type RecordStore, RecordStoreError, type StoredDocument, type StoredEntry } from './record-store';
+import { assertRecordId, checkStoredDocument, type CorruptEntry, describeCorrupt, type RecordStore, RecordStoreError, type StoredDocument, type StoredEntry, storedDocumentVerdict } from './record-store';
 import { decodeStoredHead, decodeStoredPayload, encodeStoredPayload } from './stored-payload';
 
 export interface FsRecordStoreOptions {
@@ -654,10 +654,7 @@ export class FsRecordStore<T extends StoredDocument = FixRecord> implements Reco
     const stored = await this.readPayload(loc);
     if (loc.damage) return this.corruptOf(id, loc, loc.damage);
     if (same && stored.equals(same)) return 'identical';
-    if (!loc.verdict) {
-      const checked = checkStoredDocument(stored, id, this.where(loc.seg, loc.start));
-      loc.verdict = checked.ok ? true : checked.corrupt;
-    }
+    loc.verdict ??= storedDocumentVerdict(stored, id, this.where(loc.seg, loc.start));
     return loc.verdict;
   }
 
@@ -884,10 +881,7 @@ export class FsRecordStore<T extends StoredDocument = FixRecord> implements Reco
   /** Whether a payload read for `id` is a sound copy of it (its content checked once per entry). */
   private isSound(id: string, found: { loc: Location; payload: Buffer }): boolean {
     if (found.loc.damage) return false;
-    if (!found.loc.verdict) {
-      const checked = checkStoredDocument(found.payload, id, this.where(found.loc.seg, found.loc.start));
-      found.loc.verdict = checked.ok ? true : checked.corrupt;
-    }
+    found.loc.verdict ??= storedDocumentVerdict(found.payload, id, this.where(found.loc.seg, found.loc.start));
     return found.loc.verdict === true;
   }
 
@@ -971,9 +965,8 @@ export class FsRecordStore<T extends StoredDocument = FixRecord> implements Reco
             corrupt.push(this.corruptOf(id, loc, loc.damage));
             continue;
           }
-          const checked = checkStoredDocument(buf.subarray(loc.payloadOffset, loc.payloadOffset + loc.length), id, this.where(seg, loc.start));
-          loc.verdict = checked.ok ? true : checked.corrupt;
-          if (!checked.ok) corrupt.push(checked.corrupt);
+          loc.verdict = storedDocumentVerdict(buf.subarray(loc.payloadOffset, loc.payloadOffset + loc.length), id, this.where(seg, loc.start));
+          if (loc.verdict !== true) corrupt.push(loc.verdict);
         }
       }
       return { checked: this.index.size, corrupt };

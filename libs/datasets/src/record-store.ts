@@ -1,6 +1,6 @@
 import { type CweId, type FixRecord, type Language, RescueError } from '@rescue/domain';
 import { fixRecordId } from './normalize';
-import { decodeStoredPayload } from './stored-payload';
+import { decodeStoredHead, decodeStoredPayload } from './stored-payload';
 
 /**
  * A record store failed: the run stops rather than drop data. `transient` (the default) when the
@@ -100,11 +100,30 @@ export function contentIdOf(doc: unknown): string | undefined {
  * edit or a damaged disk block each show up here, named, instead of as a raw JSON error later.
  */
 export function checkStoredDocument<T>(payload: string | Buffer, id: string, where: string): { ok: true; doc: T } | { ok: false; corrupt: CorruptEntry } {
+  return checkDecoded<T>(payload, id, where, decodeStoredPayload);
+}
+
+/**
+ * {@link checkStoredDocument}'s verdict alone, for a reader that drops the document (whether an
+ * entry is sound: `has`, a put's look at the entry it may supersede, `check`). Its long strings
+ * are decoded only when its content hash covers them (a fix record's code, moved out of its JSON
+ * line); a slice's are checked for their place in the payload, not decoded: a rebuild looked at
+ * every stored slice that way, and decoded 3 MB of code only to drop it.
+ */
+export function storedDocumentVerdict(payload: Buffer, id: string, where: string): true | CorruptEntry {
+  const head = checkDecoded<Record<string, unknown>>(payload, id, where, decodeStoredHead);
+  if (!head.ok) return head.corrupt;
+  if (head.doc.before !== 0 && head.doc.after !== 0) return true;
+  const whole = checkStoredDocument(payload, id, where);
+  return whole.ok ? true : whole.corrupt;
+}
+
+function checkDecoded<T>(payload: string | Buffer, id: string, where: string, decode: (payload: string | Buffer) => unknown): { ok: true; doc: T } | { ok: false; corrupt: CorruptEntry } {
   const bad = (problem: string): { ok: false; corrupt: CorruptEntry } => ({ ok: false, corrupt: { id, where, problem } });
   let doc: unknown;
   try {
     // Plain JSON, or the folder store's split form of it (see stored-payload.ts).
-    doc = decodeStoredPayload(payload);
+    doc = decode(payload);
   } catch (err) {
     return bad(`is not valid JSON, truncated or damaged (${(err as Error).message})`);
   }

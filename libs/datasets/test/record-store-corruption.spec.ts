@@ -1,6 +1,6 @@
 import { appendFileSync, existsSync, mkdirSync, readFileSync, readdirSync, statSync, writeFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
-import { FsRecordStore, RecordStoreError, encodeEntry, normalizeGenericRecord, runIngest, scanSegment } from '@rescue/datasets';
+import { FsRecordStore, RecordStoreError, encodeEntry, encodeStoredPayload, normalizeGenericRecord, runIngest, scanSegment } from '@rescue/datasets';
 import type { FixRecord } from '@rescue/domain';
 import { TempDirs, overwrite, segmentEntries } from './helpers';
 
@@ -100,6 +100,40 @@ describe('FsRecordStore: corrupt entries are named and re-ingest repairs them', 
     const reopened = new FsRecordStore(dir);
     for (const id of all) expect(await reopened.get(id)).toEqual(originals.get(id));
     expect(await reopened.count()).toBe(all.length);
+  });
+
+  it('judges an entry whose code is stored raw (the split form) as a whole read does: altered code or a cut string is corrupt', async () => {
+    const dir = dirs.make('store-split-verdicts');
+    const long = (tag: string): string => Array.from({ length: 30 }, (_, i) => `    call_${tag}(${i});`).join('\n');
+    const made = normalizeGenericRecord({ language: 'c', cwe: 'CWE-787', before: long('a'), after: long('b') }, { file: 'long.jsonl', line: 1, format: 'generic' });
+    if (!made.ok) throw new Error(made.problem.message);
+    const rec = made.record;
+    const slice = { id: 'cd'.repeat(16), status: 'sliced', slicedVulnerable: long('s'), slicedSecure: long('t') };
+    const records = new FsRecordStore(join(dir, 'records'));
+    const slices = new FsRecordStore<typeof slice>(join(dir, 'slices'));
+    await records.putMany([rec]);
+    await slices.putMany([slice]);
+    await records.close();
+    await slices.close();
+    const segment = (sub: string): string => join(dir, sub, segmentsOf(join(dir, sub))[0]);
+    expect(readFileSync(segment('records'), 'utf8')).toContain('#split before:');
+    expect(readFileSync(segment('slices'), 'utf8')).toContain('#split slicedVulnerable:');
+    // Sound, read fresh: both are there.
+    expect(await new FsRecordStore(join(dir, 'records')).has(rec.id)).toBe(true);
+    expect(await new FsRecordStore(join(dir, 'slices')).has(slice.id)).toBe(true);
+
+    // Entries appended by hand, sound as entries (their checksums agree): the record's raw code
+    // altered (its JSON line untouched), the slice's last string cut short by a byte.
+    appendFileSync(segment('records'), encodeEntry(rec.id, encodeStoredPayload({ ...rec, before: rec.before.replace('call_a(3)', 'call_a(4)') })));
+    const slicePayload = encodeStoredPayload(slice);
+    appendFileSync(segment('slices'), encodeEntry(slice.id, Buffer.concat([slicePayload.subarray(0, slicePayload.length - 2), Buffer.from('\n')])));
+    const recordsAgain = new FsRecordStore(join(dir, 'records'));
+    const slicesAgain = new FsRecordStore<typeof slice>(join(dir, 'slices'));
+    expect(await recordsAgain.hasMany([rec.id])).toEqual([false]);
+    expect(await slicesAgain.hasMany([slice.id])).toEqual([false]);
+    expect((await recordsAgain.check()).corrupt).toEqual([expect.objectContaining({ id: rec.id, problem: expect.stringMatching(/content does not hash to its id/) })]);
+    expect((await slicesAgain.check()).corrupt).toEqual([expect.objectContaining({ id: slice.id, problem: expect.stringMatching(/does not end where its header says/) })]);
+    await Promise.all([recordsAgain.close(), slicesAgain.close()]);
   });
 
   it('reports what putMany repaired, and counts a sound entry as existing', async () => {
