@@ -5,7 +5,17 @@ import { join } from 'node:path';
 import { ConflictError, type FixRecord } from '@rescue/domain';
 import { acquireExclusiveLock, type HeldLock } from './exclusive-lock';
 import { crc32, type SegmentScan, scanSegment, segmentName, segmentNumber } from './record-segments';
-import { assertRecordId, checkStoredDocument, type CorruptEntry, describeCorrupt, type RecordStore, RecordStoreError, type StoredDocument, type StoredEntry, storedDocumentVerdict } from './record-store';
+import {
+  assertRecordId,
+  checkStoredDocument,
+  type CorruptEntry,
+  describeCorrupt,
+  type RecordStore,
+  RecordStoreError,
+  type StoredDocument,
+  type StoredEntry,
+  storedDocumentVerdict,
+} from './record-store';
 import { decodeStoredHead, decodeStoredPayload, encodeStoredPayload } from './stored-payload';
 
 export interface FsRecordStoreOptions {
