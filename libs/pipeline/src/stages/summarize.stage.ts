@@ -48,39 +48,34 @@ export interface SummarizeStageDeps {
   chunkedAboveRecords?: number;
 }
 
-/** A cluster's records and slices as their stores hold them (see RecordStore.entriesMany), in its ids' order. */
-interface StoredCluster {
-  records: (StoredEntry<FixRecord> | undefined)[];
-  slices: (StoredEntry<SliceDocument> | undefined)[];
-}
+/** Both stores' entries (see RecordStore.entriesMany), when both give their stored bytes. */
+type ReadEntries = (ids: string[]) => Promise<[(StoredEntry<FixRecord> | undefined)[], (StoredEntry<SliceDocument> | undefined)[]]>;
 
-/** The cluster's stored entries, when both stores give their bytes; else undefined (its documents are read as such). */
-async function readStored(deps: SummarizeStageDeps, ids: string[], hops: number): Promise<StoredCluster | undefined> {
-  const { records, slices } = deps;
-  if (!records.entriesMany || !slices.entriesMany) return undefined;
-  const [r, s] = await Promise.all([
-    reads.add(() => (records.entriesMany as NonNullable<typeof records.entriesMany>)(ids)),
-    reads.add(() => (slices.entriesMany as NonNullable<typeof slices.entriesMany>)(ids.map((id) => sliceId(id, hops)))),
-  ]);
-  return { records: r, slices: s };
+function entriesReader(deps: SummarizeStageDeps, hops: number): ReadEntries | undefined {
+  const records = deps.records.entriesMany?.bind(deps.records);
+  const slices = deps.slices.entriesMany?.bind(deps.slices);
+  if (!records || !slices) return undefined;
+  return (ids) => Promise.all([reads.add(() => records(ids)), reads.add(() => slices(ids.map((id) => sliceId(id, hops))))]);
 }
 
 /**
- * One digest of a cluster's stored records and slices, each with its id and length. The same
- * document always stores as the same bytes, so with the records' trust (the build's, beside the
- * stored record) this stands for the records and slices the summary is made from; serializing
+ * One digest of a cluster's stored records and slices, in its ids' order, each with its id and
+ * lengths, made a chunk at a time (a big cluster is read so) or at once: the same either way. The
+ * same document always stores as the same bytes, so with the records' trust (the build's, beside
+ * the stored record) this stands for the records and slices the summary is made from; serializing
  * them again to hash their JSON was most of what a reused cluster cost.
  */
-function storedDigest(ids: string[], stored: StoredCluster): string {
-  const h = createHash('sha256');
-  ids.forEach((id, j) => {
-    const record = stored.records[j]?.bytes;
-    const slice = stored.slices[j]?.bytes;
-    h.update(`${id} ${record?.length ?? -1} ${slice?.length ?? -1}\n`);
-    if (record) h.update(record);
-    if (slice) h.update(slice);
-  });
-  return h.digest('hex');
+class StoredDigest {
+  private readonly h = createHash('sha256');
+
+  add(id: string, record: Buffer, slice: Buffer | undefined): void {
+    this.h.update(`${id} ${record.length} ${slice?.length ?? -1}\n`).update(record);
+    if (slice) this.h.update(slice);
+  }
+
+  digest(): string {
+    return this.h.digest('hex');
+  }
 }
 
 /** What a summarize job returns (small: the cluster itself goes to the staging). */
@@ -148,18 +143,30 @@ export async function summarizeStage(payload: JobPayload<JobName.ClusterSummariz
   // The JSON lengths of the records and slices (for the key, when chunked).
   let recordsJson = 2 + Math.max(0, ids.length - 1);
   let slicesJson = 2 + Math.max(0, ids.length - 1);
-  // A cluster read whole from stores that give their bytes is keyed by those bytes (see storedDigest).
-  const stored = !chunked ? await readStored(deps, ids, hops) : undefined;
-  if (stored) {
-    stored.records.forEach((entry, j) => {
-      if (!entry) missing.push(ids[j]);
-      // Their small fields only, for the records' trust (a part of the key) and the CWE: their code
-      // and the slices are decoded on a miss.
-      else records.push(trusted(entry.head()));
-    });
-  }
-  for (let i = 0; i < (stored ? 0 : ids.length); i += chunked ? READ_CHUNK : ids.length) {
+  // From stores that give their bytes, the cluster is keyed by those bytes (see StoredDigest). A
+  // cluster read whole decodes only its records' small fields (for their trust and CWE) until a
+  // miss, then their code and its slices; a big one reads them again, chunk by chunk, on a miss.
+  const readEntries = entriesReader(deps, hops);
+  const stored = readEntries ? new StoredDigest() : undefined;
+  let held: Awaited<ReturnType<ReadEntries>> | undefined;
+  for (let i = 0; i < ids.length; i += chunked ? READ_CHUNK : ids.length) {
     const chunk = ids.slice(i, i + (chunked ? READ_CHUNK : ids.length));
+    if (readEntries && stored) {
+      const [found, foundSlices] = await readEntries(chunk);
+      if (!chunked) held = [found, foundSlices];
+      found.forEach((entry, j) => {
+        if (!entry) {
+          missing.push(chunk[j]);
+          return;
+        }
+        stored.add(chunk[j], entry.bytes, foundSlices[j]?.bytes);
+        // A big cluster keeps each record's metadata (its description too, which a head may leave
+        // out when long), without its code; a cluster read whole, its heads until a miss.
+        if (chunked) records.push({ ...trusted(entry.document()), before: '', after: '' });
+        else records.push(trusted(entry.head()));
+      });
+      continue;
+    }
     const [found, foundSlices] = await readAll(chunk);
     found.forEach((stored, j) => {
       if (!stored) {
@@ -201,7 +208,7 @@ export async function summarizeStage(payload: JobPayload<JobName.ClusterSummariz
         clusterBy,
         payload.build.hops,
         ...(stored
-          ? [{ stored: storedDigest(ids, stored), trust: records.map((r) => r.origin.trust ?? null) }]
+          ? [{ stored: stored.digest(), trust: records.map((r) => r.origin.trust ?? null) }]
           : chunked
             ? [new StreamedJsonArray(recordsJson, rereadRecords), new StreamedJsonArray(slicesJson, rereadSlices)]
             : [records, records.map((r) => slices.get(r.id) ?? null)]),
@@ -219,11 +226,13 @@ export async function summarizeStage(payload: JobPayload<JobName.ClusterSummariz
     await deps.staging.put(payload.buildId, result);
     return { clusterKey: payload.clusterKey, examples: result.examples.length, llmCalls: 0, llmCached: 0, ...(withheld.length > 0 ? { withheld } : {}), cacheKey, reused: true };
   }
-  if (stored) {
-    stored.records.forEach((entry, j) => {
+  if (held) {
+    const [heldRecords, heldSlices] = held;
+    held = undefined;
+    heldRecords.forEach((entry, j) => {
       if (entry) records[j] = trusted(entry.document());
     });
-    stored.slices.forEach((entry, j) => {
+    heldSlices.forEach((entry, j) => {
       if (entry) slices.set(ids[j], entry.document());
     });
   }
