@@ -1,6 +1,6 @@
 import type { Redis } from 'ioredis';
 import type { FixRecord } from '@rescue/domain';
-import { assertRecordId, parseStoredDocument, type RecordStore, type StoredDocument } from './record-store';
+import { assertRecordId, parseStoredDocument, type RecordStore, type StoredDocument, type StoredEntry } from './record-store';
 
 /**
  * The distributed store: one Redis hash `<prefix>:<collection>` mapping id → document JSON
@@ -53,6 +53,22 @@ export class RedisRecordStore<T extends StoredDocument = FixRecord> implements R
     ids.forEach(assertRecordId);
     const found = await this.redis.hmget(this.key, ...ids);
     return found.map((json, i) => (json === null ? undefined : parseStoredDocument<T>(json, ids[i], `Redis hash ${this.key}`)));
+  }
+
+  /**
+   * {@link getMany} as the stored JSON's bytes (one HMGET), each parsed and checked when its
+   * document is asked for; a document here is plain JSON, so its head is the whole of it.
+   */
+  async entriesMany(ids: readonly string[]): Promise<(StoredEntry<T> | undefined)[]> {
+    if (ids.length === 0) return [];
+    ids.forEach(assertRecordId);
+    const found = await this.redis.hmgetBuffer(this.key, ...ids);
+    return found.map((bytes, i) => {
+      if (bytes === null) return undefined;
+      let doc: T | undefined;
+      const document = (): T => (doc ??= parseStoredDocument<T>(bytes, ids[i], `Redis hash ${this.key}`));
+      return { bytes, document, head: document };
+    });
   }
 
   /** Whether each is stored: one pipeline of HEXISTS, answering as has() does. */

@@ -135,6 +135,24 @@ describe.each<[string, Factory]>([
     await expect(store.hasMany(['constructor'])).rejects.toThrow(/not a record id/);
   });
 
+  it('entriesMany gives each stored document as its bytes, in the order asked, decoded when asked', async () => {
+    const stored = [record(30), record(31)];
+    await store.putMany(stored);
+    const unknown = '0123456789abcdef0123456789abcdef';
+    const entries = await (store.entriesMany as NonNullable<RecordStore['entriesMany']>)([stored[1].id, unknown, stored[0].id]);
+    expect(entries[1]).toBeUndefined();
+    expect(entries[0]?.document()).toEqual(stored[1]);
+    expect(entries[2]?.document()).toEqual(stored[0]);
+    expect(entries[2]?.head()).toMatchObject({ id: stored[0].id, cwe: stored[0].cwe, origin: stored[0].origin });
+    // The same document stores as the same bytes, through another handle too; another document's differ.
+    const again = backend.reopen();
+    const reread = await (again.entriesMany as NonNullable<RecordStore['entriesMany']>)([stored[0].id]);
+    expect(reread[0]?.bytes.equals(entries[2]?.bytes as Buffer)).toBe(true);
+    expect(entries[0]?.bytes.equals(entries[2]?.bytes as Buffer)).toBe(false);
+    await again.close();
+    await expect(store.entriesMany?.(['../etc/passwd'])).rejects.toThrow(/not a record id/);
+  });
+
   it('get of an unknown (well-formed) id is undefined', async () => {
     await store.putMany([record(8)]);
     expect(await store.get('0123456789abcdef0123456789abcdef')).toBeUndefined();
