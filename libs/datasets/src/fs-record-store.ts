@@ -913,8 +913,8 @@ export class FsRecordStore<T extends StoredDocument = FixRecord> implements Reco
    */
   private documentOf(id: string, found: { loc: Location; payload: Buffer }): T {
     const { loc, payload } = found;
+    this.assertUndamaged(id, loc);
     const where = this.where(loc.seg, loc.start);
-    if (loc.damage) throw new RecordStoreError(describeCorrupt({ id, where, problem: loc.damage }), { kind: 'invalid-input' });
     if (loc.verdict === true) return decodeStoredPayload(payload) as T;
     const checked = checkStoredDocument<T>(payload, id, where);
     loc.verdict = checked.ok ? true : checked.corrupt;
@@ -922,11 +922,16 @@ export class FsRecordStore<T extends StoredDocument = FixRecord> implements Reco
     return checked.doc;
   }
 
+  /** Throws, naming the entry, when its bytes failed their checksum or were cut short. */
+  private assertUndamaged(id: string, loc: Location): void {
+    if (loc.damage) throw new RecordStoreError(describeCorrupt({ id, where: this.where(loc.seg, loc.start), problem: loc.damage }), { kind: 'invalid-input' });
+  }
+
   /** {@link getMany}, its documents decoded only when asked; a damaged entry throws here, as getMany throws. */
   async entriesMany(ids: readonly string[]): Promise<(StoredEntry<T> | undefined)[]> {
     return (await this.payloadsOf(ids)).map((found, i) => {
       if (!found) return undefined;
-      if (found.loc.damage) throw new RecordStoreError(describeCorrupt({ id: ids[i], where: this.where(found.loc.seg, found.loc.start), problem: found.loc.damage }), { kind: 'invalid-input' });
+      this.assertUndamaged(ids[i], found.loc);
       let doc: T | undefined;
       const document = (): T => (doc ??= this.documentOf(ids[i], found));
       const head = (): T => {

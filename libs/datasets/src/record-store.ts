@@ -113,6 +113,7 @@ export function checkStoredDocument<T>(payload: string | Buffer, id: string, whe
 export function storedDocumentVerdict(payload: Buffer, id: string, where: string): true | CorruptEntry {
   const head = checkDecoded<Record<string, unknown>>(payload, id, where, decodeStoredHead);
   if (!head.ok) return head.corrupt;
+  // The strings contentIdOf hashes, when moved out of the JSON line, are 0 in the head: read them.
   if (head.doc.before !== 0 && head.doc.after !== 0) return true;
   const whole = checkStoredDocument(payload, id, where);
   return whole.ok ? true : whole.corrupt;

@@ -470,8 +470,10 @@ async function publishRows(
     if (computed) return computed;
     // With the model read back from an earlier version, a cause embedded there keeps its vector
     // (see earlierCauseVectors): only the causes of the clusters that changed are embedded.
+    // Under the same bound as the examples' vectors: the earlier snapshot is read whole and held.
+    const reuseEarlier = modelOf !== undefined && exampleRows.length <= REUSE_VECTORS_MAX_EXAMPLES;
     const causeTexts = nodes.map(causeText);
-    const earlierCauses = modelOf ? await earlierCauseVectors(input.kbDir, modelOf, await earlierIndex(modelOf)) : undefined;
+    const earlierCauses = reuseEarlier ? await earlierCauseVectors(input.kbDir, modelOf, await earlierIndex(modelOf)) : undefined;
     const toEmbedCauses = earlierCauses ? causeTexts.filter((t) => !earlierCauses.has(t)) : causeTexts;
     const embeddedCauses = toEmbedCauses.length > 0 ? await embedder.embed(toEmbedCauses) : [];
     let nextCause = 0;
@@ -479,7 +481,7 @@ async function publishRows(
     // Third pass: the examples' vectors, a batch at a time. With the model read back from an
     // earlier version, its examples keep their vectors (see earlierExampleVectors) and only the
     // new ones are embedded: at 1× embedding every example was about a tenth of a +1% rebuild.
-    const earlier = modelOf && exampleRows.length <= REUSE_VECTORS_MAX_EXAMPLES ? earlierExampleVectors(await earlierIndex(modelOf)) : undefined;
+    const earlier = reuseEarlier ? earlierExampleVectors(await earlierIndex(modelOf)) : undefined;
     let at = 0;
     for await (const batch of examples.batches()) {
       const toEmbed = earlier ? batch.filter((e) => !earlier.has(e.id)) : batch;
