@@ -175,11 +175,19 @@ export function genericMitigations(entries: Iterable<CweEntry>, minEntries = 5):
       .toLowerCase()
       .replace(/[^a-z0-9]+/g, ' ')
       .trim();
-  const counts = new Map<string, number>();
-  for (const entry of entries) {
-    for (const k of new Set(entry.mitigations.map((m) => key(firstSentence(m.description.replace(/\s*\[REF-\d+\]/g, '')))))) counts.set(k, (counts.get(k) ?? 0) + 1);
-  }
-  return (sentence) => (counts.get(key(sentence)) ?? 0) >= minEntries;
+  // Counted on the first question, not when made: a build whose clusters and catalogue summaries
+  // all come from its caches never asks, and counting reads every mitigation of the catalogue.
+  // The entries are read then: they must not change meanwhile (a build's catalogue does not).
+  let counts: Map<string, number> | undefined;
+  const counted = (): Map<string, number> => {
+    if (counts) return counts;
+    counts = new Map<string, number>();
+    for (const entry of entries) {
+      for (const k of new Set(entry.mitigations.map((m) => key(firstSentence(m.description.replace(/\s*\[REF-\d+\]/g, '')))))) counts.set(k, (counts.get(k) ?? 0) + 1);
+    }
+    return counts;
+  };
+  return (sentence) => (counted().get(key(sentence)) ?? 0) >= minEntries;
 }
 
 function rank(phase: string | undefined): number {

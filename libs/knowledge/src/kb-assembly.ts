@@ -2,7 +2,8 @@ import type { CweEntry } from '@rescue/datasets';
 import type { CweId, FixRecord, SourceTrust } from '@rescue/domain';
 import { searchText } from '@rescue/retrieval';
 import type { SliceDocument } from '@rescue/slicing';
-import { type Advice, extractiveSummary, genericMitigations } from './extractive-summarizer';
+import { type Advice, type ExtractiveSummary, extractiveSummary, genericMitigations } from './extractive-summarizer';
+import type { CweSummaryMemo } from './build-cache/cwe-summary-memo';
 import { type ClusterBy, type CodeExample, type CweNode, type CwePriors, type KnowledgeDocument, type Provenance, clusterKey, cweNodeId } from './kb-model';
 import type { VulnerableExample } from './sources/codeql-records';
 import { type ExampleSource, concatExamples, exampleList } from './example-source';
@@ -86,9 +87,23 @@ export function groupClusters<R extends Pick<FixRecord, 'id' | 'cwe' | 'language
 
 /** The CodeQL advice a cluster's distiller may quote: the recommendations of queries tagged with the CWE. */
 export function adviceFor(cwe: CweId, documents: KnowledgeDocument[]): Advice[] {
-  return documents
-    .filter((d) => d.kind === 'codeql-help' && d.guidance && d.cwes.includes(cwe))
-    .map((d) => ({ text: d.guidance as string, language: d.language, ...(d.trust ? { trust: d.trust } : {}) }));
+  return documents.filter((d) => d.kind === 'codeql-help' && d.guidance && d.cwes.includes(cwe)).map(adviceOf);
+}
+
+const adviceOf = (d: KnowledgeDocument): Advice => ({ text: d.guidance as string, language: d.language, ...(d.trust ? { trust: d.trust } : {}) });
+
+/** {@link adviceFor} of every CWE at once, in one pass over the documents (each CWE's in the documents' order). */
+function adviceByCwe(documents: KnowledgeDocument[]): Map<CweId, Advice[]> {
+  const out = new Map<CweId, Advice[]>();
+  for (const d of documents) {
+    if (d.kind !== 'codeql-help' || !d.guidance) continue;
+    for (const cwe of new Set(d.cwes)) {
+      const list = out.get(cwe);
+      if (list) list.push(adviceOf(d));
+      else out.set(cwe, [adviceOf(d)]);
+    }
+  }
+  return out;
 }
 
 const EXAMPLES_PER_TURN = 2;
@@ -241,6 +256,8 @@ export function cweLevelNodes(input: {
   isGeneric?: (sentence: string) => boolean;
   screen?: ScreenPolicy;
   quoteCatalog?: boolean;
+  /** The KB folder's memo of these summaries (see CweSummaryMemo): made for this catalogue and `quoteCatalog`. */
+  summaries?: CweSummaryMemo;
   /** Receives what the screen held back of these nodes' guidelines and causes. */
   onWithheld?: (entries: QuarantineEntry[]) => void;
 }): CweNode[] {
@@ -250,6 +267,7 @@ export function cweLevelNodes(input: {
   const existing = new Map(input.clusterNodes.map((n) => [n.id, n]));
   const withData = new Set(input.clusterNodes.map((n) => n.cwe));
   const out: CweNode[] = [];
+  const adviceOfCwe = adviceByCwe(input.documents);
   for (const cwe of [...cwes].sort((a, b) => Number(a.slice(4)) - Number(b.slice(4)))) {
     const entry = input.catalog.get(cwe);
     const id = cweNodeId(cwe);
@@ -259,8 +277,9 @@ export function cweLevelNodes(input: {
       continue;
     }
     const own = facts.idsByNode.get(id) ?? [];
-    const advice = adviceFor(cwe, input.documents);
-    const extracted = extractiveSummary(input.quoteCatalog === false ? undefined : entry, [], undefined, advice, input.isGeneric);
+    const advice = adviceOfCwe.get(cwe) ?? [];
+    const summarize = (): ExtractiveSummary => extractiveSummary(input.quoteCatalog === false ? undefined : entry, [], undefined, advice, input.isGeneric);
+    const extracted = input.summaries ? input.summaries.summary(cwe, advice, summarize) : summarize();
     const screened = screenDistilled({ id, cwe }, extracted, distilledTrust([], advice), input.screen ?? DEFAULT_SCREEN_POLICY);
     if (screened.entries.length > 0) input.onWithheld?.(screened.entries);
     const s = { ...extracted, guidelines: screened.guidelines, cause: screened.cause };
@@ -322,6 +341,10 @@ export function completeKnowledge(input: {
   quoteCatalog?: boolean;
   /** searchText, or a memo of it (the KB folder's cache). */
   searchTerms?: (text: string) => string;
+  /** The catalogue's boilerplate test, when the build has worked it out (else worked out here). */
+  isGeneric?: (sentence: string) => boolean;
+  /** The KB folder's memo of the summaries of CWEs no cluster stands for (see cweLevelNodes). */
+  cweSummaries?: CweSummaryMemo;
 }): AssembledKnowledge & { withheld: QuarantineEntry[] } {
   const clusterNodes = [...input.clusterNodes].sort((a, b) => (a.id < b.id ? -1 : 1));
   const byNode = (a: CodeExample, b: CodeExample): number => (a.cweNodeId < b.cweNodeId ? -1 : a.cweNodeId > b.cweNodeId ? 1 : a.id < b.id ? -1 : a.id > b.id ? 1 : 0);
@@ -356,7 +379,7 @@ export async function completeKnowledgeStreamed(
 
 /** The clusters' nodes followed by every CWE's language-neutral node (both assemblies), and what the screen withheld of the catalogue's text. */
 function allNodes(
-  input: Pick<Parameters<typeof completeKnowledge>[0], 'catalog' | 'includeCatalog' | 'screen' | 'quoteCatalog'>,
+  input: Pick<Parameters<typeof completeKnowledge>[0], 'catalog' | 'includeCatalog' | 'screen' | 'quoteCatalog' | 'isGeneric' | 'cweSummaries'>,
   clusterNodes: CweNode[],
   examples: Parameters<typeof cweLevelNodes>[0]['examples'],
   documents: KnowledgeDocument[],
@@ -370,9 +393,10 @@ function allNodes(
       catalog: input.catalog,
       documents,
       includeCatalog: input.includeCatalog,
-      isGeneric: genericMitigations(input.catalog.values()),
+      isGeneric: input.isGeneric ?? genericMitigations(input.catalog.values()),
       screen: input.screen,
       quoteCatalog: input.quoteCatalog,
+      summaries: input.cweSummaries,
       onWithheld: (e) => withheld.push(...e),
     }),
   ];

@@ -5,3 +5,4 @@ export * from './code-fingerprint';
 export * from './search-terms-memo';
 export * from './embedder-fit-cache';
 export * from './json-pieces';
+export * from './cwe-summary-memo';

@@ -14,6 +14,7 @@ import {
   QuarantineStore,
   completeKnowledge,
   indexTermsFile,
+  openCweSummaryMemo,
   openScreenMemo,
   openSearchTermsMemo,
   publishKnowledgeBase,
@@ -50,13 +51,17 @@ export async function indexStage(payload: JobPayload<JobName.KbIndex>, summarize
   if (staged !== summarized.length) {
     throw new InvalidInputError(`build ${payload.buildId}: ${summarized.length} clusters summarized but ${staged} staged`);
   }
-  const { catalog, extra, documents: sourceDocuments, screen, catalogTrust } = deps.knowledge;
+  const { catalog, extra, documents: sourceDocuments, screen, catalogTrust, isGeneric, catalogDigest } = deps.knowledge;
   // Search terms of the catalogue's text, CWE documents and nodes, remembered by text in the KB
   // folder: most of them are the same from one build to the next (this stage alone writes the memo).
   const terms = await openSearchTermsMemo(indexTermsFile(build.kbDir));
   // The distilled text of every CWE's language-neutral node is screened here: verdicts remembered
   // in this stage's own memo (the ingest stage saves the records').
   const screenMemo = await openScreenMemo(build.kbDir, 'index');
+  const quoteCatalog = catalogTrust === 'trusted';
+  // The summaries of the CWEs no cluster stands for, remembered for this catalogue: most builds
+  // into a folder summarize the same ~940 catalogue CWEs the same way.
+  const cweSummaries = await openCweSummaryMemo(build.kbDir, catalogDigest, quoteCatalog);
   const assembly = {
     vulnerableOnly: extra.vulnerableOnly,
     sourceDocuments,
@@ -64,8 +69,10 @@ export async function indexStage(payload: JobPayload<JobName.KbIndex>, summarize
     clusterBy: build.clusterBy,
     includeCatalog: build.catalogOnlyNodes,
     screen: { ...screen, memo: screenMemo },
-    quoteCatalog: catalogTrust === 'trusted',
+    quoteCatalog,
     searchTerms: terms.terms,
+    isGeneric,
+    cweSummaries,
   };
   let completed: { nodes: CweNode[]; examples: CodeExample[] | ExampleSource; documents: KnowledgeDocument[]; withheld: QuarantineEntry[] };
   let records: number;
@@ -110,7 +117,7 @@ export async function indexStage(payload: JobPayload<JobName.KbIndex>, summarize
     ...(deps.maxFitDocuments ? { maxFitDocuments: deps.maxFitDocuments } : {}),
     ...(deps.spillTextsAbove !== undefined ? { spillTextsAbove: deps.spillTextsAbove } : {}),
   });
-  await Promise.all([terms.flush(), screenMemo.flush()]);
+  await Promise.all([terms.flush(), screenMemo.flush(), cweSummaries.flush()]);
   await deps.staging.clear(payload.buildId);
   // Cached cluster summaries this build did not use are for clusters that changed or went: dropped,
   // so the cache holds one build's worth (every cluster of the build passes through here).
