@@ -277,15 +277,20 @@ describe('build caches', () => {
       expect(cache.stats.ignored).toBe(3);
     });
 
-    it('writes the header and the JSON of the summary, as one stringify of it would', async () => {
+    it('writes the header, what was withheld, and the JSON of the node and examples as one stringify of them would (what a build stages)', async () => {
       const cache = ClusterSummaryCache.of(dir);
-      const value = { ...summary('python:CWE-22', ['r1', 'r2', 'r3']), withheld: [] };
+      const withheld = [{ id: 'r9', kind: 'record' as const, reasons: ['prompt_injection' as const], detail: 'x' }] as unknown as ClusterSummary['withheld'];
+      const value = { ...summary('python:CWE-22', ['r1', 'r2', 'r3']), withheld };
       await cache.put(key, value);
-      const body = JSON.stringify(value);
+      const body = `${JSON.stringify(withheld)}\n${JSON.stringify({ node: value.node, examples: value.examples })}`;
       expect(readFileSync(join(cache.dir, `${key}.json`), 'utf8')).toBe(
-        `${JSON.stringify({ format: 'rescue-cluster-summary-1', key, sha256: createHash('sha256').update(body).digest('hex') })}\n${body}`,
+        `${JSON.stringify({ format: 'rescue-cluster-summary-2', key, sha256: createHash('sha256').update(body).digest('hex') })}\n${body}`,
       );
       expect(readdirSync(cache.dir)).toEqual([`${key}.json`]);
+      // Read back: the summary, and the staged text is JSON.stringify of its node and examples.
+      const read = await cache.getStaged(key, 'python:CWE-22', ['r1', 'r2', 'r3']);
+      expect(read?.summary).toEqual(value);
+      expect(read?.staged).toBe(JSON.stringify({ node: value.node, examples: value.examples }));
     });
 
     it('writes the same file from a spool of the examples (their JSON in a file) as from the summary', async () => {

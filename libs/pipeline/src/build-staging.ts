@@ -19,7 +19,11 @@ export interface ClusterResult {
  * cluster, so a retried job overwrites its own result.
  */
 export interface BuildStaging {
-  put(buildId: string, result: ClusterResult): Promise<void>;
+  /**
+   * Stages a cluster. `json`, when the caller has it, is `JSON.stringify(result)` (a cached
+   * summary's text): a staging that keeps clusters as one JSON text keeps it instead of making it again.
+   */
+  put(buildId: string, result: ClusterResult, json?: string): Promise<void>;
   /**
    * Stages a cluster whose examples wait in a file (a big one: see ExampleSpool), `examples` being
    * their JSON sorted by id: what {@link put} of the cluster would stage, without the examples
@@ -66,7 +70,7 @@ const headOf = (result: ClusterResult | undefined): { node: CweNode; examples: n
  * examples read the cluster whole, then hand its examples out by id a batch at a time.
  */
 abstract class WholeClusterStaging implements BuildStaging {
-  abstract put(buildId: string, result: ClusterResult): Promise<void>;
+  abstract put(buildId: string, result: ClusterResult, json?: string): Promise<void>;
   abstract all(buildId: string): Promise<ClusterResult[]>;
   abstract get(buildId: string, key: string): Promise<ClusterResult | undefined>;
   abstract count(buildId: string): Promise<number>;
@@ -266,8 +270,8 @@ export class RedisBuildStaging extends WholeClusterStaging {
     return `${this.prefix}:build:${safeBuild(buildId)}`;
   }
 
-  async put(buildId: string, result: ClusterResult): Promise<void> {
-    await this.redis.hset(this.key(buildId), result.node.id, JSON.stringify(result));
+  async put(buildId: string, result: ClusterResult, json?: string): Promise<void> {
+    await this.redis.hset(this.key(buildId), result.node.id, json ?? JSON.stringify(result));
   }
 
   async all(buildId: string): Promise<ClusterResult[]> {
@@ -303,10 +307,10 @@ export class RedisBuildStaging extends WholeClusterStaging {
 export class MemoryBuildStaging extends WholeClusterStaging {
   private readonly builds = new Map<string, Map<string, string>>();
 
-  async put(buildId: string, result: ClusterResult): Promise<void> {
+  async put(buildId: string, result: ClusterResult, json?: string): Promise<void> {
     let clusters = this.builds.get(buildId);
     if (!clusters) this.builds.set(buildId, (clusters = new Map()));
-    clusters.set(result.node.id, JSON.stringify(result));
+    clusters.set(result.node.id, json ?? JSON.stringify(result));
   }
 
   async all(buildId: string): Promise<ClusterResult[]> {
@@ -350,7 +354,7 @@ export class SpillingBuildStaging implements BuildStaging {
     private readonly maxHeldChars = 64 << 20,
   ) {}
 
-  async put(buildId: string, result: ClusterResult): Promise<void> {
+  async put(buildId: string, result: ClusterResult, json?: string): Promise<void> {
     const key = result.node.id;
     let clusters = this.held.get(buildId);
     if (!clusters) this.held.set(buildId, (clusters = new Map()));
@@ -361,16 +365,16 @@ export class SpillingBuildStaging implements BuildStaging {
     }
     // Measured a piece at a time: a cluster too big to hold is never one string here (the spill
     // writes it an example at a time).
-    let length = 0;
-    for (const piece of jsonPieces(result, 'examples')) length += piece.length;
+    let length = json?.length ?? 0;
+    if (json === undefined) for (const piece of jsonPieces(result, 'examples')) length += piece.length;
     if (!this.spilled.has(buildId) && this.heldChars + length <= this.maxHeldChars) {
-      const text = JSON.stringify(result);
+      const text = json ?? JSON.stringify(result);
       clusters.set(key, text);
       this.heldChars += text.length;
       return;
     }
     (await this.spilling(buildId)).add(key);
-    await this.spill.put(buildId, result);
+    await this.spill.put(buildId, result, json);
   }
 
   /** A spooled cluster is a big one: spilled, as is then every cluster of its build (see `spilling`). */

@@ -14,10 +14,13 @@ import { buildCacheDir } from './screen-memo';
  * change is not distilled again: no LLM call, no search terms recomputed.
  *
  * One file per cluster (`cache/clusters/<key>.json`), written whole and atomically: the summarize
- * jobs of a distributed build write theirs concurrently. A file holds its key and a checksum of
- * its body; one whose checksum, key or shape does not match is ignored, and the cluster distilled
- * again (and the file rewritten). The index stage, which sees every cluster of a build, drops the
- * files no cluster of it used, so the folder holds one build's worth.
+ * jobs of a distributed build write theirs concurrently. A file holds a header line (its key and a
+ * checksum of the rest), a line with what the screen withheld, then the JSON of the node and its
+ * examples, exactly as a build stages a cluster: a reused cluster is staged as the file's text,
+ * not parsed and made into JSON again (that was most of a +1% rebuild's summarize stage). A file
+ * whose checksum, key or shape does not match is ignored, and the cluster distilled again (and
+ * the file rewritten). The index stage, which sees every cluster of a build, drops the files no
+ * cluster of it used, so the folder holds one build's worth.
  */
 
 export interface ClusterSummary {
@@ -26,7 +29,7 @@ export interface ClusterSummary {
   withheld: QuarantineEntry[];
 }
 
-const FORMAT = 'rescue-cluster-summary-1';
+const FORMAT = 'rescue-cluster-summary-2';
 
 const sha = (text: string): string => createHash('sha256').update(text).digest('hex');
 
@@ -71,6 +74,14 @@ export class ClusterSummaryCache {
 
   /** The summary stored under `key` for the cluster `clusterKey` of these records, when it can be trusted. */
   async get(key: string, clusterKey: string, recordIds: readonly string[]): Promise<ClusterSummary | undefined> {
+    return (await this.getStaged(key, clusterKey, recordIds))?.summary;
+  }
+
+  /**
+   * {@link get}, with `staged`: the JSON of the summary's node and examples as the file holds it,
+   * which is `JSON.stringify({ node, examples })` of the summary (what a build stages).
+   */
+  async getStaged(key: string, clusterKey: string, recordIds: readonly string[]): Promise<{ summary: ClusterSummary; staged: string } | undefined> {
     let text: string;
     try {
       text = await readFile(this.fileOf(key), 'utf8');
@@ -87,11 +98,14 @@ export class ClusterSummaryCache {
       // An unreadable header: the file is not trusted (below).
       header = undefined;
     }
-    const body = text.slice(newline + 1);
+    const rest = text.slice(newline + 1);
+    const second = rest.indexOf('\n');
     let value: unknown;
-    if (newline > 0 && header?.format === FORMAT && header.key === key && header.sha256 === sha(body)) {
+    let staged = '';
+    if (newline > 0 && second > 0 && header?.format === FORMAT && header.key === key && header.sha256 === sha(rest)) {
+      staged = rest.slice(second + 1);
       try {
-        value = JSON.parse(body);
+        value = { ...(JSON.parse(staged) as object), withheld: JSON.parse(rest.slice(0, second)) as unknown };
       } catch (_unparsable) {
         // Checksummed but unparsable: written wrong; not trusted (below).
         value = undefined;
@@ -99,7 +113,7 @@ export class ClusterSummaryCache {
     }
     if (value !== undefined && fits(value, clusterKey, recordIds)) {
       this.stats.hits += 1;
-      return value;
+      return { summary: value, staged };
     }
     this.stats.ignored += 1;
     this.stats.misses += 1;
@@ -107,24 +121,26 @@ export class ClusterSummaryCache {
   }
 
   /**
-   * Stores the summary as its JSON (so a reused summary is what a fresh build stages), made an
-   * example at a time, twice (for the checksum in the header, then to write it): a big cluster's
-   * JSON is never one string (see jsonPieces).
+   * Stores the summary: what the screen withheld, then the node and examples as their JSON (so a
+   * reused summary is staged as a fresh build stages it), made an example at a time, twice (for
+   * the checksum in the header, then to write it): a big cluster's JSON is never one string (see
+   * jsonPieces).
    */
   async put(key: string, summary: ClusterSummary): Promise<void>;
   /** The same, with the examples' JSON read one at a time from `examples` (a spool: see ExampleSpool), in the records' order. */
   async put(key: string, summary: Omit<ClusterSummary, 'examples'>, examples: JsonItems): Promise<void>;
   async put(key: string, summary: ClusterSummary | Omit<ClusterSummary, 'examples'>, examples?: JsonItems): Promise<void> {
-    // The examples' place among the fields is kept (the file is the JSON of { node, examples, withheld }).
-    const value = examples ? { node: summary.node, examples: [], withheld: summary.withheld } : summary;
-    const h = createHash('sha256');
+    // The file's body is the JSON of { node, examples }, as the staging stores a cluster.
+    const value = { node: summary.node, examples: examples ? [] : (summary as ClusterSummary).examples };
+    const withheld = `${JSON.stringify(summary.withheld)}\n`;
+    const h = createHash('sha256').update(withheld);
     for (const piece of jsonPieces(value, 'examples', examples)) h.update(piece);
     await mkdir(this.dir, { recursive: true });
     const header = JSON.stringify({ format: FORMAT, key, sha256: h.digest('hex') });
     await writePiecesAtomic(
       this.fileOf(key),
       (function* () {
-        yield `${header}\n`;
+        yield `${header}\n${withheld}`;
         yield* jsonPieces(value, 'examples', examples);
       })(),
     );

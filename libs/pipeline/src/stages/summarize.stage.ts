@@ -220,10 +220,11 @@ export async function summarizeStage(payload: JobPayload<JobName.ClusterSummariz
       ])
     : undefined;
   const recordIds = records.map((r) => r.id);
-  const cached = cache && cacheKey ? await cache.get(cacheKey, payload.clusterKey, recordIds) : undefined;
+  const cached = cache && cacheKey ? await cache.getStaged(cacheKey, payload.clusterKey, recordIds) : undefined;
   if (cached) {
-    const { withheld, ...result } = cached;
-    await deps.staging.put(payload.buildId, result);
+    const { withheld, ...result } = cached.summary;
+    // Staged as the cache's text of it, which is the JSON the staging would make of it.
+    await deps.staging.put(payload.buildId, result, cached.staged);
     return { clusterKey: payload.clusterKey, examples: result.examples.length, llmCalls: 0, llmCached: 0, ...(withheld.length > 0 ? { withheld } : {}), cacheKey, reused: true };
   }
   if (held) {
