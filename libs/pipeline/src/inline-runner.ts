@@ -183,7 +183,9 @@ async function slicerFor(
       else unsliced.push(id);
     });
     if (unsliced.length >= from) {
-      pool.started = await SlicerPool.create({ threads });
+      // This thread takes the grammars the threads compile (see Slicer.loadGrammars): its next
+      // build's few records then parse with the code the threads optimized.
+      [pool.started] = await Promise.all([SlicerPool.create({ threads }), slicer.loadGrammars()]);
       return { recordSlicer: pool.started };
     }
   }

@@ -522,18 +522,29 @@ describe('Slicer: exact slices per language', () => {
 });
 
 describe('Slicer.prepare: a batch readies its languages first', () => {
+  const records = (): FixRecord[] => [
+    fixRecord('c', src('int f(int a) {', '    return g(a);', '}'), src('int f(int a) {', '    return h(a);', '}')),
+    fixRecord('cpp', src('int f(int a) {', '    return g(a);', '}'), src('int f(int a) {', '    return h(a);', '}')),
+    fixRecord('javascript', src('function f(a) {', '  return eval(a);', '}'), src('function f(a) {', '  return JSON.parse(a);', '}')),
+    fixRecord('python', src('def f(a):', '    return eval(a)'), src('def f(a):', '    return int(a)')),
+  ];
+
   it('slices records of several languages alike with or without it; a language it cannot load still fails per record', async () => {
-    const records = [
-      fixRecord('c', src('int f(int a) {', '    return g(a);', '}'), src('int f(int a) {', '    return h(a);', '}')),
-      fixRecord('cpp', src('int f(int a) {', '    return g(a);', '}'), src('int f(int a) {', '    return h(a);', '}')),
-      fixRecord('javascript', src('function f(a) {', '  return eval(a);', '}'), src('function f(a) {', '  return JSON.parse(a);', '}')),
-      fixRecord('python', src('def f(a):', '    return eval(a)'), src('def f(a):', '    return int(a)')),
-    ];
-    const unknown = { ...records[0], language: 'cobol' as Language };
+    const unknown = { ...records()[0], language: 'cobol' as Language };
     const prepared = await Slicer.create();
-    await prepared.prepare([...records.map((r) => r.language), unknown.language]);
+    await prepared.prepare([...records().map((r) => r.language), unknown.language]);
     const plain = await Slicer.create();
-    for (const r of records) expect(await prepared.sliceRecord(r, 2)).toEqual(await plain.sliceRecord(r, 2));
+    for (const r of records()) expect(await prepared.sliceRecord(r, 2)).toEqual(await plain.sliceRecord(r, 2));
     expect(await prepared.sliceRecord(unknown, 2)).toMatchObject({ ok: false, failure: { failureClass: 'unsupported_language' } });
+  });
+
+  it('Slicer.loadGrammars (what the inline build calls when slicing threads start) loads every grammar, skips an unknown language, and slices as before', async () => {
+    const [record] = records();
+    const holding = await Slicer.create();
+    await holding.loadGrammars();
+    await holding.loadGrammars(['cpp', 'cobol' as Language]);
+    const plain = await Slicer.create();
+    expect(await holding.sliceRecord(record, 2)).toEqual(await plain.sliceRecord(record, 2));
+    expect((await holding.sliceRecord(record, 2)).ok).toBe(true);
   });
 });
