@@ -209,13 +209,23 @@ export class WrittenRows implements RowSource {
     return (row) => value(items[row]);
   }
 
-  /** The items in the order an opened index's scan returns their rows (its shards by table name). */
+  private readonly ordered = new Map<SearchCollection, unknown[]>();
+
+  /**
+   * The items in the order an opened index's scan returns their rows (its shards by table name),
+   * worked out once per collection: a snapshot asks for it once a field and again for the rows and
+   * vectors, and sharding measures every text's UTF-8 bytes.
+   */
   private scanOrder(collection: SearchCollection): unknown[] {
+    const known = this.ordered.get(collection);
+    if (known) return known;
     const items: unknown[] = this.knowledge[collection];
     const spec = SPECS[collection] as TableSpec<unknown>;
     const shards = shardRows(items, spec.textBytes, this.shardBudget.maxRows, this.shardBudget.maxBytes).map((rows, i) => ({ name: shardName(TABLES[collection], i), rows }));
     shards.sort((a, b) => (a.name < b.name ? -1 : a.name > b.name ? 1 : 0));
-    return shards.flatMap(({ rows }) => rows);
+    const order = shards.flatMap(({ rows }) => rows);
+    this.ordered.set(collection, order);
+    return order;
   }
 }
 

@@ -248,7 +248,6 @@ function buildPostings(textOf: TextColumn, n: number, rememberPairs: number, pla
       if (id === undefined) {
         if (!assign) throw new RangeError(`term ${JSON.stringify(t)} of document ${doc} was not seen in the first pass`);
         id = newTerm(t);
-        if (plan) plan.assigned(t, id);
       }
       if (seenIn[id] !== doc) {
         seenIn[id] = doc;
@@ -273,7 +272,15 @@ function buildPostings(textOf: TextColumn, n: number, rememberPairs: number, pla
    */
   const fromEarlier = (p: ReusePlan, old: number, doc: number): number => {
     const { pairStart, pairTerm, pairTf, firstDoc, newIdOfOld, oldTerms } = p;
-    for (let q = pairStart[old]; q < pairStart[old + 1]; q++) if (newIdOfOld[pairTerm[q]] === -1 && firstDoc[pairTerm[q]] !== old) return -1;
+    for (let q = pairStart[old]; q < pairStart[old + 1]; q++) {
+      const t = pairTerm[q];
+      if (newIdOfOld[t] !== -1) continue;
+      // A term a text read before this one gave an id: learnt here, once (a lookup in this build's
+      // terms), not told of each term those texts gave an id to (a search of the earlier index's).
+      const known = termIds.get(oldTerms[t]);
+      if (known !== undefined) newIdOfOld[t] = known;
+      else if (firstDoc[t] !== old) return -1;
+    }
     docTerms.length = 0;
     let length = 0;
     // In the earlier ids' order: the terms this document was the first to use got their ids in the
@@ -385,11 +392,9 @@ interface ReusePlan {
   pairTf: Float32Array;
   /** Per earlier term: the first earlier document that used it. */
   firstDoc: Int32Array;
-  /** Per earlier term: its id in this build, once it has one (-1 before). */
+  /** Per earlier term: its id in this build, once known to have one (-1 before). */
   newIdOfOld: Int32Array;
   oldTerms: string[];
-  /** Told of each term a tokenized document gives an id, so `newIdOfOld` knows it. */
-  assigned(term: string, id: number): void;
 }
 
 /** Whether term slices run from 0 to the end of `docs` without going back, each one's documents ascending and in range, each count positive. */
@@ -454,10 +459,6 @@ function reusePlan(rows: MemoryRow[], { hashes, earlier }: PostingsReuse): Reuse
     firstDoc,
     newIdOfOld,
     oldTerms: [...termIds.keys()],
-    assigned(term, id) {
-      const old = termIds.get(term);
-      if (old !== undefined) newIdOfOld[old] = id;
-    },
   };
 }
 
