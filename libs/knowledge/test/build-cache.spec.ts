@@ -158,7 +158,10 @@ describe('build caches', () => {
       const records = [{ id: 'a', before: 'x = "é ✓ 😀"\n', after: null, n: [1, 2] }, null, { id: 'b', nested: [{ deep: undefined }] }, undefined, 'text', 3];
       // Past a thousand items the array's JSON is hashed item by item.
       const many = Array.from({ length: 2500 }, (_, i) => records[i % records.length]);
-      for (const parts of [[records], [many], [[]], [[undefined]], ['cluster', many, [null], { k: [many] }, 2], [Array.from({ length: 1001 }, () => undefined)]])
+      // Small keys are hashed in one call (lone surrogates at the parts' edges included), big ones part by part: the same digest.
+      const edges = ['a\uD800', '\uDC00b', '\uDBFF'];
+      const big = ['x'.repeat((1 << 20) + 5), 'y'];
+      for (const parts of [[records], [many], [[]], [[undefined]], ['cluster', many, [null], { k: [many] }, 2], [Array.from({ length: 1001 }, () => undefined)], edges, big])
         expect(contentKey(parts)).toBe(whole(parts));
     });
   });
@@ -287,6 +290,10 @@ describe('build caches', () => {
         `${JSON.stringify({ format: 'rescue-cluster-summary-2', key, sha256: createHash('sha256').update(body).digest('hex') })}\n${body}`,
       );
       expect(readdirSync(cache.dir)).toEqual([`${key}.json`]);
+      // The same file from the staged JSON the summarize stage already made.
+      await cache.putStaged(other, withheld, JSON.stringify({ node: value.node, examples: value.examples }));
+      expect(readFileSync(join(cache.dir, `${other}.json`), 'utf8')).toBe(readFileSync(join(cache.dir, `${key}.json`), 'utf8').replace(key, other));
+      rmSync(join(cache.dir, `${other}.json`));
       // Read back: the summary, and the staged text is JSON.stringify of its node and examples.
       const read = await cache.getStaged(key, 'python:CWE-22', ['r1', 'r2', 'r3']);
       expect(read?.summary).toEqual(value);

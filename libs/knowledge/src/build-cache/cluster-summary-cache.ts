@@ -31,6 +31,9 @@ export interface ClusterSummary {
 
 const FORMAT = 'rescue-cluster-summary-2';
 
+/** A summary lost or cut short by a crash fails its checksum and is distilled again: not fsynced (see writePiecesAtomic). */
+const NOT_DURABLE = { durable: false };
+
 const sha = (text: string): string => createHash('sha256').update(text).digest('hex');
 
 /** The shape a summary must have to be used: the cluster's node, one example per record, in order. */
@@ -143,7 +146,19 @@ export class ClusterSummaryCache {
         yield `${header}\n${withheld}`;
         yield* jsonPieces(value, 'examples', examples);
       })(),
+      NOT_DURABLE,
     );
+  }
+
+  /**
+   * {@link put} of a summary whose node and examples the caller has as their JSON already
+   * (`staged`, which must be `JSON.stringify({ node, examples })`: what it stages): written as it is.
+   */
+  async putStaged(key: string, withheld: QuarantineEntry[], staged: string): Promise<void> {
+    const withheldLine = `${JSON.stringify(withheld)}\n`;
+    const header = JSON.stringify({ format: FORMAT, key, sha256: createHash('sha256').update(withheldLine).update(staged).digest('hex') });
+    await mkdir(this.dir, { recursive: true });
+    await writePiecesAtomic(this.fileOf(key), [`${header}\n${withheldLine}`, staged], NOT_DURABLE);
   }
 
   /** Removes every cached summary but those under `keep` (what the build just used). */

@@ -50,8 +50,13 @@ const WRITE_CHARS = 1 << 20;
  * Writes pieces of text to `path` atomically: into a temporary file beside it, then renamed over it
  * (as write-file-atomic does, without the whole text in one string). The temporary file's name
  * ends in `.tmp`, which the caches' sweeps (whole names of hex digits) leave alone.
+ *
+ * `durable: false` skips the fsync before the rename, for a build cache: each of its files checks
+ * its own bytes (a checksum) when read, so one that a crash left empty or cut short is ignored and
+ * worked out again, and the builds that wrote a few dozen of them one after another no longer
+ * wait on the disk for each.
  */
-export async function writePiecesAtomic(path: string, pieces: Iterable<string>): Promise<void> {
+export async function writePiecesAtomic(path: string, pieces: Iterable<string>, { durable = true }: { durable?: boolean } = {}): Promise<void> {
   const tmp = `${path}.${process.pid}.${randomBytes(6).toString('hex')}.tmp`;
   const file = await open(tmp, 'w');
   try {
@@ -67,7 +72,7 @@ export async function writePiecesAtomic(path: string, pieces: Iterable<string>):
       }
     }
     if (buffered.length > 0) await file.write(buffered.join(''));
-    await file.sync();
+    if (durable) await file.sync();
     await file.close();
     await rename(tmp, path);
   } catch (err) {

@@ -278,9 +278,15 @@ export async function summarizeStage(payload: JobPayload<JobName.ClusterSummariz
     const { withheld, ...result } = counted.value;
     // Stored as its JSON, as the staging stores it, so a reused summary is the one a fresh build
     // stages (not through a copy: JSON.parse(JSON.stringify()) of a big cluster held it twice more).
-    if (cache && cacheKey) await (spool ? cache.put(cacheKey, { node: result.node, withheld }, spool.inOrder()) : cache.put(cacheKey, counted.value));
-    if (spool) await deps.staging.putSpooled(payload.buildId, result.node, spool.byId());
-    else await deps.staging.put(payload.buildId, result);
+    // A cluster read whole is made into JSON once, for both (each made it again, the cache twice).
+    if (spool) {
+      if (cache && cacheKey) await cache.put(cacheKey, { node: result.node, withheld }, spool.inOrder());
+      await deps.staging.putSpooled(payload.buildId, result.node, spool.byId());
+    } else {
+      const staged = JSON.stringify(result);
+      if (cache && cacheKey) await cache.putStaged(cacheKey, withheld, staged);
+      await deps.staging.put(payload.buildId, result, staged);
+    }
     return {
       clusterKey: payload.clusterKey,
       examples: spool ? spool.count : result.examples.length,
