@@ -112,7 +112,10 @@ export async function acquireExclusiveLock(lockPath: string, options: ExclusiveL
         },
       });
       const owner: LockOwner = { pid: process.pid, host: hostname(), since: new Date().toISOString(), purpose: options.purpose };
-      await writeFileAtomic(ownerPath(lockPath), JSON.stringify(owner));
+      // Not fsynced: it only names the holder in another process's message (and lets a lock whose
+      // holder died be taken over at once); one a crash left empty reads as "owner unknown", and
+      // the lock itself goes stale. An fsync here was a disk wait on every writer's first batch.
+      await writeFileAtomic(ownerPath(lockPath), JSON.stringify(owner), { fsync: false });
       return {
         path: lockPath,
         assertHeld: () => {
