@@ -4,3 +4,4 @@ export * from './errors';
 export * from './fix-record';
 export * from './float32-base64';
 export * from './language';
+export * from './sha256';

@@ -101,7 +101,8 @@ export async function cachedDefaultGate(kbDir: string, version: string, termCoun
   try {
     const file: GateCacheFile = { format: FORMAT, version, key, sha256: sha256(JSON.stringify(gate)), gate };
     await mkdir(dirname(path), { recursive: true });
-    await writeFileAtomic(path, JSON.stringify(file));
+    // Not fsynced: a file a crash left empty or cut short fails its checks above and is fitted again.
+    await writeFileAtomic(path, JSON.stringify(file), { fsync: false });
   } catch (_unwritable) {
     // A read-only KB folder: the gate is fitted at each open, as it was before this cache.
     written = false;

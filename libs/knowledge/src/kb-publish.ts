@@ -34,6 +34,7 @@ import { SpilledTexts } from './spilled-texts';
 import { SpilledVectors } from './spilled-vectors';
 import { KbDirectory, type KbManifest, type PublishOptions } from './kb-directory';
 import { folderDefaultGate } from './kb-retriever';
+import { cachedDefaultGate } from './gate-cache';
 import { type ClusterBy, type CodeExample, type CweNode, type KnowledgeDocument, causeText } from './kb-model';
 
 /** The embedder a build fits (or is given) and stores with the version. */
@@ -501,6 +502,8 @@ async function publishRows(
     computed = { rows, causeVectors };
     return computed;
   };
+  // The term counts this publish wrote into the version (none when the version was already there).
+  let written: { termCountsText: string; termCounts: TermCounts } | undefined;
   const manifest = await new KbDirectory(input.kbDir).publish(
     {
       manifest: {
@@ -562,7 +565,9 @@ async function publishRows(
             })(),
             TERM_COUNTS_KEEP,
           );
-        await writeFile(join(versionDir, 'term-counts.json'), JSON.stringify(termCounts));
+        const termCountsText = JSON.stringify(termCounts);
+        await writeFile(join(versionDir, 'term-counts.json'), termCountsText);
+        written = { termCountsText, termCounts };
       };
       if (examples.count > SIDE_BY_SIDE_MAX_EXAMPLES) {
         await files();
@@ -578,7 +583,10 @@ async function publishRows(
   );
   // The version's default relevance gate, fitted now and cached beside it (see gate-cache.ts): the
   // first open, a `rescue retrieve` right after the build, then reads it instead of fitting it.
-  await folderDefaultGate(input.kbDir, manifest.version);
+  // From the counts just written (the file's very text), not read back and parsed again; from the
+  // folder when the version was already there (nothing was written).
+  if (written) await cachedDefaultGate(input.kbDir, manifest.version, written.termCountsText, written.termCounts);
+  else await folderDefaultGate(input.kbDir, manifest.version);
   if (fitKey && embedder.toJSON) await rememberFit(input.kbDir, fitKey, manifest.version);
   if (input.alsoPublish) {
     const { rows, causeVectors } = await rowsAndVectors();

@@ -1,6 +1,7 @@
-import { type Hash, createHash, hash as hashOnce } from 'node:crypto';
+import { type Hash, createHash } from 'node:crypto';
 import { mkdir, readFile } from 'node:fs/promises';
 import { dirname } from 'node:path';
+import { sha256Hex } from '@rescue/domain';
 import { writePiecesAtomic } from './json-pieces';
 
 /*
@@ -34,14 +35,14 @@ export function contentKey(parts: readonly unknown[]): string {
   // Most keys are small (a text's screen verdict, a catalogue summary's inputs): their bytes, the
   // same ones hashed below, are hashed in one call, without a Hash object and two updates a part
   // (a build asks for tens of thousands). The digest is the same.
-  if (typeof hashOnce === 'function' && parts.every((p) => !(Array.isArray(p) && p.length > WHOLE_JSON_MAX_ITEMS))) {
+  if (parts.every((p) => !(Array.isArray(p) && p.length > WHOLE_JSON_MAX_ITEMS))) {
     let joined = '';
     for (const p of parts) {
       const text = typeof p === 'string' ? p : (JSON.stringify(p) ?? 'undefined');
       joined += `${typeof p === 'string' ? 's' : 'j'}${text.length}:${text}`;
       if (joined.length > ONE_CALL_MAX_CHARS) break;
     }
-    if (joined.length <= ONE_CALL_MAX_CHARS) return hashOnce('sha256', joined);
+    if (joined.length <= ONE_CALL_MAX_CHARS) return sha256Hex(joined);
   }
   const h = createHash('sha256');
   for (const p of parts) {

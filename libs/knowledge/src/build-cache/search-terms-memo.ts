@@ -1,6 +1,7 @@
 import { createHash } from 'node:crypto';
 import { readdir, rm } from 'node:fs/promises';
 import { basename, join } from 'node:path';
+import { sha256Hex } from '@rescue/domain';
 import { SEARCH_TERMS_VERSION, searchText } from '@rescue/retrieval';
 import { KeyedCache, type KeyedCacheStats } from './keyed-cache';
 import { buildCacheDir } from './screen-memo';
@@ -26,7 +27,7 @@ export async function openSearchTermsMemo(file: string): Promise<SearchTermsMemo
   const cache = await KeyedCache.open(file, `search-terms-${SEARCH_TERMS_VERSION}:${searchText(PROBE)}`, (v): v is string => typeof v === 'string');
   return {
     stats: cache.stats,
-    terms: (text) => cache.get(createHash('sha256').update(text).digest('hex'), () => searchText(text)),
+    terms: (text) => cache.get(sha256Hex(text), () => searchText(text)),
     flush: () => cache.flush(),
   };
 }

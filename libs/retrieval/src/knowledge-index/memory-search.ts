@@ -1,4 +1,4 @@
-import { createHash, hash as hashOnce } from 'node:crypto';
+import { sha256Bytes } from '@rescue/domain';
 import type { KnowledgeIndexReader, SearchCollection, SearchFilter, TextField, TextHit } from './knowledge-index';
 
 /** A row as the in-memory searches hold it: what a hit carries, and what filters test. */
@@ -351,10 +351,8 @@ export const TEXT_HASH_WORDS = 4;
  */
 export function textHashes(textOf: TextColumn, n: number): Int32Array {
   const out = new Int32Array(n * TEXT_HASH_WORDS);
-  // One call a text where the runtime has it (Node ≥ 20.12): the same digest, without a Hash object each.
-  const digestOf = typeof hashOnce === 'function' ? (text: string): Buffer => hashOnce('sha256', text, 'buffer') : (text: string): Buffer => createHash('sha256').update(text, 'utf8').digest();
   for (let doc = 0; doc < n; doc++) {
-    const digest = digestOf(textOf(doc));
+    const digest = sha256Bytes(textOf(doc));
     for (let w = 0; w < TEXT_HASH_WORDS; w++) out[doc * TEXT_HASH_WORDS + w] = digest.readInt32LE(w * 4);
   }
   return out;
