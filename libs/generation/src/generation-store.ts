@@ -1,10 +1,9 @@
-import { createHash } from 'node:crypto';
 import { mkdir } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { Redis } from 'ioredis';
 import writeFileAtomic from 'write-file-atomic';
 import { type CodingTask, readJsonIfExists } from '@rescue/datasets';
-import { InvalidInputError } from '@rescue/domain';
+import { sha256Hex, InvalidInputError } from '@rescue/domain';
 import type { GenerationResult } from './generate-task';
 
 /**
@@ -19,7 +18,7 @@ export interface GenerationStore {
   result(batchId: string, taskId: string): Promise<GenerationResult | undefined>;
 }
 
-const key = (taskId: string): string => createHash('sha256').update(taskId).digest('hex').slice(0, 32);
+const key = (taskId: string): string => sha256Hex(taskId).slice(0, 32);
 const safe = (batchId: string): string => {
   if (!/^[A-Za-z0-9_-]{1,64}$/.test(batchId)) throw new InvalidInputError(`not a batch id: ${JSON.stringify(batchId.slice(0, 70))}`);
   return batchId;

@@ -1,8 +1,8 @@
-import { createHash } from 'node:crypto';
 import { mkdir, readFile } from 'node:fs/promises';
 import { dirname, join } from 'node:path';
 import writeFileAtomic from 'write-file-atomic';
 import { DEFAULT_GATE_FIT, DEFAULT_GATE_SHAPE, type GateModel, type TermCounts, fitGate, gateFitFingerprint, ordinaryTaskTerms, validateGate } from '@rescue/retrieval';
+import { sha256Hex } from '@rescue/domain';
 
 /*
  * The relevance gate of an uncalibrated KB is fitted against the version's term counts and our
@@ -36,11 +36,9 @@ interface GateCacheFile {
   gate: GateModel;
 }
 
-const sha256 = (text: string): string => createHash('sha256').update(text).digest('hex');
-
 /** The key of a default-gate fit against a version's term counts (the file's text, as read). */
 export function gateCacheKey(termCountsText: string): string {
-  return sha256(JSON.stringify([FORMAT, gateFitFingerprint(), DEFAULT_GATE_FIT, DEFAULT_GATE_SHAPE, sha256(termCountsText)]));
+  return sha256Hex(JSON.stringify([FORMAT, gateFitFingerprint(), DEFAULT_GATE_FIT, DEFAULT_GATE_SHAPE, sha256Hex(termCountsText)]));
 }
 
 let ordinaryTerms: string[][] | undefined;
@@ -73,7 +71,7 @@ async function readCachedGate(path: string, version: string, key: string): Promi
   if (!file || typeof file !== 'object' || file.format !== FORMAT) return { problem: `is damaged: not a ${FORMAT} file` };
   if (file.version !== version) return { problem: `is damaged: it holds the gate of ${JSON.stringify(file.version)}, not of ${version}` };
   if (file.key !== key) return { problem: "is stale: it was fitted on other inputs (Rescue's ordinary-task fixtures or gate fit, or the version's term counts, changed since)" };
-  if (file.sha256 !== sha256(JSON.stringify(file.gate))) return { problem: 'is damaged: its gate does not match its checksum' };
+  if (file.sha256 !== sha256Hex(JSON.stringify(file.gate))) return { problem: 'is damaged: its gate does not match its checksum' };
   try {
     return { gate: validateGate(file.gate, path) };
   } catch (err) {
@@ -99,7 +97,7 @@ export async function cachedDefaultGate(kbDir: string, version: string, termCoun
   const gate = fitDefaultGate(termCounts);
   let written = true;
   try {
-    const file: GateCacheFile = { format: FORMAT, version, key, sha256: sha256(JSON.stringify(gate)), gate };
+    const file: GateCacheFile = { format: FORMAT, version, key, sha256: sha256Hex(JSON.stringify(gate)), gate };
     await mkdir(dirname(path), { recursive: true });
     // Not fsynced: a file a crash left empty or cut short fails its checks above and is fitted again.
     await writeFileAtomic(path, JSON.stringify(file), { fsync: false });

@@ -1,10 +1,9 @@
-import { createHash } from 'node:crypto';
 import { createReadStream } from 'node:fs';
 import { mkdir, readdir, rm } from 'node:fs/promises';
 import { join } from 'node:path';
 import { createInterface } from 'node:readline';
 import type { Redis } from 'ioredis';
-import { InvalidInputError } from '@rescue/domain';
+import { sha256Hex, InvalidInputError } from '@rescue/domain';
 import { type CodeExample, type CweNode, type JsonItems, jsonPieces, writePiecesAtomic } from '@rescue/knowledge';
 
 /** One summarized cluster, as the summarize stage hands it to the index stage. */
@@ -93,7 +92,7 @@ abstract class WholeClusterStaging implements BuildStaging {
   }
 }
 
-const fileOf = (key: string): string => `${createHash('sha256').update(key).digest('hex').slice(0, 32)}.json`;
+const fileOf = (key: string): string => `${sha256Hex(key).slice(0, 32)}.json`;
 const byKey = (a: ClusterResult, b: ClusterResult): number => (a.node.id < b.node.id ? -1 : a.node.id > b.node.id ? 1 : 0);
 const safeBuild = (id: string): string => {
   if (!/^[A-Za-z0-9_-]{1,64}$/.test(id)) throw new InvalidInputError(`not a build id: ${JSON.stringify(id.slice(0, 70))}`);

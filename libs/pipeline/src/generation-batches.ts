@@ -1,9 +1,9 @@
-import { createHash, randomBytes } from 'node:crypto';
+import { randomBytes } from 'node:crypto';
 import type { Redis } from 'ioredis';
 import pMap from 'p-map';
 import { type GenerationBatchSettingsValue, JobName, type JobPayloadInput, QueueName, parsePayload } from '@rescue/contracts';
 import type { CodingTask } from '@rescue/datasets';
-import { ConflictError, InvalidInputError, NotFoundError } from '@rescue/domain';
+import { sha256Hex, ConflictError, InvalidInputError, NotFoundError } from '@rescue/domain';
 import type { GenerationResult, GenerationStore } from '@rescue/generation';
 import { type PipelineQueue, type RetriedJob, jobOptionsFor } from '@rescue/queue';
 import { unconsumedQueueWarnings } from './worker-presence';
@@ -82,7 +82,6 @@ const LOOKUPS_IN_FLIGHT = 32;
 /** Tasks the watcher looks up per step when it checks whether a batch has settled. */
 const SETTLE_SLICE = 500;
 
-const sha256 = (s: string): string => createHash('sha256').update(s).digest('hex');
 /** The class an error's failedReason starts with (`toBullmqFailure` puts it there), else `Error`. */
 const errorClassOf = (reason: string): string => /^(\w+):/.exec(reason)?.[1] ?? 'Error';
 
@@ -139,7 +138,7 @@ export class GenerationBatches {
     if (input.idempotency) {
       const { key, caller, bodyHash } = input.idempotency;
       // Scoped by caller, so two clients that pick the same key never see each other's batch.
-      const scoped = sha256(`${caller}\0${key}`);
+      const scoped = sha256Hex(`${caller}\0${key}`);
       id = `g${scoped.slice(0, 24)}`;
       const idemKey = this.key('idem', scoped);
       const record = JSON.stringify({ bodyHash, batchId: id, at: Date.now() });

@@ -288,16 +288,24 @@ export class Slicer {
    * records in {@link sliceRecord} (its rejection is kept): that is where its records learn it.
    */
   async prepare(languages: Iterable<Language>): Promise<void> {
-    const supported = [...new Set(languages)].filter((l) => this.supports(l));
+    await this.eachSupported(languages, async (language) => {
+      await this.registry.parser(language);
+      await this.registry.queries(language);
+    });
+  }
+
+  /** `ready` for each supported language of `languages`, at once; a grammar's failure to load is left to its records (see {@link prepare}). */
+  private async eachSupported(languages: Iterable<Language>, ready: (language: Language) => Promise<void>): Promise<void> {
     await Promise.all(
-      supported.map(async (language) => {
-        try {
-          await this.registry.parser(language);
-          await this.registry.queries(language);
-        } catch (err) {
-          if (!(err instanceof SliceFailure)) throw err;
-        }
-      }),
+      [...new Set(languages)]
+        .filter((l) => this.supports(l))
+        .map(async (language) => {
+          try {
+            await ready(language);
+          } catch (err) {
+            if (!(err instanceof SliceFailure)) throw err;
+          }
+        }),
     );
   }
 
@@ -313,17 +321,7 @@ export class Slicer {
    * Failures are left to the records of that language (as in {@link prepare}).
    */
   async loadGrammars(languages: Iterable<Language> = Object.keys(LANGUAGE_SPECS) as Language[]): Promise<void> {
-    await Promise.all(
-      [...new Set(languages)]
-        .filter((l) => this.supports(l))
-        .map(async (language) => {
-          try {
-            await this.registry.loadGrammar(language);
-          } catch (err) {
-            if (!(err instanceof SliceFailure)) throw err;
-          }
-        }),
-    );
+    await this.eachSupported(languages, (language) => this.registry.loadGrammar(language));
   }
 
   /** Slices one record; every failure is returned classified, never thrown. */

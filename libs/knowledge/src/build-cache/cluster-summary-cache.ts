@@ -5,6 +5,7 @@ import type { CodeExample, CweNode } from '../kb-model';
 import type { QuarantineEntry } from '../quarantine/quarantine-store';
 import { type JsonItems, jsonPieces, writePiecesAtomic } from './json-pieces';
 import { buildCacheDir } from './screen-memo';
+import { sha256Hex } from '@rescue/domain';
 
 /*
  * A cluster's summary (its CWE node, examples and what the distillation screen withheld) kept by a
@@ -33,8 +34,6 @@ const FORMAT = 'rescue-cluster-summary-2';
 
 /** A summary lost or cut short by a crash fails its checksum and is distilled again: not fsynced (see writePiecesAtomic). */
 const NOT_DURABLE = { durable: false };
-
-const sha = (text: string): string => createHash('sha256').update(text).digest('hex');
 
 /** The shape a summary must have to be used: the cluster's node, one example per record, in order. */
 function fits(v: unknown, clusterKey: string, recordIds: readonly string[]): v is ClusterSummary {
@@ -105,7 +104,7 @@ export class ClusterSummaryCache {
     const second = rest.indexOf('\n');
     let value: unknown;
     let staged = '';
-    if (newline > 0 && second > 0 && header?.format === FORMAT && header.key === key && header.sha256 === sha(rest)) {
+    if (newline > 0 && second > 0 && header?.format === FORMAT && header.key === key && header.sha256 === sha256Hex(rest)) {
       staged = rest.slice(second + 1);
       try {
         value = { ...(JSON.parse(staged) as object), withheld: JSON.parse(rest.slice(0, second)) as unknown };
@@ -156,7 +155,7 @@ export class ClusterSummaryCache {
    */
   async putStaged(key: string, withheld: QuarantineEntry[], staged: string): Promise<void> {
     const withheldLine = `${JSON.stringify(withheld)}\n`;
-    const header = JSON.stringify({ format: FORMAT, key, sha256: createHash('sha256').update(withheldLine).update(staged).digest('hex') });
+    const header = JSON.stringify({ format: FORMAT, key, sha256: sha256Hex(withheldLine + staged) });
     await mkdir(this.dir, { recursive: true });
     await writePiecesAtomic(this.fileOf(key), [`${header}\n${withheldLine}`, staged], NOT_DURABLE);
   }

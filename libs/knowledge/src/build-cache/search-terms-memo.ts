@@ -1,4 +1,3 @@
-import { createHash } from 'node:crypto';
 import { readdir, rm } from 'node:fs/promises';
 import { basename, join } from 'node:path';
 import { sha256Hex } from '@rescue/domain';
@@ -33,7 +32,7 @@ export async function openSearchTermsMemo(file: string): Promise<SearchTermsMemo
 }
 
 /** A cluster's memo of its examples' terms, written by that cluster's summarize job alone. */
-export const clusterTermsFile = (kbDir: string, clusterKey: string): string => join(buildCacheDir(kbDir), 'terms', `${createHash('sha256').update(clusterKey).digest('hex').slice(0, 32)}.jsonl`);
+export const clusterTermsFile = (kbDir: string, clusterKey: string): string => join(buildCacheDir(kbDir), 'terms', `${sha256Hex(clusterKey).slice(0, 32)}.jsonl`);
 
 /** The index stage's memo (CWE documents, catalogue text, nodes). */
 export const indexTermsFile = (kbDir: string): string => join(buildCacheDir(kbDir), 'search-terms-index.jsonl');

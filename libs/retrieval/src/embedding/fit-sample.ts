@@ -1,4 +1,4 @@
-import { createHash } from 'node:crypto';
+import { sha256Hex } from '@rescue/domain';
 
 /**
  * Which of `count` documents an embedder is fitted on, at most `max` of them: all of them, in
@@ -24,7 +24,7 @@ export function fitSampleIndices(count: number, max: number, textOf: (index: num
 }
 
 /** A document's key in the fit sample's choice: its text's SHA-256 (hex). */
-export const fitSampleKey = (text: string): string => createHash('sha256').update(text).digest('hex');
+export const fitSampleKey = (text: string): string => sha256Hex(text);
 
 /**
  * {@link fitSampleIndices} given every document's {@link fitSampleKey}, in order: for a caller
