@@ -10,6 +10,7 @@ import { InvalidInputError, NotFoundError, canonicalJson } from '@rescue/domain'
 import { type ExampleSource, asExampleSource } from './example-source';
 import { gateCachePath } from './gate-cache';
 import type { CodeExample, CweNode, KnowledgeDocument } from './kb-model';
+import { TextFileWriter } from './text-file-writer';
 
 /** What a KB version says about itself. */
 export interface KbManifest {
@@ -162,35 +163,29 @@ function buildLockOptions(options: PublishOptions): ExclusiveLockOptions {
 /** Bumped when what a version folder holds changes (index columns), so old folders are not reused. */
 export const KB_FORMAT = 'kb-format-4';
 
-/** Lines of JSON written per write call: a few MB at a time, never the whole file as one string. */
-const JSON_LINES_PER_WRITE = 1000;
-
 const isList = (items: readonly unknown[] | ExampleSource): items is readonly unknown[] => Array.isArray(items);
 
 /**
  * One JSON document per line, each line ended by a newline (an empty list is one empty line), as
- * `items.map(JSON.stringify).join('\n') + '\n'` would write it, but a chunk at a time: the
- * examples' JSON grows with the records, and as one string it would double, for a while, the
- * memory the examples already take.
+ * `items.map(JSON.stringify).join('\n') + '\n'` would write it, but a piece at a time (see
+ * TextFileWriter): the examples' JSON grows with the records, and as one string it would double,
+ * for a while, the memory the examples already take.
  */
 async function writeJsonLines(path: string, items: readonly unknown[] | ExampleSource, json: (item: unknown) => string = JSON.stringify): Promise<void> {
   const file = await open(path, 'w');
   try {
+    const out = new TextFileWriter(file);
     let written = 0;
     // A list is one batch; a source's batches are read as they come, never all at once.
     for await (const batch of isList(items) ? [items] : items.batches()) {
-      // The handle's writeFile writes all of its data from the current position (write() may write part).
-      for (let i = 0; i < batch.length; i += JSON_LINES_PER_WRITE) {
-        await file.writeFile(
-          `${batch
-            .slice(i, i + JSON_LINES_PER_WRITE)
-            .map((item) => json(item))
-            .join('\n')}\n`,
-        );
+      for (const item of batch) {
+        await out.write(json(item));
+        await out.write('\n');
       }
       written += batch.length;
     }
-    if (written === 0) await file.writeFile('\n');
+    if (written === 0) await out.write('\n');
+    await out.end();
   } finally {
     await file.close();
   }

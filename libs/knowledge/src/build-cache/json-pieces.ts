@@ -1,5 +1,6 @@
 import { randomBytes } from 'node:crypto';
 import { open, rename, rm } from 'node:fs/promises';
+import { TextFileWriter } from '../text-file-writer';
 
 /**
  * JSON.stringify of a plain object, a piece at a time: each of its fields, and the items of its
@@ -43,9 +44,6 @@ export interface JsonItems {
   json(i: number): string;
 }
 
-/** Pieces written to a file this many characters at a time, at most (so a write is one call, not one per piece). */
-const WRITE_CHARS = 1 << 20;
-
 /**
  * Writes pieces of text to `path` atomically: into a temporary file beside it, then renamed over it
  * (as write-file-atomic does, without the whole text in one string). The temporary file's name
@@ -60,18 +58,9 @@ export async function writePiecesAtomic(path: string, pieces: Iterable<string>, 
   const tmp = `${path}.${process.pid}.${randomBytes(6).toString('hex')}.tmp`;
   const file = await open(tmp, 'w');
   try {
-    let buffered: string[] = [];
-    let chars = 0;
-    for (const piece of pieces) {
-      buffered.push(piece);
-      chars += piece.length;
-      if (chars >= WRITE_CHARS) {
-        await file.write(buffered.join(''));
-        buffered = [];
-        chars = 0;
-      }
-    }
-    if (buffered.length > 0) await file.write(buffered.join(''));
+    const out = new TextFileWriter(file);
+    for (const piece of pieces) await out.write(piece);
+    await out.end();
     if (durable) await file.sync();
     await file.close();
     await rename(tmp, path);
