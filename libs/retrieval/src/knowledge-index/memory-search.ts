@@ -221,25 +221,93 @@ export class Bm25Index {
  * hundred MB at the publish's peak, where the postings alone are 8 bytes a pair.
  */
 function buildPostings(textOf: TextColumn, n: number, rememberPairs: number, plan?: ReusePlan): Bm25Parts {
-  const termIds = new Map<string, number>();
   const lengths = new Float32Array(n);
-  const df: number[] = [];
-  // Per term: the last document that counted it and its count there; per document, its terms in
-  // order of first use (cheaper than a Map per document: loading a KB's index is this loop).
-  const seenIn: number[] = [];
-  const tfIn: number[] = [];
-  const docTerms: number[] = [];
+  const terms = new TermCounter();
+  const { termIds, df, tfIn, docTerms } = terms;
+  // The first pass also keeps each document's (term, tf) pairs, while they fit in
+  // REMEMBERED_PAIRS_MAX, so the second pass reads them back instead of splitting the text and
+  // looking up every word again (that was most of writing a 1x KB's snapshot); documents past
+  // the bound are counted again, as before. The pairs come out the same either way.
+  const remembered = new RememberedPairs(n, rememberPairs);
+  for (let doc = 0; doc < n; doc++) {
+    const old = plan ? plan.oldDocOf[doc] : -1;
+    const taken = old >= 0 ? terms.fromEarlier(plan as ReusePlan, old, doc) : -1;
+    lengths[doc] = taken >= 0 ? taken : terms.countDocument(textOf(doc), doc, true);
+    for (const id of docTerms) df[id] += 1;
+    remembered.offer(doc, docTerms, tfIn);
+  }
+  const termCount = df.length;
+  const starts = new Int32Array(termCount + 1);
+  for (let t = 0; t < termCount; t++) starts[t + 1] = starts[t] + df[t];
+  const pairs = starts[termCount];
+  const docs = new Int32Array(pairs);
+  const tfs = new Float32Array(pairs);
+  const fill = starts.slice(0, termCount);
+  terms.forgetDocuments();
+  // Documents in order, so each term's documents come out ascending.
+  for (let doc = 0; doc < n; doc++) {
+    const pairs = remembered.of(doc);
+    if (pairs) {
+      for (let p = pairs.from; p < pairs.to; p++) {
+        const at = fill[pairs.ids[p]]++;
+        docs[at] = doc;
+        tfs[at] = pairs.tfs[p];
+      }
+      continue;
+    }
+    terms.countDocument(textOf(doc), doc, false);
+    for (const id of docTerms) {
+      const at = fill[id]++;
+      docs[at] = doc;
+      tfs[at] = tfIn[id];
+    }
+  }
+  let total = 0;
+  for (let doc = 0; doc < n; doc++) total += lengths[doc];
+  const avgLength = n === 0 ? 0 : total / n;
+  const docNorm = new Float64Array(n);
+  for (let doc = 0; doc < n; doc++) docNorm[doc] = K1 * (1 - B + (B * lengths[doc]) / avgLength);
+  const idfs = new Float64Array(termCount);
+  for (let t = 0; t < termCount; t++) idfs[t] = Math.log(1 + (n - df[t] + 0.5) / (df[t] + 0.5));
+  return { termIds, starts, docs, tfs, docNorm, idfs };
+}
+
+/**
+ * {@link buildPostings}' term ids and per-document counts. A class, not closures made per call:
+ * each field's build (seven a publish) made new closures, and optimized code that had called the
+ * last field's was dropped at its first call of the new ones (V8 deoptimizes on a new call
+ * target) and compiled again. In a +1% rebuild V8's threads spent ~200 ms compiling
+ * buildPostings four times; ~60 ms with this class.
+ */
+class TermCounter {
+  readonly termIds = new Map<string, number>();
+  /** Per term: how many documents use it. */
+  readonly df: number[] = [];
+  /** Per term: its count in the document last counted (valid for the terms in `docTerms`). */
+  readonly tfIn: number[] = [];
+  /** The document last counted's distinct terms, in order of first use (cheaper than a Map per document: loading a KB's index is this loop). */
+  readonly docTerms: number[] = [];
+  /** Per term: the last document that counted it. */
+  private readonly seenIn: number[] = [];
+
   /** The next id, given to `term` on its first use. */
-  const newTerm = (term: string): number => {
-    const id = df.length;
-    termIds.set(term, id);
-    df.push(0);
-    seenIn.push(-1);
-    tfIn.push(0);
+  newTerm(term: string): number {
+    const id = this.df.length;
+    this.termIds.set(term, id);
+    this.df.push(0);
+    this.seenIn.push(-1);
+    this.tfIn.push(0);
     return id;
-  };
+  }
+
+  /** Makes every document count as not seen yet, for a second pass over them. */
+  forgetDocuments(): void {
+    this.seenIn.fill(-1);
+  }
+
   /** Document `doc`'s distinct terms into `docTerms` (their counts in `tfIn`); its length. */
-  const countDocument = (text: string, doc: number, assign: boolean): number => {
+  countDocument(text: string, doc: number, assign: boolean): number {
+    const { termIds, seenIn, tfIn, docTerms } = this;
     docTerms.length = 0;
     let length = 0;
     for (const t of text.split(' ')) {
@@ -247,7 +315,7 @@ function buildPostings(textOf: TextColumn, n: number, rememberPairs: number, pla
       let id = termIds.get(t);
       if (id === undefined) {
         if (!assign) throw new RangeError(`term ${JSON.stringify(t)} of document ${doc} was not seen in the first pass`);
-        id = newTerm(t);
+        id = this.newTerm(t);
       }
       if (seenIn[id] !== doc) {
         seenIn[id] = doc;
@@ -258,20 +326,17 @@ function buildPostings(textOf: TextColumn, n: number, rememberPairs: number, pla
       length += 1;
     }
     return length;
-  };
-  // The first pass also keeps each document's (term, tf) pairs, while they fit in
-  // REMEMBERED_PAIRS_MAX, so the second pass reads them back instead of splitting the text and
-  // looking up every word again (that was most of writing a 1x KB's snapshot); documents past
-  // the bound are counted again, as before. The pairs come out the same either way.
-  const remembered = new RememberedPairs(n, rememberPairs);
+  }
+
   /**
    * An unchanged document's pairs, from the earlier index (see {@link reusePlan}), into `docTerms`
    * and `tfIn` as countDocument would put them; its length, or -1 when its text must be read: a term
    * it holds that has no id yet was first met, in the earlier index, in another document, so the
    * order in which this text first uses such terms (which decides their ids) is not known.
    */
-  const fromEarlier = (p: ReusePlan, old: number, doc: number): number => {
+  fromEarlier(p: ReusePlan, old: number, doc: number): number {
     const { pairStart, pairTerm, pairTf, firstDoc, newIdOfOld, oldTerms } = p;
+    const { termIds, seenIn, tfIn, docTerms } = this;
     for (let q = pairStart[old]; q < pairStart[old + 1]; q++) {
       const t = pairTerm[q];
       if (newIdOfOld[t] !== -1) continue;
@@ -289,57 +354,18 @@ function buildPostings(textOf: TextColumn, n: number, rememberPairs: number, pla
       const t = pairTerm[q];
       let id = newIdOfOld[t];
       if (id === -1) {
-        id = newTerm(oldTerms[t]);
+        id = this.newTerm(oldTerms[t]);
         newIdOfOld[t] = id;
       }
       seenIn[id] = doc;
-      tfIn[id] = pairTf[q];
+      // An integer kept as one: a float read off the Float32Array would turn `tfIn` into an array
+      // of doubles, and the optimized code of countDocument, made for integers, would be dropped.
+      tfIn[id] = pairTf[q] | 0;
       docTerms.push(id);
       length += pairTf[q];
     }
     return length;
-  };
-  for (let doc = 0; doc < n; doc++) {
-    const old = plan ? plan.oldDocOf[doc] : -1;
-    const taken = old >= 0 ? fromEarlier(plan as ReusePlan, old, doc) : -1;
-    lengths[doc] = taken >= 0 ? taken : countDocument(textOf(doc), doc, true);
-    for (const id of docTerms) df[id] += 1;
-    remembered.offer(doc, docTerms, tfIn);
   }
-  const termCount = df.length;
-  const starts = new Int32Array(termCount + 1);
-  for (let t = 0; t < termCount; t++) starts[t + 1] = starts[t] + df[t];
-  const pairs = starts[termCount];
-  const docs = new Int32Array(pairs);
-  const tfs = new Float32Array(pairs);
-  const fill = starts.slice(0, termCount);
-  seenIn.fill(-1);
-  // Documents in order, so each term's documents come out ascending.
-  for (let doc = 0; doc < n; doc++) {
-    const pairs = remembered.of(doc);
-    if (pairs) {
-      for (let p = pairs.from; p < pairs.to; p++) {
-        const at = fill[pairs.ids[p]]++;
-        docs[at] = doc;
-        tfs[at] = pairs.tfs[p];
-      }
-      continue;
-    }
-    countDocument(textOf(doc), doc, false);
-    for (const id of docTerms) {
-      const at = fill[id]++;
-      docs[at] = doc;
-      tfs[at] = tfIn[id];
-    }
-  }
-  let total = 0;
-  for (let doc = 0; doc < n; doc++) total += lengths[doc];
-  const avgLength = n === 0 ? 0 : total / n;
-  const docNorm = new Float64Array(n);
-  for (let doc = 0; doc < n; doc++) docNorm[doc] = K1 * (1 - B + (B * lengths[doc]) / avgLength);
-  const idfs = new Float64Array(termCount);
-  for (let t = 0; t < termCount; t++) idfs[t] = Math.log(1 + (n - df[t] + 0.5) / (df[t] + 0.5));
-  return { termIds, starts, docs, tfs, docNorm, idfs };
 }
 
 /** Words of a text's hash kept per document (see {@link textHashes}). */
@@ -412,8 +438,30 @@ function reusePlan(rows: MemoryRow[], { hashes, earlier }: PostingsReuse): Reuse
   const oldN = ids.length;
   const n = rows.length;
   if (hashes.length !== n * TEXT_HASH_WORDS || earlier.hashes.length !== oldN * TEXT_HASH_WORDS || parts.docNorm.length !== oldN) return undefined;
+  const matched = unchangedDocuments(rows, hashes, earlier);
+  if (!matched) return undefined;
+  const { starts, docs, tfs, termIds } = parts;
+  // Postings that are not what an index builds (its snapshot passed its checksum, but was written
+  // by other code): nothing is taken from them, rather than pairs read out of place.
+  if (!postingsAreSound(starts, docs, tfs, oldN) || termIds.size !== starts.length - 1) return undefined;
+  return {
+    oldDocOf: matched.oldDocOf,
+    ...pairsOfTaken(parts, matched.taken),
+    newIdOfOld: new Int32Array(starts.length - 1).fill(-1),
+    oldTerms: [...termIds.keys()],
+  };
+}
+
+// reusePlan's loops are functions of their own: compiled in the middle of its first long loop,
+// one function holding them all then met allocations it had not run yet (no type feedback) and
+// was deoptimized, 9–10 times in a +1% rebuild; 3–5 times split so.
+
+/** Per document of this build, the earlier document under its row id whose text hashes the same (-1: none), and which earlier documents are so taken; undefined when none is. */
+function unchangedDocuments(rows: MemoryRow[], hashes: Int32Array, earlier: EarlierPostings): { oldDocOf: Int32Array; taken: Uint8Array } | undefined {
+  const oldN = earlier.ids.length;
+  const n = rows.length;
   const oldAt = new Map<string, number>();
-  ids.forEach((id, i) => oldAt.set(id, i));
+  earlier.ids.forEach((id, i) => oldAt.set(id, i));
   const oldDocOf = new Int32Array(n).fill(-1);
   const taken = new Uint8Array(oldN);
   let any = false;
@@ -427,12 +475,13 @@ function reusePlan(rows: MemoryRow[], { hashes, earlier }: PostingsReuse): Reuse
     taken[old] = 1;
     any = true;
   }
-  if (!any) return undefined;
-  const { starts, docs, tfs, termIds } = parts;
+  return any ? { oldDocOf, taken } : undefined;
+}
+
+/** The taken earlier documents' (term, tf) pairs, document by document, and each earlier term's first document. */
+function pairsOfTaken({ starts, docs, tfs }: Bm25Parts, taken: Uint8Array): Pick<ReusePlan, 'pairStart' | 'pairTerm' | 'pairTf' | 'firstDoc'> {
+  const oldN = taken.length;
   const termCount = starts.length - 1;
-  // Postings that are not what an index builds (its snapshot passed its checksum, but was written
-  // by other code): nothing is taken from them, rather than pairs read out of place.
-  if (!postingsAreSound(starts, docs, tfs, oldN) || termIds.size !== termCount) return undefined;
   const pairStart = new Int32Array(oldN + 1);
   for (let p = 0; p < docs.length; p++) if (taken[docs[p]] === 1) pairStart[docs[p] + 1] += 1;
   for (let d = 0; d < oldN; d++) pairStart[d + 1] += pairStart[d];
@@ -450,16 +499,7 @@ function reusePlan(rows: MemoryRow[], { hashes, earlier }: PostingsReuse): Reuse
       pairTf[fill[d]++] = tfs[p];
     }
   }
-  const newIdOfOld = new Int32Array(termCount).fill(-1);
-  return {
-    oldDocOf,
-    pairStart,
-    pairTerm,
-    pairTf,
-    firstDoc,
-    newIdOfOld,
-    oldTerms: [...termIds.keys()],
-  };
+  return { pairStart, pairTerm, pairTf, firstDoc };
 }
 
 /**
