@@ -105,11 +105,6 @@ export class ParserRegistry {
     return queries;
   }
 
-  /** Loads the language's grammar into this thread (see Slicer.loadGrammars). */
-  async loadGrammar(language: Language): Promise<void> {
-    await this.grammar(language);
-  }
-
   private async grammar(language: Language): Promise<Grammar> {
     const spec = this.spec(language);
     let grammar = grammars.get(language);

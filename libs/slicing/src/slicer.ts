@@ -310,18 +310,22 @@ export class Slicer {
   }
 
   /**
-   * Loads (only) the grammars of `languages`, by default every supported one, into this thread,
-   * where they stay for the process's life (see parsers.ts). Called when slicing threads start:
+   * Loads the grammars of `languages`, by default every supported one, into this thread and
+   * compiles their queries, which stay for the process's life (see parsers.ts). Called when
+   * slicing threads start, while this thread waits on them:
    * V8 shares a WebAssembly module's compiled code between the threads of a process that compile
    * the same bytes, so a grammar this thread holds takes the optimized code the threads' parsing
    * produces, and keeps it after they end. A later build's few records, sliced in this thread,
    * then parse with that code instead of compiling the grammars again on the optimizing
    * compiler's threads: 13 records of a +1% rebuild after a full build cost 0.5–0.7 s of
-   * background compilation, beside the main thread, and the first parses ran 2–3× slower.
+   * background compilation, beside the main thread, and the first parses ran 2–3× slower. Their
+   * queries, compiled here too, were another 45–55 ms of that rebuild's main thread.
    * Failures are left to the records of that language (as in {@link prepare}).
    */
   async loadGrammars(languages: Iterable<Language> = Object.keys(LANGUAGE_SPECS) as Language[]): Promise<void> {
-    await this.eachSupported(languages, (language) => this.registry.loadGrammar(language));
+    await this.eachSupported(languages, async (language) => {
+      await this.registry.queries(language);
+    });
   }
 
   /** Slices one record; every failure is returned classified, never thrown. */

@@ -538,7 +538,7 @@ describe('Slicer.prepare: a batch readies its languages first', () => {
     expect(await prepared.sliceRecord(unknown, 2)).toMatchObject({ ok: false, failure: { failureClass: 'unsupported_language' } });
   });
 
-  it('Slicer.loadGrammars (what the inline build calls when slicing threads start) loads every grammar, skips an unknown language, and slices as before', async () => {
+  it('Slicer.loadGrammars (what the inline build calls when slicing threads start) loads every grammar and its queries, skips an unknown language, and slices as before', async () => {
     const [record] = records();
     const holding = await Slicer.create();
     await holding.loadGrammars();
