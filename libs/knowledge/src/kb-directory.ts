@@ -121,7 +121,9 @@ async function sha256OfFiles(paths: readonly string[]): Promise<{ digest: string
       // A chunk at a time: LanceDB data files can be large, and a version is hashed whole.
       const file = await open(paths[i], 'r');
       try {
-        if (!buf) buf = Buffer.allocUnsafe(Math.max(1, Math.min(HASH_READ_BYTES, (await file.stat()).size)));
+        // Grown to the largest read any of its files needs (a small file first must not leave it small).
+        const want = Math.max(1, Math.min(HASH_READ_BYTES, (await file.stat()).size));
+        if (!buf || buf.length < want) buf = Buffer.allocUnsafe(want);
         for (;;) {
           const { bytesRead } = await file.read(buf, 0, buf.length, null);
           if (bytesRead === 0) break;
