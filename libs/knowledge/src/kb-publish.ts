@@ -27,7 +27,7 @@ import {
 } from '@rescue/retrieval';
 import { SLICER_VERSION } from '@rescue/slicing';
 import { REUSE_VECTORS_MAX_EXAMPLES, earlierCauseVectors, earlierExampleVectors, earlierMemoryIndexes } from './build-cache/earlier-vectors';
-import { type EmbedderRefit, rememberFit, reusedFit } from './build-cache/embedder-fit-cache';
+import { type EmbedderRefit, rememberFit, rememberModel, reusedFit } from './build-cache/embedder-fit-cache';
 import { contentKey } from './build-cache/keyed-cache';
 import { type ExampleSource, asExampleSource } from './example-source';
 import { SpilledTexts } from './spilled-texts';
@@ -504,6 +504,8 @@ async function publishRows(
   };
   // The term counts this publish wrote into the version (none when the version was already there).
   let written: { termCountsText: string; termCounts: TermCounts } | undefined;
+  // The model this publish fitted, as written into the version (none when it was read back or the version was there).
+  let fittedBytes: Buffer | undefined;
   const manifest = await new KbDirectory(input.kbDir).publish(
     {
       manifest: {
@@ -543,7 +545,10 @@ async function publishRows(
         // checked against its checksum), not serialized again. Not copied from that file: when the
         // version rebuilt is that very one, damaged, it is moved aside before this is written.
         if (modelBytes) await writeFile(join(versionDir, 'embedder.json'), modelBytes);
-        else if (embedder.toJSON) await writeFile(join(versionDir, 'embedder.json'), JSON.stringify(embedder.toJSON()));
+        else if (embedder.toJSON) {
+          fittedBytes = Buffer.from(JSON.stringify(embedder.toJSON()), 'utf8');
+          await writeFile(join(versionDir, 'embedder.json'), fittedBytes);
+        }
         // What a reader's in-memory search index would build from the tables, built from the
         // same rows here: opening the version then costs one file read (see memory-snapshot.ts).
         // The KB's term counts are read off its postings (see TermOccurrences).
@@ -587,7 +592,13 @@ async function publishRows(
   // folder when the version was already there (nothing was written).
   if (written) await cachedDefaultGate(input.kbDir, manifest.version, written.termCountsText, written.termCounts);
   else await folderDefaultGate(input.kbDir, manifest.version);
-  if (fitKey && embedder.toJSON) await rememberFit(input.kbDir, fitKey, manifest.version);
+  if (fitKey && embedder.toJSON) {
+    await rememberFit(input.kbDir, fitKey, manifest.version);
+    // The model as this version holds it, for this process's next build (see rememberModel).
+    const modelSha256 = manifest.checksums?.files['embedder.json'];
+    const bytes = fittedBytes ?? modelBytes;
+    if (modelSha256 && bytes) rememberModel(modelSha256, bytes, embedder);
+  }
   if (input.alsoPublish) {
     const { rows, causeVectors } = await rowsAndVectors();
     await input.alsoPublish(manifest.version, rows, causeVectors[0]?.length ?? 0);

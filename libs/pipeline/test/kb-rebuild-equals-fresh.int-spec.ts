@@ -1,7 +1,7 @@
 import { mkdirSync, mkdtempSync, readFileSync, readdirSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, relative, resolve } from 'node:path';
-import { KbDirectory } from '@rescue/knowledge';
+import { KbDirectory, forgetModel } from '@rescue/knowledge';
 import { LanceKnowledgeIndex, type SearchCollection } from '@rescue/retrieval';
 import { buildSample, retrieveSampleTasks } from '../../knowledge/test/sample-kb';
 import { countingEmbedder } from './counting-embedder';
@@ -104,10 +104,21 @@ describe('an incremental KB rebuild publishes what a fresh build publishes', () 
     expect(readFileSync(manifestPath, 'utf8')).toBe(before);
     expect(await publishedContent(kbDir)).toEqual(await publishedContent(freshDir));
 
-    // A damaged model in the version is never read back: fitted again, and the version (a broken
-    // copy now) written anew, the fresh build's still.
+    // A damaged model in the version: this process still holds the model it read back (whose bytes
+    // hash as the manifest says), which is used; the version (a broken copy now) is written anew
+    // from it, the fresh build's still.
     const model = join(new KbDirectory(kbDir).versionDir(again.manifest.version), 'embedder.json');
-    writeFileSync(model, readFileSync(model, 'utf8').replace('"corpusSize":', '"corpusSize":1'));
+    const damage = (): void => writeFileSync(model, readFileSync(model, 'utf8').replace('"corpusSize":', '"corpusSize":1'));
+    damage();
+    reset();
+    const repairedHere = await build(kbDir, [sources, later]);
+    expect(fits()).toBe(0);
+    expect(repairedHere.manifest.version).toBe(fresh.manifest.version);
+    expect(await publishedContent(kbDir)).toEqual(await publishedContent(freshDir));
+    // In a new process, which holds no model, the damaged file is never read back: fitted again,
+    // and the version written anew.
+    damage();
+    forgetModel();
     reset();
     const repaired = await build(kbDir, [sources, later]);
     expect(fits()).toBe(1);
