@@ -198,6 +198,23 @@ describe('the relevance gate', () => {
     expect(Object.getPrototypeOf(c.counts)).toBeNull();
   });
 
+  it('keeps the most frequent terms (ties by term) and lists them by UTF-16 code units, as `<` orders them', () => {
+    // Upper before lower case, astral characters (surrogate pairs) before U+FFxx: code-unit order, not locale order.
+    const words = ['b', 'B', 'a', 'é', 'e', '😀', 'ｚ', '_x', 'x_', 'Z9', 'z', 'aa', 'a0', '__proto__', 'constructor'];
+    const texts = words.map((w, i) => Array.from({ length: 1 + (i % 4) }, () => w).join(' '));
+    const occurrences = new Map(words.map((w, i) => [w, 1 + (i % 4)]));
+    const byTerm = (a: string, b: string): number => (a < b ? -1 : a > b ? 1 : 0);
+    for (const keep of [words.length, 9, 4, 1]) {
+      const c = countTerms(texts, keep);
+      const expected = [...occurrences.entries()]
+        .sort((x, y) => y[1] - x[1] || byTerm(x[0], y[0]))
+        .slice(0, keep)
+        .sort((x, y) => byTerm(x[0], y[0]));
+      expect(Object.entries(c.counts)).toEqual(expected);
+      expect(c.complete).toBe(keep === words.length);
+    }
+  });
+
   it("scores a query by its most telling words: high when they are the KB's, low when they are ordinary", () => {
     const kb = countTerms(['sql inject queri password sanit escap html', 'sql queri password file path travers', 'list sort']);
     const ordinary = countTerms(['list sort number sum', 'list revers string number', 'sort number']);
