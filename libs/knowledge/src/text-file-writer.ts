@@ -1,4 +1,5 @@
 import type { FileHandle } from 'node:fs/promises';
+import { textSlices } from '@rescue/domain';
 
 /**
  * Characters encoded into one buffer, at most: well under V8's large-object size (128 KB), so
@@ -30,12 +31,7 @@ export class TextFileWriter {
       // A long text (a CWE node's whole-knowledge terms, a cluster's JSON) is encoded a slice at a
       // time; a slice never ends between the two halves of a surrogate pair.
       this.encode();
-      for (let at = 0; at < text.length; ) {
-        let end = Math.min(text.length, at + PIECE_CHARS);
-        if (end < text.length && isHighSurrogate(text.charCodeAt(end - 1))) end -= 1;
-        this.push(Buffer.from(text.slice(at, end), 'utf8'));
-        at = end;
-      }
+      for (const slice of textSlices(text, PIECE_CHARS)) this.push(Buffer.from(slice, 'utf8'));
     } else {
       this.texts.push(text);
       this.chars += text.length;
@@ -81,5 +77,3 @@ export class TextFileWriter {
     }
   }
 }
-
-const isHighSurrogate = (code: number): boolean => code >= 0xd800 && code <= 0xdbff;

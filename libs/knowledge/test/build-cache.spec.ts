@@ -161,7 +161,11 @@ describe('build caches', () => {
       // Small keys are hashed in one call (lone surrogates at the parts' edges included), big ones part by part: the same digest.
       const edges = ['a\uD800', '\uDC00b', '\uDBFF'];
       const big = ['x'.repeat((1 << 20) + 5), 'y'];
-      for (const parts of [[records], [many], [[]], [[undefined]], ['cluster', many, [null], { k: [many] }, 2], [Array.from({ length: 1001 }, () => undefined)], edges, big])
+      // A big part is hashed a slice at a time: astral characters and lone surrogates across the slices' edges hash as in the whole.
+      const bigAstral = ['x'.repeat(1 << 20), `${'a'.repeat(65535)}${'😀'.repeat(40000)}\uD800${'b'.repeat(70000)}\uDC00z`];
+      // Under a thousand items (one JSON text) yet over a megabyte, as the catalogue's digest is.
+      const catalogLike = ['trusted', Array.from({ length: 900 }, (_, i) => [`CWE-${i}`, { name: `n${i}`, text: 'é😀 '.repeat(500) }])];
+      for (const parts of [[records], [many], [[]], [[undefined]], ['cluster', many, [null], { k: [many] }, 2], [Array.from({ length: 1001 }, () => undefined)], edges, big, bigAstral, catalogLike])
         expect(contentKey(parts)).toBe(whole(parts));
     });
   });
