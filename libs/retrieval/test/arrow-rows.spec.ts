@@ -9,6 +9,8 @@ describe('arrowTable', () => {
     { id: 'a1', language: 'python', code_text: 'sql queri execut', vector: Float32Array.from([0.5, -1.25, 3]) },
     { id: 'b2', language: '', code_text: 'ünïcode 漢字 text', vector: Float32Array.from([0, 1e-7, -2]) },
     { id: 'c3', language: 'c', code_text: ' ', vector: Float32Array.from([Number.MAX_VALUE, 1, 2]) },
+    // Astral characters, and a value longer than Buffer's shared pool.
+    { id: 'd4', language: 'rust', code_text: `😀 ${'x'.repeat(9000)} 𝔘`, vector: Float32Array.from([1, 2, 3]) },
   ];
   const columns = { text: ['id', 'language', 'code_text'], vector: { name: 'vector', dims: 3 } };
 
