@@ -25,7 +25,7 @@ describe('arrowTable', () => {
   });
 
   it('refuses a vector of other dimensions than its column, naming the row', () => {
-    expect(() => arrowTable([...rows, { id: 'd4', language: 'c', code_text: 'x', vector: Float32Array.from([1, 2]) }], columns)).toThrow(/vector 3 has 2 dimensions, the column 3/);
+    expect(() => arrowTable([...rows, { id: 'e5', language: 'c', code_text: 'x', vector: Float32Array.from([1, 2]) }], columns)).toThrow(/vector 4 has 2 dimensions, the column 3/);
   });
 
   it('writes a table without a vector column when the rows have none', () => {
