@@ -7,7 +7,7 @@
  */
 export function* textSlices(text: string, maxChars: number): Generator<string> {
   const step = Math.max(2, Math.floor(maxChars));
-  for (let at = 0; at < text.length; ) {
+  for (let at = 0; at < text.length;) {
     let end = Math.min(text.length, at + step);
     if (end < text.length && isHighSurrogate(text.charCodeAt(end - 1))) end -= 1;
     yield text.slice(at, end);
