@@ -15,4 +15,5 @@ export function* textSlices(text: string, maxChars: number): Generator<string> {
   }
 }
 
-const isHighSurrogate = (code: number): boolean => code >= 0xd800 && code <= 0xdbff;
+/** Whether a UTF-16 code unit is the first half of a surrogate pair. */
+export const isHighSurrogate = (code: number): boolean => code >= 0xd800 && code <= 0xdbff;

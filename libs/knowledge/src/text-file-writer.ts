@@ -1,5 +1,5 @@
 import type { FileHandle } from 'node:fs/promises';
-import { textSlices } from '@rescue/domain';
+import { isHighSurrogate, textSlices } from '@rescue/domain';
 
 /**
  * Characters encoded into one buffer, at most: well under V8's large-object size (128 KB), so
@@ -27,30 +27,34 @@ export class TextFileWriter {
   constructor(private readonly file: FileHandle) {}
 
   async write(text: string): Promise<void> {
-    if (text.length > PIECE_CHARS) {
-      // A long text (a CWE node's whole-knowledge terms, a cluster's JSON) is encoded a slice at a
-      // time; a slice never ends between the two halves of a surrogate pair.
-      this.encode();
-      for (const slice of textSlices(text, PIECE_CHARS)) this.push(Buffer.from(slice, 'utf8'));
-    } else {
-      this.texts.push(text);
-      this.chars += text.length;
-      if (this.chars >= PIECE_CHARS) this.encode();
-    }
+    this.texts.push(text);
+    this.chars += text.length;
+    if (this.chars >= PIECE_CHARS) this.encode(false);
     if (this.bytes >= WRITE_BYTES) await this.flush();
   }
 
   /** Writes everything still buffered. */
   async end(): Promise<void> {
-    this.encode();
+    this.encode(true);
     await this.flush();
   }
 
-  private encode(): void {
+  /**
+   * The texts held so far, encoded: a long one (a CWE node's whole-knowledge terms, a cluster's
+   * JSON) a slice at a time. Until the end, a high surrogate they end with is held back for the
+   * next text, whose low surrogate may complete it: encoded apart, the two would be two U+FFFD.
+   */
+  private encode(final: boolean): void {
     if (this.texts.length === 0) return;
-    this.push(Buffer.from(this.texts.length === 1 ? this.texts[0] : this.texts.join(''), 'utf8'));
-    this.texts = [];
-    this.chars = 0;
+    let whole = this.texts.length === 1 ? this.texts[0] : this.texts.join('');
+    let held = '';
+    if (!final && whole.length > 0 && isHighSurrogate(whole.charCodeAt(whole.length - 1))) {
+      held = whole.slice(-1);
+      whole = whole.slice(0, -1);
+    }
+    for (const slice of textSlices(whole, PIECE_CHARS)) this.push(Buffer.from(slice, 'utf8'));
+    this.texts = held ? [held] : [];
+    this.chars = held.length;
   }
 
   private push(buffer: Buffer): void {

@@ -48,6 +48,17 @@ describe('TextFileWriter', () => {
     }
   });
 
+  it('keeps a surrogate pair whole when two texts split it, wherever the pieces are cut', async () => {
+    for (const lead of [32 * 1024 - 1, 32 * 1024, 70_000]) {
+      const texts = [`${'x'.repeat(lead)}\uD83D`, '\uDE00y', 'z\uD83D', '\uDE00'];
+      const bytes = await written(texts);
+      expect(bytes.equals(Buffer.from(texts.join(''), 'utf8'))).toBe(true);
+      expect(bytes.toString('utf8')).not.toContain('\uFFFD');
+    }
+    // A lone high surrogate at the very end is written as what it is alone (U+FFFD's bytes).
+    expect((await written(['a\uD800'])).equals(Buffer.from('a\uD800', 'utf8'))).toBe(true);
+  });
+
   it('writes an empty file when given nothing', async () => {
     expect((await written([])).length).toBe(0);
   });
