@@ -288,20 +288,13 @@ export class Slicer {
    * records in {@link sliceRecord} (its rejection is kept): that is where its records learn it.
    */
   async prepare(languages: Iterable<Language>): Promise<void> {
-    await this.eachSupported(languages, async (language) => {
-      await this.registry.parser(language);
-      await this.registry.queries(language);
-    });
-  }
-
-  /** `ready` for each supported language of `languages`, at once; a grammar's failure to load is left to its records (see {@link prepare}). */
-  private async eachSupported(languages: Iterable<Language>, ready: (language: Language) => Promise<void>): Promise<void> {
     await Promise.all(
       [...new Set(languages)]
         .filter((l) => this.supports(l))
         .map(async (language) => {
           try {
-            await ready(language);
+            await this.registry.parser(language);
+            await this.registry.queries(language);
           } catch (err) {
             if (!(err instanceof SliceFailure)) throw err;
           }
@@ -323,9 +316,7 @@ export class Slicer {
    * Failures are left to the records of that language (as in {@link prepare}).
    */
   async loadGrammars(languages: Iterable<Language> = Object.keys(LANGUAGE_SPECS) as Language[]): Promise<void> {
-    await this.eachSupported(languages, async (language) => {
-      await this.registry.queries(language);
-    });
+    await this.prepare(languages);
   }
 
   /** Slices one record; every failure is returned classified, never thrown. */

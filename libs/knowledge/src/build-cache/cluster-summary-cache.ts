@@ -5,7 +5,7 @@ import type { CodeExample, CweNode } from '../kb-model';
 import type { QuarantineEntry } from '../quarantine/quarantine-store';
 import { type JsonItems, jsonPieces, writePiecesAtomic } from './json-pieces';
 import { buildCacheDir } from './screen-memo';
-import { sha256Hex } from '@rescue/domain';
+import { sha256Hex, updateWithText } from '@rescue/domain';
 
 /*
  * A cluster's summary (its CWE node, examples and what the distillation screen withheld) kept by a
@@ -155,7 +155,7 @@ export class ClusterSummaryCache {
    */
   async putStaged(key: string, withheld: QuarantineEntry[], staged: string): Promise<void> {
     const withheldLine = `${JSON.stringify(withheld)}\n`;
-    const header = JSON.stringify({ format: FORMAT, key, sha256: sha256Hex(withheldLine + staged) });
+    const header = JSON.stringify({ format: FORMAT, key, sha256: updateWithText(updateWithText(createHash('sha256'), withheldLine), staged).digest('hex') });
     await mkdir(this.dir, { recursive: true });
     await writePiecesAtomic(this.fileOf(key), [`${header}\n${withheldLine}`, staged], NOT_DURABLE);
   }

@@ -1,7 +1,7 @@
 import { type Hash, createHash } from 'node:crypto';
 import { mkdir, readFile } from 'node:fs/promises';
 import { dirname } from 'node:path';
-import { sha256Hex, textSlices } from '@rescue/domain';
+import { sha256Hex, updateWithText } from '@rescue/domain';
 import { writePiecesAtomic } from './json-pieces';
 
 /*
@@ -30,9 +30,6 @@ function checksumOf(key: string, json: string): string {
 /** Characters up to which a key's bytes are hashed in one call (see contentKey). */
 const ONE_CALL_MAX_CHARS = 1 << 20;
 
-/** Characters of a long part's text hashed per update (see textSlices): no megabytes-long UTF-8 copy of it at once. */
-const UPDATE_CHARS = 1 << 16;
-
 /** sha256 (hex) of values joined unambiguously: what callers key entries by. */
 export function contentKey(parts: readonly unknown[]): string {
   // Each part's text made once: its JSON (a long array's is hashed item by item instead, below).
@@ -56,8 +53,7 @@ export function contentKey(parts: readonly unknown[]): string {
       return;
     }
     // Length-prefixed, so ["ab","c"] and ["a","bc"] differ.
-    h.update(prefix(p, text));
-    for (const slice of textSlices(text, UPDATE_CHARS)) h.update(slice);
+    updateWithText(h.update(prefix(p, text)), text);
   });
   return h.digest('hex');
 }
