@@ -49,6 +49,7 @@ describe('LanceKnowledgeIndex over shards', () => {
     await LanceKnowledgeIndex.write(join(dir, 'one'), nodes, examples, documents);
     await LanceKnowledgeIndex.write(join(dir, 'many'), nodes, examples, documents, { maxRows: 7, maxBytes: 1 << 20 });
     await LanceKnowledgeIndex.write(join(dir, 'batched'), nodes, examples, documents, { maxRows: 1000, maxBytes: 1 << 20, batchRows: 7 });
+    await LanceKnowledgeIndex.write(join(dir, 'batched-by-text'), nodes, examples, documents, { maxRows: 1000, maxBytes: 1 << 20, batchBytes: 400 });
   }, 60_000);
   afterAll(() => rmSync(dir, { recursive: true, force: true }));
 
@@ -60,17 +61,24 @@ describe('LanceKnowledgeIndex over shards', () => {
     expect(await many.counts()).toEqual({ nodes: 30, examples: 60, documents: 20 });
   });
 
-  it('holds and finds the same rows, in the same order, when a table is written a batch of rows at a time', async () => {
+  // Each example's text: its API names and its code terms, as the write measures it.
+  const exampleText = (e: IndexedExample): number => Buffer.byteLength(e.apiText) + Buffer.byteLength(e.codeText ?? '');
+  it.each([
+    // 60 examples, 7 rows a call: 9 data files.
+    ['batched', 9],
+    // At most 400 bytes of text a call.
+    ['batched-by-text', shardRows(examples, exampleText, 5_000, 400).length],
+  ])('holds and finds the same rows, in the same order, when a table is written a batch at a time (%s)', async (name, dataFiles) => {
+    expect(dataFiles).toBeGreaterThan(2);
     const one = await LanceKnowledgeIndex.open(join(dir, 'one'));
-    const batched = await LanceKnowledgeIndex.open(join(dir, 'batched'));
-    // One table per collection (no shards), added to 7 rows at a time.
+    const batched = await LanceKnowledgeIndex.open(join(dir, name));
+    // One table per collection (no shards), added to a batch at a time.
     expect(
-      readdirSync(join(dir, 'batched', 'lance'))
+      readdirSync(join(dir, name, 'lance'))
         .filter((n) => n.endsWith('.lance'))
         .sort(),
     ).toEqual(['code_examples.lance', 'cwe_nodes.lance', 'documents.lance']);
-    // 60 examples, 7 rows a call: 9 data files.
-    expect(readdirSync(join(dir, 'batched', 'lance', 'code_examples.lance', 'data'))).toHaveLength(9);
+    expect(readdirSync(join(dir, name, 'lance', 'code_examples.lance', 'data'))).toHaveLength(dataFiles);
     const fields = { nodes: ['id', 'text', 'doc_terms', 'vector'], examples: ['id', 'node_id', 'kind', 'code_text', 'api_text', 'vector'], documents: ['id', 'cwes', 'terms'] } as const;
     for (const collection of ['nodes', 'examples', 'documents'] as const) {
       const rows = (await batched.scan(collection, [...fields[collection]])).map((r) => JSON.stringify({ ...r, vector: r.vector ? Array.from(r.vector as ArrayLike<number>) : undefined }));

@@ -92,8 +92,7 @@ export class SlicerPool implements RecordSlicer {
     }
   }
 
-  /** Ends the threads (after the records already handed to them). */
-  /** Ends the worker threads; a second call waits for the first (the inline build closes it after slicing, then again when done). */
+  /** Ends the worker threads, after the records already handed to them; a second call waits for the first (the inline build closes it after slicing, then again when done). */
   close(): Promise<void> {
     this.closing ??= this.pool.close();
     return this.closing;

@@ -86,22 +86,27 @@ const mergeHits = <T extends Hit>(lists: T[][], k: number): T[] =>
 const TERMS_INDEX = (): lancedb.Index =>
   lanceDb().Index.fts({ baseTokenizer: 'whitespace', lowercase: false, stem: false, removeStopWords: false, asciiFolding: false, withPosition: false, maxTokenLength: 64 });
 
-/** How one collection's items become table rows: their text size (for sharding), the row, and its indexes. */
+/** How one collection's items become table rows: their text size (for sharding), the row's columns, and its indexes. */
 interface TableSpec<T> {
   textBytes: (item: T) => number;
-  /** The row: its text columns in the table's order, then its vector (as the item holds it), if any. */
-  toRow: (item: T) => Record<string, unknown>;
+  /**
+   * Each column's value, in the table's order: its text columns, then its vector (as the item
+   * holds it), if any. One column is read without the item's others: a big publish's examples
+   * read their terms and vectors back from files (see SpilledTexts, SpilledVectors).
+   */
+  columns: Record<string, (item: T) => unknown>;
   indexes: { fts: string[]; bitmap: string[] };
-  /** Each full-text column's value alone, as `toRow` gives it (without reading the item's other texts). */
-  texts: Record<string, (item: T) => string>;
 }
+
+/** An item's row: every column of its table. */
+const rowOf = <T>(spec: TableSpec<T>, item: T): Record<string, unknown> => Object.fromEntries(Object.entries(spec.columns).map(([name, value]) => [name, value(item)]));
 
 /**
  * Items as the Arrow table LanceDB is given (see arrowTable): the columns are the rows' own, in
- * `toRow`'s order, a typed array being the vector column (of the first row's dimensions).
+ * the spec's order, a typed array being the vector column (of the first row's dimensions).
  */
 function tableOf<T>(spec: TableSpec<T>, items: T[]): ReturnType<typeof arrowTable> {
-  const rows = items.map(spec.toRow);
+  const rows = items.map((item) => rowOf(spec, item));
   const first = Object.entries(rows[0] ?? {});
   const vector = first.find(([, v]) => ArrayBuffer.isView(v)) as [string, Float32Array] | undefined;
   const text = first.filter(([, v]) => !ArrayBuffer.isView(v)).map(([name]) => name);
@@ -109,14 +114,19 @@ function tableOf<T>(spec: TableSpec<T>, items: T[]): ReturnType<typeof arrowTabl
 }
 
 /**
- * Rows handed to LanceDB in one call, at most: a shard's rows (up to 20,000, 24 MB of text) are
- * added a batch at a time. Each call turns its rows into an Arrow table and then one IPC buffer,
- * beside the rows (a vector as 256 numbers of 8 bytes), so a whole shard at once held several
- * copies of it (at 30× the shared data the index stage peaked there, with about 250 MB of array
- * buffers). Above what the shared data at 1× puts in a table, so those tables are written in one
- * call, as before. The rows end up the same, in the same order (a table of several fragments).
+ * What LanceDB is handed in one call, at most: a shard's rows (up to 10,000, 12 MB of text) are
+ * added a batch at a time, each batch at most this many rows and this much text. Each call turns
+ * its rows into an Arrow table and then one IPC buffer, which LanceDB's threads decode and encode
+ * again, and what they allocate for it stays in their malloc arenas once freed: the more a call
+ * carries, the more native memory a write leaves behind. Writing a 100× build's tables (134k
+ * examples, about 3,100 of them and 12 MB of text to a shard) from rows in memory raised the
+ * resident memory by 298–332 MB in batches of 5,000 rows (a shard a call), 200–230 MB of 1,000
+ * rows, and by 207–215, 155–157 and 133–139 MB in batches of 4, 2 and 1 MB of text, in the same
+ * time (two runs each, load 1). The rows end up the same, in the same order, in a table of
+ * several fragments (a shard of 12 MB of text has about a dozen).
  */
 export const WRITE_BATCH_ROWS = 5_000;
+export const WRITE_BATCH_TEXT_BYTES = 1 << 20;
 
 /** Writes rows as one table per shard, each with the same full-text and bitmap indexes when `indexed`. */
 async function writeSharded<T>(
@@ -124,13 +134,20 @@ async function writeSharded<T>(
   base: string,
   items: T[],
   spec: TableSpec<T>,
-  budget: { maxRows: number; maxBytes: number; batchRows?: number },
+  budget: { maxRows: number; maxBytes: number; batchRows?: number; batchBytes?: number },
   indexed: boolean,
 ): Promise<void> {
-  const batch = Math.max(1, budget.batchRows ?? WRITE_BATCH_ROWS);
-  for (const [i, shard] of shardRows(items, spec.textBytes, budget.maxRows, budget.maxBytes).entries()) {
-    const table = await db.createTable(shardName(base, i), tableOf(spec, shard.slice(0, batch)), { mode: 'overwrite' });
-    for (let at = batch; at < shard.length; at += batch) await table.add(tableOf(spec, shard.slice(at, at + batch)));
+  // Each row's text measured once, for the shards and their batches alike (a big publish reads an
+  // example's terms back from a file each time they are asked for).
+  const sizes = items.map(spec.textBytes);
+  const sizeOf = (i: number): number => sizes[i];
+  const positions = items.map((_, i) => i);
+  const batchRows = Math.max(1, budget.batchRows ?? WRITE_BATCH_ROWS);
+  const batchBytes = budget.batchBytes ?? WRITE_BATCH_TEXT_BYTES;
+  for (const [i, shard] of shardRows(positions, sizeOf, budget.maxRows, budget.maxBytes).entries()) {
+    const [first, ...rest] = shardRows(shard, sizeOf, batchRows, batchBytes).map((batch) => batch.map((at) => items[at]));
+    const table = await db.createTable(shardName(base, i), tableOf(spec, first), { mode: 'overwrite' });
+    for (const batch of rest) await table.add(tableOf(spec, batch));
     if (indexed) {
       for (const column of spec.indexes.fts) await table.createIndex(column, { config: TERMS_INDEX() });
       for (const column of spec.indexes.bitmap) await table.createIndex(column, { config: lanceDb().Index.bitmap() });
@@ -149,30 +166,36 @@ const text = (s: string | undefined): string => (s && s.length > 0 ? s : ' ');
 const SPECS: { nodes: TableSpec<IndexedNode>; examples: TableSpec<IndexedExample>; documents: TableSpec<IndexedDocument> } = {
   nodes: {
     textBytes: (n) => bytes(n.text, n.apiText, n.docTerms ?? '', n.catalogTerms ?? ''),
-    toRow: (n) => ({
-      id: n.id,
-      cwe: n.cwe,
-      language: n.language,
-      text: text(n.text),
-      api_text: text(n.apiText),
-      doc_terms: text(n.docTerms),
-      catalog_terms: text(n.catalogTerms),
-      vector: n.causeVector,
-    }),
+    columns: {
+      id: (n) => n.id,
+      cwe: (n) => n.cwe,
+      language: (n) => n.language,
+      text: (n) => text(n.text),
+      api_text: (n) => text(n.apiText),
+      doc_terms: (n) => text(n.docTerms),
+      catalog_terms: (n) => text(n.catalogTerms),
+      vector: (n) => n.causeVector,
+    },
     indexes: { fts: ['text', 'api_text', 'doc_terms', 'catalog_terms'], bitmap: ['language'] },
-    texts: { text: (n) => text(n.text), api_text: (n) => text(n.apiText), doc_terms: (n) => text(n.docTerms), catalog_terms: (n) => text(n.catalogTerms) },
   },
   examples: {
     textBytes: (e) => bytes(e.apiText, e.codeText ?? ''),
-    toRow: (e) => ({ id: e.id, node_id: e.nodeId, cwe: e.cwe, language: e.language, kind: e.kind ?? 'fix', api_text: text(e.apiText), code_text: text(e.codeText), vector: e.codeVector }),
+    columns: {
+      id: (e) => e.id,
+      node_id: (e) => e.nodeId,
+      cwe: (e) => e.cwe,
+      language: (e) => e.language,
+      kind: (e) => e.kind ?? 'fix',
+      api_text: (e) => text(e.apiText),
+      code_text: (e) => text(e.codeText),
+      vector: (e) => e.codeVector,
+    },
     indexes: { fts: ['api_text', 'code_text'], bitmap: ['node_id', 'language', 'cwe', 'kind'] },
-    texts: { api_text: (e) => text(e.apiText), code_text: (e) => text(e.codeText) },
   },
   documents: {
     textBytes: (d) => bytes(d.terms),
-    toRow: (d) => ({ id: d.id, kind: d.kind, cwes: d.cwes.join(' '), language: d.language ?? '', terms: text(d.terms) }),
+    columns: { id: (d) => d.id, kind: (d) => d.kind, cwes: (d) => d.cwes.join(' '), language: (d) => d.language ?? '', terms: (d) => text(d.terms) },
     indexes: { fts: ['terms'], bitmap: ['kind'] },
-    texts: { terms: (d) => text(d.terms) },
   },
 };
 
@@ -192,19 +215,26 @@ export class WrittenRows implements RowSource {
     return { nodes: this.knowledge.nodes.length, examples: this.knowledge.examples.length, documents: this.knowledge.documents.length };
   }
 
+  /** The fields asked for of every row, each read from its item (a row's other columns are not read). */
   async scan(collection: SearchCollection, fields: string[]): Promise<Record<string, unknown>[]> {
-    const spec = SPECS[collection] as TableSpec<unknown>;
-    return this.scanOrder(collection).map((item) => {
-      const row = spec.toRow(item);
-      return Object.fromEntries(fields.filter((f) => f in row).map((f) => [f, row[f]]));
-    });
+    const columns = Object.entries((SPECS[collection] as TableSpec<unknown>).columns).filter(([name]) => fields.includes(name));
+    return this.scanOrder(collection).map((item) => Object.fromEntries(columns.map(([name, value]) => [name, value(item)])));
   }
 
   /** A full-text column's values in {@link scan}'s order, each read from its item when asked (see RowSource.textColumn). */
   async textColumn(collection: SearchCollection, field: TextField): Promise<(row: number) => unknown> {
     const spec = SPECS[collection] as TableSpec<unknown>;
-    const value = spec.texts[field];
-    if (!value) throw new InvalidInputError(`${collection} rows have no full-text column ${field}`);
+    if (!spec.indexes.fts.includes(field)) throw new InvalidInputError(`${collection} rows have no full-text column ${field}`);
+    return this.column(collection, field);
+  }
+
+  /** The vectors in {@link scan}'s order, each read from its item when asked (see RowSource.vectorColumn). */
+  async vectorColumn(collection: 'nodes' | 'examples'): Promise<(row: number) => unknown> {
+    return this.column(collection, 'vector');
+  }
+
+  private column(collection: SearchCollection, name: string): (row: number) => unknown {
+    const value = (SPECS[collection] as TableSpec<unknown>).columns[name];
     const items = this.scanOrder(collection);
     return (row) => value(items[row]);
   }
@@ -250,7 +280,7 @@ export class LanceKnowledgeIndex implements KnowledgeIndexReader {
     nodes: IndexedNode[],
     examples: IndexedExample[],
     documents: IndexedDocument[] = [],
-    shardBudget: { maxRows: number; maxBytes: number; batchRows?: number } = { maxRows: SHARD_MAX_ROWS, maxBytes: SHARD_MAX_TEXT_BYTES },
+    shardBudget: { maxRows: number; maxBytes: number; batchRows?: number; batchBytes?: number } = { maxRows: SHARD_MAX_ROWS, maxBytes: SHARD_MAX_TEXT_BYTES },
     unindexedUpTo = -1,
   ): Promise<void> {
     const db = await lanceDb().connect(join(versionDir, 'lance'));

@@ -768,6 +768,8 @@ export interface RowSource {
    * at once while an index is built from it.
    */
   textColumn?(collection: SearchCollection, field: TextField): Promise<(row: number) => unknown>;
+  /** Each row's vector, by its place in `scan`'s order, read when asked (as `textColumn`, for the same reason). */
+  vectorColumn?(collection: 'nodes' | 'examples'): Promise<(row: number) => unknown>;
 }
 
 /** Each document's search terms by its number, read when asked (twice each, in order, while the postings are built). */
@@ -942,6 +944,20 @@ export async function textColumnOf(source: RowSource, collection: SearchCollecti
   const rows = await source.scan(collection, ['id', ...COLUMNS[collection], field]);
   const texts = rows.map((r) => String(r[field] ?? '').trim());
   return { rows: rows.map(rowOf), textOf: (i) => texts[i] };
+}
+
+/**
+ * A collection's vectors one row at a time, by their place in `scan`'s order: read when asked from
+ * a source that can (a publish's, whose example vectors wait on disk), else scanned at once.
+ */
+export async function vectorColumnOf(source: RowSource, collection: 'nodes' | 'examples'): Promise<{ count: number; vectorOf: (row: number) => Float32Array }> {
+  const float32 = (v: unknown): Float32Array => (v instanceof Float32Array ? v : Float32Array.from(v as ArrayLike<number>));
+  if (source.vectorColumn) {
+    const valueOf = await source.vectorColumn(collection);
+    return { count: (await source.counts())[collection], vectorOf: (i) => float32(valueOf(i)) };
+  }
+  const rows = await source.scan(collection, ['vector']);
+  return { count: rows.length, vectorOf: (i) => float32(rows[i].vector) };
 }
 
 /** A collection's BM25 index on one field, from every row of the source. */

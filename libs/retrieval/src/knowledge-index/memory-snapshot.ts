@@ -17,6 +17,7 @@ import {
   VectorTable,
   textColumnOf,
   textHashes,
+  vectorColumnOf,
 } from './memory-search';
 
 /**
@@ -230,18 +231,19 @@ const VECTOR_ROWS_PER_WRITE = 4096;
  * would be a second copy of every vector (128 MB at 100× our KB) beside the rows that hold them.
  */
 async function writeVectors(source: RowSource, collection: 'nodes' | 'examples', put: (data: Buffer) => Promise<number>): Promise<NonNullable<CollectionSections['vectors']>> {
-  const rows = await source.scan(collection, ['vector']);
-  const vectorOf = (r: Record<string, unknown>): Float32Array => (r.vector instanceof Float32Array ? r.vector : Float32Array.from(r.vector as ArrayLike<number>));
-  const dims = rows.length > 0 ? vectorOf(rows[0]).length : 0;
-  const rowNorms = new Float64Array(rows.length);
-  const chunk = new Float32Array(Math.min(rows.length, VECTOR_ROWS_PER_WRITE) * dims);
+  // One row's vector at a time: a publish's examples read theirs back from a file, and all of
+  // them at once (134 MB at 100× our KB) were the top of a 100× build's memory.
+  const { count, vectorOf } = await vectorColumnOf(source, collection);
+  const dims = count > 0 ? vectorOf(0).length : 0;
+  const rowNorms = new Float64Array(count);
+  const chunk = new Float32Array(Math.min(count, VECTOR_ROWS_PER_WRITE) * dims);
   let offset = -1;
-  for (let start = 0; start < rows.length; start += VECTOR_ROWS_PER_WRITE) {
-    const end = Math.min(rows.length, start + VECTOR_ROWS_PER_WRITE);
+  for (let start = 0; start < count; start += VECTOR_ROWS_PER_WRITE) {
+    const end = Math.min(count, start + VECTOR_ROWS_PER_WRITE);
     chunk.fill(0);
     for (let i = start; i < end; i++) {
       const base = (i - start) * dims;
-      chunk.set(vectorOf(rows[i]).subarray(0, dims), base);
+      chunk.set(vectorOf(i).subarray(0, dims), base);
       let rowNorm = 0;
       for (let j = 0; j < dims; j++) rowNorm += chunk[base + j] * chunk[base + j];
       rowNorms[i] = Math.sqrt(rowNorm);
@@ -256,7 +258,7 @@ async function writeVectors(source: RowSource, collection: 'nodes' | 'examples',
   if (offset < 0) offset = await put(Buffer.alloc(0));
   return {
     dims,
-    data: { kind: 'f32', offset, length: rows.length * dims },
+    data: { kind: 'f32', offset, length: count * dims },
     rowNorms: { kind: 'f64', offset: await put(Buffer.from(rowNorms.buffer, rowNorms.byteOffset, rowNorms.byteLength)), length: rowNorms.length },
   };
 }
