@@ -49,7 +49,7 @@ describe('LanceKnowledgeIndex over shards', () => {
     await LanceKnowledgeIndex.write(join(dir, 'one'), nodes, examples, documents);
     await LanceKnowledgeIndex.write(join(dir, 'many'), nodes, examples, documents, { maxRows: 7, maxBytes: 1 << 20 });
     await LanceKnowledgeIndex.write(join(dir, 'batched'), nodes, examples, documents, { maxRows: 1000, maxBytes: 1 << 20, batchRows: 7 });
-    await LanceKnowledgeIndex.write(join(dir, 'batched-by-text'), nodes, examples, documents, { maxRows: 1000, maxBytes: 1 << 20, batchBytes: 400 });
+    await LanceKnowledgeIndex.write(join(dir, 'batched-by-text'), nodes, examples, documents, { maxRows: 1000, maxBytes: 1 << 20, batchRows: 50, batchBytes: 400 });
   }, 60_000);
   afterAll(() => rmSync(dir, { recursive: true, force: true }));
 
@@ -66,8 +66,8 @@ describe('LanceKnowledgeIndex over shards', () => {
   it.each([
     // 60 examples, 7 rows a call: 9 data files.
     ['batched', 9],
-    // At most 400 bytes of text a call.
-    ['batched-by-text', shardRows(examples, exampleText, 5_000, 400).length],
+    // A table of over 50 rows: at most 50 rows and 400 bytes of text a call.
+    ['batched-by-text', shardRows(examples, exampleText, 50, 400).length],
   ])('holds and finds the same rows, in the same order, when a table is written a batch at a time (%s)', async (name, dataFiles) => {
     expect(dataFiles).toBeGreaterThan(2);
     const one = await LanceKnowledgeIndex.open(join(dir, 'one'));
