@@ -123,8 +123,8 @@ function tableOf<T>(spec: TableSpec<T>, items: T[]): ReturnType<typeof arrowTabl
  * resident memory by 298–332 MB in batches of 5,000 rows (a shard a call), 200–230 MB of 1,000
  * rows, and by 207–215, 155–157 and 133–139 MB in batches of 4, 2 and 1 MB of text, in the same
  * time (two runs each, load 1). The rows end up the same, in the same order, in a table of
- * several fragments (a shard of 12 MB of text has about a dozen). A table of at most
- * WRITE_BATCH_ROWS rows is written in one call whatever its text (a 1× KB's nodes: 10 MB).
+ * several fragments (a shard of 12 MB of text has about a dozen). A collection of at most
+ * WRITE_BATCH_ROWS rows is written in one call whatever its text (a KB's ~1,000 nodes: about 8 MB).
  */
 export const WRITE_BATCH_ROWS = 5_000;
 export const WRITE_BATCH_TEXT_BYTES = 1 << 20;
@@ -146,8 +146,9 @@ async function writeSharded<T>(
   const batchRows = Math.max(1, budget.batchRows ?? WRITE_BATCH_ROWS);
   const batchBytes = budget.batchBytes ?? WRITE_BATCH_TEXT_BYTES;
   for (const [i, shard] of shardRows(positions, sizeOf, budget.maxRows, budget.maxBytes).entries()) {
-    // A table of up to `batchRows` rows (every table of the shared data at 1×) goes in one call, as
-    // its few megabytes leave little behind, and each call more is a commit of its own.
+    // A collection of up to `batchRows` rows (each of the shared data's at 1×, and the nodes at any
+    // scale) goes in one call, as its few megabytes leave little behind, and each call more is a
+    // commit of its own.
     const batches = items.length <= batchRows ? [shard] : shardRows(shard, sizeOf, batchRows, batchBytes);
     const [first, ...rest] = batches.map((batch) => batch.map((at) => items[at]));
     const table = await db.createTable(shardName(base, i), tableOf(spec, first), { mode: 'overwrite' });
